@@ -1,0 +1,1 @@
+"""Adapters: one module or subpackage per external system, implementing core ports."""

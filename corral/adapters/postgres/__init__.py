@@ -1,0 +1,1 @@
+"""PostgreSQL adapters (asyncpg): stores and the unit of work."""

@@ -1,0 +1,1 @@
+"""Behavioural contract suites, one per port, run against the fake AND the real adapter."""

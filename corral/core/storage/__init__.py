@@ -1,0 +1,1 @@
+"""Object storage: artifacts, LFS objects, logs and the cold telemetry tier."""

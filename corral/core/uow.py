@@ -1,0 +1,49 @@
+"""The UnitOfWork port: one transaction, the stores that share it, explicit commit.
+
+Each domain adds its stores as attributes here, typed by that domain's ports.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from corral.core.audit.ports import AuditLog
+from corral.core.outbox.ports import Outbox
+
+__all__ = ["UnitOfWork", "UnitOfWorkFactory"]
+
+
+class UnitOfWork(Protocol):
+    """An async context manager around one transaction.
+
+    Leaving the block without ``commit()`` rolls everything back (also on an
+    exception). After ``commit()`` the changes are durable and visible to
+    other units of work. A unit of work is used once.
+    """
+
+    audit: AuditLog
+    outbox: Outbox
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Make every change of this unit durable, atomically."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discard every change of this unit."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a fresh unit of work: ``async with uow_factory() as uow: ...``."""
+
+    def __call__(self) -> UnitOfWork: ...

@@ -1,0 +1,1 @@
+"""Entrypoints: configuration, the punq bootstrap, the web app, the CLI."""

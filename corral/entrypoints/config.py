@@ -1,0 +1,207 @@
+"""Settings: frozen attrs, built with cattrs from ``CORRAL_*`` environment variables and an optional TOML file.
+
+Every field ``foo_bar`` is read from ``CORRAL_FOO_BAR`` (environment wins) or
+from the key ``foo_bar`` of the TOML file. An unknown ``CORRAL_*`` variable or
+TOML key, or a value of the wrong form, raises ConfigError naming the key and
+the expected form; the CLI turns it into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+
+__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings"]
+
+ENV_PREFIX = "CORRAL_"
+
+
+class ConfigError(Exception):
+    """A configuration key is unknown or has a bad value."""
+
+    def __init__(self, key: str, expected: str, got: object = None) -> None:
+        self.key = key
+        self.expected = expected
+        shown = "" if got is None else f" (got {got!r})"
+        super().__init__(f"configuration error: {key} must be {expected}{shown}")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "corral"
+
+
+def _port(_i: object, a: attrs.Attribute[Any], v: int | None) -> None:
+    if v is not None and not (0 <= v <= 65535):
+        raise ValueError(f"{a.name}: a TCP port 0..65535")
+
+
+def _positive(_i: object, a: attrs.Attribute[Any], v: int | float) -> None:
+    if v <= 0:
+        raise ValueError(f"{a.name}: a positive number")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything Corral reads from its environment. Defaults give the embedded single-machine mode."""
+
+    # --- process -------------------------------------------------------------
+    profile: Literal["default", "memory"] = "default"  # memory: every port on fakes, no services
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = attrs.field(factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8080, validator=_port)
+    base_url: str | None = None  # public URL (clone URLs, links); default http://host:port
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    shutdown_timeout: float = attrs.field(default=30.0, validator=_positive)
+    worker_threads: int = attrs.field(default=0)  # 0: one per core
+
+    # --- PostgreSQL ----------------------------------------------------------
+    database_url: str | None = None  # unset: embedded PostgreSQL under data_dir
+    db_pool_min: int = attrs.field(default=2, validator=_positive)
+    db_pool_max: int = attrs.field(default=10, validator=_positive)
+
+    # --- Valkey --------------------------------------------------------------
+    valkey_url: str | None = None  # unset: embedded valkey-server under data_dir
+
+    # --- object storage ------------------------------------------------------
+    s3_endpoint: str | None = None  # unset: local filesystem under data_dir/objects
+    s3_bucket: str = "corral"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = attrs.field(default=None, repr=False)
+    s3_region: str = "us-east-1"
+
+    # --- telemetry -----------------------------------------------------------
+    otlp_port: int | None = attrs.field(default=None, validator=_port)  # dedicated OTLP listener, e.g. 4318
+
+    # --- identity ------------------------------------------------------------
+    bootstrap_admin_name: str | None = None
+    bootstrap_admin_password: str | None = attrs.field(default=None, repr=False)
+    bootstrap_admin_email: str | None = None
+
+    def public_url(self) -> str:
+        """The base URL users and git clients reach Corral at."""
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+_EXPECTED: dict[str, str] = {}
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _describe(inner[0]) + " or empty"
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean (true/false)",
+        str: "a string",
+        Path: "a filesystem path",
+    }.get(tp, str(tp))
+
+
+def _converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+
+    def to_bool(value: object, _t: type) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("not a boolean")
+
+    def to_int(value: object, _t: type) -> int:
+        if isinstance(value, bool):
+            raise ValueError("not an integer")
+        if isinstance(value, int):
+            return value
+        return int(str(value).strip())
+
+    def to_float(value: object, _t: type) -> float:
+        if isinstance(value, bool):
+            raise ValueError("not a number")
+        return float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+
+    def to_str(value: object, _t: type) -> str:
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        return value
+
+    conv.register_structure_hook(bool, to_bool)
+    conv.register_structure_hook(int, to_int)
+    conv.register_structure_hook(float, to_float)
+    conv.register_structure_hook(str, to_str)
+    conv.register_structure_hook(Path, lambda v, _t: Path(str(v)).expanduser())
+    return conv
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in attrs.fields(Settings)}
+
+
+def load_settings(
+    environ: typing.Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build Settings from a TOML file (optional) overlaid with ``CORRAL_*`` environment variables."""
+    env = os.environ if environ is None else environ
+    types_ = _field_types()
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except OSError as exc:
+            raise ConfigError("--config", "a readable TOML file", str(config_file)) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"valid TOML ({exc})", str(config_file)) from exc
+        for key, value in data.items():
+            if key not in types_:
+                raise ConfigError(f"{key} (in {config_file})", "a known setting (see `corral config check --help`)")
+            raw[key] = value
+    names: dict[str, str] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in types_:
+            raise ConfigError(name, "a known setting (unknown CORRAL_* variable)")
+        names[key] = name
+        raw[key] = None if value == "" and _optional(types_[key]) else value
+    conv = _converter()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        label = names.get(key, key)
+        if value is None:
+            if not _optional(types_[key]):
+                raise ConfigError(label, _describe(types_[key]), value)
+            values[key] = None
+            continue
+        try:
+            values[key] = conv.structure(value, types_[key])
+        except Exception as exc:  # cattrs raises several kinds; all mean "bad value"
+            raise ConfigError(label, _describe(types_[key]), value) from exc
+    try:
+        return Settings(**values)
+    except ValueError as exc:
+        key, _, expected = str(exc).partition(": ")
+        raise ConfigError(names.get(key, key), expected or "a valid value", values.get(key)) from exc
+
+
+def _optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp)

@@ -1,0 +1,1 @@
+"""The aiohttp web application: REST API, git smart HTTP, WebSocket, UI."""
