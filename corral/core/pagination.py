@@ -11,7 +11,7 @@ import attrs
 
 from corral.core.errors import InvalidInput
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "decode_cursor", "encode_cursor", "clamp_limit"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "clamp_limit", "decode_cursor", "encode_cursor"]
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50

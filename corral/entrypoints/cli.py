@@ -1,0 +1,234 @@
+"""The ``corral`` command line: serve, migrate, version, config check (domains add more in COMMANDS).
+
+Errors are one line on stderr: exit 2 for bad configuration or usage,
+exit 1 for anything else that went wrong. ``--json`` gives machine-readable
+output for agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from corral import __version__
+from corral.core.errors import CorralError
+from corral.entrypoints.config import ConfigError, Settings, load_settings
+
+__all__ = ["COMMANDS", "main"]
+
+log = logging.getLogger("corral")
+
+# name -> (help, add_arguments(parser), run(args, settings) -> exit code). Domains register more here.
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help_: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Any]:
+    """Register a sub-command: decorate ``add_arguments``; its ``.run`` attribute is the runner."""
+
+    def register(add_arguments: Callable[[argparse.ArgumentParser], None]) -> Any:
+        def bind(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+            COMMANDS[name] = (help_, add_arguments, run)
+            return run
+
+        add_arguments.run = bind  # type: ignore[attr-defined]
+        return add_arguments
+
+    return register
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings from the environment and ``--config``, with command-line overrides applied."""
+    settings = load_settings(config_file=getattr(args, "config", None))
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return attrs.evolve(settings, **changes) if changes else settings
+
+
+# --- serve -------------------------------------------------------------------------------------------------
+
+@command("serve", "run the Corral server (embedded PostgreSQL and Valkey unless configured otherwise)")
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to listen on (CORRAL_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (CORRAL_PORT, default 8080)")
+    p.add_argument("--memory", action="store_true", help="run every port on in-memory fakes (no services, no data)")
+
+
+@_serve_args.run
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args, host=args.host, port=args.port, profile="memory" if args.memory else None)
+    _configure_logging(settings)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(settings))
+    return 0
+
+
+async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
+    """Start the platform and serve until SIGTERM/SIGINT, then shut down gracefully."""
+    from aiohttp import web
+
+    from corral.entrypoints.bootstrap import Platform
+    from corral.entrypoints.web.app import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    platform = await Platform.start(settings)
+    try:
+        app = create_app(platform)
+        runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout, access_log=None,
+                               handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.port
+        platform.start_background()
+        log.info("corral is serving", extra={"url": f"http://{settings.host}:{port}", "profile": settings.profile})
+        if ready:
+            ready(port)
+        await stop.wait()
+        log.info("shutting down: no new connections, finishing in-flight requests")
+        await runner.cleanup()  # stops listening, waits for in-flight handlers up to shutdown_timeout
+    finally:
+        await platform.aclose()
+        log.info("stopped")
+
+
+# --- migrate -----------------------------------------------------------------------------------------------
+
+@command("migrate", "apply pending database migrations (idempotent; safe with several replicas)")
+def _migrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+@_migrate_args.run
+def _migrate(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    _configure_logging(settings, quiet=True)
+
+    async def run() -> list[str]:
+        from corral.entrypoints.bootstrap import Platform
+
+        if settings.profile == "memory":
+            raise CorralError("the memory profile has no database to migrate")
+        platform = await Platform.start(attrs.evolve(settings), migrate=False)
+        try:
+            from corral.adapters.postgres.migrator import apply_migrations
+
+            pool = platform.resolve("pg_pool")
+            async with pool.acquire() as conn:
+                return await apply_migrations(conn)
+        finally:
+            await platform.aclose()
+
+    applied = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"applied": applied}))
+    elif applied:
+        for name in applied:
+            print(f"applied {name}")
+    else:
+        print("database is up to date")
+    return 0
+
+
+# --- version, config check --------------------------------------------------------------------------------
+
+@command("version", "print Corral's version")
+def _version_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+@_version_args.run
+def _version(args: argparse.Namespace) -> int:
+    print(json.dumps({"version": __version__}) if args.json else f"corral {__version__}")
+    return 0
+
+
+@command("config", "inspect configuration: `corral config check` validates CORRAL_* and --config")
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["check"], help="check: validate and print the effective settings")
+    p.add_argument("--json", action="store_true")
+
+
+@_config_args.run
+def _config(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    hidden = {"s3_secret_key", "bootstrap_admin_password", "master_key"}
+    values = {
+        f.name: ("***" if f.name in hidden and getattr(settings, f.name) else getattr(settings, f.name))
+        for f in attrs.fields(Settings)
+    }
+    if args.json:
+        print(json.dumps({"ok": True, "settings": values}, default=str))
+    else:
+        print("configuration is valid")
+        for key, value in values.items():
+            print(f"  {key} = {value}")
+    return 0
+
+
+# --- plumbing ---------------------------------------------------------------------------------------------
+
+def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
+    from corral.entrypoints.observability import configure_logging
+
+    configure_logging("warning" if quiet else settings.log_level, settings.log_format)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered command."""
+    parser = argparse.ArgumentParser(prog="corral", description="Corral: git, CI, auth, telemetry, secrets in one.")
+    parser.add_argument("--version", action="version", version=f"corral {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (help_, add_arguments, _run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", type=Path, help="TOML file with settings (CORRAL_* variables override it)")
+        add_arguments(p)
+    return parser
+
+
+def _load_extensions() -> None:
+    """Import the modules that register domain commands (admin, secrets, ...)."""
+    import importlib
+    import pkgutil
+
+    import corral.entrypoints.commands as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{info.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    _load_extensions()
+    args = build_parser().parse_args(argv)
+    _help, _add, run = COMMANDS[args.command]
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return 2
+    except CorralError as exc:
+        print(f"corral: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return 1

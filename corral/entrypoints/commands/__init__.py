@@ -1,0 +1,1 @@
+"""Domain CLI commands: each module registers itself with corral.entrypoints.cli.command."""

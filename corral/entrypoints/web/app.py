@@ -1,0 +1,43 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from aiohttp import web
+
+from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH
+from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
+from corral.entrypoints.web.routes import ROUTE_TABLES
+from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
+
+__all__ = ["create_app"]
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024  # streaming routes (git, LFS, OTLP) enforce their own limits
+
+
+def create_app(platform: object) -> web.Application:
+    """Build the web application over a started platform (see corral.entrypoints.bootstrap)."""
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware, security_middleware],
+        client_max_size=MAX_REQUEST_BYTES,
+        handler_args={"max_field_size": 16 * 1024},
+    )
+    app[PLATFORM] = platform
+    container = getattr(platform, "container", None)
+    app[WEB_AUTH] = cast(WebAuth, _resolve(container, WebAuth, DenyAllAuth()))
+    app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(container, ProjectLookup, UuidProjectLookup()))
+    for table in ROUTE_TABLES:
+        table.mount(app)
+    for hook in getattr(platform, "app_hooks", []):
+        hook(app)
+    return app
+
+
+def _resolve(container: object, key: object, default: object) -> object:
+    if container is None:
+        return default
+    try:
+        return container.resolve(key)  # type: ignore[attr-defined]
+    except Exception:  # punq raises MissingDependencyError when nothing is registered
+        return default

@@ -1,0 +1,140 @@
+"""Reading request bodies into attrs classes and rendering responses, with errors that name the field."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from aiohttp import web
+
+from corral.core.errors import InvalidInput, PayloadTooLarge
+from corral.core.pagination import Page
+
+__all__ = ["converter", "json_response", "page_response", "read_body", "read_json", "to_json"]
+
+T = TypeVar("T")
+MAX_JSON_BYTES = 2 * 1024 * 1024
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
+converter.register_unstructure_hook(uuid.UUID, str)
+converter.register_structure_hook(uuid.UUID, lambda v, _t: uuid.UUID(str(v)))
+
+
+def _parse_dt(value: object, _t: type) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO-8601 string")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("expected a timezone (e.g. Z or +00:00)")
+    return parsed
+
+
+converter.register_structure_hook(datetime, _parse_dt)
+
+
+def _strict_str(value: object, _t: type) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _strict_int(value: object, _t: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected an integer")
+    return value
+
+
+def _strict_bool(value: object, _t: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(bool, _strict_bool)
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if attrs.has(type(value)):
+        return converter.unstructure(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_json(value: object) -> str:
+    """Serialise dicts/lists/attrs instances (UUID, datetime and enums as strings)."""
+    if attrs.has(type(value)):
+        value = converter.unstructure(value)
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+def json_response(value: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response for any serialisable value."""
+    return web.Response(text=to_json(value), status=status, content_type="application/json", headers=headers)
+
+
+def page_response(page: Page[Any], render: Any = None) -> web.Response:
+    """The pinned list shape: ``{"items": [...], "next_cursor": ...}``."""
+    items = [render(i) for i in page.items] if render else page.items
+    return json_response({"items": items, "next_cursor": page.next_cursor})
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; malformed or non-object bodies are a 400 naming the problem."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+    raw = await request.read()
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+    if not raw.strip():
+        raise InvalidInput("request body must be a JSON object", field="body")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"request body is not valid JSON: {exc}", field="body") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object", field="body")
+    return data
+
+
+async def read_body(request: web.Request, cls: type[T]) -> T:
+    """Parse the JSON body into the attrs class ``cls``: unknown, missing or mistyped fields are a 400 naming them."""
+    return structure(await read_json(request), cls)
+
+
+def structure(data: dict[str, Any], cls: type[T]) -> T:
+    """Structure a dict into ``cls``, translating cattrs errors into one InvalidInput naming the field."""
+    try:
+        return converter.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path="body")
+        first = messages[0] if messages else "invalid body"
+        field = _field_from(first)
+        raise InvalidInput(first.replace("body.", "", 1) if field else first, field=field,
+                           detail={"errors": messages}) from None
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"invalid body: {exc}", field="body") from None
+
+
+def _field_from(message: str) -> str | None:
+    if "@ body." in message:
+        return message.rsplit("@ body.", 1)[1].strip()
+    if "extra fields found" in message:
+        return message.split("(", 1)[-1].rstrip(")").strip() if "(" in message else None
+    return None

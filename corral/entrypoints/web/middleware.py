@@ -1,0 +1,147 @@
+"""Request context (request id, correlation envelope, access log), problem+json errors and default-deny security."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
+from corral.core.ids import uuid7
+from corral.entrypoints.observability import bind_context, reset_context
+from corral.entrypoints.web.keys import (
+    AUTH_CHALLENGE,
+    PRINCIPAL,
+    PROJECT_ID,
+    PROJECT_LOOKUP,
+    REQUEST_ID,
+    TRACE,
+    WEB_AUTH,
+)
+from corral.entrypoints.web.problem import from_corral_error, problem_response
+from corral.entrypoints.web.routing import spec_of
+
+__all__ = ["context_middleware", "error_middleware", "security_middleware"]
+
+log = logging.getLogger("corral.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+_QUIET = frozenset({"/healthz", "/readyz"})
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Assign a request id, bind the correlation envelope, log one access line per request."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid7())
+    request[REQUEST_ID] = request_id
+    parent = _TRACEPARENT.match(request.headers.get("traceparent", ""))
+    trace_id = parent.group(1) if parent else secrets.token_hex(16)
+    span_id = secrets.token_hex(8)
+    request[TRACE] = (trace_id, span_id)
+    token = bind_context(request_id=request_id, trace_id=trace_id, span_id=span_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        principal = request.get(PRINCIPAL)
+        level = logging.DEBUG if request.path in _QUIET and status < 400 else logging.INFO
+        log.log(
+            level,
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "http_method": request.method,
+                "http_path": request.path,
+                "http_status": status,
+                "duration_ms": duration_ms,
+                "remote": request.remote,
+                "user_id": str(getattr(principal, "user_id", "")) or None,
+            },
+        )
+        reset_context(token)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Render every error as problem+json; log 5xx with the request id; never leak a stack trace."""
+    try:
+        return await handler(request)
+    except CorralError as exc:
+        response = from_corral_error(exc, request)
+        challenge = request.get(AUTH_CHALLENGE)
+        if isinstance(exc, Unauthenticated) and challenge:
+            response.headers["WWW-Authenticate"] = challenge
+        if response.status >= 500:
+            log.error("request failed: %s", exc.message)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "www-authenticate", "retry-after"}}
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        return problem_response(
+            exc.status, exc.reason, detail or exc.reason, instance=request.path,
+            request_id=request.get(REQUEST_ID), headers=headers,
+        )
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return problem_response(
+            500, "Internal server error", "an unexpected error occurred; quote the request id when reporting it",
+            instance=request.path, request_id=request.get(REQUEST_ID),
+        )
+
+
+@web.middleware
+async def security_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Default deny: authenticate and authorize per the matched route's declaration."""
+    match = request.match_info
+    if match.http_exception is not None:
+        raise match.http_exception
+    spec = spec_of(match.handler)
+    if spec is None:
+        # a route mounted outside the registry has no declared security: refuse it
+        raise PermissionDenied("this route has no security declaration")
+    if spec.public:
+        return await handler(request)
+    if spec.challenge:
+        request[AUTH_CHALLENGE] = spec.challenge
+    auth = request.app[WEB_AUTH]
+    principal = await auth.authenticate(request)
+    request[PRINCIPAL] = principal
+    if principal is not None:
+        user_id = getattr(principal, "user_id", None)
+        bind_context(user_id=user_id)
+    project_id = None
+    if spec.project == "path":
+        lookup = request.app[PROJECT_LOOKUP]
+        name = match["name"]
+        project_id = await lookup.project_id(match["owner"], name[:-4] if name.endswith(".git") else name)
+    elif spec.project == "query" and request.query.get("project"):
+        project_id = await request.app[PROJECT_LOOKUP].project_ref(request.query["project"])
+    request[PROJECT_ID] = project_id
+    if project_id is not None:
+        bind_context(project_id=project_id)
+    if principal is None and not spec.anonymous:
+        raise Unauthenticated("authentication required: send a bearer token, HTTP Basic with a token, or a session")
+    if spec.permission is not None:
+        await auth.authorize(request, principal, spec.permission, project_id)
+    return await handler(request)

@@ -1,0 +1,10 @@
+"""Every route table the application mounts. A domain adds its table here."""
+
+from __future__ import annotations
+
+from corral.entrypoints.web.routes import system
+from corral.entrypoints.web.routing import RouteTable
+
+ROUTE_TABLES: list[RouteTable] = [
+    system.routes,
+]

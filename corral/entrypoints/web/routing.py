@@ -1,0 +1,107 @@
+"""The route registry: every HTTP route declares its security and documentation next to its handler.
+
+Each route module owns one ``RouteTable``; the app factory mounts the tables
+listed in ``corral.entrypoints.web.routes.ROUTE_TABLES``. The security
+middleware reads the declaration of the matched route, so a route without
+one is refused (default deny), and the OpenAPI document is generated from
+the same declarations, so a route cannot be served without being documented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import attrs
+from aiohttp import web
+
+__all__ = ["Handler", "ProjectFrom", "RouteSpec", "RouteTable", "spec_of"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ProjectFrom = Literal["path", "query", None]
+_ATTR = "__corral_route__"
+
+
+@attrs.frozen
+class RouteSpec:
+    """What a route is, who may call it, and how it is documented."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: tuple[str, ...] = ()
+    public: bool = False  # reachable without credentials (short explicit allowlist)
+    permission: str | None = None  # "resource:action" checked through the RBAC resolver
+    project: ProjectFrom = None  # where the project scope comes from: {owner}/{name} path or ?project=
+    anonymous: bool = False  # credentials optional: the authorizer decides (e.g. public projects)
+    challenge: str | None = None  # WWW-Authenticate value sent with 401 (git clients need "Basic")
+    request_body: Any = None  # attrs class or JSON schema dict
+    response: Any = None  # attrs class, JSON schema dict, or None
+    status: int = 200
+    query: tuple[tuple[str, str, str], ...] = ()  # (name, json type, description)
+    description: str = ""
+    include_in_schema: bool = True
+    operation_id: str = ""
+
+
+@attrs.define
+class RouteTable:
+    """The routes of one module; decorate handlers with ``table.get(...)``, ``table.post(...)``, ..."""
+
+    tag: str
+    specs: list[RouteSpec] = attrs.field(factory=list)
+
+    def route(self, method: str, path: str, *, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            tags = options.pop("tags", (self.tag,))
+            op_id = options.pop("operation_id", "") or handler.__name__
+            spec = RouteSpec(
+                method=method.upper(), path=path, handler=handler, summary=summary, tags=tuple(tags),
+                operation_id=op_id, **options,
+            )
+            if not spec.public and spec.permission is None and not spec.anonymous:
+                # authenticated-only routes are fine (e.g. /me); nothing else to check here
+                pass
+            if spec.project == "path" and not ("{owner}" in path and "{name" in path):
+                raise ValueError(f"{path}: project='path' needs {{owner}} and {{name}} in the path")
+            setattr(handler, _ATTR, spec)
+            self.specs.append(spec)
+            return handler
+
+        return register
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
+    def mount(self, app: web.Application) -> None:
+        """Add every route of this table to ``app``'s router."""
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, spec.handler, name=None)
+
+
+def spec_of(handler: object) -> RouteSpec | None:
+    """The declaration attached to a handler, or None for a route added outside a RouteTable."""
+    return getattr(handler, _ATTR, None)
+
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
+
+
+def openapi_path(path: str) -> tuple[str, list[str]]:
+    """aiohttp path → OpenAPI path template and its parameter names ('{path:.*}' → '{path}')."""
+    names = _PARAM.findall(path)
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path), names

@@ -1,0 +1,159 @@
+"""The web layer's foundation: health, readiness, problem+json, default deny, OpenAPI."""
+
+from __future__ import annotations
+
+import attrs
+import punq
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.core.errors import Conflict, InvalidInput
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+from corral.entrypoints.web.jsonio import read_body
+from corral.entrypoints.web.routes import ROUTE_TABLES
+from corral.entrypoints.web.routing import RouteTable, spec_of
+
+
+@attrs.define
+class StubPlatform:
+    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
+    container: punq.Container = attrs.field(factory=punq.Container)
+    health_checks: dict = attrs.field(factory=dict)
+    app_hooks: list = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Thing:
+    name: str
+    size: int = 1
+
+
+extra = RouteTable(tag="test")
+
+
+@extra.post("/api/v1/_test/things", summary="make a thing", public=True, request_body=Thing)
+async def make_thing(request: web.Request) -> web.StreamResponse:
+    thing = await read_body(request, Thing)
+    if thing.name == "dup":
+        raise Conflict("a thing named dup already exists")
+    if thing.name == "boom":
+        raise RuntimeError("secret internals")
+    return web.json_response(attrs.asdict(thing), status=201)
+
+
+@extra.get("/api/v1/_test/private", summary="needs a user")
+async def private(_request: web.Request) -> web.StreamResponse:
+    return web.json_response({"ok": True})
+
+
+async def _client(platform: StubPlatform) -> TestClient:
+    app = create_app(platform)
+    extra.mount(app)
+
+    async def naked(_r: web.Request) -> web.Response:  # mounted outside the registry
+        return web.json_response({"leak": True})
+
+    app.router.add_get("/api/v1/_test/naked", naked)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client():
+    platform = StubPlatform()
+
+    async def ok() -> None:
+        return None
+
+    async def down() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    platform.health_checks.update({"postgresql": ok, "valkey": down})
+    c = await _client(platform)
+    yield c
+    await c.close()
+
+
+async def test_healthz_is_ok(client: TestClient) -> None:
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert await resp.json() == {"status": "ok"}
+    assert resp.headers["X-Request-Id"]
+
+
+async def test_readyz_names_the_failing_dependency(client: TestClient) -> None:
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    body = await resp.json()
+    assert body["checks"]["postgresql"] == "ok"
+    assert body["checks"]["valkey"].startswith("failing")
+    assert "valkey" in body["detail"]
+
+
+async def test_unknown_route_is_problem_json(client: TestClient) -> None:
+    resp = await client.get("/api/v1/nope")
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["status"] == 404
+
+
+async def test_bad_body_names_the_field(client: TestClient) -> None:
+    resp = await client.post("/api/v1/_test/things", json={"name": "x", "size": "big"})
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["field"] == "size"
+    resp = await client.post("/api/v1/_test/things", data=b"{not json")
+    assert resp.status == 400
+    assert "JSON" in (await resp.json())["detail"]
+    resp = await client.post("/api/v1/_test/things", json={"size": 3})
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "name"
+
+
+async def test_core_errors_map_to_statuses(client: TestClient) -> None:
+    resp = await client.post("/api/v1/_test/things", json={"name": "dup"})
+    assert resp.status == 409
+    assert (await resp.json())["detail"] == "a thing named dup already exists"
+
+
+async def test_unexpected_errors_do_not_leak(client: TestClient) -> None:
+    resp = await client.post("/api/v1/_test/things", json={"name": "boom"}, headers={"X-Request-Id": "req-123"})
+    assert resp.status == 500
+    body = await resp.json()
+    assert "secret internals" not in await resp.text()
+    assert body["request_id"] == "req-123"
+
+
+async def test_default_deny(client: TestClient) -> None:
+    resp = await client.get("/api/v1/_test/private")
+    assert resp.status == 401
+    resp = await client.get("/api/v1/_test/naked")
+    assert resp.status == 403
+    assert "leak" not in await resp.text()
+
+
+async def test_openapi_lists_every_registered_route(client: TestClient) -> None:
+    resp = await client.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"].startswith("3.1")
+    for table in ROUTE_TABLES:
+        for spec in table.specs:
+            path = spec.path
+            assert path in doc["paths"], path
+            assert spec.method.lower() in doc["paths"][path]
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_every_mounted_route_is_declared() -> None:
+    app = create_app(StubPlatform())
+    for route in app.router.routes():
+        assert spec_of(route.handler) is not None, route
+
+
+def test_invalid_input_carries_field() -> None:
+    err = InvalidInput("limit must be positive", field="limit")
+    assert err.field == "limit"
