@@ -1,0 +1,1 @@
+"""Observability: OTLP telemetry (logs, spans, metric points), its two storage tiers, queries and alerts."""

@@ -1,0 +1,283 @@
+"""Telemetry rows, query filters, results and alert rules.
+
+Ingest is the hottest path in Corral, so decoded records travel as plain
+tuples in the column order fixed here (``LOG_COLUMNS`` ...): building one
+attrs instance per record would cost more than decoding it. Query results
+are attrs value objects.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "LEVELS",
+    "LOG_COLUMNS",
+    "POINT_COLUMNS",
+    "SERIES_COLUMNS",
+    "SPAN_COLUMNS",
+    "AlertCondition",
+    "AlertEvent",
+    "AlertRule",
+    "AlertSeverity",
+    "Caller",
+    "LogItem",
+    "LogQuery",
+    "MetricAgg",
+    "MetricQuery",
+    "MetricSeries",
+    "SeriesPoints",
+    "SpanItem",
+    "TelemetryBatch",
+    "TimelineItem",
+]
+
+LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+# Column order of the tuples the codec produces and the stores write (COPY order).
+LOG_COLUMNS = (
+    "id",  # int: time-ordered 64-bit id (tiebreaker for cursors)
+    "ts",  # datetime (UTC)
+    "trace_id",  # str | None, 32 hex
+    "span_id",  # str | None, 16 hex
+    "project_id",  # uuid.UUID | None
+    "session_id",  # str | None
+    "user_id",  # uuid.UUID | None
+    "service",  # str
+    "level",  # one of LEVELS
+    "message",  # str
+    "attributes",  # str: a JSON object (record attributes, plus non-envelope resource attributes)
+)
+SPAN_COLUMNS = (
+    "id",
+    "ts",  # start time
+    "trace_id",
+    "span_id",
+    "parent_span_id",  # str | None
+    "project_id",
+    "session_id",
+    "user_id",
+    "service",
+    "name",
+    "kind",  # internal/server/client/producer/consumer
+    "status",  # ok/error/unset
+    "duration_ms",  # float
+    "attributes",  # JSON text
+    "events",  # JSON text (a list)
+)
+POINT_COLUMNS = (
+    "series_id",  # uuid.UUID, derived deterministically from SERIES identity
+    "ts",
+    "value",  # float
+    "project_id",
+    "trace_id",  # from the first exemplar, if any
+    "span_id",
+)
+SERIES_COLUMNS = (
+    "id",
+    "name",
+    "labels",  # JSON text, keys sorted
+    "metric_type",  # gauge/counter/histogram/summary
+    "unit",
+    "project_id",
+    "service",
+    "session_id",
+    "user_id",
+)
+
+
+@attrs.frozen
+class Caller:
+    """Who is writing telemetry: the defaults and limits taken from the API token.
+
+    ``project_id`` is the project the token is restricted to (None: any);
+    ``default_project_id`` is used for records that name no project.
+    """
+
+    user_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+    default_project_id: uuid.UUID | None = None
+
+
+@attrs.define
+class TelemetryBatch:
+    """Rows decoded from one OTLP request (or merged from several)."""
+
+    logs: list[tuple[Any, ...]] = attrs.Factory(list)
+    spans: list[tuple[Any, ...]] = attrs.Factory(list)
+    points: list[tuple[Any, ...]] = attrs.Factory(list)
+    series: list[tuple[Any, ...]] = attrs.Factory(list)
+    rejected: int = 0
+    error_message: str = ""
+
+    def __len__(self) -> int:
+        return len(self.logs) + len(self.spans) + len(self.points)
+
+    def extend(self, other: TelemetryBatch) -> None:
+        self.logs.extend(other.logs)
+        self.spans.extend(other.spans)
+        self.points.extend(other.points)
+        self.series.extend(other.series)
+
+
+# ---------------------------------------------------------------- queries
+
+
+@attrs.frozen
+class LogQuery:
+    """Log search filters; every given filter must hold. Newest first."""
+
+    project_ids: tuple[uuid.UUID, ...] | None = None  # None: every project (admin)
+    trace_id: str | None = None
+    session_id: str | None = None
+    service: str | None = None
+    levels: tuple[str, ...] = ()  # any of these levels
+    q: str | None = None  # case-insensitive substring of the message
+    attributes: tuple[tuple[str, str], ...] = ()  # equality on attributes (dotted path into nested objects)
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    cursor: tuple[datetime, int] | None = None  # (ts, id) of the last item already returned
+
+
+@attrs.frozen
+class LogItem:
+    id: int
+    timestamp: datetime
+    level: str
+    message: str
+    service: str
+    trace_id: str | None
+    span_id: str | None
+    session_id: str | None
+    project_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    attributes: dict[str, Any]
+
+
+@attrs.frozen
+class SpanItem:
+    id: int
+    start: datetime
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    service: str
+    kind: str
+    status: str
+    duration_ms: float
+    project_id: uuid.UUID | None
+    session_id: str | None
+    user_id: uuid.UUID | None
+    attributes: dict[str, Any]
+    events: list[Any]
+
+
+@attrs.frozen
+class TimelineItem:
+    """One log or span of a session, for the session timeline."""
+
+    kind: str  # 'log' or 'span'
+    timestamp: datetime
+    log: LogItem | None = None
+    span: SpanItem | None = None
+
+
+class MetricAgg(enum.StrEnum):
+    AVG = "avg"
+    SUM = "sum"
+    MIN = "min"
+    MAX = "max"
+    RATE = "rate"
+    P50 = "p50"
+    P95 = "p95"
+    P99 = "p99"
+
+
+@attrs.frozen
+class MetricQuery:
+    name: str
+    project_ids: tuple[uuid.UUID, ...] | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    agg: MetricAgg = MetricAgg.AVG
+    step_seconds: int = 60
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@attrs.frozen
+class MetricSeries:
+    """A series' identity: its name, labels and envelope."""
+
+    id: uuid.UUID
+    name: str
+    labels: dict[str, str]
+    metric_type: str
+    project_id: uuid.UUID | None
+
+
+@attrs.frozen
+class SeriesPoints:
+    labels: dict[str, str]
+    points: list[tuple[datetime, float]]
+
+
+# ---------------------------------------------------------------- alerts
+
+
+class AlertCondition(enum.StrEnum):
+    GT = "gt"
+    LT = "lt"
+    EQ = "eq"
+    ABSENT = "absent"
+
+
+class AlertSeverity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@attrs.frozen
+class AlertRule:
+    """A threshold rule over a metric or log query.
+
+    ``query`` is ``metric:<name>[{k=v,...}][ agg]`` (value: the aggregate of the
+    metric over the last ``window_seconds``) or ``logs:<filter>`` (value: the
+    number of matching log records in the window), see alerts.parse_rule_query.
+    """
+
+    id: uuid.UUID
+    name: str
+    query: str
+    condition: AlertCondition
+    threshold: float | None
+    for_seconds: int
+    severity: AlertSeverity
+    notify_channels: tuple[str, ...]
+    project_id: uuid.UUID | None
+    enabled: bool
+    created_at: datetime
+    description: str | None = None
+    created_by: uuid.UUID | None = None
+    # evaluator state
+    pending_since: datetime | None = None
+    firing_event_id: uuid.UUID | None = None
+
+
+@attrs.frozen
+class AlertEvent:
+    id: uuid.UUID
+    rule_id: uuid.UUID
+    status: str  # 'firing' | 'resolved'
+    value: float | None
+    message: str
+    created_at: datetime
+    resolved_at: datetime | None = None
+    project_id: uuid.UUID | None = None

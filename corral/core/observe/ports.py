@@ -1,0 +1,245 @@
+"""Ports of the observability domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import attrs
+
+from corral.core.observe.model import (
+    AlertEvent,
+    AlertRule,
+    LogItem,
+    LogQuery,
+    MetricQuery,
+    MetricSeries,
+    SpanItem,
+    TelemetryBatch,
+)
+
+__all__ = [
+    "SIGNALS",
+    "AlertStore",
+    "ColdFile",
+    "ColdManifest",
+    "ColdReader",
+    "ColdWriter",
+    "HotArchive",
+    "LeaderLock",
+    "LiveTail",
+    "ProjectDirectory",
+    "TelemetryReader",
+    "TelemetryWriter",
+]
+
+SIGNALS = ("logs", "spans", "points")
+
+
+class TelemetryWriter(Protocol):
+    """Durable storage of decoded telemetry (the hot tier)."""
+
+    async def write(self, batch: TelemetryBatch) -> None:
+        """Store every row of ``batch`` atomically; return only once committed.
+
+        Series rows may already exist (their ids are deterministic): they are
+        then left as they are. Raises Unavailable when storage cannot be reached.
+        """
+        ...
+
+
+class TelemetryReader(Protocol):
+    """Reads one tier. Every method filters by ``project_ids`` when given (None: all projects)."""
+
+    async def search_logs(self, query: LogQuery) -> list[LogItem]:
+        """Up to ``query.limit`` matching records strictly after ``query.cursor``,
+        ordered newest first by (timestamp, id)."""
+        ...
+
+    async def trace_spans(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> list[SpanItem]:
+        """Every span of the trace (any order)."""
+        ...
+
+    async def session_logs(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[LogItem]:
+        """Up to ``limit`` log records of the session, oldest first."""
+        ...
+
+    async def session_spans(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[SpanItem]:
+        """Up to ``limit`` spans of the session, oldest first."""
+        ...
+
+    async def metric_points(
+        self, query: MetricQuery
+    ) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
+        """Raw points of every series named ``query.name`` whose labels include
+        ``query.labels``, inside [since, until), each series' points in time order."""
+        ...
+
+
+class ProjectDirectory(Protocol):
+    """Maps ``owner/name`` paths to project ids and back (cached: it is asked on the ingest path)."""
+
+    def cached(self, path: str) -> uuid.UUID | object | None:
+        """The id if known, None if known not to exist, any other object if not looked up yet."""
+        ...
+
+    async def resolve(self, paths: set[str]) -> None:
+        """Look the paths up so that ``cached`` answers them."""
+        ...
+
+    async def path_of(self, project_id: uuid.UUID) -> str | None:
+        """``owner/name`` of a project id, or None when unknown."""
+        ...
+
+    async def id_of(self, path: str) -> uuid.UUID | None:
+        """The project id of ``owner/name``, or None when there is no such project."""
+        ...
+
+
+@attrs.frozen
+class ColdFile:
+    """One Parquet file of the cold tier, as recorded in the manifest."""
+
+    id: uuid.UUID
+    signal: str
+    day: date
+    project_id: uuid.UUID | None
+    key: str
+    rows: int
+    min_ts: datetime
+    max_ts: datetime
+    bytes: int
+
+
+class HotArchive(Protocol):
+    """The rotation side of the hot tier: what is old, and moving it out atomically."""
+
+    async def old_partitions(self, signal: str, older_than: datetime) -> list[tuple[date, uuid.UUID | None]]:
+        """(day, project) pairs that still hold rows of ``signal`` older than ``older_than``."""
+        ...
+
+    async def take(
+        self, signal: str, day: date, project_id: uuid.UUID | None, older_than: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows of that partition older than ``older_than``, oldest first (by ts, id)."""
+        ...
+
+    async def commit_rotation(self, file: ColdFile, rows: list[dict[str, Any]]) -> bool:
+        """In ONE transaction: record ``file`` in the manifest (with its trace/session
+        lookup keys) and delete exactly ``rows`` from the hot tier. Returns False (and
+        changes nothing) when the file was already recorded."""
+        ...
+
+    async def drop_empty_partitions(self, older_than: datetime) -> int:
+        """Drop hot time partitions that lie wholly before ``older_than`` and are empty."""
+        ...
+
+
+class ColdManifest(Protocol):
+    """Which Parquet files hold what (PostgreSQL table; small)."""
+
+    async def files(
+        self,
+        signal: str,
+        project_ids: tuple[uuid.UUID, ...] | None,
+        since: datetime | None,
+        until: datetime | None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[ColdFile]:
+        """Files that may hold matching rows (a trace/session id narrows by the lookup index)."""
+        ...
+
+    async def expire(self, before: date) -> list[ColdFile]:
+        """Forget every file of a day before ``before`` and return them (to delete the objects)."""
+        ...
+
+
+class ColdWriter(Protocol):
+    """Encodes rows into one zstd Parquet object."""
+
+    async def write(self, key: str, signal: str, rows: list[dict[str, Any]]) -> int:
+        """Write ``rows`` (sorted by time) as Parquet under ``key``, replacing any
+        object of that key; returns the size in bytes."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object (missing is fine)."""
+        ...
+
+
+class ColdReader(Protocol):
+    """Queries over a set of Parquet files (off the event loop)."""
+
+    async def search_logs(self, files: list[ColdFile], query: LogQuery) -> list[LogItem]: ...
+
+    async def trace_spans(self, files: list[ColdFile], trace_id: str) -> list[SpanItem]: ...
+
+    async def session_logs(self, files: list[ColdFile], session_id: str, limit: int) -> list[LogItem]: ...
+
+    async def session_spans(self, files: list[ColdFile], session_id: str, limit: int) -> list[SpanItem]: ...
+
+    async def metric_points(
+        self, files: list[ColdFile], query: MetricQuery, series: dict[uuid.UUID, MetricSeries]
+    ) -> dict[uuid.UUID, list[tuple[datetime, float]]]: ...
+
+
+class LeaderLock(Protocol):
+    """At most one holder across every replica (PostgreSQL advisory lock)."""
+
+    def hold(self, name: str) -> AsyncIterator[bool]:
+        """Async context: yields True while this process is the leader for ``name``,
+        False when another process is; released on exit or when the process dies."""
+        ...
+
+
+class LiveTail(Protocol):
+    """Fan-out of freshly committed log records to live subscribers (Valkey pub/sub)."""
+
+    async def publish(self, items: list[dict[str, Any]]) -> None:
+        """Publish records (already committed) to every subscriber; best effort."""
+        ...
+
+    def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        """Records published from now on, from any replica."""
+        ...
+
+
+class AlertStore(Protocol):
+    """Alert rules, their evaluator state and their events."""
+
+    async def add_rule(self, rule: AlertRule) -> None: ...
+
+    async def get_rule(self, rule_id: uuid.UUID) -> AlertRule:
+        """NotFound if absent."""
+        ...
+
+    async def list_rules(
+        self, project_ids: tuple[uuid.UUID, ...] | None, *, enabled_only: bool = False
+    ) -> list[AlertRule]:
+        """Rules of these projects plus (when project_ids is None) platform-wide ones, oldest first."""
+        ...
+
+    async def update_rule(self, rule: AlertRule) -> None:
+        """Replace the stored rule (same id). NotFound if absent."""
+        ...
+
+    async def delete_rule(self, rule_id: uuid.UUID) -> None:
+        """NotFound if absent; its events go with it."""
+        ...
+
+    async def add_event(self, event: AlertEvent) -> None: ...
+
+    async def resolve_event(self, event_id: uuid.UUID, resolved_at: datetime) -> None: ...
+
+    async def list_events(
+        self, project_ids: tuple[uuid.UUID, ...] | None, status: str | None, limit: int
+    ) -> list[AlertEvent]:
+        """Newest first."""
+        ...

@@ -1,0 +1,190 @@
+"""One query API over both tiers: PostgreSQL (hot) and Parquet (cold) results merged."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import InvalidInput
+from corral.core.observe.filters import aggregate
+from corral.core.observe.model import (
+    LogItem,
+    LogQuery,
+    MetricQuery,
+    MetricSeries,
+    SeriesPoints,
+    SpanItem,
+    TimelineItem,
+)
+from corral.core.observe.ports import ColdManifest, ColdReader, TelemetryReader
+from corral.core.pagination import decode_cursor, encode_cursor
+
+__all__ = ["LogPage", "ObserveQueries", "TraceView", "WaterfallSpan", "cursor_of", "parse_cursor"]
+
+
+@attrs.frozen
+class LogPage:
+    items: list[LogItem]
+    next_cursor: str | None
+
+
+@attrs.frozen
+class WaterfallSpan:
+    span: SpanItem
+    depth: int
+    offset_ms: float  # start relative to the trace's first span
+
+
+@attrs.frozen
+class TraceView:
+    trace_id: str
+    spans: list[WaterfallSpan]
+
+
+def cursor_of(item: LogItem) -> str:
+    return encode_cursor({"t": item.timestamp.isoformat(), "i": item.id})
+
+
+def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    data = decode_cursor(cursor)
+    if data is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(data["t"])), int(str(data["i"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from exc
+
+
+@attrs.define
+class ObserveQueries:
+    """Queries over the hot store and, when configured, the cold tier."""
+
+    hot: TelemetryReader
+    clock: Clock
+    cold_manifest: ColdManifest | None = None
+    cold_reader: ColdReader | None = None
+
+    async def search_logs(self, query: LogQuery) -> LogPage:
+        """Newest first; ``next_cursor`` continues after the last item (None at the end)."""
+        tasks = [self.hot.search_logs(query)]
+        if self.cold_manifest is not None and self.cold_reader is not None:
+            tasks.append(self._cold_logs(query))
+        results = await asyncio.gather(*tasks)
+        merged: dict[tuple[datetime, int], LogItem] = {}
+        for items in results:
+            for item in items:
+                merged[(item.timestamp, item.id)] = item
+        items = sorted(merged.values(), key=lambda i: (i.timestamp, i.id), reverse=True)[: query.limit]
+        nxt = cursor_of(items[-1]) if len(items) == query.limit else None
+        return LogPage(items=items, next_cursor=nxt)
+
+    async def _cold_logs(self, query: LogQuery) -> list[LogItem]:
+        assert self.cold_manifest is not None
+        assert self.cold_reader is not None
+        until = query.until
+        if query.cursor is not None and (until is None or query.cursor[0] < until):
+            until = query.cursor[0] + timedelta(microseconds=1)
+        files = await self.cold_manifest.files(
+            "logs",
+            query.project_ids,
+            query.since,
+            until,
+            trace_id=query.trace_id,
+            session_id=query.session_id,
+        )
+        if not files:
+            return []
+        return await self.cold_reader.search_logs(files, query)
+
+    async def trace(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> TraceView:
+        """Every span of the trace in tree order (depth-first, siblings by start time)."""
+        spans = list(await self.hot.trace_spans(trace_id, project_ids))
+        if self.cold_manifest is not None and self.cold_reader is not None:
+            files = await self.cold_manifest.files("spans", project_ids, None, None, trace_id=trace_id)
+            if files:
+                spans.extend(await self.cold_reader.trace_spans(files, trace_id))
+        return TraceView(trace_id=trace_id, spans=waterfall(spans))
+
+    async def session_timeline(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int = 1000
+    ) -> list[TimelineItem]:
+        """Every log record and span of the session, oldest first (at most ``limit`` of each)."""
+        logs = list(await self.hot.session_logs(session_id, project_ids, limit))
+        spans = list(await self.hot.session_spans(session_id, project_ids, limit))
+        if self.cold_manifest is not None and self.cold_reader is not None:
+            lf = await self.cold_manifest.files("logs", project_ids, None, None, session_id=session_id)
+            if lf:
+                logs.extend(await self.cold_reader.session_logs(lf, session_id, limit))
+            sf = await self.cold_manifest.files("spans", project_ids, None, None, session_id=session_id)
+            if sf:
+                spans.extend(await self.cold_reader.session_spans(sf, session_id, limit))
+        unique_logs = {(x.timestamp, x.id): x for x in logs}.values()
+        unique_spans = {s.span_id: s for s in spans}.values()
+        items = [TimelineItem(kind="log", timestamp=x.timestamp, log=x) for x in unique_logs]
+        items += [TimelineItem(kind="span", timestamp=s.start, span=s) for s in unique_spans]
+        items.sort(key=lambda t: t.timestamp)
+        return items[: 2 * limit]
+
+    async def metrics(self, query: MetricQuery) -> list[SeriesPoints]:
+        """Series named ``query.name`` with the labels, aggregated per ``step_seconds`` bucket."""
+        until = query.until or self.clock.now()
+        since = query.since or until - timedelta(hours=1)
+        if since >= until:
+            raise InvalidInput("since must be before until", field="since")
+        if (until - since).total_seconds() / query.step_seconds > 11_000:
+            raise InvalidInput("too many points: raise step or narrow the time range", field="step")
+        q = attrs.evolve(query, since=since, until=until)
+        raw = await self.hot.metric_points(q)
+        by_id: dict[uuid.UUID, tuple[MetricSeries, list[tuple[datetime, float]]]] = {
+            s.id: (s, list(p)) for s, p in raw
+        }
+        if self.cold_manifest is not None and self.cold_reader is not None:
+            files = await self.cold_manifest.files("points", query.project_ids, since, until)
+            if files:
+                known = {sid: s for sid, (s, _) in by_id.items()}
+                cold = await self.cold_reader.metric_points(files, q, known)
+                for sid, pts in cold.items():
+                    if sid in by_id:
+                        by_id[sid][1].extend(pts)
+        out: list[SeriesPoints] = []
+        for series, pts in by_id.values():
+            pts.sort(key=lambda p: p[0])
+            out.append(
+                SeriesPoints(
+                    labels=series.labels, points=aggregate(pts, query.agg, since, until, query.step_seconds)
+                )
+            )
+        out.sort(key=lambda s: sorted(s.labels.items()))
+        return out
+
+
+def waterfall(spans: list[SpanItem]) -> list[WaterfallSpan]:
+    """Spans in tree order with depth and start offset; spans whose parent is missing are roots."""
+    unique = {s.span_id: s for s in spans}
+    if not unique:
+        return []
+    t0 = min(s.start for s in unique.values())
+    children: dict[str | None, list[SpanItem]] = {}
+    for s in unique.values():
+        parent = s.parent_span_id if s.parent_span_id in unique else None
+        children.setdefault(parent, []).append(s)
+    for group in children.values():
+        group.sort(key=lambda s: (s.start, s.span_id))
+    out: list[WaterfallSpan] = []
+    stack: list[tuple[SpanItem, int]] = [(s, 0) for s in reversed(children.get(None, []))]
+    seen: set[str] = set()
+    while stack:
+        span, depth = stack.pop()
+        if span.span_id in seen:
+            continue
+        seen.add(span.span_id)
+        out.append(WaterfallSpan(span=span, depth=depth, offset_ms=(span.start - t0).total_seconds() * 1000))
+        stack.extend((c, depth + 1) for c in reversed(children.get(span.span_id, [])))
+        if not stack:  # a parent cycle hides spans from every root: show them as roots
+            rest = sorted((s for s in unique.values() if s.span_id not in seen), key=lambda s: s.start)
+            stack.extend((s, 0) for s in reversed(rest[:1]))
+    return out

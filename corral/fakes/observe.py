@@ -1,0 +1,287 @@
+"""In-memory telemetry store, project directory and live tail (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from typing import Any
+
+from corral.core.observe.filters import log_matches
+from corral.core.observe.model import (
+    LOG_COLUMNS,
+    POINT_COLUMNS,
+    SERIES_COLUMNS,
+    SPAN_COLUMNS,
+    LogItem,
+    LogQuery,
+    MetricQuery,
+    MetricSeries,
+    SpanItem,
+    TelemetryBatch,
+)
+from corral.core.observe.ports import ColdFile
+
+__all__ = ["InMemoryLiveTail", "InMemoryProjectDirectory", "InMemoryTelemetryStore", "log_item", "span_item"]
+
+
+def log_item(row: dict[str, Any]) -> LogItem:
+    attrs = row["attributes"]
+    return LogItem(
+        id=row["id"],
+        timestamp=row["ts"],
+        level=row["level"],
+        message=row["message"],
+        service=row["service"],
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        session_id=row["session_id"],
+        project_id=row["project_id"],
+        user_id=row["user_id"],
+        attributes=json.loads(attrs) if isinstance(attrs, str) else dict(attrs or {}),
+    )
+
+
+def span_item(row: dict[str, Any]) -> SpanItem:
+    attrs, events = row["attributes"], row["events"]
+    return SpanItem(
+        id=row["id"],
+        start=row["ts"],
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        parent_span_id=row["parent_span_id"],
+        name=row["name"],
+        service=row["service"],
+        kind=row["kind"],
+        status=row["status"],
+        duration_ms=float(row["duration_ms"]),
+        project_id=row["project_id"],
+        session_id=row["session_id"],
+        user_id=row["user_id"],
+        attributes=json.loads(attrs) if isinstance(attrs, str) else dict(attrs or {}),
+        events=json.loads(events) if isinstance(events, str) else list(events or []),
+    )
+
+
+class InMemoryTelemetryStore:
+    """TelemetryWriter + TelemetryReader + HotArchive over lists of dict rows.
+
+    ``fail_next`` makes the next ``write`` raise (to test the pipeline's error path);
+    ``batches`` records the size of every committed write.
+    """
+
+    def __init__(self) -> None:
+        self.logs: list[dict[str, Any]] = []
+        self.spans: list[dict[str, Any]] = []
+        self.points: list[dict[str, Any]] = []
+        self.series: dict[uuid.UUID, dict[str, Any]] = {}
+        self.manifest: dict[str, ColdFile] = {}
+        self.cold_keys: dict[str, set[tuple[str, str]]] = {}
+        self.batches: list[int] = []
+        self.fail_next: Exception | None = None
+        self.delay: float = 0.0
+
+    # ---------------------------------------------------------------- writer
+    async def write(self, batch: TelemetryBatch) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        self.logs.extend(dict(zip(LOG_COLUMNS, r, strict=True)) for r in batch.logs)
+        self.spans.extend(dict(zip(SPAN_COLUMNS, r, strict=True)) for r in batch.spans)
+        self.points.extend(dict(zip(POINT_COLUMNS, r, strict=True)) for r in batch.points)
+        for r in batch.series:
+            self.series.setdefault(r[0], dict(zip(SERIES_COLUMNS, r, strict=True)))
+        self.batches.append(len(batch))
+
+    # ---------------------------------------------------------------- reader
+    async def search_logs(self, query: LogQuery) -> list[LogItem]:
+        items = [i for i in map(log_item, self.logs) if log_matches(i, query)]
+        items.sort(key=lambda i: (i.timestamp, i.id), reverse=True)
+        return items[: query.limit]
+
+    @staticmethod
+    def _in(project_id: uuid.UUID | None, project_ids: tuple[uuid.UUID, ...] | None) -> bool:
+        return project_ids is None or project_id in project_ids
+
+    async def trace_spans(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> list[SpanItem]:
+        return [
+            span_item(r)
+            for r in self.spans
+            if r["trace_id"] == trace_id and self._in(r["project_id"], project_ids)
+        ]
+
+    async def session_logs(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[LogItem]:
+        rows = [
+            r for r in self.logs if r["session_id"] == session_id and self._in(r["project_id"], project_ids)
+        ]
+        rows.sort(key=lambda r: (r["ts"], r["id"]))
+        return [log_item(r) for r in rows[:limit]]
+
+    async def session_spans(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[SpanItem]:
+        rows = [
+            r for r in self.spans if r["session_id"] == session_id and self._in(r["project_id"], project_ids)
+        ]
+        rows.sort(key=lambda r: (r["ts"], r["id"]))
+        return [span_item(r) for r in rows[:limit]]
+
+    def series_of(self, query: MetricQuery) -> dict[uuid.UUID, MetricSeries]:
+        out = {}
+        for sid, s in self.series.items():
+            if s["name"] != query.name or not self._in(s["project_id"], query.project_ids):
+                continue
+            labels = json.loads(s["labels"])
+            if all(str(labels.get(k)) == v for k, v in query.labels):
+                out[sid] = MetricSeries(
+                    id=sid,
+                    name=s["name"],
+                    labels={k: str(v) for k, v in labels.items()},
+                    metric_type=s["metric_type"],
+                    project_id=s["project_id"],
+                )
+        return out
+
+    async def metric_points(
+        self, query: MetricQuery
+    ) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
+        wanted = self.series_of(query)
+        pts: dict[uuid.UUID, list[tuple[datetime, float]]] = {sid: [] for sid in wanted}
+        for p in self.points:
+            if (
+                p["series_id"] in pts
+                and (query.since is None or p["ts"] >= query.since)
+                and (query.until is None or p["ts"] < query.until)
+            ):
+                pts[p["series_id"]].append((p["ts"], p["value"]))
+        return [(wanted[sid], sorted(v)) for sid, v in pts.items() if v]
+
+    # ---------------------------------------------------------------- hot archive
+    def _table(self, signal: str) -> list[dict[str, Any]]:
+        return {"logs": self.logs, "spans": self.spans, "points": self.points}[signal]
+
+    async def old_partitions(self, signal: str, older_than: datetime) -> list[tuple[date, uuid.UUID | None]]:
+        found = {(r["ts"].date(), r["project_id"]) for r in self._table(signal) if r["ts"] < older_than}
+        return sorted(found, key=lambda p: (p[0], str(p[1])))
+
+    async def take(
+        self, signal: str, day: date, project_id: uuid.UUID | None, older_than: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = [
+            r
+            for r in self._table(signal)
+            if r["ts"] < older_than and r["ts"].date() == day and r["project_id"] == project_id
+        ]
+        rows.sort(key=lambda r: (r["ts"], r.get("id", 0)))
+        return [dict(r) for r in rows[:limit]]
+
+    async def commit_rotation(self, file: ColdFile, rows: list[dict[str, Any]]) -> bool:
+        if file.key in self.manifest:
+            return False
+        self.manifest[file.key] = file
+        keys: set[tuple[str, str]] = set()
+        for r in rows:
+            if r.get("trace_id"):
+                keys.add(("trace", r["trace_id"]))
+            if r.get("session_id"):
+                keys.add(("session", r["session_id"]))
+        self.cold_keys[file.key] = keys
+        table = self._table(file.signal)
+        gone = {_row_key(file.signal, r) for r in rows}
+        table[:] = [r for r in table if _row_key(file.signal, r) not in gone]
+        return True
+
+    async def drop_empty_partitions(self, older_than: datetime) -> int:
+        del older_than  # nothing is partitioned in memory
+        return 0
+
+    # ---------------------------------------------------------------- cold manifest
+    async def files(
+        self,
+        signal: str,
+        project_ids: tuple[uuid.UUID, ...] | None,
+        since: datetime | None,
+        until: datetime | None,
+        trace_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[ColdFile]:
+        out = []
+        for key, f in self.manifest.items():
+            if f.signal != signal or not self._in(f.project_id, project_ids):
+                continue
+            if (since and f.max_ts < since) or (until and f.min_ts >= until):
+                continue
+            if trace_id and ("trace", trace_id) not in self.cold_keys[key]:
+                continue
+            if session_id and ("session", session_id) not in self.cold_keys[key]:
+                continue
+            out.append(f)
+        return out
+
+    async def expire(self, before: date) -> list[ColdFile]:
+        gone = [f for f in self.manifest.values() if f.day < before]
+        for f in gone:
+            del self.manifest[f.key]
+            self.cold_keys.pop(f.key, None)
+        return gone
+
+
+def _row_key(signal: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    if signal == "points":
+        return (row["series_id"], row["ts"], row["value"])
+    return (row["id"], row["ts"])
+
+
+class InMemoryProjectDirectory:
+    """ProjectDirectory over a dict ``owner/name`` → id; ``lookups`` counts resolve calls."""
+
+    def __init__(self, projects: dict[str, uuid.UUID] | None = None) -> None:
+        self.projects = dict(projects or {})
+        self._cache: dict[str, uuid.UUID | None] = {}
+        self.lookups = 0
+
+    def cached(self, path: str) -> uuid.UUID | object | None:
+        return self._cache.get(path, _UNKNOWN)
+
+    async def resolve(self, paths: set[str]) -> None:
+        self.lookups += 1
+        for p in paths:
+            self._cache[p] = self.projects.get(p)
+
+    async def path_of(self, project_id: uuid.UUID) -> str | None:
+        return next((p for p, i in self.projects.items() if i == project_id), None)
+
+    async def id_of(self, path: str) -> uuid.UUID | None:
+        return self.projects.get(path)
+
+
+_UNKNOWN = object()
+
+
+class InMemoryLiveTail:
+    """LiveTail fan-out inside one process."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
+        self.published: list[dict[str, Any]] = []
+
+    async def publish(self, items: list[dict[str, Any]]) -> None:
+        self.published.extend(items)
+        for q in self._subscribers:
+            for item in items:
+                q.put_nowait(item)
+
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.append(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._subscribers.remove(q)
