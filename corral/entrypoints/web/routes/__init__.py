@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from corral.entrypoints.web.routes import system
+from corral.entrypoints.web.routes import system, ui
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
+    ui.routes,
 ]
