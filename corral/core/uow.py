@@ -10,6 +10,7 @@ from typing import Protocol, Self
 
 from corral.core.audit.ports import AuditLog
 from corral.core.outbox.ports import Outbox
+from corral.core.secrets.ports import SecretStore
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory"]
 
@@ -24,6 +25,8 @@ class UnitOfWork(Protocol):
 
     audit: AuditLog
     outbox: Outbox
+    # secrets
+    secrets: SecretStore
 
     async def __aenter__(self) -> Self: ...
 
