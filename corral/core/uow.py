@@ -9,6 +9,15 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from corral.core.audit.ports import AuditLog
+from corral.core.identity.ports import (
+    DelegationStore,
+    LoginThrottleStore,
+    RoleStore,
+    SessionStore,
+    TokenStore,
+    TotpStore,
+    UserStore,
+)
 from corral.core.outbox.ports import Outbox
 from corral.core.secrets.ports import SecretStore
 
@@ -25,6 +34,14 @@ class UnitOfWork(Protocol):
 
     audit: AuditLog
     outbox: Outbox
+    # identity
+    users: UserStore
+    roles: RoleStore
+    delegations: DelegationStore
+    tokens: TokenStore
+    sessions: SessionStore
+    login_throttle: LoginThrottleStore
+    totp: TotpStore
     # secrets
     secrets: SecretStore
 

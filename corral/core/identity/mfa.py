@@ -1,0 +1,109 @@
+"""TOTP second factor: enrol, confirm (which issues recovery codes), verify at login, disable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import Conflict, InvalidInput, PermissionDenied
+from corral.core.identity import totp
+from corral.core.identity.credentials import digest, new_recovery_code
+from corral.core.identity.model import Principal, TotpEnrolment
+from corral.core.identity.ports import AuthzCache
+from corral.core.identity.recording import record
+from corral.core.uow import UnitOfWorkFactory
+
+__all__ = ["RECOVERY_CODES", "Enrolment", "TotpService", "check_second_factor"]
+
+RECOVERY_CODES = 10
+
+
+def check_second_factor(enrolment: TotpEnrolment, code: str, now: datetime) -> TotpEnrolment | None:
+    """The enrolment after accepting ``code`` (a TOTP code or an unused recovery code), or None if wrong.
+
+    An accepted TOTP step is remembered so the same code is not accepted twice; a recovery code is used up.
+    """
+    step = totp.matching_step(enrolment.secret, code, now.timestamp(), after_step=enrolment.last_step)
+    if step is not None:
+        return attrs.evolve(enrolment, last_step=step)
+    hashed = digest(code.strip().lower())
+    if hashed in enrolment.recovery_hashes:
+        return attrs.evolve(enrolment, recovery_hashes=enrolment.recovery_hashes - {hashed})
+    return None
+
+
+@attrs.frozen
+class Enrolment:
+    secret: str = attrs.field(repr=False)
+    uri: str = attrs.field(repr=False)
+
+
+@attrs.define
+class TotpService:
+    uow_factory: UnitOfWorkFactory
+    cache: AuthzCache
+    clock: Clock
+
+    async def enrol(self, principal: Principal) -> Enrolment:
+        """Start (or restart, while unconfirmed) enrolment: a new secret for the authenticator app."""
+        if principal.is_agent or principal.scopes is not None:
+            raise PermissionDenied("TOTP is enrolled by a human in a browser session, not with an API token")
+        async with self.uow_factory() as uow:
+            current = await uow.totp.get(principal.user_id)
+            if current is not None and current.confirmed_at is not None:
+                raise Conflict("TOTP is already enabled; disable it first to enrol a new device")
+            secret = totp.new_secret()
+            await uow.totp.put(
+                TotpEnrolment(user_id=principal.user_id, secret=secret, created_at=self.clock.now())
+            )
+            await record(uow, self.clock, principal, "totp.enrol", "user", resource_id=principal.user_id)
+            await uow.commit()
+        return Enrolment(secret=secret, uri=totp.provisioning_uri(secret, principal.name))
+
+    async def confirm(self, principal: Principal, code: object) -> list[str]:
+        """Turn TOTP on with a first valid code; returns the recovery codes (shown once)."""
+        if not isinstance(code, str):
+            raise InvalidInput("code must be the 6-digit code of your authenticator app", field="code")
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            current = await uow.totp.get(principal.user_id)
+            if current is None:
+                raise Conflict("start with POST /api/v1/auth/totp to get a secret")
+            if current.confirmed_at is not None:
+                raise Conflict("TOTP is already enabled")
+            step = totp.matching_step(current.secret, code, now.timestamp())
+            if step is None:
+                raise InvalidInput("wrong code: check the device clock and the secret", field="code")
+            codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+            await uow.totp.put(
+                attrs.evolve(
+                    current,
+                    confirmed_at=now,
+                    last_step=step,
+                    recovery_hashes=frozenset(digest(c) for c in codes),
+                )
+            )
+            await record(uow, self.clock, principal, "totp.enable", "user", resource_id=principal.user_id)
+            await uow.commit()
+        await self.cache.invalidate("totp.enable")
+        return codes
+
+    async def disable(self, principal: Principal, code: object) -> None:
+        """Turn TOTP off; needs a current code or a recovery code."""
+        if not isinstance(code, str):
+            raise InvalidInput("code must be a TOTP or recovery code", field="code")
+        async with self.uow_factory() as uow:
+            current = await uow.totp.get(principal.user_id)
+            if current is None:
+                raise Conflict("TOTP is not enabled")
+            if (
+                current.confirmed_at is not None
+                and check_second_factor(current, code, self.clock.now()) is None
+            ):
+                raise InvalidInput("wrong code", field="code")
+            await uow.totp.delete(principal.user_id)
+            await record(uow, self.clock, principal, "totp.disable", "user", resource_id=principal.user_id)
+            await uow.commit()
+        await self.cache.invalidate("totp.disable")

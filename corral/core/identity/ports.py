@@ -1,0 +1,287 @@
+"""Ports of the identity domain: stores (bound to a unit of work), password hashing, the authz cache."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from corral.core.identity.model import (
+    ApiToken,
+    AuthSession,
+    Binding,
+    Delegation,
+    Principal,
+    Role,
+    TotpEnrolment,
+    User,
+)
+from corral.core.pagination import Page
+
+__all__ = [
+    "AuthzCache",
+    "CachedCredential",
+    "DelegationStore",
+    "LoginThrottleStore",
+    "PasswordHasher",
+    "ProjectLookup",
+    "RoleStore",
+    "SessionStore",
+    "TokenStore",
+    "TotpStore",
+    "UserStore",
+]
+
+
+class UserStore(Protocol):
+    """Users (humans and agents). Names and emails are unique (case-sensitive for names)."""
+
+    async def add(self, user: User) -> None:
+        """Insert; Conflict naming ``name`` or ``email`` when either is taken."""
+        ...
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        """The user with this id, or None."""
+        ...
+
+    async def get_by_name(self, name: str) -> User | None:
+        """The user with this login name, or None."""
+        ...
+
+    async def update(self, user: User) -> None:
+        """Replace the row with the same id (NotFound if gone; Conflict if the new email is taken)."""
+        ...
+
+    async def delete(self, user_id: uuid.UUID) -> None:
+        """Delete the user and, by cascade, their bindings, delegations, tokens and sessions."""
+        ...
+
+    async def list(self, *, limit: int, cursor: str | None) -> Page[User]:
+        """Users ordered by name, cursor-paginated."""
+        ...
+
+    async def count(self) -> int:
+        """How many users exist (bootstrap creates the first admin only when this is 0)."""
+        ...
+
+
+class RoleStore(Protocol):
+    """Roles with their permission sets, and role bindings (global or per project)."""
+
+    async def ensure_permissions(self, catalogue: dict[str, str]) -> None:
+        """Make every permission of the catalogue (name -> description) known to the store."""
+        ...
+
+    async def add(self, role: Role) -> None:
+        """Insert a role with its permissions; Conflict naming ``name`` when taken."""
+        ...
+
+    async def get_by_name(self, name: str) -> Role | None:
+        """The role with this name, or None."""
+        ...
+
+    async def list(self) -> list[Role]:
+        """Every role, ordered by name."""
+        ...
+
+    async def set_permissions(self, role_id: uuid.UUID, permissions: frozenset[str]) -> None:
+        """Replace the role's permission set."""
+        ...
+
+    async def add_binding(self, binding: Binding) -> None:
+        """Bind; Conflict when the same user, role and project are already bound."""
+        ...
+
+    async def get_binding(self, binding_id: uuid.UUID) -> Binding | None:
+        """The binding with this id, or None."""
+        ...
+
+    async def delete_binding(self, binding_id: uuid.UUID) -> None:
+        """Remove the binding (no error when it is already gone)."""
+        ...
+
+    async def bindings_of(self, user_id: uuid.UUID) -> list[Binding]:
+        """Every binding of the user (global and per project), oldest first."""
+        ...
+
+    async def role_grants(
+        self, user_id: uuid.UUID, project_id: uuid.UUID | None
+    ) -> list[tuple[Binding, frozenset[str]]]:
+        """Bindings that apply in ``project_id`` (the global ones, plus that project's when it is not None),
+        each with its role's current permission set. Nothing for an inactive user."""
+        ...
+
+
+class DelegationStore(Protocol):
+    """Delegations. At most one unrevoked delegation per (delegator, delegate, permission, project)."""
+
+    async def add(self, delegation: Delegation) -> None:
+        """Insert; Conflict when an unrevoked identical delegation exists."""
+        ...
+
+    async def get(self, delegation_id: uuid.UUID) -> Delegation | None:
+        """The delegation with this id, or None."""
+        ...
+
+    async def revoke(self, delegation_id: uuid.UUID, at: datetime) -> None:
+        """Set revoked_at (kept for history); no change when already revoked."""
+        ...
+
+    async def active_to(
+        self, delegate_id: uuid.UUID, project_id: uuid.UUID | None, now: datetime
+    ) -> list[Delegation]:
+        """Unrevoked, unexpired delegations to the delegate applying in ``project_id`` (and global ones)."""
+        ...
+
+    async def list_involving(
+        self, user_id: uuid.UUID | None, *, limit: int, cursor: str | None
+    ) -> Page[Delegation]:
+        """Delegations given or received by the user (every delegation when None), newest first."""
+        ...
+
+
+class TokenStore(Protocol):
+    """API tokens, found by the SHA-256 of their secret."""
+
+    async def add(self, token: ApiToken) -> None: ...
+
+    async def get(self, token_id: uuid.UUID) -> ApiToken | None: ...
+
+    async def get_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token whose secret hashes to ``token_hash``, or None."""
+        ...
+
+    async def list_for_user(self, user_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[ApiToken]:
+        """The user's tokens, newest first."""
+        ...
+
+    async def delete(self, token_id: uuid.UUID) -> None:
+        """Revoke by deleting (no error when already gone)."""
+        ...
+
+    async def touch_many(self, last_used: dict[uuid.UUID, datetime]) -> None:
+        """Batch-update last_used_at (never moves it backwards; ignores deleted tokens)."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Server-side login sessions, found by the SHA-256 of the cookie value."""
+
+    async def add(self, session: AuthSession) -> None: ...
+
+    async def get(self, session_id: uuid.UUID) -> AuthSession | None: ...
+
+    async def get_by_hash(self, token_hash: str) -> AuthSession | None: ...
+
+    async def list_for_user(self, user_id: uuid.UUID) -> list[AuthSession]:
+        """The user's sessions, newest first."""
+        ...
+
+    async def delete(self, session_id: uuid.UUID) -> None:
+        """End the session (no error when already gone)."""
+        ...
+
+    async def delete_for_user(self, user_id: uuid.UUID) -> int:
+        """End every session of the user; returns how many there were."""
+        ...
+
+    async def touch_many(self, last_seen: dict[uuid.UUID, datetime]) -> None:
+        """Batch-update last_seen_at (never backwards)."""
+        ...
+
+
+class LoginThrottleStore(Protocol):
+    """Failed login attempts and temporary bans, keyed by 'user:NAME' or 'ip:ADDR'."""
+
+    async def record_failure(self, keys: list[str], at: datetime) -> None: ...
+
+    async def failures_since(self, key: str, since: datetime) -> int: ...
+
+    async def ban(self, key: str, until: datetime) -> None:
+        """Ban the key until ``until`` (a longer existing ban is kept)."""
+        ...
+
+    async def banned_until(self, keys: list[str], now: datetime) -> datetime | None:
+        """The latest ban end among ``keys`` still in force at ``now``, or None."""
+        ...
+
+    async def clear(self, key: str) -> None:
+        """Forget the key's failures (after a successful login)."""
+        ...
+
+
+class TotpStore(Protocol):
+    """TOTP enrolments, one per user."""
+
+    async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None: ...
+
+    async def put(self, enrolment: TotpEnrolment) -> None:
+        """Insert or replace the user's enrolment."""
+        ...
+
+    async def delete(self, user_id: uuid.UUID) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted password hashing (argon2id). Runs off the event loop."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """True when ``password`` matches; False (never an exception) otherwise."""
+        ...
+
+
+@attrs.frozen
+class CachedCredential:
+    """What authenticating a token or session resolved to, cacheable until a change is published."""
+
+    principal: Principal
+    expires_at: datetime | None = None  # token expiry or session absolute expiry
+    last_seen_at: datetime | None = None  # sessions: for the inactivity timeout
+    csrf_digest: str | None = attrs.field(default=None, repr=False)  # sessions: SHA-256 of the CSRF token
+
+
+class AuthzCache(Protocol):
+    """Cache of resolved credentials and permissions, shared by every replica.
+
+    Entries expire after their ``valid_until`` (and a TTL). ``invalidate`` is
+    called after every committed change to users, roles, bindings, delegations,
+    tokens or sessions; when it returns, no replica serves an entry cached
+    before the call (this is what makes a revocation effective on the very
+    next request, on any replica).
+    """
+
+    async def get_permissions(
+        self, user_id: uuid.UUID, project_id: uuid.UUID | None
+    ) -> frozenset[str] | None: ...
+
+    async def put_permissions(
+        self,
+        user_id: uuid.UUID,
+        project_id: uuid.UUID | None,
+        permissions: frozenset[str],
+        valid_until: datetime,
+    ) -> None: ...
+
+    async def get_credential(self, key: str) -> CachedCredential | None: ...
+
+    async def put_credential(self, key: str, credential: CachedCredential, valid_until: datetime) -> None: ...
+
+    async def invalidate(self, reason: str) -> None:
+        """Drop every entry on every replica before returning."""
+        ...
+
+
+class ProjectLookup(Protocol):
+    """Resolves a project reference ("owner/name" or an id) to the project id, and back."""
+
+    async def resolve(self, ref: str, *, field: str) -> uuid.UUID:
+        """The project's id; InvalidInput(field) for a malformed ref, NotFound when no such project."""
+        ...
+
+    async def display(self, project_id: uuid.UUID) -> str:
+        """How to show the project in responses ("owner/name", or the id)."""
+        ...

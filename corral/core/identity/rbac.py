@@ -1,0 +1,270 @@
+"""RBAC use cases: roles, role bindings, delegations, explanations."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from corral.core.identity.access import Authorizer
+from corral.core.identity.catalogue import ADMIN_ROLE, check_permission_names
+from corral.core.identity.model import Binding, Delegation, Principal, Role, User
+from corral.core.identity.ports import AuthzCache
+from corral.core.identity.recording import record
+from corral.core.identity.resolver import Explanation, Resolver
+from corral.core.ids import uuid7
+from corral.core.pagination import Page, clamp_limit
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["RbacService"]
+
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+USERS_ADMIN = "admin:users"
+
+
+async def user_named(uow: UnitOfWork, name: object, field: str) -> User:
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"{field} must be a user name", field=field)
+    user = await uow.users.get_by_name(name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}", field=field)
+    return user
+
+
+@attrs.define
+class RbacService:
+    uow_factory: UnitOfWorkFactory
+    authorizer: Authorizer
+    cache: AuthzCache
+    clock: Clock
+
+    # --- roles -----------------------------------------------------------------
+    async def list_roles(self) -> list[Role]:
+        async with self.uow_factory() as uow:
+            return await uow.roles.list()
+
+    async def create_role(
+        self, actor: Principal, name: object, permissions: object, description: object
+    ) -> Role:
+        if not isinstance(name, str) or not _ROLE_NAME.match(name):
+            raise InvalidInput(
+                "name must be lowercase letters, digits, '-' or '_', starting with a letter", field="name"
+            )
+        if description is not None and not isinstance(description, str):
+            raise InvalidInput("description must be a string or null", field="description")
+        if not isinstance(permissions, list):
+            raise InvalidInput("permissions must be a list of permission names", field="permissions")
+        perms = check_permission_names(permissions, "permissions")
+        role = Role(
+            id=uuid7(), name=name, permissions=perms, created_at=self.clock.now(), description=description
+        )
+        async with self.uow_factory() as uow:
+            if await uow.roles.get_by_name(name) is not None:
+                raise Conflict(f"a role named {name!r} exists", field="name")
+            await uow.roles.add(role)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "role.create",
+                "role",
+                resource_id=role.id,
+                detail={"name": name, "permissions": sorted(perms)},
+            )
+            await uow.commit()
+        return role
+
+    async def set_role_permissions(self, actor: Principal, name: str, permissions: object) -> Role:
+        if not isinstance(permissions, list):
+            raise InvalidInput("permissions must be a list of permission names", field="permissions")
+        perms = check_permission_names(permissions, "permissions")
+        async with self.uow_factory() as uow:
+            role = await uow.roles.get_by_name(name)
+            if role is None:
+                raise NotFound(f"no role named {name!r}")
+            if role.name == ADMIN_ROLE:
+                raise Conflict("the admin role always holds every permission; it cannot be changed")
+            await uow.roles.set_permissions(role.id, perms)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "role.set_permissions",
+                "role",
+                resource_id=role.id,
+                detail={"name": name, "before": sorted(role.permissions), "after": sorted(perms)},
+            )
+            await uow.commit()
+        await self.cache.invalidate("role.set_permissions")
+        return attrs.evolve(role, permissions=perms)
+
+    # --- bindings --------------------------------------------------------------
+    async def bind(
+        self, actor: Principal, user: object, role: object, project_id: uuid.UUID | None
+    ) -> Binding:
+        async with self.uow_factory() as uow:
+            target = await user_named(uow, user, "user")
+            if not isinstance(role, str):
+                raise InvalidInput("role must be a role name", field="role")
+            found = await uow.roles.get_by_name(role)
+            if found is None:
+                raise NotFound(f"no role named {role!r}", field="role")
+            binding = Binding(
+                id=uuid7(),
+                user_id=target.id,
+                role_id=found.id,
+                role_name=found.name,
+                created_at=self.clock.now(),
+                project_id=project_id,
+                granted_by=actor.user_id,
+            )
+            await uow.roles.add_binding(binding)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "role_binding.create",
+                "role_binding",
+                resource_id=binding.id,
+                project_id=project_id,
+                detail={"user": target.name, "role": found.name},
+            )
+            await uow.commit()
+        await self.cache.invalidate("role_binding.create")
+        return binding
+
+    async def unbind(self, actor: Principal, binding_id: uuid.UUID) -> None:
+        async with self.uow_factory() as uow:
+            binding = await uow.roles.get_binding(binding_id)
+            if binding is None:
+                raise NotFound(f"no role binding {binding_id}")
+            await uow.roles.delete_binding(binding_id)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "role_binding.delete",
+                "role_binding",
+                resource_id=binding_id,
+                project_id=binding.project_id,
+                detail={"user_id": str(binding.user_id), "role": binding.role_name},
+            )
+            await uow.commit()
+        await self.cache.invalidate("role_binding.delete")
+
+    async def bindings_of(self, user_id: uuid.UUID) -> list[Binding]:
+        async with self.uow_factory() as uow:
+            return await uow.roles.bindings_of(user_id)
+
+    # --- delegations -----------------------------------------------------------
+    async def delegate(
+        self,
+        actor: Principal,
+        *,
+        delegate: object,
+        permissions: object,
+        project_id: uuid.UUID | None,
+        expires_at: datetime | None,
+        reason: object,
+    ) -> list[Delegation]:
+        """Lend ``permissions`` the actor holds in the scope to ``delegate``; one delegation per permission.
+
+        The actor must hold every permission in that scope now (through a token: within its scopes), so
+        nobody delegates beyond what they hold."""
+        if not isinstance(permissions, list) or not permissions:
+            raise InvalidInput(
+                "permissions must be a non-empty list of permission names", field="permissions"
+            )
+        perms = check_permission_names(permissions, "permissions")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+            raise InvalidInput("reason must be a string of at most 500 characters", field="reason")
+        now = self.clock.now()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidInput("expires_at must be in the future", field="expires_at")
+        held = await self.authorizer.permissions(actor, project_id)
+        missing = sorted(perms - held)
+        if missing:
+            raise PermissionDenied(
+                f"you can only delegate permissions you hold in that scope; missing: {', '.join(missing)}"
+            )
+        created: list[Delegation] = []
+        async with self.uow_factory() as uow:
+            target = await user_named(uow, delegate, "delegate")
+            if target.id == actor.user_id:
+                raise InvalidInput("you cannot delegate to yourself", field="delegate")
+            for perm in sorted(perms):
+                d = Delegation(
+                    id=uuid7(),
+                    delegator_id=actor.user_id,
+                    delegate_id=target.id,
+                    permission=perm,
+                    created_at=now,
+                    project_id=project_id,
+                    expires_at=expires_at,
+                    reason=reason if isinstance(reason, str) else None,
+                )
+                await uow.delegations.add(d)
+                created.append(d)
+                await record(
+                    uow,
+                    self.clock,
+                    actor,
+                    "delegation.create",
+                    "delegation",
+                    resource_id=d.id,
+                    project_id=project_id,
+                    detail={
+                        "delegate": target.name,
+                        "permission": perm,
+                        "reason": d.reason,
+                        "expires_at": expires_at.isoformat() if expires_at else None,
+                    },
+                )
+            await uow.commit()
+        await self.cache.invalidate("delegation.create")
+        return created
+
+    async def revoke_delegation(self, actor: Principal, delegation_id: uuid.UUID) -> None:
+        """The delegator, the delegate, or a holder of admin:users may revoke."""
+        async with self.uow_factory() as uow:
+            d = await uow.delegations.get(delegation_id)
+            if d is None:
+                raise NotFound(f"no delegation {delegation_id}")
+            if actor.user_id not in (d.delegator_id, d.delegate_id):
+                await self.authorizer.authorize(actor, USERS_ADMIN, None)
+            if d.revoked_at is None:
+                await uow.delegations.revoke(delegation_id, self.clock.now())
+                await record(
+                    uow,
+                    self.clock,
+                    actor,
+                    "delegation.revoke",
+                    "delegation",
+                    resource_id=d.id,
+                    project_id=d.project_id,
+                    detail={"permission": d.permission},
+                )
+                await uow.commit()
+        await self.cache.invalidate("delegation.revoke")
+
+    async def list_delegations(
+        self, actor: Principal, *, everyone: bool, limit: int | None, cursor: str | None
+    ) -> Page[Delegation]:
+        async with self.uow_factory() as uow:
+            return await uow.delegations.list_involving(
+                None if everyone else actor.user_id, limit=clamp_limit(limit), cursor=cursor
+            )
+
+    async def explain(self, user: str, permission: str, project_id: uuid.UUID | None) -> Explanation:
+        check_permission_names([permission], "permission")
+        async with self.uow_factory() as uow:
+            target = await user_named(uow, user, "user")
+            if not target.is_active:
+                return Explanation(False, [])
+            return await Resolver(uow.roles, uow.delegations, self.clock.now()).explain(
+                target.id, permission, project_id
+            )

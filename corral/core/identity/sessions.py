@@ -1,0 +1,276 @@
+"""Login, logout, session cookies, CSRF, and login regulation (temporary bans after repeated failures)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import attrs
+
+from corral.core.audit.model import SYSTEM_ACTOR_ID
+from corral.core.clock import Clock
+from corral.core.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
+from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE
+from corral.core.identity.credentials import digest, matches, new_secret
+from corral.core.identity.mfa import check_second_factor
+from corral.core.identity.model import AuthMethod, AuthSession, Principal, User
+from corral.core.identity.ports import AuthzCache, CachedCredential, PasswordHasher
+from corral.core.identity.recording import record
+from corral.core.identity.tokens import UsageRecorder
+from corral.core.identity.users import UNUSABLE_PASSWORD
+from corral.core.ids import uuid7
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["AuthPolicy", "LoginResult", "SessionService", "check_csrf"]
+
+# verified against when the user does not exist, so timing does not reveal which names exist
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$7lvmlrDFw/N4mMEUJ5y+0ElvUvzuVb0o2Xw6ZRfPKm4"
+)
+
+
+@attrs.frozen
+class AuthPolicy:
+    """Session lifetimes and login regulation (Authelia's max_retries / find_time / ban_time)."""
+
+    session_idle: timedelta = timedelta(hours=2)
+    session_max: timedelta = timedelta(hours=24)
+    max_failures_per_user: int = 5
+    max_failures_per_ip: int = 20
+    find_time: timedelta = timedelta(minutes=2)
+    ban_time: timedelta = timedelta(minutes=5)
+    require_totp_for_admins: bool = False
+
+
+@attrs.frozen
+class LoginResult:
+    user: User
+    session: AuthSession
+    cookie: str = attrs.field(repr=False)  # the session cookie value (shown once)
+    csrf_token: str = attrs.field(repr=False)
+
+
+def _anonymous(name: str, ip: str | None) -> Principal:
+    return Principal(
+        user_id=SYSTEM_ACTOR_ID, name=name[:64] or "anonymous", method=AuthMethod.SESSION, ip_addr=ip
+    )
+
+
+@attrs.define
+class SessionService:
+    uow_factory: UnitOfWorkFactory
+    hasher: PasswordHasher
+    cache: AuthzCache
+    clock: Clock
+    usage: UsageRecorder
+    policy: AuthPolicy = attrs.field(factory=AuthPolicy)
+
+    async def login(
+        self,
+        name: object,
+        password: object,
+        *,
+        totp_code: object = None,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> LoginResult:
+        """Check credentials (and the second factor when enrolled); start a session.
+
+        Failures are counted per user name and per IP; past the limit within ``find_time`` the name or IP
+        is banned for ``ban_time`` (RateLimited) — also for correct credentials — and the ban is audited."""
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise InvalidInput("name must be your user name", field="name")
+        if not isinstance(password, str) or not password or len(password) > 1024:
+            raise InvalidInput("password must be a non-empty string", field="password")
+        if totp_code is not None and not isinstance(totp_code, str):
+            raise InvalidInput("totp_code must be a string", field="totp_code")
+        keys = [f"user:{name}"] + ([f"ip:{ip}"] if ip else [])
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            banned = await uow.login_throttle.banned_until(keys, now)
+            user = await uow.users.get_by_name(name)
+        if banned is not None:
+            raise RateLimited(
+                "too many failed logins; try again later",
+                retry_after=max(1, int((banned - now).total_seconds())),
+            )
+        usable = user is not None and user.is_active and user.password_hash != UNUSABLE_PASSWORD
+        ok = await self.hasher.verify(user.password_hash if usable and user else _DUMMY_HASH, password)
+        if not (usable and ok):
+            await self._fail(name, keys, ip, user, "bad_credentials")
+            raise Unauthenticated("wrong user name or password")
+        assert user is not None
+        async with self.uow_factory() as uow:
+            bindings = await uow.roles.bindings_of(user.id)
+            if any(b.role_name == AGENT_ROLE and b.project_id is None for b in bindings):
+                await self._fail(name, keys, ip, user, "agent_password_login")
+                raise Unauthenticated("agents authenticate with API tokens only")
+            enrolment = await uow.totp.get(user.id)
+            if enrolment is not None and enrolment.confirmed_at is not None:
+                if totp_code is None:
+                    raise Unauthenticated(
+                        "this account needs a TOTP code: send totp_code (or a recovery code)",
+                        detail={"totp_required": True},
+                    )
+                updated = check_second_factor(enrolment, totp_code, now)
+                if updated is None:
+                    await uow.rollback()
+                    await self._fail(name, keys, ip, user, "bad_totp")
+                    raise Unauthenticated("wrong TOTP or recovery code", detail={"totp_required": True})
+                await uow.totp.put(updated)
+            cookie, csrf = new_secret(), new_secret()
+            session = AuthSession(
+                id=uuid7(),
+                user_id=user.id,
+                token_hash=digest(cookie),
+                csrf_hash=digest(csrf),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + self.policy.session_max,
+                ip_addr=ip,
+                user_agent=(user_agent or "")[:300] or None,
+            )
+            await uow.sessions.add(session)
+            for key in keys[:1]:
+                await uow.login_throttle.clear(key)
+            actor = Principal(user_id=user.id, name=user.name, method=AuthMethod.SESSION, ip_addr=ip)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "auth.login",
+                "session",
+                resource_id=session.id,
+                detail={"method": "password" + ("+totp" if enrolment and enrolment.confirmed_at else "")},
+            )
+            await uow.commit()
+        return LoginResult(user=user, session=session, cookie=cookie, csrf_token=csrf)
+
+    async def _fail(self, name: str, keys: list[str], ip: str | None, user: User | None, why: str) -> None:
+        now = self.clock.now()
+        since = now - self.policy.find_time
+        async with self.uow_factory() as uow:
+            await uow.login_throttle.record_failure(keys, now)
+            actor = (
+                _anonymous(name, ip)
+                if user is None
+                else Principal(user_id=user.id, name=user.name, method=AuthMethod.SESSION, ip_addr=ip)
+            )
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "auth.login_failed",
+                "session",
+                resource_id=user.id if user else None,
+                detail={"name": name[:64], "reason": why},
+            )
+            limits = {keys[0]: self.policy.max_failures_per_user}
+            if len(keys) > 1:
+                limits[keys[1]] = self.policy.max_failures_per_ip
+            for key, limit in limits.items():
+                if await uow.login_throttle.failures_since(key, since) >= limit:
+                    until = now + self.policy.ban_time
+                    await uow.login_throttle.ban(key, until)
+                    await record(
+                        uow,
+                        self.clock,
+                        actor,
+                        "auth.ban",
+                        "login",
+                        detail={"key": key.split(":", 1)[0], "name": name[:64], "until": until.isoformat()},
+                    )
+            await uow.commit()
+
+    async def logout(self, principal: Principal) -> None:
+        if principal.session_id is None:
+            raise InvalidInput(
+                "logout ends a cookie session; revoke API tokens with DELETE /api/v1/tokens/{id}"
+            )
+        async with self.uow_factory() as uow:
+            await uow.sessions.delete(principal.session_id)
+            await record(
+                uow, self.clock, principal, "auth.logout", "session", resource_id=principal.session_id
+            )
+            await uow.commit()
+        await self.cache.invalidate("auth.logout")
+
+    async def list_sessions(self, principal: Principal) -> list[AuthSession]:
+        async with self.uow_factory() as uow:
+            return await uow.sessions.list_for_user(principal.user_id)
+
+    async def revoke_session(self, principal: Principal, session_id: uuid.UUID) -> None:
+        async with self.uow_factory() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is None or session.user_id != principal.user_id:
+                raise NotFound(f"you have no session {session_id}")
+            await uow.sessions.delete(session_id)
+            await record(uow, self.clock, principal, "session.revoke", "session", resource_id=session_id)
+            await uow.commit()
+        await self.cache.invalidate("session.revoke")
+
+    async def authenticate(self, cookie: str, *, ip_addr: str | None) -> tuple[Principal, str]:
+        """The principal of a session cookie and the session's CSRF digest; Unauthenticated when unknown,
+        past its absolute expiry or idle longer than the inactivity timeout."""
+        if not cookie or len(cookie) > 200:
+            raise Unauthenticated("no valid session")
+        key = "ses:" + digest(cookie)
+        now = self.clock.now()
+        cred = await self.cache.get_credential(key)
+        if cred is None:
+            cred = await self._load(key[4:])
+            if cred is None:
+                raise Unauthenticated("your session has ended; log in again")
+            assert cred.expires_at is not None
+            await self.cache.put_credential(key, cred, min(cred.expires_at, now + timedelta(minutes=5)))
+        session_id = cred.principal.session_id
+        assert session_id is not None
+        assert cred.expires_at is not None
+        assert cred.last_seen_at is not None
+        last = max(cred.last_seen_at, self.usage.last_seen(session_id) or cred.last_seen_at)
+        if cred.expires_at <= now or now - last > self.policy.session_idle:
+            raise Unauthenticated("your session has expired; log in again")
+        self.usage.touch_session(session_id, now)
+        p = (
+            cred.principal
+            if cred.principal.ip_addr == ip_addr
+            else attrs.evolve(cred.principal, ip_addr=ip_addr)
+        )
+        return p, cred.csrf_digest or ""
+
+    async def _load(self, token_hash: str) -> CachedCredential | None:
+        async with self.uow_factory() as uow:
+            session = await uow.sessions.get_by_hash(token_hash)
+            if session is None:
+                return None
+            user = await uow.users.get(session.user_id)
+            if user is None or not user.is_active:
+                return None
+            needs_totp = await self._needs_totp(uow, user)
+        principal = Principal(
+            user_id=user.id,
+            name=user.name,
+            method=AuthMethod.SESSION,
+            session_id=session.id,
+            needs_totp_enrolment=needs_totp,
+        )
+        return CachedCredential(
+            principal=principal,
+            expires_at=session.expires_at,
+            last_seen_at=session.last_seen_at,
+            csrf_digest=session.csrf_hash,
+        )
+
+    async def _needs_totp(self, uow: UnitOfWork, user: User) -> bool:
+        if not self.policy.require_totp_for_admins:
+            return False
+        bindings = await uow.roles.bindings_of(user.id)
+        if not any(b.role_name == ADMIN_ROLE for b in bindings):
+            return False
+        enrolment = await uow.totp.get(user.id)
+        return enrolment is None or enrolment.confirmed_at is None
+
+
+def check_csrf(csrf_digest: str, presented: str | None) -> bool:
+    """A cookie-authenticated mutation must echo the login's csrf_token in X-CSRF-Token."""
+    return bool(presented) and bool(csrf_digest) and matches(presented or "", csrf_digest)

@@ -1,0 +1,198 @@
+"""User use cases: create (humans and agents), read, change, deactivate, delete."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from corral.core.audit.model import SYSTEM_ACTOR_ID
+from corral.core.clock import Clock
+from corral.core.errors import Conflict, InvalidInput, NotFound
+from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE
+from corral.core.identity.model import Binding, Principal, User
+from corral.core.identity.ports import AuthzCache, PasswordHasher
+from corral.core.identity.recording import record
+from corral.core.ids import uuid7
+from corral.core.pagination import Page, clamp_limit
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["UNUSABLE_PASSWORD", "UserService", "bind_role", "check_email", "check_name", "check_password"]
+
+UNUSABLE_PASSWORD = "!"  # agents: no password can ever match
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+MIN_PASSWORD = 8
+
+
+def check_name(name: object, field: str = "name") -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"{field} must be 1-63 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            field=field,
+        )
+    return name
+
+
+def check_email(email: object) -> str:
+    if not isinstance(email, str) or not _EMAIL.match(email) or len(email) > 254:
+        raise InvalidInput("email must be an address like someone@example.com", field="email")
+    return email
+
+
+def check_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD or len(password) > 1024:
+        raise InvalidInput(
+            f"password must be a string of {MIN_PASSWORD} to 1024 characters", field="password"
+        )
+    return password
+
+
+async def bind_role(uow: UnitOfWork, clock: Clock, user: User, role_name: str, actor: Principal) -> Binding:
+    role = await uow.roles.get_by_name(role_name)
+    if role is None:
+        raise NotFound(f"no role named {role_name!r}; run `corral migrate` to bootstrap the system roles")
+    binding = Binding(
+        id=uuid7(),
+        user_id=user.id,
+        role_id=role.id,
+        role_name=role.name,
+        created_at=clock.now(),
+        granted_by=None if actor.user_id in (user.id, SYSTEM_ACTOR_ID) else actor.user_id,
+    )
+    await uow.roles.add_binding(binding)
+    return binding
+
+
+@attrs.define
+class UserService:
+    """Users are humans or agents; agents hold the ``agent`` role and have no usable password."""
+
+    uow_factory: UnitOfWorkFactory
+    hasher: PasswordHasher
+    cache: AuthzCache
+    clock: Clock
+
+    async def create(
+        self,
+        actor: Principal,
+        *,
+        name: object,
+        email: object,
+        password: object = None,
+        display_name: object = None,
+        admin: bool = False,
+        agent: bool = False,
+    ) -> User:
+        """Create a user; ``admin`` binds the admin role globally, ``agent`` the agent role (tokens only)."""
+        check_name(name)
+        check_email(email)
+        assert isinstance(name, str)
+        assert isinstance(email, str)
+        if display_name is not None and not isinstance(display_name, str):
+            raise InvalidInput("display_name must be a string or null", field="display_name")
+        if agent:
+            if admin:
+                raise InvalidInput("an agent cannot be an admin; delegate permissions to it", field="agent")
+            if password is not None:
+                raise InvalidInput("agents authenticate with tokens only: omit password", field="password")
+            password_hash = UNUSABLE_PASSWORD
+        else:
+            password_hash = await self.hasher.hash(check_password(password))
+        now = self.clock.now()
+        user = User(
+            id=uuid7(),
+            name=name,
+            email=email,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+            display_name=display_name,
+        )
+        async with self.uow_factory() as uow:
+            await uow.users.add(user)
+            roles = [ADMIN_ROLE] if admin else [AGENT_ROLE] if agent else []
+            for role in roles:
+                await bind_role(uow, self.clock, user, role, actor)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "user.create",
+                "user",
+                resource_id=user.id,
+                detail={"name": name, "email": email, "roles": roles},
+            )
+            await uow.commit()
+        return user
+
+    async def get(self, name: str) -> User:
+        async with self.uow_factory() as uow:
+            return await self._get(uow, name)
+
+    @staticmethod
+    async def _get(uow: UnitOfWork, name: str) -> User:
+        user = await uow.users.get_by_name(name)
+        if user is None:
+            raise NotFound(f"no user named {name!r}")
+        return user
+
+    async def list(self, *, limit: int | None, cursor: str | None) -> Page[User]:
+        async with self.uow_factory() as uow:
+            return await uow.users.list(limit=clamp_limit(limit), cursor=cursor)
+
+    async def update(self, actor: Principal, name: str, changes: dict[str, object]) -> User:
+        """Change display_name, email, is_active or password; deactivating ends the user's sessions."""
+        allowed = {"display_name", "email", "is_active", "password"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise InvalidInput(
+                f"cannot change {', '.join(unknown)}; changeable: {', '.join(sorted(allowed))}",
+                field=unknown[0],
+            )
+        new: dict[str, object] = {}
+        if "display_name" in changes:
+            if changes["display_name"] is not None and not isinstance(changes["display_name"], str):
+                raise InvalidInput("display_name must be a string or null", field="display_name")
+            new["display_name"] = changes["display_name"]
+        if "email" in changes:
+            new["email"] = check_email(changes["email"])
+        if "is_active" in changes:
+            if not isinstance(changes["is_active"], bool):
+                raise InvalidInput("is_active must be true or false", field="is_active")
+            new["is_active"] = changes["is_active"]
+        if "password" in changes:
+            new["password_hash"] = await self.hasher.hash(check_password(changes["password"]))
+        async with self.uow_factory() as uow:
+            user = await self._get(uow, name)
+            updated = attrs.evolve(user, updated_at=self.clock.now(), **new)  # type: ignore[arg-type]
+            await uow.users.update(updated)
+            ended = 0
+            if new.get("is_active") is False or "password_hash" in new:
+                ended = await uow.sessions.delete_for_user(user.id)
+            shown = sorted(k if k != "password_hash" else "password" for k in new)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "user.update",
+                "user",
+                resource_id=user.id,
+                detail={"name": name, "changed": shown, "sessions_ended": ended},
+            )
+            await uow.commit()
+        await self.cache.invalidate("user.update")
+        return updated
+
+    async def delete(self, actor: Principal, name: str) -> None:
+        async with self.uow_factory() as uow:
+            user = await self._get(uow, name)
+            if user.id == actor.user_id:
+                raise Conflict("you cannot delete yourself; ask another admin")
+            await uow.users.delete(user.id)
+            await record(
+                uow, self.clock, actor, "user.delete", "user", resource_id=user.id, detail={"name": name}
+            )
+            await uow.commit()
+        await self.cache.invalidate("user.delete")

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from corral.core.identity.kit import IdentityServices
+from corral.core.identity.service import SYSTEM, ensure_system_roles
+from corral.fakes.clock import FakeClock
+from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher
+from corral.fakes.identity_uow import IdentityMemory
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def memory():
+    return IdentityMemory()
+
+
+@pytest.fixture
+async def ids(memory, clock):
+    kit = IdentityServices(memory, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
+    await ensure_system_roles(memory, clock)
+    return kit
+
+
+@pytest.fixture
+def system():
+    return SYSTEM
