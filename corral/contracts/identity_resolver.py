@@ -102,14 +102,14 @@ def reference_effective(w: World, user: int, scope: int | None) -> frozenset[str
 class ResolverContract:
     """effective() and explain() agree with the reference model on random worlds."""
 
-    async def make_project(self, uow: Any, owner_id: uuid.UUID, index: int) -> uuid.UUID:  # noqa: ARG002
+    async def make_project(self, uow: Any, owner_id: uuid.UUID, index: int) -> uuid.UUID:
         return uuid7()
 
     async def _build(self, uow: Any, w: World) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
         await uow.roles.ensure_permissions(PERMISSIONS)
         users = []
         for i in range(N_USERS):
-            u = User(
+            user = User(
                 id=uuid7(),
                 name=f"u{i}-{uuid7().hex[:8]}",
                 email=f"u{i}-{uuid7().hex}@x",
@@ -118,8 +118,8 @@ class ResolverContract:
                 updated_at=NOW,
                 is_active=w.active[i],
             )
-            await uow.users.add(u)
-            users.append(u.id)
+            await uow.users.add(user)
+            users.append(user.id)
         projects = [await self.make_project(uow, users[0], i) for i in range(N_PROJECTS)]
         role_ids = []
         for i, perms in enumerate(w.roles):

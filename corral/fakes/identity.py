@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import attrs
 
@@ -49,20 +51,18 @@ class InMemoryIdentityData:
             setattr(self, f.name, getattr(snap, f.name))
 
 
-def _page(items: list[object], key: str, limit: int, cursor: str | None, value: object) -> Page[object]:
+T = TypeVar("T")
+
+
+def _page(items: list[T], key: str, limit: int, cursor: str | None, value: Callable[[T], str],
+          descending: bool = False) -> Page[T]:
+    """Items (already sorted by ``value``) after the cursor's position."""
     after = decode_cursor(cursor)
     if after is not None:
-        items = (
-            [i for i in items if str(value(i)) > str(after[key])]
-            if key != "-id"
-            else [  # type: ignore[operator]
-                i
-                for i in items
-                if str(value(i)) < str(after[key])  # type: ignore[operator]
-            ]
-        )
+        mark = str(after.get(key))
+        items = [i for i in items if (value(i) < mark if descending else value(i) > mark)]
     page = items[:limit]
-    nxt = encode_cursor({key: str(value(page[-1]))}) if len(items) > limit else None  # type: ignore[operator]
+    nxt = encode_cursor({key: value(page[-1])}) if len(items) > limit else None
     return Page(page, nxt)
 
 
@@ -106,9 +106,9 @@ class InMemoryUserStore:
         d.sessions = {k: s for k, s in d.sessions.items() if s.user_id != user_id}
         d.totp.pop(user_id, None)
 
-    async def list(self, *, limit: int, cursor: str | None) -> Page[User]:
+    async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
         users = sorted(self.data.users.values(), key=lambda u: u.name)
-        return _page(users, "name", limit, cursor, lambda u: u.name)  # type: ignore[arg-type,return-value]
+        return _page(users, "name", limit, cursor, lambda u: u.name)
 
     async def count(self) -> int:
         return len(self.data.users)
@@ -133,7 +133,7 @@ class InMemoryRoleStore:
     async def get_by_name(self, name: str) -> Role | None:
         return next((r for r in self.data.roles.values() if r.name == name), None)
 
-    async def list(self) -> list[Role]:
+    async def list_roles(self) -> list[Role]:
         return sorted(self.data.roles.values(), key=lambda r: r.name)
 
     async def set_permissions(self, role_id: uuid.UUID, permissions: frozenset[str]) -> None:
@@ -221,7 +221,7 @@ class InMemoryDelegationStore:
             if user_id is None or user_id in (d.delegator_id, d.delegate_id)
         ]
         found.sort(key=lambda d: d.id, reverse=True)
-        return _page(found, "-id", limit, cursor, lambda d: d.id)  # type: ignore[arg-type,return-value]
+        return _page(found, "id", limit, cursor, lambda d: str(d.id), descending=True)
 
 
 @attrs.define
@@ -243,7 +243,7 @@ class InMemoryTokenStore:
         found = sorted(
             (t for t in self.data.tokens.values() if t.user_id == user_id), key=lambda t: t.id, reverse=True
         )
-        return _page(found, "-id", limit, cursor, lambda t: t.id)  # type: ignore[arg-type,return-value]
+        return _page(found, "id", limit, cursor, lambda t: str(t.id), descending=True)
 
     async def delete(self, token_id: uuid.UUID) -> None:
         self.data.tokens.pop(token_id, None)

@@ -54,6 +54,9 @@ class InMemoryAuthzCache:
     hits: int = 0
     misses: int = 0
 
+    def generation(self) -> int:
+        return len(self.bus.published)
+
     def __attrs_post_init__(self) -> None:
         self.bus.caches.append(self)
 
@@ -73,8 +76,10 @@ class InMemoryAuthzCache:
         project_id: uuid.UUID | None,
         permissions: frozenset[str],
         valid_until: datetime,
+        generation: int,
     ) -> None:
-        self.permissions[(user_id, project_id)] = (permissions, valid_until)
+        if generation == self.generation():
+            self.permissions[(user_id, project_id)] = (permissions, valid_until)
 
     async def get_credential(self, key: str) -> CachedCredential | None:
         item = self.credentials.get(key)
@@ -84,8 +89,11 @@ class InMemoryAuthzCache:
         self.hits += 1
         return item[0]
 
-    async def put_credential(self, key: str, credential: CachedCredential, valid_until: datetime) -> None:
-        self.credentials[key] = (credential, valid_until)
+    async def put_credential(
+        self, key: str, credential: CachedCredential, valid_until: datetime, generation: int
+    ) -> None:
+        if generation == self.generation():
+            self.credentials[key] = (credential, valid_until)
 
     async def invalidate(self, reason: str) -> None:
         self.bus.published.append(reason)

@@ -62,10 +62,10 @@ class _NoOutbox:
     async def add(self, topic: str, payload: dict[str, Any], *, project_id: Any = None) -> OutboxEvent:
         raise NotImplementedError
 
-    async def claim(self, limit: int) -> list[OutboxEvent]:  # noqa: ARG002
+    async def claim(self, limit: int) -> list[OutboxEvent]:
         return []
 
-    async def mark_processed(self, ids: list[Any]) -> None:  # noqa: ARG002
+    async def mark_processed(self, ids: list[Any]) -> None:
         return None
 
 

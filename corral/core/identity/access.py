@@ -38,12 +38,13 @@ class Authorizer:
         if cached is not None:
             return cached
         now = self.clock.now()
+        generation = self.cache.generation()
         async with self.uow_factory() as uow:
             resolution = await Resolver(uow.roles, uow.delegations, now).effective(user_id, project_id)
         valid_until = now + self.cache_ttl
         if resolution.valid_until is not None and resolution.valid_until < valid_until:
             valid_until = resolution.valid_until
-        await self.cache.put_permissions(user_id, project_id, resolution.permissions, valid_until)
+        await self.cache.put_permissions(user_id, project_id, resolution.permissions, valid_until, generation)
         return resolution.permissions
 
     async def permissions(self, principal: Principal, project_id: uuid.UUID | None) -> frozenset[str]:

@@ -26,7 +26,6 @@ __all__ = [
     "DelegationStore",
     "LoginThrottleStore",
     "PasswordHasher",
-    "ProjectLookup",
     "RoleStore",
     "SessionStore",
     "TokenStore",
@@ -58,7 +57,7 @@ class UserStore(Protocol):
         """Delete the user and, by cascade, their bindings, delegations, tokens and sessions."""
         ...
 
-    async def list(self, *, limit: int, cursor: str | None) -> Page[User]:
+    async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
         """Users ordered by name, cursor-paginated."""
         ...
 
@@ -82,7 +81,7 @@ class RoleStore(Protocol):
         """The role with this name, or None."""
         ...
 
-    async def list(self) -> list[Role]:
+    async def list_roles(self) -> list[Role]:
         """Every role, ordered by name."""
         ...
 
@@ -254,6 +253,11 @@ class AuthzCache(Protocol):
     next request, on any replica).
     """
 
+    def generation(self) -> int:
+        """A number that changes whenever ``invalidate`` runs anywhere. Read it before loading from the
+        database and pass it to ``put_*``: a value loaded before an invalidation is then not cached."""
+        ...
+
     async def get_permissions(
         self, user_id: uuid.UUID, project_id: uuid.UUID | None
     ) -> frozenset[str] | None: ...
@@ -264,24 +268,15 @@ class AuthzCache(Protocol):
         project_id: uuid.UUID | None,
         permissions: frozenset[str],
         valid_until: datetime,
+        generation: int,
     ) -> None: ...
 
     async def get_credential(self, key: str) -> CachedCredential | None: ...
 
-    async def put_credential(self, key: str, credential: CachedCredential, valid_until: datetime) -> None: ...
+    async def put_credential(
+        self, key: str, credential: CachedCredential, valid_until: datetime, generation: int
+    ) -> None: ...
 
     async def invalidate(self, reason: str) -> None:
         """Drop every entry on every replica before returning."""
-        ...
-
-
-class ProjectLookup(Protocol):
-    """Resolves a project reference ("owner/name" or an id) to the project id, and back."""
-
-    async def resolve(self, ref: str, *, field: str) -> uuid.UUID:
-        """The project's id; InvalidInput(field) for a malformed ref, NotFound when no such project."""
-        ...
-
-    async def display(self, project_id: uuid.UUID) -> str:
-        """How to show the project in responses ("owner/name", or the id)."""
         ...

@@ -45,7 +45,7 @@ class RbacService:
     # --- roles -----------------------------------------------------------------
     async def list_roles(self) -> list[Role]:
         async with self.uow_factory() as uow:
-            return await uow.roles.list()
+            return await uow.roles.list_roles()
 
     async def create_role(
         self, actor: Principal, name: object, permissions: object, description: object

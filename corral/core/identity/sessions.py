@@ -218,11 +218,14 @@ class SessionService:
         now = self.clock.now()
         cred = await self.cache.get_credential(key)
         if cred is None:
+            generation = self.cache.generation()
             cred = await self._load(key[4:])
             if cred is None:
                 raise Unauthenticated("your session has ended; log in again")
             assert cred.expires_at is not None
-            await self.cache.put_credential(key, cred, min(cred.expires_at, now + timedelta(minutes=5)))
+            await self.cache.put_credential(
+                key, cred, min(cred.expires_at, now + timedelta(minutes=5)), generation
+            )
         session_id = cred.principal.session_id
         assert session_id is not None
         assert cred.expires_at is not None

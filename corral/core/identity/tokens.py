@@ -191,13 +191,14 @@ class TokenService:
         now = self.clock.now()
         cred = await self.cache.get_credential(key)
         if cred is None:
+            generation = self.cache.generation()
             cred = await self._load(key[4:], method)
             if cred is None:
                 raise Unauthenticated("unknown or revoked API token")
             valid_until = now + self.credential_ttl
             if cred.expires_at is not None and cred.expires_at < valid_until:
                 valid_until = cred.expires_at
-            await self.cache.put_credential(key, cred, valid_until)
+            await self.cache.put_credential(key, cred, valid_until, generation)
         if cred.expires_at is not None and cred.expires_at <= now:
             raise Unauthenticated("this API token has expired; create a new one")
         assert cred.principal.token_id is not None

@@ -140,7 +140,7 @@ class UserService:
 
     async def list(self, *, limit: int | None, cursor: str | None) -> Page[User]:
         async with self.uow_factory() as uow:
-            return await uow.users.list(limit=clamp_limit(limit), cursor=cursor)
+            return await uow.users.list_users(limit=clamp_limit(limit), cursor=cursor)
 
     async def update(self, actor: Principal, name: str, changes: dict[str, object]) -> User:
         """Change display_name, email, is_active or password; deactivating ends the user's sessions."""

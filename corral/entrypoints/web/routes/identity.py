@@ -1,0 +1,406 @@
+"""Identity REST API: login/logout, sessions, TOTP, /me, tokens, users, roles, bindings, delegations, audit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from corral.core.audit.model import AuditEntry, AuditQuery
+from corral.core.errors import InvalidInput
+from corral.core.identity.catalogue import PERMISSIONS
+from corral.core.identity.kit import IdentityServices
+from corral.core.identity.model import ApiToken, AuthSession, Delegation, Principal, Role, User
+from corral.core.pagination import clamp_limit
+from corral.entrypoints.web.identity_auth import SESSION_COOKIE, client_ip
+from corral.entrypoints.web.jsonio import json_response, page_response, read_json
+from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, principal_of
+from corral.entrypoints.web.routing import RouteTable
+
+__all__ = ["routes"]
+
+routes = RouteTable(tag="identity")
+
+USERS = "admin:users"
+
+
+def _ids(request: web.Request) -> IdentityServices:
+    ids: IdentityServices = request.app[PLATFORM].resolve(IdentityServices)
+    return ids
+
+
+def _me(request: web.Request) -> Principal:
+    principal = principal_of(request)
+    assert isinstance(principal, Principal)
+    return principal
+
+
+def _uuid(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be an id (UUID)", field=field) from None
+
+
+def _datetime(value: object, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be an ISO-8601 time with a timezone, or null", field=field)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field} must be an ISO-8601 time like 2026-01-31T12:00:00Z", field=field) from None
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{field} needs a timezone (e.g. Z)", field=field)
+    return parsed
+
+
+async def _project(request: web.Request, ref: object, field: str = "project") -> uuid.UUID | None:
+    if ref is None:
+        return None
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput(f"{field} must be \"owner/name\" (or a project id), or null", field=field)
+    return await request.app[PROJECT_LOOKUP].project_ref(ref)
+
+
+def _limit(request: web.Request) -> int | None:
+    raw = request.query.get("limit")
+    if raw is None:
+        return None
+    try:
+        return clamp_limit(int(raw))
+    except ValueError:
+        raise InvalidInput("limit must be an integer", field="limit") from None
+
+
+def _body_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise InvalidInput(f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}", field=extra[0])
+
+
+# --- rendering ---------------------------------------------------------------------------------------------
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "email": user.email, "display_name": user.display_name,
+            "is_active": user.is_active, "created_at": user.created_at, "updated_at": user.updated_at}
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    return {"id": token.id, "name": token.name, "prefix": token.prefix, "scopes": sorted(token.scopes),
+            "project": str(token.project_id) if token.project_id else None, "expires_at": token.expires_at,
+            "last_used_at": token.last_used_at, "created_at": token.created_at}
+
+
+def role_json(role: Role) -> dict[str, Any]:
+    perms = sorted(PERMISSIONS) if role.name == "admin" else sorted(role.permissions)
+    return {"id": role.id, "name": role.name, "description": role.description, "is_system": role.is_system,
+            "permissions": perms}
+
+
+def delegation_json(d: Delegation) -> dict[str, Any]:
+    return {"id": d.id, "delegator_id": d.delegator_id, "delegate_id": d.delegate_id, "permission": d.permission,
+            "project": str(d.project_id) if d.project_id else None, "expires_at": d.expires_at,
+            "reason": d.reason, "created_at": d.created_at, "revoked_at": d.revoked_at}
+
+
+def session_json(s: AuthSession, current: uuid.UUID | None) -> dict[str, Any]:
+    return {"id": s.id, "created_at": s.created_at, "last_seen_at": s.last_seen_at, "expires_at": s.expires_at,
+            "ip_addr": s.ip_addr, "user_agent": s.user_agent, "current": s.id == current}
+
+
+def audit_json(e: AuditEntry) -> dict[str, Any]:
+    return {"id": e.id, "actor_id": e.actor_id, "actor": e.actor_name, "action": e.action,
+            "resource": e.resource, "resource_id": e.resource_id, "project": str(e.project_id) if e.project_id
+            else None, "detail": e.detail, "ip_addr": e.ip_addr, "created_at": e.created_at}
+
+
+# --- auth --------------------------------------------------------------------------------------------------
+def _secure(request: web.Request) -> bool:
+    base = request.app[PLATFORM].settings.public_url()
+    return request.secure or request.headers.get("X-Forwarded-Proto") == "https" or base.startswith("https:")
+
+
+@routes.post("/api/v1/auth/login", summary="Log in with name and password (and TOTP code when enrolled)",
+             public=True, description="Sets the session cookie; cookie-authenticated changes must send the "
+             "returned csrf_token in X-CSRF-Token. 401 on bad credentials, 429 while banned.")
+async def login(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"name", "password", "totp_code"})
+    ids = _ids(request)
+    result = await ids.sessions.login(body.get("name"), body.get("password"), totp_code=body.get("totp_code"),
+                                      ip=client_ip(request), user_agent=request.headers.get("User-Agent"))
+    response = json_response({"user": user_json(result.user), "csrf_token": result.csrf_token,
+                              "expires_at": result.session.expires_at})
+    response.set_cookie(SESSION_COOKIE, result.cookie, httponly=True, samesite="Lax", secure=_secure(request),
+                        path="/", max_age=int(ids.policy.session_max.total_seconds()))
+    return response
+
+
+@routes.post("/api/v1/auth/logout", summary="End the current session", status=204)
+async def logout(request: web.Request) -> web.StreamResponse:
+    await _ids(request).sessions.logout(_me(request))
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/v1/auth/sessions", summary="Your login sessions")
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    me = _me(request)
+    sessions = await _ids(request).sessions.list_sessions(me)
+    return json_response({"items": [session_json(s, me.session_id) for s in sessions], "next_cursor": None})
+
+
+@routes.delete("/api/v1/auth/sessions/{id}", summary="End one of your sessions", status=204)
+async def revoke_session(request: web.Request) -> web.StreamResponse:
+    await _ids(request).sessions.revoke_session(_me(request), _uuid(request.match_info["id"], "id"))
+    return web.Response(status=204)
+
+
+@routes.post("/api/v1/auth/totp", summary="Start TOTP enrolment: a secret for your authenticator app",
+             status=201)
+async def totp_enrol(request: web.Request) -> web.StreamResponse:
+    enrolment = await _ids(request).totp.enrol(_me(request))
+    return json_response({"secret": enrolment.secret, "otpauth_uri": enrolment.uri}, status=201)
+
+
+@routes.post("/api/v1/auth/totp/confirm", summary="Turn TOTP on with a first code; returns recovery codes")
+async def totp_confirm(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"code"})
+    codes = await _ids(request).totp.confirm(_me(request), body.get("code"))
+    return json_response({"recovery_codes": codes})
+
+
+@routes.delete("/api/v1/auth/totp", summary="Turn TOTP off (needs a current or recovery code)", status=204)
+async def totp_disable(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"code"})
+    await _ids(request).totp.disable(_me(request), body.get("code"))
+    return web.Response(status=204)
+
+
+# --- me, permissions --------------------------------------------------------------------------------------
+@routes.get("/api/v1/me", summary="Who you are and what you may do (globally; for a token: what it can do)")
+async def me(request: web.Request) -> web.StreamResponse:
+    principal = _me(request)
+    ids = _ids(request)
+    async with ids.uow_factory() as uow:
+        user = await uow.users.get(principal.user_id)
+        bindings = await uow.roles.bindings_of(principal.user_id)
+    if user is None:
+        raise InvalidInput("your user no longer exists")
+    perms = await ids.authorizer.permissions(principal, principal.token_project_id)
+    body = {
+        "name": user.name, "email": user.email, "display_name": user.display_name, "is_active": user.is_active,
+        "is_agent": principal.is_agent, "auth_method": principal.method.value,
+        "roles": [{"role": b.role_name, "project": str(b.project_id) if b.project_id else None}
+                  for b in bindings],
+        "permissions": sorted(perms),
+    }
+    if principal.needs_totp_enrolment:
+        body["totp_enrolment_required"] = True
+    return json_response(body)
+
+
+@routes.get("/api/v1/permissions", summary="The permission catalogue")
+async def permission_catalogue(_request: web.Request) -> web.StreamResponse:
+    return json_response({"items": [{"name": n, "description": d} for n, d in sorted(PERMISSIONS.items())],
+                          "next_cursor": None})
+
+
+@routes.get("/api/v1/permissions/explain", summary="Why a user holds or lacks a permission",
+            query=(("user", "string", "user name (default: you; others need admin:users)"),
+                   ("permission", "string", "e.g. deploy:promote"),
+                   ("project", "string", "owner/name or project id; omit for global")))
+async def explain(request: web.Request) -> web.StreamResponse:
+    principal = _me(request)
+    ids = _ids(request)
+    user = request.query.get("user") or principal.name
+    if user != principal.name:
+        await ids.authorizer.authorize(principal, USERS, None)
+    permission = request.query.get("permission")
+    if not permission:
+        raise InvalidInput("permission is required, e.g. ?permission=project:read", field="permission")
+    project_id = await _project(request, request.query.get("project"))
+    result = await ids.rbac.explain(user, permission, project_id)
+    return json_response({"allowed": result.allowed, "because": [g.description for g in result.because],
+                          "path": [{"kind": g.kind, "role": g.role, "delegation_id": g.delegation_id,
+                                    "delegator_id": g.delegator,
+                                    "project": str(g.project_id) if g.project_id else None,
+                                    "expires_at": g.expires_at} for g in result.because]})
+
+
+# --- tokens ------------------------------------------------------------------------------------------------
+@routes.post("/api/v1/tokens", summary="Create an API token (the token is shown once)", status=201)
+async def create_token(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"name", "scopes", "project", "expires_at", "user"})
+    project_id = await _project(request, body.get("project"))
+    issued = await _ids(request).tokens.create(
+        _me(request), name=body.get("name"), scopes=body.get("scopes"), project_id=project_id,
+        expires_at=_datetime(body.get("expires_at"), "expires_at"), user=body.get("user"),
+    )
+    out = token_json(issued.token)
+    out["token"] = issued.secret
+    if body.get("project") is not None:
+        out["project"] = body["project"]
+    return json_response(out, status=201)
+
+
+@routes.get("/api/v1/tokens", summary="Your API tokens")
+async def list_tokens(request: web.Request) -> web.StreamResponse:
+    page = await _ids(request).tokens.list(_me(request), limit=_limit(request), cursor=request.query.get("cursor"))
+    return page_response(page, token_json)
+
+
+@routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204)
+async def revoke_token(request: web.Request) -> web.StreamResponse:
+    await _ids(request).tokens.revoke(_me(request), _uuid(request.match_info["id"], "id"))
+    return web.Response(status=204)
+
+
+# --- users -------------------------------------------------------------------------------------------------
+@routes.post("/api/v1/users", summary="Create a user (\"agent\": true for an agent: tokens only)",
+             permission=USERS, status=201)
+async def create_user(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"name", "email", "password", "display_name", "agent", "admin"})
+    for flag in ("agent", "admin"):
+        if not isinstance(body.get(flag, False), bool):
+            raise InvalidInput(f"{flag} must be true or false", field=flag)
+    user = await _ids(request).users.create(
+        _me(request), name=body.get("name"), email=body.get("email"), password=body.get("password"),
+        display_name=body.get("display_name"), agent=body.get("agent", False), admin=body.get("admin", False),
+    )
+    return json_response(user_json(user), status=201)
+
+
+@routes.get("/api/v1/users", summary="Users, by name", permission=USERS)
+async def list_users(request: web.Request) -> web.StreamResponse:
+    page = await _ids(request).users.list(limit=_limit(request), cursor=request.query.get("cursor"))
+    return page_response(page, user_json)
+
+
+@routes.get("/api/v1/users/{name}", summary="One user with their role bindings", permission=USERS)
+async def get_user(request: web.Request) -> web.StreamResponse:
+    ids = _ids(request)
+    user = await ids.users.get(request.match_info["name"])
+    bindings = await ids.rbac.bindings_of(user.id)
+    out = user_json(user)
+    out["roles"] = [{"id": b.id, "role": b.role_name, "project": str(b.project_id) if b.project_id else None}
+                    for b in bindings]
+    return json_response(out)
+
+
+@routes.patch("/api/v1/users/{name}", summary="Change a user (display_name, email, is_active, password)",
+              permission=USERS)
+async def update_user(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    user = await _ids(request).users.update(_me(request), request.match_info["name"], body)
+    return json_response(user_json(user))
+
+
+@routes.delete("/api/v1/users/{name}", summary="Delete a user", permission=USERS, status=204)
+async def delete_user(request: web.Request) -> web.StreamResponse:
+    await _ids(request).users.delete(_me(request), request.match_info["name"])
+    return web.Response(status=204)
+
+
+# --- roles and bindings ------------------------------------------------------------------------------------
+@routes.get("/api/v1/roles", summary="Roles and their permissions")
+async def list_roles(request: web.Request) -> web.StreamResponse:
+    roles = await _ids(request).rbac.list_roles()
+    return json_response({"items": [role_json(r) for r in roles], "next_cursor": None})
+
+
+@routes.post("/api/v1/roles", summary="Create a custom role", permission="admin:roles", status=201)
+async def create_role(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"name", "permissions", "description"})
+    role = await _ids(request).rbac.create_role(_me(request), body.get("name"), body.get("permissions", []),
+                                                body.get("description"))
+    return json_response(role_json(role), status=201)
+
+
+@routes.put("/api/v1/roles/{name}/permissions", summary="Replace a role's permissions", permission="admin:roles")
+async def set_role_permissions(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"permissions"})
+    role = await _ids(request).rbac.set_role_permissions(_me(request), request.match_info["name"],
+                                                         body.get("permissions"))
+    return json_response(role_json(role))
+
+
+@routes.post("/api/v1/role-bindings", summary="Give a user a role, globally or in one project",
+             permission=USERS, status=201)
+async def create_binding(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"user", "role", "project"})
+    project_id = await _project(request, body.get("project"))
+    b = await _ids(request).rbac.bind(_me(request), body.get("user"), body.get("role"), project_id)
+    return json_response({"id": b.id, "user": body.get("user"), "role": b.role_name,
+                          "project": body.get("project"), "created_at": b.created_at}, status=201)
+
+
+@routes.delete("/api/v1/role-bindings/{id}", summary="Remove a role binding", permission=USERS, status=204)
+async def delete_binding(request: web.Request) -> web.StreamResponse:
+    await _ids(request).rbac.unbind(_me(request), _uuid(request.match_info["id"], "id"))
+    return web.Response(status=204)
+
+
+# --- delegations -------------------------------------------------------------------------------------------
+@routes.post("/api/v1/delegations", summary="Delegate permissions you hold to another user or agent",
+             status=201)
+async def create_delegation(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    _body_fields(body, {"delegate", "permissions", "project", "expires_at", "reason"})
+    project_id = await _project(request, body.get("project"))
+    created = await _ids(request).rbac.delegate(
+        _me(request), delegate=body.get("delegate"), permissions=body.get("permissions"), project_id=project_id,
+        expires_at=_datetime(body.get("expires_at"), "expires_at"), reason=body.get("reason"),
+    )
+    first = created[0]
+    return json_response({"id": first.id, "ids": [d.id for d in created], "delegate": body.get("delegate"),
+                          "permissions": [d.permission for d in created], "project": body.get("project"),
+                          "expires_at": first.expires_at, "reason": first.reason,
+                          "items": [delegation_json(d) for d in created]}, status=201)
+
+
+@routes.get("/api/v1/delegations", summary="Delegations you gave or received (?all=true with admin:users)")
+async def list_delegations(request: web.Request) -> web.StreamResponse:
+    principal = _me(request)
+    ids = _ids(request)
+    everyone = request.query.get("all") == "true"
+    if everyone:
+        await ids.authorizer.authorize(principal, USERS, None)
+    page = await ids.rbac.list_delegations(principal, everyone=everyone, limit=_limit(request),
+                                           cursor=request.query.get("cursor"))
+    return page_response(page, delegation_json)
+
+
+@routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204)
+async def revoke_delegation(request: web.Request) -> web.StreamResponse:
+    await _ids(request).rbac.revoke_delegation(_me(request), _uuid(request.match_info["id"], "id"))
+    return web.Response(status=204)
+
+
+# --- audit -------------------------------------------------------------------------------------------------
+@routes.get("/api/v1/audit", summary="The audit log, newest first", permission="admin:audit",
+            query=(("actor", "string", "actor name"), ("action", "string", "e.g. token.create"),
+                   ("resource", "string", "e.g. user"), ("project", "string", "owner/name or id"),
+                   ("since", "string", "ISO-8601"), ("until", "string", "ISO-8601")))
+async def audit(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    query = AuditQuery(
+        actor=q.get("actor"), action=q.get("action"), resource=q.get("resource"),
+        project_id=await _project(request, q.get("project")), since=_datetime(q.get("since"), "since"),
+        until=_datetime(q.get("until"), "until"), limit=_limit(request) or 50, cursor=q.get("cursor"),
+    )
+    async with _ids(request).uow_factory() as uow:
+        page = await uow.audit.query(query)
+    return page_response(page, audit_json)
+
