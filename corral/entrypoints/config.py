@@ -1,4 +1,4 @@
-"""Settings: frozen attrs, built with cattrs from ``CORRAL_*`` environment variables and an optional TOML file.
+"""Settings: frozen attrs, built with cattrs from ``CORRAL_*`` environment variables and a TOML file.
 
 Every field ``foo_bar`` is read from ``CORRAL_FOO_BAR`` (environment wins) or
 from the key ``foo_bar`` of the TOML file. An unknown ``CORRAL_*`` variable or
@@ -172,7 +172,9 @@ def load_settings(
             raise ConfigError("--config", f"valid TOML ({exc})", str(config_file)) from exc
         for key, value in data.items():
             if key not in types_:
-                raise ConfigError(f"{key} (in {config_file})", "a known setting (see `corral config check --help`)")
+                raise ConfigError(
+                    f"{key} (in {config_file})", "a known setting (see `corral config check --help`)"
+                )
             raw[key] = value
     names: dict[str, str] = {}
     for name, value in env.items():

@@ -19,7 +19,9 @@ class Outbox(Protocol):
     before commit releases the claim, so every event is handled at least once.
     """
 
-    async def add(self, topic: str, payload: dict[str, Any], *, project_id: uuid.UUID | None = None) -> OutboxEvent:
+    async def add(
+        self, topic: str, payload: dict[str, Any], *, project_id: uuid.UUID | None = None
+    ) -> OutboxEvent:
         """Append an event to the current unit of work."""
         ...
 

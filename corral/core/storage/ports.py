@@ -38,7 +38,9 @@ class ObjectStore(Protocol):
     new bytes, never a mix.
     """
 
-    async def put(self, key: str, data: bytes | AsyncIterator[bytes], *, content_type: str | None = None) -> ObjectInfo:
+    async def put(
+        self, key: str, data: bytes | AsyncIterator[bytes], *, content_type: str | None = None
+    ) -> ObjectInfo:
         """Store bytes (or an async stream of chunks) under ``key``."""
         ...
 

@@ -1,0 +1,86 @@
+"""Connection pool and single connections, with the codecs every store relies on.
+
+JSON and JSONB columns take and return plain Python values (dicts, lists, ...). Failing to
+reach the database raises Unavailable with a message that names the server but never the
+password.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from corral.adapters.postgres.errors import CONNECTION_ERRORS
+from corral.core.errors import Unavailable
+
+__all__ = ["connect", "create_pool", "redact_dsn", "setup_connection"]
+
+# Reachable but refusing us (no such database, bad credentials): also Unavailable for callers.
+_REFUSED: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
+
+
+def redact_dsn(dsn: str) -> str:
+    """``host:port/database`` of a DSN, without user name or password, for messages."""
+    try:
+        parts = urlsplit(dsn)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+    except ValueError:
+        return "the configured database"
+    database = parts.path.lstrip("/") or "(default database)"
+    return f"{host}:{port}/{database}"
+
+
+async def setup_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection set-up: JSON/JSONB as Python values."""
+    for pg_type in ("json", "jsonb"):
+        await conn.set_type_codec(pg_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _unavailable(dsn: str, exc: BaseException) -> Unavailable:
+    return Unavailable(
+        f"cannot connect to PostgreSQL at {redact_dsn(dsn)} ({type(exc).__name__}); "
+        "check that it is running and that the database URL is right",
+        retry_after=1,
+    )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 10.0,
+    **kwargs: Any,
+) -> asyncpg.Pool:
+    """An asyncpg pool whose connections are set up by ``setup_connection``."""
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            init=setup_connection,
+            **kwargs,
+        )
+    except _REFUSED as exc:
+        raise _unavailable(dsn, exc) from exc
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str, *, timeout: float = 10.0, **kwargs: Any) -> asyncpg.Connection:
+    """One connection set up like the pool's (for migrations and one-off tools)."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout, **kwargs)
+    except _REFUSED as exc:
+        raise _unavailable(dsn, exc) from exc
+    await setup_connection(conn)
+    return conn
