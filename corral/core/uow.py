@@ -20,6 +20,16 @@ from corral.core.identity.ports import (
 )
 from corral.core.outbox.ports import Outbox
 from corral.core.secrets.ports import SecretStore
+from corral.core.projects.ports import (
+    BranchProtectionStore,
+    CommentStore,
+    IssueStore,
+    MergeRequestStore,
+    ProjectStore,
+    ReviewStore,
+    WebhookDeliveryStore,
+    WebhookStore,
+)
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory"]
 
@@ -44,6 +54,15 @@ class UnitOfWork(Protocol):
     totp: TotpStore
     # secrets
     secrets: SecretStore
+    # projects / git (corral.core.projects)
+    projects: ProjectStore
+    issues: IssueStore
+    comments: CommentStore
+    merge_requests: MergeRequestStore
+    reviews: ReviewStore
+    branch_protections: BranchProtectionStore
+    webhooks: WebhookStore
+    webhook_deliveries: WebhookDeliveryStore
 
     async def __aenter__(self) -> Self: ...
 

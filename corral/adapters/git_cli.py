@@ -1,0 +1,409 @@
+"""GitRepositories on the real ``git`` CLI (async subprocesses), plus the smart HTTP service processes.
+
+Merges never touch a working tree: ``git merge-tree --write-tree`` computes the
+result (or the conflicting paths), ``commit-tree`` writes the commit and
+``update-ref`` moves the branch only if it still points where we read it, so
+a conflict or a race leaves the repository exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from corral.adapters.git_format import LOG_FORMAT, parse_changes, parse_log, parse_ls_tree
+from corral.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from corral.core.git.model import (
+    Blob,
+    Branch,
+    Commit,
+    Comparison,
+    MergeStrategy,
+    PushRule,
+    Signature,
+    Tag,
+    TreeEntry,
+)
+
+__all__ = ["GitCli", "GitError"]
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_CHUNK = 64 * 1024
+_BAD_REV = re.compile(r"^-|[\x00-\x20\x7f:\\]|\.\.|@\{")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+# The pre-receive hook: enforces the branch protection Corral passes in CRL_PROTECTED. Its stderr
+# reaches the pushing git client as "remote: ..." lines, so users see why a push was refused.
+_HOOK = r"""#!/bin/sh
+[ -n "$CRL_PROTECTED" ] || exit 0
+set -f
+zero=0000000000000000000000000000000000000000
+nl='
+'
+rc=0
+while read -r old new ref; do
+  case $ref in refs/heads/*) branch=${ref#refs/heads/} ;; *) continue ;; esac
+  IFS=$nl
+  for rule in $CRL_PROTECTED; do
+    flags=${rule%% *}
+    pattern=${rule#* }
+    case $branch in
+      $pattern)
+        IFS=' '
+        if [ "$new" = "$zero" ]; then
+          case $flags in *D*) ;; *) echo "Corral: branch '$branch' is protected: it cannot be deleted" >&2; rc=1 ;; esac
+        elif [ "$old" != "$zero" ] && ! git merge-base --is-ancestor "$old" "$new" 2>/dev/null; then
+          case $flags in *F*) ;; *) echo "Corral: branch '$branch' is protected: force-push (a non-fast-forward update) is not allowed" >&2; rc=1 ;; esac
+        fi
+        case $flags in *M*) echo "Corral: branch '$branch' is protected: changes must go through a merge request" >&2; rc=1 ;; esac
+        break ;;
+    esac
+  done
+  IFS=' '
+done
+exit $rc
+"""
+
+
+class GitError(Exception):
+    """A git command failed unexpectedly (not a user error)."""
+
+
+class GitCli:
+    """Bare repositories under ``root``; see corral.core.git.ports.GitRepositories."""
+
+    def __init__(self, root: Path, *, git: str = "git") -> None:
+        self.root = Path(root)
+        self.git = git
+        self.hooks_dir = self.root / "_hooks"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._install_hooks()
+        self.base_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.root),
+            "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+        }
+
+    def _install_hooks(self) -> None:
+        self.hooks_dir.mkdir(parents=True, exist_ok=True)
+        target = self.hooks_dir / "pre-receive"
+        script = _HOOK.encode()
+        if not target.exists() or target.read_bytes() != script:
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(script)
+            tmp.chmod(0o755)
+            tmp.replace(target)
+
+    # ---- plumbing ------------------------------------------------------------------------------------
+    def path(self, repo: str) -> Path:
+        """The absolute directory of ``repo``; InvalidInput if it would leave the root."""
+        if not repo or repo.startswith("/") or ".." in Path(repo).parts:
+            raise InvalidInput("invalid repository path", field="repo")
+        return self.root / repo
+
+    async def _run(
+        self, repo: str | None, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None,
+        ok: tuple[int, ...] = (0,),
+    ) -> tuple[int, bytes, bytes]:
+        cmd = [self.git]
+        if repo is not None:
+            cmd += ["--git-dir", str(self.path(repo))]
+        cmd += list(args)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**self.base_env, **(env or {})},
+            )
+        except OSError as exc:
+            raise Unavailable(f"cannot run git: {exc.strerror}") from exc
+        out, err = await proc.communicate(stdin)
+        rc = proc.returncode if proc.returncode is not None else -1
+        if rc not in ok:
+            raise GitError(f"git {args[0]} exited {rc}: {err.decode('utf-8', 'replace').strip()[:500]}")
+        return rc, out, err
+
+    def _check_repo(self, repo: str) -> None:
+        if not self.path(repo).is_dir():
+            raise NotFound("repository not found")
+
+    @staticmethod
+    def _rev(rev: str, field: str = "ref") -> str:
+        if not rev or len(rev) > 255 or _BAD_REV.search(rev):
+            raise InvalidInput(f"{field} is not a valid branch, tag or commit", field=field)
+        return rev
+
+    @staticmethod
+    def _clean_path(path: str) -> str:
+        path = path.strip("/")
+        if any(p in ("..", ".") for p in path.split("/")) or "\x00" in path or "\n" in path:
+            raise InvalidInput("path must not contain '.' or '..' segments", field="path")
+        return path
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+    async def create(self, repo: str, default_branch: str) -> None:
+        target = self.path(repo)
+        if target.exists():
+            raise Conflict("a repository already exists at that path")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await self._run(None, "init", "--bare", "--quiet", "-b", default_branch, str(target))
+        await self._run(repo, "config", "uploadpack.allowFilter", "true")
+        await self._run(repo, "config", "uploadpack.allowAnySHA1InWant", "true")
+
+    async def delete(self, repo: str) -> None:
+        target = self.path(repo)
+        if target.exists():
+            await asyncio.to_thread(shutil.rmtree, target)
+
+    async def set_default_branch(self, repo: str, branch: str) -> None:
+        self._check_repo(repo)
+        await self._run(repo, "symbolic-ref", "HEAD", f"refs/heads/{branch}")
+
+    # ---- browser -------------------------------------------------------------------------------------
+    async def _commits(self, repo: str, shas: list[str]) -> dict[str, Commit]:
+        unique = list(dict.fromkeys(shas))
+        if not unique:
+            return {}
+        _, out, _ = await self._run(repo, "log", "--no-walk=unsorted", f"--format={LOG_FORMAT}", *unique, "--")
+        return {c.sha: c for c in parse_log(out)}
+
+    async def list_branches(self, repo: str) -> list[Branch]:
+        self._check_repo(repo)
+        _, out, _ = await self._run(repo, "for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/heads")
+        pairs = [line.split(" ", 1) for line in out.decode("utf-8", "replace").splitlines() if line]
+        commits = await self._commits(repo, [sha for sha, _ in pairs])
+        return [Branch(name, commits[sha]) for sha, name in pairs if sha in commits]
+
+    async def list_tags(self, repo: str) -> list[Tag]:
+        self._check_repo(repo)
+        fmt = "%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(contents:subject)"
+        _, out, _ = await self._run(repo, "for-each-ref", f"--format={fmt}", "refs/tags")
+        rows = [line.split("\x00") for line in out.decode("utf-8", "replace").splitlines() if line]
+        targets = [(r[0], r[2] or r[1], r[3] if r[2] else None) for r in rows]
+        commits = await self._commits(repo, [t for _, t, _ in targets])
+        return [Tag(name, target, commits.get(target), msg) for name, target, msg in targets]
+
+    async def resolve(self, repo: str, rev: str) -> str | None:
+        self._check_repo(repo)
+        rc, out, _ = await self._run(
+            repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{self._rev(rev)}^{{commit}}", ok=(0, 1)
+        )
+        return out.decode().strip() if rc == 0 else None
+
+    async def _must_resolve(self, repo: str, rev: str, field: str = "ref") -> str:
+        sha = await self.resolve(repo, rev)
+        if sha is None:
+            raise NotFound(f"{field} {rev!r} names no commit in this repository")
+        return sha
+
+    async def tree(self, repo: str, rev: str, path: str) -> list[TreeEntry]:
+        sha = await self._must_resolve(repo, rev)
+        path = self._clean_path(path)
+        rc, out, _ = await self._run(repo, "ls-tree", "-z", "-l", f"{sha}:{path}" if path else sha, ok=(0, 128))
+        if rc != 0:
+            raise NotFound(f"no directory {path!r} at {rev}")
+        return parse_ls_tree(out, path)
+
+    async def _open_blob(self, repo: str, rev: str, path: str) -> tuple[asyncio.subprocess.Process, str, int]:
+        sha = await self._must_resolve(repo, rev)
+        path = self._clean_path(path)
+        if not path:
+            raise InvalidInput("path names a directory, not a file", field="path")
+        proc = await asyncio.create_subprocess_exec(
+            self.git, "--git-dir", str(self.path(repo)), "cat-file", "--batch",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=self.base_env,
+        )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        proc.stdin.write(f"{sha}:{path}\n".encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        header = (await proc.stdout.readline()).decode("utf-8", "replace").split()
+        if len(header) != 3 or header[1] != "blob":
+            proc.kill()
+            await proc.wait()
+            kind = header[1] if len(header) == 3 else "missing"
+            if kind == "tree":
+                raise InvalidInput(f"{path!r} is a directory, not a file", field="path")
+            raise NotFound(f"no file {path!r} at {rev}")
+        return proc, header[0], int(header[2])
+
+    async def blob(self, repo: str, rev: str, path: str, *, limit: int) -> Blob:
+        proc, sha, size = await self._open_blob(repo, rev, path)
+        assert proc.stdout is not None
+        try:
+            data = await proc.stdout.readexactly(min(size, limit))
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+        return Blob(self._clean_path(path), sha, size, data, truncated=size > limit)
+
+    async def blob_stream(self, repo: str, rev: str, path: str) -> AsyncIterator[bytes]:
+        proc, _, size = await self._open_blob(repo, rev, path)
+        assert proc.stdout is not None
+        try:
+            remaining = size
+            while remaining > 0:
+                chunk = await proc.stdout.read(min(_CHUNK, remaining))
+                if not chunk:
+                    raise GitError("git cat-file ended early")
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+    async def log(self, repo: str, rev: str, *, path: str | None = None, skip: int = 0, limit: int = 50) -> list[Commit]:
+        sha = await self._must_resolve(repo, rev)
+        args = ["log", f"--format={LOG_FORMAT}", f"--skip={int(skip)}", f"-n{int(limit)}", sha, "--"]
+        if path:
+            args.append(self._clean_path(path))
+        _, out, _ = await self._run(repo, *args)
+        return parse_log(out)
+
+    async def _diff(self, repo: str, old: str, new: str, max_patch_bytes: int) -> tuple[list, str, bool]:  # type: ignore[type-arg]
+        (_, ns, _), (_, num, _), (_, patch, _) = await asyncio.gather(
+            self._run(repo, "diff", "--name-status", "-z", "-M", old, new, "--"),
+            self._run(repo, "diff", "--numstat", "-z", "-M", old, new, "--"),
+            self._run(repo, "diff", "-M", "--no-color", old, new, "--"),
+        )
+        truncated = len(patch) > max_patch_bytes
+        return parse_changes(ns, num), patch[:max_patch_bytes].decode("utf-8", "replace"), truncated
+
+    async def show(self, repo: str, sha: str, *, max_patch_bytes: int) -> tuple[Commit, Comparison]:
+        full = await self._must_resolve(repo, sha, "sha")
+        commit = (await self._commits(repo, [full]))[full]
+        parent = commit.parents[0] if commit.parents else EMPTY_TREE
+        files, patch, truncated = await self._diff(repo, parent, full, max_patch_bytes)
+        return commit, Comparison(parent, full, parent, (commit,), tuple(files), patch, truncated)
+
+    async def compare(self, repo: str, base: str, head: str, *, max_patch_bytes: int) -> Comparison:
+        base_sha = await self._must_resolve(repo, base, "base")
+        head_sha = await self._must_resolve(repo, head, "head")
+        rc, out, _ = await self._run(repo, "merge-base", base_sha, head_sha, ok=(0, 1))
+        merge_base = out.decode().strip() if rc == 0 else None
+        commits = await self.commits_between(repo, base_sha, head_sha, limit=250)
+        files, patch, truncated = await self._diff(repo, merge_base or base_sha, head_sha, max_patch_bytes)
+        return Comparison(base_sha, head_sha, merge_base, tuple(commits), tuple(files), patch, truncated)
+
+    async def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool:
+        rc, _, _ = await self._run(repo, "merge-base", "--is-ancestor", ancestor, descendant, ok=(0, 1))
+        return rc == 0
+
+    async def commits_between(self, repo: str, old: str | None, new: str, *, limit: int) -> list[Commit]:
+        spec = [new, f"^{old}"] if old else [new]
+        _, out, _ = await self._run(repo, "log", f"--format={LOG_FORMAT}", f"-n{int(limit)}", *spec, "--")
+        return parse_log(out)
+
+    # ---- merges --------------------------------------------------------------------------------------
+    async def merge(
+        self, repo: str, *, target: str, source: str, strategy: MergeStrategy, author: Signature, message: str,
+        expected_target: str | None = None,
+    ) -> str:
+        self._check_repo(repo)
+        target_sha = await self._must_resolve(repo, f"refs/heads/{self._rev(target, 'target_branch')}", "target_branch")
+        source_sha = await self._must_resolve(repo, f"refs/heads/{self._rev(source, 'source_branch')}", "source_branch")
+        if expected_target is not None and expected_target != target_sha:
+            raise Conflict("the target branch moved; reload and try again")
+        if await self.is_ancestor(repo, source_sha, target_sha):
+            raise Conflict(f"nothing to merge: {source} is already contained in {target}")
+        if strategy is MergeStrategy.FAST_FORWARD:
+            if not await self.is_ancestor(repo, target_sha, source_sha):
+                raise Conflict(
+                    f"fast-forward is impossible: {target} has commits that {source} lacks; "
+                    "rebase the source branch or use strategy 'merge' or 'squash'",
+                    detail={"reason": "not_fast_forward"},
+                )
+            new_sha = source_sha
+        else:
+            rc, out, _ = await self._run(
+                repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", target_sha, source_sha,
+                ok=(0, 1),
+            )
+            fields = out.decode("utf-8", "replace").split("\x00")
+            if rc == 1:
+                paths = sorted({p for p in fields[1:] if p})
+                raise Conflict(
+                    f"merge conflict in {', '.join(paths) or 'the repository'}; resolve it on the source branch",
+                    detail={"paths": paths, "reason": "conflict"},
+                )
+            tree = fields[0].strip()
+            parents = ["-p", target_sha] + (["-p", source_sha] if strategy is MergeStrategy.MERGE else [])
+            env = {
+                "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+                "GIT_AUTHOR_DATE": author.date.isoformat(), "GIT_COMMITTER_NAME": author.name,
+                "GIT_COMMITTER_EMAIL": author.email, "GIT_COMMITTER_DATE": author.date.isoformat(),
+            }
+            _, out, _ = await self._run(repo, "commit-tree", tree, *parents, "-F", "-", stdin=message.encode(), env=env)
+            new_sha = out.decode().strip()
+        rc, _, _err = await self._run(
+            repo, "update-ref", "-m", f"corral: {strategy.value} {source}", f"refs/heads/{target}", new_sha, target_sha,
+            ok=(0, 1, 128),
+        )
+        if rc != 0:
+            raise Conflict("the target branch moved during the merge; nothing was changed, try again")
+        return new_sha
+
+    # ---- smart HTTP ----------------------------------------------------------------------------------
+    async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
+        """Current values of the given full ref names (absent refs are left out)."""
+        if not refs:
+            return {}
+        _, out, _ = await self._run(repo, "for-each-ref", "--format=%(objectname) %(refname)", *refs)
+        values = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            sha, _, ref = line.partition(" ")
+            if ref in refs:
+                values[ref] = sha
+        return values
+
+    async def spawn_service(
+        self, repo: str, service: str, *, advertise: bool, protocol: str | None,
+        push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "",
+    ) -> asyncio.subprocess.Process:
+        """Start ``git upload-pack`` or ``git receive-pack`` in stateless-rpc mode for one HTTP exchange.
+
+        Branch protection reaches the pre-receive hook through the environment:
+        one line per rule, ``<flags> <pattern>`` (flags F: force-push allowed,
+        D: deletion allowed, M: merge requests only, '-': none).
+        """
+        if service not in ("upload-pack", "receive-pack"):
+            raise InvalidInput("unknown git service", field="service")
+        self._check_repo(repo)
+        env = dict(self.base_env)
+        if protocol:
+            env["GIT_PROTOCOL"] = protocol
+        args = [self.git]
+        if service == "receive-pack":
+            lines = []
+            for r in push_rules:
+                flags = ("F" if r.allow_force_push else "") + ("D" if r.allow_deletion else "")
+                flags += "M" if r.require_merge_request else ""
+                lines.append(f"{flags or '-'} {r.pattern}")
+            env["CRL_PROTECTED"] = "\n".join(lines)
+            env["GIT_COMMITTER_NAME"] = pusher or "corral"
+            env["GIT_COMMITTER_EMAIL"] = f"{pusher or 'corral'}@corral.invalid"
+            args += ["-c", f"core.hooksPath={self.hooks_dir}", "-c", "receive.advertisePushOptions=false"]
+        args += [service, "--stateless-rpc"]
+        if advertise:
+            args.append("--advertise-refs")
+        args.append(str(self.path(repo)))
+        return await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+
+
+def is_sha(value: str) -> bool:
+    return bool(_SHA.match(value))

@@ -1,0 +1,1 @@
+"""Git hosting: bare repositories behind the GitRepositories port, the browser, merges and push checks."""

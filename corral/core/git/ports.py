@@ -1,0 +1,87 @@
+"""The GitRepositories port: bare repositories addressed by a path relative to the repositories root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from corral.core.git.model import Blob, Branch, Commit, Comparison, MergeStrategy, Signature, Tag, TreeEntry
+
+__all__ = ["GitRepositories"]
+
+
+class GitRepositories(Protocol):
+    """Bare git repositories.
+
+    ``rev`` arguments accept a branch, tag or commit sha; an unknown rev or
+    path raises NotFound. A malformed rev or path (leading '-', '..' segments,
+    control characters) raises InvalidInput. Mutations (``merge``) move a ref
+    only with an old-value check: a concurrent change makes them raise Conflict
+    and leaves the repository as the other writer left it.
+    """
+
+    async def create(self, repo: str, default_branch: str) -> None:
+        """An empty bare repository whose HEAD names ``default_branch``; Conflict if it exists."""
+        ...
+
+    async def delete(self, repo: str) -> None:
+        """Remove the repository from disk; a missing repository is not an error."""
+        ...
+
+    async def set_default_branch(self, repo: str, branch: str) -> None:
+        """Point HEAD at ``branch`` (which need not exist yet)."""
+        ...
+
+    async def list_branches(self, repo: str) -> list[Branch]:
+        """Branches by name, each with its head commit."""
+        ...
+
+    async def list_tags(self, repo: str) -> list[Tag]:
+        """Tags by name, peeled to the commit they name."""
+        ...
+
+    async def resolve(self, repo: str, rev: str) -> str | None:
+        """The commit sha ``rev`` names, or None."""
+        ...
+
+    async def tree(self, repo: str, rev: str, path: str) -> list[TreeEntry]:
+        """Entries of the directory ``path`` ('' for the root) at ``rev``, directories first."""
+        ...
+
+    async def blob(self, repo: str, rev: str, path: str, *, limit: int) -> Blob:
+        """The file ``path`` at ``rev``, its data cut at ``limit`` bytes (``truncated`` then set)."""
+        ...
+
+    def blob_stream(self, repo: str, rev: str, path: str) -> AsyncIterator[bytes]:
+        """The raw bytes of a file, streamed (NotFound raised before the first chunk)."""
+        ...
+
+    async def log(self, repo: str, rev: str, *, path: str | None = None, skip: int = 0, limit: int = 50) -> list[Commit]:
+        """Commits reachable from ``rev`` (touching ``path`` if given), newest first."""
+        ...
+
+    async def show(self, repo: str, sha: str, *, max_patch_bytes: int) -> tuple[Commit, Comparison]:
+        """One commit and its change against its first parent (the empty tree for a root commit)."""
+        ...
+
+    async def compare(self, repo: str, base: str, head: str, *, max_patch_bytes: int) -> Comparison:
+        """Commits in ``head`` not in ``base`` and the diff from their merge base to ``head``."""
+        ...
+
+    async def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool: ...
+
+    async def commits_between(self, repo: str, old: str | None, new: str, *, limit: int) -> list[Commit]:
+        """Commits reachable from ``new`` but not ``old`` (all of ``new``'s history if None), newest first."""
+        ...
+
+    async def merge(
+        self, repo: str, *, target: str, source: str, strategy: MergeStrategy, author: Signature, message: str,
+        expected_target: str | None = None,
+    ) -> str:
+        """Merge branch ``source`` into branch ``target``; return the target's new head.
+
+        Conflict (detail ``{"paths": [...]}``) when the changes conflict, Conflict
+        when fast-forward is impossible, Conflict when the target moved away
+        from ``expected_target``; in every refusal the repository is untouched.
+        """
+        ...

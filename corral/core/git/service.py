@@ -1,0 +1,178 @@
+"""Git use cases: push policy (before refs move), push events (after), and the repository browser."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import attrs
+
+from corral.core.errors import InvalidInput, NotFound
+from corral.core.git.model import (
+    ZERO_SHA,
+    Blob,
+    Branch,
+    Commit,
+    Comparison,
+    PushRule,
+    RefUpdate,
+    Tag,
+    TreeEntry,
+)
+from corral.core.git.ports import GitRepositories
+from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.projects.model import Actor, BranchProtection, Project
+from corral.core.projects.payloads import commit_json, project_json
+from corral.core.uow import UnitOfWork
+
+__all__ = ["MAX_PATCH_BYTES", "RepoBrowser", "parse_commands", "push_rules", "record_push"]
+
+MAX_PATCH_BYTES = 1_000_000
+MAX_BLOB_JSON = 1_000_000
+PUSH_EVENT_COMMITS = 20
+
+
+def push_rules(protections: list[BranchProtection]) -> list[PushRule]:
+    """Branch protections as the receive side enforces them."""
+    return [
+        PushRule(p.pattern, p.allow_force_push, p.allow_deletion, p.require_merge_request) for p in protections
+    ]
+
+
+def parse_commands(data: bytes) -> tuple[list[RefUpdate], bool]:
+    """Ref update commands at the start of a receive-pack request (pkt-lines up to the flush).
+
+    Returns the commands and whether the command list was complete in ``data``.
+    """
+    updates: list[RefUpdate] = []
+    pos = 0
+    while pos + 4 <= len(data):
+        try:
+            size = int(data[pos : pos + 4], 16)
+        except ValueError:
+            return updates, True
+        if size == 0:
+            return updates, True
+        if size < 4 or pos + size > len(data):
+            return updates, False
+        line = data[pos + 4 : pos + size].split(b"\x00", 1)[0].rstrip(b"\n").decode("utf-8", "replace")
+        pos += size
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] not in ("shallow", "push-cert"):
+            updates.append(RefUpdate(parts[0], parts[1], parts[2]))
+    return updates, False
+
+
+async def record_push(
+    uow: UnitOfWork, repos: GitRepositories, project: Project, actor: Actor, updates: list[RefUpdate],
+    *, via: str = "push",
+) -> None:
+    """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them)."""
+    for update in updates:
+        commits: list[Commit] = []
+        if not update.is_delete:
+            commits = await repos.commits_between(
+                project.repo_path, None if update.is_create else update.old, update.new, limit=PUSH_EVENT_COMMITS
+            )
+        payload: dict[str, Any] = {
+            "ref": update.ref,
+            "branch": update.branch,
+            "before": update.old,
+            "after": update.new,
+            "created": update.is_create,
+            "deleted": update.is_delete,
+            "via": via,
+            "project": project_json(project),
+            "repository": {"id": str(project.id), "full_name": project.full_name, "name": project.name,
+                           "owner": project.owner_name, "default_branch": project.default_branch},
+            "pusher": {"id": str(actor.id), "name": actor.name},
+            "sender": {"id": str(actor.id), "name": actor.name},
+            "commits": [commit_json(c) for c in commits],
+            "head_commit": commit_json(commits[0]) if commits else None,
+        }
+        await uow.outbox.add("push", payload, project_id=project.id)
+
+
+def _clean(path: str) -> str:
+    path = path.strip("/")
+    if not path:
+        return ""
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise InvalidInput("path must not contain empty, '.' or '..' segments", field="path")
+    return posixpath.normpath(path)
+
+
+@attrs.define
+class RepoBrowser:
+    """Read-only views of a project's repository. Callers have already checked project:read."""
+
+    repos: GitRepositories
+
+    async def branches(self, project: Project) -> list[Branch]:
+        return await self.repos.list_branches(project.repo_path)
+
+    async def tags(self, project: Project) -> list[Tag]:
+        return await self.repos.list_tags(project.repo_path)
+
+    async def tree(self, project: Project, ref: str, path: str) -> list[TreeEntry]:
+        return await self.repos.tree(project.repo_path, ref, _clean(path))
+
+    async def blob(self, project: Project, ref: str, path: str) -> Blob:
+        return await self.repos.blob(project.repo_path, ref, _clean(path), limit=MAX_BLOB_JSON)
+
+    async def commits(
+        self, project: Project, ref: str | None, *, path: str | None = None, limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[Commit]:
+        size = clamp_limit(limit)
+        decoded = decode_cursor(cursor)
+        skip = 0
+        if decoded is not None:
+            raw = decoded.get("skip")
+            if not isinstance(raw, int) or raw < 0:
+                raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
+            skip = raw
+        rev = ref or project.default_branch
+        if await self.repos.resolve(project.repo_path, rev) is None:
+            if ref is None:
+                return Page([])  # empty repository
+            raise NotFound(f"ref {rev!r} names no commit in {project.full_name}")
+        items = await self.repos.log(project.repo_path, rev, path=_clean(path or "") or None, skip=skip,
+                                     limit=size + 1)
+        more = len(items) > size
+        return Page(items[:size], encode_cursor({"skip": skip + size}) if more else None)
+
+    async def commit(self, project: Project, sha: str) -> tuple[Commit, Comparison]:
+        return await self.repos.show(project.repo_path, sha, max_patch_bytes=MAX_PATCH_BYTES)
+
+    async def compare(self, project: Project, base: str, head: str) -> Comparison:
+        return await self.repos.compare(project.repo_path, base, head, max_patch_bytes=MAX_PATCH_BYTES)
+
+    async def docs(self, project: Project) -> list[TreeEntry]:
+        """Markdown files under docs/ of the default branch (recursively); empty when there are none."""
+        if await self.repos.resolve(project.repo_path, project.default_branch) is None:
+            return []
+        found: list[TreeEntry] = []
+        pending = ["docs"]
+        while pending and len(found) < 1000:
+            directory = pending.pop()
+            try:
+                entries = await self.repos.tree(project.repo_path, project.default_branch, directory)
+            except NotFound:
+                continue
+            for entry in entries:
+                if entry.type == "tree":
+                    pending.append(entry.path)
+                elif entry.type == "blob" and entry.name.lower().endswith(".md"):
+                    found.append(entry)
+        return sorted(found, key=lambda e: e.path)
+
+    async def doc(self, project: Project, path: str) -> Blob:
+        clean = _clean(path)
+        if not clean.lower().endswith(".md"):
+            raise NotFound("docs serves Markdown files (*.md) under docs/")
+        return await self.repos.blob(project.repo_path, project.default_branch, f"docs/{clean}",
+                                     limit=MAX_BLOB_JSON)
+
+
+__all__ += ["ZERO_SHA"]

@@ -1,0 +1,213 @@
+"""Issue use cases: create, list, get, update, close, reopen, comment."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import InvalidInput, InvalidTransition, NotFound
+from corral.core.ids import uuid7
+from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
+from corral.core.projects.payloads import comment_json, issue_json, project_json
+from corral.core.projects.ports import UserDirectory, UserRef
+from corral.core.projects.service import audit, text_field
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["IssueService", "number_cursor", "parse_labels"]
+
+
+def parse_labels(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+        raise InvalidInput("labels must be a list of strings of 1-64 characters", field="labels")
+    return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
+def number_cursor(cursor: str | None) -> int | None:
+    decoded = decode_cursor(cursor)
+    if decoded is None:
+        return None
+    before = decoded.get("before")
+    if not isinstance(before, int):
+        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
+    return before
+
+
+_AUDIT_ACTION = {"edited": "issue.update", "closed": "issue.close", "reopened": "issue.reopen"}
+
+
+def sender(actor: Actor) -> dict[str, Any]:
+    return {"id": str(actor.id), "name": actor.name}
+
+
+@attrs.define
+class IssueService:
+    """Issues and their comments. Callers have already checked project:read / project:write."""
+
+    uow_factory: UnitOfWorkFactory
+    users: UserDirectory
+    clock: Clock
+
+    async def _assignee(self, value: object) -> uuid.UUID | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise InvalidInput("assignee must be a user name", field="assignee")
+        user = await self.users.by_name(value)
+        if user is None:
+            raise InvalidInput(f"assignee {value!r} is not a user", field="assignee")
+        return user.id
+
+    async def names(self, *ids: uuid.UUID | None) -> dict[uuid.UUID, UserRef]:
+        return await self.users.by_ids({i for i in ids if i is not None})
+
+    async def _event(self, uow: UnitOfWork, action: str, project: Project, issue: Issue, actor: Actor,
+                     extra: dict[str, Any] | None = None) -> None:
+        users = await self.names(issue.author_id, issue.assignee_id, actor.id)
+        payload = {"action": action, "project": project_json(project), "issue": issue_json(issue, users),
+                   "sender": sender(actor), **(extra or {})}
+        await uow.outbox.add("issue", payload, project_id=project.id)
+
+    async def create(
+        self, actor: Actor, project: Project, *, title: object, body: object = None, labels: object = None,
+        assignee: object = None,
+    ) -> Issue:
+        title_s = text_field(title, "title", required=True, max_len=255)
+        assert title_s is not None
+        body_s = text_field(body, "body")
+        labels_t = parse_labels(labels)
+        assignee_id = await self._assignee(assignee)
+        if project.archived:
+            raise InvalidTransition("the project is archived: it takes no new issues")
+        async with self.uow_factory() as uow:
+            number = await uow.projects.allocate_number(project.id, "issue")
+            now = self.clock.now()
+            issue = Issue(
+                id=uuid7(), project_id=project.id, number=number, author_id=actor.id, title=title_s.strip(),
+                status=IssueStatus.OPEN, created_at=now, updated_at=now, body=body_s, labels=labels_t,
+                assignee_id=assignee_id,
+            )
+            await uow.issues.add(issue)
+            await audit(uow, self.clock, actor, "issue.create", "issue", resource_id=issue.id,
+                        project_id=project.id, detail={"number": number})
+            await self._event(uow, "opened", project, issue, actor)
+            await uow.commit()
+        return issue
+
+    async def get(self, project: Project, number: int) -> Issue:
+        async with self.uow_factory() as uow:
+            issue = await uow.issues.get(project.id, number)
+        if issue is None:
+            raise NotFound(f"issue #{number} not found in {project.full_name}")
+        return issue
+
+    async def list(
+        self, project: Project, *, status: str | None = None, label: str | None = None, assignee: str | None = None,
+        limit: int | None = None, cursor: str | None = None,
+    ) -> Page[Issue]:
+        if status not in (None, "open", "closed", "all"):
+            raise InvalidInput("status must be open, closed or all", field="status")
+        size = clamp_limit(limit)
+        assignee_id = None
+        if assignee:
+            user = await self.users.by_name(assignee)
+            if user is None:
+                return Page([])
+            assignee_id = user.id
+        flt = IssueFilter(status=None if status == "all" else status, label=label or None,
+                          assignee_id=assignee_id, limit=size + 1, before_number=number_cursor(cursor))
+        async with self.uow_factory() as uow:
+            items = await uow.issues.list(project.id, flt)
+        more = len(items) > size
+        items = items[:size]
+        return Page(items, encode_cursor({"before": items[-1].number}) if more else None)
+
+    async def update(self, actor: Actor, project: Project, number: int, changes: dict[str, object]) -> Issue:
+        """Change title, body, labels, assignee and/or status ('open'/'closed')."""
+        allowed = {"title", "body", "labels", "assignee", "status"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
+        values: dict[str, Any] = {}
+        if "title" in changes:
+            title = text_field(changes["title"], "title", required=True, max_len=255)
+            values["title"] = title.strip() if title else title
+        if "body" in changes:
+            values["body"] = text_field(changes["body"], "body")
+        if "labels" in changes:
+            values["labels"] = parse_labels(changes["labels"])
+        if "assignee" in changes:
+            values["assignee_id"] = await self._assignee(changes["assignee"])
+        if "status" in changes:
+            try:
+                values["status"] = IssueStatus(changes["status"])
+            except ValueError:
+                raise InvalidInput("status must be open or closed", field="status") from None
+        async with self.uow_factory() as uow:
+            issue = await uow.issues.get(project.id, number)
+            if issue is None:
+                raise NotFound(f"issue #{number} not found in {project.full_name}")
+            if "status" in values and values["status"] == issue.status:
+                verb = "closed" if issue.status is IssueStatus.CLOSED else "open"
+                raise InvalidTransition(f"issue #{number} is already {verb}")
+            updated = attrs.evolve(issue, updated_at=self.clock.now(), **values)
+            await uow.issues.update(updated)
+            action = "edited"
+            if "status" in values:
+                action = "closed" if values["status"] is IssueStatus.CLOSED else "reopened"
+            await audit(uow, self.clock, actor, _AUDIT_ACTION[action], "issue",
+                        resource_id=issue.id, project_id=project.id,
+                        detail={"number": number, "fields": sorted(changes)})
+            await self._event(uow, action, project, updated, actor)
+            await uow.commit()
+        return updated
+
+    async def set_status(self, actor: Actor, project: Project, number: int, status: IssueStatus) -> Issue:
+        return await self.update(actor, project, number, {"status": status.value})
+
+    async def comment(self, actor: Actor, project: Project, number: int, body: object) -> Comment:
+        text = text_field(body, "body", required=True)
+        assert text is not None
+        async with self.uow_factory() as uow:
+            issue = await uow.issues.get(project.id, number)
+            if issue is None:
+                raise NotFound(f"issue #{number} not found in {project.full_name}")
+            now = self.clock.now()
+            comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
+                              updated_at=now, issue_id=issue.id)
+            await uow.comments.add(comment)
+            await audit(uow, self.clock, actor, "issue.comment", "comment", resource_id=comment.id,
+                        project_id=project.id, detail={"number": number})
+            users = await self.names(actor.id)
+            await self._event(uow, "commented", project, issue, actor, {"comment": comment_json(comment, users)})
+            await uow.commit()
+        return comment
+
+    async def comments(self, project: Project, number: int, *, limit: int | None = None,
+                       cursor: str | None = None) -> Page[Comment]:
+        issue = await self.get(project, number)
+        return await list_comments(self.uow_factory, project, limit=limit, cursor=cursor, issue_id=issue.id)
+
+
+async def list_comments(
+    uow_factory: UnitOfWorkFactory, project: Project, *, limit: int | None, cursor: str | None,
+    issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+) -> Page[Comment]:
+    size = clamp_limit(limit)
+    decoded = decode_cursor(cursor)
+    after = None
+    if decoded is not None:
+        try:
+            after = uuid.UUID(str(decoded.get("after")))
+        except ValueError:
+            raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from None
+    async with uow_factory() as uow:
+        items = await uow.comments.list(project.id, issue_id=issue_id, mr_id=mr_id, after=after, limit=size + 1)
+    more = len(items) > size
+    items = items[:size]
+    return Page(items, encode_cursor({"after": str(items[-1].id)}) if more else None)

@@ -1,0 +1,267 @@
+"""Merge request use cases: create, list, update, close/reopen, diff, comments, reviews, merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from corral.core.git.model import Comparison, MergeStrategy, RefUpdate, Signature
+from corral.core.git.ports import GitRepositories
+from corral.core.git.service import MAX_PATCH_BYTES, record_push
+from corral.core.ids import uuid7
+from corral.core.pagination import Page, clamp_limit, encode_cursor
+from corral.core.projects.issues import list_comments, number_cursor, sender
+from corral.core.projects.model import (
+    Actor,
+    Comment,
+    IssueFilter,
+    MergeRequest,
+    MrStatus,
+    Project,
+    Review,
+    Verdict,
+    check_branch_name,
+)
+from corral.core.projects.payloads import comment_json, mr_json, project_json, review_json
+from corral.core.projects.ports import UserDirectory, UserRef
+from corral.core.projects.service import audit, text_field
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["MergeRequestService", "approvals"]
+
+
+def approvals(reviews: list[Review]) -> int:
+    """Distinct reviewers whose latest verdict is approve (a later request_changes withdraws it)."""
+    latest: dict[Any, Verdict] = {}
+    for review in reviews:
+        if review.verdict is not Verdict.COMMENT:
+            latest[review.reviewer_id] = review.verdict
+    return sum(1 for verdict in latest.values() if verdict is Verdict.APPROVE)
+
+
+@attrs.define
+class MergeRequestService:
+    """Merge requests. Callers have already checked project:read / project:write."""
+
+    uow_factory: UnitOfWorkFactory
+    repos: GitRepositories
+    users: UserDirectory
+    clock: Clock
+
+    async def names(self, *ids: Any) -> dict[Any, UserRef]:
+        return await self.users.by_ids({i for i in ids if i is not None})
+
+    async def _event(self, uow: UnitOfWork, action: str, project: Project, mr: MergeRequest, actor: Actor,
+                     extra: dict[str, Any] | None = None, topic: str = "merge_request") -> None:
+        users = await self.names(mr.author_id, mr.merged_by, actor.id)
+        payload = {"action": action, "project": project_json(project), "merge_request": mr_json(mr, users),
+                   "sender": sender(actor), **(extra or {})}
+        await uow.outbox.add(topic, payload, project_id=project.id)
+
+    async def _load(self, uow: UnitOfWork, project: Project, number: int, *, lock: bool = False) -> MergeRequest:
+        mr = await (uow.merge_requests.lock if lock else uow.merge_requests.get)(project.id, number)
+        if mr is None:
+            raise NotFound(f"merge request !{number} not found in {project.full_name}")
+        return mr
+
+    async def create(
+        self, actor: Actor, project: Project, *, source_branch: object, target_branch: object = None,
+        title: object, body: object = None,
+    ) -> MergeRequest:
+        source = check_branch_name(source_branch, "source_branch")
+        target = check_branch_name(target_branch if target_branch is not None else project.default_branch,
+                                   "target_branch")
+        title_s = text_field(title, "title", required=True, max_len=255)
+        assert title_s is not None
+        body_s = text_field(body, "body")
+        if source == target:
+            raise InvalidInput("source_branch and target_branch must differ", field="source_branch")
+        if project.archived:
+            raise InvalidTransition("the project is archived: it takes no new merge requests")
+        for field, branch in (("source_branch", source), ("target_branch", target)):
+            if await self.repos.resolve(project.repo_path, f"refs/heads/{branch}") is None:
+                raise InvalidInput(f"{field} {branch!r} does not exist in {project.full_name}", field=field)
+        async with self.uow_factory() as uow:
+            number = await uow.projects.allocate_number(project.id, "mr")
+            now = self.clock.now()
+            mr = MergeRequest(
+                id=uuid7(), project_id=project.id, number=number, author_id=actor.id, source_branch=source,
+                target_branch=target, title=title_s.strip(), status=MrStatus.OPEN, created_at=now, updated_at=now,
+                body=body_s,
+            )
+            await uow.merge_requests.add(mr)
+            await audit(uow, self.clock, actor, "merge_request.create", "merge_request", resource_id=mr.id,
+                        project_id=project.id, detail={"number": number, "source": source, "target": target})
+            await self._event(uow, "opened", project, mr, actor)
+            await uow.commit()
+        return mr
+
+    async def get(self, project: Project, number: int) -> MergeRequest:
+        async with self.uow_factory() as uow:
+            return await self._load(uow, project, number)
+
+    async def list(self, project: Project, *, status: str | None = None, limit: int | None = None,
+                   cursor: str | None = None) -> Page[MergeRequest]:
+        if status not in (None, "open", "merged", "closed", "all"):
+            raise InvalidInput("status must be open, merged, closed or all", field="status")
+        size = clamp_limit(limit)
+        flt = IssueFilter(status=None if status == "all" else status, limit=size + 1,
+                          before_number=number_cursor(cursor))
+        async with self.uow_factory() as uow:
+            items = await uow.merge_requests.list(project.id, flt)
+        more = len(items) > size
+        items = items[:size]
+        return Page(items, encode_cursor({"before": items[-1].number}) if more else None)
+
+    async def update(self, actor: Actor, project: Project, number: int, changes: dict[str, object]) -> MergeRequest:
+        """Change title/body, or status: 'closed' (close) / 'open' (reopen). Merged is final."""
+        allowed = {"title", "body", "status", "target_branch"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
+        values: dict[str, Any] = {}
+        if "title" in changes:
+            title = text_field(changes["title"], "title", required=True, max_len=255)
+            values["title"] = title.strip() if title else title
+        if "body" in changes:
+            values["body"] = text_field(changes["body"], "body")
+        if "target_branch" in changes:
+            target = check_branch_name(changes["target_branch"], "target_branch")
+            if await self.repos.resolve(project.repo_path, f"refs/heads/{target}") is None:
+                raise InvalidInput(f"target_branch {target!r} does not exist", field="target_branch")
+            values["target_branch"] = target
+        new_status = None
+        if "status" in changes:
+            if changes["status"] not in ("open", "closed"):
+                raise InvalidInput("status must be open or closed (merge through .../merge)", field="status")
+            new_status = MrStatus(str(changes["status"]))
+        async with self.uow_factory() as uow:
+            mr = await self._load(uow, project, number, lock=True)
+            if mr.status is MrStatus.MERGED:
+                raise InvalidTransition(f"merge request !{number} is merged; it can no longer change")
+            if new_status is not None:
+                if new_status == mr.status:
+                    raise InvalidTransition(f"merge request !{number} is already {mr.status.value}")
+                values["status"] = new_status
+            if values.get("target_branch", mr.target_branch) == mr.source_branch:
+                raise InvalidInput("source_branch and target_branch must differ", field="target_branch")
+            updated = attrs.evolve(mr, updated_at=self.clock.now(), **values)
+            await uow.merge_requests.update(updated)
+            action = {None: "edited", MrStatus.CLOSED: "closed", MrStatus.OPEN: "reopened"}[new_status]
+            audit_action = {"edited": "update", "closed": "close", "reopened": "reopen"}[action]
+            await audit(uow, self.clock, actor, f"merge_request.{audit_action}", "merge_request", resource_id=mr.id,
+                        project_id=project.id, detail={"number": number, "fields": sorted(changes)})
+            await self._event(uow, action, project, updated, actor)
+            await uow.commit()
+        return updated
+
+    async def diff(self, project: Project, number: int) -> Comparison:
+        mr = await self.get(project, number)
+        if mr.status is MrStatus.MERGED and mr.merge_commit_sha:
+            commit, cmp = await self.repos.show(project.repo_path, mr.merge_commit_sha,
+                                                max_patch_bytes=MAX_PATCH_BYTES)
+            del commit
+            return cmp
+        return await self.repos.compare(project.repo_path, f"refs/heads/{mr.target_branch}",
+                                        f"refs/heads/{mr.source_branch}", max_patch_bytes=MAX_PATCH_BYTES)
+
+    async def comment(self, actor: Actor, project: Project, number: int, body: object) -> Comment:
+        text = text_field(body, "body", required=True)
+        assert text is not None
+        async with self.uow_factory() as uow:
+            mr = await self._load(uow, project, number)
+            now = self.clock.now()
+            comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
+                              updated_at=now, mr_id=mr.id)
+            await uow.comments.add(comment)
+            await audit(uow, self.clock, actor, "merge_request.comment", "comment", resource_id=comment.id,
+                        project_id=project.id, detail={"number": number})
+            users = await self.names(actor.id)
+            await self._event(uow, "commented", project, mr, actor, {"comment": comment_json(comment, users)})
+            await uow.commit()
+        return comment
+
+    async def comments(self, project: Project, number: int, *, limit: int | None = None,
+                       cursor: str | None = None) -> Page[Comment]:
+        mr = await self.get(project, number)
+        return await list_comments(self.uow_factory, project, limit=limit, cursor=cursor, mr_id=mr.id)
+
+    async def review(self, actor: Actor, project: Project, number: int, *, verdict: object,
+                     body: object = None) -> Review:
+        try:
+            verdict_v = Verdict(verdict)
+        except ValueError:
+            raise InvalidInput("verdict must be approve, request_changes or comment", field="verdict") from None
+        text = text_field(body, "body")
+        async with self.uow_factory() as uow:
+            mr = await self._load(uow, project, number)
+            if mr.status is not MrStatus.OPEN:
+                raise InvalidTransition(f"merge request !{number} is {mr.status.value}; only open ones take reviews")
+            if verdict_v is Verdict.APPROVE and mr.author_id == actor.id:
+                raise InvalidInput("you cannot approve your own merge request", field="verdict")
+            review = Review(id=uuid7(), project_id=project.id, mr_id=mr.id, reviewer_id=actor.id, verdict=verdict_v,
+                            created_at=self.clock.now(), body=text)
+            await uow.reviews.add(review)
+            await audit(uow, self.clock, actor, "merge_request.review", "review", resource_id=review.id,
+                        project_id=project.id, detail={"number": number, "verdict": verdict_v.value})
+            users = await self.names(actor.id)
+            await self._event(uow, "reviewed", project, mr, actor, {"review": review_json(review, users)},
+                              topic="review")
+            await uow.commit()
+        return review
+
+    async def reviews(self, project: Project, number: int) -> list[Review]:
+        async with self.uow_factory() as uow:
+            mr = await self._load(uow, project, number)
+            return await uow.reviews.list(mr.id)
+
+    async def merge(self, actor: Actor, project: Project, number: int, *, strategy: object = "merge") -> MergeRequest:
+        """Merge into the target branch; InvalidTransition unless open, Conflict on conflicts (repo untouched)."""
+        try:
+            strategy_v = MergeStrategy(strategy if strategy is not None else "merge")
+        except ValueError:
+            raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy") from None
+        if project.archived:
+            raise InvalidTransition("the project is archived: nothing can be merged")
+        async with self.uow_factory() as uow:
+            mr = await self._load(uow, project, number, lock=True)
+            if mr.status is not MrStatus.OPEN:
+                raise InvalidTransition(f"merge request !{number} is {mr.status.value}; only open ones can merge")
+            rules = [r for r in await uow.branch_protections.list(project.id) if r.matches(mr.target_branch)]
+            required = max((r.required_approvals for r in rules), default=0)
+            if required:
+                have = approvals(await uow.reviews.list(mr.id))
+                if have < required:
+                    raise Conflict(
+                        f"{mr.target_branch} needs {required} approval(s) before merging; this has {have}",
+                        detail={"reason": "approvals", "required": required, "approvals": have},
+                    )
+            ref = f"refs/heads/{mr.target_branch}"
+            before = await self.repos.resolve(project.repo_path, ref)
+            if before is None:
+                raise Conflict(f"target branch {mr.target_branch} no longer exists")
+            users = await self.names(actor.id)
+            email = (users.get(actor.id) and users[actor.id].email) or actor.email or f"{actor.name}@corral.invalid"
+            now = self.clock.now()
+            if strategy_v is MergeStrategy.SQUASH:
+                message = f"{mr.title} (!{mr.number})\n\n{mr.body or ''}".rstrip() + "\n"
+            else:
+                message = (f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n"
+                           f"{mr.title} (!{mr.number})\n")
+            after = await self.repos.merge(
+                project.repo_path, target=mr.target_branch, source=mr.source_branch, strategy=strategy_v,
+                author=Signature(actor.name, email, now), message=message, expected_target=before,
+            )
+            merged = attrs.evolve(mr, status=MrStatus.MERGED, merged_by=actor.id, merged_at=now, updated_at=now,
+                                  merge_commit_sha=after)
+            await uow.merge_requests.update(merged)
+            await audit(uow, self.clock, actor, "merge_request.merge", "merge_request", resource_id=mr.id,
+                        project_id=project.id, detail={"number": number, "strategy": strategy_v.value,
+                                                       "before": before, "after": after})
+            await self._event(uow, "merged", project, merged, actor, {"strategy": strategy_v.value})
+            await record_push(uow, self.repos, project, actor, [RefUpdate(before, after, ref)], via="merge")
+            await uow.commit()
+        return merged

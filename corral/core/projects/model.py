@@ -1,0 +1,290 @@
+"""Projects, issues, comments, merge requests, reviews, branch protections and webhooks."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from corral.core.errors import InvalidInput
+
+__all__ = [
+    "RESERVED_NAMES",
+    "WEBHOOK_EVENTS",
+    "Actor",
+    "BranchProtection",
+    "Comment",
+    "DeliveryStatus",
+    "Issue",
+    "IssueFilter",
+    "IssueStatus",
+    "MergeRequest",
+    "MrStatus",
+    "Project",
+    "Review",
+    "Verdict",
+    "Visibility",
+    "Webhook",
+    "WebhookDelivery",
+    "check_branch_name",
+    "check_project_name",
+    "event_for_topic",
+]
+
+# Names that would shadow routes or confuse git ("owner/api", "owner/info", ...).
+RESERVED_NAMES = frozenset(
+    {
+        ".", "..", "api", "assets", "static", "info", "objects", "refs", "hooks", "new", "settings",
+        "login", "logout", "admin", "explore", "healthz", "readyz", "metrics", "v1", "ui", "git",
+        "git-upload-pack", "git-receive-pack", "head", "issues", "merge-requests", "raw",
+    }
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+WEBHOOK_EVENTS = ("push", "issue", "merge_request", "review", "pipeline", "deployment")
+
+
+def check_project_name(name: object, field: str = "name") -> str:
+    """A project slug: 1-100 of letters, digits, '.', '_', '-', starting with a letter or digit,
+    not ending in '.git', not a reserved name. Raises InvalidInput naming ``field``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"{field} must be 1-100 letters, digits, '.', '_' or '-' and start with a letter or digit",
+            field=field,
+        )
+    lowered = name.lower()
+    if lowered.endswith(".git") or lowered.endswith(".atom") or ".." in name:
+        raise InvalidInput(f"{field} must not end in '.git' or '.atom' nor contain '..'", field=field)
+    if lowered in RESERVED_NAMES:
+        raise InvalidInput(f"{field} {name!r} is reserved; choose another name", field=field)
+    return name
+
+
+def check_owner_name(owner: str) -> bool:
+    """Whether ``owner`` can be a user name in a slug (used to refuse traversal before any lookup)."""
+    return bool(_OWNER.match(owner)) and ".." not in owner
+
+
+_REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock$|\.lock/|^/|/$|^\.|\.$|^-|^@$")
+
+
+def check_branch_name(branch: object, field: str = "branch") -> str:
+    """A branch name git accepts (git check-ref-format rules), at most 255 bytes."""
+    if not isinstance(branch, str) or not branch or len(branch.encode()) > 255 or _REF_BAD.search(branch):
+        raise InvalidInput(f"{field} must be a valid git branch name", field=field)
+    return branch
+
+
+class Visibility(enum.StrEnum):
+    """Who may read a project: members only, any signed-in user, or everyone (also anonymous)."""
+
+    PRIVATE = "private"
+    INTERNAL = "internal"
+    PUBLIC = "public"
+
+
+@attrs.frozen
+class Actor:
+    """Who performs a use case: the authenticated user (or agent), by id and login name."""
+
+    id: uuid.UUID
+    name: str
+    email: str | None = None
+
+
+@attrs.frozen
+class Project:
+    """A project: a bare repository plus issues, merge requests and settings. Addressed as owner/name."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    owner_name: str
+    name: str
+    visibility: Visibility
+    default_branch: str
+    repo_path: str  # relative to the repositories root
+    created_at: datetime
+    updated_at: datetime
+    display_name: str | None = None
+    description: str | None = None
+    is_active: bool = True  # False once deleted (soft) - never listed
+    archived: bool = False  # read-only: pushes and new issues/merge requests refused
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner_name}/{self.name}"
+
+
+class IssueStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@attrs.frozen
+class Issue:
+    """A project-scoped issue numbered 1, 2, 3, ... in creation order."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    number: int
+    author_id: uuid.UUID
+    title: str
+    status: IssueStatus
+    created_at: datetime
+    updated_at: datetime
+    body: str | None = None
+    labels: tuple[str, ...] = ()
+    assignee_id: uuid.UUID | None = None
+
+
+@attrs.frozen
+class IssueFilter:
+    """Filters for listing issues (and merge requests: status only), newest number first."""
+
+    status: str | None = None
+    label: str | None = None
+    assignee_id: uuid.UUID | None = None
+    limit: int = 50
+    before_number: int | None = None  # cursor: only numbers below this
+
+
+@attrs.frozen
+class Comment:
+    """A comment on an issue or on a merge request."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    author_id: uuid.UUID
+    body: str
+    created_at: datetime
+    updated_at: datetime
+    issue_id: uuid.UUID | None = None
+    mr_id: uuid.UUID | None = None
+
+
+class MrStatus(enum.StrEnum):
+    """open → merged | closed; closed → open (reopen); merged is final."""
+
+    OPEN = "open"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+@attrs.frozen
+class MergeRequest:
+    """A request to merge ``source_branch`` into ``target_branch`` of the same repository."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    number: int
+    author_id: uuid.UUID
+    source_branch: str
+    target_branch: str
+    title: str
+    status: MrStatus
+    created_at: datetime
+    updated_at: datetime
+    body: str | None = None
+    merged_by: uuid.UUID | None = None
+    merged_at: datetime | None = None
+    merge_commit_sha: str | None = None
+
+
+class Verdict(enum.StrEnum):
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+    COMMENT = "comment"
+
+
+@attrs.frozen
+class Review:
+    """A reviewer's verdict on a merge request; the latest verdict of each reviewer counts."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    mr_id: uuid.UUID
+    reviewer_id: uuid.UUID
+    verdict: Verdict
+    created_at: datetime
+    body: str | None = None
+
+
+@attrs.frozen
+class BranchProtection:
+    """Rules for branches matching ``pattern`` (an exact name or a glob like ``release/*``)."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    pattern: str
+    created_at: datetime
+    allow_force_push: bool = False
+    allow_deletion: bool = False
+    require_merge_request: bool = False  # direct pushes refused: changes land through merges only
+    required_approvals: int = 0
+
+    def matches(self, branch: str) -> bool:
+        return branch == self.pattern or fnmatch.fnmatchcase(branch, self.pattern)
+
+
+@attrs.frozen
+class Webhook:
+    """An HTTP endpoint notified of a project's events, signed with HMAC-SHA256 of ``secret``."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    url: str
+    events: tuple[str, ...]
+    created_at: datetime
+    secret: str | None = attrs.field(default=None, repr=False)
+    active: bool = True
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERED = "delivered"  # a 2xx answer
+    FAILED = "failed"  # attempts exhausted
+
+
+@attrs.frozen
+class WebhookDelivery:
+    """One event to one webhook, with its attempt history summary (the delivery log)."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    project_id: uuid.UUID
+    event: str
+    payload: dict[str, Any]
+    status: DeliveryStatus
+    created_at: datetime
+    next_attempt_at: datetime | None
+    attempts: int = 0
+    status_code: int | None = None
+    duration_ms: int | None = None
+    response_excerpt: str | None = None
+    error: str | None = None
+    delivered_at: datetime | None = None
+    redelivery_of: uuid.UUID | None = None
+
+
+def event_for_topic(topic: str) -> str | None:
+    """The webhook event an outbox topic belongs to ('mr_merged' → 'merge_request'), or None."""
+    if topic == "push" or topic.startswith("push."):
+        return "push"
+    for prefix, event in (
+        ("issue", "issue"),
+        ("merge_request", "merge_request"),
+        ("mr_", "merge_request"),
+        ("review", "review"),
+        ("pipeline", "pipeline"),
+        ("build", "pipeline"),
+        ("deploy", "deployment"),
+    ):
+        if topic.startswith(prefix):
+            return event
+    return None

@@ -1,0 +1,240 @@
+"""Ports of the projects domain. Stores are bound to one unit of work (one transaction)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal, Protocol
+
+import attrs
+
+from corral.core.projects.model import (
+    BranchProtection,
+    Comment,
+    Issue,
+    IssueFilter,
+    MergeRequest,
+    Project,
+    Review,
+    Webhook,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "BranchProtectionStore",
+    "CommentStore",
+    "HttpAnswer",
+    "IssueStore",
+    "MergeRequestStore",
+    "ProjectResolver",
+    "ProjectStore",
+    "ReviewStore",
+    "UserDirectory",
+    "WebhookDeliveryStore",
+    "WebhookStore",
+    "WebhookTransport",
+]
+
+
+class ProjectStore(Protocol):
+    """Projects. ``(owner_id, name)`` is unique among active projects.
+
+    ``get``/``get_by_slug`` return only active projects (a deleted project is gone
+    for every reader). ``allocate_number`` is atomic: concurrent callers in
+    different units of work each get a distinct number, 1, 2, 3, ... with no gap
+    once committed.
+    """
+
+    async def add(self, project: Project) -> None:
+        """Insert; Conflict if the owner already has an active project of that name."""
+        ...
+
+    async def get(self, project_id: uuid.UUID) -> Project | None: ...
+
+    async def get_by_slug(self, owner: str, name: str) -> Project | None:
+        """By owner user name and project name (exact match)."""
+        ...
+
+    async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
+        """Active projects ordered by id, starting after ``after``."""
+        ...
+
+    async def update(self, project: Project) -> None:
+        """Replace the mutable fields; Conflict on a name clash."""
+        ...
+
+    async def delete(self, project_id: uuid.UUID) -> None:
+        """Remove the project and everything that belongs to it (issues, merge requests, webhooks...)."""
+        ...
+
+    async def allocate_number(self, project_id: uuid.UUID, kind: Literal["issue", "mr"]) -> int:
+        """The next issue or merge request number of the project (locks the counter until commit)."""
+        ...
+
+
+class IssueStore(Protocol):
+    """Issues; ``(project_id, number)`` is unique."""
+
+    async def add(self, issue: Issue) -> None: ...
+
+    async def get(self, project_id: uuid.UUID, number: int) -> Issue | None: ...
+
+    async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> list[Issue]:
+        """Matching issues, highest number first, at most ``flt.limit``."""
+        ...
+
+    async def update(self, issue: Issue) -> None: ...
+
+
+class CommentStore(Protocol):
+    """Comments of issues and merge requests, oldest first."""
+
+    async def add(self, comment: Comment) -> None: ...
+
+    async def list(
+        self, project_id: uuid.UUID, *, issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+        after: uuid.UUID | None = None, limit: int = 50,
+    ) -> list[Comment]:
+        """Comments of exactly one issue or merge request, by id (creation order), after ``after``."""
+        ...
+
+
+class MergeRequestStore(Protocol):
+    """Merge requests; ``(project_id, number)`` is unique."""
+
+    async def add(self, mr: MergeRequest) -> None: ...
+
+    async def get(self, project_id: uuid.UUID, number: int) -> MergeRequest | None: ...
+
+    async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> list[MergeRequest]:
+        """By status (``flt.status``), highest number first."""
+        ...
+
+    async def update(self, mr: MergeRequest) -> None: ...
+
+    async def lock(self, project_id: uuid.UUID, number: int) -> MergeRequest | None:
+        """``get`` that also locks the row until the unit of work ends (serialises merges)."""
+        ...
+
+
+class ReviewStore(Protocol):
+    """Reviews of merge requests, oldest first."""
+
+    async def add(self, review: Review) -> None: ...
+
+    async def list(self, mr_id: uuid.UUID) -> list[Review]: ...
+
+
+class BranchProtectionStore(Protocol):
+    """Branch protection rules; ``(project_id, pattern)`` is unique."""
+
+    async def add(self, rule: BranchProtection) -> None:
+        """Insert; Conflict if the pattern is already protected in this project."""
+        ...
+
+    async def list(self, project_id: uuid.UUID) -> list[BranchProtection]:
+        """Rules of the project ordered by pattern."""
+        ...
+
+    async def get(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> BranchProtection | None: ...
+
+    async def update(self, rule: BranchProtection) -> None: ...
+
+    async def delete(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> bool:
+        """Remove; False if there was no such rule."""
+        ...
+
+
+class WebhookStore(Protocol):
+    """Webhooks of projects."""
+
+    async def add(self, hook: Webhook) -> None: ...
+
+    async def get(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> Webhook | None: ...
+
+    async def list(self, project_id: uuid.UUID) -> list[Webhook]:
+        """All webhooks of the project, oldest first."""
+        ...
+
+    async def update(self, hook: Webhook) -> None: ...
+
+    async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool: ...
+
+
+class WebhookDeliveryStore(Protocol):
+    """The delivery log and queue.
+
+    ``claim_due`` returns pending deliveries whose ``next_attempt_at`` has come,
+    oldest first, and locks them so concurrent delivery loops (other replicas)
+    skip them until this unit of work ends.
+    """
+
+    async def add(self, delivery: WebhookDelivery) -> None: ...
+
+    async def get(self, delivery_id: uuid.UUID) -> WebhookDelivery | None: ...
+
+    async def list(self, webhook_id: uuid.UUID, *, before: uuid.UUID | None, limit: int) -> list[WebhookDelivery]:
+        """Deliveries of one webhook, newest first, older than ``before``."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]: ...
+
+    async def update(self, delivery: WebhookDelivery) -> None: ...
+
+
+@attrs.frozen
+class UserRef:
+    """The public face of a user: id, login name, e-mail (for commit identities)."""
+
+    id: uuid.UUID
+    name: str
+    email: str | None = None
+
+
+class UserDirectory(Protocol):
+    """Read-only view of users for this domain (names in payloads, assignees, owners)."""
+
+    async def by_name(self, name: str) -> UserRef | None:
+        """The active user with this login name, or None."""
+        ...
+
+    async def by_ids(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
+        """The users among ``ids`` that exist (unknown ids are left out)."""
+        ...
+
+
+class ProjectResolver(Protocol):
+    """Used by other domains (RBAC, pipelines, ...) to turn "owner/name" into a project id."""
+
+    async def project_id(self, owner: str, name: str) -> uuid.UUID:
+        """The id of the active project ``owner/name``; NotFound otherwise."""
+        ...
+
+    async def project_ref(self, ref: str) -> uuid.UUID:
+        """The id of "owner/name" or of a project id given as a string; NotFound otherwise."""
+        ...
+
+
+@attrs.frozen
+class HttpAnswer:
+    """What a webhook receiver answered."""
+
+    status: int
+    duration_ms: int
+    body_excerpt: str = ""
+
+
+class WebhookTransport(Protocol):
+    """Sends one webhook POST.
+
+    Refuses (InvalidInput naming ``url``) a target whose host resolves to a
+    loopback, link-local, private, multicast or unspecified address unless the
+    transport was built to allow them. Network errors and timeouts raise
+    Unavailable with a short reason; any HTTP answer (also 4xx/5xx) is returned.
+    """
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpAnswer: ...
+
+    def check_target(self, url: str) -> None:
+        """Validate a URL (scheme http/https, host present, literal IPs in the allowed ranges)."""
+        ...

@@ -1,0 +1,99 @@
+"""Branch protection use cases: protect a branch pattern, change, list, remove."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import Conflict, InvalidInput, NotFound
+from corral.core.ids import uuid7
+from corral.core.projects.model import Actor, BranchProtection, Project
+from corral.core.projects.service import audit
+from corral.core.uow import UnitOfWorkFactory
+
+__all__ = ["BranchProtectionService"]
+
+_PATTERN = re.compile(r"^[A-Za-z0-9._/*?\[\]-]{1,255}$")
+_FLAGS = ("allow_force_push", "allow_deletion", "require_merge_request")
+
+
+def _pattern(value: object) -> str:
+    if not isinstance(value, str) or not _PATTERN.match(value) or ".." in value or value.startswith(("/", "-")):
+        raise InvalidInput("pattern must be a branch name or a glob like 'release/*'", field="pattern")
+    return value
+
+
+def _options(changes: dict[str, object]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for flag in _FLAGS:
+        if flag in changes:
+            if not isinstance(changes[flag], bool):
+                raise InvalidInput(f"{flag} must be true or false", field=flag)
+            values[flag] = changes[flag]
+    if "required_approvals" in changes:
+        count = changes["required_approvals"]
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:
+            raise InvalidInput("required_approvals must be an integer 0-20", field="required_approvals")
+        values["required_approvals"] = count
+    return values
+
+
+@attrs.define
+class BranchProtectionService:
+    """Branch protections. Callers have already checked project:admin (or project:read to list)."""
+
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+
+    async def list(self, project: Project) -> list[BranchProtection]:
+        async with self.uow_factory() as uow:
+            return await uow.branch_protections.list(project.id)
+
+    async def create(self, actor: Actor, project: Project, spec: dict[str, object]) -> BranchProtection:
+        unknown = sorted(set(spec) - {"pattern", "required_approvals", *_FLAGS})
+        if unknown:
+            raise InvalidInput(f"unknown field {unknown[0]}", field=unknown[0])
+        rule = BranchProtection(id=uuid7(), project_id=project.id, pattern=_pattern(spec.get("pattern")),
+                                created_at=self.clock.now(), **_options(spec))
+        async with self.uow_factory() as uow:
+            if any(r.pattern == rule.pattern for r in await uow.branch_protections.list(project.id)):
+                raise Conflict(f"{rule.pattern} is already protected; change that rule instead", field="pattern")
+            await uow.branch_protections.add(rule)
+            await audit(uow, self.clock, actor, "branch_protection.create", "branch_protection",
+                        resource_id=rule.id, project_id=project.id, detail=attrs.asdict(rule, filter=_shown))
+            await uow.commit()
+        return rule
+
+    async def update(self, actor: Actor, project: Project, rule_id: uuid.UUID,
+                     changes: dict[str, object]) -> BranchProtection:
+        unknown = sorted(set(changes) - {"required_approvals", *_FLAGS})
+        if unknown:
+            raise InvalidInput(f"cannot change {unknown[0]}", field=unknown[0])
+        values = _options(changes)
+        async with self.uow_factory() as uow:
+            rule = await uow.branch_protections.get(project.id, rule_id)
+            if rule is None:
+                raise NotFound("no such branch protection in this project")
+            updated = attrs.evolve(rule, **values)
+            await uow.branch_protections.update(updated)
+            await audit(uow, self.clock, actor, "branch_protection.update", "branch_protection",
+                        resource_id=rule.id, project_id=project.id, detail=attrs.asdict(updated, filter=_shown))
+            await uow.commit()
+        return updated
+
+    async def delete(self, actor: Actor, project: Project, rule_id: uuid.UUID) -> None:
+        async with self.uow_factory() as uow:
+            rule = await uow.branch_protections.get(project.id, rule_id)
+            if rule is None or not await uow.branch_protections.delete(project.id, rule_id):
+                raise NotFound("no such branch protection in this project")
+            await audit(uow, self.clock, actor, "branch_protection.delete", "branch_protection",
+                        resource_id=rule_id, project_id=project.id, detail={"pattern": rule.pattern})
+            await uow.commit()
+
+
+def _shown(attribute: attrs.Attribute[Any], _value: object) -> bool:
+    return attribute.name in {"pattern", "required_approvals", *_FLAGS}

@@ -1,0 +1,223 @@
+"""Project use cases: create (with its bare repository), list, get, update, archive, delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from corral.core.audit.model import AuditEntry
+from corral.core.clock import Clock
+from corral.core.errors import Conflict, InvalidInput, NotFound
+from corral.core.git.ports import GitRepositories
+from corral.core.ids import uuid7
+from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.projects.model import (
+    Actor,
+    Project,
+    Visibility,
+    check_branch_name,
+    check_owner_name,
+    check_project_name,
+)
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["ProjectService", "audit", "text_field"]
+
+MAX_TEXT = 65_536
+
+
+async def audit(
+    uow: UnitOfWork, clock: Clock, actor: Actor, action: str, resource: str, *,
+    resource_id: uuid.UUID | None = None, project_id: uuid.UUID | None = None, detail: dict[str, Any] | None = None,
+) -> None:
+    """Record one audit entry in the caller's transaction."""
+    await uow.audit.record(
+        AuditEntry(
+            id=uuid7(), actor_id=actor.id, actor_name=actor.name, action=action, resource=resource,
+            created_at=clock.now(), resource_id=resource_id, project_id=project_id, detail=detail or {},
+        )
+    )
+
+
+def text_field(value: object, field: str, *, required: bool = False, max_len: int = MAX_TEXT) -> str | None:
+    """Validate an optional (or required, non-blank) text input."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidInput(f"{field} must be {'a non-empty' if required else 'a'} string", field=field)
+    if len(value) > max_len:
+        raise InvalidInput(f"{field} must be at most {max_len} characters", field=field)
+    return value
+
+
+def _visibility(value: object) -> Visibility:
+    try:
+        return Visibility(value)
+    except ValueError:
+        raise InvalidInput("visibility must be one of private, internal, public", field="visibility") from None
+
+
+@attrs.define
+class ProjectService:
+    """Projects and their repositories. Callers have already checked the caller's permissions."""
+
+    uow_factory: UnitOfWorkFactory
+    repos: GitRepositories
+    clock: Clock
+
+    async def create(
+        self, actor: Actor, *, name: object, visibility: object = "private", default_branch: object = "main",
+        description: object = None, display_name: object = None,
+    ) -> Project:
+        project_name = check_project_name(name)
+        vis = _visibility(visibility if visibility is not None else "private")
+        branch = check_branch_name(default_branch if default_branch is not None else "main", "default_branch")
+        now = self.clock.now()
+        pid = uuid7()
+        project = Project(
+            id=pid, owner_id=actor.id, owner_name=actor.name, name=project_name, visibility=vis,
+            default_branch=branch, repo_path=f"{pid}.git", created_at=now, updated_at=now,
+            description=text_field(description, "description", max_len=2000),
+            display_name=text_field(display_name, "display_name", max_len=200),
+        )
+        async with self.uow_factory() as uow:
+            if await uow.projects.get_by_slug(actor.name, project_name) is not None:
+                raise Conflict(f"you already have a project named {project_name}", field="name")
+            await uow.projects.add(project)
+            await audit(uow, self.clock, actor, "project.create", "project", resource_id=pid, project_id=pid,
+                        detail={"name": project.full_name, "visibility": vis.value})
+            await self.repos.create(project.repo_path, branch)
+            try:
+                await uow.commit()
+            except BaseException:
+                await self.repos.delete(project.repo_path)
+                raise
+        return project
+
+    async def get(self, owner: str, name: str) -> Project:
+        """The active project ``owner/name``; NotFound otherwise."""
+        if not check_owner_name(owner) or not name:
+            raise NotFound(f"project {owner}/{name} not found")
+        async with self.uow_factory() as uow:
+            project = await uow.projects.get_by_slug(owner, name)
+        if project is None:
+            raise NotFound(f"project {owner}/{name} not found")
+        return project
+
+    async def get_by_id(self, project_id: uuid.UUID) -> Project:
+        async with self.uow_factory() as uow:
+            project = await uow.projects.get(project_id)
+        if project is None:
+            raise NotFound(f"project {project_id} not found")
+        return project
+
+    async def list(
+        self, can_read: Callable[[Project], Awaitable[bool]], *, limit: int | None = None, cursor: str | None = None,
+    ) -> Page[Project]:
+        """Projects the caller may read (``can_read``), by creation order, cursor-paginated."""
+        size = clamp_limit(limit)
+        decoded = decode_cursor(cursor)
+        after: uuid.UUID | None = None
+        if decoded is not None:
+            try:
+                after = uuid.UUID(str(decoded.get("after")))
+            except ValueError:
+                raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from None
+        items: list[Project] = []
+        while True:
+            async with self.uow_factory() as uow:
+                batch = await uow.projects.list(after=after, limit=100)
+            for project in batch:
+                after = project.id
+                if await can_read(project):
+                    items.append(project)
+                    if len(items) > size:
+                        break
+            if len(items) > size or len(batch) < 100:
+                break
+        more = len(items) > size
+        items = items[:size]
+        next_cursor = encode_cursor({"after": str(items[-1].id)}) if more else None
+        return Page(items, next_cursor)
+
+    async def update(self, actor: Actor, project: Project, changes: dict[str, object]) -> Project:
+        """Apply ``changes`` (name, description, display_name, visibility, default_branch, archived)."""
+        allowed = {"name", "description", "display_name", "visibility", "default_branch", "archived"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
+        values: dict[str, Any] = {}
+        if "name" in changes:
+            values["name"] = check_project_name(changes["name"])
+        if "description" in changes:
+            values["description"] = text_field(changes["description"], "description", max_len=2000)
+        if "display_name" in changes:
+            values["display_name"] = text_field(changes["display_name"], "display_name", max_len=200)
+        if "visibility" in changes:
+            values["visibility"] = _visibility(changes["visibility"])
+        if "default_branch" in changes:
+            values["default_branch"] = check_branch_name(changes["default_branch"], "default_branch")
+        if "archived" in changes:
+            if not isinstance(changes["archived"], bool):
+                raise InvalidInput("archived must be true or false", field="archived")
+            values["archived"] = changes["archived"]
+        updated = attrs.evolve(project, updated_at=self.clock.now(), **values)
+        async with self.uow_factory() as uow:
+            if "name" in values and values["name"] != project.name:
+                if await uow.projects.get_by_slug(project.owner_name, values["name"]) is not None:
+                    raise Conflict(f"{project.owner_name} already has a project named {values['name']}", field="name")
+            await uow.projects.update(updated)
+            shown = {k: (v.value if isinstance(v, Visibility) else v) for k, v in values.items()}
+            action = "project.update"
+            if values.get("archived") is True and not project.archived:
+                action = "project.archive"
+            await audit(uow, self.clock, actor, action, "project", resource_id=project.id, project_id=project.id,
+                        detail={"changes": shown})
+            if "default_branch" in values:
+                await self.repos.set_default_branch(project.repo_path, values["default_branch"])
+            await uow.commit()
+        return updated
+
+    async def delete(self, actor: Actor, project: Project) -> None:
+        """Delete the project, its metadata and its repository."""
+        async with self.uow_factory() as uow:
+            await uow.projects.delete(project.id)
+            await audit(uow, self.clock, actor, "project.delete", "project", resource_id=project.id,
+                        project_id=project.id, detail={"name": project.full_name})
+            await uow.commit()
+        await self.repos.delete(project.repo_path)
+
+
+@attrs.define
+class StoreProjectResolver:
+    """ProjectResolver over the project store (for RBAC and other domains)."""
+
+    uow_factory: UnitOfWorkFactory
+
+    async def project_id(self, owner: str, name: str) -> uuid.UUID:
+        if name.endswith(".git"):
+            name = name[:-4]
+        if not check_owner_name(owner) or not name:
+            raise NotFound(f"project {owner}/{name} not found")
+        async with self.uow_factory() as uow:
+            project = await uow.projects.get_by_slug(owner, name)
+        if project is None:
+            raise NotFound(f"project {owner}/{name} not found")
+        return project.id
+
+    async def project_ref(self, ref: str) -> uuid.UUID:
+        owner, sep, name = ref.partition("/")
+        if sep:
+            return await self.project_id(owner, name)
+        try:
+            project_id = uuid.UUID(ref)
+        except ValueError:
+            raise NotFound(f"project {ref} not found (use owner/name)") from None
+        async with self.uow_factory() as uow:
+            project = await uow.projects.get(project_id)
+        if project is None:
+            raise NotFound(f"project {ref} not found")
+        return project_id

@@ -1,0 +1,272 @@
+"""Webhooks: configuration, fan-out of outbox events into deliveries, signed delivery with retries."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.errors import CorralError, InvalidInput, NotFound
+from corral.core.ids import uuid7
+from corral.core.outbox.model import OutboxEvent
+from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.projects.model import (
+    WEBHOOK_EVENTS,
+    Actor,
+    DeliveryStatus,
+    Project,
+    Webhook,
+    WebhookDelivery,
+    event_for_topic,
+)
+from corral.core.projects.ports import WebhookTransport
+from corral.core.projects.service import audit
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["WebhookService", "delivery_headers", "sign"]
+
+# Event names receivers written for GitHub / Gitea expect.
+_GITHUB_EVENT = {
+    "push": "push", "issue": "issues", "merge_request": "pull_request", "review": "pull_request_review",
+    "pipeline": "workflow_run", "deployment": "deployment",
+}
+_EXCERPT = 1000
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of the raw body (X-Gitea-Signature; X-Hub-Signature-256 adds 'sha256=')."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def delivery_headers(event: str, delivery_id: uuid.UUID, body: bytes, secret: str | None) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Corral-Hookshot/1",
+        "X-Corral-Event": event,
+        "X-Corral-Delivery": str(delivery_id),
+        "X-Gitea-Event": _GITHUB_EVENT.get(event, event),
+        "X-Gitea-Delivery": str(delivery_id),
+        "X-GitHub-Event": _GITHUB_EVENT.get(event, event),
+        "X-GitHub-Delivery": str(delivery_id),
+    }
+    if secret:
+        digest = sign(secret, body)
+        headers["X-Corral-Signature"] = f"sha256={digest}"
+        headers["X-Gitea-Signature"] = digest
+        headers["X-Hub-Signature-256"] = f"sha256={digest}"
+    return headers
+
+
+def _events(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ("push",)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"events must be a non-empty list of: {', '.join(WEBHOOK_EVENTS)}", field="events")
+    unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
+    if unknown:
+        raise InvalidInput(f"unknown event(s) {', '.join(unknown)}; known: {', '.join(WEBHOOK_EVENTS)}",
+                           field="events")
+    return tuple(dict.fromkeys(value))
+
+
+def _secret(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 256:
+        raise InvalidInput("secret must be a string of at most 256 characters", field="secret")
+    return value
+
+
+@attrs.define
+class WebhookService:
+    """Webhook configuration and delivery. Callers have already checked project:admin for changes."""
+
+    uow_factory: UnitOfWorkFactory
+    transport: WebhookTransport
+    clock: Clock
+    retry_base_seconds: float = 10.0  # attempt n waits base * 2**(n-1)
+    max_attempts: int = 6
+    concurrency: int = 8
+
+    # ---- configuration ---------------------------------------------------------------------------------
+    def _url(self, value: object) -> str:
+        if not isinstance(value, str) or len(value) > 2048:
+            raise InvalidInput("url must be an http(s) URL", field="url")
+        self.transport.check_target(value)
+        return value
+
+    async def create(self, actor: Actor, project: Project, spec: dict[str, object]) -> Webhook:
+        unknown = sorted(set(spec) - {"url", "events", "secret", "active"})
+        if unknown:
+            raise InvalidInput(f"unknown field {unknown[0]}", field=unknown[0])
+        active = spec.get("active", True)
+        if not isinstance(active, bool):
+            raise InvalidInput("active must be true or false", field="active")
+        hook = Webhook(id=uuid7(), project_id=project.id, url=self._url(spec.get("url")),
+                       events=_events(spec.get("events")), created_at=self.clock.now(),
+                       secret=_secret(spec.get("secret")), active=active)
+        async with self.uow_factory() as uow:
+            await uow.webhooks.add(hook)
+            await audit(uow, self.clock, actor, "webhook.create", "webhook", resource_id=hook.id,
+                        project_id=project.id, detail={"url": hook.url, "events": list(hook.events)})
+            await uow.commit()
+        return hook
+
+    async def list(self, project: Project) -> list[Webhook]:
+        async with self.uow_factory() as uow:
+            return await uow.webhooks.list(project.id)
+
+    async def get(self, project: Project, hook_id: uuid.UUID) -> Webhook:
+        async with self.uow_factory() as uow:
+            hook = await uow.webhooks.get(project.id, hook_id)
+        if hook is None:
+            raise NotFound("no such webhook in this project")
+        return hook
+
+    async def update(self, actor: Actor, project: Project, hook_id: uuid.UUID, changes: dict[str, object]) -> Webhook:
+        unknown = sorted(set(changes) - {"url", "events", "secret", "active"})
+        if unknown:
+            raise InvalidInput(f"cannot change {unknown[0]}", field=unknown[0])
+        values: dict[str, Any] = {}
+        if "url" in changes:
+            values["url"] = self._url(changes["url"])
+        if "events" in changes:
+            values["events"] = _events(changes["events"])
+        if "secret" in changes:
+            values["secret"] = _secret(changes["secret"])
+        if "active" in changes:
+            if not isinstance(changes["active"], bool):
+                raise InvalidInput("active must be true or false", field="active")
+            values["active"] = changes["active"]
+        async with self.uow_factory() as uow:
+            hook = await uow.webhooks.get(project.id, hook_id)
+            if hook is None:
+                raise NotFound("no such webhook in this project")
+            updated = attrs.evolve(hook, **values)
+            await uow.webhooks.update(updated)
+            await audit(uow, self.clock, actor, "webhook.update", "webhook", resource_id=hook.id,
+                        project_id=project.id, detail={"fields": sorted(changes)})
+            await uow.commit()
+        return updated
+
+    async def delete(self, actor: Actor, project: Project, hook_id: uuid.UUID) -> None:
+        async with self.uow_factory() as uow:
+            if not await uow.webhooks.delete(project.id, hook_id):
+                raise NotFound("no such webhook in this project")
+            await audit(uow, self.clock, actor, "webhook.delete", "webhook", resource_id=hook_id,
+                        project_id=project.id)
+            await uow.commit()
+
+    async def deliveries(self, project: Project, hook_id: uuid.UUID, *, limit: int | None = None,
+                         cursor: str | None = None) -> Page[WebhookDelivery]:
+        await self.get(project, hook_id)
+        size = clamp_limit(limit)
+        decoded = decode_cursor(cursor)
+        before = None
+        if decoded is not None:
+            try:
+                before = uuid.UUID(str(decoded.get("before")))
+            except ValueError:
+                raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from None
+        async with self.uow_factory() as uow:
+            items = await uow.webhook_deliveries.list(hook_id, before=before, limit=size + 1)
+        more = len(items) > size
+        items = items[:size]
+        return Page(items, encode_cursor({"before": str(items[-1].id)}) if more else None)
+
+    async def redeliver(self, actor: Actor, project: Project, hook_id: uuid.UUID,
+                        delivery_id: uuid.UUID) -> WebhookDelivery:
+        """Queue the same payload again as a new delivery (attempted at once)."""
+        async with self.uow_factory() as uow:
+            hook = await uow.webhooks.get(project.id, hook_id)
+            old = await uow.webhook_deliveries.get(delivery_id)
+            if hook is None or old is None or old.webhook_id != hook.id:
+                raise NotFound("no such delivery of this webhook")
+            now = self.clock.now()
+            new = WebhookDelivery(id=uuid7(), webhook_id=hook.id, project_id=project.id, event=old.event,
+                                  payload=old.payload, status=DeliveryStatus.PENDING, created_at=now,
+                                  next_attempt_at=now, redelivery_of=old.id)
+            await uow.webhook_deliveries.add(new)
+            await audit(uow, self.clock, actor, "webhook.redeliver", "webhook", resource_id=hook.id,
+                        project_id=project.id, detail={"delivery": str(old.id)})
+            await uow.commit()
+        return new
+
+    # ---- fan-out and delivery --------------------------------------------------------------------------
+    async def fan_out(self, uow: UnitOfWork, event: OutboxEvent) -> int:
+        """Outbox consumer: one pending delivery per active webhook subscribed to the event's kind."""
+        kind = event_for_topic(event.topic)
+        if kind is None or event.project_id is None:
+            return 0
+        count = 0
+        now = self.clock.now()
+        for hook in await uow.webhooks.list(event.project_id):
+            if hook.active and kind in hook.events:
+                await uow.webhook_deliveries.add(
+                    WebhookDelivery(id=uuid7(), webhook_id=hook.id, project_id=event.project_id, event=kind,
+                                    payload={"event": kind, **event.payload}, status=DeliveryStatus.PENDING,
+                                    created_at=now, next_attempt_at=now)
+                )
+                count += 1
+        return count
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Attempt every due delivery (up to ``limit``); returns how many were attempted."""
+        async with self.uow_factory() as uow:
+            due = await uow.webhook_deliveries.claim_due(self.clock.now(), limit)
+            if not due:
+                return 0
+            hooks: dict[uuid.UUID, Webhook | None] = {}
+            for d in due:
+                if d.webhook_id not in hooks:
+                    hooks[d.webhook_id] = await uow.webhooks.get(d.project_id, d.webhook_id)
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def attempt(d: WebhookDelivery) -> WebhookDelivery:
+                async with gate:
+                    return await self._attempt(d, hooks[d.webhook_id])
+
+            results = await asyncio.gather(*(attempt(d) for d in due))
+            for result in results:
+                await uow.webhook_deliveries.update(result)
+            await uow.commit()
+        return len(due)
+
+    async def _attempt(self, d: WebhookDelivery, hook: Webhook | None) -> WebhookDelivery:
+        attempts = d.attempts + 1
+        if hook is None or not hook.active:
+            return attrs.evolve(d, status=DeliveryStatus.FAILED, attempts=attempts, next_attempt_at=None,
+                                error="the webhook was removed or deactivated")
+        body = json.dumps(d.payload, separators=(",", ":"), default=str).encode()
+        headers = delivery_headers(d.event, d.id, body, hook.secret)
+        started = self.clock.monotonic()
+        try:
+            answer = await self.transport.post(hook.url, body, headers)
+        except CorralError as exc:
+            return self._retry_or_fail(d, attempts, error=exc.message[:500],
+                                       duration_ms=int((self.clock.monotonic() - started) * 1000))
+        if 200 <= answer.status < 300:
+            return attrs.evolve(d, status=DeliveryStatus.DELIVERED, attempts=attempts, next_attempt_at=None,
+                                status_code=answer.status, duration_ms=answer.duration_ms,
+                                response_excerpt=answer.body_excerpt[:_EXCERPT], error=None,
+                                delivered_at=self.clock.now())
+        return self._retry_or_fail(d, attempts, status_code=answer.status, duration_ms=answer.duration_ms,
+                                   excerpt=answer.body_excerpt[:_EXCERPT], error=f"receiver answered {answer.status}")
+
+    def _retry_or_fail(self, d: WebhookDelivery, attempts: int, *, error: str, duration_ms: int,
+                       status_code: int | None = None, excerpt: str | None = None) -> WebhookDelivery:
+        if attempts >= self.max_attempts:
+            return attrs.evolve(d, status=DeliveryStatus.FAILED, attempts=attempts, next_attempt_at=None,
+                                status_code=status_code, duration_ms=duration_ms, response_excerpt=excerpt,
+                                error=error)
+        delay = self.retry_base_seconds * 2 ** (attempts - 1)
+        return attrs.evolve(d, status=DeliveryStatus.PENDING, attempts=attempts,
+                            next_attempt_at=self.clock.now() + timedelta(seconds=delay), status_code=status_code,
+                            duration_ms=duration_ms, response_excerpt=excerpt, error=error)

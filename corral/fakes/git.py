@@ -1,0 +1,232 @@
+"""InMemoryGitRepositories: a tiny model of git (commits as full file snapshots) for unit tests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import attrs
+
+from corral.core.errors import Conflict, InvalidInput, NotFound
+from corral.core.git.model import (
+    Blob,
+    Branch,
+    Commit,
+    Comparison,
+    FileChange,
+    MergeStrategy,
+    Signature,
+    Tag,
+    TreeEntry,
+)
+
+__all__ = ["InMemoryGitRepositories"]
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@attrs.define
+class _Repo:
+    head: str
+    branches: dict[str, str] = attrs.field(factory=dict)
+    tags: dict[str, str] = attrs.field(factory=dict)
+    commits: dict[str, Commit] = attrs.field(factory=dict)
+    files: dict[str, dict[str, bytes]] = attrs.field(factory=dict)  # commit sha -> path -> content
+
+
+@attrs.define
+class InMemoryGitRepositories:
+    """GitRepositories in memory; ``commit`` (not in the port) lets tests build history."""
+
+    repos: dict[str, _Repo] = attrs.field(factory=dict)
+    merges: list[tuple[str, str, str, str]] = attrs.field(factory=list)  # (repo, target, source, strategy)
+
+    def _repo(self, repo: str) -> _Repo:
+        if repo not in self.repos:
+            raise NotFound("repository not found")
+        return self.repos[repo]
+
+    def commit(self, repo: str, branch: str, files: dict[str, bytes | None], message: str = "change",
+               *, parent: str | None = None) -> str:
+        """Commit ``files`` (None deletes) on top of ``branch`` (or ``parent``); returns the new sha."""
+        r = self._repo(repo)
+        base = parent or r.branches.get(branch)
+        tree = dict(r.files.get(base, {})) if base else {}
+        for path, content in files.items():
+            if content is None:
+                tree.pop(path, None)
+            else:
+                tree[path] = content
+        return self._write(r, tree, (base,) if base else (), message, branch)
+
+    def _write(self, r: _Repo, tree: dict[str, bytes], parents: tuple[str, ...], message: str,
+               branch: str | None, author: Signature | None = None) -> str:
+        sig = author or Signature("tester", "tester@example.com", _EPOCH)
+        digest = hashlib.sha1(repr((sorted(tree.items()), parents, message, len(r.commits))).encode())  # noqa: S324
+        sha = digest.hexdigest()
+        r.commits[sha] = Commit(sha, parents, sig, sig, message)
+        r.files[sha] = tree
+        if branch is not None:
+            r.branches[branch] = sha
+        return sha
+
+    def _ancestors(self, r: _Repo, sha: str) -> list[str]:
+        seen: list[str] = []
+        stack = [sha]
+        while stack:
+            s = stack.pop()
+            if s in seen or s not in r.commits:
+                continue
+            seen.append(s)
+            stack.extend(r.commits[s].parents)
+        return seen
+
+    async def create(self, repo: str, default_branch: str) -> None:
+        if repo in self.repos:
+            raise Conflict("a repository already exists at that path")
+        self.repos[repo] = _Repo(head=default_branch)
+
+    async def delete(self, repo: str) -> None:
+        self.repos.pop(repo, None)
+
+    async def set_default_branch(self, repo: str, branch: str) -> None:
+        self._repo(repo).head = branch
+
+    async def list_branches(self, repo: str) -> list[Branch]:
+        r = self._repo(repo)
+        return [Branch(name, r.commits[sha]) for name, sha in sorted(r.branches.items())]
+
+    async def list_tags(self, repo: str) -> list[Tag]:
+        r = self._repo(repo)
+        return [Tag(name, sha, r.commits.get(sha)) for name, sha in sorted(r.tags.items())]
+
+    async def resolve(self, repo: str, rev: str) -> str | None:
+        r = self._repo(repo)
+        name = rev.removeprefix("refs/heads/")
+        if name in r.branches:
+            return r.branches[name]
+        if rev.removeprefix("refs/tags/") in r.tags:
+            return r.tags[rev.removeprefix("refs/tags/")]
+        matches = [s for s in r.commits if s.startswith(rev)] if len(rev) >= 4 else []
+        return matches[0] if len(matches) == 1 else None
+
+    async def _must(self, repo: str, rev: str) -> str:
+        sha = await self.resolve(repo, rev)
+        if sha is None:
+            raise NotFound(f"ref {rev!r} names no commit in this repository")
+        return sha
+
+    async def tree(self, repo: str, rev: str, path: str) -> list[TreeEntry]:
+        files = self._repo(repo).files[await self._must(repo, rev)]
+        prefix = f"{path}/" if path else ""
+        entries: dict[str, TreeEntry] = {}
+        for name, content in files.items():
+            if not name.startswith(prefix):
+                continue
+            head, _, rest = name[len(prefix):].partition("/")
+            full = prefix + head
+            if rest:
+                entries[head] = TreeEntry(head, full, "tree", "040000", "0" * 40)
+            else:
+                entries[head] = TreeEntry(head, full, "blob", "100644", hashlib.sha1(content).hexdigest(),  # noqa: S324
+                                          len(content))
+        if path and not entries:
+            raise NotFound(f"no directory {path!r} at {rev}")
+        return sorted(entries.values(), key=lambda e: (e.type != "tree", e.name))
+
+    async def blob(self, repo: str, rev: str, path: str, *, limit: int) -> Blob:
+        files = self._repo(repo).files[await self._must(repo, rev)]
+        if path not in files:
+            raise NotFound(f"no file {path!r} at {rev}")
+        data = files[path]
+        return Blob(path, hashlib.sha1(data).hexdigest(), len(data), data[:limit], len(data) > limit)  # noqa: S324
+
+    async def blob_stream(self, repo: str, rev: str, path: str) -> AsyncIterator[bytes]:
+        blob = await self.blob(repo, rev, path, limit=1 << 40)
+        yield blob.data
+
+    async def log(self, repo: str, rev: str, *, path: str | None = None, skip: int = 0,
+                  limit: int = 50) -> list[Commit]:
+        r = self._repo(repo)
+        shas = self._ancestors(r, await self._must(repo, rev))
+        return [r.commits[s] for s in shas][skip:skip + limit]
+
+    def _changes(self, r: _Repo, old: str | None, new: str) -> tuple[FileChange, ...]:
+        a = r.files.get(old, {}) if old else {}
+        b = r.files[new]
+        out = []
+        for path in sorted(set(a) | set(b)):
+            if a.get(path) == b.get(path):
+                continue
+            status = "added" if path not in a else "deleted" if path not in b else "modified"
+            out.append(FileChange(path, status, len(b.get(path, b"").splitlines()),
+                                  len(a.get(path, b"").splitlines())))
+        return tuple(out)
+
+    async def show(self, repo: str, sha: str, *, max_patch_bytes: int) -> tuple[Commit, Comparison]:
+        r = self._repo(repo)
+        full = await self._must(repo, sha)
+        commit = r.commits[full]
+        parent = commit.parents[0] if commit.parents else None
+        return commit, Comparison(parent or "", full, parent, (commit,), self._changes(r, parent, full), "")
+
+    async def compare(self, repo: str, base: str, head: str, *, max_patch_bytes: int) -> Comparison:
+        r = self._repo(repo)
+        b, h = await self._must(repo, base), await self._must(repo, head)
+        base_anc = set(self._ancestors(r, b))
+        mb = next((s for s in self._ancestors(r, h) if s in base_anc), None)
+        commits = tuple(r.commits[s] for s in self._ancestors(r, h) if s not in base_anc)
+        return Comparison(b, h, mb, commits, self._changes(r, mb or b, h), "")
+
+    async def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool:
+        return ancestor in self._ancestors(self._repo(repo), descendant)
+
+    async def commits_between(self, repo: str, old: str | None, new: str, *, limit: int) -> list[Commit]:
+        r = self._repo(repo)
+        exclude = set(self._ancestors(r, old)) if old else set()
+        return [r.commits[s] for s in self._ancestors(r, new) if s not in exclude][:limit]
+
+    async def merge(
+        self, repo: str, *, target: str, source: str, strategy: MergeStrategy, author: Signature, message: str,
+        expected_target: str | None = None,
+    ) -> str:
+        r = self._repo(repo)
+        if target not in r.branches or source not in r.branches:
+            raise NotFound("branch not found")
+        t, s = r.branches[target], r.branches[source]
+        if expected_target is not None and t != expected_target:
+            raise Conflict("the target branch moved; reload and try again")
+        if await self.is_ancestor(repo, s, t):
+            raise Conflict(f"nothing to merge: {source} is already contained in {target}")
+        self.merges.append((repo, target, source, strategy.value))
+        if strategy is MergeStrategy.FAST_FORWARD:
+            if not await self.is_ancestor(repo, t, s):
+                raise Conflict("fast-forward is impossible", detail={"reason": "not_fast_forward"})
+            r.branches[target] = s
+            return s
+        t_anc = set(self._ancestors(r, t))
+        base = next((x for x in self._ancestors(r, s) if x in t_anc), None)
+        bf, tf, sf = r.files.get(base, {}) if base else {}, r.files[t], r.files[s]
+        merged = dict(tf)
+        conflicts = []
+        for path in set(bf) | set(tf) | set(sf):
+            ours, theirs, orig = tf.get(path), sf.get(path), bf.get(path)
+            if theirs in (orig, ours):
+                continue
+            if ours == orig:
+                if theirs is None:
+                    merged.pop(path, None)
+                else:
+                    merged[path] = theirs
+            else:
+                conflicts.append(path)
+        if conflicts:
+            raise Conflict(f"merge conflict in {', '.join(sorted(conflicts))}",
+                           detail={"paths": sorted(conflicts), "reason": "conflict"})
+        parents = (t, s) if strategy is MergeStrategy.MERGE else (t,)
+        return self._write(r, merged, parents, message, target, author)
+
+    def validate(self, rev: str) -> None:
+        if rev.startswith("-"):
+            raise InvalidInput("bad ref", field="ref")

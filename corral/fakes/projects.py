@@ -1,0 +1,291 @@
+"""In-memory stores of the projects domain, sharing one ``ProjectsData`` that a fake unit of work
+snapshots on entry and restores on rollback."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+from corral.core.errors import Conflict
+from corral.core.projects.model import (
+    BranchProtection,
+    Comment,
+    DeliveryStatus,
+    Issue,
+    IssueFilter,
+    MergeRequest,
+    Project,
+    Review,
+    Webhook,
+    WebhookDelivery,
+)
+from corral.core.projects.ports import UserRef
+
+__all__ = [
+    "InMemoryBranchProtectionStore",
+    "InMemoryCommentStore",
+    "InMemoryIssueStore",
+    "InMemoryMergeRequestStore",
+    "InMemoryProjectStore",
+    "InMemoryReviewStore",
+    "InMemoryUserDirectory",
+    "InMemoryWebhookDeliveryStore",
+    "InMemoryWebhookStore",
+    "ProjectsData",
+]
+
+
+@attrs.define
+class ProjectsData:
+    """Every table of the domain as a dict keyed by id (values are frozen, so shallow copies suffice)."""
+
+    projects: dict[uuid.UUID, Project] = attrs.field(factory=dict)
+    counters: dict[tuple[uuid.UUID, str], int] = attrs.field(factory=dict)
+    issues: dict[uuid.UUID, Issue] = attrs.field(factory=dict)
+    comments: dict[uuid.UUID, Comment] = attrs.field(factory=dict)
+    merge_requests: dict[uuid.UUID, MergeRequest] = attrs.field(factory=dict)
+    reviews: dict[uuid.UUID, Review] = attrs.field(factory=dict)
+    protections: dict[uuid.UUID, BranchProtection] = attrs.field(factory=dict)
+    webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
+    deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {f.name: copy.copy(getattr(self, f.name)) for f in attrs.fields(ProjectsData)}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        for name, value in snap.items():
+            setattr(self, name, value)
+
+
+@attrs.define
+class InMemoryProjectStore:
+    data: ProjectsData
+
+    async def add(self, project: Project) -> None:
+        if any(p.owner_id == project.owner_id and p.name == project.name for p in self.data.projects.values()):
+            raise Conflict("project already exists")
+        self.data.projects[project.id] = project
+
+    async def get(self, project_id: uuid.UUID) -> Project | None:
+        return self.data.projects.get(project_id)
+
+    async def get_by_slug(self, owner: str, name: str) -> Project | None:
+        for p in self.data.projects.values():
+            if p.owner_name == owner and p.name == name:
+                return p
+        return None
+
+    async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
+        items = sorted(self.data.projects.values(), key=lambda p: p.id)
+        if after is not None:
+            items = [p for p in items if p.id > after]
+        return items[:limit]
+
+    async def update(self, project: Project) -> None:
+        if any(p.id != project.id and p.owner_id == project.owner_id and p.name == project.name
+               for p in self.data.projects.values()):
+            raise Conflict("project already exists")
+        self.data.projects[project.id] = project
+
+    async def delete(self, project_id: uuid.UUID) -> None:
+        self.data.projects.pop(project_id, None)
+        for table in (self.data.issues, self.data.comments, self.data.merge_requests, self.data.reviews,
+                      self.data.protections, self.data.webhooks, self.data.deliveries):
+            for key in [k for k, v in table.items() if v.project_id == project_id]:  # type: ignore[attr-defined]
+                del table[key]
+
+    async def allocate_number(self, project_id: uuid.UUID, kind: Literal["issue", "mr"]) -> int:
+        key = (project_id, kind)
+        self.data.counters[key] = self.data.counters.get(key, 0) + 1
+        return self.data.counters[key]
+
+
+def _filter(items: list[Any], flt: IssueFilter) -> list[Any]:
+    out = []
+    for item in sorted(items, key=lambda i: -i.number):
+        if flt.before_number is not None and item.number >= flt.before_number:
+            continue
+        if flt.status and item.status.value != flt.status:
+            continue
+        if flt.label and flt.label not in getattr(item, "labels", ()):
+            continue
+        if flt.assignee_id and getattr(item, "assignee_id", None) != flt.assignee_id:
+            continue
+        out.append(item)
+        if len(out) == flt.limit:
+            break
+    return out
+
+
+@attrs.define
+class InMemoryIssueStore:
+    data: ProjectsData
+
+    async def add(self, issue: Issue) -> None:
+        if await self.get(issue.project_id, issue.number) is not None:
+            raise Conflict("issue already exists")
+        self.data.issues[issue.id] = issue
+
+    async def get(self, project_id: uuid.UUID, number: int) -> Issue | None:
+        return next((i for i in self.data.issues.values() if i.project_id == project_id and i.number == number), None)
+
+    async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> list[Issue]:
+        return _filter([i for i in self.data.issues.values() if i.project_id == project_id], flt)
+
+    async def update(self, issue: Issue) -> None:
+        self.data.issues[issue.id] = issue
+
+
+@attrs.define
+class InMemoryCommentStore:
+    data: ProjectsData
+
+    async def add(self, comment: Comment) -> None:
+        self.data.comments[comment.id] = comment
+
+    async def list(
+        self, project_id: uuid.UUID, *, issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+        after: uuid.UUID | None = None, limit: int = 50,
+    ) -> list[Comment]:
+        items = sorted(
+            (c for c in self.data.comments.values()
+             if c.project_id == project_id and c.issue_id == issue_id and c.mr_id == mr_id
+             and (after is None or c.id > after)),
+            key=lambda c: c.id,
+        )
+        return items[:limit]
+
+
+@attrs.define
+class InMemoryMergeRequestStore:
+    data: ProjectsData
+
+    async def add(self, mr: MergeRequest) -> None:
+        if await self.get(mr.project_id, mr.number) is not None:
+            raise Conflict("merge request already exists")
+        self.data.merge_requests[mr.id] = mr
+
+    async def get(self, project_id: uuid.UUID, number: int) -> MergeRequest | None:
+        return next(
+            (m for m in self.data.merge_requests.values() if m.project_id == project_id and m.number == number), None
+        )
+
+    async def lock(self, project_id: uuid.UUID, number: int) -> MergeRequest | None:
+        return await self.get(project_id, number)
+
+    async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> list[MergeRequest]:
+        return _filter([m for m in self.data.merge_requests.values() if m.project_id == project_id], flt)
+
+    async def update(self, mr: MergeRequest) -> None:
+        self.data.merge_requests[mr.id] = mr
+
+
+@attrs.define
+class InMemoryReviewStore:
+    data: ProjectsData
+
+    async def add(self, review: Review) -> None:
+        self.data.reviews[review.id] = review
+
+    async def list(self, mr_id: uuid.UUID) -> list[Review]:
+        return sorted((r for r in self.data.reviews.values() if r.mr_id == mr_id), key=lambda r: r.id)
+
+
+@attrs.define
+class InMemoryBranchProtectionStore:
+    data: ProjectsData
+
+    async def add(self, rule: BranchProtection) -> None:
+        if any(r.project_id == rule.project_id and r.pattern == rule.pattern for r in self.data.protections.values()):
+            raise Conflict("branch protection already exists")
+        self.data.protections[rule.id] = rule
+
+    async def list(self, project_id: uuid.UUID) -> list[BranchProtection]:
+        return sorted((r for r in self.data.protections.values() if r.project_id == project_id),
+                      key=lambda r: r.pattern)
+
+    async def get(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> BranchProtection | None:
+        rule = self.data.protections.get(rule_id)
+        return rule if rule is not None and rule.project_id == project_id else None
+
+    async def update(self, rule: BranchProtection) -> None:
+        self.data.protections[rule.id] = rule
+
+    async def delete(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> bool:
+        if await self.get(project_id, rule_id) is None:
+            return False
+        del self.data.protections[rule_id]
+        return True
+
+
+@attrs.define
+class InMemoryWebhookStore:
+    data: ProjectsData
+
+    async def add(self, hook: Webhook) -> None:
+        self.data.webhooks[hook.id] = hook
+
+    async def get(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> Webhook | None:
+        hook = self.data.webhooks.get(hook_id)
+        return hook if hook is not None and hook.project_id == project_id else None
+
+    async def list(self, project_id: uuid.UUID) -> list[Webhook]:
+        return sorted((h for h in self.data.webhooks.values() if h.project_id == project_id), key=lambda h: h.id)
+
+    async def update(self, hook: Webhook) -> None:
+        self.data.webhooks[hook.id] = hook
+
+    async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool:
+        if await self.get(project_id, hook_id) is None:
+            return False
+        del self.data.webhooks[hook_id]
+        for key in [k for k, d in self.data.deliveries.items() if d.webhook_id == hook_id]:
+            del self.data.deliveries[key]
+        return True
+
+
+@attrs.define
+class InMemoryWebhookDeliveryStore:
+    data: ProjectsData
+
+    async def add(self, delivery: WebhookDelivery) -> None:
+        self.data.deliveries[delivery.id] = delivery
+
+    async def get(self, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+        return self.data.deliveries.get(delivery_id)
+
+    async def list(self, webhook_id: uuid.UUID, *, before: uuid.UUID | None, limit: int) -> list[WebhookDelivery]:
+        items = sorted((d for d in self.data.deliveries.values()
+                        if d.webhook_id == webhook_id and (before is None or d.id < before)),
+                       key=lambda d: d.id, reverse=True)
+        return items[:limit]
+
+    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+        due = sorted((d for d in self.data.deliveries.values()
+                      if d.status is DeliveryStatus.PENDING and d.next_attempt_at is not None
+                      and d.next_attempt_at <= now), key=lambda d: d.id)
+        return due[:limit]
+
+    async def update(self, delivery: WebhookDelivery) -> None:
+        self.data.deliveries[delivery.id] = delivery
+
+
+@attrs.define
+class InMemoryUserDirectory:
+    """Users known to the fake: register them with ``add``."""
+
+    users: dict[uuid.UUID, UserRef] = attrs.field(factory=dict)
+
+    def add(self, user: UserRef) -> UserRef:
+        self.users[user.id] = user
+        return user
+
+    async def by_name(self, name: str) -> UserRef | None:
+        return next((u for u in self.users.values() if u.name == name), None)
+
+    async def by_ids(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
+        return {i: self.users[i] for i in ids if i in self.users}

@@ -1,0 +1,143 @@
+"""Merge requests, reviews and branch protection on fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from corral.core.errors import Conflict, InvalidInput, InvalidTransition
+from corral.core.projects.merge_requests import MergeRequestService
+from corral.core.projects.model import MrStatus
+from corral.core.projects.protections import BranchProtectionService
+from corral.core.projects.service import ProjectService
+
+
+@pytest.fixture
+def projects(world, repos, clock) -> ProjectService:
+    return ProjectService(world, repos, clock)
+
+
+@pytest.fixture
+def mrs(world, repos, users, clock) -> MergeRequestService:
+    return MergeRequestService(world, repos, users, clock)
+
+
+@pytest.fixture
+async def project(projects, repos, alice):
+    p = await projects.create(alice, name="todo")
+    repos.commit(p.repo_path, "main", {"README.md": b"hello\n", "a.txt": b"a\n"})
+    repos.commit(p.repo_path, "feature", {"b.txt": b"b\n"}, parent=repos.repos[p.repo_path].branches["main"])
+    return p
+
+
+async def test_create_validates_branches(mrs, project, alice) -> None:
+    with pytest.raises(InvalidInput) as err:
+        await mrs.create(alice, project, source_branch="nope", target_branch="main", title="x")
+    assert err.value.field == "source_branch"
+    with pytest.raises(InvalidInput):
+        await mrs.create(alice, project, source_branch="main", target_branch="main", title="x")
+    mr = await mrs.create(alice, project, source_branch="feature", title="Add b")
+    assert (mr.number, mr.status, mr.target_branch) == (1, MrStatus.OPEN, "main")
+
+
+@pytest.mark.parametrize("strategy", ["merge", "squash"])
+async def test_merge_moves_target_and_records_push(mrs, project, repos, world, alice, bob, strategy) -> None:
+    mr = await mrs.create(alice, project, source_branch="feature", title="Add b")
+    before = repos.repos[project.repo_path].branches["main"]
+    merged = await mrs.merge(bob, project, mr.number, strategy=strategy)
+    after = repos.repos[project.repo_path].branches["main"]
+    assert merged.status is MrStatus.MERGED
+    assert merged.merge_commit_sha == after
+    assert merged.merged_by == bob.id
+    commit = repos.repos[project.repo_path].commits[after]
+    assert len(commit.parents) == (2 if strategy == "merge" else 1)
+    assert repos.repos[project.repo_path].files[after]["b.txt"] == b"b\n"
+    push = [e for e in world.events if e.topic == "push"][-1]
+    assert (push.payload["before"], push.payload["after"], push.payload["ref"]) == (before, after, "refs/heads/main")
+    assert push.payload["pusher"]["name"] == "bob"
+    with pytest.raises(InvalidTransition):
+        await mrs.merge(bob, project, mr.number)
+    with pytest.raises(InvalidTransition):
+        await mrs.update(bob, project, mr.number, {"status": "closed"})
+
+
+async def test_fast_forward_and_its_refusal(mrs, project, repos, alice) -> None:
+    r = repos.repos[project.repo_path]
+    mr = await mrs.create(alice, project, source_branch="feature", title="ff")
+    merged = await mrs.merge(alice, project, mr.number, strategy="fast-forward")
+    assert r.branches["main"] == r.branches["feature"] == merged.merge_commit_sha
+    repos.commit(project.repo_path, "main", {"c.txt": b"c"})
+    repos.commit(project.repo_path, "other", {"d.txt": b"d"}, parent=r.commits[r.branches["feature"]].sha)
+    mr2 = await mrs.create(alice, project, source_branch="other", title="not ff")
+    before = dict(r.branches)
+    with pytest.raises(Conflict):
+        await mrs.merge(alice, project, mr2.number, strategy="fast-forward")
+    assert r.branches == before
+    assert (await mrs.get(project, mr2.number)).status is MrStatus.OPEN
+
+
+async def test_conflict_names_paths_and_leaves_repo_untouched(mrs, project, repos, alice) -> None:
+    r = repos.repos[project.repo_path]
+    base = r.branches["main"]
+    repos.commit(project.repo_path, "main", {"a.txt": b"ours\n"})
+    repos.commit(project.repo_path, "clash", {"a.txt": b"theirs\n"}, parent=base)
+    mr = await mrs.create(alice, project, source_branch="clash", title="clash")
+    before = dict(r.branches)
+    with pytest.raises(Conflict) as err:
+        await mrs.merge(alice, project, mr.number)
+    assert err.value.detail["paths"] == ["a.txt"]
+    assert r.branches == before
+
+
+async def test_close_reopen_and_state_machine(mrs, project, alice) -> None:
+    mr = await mrs.create(alice, project, source_branch="feature", title="x")
+    assert (await mrs.update(alice, project, mr.number, {"status": "closed"})).status is MrStatus.CLOSED
+    with pytest.raises(InvalidTransition):
+        await mrs.merge(alice, project, mr.number)
+    with pytest.raises(InvalidTransition):
+        await mrs.update(alice, project, mr.number, {"status": "closed"})
+    with pytest.raises(InvalidInput):
+        await mrs.update(alice, project, mr.number, {"status": "merged"})
+    assert (await mrs.update(alice, project, mr.number, {"status": "open"})).status is MrStatus.OPEN
+
+
+async def test_required_approvals(mrs, project, world, clock, alice, bob) -> None:
+    rules = BranchProtectionService(world, clock)
+    await rules.create(alice, project, {"pattern": "main", "required_approvals": 1})
+    with pytest.raises(Conflict):
+        await rules.create(alice, project, {"pattern": "main"})
+    mr = await mrs.create(alice, project, source_branch="feature", title="x")
+    with pytest.raises(Conflict) as err:
+        await mrs.merge(alice, project, mr.number)
+    assert err.value.detail["required"] == 1
+    with pytest.raises(InvalidInput):
+        await mrs.review(alice, project, mr.number, verdict="approve")
+    await mrs.review(bob, project, mr.number, verdict="approve", body="lgtm")
+    await mrs.review(bob, project, mr.number, verdict="request_changes")
+    with pytest.raises(Conflict):
+        await mrs.merge(alice, project, mr.number)
+    await mrs.review(bob, project, mr.number, verdict="approve")
+    assert (await mrs.merge(alice, project, mr.number)).status is MrStatus.MERGED
+    assert [r.verdict.value for r in await mrs.reviews(project, mr.number)] == ["approve", "request_changes", "approve"]
+
+
+async def test_comments_and_diff(mrs, project, alice) -> None:
+    mr = await mrs.create(alice, project, source_branch="feature", title="x")
+    await mrs.comment(alice, project, mr.number, "please look")
+    assert [c.body for c in (await mrs.comments(project, mr.number)).items] == ["please look"]
+    diff = await mrs.diff(project, mr.number)
+    assert [f.path for f in diff.files] == ["b.txt"]
+
+
+async def test_protection_validation(world, clock, project, alice) -> None:
+    rules = BranchProtectionService(world, clock)
+    with pytest.raises(InvalidInput):
+        await rules.create(alice, project, {"pattern": "../x"})
+    with pytest.raises(InvalidInput):
+        await rules.create(alice, project, {"pattern": "main", "allow_force_push": "yes"})
+    rule = await rules.create(alice, project, {"pattern": "release/*", "allow_deletion": True})
+    assert rule.matches("release/1.0")
+    assert not rule.matches("main")
+    updated = await rules.update(alice, project, rule.id, {"require_merge_request": True})
+    assert updated.require_merge_request
+    await rules.delete(alice, project, rule.id)
+    assert await rules.list(project) == []

@@ -1,0 +1,50 @@
+"""Receive-pack command parsing, push rules and push events."""
+
+from __future__ import annotations
+
+from corral.core.git.model import ZERO_SHA, RefUpdate
+from corral.core.git.service import parse_commands, push_rules, record_push
+from corral.core.projects.model import BranchProtection
+from corral.core.projects.service import ProjectService
+
+
+def pkt(line: bytes) -> bytes:
+    return f"{len(line) + 4:04x}".encode() + line
+
+
+def test_parse_commands() -> None:
+    a, b = "a" * 40, "b" * 40
+    body = pkt(f"{a} {b} refs/heads/main\x00report-status side-band-64k\n".encode())
+    body += pkt(f"{ZERO_SHA} {b} refs/heads/new\n".encode()) + b"0000PACK...."
+    updates, complete = parse_commands(body)
+    assert complete
+    assert updates == [RefUpdate(a, b, "refs/heads/main"), RefUpdate(ZERO_SHA, b, "refs/heads/new")]
+    assert updates[1].is_create
+    assert updates[0].branch == "main"
+    partial, complete = parse_commands(body[:30])
+    assert not complete
+    assert partial == []
+
+
+def test_push_rules_from_protections(clock) -> None:
+    import uuid
+
+    rule = BranchProtection(uuid.uuid4(), uuid.uuid4(), "main", clock.now(), allow_deletion=True,
+                            require_merge_request=True)
+    (r,) = push_rules([rule])
+    assert (r.pattern, r.allow_force_push, r.allow_deletion, r.require_merge_request) == ("main", False, True, True)
+
+
+async def test_record_push_event(world, repos, clock, alice) -> None:
+    p = await ProjectService(world, repos, clock).create(alice, name="todo")
+    first = repos.commit(p.repo_path, "main", {"a": b"1"}, "one")
+    second = repos.commit(p.repo_path, "main", {"a": b"2"}, "two")
+    async with world() as uow:
+        await record_push(uow, repos, p, alice, [RefUpdate(first, second, "refs/heads/main"),
+                                                 RefUpdate(first, ZERO_SHA, "refs/heads/gone")])
+        await uow.commit()
+    main, gone = [e.payload for e in world.events if e.topic == "push"]
+    assert [c["message"] for c in main["commits"]] == ["two"]
+    assert main["pusher"]["name"] == "alice"
+    assert gone["deleted"]
+    assert gone["commits"] == []
