@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from corral.core.git.model import (
     Branch,
     Commit,
     Comparison,
+    FileChange,
     MergeStrategy,
     PushRule,
     Signature,
@@ -29,7 +31,7 @@ from corral.core.git.model import (
     TreeEntry,
 )
 
-__all__ = ["GitCli", "GitError"]
+__all__ = ["GitCli", "GitError", "rules_env"]
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
@@ -56,9 +58,14 @@ while read -r old new ref; do
         if [ "$new" = "$zero" ]; then
           case $flags in *D*) ;; *) echo "Corral: branch '$branch' is protected: it cannot be deleted" >&2; rc=1 ;; esac
         elif [ "$old" != "$zero" ] && ! git merge-base --is-ancestor "$old" "$new" 2>/dev/null; then
-          case $flags in *F*) ;; *) echo "Corral: branch '$branch' is protected: force-push (a non-fast-forward update) is not allowed" >&2; rc=1 ;; esac
+          case $flags in *F*) ;; *)
+            echo "Corral: branch '$branch' is protected: force-push (a non-fast-forward update) is not allowed" >&2
+            rc=1 ;;
+          esac
         fi
-        case $flags in *M*) echo "Corral: branch '$branch' is protected: changes must go through a merge request" >&2; rc=1 ;; esac
+        case $flags in *M*)
+          echo "Corral: branch '$branch' is protected: changes must go through a merge request" >&2; rc=1 ;;
+        esac
         break ;;
     esac
   done
@@ -264,7 +271,9 @@ class GitCli:
                 proc.kill()
             await proc.wait()
 
-    async def log(self, repo: str, rev: str, *, path: str | None = None, skip: int = 0, limit: int = 50) -> list[Commit]:
+    async def log(
+        self, repo: str, rev: str, *, path: str | None = None, skip: int = 0, limit: int = 50
+    ) -> list[Commit]:
         sha = await self._must_resolve(repo, rev)
         args = ["log", f"--format={LOG_FORMAT}", f"--skip={int(skip)}", f"-n{int(limit)}", sha, "--"]
         if path:
@@ -272,7 +281,7 @@ class GitCli:
         _, out, _ = await self._run(repo, *args)
         return parse_log(out)
 
-    async def _diff(self, repo: str, old: str, new: str, max_patch_bytes: int) -> tuple[list, str, bool]:  # type: ignore[type-arg]
+    async def _diff(self, repo: str, old: str, new: str, max_patch_bytes: int) -> tuple[list[FileChange], str, bool]:
         (_, ns, _), (_, num, _), (_, patch, _) = await asyncio.gather(
             self._run(repo, "diff", "--name-status", "-z", "-M", old, new, "--"),
             self._run(repo, "diff", "--numstat", "-z", "-M", old, new, "--"),
@@ -327,9 +336,27 @@ class GitCli:
                 )
             new_sha = source_sha
         else:
+            new_sha = await self._merge_commit(repo, target_sha, source_sha, strategy, author, message)
+        rc, _, _err = await self._run(
+            repo, "update-ref", "-m", f"corral: {strategy.value} {source}", f"refs/heads/{target}", new_sha, target_sha,
+            ok=(0, 1, 128),
+        )
+        if rc != 0:
+            raise Conflict("the target branch moved during the merge; nothing was changed, try again")
+        return new_sha
+
+    async def _merge_commit(
+        self, repo: str, target_sha: str, source_sha: str, strategy: MergeStrategy, author: Signature, message: str
+    ) -> str:
+        """Write the merge (or squash) commit; new objects go to a quarantine directory first, so a
+        conflict leaves not even unreachable objects behind."""
+        objects = self.path(repo) / "objects"
+        quarantine = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tmp_objdir-corral-", dir=objects))
+        env = {"GIT_OBJECT_DIRECTORY": str(quarantine), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
+        try:
             rc, out, _ = await self._run(
                 repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", target_sha, source_sha,
-                ok=(0, 1),
+                ok=(0, 1), env=env,
             )
             fields = out.decode("utf-8", "replace").split("\x00")
             if rc == 1:
@@ -340,20 +367,16 @@ class GitCli:
                 )
             tree = fields[0].strip()
             parents = ["-p", target_sha] + (["-p", source_sha] if strategy is MergeStrategy.MERGE else [])
-            env = {
+            env.update({
                 "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
                 "GIT_AUTHOR_DATE": author.date.isoformat(), "GIT_COMMITTER_NAME": author.name,
                 "GIT_COMMITTER_EMAIL": author.email, "GIT_COMMITTER_DATE": author.date.isoformat(),
-            }
+            })
             _, out, _ = await self._run(repo, "commit-tree", tree, *parents, "-F", "-", stdin=message.encode(), env=env)
-            new_sha = out.decode().strip()
-        rc, _, _err = await self._run(
-            repo, "update-ref", "-m", f"corral: {strategy.value} {source}", f"refs/heads/{target}", new_sha, target_sha,
-            ok=(0, 1, 128),
-        )
-        if rc != 0:
-            raise Conflict("the target branch moved during the merge; nothing was changed, try again")
-        return new_sha
+            await asyncio.to_thread(_migrate_objects, quarantine, objects)
+            return out.decode().strip()
+        finally:
+            await asyncio.to_thread(shutil.rmtree, quarantine, True)
 
     # ---- smart HTTP ----------------------------------------------------------------------------------
     async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
@@ -386,12 +409,7 @@ class GitCli:
             env["GIT_PROTOCOL"] = protocol
         args = [self.git]
         if service == "receive-pack":
-            lines = []
-            for r in push_rules:
-                flags = ("F" if r.allow_force_push else "") + ("D" if r.allow_deletion else "")
-                flags += "M" if r.require_merge_request else ""
-                lines.append(f"{flags or '-'} {r.pattern}")
-            env["CRL_PROTECTED"] = "\n".join(lines)
+            env["CRL_PROTECTED"] = rules_env(push_rules)
             env["GIT_COMMITTER_NAME"] = pusher or "corral"
             env["GIT_COMMITTER_EMAIL"] = f"{pusher or 'corral'}@corral.invalid"
             args += ["-c", f"core.hooksPath={self.hooks_dir}", "-c", "receive.advertisePushOptions=false"]
@@ -403,6 +421,28 @@ class GitCli:
             *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env=env,
         )
+
+
+def _migrate_objects(quarantine: Path, objects: Path) -> None:
+    """Move loose objects out of the quarantine into the repository (existing ones are kept)."""
+    for fan in quarantine.iterdir():
+        if not fan.is_dir() or len(fan.name) != 2:
+            continue
+        (objects / fan.name).mkdir(exist_ok=True)
+        for obj in fan.iterdir():
+            target = objects / fan.name / obj.name
+            if not target.exists():
+                os.replace(obj, target)
+
+
+def rules_env(rules: list[PushRule] | tuple[PushRule, ...]) -> str:
+    """Branch protection in the form the pre-receive hook reads: one ``<flags> <pattern>`` per line."""
+    lines = []
+    for r in rules:
+        flags = ("F" if r.allow_force_push else "") + ("D" if r.allow_deletion else "")
+        flags += "M" if r.require_merge_request else ""
+        lines.append(f"{flags or '-'} {r.pattern}")
+    return "\n".join(lines)
 
 
 def is_sha(value: str) -> bool:

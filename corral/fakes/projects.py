@@ -3,6 +3,7 @@ snapshots on entry and restores on rollback."""
 
 from __future__ import annotations
 
+import builtins
 import copy
 import uuid
 from datetime import datetime
@@ -95,7 +96,7 @@ class InMemoryProjectStore:
         self.data.projects.pop(project_id, None)
         for table in (self.data.issues, self.data.comments, self.data.merge_requests, self.data.reviews,
                       self.data.protections, self.data.webhooks, self.data.deliveries):
-            for key in [k for k, v in table.items() if v.project_id == project_id]:  # type: ignore[attr-defined]
+            for key in [k for k, v in table.items() if v.project_id == project_id]:
                 del table[key]
 
     async def allocate_number(self, project_id: uuid.UUID, kind: Literal["issue", "mr"]) -> int:
@@ -264,7 +265,7 @@ class InMemoryWebhookDeliveryStore:
                        key=lambda d: d.id, reverse=True)
         return items[:limit]
 
-    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]:
+    async def claim_due(self, now: datetime, limit: int) -> builtins.list[WebhookDelivery]:
         due = sorted((d for d in self.data.deliveries.values()
                       if d.status is DeliveryStatus.PENDING and d.next_attempt_at is not None
                       and d.next_attempt_at <= now), key=lambda d: d.id)

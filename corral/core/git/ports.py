@@ -56,7 +56,9 @@ class GitRepositories(Protocol):
         """The raw bytes of a file, streamed (NotFound raised before the first chunk)."""
         ...
 
-    async def log(self, repo: str, rev: str, *, path: str | None = None, skip: int = 0, limit: int = 50) -> list[Commit]:
+    async def log(
+        self, repo: str, rev: str, *, path: str | None = None, skip: int = 0, limit: int = 50
+    ) -> list[Commit]:
         """Commits reachable from ``rev`` (touching ``path`` if given), newest first."""
         ...
 

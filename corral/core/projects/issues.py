@@ -145,7 +145,7 @@ class IssueService:
             values["assignee_id"] = await self._assignee(changes["assignee"])
         if "status" in changes:
             try:
-                values["status"] = IssueStatus(changes["status"])
+                values["status"] = IssueStatus(str(changes["status"]))
             except ValueError:
                 raise InvalidInput("status must be open or closed", field="status") from None
         async with self.uow_factory() as uow:

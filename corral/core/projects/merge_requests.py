@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import attrs
@@ -192,7 +193,7 @@ class MergeRequestService:
     async def review(self, actor: Actor, project: Project, number: int, *, verdict: object,
                      body: object = None) -> Review:
         try:
-            verdict_v = Verdict(verdict)
+            verdict_v = Verdict(str(verdict))
         except ValueError:
             raise InvalidInput("verdict must be approve, request_changes or comment", field="verdict") from None
         text = text_field(body, "body")
@@ -213,7 +214,7 @@ class MergeRequestService:
             await uow.commit()
         return review
 
-    async def reviews(self, project: Project, number: int) -> list[Review]:
+    async def reviews(self, project: Project, number: int) -> builtins.list[Review]:
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number)
             return await uow.reviews.list(mr.id)
@@ -221,7 +222,7 @@ class MergeRequestService:
     async def merge(self, actor: Actor, project: Project, number: int, *, strategy: object = "merge") -> MergeRequest:
         """Merge into the target branch; InvalidTransition unless open, Conflict on conflicts (repo untouched)."""
         try:
-            strategy_v = MergeStrategy(strategy if strategy is not None else "merge")
+            strategy_v = MergeStrategy(str(strategy) if strategy is not None else "merge")
         except ValueError:
             raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy") from None
         if project.archived:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import datetime
 from typing import Literal, Protocol
@@ -177,7 +178,7 @@ class WebhookDeliveryStore(Protocol):
         """Deliveries of one webhook, newest first, older than ``before``."""
         ...
 
-    async def claim_due(self, now: datetime, limit: int) -> list[WebhookDelivery]: ...
+    async def claim_due(self, now: datetime, limit: int) -> builtins.list[WebhookDelivery]: ...
 
     async def update(self, delivery: WebhookDelivery) -> None: ...
 

@@ -55,7 +55,7 @@ def text_field(value: object, field: str, *, required: bool = False, max_len: in
 
 def _visibility(value: object) -> Visibility:
     try:
-        return Visibility(value)
+        return Visibility(str(value))
     except ValueError:
         raise InvalidInput("visibility must be one of private, internal, public", field="visibility") from None
 
@@ -166,9 +166,12 @@ class ProjectService:
             values["archived"] = changes["archived"]
         updated = attrs.evolve(project, updated_at=self.clock.now(), **values)
         async with self.uow_factory() as uow:
-            if "name" in values and values["name"] != project.name:
-                if await uow.projects.get_by_slug(project.owner_name, values["name"]) is not None:
-                    raise Conflict(f"{project.owner_name} already has a project named {values['name']}", field="name")
+            if (
+                "name" in values
+                and values["name"] != project.name
+                and await uow.projects.get_by_slug(project.owner_name, values["name"]) is not None
+            ):
+                raise Conflict(f"{project.owner_name} already has a project named {values['name']}", field="name")
             await uow.projects.update(updated)
             shown = {k: (v.value if isinstance(v, Visibility) else v) for k, v in values.items()}
             action = "project.update"
