@@ -19,7 +19,6 @@ from corral.core.identity.ports import (
     UserStore,
 )
 from corral.core.outbox.ports import Outbox
-from corral.core.secrets.ports import SecretStore
 from corral.core.projects.ports import (
     BranchProtectionStore,
     CommentStore,
@@ -30,6 +29,7 @@ from corral.core.projects.ports import (
     WebhookDeliveryStore,
     WebhookStore,
 )
+from corral.core.secrets.ports import SecretStore
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory"]
 
