@@ -208,3 +208,12 @@ Wiring = Callable[[Platform], Awaitable[None]]
 
 # Each domain appends one async function that registers its services, routes' dependencies and loops.
 WIRINGS: list[Wiring] = []
+
+
+def _wirings() -> None:
+    from corral.entrypoints.secrets import wire_secrets
+
+    WIRINGS.append(wire_secrets)
+
+
+_wirings()

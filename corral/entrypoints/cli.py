@@ -168,7 +168,10 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 @_config_args.run
 def _config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    hidden = {"s3_secret_key", "bootstrap_admin_password", "master_key"}
+    hidden = {
+        "s3_secret_key", "bootstrap_admin_password", "master_key", "master_key_previous", "smtp_password",
+        "notify_webhook_secret",
+    }
     values = {
         f.name: ("***" if f.name in hidden and getattr(settings, f.name) else getattr(settings, f.name))
         for f in attrs.fields(Settings)

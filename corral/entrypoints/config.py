@@ -87,6 +87,29 @@ class Settings:
     bootstrap_admin_password: str | None = attrs.field(default=None, repr=False)
     bootstrap_admin_email: str | None = None
 
+    # --- secrets -------------------------------------------------------------
+    # base64 of 32 bytes; unset: CORRAL_MASTER_KEY_FILE, else (development only) data_dir/master.key
+    master_key: str | None = attrs.field(default=None, repr=False)
+    master_key_file: Path | None = None
+    # previous master key(s) during a rotation (comma-separated base64), until rotate-master-key finishes
+    master_key_previous: str | None = attrs.field(default=None, repr=False)
+    master_key_previous_file: Path | None = None
+    secrets_max_versions: int = attrs.field(default=10, validator=_positive)
+
+    # --- notifications -------------------------------------------------------
+    smtp_host: str | None = None  # unset: email notifications are not sent (marked failed)
+    smtp_port: int = attrs.field(default=587, validator=_port)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (usually port 465)
+    smtp_username: str | None = None
+    smtp_password: str | None = attrs.field(default=None, repr=False)
+    smtp_from: str = "corral@localhost"
+    smtp_timeout: float = attrs.field(default=10.0, validator=_positive)
+    smtp_verify_tls: bool = True
+    notify_max_attempts: int = attrs.field(default=5, validator=_positive)
+    notify_rate_limit_per_hour: int = attrs.field(default=60, validator=_positive)  # per user and channel
+    notify_webhook_url: str | None = None  # platform-wide webhook channel target (users may set their own)
+    notify_webhook_secret: str | None = attrs.field(default=None, repr=False)
+
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from corral.entrypoints.web.routes import system, ui
+from corral.entrypoints.web.routes import secrets, system, ui
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
     ui.routes,
+    secrets.routes,
 ]

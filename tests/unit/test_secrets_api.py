@@ -1,0 +1,176 @@
+"""The secrets REST API over fakes: every route is called and the value never comes back."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from urllib.parse import quote
+
+import attrs
+import punq
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.core.errors import PermissionDenied, Unauthenticated
+from corral.core.secrets.envelope import Envelope
+from corral.core.secrets.service import SecretsService
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+from corral.entrypoints.web.routes import secrets as secret_routes
+from corral.entrypoints.web.security import ProjectLookup, WebAuth
+from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
+from tests.unit.secrets_support import Clock, MiniDatabase
+
+VALUE = "pl41n-t3xt-VALUE-do-not-leak"
+PROJECT_ID = uuid.uuid4()
+
+
+@attrs.define
+class StubPlatform:
+    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
+    container: punq.Container = attrs.field(factory=punq.Container)
+    health_checks: dict = attrs.field(factory=dict)
+    app_hooks: list = attrs.field(factory=list)
+
+    def resolve(self, key):
+        return self.container.resolve(key)
+
+
+@attrs.frozen
+class Caller:
+    user_id: uuid.UUID
+    name: str
+    perms: frozenset[str]
+
+
+class HeaderAuth:
+    """X-User: name; X-Perms: comma-separated permissions held everywhere."""
+
+    async def authenticate(self, request):
+        name = request.headers.get("X-User")
+        if not name:
+            return None
+        perms = frozenset(p for p in request.headers.get("X-Perms", "").split(",") if p)
+        return Caller(uuid.uuid5(uuid.NAMESPACE_DNS, name), name, perms)
+
+    async def authorize(self, request, principal, permission, project_id):
+        if principal is None:
+            raise Unauthenticated("authentication required")
+        if permission not in principal.perms:
+            raise PermissionDenied(f"lacks {permission}")
+
+
+class Lookup:
+    async def project_id(self, owner, name):
+        from corral.core.errors import NotFound
+
+        if (owner, name) == ("acme", "web"):
+            return PROJECT_ID
+        raise NotFound(f"project {owner}/{name} not found")
+
+    async def project_ref(self, ref):
+        return PROJECT_ID
+
+
+@pytest.fixture
+async def api():
+    db = MiniDatabase()
+    platform = StubPlatform()
+    env = Envelope(FakeCipher(), FakeKeyWrapper(b"k" * 32))
+    platform.container.register(SecretsService, instance=SecretsService(db, env, Clock()))
+    platform.container.register(WebAuth, instance=HeaderAuth())
+    platform.container.register(ProjectLookup, instance=Lookup())
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    yield client, db
+    await client.close()
+
+
+ADMIN = {"X-User": "root", "X-Perms": "secret:write,secret:read"}
+DEV = {"X-User": "dev", "X-Perms": "secret:read"}
+
+
+def forms(value: str) -> list[str]:
+    return [value, base64.b64encode(value.encode()).decode().rstrip("="), quote(value, safe="")]
+
+
+async def test_every_route_never_returns_the_value(api, caplog):
+    client, db = api
+    caplog.set_level(logging.DEBUG)
+    called: set[tuple[str, str]] = set()
+    bodies: list[str] = []
+
+    async def call(method, path, template, *, status, headers=ADMIN, **kw):
+        resp = await client.request(method, path, headers=headers, **kw)
+        text = await resp.text()
+        assert resp.status == status, text
+        bodies.append(text + repr(dict(resp.headers)))
+        called.add((method, template))
+        return text
+
+    p, g = "/api/v1/projects/acme/web/secrets", "/api/v1/secrets"
+    for base, tpl in ((p, secret_routes.PROJECT), (g, secret_routes.GLOBAL)):
+        text = await call("PUT", f"{base}/TOKEN", tpl + "/{secret}", status=201, json={"value": VALUE, "scope": "all"})
+        assert '"version":1' in text and '"name":"TOKEN"' in text
+        await call("PUT", f"{base}/TOKEN", tpl + "/{secret}", status=200, json={"value": VALUE + "2", "cas": 1})
+        await call("PUT", f"{base}/TOKEN", tpl + "/{secret}", status=409, json={"value": VALUE + "3", "cas": 1})
+        await call("PUT", f"{base}/TOKEN", tpl + "/{secret}", status=400, json={"value": VALUE, "scope": "nope"})
+        await call("PUT", f"{base}/TOKEN", tpl + "/{secret}", status=400, json={"value": VALUE, "extra": VALUE})
+        await call("GET", base, tpl, status=200)
+        await call("GET", f"{base}/TOKEN", tpl + "/{secret}", status=200)
+        await call("DELETE", f"{base}/TOKEN?versions=1", tpl + "/{secret}", status=204)
+        await call("POST", f"{base}/TOKEN/undelete", tpl + "/{secret}/undelete", status=200, json={"versions": [1]})
+        await call("POST", f"{base}/TOKEN/destroy", tpl + "/{secret}/destroy", status=200, json={"versions": [1]})
+        await call("DELETE", f"{base}/TOKEN?purge=true", tpl + "/{secret}", status=204)
+        await call("GET", f"{base}/TOKEN", tpl + "/{secret}", status=404)
+    assert called == {(s.method, s.path) for s in secret_routes.routes.specs}
+    everything = "\n".join(bodies) + caplog.text + repr(db.audit)
+    for form in forms(VALUE):
+        assert form not in everything
+
+
+async def test_list_shows_names_versions_and_no_values(api):
+    client, _ = api
+    await client.put("/api/v1/projects/acme/web/secrets/A", headers=ADMIN, json={"value": VALUE})
+    await client.put("/api/v1/projects/acme/web/secrets/A", headers=ADMIN, json={"value": VALUE + "x"})
+    resp = await client.get("/api/v1/projects/acme/web/secrets", headers=DEV)
+    body = await resp.json()
+    assert resp.status == 200
+    assert [(i["name"], i["version"], i["scope"]) for i in body["items"]] == [("A", 2, "pipeline")]
+    assert [v["version"] for v in body["items"][0]["versions"]] == [1, 2]
+    assert "value" not in body["items"][0]
+
+
+async def test_permissions_and_unknown_project(api):
+    client, db = api
+    resp = await client.put("/api/v1/projects/acme/web/secrets/A", headers=DEV, json={"value": VALUE})
+    assert resp.status == 403
+    resp = await client.put("/api/v1/projects/acme/web/secrets/A", json={"value": VALUE})
+    assert resp.status == 401
+    resp = await client.put("/api/v1/projects/acme/nope/secrets/A", headers=ADMIN, json={"value": VALUE})
+    assert resp.status == 404
+    resp = await client.get("/api/v1/secrets", headers=DEV)
+    assert resp.status == 403
+    assert not db.secret_tables.secrets
+
+
+async def test_bad_name_and_missing_value_name_the_field(api):
+    client, _ = api
+    resp = await client.put("/api/v1/secrets/bad-name", headers=ADMIN, json={"value": VALUE})
+    assert resp.status == 400 and (await resp.json())["field"] == "name"
+    resp = await client.put("/api/v1/secrets/OK", headers=ADMIN, json={"scope": "all"})
+    assert resp.status == 400 and (await resp.json())["field"] == "value"
+    resp = await client.delete("/api/v1/secrets/OK?versions=x", headers=ADMIN)
+    assert resp.status in (400, 404)
+
+
+async def test_openapi_documents_every_secrets_route_and_value_is_write_only(api):
+    client, _ = api
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    paths = doc["paths"]
+    assert "/api/v1/projects/{owner}/{name}/secrets/{secret}" in paths
+    assert "/api/v1/secrets" in paths
+    put = paths["/api/v1/secrets/{secret}"]["put"]
+    schema = put["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["value"]["writeOnly"] is True
