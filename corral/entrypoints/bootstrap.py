@@ -211,8 +211,10 @@ WIRINGS: list[Wiring] = []
 
 
 def _wirings() -> None:
+    from corral.entrypoints.identity_wiring import wire_identity
     from corral.entrypoints.secrets import wire_secrets
 
+    WIRINGS.append(wire_identity)  # first: other domains authorize through it
     WIRINGS.append(wire_secrets)
 
 

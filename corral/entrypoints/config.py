@@ -86,6 +86,14 @@ class Settings:
     bootstrap_admin_name: str | None = None
     bootstrap_admin_password: str | None = attrs.field(default=None, repr=False)
     bootstrap_admin_email: str | None = None
+    session_idle_seconds: int = attrs.field(default=7200, validator=_positive)  # inactivity timeout
+    session_max_seconds: int = attrs.field(default=86400, validator=_positive)  # absolute session lifetime
+    login_max_failures_per_user: int = attrs.field(default=5, validator=_positive)
+    login_max_failures_per_ip: int = attrs.field(default=20, validator=_positive)
+    login_find_time_seconds: int = attrs.field(default=120, validator=_positive)  # window failures count in
+    login_ban_seconds: int = attrs.field(default=300, validator=_positive)
+    require_totp_for_admins: bool = False  # admins without TOTP may only enrol until they do
+    authz_cache_ttl_seconds: int = attrs.field(default=300, validator=_positive)
 
     # --- secrets -------------------------------------------------------------
     # base64 of 32 bytes; unset: CORRAL_MASTER_KEY_FILE, else (development only) data_dir/master.key

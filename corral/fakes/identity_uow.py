@@ -40,8 +40,9 @@ class IdentityMemory:
 
 
 class _Audit:
-    def __init__(self, sink: list[AuditEntry]) -> None:
+    def __init__(self, sink: list[AuditEntry], committed: list[AuditEntry]) -> None:
         self.sink = sink
+        self.committed = committed
 
     async def record(self, entry: AuditEntry) -> None:
         self.sink.append(entry)
@@ -49,7 +50,7 @@ class _Audit:
     async def query(self, query: AuditQuery) -> Page[AuditEntry]:
         rows = [
             e
-            for e in reversed(self.sink)
+            for e in reversed(self.committed + self.sink)
             if (query.actor is None or e.actor_name == query.actor)
             and (query.action is None or e.action == query.action)
             and (query.resource is None or e.resource == query.resource)
@@ -81,7 +82,7 @@ class InMemoryIdentityUnitOfWork:
         self.login_throttle = InMemoryLoginThrottleStore(d)
         self.totp = InMemoryTotpStore(d)
         self._audit_rows: list[AuditEntry] = []
-        self.audit = _Audit(self._audit_rows)
+        self.audit = _Audit(self._audit_rows, memory.audit)
         self.outbox = _NoOutbox()
         self._snap: InMemoryIdentityData | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -13,11 +14,21 @@ from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod, Principal
 from corral.core.identity.sessions import check_csrf
 
-__all__ = ["CSRF_HEADER", "SESSION_COOKIE", "IdentityWebAuth", "client_ip"]
+__all__ = ["CSRF_HEADER", "IDENTITY", "SESSION_COOKIE", "IdentityWebAuth", "client_ip", "install"]
 
 SESSION_COOKIE = "corral_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+IDENTITY: web.AppKey[IdentityServices] = web.AppKey("corral_identity", IdentityServices)
+
+
+def install(identity: IdentityServices) -> Callable[[web.Application], None]:
+    """An app hook making the identity services available to handlers as ``request.app[IDENTITY]``."""
+
+    def hook(app: web.Application) -> None:
+        app[IDENTITY] = identity
+
+    return hook
 
 
 def client_ip(request: web.Request) -> str | None:

@@ -130,6 +130,9 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if principal is not None:
         user_id = getattr(principal, "user_id", None)
         bind_context(user_id=user_id)
+    if principal is None and not spec.anonymous:
+        # before the project lookup: an anonymous caller learns nothing about which projects exist
+        raise Unauthenticated("authentication required: send a bearer token, HTTP Basic with a token, or a session")
     project_id = None
     if spec.project == "path":
         lookup = request.app[PROJECT_LOOKUP]

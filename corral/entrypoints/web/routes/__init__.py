@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from corral.entrypoints.web.routes import secrets, system, ui
+from corral.entrypoints.web.routes import identity, secrets, system, ui
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
     ui.routes,
     secrets.routes,
+    identity.routes,
 ]

@@ -14,7 +14,7 @@ from corral.core.identity.catalogue import PERMISSIONS
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import ApiToken, AuthSession, Delegation, Principal, Role, User
 from corral.core.pagination import clamp_limit
-from corral.entrypoints.web.identity_auth import SESSION_COOKIE, client_ip
+from corral.entrypoints.web.identity_auth import IDENTITY, SESSION_COOKIE, client_ip
 from corral.entrypoints.web.jsonio import json_response, page_response, read_json
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, principal_of
 from corral.entrypoints.web.routing import RouteTable
@@ -27,8 +27,7 @@ USERS = "admin:users"
 
 
 def _ids(request: web.Request) -> IdentityServices:
-    ids: IdentityServices = request.app[PLATFORM].resolve(IdentityServices)
-    return ids
+    return request.app[IDENTITY]
 
 
 def _me(request: web.Request) -> Principal:

@@ -1,0 +1,85 @@
+"""Wires the identity domain: services, the WebAuth hook, system roles, the first admin, background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from corral.core.clock import Clock
+from corral.core.identity.bootstrap import ensure_first_admin, ensure_system_roles
+from corral.core.identity.kit import IdentityServices
+from corral.core.identity.ports import AuthzCache
+from corral.core.identity.sessions import AuthPolicy
+from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
+from corral.entrypoints.web.security import WebAuth
+
+__all__ = ["USAGE_FLUSH_SECONDS", "policy_from", "wire_identity"]
+
+log = logging.getLogger("corral.identity")
+USAGE_FLUSH_SECONDS = 10.0
+
+
+def policy_from(settings: Settings) -> AuthPolicy:
+    return AuthPolicy(
+        session_idle=timedelta(seconds=settings.session_idle_seconds),
+        session_max=timedelta(seconds=settings.session_max_seconds),
+        max_failures_per_user=settings.login_max_failures_per_user,
+        max_failures_per_ip=settings.login_max_failures_per_ip,
+        find_time=timedelta(seconds=settings.login_find_time_seconds),
+        ban_time=timedelta(seconds=settings.login_ban_seconds),
+        require_totp_for_admins=settings.require_totp_for_admins,
+    )
+
+
+async def wire_identity(platform: Any) -> None:
+    """Register IdentityServices and the WebAuth, bootstrap roles (and the admin), start the usage flusher."""
+    from corral.adapters.argon2_hasher import Argon2PasswordHasher
+
+    settings: Settings = platform.settings
+    clock: Clock = platform.resolve(Clock)
+    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
+    cache: AuthzCache
+    if settings.profile == "memory":
+        from corral.fakes.identity_services import InMemoryAuthzCache
+
+        cache = InMemoryAuthzCache(clock)
+    else:
+        from corral.adapters.valkey_authz import ValkeyAuthzCache
+
+        valkey_cache = ValkeyAuthzCache(platform.resolve("valkey"), clock,
+                                        ttl_seconds=float(settings.authz_cache_ttl_seconds))
+        await valkey_cache.start()
+        platform.closers.append(valkey_cache.aclose)
+        cache = valkey_cache
+    hasher = Argon2PasswordHasher(threads=settings.worker_threads)
+    ids = IdentityServices(uow_factory, cache, hasher, clock, policy=policy_from(settings))
+    ids.authorizer.cache_ttl = timedelta(seconds=settings.authz_cache_ttl_seconds)
+    platform.register(IdentityServices, ids)
+    platform.register(WebAuth, IdentityWebAuth(ids))
+    platform.app_hooks.append(install(ids))
+    created = await ensure_system_roles(uow_factory, clock)
+    if created:
+        log.info("created system roles", extra={"roles": created})
+    admin = await ensure_first_admin(ids.users, name=settings.bootstrap_admin_name,
+                                     password=settings.bootstrap_admin_password,
+                                     email=settings.bootstrap_admin_email)
+    if admin is not None:
+        log.info("created the first admin from CORRAL_BOOTSTRAP_ADMIN_*", extra={"user": admin.name})
+
+    async def flush_usage() -> None:
+        while True:
+            await asyncio.sleep(USAGE_FLUSH_SECONDS)
+            await ids.usage.flush(uow_factory)
+
+    async def final_flush() -> None:
+        try:
+            await ids.usage.flush(uow_factory)
+        finally:
+            hasher.close()
+
+    platform.background.append(flush_usage)
+    platform.closers.append(final_flush)

@@ -1,0 +1,65 @@
+"""An aiohttp app over the in-memory identity services, for web-layer tests."""
+
+from __future__ import annotations
+
+import uuid
+
+import attrs
+import punq
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.core.identity.kit import IdentityServices
+from corral.core.identity.service import SYSTEM, ensure_system_roles
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
+from corral.entrypoints.web.security import ProjectLookup, WebAuth
+from corral.fakes.clock import FakeClock
+from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher
+from corral.fakes.identity_uow import IdentityMemory
+
+PROJECT = uuid.UUID("01900000-0000-7000-8000-000000000001")
+PW = "correct horse battery"
+
+
+class OneProject:
+    """Every project reference resolves to PROJECT."""
+
+    async def project_id(self, owner: str, name: str) -> uuid.UUID:
+        return PROJECT
+
+    async def project_ref(self, ref: str) -> uuid.UUID:
+        return PROJECT
+
+
+@attrs.define
+class WebPlatform:
+    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
+    container: punq.Container = attrs.field(factory=punq.Container)
+    health_checks: dict = attrs.field(factory=dict)
+    app_hooks: list = attrs.field(factory=list)
+
+
+async def identity_client(clock: FakeClock | None = None) -> tuple[TestClient, IdentityServices, IdentityMemory]:
+    clock = clock or FakeClock()
+    memory = IdentityMemory()
+    ids = IdentityServices(memory, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
+    await ensure_system_roles(memory, clock)
+    platform = WebPlatform()
+    platform.container.register(WebAuth, instance=IdentityWebAuth(ids))
+    platform.container.register(ProjectLookup, instance=OneProject())
+    platform.app_hooks.append(install(ids))
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    return client, ids, memory
+
+
+async def user_with_token(ids: IdentityServices, name: str, *roles: str, scopes: list[str] | None = None,
+                          admin: bool = False) -> str:
+    await ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW, admin=admin)
+    for role in roles:
+        await ids.rbac.bind(SYSTEM, name, role, None)
+    held = await ids.authorizer.user_permissions((await ids.users.get(name)).id, None)
+    issued = await ids.tokens.create(SYSTEM, name="t", scopes=scopes or sorted(held) or ["project:read"],
+                                     project_id=None, expires_at=None, user=name)
+    return issued.secret
