@@ -10,6 +10,9 @@ import attrs
 
 __all__ = ["ObjectInfo", "ObjectListing", "ObjectStore"]
 
+# Keys, prefixes, ranges and limits are validated by corral.core.storage.keys;
+# local signed URLs are made by corral.core.storage.signing.
+
 
 @attrs.frozen
 class ObjectInfo:
@@ -18,7 +21,8 @@ class ObjectInfo:
     key: str
     size: int
     modified_at: datetime
-    etag: str | None = None
+    etag: str | None = None  # opaque; changes when the content is replaced
+    content_type: str | None = None  # as given to put(); None in listings (S3 does not list it)
 
 
 @attrs.frozen
@@ -30,12 +34,15 @@ class ObjectListing:
 
 
 class ObjectStore(Protocol):
-    """A flat namespace of immutable-ish blobs addressed by ``/``-separated keys.
+    """A flat namespace of blobs addressed by ``/``-separated keys (S3 semantics).
 
-    Keys are validated (no empty segment, no ``..``, no leading ``/``):
-    an invalid key raises InvalidInput. A missing key raises NotFound.
-    ``put`` replaces an existing object atomically: readers see the old or the
-    new bytes, never a mix.
+    Keys follow corral.core.storage.keys.validate_key (no empty, ``.`` or
+    ``..`` segment, no leading or trailing ``/``, at most 1024 bytes): an
+    invalid key raises InvalidInput(field="key") and changes nothing. A missing
+    key raises NotFound. ``a`` and ``a/b`` may both exist (there are no
+    directories). ``put`` replaces an existing object atomically: readers see
+    the old or the new bytes, never a mix. A backend that cannot be reached
+    raises Unavailable.
     """
 
     async def put(
@@ -47,7 +54,11 @@ class ObjectStore(Protocol):
     def get(self, key: str, *, start: int | None = None, end: int | None = None) -> AsyncIterator[bytes]:
         """Stream the object's bytes in chunks; ``start``/``end`` (inclusive) select a byte range.
 
-        Raises NotFound (when iterated) if the key does not exist.
+        ``end`` past the last byte is clamped; a negative bound, ``end < start``
+        or a ``start`` at or past the end raise InvalidInput(field="range").
+        Errors (NotFound too) are raised when the iterator is first advanced.
+        Close the iterator if you stop early (``contextlib.aclosing``) so the
+        backend connection is released at once.
         """
         ...
 
@@ -64,7 +75,16 @@ class ObjectStore(Protocol):
         ...
 
     async def list(self, prefix: str = "", *, limit: int = 1000, token: str | None = None) -> ObjectListing:
-        """Objects whose key starts with ``prefix``; pass ``next_token`` back for the next page."""
+        """Objects whose key starts with ``prefix`` in key order, at most ``limit`` (1..1000) per page.
+
+        Key order is UTF-8 byte order (AWS S3, MinIO, the local and in-memory
+        stores); SeaweedFS walks directories instead, which differs only where a
+        segment holds a character sorting before ``/`` (such as ``-`` or ``.``).
+        Paging visits every matching key exactly once on all of them.
+
+        Pass ``next_token`` back as ``token`` for the next page; it is None on
+        the last page. A token not made by this store raises InvalidInput(field="token").
+        """
         ...
 
     async def delete(self, key: str) -> None:
@@ -72,7 +92,10 @@ class ObjectStore(Protocol):
         ...
 
     async def signed_url(self, key: str, *, method: str = "GET", expires_in: int = 3600) -> str:
-        """A URL that grants ``method`` on ``key`` without other credentials until it expires."""
+        """A URL that grants ``method`` (GET, HEAD or PUT) on ``key`` without other credentials.
+
+        It expires after ``expires_in`` seconds (1..604800). The key need not exist yet (PUT).
+        """
         ...
 
     async def ping(self) -> None:
