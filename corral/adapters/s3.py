@@ -108,6 +108,8 @@ class S3ObjectStore:
             cm, self._client_cm, self._client = self._client_cm, None, None
             await cm.__aexit__(None, None, None)
 
+    aclose = close
+
     async def __aenter__(self) -> S3ObjectStore:
         return self
 
