@@ -179,12 +179,16 @@ async def spawn(
     configuration that must not appear on the command line).
     """
     cmd = list(argv)
-    if SETPRIV:
-        cmd = [SETPRIV, "--pdeathsig", death_signal.name.removeprefix("SIG"), "--", *cmd]
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     identity: dict[str, object] = {}
-    if account is not None:
+    if SETPRIV:
+        # setpriv switches the account first, then sets the signal (a credential change clears it);
+        # doing both in setpriv also works on event loops whose spawn lacks user=/group= (uvloop).
+        switch = [] if account is None else [
+            f"--reuid={account.uid}", f"--regid={account.gid}", "--clear-groups"]
+        cmd = [SETPRIV, *switch, "--pdeathsig", death_signal.name.removeprefix("SIG"), "--", *cmd]
+    elif account is not None:
         identity = {"user": account.uid, "group": account.gid, "extra_groups": []}
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         proc = await asyncio.create_subprocess_exec(
             *cmd,
