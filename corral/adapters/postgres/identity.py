@@ -24,9 +24,16 @@ __all__ = [
 
 
 def _user(r: asyncpg.Record) -> User:
-    return User(id=r["id"], name=r["name"], email=r["email"], password_hash=r["password_hash"],
-                created_at=r["created_at"], updated_at=r["updated_at"], display_name=r["display_name"],
-                is_active=r["is_active"])
+    return User(
+        id=r["id"],
+        name=r["name"],
+        email=r["email"],
+        password_hash=r["password_hash"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        display_name=r["display_name"],
+        is_active=r["is_active"],
+    )
 
 
 def _cursor_value(cursor: str | None, key: str) -> Any:
@@ -52,12 +59,19 @@ class PostgresUserStore:
 
     async def add(self, user: User) -> None:
         try:
-            await self.conn.execute(
-                "INSERT INTO users (id, name, display_name, email, password_hash, is_active, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                user.id, user.name, user.display_name, user.email, user.password_hash, user.is_active,
-                user.created_at, user.updated_at,
-            )
+            async with self.conn.transaction():  # savepoint: a conflict leaves the unit of work usable
+                await self.conn.execute(
+                    "INSERT INTO users (id, name, display_name, email, password_hash, is_active, created_at,"
+                    " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    user.id,
+                    user.name,
+                    user.display_name,
+                    user.email,
+                    user.password_hash,
+                    user.is_active,
+                    user.created_at,
+                    user.updated_at,
+                )
         except asyncpg.UniqueViolationError as exc:
             field = "email" if "email" in (exc.constraint_name or "") else "name"
             value = user.email if field == "email" else user.name
@@ -73,10 +87,15 @@ class PostgresUserStore:
 
     async def update(self, user: User) -> None:
         try:
-            status = await self.conn.execute(
-                "UPDATE users SET display_name = $2, email = $3, password_hash = $4, is_active = $5 WHERE id = $1",
-                user.id, user.display_name, user.email, user.password_hash, user.is_active,
-            )
+            async with self.conn.transaction():
+                status = await self.conn.execute(
+                    "UPDATE users SET display_name = $2, email = $3, password_hash = $4, is_active = $5 WHERE id = $1",
+                    user.id,
+                    user.display_name,
+                    user.email,
+                    user.password_hash,
+                    user.is_active,
+                )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"the email {user.email!r} is taken", field="email") from exc
         if status.endswith(" 0"):
@@ -84,7 +103,8 @@ class PostgresUserStore:
 
     async def delete(self, user_id: uuid.UUID) -> None:
         try:
-            await self.conn.execute("DELETE FROM users WHERE id = $1", user_id)
+            async with self.conn.transaction():
+                await self.conn.execute("DELETE FROM users WHERE id = $1", user_id)
         except asyncpg.ForeignKeyViolationError as exc:
             raise Conflict("the user still owns projects; transfer or delete them first") from exc
 
@@ -92,7 +112,8 @@ class PostgresUserStore:
         after = _cursor_value(cursor, "name")
         rows = await self.conn.fetch(
             "SELECT * FROM users WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2",
-            after, limit + 1,
+            after,
+            limit + 1,
         )
         users = [_user(r) for r in rows[:limit]]
         return Page(users, encode_cursor({"name": users[-1].name}) if len(rows) > limit else None)
@@ -109,13 +130,15 @@ class PostgresRoleStore:
         rows = [(uuid.uuid4(), name, *name.split(":", 1), desc) for name, desc in catalogue.items()]
         await self.conn.executemany(
             "INSERT INTO permissions (id, name, resource, action, description) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (name) DO NOTHING", rows,
+            " ON CONFLICT (name) DO NOTHING",
+            rows,
         )
 
     async def _perms(self, role_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
         rows = await self.conn.fetch(
             "SELECT rp.role_id, p.name FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id"
-            " WHERE rp.role_id = ANY($1::uuid[])", role_ids,
+            " WHERE rp.role_id = ANY($1::uuid[])",
+            role_ids,
         )
         out: dict[uuid.UUID, set[str]] = {rid: set() for rid in role_ids}
         for r in rows:
@@ -123,15 +146,26 @@ class PostgresRoleStore:
         return {k: frozenset(v) for k, v in out.items()}
 
     def _role(self, r: asyncpg.Record, perms: frozenset[str]) -> Role:
-        return Role(id=r["id"], name=r["name"], permissions=perms, created_at=r["created_at"],
-                    description=r["description"], is_system=r["is_system"])
+        return Role(
+            id=r["id"],
+            name=r["name"],
+            permissions=perms,
+            created_at=r["created_at"],
+            description=r["description"],
+            is_system=r["is_system"],
+        )
 
     async def add(self, role: Role) -> None:
         try:
-            await self.conn.execute(
-                "INSERT INTO roles (id, name, description, is_system, created_at) VALUES ($1, $2, $3, $4, $5)",
-                role.id, role.name, role.description, role.is_system, role.created_at,
-            )
+            async with self.conn.transaction():
+                await self.conn.execute(
+                    "INSERT INTO roles (id, name, description, is_system, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    role.id,
+                    role.name,
+                    role.description,
+                    role.is_system,
+                    role.created_at,
+                )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"a role named {role.name!r} exists", field="name") from exc
         await self.set_permissions(role.id, role.permissions)
@@ -151,29 +185,45 @@ class PostgresRoleStore:
         await self.conn.execute("DELETE FROM role_permissions WHERE role_id = $1", role_id)
         await self.conn.execute(
             "INSERT INTO role_permissions (role_id, permission_id)"
-            " SELECT $1, id FROM permissions WHERE name = ANY($2::text[])", role_id, sorted(permissions),
+            " SELECT $1, id FROM permissions WHERE name = ANY($2::text[])",
+            role_id,
+            sorted(permissions),
         )
 
     async def add_binding(self, binding: Binding) -> None:
         try:
-            await self.conn.execute(
-                "INSERT INTO user_roles (id, user_id, role_id, project_id, granted_by, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                binding.id, binding.user_id, binding.role_id, binding.project_id, binding.granted_by,
-                binding.created_at,
-            )
+            async with self.conn.transaction():
+                await self.conn.execute(
+                    "INSERT INTO user_roles (id, user_id, role_id, project_id, granted_by, created_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    binding.id,
+                    binding.user_id,
+                    binding.role_id,
+                    binding.project_id,
+                    binding.granted_by,
+                    binding.created_at,
+                )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict("the user already holds that role in that scope") from exc
         except asyncpg.ForeignKeyViolationError as exc:
             raise NotFound("no such user, role or project") from exc
 
-    _BINDING = ("SELECT ur.id, ur.user_id, ur.role_id, r.name AS role_name, ur.project_id, ur.granted_by,"
-                " ur.created_at FROM user_roles ur JOIN roles r ON r.id = ur.role_id")
+    _BINDING = (
+        "SELECT ur.id, ur.user_id, ur.role_id, r.name AS role_name, ur.project_id, ur.granted_by,"
+        " ur.created_at FROM user_roles ur JOIN roles r ON r.id = ur.role_id"
+    )
 
     @staticmethod
     def _binding(r: asyncpg.Record) -> Binding:
-        return Binding(id=r["id"], user_id=r["user_id"], role_id=r["role_id"], role_name=r["role_name"],
-                       created_at=r["created_at"], project_id=r["project_id"], granted_by=r["granted_by"])
+        return Binding(
+            id=r["id"],
+            user_id=r["user_id"],
+            role_id=r["role_id"],
+            role_name=r["role_name"],
+            created_at=r["created_at"],
+            project_id=r["project_id"],
+            granted_by=r["granted_by"],
+        )
 
     async def get_binding(self, binding_id: uuid.UUID) -> Binding | None:
         r = await self.conn.fetchrow(self._BINDING + " WHERE ur.id = $1", binding_id)
@@ -183,8 +233,9 @@ class PostgresRoleStore:
         await self.conn.execute("DELETE FROM user_roles WHERE id = $1", binding_id)
 
     async def bindings_of(self, user_id: uuid.UUID) -> list[Binding]:
-        rows = await self.conn.fetch(self._BINDING + " WHERE ur.user_id = $1 ORDER BY ur.created_at, ur.id",
-                                     user_id)
+        rows = await self.conn.fetch(
+            self._BINDING + " WHERE ur.user_id = $1 ORDER BY ur.created_at, ur.id", user_id
+        )
         return [self._binding(r) for r in rows]
 
     async def role_grants(
@@ -198,20 +249,31 @@ class PostgresRoleStore:
             " LEFT JOIN role_permissions rp ON rp.role_id = r.id LEFT JOIN permissions p ON p.id = rp.permission_id"
             " WHERE ur.user_id = $1 AND (ur.project_id IS NULL OR ur.project_id = $2)"
             " GROUP BY ur.id, r.name ORDER BY ur.created_at, ur.id",
-            user_id, project_id,
+            user_id,
+            project_id,
         )
         return [(self._binding(r), frozenset(r["perms"])) for r in rows]
 
 
-_DELEGATION = ("SELECT d.id, d.delegator_id, d.delegate_id, p.name AS permission, d.project_id, d.expires_at,"
-               " d.reason, d.created_at, d.revoked_at FROM delegations d JOIN permissions p"
-               " ON p.id = d.permission_id")
+_DELEGATION = (
+    "SELECT d.id, d.delegator_id, d.delegate_id, p.name AS permission, d.project_id, d.expires_at,"
+    " d.reason, d.created_at, d.revoked_at FROM delegations d JOIN permissions p"
+    " ON p.id = d.permission_id"
+)
 
 
 def _delegation(r: asyncpg.Record) -> Delegation:
-    return Delegation(id=r["id"], delegator_id=r["delegator_id"], delegate_id=r["delegate_id"],
-                      permission=r["permission"], created_at=r["created_at"], project_id=r["project_id"],
-                      expires_at=r["expires_at"], reason=r["reason"], revoked_at=r["revoked_at"])
+    return Delegation(
+        id=r["id"],
+        delegator_id=r["delegator_id"],
+        delegate_id=r["delegate_id"],
+        permission=r["permission"],
+        created_at=r["created_at"],
+        project_id=r["project_id"],
+        expires_at=r["expires_at"],
+        reason=r["reason"],
+        revoked_at=r["revoked_at"],
+    )
 
 
 class PostgresDelegationStore:
@@ -221,16 +283,26 @@ class PostgresDelegationStore:
     async def add(self, delegation: Delegation) -> None:
         d = delegation
         try:
-            status = await self.conn.execute(
-                "INSERT INTO delegations (id, delegator_id, delegate_id, permission_id, project_id, expires_at,"
-                " reason, created_at, revoked_at) SELECT $1, $2, $3, id, $5, $6, $7, $8, $9 FROM permissions"
-                " WHERE name = $4",
-                d.id, d.delegator_id, d.delegate_id, d.permission, d.project_id, d.expires_at, d.reason,
-                d.created_at, d.revoked_at,
-            )
+            async with self.conn.transaction():
+                status = await self.conn.execute(
+                    "INSERT INTO delegations (id, delegator_id, delegate_id, permission_id, project_id, expires_at,"
+                    " reason, created_at, revoked_at) SELECT $1, $2, $3, id, $5, $6, $7, $8, $9 FROM permissions"
+                    " WHERE name = $4",
+                    d.id,
+                    d.delegator_id,
+                    d.delegate_id,
+                    d.permission,
+                    d.project_id,
+                    d.expires_at,
+                    d.reason,
+                    d.created_at,
+                    d.revoked_at,
+                )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"an unrevoked delegation of {d.permission} to that user in that scope exists;"
-                           " revoke it first") from exc
+            raise Conflict(
+                f"an unrevoked delegation of {d.permission} to that user in that scope exists;"
+                " revoke it first"
+            ) from exc
         except asyncpg.ForeignKeyViolationError as exc:
             raise NotFound("no such user or project") from exc
         if status.endswith(" 0"):
@@ -245,28 +317,47 @@ class PostgresDelegationStore:
             "UPDATE delegations SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", delegation_id, at
         )
 
-    async def active_to(self, delegate_id: uuid.UUID, project_id: uuid.UUID | None, now: datetime) -> list[Delegation]:
+    async def active_to(
+        self, delegate_id: uuid.UUID, project_id: uuid.UUID | None, now: datetime
+    ) -> list[Delegation]:
         rows = await self.conn.fetch(
             _DELEGATION + " WHERE d.delegate_id = $1 AND d.revoked_at IS NULL"
             " AND (d.expires_at IS NULL OR d.expires_at > $3) AND (d.project_id IS NULL OR d.project_id = $2)"
-            " ORDER BY d.id", delegate_id, project_id, now,
+            " ORDER BY d.id",
+            delegate_id,
+            project_id,
+            now,
         )
         return [_delegation(r) for r in rows]
 
-    async def list_involving(self, user_id: uuid.UUID | None, *, limit: int, cursor: str | None) -> Page[Delegation]:
+    async def list_involving(
+        self, user_id: uuid.UUID | None, *, limit: int, cursor: str | None
+    ) -> Page[Delegation]:
         before = _cursor_uuid(cursor)
         rows = await self.conn.fetch(
             _DELEGATION + " WHERE ($1::uuid IS NULL OR d.delegator_id = $1 OR d.delegate_id = $1)"
-            " AND ($2::uuid IS NULL OR d.id < $2) ORDER BY d.id DESC LIMIT $3", user_id, before, limit + 1,
+            " AND ($2::uuid IS NULL OR d.id < $2) ORDER BY d.id DESC LIMIT $3",
+            user_id,
+            before,
+            limit + 1,
         )
         items = [_delegation(r) for r in rows[:limit]]
         return Page(items, encode_cursor({"id": str(items[-1].id)}) if len(rows) > limit else None)
 
 
 def _token(r: asyncpg.Record) -> ApiToken:
-    return ApiToken(id=r["id"], user_id=r["user_id"], name=r["name"], token_hash=r["token_hash"],
-                    prefix=r["prefix"], scopes=frozenset(r["scopes"]), created_at=r["created_at"],
-                    project_id=r["project_id"], expires_at=r["expires_at"], last_used_at=r["last_used_at"])
+    return ApiToken(
+        id=r["id"],
+        user_id=r["user_id"],
+        name=r["name"],
+        token_hash=r["token_hash"],
+        prefix=r["prefix"],
+        scopes=frozenset(r["scopes"]),
+        created_at=r["created_at"],
+        project_id=r["project_id"],
+        expires_at=r["expires_at"],
+        last_used_at=r["last_used_at"],
+    )
 
 
 class PostgresTokenStore:
@@ -276,12 +367,20 @@ class PostgresTokenStore:
     async def add(self, token: ApiToken) -> None:
         t = token
         try:
-            await self.conn.execute(
-                "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, scopes, project_id, expires_at,"
-                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                t.id, t.user_id, t.name, t.token_hash, t.prefix, sorted(t.scopes), t.project_id, t.expires_at,
-                t.created_at,
-            )
+            async with self.conn.transaction():
+                await self.conn.execute(
+                    "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, scopes, project_id, expires_at,"
+                    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    t.id,
+                    t.user_id,
+                    t.name,
+                    t.token_hash,
+                    t.prefix,
+                    sorted(t.scopes),
+                    t.project_id,
+                    t.expires_at,
+                    t.created_at,
+                )
         except asyncpg.ForeignKeyViolationError as exc:
             raise NotFound("no such user or project") from exc
 
@@ -297,7 +396,10 @@ class PostgresTokenStore:
         before = _cursor_uuid(cursor)
         rows = await self.conn.fetch(
             "SELECT * FROM api_tokens WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2)"
-            " ORDER BY id DESC LIMIT $3", user_id, before, limit + 1,
+            " ORDER BY id DESC LIMIT $3",
+            user_id,
+            before,
+            limit + 1,
         )
         items = [_token(r) for r in rows[:limit]]
         return Page(items, encode_cursor({"id": str(items[-1].id)}) if len(rows) > limit else None)
@@ -309,14 +411,23 @@ class PostgresTokenStore:
         await self.conn.execute(
             "UPDATE api_tokens t SET last_used_at = GREATEST(t.last_used_at, v.at)"
             " FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE t.id = v.id",
-            list(last_used), list(last_used.values()),
+            list(last_used),
+            list(last_used.values()),
         )
 
 
 def _session(r: asyncpg.Record) -> AuthSession:
-    return AuthSession(id=r["id"], user_id=r["user_id"], token_hash=r["token_hash"], csrf_hash=r["csrf_hash"],
-                       created_at=r["created_at"], last_seen_at=r["last_seen_at"], expires_at=r["expires_at"],
-                       ip_addr=r["ip"], user_agent=r["user_agent"])
+    return AuthSession(
+        id=r["id"],
+        user_id=r["user_id"],
+        token_hash=r["token_hash"],
+        csrf_hash=r["csrf_hash"],
+        created_at=r["created_at"],
+        last_seen_at=r["last_seen_at"],
+        expires_at=r["expires_at"],
+        ip_addr=r["ip"],
+        user_agent=r["user_agent"],
+    )
 
 
 _SESSION = "SELECT *, host(ip_addr) AS ip FROM auth_sessions"
@@ -331,7 +442,14 @@ class PostgresSessionStore:
         await self.conn.execute(
             "INSERT INTO auth_sessions (id, user_id, token_hash, csrf_hash, ip_addr, user_agent, expires_at,"
             " created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5::text::inet, $6, $7, $8, $9)",
-            s.id, s.user_id, s.token_hash, s.csrf_hash, s.ip_addr, s.user_agent, s.expires_at, s.created_at,
+            s.id,
+            s.user_id,
+            s.token_hash,
+            s.csrf_hash,
+            s.ip_addr,
+            s.user_agent,
+            s.expires_at,
+            s.created_at,
             s.last_seen_at,
         )
 
@@ -358,7 +476,8 @@ class PostgresSessionStore:
         await self.conn.execute(
             "UPDATE auth_sessions s SET last_seen_at = GREATEST(s.last_seen_at, v.at)"
             " FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE s.id = v.id",
-            list(last_seen), list(last_seen.values()),
+            list(last_seen),
+            list(last_seen.values()),
         )
 
 
@@ -367,24 +486,35 @@ class PostgresLoginThrottleStore:
         self.conn = conn
 
     async def record_failure(self, keys: list[str], at: datetime) -> None:
-        await self.conn.executemany("INSERT INTO login_failures (key, at) VALUES ($1, $2)", [(k, at) for k in keys])
+        await self.conn.executemany(
+            "INSERT INTO login_failures (key, at) VALUES ($1, $2)", [(k, at) for k in keys]
+        )
 
     async def failures_since(self, key: str, since: datetime) -> int:
-        return int(await self.conn.fetchval(
-            "SELECT count(*) FROM login_failures WHERE key = $1 AND at >= $2", key, since))
+        return int(
+            await self.conn.fetchval(
+                "SELECT count(*) FROM login_failures WHERE key = $1 AND at >= $2", key, since
+            )
+        )
 
     async def ban(self, key: str, until: datetime) -> None:
         await self.conn.execute(
             "INSERT INTO login_bans (key, until) VALUES ($1, $2)"
-            " ON CONFLICT (key) DO UPDATE SET until = GREATEST(login_bans.until, EXCLUDED.until)", key, until,
+            " ON CONFLICT (key) DO UPDATE SET until = GREATEST(login_bans.until, EXCLUDED.until)",
+            key,
+            until,
         )
         # prune what no window will count again
-        await self.conn.execute("DELETE FROM login_failures WHERE key = $1 AND at < $2::timestamptz - interval"
-                                " '1 day'", key, until)
+        await self.conn.execute(
+            "DELETE FROM login_failures WHERE key = $1 AND at < $2::timestamptz - interval '1 day'",
+            key,
+            until,
+        )
 
     async def banned_until(self, keys: list[str], now: datetime) -> datetime | None:
         value: datetime | None = await self.conn.fetchval(
-            "SELECT max(until) FROM login_bans WHERE key = ANY($1::text[]) AND until > $2", keys, now)
+            "SELECT max(until) FROM login_bans WHERE key = ANY($1::text[]) AND until > $2", keys, now
+        )
         return value
 
     async def clear(self, key: str) -> None:
@@ -399,9 +529,14 @@ class PostgresTotpStore:
         r = await self.conn.fetchrow("SELECT * FROM user_totp WHERE user_id = $1", user_id)
         if r is None:
             return None
-        return TotpEnrolment(user_id=r["user_id"], secret=r["secret"], created_at=r["created_at"],
-                             confirmed_at=r["confirmed_at"], recovery_hashes=frozenset(r["recovery_hashes"]),
-                             last_step=r["last_step"])
+        return TotpEnrolment(
+            user_id=r["user_id"],
+            secret=r["secret"],
+            created_at=r["created_at"],
+            confirmed_at=r["confirmed_at"],
+            recovery_hashes=frozenset(r["recovery_hashes"]),
+            last_step=r["last_step"],
+        )
 
     async def put(self, enrolment: TotpEnrolment) -> None:
         e = enrolment
@@ -410,7 +545,12 @@ class PostgresTotpStore:
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret,"
             " created_at = EXCLUDED.created_at, confirmed_at = EXCLUDED.confirmed_at,"
             " recovery_hashes = EXCLUDED.recovery_hashes, last_step = EXCLUDED.last_step",
-            e.user_id, e.secret, e.created_at, e.confirmed_at, sorted(e.recovery_hashes), e.last_step,
+            e.user_id,
+            e.secret,
+            e.created_at,
+            e.confirmed_at,
+            sorted(e.recovery_hashes),
+            e.last_step,
         )
 
     async def delete(self, user_id: uuid.UUID) -> None:

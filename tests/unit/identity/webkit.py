@@ -9,6 +9,7 @@ import punq
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.identity.kit import IdentityServices
+from corral.core.identity.ports import AuthzCache
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
@@ -40,10 +41,13 @@ class WebPlatform:
     app_hooks: list = attrs.field(factory=list)
 
 
-async def identity_client(clock: FakeClock | None = None) -> tuple[TestClient, IdentityServices, IdentityMemory]:
+async def identity_client(
+    clock: FakeClock | None = None, memory: IdentityMemory | None = None, cache: AuthzCache | None = None
+) -> tuple[TestClient, IdentityServices, IdentityMemory]:
+    """A test client of an app over ``memory`` (shared by several apps = several replicas of one database)."""
     clock = clock or FakeClock()
-    memory = IdentityMemory()
-    ids = IdentityServices(memory, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
+    memory = memory or IdentityMemory()
+    ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
     await ensure_system_roles(memory, clock)
     platform = WebPlatform()
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))

@@ -1,0 +1,174 @@
+"""Behaviour every implementation of the identity stores must have.
+
+Fixture the subclass provides: ``identity_uow_factory`` — a callable returning a fresh unit of work with the
+identity stores (``users``, ``roles``, ``delegations``, ``tokens``, ``sessions``, ``login_throttle``, ``totp``);
+each test runs inside one unit of work and never commits. Override ``make_project`` when projects are rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from corral.core.errors import Conflict
+from corral.core.identity.catalogue import PERMISSIONS
+from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Role, TotpEnrolment, User
+from corral.core.ids import uuid7
+
+__all__ = ["IdentityStoresContract"]
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _user(name: str, **kw: Any) -> User:
+    return User(id=uuid7(), name=name, email=f"{name}@example.com", password_hash="h", created_at=T0,
+                updated_at=T0, **kw)
+
+
+class IdentityStoresContract:
+    async def make_project(self, uow: Any, owner_id: uuid.UUID, index: int) -> uuid.UUID:
+        return uuid7()
+
+    async def test_users_unique_and_paginated(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            for n in ["carol", "alice", "bob"]:
+                await uow.users.add(_user(n))
+            with pytest.raises(Conflict):
+                await uow.users.add(_user("alice"))
+            with pytest.raises(Conflict):
+                await uow.users.add(attrs.evolve(_user("zed"), email="bob@example.com"))
+            first = await uow.users.list_users(limit=2, cursor=None)
+            assert [u.name for u in first.items] == ["alice", "bob"]
+            second = await uow.users.list_users(limit=2, cursor=first.next_cursor)
+            assert [u.name for u in second.items] == ["carol"]
+            assert second.next_cursor is None
+            assert await uow.users.count() == 3
+            alice = await uow.users.get_by_name("alice")
+            assert alice is not None
+            await uow.users.update(attrs.evolve(alice, display_name="Alice", is_active=False))
+            got = await uow.users.get(alice.id)
+            assert got is not None
+            assert (got.display_name, got.is_active) == ("Alice", False)
+            assert await uow.users.get_by_name("nobody") is None
+
+    async def test_roles_bindings_and_grants(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            await uow.roles.ensure_permissions(PERMISSIONS)
+            u = _user("dana")
+            await uow.users.add(u)
+            project = await self.make_project(uow, u.id, 0)
+            role = Role(id=uuid7(), name="deployer", permissions=frozenset({"deploy:read"}), created_at=T0)
+            await uow.roles.add(role)
+            with pytest.raises(Conflict):
+                await uow.roles.add(attrs.evolve(role, id=uuid7()))
+            await uow.roles.set_permissions(role.id, frozenset({"deploy:read", "deploy:promote"}))
+            found = await uow.roles.get_by_name("deployer")
+            assert found is not None
+            assert found.permissions == {"deploy:read", "deploy:promote"}
+            b = Binding(id=uuid7(), user_id=u.id, role_id=role.id, role_name="deployer", created_at=T0,
+                        project_id=project)
+            await uow.roles.add_binding(b)
+            with pytest.raises(Conflict):
+                await uow.roles.add_binding(attrs.evolve(b, id=uuid7()))
+            assert await uow.roles.role_grants(u.id, None) == []
+            grants = await uow.roles.role_grants(u.id, project)
+            assert [(g.id, p) for g, p in grants] == [(b.id, frozenset({"deploy:read", "deploy:promote"}))]
+            assert [x.id for x in await uow.roles.bindings_of(u.id)] == [b.id]
+            await uow.users.update(attrs.evolve(u, is_active=False))
+            assert await uow.roles.role_grants(u.id, project) == []  # nothing for an inactive user
+            await uow.roles.delete_binding(b.id)
+            assert await uow.roles.get_binding(b.id) is None
+
+    async def test_delegations(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            await uow.roles.ensure_permissions(PERMISSIONS)
+            a, b = _user("ann"), _user("ben")
+            await uow.users.add(a)
+            await uow.users.add(b)
+            project = await self.make_project(uow, a.id, 0)
+            d = Delegation(id=uuid7(), delegator_id=a.id, delegate_id=b.id, permission="observe:read",
+                           created_at=T0, project_id=project, expires_at=T0 + timedelta(hours=1), reason="shift")
+            await uow.delegations.add(d)
+            with pytest.raises(Conflict):
+                await uow.delegations.add(attrs.evolve(d, id=uuid7()))
+            assert [x.id for x in await uow.delegations.active_to(b.id, project, T0)] == [d.id]
+            assert await uow.delegations.active_to(b.id, None, T0) == []
+            assert await uow.delegations.active_to(b.id, project, T0 + timedelta(hours=2)) == []
+            await uow.delegations.revoke(d.id, T0)
+            assert await uow.delegations.active_to(b.id, project, T0) == []
+            again = attrs.evolve(d, id=uuid7())
+            await uow.delegations.add(again)  # a revoked delegation can be granted again
+            page = await uow.delegations.list_involving(a.id, limit=1, cursor=None)
+            assert [x.id for x in page.items] == [again.id]
+            rest = await uow.delegations.list_involving(a.id, limit=5, cursor=page.next_cursor)
+            assert [x.id for x in rest.items] == [d.id]
+            got = await uow.delegations.get(d.id)
+            assert got is not None
+            assert got.revoked_at == T0
+            assert got.reason == "shift"
+
+    async def test_tokens_and_batched_last_used(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            u = _user("tom")
+            await uow.users.add(u)
+            t = ApiToken(id=uuid7(), user_id=u.id, name="ci", token_hash="ab" * 32, prefix="crl_abcdef",
+                         scopes=frozenset({"project:read"}), created_at=T0)
+            await uow.tokens.add(t)
+            assert await uow.tokens.get_by_hash("ab" * 32) == t
+            await uow.tokens.touch_many({t.id: T0 + timedelta(minutes=5)})
+            await uow.tokens.touch_many({t.id: T0 + timedelta(minutes=1)})  # never backwards
+            got = await uow.tokens.get(t.id)
+            assert got is not None
+            assert got.last_used_at == T0 + timedelta(minutes=5)
+            page = await uow.tokens.list_for_user(u.id, limit=10, cursor=None)
+            assert [x.id for x in page.items] == [t.id]
+            await uow.tokens.delete(t.id)
+            assert await uow.tokens.get_by_hash("ab" * 32) is None
+
+    async def test_sessions(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            u = _user("sam")
+            await uow.users.add(u)
+            s = AuthSession(id=uuid7(), user_id=u.id, token_hash="cd" * 32, csrf_hash="ef" * 32, created_at=T0,
+                            last_seen_at=T0, expires_at=T0 + timedelta(days=1), ip_addr="10.0.0.7",
+                            user_agent="curl")
+            await uow.sessions.add(s)
+            assert await uow.sessions.get_by_hash("cd" * 32) == s
+            await uow.sessions.touch_many({s.id: T0 + timedelta(minutes=3)})
+            got = await uow.sessions.get(s.id)
+            assert got is not None
+            assert got.last_seen_at == T0 + timedelta(minutes=3)
+            assert [x.id for x in await uow.sessions.list_for_user(u.id)] == [s.id]
+            assert await uow.sessions.delete_for_user(u.id) == 1
+            assert await uow.sessions.get(s.id) is None
+
+    async def test_login_throttle(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            lt = uow.login_throttle
+            await lt.record_failure(["user:x", "ip:1.2.3.4"], T0)
+            await lt.record_failure(["user:x"], T0 + timedelta(seconds=30))
+            assert await lt.failures_since("user:x", T0) == 2
+            assert await lt.failures_since("user:x", T0 + timedelta(seconds=1)) == 1
+            assert await lt.banned_until(["user:x"], T0) is None
+            await lt.ban("user:x", T0 + timedelta(minutes=5))
+            await lt.ban("user:x", T0 + timedelta(minutes=1))  # a longer ban is kept
+            assert await lt.banned_until(["user:x", "ip:9.9.9.9"], T0) == T0 + timedelta(minutes=5)
+            assert await lt.banned_until(["user:x"], T0 + timedelta(minutes=6)) is None
+            await lt.clear("user:x")
+            assert await lt.failures_since("user:x", T0) == 0
+
+    async def test_totp(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            u = _user("tia")
+            await uow.users.add(u)
+            e = TotpEnrolment(user_id=u.id, secret="JBSWY3DPEHPK3PXP", created_at=T0)
+            await uow.totp.put(e)
+            confirmed = attrs.evolve(e, confirmed_at=T0, recovery_hashes=frozenset({"a", "b"}), last_step=42)
+            await uow.totp.put(confirmed)
+            assert await uow.totp.get(u.id) == confirmed
+            await uow.totp.delete(u.id)
+            assert await uow.totp.get(u.id) is None
