@@ -18,6 +18,7 @@ from corral.core.identity.ports import (
     TotpStore,
     UserStore,
 )
+from corral.core.notify.ports import NotificationStore, PreferenceStore, RecipientDirectory
 from corral.core.outbox.ports import Outbox
 from corral.core.projects.ports import (
     BranchProtectionStore,
@@ -54,6 +55,10 @@ class UnitOfWork(Protocol):
     totp: TotpStore
     # secrets
     secrets: SecretStore
+    # notifications
+    notifications: NotificationStore
+    notification_preferences: PreferenceStore
+    notification_recipients: RecipientDirectory
     # projects / git (corral.core.projects)
     projects: ProjectStore
     issues: IssueStore

@@ -1,0 +1,158 @@
+"""Notifications, channels, statuses, preferences and the routing of events to project roles."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from corral.core.errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "EVENT_ROLES",
+    "Channel",
+    "EventType",
+    "Notification",
+    "NotificationStatus",
+    "Preferences",
+    "Recipient",
+    "RenderedMessage",
+]
+
+
+class EventType(enum.StrEnum):
+    """Outbox topics that notify people."""
+
+    BUILD_FAILED = "build_failed"
+    MR_CREATED = "mr_created"
+    MR_MERGED = "mr_merged"
+    REVIEW_REQUESTED = "review_requested"
+    AGENT_COMPLETED = "agent_completed"
+    DEPLOY_STATUS = "deploy_status"
+    ALERT_FIRING = "alert_firing"
+    ALERT_RESOLVED = "alert_resolved"
+
+
+class Channel(enum.StrEnum):
+    IN_APP = "in_app"
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class NotificationStatus(enum.StrEnum):
+    """in_app: sent (unread) → read. email/webhook: pending → sent | failed."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Project roles notified by default for each event ("owner" is the project's owner). Users named in the
+# event payload ("user_ids": authors, reviewers, whoever launched the agent) are always notified too.
+EVENT_ROLES: dict[EventType, frozenset[str]] = {
+    EventType.BUILD_FAILED: frozenset({"owner", "developer"}),
+    EventType.MR_CREATED: frozenset({"owner", "developer"}),
+    EventType.MR_MERGED: frozenset({"owner"}),
+    EventType.REVIEW_REQUESTED: frozenset(),
+    EventType.AGENT_COMPLETED: frozenset(),
+    EventType.DEPLOY_STATUS: frozenset({"owner", "ops"}),
+    EventType.ALERT_FIRING: frozenset({"owner", "ops"}),
+    EventType.ALERT_RESOLVED: frozenset({"owner", "ops"}),
+}
+
+# Without a preference for an event, a user gets it in the app and by email.
+DEFAULT_CHANNELS: frozenset[Channel] = frozenset({Channel.IN_APP, Channel.EMAIL})
+
+
+@attrs.frozen
+class Recipient:
+    """A user who may be notified, with where to reach them."""
+
+    user_id: uuid.UUID
+    name: str
+    email: str | None = None
+
+
+@attrs.frozen
+class Preferences:
+    """A user's channels per event type (missing: DEFAULT_CHANNELS) and their own webhook URL."""
+
+    user_id: uuid.UUID
+    events: dict[EventType, frozenset[Channel]] = attrs.field(factory=dict)
+    webhook_url: str | None = None
+    updated_at: datetime | None = None
+
+    def channels_for(self, event: EventType) -> frozenset[Channel]:
+        return self.events.get(event, DEFAULT_CHANNELS)
+
+    @classmethod
+    def parse(cls, user_id: uuid.UUID, body: dict[str, Any]) -> Preferences:
+        """From the API shape ``{"events": {type: [channels]}, "webhook_url": str | null}``.
+
+        Bad input is an InvalidInput naming the field.
+        """
+        unknown = sorted(set(body) - {"events", "webhook_url"})
+        if unknown:
+            raise InvalidInput(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
+        raw_events = body.get("events", {})
+        if not isinstance(raw_events, dict):
+            raise InvalidInput("events must be an object mapping event types to lists of channels", field="events")
+        events: dict[EventType, frozenset[Channel]] = {}
+        for key, value in raw_events.items():
+            try:
+                event = EventType(key)
+            except ValueError:
+                known = ", ".join(e.value for e in EventType)
+                raise InvalidInput(f"unknown event type {key!r}; known: {known}", field=f"events.{key}") from None
+            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                raise InvalidInput(f"events.{key} must be a list of channels", field=f"events.{key}")
+            try:
+                events[event] = frozenset(Channel(c) for c in value)
+            except ValueError:
+                known = ", ".join(c.value for c in Channel)
+                raise InvalidInput(f"events.{key}: channels are {known}", field=f"events.{key}") from None
+        url = body.get("webhook_url")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise InvalidInput("webhook_url must be an http(s) URL or null", field="webhook_url")
+        return cls(user_id=user_id, events=events, webhook_url=url or None)
+
+
+@attrs.frozen
+class RenderedMessage:
+    """A notification rendered for people: subject, plain text and HTML."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@attrs.frozen
+class Notification:
+    """One notification of one user on one channel."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    type: EventType
+    channel: Channel
+    status: NotificationStatus
+    subject: str
+    body: str
+    created_at: datetime
+    html: str | None = None
+    project_id: uuid.UUID | None = None
+    ref_type: str | None = None
+    ref_id: uuid.UUID | None = None
+    target: str | None = None  # email address or webhook URL, fixed when planned
+    dedupe_key: str | None = None
+    event_id: uuid.UUID | None = None
+    payload: dict[str, Any] = attrs.field(factory=dict)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    read_at: datetime | None = None
