@@ -118,7 +118,7 @@ async def test_tamper_swap_and_wrong_key_fail_loudly(uow_factory, project_id, po
     for name in ("A", "B"):
         with pytest.raises(SecretUndecryptable, match=f"secret {name}"):
             await reader.read(ALICE, project_id, name, SecretScope.AGENT, "t")
-    c, _ = await service.put(ALICE, project_id, "C", "value-c", "all")
+    await service.put(ALICE, project_id, "C", "value-c", "all")
     wrong = envelope(os.urandom(32))
     with pytest.raises(SecretUndecryptable, match="not configured"):
         await SecretReader(uow_factory, wrong, AllowAllAuthorizer(), Clock()).read(
