@@ -77,9 +77,9 @@ class Platform:
         from corral.fakes.objectstore import InMemoryObjectStore
         from corral.fakes.uow import InMemoryUnitOfWorkFactory
 
-        clock = FakeClock.real_time() if hasattr(FakeClock, "real_time") else FakeClock()
+        clock = FakeClock.real_time()
         self.register(Clock, clock)
-        self.register(UnitOfWorkFactory, InMemoryUnitOfWorkFactory())
+        self.register(UnitOfWorkFactory, InMemoryUnitOfWorkFactory(clock=clock))
         self.register(ObjectStore, InMemoryObjectStore())
 
     async def _wire_services(self, *, migrate: bool) -> None:
@@ -90,7 +90,8 @@ class Platform:
 
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.register(Clock, SystemClock())
+        clock = SystemClock()
+        self.register(Clock, clock)
 
         self.database_url = settings.database_url or await self._embedded_postgres()
         pool = await create_pool(self.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -103,7 +104,7 @@ class Platform:
                 applied = await apply_migrations(conn)
             if applied:
                 log.info("applied migrations", extra={"migrations": applied})
-        self.register(UnitOfWorkFactory, PostgresUnitOfWorkFactory(pool))
+        self.register(UnitOfWorkFactory, PostgresUnitOfWorkFactory(pool, clock))
 
         async def check_pg() -> None:
             async with pool.acquire(timeout=2) as conn:

@@ -8,7 +8,18 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SYSTEM_ACTOR_ID", "SYSTEM_ACTOR_NAME", "AuditEntry", "AuditQuery"]
+from corral.core.errors import InvalidInput
+from corral.core.pagination import clamp_limit, decode_cursor, encode_cursor
+
+__all__ = [
+    "SYSTEM_ACTOR_ID",
+    "SYSTEM_ACTOR_NAME",
+    "AuditEntry",
+    "AuditQuery",
+    "audit_cursor",
+    "check_audit_query",
+    "decode_audit_cursor",
+]
 
 # Mutations made by Corral itself (bootstrap, background loops) are attributed to this actor.
 SYSTEM_ACTOR_ID = uuid.UUID(int=0)
@@ -51,3 +62,32 @@ class AuditQuery:
     until: datetime | None = None
     limit: int = 50
     cursor: str | None = None
+
+
+def audit_cursor(entry: AuditEntry) -> str:
+    """The cursor continuing a newest-first listing after ``entry`` (sort key: created_at, id)."""
+    return encode_cursor({"t": entry.created_at.isoformat(), "id": str(entry.id)})
+
+
+def decode_audit_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Inverse of ``audit_cursor``; anything else is InvalidInput naming ``cursor``."""
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(str(raw["t"]))
+        last_id = uuid.UUID(str(raw["id"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from exc
+    if when.tzinfo is None:
+        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
+    return when, last_id
+
+
+def check_audit_query(query: AuditQuery) -> int:
+    """Validate the filters of ``query``; return its limit (1..MAX_LIMIT)."""
+    for name in ("since", "until"):
+        value = getattr(query, name)
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} must carry a timezone (e.g. 2026-01-01T00:00:00Z)", field=name)
+    return clamp_limit(query.limit)

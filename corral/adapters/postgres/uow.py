@@ -1,0 +1,145 @@
+"""PostgresUnitOfWork: one pooled connection and one transaction per unit.
+
+``commit()`` makes the work durable and starts a fresh transaction, so a unit may commit in
+steps; whatever is not committed when the block ends is rolled back, and the connection goes
+back to the pool in every case (also on errors and cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+from asyncpg.transaction import Transaction
+
+from corral.adapters.clock import SystemClock
+from corral.adapters.postgres.audit import PostgresAuditLog
+from corral.adapters.postgres.errors import CONNECTION_ERRORS, translate_errors, unavailable
+from corral.adapters.postgres.identity import (
+    PostgresDelegationStore,
+    PostgresLoginThrottleStore,
+    PostgresRoleStore,
+    PostgresSessionStore,
+    PostgresTokenStore,
+    PostgresTotpStore,
+    PostgresUserStore,
+)
+from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.core.clock import Clock
+
+__all__ = ["PostgresUnitOfWork", "PostgresUnitOfWorkFactory"]
+
+log = logging.getLogger(__name__)
+
+
+class PostgresUnitOfWork:
+    """The UnitOfWork port over asyncpg. Stores are attributes bound to the unit's connection."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._conn: asyncpg.Connection | None = None
+        self._tx: Transaction | None = None
+        self._used = False
+
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The unit's connection, for adapters that need raw SQL inside the transaction."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not active (use `async with`)")
+        return self._conn
+
+    def _bind(self, conn: asyncpg.Connection) -> None:
+        # Each domain adds its stores here (one line each), bound to this connection.
+        self.audit = PostgresAuditLog(conn)
+        self.outbox = PostgresOutbox(conn, self._clock)
+        # identity
+        self.users = PostgresUserStore(conn)
+        self.roles = PostgresRoleStore(conn)
+        self.delegations = PostgresDelegationStore(conn)
+        self.tokens = PostgresTokenStore(conn)
+        self.sessions = PostgresSessionStore(conn)
+        self.login_throttle = PostgresLoginThrottleStore(conn)
+        self.totp = PostgresTotpStore(conn)
+
+    async def __aenter__(self) -> Self:
+        if self._used:
+            raise RuntimeError("a unit of work is used once; make a new one with the factory")
+        self._used = True
+        try:
+            conn = await self._pool.acquire()
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(exc) from exc
+        self._conn = conn
+        try:
+            await self._begin()
+        except BaseException:
+            await self._release()
+            raise
+        self._bind(conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._tx is not None:
+                tx, self._tx = self._tx, None
+                try:
+                    await tx.rollback()
+                except Exception:
+                    # nothing was committed; a broken connection is discarded by the pool
+                    log.warning("rollback failed; discarding the connection", exc_info=True)
+                    if self._conn is not None:
+                        self._conn.terminate()
+        finally:
+            await self._release()
+
+    async def commit(self) -> None:
+        tx = self._active()
+        self._tx = None
+        with translate_errors("the change"):
+            await tx.commit()
+        await self._begin()
+
+    async def rollback(self) -> None:
+        tx = self._active()
+        self._tx = None
+        with translate_errors("the rollback"):
+            await tx.rollback()
+        await self._begin()
+
+    def _active(self) -> Transaction:
+        if self._tx is None:
+            raise RuntimeError("the unit of work is not active (use `async with`)")
+        return self._tx
+
+    async def _begin(self) -> None:
+        tx = self.connection.transaction()
+        with translate_errors("the transaction"):
+            await tx.start()
+        self._tx = tx
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await self._pool.release(conn)
+            except Exception:
+                log.warning("releasing a connection failed", exc_info=True)
+
+
+class PostgresUnitOfWorkFactory:
+    """``factory()`` → a fresh PostgresUnitOfWork on ``pool`` (asyncpg pool from ``create_pool``)."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock | None = None) -> None:
+        self.pool = pool
+        self.clock = clock or SystemClock()
+
+    def __call__(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.pool, self.clock)

@@ -1,0 +1,147 @@
+"""PostgresUnitOfWork, PostgresAuditLog and PostgresOutbox against a real PostgreSQL (the shared
+contracts), plus the pool and error translation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from corral.adapters.postgres.errors import translate_errors
+from corral.adapters.postgres.pool import connect, create_pool, redact_dsn
+from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
+from corral.contracts.audit import AuditLogContract
+from corral.contracts.outbox import OutboxContract
+from corral.contracts.uow import UnitOfWorkContract, audit_entry
+from corral.core.errors import Conflict, InvalidInput, NotFound, Unavailable
+from corral.fakes.clock import FakeClock
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pg_pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(db_dsn, min_size=1, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+def uow_factory(pg_pool: asyncpg.Pool) -> PostgresUnitOfWorkFactory:
+    return PostgresUnitOfWorkFactory(pg_pool, FakeClock())
+
+
+class TestPostgresUnitOfWork(UnitOfWorkContract):
+    pass
+
+
+class TestPostgresAuditLog(AuditLogContract):
+    pass
+
+
+class TestPostgresOutbox(OutboxContract):
+    pass
+
+
+async def test_connections_go_back_to_the_pool(pg_pool: asyncpg.Pool, uow_factory: PostgresUnitOfWorkFactory) -> None:
+    for _ in range(10):  # more units than the pool has connections
+        with pytest.raises(RuntimeError):
+            async with uow_factory():
+                raise RuntimeError("boom")
+        async with uow_factory() as uow:
+            await uow.commit()
+    assert pg_pool.get_idle_size() == pg_pool.get_size()
+
+
+async def test_cancelled_unit_rolls_back_and_releases(
+    pg_pool: asyncpg.Pool, uow_factory: PostgresUnitOfWorkFactory
+) -> None:
+    entry = audit_entry("cancelled")
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with uow_factory() as uow:
+            await uow.audit.record(entry)
+            started.set()
+            await asyncio.sleep(60)
+            await uow.commit()
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with pg_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE id = $1", entry.id) == 0
+    assert pg_pool.get_idle_size() == pg_pool.get_size()
+
+
+async def test_audit_and_outbox_share_the_transaction(
+    pg_pool: asyncpg.Pool, uow_factory: PostgresUnitOfWorkFactory
+) -> None:
+    async with uow_factory() as uow:
+        await uow.audit.record(audit_entry("both"))
+        await uow.outbox.add("both", {})
+        await uow.commit()
+        await uow.audit.record(audit_entry("both"))
+        await uow.outbox.add("both", {})
+    async with pg_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE actor_name = 'both'") == 1
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = 'both'") == 1
+
+
+async def test_jsonb_codec_round_trips_python_values(db_dsn: str) -> None:
+    conn = await connect(db_dsn)
+    try:
+        value = await conn.fetchval("SELECT $1::jsonb", {"a": [1, 2.5, None, "x"], "b": {"c": True}})
+        assert value == {"a": [1, 2.5, None, "x"], "b": {"c": True}}
+        assert await conn.fetchval("SELECT '{\"k\": 1}'::json") == {"k": 1}
+    finally:
+        await conn.close()
+
+
+async def test_unreachable_database_is_unavailable_without_the_password() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    dsn = f"postgresql://corral:hunter2secret@127.0.0.1:{port}/corral"
+    with pytest.raises(Unavailable) as caught:
+        await create_pool(dsn, timeout=2)
+    assert "hunter2secret" not in str(caught.value)
+    assert f"127.0.0.1:{port}/corral" in str(caught.value)
+    with pytest.raises(Unavailable):
+        await connect(dsn, timeout=2)
+
+
+async def test_missing_database_is_unavailable(db_dsn: str) -> None:
+    dsn = db_dsn.rsplit("/", 1)[0] + "/no_such_database_here"
+    with pytest.raises(Unavailable, match="no_such_database_here"):
+        await connect(dsn)
+
+
+def test_redact_dsn_never_shows_credentials() -> None:
+    assert redact_dsn("postgresql://u:p4ss@db.example:6543/corral") == "db.example:6543/corral"
+    assert "p4ss" not in redact_dsn("postgresql://u:p4ss@db/x?sslmode=require")
+
+
+async def test_driver_errors_are_translated(db_dsn: str) -> None:
+    conn = await connect(db_dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE translate_probe (id int PRIMARY KEY, ref uuid REFERENCES users(id), n int CHECK (n > 0))"
+        )
+        await conn.execute("INSERT INTO translate_probe (id, n) VALUES (1, 1)")
+        with pytest.raises(Conflict, match="thing already exists"), translate_errors("thing"):
+            await conn.execute("INSERT INTO translate_probe (id, n) VALUES (1, 1)")
+        with pytest.raises(NotFound), translate_errors("thing"):
+            await conn.execute("INSERT INTO translate_probe (id, ref, n) VALUES (2, gen_random_uuid(), 1)")
+        with pytest.raises(InvalidInput), translate_errors("thing"):
+            await conn.execute("INSERT INTO translate_probe (id, n) VALUES (3, 0)")
+    finally:
+        await conn.close()
