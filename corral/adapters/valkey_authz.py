@@ -55,7 +55,8 @@ def credential_to_json(c: CachedCredential) -> str:
         "token_project_id": str(p.token_project_id) if p.token_project_id else None,
         "token_id": str(p.token_id) if p.token_id else None,
         "session_id": str(p.session_id) if p.session_id else None,
-        "needs_totp_enrolment": p.needs_totp_enrolment,
+        "needs_totp_enrolment": p.needs_totp_enrolment, "email": p.email, "display_name": p.display_name,
+        "roles": [[r, str(pid) if pid else None] for r, pid in p.roles],
         "expires_at": _dt(c.expires_at), "last_seen_at": _dt(c.last_seen_at), "csrf_digest": c.csrf_digest,
     })
 
@@ -66,7 +67,8 @@ def credential_from_json(raw: str | bytes) -> CachedCredential:
         user_id=uuid.UUID(d["user_id"]), name=d["name"], method=AuthMethod(d["method"]), is_agent=d["is_agent"],
         scopes=frozenset(d["scopes"]) if d["scopes"] is not None else None,
         token_project_id=_uuid(d["token_project_id"]), token_id=_uuid(d["token_id"]),
-        session_id=_uuid(d["session_id"]), needs_totp_enrolment=d["needs_totp_enrolment"],
+        session_id=_uuid(d["session_id"]), needs_totp_enrolment=d["needs_totp_enrolment"], email=d["email"],
+        display_name=d["display_name"], roles=tuple((r, _uuid(pid)) for r, pid in d["roles"]),
     )
     return CachedCredential(principal=principal, expires_at=_parse_dt(d["expires_at"]),
                             last_seen_at=_parse_dt(d["last_seen_at"]), csrf_digest=d["csrf_digest"])

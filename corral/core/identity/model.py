@@ -160,6 +160,10 @@ class Principal:
     session_id: uuid.UUID | None = None
     ip_addr: str | None = None
     needs_totp_enrolment: bool = False  # an admin without TOTP where the setting requires it
+    # profile, cached with the credential so GET /me needs no database round trip
+    email: str | None = None
+    display_name: str | None = None
+    roles: tuple[tuple[str, uuid.UUID | None], ...] = ()  # (role name, project id or None)
 
     @property
     def via_cookie(self) -> bool:

@@ -250,12 +250,16 @@ class SessionService:
             if user is None or not user.is_active:
                 return None
             needs_totp = await self._needs_totp(uow, user)
+            bindings = await uow.roles.bindings_of(user.id)
         principal = Principal(
             user_id=user.id,
             name=user.name,
             method=AuthMethod.SESSION,
             session_id=session.id,
             needs_totp_enrolment=needs_totp,
+            email=user.email,
+            display_name=user.display_name,
+            roles=tuple((b.role_name, b.project_id) for b in bindings),
         )
         return CachedCredential(
             principal=principal,

@@ -226,5 +226,8 @@ class TokenService:
             scopes=token.scopes,
             token_project_id=token.project_id,
             token_id=token.id,
+            email=user.email,
+            display_name=user.display_name,
+            roles=tuple((b.role_name, b.project_id) for b in bindings),
         )
         return CachedCredential(principal=principal, expires_at=token.expires_at)

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from corral.core.audit.model import AuditEntry, AuditQuery
@@ -187,17 +188,20 @@ async def totp_disable(request: web.Request) -> web.StreamResponse:
 async def me(request: web.Request) -> web.StreamResponse:
     principal = _me(request)
     ids = _ids(request)
-    async with ids.uow_factory() as uow:
-        user = await uow.users.get(principal.user_id)
-        bindings = await uow.roles.bindings_of(principal.user_id)
-    if user is None:
-        raise InvalidInput("your user no longer exists")
+    if principal.email is None:  # not resolved with a profile (e.g. Corral itself)
+        async with ids.uow_factory() as uow:
+            user = await uow.users.get(principal.user_id)
+            bindings = await uow.roles.bindings_of(principal.user_id)
+        if user is None:
+            raise InvalidInput("your user no longer exists")
+        principal = attrs.evolve(principal, email=user.email, display_name=user.display_name,
+                                 roles=tuple((b.role_name, b.project_id) for b in bindings))
     perms = await ids.authorizer.permissions(principal, principal.token_project_id)
-    body = {
-        "name": user.name, "email": user.email, "display_name": user.display_name, "is_active": user.is_active,
+    body: dict[str, Any] = {
+        "name": principal.name, "email": principal.email, "display_name": principal.display_name,
+        "is_active": True,  # an inactive user cannot authenticate
         "is_agent": principal.is_agent, "auth_method": principal.method.value,
-        "roles": [{"role": b.role_name, "project": str(b.project_id) if b.project_id else None}
-                  for b in bindings],
+        "roles": [{"role": r, "project": str(p) if p else None} for r, p in principal.roles],
         "permissions": sorted(perms),
     }
     if principal.needs_totp_enrolment:
