@@ -113,29 +113,52 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
 @command("migrate", "apply pending database migrations (idempotent; safe with several replicas)")
 def _migrate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--status", action="store_true", help="only show each migration's state; exit 1 if one changed")
 
 
 @_migrate_args.run
 def _migrate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     _configure_logging(settings, quiet=True)
+    from corral.adapters.postgres.migrator import MigrationState, apply_migrations, migration_status
 
-    async def run() -> list[str]:
+    async def on(conn: Any) -> list[str] | list[MigrationState]:
+        return await migration_status(conn) if args.status else await apply_migrations(conn)
+
+    async def run() -> list[str] | list[MigrationState]:
         from corral.entrypoints.bootstrap import Platform
 
         if settings.profile == "memory":
             raise CorralError("the memory profile has no database to migrate")
-        platform = await Platform.start(attrs.evolve(settings), migrate=False)
-        try:
-            from corral.adapters.postgres.migrator import apply_migrations
+        if settings.database_url:  # an external database: nothing else needs to start
+            from corral.adapters.postgres.pool import connect
 
+            conn = await connect(settings.database_url)
+            try:
+                return await on(conn)
+            finally:
+                await conn.close()
+        platform = await Platform.start(attrs.evolve(settings), migrate=False)  # the embedded PostgreSQL
+        try:
             pool = platform.resolve("pg_pool")
             async with pool.acquire() as conn:
-                return await apply_migrations(conn)
+                return await on(conn)
         finally:
             await platform.aclose()
 
-    applied = asyncio.run(run())
+    result = asyncio.run(run())
+    if args.status:
+        states = [s for s in result if isinstance(s, MigrationState)]
+        if args.json:
+            print(json.dumps({"migrations": [
+                {"name": s.name, "state": s.state, "applied_at": s.applied_at.isoformat() if s.applied_at else None}
+                for s in states
+            ]}))
+        else:
+            for s in states:
+                print(f"{s.state:8} {s.name}")
+        return 1 if any(s.state == "changed" for s in states) else 0
+    applied = [name for name in result if isinstance(name, str)]
     if args.json:
         print(json.dumps({"applied": applied}))
     elif applied:

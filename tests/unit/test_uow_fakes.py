@@ -117,3 +117,15 @@ def test_real_time_fake_clock_follows_the_wall_clock() -> None:
     before = datetime.now(UTC)
     clock.advance(3600)
     assert clock.now() >= before + timedelta(seconds=3600)
+
+
+def test_postgres_and_in_memory_units_carry_the_same_stores(uow_factory: InMemoryUnitOfWorkFactory) -> None:
+    from corral.adapters.clock import SystemClock
+    from corral.adapters.postgres.uow import PostgresUnitOfWork
+
+    def stores(unit: object) -> set[str]:
+        return {name for name in vars(unit) if not name.startswith("_") and name not in {"db", "clock"}}
+
+    postgres = PostgresUnitOfWork(pool=None, clock=SystemClock())  # type: ignore[arg-type]
+    postgres._bind(None)  # type: ignore[arg-type]  # stores only keep the connection
+    assert stores(postgres) == stores(uow_factory())

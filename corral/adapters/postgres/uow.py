@@ -27,6 +27,7 @@ from corral.adapters.postgres.identity import (
     PostgresUserStore,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.core.clock import Clock
 
 __all__ = ["PostgresUnitOfWork", "PostgresUnitOfWorkFactory"]
@@ -63,6 +64,8 @@ class PostgresUnitOfWork:
         self.sessions = PostgresSessionStore(conn)
         self.login_throttle = PostgresLoginThrottleStore(conn)
         self.totp = PostgresTotpStore(conn)
+        # secrets
+        self.secrets = PostgresSecretStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
