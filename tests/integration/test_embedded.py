@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from corral.adapters.embedded import EmbeddedPostgres, EmbeddedValkey
+from corral.adapters.embedded import EmbeddedPostgres, EmbeddedValkey, children
 from corral.core.errors import Unavailable
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,11 @@ def root_dir() -> Iterator[Path]:
     """
     path = Path(tempfile.mkdtemp(prefix="corral-embedded-"))
     yield path
+    # A failed test may leave servers behind (the kill -9 tests make orphans on purpose).
+    for sub, program in (("postgres", "postgres"), ("valkey", "valkey-server")):
+        for pid in children.find_survivors(path / sub, program):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -159,7 +165,11 @@ if os.environ["EMBEDDED_TEST_NO_PDEATHSIG"] == "1":
 async def main():
     root = Path(os.environ["EMBEDDED_TEST_ROOT"])
     pg, vk = EmbeddedPostgres(root / "postgres"), EmbeddedValkey(root / "valkey")
-    dsn, url = await asyncio.gather(pg.start(), vk.start())
+    try:
+        dsn, url = await asyncio.gather(pg.start(), vk.start())
+    except BaseException:
+        await asyncio.gather(pg.stop(), vk.stop())
+        raise
     conn = await asyncpg.connect(dsn)
     await conn.execute("CREATE TABLE survivor (v text); INSERT INTO survivor VALUES ('before kill -9')")
     await conn.close()
@@ -219,3 +229,18 @@ async def test_children_die_with_a_killed_parent(root_dir: Path) -> None:
     assert await wait_gone([old["pg"], old["vk"]]), "the servers outlived their killed parent"
     log = (root_dir / "postgres" / "postgres.log").read_text()
     assert "database system is shut down" in log  # a clean shutdown, not a crash
+
+
+async def test_a_deep_data_directory_gets_its_socket_in_a_short_private_directory(root_dir: Path) -> None:
+    pg = EmbeddedPostgres(root_dir / ("deep" * 20) / "postgres")
+    assert not str(pg.socket_dir()).startswith(str(root_dir))  # the unix socket path limit is 108 bytes
+    try:
+        dsn = await pg.start()
+        assert dsn == pg.dsn()
+        conn = await asyncpg.connect(dsn)
+        assert await conn.fetchval("SELECT 1") == 1
+        await conn.close()
+        assert pg.socket_dir().stat().st_mode & 0o077 == 0
+    finally:
+        await pg.stop()
+        shutil.rmtree(pg.socket_dir(), ignore_errors=True)

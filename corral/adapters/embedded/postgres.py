@@ -96,7 +96,7 @@ class EmbeddedPostgres:
                 await self._initdb(bin_dir)
             await asyncio.to_thread(self._check_version, bin_dir)
             await self._run(bin_dir)
-            dsn = self._make_dsn()
+            dsn = self.dsn()
             await self._ensure_database(dsn)
         except BaseException:
             await self.stop()
@@ -128,7 +128,7 @@ class EmbeddedPostgres:
                 os.chown(self.root, self._account.uid, self._account.gid)
             self.root.chmod(0o700)
             shutil.rmtree(self.root / "data.init", ignore_errors=True)
-            self._socket_dir = self._pick_socket_dir()
+            self._socket_dir = self._make_socket_dir()
         except BaseException:
             self._lock.release()
             raise
@@ -145,12 +145,22 @@ class EmbeddedPostgres:
                 mode = os.stat(path).st_mode
                 os.chmod(path, mode | 0o004 | (0o001 if mode & 0o100 else 0))
 
-    def _pick_socket_dir(self) -> Path:
+    def socket_dir(self) -> Path:
+        """Where the server's unix socket lives: ``root/run``, or a short private directory in the
+        system's temp directory when that path would be too long for a socket."""
         candidate = self.root / "run"
         if len(str(candidate / f".s.PGSQL.{_PORT}.lock")) > _SOCKET_MAX:
-            # A deep data directory: fall back to a short private directory named after it.
             digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
             candidate = Path(tempfile.gettempdir()) / f"corral-pg-{os.geteuid()}-{digest}"
+        return candidate
+
+    def dsn(self, database: str = DATABASE) -> str:
+        """The DSN the server answers on while it runs (for tools and tests; ``start()`` returns it too)."""
+        host = quote(str(self.socket_dir()), safe="")
+        return f"postgresql://{_SUPERUSER}@/{database}?host={host}&port={_PORT}"
+
+    def _make_socket_dir(self) -> Path:
+        candidate = self.socket_dir()
         candidate.mkdir(mode=0o700, exist_ok=True)
         info = candidate.lstat()
         if candidate.is_symlink() or info.st_uid not in (os.geteuid(), self._uid()):
@@ -238,13 +248,8 @@ class EmbeddedPostgres:
             return False
         return len(lines) >= 8 and lines[0].strip() == str(pid) and lines[7].strip() == "ready"
 
-    def _make_dsn(self, database: str = DATABASE) -> str:
-        assert self._socket_dir is not None
-        host = quote(str(self._socket_dir), safe="")
-        return f"postgresql://{_SUPERUSER}@/{database}?host={host}&port={_PORT}"
-
     async def _ensure_database(self, dsn: str) -> None:
-        conn = await asyncpg.connect(self._make_dsn("postgres"), timeout=30)
+        conn = await asyncpg.connect(self.dsn("postgres"), timeout=30)
         try:
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
             if not exists:
