@@ -170,7 +170,5 @@ class TelemetryStoreContract:
         assert len(result) == 1
         assert result[0][0].labels == {"host": "a"}
         assert [v for _, v in result[0][1]] == [0.0, 1.0, 2.0]
-        both = await telemetry_store.metric_points(
-            MetricQuery(name="cpu", since=T0, until=T0 + timedelta(hours=1))
-        )
+        both = await telemetry_store.metric_points(MetricQuery(name="cpu", since=T0, until=T0 + timedelta(hours=1)))
         assert len(both) == 2

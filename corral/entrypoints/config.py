@@ -81,6 +81,16 @@ class Settings:
 
     # --- telemetry -----------------------------------------------------------
     otlp_port: int | None = attrs.field(default=None, validator=_port)  # dedicated OTLP listener, e.g. 4318
+    otlp_max_body_bytes: int = attrs.field(default=20 * 1024 * 1024, validator=_positive)  # after gunzip; 413 above
+    otlp_queue_records: int = attrs.field(default=100_000, validator=_positive)  # bounded ingest queue; 429 when full
+    otlp_batch_records: int = attrs.field(default=20_000, validator=_positive)  # records per COPY transaction
+    otlp_writers: int = attrs.field(default=2, validator=_positive)  # concurrent batch writers (connections)
+    observe_hot_hours: float = attrs.field(default=48.0, validator=_positive)  # logs and spans stay in PostgreSQL
+    observe_hot_metric_minutes: float = attrs.field(default=60.0, validator=_positive)  # metric samples
+    observe_cold_days: int = attrs.field(default=90, validator=_positive)  # Parquet retention, whole days
+    observe_rotation_seconds: float = attrs.field(default=300.0, validator=_positive)  # cold-tier loop period
+    observe_alert_seconds: float = attrs.field(default=30.0, validator=_positive)  # alert evaluator period
+    observe_self: bool = True  # Corral's own request logs and spans go through its telemetry pipeline
 
     # --- identity ------------------------------------------------------------
     bootstrap_admin_name: str | None = None

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
+import attrs
+
+from corral.core.audit.model import AuditEntry
+from corral.core.errors import NotFound
 from corral.core.observe.filters import log_matches
 from corral.core.observe.model import (
     LOG_COLUMNS,
     POINT_COLUMNS,
     SERIES_COLUMNS,
     SPAN_COLUMNS,
+    AlertEvent,
+    AlertRule,
     LogItem,
     LogQuery,
     MetricQuery,
@@ -24,7 +31,15 @@ from corral.core.observe.model import (
 )
 from corral.core.observe.ports import ColdFile
 
-__all__ = ["InMemoryLiveTail", "InMemoryProjectDirectory", "InMemoryTelemetryStore", "log_item", "span_item"]
+__all__ = [
+    "InMemoryColdTier",
+    "InMemoryLeaderLock",
+    "InMemoryLiveTail",
+    "InMemoryProjectDirectory",
+    "InMemoryTelemetryStore",
+    "log_item",
+    "span_item",
+]
 
 
 def log_item(row: dict[str, Any]) -> LogItem:
@@ -109,30 +124,24 @@ class InMemoryTelemetryStore:
 
     async def trace_spans(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> list[SpanItem]:
         return [
-            span_item(r)
-            for r in self.spans
-            if r["trace_id"] == trace_id and self._in(r["project_id"], project_ids)
+            span_item(r) for r in self.spans if r["trace_id"] == trace_id and self._in(r["project_id"], project_ids)
         ]
 
     async def session_logs(
         self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
     ) -> list[LogItem]:
-        rows = [
-            r for r in self.logs if r["session_id"] == session_id and self._in(r["project_id"], project_ids)
-        ]
+        rows = [r for r in self.logs if r["session_id"] == session_id and self._in(r["project_id"], project_ids)]
         rows.sort(key=lambda r: (r["ts"], r["id"]))
         return [log_item(r) for r in rows[:limit]]
 
     async def session_spans(
         self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
     ) -> list[SpanItem]:
-        rows = [
-            r for r in self.spans if r["session_id"] == session_id and self._in(r["project_id"], project_ids)
-        ]
+        rows = [r for r in self.spans if r["session_id"] == session_id and self._in(r["project_id"], project_ids)]
         rows.sort(key=lambda r: (r["ts"], r["id"]))
         return [span_item(r) for r in rows[:limit]]
 
-    def series_of(self, query: MetricQuery) -> dict[uuid.UUID, MetricSeries]:
+    async def metric_series(self, query: MetricQuery) -> dict[uuid.UUID, MetricSeries]:
         out = {}
         for sid, s in self.series.items():
             if s["name"] != query.name or not self._in(s["project_id"], query.project_ids):
@@ -148,10 +157,8 @@ class InMemoryTelemetryStore:
                 )
         return out
 
-    async def metric_points(
-        self, query: MetricQuery
-    ) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
-        wanted = self.series_of(query)
+    async def metric_points(self, query: MetricQuery) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
+        wanted = await self.metric_series(query)
         pts: dict[uuid.UUID, list[tuple[datetime, float]]] = {sid: [] for sid in wanted}
         for p in self.points:
             if (
@@ -285,3 +292,136 @@ class InMemoryLiveTail:
                 yield await q.get()
         finally:
             self._subscribers.remove(q)
+
+
+class InMemoryColdTier:
+    """ColdWriter + ColdReader keeping each file's rows in a dict; ``fail_after_write`` simulates
+    a crash between writing an object and recording it."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, list[dict[str, Any]]] = {}
+        self.deleted: list[str] = []
+
+    async def write(self, key: str, signal: str, rows: list[dict[str, Any]]) -> int:
+        del signal
+        self.objects[key] = [dict(r) for r in rows]
+        return 100 * len(rows)
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+        self.deleted.append(key)
+
+    def _rows(self, files: list[ColdFile]) -> list[dict[str, Any]]:
+        return [r for f in files for r in self.objects.get(f.key, [])]
+
+    async def search_logs(self, files: list[ColdFile], query: LogQuery) -> list[LogItem]:
+        items = [i for i in map(log_item, self._rows(files)) if log_matches(i, query)]
+        items.sort(key=lambda i: (i.timestamp, i.id), reverse=True)
+        return items[: query.limit]
+
+    async def trace_spans(self, files: list[ColdFile], trace_id: str) -> list[SpanItem]:
+        return [span_item(r) for r in self._rows(files) if r["trace_id"] == trace_id]
+
+    async def session_logs(self, files: list[ColdFile], session_id: str, limit: int) -> list[LogItem]:
+        rows = sorted((r for r in self._rows(files) if r["session_id"] == session_id), key=lambda r: (r["ts"], r["id"]))
+        return [log_item(r) for r in rows[:limit]]
+
+    async def session_spans(self, files: list[ColdFile], session_id: str, limit: int) -> list[SpanItem]:
+        rows = sorted((r for r in self._rows(files) if r["session_id"] == session_id), key=lambda r: (r["ts"], r["id"]))
+        return [span_item(r) for r in rows[:limit]]
+
+    async def metric_points(
+        self, files: list[ColdFile], query: MetricQuery, series: dict[uuid.UUID, MetricSeries]
+    ) -> dict[uuid.UUID, list[tuple[datetime, float]]]:
+        out: dict[uuid.UUID, list[tuple[datetime, float]]] = {}
+        for r in self._rows(files):
+            if (
+                r["series_id"] in series
+                and (query.since is None or r["ts"] >= query.since)
+                and (query.until is None or r["ts"] < query.until)
+            ):
+                out.setdefault(r["series_id"], []).append((r["ts"], r["value"]))
+        return out
+
+
+class InMemoryLeaderLock:
+    """LeaderLock within one process: the first holder of a name leads."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+
+    @contextlib.asynccontextmanager
+    async def lead(self, name: str) -> AsyncIterator[bool]:
+        if name in self.held:
+            yield False
+            return
+        self.held.add(name)
+        try:
+            yield True
+        finally:
+            self.held.discard(name)
+
+
+class InMemoryAlertStore:
+    """AlertStore in dicts; ``audit`` collects the audit entries written with mutations."""
+
+    def __init__(self) -> None:
+        self.rules: dict[uuid.UUID, AlertRule] = {}
+        self.events: list[AlertEvent] = []
+        self.audit: list[AuditEntry] = []
+
+    async def add_rule(self, rule: AlertRule, audit: AuditEntry) -> None:
+        self.rules[rule.id] = rule
+        self.audit.append(audit)
+
+    async def get_rule(self, rule_id: uuid.UUID) -> AlertRule:
+        if rule_id not in self.rules:
+            raise NotFound(f"alert rule {rule_id} not found")
+        return self.rules[rule_id]
+
+    async def list_rules(
+        self, project_ids: tuple[uuid.UUID, ...] | None, *, enabled_only: bool = False
+    ) -> list[AlertRule]:
+        rules = [r for r in self.rules.values() if project_ids is None or r.project_id in project_ids]
+        return sorted((r for r in rules if r.enabled or not enabled_only), key=lambda r: (r.created_at, r.id))
+
+    async def update_rule(self, rule: AlertRule, audit: AuditEntry | None = None) -> None:
+        await self.get_rule(rule.id)
+        self.rules[rule.id] = rule
+        if audit is not None:
+            self.audit.append(audit)
+
+    async def delete_rule(self, rule_id: uuid.UUID, audit: AuditEntry) -> None:
+        await self.get_rule(rule_id)
+        del self.rules[rule_id]
+        self.events = [e for e in self.events if e.rule_id != rule_id]
+        self.audit.append(audit)
+
+    async def add_event(self, event: AlertEvent) -> None:
+        self.events.append(event)
+
+    async def resolve_event(self, event_id: uuid.UUID, resolved_at: datetime) -> None:
+        self.events = [
+            attrs.evolve(e, resolved_at=resolved_at) if e.id == event_id and e.resolved_at is None else e
+            for e in self.events
+        ]
+
+    async def list_events(
+        self, project_ids: tuple[uuid.UUID, ...] | None, status: str | None, limit: int
+    ) -> list[AlertEvent]:
+        events = [
+            e
+            for e in self.events
+            if (project_ids is None or e.project_id in project_ids) and (status is None or e.status == status)
+        ]
+        return sorted(events, key=lambda e: (e.created_at, e.id), reverse=True)[:limit]
+
+
+class RecordingAlertNotifier:
+    """AlertNotifier that records every transition."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[AlertRule, AlertEvent]] = []
+
+    async def alert_transition(self, rule: AlertRule, event: AlertEvent) -> None:
+        self.sent.append((rule, event))

@@ -285,9 +285,7 @@ class OtlpCodec:
                     self._metric(metric, env, caller, lookup, batch)
         return batch
 
-    def _metric(
-        self, metric: Any, env: Envelope, caller: Caller, lookup: Lookup, batch: TelemetryBatch
-    ) -> None:
+    def _metric(self, metric: Any, env: Envelope, caller: Caller, lookup: Lookup, batch: TelemetryBatch) -> None:
         kind = metric.WhichOneof("data")
         if kind == "gauge":
             mtype, points = "gauge", metric.gauge.data_points

@@ -65,15 +65,18 @@ class IngestPipeline:
     def queued_records(self) -> int:
         return self._queued
 
+    @property
+    def full(self) -> bool:
+        """True when a new request would be refused anyway (lets receivers refuse before decoding)."""
+        return self._queued >= self.max_queued_records
+
     async def start(self) -> None:
         """Start the writer tasks (idempotent)."""
         if self._tasks:
             return
         self._closing = False
         self._wakeup = asyncio.Event()
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"ingest-writer-{i}") for i in range(self.writers)
-        ]
+        self._tasks = [asyncio.create_task(self._run(), name=f"ingest-writer-{i}") for i in range(self.writers)]
 
     async def stop(self) -> None:
         """Stop accepting, write everything already queued, then stop the writers."""
@@ -118,11 +121,18 @@ class IngestPipeline:
         convert: Callable[[Callable[[str], object]], TelemetryBatch],
         directory: ProjectDirectory,
     ) -> TelemetryBatch:
-        """Decode with ``convert(lookup)`` and submit; returns the batch once committed.
+        """``decode`` then ``submit``; returns the batch once committed."""
+        batch = await self.decode(convert, directory)
+        await self.submit(batch)
+        return batch
 
-        ``convert`` is re-run once after the ``owner/name`` paths it did not
-        know were resolved (the first request naming a project pays one lookup).
-        """
+    async def decode(
+        self,
+        convert: Callable[[Callable[[str], object]], TelemetryBatch],
+        directory: ProjectDirectory,
+    ) -> TelemetryBatch:
+        """Run ``convert(lookup)``, re-running it after resolving the ``owner/name`` paths it
+        did not know yet (the first request naming a project pays one lookup)."""
         for _ in range(3):
             try:
                 batch = convert(directory.cached)
@@ -131,7 +141,6 @@ class IngestPipeline:
                 await directory.resolve(exc.paths)
         else:  # pragma: no cover - resolve() always fills the cache
             raise Unavailable("could not resolve the projects named by the telemetry", retry_after=1)
-        await self.submit(batch)
         return batch
 
     def _take(self) -> tuple[TelemetryBatch, list[asyncio.Future[None]], int]:
@@ -178,9 +187,7 @@ class IngestPipeline:
                 err = (
                     exc
                     if isinstance(exc, Unavailable)
-                    else Unavailable(
-                        "telemetry storage failed; retry later", retry_after=self.retry_after_seconds
-                    )
+                    else Unavailable("telemetry storage failed; retry later", retry_after=self.retry_after_seconds)
                 )
                 for fut in futures:
                     if not fut.done():

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
 import attrs
 
+from corral.core.audit.model import AuditEntry
 from corral.core.observe.model import (
     AlertEvent,
     AlertRule,
@@ -22,6 +24,7 @@ from corral.core.observe.model import (
 
 __all__ = [
     "SIGNALS",
+    "AlertNotifier",
     "AlertStore",
     "ColdFile",
     "ColdManifest",
@@ -74,9 +77,12 @@ class TelemetryReader(Protocol):
         """Up to ``limit`` spans of the session, oldest first."""
         ...
 
-    async def metric_points(
-        self, query: MetricQuery
-    ) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
+    async def metric_series(self, query: MetricQuery) -> dict[uuid.UUID, MetricSeries]:
+        """The catalog entries named ``query.name`` whose labels include ``query.labels``
+        (the catalog outlives the hot points: cold points are looked up through it)."""
+        ...
+
+    async def metric_points(self, query: MetricQuery) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
         """Raw points of every series named ``query.name`` whose labels include
         ``query.labels``, inside [since, until), each series' points in time order."""
         ...
@@ -193,8 +199,8 @@ class ColdReader(Protocol):
 class LeaderLock(Protocol):
     """At most one holder across every replica (PostgreSQL advisory lock)."""
 
-    def hold(self, name: str) -> AsyncIterator[bool]:
-        """Async context: yields True while this process is the leader for ``name``,
+    def lead(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Async context: True while this process is the leader for ``name``,
         False when another process is; released on exit or when the process dies."""
         ...
 
@@ -214,7 +220,9 @@ class LiveTail(Protocol):
 class AlertStore(Protocol):
     """Alert rules, their evaluator state and their events."""
 
-    async def add_rule(self, rule: AlertRule) -> None: ...
+    async def add_rule(self, rule: AlertRule, audit: AuditEntry) -> None:
+        """Store a new rule and its audit entry atomically."""
+        ...
 
     async def get_rule(self, rule_id: uuid.UUID) -> AlertRule:
         """NotFound if absent."""
@@ -226,12 +234,13 @@ class AlertStore(Protocol):
         """Rules of these projects plus (when project_ids is None) platform-wide ones, oldest first."""
         ...
 
-    async def update_rule(self, rule: AlertRule) -> None:
-        """Replace the stored rule (same id). NotFound if absent."""
+    async def update_rule(self, rule: AlertRule, audit: AuditEntry | None = None) -> None:
+        """Replace the stored rule (same id), with its audit entry when given (evaluator state
+        changes are not audited). NotFound if absent."""
         ...
 
-    async def delete_rule(self, rule_id: uuid.UUID) -> None:
-        """NotFound if absent; its events go with it."""
+    async def delete_rule(self, rule_id: uuid.UUID, audit: AuditEntry) -> None:
+        """NotFound if absent; its events go with it. Audited atomically."""
         ...
 
     async def add_event(self, event: AlertEvent) -> None: ...
@@ -242,4 +251,12 @@ class AlertStore(Protocol):
         self, project_ids: tuple[uuid.UUID, ...] | None, status: str | None, limit: int
     ) -> list[AlertEvent]:
         """Newest first."""
+        ...
+
+
+class AlertNotifier(Protocol):
+    """Hands an alert transition (firing or resolved) to the notification channels."""
+
+    async def alert_transition(self, rule: AlertRule, event: AlertEvent) -> None:
+        """Notify about ``event`` of ``rule``; failures are the notifier's to log, never raised."""
         ...

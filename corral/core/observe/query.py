@@ -15,7 +15,6 @@ from corral.core.observe.model import (
     LogItem,
     LogQuery,
     MetricQuery,
-    MetricSeries,
     SeriesPoints,
     SpanItem,
     TimelineItem,
@@ -138,26 +137,23 @@ class ObserveQueries:
         if (until - since).total_seconds() / query.step_seconds > 11_000:
             raise InvalidInput("too many points: raise step or narrow the time range", field="step")
         q = attrs.evolve(query, since=since, until=until)
-        raw = await self.hot.metric_points(q)
-        by_id: dict[uuid.UUID, tuple[MetricSeries, list[tuple[datetime, float]]]] = {
-            s.id: (s, list(p)) for s, p in raw
-        }
-        if self.cold_manifest is not None and self.cold_reader is not None:
+        catalog = await self.hot.metric_series(q)
+        by_id: dict[uuid.UUID, list[tuple[datetime, float]]] = {sid: [] for sid in catalog}
+        for series, pts in await self.hot.metric_points(q):
+            by_id.setdefault(series.id, []).extend(pts)
+            catalog.setdefault(series.id, series)
+        if self.cold_manifest is not None and self.cold_reader is not None and catalog:
             files = await self.cold_manifest.files("points", query.project_ids, since, until)
             if files:
-                known = {sid: s for sid, (s, _) in by_id.items()}
-                cold = await self.cold_reader.metric_points(files, q, known)
-                for sid, pts in cold.items():
-                    if sid in by_id:
-                        by_id[sid][1].extend(pts)
+                for sid, pts in (await self.cold_reader.metric_points(files, q, catalog)).items():
+                    by_id.setdefault(sid, []).extend(pts)
         out: list[SeriesPoints] = []
-        for series, pts in by_id.values():
+        for sid, pts in by_id.items():
+            if not pts:
+                continue
             pts.sort(key=lambda p: p[0])
-            out.append(
-                SeriesPoints(
-                    labels=series.labels, points=aggregate(pts, query.agg, since, until, query.step_seconds)
-                )
-            )
+            points = aggregate(pts, query.agg, since, until, query.step_seconds)
+            out.append(SeriesPoints(labels=catalog[sid].labels, points=points))
         out.sort(key=lambda s: sorted(s.labels.items()))
         return out
 

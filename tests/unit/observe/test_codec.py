@@ -19,9 +19,7 @@ def lookup(path):
 
 
 def test_protobuf_logs_become_rows_with_the_envelope():
-    req = logs_request(
-        3, service="agent", session_id="sess-1", project="acme/app", trace_id=b"\x01" * 16, seed=1
-    )
+    req = logs_request(3, service="agent", session_id="sess-1", project="acme/app", trace_id=b"\x01" * 16, seed=1)
     msg = decode_request("logs", req.SerializeToString(), "application/x-protobuf")
     batch = OtlpCodec().logs(msg, Caller(user_id=UID), lookup)
     assert len(batch.logs) == 3

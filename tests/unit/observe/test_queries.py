@@ -84,9 +84,7 @@ async def test_metrics_aggregate_per_step(store):
     )
     q = ObserveQueries(hot=store, clock=FixedClock())
     rate = await q.metrics(
-        MetricQuery(
-            name="req", agg=MetricAgg.RATE, step_seconds=30, since=T0, until=T0 + timedelta(minutes=1)
-        )
+        MetricQuery(name="req", agg=MetricAgg.RATE, step_seconds=30, since=T0, until=T0 + timedelta(minutes=1))
     )
     assert rate[0].labels == {"route": "/"}
     # bucket 0: 0→10→20 = +20; bucket 1: reset to 5 (+5), +10, +10 = +25

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from corral.entrypoints.web.routes import identity, secrets, system, ui
+from corral.entrypoints import otlp
+from corral.entrypoints.web.routes import identity, observe, secrets, system, ui
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
@@ -10,4 +11,6 @@ ROUTE_TABLES: list[RouteTable] = [
     ui.routes,
     secrets.routes,
     identity.routes,
+    observe.routes,
+    otlp.routes,
 ]

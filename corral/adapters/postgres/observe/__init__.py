@@ -1,0 +1,22 @@
+"""PostgreSQL adapters of the observability domain (hot tier, cold manifest, alerts, leader lock).
+
+They use their own asyncpg pool without the JSON codecs of the shared pool: rows
+arrive from the receiver with attributes already serialised, and JSONB is read
+back as text and parsed once here.
+"""
+
+from corral.adapters.postgres.observe.alerts import PostgresAlertNotifier, PostgresAlertStore
+from corral.adapters.postgres.observe.archive import PostgresHotArchive
+from corral.adapters.postgres.observe.leader import PostgresLeaderLock
+from corral.adapters.postgres.observe.projects import PostgresProjectDirectory
+from corral.adapters.postgres.observe.telemetry import PostgresTelemetryStore, create_telemetry_pool
+
+__all__ = [
+    "PostgresAlertNotifier",
+    "PostgresAlertStore",
+    "PostgresHotArchive",
+    "PostgresLeaderLock",
+    "PostgresProjectDirectory",
+    "PostgresTelemetryStore",
+    "create_telemetry_pool",
+]

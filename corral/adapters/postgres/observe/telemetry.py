@@ -1,0 +1,242 @@
+"""The hot tier in PostgreSQL: COPY in, indexed reads out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from corral.core.errors import Unavailable
+from corral.core.observe.model import (
+    LOG_COLUMNS,
+    POINT_COLUMNS,
+    SPAN_COLUMNS,
+    LogItem,
+    LogQuery,
+    MetricQuery,
+    MetricSeries,
+    SpanItem,
+    TelemetryBatch,
+)
+
+__all__ = ["PostgresTelemetryStore", "create_telemetry_pool", "log_from_record", "span_from_record"]
+
+_LOG_SELECT = (
+    "SELECT id, ts, trace_id, span_id, project_id, session_id, user_id, service, level, message, attributes "
+    "FROM log_entries"
+)
+_SPAN_SELECT = (
+    "SELECT id, ts, trace_id, span_id, parent_span_id, project_id, session_id, user_id, service, name, kind, "
+    "status, duration_ms, attributes, events FROM spans"
+)
+_DRIVER_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
+async def create_telemetry_pool(dsn: str, *, min_size: int = 1, max_size: int = 6) -> asyncpg.Pool:
+    """A pool without JSON codecs (attributes travel as JSON text)."""
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    except _DRIVER_ERRORS as exc:
+        raise Unavailable(f"cannot connect to PostgreSQL for telemetry ({type(exc).__name__})") from exc
+    assert pool is not None
+    return pool
+
+
+def _hex(value: Any) -> str | None:
+    return None if value is None else value.hex
+
+
+def log_from_record(r: Any) -> LogItem:
+    return LogItem(
+        id=r[0],
+        timestamp=r[1],
+        trace_id=_hex(r[2]),
+        span_id=r[3],
+        project_id=r[4],
+        session_id=r[5],
+        user_id=r[6],
+        service=r[7],
+        level=r[8],
+        message=r[9],
+        attributes=json.loads(r[10]),
+    )
+
+
+def span_from_record(r: Any) -> SpanItem:
+    return SpanItem(
+        id=r[0],
+        start=r[1],
+        trace_id=r[2].hex,
+        span_id=r[3],
+        parent_span_id=r[4],
+        project_id=r[5],
+        session_id=r[6],
+        user_id=r[7],
+        service=r[8],
+        name=r[9],
+        kind=r[10],
+        status=r[11],
+        duration_ms=float(r[12]),
+        attributes=json.loads(r[13]),
+        events=json.loads(r[14]),
+    )
+
+
+class _Where:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, sql: str, *values: Any) -> None:
+        for v in values:
+            self.args.append(v)
+            sql = sql.replace("?", f"${len(self.args)}", 1)
+        self.parts.append(sql)
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.parts)) if self.parts else ""
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class PostgresTelemetryStore:
+    """TelemetryWriter + TelemetryReader over the partitioned hot tables."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def ensure_partitions(self, today: date, *, back: int = 2, ahead: int = 3) -> int:
+        """Create the day partitions around ``today`` (idempotent); returns how many were made."""
+        async with self._pool.acquire() as conn:
+            made = await conn.fetchval(
+                "SELECT observe_ensure_partitions($1, $2)", today - timedelta(days=back), today + timedelta(days=ahead)
+            )
+        return int(made or 0)
+
+    async def write(self, batch: TelemetryBatch) -> None:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if batch.series:
+                    cols = list(zip(*batch.series, strict=True))
+                    await conn.execute(
+                        "INSERT INTO metric_series (id, name, labels, metric_type, unit, project_id, service, "
+                        "session_id, user_id) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], "
+                        "$4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::uuid[]) "
+                        "ON CONFLICT (id) DO NOTHING",
+                        *[list(c) for c in cols],
+                    )
+                if batch.logs:
+                    await conn.copy_records_to_table("log_entries", records=batch.logs, columns=LOG_COLUMNS)
+                if batch.spans:
+                    await conn.copy_records_to_table("spans", records=batch.spans, columns=SPAN_COLUMNS)
+                if batch.points:
+                    await conn.copy_records_to_table("metric_samples", records=batch.points, columns=POINT_COLUMNS)
+        except _DRIVER_ERRORS as exc:
+            raise Unavailable(f"telemetry storage is unreachable ({type(exc).__name__})", retry_after=2) from exc
+
+    # ---------------------------------------------------------------- reads
+    @staticmethod
+    def _project(where: _Where, project_ids: tuple[uuid.UUID, ...] | None) -> None:
+        if project_ids is not None:
+            where.add("project_id = ANY(?::uuid[])", list(project_ids))
+
+    async def search_logs(self, query: LogQuery) -> list[LogItem]:
+        w = _Where()
+        self._project(w, query.project_ids)
+        if query.trace_id:
+            w.add("trace_id = ?::uuid", query.trace_id)
+        if query.session_id:
+            w.add("session_id = ?", query.session_id)
+        if query.service:
+            w.add("service = ?", query.service)
+        if query.levels:
+            w.add("level = ANY(?::text[])", list(query.levels))
+        if query.since:
+            w.add("ts >= ?", query.since)
+        if query.until:
+            w.add("ts < ?", query.until)
+        if query.cursor:
+            w.add("(ts, id) < (?, ?)", query.cursor[0], query.cursor[1])
+        if query.q:
+            w.add("message ILIKE ?", _like(query.q))
+        for key, value in query.attributes:
+            w.add("attributes #>> ?::text[] = ?", key.split("/"), value)
+        w.args.append(query.limit)
+        sql = f"{_LOG_SELECT}{w.sql()} ORDER BY ts DESC, id DESC LIMIT ${len(w.args)}"
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *w.args)
+        return [log_from_record(r) for r in rows]
+
+    async def trace_spans(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> list[SpanItem]:
+        w = _Where()
+        w.add("trace_id = ?::uuid", trace_id)
+        self._project(w, project_ids)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(f"{_SPAN_SELECT}{w.sql()}", *w.args)
+        return [span_from_record(r) for r in rows]
+
+    async def session_logs(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[LogItem]:
+        w = _Where()
+        w.add("session_id = ?", session_id)
+        self._project(w, project_ids)
+        w.args.append(limit)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(f"{_LOG_SELECT}{w.sql()} ORDER BY ts, id LIMIT ${len(w.args)}", *w.args)
+        return [log_from_record(r) for r in rows]
+
+    async def session_spans(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[SpanItem]:
+        w = _Where()
+        w.add("session_id = ?", session_id)
+        self._project(w, project_ids)
+        w.args.append(limit)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(f"{_SPAN_SELECT}{w.sql()} ORDER BY ts, id LIMIT ${len(w.args)}", *w.args)
+        return [span_from_record(r) for r in rows]
+
+    async def metric_series(self, query: MetricQuery) -> dict[uuid.UUID, MetricSeries]:
+        """The catalog entries named ``query.name`` with the labels (shared with the cold reader)."""
+        w = _Where()
+        w.add("name = ?", query.name)
+        self._project(w, query.project_ids)
+        if query.labels:
+            w.add("labels @> ?::jsonb", json.dumps(dict(query.labels)))
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT id, name, labels, metric_type, project_id FROM metric_series{w.sql()}", *w.args
+            )
+        return {
+            r[0]: MetricSeries(
+                id=r[0],
+                name=r[1],
+                labels={k: str(v) for k, v in json.loads(r[2]).items()},
+                metric_type=r[3],
+                project_id=r[4],
+            )
+            for r in rows
+        }
+
+    async def metric_points(self, query: MetricQuery) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
+        wanted = await self.metric_series(query)
+        if not wanted:
+            return []
+        w = _Where()
+        w.add("series_id = ANY(?::uuid[])", list(wanted))
+        if query.since:
+            w.add("ts >= ?", query.since)
+        if query.until:
+            w.add("ts < ?", query.until)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(f"SELECT series_id, ts, value FROM metric_samples{w.sql()} ORDER BY ts", *w.args)
+        points: dict[uuid.UUID, list[tuple[datetime, float]]] = {}
+        for r in rows:
+            points.setdefault(r[0], []).append((r[1], r[2]))
+        return [(wanted[sid], pts) for sid, pts in points.items()]

@@ -1,0 +1,235 @@
+"""Wiring of the observability domain: stores per profile, the ingest pipeline, queries, the
+cold-tier rotation and alert loops (each behind a leader lock), live tail, self-telemetry and
+the dedicated OTLP listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from corral.adapters.otlp.codec import OtlpCodec
+from corral.core.clock import Clock
+from corral.core.observe.alerts import AlertEvaluator, AlertService
+from corral.core.observe.ingest import IngestPipeline
+from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
+from corral.core.observe.ports import AlertStore, LeaderLock, LiveTail, ProjectDirectory
+from corral.core.observe.query import ObserveQueries
+from corral.core.observe.rotation import ColdRotation
+from corral.entrypoints.config import Settings
+
+__all__ = ["ObserveRuntime", "wire_observe"]
+
+log = logging.getLogger("corral.observe")
+TAIL_ITEMS_PER_BATCH = 500
+
+
+@attrs.define
+class ObserveRuntime:
+    """What the OTLP receiver, the query routes and the loops share."""
+
+    settings: Settings
+    pipeline: IngestPipeline
+    codec: OtlpCodec
+    directory: ProjectDirectory
+    queries: ObserveQueries
+    alerts: AlertService
+    alert_store: AlertStore
+    evaluator: AlertEvaluator
+    rotation: ColdRotation
+    tail: LiveTail
+    leader: LeaderLock
+    clock: Clock
+    ensure_partitions: Any = None  # async (today) -> int, PostgreSQL only
+
+    async def rotate(self, older_than: timedelta | None = None) -> Any:
+        """One rotation pass as the leader (skipped, returning None, when another replica leads)."""
+        async with self.leader.lead("observe-rotation") as leading:
+            if not leading:
+                return None
+            if self.ensure_partitions is not None:
+                await self.ensure_partitions(self.clock.now().date())
+            return await self.rotation.run_once(older_than=older_than)
+
+    async def evaluate_alerts(self) -> int:
+        async with self.leader.lead("observe-alerts") as leading:
+            if not leading:
+                return 0
+            return len(await self.evaluator.evaluate_all())
+
+
+def _tail_items(batch: TelemetryBatch) -> list[dict[str, Any]]:
+    items = []
+    for row in batch.logs[-TAIL_ITEMS_PER_BATCH:]:
+        r = dict(zip(LOG_COLUMNS, row, strict=True))
+        items.append(
+            {
+                "timestamp": r["ts"].isoformat(),
+                "level": r["level"],
+                "message": r["message"],
+                "service": r["service"],
+                "trace_id": r["trace_id"],
+                "span_id": r["span_id"],
+                "session_id": r["session_id"],
+                "project_id": str(r["project_id"]) if r["project_id"] else None,
+                "attributes": json.loads(r["attributes"]),
+            }
+        )
+    return items
+
+
+async def wire_observe(platform: Any) -> None:
+    settings: Settings = platform.settings
+    clock: Clock = platform.resolve(Clock)
+    if settings.profile == "memory":
+        parts = _memory_parts()
+    else:
+        parts = await _service_parts(platform, settings)
+    hot, archive, cold, directory, alert_store, notifier, tail, leader, ensure = parts
+    pipeline = IngestPipeline(
+        writer=hot,
+        max_queued_records=settings.otlp_queue_records,
+        batch_records=settings.otlp_batch_records,
+        writers=settings.otlp_writers,
+    )
+
+    async def publish(batch: TelemetryBatch) -> None:
+        if batch.logs:
+            await tail.publish(_tail_items(batch))
+
+    pipeline.on_committed = publish
+    await pipeline.start()
+    platform.closers.append(pipeline.stop)
+    queries = ObserveQueries(hot=hot, clock=clock, cold_manifest=archive, cold_reader=cold)
+    rotation = ColdRotation(
+        hot=archive,
+        manifest=archive,
+        writer=cold,
+        clock=clock,
+        hot_retention={
+            "logs": timedelta(hours=settings.observe_hot_hours),
+            "spans": timedelta(hours=settings.observe_hot_hours),
+            "points": timedelta(minutes=settings.observe_hot_metric_minutes),
+        },
+        cold_retention=timedelta(days=settings.observe_cold_days),
+    )
+    runtime = ObserveRuntime(
+        settings=settings,
+        pipeline=pipeline,
+        codec=OtlpCodec(),
+        directory=directory,
+        queries=queries,
+        alerts=AlertService(store=alert_store, clock=clock),
+        alert_store=alert_store,
+        evaluator=AlertEvaluator(store=alert_store, queries=queries, notifier=notifier, clock=clock),
+        rotation=rotation,
+        tail=tail,
+        leader=leader,
+        clock=clock,
+        ensure_partitions=ensure,
+    )
+    platform.register(ObserveRuntime, runtime)
+
+    if settings.observe_self:
+        from corral.entrypoints.observe_self import SelfTelemetry
+
+        self_telemetry = SelfTelemetry(pipeline)
+        self_telemetry.install()
+        platform.closers.append(self_telemetry.aclose)
+
+    async def rotation_loop() -> None:
+        while True:
+            try:
+                await runtime.rotate()
+            except Exception:
+                log.exception("cold-tier rotation failed; retrying next period")
+            await asyncio.sleep(settings.observe_rotation_seconds)
+
+    async def alert_loop() -> None:
+        while True:
+            await asyncio.sleep(settings.observe_alert_seconds)
+            try:
+                await runtime.evaluate_alerts()
+            except Exception:
+                log.exception("alert evaluation failed; retrying next period")
+
+    platform.background.extend([rotation_loop, alert_loop])
+    if settings.otlp_port is not None:
+        from corral.entrypoints.otlp import serve_otlp_listener
+
+        async def otlp_listener() -> None:
+            await serve_otlp_listener(platform, settings.host, settings.otlp_port or 0)
+
+        platform.background.append(otlp_listener)
+
+
+def _memory_parts() -> tuple[Any, ...]:
+    from corral.fakes.observe import (
+        InMemoryAlertStore,
+        InMemoryColdTier,
+        InMemoryLeaderLock,
+        InMemoryLiveTail,
+        InMemoryProjectDirectory,
+        InMemoryTelemetryStore,
+        RecordingAlertNotifier,
+    )
+
+    hot = InMemoryTelemetryStore()
+    return (
+        hot,
+        hot,
+        InMemoryColdTier(),
+        InMemoryProjectDirectory(),
+        InMemoryAlertStore(),
+        RecordingAlertNotifier(),
+        InMemoryLiveTail(),
+        InMemoryLeaderLock(),
+        None,
+    )
+
+
+async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
+    from corral.adapters.coldtier import ParquetColdTier
+    from corral.adapters.postgres.observe import (
+        PostgresAlertNotifier,
+        PostgresAlertStore,
+        PostgresHotArchive,
+        PostgresLeaderLock,
+        PostgresProjectDirectory,
+        PostgresTelemetryStore,
+        create_telemetry_pool,
+    )
+    from corral.adapters.valkey_tail import ValkeyLiveTail
+    from corral.core.storage.ports import ObjectStore
+
+    dsn = platform.database_url
+    pool = await create_telemetry_pool(dsn, min_size=1, max_size=settings.otlp_writers + 4)
+    platform.closers.append(pool.close)
+    hot = PostgresTelemetryStore(pool)
+    await hot.ensure_partitions(datetime.now(UTC).date())
+    executor = ThreadPoolExecutor(max_workers=max(settings.worker_threads, 2), thread_name_prefix="observe")
+
+    async def shutdown_executor() -> None:
+        with contextlib.suppress(Exception):
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    platform.closers.append(shutdown_executor)
+    cold = ParquetColdTier(platform.resolve(ObjectStore), settings.data_dir / "cache" / "cold", executor)
+    archive = PostgresHotArchive(pool)
+    return (
+        hot,
+        archive,
+        cold,
+        PostgresProjectDirectory(pool),
+        PostgresAlertStore(pool),
+        PostgresAlertNotifier(pool),
+        ValkeyLiveTail(platform.resolve("valkey")),
+        PostgresLeaderLock(dsn),
+        hot.ensure_partitions,
+    )

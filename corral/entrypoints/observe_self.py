@@ -1,0 +1,148 @@
+"""Corral observes itself: its own log records (and one span per HTTP request) go through the
+same ingest pipeline as any application's telemetry, carrying the correlation envelope bound
+in contextvars (request id, trace/span ids, project, user)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from corral.core.observe.ingest import IngestPipeline
+from corral.core.observe.model import TelemetryBatch
+from corral.core.observe.rowids import RowIds
+from corral.entrypoints.observability import current_context
+
+__all__ = ["SelfTelemetry"]
+
+_LEVELS = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+    logging.CRITICAL: "fatal",
+}
+_SKIP = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_ENVELOPE = ("trace_id", "span_id", "project_id", "session_id", "user_id", "service")
+_MAX_BUFFER = 10_000
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _hexid(value: Any, size: int) -> str | None:
+    text = str(value or "")
+    if len(text) != size:
+        return None
+    try:
+        int(text, 16)
+    except ValueError:
+        return None
+    return text.lower()
+
+
+class SelfTelemetry(logging.Handler):
+    """A logging handler buffering Corral's own records; a task flushes them every second.
+
+    Records are dropped (never block) when the buffer is full or the pipeline refuses them.
+    """
+
+    def __init__(self, pipeline: IngestPipeline, service: str = "corral") -> None:
+        super().__init__(level=logging.INFO)
+        self._pipeline = pipeline
+        self._service = service
+        self._ids = RowIds()
+        self._batch = TelemetryBatch()
+        self._task: asyncio.Task[None] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("corral.core.observe") or len(self._batch) >= _MAX_BUFFER:
+            return  # never feed the pipeline's own complaints back into it
+        try:
+            ctx = current_context()
+            extra = {k: v for k, v in record.__dict__.items() if k not in _SKIP and not k.startswith("_")}
+            attrs = {k: v for k, v in {**ctx, **extra}.items() if k not in _ENVELOPE}
+            attrs["logger"] = record.name
+            ts = datetime.fromtimestamp(record.created, UTC)
+            trace_id = _hexid(ctx.get("trace_id"), 32)
+            span_id = _hexid(ctx.get("span_id"), 16)
+            project_id = _uuid(ctx.get("project_id"))
+            user_id = _uuid(ctx.get("user_id") or extra.get("user_id"))
+            session_id = ctx.get("session_id") or None
+            rid = self._ids.ids(2)
+            self._batch.logs.append(
+                (
+                    rid[0],
+                    ts,
+                    trace_id,
+                    span_id,
+                    project_id,
+                    session_id,
+                    user_id,
+                    self._service,
+                    _LEVELS.get(record.levelno, "info"),
+                    record.getMessage(),
+                    json.dumps(attrs, default=str),
+                )
+            )
+            if record.name == "corral.http" and trace_id and span_id and "duration_ms" in extra:
+                duration = float(extra["duration_ms"])
+                status = int(extra.get("http_status", 0))
+                self._batch.spans.append(
+                    (
+                        rid[1],
+                        ts - timedelta(milliseconds=duration),
+                        trace_id,
+                        span_id,
+                        None,
+                        project_id,
+                        session_id,
+                        user_id,
+                        self._service,
+                        f"{extra.get('http_method')} {extra.get('http_path')}",
+                        "server",
+                        "error" if status >= 500 else "ok",
+                        duration,
+                        json.dumps(
+                            {
+                                "http.status_code": status,
+                                "http.method": extra.get("http_method"),
+                                "url.path": extra.get("http_path"),
+                            }
+                        ),
+                        "[]",
+                    )
+                )
+        except Exception:  # a log handler must never raise into the caller
+            self.handleError(record)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.flush_now()
+
+    async def flush_now(self) -> None:
+        batch, self._batch = self._batch, TelemetryBatch()
+        if len(batch):
+            with contextlib.suppress(Exception):
+                await self._pipeline.submit(batch)
+
+    def install(self) -> None:
+        logging.getLogger("corral").addHandler(self)
+        self._task = asyncio.get_running_loop().create_task(self._flush_forever(), name="observe-self")
+
+    async def aclose(self) -> None:
+        logging.getLogger("corral").removeHandler(self)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush_now()

@@ -1,0 +1,153 @@
+"""The OTLP/HTTP receiver: POST /v1/logs, /v1/traces, /v1/metrics (protobuf or JSON, gzip).
+
+Mounted on the main application and, when ``CORRAL_OTLP_PORT`` is set, on a dedicated
+listener. Errors follow the OTLP specification, not problem+json: the body is a
+google.rpc.Status in the request's content type; 400 for malformed data (not retried),
+413 over the size limit, 429/503 with Retry-After under overload (retried by clients).
+The 200 is sent only after the batch holding the request's records is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, cast
+
+from aiohttp import web
+
+from corral.adapters.otlp.codec import decode_request, encode_response, encode_status
+from corral.core.errors import (
+    CorralError,
+    InvalidInput,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
+from corral.core.observe.model import Caller, TelemetryBatch
+from corral.entrypoints.observe import ObserveRuntime
+from corral.entrypoints.web.keys import PLATFORM, PRINCIPAL, PROJECT_LOOKUP, WEB_AUTH
+from corral.entrypoints.web.routing import RouteTable
+
+__all__ = ["routes", "serve_otlp_listener"]
+
+routes = RouteTable(tag="otlp")
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+# google.rpc.Code values
+_CODES = {400: 3, 401: 16, 403: 7, 413: 11, 415: 3, 429: 8, 503: 14, 500: 13}
+
+
+def _status_response(status: int, message: str, as_json: bool, retry_after: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return web.Response(
+        status=status,
+        body=encode_status(_CODES.get(status, 2), message, as_json),
+        content_type=JSON if as_json else PROTOBUF,
+        headers=headers,
+    )
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is over the {limit} byte limit")
+    chunks = bytearray()
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        chunks += chunk
+        if len(chunks) > limit:
+            raise PayloadTooLarge(f"request body is over the {limit} byte limit (after decompression)")
+    return bytes(chunks)
+
+
+def _projects(batch: TelemetryBatch) -> set[uuid.UUID | None]:
+    found: set[uuid.UUID | None] = {r[4] for r in batch.logs}
+    found.update(r[5] for r in batch.spans)
+    found.update(r[3] for r in batch.points)
+    return found
+
+
+async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
+    ctype = request.content_type
+    as_json = ctype == JSON
+    if ctype not in (PROTOBUF, JSON):
+        return _status_response(415, f"Content-Type must be {PROTOBUF} or {JSON}", as_json)
+    rt: ObserveRuntime = request.app[PLATFORM].resolve(ObserveRuntime)
+    principal = request.get(PRINCIPAL)
+    caller = Caller(
+        user_id=getattr(principal, "user_id", None), project_id=getattr(principal, "token_project_id", None)
+    )
+    if rt.pipeline.full:
+        return _status_response(
+            429, "telemetry ingest queue is full; retry later", as_json, retry_after=rt.pipeline.retry_after_seconds
+        )
+    try:
+        body = await _read_limited(request, rt.settings.otlp_max_body_bytes)
+        message = decode_request(signal, body, ctype)
+        convert = getattr(rt.codec, signal)
+        batch = await rt.pipeline.decode(lambda lookup: convert(message, caller, lookup), rt.directory)
+        auth = request.app[WEB_AUTH]
+        for project_id in _projects(batch):
+            await auth.authorize(request, principal, "observe:write", project_id)
+        await rt.pipeline.submit(batch)
+    except InvalidInput as exc:
+        return _status_response(400, exc.message, as_json)
+    except PayloadTooLarge as exc:
+        return _status_response(413, exc.message, as_json)
+    except RateLimited as exc:
+        return _status_response(429, exc.message, as_json, retry_after=exc.retry_after)
+    except Unavailable as exc:
+        return _status_response(503, exc.message, as_json, retry_after=exc.retry_after or 1)
+    except (PermissionDenied, Unauthenticated) as exc:
+        return _status_response(403 if isinstance(exc, PermissionDenied) else 401, exc.message, as_json)
+    except CorralError as exc:
+        return _status_response(400, exc.message, as_json)
+    return web.Response(
+        body=encode_response(signal, batch.rejected, batch.error_message, as_json),
+        content_type=JSON if as_json else PROTOBUF,
+    )
+
+
+_DOC = (
+    "OTLP/HTTP export (protobuf or JSON, optionally gzip). 200 only once stored; partial_success names "
+    "refused records; errors are google.rpc.Status bodies. Needs observe:write on the records' project "
+    "(resource attribute corral.project = owner/name or corral.project_id; default: the token's project)."
+)
+
+
+@routes.post("/v1/logs", summary="OTLP logs export", description=_DOC)
+async def otlp_logs(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, "logs")
+
+
+@routes.post("/v1/traces", summary="OTLP traces export", description=_DOC)
+async def otlp_traces(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, "traces")
+
+
+@routes.post("/v1/metrics", summary="OTLP metrics export", description=_DOC)
+async def otlp_metrics(request: web.Request) -> web.StreamResponse:
+    return await _receive(request, "metrics")
+
+
+async def serve_otlp_listener(platform: Any, host: str, port: int) -> None:
+    """Serve only the OTLP routes on their own port until cancelled."""
+    from corral.entrypoints.web.app import MAX_REQUEST_BYTES, _resolve
+    from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
+    from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
+
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware, security_middleware], client_max_size=MAX_REQUEST_BYTES
+    )
+    app[PLATFORM] = platform
+    app[WEB_AUTH] = cast(WebAuth, _resolve(platform.container, WebAuth, DenyAllAuth()))
+    app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(platform.container, ProjectLookup, UuidProjectLookup()))
+    routes.mount(app)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,123 @@
+"""Rotation from PostgreSQL into Parquet (pyarrow) and queries over both tiers (DuckDB)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from corral.adapters.coldtier import ParquetColdTier
+from corral.adapters.postgres.observe import PostgresHotArchive, PostgresTelemetryStore, create_telemetry_pool
+from corral.contracts.telemetry_store import T0, log_row, span_row
+from corral.core.errors import NotFound
+from corral.core.observe.model import LogQuery, MetricAgg, MetricQuery, TelemetryBatch
+from corral.core.observe.query import ObserveQueries
+from corral.core.observe.rotation import ColdRotation
+from corral.core.storage.ports import ObjectInfo
+
+pytestmark = pytest.mark.integration
+
+
+class DirStore:
+    """Just enough of an ObjectStore over a directory for these tests."""
+
+    def __init__(self, root):
+        self.root = root
+
+    async def put(self, key, data, *, content_type=None):
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return ObjectInfo(key=key, size=len(data), modified_at=datetime.now(UTC))
+
+    async def read(self, key):
+        path = self.root / key
+        if not path.exists():
+            raise NotFound(key)
+        return path.read_bytes()
+
+    async def delete(self, key):
+        (self.root / key).unlink(missing_ok=True)
+
+
+class Clock:
+    def __init__(self, now):
+        self._now = now
+
+    def now(self):
+        return self._now
+
+    def monotonic(self):
+        return 0.0
+
+
+@pytest.fixture
+async def pool(db_dsn):
+    p = await create_telemetry_pool(db_dsn)
+    yield p
+    await p.close()
+
+
+async def test_rotation_moves_rows_into_parquet_and_queries_merge_tiers(pool, tmp_path):
+    hot = PostgresTelemetryStore(pool)
+    archive = PostgresHotArchive(pool)
+    store = DirStore(tmp_path / "objects")
+    cold = ParquetColdTier(store, tmp_path / "cache")
+    old = [
+        log_row(
+            i,
+            session_id="s1",
+            trace_id="ab" * 16 if i == 1 else None,
+            message=f"old {i} needle" if i == 2 else f"old {i}",
+            attributes={"tool": "bash", "n": i},
+        )
+        for i in range(6)
+    ]
+    recent = [log_row(0, ts=T0 + timedelta(days=3), message="recent", session_id="s1")]
+    sid = __import__("uuid").uuid4()
+    await hot.write(
+        TelemetryBatch(
+            logs=old + recent,
+            spans=[
+                span_row("1" * 16, None, 0, trace_id="ab" * 16, session_id="s1"),
+                span_row("2" * 16, "1" * 16, 2, trace_id="ab" * 16),
+            ],
+            series=[(sid, "cpu", '{"host": "a"}', "gauge", None, None, "svc", None, None)],
+            points=[(sid, T0 + timedelta(seconds=i), float(i), None, None, None) for i in range(4)],
+        )
+    )
+    rotation = ColdRotation(
+        hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=3)), rows_per_file=4
+    )
+    report = await rotation.run_once()
+    assert report.rows == 6 + 2 + 4
+    assert (await rotation.run_once()).rows == 0  # idempotent
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM log_entries") == 1
+        assert await conn.fetchval("SELECT count(*) FROM observe_cold_files") == 4
+
+    q = ObserveQueries(hot=hot, clock=Clock(T0 + timedelta(days=3)), cold_manifest=archive, cold_reader=cold)
+    page = await q.search_logs(LogQuery(limit=3))
+    assert [i.message for i in page.items] == ["recent", "old 5", "old 4"]
+    from corral.core.observe.query import parse_cursor
+
+    rest = await q.search_logs(LogQuery(limit=10, cursor=parse_cursor(page.next_cursor)))
+    assert [i.message for i in rest.items] == ["old 3", "old 2 needle", "old 1", "old 0"]
+    assert [i.message for i in (await q.search_logs(LogQuery(q="NEEDLE"))).items] == ["old 2 needle"]
+    assert [i.message for i in (await q.search_logs(LogQuery(trace_id="ab" * 16))).items] == ["old 1"]
+    assert [i.message for i in (await q.search_logs(LogQuery(attributes=(("n", "3"),)))).items] == ["old 3"]
+    first = (await q.search_logs(LogQuery(trace_id="ab" * 16))).items[0]
+    assert first.timestamp == T0 + timedelta(seconds=1)
+    assert first.session_id == "s1"
+    view = await q.trace("ab" * 16, None)
+    assert [(w.span.span_id[0], w.depth) for w in view.spans] == [("1", 0), ("2", 1)]
+    timeline = await q.session_timeline("s1", None)
+    assert len(timeline) == 6 + 1 + 1
+    series = await q.metrics(
+        MetricQuery(name="cpu", agg=MetricAgg.MAX, step_seconds=60, since=T0, until=T0 + timedelta(minutes=1))
+    )
+    assert series[0].points == [(T0, 3.0)]
+
+    expired = await ColdRotation(
+        hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=95))
+    ).run_once()
+    assert expired.expired_files == 5  # the "recent" record was rotated first, then every day expired
+    assert not list((tmp_path / "objects").rglob("*.parquet"))

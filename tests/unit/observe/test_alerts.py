@@ -1,0 +1,103 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from corral.contracts.telemetry_store import T0, log_row
+from corral.core.errors import InvalidInput, NotFound
+from corral.core.observe.alerts import Actor, AlertEvaluator, AlertService, parse_rule_query
+from corral.core.observe.model import MetricAgg, TelemetryBatch
+from corral.core.observe.query import ObserveQueries
+from corral.fakes.observe import InMemoryAlertStore, InMemoryTelemetryStore, RecordingAlertNotifier
+
+
+class Clock:
+    def __init__(self):
+        self.t = T0
+
+    def now(self):
+        return self.t
+
+    def monotonic(self):
+        return 0.0
+
+
+ACTOR = Actor(user_id=uuid.uuid4(), name="ops")
+
+
+def test_rule_queries_parse_or_name_the_problem():
+    p = parse_rule_query("metric:http.latency{route=/api, method=GET} p95 10m")
+    assert p.metric.name == "http.latency"
+    assert p.metric.labels == (("route", "/api"), ("method", "GET"))
+    assert p.metric.agg is MetricAgg.P95
+    assert p.window == timedelta(minutes=10)
+    logs = parse_rule_query("logs: level=error,fatal service=api q=timeout window=1m")
+    assert logs.logs.levels == ("error", "fatal")
+    assert (logs.logs.service, logs.logs.q, logs.window) == ("api", "timeout", timedelta(minutes=1))
+    for bad in ("cpu > 3", "metric:", "metric:x 5 parsecs", "logs: color=red", "metric:x{nope}"):
+        with pytest.raises(InvalidInput) as exc:
+            parse_rule_query(bad)
+        assert exc.value.field == "query"
+
+
+async def test_crud_is_validated_and_audited():
+    store = InMemoryAlertStore()
+    service = AlertService(store=store, clock=Clock())
+    rule = await service.create(ACTOR, name="errors", query="logs: level=error", condition="gt", threshold=3)
+    assert rule.notify_channels == ("in_app",)
+    assert rule.created_by == ACTOR.user_id
+    with pytest.raises(InvalidInput) as exc:
+        await service.create(ACTOR, name="x", query="logs:", condition="above", threshold=1)
+    assert exc.value.field == "condition"
+    with pytest.raises(InvalidInput) as exc:
+        await service.create(ACTOR, name="x", query="logs:", condition="gt")
+    assert exc.value.field == "threshold"
+    updated = await service.update(ACTOR, rule.id, threshold=5, enabled=False)
+    assert (updated.threshold, updated.enabled) == (5, False)
+    with pytest.raises(InvalidInput):
+        await service.update(ACTOR, rule.id, created_by=str(uuid.uuid4()))
+    await service.delete(ACTOR, rule.id)
+    with pytest.raises(NotFound):
+        await service.delete(ACTOR, rule.id)
+    assert [a.action for a in store.audit] == ["alert_rule.create", "alert_rule.update", "alert_rule.delete"]
+    assert len(store.rules) == 0
+
+
+async def test_rule_fires_after_for_seconds_then_resolves_once():
+    clock = Clock()
+    telemetry = InMemoryTelemetryStore()
+    store = InMemoryAlertStore()
+    notifier = RecordingAlertNotifier()
+    queries = ObserveQueries(hot=telemetry, clock=clock)
+    evaluator = AlertEvaluator(store=store, queries=queries, notifier=notifier, clock=clock)
+    rule = await AlertService(store=store, clock=clock).create(
+        ACTOR, name="errors", query="logs: level=error window=5m", condition="gt", threshold=1, for_seconds=60
+    )
+    clock.t = T0 + timedelta(minutes=1)
+    await telemetry.write(TelemetryBatch(logs=[log_row(30, level="error"), log_row(31, level="error")]))
+    assert await evaluator.evaluate_all() == []  # holds, but not yet for 60 s
+    clock.t += timedelta(seconds=61)
+    [fired] = await evaluator.evaluate_all()
+    assert (fired.status, fired.value) == ("firing", 2.0)
+    assert await evaluator.evaluate_all() == []  # still firing: no second event
+    clock.t += timedelta(minutes=10)  # the errors left the window
+    [resolved] = await evaluator.evaluate_all()
+    assert resolved.status == "resolved"
+    assert [e.status for _, e in notifier.sent] == ["firing", "resolved"]
+    assert notifier.sent[0][0].id == rule.id
+    events = await store.list_events(None, None, 10)
+    firing = next(e for e in events if e.status == "firing")
+    assert firing.resolved_at == clock.t
+
+
+async def test_absent_fires_when_a_metric_has_no_data():
+    clock = Clock()
+    store = InMemoryAlertStore()
+    evaluator = AlertEvaluator(store=store, queries=ObserveQueries(hot=InMemoryTelemetryStore(), clock=clock),
+                               notifier=RecordingAlertNotifier(), clock=clock)
+    await AlertService(store=store, clock=clock).create(
+        ACTOR, name="heartbeat", query="metric:heartbeat 1m", condition="absent", for_seconds=0
+    )
+    [event] = await evaluator.evaluate_all()
+    assert event.status == "firing"
+    assert event.value is None

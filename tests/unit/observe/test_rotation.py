@@ -1,0 +1,91 @@
+from datetime import timedelta
+
+import pytest
+
+from corral.contracts.telemetry_store import T0, log_row, span_row
+from corral.core.observe.model import LogQuery, TelemetryBatch
+from corral.core.observe.query import ObserveQueries
+from corral.core.observe.rotation import ColdRotation
+from corral.fakes.observe import InMemoryColdTier, InMemoryTelemetryStore
+
+
+class Clock:
+    def __init__(self, now):
+        self._now = now
+
+    def now(self):
+        return self._now
+
+    def monotonic(self):
+        return 0.0
+
+
+@pytest.fixture
+async def store():
+    s = InMemoryTelemetryStore()
+    await s.write(
+        TelemetryBatch(
+            logs=[log_row(i, session_id="s", trace_id="a" * 32 if i == 0 else None) for i in range(5)],
+            spans=[span_row("1" * 16, None, 0, session_id="s")],
+        )
+    )
+    return s
+
+
+def rotation(store, cold, now, rows_per_file=2):
+    return ColdRotation(hot=store, manifest=store, writer=cold, clock=Clock(now), rows_per_file=rows_per_file)
+
+
+async def test_old_rows_move_to_files_and_queries_still_find_them(store):
+    cold = InMemoryColdTier()
+    report = await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    assert (report.rows, report.files) == (6, 4)  # 5 logs in files of 2, 1 span
+    assert store.logs == [] and store.spans == []
+    assert sum(len(v) for v in cold.objects.values()) == 6
+    q = ObserveQueries(hot=store, clock=Clock(T0), cold_manifest=store, cold_reader=cold)
+    page = await q.search_logs(LogQuery(limit=10))
+    assert [i.message for i in page.items] == [f"message {i}" for i in (4, 3, 2, 1, 0)]
+    assert [i.message for i in (await q.search_logs(LogQuery(trace_id="a" * 32))).items] == ["message 0"]
+    assert len((await q.trace("a" * 32, None)).spans) == 1
+    assert len(await q.session_timeline("s", None)) == 6
+
+
+async def test_a_second_run_is_a_no_op(store):
+    cold = InMemoryColdTier()
+    await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    again = await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    assert (again.rows, again.files) == (0, 0)
+
+
+async def test_crash_between_write_and_commit_neither_loses_nor_duplicates(store):
+    cold = InMemoryColdTier()
+    real_commit = store.commit_rotation
+    calls = 0
+
+    async def crashing_commit(file, rows):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("killed")
+        return await real_commit(file, rows)
+
+    store.commit_rotation = crashing_commit
+    with pytest.raises(ConnectionError):
+        await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    store.commit_rotation = real_commit
+    await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    q = ObserveQueries(hot=store, clock=Clock(T0), cold_manifest=store, cold_reader=cold)
+    page = await q.search_logs(LogQuery(limit=100))
+    assert sorted(i.message for i in page.items) == sorted(f"message {i}" for i in range(5))
+    assert len(store.manifest) == 4
+
+
+async def test_recent_rows_stay_hot_and_old_cold_days_expire(store):
+    cold = InMemoryColdTier()
+    report = await rotation(store, cold, T0 + timedelta(hours=1)).run_once()
+    assert report.rows == 0
+    await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    expired = await rotation(store, cold, T0 + timedelta(days=91)).run_once()
+    assert expired.expired_files == 4
+    assert cold.objects == {}
+    assert store.manifest == {}
