@@ -1,29 +1,5 @@
 -- 042 alerts: evaluator state on the design's alert_rules, project and rule name on events.
 
-CREATE TABLE IF NOT EXISTS alert_rules (
-    id              UUID PRIMARY KEY,
-    name            TEXT NOT NULL,
-    description     TEXT,
-    query           TEXT NOT NULL,
-    condition       TEXT NOT NULL,
-    threshold       DOUBLE PRECISION,
-    for_seconds     INTEGER NOT NULL DEFAULT 60,
-    severity        TEXT NOT NULL DEFAULT 'warning' CHECK (severity IN ('info','warning','critical')),
-    notify_channels TEXT[] NOT NULL DEFAULT '{}',
-    project_id      UUID,
-    enabled         BOOLEAN NOT NULL DEFAULT true,
-    created_at      TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS alert_events (
-    id          UUID PRIMARY KEY,
-    rule_id     UUID NOT NULL REFERENCES alert_rules(id) ON DELETE CASCADE,
-    status      TEXT NOT NULL CHECK (status IN ('firing','resolved')),
-    value       DOUBLE PRECISION,
-    message     TEXT,
-    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    resolved_at TIMESTAMPTZ
-);
-
 ALTER TABLE alert_rules
     ADD COLUMN IF NOT EXISTS created_by UUID,
     ADD COLUMN IF NOT EXISTS pending_since TIMESTAMPTZ,        -- condition true since (for_seconds)

@@ -136,7 +136,7 @@ def _span_json(s: SpanItem, w: WaterfallSpan | None = None) -> dict[str, Any]:
     }
     if w is not None:
         out["depth"] = w.depth
-        out["offset_ms"] = w.offset_ms
+        out["offset_ms"] = round(w.offset_ms, 3)
     return out
 
 
@@ -282,9 +282,9 @@ async def session_timeline(request: web.Request) -> web.StreamResponse:
     out = []
     for t in items:
         if t.log is not None:
-            out.append({"kind": "log", **await _log_json(rt, t.log)})
+            out.append({"type": "log", **await _log_json(rt, t.log)})
         elif t.span is not None:
-            out.append({"kind": "span", "timestamp": t.span.start.isoformat(), **_span_json(t.span)})
+            out.append({"type": "span", "timestamp": t.span.start.isoformat(), **_span_json(t.span)})
     return json_response({"session_id": session_id, "items": out})
 
 
