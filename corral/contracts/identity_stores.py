@@ -145,6 +145,14 @@ class IdentityStoresContract:
             assert [x.id for x in await uow.sessions.list_for_user(u.id)] == [s.id]
             assert await uow.sessions.delete_for_user(u.id) == 1
             assert await uow.sessions.get(s.id) is None
+            fresh = attrs.evolve(s, id=uuid7(), token_hash="01" * 32, last_seen_at=T0 + timedelta(hours=1))
+            idle = attrs.evolve(s, id=uuid7(), token_hash="02" * 32)
+            old = attrs.evolve(s, id=uuid7(), token_hash="03" * 32, last_seen_at=T0 + timedelta(hours=1),
+                               expires_at=T0 + timedelta(hours=1))
+            for x in (fresh, idle, old):
+                await uow.sessions.add(x)
+            assert await uow.sessions.delete_expired(T0 + timedelta(hours=1), T0 + timedelta(minutes=30)) == 2
+            assert [x.id for x in await uow.sessions.list_for_user(u.id)] == [fresh.id]
 
     async def test_login_throttle(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
@@ -158,6 +166,10 @@ class IdentityStoresContract:
             await lt.ban("user:x", T0 + timedelta(minutes=1))  # a longer ban is kept
             assert await lt.banned_until(["user:x", "ip:9.9.9.9"], T0) == T0 + timedelta(minutes=5)
             assert await lt.banned_until(["user:x"], T0 + timedelta(minutes=6)) is None
+            await lt.record_failure(["ip:1.2.3.4"], T0 + timedelta(hours=1))
+            await lt.prune(T0 + timedelta(minutes=10))
+            assert await lt.failures_since("ip:1.2.3.4", T0) == 1
+            assert await lt.banned_until(["user:x"], T0) is None
             await lt.clear("user:x")
             assert await lt.failures_since("user:x", T0) == 0
 

@@ -21,6 +21,7 @@ __all__ = ["USAGE_FLUSH_SECONDS", "policy_from", "wire_identity"]
 
 log = logging.getLogger("corral.identity")
 USAGE_FLUSH_SECONDS = 10.0
+PURGE_EVERY = 30  # flushes between purges of expired sessions and old login failures (~5 minutes)
 
 
 def policy_from(settings: Settings) -> AuthPolicy:
@@ -72,9 +73,13 @@ async def wire_identity(platform: Any) -> None:
         log.info("created the first admin from CORRAL_BOOTSTRAP_ADMIN_*", extra={"user": admin.name})
 
     async def flush_usage() -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
             await ids.usage.flush(uow_factory)
+            rounds += 1
+            if rounds % PURGE_EVERY == 0:  # any replica may do it: deletes are idempotent
+                await ids.sessions.purge()
 
     async def final_flush() -> None:
         try:

@@ -290,6 +290,12 @@ class InMemorySessionStore:
             if s is not None and s.last_seen_at < at:
                 self.data.sessions[sid] = attrs.evolve(s, last_seen_at=at)
 
+    async def delete_expired(self, now: datetime, idle_before: datetime) -> int:
+        gone = [k for k, s in self.data.sessions.items() if s.expires_at <= now or s.last_seen_at < idle_before]
+        for k in gone:
+            del self.data.sessions[k]
+        return len(gone)
+
 
 @attrs.define
 class InMemoryLoginThrottleStore:
@@ -312,6 +318,10 @@ class InMemoryLoginThrottleStore:
 
     async def clear(self, key: str) -> None:
         self.data.failures = [(k, at) for k, at in self.data.failures if k != key]
+
+    async def prune(self, before: datetime) -> None:
+        self.data.failures = [(k, at) for k, at in self.data.failures if at >= before]
+        self.data.bans = {k: until for k, until in self.data.bans.items() if until >= before}
 
 
 @attrs.define

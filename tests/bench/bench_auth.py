@@ -32,10 +32,8 @@ from aiohttp import web
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints import bootstrap
 from corral.entrypoints.bootstrap import Platform
 from corral.entrypoints.config import Settings
-from corral.entrypoints.identity_wiring import wire_identity
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routing import RouteTable
 from tests.servicekit import PostgresServer, ValkeyServer
@@ -106,9 +104,6 @@ async def bench(args: argparse.Namespace, dsn: str, valkey_url: str) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     settings = Settings(database_url=dsn, valkey_url=valkey_url, data_dir=data_dir, log_level="error",
                         port=free_port())
-    # only the identity domain: both routes measured need nothing else (and other domains' start-up
-    # checks, e.g. the secrets master key, are not what this measures)
-    bootstrap.WIRINGS[:] = [wire_identity]
     platform = await Platform.start(settings)
     try:
         ids: IdentityServices = platform.resolve(IdentityServices)

@@ -480,6 +480,12 @@ class PostgresSessionStore:
             list(last_seen.values()),
         )
 
+    async def delete_expired(self, now: datetime, idle_before: datetime) -> int:
+        status = await self.conn.execute(
+            "DELETE FROM auth_sessions WHERE expires_at <= $1 OR last_seen_at < $2", now, idle_before
+        )
+        return int(status.split()[-1])
+
 
 class PostgresLoginThrottleStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -519,6 +525,10 @@ class PostgresLoginThrottleStore:
 
     async def clear(self, key: str) -> None:
         await self.conn.execute("DELETE FROM login_failures WHERE key = $1", key)
+
+    async def prune(self, before: datetime) -> None:
+        await self.conn.execute("DELETE FROM login_failures WHERE at < $1", before)
+        await self.conn.execute("DELETE FROM login_bans WHERE until < $1", before)
 
 
 class PostgresTotpStore:

@@ -190,6 +190,10 @@ class SessionStore(Protocol):
         """Batch-update last_seen_at (never backwards)."""
         ...
 
+    async def delete_expired(self, now: datetime, idle_before: datetime) -> int:
+        """Delete sessions past their absolute expiry or last seen before ``idle_before``; returns how many."""
+        ...
+
 
 class LoginThrottleStore(Protocol):
     """Failed login attempts and temporary bans, keyed by 'user:NAME' or 'ip:ADDR'."""
@@ -208,6 +212,10 @@ class LoginThrottleStore(Protocol):
 
     async def clear(self, key: str) -> None:
         """Forget the key's failures (after a successful login)."""
+        ...
+
+    async def prune(self, before: datetime) -> None:
+        """Forget failures recorded and bans ended before ``before``."""
         ...
 
 

@@ -182,6 +182,15 @@ class SessionService:
                     )
             await uow.commit()
 
+    async def purge(self) -> int:
+        """Delete expired sessions and login failures no window counts any more; returns sessions deleted."""
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            deleted = await uow.sessions.delete_expired(now, now - self.policy.session_idle)
+            await uow.login_throttle.prune(now - max(self.policy.find_time, self.policy.ban_time))
+            await uow.commit()
+        return deleted
+
     async def logout(self, principal: Principal) -> None:
         if principal.session_id is None:
             raise InvalidInput(

@@ -332,3 +332,12 @@ async def test_two_replicas_share_invalidation(memory, clock):
     await a.tokens.revoke(SYSTEM, p.token_id)
     with pytest.raises(Unauthenticated):
         await b.tokens.authenticate(issued.secret)
+
+
+async def test_purge_removes_expired_sessions(ids, system, memory, clock):
+    await make(ids, system, "alice", "viewer")
+    await ids.sessions.login("alice", PW, ip=None, user_agent=None)
+    assert await ids.sessions.purge() == 0
+    clock.advance(ids.policy.session_idle.total_seconds() + 1)
+    assert await ids.sessions.purge() == 1
+    assert memory.data.sessions == {}
