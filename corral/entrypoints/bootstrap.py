@@ -213,12 +213,14 @@ WIRINGS: list[Wiring] = []
 
 def _wirings() -> None:
     from corral.entrypoints.identity_wiring import wire_identity
+    from corral.entrypoints.notify_wiring import wire_notifications
     from corral.entrypoints.observe import wire_observe
     from corral.entrypoints.secrets import wire_secrets
 
     WIRINGS.append(wire_identity)  # first: other domains authorize through it
     WIRINGS.append(wire_secrets)
     WIRINGS.append(wire_observe)
+    WIRINGS.append(wire_notifications)
 
 
 _wirings()

@@ -20,23 +20,22 @@ from corral.entrypoints.masterkey import load_key_wrapper
 if TYPE_CHECKING:
     from corral.entrypoints.bootstrap import Platform
 
-__all__ = ["AUTHORIZER_KEY", "wire_secrets"]
+__all__ = ["wire_secrets"]
 
 log = logging.getLogger("corral.secrets")
 
-# The identity domain registers its Authorizer under this key; until it does, plaintext reads are denied.
-AUTHORIZER_KEY = "authorizer"
-
 
 class _ContainerAuthorizer:
-    """Looks the RBAC authorizer up at call time (the identity wiring may run after this one); fails closed."""
+    """Looks the identity domain's RBAC authorizer up at call time; fails closed when none is wired."""
 
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
 
     async def authorize(self, principal: Any, permission: str, project_id: uuid.UUID | None) -> None:
+        from corral.core.identity.kit import IdentityServices
+
         try:
-            authorizer = self._platform.resolve(AUTHORIZER_KEY)
+            authorizer = self._platform.resolve(IdentityServices).authorizer
         except Exception:  # punq raises its own MissingDependencyError
             raise PermissionDenied(f"{permission} cannot be checked: no authorizer is configured") from None
         await authorizer.authorize(principal, permission, project_id)

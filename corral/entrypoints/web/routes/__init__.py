@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from corral.entrypoints import otlp
-from corral.entrypoints.web.routes import identity, observe, secrets, system, ui
+from corral.entrypoints.web.routes import identity, notifications, observe, secrets, system, ui
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
     ui.routes,
     secrets.routes,
+    notifications.routes,
     identity.routes,
     observe.routes,
     otlp.routes,

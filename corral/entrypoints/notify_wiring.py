@@ -1,0 +1,72 @@
+"""Wiring of notifications: the outbox relay (shared by every outbox consumer), planner, dispatcher, inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from corral.adapters.http_webhooks import AiohttpWebhookTransport
+from corral.adapters.notify_templates import JinjaRenderer
+from corral.core.clock import Clock
+from corral.core.notify.dispatcher import NotificationDispatcher
+from corral.core.notify.planner import NotificationPlanner
+from corral.core.notify.ports import EmailSender
+from corral.core.notify.service import NotificationService
+from corral.core.outbox.relay import OutboxRelay
+from corral.core.uow import UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from corral.entrypoints.bootstrap import Platform
+
+__all__ = ["RELAY_IDLE_SECONDS", "wire_notifications"]
+
+log = logging.getLogger("corral.notify")
+RELAY_IDLE_SECONDS = 1.0
+DISPATCH_IDLE_SECONDS = 2.0
+
+
+async def wire_notifications(platform: Platform) -> None:
+    """Register OutboxRelay (other domains append their consumers to ``.consumers``), the planner as its
+    consumer, the dispatcher and NotificationService; start the relay and delivery loops."""
+    settings = platform.settings
+    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
+    clock: Clock = platform.resolve(Clock)
+    planner = NotificationPlanner(
+        JinjaRenderer(), clock, base_url=settings.public_url(), rate_limit_per_hour=settings.notify_rate_limit_per_hour,
+        platform_webhook_url=settings.notify_webhook_url,
+    )
+    relay = OutboxRelay(uow_factory, [planner])
+    email: EmailSender | None = None
+    if settings.smtp_host:
+        from corral.adapters.smtp import SmtpEmailSender
+
+        email = SmtpEmailSender(
+            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+            security=settings.smtp_security, username=settings.smtp_username, password=settings.smtp_password,
+            timeout=settings.smtp_timeout, verify_tls=settings.smtp_verify_tls,
+        )
+    transport = AiohttpWebhookTransport(allow_private=settings.environment != "production")
+    platform.closers.append(transport.aclose)
+    dispatcher = NotificationDispatcher(
+        uow_factory, email, transport, clock, webhook_secret=settings.notify_webhook_secret,
+        max_attempts=settings.notify_max_attempts, base_delay=timedelta(seconds=30),
+    )
+    platform.register(OutboxRelay, relay)
+    platform.register(NotificationPlanner, planner)
+    platform.register(NotificationDispatcher, dispatcher)
+    platform.register(NotificationService, NotificationService(uow_factory, clock))
+
+    async def outbox_relay() -> None:
+        while True:
+            if not await relay.run_once():
+                await asyncio.sleep(RELAY_IDLE_SECONDS)
+
+    async def notification_delivery() -> None:
+        while True:
+            if not await dispatcher.deliver_due():
+                await asyncio.sleep(DISPATCH_IDLE_SECONDS)
+
+    platform.background.append(outbox_relay)
+    platform.background.append(notification_delivery)

@@ -1,0 +1,137 @@
+"""The notifications REST API over fakes: inbox, unread count, mark read, preferences."""
+
+from __future__ import annotations
+
+import uuid
+
+import attrs
+import punq
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.core.errors import Unauthenticated
+from corral.core.notify.model import Recipient
+from corral.core.notify.planner import NotificationPlanner
+from corral.core.notify.service import NotificationService
+from corral.core.outbox.relay import OutboxRelay
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+from corral.entrypoints.web.routes import notifications as notification_routes
+from corral.entrypoints.web.security import WebAuth
+from corral.fakes.notify import PlainRenderer
+from tests.unit.secrets_support import MiniDatabase
+
+
+@attrs.define
+class StubPlatform:
+    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
+    container: punq.Container = attrs.field(factory=punq.Container)
+    health_checks: dict = attrs.field(factory=dict)
+    app_hooks: list = attrs.field(factory=list)
+
+    def resolve(self, key):
+        return self.container.resolve(key)
+
+
+@attrs.frozen
+class Caller:
+    user_id: uuid.UUID
+    name: str
+
+
+USERS = {name: Caller(uuid.uuid5(uuid.NAMESPACE_DNS, name), name) for name in ("ann", "bob")}
+
+
+class HeaderAuth:
+    async def authenticate(self, request):
+        return USERS.get(request.headers.get("X-User", ""))
+
+    async def authorize(self, request, principal, permission, project_id):
+        if principal is None:
+            raise Unauthenticated("authentication required")
+
+
+@pytest.fixture
+async def api():
+    db = MiniDatabase()
+    platform = StubPlatform()
+    platform.container.register(NotificationService, instance=NotificationService(db, db.clock))
+    platform.container.register(WebAuth, instance=HeaderAuth())
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    directory = db().notification_recipients
+    project = uuid.uuid4()
+    for c in USERS.values():
+        directory.add_user(Recipient(c.user_id, c.name, f"{c.name}@example.org"))
+    directory.add_member(project, "owner", USERS["ann"].user_id)
+    relay = OutboxRelay(db, [NotificationPlanner(PlainRenderer(), db.clock)])
+
+    async def emit(topic: str, **payload) -> None:
+        async with db() as uow:
+            await uow.outbox.add(topic, payload, project_id=project)
+            await uow.commit()
+        await relay.run_once()
+
+    yield client, emit
+    await client.close()
+
+
+ANN = {"X-User": "ann"}
+
+
+async def test_inbox_flow(api):
+    client, emit = api
+    for i in range(3):
+        await emit("build_failed", title=f"build {i}")
+    resp = await client.get("/api/v1/notifications/unread-count", headers=ANN)
+    assert (await resp.json()) == {"count": 3}
+    resp = await client.get("/api/v1/notifications?status=unread&limit=2", headers=ANN)
+    body = await resp.json()
+    assert resp.status == 200 and len(body["items"]) == 2 and body["next_cursor"]
+    first = body["items"][0]
+    assert first["type"] == "build_failed" and first["channel"] == "in_app" and first["status"] == "sent"
+    assert first["subject"] == "build_failed: build 2"
+    resp = await client.get(f"/api/v1/notifications?status=unread&limit=2&cursor={body['next_cursor']}",
+                            headers=ANN)
+    assert [i["subject"] for i in (await resp.json())["items"]] == ["build_failed: build 0"]
+    resp = await client.post(f"/api/v1/notifications/{first['id']}/read", headers=ANN)
+    assert resp.status == 200 and (await resp.json())["status"] == "read"
+    assert (await (await client.get("/api/v1/notifications/unread-count", headers=ANN)).json()) == {"count": 2}
+    resp = await client.post(f"/api/v1/notifications/{first['id']}/read", headers={"X-User": "bob"})
+    assert resp.status == 404
+    resp = await client.get("/api/v1/notifications?status=pending&channel=email", headers=ANN)
+    assert len((await resp.json())["items"]) == 3
+    resp = await client.get("/api/v1/notifications?status=bogus", headers=ANN)
+    assert resp.status == 400 and (await resp.json())["field"] == "status"
+    resp = await client.post("/api/v1/notifications/not-a-uuid/read", headers=ANN)
+    assert resp.status == 400
+    resp = await client.get("/api/v1/notifications")
+    assert resp.status == 401
+
+
+async def test_preferences_round_trip(api):
+    client, emit = api
+    resp = await client.get("/api/v1/notification-preferences", headers=ANN)
+    assert (await resp.json()) == {"events": {}, "webhook_url": None}
+    wanted = {"events": {"build_failed": ["in_app"], "alert_firing": ["email", "webhook"]},
+              "webhook_url": "https://hooks.example.org/ann"}
+    resp = await client.put("/api/v1/notification-preferences", headers=ANN, json=wanted)
+    assert resp.status == 200
+    got = await (await client.get("/api/v1/notification-preferences", headers=ANN)).json()
+    assert got == {"events": {"alert_firing": ["email", "webhook"], "build_failed": ["in_app"]},
+                   "webhook_url": "https://hooks.example.org/ann"}
+    resp = await client.put("/api/v1/notification-preferences", headers=ANN, json={"events": {"x": []}})
+    assert resp.status == 400 and (await resp.json())["field"] == "events.x"
+    await emit("build_failed", title="t")
+    items = (await (await client.get("/api/v1/notifications?status=pending", headers=ANN)).json())["items"]
+    assert items == []  # build_failed now in-app only
+
+
+def test_every_route_is_documented_and_authenticated():
+    paths = {(s.method, s.path) for s in notification_routes.routes.specs}
+    assert paths == {
+        ("GET", "/api/v1/notifications"), ("GET", "/api/v1/notifications/unread-count"),
+        ("POST", "/api/v1/notifications/{id}/read"), ("GET", "/api/v1/notification-preferences"),
+        ("PUT", "/api/v1/notification-preferences"),
+    }
+    assert not any(s.public for s in notification_routes.routes.specs)
