@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -21,6 +20,8 @@ from corral.core.notify.model import (
     RenderedMessage,
 )
 from corral.core.pagination import Page, decode_cursor, encode_cursor
+from corral.fakes.identity import InMemoryIdentityData
+from corral.fakes.outbox import RowLocks
 
 __all__ = [
     "InMemoryNotificationStore",
@@ -39,21 +40,17 @@ class NotifyTables:
     notifications: dict[uuid.UUID, Notification] = attrs.field(factory=dict)
     preferences: dict[uuid.UUID, Preferences] = attrs.field(factory=dict)
     users: dict[uuid.UUID, Recipient] = attrs.field(factory=dict)
-    # (project_id, role) -> user ids; role "owner" for the project's owner
-    members: dict[tuple[uuid.UUID, str], set[uuid.UUID]] = attrs.field(factory=dict)
-    locked: set[uuid.UUID] = attrs.field(factory=set)  # claimed by an open unit of work
-
-    def snapshot(self) -> Any:
-        return copy.copy(self.notifications), copy.copy(self.preferences)
-
-    def restore(self, snap: Any) -> None:
-        self.notifications, self.preferences = snap
+    # (project_id, role) -> user ids; role "owner" for the project's owner (no projects fake in the UoW)
+    members: dict[tuple[uuid.UUID, str], frozenset[uuid.UUID]] = attrs.field(factory=dict)
 
 
 @attrs.define
 class InMemoryNotificationStore:
+    """NotificationStore over NotifyTables; ``claim_due`` locks rows in ``locks`` for ``owner`` (SKIP LOCKED)."""
+
     tables: NotifyTables = attrs.field(factory=NotifyTables)
-    claimed: set[uuid.UUID] = attrs.field(factory=set)
+    locks: RowLocks = attrs.field(factory=RowLocks)
+    owner: object = attrs.field(factory=object)
 
     async def add(self, notification: Notification) -> bool:
         n = notification
@@ -114,19 +111,13 @@ class InMemoryNotificationStore:
             (
                 n for n in self.tables.notifications.values()
                 if n.status is NotificationStatus.PENDING and n.next_attempt_at is not None
-                and n.next_attempt_at <= now and n.id not in self.tables.locked
+                and n.next_attempt_at <= now and self.locks.held.get(n.id, self.owner) is self.owner
             ),
-            key=lambda n: n.id,
+            key=lambda n: (n.next_attempt_at, n.id),
         )[:limit]
         for n in due:
-            self.tables.locked.add(n.id)
-            self.claimed.add(n.id)
+            self.locks.held[n.id] = self.owner
         return due
-
-    def release(self) -> None:
-        """Called by the fake unit of work when it ends: the claimed rows are unlocked."""
-        self.tables.locked -= self.claimed
-        self.claimed.clear()
 
 
 @attrs.define
@@ -145,20 +136,37 @@ class InMemoryPreferenceStore:
 
 @attrs.define
 class InMemoryRecipientDirectory:
+    """Recipients from the identity fake (active users, project role bindings) plus ``tables`` extras."""
+
     tables: NotifyTables = attrs.field(factory=NotifyTables)
+    identity: InMemoryIdentityData | None = None
 
     def add_user(self, recipient: Recipient) -> None:
         self.tables.users[recipient.user_id] = recipient
 
     def add_member(self, project_id: uuid.UUID, role: str, user_id: uuid.UUID) -> None:
-        self.tables.members.setdefault((project_id, role), set()).add(user_id)
+        key = (project_id, role)
+        self.tables.members[key] = self.tables.members.get(key, frozenset()) | {user_id}
+
+    def _everyone(self) -> dict[uuid.UUID, Recipient]:
+        people = dict(self.tables.users)
+        if self.identity is not None:
+            for u in self.identity.users.values():
+                if u.is_active:
+                    people[u.id] = Recipient(u.id, u.name, u.email)
+        return people
 
     async def project_recipients(self, project_id: uuid.UUID, roles: frozenset[str]) -> list[Recipient]:
-        ids = {u for role in roles for u in self.tables.members.get((project_id, role), set())}
-        return [self.tables.users[u] for u in sorted(ids) if u in self.tables.users]
+        ids = {u for role in roles for u in self.tables.members.get((project_id, role), frozenset())}
+        if self.identity is not None:
+            ids |= {b.user_id for b in self.identity.bindings.values()
+                    if b.project_id == project_id and b.role_name in roles}
+        people = self._everyone()
+        return [people[u] for u in sorted(ids) if u in people]
 
     async def users(self, user_ids: Iterable[uuid.UUID]) -> list[Recipient]:
-        return [self.tables.users[u] for u in user_ids if u in self.tables.users]
+        people = self._everyone()
+        return [people[u] for u in sorted(set(user_ids)) if u in people]
 
 
 @attrs.define

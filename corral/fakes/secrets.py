@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import os
@@ -81,16 +80,10 @@ class FakeKeyWrapper:
 
 @attrs.define
 class SecretTables:
-    """The state the in-memory store works on (shared by the units of work of one fake database)."""
+    """The state the in-memory store works on (a component of the fake database; rows are replaced, never mutated)."""
 
     secrets: dict[uuid.UUID, Secret] = attrs.field(factory=dict)
     versions: dict[tuple[uuid.UUID, int], SecretVersion] = attrs.field(factory=dict)
-
-    def snapshot(self) -> Any:
-        return copy.copy(self.secrets), copy.copy(self.versions)
-
-    def restore(self, snap: Any) -> None:
-        self.secrets, self.versions = snap[0], snap[1]
 
 
 @attrs.define

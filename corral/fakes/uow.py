@@ -38,6 +38,12 @@ from corral.fakes.identity import (
     InMemoryTotpStore,
     InMemoryUserStore,
 )
+from corral.fakes.notify import (
+    InMemoryNotificationStore,
+    InMemoryPreferenceStore,
+    InMemoryRecipientDirectory,
+    NotifyTables,
+)
 from corral.fakes.outbox import InMemoryOutbox, OutboxTable, RowLocks
 from corral.fakes.secrets import InMemorySecretStore, SecretTables
 
@@ -54,6 +60,7 @@ class InMemoryDatabase:
     outbox: OutboxTable = attrs.field(factory=OutboxTable)
     identity: InMemoryIdentityData = attrs.field(factory=InMemoryIdentityData)
     secrets: SecretTables = attrs.field(factory=SecretTables)
+    notify: NotifyTables = attrs.field(factory=NotifyTables)
     # not a component: row locks belong to the live database, never to a unit's copy
     row_locks: RowLocks = attrs.field(factory=RowLocks, metadata={"component": False})
 
@@ -158,6 +165,10 @@ class InMemoryUnitOfWork:
         self.totp = InMemoryTotpStore(identity)
         # secrets
         self.secrets = InMemorySecretStore(work["secrets"])
+        # notifications
+        self.notifications = InMemoryNotificationStore(work["notify"], self.db.row_locks, owner=self)
+        self.notification_preferences = InMemoryPreferenceStore(work["notify"])
+        self.notification_recipients = InMemoryRecipientDirectory(work["notify"], identity)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

@@ -6,71 +6,38 @@ import asyncio
 import os
 import subprocess
 import uuid
-from typing import Any
 
 import asyncpg
 import pytest
 
 from corral.adapters.crypto import AesGcmCipher, AesGcmKeyWrapper
-from corral.adapters.postgres.secrets import PostgresSecretStore
+from corral.adapters.postgres.pool import create_pool
+from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
 from corral.contracts.secrets import SecretStoreContract
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
 from corral.core.secrets.rotation import MasterKeyRotation, check_master_key
 from corral.core.secrets.service import SecretsService
+from corral.fakes.clock import FakeClock
 from corral.fakes.secrets import AllowAllAuthorizer
-from tests.unit.secrets_support import Clock, RecordingAudit, Who
+from tests.unit.secrets_support import Who
 
 pytestmark = pytest.mark.integration
 
 ALICE = Who(uuid.uuid4(), "alice")
 
 
-class PgUnitOfWork:
-    """Just enough unit of work over one connection: secrets store + audit rows into audit_log."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def __aenter__(self) -> PgUnitOfWork:
-        self.conn = await self.pool.acquire()
-        self.tx = self.conn.transaction()
-        await self.tx.start()
-        self.secrets = PostgresSecretStore(self.conn)
-        self.audit = RecordingAudit()
-        self.done = False
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        if not self.done:
-            await self.tx.rollback()
-        await self.pool.release(self.conn)
-
-    async def commit(self) -> None:
-        import json
-
-        for e in self.audit.entries:
-            await self.conn.execute(
-                "INSERT INTO audit_log (id, actor_id, actor_name, action, resource, resource_id, project_id, detail,"
-                " created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb,$9)",
-                e.id, e.actor_id, e.actor_name, e.action, e.resource, e.resource_id, e.project_id,
-                json.dumps(e.detail), e.created_at,
-            )
-        await self.tx.commit()
-        self.done = True
-
-
 @pytest.fixture
 async def pool(db_dsn):
-    pool = await asyncpg.create_pool(db_dsn, min_size=1, max_size=4)
+    pool = await create_pool(db_dsn, min_size=1, max_size=4)
     yield pool
     await pool.close()
 
 
 @pytest.fixture
 def uow_factory(pool):
-    return lambda: PgUnitOfWork(pool)
+    return PostgresUnitOfWorkFactory(pool, FakeClock())
 
 
 @pytest.fixture
@@ -99,8 +66,8 @@ SECRET_VALUES = [f"pg-plaintext-{i}-{uuid.uuid4().hex}" for i in range(9)]
 
 async def test_tamper_swap_and_wrong_key_fail_loudly(uow_factory, project_id, pool):
     env = envelope(MASTER)
-    service = SecretsService(uow_factory, env, Clock())
-    reader = SecretReader(uow_factory, env, AllowAllAuthorizer(), Clock())
+    service = SecretsService(uow_factory, env, FakeClock())
+    reader = SecretReader(uow_factory, env, AllowAllAuthorizer(), FakeClock())
     a, _ = await service.put(ALICE, project_id, "A", "value-a", "all")
     b, _ = await service.put(ALICE, project_id, "B", "value-b", "all")
     assert await reader.read(ALICE, project_id, "A", SecretScope.AGENT, "t") == "value-a"
@@ -121,7 +88,7 @@ async def test_tamper_swap_and_wrong_key_fail_loudly(uow_factory, project_id, po
     await service.put(ALICE, project_id, "C", "value-c", "all")
     wrong = envelope(os.urandom(32))
     with pytest.raises(SecretUndecryptable, match="not configured"):
-        await SecretReader(uow_factory, wrong, AllowAllAuthorizer(), Clock()).read(
+        await SecretReader(uow_factory, wrong, AllowAllAuthorizer(), FakeClock()).read(
             ALICE, project_id, "C", SecretScope.AGENT, "t"
         )
     with pytest.raises(SecretUndecryptable, match="master key is wrong"):
@@ -130,12 +97,12 @@ async def test_tamper_swap_and_wrong_key_fail_loudly(uow_factory, project_id, po
 
 async def test_rotation_killed_half_way_resumes_and_concurrent_runs_do_not_collide(uow_factory, project_id):
     old_env = envelope(MASTER)
-    service = SecretsService(uow_factory, old_env, Clock())
+    service = SecretsService(uow_factory, old_env, FakeClock())
     for i, value in enumerate(SECRET_VALUES):
         await service.put(ALICE, project_id if i % 2 else None, f"S{i}", value, "all")
     new = os.urandom(32)
     both = envelope(new, MASTER)
-    rotation = MasterKeyRotation(uow_factory, both, Clock(), batch_size=2)
+    rotation = MasterKeyRotation(uow_factory, both, FakeClock(), batch_size=2)
 
     class Killed(Exception):
         pass
@@ -145,26 +112,26 @@ async def test_rotation_killed_half_way_resumes_and_concurrent_runs_do_not_colli
 
     with pytest.raises(Killed):
         await rotation.run(on_batch=kill)
-    reader = SecretReader(uow_factory, both, AllowAllAuthorizer(), Clock())
+    reader = SecretReader(uow_factory, both, AllowAllAuthorizer(), FakeClock())
     status = await rotation.status()
     assert status.remaining == {old_env.keys.current_key_id: len(SECRET_VALUES) - 2}
     for i, value in enumerate(SECRET_VALUES):  # serving during the rotation: both keys accepted
         assert await reader.read(ALICE, project_id, f"S{i}", SecretScope.PIPELINE, "t") == value
     # two replicas resuming at once: SKIP LOCKED splits the work, nothing is re-wrapped twice
-    r1, r2 = await asyncio.gather(rotation.run(), MasterKeyRotation(uow_factory, both, Clock(), batch_size=2).run())
+    r1, r2 = await asyncio.gather(rotation.run(), MasterKeyRotation(uow_factory, both, FakeClock(), batch_size=2).run())
     assert r1.rewrapped + r2.rewrapped == len(SECRET_VALUES) - 2
     assert (await rotation.status()).done
     only_new = envelope(new)
     await check_master_key(uow_factory, only_new)
-    reader = SecretReader(uow_factory, only_new, AllowAllAuthorizer(), Clock())
+    reader = SecretReader(uow_factory, only_new, AllowAllAuthorizer(), FakeClock())
     for i, value in enumerate(SECRET_VALUES):
         assert await reader.read(ALICE, project_id, f"S{i}", SecretScope.PIPELINE, "t") == value
 
 
 async def test_database_dump_holds_no_plaintext(uow_factory, project_id, db_dsn, pool):
     env = envelope(MASTER)
-    service = SecretsService(uow_factory, env, Clock())
-    reader = SecretReader(uow_factory, env, AllowAllAuthorizer(), Clock())
+    service = SecretsService(uow_factory, env, FakeClock())
+    reader = SecretReader(uow_factory, env, AllowAllAuthorizer(), FakeClock())
     marker = f"dump-marker-{uuid.uuid4().hex}"
     await service.put(ALICE, project_id, "DUMPED", marker, "all")
     await service.put(ALICE, None, "DUMPED_G", marker + "g", "all")

@@ -16,18 +16,19 @@ from corral.core.notify.model import Channel, EventType, NotificationStatus, Pre
 from corral.core.notify.planner import NotificationPlanner
 from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
-from corral.fakes.notify import PlainRenderer, RecordingEmailSender
+from corral.fakes.notify import InMemoryRecipientDirectory, PlainRenderer, RecordingEmailSender
+from corral.fakes.uow import InMemoryUnitOfWorkFactory
 from corral.fakes.webhooks import RecordingWebhookTransport
-from tests.unit.secrets_support import MiniDatabase
+from tests.unit.secrets_support import audit, new_db
 
 
 @attrs.define
 class People:
-    db: MiniDatabase
+    db: InMemoryUnitOfWorkFactory
 
     @property
     def directory(self):
-        return self.db().notification_recipients
+        return InMemoryRecipientDirectory(self.db.db.notify)
 
     async def user(self, name: str) -> Recipient:
         r = Recipient(uuid.uuid4(), name, f"{name}@example.org")
@@ -46,7 +47,7 @@ class People:
 class TestInMemoryNotificationStores(NotificationStoresContract):
     @pytest.fixture
     def uow_factory(self):
-        return MiniDatabase()
+        return new_db()
 
     @pytest.fixture
     def people(self, uow_factory):
@@ -55,7 +56,7 @@ class TestInMemoryNotificationStores(NotificationStoresContract):
 
 @attrs.define
 class World:
-    db: MiniDatabase
+    db: InMemoryUnitOfWorkFactory
     people: People
     relay: OutboxRelay
     dispatcher: NotificationDispatcher
@@ -73,14 +74,14 @@ class World:
 
     def rows(self, **match):
         return [
-            n for n in self.db.notify_tables.notifications.values()
+            n for n in self.db.db.notify.notifications.values()
             if all(getattr(n, k) == v for k, v in match.items())
         ]
 
 
 @pytest.fixture
 def w() -> World:
-    db = MiniDatabase()
+    db = new_db()
     planner = NotificationPlanner(PlainRenderer(), db.clock, rate_limit_per_hour=3)
     email, hooks = RecordingEmailSender(), RecordingWebhookTransport(allow_private=True)
     dispatcher = NotificationDispatcher(db, email, hooks, db.clock, webhook_secret="whsec", max_attempts=3)
@@ -239,7 +240,7 @@ async def test_inbox_list_unread_mark_read(w: World):
         await w.service.list(dan, status="weird")
     assert err.value.field == "status"
     assert len((await w.service.list(dan, status="pending")).items) == 3
-    assert [e.action for e in w.db.audit].count("notification.read") == 1
+    assert [e.action for e in audit(w.db)].count("notification.read") == 1
 
 
 async def test_relay_sets_aside_a_poison_event(w: World):
@@ -255,7 +256,7 @@ async def test_relay_sets_aside_a_poison_event(w: World):
     w.relay.consumers.append(Boom())
     await w.emit("build_failed", {"poison": True}, project)
     await w.emit("build_failed", {"title": "fine"}, project)
-    assert len(w.db.outbox_processed) == 2
+    assert sum(e.processed_at is not None for e in w.db.db.outbox.events.values()) == 2
     assert [n.body for n in w.rows(channel=Channel.IN_APP)] == ["build_failed\nfine"]
 
 

@@ -18,8 +18,8 @@ from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import notifications as notification_routes
 from corral.entrypoints.web.security import WebAuth
-from corral.fakes.notify import PlainRenderer
-from tests.unit.secrets_support import MiniDatabase
+from corral.fakes.notify import InMemoryRecipientDirectory, PlainRenderer
+from tests.unit.secrets_support import new_db
 
 
 @attrs.define
@@ -53,13 +53,13 @@ class HeaderAuth:
 
 @pytest.fixture
 async def api():
-    db = MiniDatabase()
+    db = new_db()
     platform = StubPlatform()
     platform.container.register(NotificationService, instance=NotificationService(db, db.clock))
     platform.container.register(WebAuth, instance=HeaderAuth())
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
-    directory = db().notification_recipients
+    directory = InMemoryRecipientDirectory(db.db.notify)
     project = uuid.uuid4()
     for c in USERS.values():
         directory.add_user(Recipient(c.user_id, c.name, f"{c.name}@example.org"))

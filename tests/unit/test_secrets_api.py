@@ -19,8 +19,9 @@ from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import secrets as secret_routes
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
+from corral.fakes.clock import FakeClock
 from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
-from tests.unit.secrets_support import Clock, MiniDatabase
+from tests.unit.secrets_support import audit, new_db
 
 VALUE = "pl41n-t3xt-VALUE-do-not-leak"
 PROJECT_ID = uuid.uuid4()
@@ -75,10 +76,10 @@ class Lookup:
 
 @pytest.fixture
 async def api():
-    db = MiniDatabase()
+    db = new_db()
     platform = StubPlatform()
     env = Envelope(FakeCipher(), FakeKeyWrapper(b"k" * 32))
-    platform.container.register(SecretsService, instance=SecretsService(db, env, Clock()))
+    platform.container.register(SecretsService, instance=SecretsService(db, env, FakeClock()))
     platform.container.register(WebAuth, instance=HeaderAuth())
     platform.container.register(ProjectLookup, instance=Lookup())
     client = TestClient(TestServer(create_app(platform)))
@@ -125,7 +126,7 @@ async def test_every_route_never_returns_the_value(api, caplog):
         await call("DELETE", f"{base}/TOKEN?purge=true", tpl + "/{secret}", status=204)
         await call("GET", f"{base}/TOKEN", tpl + "/{secret}", status=404)
     assert called == {(s.method, s.path) for s in secret_routes.routes.specs}
-    everything = "\n".join(bodies) + caplog.text + repr(db.audit)
+    everything = "\n".join(bodies) + caplog.text + repr(audit(db))
     for form in forms(VALUE):
         assert form not in everything
 
@@ -152,7 +153,7 @@ async def test_permissions_and_unknown_project(api):
     assert resp.status == 404
     resp = await client.get("/api/v1/secrets", headers=DEV)
     assert resp.status == 403
-    assert not db.secret_tables.secrets
+    assert not db.db.secrets.secrets
 
 
 async def test_bad_name_and_missing_value_name_the_field(api):

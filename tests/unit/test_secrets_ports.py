@@ -9,7 +9,7 @@ import pytest
 from corral.adapters.crypto import AesGcmCipher, AesGcmKeyWrapper
 from corral.contracts.secrets import CipherContract, KeyWrapperContract, SecretStoreContract
 from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
-from tests.unit.secrets_support import MiniDatabase
+from tests.unit.secrets_support import new_db
 
 
 class TestFakeCipher(CipherContract):
@@ -39,7 +39,7 @@ class TestAesGcmKeyWrapper(KeyWrapperContract):
 class TestInMemorySecretStore(SecretStoreContract):
     @pytest.fixture
     def uow_factory(self):
-        return MiniDatabase()
+        return new_db()
 
     @pytest.fixture
     def project_id(self):

@@ -14,8 +14,10 @@ from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
 from corral.core.secrets.rotation import MasterKeyRotation, check_master_key
 from corral.core.secrets.service import SecretsService
+from corral.fakes.clock import FakeClock
 from corral.fakes.secrets import AllowAllAuthorizer, FakeCipher, FakeKeyWrapper
-from tests.unit.secrets_support import Clock, MiniDatabase, Who
+from corral.fakes.uow import InMemoryUnitOfWorkFactory
+from tests.unit.secrets_support import Who, audit, new_db
 
 ALICE = Who(uuid.uuid4(), "alice")
 PIPE = Who(uuid.uuid4(), "pipeline-runner")
@@ -26,12 +28,12 @@ VALUE = "s3cr3t-Ünïcode-value"
 
 @attrs.define
 class World:
-    db: MiniDatabase
+    db: InMemoryUnitOfWorkFactory
     service: SecretsService
     reader: SecretReader
     authz: AllowAllAuthorizer
     envelope: Envelope
-    clock: Clock
+    clock: FakeClock
 
     def with_keys(self, *keys: bytes) -> World:
         env = Envelope(FakeCipher(), FakeKeyWrapper(*keys))
@@ -46,17 +48,18 @@ MASTER = os.urandom(32)
 
 @pytest.fixture
 def w() -> World:
-    db, clock, authz = MiniDatabase(), Clock(), AllowAllAuthorizer()
+    clock, authz = FakeClock(), AllowAllAuthorizer()
+    db = new_db(clock)
     env = Envelope(FakeCipher(), FakeKeyWrapper(MASTER))
     return World(
         db, SecretsService(db, env, clock, max_versions=3), SecretReader(db, env, authz, clock), authz, env, clock
     )
 
 
-def all_bytes(db: MiniDatabase) -> bytes:
-    return repr((db.secret_tables.secrets, db.secret_tables.versions, db.audit)).encode() + b"".join(
-        (v.ciphertext or b"") + (v.wrapped_key.blob if v.wrapped_key else b"")
-        for v in db.secret_tables.versions.values()
+def all_bytes(db: InMemoryUnitOfWorkFactory) -> bytes:
+    tables = db.db.secrets
+    return repr((tables.secrets, tables.versions, audit(db))).encode() + b"".join(
+        (v.ciphertext or b"") + (v.wrapped_key.blob if v.wrapped_key else b"") for v in tables.versions.values()
     )
 
 
@@ -67,8 +70,8 @@ async def test_put_creates_then_updates_and_never_returns_value(w: World):
     assert not created and info.version == 2 and info.scope is SecretScope.ALL
     assert VALUE not in repr(info)
     assert VALUE.encode() not in all_bytes(w.db)
-    assert [e.action for e in w.db.audit] == ["secret.create", "secret.update"]
-    assert w.db.audit[0].detail["secret_name"] == "API_TOKEN"
+    assert [e.action for e in audit(w.db)] == ["secret.create", "secret.update"]
+    assert audit(w.db)[0].detail["secret_name"] == "API_TOKEN"
 
 
 async def test_check_and_set(w: World):
@@ -102,7 +105,7 @@ async def test_bad_input_names_field_and_changes_nothing(w: World, kwargs, field
         await w.service.put(ALICE, PROJECT, args["name"], args["value"], args["scope"], args["cas"])
     assert err.value.field == field
     assert VALUE not in str(err.value)
-    assert not w.db.secret_tables.secrets and not w.db.audit
+    assert not w.db.db.secrets.secrets and not audit(w.db)
 
 
 async def test_keeps_last_n_versions(w: World):
@@ -121,7 +124,7 @@ async def test_soft_delete_undelete_destroy_purge(w: World):
     assert await w.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "x") == VALUE
     info = await w.service.destroy(ALICE, PROJECT, "K", [1])
     assert info.versions[0].destroyed
-    version = w.db.secret_tables.versions[(info.id, 1)]
+    version = w.db.db.secrets.versions[(info.id, 1)]
     assert version.ciphertext is None and version.wrapped_key is None
     await w.service.undelete(ALICE, PROJECT, "K", [1])  # destroyed stays destroyed
     with pytest.raises(NotFound):
@@ -141,7 +144,7 @@ async def test_reader_project_shadows_global_and_audits(w: World):
     values = await w.reader.read_many(PIPE, PROJECT, ["SHARED", "ONLY_GLOBAL"], SecretScope.PIPELINE, "build 7")
     assert values == {"SHARED": "project-value", "ONLY_GLOBAL": "g2"}
     assert await w.reader.read(PIPE, OTHER, "SHARED", SecretScope.AGENT, "agent run") == "global-value"
-    reads = [e for e in w.db.audit if e.action == "secret.read"]
+    reads = [e for e in audit(w.db) if e.action == "secret.read"]
     assert [(e.actor_name, e.detail["secret_name"], e.detail["version"], e.detail["purpose"]) for e in reads] == [
         ("pipeline-runner", "ONLY_GLOBAL", 1, "pipeline"),
         ("pipeline-runner", "SHARED", 1, "pipeline"),
@@ -163,7 +166,7 @@ async def test_reader_gated_by_permission_and_scope(w: World):
         await w.reader.read(ALICE, PROJECT, "MISSING", SecretScope.DEPLOY, "x")
     with pytest.raises(InvalidInput, match="purpose"):
         await w.reader.read(ALICE, PROJECT, "DEPLOY_KEY", SecretScope.ALL, "x")
-    assert len([e for e in w.db.audit if e.action == "secret.read"]) == 1
+    assert len([e for e in audit(w.db) if e.action == "secret.read"]) == 1
 
 
 async def test_resolve_substitutes_once_and_masks(w: World):
@@ -185,10 +188,10 @@ async def test_resolve_substitutes_once_and_masks(w: World):
 async def test_tampered_ciphertext_fails_loudly(w: World):
     info, _ = await w.service.put(ALICE, PROJECT, "K", VALUE)
     key = (info.id, 1)
-    v = w.db.secret_tables.versions[key]
+    v = w.db.db.secrets.versions[key]
     broken = bytearray(v.ciphertext)
     broken[15] ^= 0x40
-    w.db.secret_tables.versions[key] = attrs.evolve(v, ciphertext=bytes(broken))
+    w.db.db.secrets.versions[key] = attrs.evolve(v, ciphertext=bytes(broken))
     with pytest.raises(SecretUndecryptable, match=r"secret K \(project .*\) version 1") as err:
         await w.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "x")
     assert VALUE not in str(err.value)
@@ -197,15 +200,15 @@ async def test_tampered_ciphertext_fails_loudly(w: World):
 async def test_swapped_row_fails_loudly(w: World):
     a, _ = await w.service.put(ALICE, PROJECT, "A", "value-a")
     b, _ = await w.service.put(ALICE, PROJECT, "B", "value-b")
-    va, vb = w.db.secret_tables.versions[(a.id, 1)], w.db.secret_tables.versions[(b.id, 1)]
+    va, vb = w.db.db.secrets.versions[(a.id, 1)], w.db.db.secrets.versions[(b.id, 1)]
     # copy A's ciphertext and wrapped key onto B's row: AAD binds (project, name, version)
-    w.db.secret_tables.versions[(b.id, 1)] = attrs.evolve(vb, ciphertext=va.ciphertext, wrapped_key=va.wrapped_key)
+    w.db.db.secrets.versions[(b.id, 1)] = attrs.evolve(vb, ciphertext=va.ciphertext, wrapped_key=va.wrapped_key)
     with pytest.raises(SecretUndecryptable):
         await w.reader.read(PIPE, PROJECT, "B", SecretScope.PIPELINE, "x")
     # the same name in another project does not open either
     g, _ = await w.service.put(ALICE, OTHER, "A", "value-other")
-    vg = w.db.secret_tables.versions[(g.id, 1)]
-    w.db.secret_tables.versions[(g.id, 1)] = attrs.evolve(vg, ciphertext=va.ciphertext, wrapped_key=va.wrapped_key)
+    vg = w.db.db.secrets.versions[(g.id, 1)]
+    w.db.db.secrets.versions[(g.id, 1)] = attrs.evolve(vg, ciphertext=va.ciphertext, wrapped_key=va.wrapped_key)
     with pytest.raises(SecretUndecryptable):
         await w.reader.read(PIPE, OTHER, "A", SecretScope.PIPELINE, "x")
 
@@ -238,7 +241,8 @@ async def test_rotation_killed_half_way_then_resumed(w: World):
     with pytest.raises(Killed):
         await rotation.run(on_batch=die_after_first)
     # half-way: old and new keys both in use, and everything reads with the two-key ring while serving
-    counts = await both.db().secrets.count_by_key()
+    async with both.db() as uow:
+        counts = await uow.secrets.count_by_key()
     assert counts == {both.envelope.keys.current_key_id: 3, w.envelope.keys.current_key_id: 5}
     for i in range(7):
         got = await both.reader.read(PIPE, PROJECT, f"S{i}", SecretScope.PIPELINE, "x")
@@ -250,4 +254,4 @@ async def test_rotation_killed_half_way_then_resumed(w: World):
     for i in range(7):
         got = await only_new.reader.read(PIPE, PROJECT, f"S{i}", SecretScope.PIPELINE, "x")
         assert got == ("value-1b" if i == 1 else f"value-{i}")
-    assert any(e.action == "secret.rewrap" for e in w.db.audit)
+    assert any(e.action == "secret.rewrap" for e in audit(w.db))

@@ -26,6 +26,11 @@ from corral.adapters.postgres.identity import (
     PostgresTotpStore,
     PostgresUserStore,
 )
+from corral.adapters.postgres.notify import (
+    PostgresNotificationStore,
+    PostgresPreferenceStore,
+    PostgresRecipientDirectory,
+)
 from corral.adapters.postgres.outbox import PostgresOutbox
 from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.core.clock import Clock
@@ -66,6 +71,10 @@ class PostgresUnitOfWork:
         self.totp = PostgresTotpStore(conn)
         # secrets
         self.secrets = PostgresSecretStore(conn)
+        # notifications
+        self.notifications = PostgresNotificationStore(conn)
+        self.notification_preferences = PostgresPreferenceStore(conn)
+        self.notification_recipients = PostgresRecipientDirectory(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
