@@ -32,10 +32,8 @@ class _ContainerAuthorizer:
         self._platform = platform
 
     async def authorize(self, principal: Any, permission: str, project_id: uuid.UUID | None) -> None:
-        from corral.core.identity.kit import IdentityServices
-
         try:
-            authorizer = self._platform.resolve(IdentityServices).authorizer
+            authorizer = self._platform.resolve("authorizer")  # registered by the identity wiring
         except Exception:  # punq raises its own MissingDependencyError
             raise PermissionDenied(f"{permission} cannot be checked: no authorizer is configured") from None
         await authorizer.authorize(principal, permission, project_id)
