@@ -13,7 +13,8 @@ Service fixtures (each service starts at most once per session, only when a test
   ``ApiClient`` pointed at it.
 
 A service that cannot start skips the tests that need it, unless TEST_REQUIRE_SERVICES=1 (``./dev test``,
-CI), where it fails them.
+CI), where it fails them. Services live in ``$TEST_SERVICES_TMPDIR`` (default: the system temp directory),
+each in a ``corral-<service>-*`` directory removed when the session ends.
 """
 
 from __future__ import annotations
