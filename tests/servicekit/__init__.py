@@ -6,7 +6,7 @@ the test run). Plain Python, no pytest import: tests/conftest.py turns these int
 """
 
 from tests.servicekit.postgres import PostgresServer
-from tests.servicekit.process import ServiceError, free_port, make_service_dir, stop_all
+from tests.servicekit.process import ServiceError, free_port, free_ports, make_service_dir, spawn, stop_all, terminate
 from tests.servicekit.s3 import S3Server
 from tests.servicekit.smtp import ReceivedMessage, SmtpSink
 from tests.servicekit.valkey import ValkeyServer
@@ -19,6 +19,9 @@ __all__ = [
     "SmtpSink",
     "ValkeyServer",
     "free_port",
+    "free_ports",
     "make_service_dir",
+    "spawn",
     "stop_all",
+    "terminate",
 ]
