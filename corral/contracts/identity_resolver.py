@@ -51,9 +51,7 @@ def worlds() -> st.SearchStrategy[World]:
         | st.just((True,) * N_USERS),
         roles=st.lists(st.frozensets(st.sampled_from(PERMS)), min_size=1, max_size=3).map(tuple),
         admin_role=st.booleans(),
-        bindings=st.lists(st.tuples(user, st.integers(0, 2), project), max_size=5, unique_by=lambda b: b).map(
-            tuple
-        ),
+        bindings=st.lists(st.tuples(user, st.integers(0, 2), project), max_size=5, unique_by=lambda b: b).map(tuple),
         delegations=st.lists(
             st.tuples(
                 user,

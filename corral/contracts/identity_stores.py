@@ -25,8 +25,9 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def _user(name: str, **kw: Any) -> User:
-    return User(id=uuid7(), name=name, email=f"{name}@example.com", password_hash="h", created_at=T0,
-                updated_at=T0, **kw)
+    return User(
+        id=uuid7(), name=name, email=f"{name}@example.com", password_hash="h", created_at=T0, updated_at=T0, **kw
+    )
 
 
 class IdentityStoresContract:
@@ -69,8 +70,9 @@ class IdentityStoresContract:
             found = await uow.roles.get_by_name("deployer")
             assert found is not None
             assert found.permissions == {"deploy:read", "deploy:promote"}
-            b = Binding(id=uuid7(), user_id=u.id, role_id=role.id, role_name="deployer", created_at=T0,
-                        project_id=project)
+            b = Binding(
+                id=uuid7(), user_id=u.id, role_id=role.id, role_name="deployer", created_at=T0, project_id=project
+            )
             await uow.roles.add_binding(b)
             with pytest.raises(Conflict):
                 await uow.roles.add_binding(attrs.evolve(b, id=uuid7()))
@@ -90,8 +92,16 @@ class IdentityStoresContract:
             await uow.users.add(a)
             await uow.users.add(b)
             project = await self.make_project(uow, a.id, 0)
-            d = Delegation(id=uuid7(), delegator_id=a.id, delegate_id=b.id, permission="observe:read",
-                           created_at=T0, project_id=project, expires_at=T0 + timedelta(hours=1), reason="shift")
+            d = Delegation(
+                id=uuid7(),
+                delegator_id=a.id,
+                delegate_id=b.id,
+                permission="observe:read",
+                created_at=T0,
+                project_id=project,
+                expires_at=T0 + timedelta(hours=1),
+                reason="shift",
+            )
             await uow.delegations.add(d)
             with pytest.raises(Conflict):
                 await uow.delegations.add(attrs.evolve(d, id=uuid7()))
@@ -115,8 +125,15 @@ class IdentityStoresContract:
         async with identity_uow_factory() as uow:
             u = _user("tom")
             await uow.users.add(u)
-            t = ApiToken(id=uuid7(), user_id=u.id, name="ci", token_hash="ab" * 32, prefix="crl_abcdef",
-                         scopes=frozenset({"project:read"}), created_at=T0)
+            t = ApiToken(
+                id=uuid7(),
+                user_id=u.id,
+                name="ci",
+                token_hash="ab" * 32,
+                prefix="crl_abcdef",
+                scopes=frozenset({"project:read"}),
+                created_at=T0,
+            )
             await uow.tokens.add(t)
             assert await uow.tokens.get_by_hash("ab" * 32) == t
             await uow.tokens.touch_many({t.id: T0 + timedelta(minutes=5)})
@@ -133,9 +150,17 @@ class IdentityStoresContract:
         async with identity_uow_factory() as uow:
             u = _user("sam")
             await uow.users.add(u)
-            s = AuthSession(id=uuid7(), user_id=u.id, token_hash="cd" * 32, csrf_hash="ef" * 32, created_at=T0,
-                            last_seen_at=T0, expires_at=T0 + timedelta(days=1), ip_addr="10.0.0.7",
-                            user_agent="curl")
+            s = AuthSession(
+                id=uuid7(),
+                user_id=u.id,
+                token_hash="cd" * 32,
+                csrf_hash="ef" * 32,
+                created_at=T0,
+                last_seen_at=T0,
+                expires_at=T0 + timedelta(days=1),
+                ip_addr="10.0.0.7",
+                user_agent="curl",
+            )
             await uow.sessions.add(s)
             assert await uow.sessions.get_by_hash("cd" * 32) == s
             await uow.sessions.touch_many({s.id: T0 + timedelta(minutes=3)})

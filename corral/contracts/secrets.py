@@ -94,8 +94,13 @@ class KeyWrapperContract:
 
 def _secret(project_id: uuid.UUID | None, name: str, **kw: Any) -> Secret:
     fields: dict[str, Any] = {
-        "id": uuid7(), "project_id": project_id, "name": name, "scope": SecretScope.PIPELINE,
-        "current_version": 1, "created_at": T0, "updated_at": T0,
+        "id": uuid7(),
+        "project_id": project_id,
+        "name": name,
+        "scope": SecretScope.PIPELINE,
+        "current_version": 1,
+        "created_at": T0,
+        "updated_at": T0,
     }
     fields.update(kw)
     return Secret(**fields)
@@ -103,8 +108,11 @@ def _secret(project_id: uuid.UUID | None, name: str, **kw: Any) -> Secret:
 
 def _version(secret: Secret, n: int, key_id: str = "k1") -> SecretVersion:
     return SecretVersion(
-        secret_id=secret.id, version=n, created_at=T0 + timedelta(seconds=n),
-        ciphertext=b"ct-%d" % n, wrapped_key=WrappedKey(key_id, b"wk-%d" % n),
+        secret_id=secret.id,
+        version=n,
+        created_at=T0 + timedelta(seconds=n),
+        ciphertext=b"ct-%d" % n,
+        wrapped_key=WrappedKey(key_id, b"wk-%d" % n),
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import urllib.request
 import uuid
 
 import pytest
@@ -89,7 +91,7 @@ def json_logs_body(session_id: str, trace_id: str, needle: str) -> bytes:
                         {
                             "logRecords": [
                                 {
-                                    "timeUnixNano": str(1_000_000_000 * int(__import__("time").time())),
+                                    "timeUnixNano": str(1_000_000_000 * int(time.time())),
                                     "severityNumber": 13,
                                     "severityText": "WARN",
                                     "traceId": trace_id,
@@ -201,3 +203,76 @@ def test_a_project_restricted_token_only_writes_its_project(corral_factory):
     status, page = corral.get(f"/api/v1/observe/logs?project={mine}&q=mine")
     assert status == 200
     assert len(page["items"]) == 3
+
+
+async def test_live_tail_streams_new_records(corral):
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+        http.ws_connect(f"{corral.base}/api/v1/observe/tail?service=tail-svc&level=error") as ws,
+    ):
+        await asyncio.sleep(1.5)  # the publisher checks for listeners at most once a second
+        body = logs_request(20, service="tail-svc", message="tailed record").SerializeToString()
+        got: list[dict] = []
+        for _ in range(20):
+            status, _, _ = await asyncio.to_thread(corral.post, "/v1/logs", body, "application/x-protobuf")
+            assert status == 200
+            try:
+                msg = await ws.receive_json(timeout=1)
+            except TimeoutError:
+                continue
+            got.append(msg)
+            break
+        assert got, "no record arrived on the live tail"
+        assert got[0]["service"] == "tail-svc"
+        assert got[0]["level"] == "error"
+        assert got[0]["message"] == "tailed record"
+
+
+async def test_alert_rule_fires_and_resolves(corral):
+    rule_body = {
+        "name": "errors of alert-svc",
+        "query": "logs: level=error service=alert-svc window=10m",
+        "condition": "gt",
+        "threshold": 0,
+        "for_seconds": 0,
+        "severity": "critical",
+    }
+    status, body, _ = corral.post("/api/v1/alert-rules", json.dumps(rule_body).encode())
+    assert status == 201, body
+    rule = json.loads(body)
+    assert rule["state"] == "ok"
+    errors = logs_request(30, service="alert-svc", message="boom", seed=3)
+    for rec in errors.resource_logs[0].scope_logs[0].log_records:
+        rec.severity_number = 17
+    status, _, _ = corral.post("/v1/logs", errors.SerializeToString(), "application/x-protobuf")
+    assert status == 200
+
+    async def wait_for(status_wanted: str) -> dict:
+        for _ in range(100):
+            code, page = corral.get(f"/api/v1/alerts?status={status_wanted}")
+            assert code == 200
+            mine = [e for e in page["items"] if e["rule_id"] == rule["id"]]
+            if mine:
+                return mine[0]
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no {status_wanted} event")
+
+    fired = await wait_for("firing")
+    assert fired["value"] == 30
+    code, current = corral.get(f"/api/v1/alert-rules/{rule['id']}")
+    assert (code, current["state"]) == (200, "firing")
+    req = urllib.request.Request(
+        f"{corral.base}/api/v1/alert-rules/{rule['id']}",
+        data=json.dumps({"threshold": 1000}).encode(),
+        method="PATCH",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200
+    resolved = await wait_for("resolved")
+    assert resolved["rule_id"] == rule["id"]
+    status, body, _ = corral.post("/api/v1/alert-rules", json.dumps({**rule_body, "condition": "above"}).encode())
+    assert status == 400
+    assert "condition" in body.decode()

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 
+from corral.contracts.alert_store import AlertStoreContract
 from corral.contracts.telemetry_store import T0, log_row
 from corral.core.errors import InvalidInput, NotFound
 from corral.core.observe.alerts import Actor, AlertEvaluator, AlertService, parse_rule_query
@@ -93,11 +94,25 @@ async def test_rule_fires_after_for_seconds_then_resolves_once():
 async def test_absent_fires_when_a_metric_has_no_data():
     clock = Clock()
     store = InMemoryAlertStore()
-    evaluator = AlertEvaluator(store=store, queries=ObserveQueries(hot=InMemoryTelemetryStore(), clock=clock),
-                               notifier=RecordingAlertNotifier(), clock=clock)
+    evaluator = AlertEvaluator(
+        store=store,
+        queries=ObserveQueries(hot=InMemoryTelemetryStore(), clock=clock),
+        notifier=RecordingAlertNotifier(),
+        clock=clock,
+    )
     await AlertService(store=store, clock=clock).create(
         ACTOR, name="heartbeat", query="metric:heartbeat 1m", condition="absent", for_seconds=0
     )
     [event] = await evaluator.evaluate_all()
     assert event.status == "firing"
     assert event.value is None
+
+
+class TestInMemoryAlertStore(AlertStoreContract):
+    @pytest.fixture
+    async def alert_store(self):
+        return InMemoryAlertStore()
+
+    @pytest.fixture
+    def alert_projects(self):
+        return (uuid.uuid4(), uuid.uuid4())

@@ -103,12 +103,16 @@ class PostgresAlertStore:
         self._pool = pool
 
     async def add_rule(self, rule: AlertRule, audit: AuditEntry) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await _record(conn, audit)
-            await conn.execute(
-                f"INSERT INTO alert_rules ({_RULE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-                *_values(rule),
-            )
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await _record(conn, audit)
+                await conn.execute(
+                    f"INSERT INTO alert_rules ({_RULE_COLS}) "
+                    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+                    *_values(rule),
+                )
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise NotFound(f"project {rule.project_id} not found") from exc
 
     async def get_rule(self, rule_id: uuid.UUID) -> AlertRule:
         async with self._pool.acquire() as conn:
