@@ -233,3 +233,21 @@ async def test_a_deep_data_directory_gets_its_socket_in_a_short_private_director
     finally:
         await pg.stop()
         shutil.rmtree(pg.socket_dir(), ignore_errors=True)
+
+
+async def test_a_server_dying_under_corral_is_reported(root_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    vk = EmbeddedValkey(root_dir / "valkey")
+    await vk.start()
+    try:
+        assert vk.pid is not None
+        os.kill(vk.pid, signal.SIGKILL)
+        with caplog.at_level("ERROR", logger="corral.adapters.embedded"):
+            for _ in range(200):
+                if "exited unexpectedly" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+        assert "the embedded Valkey" in caplog.text
+        assert "exited unexpectedly" in caplog.text
+    finally:
+        await vk.stop()
+    assert vk.pid is None

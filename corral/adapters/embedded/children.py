@@ -49,6 +49,7 @@ __all__ = [
     "stop_child",
     "stop_survivors",
     "wait_until",
+    "watch",
 ]
 
 _log = logging.getLogger(__name__)
@@ -225,6 +226,19 @@ async def stop_child(proc: asyncio.subprocess.Process, escalation: Escalation) -
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
+
+
+def watch(proc: asyncio.subprocess.Process, what: str, log_path: Path) -> asyncio.Task[None]:
+    """Log an error if ``proc`` exits before it is stopped (cancel the task before stopping it)."""
+
+    async def wait() -> None:
+        code = await proc.wait()
+        _log.error(
+            "%s (pid %s) exited unexpectedly with code %s; Corral cannot use it until restarted. "
+            "Its log ends with:\n%s", what, proc.pid, code, log_tail(log_path),
+        )
+
+    return asyncio.create_task(wait(), name=f"watch {what}")
 
 
 # --- survivors of a previous Corral ------------------------------------------------------

@@ -77,6 +77,7 @@ class EmbeddedPostgres:
         self._account: children.ServerAccount | None = None
         self._socket_dir: Path | None = None
         self._proc: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._dsn: str | None = None
 
     @property
@@ -102,10 +103,15 @@ class EmbeddedPostgres:
             await self.stop()
             raise
         self._dsn = dsn
+        assert self._proc is not None
+        self._watch = children.watch(self._proc, "the embedded PostgreSQL", self.log_path)
         _log.info("embedded PostgreSQL running (pid %s, data %s)", self.pid, self.data)
         return dsn
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         proc, self._proc, self._dsn = self._proc, None, None
         try:
             if proc is not None:

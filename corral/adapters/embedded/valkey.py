@@ -68,6 +68,7 @@ class EmbeddedValkey:
         self.log_path = self.root / "valkey.log"
         self._lock = children.RootLock(self.root)
         self._proc: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._url: str | None = None
 
     @property
@@ -86,10 +87,15 @@ class EmbeddedValkey:
             await self.stop()
             raise
         self._url = url
+        assert self._proc is not None
+        self._watch = children.watch(self._proc, "the embedded Valkey", self.log_path)
         _log.info("embedded Valkey running (pid %s, data %s)", self.pid, self.root)
         return url
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         proc, self._proc, self._url = self._proc, None, None
         try:
             if proc is not None:
