@@ -20,16 +20,18 @@ from corral.core.uow import UnitOfWorkFactory
 if TYPE_CHECKING:
     from corral.entrypoints.bootstrap import Platform
 
-__all__ = ["RELAY_IDLE_SECONDS", "wire_notifications"]
+__all__ = ["OUTBOX_CONSUMERS", "RELAY_IDLE_SECONDS", "wire_notifications"]
 
 log = logging.getLogger("corral.notify")
-RELAY_IDLE_SECONDS = 1.0
+RELAY_IDLE_SECONDS = 0.5
+# container key of the list of outbox consumers: callables (uow, event) -> awaitable, see OutboxRelay
+OUTBOX_CONSUMERS = "outbox_consumers"
 DISPATCH_IDLE_SECONDS = 2.0
 
 
 async def wire_notifications(platform: Platform) -> None:
-    """Register OutboxRelay (other domains append their consumers to ``.consumers``), the planner as its
-    consumer, the dispatcher and NotificationService; start the relay and delivery loops."""
+    """Register the planner as an outbox consumer (starting the shared relay), the dispatcher and
+    NotificationService; start the delivery loop."""
     settings = platform.settings
     uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
     clock: Clock = platform.resolve(Clock)
@@ -37,7 +39,8 @@ async def wire_notifications(platform: Platform) -> None:
         JinjaRenderer(), clock, base_url=settings.public_url(), rate_limit_per_hour=settings.notify_rate_limit_per_hour,
         platform_webhook_url=settings.notify_webhook_url,
     )
-    relay = OutboxRelay(uow_factory, [planner])
+    relay = _shared_relay(platform, uow_factory)
+    relay.consumers.append(planner.fan_out)
     email: EmailSender | None = None
     if settings.smtp_host:
         from corral.adapters.smtp import SmtpEmailSender
@@ -53,20 +56,33 @@ async def wire_notifications(platform: Platform) -> None:
         uow_factory, email, transport, clock, webhook_secret=settings.notify_webhook_secret,
         max_attempts=settings.notify_max_attempts, base_delay=timedelta(seconds=30),
     )
-    platform.register(OutboxRelay, relay)
     platform.register(NotificationPlanner, planner)
     platform.register(NotificationDispatcher, dispatcher)
     platform.register(NotificationService, NotificationService(uow_factory, clock))
-
-    async def outbox_relay() -> None:
-        while True:
-            if not await relay.run_once():
-                await asyncio.sleep(RELAY_IDLE_SECONDS)
 
     async def notification_delivery() -> None:
         while True:
             if not await dispatcher.deliver_due():
                 await asyncio.sleep(DISPATCH_IDLE_SECONDS)
 
-    platform.background.append(outbox_relay)
     platform.background.append(notification_delivery)
+
+
+def _shared_relay(platform: Platform, uow_factory: UnitOfWorkFactory) -> OutboxRelay:
+    """The one outbox relay of the process: every domain appends its consumer to the list registered under
+    ``OUTBOX_CONSUMERS`` (a second relay would steal events from the first one's consumers)."""
+    try:
+        consumers = platform.resolve(OUTBOX_CONSUMERS)
+    except Exception:  # punq: nobody registered consumers yet
+        consumers = []
+        platform.register(OUTBOX_CONSUMERS, consumers)
+    relay = OutboxRelay(uow_factory, consumers)
+    platform.register(OutboxRelay, relay)
+
+    async def outbox_relay() -> None:
+        while True:
+            if not await relay.run_once():
+                await asyncio.sleep(RELAY_IDLE_SECONDS)
+
+    platform.background.append(outbox_relay)
+    return relay

@@ -113,7 +113,7 @@ async def receiver():
 def world(uow_factory, smtp_sink, transport, **kw):
     clock = uow_factory.clock
     planner = NotificationPlanner(JinjaRenderer(), clock, base_url="https://corral.example.org")
-    relay = OutboxRelay(uow_factory, [planner])
+    relay = OutboxRelay(uow_factory, [planner.fan_out])
     email = SmtpEmailSender(host=smtp_sink.host, port=smtp_sink.port, sender="corral@example.org",
                             security="none", username="relay-user", password="relay-pass")
     dispatcher = NotificationDispatcher(uow_factory, email, transport, clock, webhook_secret=SECRET, **kw)

@@ -85,7 +85,7 @@ def w() -> World:
     planner = NotificationPlanner(PlainRenderer(), db.clock, rate_limit_per_hour=3)
     email, hooks = RecordingEmailSender(), RecordingWebhookTransport(allow_private=True)
     dispatcher = NotificationDispatcher(db, email, hooks, db.clock, webhook_secret="whsec", max_attempts=3)
-    return World(db, People(db), OutboxRelay(db, [planner]), dispatcher, NotificationService(db, db.clock),
+    return World(db, People(db), OutboxRelay(db, [planner.fan_out]), dispatcher, NotificationService(db, db.clock),
                  email, hooks, planner)
 
 
@@ -247,13 +247,12 @@ async def test_relay_sets_aside_a_poison_event(w: World):
     fin = await w.people.user("fin")
     project = await w.people.project(fin.user_id)
 
-    class Boom:
-        async def fan_out(self, uow, event):
-            if event.payload.get("poison"):
-                raise RuntimeError("consumer bug")
-            return 0
+    async def boom(uow, event):
+        if event.payload.get("poison"):
+            raise RuntimeError("consumer bug")
+        return 0
 
-    w.relay.consumers.append(Boom())
+    w.relay.consumers.append(boom)
     await w.emit("build_failed", {"poison": True}, project)
     await w.emit("build_failed", {"title": "fine"}, project)
     assert sum(e.processed_at is not None for e in w.db.db.outbox.events.values()) == 2

@@ -64,7 +64,7 @@ async def api():
     for c in USERS.values():
         directory.add_user(Recipient(c.user_id, c.name, f"{c.name}@example.org"))
     directory.add_member(project, "owner", USERS["ann"].user_id)
-    relay = OutboxRelay(db, [NotificationPlanner(PlainRenderer(), db.clock)])
+    relay = OutboxRelay(db, [NotificationPlanner(PlainRenderer(), db.clock).fan_out])
 
     async def emit(topic: str, **payload) -> None:
         async with db() as uow:

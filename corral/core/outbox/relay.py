@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 import attrs
 
@@ -15,12 +15,9 @@ __all__ = ["OutboxConsumer", "OutboxRelay"]
 log = logging.getLogger("corral.outbox")
 
 
-class OutboxConsumer(Protocol):
-    """Reacts to an event by writing its own rows (deliveries, notifications) in the relay's unit of work."""
-
-    async def fan_out(self, uow: UnitOfWork, event: OutboxEvent) -> int:
-        """Write what ``event`` causes; return how many rows. Must be idempotent per event id."""
-        ...
+# A consumer reacts to one event by writing its own rows (deliveries, notifications) in the relay's unit of
+# work; it must be idempotent per event id (an event is handed out at least once).
+OutboxConsumer = Callable[[UnitOfWork, OutboxEvent], Awaitable[object]]
 
 
 @attrs.define
@@ -79,4 +76,4 @@ class OutboxRelay:
 
     async def _fan_out(self, uow: UnitOfWork, event: OutboxEvent) -> None:
         for consumer in self.consumers:
-            await consumer.fan_out(uow, event)
+            await consumer(uow, event)
