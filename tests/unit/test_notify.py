@@ -271,3 +271,32 @@ def test_jinja_templates_render_every_event_with_escaping():
 def test_preferences_defaults():
     p = Preferences(uuid.uuid4())
     assert p.channels_for(EventType.BUILD_FAILED) == {Channel.IN_APP, Channel.EMAIL}
+
+
+async def test_projects_domain_merge_request_events_notify(w: World):
+    owner, author, merger = [await w.people.user(n) for n in ("owner", "author", "merger")]
+    project = await w.people.project(owner.user_id)
+    mr = {"id": str(uuid.uuid4()), "number": 7, "title": "Add login", "target_branch": "main",
+          "author": {"id": str(author.user_id), "name": "author"}}
+    proj = {"id": str(project), "full_name": "acme/web"}
+    await w.emit("merge_request", {"action": "opened", "project": proj, "merge_request": mr,
+                                   "sender": {"id": str(author.user_id), "name": "author"}}, project)
+    created = w.rows(type=EventType.MR_CREATED, channel=Channel.IN_APP)
+    assert [n.user_id for n in created] == [owner.user_id]  # the author opened it: not told
+    assert created[0].subject == "mr_created: Add login" and created[0].payload["project"] == "acme/web"
+    await w.emit("merge_request", {"action": "merged", "project": proj, "merge_request": mr,
+                                   "sender": {"id": str(merger.user_id), "name": "merger"}}, project)
+    merged = w.rows(type=EventType.MR_MERGED, channel=Channel.IN_APP)
+    assert sorted(n.user_id for n in merged) == sorted([owner.user_id, author.user_id])
+    await w.emit("merge_request", {"action": "commented", "project": proj, "merge_request": mr}, project)
+    await w.emit("issue", {"action": "opened"}, project)
+    assert len(w.rows(channel=Channel.IN_APP)) == 3
+
+
+async def test_actor_is_told_only_when_asked(w: World):
+    gus = await w.people.user("gus")
+    await w.emit("agent_completed", {"user_ids": [str(gus.user_id)], "actor_id": str(gus.user_id)})
+    assert w.rows() == []
+    await w.emit("agent_completed", {"user_ids": [str(gus.user_id)], "actor_id": str(gus.user_id),
+                                     "notify_actor": True, "title": "session 3"})
+    assert [n.user_id for n in w.rows(channel=Channel.IN_APP)] == [gus.user_id]

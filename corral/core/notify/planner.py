@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import attrs
 
 from corral.core.clock import Clock
 from corral.core.ids import uuid7
+from corral.core.notify.events import normalize
 from corral.core.notify.model import (
     EVENT_ROLES,
     Channel,
@@ -51,7 +51,8 @@ class NotificationPlanner:
 
     Recipients: users holding the event's project roles (EVENT_ROLES) plus the
     users named in ``payload["user_ids"]``, minus ``payload["actor_id"]`` (nobody
-    is told about their own action). Each recipient's preferences choose the
+    is told about their own action unless ``payload["notify_actor"]``). See
+    ``corral.core.notify.events`` for the events understood. Each recipient's preferences choose the
     channels. Dedupe: ``payload["dedupe_key"]`` or the event id, per user and
     channel, so a redelivered event notifies nobody twice. Email and webhook
     beyond ``rate_limit_per_hour`` per user and channel are recorded as failed
@@ -65,11 +66,10 @@ class NotificationPlanner:
     platform_webhook_url: str | None = None
 
     async def fan_out(self, uow: UnitOfWork, event: OutboxEvent) -> int:
-        try:
-            kind = EventType(event.topic)
-        except ValueError:
-            return 0  # not a notifying topic (push, issue, ...)
-        payload: dict[str, Any] = dict(event.payload)
+        normalized = normalize(event)
+        if normalized is None:
+            return 0  # not a notifying event (push, issue, ...)
+        kind, payload = normalized
         project_id = event.project_id or _uuid(payload.get("project_id"))
         recipients: dict[uuid.UUID, Recipient] = {}
         roles = EVENT_ROLES[kind]
@@ -81,7 +81,7 @@ class NotificationPlanner:
             for r in await uow.notification_recipients.users(named):
                 recipients[r.user_id] = r
         actor = _uuid(payload.get("actor_id"))
-        if actor is not None and actor not in named:
+        if actor is not None and not payload.get("notify_actor"):
             recipients.pop(actor, None)
         if not recipients:
             return 0

@@ -1,0 +1,66 @@
+"""Notifications through the running platform: an outbox event written by a domain reaches the inbox (HTTP API)
+and the SMTP relay through the background relay and delivery loops."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple 42"
+
+
+async def test_outbox_event_reaches_inbox_and_mail(db_dsn, valkey_url, tmp_path, smtp_sink):
+    settings = Settings(
+        database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path,
+        master_key=base64.b64encode(os.urandom(32)).decode(),
+        bootstrap_admin_name="root", bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.org",
+        smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_security="none", smtp_from="corral@example.org",
+    )
+    platform = await Platform.start(settings)
+    try:
+        assert platform.resolve("outbox_consumers")  # one shared relay; other domains append to this list
+        conn = await asyncpg.connect(db_dsn)
+        try:
+            admin_id = await conn.fetchval("SELECT id FROM users WHERE name = 'root'")
+            project_id = uuid.uuid4()
+            await conn.execute("INSERT INTO projects (id, owner_id, name) VALUES ($1, $2, 'web')", project_id, admin_id)
+        finally:
+            await conn.close()
+        platform.start_background()
+        uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
+        async with uow_factory() as uow:
+            await uow.outbox.add("alert_firing", {"title": "p99 > 2s", "project": "root/web"}, project_id=project_id)
+            await uow.commit()
+        [mail] = await smtp_sink.wait_for(1, timeout=20)
+        assert mail.rcpt_tos == ["root@example.org"]
+        assert mail["Subject"] == "[root/web] FIRING: p99 > 2s"
+        assert mail.get_body(("plain",)) is not None and mail.get_body(("html",)) is not None
+        client = TestClient(TestServer(create_app(platform)))
+        await client.start_server()
+        try:
+            resp = await client.post("/api/v1/auth/login", json={"name": "root", "password": PASSWORD})
+            csrf = (await resp.json())["csrf_token"]
+            assert (await (await client.get("/api/v1/notifications/unread-count")).json()) == {"count": 1}
+            [item] = (await (await client.get("/api/v1/notifications")).json())["items"]
+            assert item["type"] == "alert_firing" and item["subject"] == "[root/web] FIRING: p99 > 2s"
+            resp = await client.post(f"/api/v1/notifications/{item['id']}/read", headers={"X-CSRF-Token": csrf})
+            assert resp.status == 200
+            assert (await (await client.get("/api/v1/notifications/unread-count")).json()) == {"count": 0}
+            resp = await client.get("/api/v1/notifications?status=sent&channel=email")
+            assert [i["status"] for i in (await resp.json())["items"]] == ["sent"]
+        finally:
+            await client.close()
+    finally:
+        await platform.aclose()
