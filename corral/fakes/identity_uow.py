@@ -55,6 +55,8 @@ class _Audit:
             and (query.action is None or e.action == query.action)
             and (query.resource is None or e.resource == query.resource)
             and (query.project_id is None or e.project_id == query.project_id)
+            and (query.since is None or e.created_at >= query.since)
+            and (query.until is None or e.created_at < query.until)
         ]
         return Page(rows[: query.limit], None)
 

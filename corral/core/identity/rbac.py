@@ -12,7 +12,7 @@ from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from corral.core.identity.access import Authorizer
 from corral.core.identity.catalogue import ADMIN_ROLE, check_permission_names
-from corral.core.identity.model import Binding, Delegation, Principal, Role, User
+from corral.core.identity.model import Binding, Delegation, Grant, Principal, Role, User
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.recording import record
 from corral.core.identity.resolver import Explanation, Resolver
@@ -264,7 +264,20 @@ class RbacService:
         async with self.uow_factory() as uow:
             target = await user_named(uow, user, "user")
             if not target.is_active:
-                return Explanation(False, [])
-            return await Resolver(uow.roles, uow.delegations, self.clock.now()).explain(
+                return Explanation(False, [Grant(kind="user", description=f"user {user} is deactivated")])
+            found = await Resolver(uow.roles, uow.delegations, self.clock.now()).explain(
                 target.id, permission, project_id
             )
+            # show people by name: "user <id>" in the resolver's descriptions becomes "user <name>"
+            names = {target.id: target.name}
+            for g in found.because:
+                if g.delegator is not None and g.delegator not in names:
+                    other = await uow.users.get(g.delegator)
+                    names[g.delegator] = other.name if other else str(g.delegator)
+        because = []
+        for g in found.because:
+            text = g.description
+            for uid, name in names.items():
+                text = text.replace(f"user {uid}", f"user {name}")
+            because.append(attrs.evolve(g, description=text))
+        return Explanation(found.allowed, because)

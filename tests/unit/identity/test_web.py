@@ -208,6 +208,8 @@ async def test_users_roles_bindings_delegations_explain_audit(web):
         headers=admin)).json()
     assert explained["allowed"] is True
     assert len(explained["because"]) == 2
+    assert "from user olga" in explained["because"][0]
+    assert "user olga holds role ops globally" in explained["because"][1]
     # olga loses ops: the delegation stops granting
     assert (await client.delete(f"/api/v1/role-bindings/{binding_id}", headers=admin)).status == 204
     explained = await (await client.get(
