@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
+from corral.adapters.postgres.identity_credentials import (
+    PostgresLoginThrottleStore,
+    PostgresSessionStore,
+    PostgresTokenStore,
+    PostgresTotpStore,
+)
+from corral.adapters.postgres.identity_paging import cursor_uuid, cursor_value
 from corral.core.errors import Conflict, NotFound
-from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Role, TotpEnrolment, User
-from corral.core.pagination import Page, decode_cursor, encode_cursor
+from corral.core.identity.model import Binding, Delegation, Role, User
+from corral.core.pagination import Page, encode_cursor
 
 __all__ = [
     "PostgresDelegationStore",
@@ -34,23 +40,6 @@ def _user(r: asyncpg.Record) -> User:
         display_name=r["display_name"],
         is_active=r["is_active"],
     )
-
-
-def _cursor_value(cursor: str | None, key: str) -> Any:
-    after = decode_cursor(cursor)
-    return None if after is None else after.get(key)
-
-
-def _cursor_uuid(cursor: str | None) -> uuid.UUID | None:
-    value = _cursor_value(cursor, "id")
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        from corral.core.errors import InvalidInput
-
-        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from None
 
 
 class PostgresUserStore:
@@ -109,7 +98,7 @@ class PostgresUserStore:
             raise Conflict("the user still owns projects; transfer or delete them first") from exc
 
     async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
-        after = _cursor_value(cursor, "name")
+        after = cursor_value(cursor, "name")
         rows = await self.conn.fetch(
             "SELECT * FROM users WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2",
             after,
@@ -333,7 +322,7 @@ class PostgresDelegationStore:
     async def list_involving(
         self, user_id: uuid.UUID | None, *, limit: int, cursor: str | None
     ) -> Page[Delegation]:
-        before = _cursor_uuid(cursor)
+        before = cursor_uuid(cursor)
         rows = await self.conn.fetch(
             _DELEGATION + " WHERE ($1::uuid IS NULL OR d.delegator_id = $1 OR d.delegate_id = $1)"
             " AND ($2::uuid IS NULL OR d.id < $2) ORDER BY d.id DESC LIMIT $3",
@@ -343,225 +332,3 @@ class PostgresDelegationStore:
         )
         items = [_delegation(r) for r in rows[:limit]]
         return Page(items, encode_cursor({"id": str(items[-1].id)}) if len(rows) > limit else None)
-
-
-def _token(r: asyncpg.Record) -> ApiToken:
-    return ApiToken(
-        id=r["id"],
-        user_id=r["user_id"],
-        name=r["name"],
-        token_hash=r["token_hash"],
-        prefix=r["prefix"],
-        scopes=frozenset(r["scopes"]),
-        created_at=r["created_at"],
-        project_id=r["project_id"],
-        expires_at=r["expires_at"],
-        last_used_at=r["last_used_at"],
-    )
-
-
-class PostgresTokenStore:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def add(self, token: ApiToken) -> None:
-        t = token
-        try:
-            async with self.conn.transaction():
-                await self.conn.execute(
-                    "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, scopes, project_id, expires_at,"
-                    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    t.id,
-                    t.user_id,
-                    t.name,
-                    t.token_hash,
-                    t.prefix,
-                    sorted(t.scopes),
-                    t.project_id,
-                    t.expires_at,
-                    t.created_at,
-                )
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise NotFound("no such user or project") from exc
-
-    async def get(self, token_id: uuid.UUID) -> ApiToken | None:
-        r = await self.conn.fetchrow("SELECT * FROM api_tokens WHERE id = $1", token_id)
-        return _token(r) if r else None
-
-    async def get_by_hash(self, token_hash: str) -> ApiToken | None:
-        r = await self.conn.fetchrow("SELECT * FROM api_tokens WHERE token_hash = $1", token_hash)
-        return _token(r) if r else None
-
-    async def list_for_user(self, user_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[ApiToken]:
-        before = _cursor_uuid(cursor)
-        rows = await self.conn.fetch(
-            "SELECT * FROM api_tokens WHERE user_id = $1 AND ($2::uuid IS NULL OR id < $2)"
-            " ORDER BY id DESC LIMIT $3",
-            user_id,
-            before,
-            limit + 1,
-        )
-        items = [_token(r) for r in rows[:limit]]
-        return Page(items, encode_cursor({"id": str(items[-1].id)}) if len(rows) > limit else None)
-
-    async def delete(self, token_id: uuid.UUID) -> None:
-        await self.conn.execute("DELETE FROM api_tokens WHERE id = $1", token_id)
-
-    async def touch_many(self, last_used: dict[uuid.UUID, datetime]) -> None:
-        await self.conn.execute(
-            "UPDATE api_tokens t SET last_used_at = GREATEST(t.last_used_at, v.at)"
-            " FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE t.id = v.id",
-            list(last_used),
-            list(last_used.values()),
-        )
-
-
-def _session(r: asyncpg.Record) -> AuthSession:
-    return AuthSession(
-        id=r["id"],
-        user_id=r["user_id"],
-        token_hash=r["token_hash"],
-        csrf_hash=r["csrf_hash"],
-        created_at=r["created_at"],
-        last_seen_at=r["last_seen_at"],
-        expires_at=r["expires_at"],
-        ip_addr=r["ip"],
-        user_agent=r["user_agent"],
-    )
-
-
-_SESSION = "SELECT *, host(ip_addr) AS ip FROM auth_sessions"
-
-
-class PostgresSessionStore:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def add(self, session: AuthSession) -> None:
-        s = session
-        await self.conn.execute(
-            "INSERT INTO auth_sessions (id, user_id, token_hash, csrf_hash, ip_addr, user_agent, expires_at,"
-            " created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5::text::inet, $6, $7, $8, $9)",
-            s.id,
-            s.user_id,
-            s.token_hash,
-            s.csrf_hash,
-            s.ip_addr,
-            s.user_agent,
-            s.expires_at,
-            s.created_at,
-            s.last_seen_at,
-        )
-
-    async def get(self, session_id: uuid.UUID) -> AuthSession | None:
-        r = await self.conn.fetchrow(_SESSION + " WHERE id = $1", session_id)
-        return _session(r) if r else None
-
-    async def get_by_hash(self, token_hash: str) -> AuthSession | None:
-        r = await self.conn.fetchrow(_SESSION + " WHERE token_hash = $1", token_hash)
-        return _session(r) if r else None
-
-    async def list_for_user(self, user_id: uuid.UUID) -> list[AuthSession]:
-        rows = await self.conn.fetch(_SESSION + " WHERE user_id = $1 ORDER BY id DESC", user_id)
-        return [_session(r) for r in rows]
-
-    async def delete(self, session_id: uuid.UUID) -> None:
-        await self.conn.execute("DELETE FROM auth_sessions WHERE id = $1", session_id)
-
-    async def delete_for_user(self, user_id: uuid.UUID) -> int:
-        status = await self.conn.execute("DELETE FROM auth_sessions WHERE user_id = $1", user_id)
-        return int(status.split()[-1])
-
-    async def touch_many(self, last_seen: dict[uuid.UUID, datetime]) -> None:
-        await self.conn.execute(
-            "UPDATE auth_sessions s SET last_seen_at = GREATEST(s.last_seen_at, v.at)"
-            " FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE s.id = v.id",
-            list(last_seen),
-            list(last_seen.values()),
-        )
-
-    async def delete_expired(self, now: datetime, idle_before: datetime) -> int:
-        status = await self.conn.execute(
-            "DELETE FROM auth_sessions WHERE expires_at <= $1 OR last_seen_at < $2", now, idle_before
-        )
-        return int(status.split()[-1])
-
-
-class PostgresLoginThrottleStore:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def record_failure(self, keys: list[str], at: datetime) -> None:
-        await self.conn.executemany(
-            "INSERT INTO login_failures (key, at) VALUES ($1, $2)", [(k, at) for k in keys]
-        )
-
-    async def failures_since(self, key: str, since: datetime) -> int:
-        return int(
-            await self.conn.fetchval(
-                "SELECT count(*) FROM login_failures WHERE key = $1 AND at >= $2", key, since
-            )
-        )
-
-    async def ban(self, key: str, until: datetime) -> None:
-        await self.conn.execute(
-            "INSERT INTO login_bans (key, until) VALUES ($1, $2)"
-            " ON CONFLICT (key) DO UPDATE SET until = GREATEST(login_bans.until, EXCLUDED.until)",
-            key,
-            until,
-        )
-        # prune what no window will count again
-        await self.conn.execute(
-            "DELETE FROM login_failures WHERE key = $1 AND at < $2::timestamptz - interval '1 day'",
-            key,
-            until,
-        )
-
-    async def banned_until(self, keys: list[str], now: datetime) -> datetime | None:
-        value: datetime | None = await self.conn.fetchval(
-            "SELECT max(until) FROM login_bans WHERE key = ANY($1::text[]) AND until > $2", keys, now
-        )
-        return value
-
-    async def clear(self, key: str) -> None:
-        await self.conn.execute("DELETE FROM login_failures WHERE key = $1", key)
-
-    async def prune(self, before: datetime) -> None:
-        await self.conn.execute("DELETE FROM login_failures WHERE at < $1", before)
-        await self.conn.execute("DELETE FROM login_bans WHERE until < $1", before)
-
-
-class PostgresTotpStore:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None:
-        r = await self.conn.fetchrow("SELECT * FROM user_totp WHERE user_id = $1", user_id)
-        if r is None:
-            return None
-        return TotpEnrolment(
-            user_id=r["user_id"],
-            secret=r["secret"],
-            created_at=r["created_at"],
-            confirmed_at=r["confirmed_at"],
-            recovery_hashes=frozenset(r["recovery_hashes"]),
-            last_step=r["last_step"],
-        )
-
-    async def put(self, enrolment: TotpEnrolment) -> None:
-        e = enrolment
-        await self.conn.execute(
-            "INSERT INTO user_totp (user_id, secret, created_at, confirmed_at, recovery_hashes, last_step)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret,"
-            " created_at = EXCLUDED.created_at, confirmed_at = EXCLUDED.confirmed_at,"
-            " recovery_hashes = EXCLUDED.recovery_hashes, last_step = EXCLUDED.last_step",
-            e.user_id,
-            e.secret,
-            e.created_at,
-            e.confirmed_at,
-            sorted(e.recovery_hashes),
-            e.last_step,
-        )
-
-    async def delete(self, user_id: uuid.UUID) -> None:
-        await self.conn.execute("DELETE FROM user_totp WHERE user_id = $1", user_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from corral.entrypoints import otlp
-from corral.entrypoints.web.routes import identity, notifications, observe, secrets, system, ui
+from corral.entrypoints.web.routes import auth, identity, notifications, observe, secrets, system, ui
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
@@ -11,6 +11,7 @@ ROUTE_TABLES: list[RouteTable] = [
     ui.routes,
     secrets.routes,
     notifications.routes,
+    auth.routes,
     identity.routes,
     observe.routes,
     otlp.routes,

@@ -15,29 +15,29 @@ from corral.core.identity.catalogue import PERMISSIONS
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import ApiToken, AuthSession, Delegation, Principal, Role, User
 from corral.core.pagination import clamp_limit
-from corral.entrypoints.web.identity_auth import IDENTITY, SESSION_COOKIE, client_ip
+from corral.entrypoints.web.identity_auth import IDENTITY
 from corral.entrypoints.web.jsonio import json_response, page_response, read_json
-from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, principal_of
+from corral.entrypoints.web.keys import PROJECT_LOOKUP, principal_of
 from corral.entrypoints.web.routing import RouteTable
 
-__all__ = ["routes"]
+__all__ = ["body_fields", "caller", "identity_of", "routes", "session_json", "user_json", "uuid_param"]
 
 routes = RouteTable(tag="identity")
 
 USERS = "admin:users"
 
 
-def _ids(request: web.Request) -> IdentityServices:
+def identity_of(request: web.Request) -> IdentityServices:
     return request.app[IDENTITY]
 
 
-def _me(request: web.Request) -> Principal:
+def caller(request: web.Request) -> Principal:
     principal = principal_of(request)
     assert isinstance(principal, Principal)
     return principal
 
 
-def _uuid(value: str, field: str) -> uuid.UUID:
+def uuid_param(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -76,7 +76,7 @@ def _limit(request: web.Request) -> int | None:
         raise InvalidInput("limit must be an integer", field="limit") from None
 
 
-def _body_fields(body: dict[str, Any], allowed: set[str]) -> None:
+def body_fields(body: dict[str, Any], allowed: set[str]) -> None:
     extra = sorted(set(body) - allowed)
     if extra:
         raise InvalidInput(f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}", field=extra[0])
@@ -117,77 +117,11 @@ def audit_json(e: AuditEntry) -> dict[str, Any]:
             else None, "detail": e.detail, "ip_addr": e.ip_addr, "created_at": e.created_at}
 
 
-# --- auth --------------------------------------------------------------------------------------------------
-def _secure(request: web.Request) -> bool:
-    base = request.app[PLATFORM].settings.public_url()
-    return request.secure or request.headers.get("X-Forwarded-Proto") == "https" or base.startswith("https:")
-
-
-@routes.post("/api/v1/auth/login", summary="Log in with name and password (and TOTP code when enrolled)",
-             public=True, description="Sets the session cookie; cookie-authenticated changes must send the "
-             "returned csrf_token in X-CSRF-Token. 401 on bad credentials, 429 while banned.")
-async def login(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    _body_fields(body, {"name", "password", "totp_code"})
-    ids = _ids(request)
-    result = await ids.sessions.login(body.get("name"), body.get("password"), totp_code=body.get("totp_code"),
-                                      ip=client_ip(request), user_agent=request.headers.get("User-Agent"))
-    response = json_response({"user": user_json(result.user), "csrf_token": result.csrf_token,
-                              "expires_at": result.session.expires_at})
-    response.set_cookie(SESSION_COOKIE, result.cookie, httponly=True, samesite="Lax", secure=_secure(request),
-                        path="/", max_age=int(ids.policy.session_max.total_seconds()))
-    return response
-
-
-@routes.post("/api/v1/auth/logout", summary="End the current session", status=204)
-async def logout(request: web.Request) -> web.StreamResponse:
-    await _ids(request).sessions.logout(_me(request))
-    response = web.Response(status=204)
-    response.del_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-@routes.get("/api/v1/auth/sessions", summary="Your login sessions")
-async def list_sessions(request: web.Request) -> web.StreamResponse:
-    me = _me(request)
-    sessions = await _ids(request).sessions.list_sessions(me)
-    return json_response({"items": [session_json(s, me.session_id) for s in sessions], "next_cursor": None})
-
-
-@routes.delete("/api/v1/auth/sessions/{id}", summary="End one of your sessions", status=204)
-async def revoke_session(request: web.Request) -> web.StreamResponse:
-    await _ids(request).sessions.revoke_session(_me(request), _uuid(request.match_info["id"], "id"))
-    return web.Response(status=204)
-
-
-@routes.post("/api/v1/auth/totp", summary="Start TOTP enrolment: a secret for your authenticator app",
-             status=201)
-async def totp_enrol(request: web.Request) -> web.StreamResponse:
-    enrolment = await _ids(request).totp.enrol(_me(request))
-    return json_response({"secret": enrolment.secret, "otpauth_uri": enrolment.uri}, status=201)
-
-
-@routes.post("/api/v1/auth/totp/confirm", summary="Turn TOTP on with a first code; returns recovery codes")
-async def totp_confirm(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    _body_fields(body, {"code"})
-    codes = await _ids(request).totp.confirm(_me(request), body.get("code"))
-    return json_response({"recovery_codes": codes})
-
-
-@routes.delete("/api/v1/auth/totp", summary="Turn TOTP off (needs a current or recovery code)", status=204)
-async def totp_disable(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    _body_fields(body, {"code"})
-    await _ids(request).totp.disable(_me(request), body.get("code"))
-    return web.Response(status=204)
-
-
 # --- me, permissions --------------------------------------------------------------------------------------
 @routes.get("/api/v1/me", summary="Who you are and what you may do (globally; for a token: what it can do)")
 async def me(request: web.Request) -> web.StreamResponse:
-    principal = _me(request)
-    ids = _ids(request)
+    principal = caller(request)
+    ids = identity_of(request)
     if principal.email is None:  # not resolved with a profile (e.g. Corral itself)
         async with ids.uow_factory() as uow:
             user = await uow.users.get(principal.user_id)
@@ -220,8 +154,8 @@ async def permission_catalogue(_request: web.Request) -> web.StreamResponse:
                    ("permission", "string", "e.g. deploy:promote"),
                    ("project", "string", "owner/name or project id; omit for global")))
 async def explain(request: web.Request) -> web.StreamResponse:
-    principal = _me(request)
-    ids = _ids(request)
+    principal = caller(request)
+    ids = identity_of(request)
     user = request.query.get("user") or principal.name
     if user != principal.name:
         await ids.authorizer.authorize(principal, USERS, None)
@@ -241,10 +175,10 @@ async def explain(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/v1/tokens", summary="Create an API token (the token is shown once)", status=201)
 async def create_token(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    _body_fields(body, {"name", "scopes", "project", "expires_at", "user"})
+    body_fields(body, {"name", "scopes", "project", "expires_at", "user"})
     project_id = await _project(request, body.get("project"))
-    issued = await _ids(request).tokens.create(
-        _me(request), name=body.get("name"), scopes=body.get("scopes"), project_id=project_id,
+    issued = await identity_of(request).tokens.create(
+        caller(request), name=body.get("name"), scopes=body.get("scopes"), project_id=project_id,
         expires_at=_datetime(body.get("expires_at"), "expires_at"), user=body.get("user"),
     )
     out = token_json(issued.token)
@@ -256,13 +190,15 @@ async def create_token(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/tokens", summary="Your API tokens")
 async def list_tokens(request: web.Request) -> web.StreamResponse:
-    page = await _ids(request).tokens.list(_me(request), limit=_limit(request), cursor=request.query.get("cursor"))
+    page = await identity_of(request).tokens.list(
+        caller(request), limit=_limit(request), cursor=request.query.get("cursor")
+    )
     return page_response(page, token_json)
 
 
 @routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204)
 async def revoke_token(request: web.Request) -> web.StreamResponse:
-    await _ids(request).tokens.revoke(_me(request), _uuid(request.match_info["id"], "id"))
+    await identity_of(request).tokens.revoke(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
 
 
@@ -271,12 +207,12 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
              permission=USERS, status=201)
 async def create_user(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    _body_fields(body, {"name", "email", "password", "display_name", "agent", "admin"})
+    body_fields(body, {"name", "email", "password", "display_name", "agent", "admin"})
     for flag in ("agent", "admin"):
         if not isinstance(body.get(flag, False), bool):
             raise InvalidInput(f"{flag} must be true or false", field=flag)
-    user = await _ids(request).users.create(
-        _me(request), name=body.get("name"), email=body.get("email"), password=body.get("password"),
+    user = await identity_of(request).users.create(
+        caller(request), name=body.get("name"), email=body.get("email"), password=body.get("password"),
         display_name=body.get("display_name"), agent=body.get("agent", False), admin=body.get("admin", False),
     )
     return json_response(user_json(user), status=201)
@@ -284,13 +220,13 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/users", summary="Users, by name", permission=USERS)
 async def list_users(request: web.Request) -> web.StreamResponse:
-    page = await _ids(request).users.list(limit=_limit(request), cursor=request.query.get("cursor"))
+    page = await identity_of(request).users.list(limit=_limit(request), cursor=request.query.get("cursor"))
     return page_response(page, user_json)
 
 
 @routes.get("/api/v1/users/{name}", summary="One user with their role bindings", permission=USERS)
 async def get_user(request: web.Request) -> web.StreamResponse:
-    ids = _ids(request)
+    ids = identity_of(request)
     user = await ids.users.get(request.match_info["name"])
     bindings = await ids.rbac.bindings_of(user.id)
     out = user_json(user)
@@ -303,28 +239,28 @@ async def get_user(request: web.Request) -> web.StreamResponse:
               permission=USERS)
 async def update_user(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    user = await _ids(request).users.update(_me(request), request.match_info["name"], body)
+    user = await identity_of(request).users.update(caller(request), request.match_info["name"], body)
     return json_response(user_json(user))
 
 
 @routes.delete("/api/v1/users/{name}", summary="Delete a user", permission=USERS, status=204)
 async def delete_user(request: web.Request) -> web.StreamResponse:
-    await _ids(request).users.delete(_me(request), request.match_info["name"])
+    await identity_of(request).users.delete(caller(request), request.match_info["name"])
     return web.Response(status=204)
 
 
 # --- roles and bindings ------------------------------------------------------------------------------------
 @routes.get("/api/v1/roles", summary="Roles and their permissions")
 async def list_roles(request: web.Request) -> web.StreamResponse:
-    roles = await _ids(request).rbac.list_roles()
+    roles = await identity_of(request).rbac.list_roles()
     return json_response({"items": [role_json(r) for r in roles], "next_cursor": None})
 
 
 @routes.post("/api/v1/roles", summary="Create a custom role", permission="admin:roles", status=201)
 async def create_role(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    _body_fields(body, {"name", "permissions", "description"})
-    role = await _ids(request).rbac.create_role(_me(request), body.get("name"), body.get("permissions", []),
+    body_fields(body, {"name", "permissions", "description"})
+    role = await identity_of(request).rbac.create_role(caller(request), body.get("name"), body.get("permissions", []),
                                                 body.get("description"))
     return json_response(role_json(role), status=201)
 
@@ -332,8 +268,8 @@ async def create_role(request: web.Request) -> web.StreamResponse:
 @routes.put("/api/v1/roles/{name}/permissions", summary="Replace a role's permissions", permission="admin:roles")
 async def set_role_permissions(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    _body_fields(body, {"permissions"})
-    role = await _ids(request).rbac.set_role_permissions(_me(request), request.match_info["name"],
+    body_fields(body, {"permissions"})
+    role = await identity_of(request).rbac.set_role_permissions(caller(request), request.match_info["name"],
                                                          body.get("permissions"))
     return json_response(role_json(role))
 
@@ -342,16 +278,16 @@ async def set_role_permissions(request: web.Request) -> web.StreamResponse:
              permission=USERS, status=201)
 async def create_binding(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    _body_fields(body, {"user", "role", "project"})
+    body_fields(body, {"user", "role", "project"})
     project_id = await _project(request, body.get("project"))
-    b = await _ids(request).rbac.bind(_me(request), body.get("user"), body.get("role"), project_id)
+    b = await identity_of(request).rbac.bind(caller(request), body.get("user"), body.get("role"), project_id)
     return json_response({"id": b.id, "user": body.get("user"), "role": b.role_name,
                           "project": body.get("project"), "created_at": b.created_at}, status=201)
 
 
 @routes.delete("/api/v1/role-bindings/{id}", summary="Remove a role binding", permission=USERS, status=204)
 async def delete_binding(request: web.Request) -> web.StreamResponse:
-    await _ids(request).rbac.unbind(_me(request), _uuid(request.match_info["id"], "id"))
+    await identity_of(request).rbac.unbind(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
 
 
@@ -360,10 +296,10 @@ async def delete_binding(request: web.Request) -> web.StreamResponse:
              status=201)
 async def create_delegation(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    _body_fields(body, {"delegate", "permissions", "project", "expires_at", "reason"})
+    body_fields(body, {"delegate", "permissions", "project", "expires_at", "reason"})
     project_id = await _project(request, body.get("project"))
-    created = await _ids(request).rbac.delegate(
-        _me(request), delegate=body.get("delegate"), permissions=body.get("permissions"), project_id=project_id,
+    created = await identity_of(request).rbac.delegate(
+        caller(request), delegate=body.get("delegate"), permissions=body.get("permissions"), project_id=project_id,
         expires_at=_datetime(body.get("expires_at"), "expires_at"), reason=body.get("reason"),
     )
     first = created[0]
@@ -375,8 +311,8 @@ async def create_delegation(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/delegations", summary="Delegations you gave or received (?all=true with admin:users)")
 async def list_delegations(request: web.Request) -> web.StreamResponse:
-    principal = _me(request)
-    ids = _ids(request)
+    principal = caller(request)
+    ids = identity_of(request)
     everyone = request.query.get("all") == "true"
     if everyone:
         await ids.authorizer.authorize(principal, USERS, None)
@@ -387,7 +323,7 @@ async def list_delegations(request: web.Request) -> web.StreamResponse:
 
 @routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204)
 async def revoke_delegation(request: web.Request) -> web.StreamResponse:
-    await _ids(request).rbac.revoke_delegation(_me(request), _uuid(request.match_info["id"], "id"))
+    await identity_of(request).rbac.revoke_delegation(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
 
 
@@ -403,7 +339,7 @@ async def audit(request: web.Request) -> web.StreamResponse:
         project_id=await _project(request, q.get("project")), since=_datetime(q.get("since"), "since"),
         until=_datetime(q.get("until"), "until"), limit=_limit(request) or 50, cursor=q.get("cursor"),
     )
-    async with _ids(request).uow_factory() as uow:
+    async with identity_of(request).uow_factory() as uow:
         page = await uow.audit.query(query)
     return page_response(page, audit_json)
 
