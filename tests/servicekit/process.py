@@ -61,8 +61,26 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+_SHM = Path("/dev/shm")
+_SHM_MIN_FREE = 2 * 1024**3
+
+
 def _services_root() -> Path:
-    return Path(os.environ.get("TEST_SERVICES_TMPDIR") or tempfile.gettempdir())
+    """Where service directories go: $TEST_SERVICES_TMPDIR, else /dev/shm, else the temp directory.
+
+    Memory beats disk by far here: CREATE DATABASE takes ~0.1 s on tmpfs and ~2 s on this
+    machine's disk even with fsync off, and every ``db_dsn`` test creates one.
+    """
+    override = os.environ.get("TEST_SERVICES_TMPDIR")
+    if override:
+        return Path(override)
+    try:
+        stat = os.statvfs(_SHM)
+        if os.access(_SHM, os.W_OK) and stat.f_bavail * stat.f_frsize >= _SHM_MIN_FREE:
+            return _SHM
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir())
 
 
 def _sweep_orphans(name: str) -> None:
