@@ -1,0 +1,415 @@
+"""PostgreSQL stores of the projects domain over the unit of work's asyncpg connection."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from corral.adapters.postgres.errors import translate_errors
+from corral.core.errors import Conflict
+from corral.core.projects.model import (
+    BranchProtection,
+    Comment,
+    DeliveryStatus,
+    Issue,
+    IssueFilter,
+    IssueStatus,
+    MergeRequest,
+    MrStatus,
+    Project,
+    Review,
+    Verdict,
+    Visibility,
+    Webhook,
+    WebhookDelivery,
+)
+from corral.core.projects.ports import UserRef
+
+__all__ = [
+    "PostgresBranchProtectionStore",
+    "PostgresCommentStore",
+    "PostgresIssueStore",
+    "PostgresMergeRequestStore",
+    "PostgresProjectStore",
+    "PostgresReviewStore",
+    "PostgresUserDirectory",
+    "PostgresWebhookDeliveryStore",
+    "PostgresWebhookStore",
+]
+
+_PROJECT = "SELECT p.*, u.name AS owner_name FROM projects p JOIN users u ON u.id = p.owner_id"
+
+
+def _project(r: asyncpg.Record) -> Project:
+    return Project(
+        id=r["id"], owner_id=r["owner_id"], owner_name=r["owner_name"], name=r["name"],
+        visibility=Visibility(r["visibility"]), default_branch=r["default_branch"], repo_path=r["repo_path"] or "",
+        created_at=r["created_at"], updated_at=r["updated_at"], display_name=r["display_name"],
+        description=r["description"], is_active=r["is_active"], archived=r["archived"],
+    )
+
+
+class PostgresProjectStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, project: Project) -> None:
+        try:
+            await self.conn.execute(
+                "INSERT INTO projects (id, owner_id, name, display_name, description, visibility, default_branch,"
+                " repo_path, is_active, archived, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                project.id, project.owner_id, project.name, project.display_name, project.description,
+                project.visibility.value, project.default_branch, project.repo_path, project.is_active,
+                project.archived, project.created_at, project.updated_at,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"{project.full_name} already exists", field="name") from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise Conflict("the owner of the project does not exist") from exc
+
+    async def get(self, project_id: uuid.UUID) -> Project | None:
+        r = await self.conn.fetchrow(f"{_PROJECT} WHERE p.id = $1 AND p.is_active", project_id)
+        return _project(r) if r else None
+
+    async def get_by_slug(self, owner: str, name: str) -> Project | None:
+        r = await self.conn.fetchrow(f"{_PROJECT} WHERE u.name = $1 AND p.name = $2 AND p.is_active", owner, name)
+        return _project(r) if r else None
+
+    async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
+        rows = await self.conn.fetch(
+            f"{_PROJECT} WHERE p.is_active AND ($1::uuid IS NULL OR p.id > $1) ORDER BY p.id LIMIT $2", after, limit
+        )
+        return [_project(r) for r in rows]
+
+    async def update(self, project: Project) -> None:
+        try:
+            await self.conn.execute(
+                "UPDATE projects SET name = $2, display_name = $3, description = $4, visibility = $5,"
+                " default_branch = $6, is_active = $7, archived = $8 WHERE id = $1",
+                project.id, project.name, project.display_name, project.description, project.visibility.value,
+                project.default_branch, project.is_active, project.archived,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"{project.full_name} already exists", field="name") from exc
+
+    async def delete(self, project_id: uuid.UUID) -> None:
+        await self.conn.execute("DELETE FROM projects WHERE id = $1", project_id)
+
+    async def allocate_number(self, project_id: uuid.UUID, kind: Literal["issue", "mr"]) -> int:
+        column = "next_issue_number" if kind == "issue" else "next_mr_number"
+        value = await self.conn.fetchval(
+            f"UPDATE projects SET {column} = {column} + 1 WHERE id = $1 RETURNING {column}", project_id
+        )
+        if value is None:
+            raise Conflict("the project no longer exists")
+        return int(value)
+
+
+def _issue(r: asyncpg.Record) -> Issue:
+    return Issue(
+        id=r["id"], project_id=r["project_id"], number=r["number"], author_id=r["author_id"], title=r["title"],
+        status=IssueStatus(r["status"]), created_at=r["created_at"], updated_at=r["updated_at"], body=r["body"],
+        labels=tuple(r["labels"] or ()), assignee_id=r["assignee_id"],
+    )
+
+
+class PostgresIssueStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, issue: Issue) -> None:
+        with translate_errors("issue"):
+            await self.conn.execute(
+                "INSERT INTO issues (id, project_id, number, author_id, title, body, status, labels, assignee_id,"
+                " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                issue.id, issue.project_id, issue.number, issue.author_id, issue.title, issue.body,
+                issue.status.value, list(issue.labels), issue.assignee_id, issue.created_at, issue.updated_at,
+            )
+
+    async def get(self, project_id: uuid.UUID, number: int) -> Issue | None:
+        r = await self.conn.fetchrow("SELECT * FROM issues WHERE project_id = $1 AND number = $2", project_id, number)
+        return _issue(r) if r else None
+
+    async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> builtins.list[Issue]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM issues WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)"
+            " AND ($3::text IS NULL OR labels @> ARRAY[$3::text]) AND ($4::uuid IS NULL OR assignee_id = $4)"
+            " AND ($5::int IS NULL OR number < $5) ORDER BY number DESC LIMIT $6",
+            project_id, flt.status, flt.label, flt.assignee_id, flt.before_number, flt.limit,
+        )
+        return [_issue(r) for r in rows]
+
+    async def update(self, issue: Issue) -> None:
+        with translate_errors("issue"):
+            await self.conn.execute(
+                "UPDATE issues SET title = $2, body = $3, status = $4, labels = $5, assignee_id = $6 WHERE id = $1",
+                issue.id, issue.title, issue.body, issue.status.value, list(issue.labels), issue.assignee_id,
+            )
+
+
+def _comment(r: asyncpg.Record) -> Comment:
+    return Comment(id=r["id"], project_id=r["project_id"], author_id=r["author_id"], body=r["body"],
+                   created_at=r["created_at"], updated_at=r["updated_at"], issue_id=r["issue_id"], mr_id=r["mr_id"])
+
+
+class PostgresCommentStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, comment: Comment) -> None:
+        with translate_errors("comment"):
+            await self.conn.execute(
+                "INSERT INTO comments (id, project_id, issue_id, mr_id, author_id, body, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                comment.id, comment.project_id, comment.issue_id, comment.mr_id, comment.author_id, comment.body,
+                comment.created_at, comment.updated_at,
+            )
+
+    async def list(
+        self, project_id: uuid.UUID, *, issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+        after: uuid.UUID | None = None, limit: int = 50,
+    ) -> builtins.list[Comment]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM comments WHERE project_id = $1 AND issue_id IS NOT DISTINCT FROM $2"
+            " AND mr_id IS NOT DISTINCT FROM $3 AND ($4::uuid IS NULL OR id > $4) ORDER BY id LIMIT $5",
+            project_id, issue_id, mr_id, after, limit,
+        )
+        return [_comment(r) for r in rows]
+
+
+def _mr(r: asyncpg.Record) -> MergeRequest:
+    return MergeRequest(
+        id=r["id"], project_id=r["project_id"], number=r["number"], author_id=r["author_id"],
+        source_branch=r["source_branch"], target_branch=r["target_branch"], title=r["title"],
+        status=MrStatus(r["status"]), created_at=r["created_at"], updated_at=r["updated_at"], body=r["body"],
+        merged_by=r["merged_by"], merged_at=r["merged_at"], merge_commit_sha=r["merge_commit_sha"],
+    )
+
+
+class PostgresMergeRequestStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, mr: MergeRequest) -> None:
+        with translate_errors("merge request"):
+            await self.conn.execute(
+                "INSERT INTO merge_requests (id, project_id, number, author_id, source_branch, target_branch, title,"
+                " body, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                mr.id, mr.project_id, mr.number, mr.author_id, mr.source_branch, mr.target_branch, mr.title, mr.body,
+                mr.status.value, mr.created_at, mr.updated_at,
+            )
+
+    async def get(self, project_id: uuid.UUID, number: int) -> MergeRequest | None:
+        r = await self.conn.fetchrow(
+            "SELECT * FROM merge_requests WHERE project_id = $1 AND number = $2", project_id, number
+        )
+        return _mr(r) if r else None
+
+    async def lock(self, project_id: uuid.UUID, number: int) -> MergeRequest | None:
+        r = await self.conn.fetchrow(
+            "SELECT * FROM merge_requests WHERE project_id = $1 AND number = $2 FOR UPDATE", project_id, number
+        )
+        return _mr(r) if r else None
+
+    async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> builtins.list[MergeRequest]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM merge_requests WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)"
+            " AND ($3::int IS NULL OR number < $3) ORDER BY number DESC LIMIT $4",
+            project_id, flt.status, flt.before_number, flt.limit,
+        )
+        return [_mr(r) for r in rows]
+
+    async def update(self, mr: MergeRequest) -> None:
+        with translate_errors("merge request"):
+            await self.conn.execute(
+                "UPDATE merge_requests SET title = $2, body = $3, status = $4, target_branch = $5, merged_by = $6,"
+                " merged_at = $7, merge_commit_sha = $8 WHERE id = $1",
+                mr.id, mr.title, mr.body, mr.status.value, mr.target_branch, mr.merged_by, mr.merged_at,
+                mr.merge_commit_sha,
+            )
+
+
+class PostgresReviewStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, review: Review) -> None:
+        with translate_errors("review"):
+            await self.conn.execute(
+                "INSERT INTO mr_reviews (id, project_id, mr_id, reviewer_id, verdict, body, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                review.id, review.project_id, review.mr_id, review.reviewer_id, review.verdict.value, review.body,
+                review.created_at,
+            )
+
+    async def list(self, mr_id: uuid.UUID) -> list[Review]:
+        rows = await self.conn.fetch("SELECT * FROM mr_reviews WHERE mr_id = $1 ORDER BY id", mr_id)
+        return [
+            Review(id=r["id"], project_id=r["project_id"], mr_id=r["mr_id"], reviewer_id=r["reviewer_id"],
+                   verdict=Verdict(r["verdict"]), created_at=r["created_at"], body=r["body"])
+            for r in rows
+        ]
+
+
+def _rule(r: asyncpg.Record) -> BranchProtection:
+    return BranchProtection(
+        id=r["id"], project_id=r["project_id"], pattern=r["pattern"], created_at=r["created_at"],
+        allow_force_push=r["allow_force_push"], allow_deletion=r["allow_deletion"],
+        require_merge_request=r["require_merge_request"], required_approvals=r["required_approvals"],
+    )
+
+
+class PostgresBranchProtectionStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, rule: BranchProtection) -> None:
+        try:
+            await self.conn.execute(
+                "INSERT INTO branch_protections (id, project_id, pattern, allow_force_push, allow_deletion,"
+                " require_merge_request, required_approvals, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                rule.id, rule.project_id, rule.pattern, rule.allow_force_push, rule.allow_deletion,
+                rule.require_merge_request, rule.required_approvals, rule.created_at,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"{rule.pattern} is already protected", field="pattern") from exc
+
+    async def list(self, project_id: uuid.UUID) -> builtins.list[BranchProtection]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM branch_protections WHERE project_id = $1 ORDER BY pattern", project_id
+        )
+        return [_rule(r) for r in rows]
+
+    async def get(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> BranchProtection | None:
+        r = await self.conn.fetchrow(
+            "SELECT * FROM branch_protections WHERE project_id = $1 AND id = $2", project_id, rule_id
+        )
+        return _rule(r) if r else None
+
+    async def update(self, rule: BranchProtection) -> None:
+        await self.conn.execute(
+            "UPDATE branch_protections SET allow_force_push = $2, allow_deletion = $3, require_merge_request = $4,"
+            " required_approvals = $5 WHERE id = $1",
+            rule.id, rule.allow_force_push, rule.allow_deletion, rule.require_merge_request, rule.required_approvals,
+        )
+
+    async def delete(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> bool:
+        status = await self.conn.execute(
+            "DELETE FROM branch_protections WHERE project_id = $1 AND id = $2", project_id, rule_id
+        )
+        return bool(status.endswith(" 1"))
+
+
+def _hook(r: asyncpg.Record) -> Webhook:
+    return Webhook(id=r["id"], project_id=r["project_id"], url=r["url"], events=tuple(r["events"] or ()),
+                   created_at=r["created_at"], secret=r["secret"], active=r["active"])
+
+
+class PostgresWebhookStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, hook: Webhook) -> None:
+        with translate_errors("webhook"):
+            await self.conn.execute(
+                "INSERT INTO webhooks (id, project_id, url, events, secret, active, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                hook.id, hook.project_id, hook.url, list(hook.events), hook.secret, hook.active, hook.created_at,
+            )
+
+    async def get(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> Webhook | None:
+        r = await self.conn.fetchrow("SELECT * FROM webhooks WHERE project_id = $1 AND id = $2", project_id, hook_id)
+        return _hook(r) if r else None
+
+    async def list(self, project_id: uuid.UUID) -> builtins.list[Webhook]:
+        rows = await self.conn.fetch("SELECT * FROM webhooks WHERE project_id = $1 ORDER BY id", project_id)
+        return [_hook(r) for r in rows]
+
+    async def update(self, hook: Webhook) -> None:
+        await self.conn.execute(
+            "UPDATE webhooks SET url = $2, events = $3, secret = $4, active = $5 WHERE id = $1",
+            hook.id, hook.url, list(hook.events), hook.secret, hook.active,
+        )
+
+    async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool:
+        status = await self.conn.execute("DELETE FROM webhooks WHERE project_id = $1 AND id = $2", project_id, hook_id)
+        return bool(status.endswith(" 1"))
+
+
+def _delivery(r: asyncpg.Record) -> WebhookDelivery:
+    payload: Any = r["payload"]
+    return WebhookDelivery(
+        id=r["id"], webhook_id=r["webhook_id"], project_id=r["project_id"], event=r["event"], payload=payload,
+        status=DeliveryStatus(r["status"]), created_at=r["created_at"], next_attempt_at=r["next_attempt_at"],
+        attempts=r["attempts"], status_code=r["status_code"], duration_ms=r["duration_ms"],
+        response_excerpt=r["response_excerpt"], error=r["error"], delivered_at=r["delivered_at"],
+        redelivery_of=r["redelivery_of"],
+    )
+
+
+class PostgresWebhookDeliveryStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, d: WebhookDelivery) -> None:
+        with translate_errors("webhook delivery"):
+            await self.conn.execute(
+                "INSERT INTO webhook_deliveries (id, webhook_id, project_id, event, payload, status, attempts,"
+                " next_attempt_at, status_code, duration_ms, response_excerpt, error, delivered_at, redelivery_of,"
+                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                d.id, d.webhook_id, d.project_id, d.event, d.payload, d.status.value, d.attempts, d.next_attempt_at,
+                d.status_code, d.duration_ms, d.response_excerpt, d.error, d.delivered_at, d.redelivery_of,
+                d.created_at,
+            )
+
+    async def get(self, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+        r = await self.conn.fetchrow("SELECT * FROM webhook_deliveries WHERE id = $1", delivery_id)
+        return _delivery(r) if r else None
+
+    async def list(
+        self, webhook_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
+    ) -> builtins.list[WebhookDelivery]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::uuid IS NULL OR id < $2)"
+            " ORDER BY id DESC LIMIT $3",
+            webhook_id, before, limit,
+        )
+        return [_delivery(r) for r in rows]
+
+    async def claim_due(self, now: datetime, limit: int) -> builtins.list[WebhookDelivery]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1"
+            " ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now, limit,
+        )
+        return [_delivery(r) for r in rows]
+
+    async def update(self, d: WebhookDelivery) -> None:
+        await self.conn.execute(
+            "UPDATE webhook_deliveries SET status = $2, attempts = $3, next_attempt_at = $4, status_code = $5,"
+            " duration_ms = $6, response_excerpt = $7, error = $8, delivered_at = $9 WHERE id = $1",
+            d.id, d.status.value, d.attempts, d.next_attempt_at, d.status_code, d.duration_ms, d.response_excerpt,
+            d.error, d.delivered_at,
+        )
+
+
+class PostgresUserDirectory:
+    """UserDirectory straight from the users table (outside any unit of work: it uses the pool)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def by_name(self, name: str) -> UserRef | None:
+        r = await self.pool.fetchrow("SELECT id, name, email FROM users WHERE name = $1 AND is_active", name)
+        return UserRef(r["id"], r["name"], r["email"]) if r else None
+
+    async def by_ids(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
+        if not ids:
+            return {}
+        rows = await self.pool.fetch("SELECT id, name, email FROM users WHERE id = ANY($1::uuid[])", list(ids))
+        return {r["id"]: UserRef(r["id"], r["name"], r["email"]) for r in rows}

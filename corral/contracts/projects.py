@@ -1,0 +1,224 @@
+"""Behavioural contract of the projects stores (ProjectStore, IssueStore, CommentStore, MergeRequestStore,
+ReviewStore, BranchProtectionStore, WebhookStore, WebhookDeliveryStore), run against every adapter.
+
+Subclasses provide two fixtures:
+- ``projects_uow_factory``: a UnitOfWorkFactory whose units carry the projects stores;
+- ``make_user``: an async callable ``name -> UserRef`` creating a user the stores may reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from corral.core.errors import Conflict
+from corral.core.ids import uuid7
+from corral.core.projects.model import (
+    BranchProtection,
+    Comment,
+    DeliveryStatus,
+    Issue,
+    IssueFilter,
+    IssueStatus,
+    MergeRequest,
+    MrStatus,
+    Project,
+    Review,
+    Verdict,
+    Visibility,
+    Webhook,
+    WebhookDelivery,
+)
+from corral.core.projects.ports import UserRef
+
+__all__ = ["ProjectStoresContract"]
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MakeUser = Callable[[str], Awaitable[UserRef]]
+
+
+def _project(owner: UserRef, name: str) -> Project:
+    pid = uuid7()
+    return Project(id=pid, owner_id=owner.id, owner_name=owner.name, name=name, visibility=Visibility.PRIVATE,
+                   default_branch="main", repo_path=f"{pid}.git", created_at=T0, updated_at=T0)
+
+
+class ProjectStoresContract:
+    """See the module docstring for the fixtures a subclass provides."""
+
+    async def _setup(self, uow_factory: Any, make_user: MakeUser) -> tuple[UserRef, Project]:
+        owner = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        project = _project(owner, "todo")
+        async with uow_factory() as uow:
+            await uow.projects.add(project)
+            await uow.commit()
+        return owner, project
+
+    async def test_project_crud_and_slug(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.get(project.id) == project
+            assert await uow.projects.get_by_slug(owner.name, "todo") == project
+            assert await uow.projects.get_by_slug(owner.name, "TODO") is None
+            try:
+                await uow.projects.add(_project(owner, "todo"))
+                raise AssertionError("duplicate accepted")
+            except Conflict:
+                pass
+        async with projects_uow_factory() as uow:
+            renamed = Project(**{**_fields(project), "name": "done", "archived": True,
+                                 "visibility": Visibility.PUBLIC})
+            await uow.projects.update(renamed)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got = await uow.projects.get(project.id)
+            assert got is not None
+            assert (got.name, got.archived, got.visibility) == ("done", True, Visibility.PUBLIC)
+            await uow.projects.delete(project.id)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.get(project.id) is None
+
+    async def test_rollback_discards(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        project = _project(owner, "gone")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(project)
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.get(project.id) is None
+
+    async def test_list_pages_by_id(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        made = [_project(owner, f"p{i}") for i in range(5)]
+        async with projects_uow_factory() as uow:
+            for p in made:
+                await uow.projects.add(p)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            mine = [p for p in await uow.projects.list(after=None, limit=1000) if p.owner_id == owner.id]
+            assert [p.name for p in mine] == [f"p{i}" for i in range(5)]
+            after = await uow.projects.list(after=made[2].id, limit=1000)
+            assert [p.name for p in after if p.owner_id == owner.id] == ["p3", "p4"]
+
+    async def test_numbers_are_atomic(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        _, project = await self._setup(projects_uow_factory, make_user)
+
+        async def take() -> int:
+            async with projects_uow_factory() as uow:
+                n: int = await uow.projects.allocate_number(project.id, "issue")
+                await uow.commit()
+                return n
+
+        numbers = await asyncio.gather(*(take() for _ in range(200)))
+        assert sorted(numbers) == list(range(1, 201))
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.allocate_number(project.id, "mr") == 1
+
+    async def test_issues_and_comments(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        other = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        issues = [
+            Issue(id=uuid7(), project_id=project.id, number=n, author_id=owner.id, title=f"t{n}",
+                  status=IssueStatus.CLOSED if n == 2 else IssueStatus.OPEN, created_at=T0, updated_at=T0,
+                  labels=("bug",) if n != 3 else ("feat",), assignee_id=other.id if n == 1 else None)
+            for n in (1, 2, 3)
+        ]
+        async with projects_uow_factory() as uow:
+            for i in issues:
+                await uow.issues.add(i)
+            await uow.comments.add(Comment(uuid7(), project.id, other.id, "hi", T0, T0, issue_id=issues[0].id))
+            await uow.comments.add(Comment(uuid7(), project.id, other.id, "yo", T0, T0, issue_id=issues[0].id))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            def nums(xs: list[Issue]) -> list[int]:
+                return [x.number for x in xs]
+
+            assert nums(await uow.issues.list(project.id, IssueFilter(limit=10))) == [3, 2, 1]
+            assert nums(await uow.issues.list(project.id, IssueFilter(status="open", limit=10))) == [3, 1]
+            assert nums(await uow.issues.list(project.id, IssueFilter(label="bug", limit=10))) == [2, 1]
+            assert nums(await uow.issues.list(project.id, IssueFilter(assignee_id=other.id, limit=10))) == [1]
+            assert nums(await uow.issues.list(project.id, IssueFilter(limit=1, before_number=3))) == [2]
+            got = await uow.issues.get(project.id, 1)
+            assert got is not None
+            assert (got.labels, got.assignee_id) == (("bug",), other.id)
+            await uow.issues.update(Issue(**{**_fields(got), "status": IssueStatus.CLOSED, "labels": ()}))
+            comments = await uow.comments.list(project.id, issue_id=issues[0].id)
+            assert [c.body for c in comments] == ["hi", "yo"]
+            assert [c.body for c in await uow.comments.list(project.id, issue_id=issues[0].id,
+                                                             after=comments[0].id)] == ["yo"]
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got = await uow.issues.get(project.id, 1)
+            assert got is not None
+            assert (got.status, got.labels) == (IssueStatus.CLOSED, ())
+
+    async def test_merge_requests_and_reviews(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        mr = MergeRequest(id=uuid7(), project_id=project.id, number=1, author_id=owner.id, source_branch="f",
+                          target_branch="main", title="x", status=MrStatus.OPEN, created_at=T0, updated_at=T0)
+        async with projects_uow_factory() as uow:
+            await uow.merge_requests.add(mr)
+            await uow.reviews.add(Review(uuid7(), project.id, mr.id, owner.id, Verdict.COMMENT, T0, "hm"))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            locked = await uow.merge_requests.lock(project.id, 1)
+            assert locked == mr
+            merged = MergeRequest(**{**_fields(mr), "status": MrStatus.MERGED, "merged_by": owner.id,
+                                     "merged_at": T0, "merge_commit_sha": "a" * 40})
+            await uow.merge_requests.update(merged)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got_mr = await uow.merge_requests.get(project.id, 1)
+            assert got_mr is not None
+            assert _fields(got_mr) | {"updated_at": T0} == _fields(merged)
+            assert await uow.merge_requests.list(project.id, IssueFilter(status="open", limit=5)) == []
+            assert [r.body for r in await uow.reviews.list(mr.id)] == ["hm"]
+
+    async def test_protections_webhooks_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        _, project = await self._setup(projects_uow_factory, make_user)
+        rule = BranchProtection(uuid7(), project.id, "main", T0, required_approvals=2)
+        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push", "issue"), T0, secret="s")
+        due = WebhookDelivery(uuid7(), hook.id, project.id, "push", {"a": [1, "x"]}, DeliveryStatus.PENDING, T0,
+                              next_attempt_at=T0)
+        later = WebhookDelivery(uuid7(), hook.id, project.id, "push", {}, DeliveryStatus.PENDING, T0,
+                                next_attempt_at=T0 + timedelta(hours=1))
+        async with projects_uow_factory() as uow:
+            await uow.branch_protections.add(rule)
+            await uow.webhooks.add(hook)
+            await uow.webhook_deliveries.add(due)
+            await uow.webhook_deliveries.add(later)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            try:
+                await uow.branch_protections.add(BranchProtection(uuid7(), project.id, "main", T0))
+                raise AssertionError("duplicate pattern accepted")
+            except Conflict:
+                pass
+        async with projects_uow_factory() as uow:
+            assert await uow.branch_protections.list(project.id) == [rule]
+            assert await uow.webhooks.list(project.id) == [hook]
+            assert await uow.webhook_deliveries.claim_due(T0, 10) == [due]
+            done = WebhookDelivery(**{**_fields(due), "status": DeliveryStatus.DELIVERED, "attempts": 1,
+                                      "status_code": 200, "next_attempt_at": None, "delivered_at": T0})
+            await uow.webhook_deliveries.update(done)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhook_deliveries.get(due.id) == done
+            assert [d.id for d in await uow.webhook_deliveries.list(hook.id, before=None, limit=10)] == [
+                later.id, due.id]
+            assert await uow.webhook_deliveries.claim_due(T0, 10) == []
+            assert await uow.branch_protections.delete(project.id, rule.id)
+            assert not await uow.branch_protections.delete(project.id, rule.id)
+            assert await uow.webhooks.delete(project.id, hook.id)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhook_deliveries.get(due.id) is None
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(obj, recurse=False)

@@ -1,0 +1,23 @@
+"""The projects store contract on the in-memory stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from corral.contracts.projects import ProjectStoresContract
+from corral.core.ids import uuid7
+from corral.core.projects.ports import UserRef
+from corral.fakes.projects_uow import ProjectsMemory
+
+
+class TestInMemoryProjectStores(ProjectStoresContract):
+    @pytest.fixture
+    def projects_uow_factory(self) -> ProjectsMemory:
+        return ProjectsMemory()
+
+    @pytest.fixture
+    def make_user(self):
+        async def make(name: str) -> UserRef:
+            return UserRef(uuid7(), name, f"{name}@example.com")
+
+        return make
