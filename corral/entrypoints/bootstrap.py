@@ -215,9 +215,11 @@ def _wirings() -> None:
     from corral.entrypoints.identity_wiring import wire_identity
     from corral.entrypoints.notify_wiring import wire_notifications
     from corral.entrypoints.observe import wire_observe
+    from corral.entrypoints.projects_wiring import wire_projects
     from corral.entrypoints.secrets import wire_secrets
 
     WIRINGS.append(wire_identity)  # first: other domains authorize through it
+    WIRINGS.append(wire_projects)  # wraps identity's WebAuth with project visibility and ownership
     WIRINGS.append(wire_secrets)
     WIRINGS.append(wire_observe)
     WIRINGS.append(wire_notifications)

@@ -128,6 +128,13 @@ class Settings:
     notify_webhook_url: str | None = None  # platform-wide webhook channel target (users may set their own)
     notify_webhook_secret: str | None = attrs.field(default=None, repr=False)
 
+    # --- projects / git -------------------------------------------------------------------------
+    git_repos_dir: Path | None = None  # bare repositories (a shared volume when scaled out); default data_dir/repos
+    webhook_allow_private_targets: bool = False  # let webhooks reach loopback/private/link-local addresses
+    webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)
+    webhook_max_attempts: int = attrs.field(default=8, validator=_positive)
+    lfs_max_object_bytes: int = attrs.field(default=5 * 1024**3, validator=_positive)
+
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

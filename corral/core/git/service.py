@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from corral.core.audit.model import AuditEntry
+from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound
 from corral.core.git.model import (
     ZERO_SHA,
@@ -20,6 +22,7 @@ from corral.core.git.model import (
     TreeEntry,
 )
 from corral.core.git.ports import GitRepositories
+from corral.core.ids import uuid7
 from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from corral.core.projects.model import Actor, BranchProtection, Project
 from corral.core.projects.payloads import commit_json, project_json
@@ -65,9 +68,18 @@ def parse_commands(data: bytes) -> tuple[list[RefUpdate], bool]:
 
 async def record_push(
     uow: UnitOfWork, repos: GitRepositories, project: Project, actor: Actor, updates: list[RefUpdate],
-    *, via: str = "push",
+    *, via: str = "push", clock: Clock | None = None,
 ) -> None:
-    """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them)."""
+    """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them).
+
+    With ``clock`` (a push through git, not a merge that audits itself) an audit entry records the refs.
+    """
+    if clock is not None:
+        await uow.audit.record(AuditEntry(
+            id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="repo.push", resource="project",
+            created_at=clock.now(), resource_id=project.id, project_id=project.id,
+            detail={"refs": [{"ref": u.ref, "before": u.old, "after": u.new} for u in updates]},
+        ))
     for update in updates:
         commits: list[Commit] = []
         if not update.is_delete:

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from corral.entrypoints import otlp
-from corral.entrypoints.web.routes import auth, identity, notifications, observe, secrets, system, ui
+from corral.entrypoints.web.routes import (
+    auth,
+    git_http,
+    identity,
+    issues,
+    lfs,
+    notifications,
+    observe,
+    projects,
+    repo,
+    secrets,
+    system,
+    ui,
+)
 from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
@@ -15,4 +28,9 @@ ROUTE_TABLES: list[RouteTable] = [
     identity.routes,
     observe.routes,
     otlp.routes,
+    projects.routes,
+    repo.routes,
+    issues.routes,
+    lfs.routes,
+    git_http.routes,
 ]

@@ -1,0 +1,124 @@
+"""Wires the projects/git domain: services kit, project lookup, project-aware WebAuth, webhook loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import attrs
+
+from corral.core.clock import Clock
+from corral.core.git.service import RepoBrowser
+from corral.core.projects.issues import IssueService
+from corral.core.projects.merge_requests import MergeRequestService
+from corral.core.projects.ports import UserDirectory, UserRef
+from corral.core.projects.protections import BranchProtectionService
+from corral.core.projects.service import ProjectService, StoreProjectResolver
+from corral.core.projects.webhooks import WebhookService
+from corral.core.storage.ports import ObjectStore
+from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.config import Settings
+from corral.entrypoints.outbox_relay import add_outbox_consumer
+from corral.entrypoints.web.project_access import ProjectAwareWebAuth, ProjectsKit
+from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, WebAuth
+
+__all__ = ["UowUserDirectory", "build_kit", "wire_projects"]
+
+log = logging.getLogger("corral.projects")
+
+
+@attrs.define
+class UowUserDirectory:
+    """UserDirectory over the identity stores of a unit of work (one read per id)."""
+
+    uow_factory: UnitOfWorkFactory
+
+    async def by_name(self, name: str) -> UserRef | None:
+        async with self.uow_factory() as uow:
+            user = await uow.users.get_by_name(name)
+        return UserRef(user.id, user.name, user.email) if user is not None and user.is_active else None
+
+    async def by_ids(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
+        out: dict[uuid.UUID, UserRef] = {}
+        async with self.uow_factory() as uow:
+            for user_id in ids:
+                user = await uow.users.get(user_id)
+                if user is not None:
+                    out[user_id] = UserRef(user.id, user.name, user.email)
+        return out
+
+
+def build_kit(
+    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, objects: ObjectStore, users: UserDirectory,
+    transport: Any, git: Any,
+) -> ProjectsKit:
+    return ProjectsKit(
+        uow_factory=uow_factory,
+        projects=ProjectService(uow_factory, git, clock),
+        issues=IssueService(uow_factory, users, clock),
+        merge_requests=MergeRequestService(uow_factory, git, users, clock),
+        protections=BranchProtectionService(uow_factory, clock),
+        webhooks=WebhookService(uow_factory, transport, clock, retry_base_seconds=settings.webhook_retry_base_seconds,
+                                max_attempts=settings.webhook_max_attempts),
+        browser=RepoBrowser(git),
+        users=users,
+        git=git,
+        objects=objects,
+        clock=clock,
+        base_url=settings.public_url(),
+        configured_base_url=settings.base_url,
+        max_lfs_object_bytes=settings.lfs_max_object_bytes,
+    )
+
+
+def install_web(platform: Any, kit: ProjectsKit) -> None:
+    """Register the kit, the project lookup and the project-aware WebAuth (around identity's)."""
+    platform.register(ProjectsKit, kit)
+    platform.register(ProjectLookup, StoreProjectResolver(kit.uow_factory))
+    try:
+        inner: WebAuth = platform.resolve(WebAuth)
+    except Exception:  # punq: nothing registered (no identity domain wired)
+        inner = DenyAllAuth()
+    platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
+
+
+def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.5) -> None:
+    """Outbox → deliveries (relay consumer) and the delivery loop."""
+    add_outbox_consumer(platform, kit.webhooks.fan_out, interval=interval)
+
+    async def webhook_deliveries() -> None:
+        while True:
+            try:
+                attempted = await kit.webhooks.deliver_due()
+            except Exception:
+                log.exception("webhook delivery batch failed; retrying")
+                attempted = 0
+            if not attempted:
+                await asyncio.sleep(interval)
+
+    platform.background.append(webhook_deliveries)
+
+
+async def wire_projects(platform: Any) -> None:
+    from corral.adapters.git_cli import GitCli
+    from corral.adapters.webhooks import AiohttpWebhookTransport
+
+    settings: Settings = platform.settings
+    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
+    clock: Clock = platform.resolve(Clock)
+    objects: ObjectStore = platform.resolve(ObjectStore)
+    git = GitCli(settings.git_repos_dir or settings.data_dir / "repos")
+    users: UserDirectory
+    try:
+        from corral.adapters.postgres.projects import PostgresUserDirectory
+
+        users = PostgresUserDirectory(platform.resolve("pg_pool"))
+    except Exception:  # memory profile: no pool
+        users = UowUserDirectory(uow_factory)
+    transport = AiohttpWebhookTransport(allow_private=settings.webhook_allow_private_targets)
+    platform.closers.append(transport.aclose)
+    kit = build_kit(settings, uow_factory, clock, objects, users, transport, git)
+    install_web(platform, kit)
+    start_webhook_loops(platform, kit)

@@ -1,0 +1,128 @@
+"""What the projects/git routes share: the services kit, the caller as an Actor, the project of the path,
+and the WebAuth decorator that adds project visibility and ownership to the RBAC decision."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from corral.core.clock import Clock
+from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.git.service import RepoBrowser
+from corral.core.projects.issues import IssueService
+from corral.core.projects.merge_requests import MergeRequestService
+from corral.core.projects.model import Actor, Project, Visibility
+from corral.core.projects.ports import UserDirectory
+from corral.core.projects.protections import BranchProtectionService
+from corral.core.projects.service import ProjectService
+from corral.core.projects.webhooks import WebhookService
+from corral.core.storage.ports import ObjectStore
+from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.web.keys import PLATFORM, principal_of, project_id_of
+from corral.entrypoints.web.security import WebAuth
+
+__all__ = ["ProjectAwareWebAuth", "ProjectsKit", "actor_of", "can", "kit", "project_of"]
+
+_PROJECT: web.RequestKey[Project] = web.RequestKey("corral_project", Project)
+
+
+@attrs.define
+class ProjectsKit:
+    """Every service the projects/git routes use (registered in the container by the projects wiring)."""
+
+    uow_factory: UnitOfWorkFactory
+    projects: ProjectService
+    issues: IssueService
+    merge_requests: MergeRequestService
+    protections: BranchProtectionService
+    webhooks: WebhookService
+    browser: RepoBrowser
+    users: UserDirectory
+    git: Any  # corral.adapters.git_cli.GitCli (the smart HTTP side needs its processes)
+    objects: ObjectStore
+    clock: Clock
+    base_url: str
+    configured_base_url: str | None = None  # CORRAL_BASE_URL; None: links follow the request's origin
+    max_lfs_object_bytes: int = 5 * 1024**3
+
+
+def kit(request: web.Request) -> ProjectsKit:
+    found: ProjectsKit = request.app[PLATFORM].resolve(ProjectsKit)
+    return found
+
+
+def actor_of(request: web.Request) -> Actor:
+    principal = principal_of(request)
+    if principal is None:
+        raise Unauthenticated("authentication required")
+    return Actor(principal.user_id, principal.name)
+
+
+async def project_of(request: web.Request) -> Project:
+    """The project named by the path (already resolved and authorized by the security middleware)."""
+    cached = request.get(_PROJECT)
+    if cached is not None:
+        return cached
+    project_id = project_id_of(request)
+    if project_id is None:
+        raise NotFound("project not found")
+    project = await kit(request).projects.get_by_id(project_id)
+    request[_PROJECT] = project
+    return project
+
+
+def _token_allows(principal: Any, permission: str, project_id: uuid.UUID) -> bool:
+    scopes = getattr(principal, "scopes", None)
+    token_project = getattr(principal, "token_project_id", None)
+    return (scopes is None or permission in scopes) and token_project in (None, project_id)
+
+
+class ProjectAwareWebAuth:
+    """Decorates the identity WebAuth for project-scoped ``project:*`` checks.
+
+    - ``project:read`` on a public project: everyone, also anonymous callers;
+      on an internal project: every authenticated caller (within its token's limits).
+    - The owner of a project holds every ``project:*`` permission on it (within its token's limits).
+    - Everything else goes to the RBAC resolver unchanged.
+    """
+
+    def __init__(self, inner: WebAuth, uow_factory: UnitOfWorkFactory) -> None:
+        self.inner = inner
+        self.uow_factory = uow_factory
+
+    async def authenticate(self, request: web.Request) -> Any | None:
+        return await self.inner.authenticate(request)
+
+    async def authorize(
+        self, request: web.Request, principal: Any | None, permission: str, project_id: uuid.UUID | None
+    ) -> None:
+        if project_id is not None and permission.startswith("project:"):
+            project = request.get(_PROJECT)
+            if project is None or project.id != project_id:
+                async with self.uow_factory() as uow:
+                    project = await uow.projects.get(project_id)
+                if project is not None:
+                    request[_PROJECT] = project
+            if project is not None:
+                if permission == "project:read" and project.visibility is Visibility.PUBLIC:
+                    return
+                if principal is not None and _token_allows(principal, permission, project_id):
+                    if permission == "project:read" and project.visibility is Visibility.INTERNAL:
+                        return
+                    if principal.user_id == project.owner_id:
+                        return
+        await self.inner.authorize(request, principal, permission, project_id)
+
+
+async def can(request: web.Request, permission: str, project: Project) -> bool:
+    """Whether the caller holds ``permission`` on ``project`` (no exception)."""
+    from corral.entrypoints.web.keys import WEB_AUTH
+
+    try:
+        await request.app[WEB_AUTH].authorize(request, principal_of(request), permission, project.id)
+    except (PermissionDenied, Unauthenticated):
+        return False
+    return True

@@ -1,0 +1,207 @@
+"""Git smart HTTP (``/{owner}/{name}.git/...``): discovery, upload-pack, receive-pack, streamed both ways.
+
+The pack programs run in stateless-rpc mode; request and response bodies are copied in 64 KiB chunks, so
+a pack is never held in memory. Pushes: project:write is checked before git starts; branch protection is
+enforced by the pre-receive hook (its reason reaches the client as "remote: ..."); after git exits, every
+ref that moved becomes a ``push`` event in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+
+from aiohttp import web
+
+from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
+from corral.core.git.model import ZERO_SHA, RefUpdate
+from corral.core.git.service import parse_commands, push_rules, record_push
+from corral.core.projects.model import Project
+from corral.entrypoints.web.keys import WEB_AUTH, principal_of
+from corral.entrypoints.web.project_access import actor_of, kit, project_of
+from corral.entrypoints.web.routing import RouteTable
+
+__all__ = ["routes"]
+
+log = logging.getLogger("corral.git")
+routes = RouteTable(tag="git")
+
+REPO = "/{owner}/{name}"
+_CHUNK = 64 * 1024
+_COMMANDS_LIMIT = 1024 * 1024
+_PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
+_SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
+
+
+def _text(status: int, message: str) -> web.Response:
+    """git prints a text/plain error body to the user as 'remote: ...'."""
+    return web.Response(status=status, text=message.rstrip() + "\n", content_type="text/plain",
+                        headers={"Cache-Control": "no-cache"})
+
+
+def _protocol(request: web.Request) -> str | None:
+    value = request.headers.get("Git-Protocol")
+    return value if value and _PROTOCOL.match(value) else None
+
+
+async def _writable(request: web.Request, project: Project) -> None:
+    """project:write, and not archived; raise with a message git will show."""
+    try:
+        await request.app[WEB_AUTH].authorize(request, principal_of(request), "project:write", project.id)
+    except PermissionDenied as exc:
+        raise PermissionDenied(f"Corral: you may not push to {project.full_name}: {exc.message}") from None
+    if project.archived:
+        raise PermissionDenied(f"Corral: {project.full_name} is archived and read-only")
+
+
+async def _drain(stream: asyncio.StreamReader | None, sink: list[bytes] | None = None) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(_CHUNK):
+        if sink is not None and sum(map(len, sink)) < 4096:
+            sink.append(chunk)
+
+
+async def _feed(request: web.Request, proc: asyncio.subprocess.Process, head: bytearray | None) -> None:
+    """Copy the request body into git's stdin; keep the first bytes in ``head`` (ref update commands)."""
+    assert proc.stdin is not None
+    try:
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            if head is not None and len(head) < _COMMANDS_LIMIT:
+                head.extend(chunk[: _COMMANDS_LIMIT - len(head)])
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # git stopped reading (it answers with an error of its own)
+    finally:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.close()
+
+
+@routes.get(f"{REPO}/info/refs", summary="Git smart HTTP discovery (?service=git-upload-pack|git-receive-pack)",
+            permission="project:read", project="path", anonymous=True, challenge='Basic realm="Corral"',
+            query=(("service", "string", "git-upload-pack or git-receive-pack"),))
+async def info_refs(request: web.Request) -> web.StreamResponse:
+    service = _SERVICES.get(request.query.get("service", ""))
+    if service is None:
+        return _text(403, "Corral serves the smart HTTP protocol only: use a git client (service= is required)")
+    project = await project_of(request)
+    if service == "receive-pack":
+        if principal_of(request) is None:
+            raise Unauthenticated("authentication required to push")
+        try:
+            await _writable(request, project)
+        except PermissionDenied as exc:
+            return _text(403, exc.message)
+    protocol = _protocol(request)
+    proc = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    errors: list[bytes] = []
+    stderr = asyncio.create_task(_drain(proc.stderr, errors))
+    response = web.StreamResponse(headers={
+        "Content-Type": f"application/x-git-{service}-advertisement", "Cache-Control": "no-cache",
+        "Expires": "Fri, 01 Jan 1980 00:00:00 GMT", "Pragma": "no-cache",
+    })
+    ok = False
+    try:
+        first = await proc.stdout.read(_CHUNK)
+        await response.prepare(request)
+        if not (service == "upload-pack" and protocol and "version=2" in protocol):
+            line = f"# service=git-{service}\n".encode()
+            await response.write(b"%04x" % (len(line) + 4) + line + b"0000")
+        while first:
+            await response.write(first)
+            first = await proc.stdout.read(_CHUNK)
+        await response.write_eof()
+        ok = True
+    finally:
+        if not ok and proc.returncode is None:
+            proc.kill()
+        await _finish(proc, stderr, errors)
+    return response
+
+
+async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], errors: list[bytes]) -> None:
+    if proc.returncode is None:
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    with contextlib.suppress(Exception):
+        await stderr
+    if proc.returncode:
+        log.warning("git exited %s: %s", proc.returncode, b"".join(errors).decode("utf-8", "replace")[:500])
+
+
+async def _rpc(request: web.Request, service: str, project: Project) -> tuple[web.StreamResponse, bytes | None]:
+    """Run one stateless-rpc exchange; returns the response and (for receive-pack) the request's first bytes."""
+    k = kit(request)
+    rules = push_rules(await k.protections.list(project)) if service == "receive-pack" else []
+    principal = principal_of(request)
+    proc = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
+                                     push_rules=rules, pusher=getattr(principal, "name", "") or "")
+    assert proc.stdout is not None
+    head = bytearray() if service == "receive-pack" else None
+    errors: list[bytes] = []
+    feeder = asyncio.create_task(_feed(request, proc, head))
+    stderr = asyncio.create_task(_drain(proc.stderr, errors))
+    response = web.StreamResponse(headers={"Content-Type": f"application/x-git-{service}-result",
+                                           "Cache-Control": "no-cache"})
+    ok = False
+    try:
+        chunk = await proc.stdout.read(_CHUNK)
+        await response.prepare(request)
+        while chunk:
+            await response.write(chunk)
+            chunk = await proc.stdout.read(_CHUNK)
+        await feeder
+        await response.write_eof()
+        ok = True
+    finally:
+        if not feeder.done():
+            feeder.cancel()
+        if not ok and proc.returncode is None:
+            proc.kill()  # the client went away: stop git at once
+        await _finish(proc, stderr, errors)
+    return response, bytes(head) if head is not None else None
+
+
+@routes.post(f"{REPO}/git-upload-pack", summary="Git smart HTTP fetch/clone", permission="project:read",
+             project="path", anonymous=True, challenge='Basic realm="Corral"')
+async def upload_pack(request: web.Request) -> web.StreamResponse:
+    response, _ = await _rpc(request, "upload-pack", await project_of(request))
+    return response
+
+
+@routes.post(f"{REPO}/git-receive-pack", summary="Git smart HTTP push (branch protection enforced)",
+             permission="project:write", project="path", challenge='Basic realm="Corral"')
+async def receive_pack(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    try:
+        await _writable(request, project)
+    except PermissionDenied as exc:
+        return _text(403, exc.message)
+    response, head = await _rpc(request, "receive-pack", project)
+    updates, _complete = parse_commands(head or b"")
+    if updates:
+        try:
+            await _record(request, project, updates)
+        except CorralError:
+            log.exception("could not record the push to %s", project.full_name)
+    return response
+
+
+async def _record(request: web.Request, project: Project, updates: list[RefUpdate]) -> None:
+    """Push events for the refs that really moved (a rejected update leaves its ref where it was)."""
+    k = kit(request)
+    now = await k.git.ref_values(project.repo_path, [u.ref for u in updates])
+    moved = [u for u in updates if now.get(u.ref, ZERO_SHA) == u.new]
+    if not moved:
+        return
+    async with k.uow_factory() as uow:
+        await record_push(uow, k.git, project, actor_of(request), moved, clock=k.clock)
+        await uow.commit()

@@ -1,0 +1,172 @@
+"""Git LFS: the batch API and the basic transfer adapter, backed by the object store.
+
+Objects live under ``lfs/<project id>/<oid[0:2]>/<oid[2:4]>/<oid>``; uploads are streamed into the store
+while their SHA-256 is computed, and refused (422) if it does not match the oid they were sent as.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.projects.model import Project
+from corral.entrypoints.web.keys import WEB_AUTH, principal_of
+from corral.entrypoints.web.project_access import kit, project_of
+from corral.entrypoints.web.routing import RouteTable
+
+__all__ = ["routes"]
+
+routes = RouteTable(tag="git")
+
+REPO = "/{owner}/{name}"
+LFS_JSON = "application/vnd.git-lfs+json"
+_OID = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 256 * 1024
+_CHALLENGE = 'Basic realm="Corral"'
+
+
+def _lfs(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type=LFS_JSON)
+
+
+def key_of(project: Project, oid: str) -> str:
+    return f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
+
+
+def _base(request: web.Request, project: Project) -> str:
+    configured = kit(request).configured_base_url
+    origin = configured.rstrip("/") if configured else str(request.url.origin())
+    return f"{origin}/{project.full_name}.git/info/lfs"
+
+
+async def _may(request: web.Request, permission: str, project: Project) -> bool:
+    try:
+        await request.app[WEB_AUTH].authorize(request, principal_of(request), permission, project.id)
+    except PermissionDenied:
+        return False
+    return True
+
+
+@routes.post(f"{REPO}/info/lfs/objects/batch", summary="Git LFS batch API (upload / download)",
+             permission="project:read", project="path", anonymous=True, challenge=_CHALLENGE)
+async def batch(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    try:
+        body = json.loads(await request.read())
+        operation = body["operation"]
+        objects = body["objects"]
+        assert isinstance(objects, list) and operation in ("upload", "download")
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return _lfs(422, {"message": "a batch request needs operation (upload|download) and objects [{oid, size}]"})
+    transfers = body.get("transfers") or ["basic"]
+    if "basic" not in transfers:
+        return _lfs(422, {"message": "only the basic transfer adapter is supported"})
+    if operation == "upload":
+        if principal_of(request) is None:
+            raise Unauthenticated("authentication required to upload LFS objects")
+        if project.archived or not await _may(request, "project:write", project):
+            return _lfs(403, {"message": f"you may not upload LFS objects to {project.full_name}"})
+    k = kit(request)
+    base = _base(request, project)
+    header = {"Authorization": request.headers["Authorization"]} if "Authorization" in request.headers else {}
+    out = []
+    for item in objects[:1000]:
+        oid, size = (item.get("oid"), item.get("size")) if isinstance(item, dict) else (None, None)
+        if not isinstance(oid, str) or not _OID.match(oid) or not isinstance(size, int) or size < 0:
+            out.append({"oid": str(oid), "size": size, "error": {"code": 422, "message": "invalid oid or size"}})
+            continue
+        entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+        present = await _present(request, project, oid, size)
+        if operation == "download":
+            if not present:
+                entry["error"] = {"code": 404, "message": "object not found"}
+            else:
+                entry["actions"] = {"download": {"href": f"{base}/objects/{oid}", "header": header, "expires_in": 3600}}
+        elif size > k.max_lfs_object_bytes:
+            entry["error"] = {"code": 422, "message": f"objects are limited to {k.max_lfs_object_bytes} bytes"}
+        elif not present:
+            entry["actions"] = {
+                "upload": {"href": f"{base}/objects/{oid}", "header": header, "expires_in": 3600},
+                "verify": {"href": f"{base}/verify", "header": header, "expires_in": 3600},
+            }
+        out.append(entry)
+    return _lfs(200, {"transfer": "basic", "objects": out})
+
+
+async def _present(request: web.Request, project: Project, oid: str, size: int) -> bool:
+    try:
+        info = await kit(request).objects.head(key_of(project, oid))
+    except NotFound:
+        return False
+    return info.size == size
+
+
+def _oid(request: web.Request) -> str:
+    oid = request.match_info["oid"]
+    if not _OID.match(oid):
+        raise NotFound("no such LFS object")
+    return oid
+
+
+@routes.get(f"{REPO}/info/lfs/objects/{{oid}}", summary="Git LFS download (basic transfer)",
+            permission="project:read", project="path", anonymous=True, challenge=_CHALLENGE)
+async def download(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    key = key_of(project, _oid(request))
+    store = kit(request).objects
+    info = await store.head(key)
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    response.content_length = info.size
+    await response.prepare(request)
+    async for chunk in store.get(key):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@routes.put(f"{REPO}/info/lfs/objects/{{oid}}", summary="Git LFS upload (basic transfer)",
+            permission="project:write", project="path", challenge=_CHALLENGE)
+async def upload(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    if project.archived:
+        return _lfs(403, {"message": f"{project.full_name} is archived"})
+    oid = _oid(request)
+    k = kit(request)
+    digest = hashlib.sha256()
+    size = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal size
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > k.max_lfs_object_bytes:
+                raise web.HTTPRequestEntityTooLarge(max_size=k.max_lfs_object_bytes, actual_size=size)
+            digest.update(chunk)
+            yield chunk
+
+    key = key_of(project, oid)
+    await k.objects.put(key, body(), content_type="application/octet-stream")
+    if digest.hexdigest() != oid:
+        await k.objects.delete(key)
+        return _lfs(422, {"message": "the uploaded content does not hash to the oid"})
+    return web.Response(status=200)
+
+
+@routes.post(f"{REPO}/info/lfs/verify", summary="Git LFS verify after upload", permission="project:write",
+             project="path", challenge=_CHALLENGE)
+async def verify(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    try:
+        body = json.loads(await request.read())
+        oid, size = body["oid"], body["size"]
+    except (ValueError, KeyError, TypeError):
+        return _lfs(422, {"message": "verify needs {oid, size}"})
+    if not isinstance(oid, str) or not _OID.match(oid) or not await _present(request, project, oid, size):
+        return _lfs(404, {"message": "object not found (or its size differs)"})
+    return _lfs(200, {})

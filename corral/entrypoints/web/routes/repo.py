@@ -1,0 +1,149 @@
+"""Repository browser API: branches, tags, trees, blobs, raw files, commits, comparisons and docs/*.md."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from typing import Any
+
+from aiohttp import web
+
+from corral.core.errors import InvalidInput
+from corral.core.git.model import Blob, Comparison, FileChange, TreeEntry
+from corral.core.projects.payloads import commit_json
+from corral.entrypoints.web.jsonio import json_response, page_response
+from corral.entrypoints.web.project_access import kit, project_of
+from corral.entrypoints.web.routing import RouteTable
+
+__all__ = ["comparison_json", "routes"]
+
+routes = RouteTable(tag="repository")
+
+BASE = "/api/v1/projects/{owner}/{name}"
+_READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
+
+
+def _entry(e: TreeEntry) -> dict[str, Any]:
+    return {"name": e.name, "path": e.path, "type": e.type, "mode": e.mode, "sha": e.sha, "size": e.size}
+
+
+def _file(f: FileChange) -> dict[str, Any]:
+    return {"path": f.path, "old_path": f.old_path, "status": f.status, "additions": f.additions,
+            "deletions": f.deletions}
+
+
+def comparison_json(c: Comparison) -> dict[str, Any]:
+    return {
+        "base": c.base, "head": c.head, "merge_base": c.merge_base,
+        "commits": [commit_json(x) for x in c.commits], "files": [_file(f) for f in c.files],
+        "patch": c.patch, "patch_truncated": c.patch_truncated,
+    }
+
+
+def _blob(b: Blob) -> dict[str, Any]:
+    try:
+        content, encoding = b.data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        content, encoding = base64.b64encode(b.data).decode(), "base64"
+    return {"path": b.path, "sha": b.sha, "size": b.size, "encoding": encoding, "content": content,
+            "truncated": b.truncated}
+
+
+def _ref_path(request: web.Request) -> tuple[str, str]:
+    return request.match_info["ref"], request.match_info.get("path", "")
+
+
+@routes.get(f"{BASE}/repo/branches", summary="Branches, each with its head commit", **_READ)
+async def branches(request: web.Request) -> web.StreamResponse:
+    items = await kit(request).browser.branches(await project_of(request))
+    return json_response({"items": [{"name": b.name, "commit": commit_json(b.commit)} for b in items],
+                          "next_cursor": None})
+
+
+@routes.get(f"{BASE}/repo/tags", summary="Tags, peeled to their commits", **_READ)
+async def tags(request: web.Request) -> web.StreamResponse:
+    items = await kit(request).browser.tags(await project_of(request))
+    return json_response({"items": [{"name": t.name, "sha": t.target, "message": t.message,
+                                     "commit": commit_json(t.commit) if t.commit else None} for t in items],
+                          "next_cursor": None})
+
+
+@routes.get(f"{BASE}/repo/tree/{{ref}}", summary="The root directory at a ref", operation_id="tree_root", **_READ)
+@routes.get(f"{BASE}/repo/tree/{{ref}}/{{path:.*}}", summary="A directory at a ref", **_READ)
+async def tree(request: web.Request) -> web.StreamResponse:
+    ref, path = _ref_path(request)
+    entries = await kit(request).browser.tree(await project_of(request), ref, path)
+    return json_response({"ref": ref, "path": path.strip("/"), "items": [_entry(e) for e in entries]})
+
+
+@routes.get(f"{BASE}/repo/blob/{{ref}}/{{path:.*}}", summary="A file at a ref as JSON (utf-8 or base64)", **_READ)
+async def blob(request: web.Request) -> web.StreamResponse:
+    ref, path = _ref_path(request)
+    return json_response(_blob(await kit(request).browser.blob(await project_of(request), ref, path)))
+
+
+@routes.get(f"{BASE}/repo/raw/{{ref}}/{{path:.*}}", summary="A file's raw bytes at a ref (streamed)", **_READ)
+async def raw(request: web.Request) -> web.StreamResponse:
+    ref, path = _ref_path(request)
+    project = await project_of(request)
+    chunks = kit(request).git.blob_stream(project.repo_path, ref, path.strip("/"))
+    try:
+        first = await chunks.__anext__()  # NotFound surfaces before the response starts
+    except StopAsyncIteration:
+        first = b""
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
+        kind = "text/plain"  # never let a repository serve active content from our origin
+    response = web.StreamResponse(headers={"Content-Type": kind, "X-Content-Type-Options": "nosniff",
+                                           "Content-Security-Policy": "default-src 'none'; sandbox"})
+    await response.prepare(request)
+    await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@routes.get(f"{BASE}/repo/commits", summary="Commit log of a ref (default branch), newest first", **_READ,
+            query=(("ref", "string", "branch, tag or sha"), ("path", "string", "only commits touching it"),
+                   ("limit", "integer", "page size"), ("cursor", "string", "from next_cursor")))
+async def commits(request: web.Request) -> web.StreamResponse:
+    raw_limit = request.query.get("limit")
+    try:
+        limit = int(raw_limit) if raw_limit is not None else None
+    except ValueError:
+        raise InvalidInput("limit must be an integer", field="limit") from None
+    page = await kit(request).browser.commits(
+        await project_of(request), request.query.get("ref"), path=request.query.get("path"), limit=limit,
+        cursor=request.query.get("cursor"),
+    )
+    return page_response(page, commit_json)
+
+
+@routes.get(f"{BASE}/repo/commits/{{sha}}", summary="One commit with its diff against its first parent", **_READ)
+async def commit(request: web.Request) -> web.StreamResponse:
+    one, change = await kit(request).browser.commit(await project_of(request), request.match_info["sha"])
+    return json_response({**commit_json(one), "files": [_file(f) for f in change.files], "patch": change.patch,
+                          "patch_truncated": change.patch_truncated})
+
+
+@routes.get(f"{BASE}/repo/compare/{{spec}}", summary="Compare two refs: base...head", **_READ)
+async def compare(request: web.Request) -> web.StreamResponse:
+    spec = request.match_info["spec"]
+    base, sep, head = spec.partition("...")
+    if not sep or not base or not head:
+        raise InvalidInput("compare takes base...head (three dots)", field="spec")
+    return json_response(comparison_json(await kit(request).browser.compare(await project_of(request), base, head)))
+
+
+@routes.get(f"{BASE}/docs", summary="Markdown documents under docs/ of the default branch", **_READ)
+async def docs(request: web.Request) -> web.StreamResponse:
+    entries = await kit(request).browser.docs(await project_of(request))
+    return json_response({"items": [{"path": e.path.removeprefix("docs/"), "size": e.size} for e in entries],
+                          "next_cursor": None})
+
+
+@routes.get(f"{BASE}/docs/{{path:.*}}", summary="One document under docs/ of the default branch", **_READ)
+async def doc(request: web.Request) -> web.StreamResponse:
+    return json_response(_blob(await kit(request).browser.doc(await project_of(request),
+                                                              request.match_info["path"])))
