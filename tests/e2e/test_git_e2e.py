@@ -1,0 +1,336 @@
+"""The real git and git-lfs CLIs against a running Corral: clone, push, fetch, shallow clone, permissions,
+branch protection, LFS round trip, merge requests (conflict → 409, repository untouched) and webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import shutil
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.e2e.gitkit import git, start_corral, stop_corral, write
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def corral(tmp_path: Path):
+    c = await start_corral(tmp_path)
+    yield c
+    await stop_corral(c)
+
+
+async def api(c, method: str, path: str, token: str | None = None, **kw):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as s, s.request(method, c.base + path, headers=headers, **kw) as r:
+        body = await r.json() if r.content_type.endswith("json") else await r.text()
+        return r.status, body
+
+
+async def test_clone_push_fetch_shallow_and_push_event(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    status, body = await api(corral, "POST", "/api/v1/projects", alice,
+                             json={"name": "app", "visibility": "private", "default_branch": "main"})
+    assert status == 201, body
+    assert body["clone_url"].endswith("/alice/app.git") and body["owner"] == "alice"
+    url = corral.url("alice/app")
+    # clone the empty repository
+    empty = await git(tmp_path, "clone", url, "empty", token=alice)
+    assert "empty repository" in empty.stderr
+    work = tmp_path / "empty"
+    for i in range(3):
+        write(work / f"f{i}.txt", f"{i}\n")
+        await git(work, "add", ".")
+        await git(work, "commit", "-qm", f"commit {i}")
+    await git(work, "push", "origin", "main", token=alice)
+    # clone the non-empty repository, with and without .git, and shallow
+    await git(tmp_path, "clone", url, "full", token=alice)
+    assert (tmp_path / "full" / "f2.txt").read_text() == "2\n"
+    await git(tmp_path, "clone", f"{corral.base}/alice/app", "nodotgit", token=alice)
+    await git(tmp_path, "clone", "--depth", "1", url, "shallow", token=alice)
+    log = await git(tmp_path / "shallow", "log", "--oneline")
+    assert len(log.stdout.splitlines()) == 1
+    # fetch picks up a new push
+    write(work / "f9.txt", "9\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "commit 9")
+    await git(work, "push", "origin", "main", token=alice)
+    await git(tmp_path / "full", "fetch", "origin", token=alice)
+    head = await git(tmp_path / "full", "rev-parse", "origin/main")
+    assert head.stdout.strip() == (await git(work, "rev-parse", "HEAD")).stdout.strip()
+    pushes = [e.payload for e in corral.memory.events if e.topic == "push"]
+    assert [p["after"] for p in pushes][-1] == head.stdout.strip()
+    assert pushes[0]["created"] and pushes[0]["pusher"]["name"] == "alice"
+    assert [c["message"] for c in pushes[-1]["commits"]] == ["commit 9"]
+    assert any(a.action == "repo.push" for a in corral.memory.audit)
+    # the browser sees what was pushed
+    status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)
+    assert status == 200 and [b["name"] for b in branches["items"]] == ["main"]
+    status, tree = await api(corral, "GET", "/api/v1/projects/alice/app/repo/tree/main", alice)
+    assert [e["name"] for e in tree["items"]] == ["f0.txt", "f1.txt", "f2.txt", "f9.txt"]
+    status, raw = await api(corral, "GET", "/api/v1/projects/alice/app/repo/raw/main/f9.txt", alice)
+    assert (status, raw) == (200, "9\n")
+    status, commits = await api(corral, "GET", "/api/v1/projects/alice/app/repo/commits?limit=2", alice)
+    assert [c["message"] for c in commits["items"]] == ["commit 9", "commit 2"] and commits["next_cursor"]
+
+
+async def test_permissions_anonymous_viewer_and_public(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    vic = await corral.user("vic", "viewer")
+    await api(corral, "POST", "/api/v1/projects", alice, json={"name": "app"})
+    url = corral.url("alice/app")
+    work = tmp_path / "w"
+    await git(tmp_path, "clone", url, "w", token=alice)
+    write(work / "a.txt", "a\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "a")
+    await git(work, "push", "origin", "main", token=alice)
+    # anonymous: 401 with a Basic challenge, so git asks for credentials (prompting is off here)
+    anon = await git(tmp_path, "clone", url, "anon", check=False)
+    assert anon.returncode != 0 and ("Authentication failed" in anon.stderr or "could not read Username" in anon.stderr)
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/info/refs?service=git-upload-pack") as r:
+        assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+    # a viewer can clone but not push, and git shows why
+    await git(tmp_path, "clone", url, "vic", token=vic)
+    write(tmp_path / "vic" / "b.txt", "b\n")
+    await git(tmp_path / "vic", "add", ".")
+    await git(tmp_path / "vic", "commit", "-qm", "b")
+    denied = await git(tmp_path / "vic", "push", "origin", "main", token=vic, check=False)
+    assert denied.returncode != 0
+    assert "may not push to alice/app" in denied.stderr and "project:write" in denied.stderr
+    # public projects are readable anonymously
+    status, _ = await api(corral, "PATCH", "/api/v1/projects/alice/app", alice, json={"visibility": "public"})
+    assert status == 200
+    await git(tmp_path, "clone", url, "anon2")
+    assert (tmp_path / "anon2" / "a.txt").exists()
+
+
+async def test_branch_protection_refuses_force_push_and_deletion(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    await api(corral, "POST", "/api/v1/projects", alice, json={"name": "app"})
+    url = corral.url("alice/app")
+    work = tmp_path / "w"
+    await git(tmp_path, "clone", url, "w", token=alice)
+    for name in ("a", "b"):
+        write(work / f"{name}.txt", name)
+        await git(work, "add", ".")
+        await git(work, "commit", "-qm", name)
+    await git(work, "push", "origin", "main", token=alice)
+    status, rule = await api(corral, "POST", "/api/v1/projects/alice/app/branch-protections", alice,
+                             json={"pattern": "main"})
+    assert status == 201, rule
+    before = (await git(work, "rev-parse", "HEAD")).stdout.strip()
+    await git(work, "reset", "--hard", "HEAD~1")
+    write(work / "c.txt", "c")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "rewritten")
+    forced = await git(work, "push", "--force", "origin", "main", token=alice, check=False)
+    assert forced.returncode != 0
+    assert "force-push" in forced.stderr and "protected" in forced.stderr
+    deleted = await git(work, "push", "origin", ":main", token=alice, check=False)
+    assert deleted.returncode != 0 and "cannot be deleted" in deleted.stderr
+    status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)
+    assert branches["items"][0]["commit"]["sha"] == before
+    # an unprotected branch can be force-pushed
+    await git(work, "push", "origin", "HEAD:topic", token=alice)
+    await git(work, "commit", "--amend", "-qm", "amended")
+    await git(work, "push", "--force", "origin", "HEAD:topic", token=alice)
+
+
+async def test_lfs_round_trip(corral, tmp_path: Path) -> None:
+    if shutil.which("git-lfs") is None:
+        pytest.skip("git-lfs is not installed (./dev test installs it)")
+    alice = await corral.user("alice", admin=True)
+    await api(corral, "POST", "/api/v1/projects", alice, json={"name": "media"})
+    url = corral.url("alice/media")
+    work = tmp_path / "w"
+    await git(tmp_path, "lfs", "install")  # into this test's HOME: clones get the hooks and filters
+    await git(tmp_path, "clone", url, "w", token=alice)
+    await git(work, "lfs", "track", "*.bin")
+    blob = os.urandom(300_000)
+    write(work / "data.bin", blob)
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "lfs")
+    await git(work, "push", "origin", "main", token=alice)
+    oid = hashlib.sha256(blob).hexdigest()
+    project = await corral.kit.projects.get("alice", "media")
+    assert await corral.kit.objects.exists(f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}")
+    clone = tmp_path / "c"
+    await git(tmp_path, "clone", url, "c", token=alice)
+    assert (clone / "data.bin").read_bytes() == blob
+    # a viewer may download but not upload
+    async with aiohttp.ClientSession() as s:
+        vic = await corral.user("vic", "viewer")
+        req = {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": "a" * 64, "size": 3}]}
+        async with s.post(f"{url}/info/lfs/objects/batch", json=req,
+                          headers={"Authorization": f"Bearer {vic}", "Accept": "application/vnd.git-lfs+json"}) as r:
+            assert r.status == 403
+        req = {"operation": "download", "objects": [{"oid": oid, "size": len(blob)}, {"oid": "b" * 64, "size": 1}]}
+        async with s.post(f"{url}/info/lfs/objects/batch", json=req, headers={"Authorization": f"Bearer {vic}"}) as r:
+            got = await r.json(content_type=None)
+            assert r.status == 200
+            assert "download" in got["objects"][0]["actions"] and got["objects"][1]["error"]["code"] == 404
+
+
+async def _push_branches(corral, tmp_path: Path, token: str) -> Path:
+    await api(corral, "POST", "/api/v1/projects", token, json={"name": "app"})
+    url = corral.url("alice/app")
+    work = tmp_path / "w"
+    await git(tmp_path, "clone", url, "w", token=token)
+    write(work / "a.txt", "base\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "base")
+    await git(work, "push", "origin", "main", token=token)
+    await git(work, "checkout", "-qb", "feature")
+    write(work / "b.txt", "feature\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "feature")
+    await git(work, "push", "origin", "feature", token=token)
+    await git(work, "checkout", "-qb", "clash", "main")
+    write(work / "a.txt", "clash\n")
+    await git(work, "commit", "-qam", "clash")
+    await git(work, "push", "origin", "clash", token=token)
+    await git(work, "checkout", "-q", "main")
+    write(work / "a.txt", "main moved\n")
+    await git(work, "commit", "-qam", "main moved")
+    await git(work, "push", "origin", "main", token=token)
+    return work
+
+
+async def test_merge_requests_conflict_409_and_merge(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    bob = await corral.user("bob", "developer")
+    await _push_branches(corral, tmp_path, alice)
+    base = "/api/v1/projects/alice/app"
+    status, mr = await api(corral, "POST", f"{base}/merge-requests", bob,
+                           json={"source_branch": "clash", "target_branch": "main", "title": "Clash"})
+    assert status == 201 and mr["number"] == 1 and mr["status"] == "open"
+    refs_before = (await git(corral.tmp / "repos", "--git-dir", str(corral.kit.git.path(
+        (await corral.kit.projects.get("alice", "app")).repo_path)), "for-each-ref")).stdout
+    status, problem = await api(corral, "POST", f"{base}/merge-requests/1/merge", bob, json={"strategy": "merge"})
+    assert status == 409
+    assert problem["paths"] == ["a.txt"] and "a.txt" in problem["detail"]
+    refs_after = (await git(corral.tmp / "repos", "--git-dir", str(corral.kit.git.path(
+        (await corral.kit.projects.get("alice", "app")).repo_path)), "for-each-ref")).stdout
+    assert refs_after == refs_before
+    status, _ = await api(corral, "POST", f"{base}/merge-requests", bob,
+                            json={"source_branch": "feature", "target_branch": "main", "title": "Feature"})
+    status, problem = await api(corral, "POST", f"{base}/merge-requests/2/merge", bob,
+                                json={"strategy": "fast-forward"})
+    assert status == 409
+    status, review = await api(corral, "POST", f"{base}/merge-requests/2/reviews", alice,
+                               json={"verdict": "approve", "body": "ok"})
+    assert status == 201 and review["verdict"] == "approve"
+    status, diff = await api(corral, "GET", f"{base}/merge-requests/2/diff", bob)
+    assert [f["path"] for f in diff["files"]] == ["b.txt"]
+    status, merged = await api(corral, "POST", f"{base}/merge-requests/2/merge", bob, json={"strategy": "squash"})
+    assert status == 200 and merged["status"] == "merged" and merged["merged_by"]["name"] == "bob"
+    status, _ = await api(corral, "POST", f"{base}/merge-requests/2/merge", bob, json={})
+    assert status == 409
+    status, blob = await api(corral, "GET", f"{base}/repo/blob/main/b.txt", bob)
+    assert blob["content"] == "feature\n" and blob["encoding"] == "utf-8"
+    push = [e.payload for e in corral.memory.events if e.topic == "push"][-1]
+    assert push["via"] == "merge" and push["after"] == merged["merge_commit_sha"]
+
+
+async def test_issues_numbers_and_api(corral) -> None:
+    alice = await corral.user("alice", admin=True)
+    await api(corral, "POST", "/api/v1/projects", alice, json={"name": "app"})
+    base = "/api/v1/projects/alice/app/issues"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {alice}"}) as s:
+        async def create(i: int) -> int:
+            async with s.post(corral.base + base, json={"title": f"t{i}", "labels": ["x"]}) as r:
+                assert r.status == 201
+                return (await r.json())["number"]
+
+        numbers = await asyncio.gather(*(create(i) for i in range(200)))
+    assert sorted(numbers) == list(range(1, 201))
+    status, page = await api(corral, "GET", f"{base}?limit=5", alice)
+    assert [i["number"] for i in page["items"]] == [200, 199, 198, 197, 196] and page["next_cursor"]
+    status, closed = await api(corral, "PATCH", f"{base}/7", alice, json={"status": "closed"})
+    assert closed["status"] == "closed"
+    status, _ = await api(corral, "PATCH", f"{base}/7", alice, json={"status": "closed"})
+    assert status == 409
+    status, problem = await api(corral, "POST", base, alice, json={"title": ""})
+    assert status == 400
+    assert problem["field"] == "title"
+    status, comment = await api(corral, "POST", f"{base}/7/comments", alice, json={"body": "done"})
+    assert status == 201 and comment["author"]["name"] == "alice"
+
+
+async def _receiver(statuses: list[int]):
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append((dict(request.headers), await request.read()))
+        return web.Response(status=statuses.pop(0) if statuses else 200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://127.0.0.1:{port}/hook", got
+
+
+async def _wait(predicate, timeout: float = 20.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_webhooks_signed_retried_and_logged(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    await api(corral, "POST", "/api/v1/projects", alice, json={"name": "app"})
+    runner, url, got = await _receiver([500, 503])
+    try:
+        status, hook = await api(corral, "POST", "/api/v1/projects/alice/app/webhooks", alice,
+                                 json={"url": url, "events": ["push", "issue"], "secret": "s3cret"})
+        assert status == 201 and "secret" not in hook and hook["has_secret"]
+        work = tmp_path / "w"
+        await git(tmp_path, "clone", corral.url("alice/app"), "w", token=alice)
+        write(work / "a.txt", "a")
+        await git(work, "add", ".")
+        await git(work, "commit", "-qm", "a")
+        await git(work, "push", "origin", "main", token=alice)
+        await _wait(lambda: len(got) >= 3)
+        for headers, body in got:
+            digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+            assert headers["X-Gitea-Signature"] == digest
+            assert headers["X-Hub-Signature-256"] == f"sha256={digest}"
+            assert headers["X-Corral-Event"] == "push" and headers["X-GitHub-Event"] == "push"
+        assert len({h["X-Corral-Delivery"] for h, _ in got}) == 1  # retries keep the delivery id
+        path = f"/api/v1/projects/alice/app/webhooks/{hook['id']}/deliveries"
+        status, log = await api(corral, "GET", path, alice)
+        (entry,) = log["items"]
+        assert entry["status"] == "delivered" and entry["attempts"] == 3 and entry["status_code"] == 200
+        status, _ = await api(corral, "POST", f"{path}/{entry['id']}/redeliver", alice)
+        assert status == 201
+        await _wait(lambda: len(got) == 4)
+        assert got[3][1] == got[0][1] and got[3][0]["X-Corral-Delivery"] != got[0][0]["X-Corral-Delivery"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_webhook_to_private_address_refused_by_default(corral) -> None:
+    from corral.adapters.webhooks import AiohttpWebhookTransport
+    from corral.core.errors import InvalidInput, Unavailable
+
+    guard = AiohttpWebhookTransport()
+    for url in ("http://127.0.0.1/x", "http://10.0.0.1/x", "http://169.254.169.254/x", "http://[::1]/x",
+                "http://localhost/x", "ftp://example.com/x"):
+        with pytest.raises(InvalidInput):
+            guard.check_target(url)
+    with pytest.raises(Unavailable):  # a name resolving to loopback is refused at connect time
+        await guard.post("http://localtest.me.127.0.0.1.nip.io.invalid/x", b"{}", {})
+    await guard.aclose()
