@@ -65,6 +65,7 @@ class ProjectsData:
 @attrs.define
 class InMemoryProjectStore:
     data: ProjectsData
+    counters: dict[Any, int] | None = None  # live (non-transactional) counters; default: data.counters
 
     async def add(self, project: Project) -> None:
         if any(p.owner_id == project.owner_id and p.name == project.name for p in self.data.projects.values()):
@@ -100,9 +101,10 @@ class InMemoryProjectStore:
                 del table[key]
 
     async def allocate_number(self, project_id: uuid.UUID, kind: Literal["issue", "mr"]) -> int:
+        counters = self.counters if self.counters is not None else self.data.counters
         key = (project_id, kind)
-        self.data.counters[key] = self.data.counters.get(key, 0) + 1
-        return self.data.counters[key]
+        counters[key] = counters.get(key, 0) + 1
+        return counters[key]
 
 
 def _filter(items: list[Any], flt: IssueFilter) -> list[Any]:

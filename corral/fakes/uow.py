@@ -45,6 +45,17 @@ from corral.fakes.notify import (
     NotifyTables,
 )
 from corral.fakes.outbox import InMemoryOutbox, OutboxTable, RowLocks
+from corral.fakes.projects import (
+    InMemoryBranchProtectionStore,
+    InMemoryCommentStore,
+    InMemoryIssueStore,
+    InMemoryMergeRequestStore,
+    InMemoryProjectStore,
+    InMemoryReviewStore,
+    InMemoryWebhookDeliveryStore,
+    InMemoryWebhookStore,
+    ProjectsData,
+)
 from corral.fakes.secrets import InMemorySecretStore, SecretTables
 
 __all__ = ["InMemoryDatabase", "InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory"]
@@ -61,6 +72,9 @@ class InMemoryDatabase:
     identity: InMemoryIdentityData = attrs.field(factory=InMemoryIdentityData)
     secrets: SecretTables = attrs.field(factory=SecretTables)
     notify: NotifyTables = attrs.field(factory=NotifyTables)
+    projects: ProjectsData = attrs.field(factory=ProjectsData)
+    # not a component: issue/MR number counters behave like PostgreSQL's row-locked UPDATE (never conflict)
+    project_counters: dict[Any, int] = attrs.field(factory=dict, metadata={"component": False})
     # not a component: row locks belong to the live database, never to a unit's copy
     row_locks: RowLocks = attrs.field(factory=RowLocks, metadata={"component": False})
 
@@ -169,6 +183,16 @@ class InMemoryUnitOfWork:
         self.notifications = InMemoryNotificationStore(work["notify"], self.db.row_locks, owner=self)
         self.notification_preferences = InMemoryPreferenceStore(work["notify"])
         self.notification_recipients = InMemoryRecipientDirectory(work["notify"], identity)
+        # projects / git
+        projects = work["projects"]
+        self.projects = InMemoryProjectStore(projects, counters=self.db.project_counters)
+        self.issues = InMemoryIssueStore(projects)
+        self.comments = InMemoryCommentStore(projects)
+        self.merge_requests = InMemoryMergeRequestStore(projects)
+        self.reviews = InMemoryReviewStore(projects)
+        self.branch_protections = InMemoryBranchProtectionStore(projects)
+        self.webhooks = InMemoryWebhookStore(projects)
+        self.webhook_deliveries = InMemoryWebhookDeliveryStore(projects)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

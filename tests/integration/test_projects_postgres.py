@@ -3,59 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Any
 
 import asyncpg
 import pytest
 
 from corral.adapters.postgres.pool import create_pool
-from corral.adapters.postgres.projects import (
-    PostgresBranchProtectionStore,
-    PostgresCommentStore,
-    PostgresIssueStore,
-    PostgresMergeRequestStore,
-    PostgresProjectStore,
-    PostgresReviewStore,
-    PostgresUserDirectory,
-    PostgresWebhookDeliveryStore,
-    PostgresWebhookStore,
-)
+from corral.adapters.postgres.projects import PostgresUserDirectory
+from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
 from corral.contracts.projects import ProjectStoresContract
 from corral.core.ids import uuid7
 from corral.core.projects.ports import UserRef
-
-
-class _Uow:
-    """The projects stores over one connection and transaction (as the platform unit of work composes them)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def __aenter__(self) -> _Uow:
-        self.conn = await self.pool.acquire()
-        self.tx = self.conn.transaction()
-        await self.tx.start()
-        self.done = False
-        c = self.conn
-        self.projects = PostgresProjectStore(c)
-        self.issues = PostgresIssueStore(c)
-        self.comments = PostgresCommentStore(c)
-        self.merge_requests = PostgresMergeRequestStore(c)
-        self.reviews = PostgresReviewStore(c)
-        self.branch_protections = PostgresBranchProtectionStore(c)
-        self.webhooks = PostgresWebhookStore(c)
-        self.webhook_deliveries = PostgresWebhookDeliveryStore(c)
-        return self
-
-    async def commit(self) -> None:
-        await self.tx.commit()
-        self.done = True
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        if not self.done:
-            await self.tx.rollback()
-        await self.pool.release(self.conn)
 
 
 @pytest.fixture
@@ -76,7 +34,7 @@ async def _add_user(pool: asyncpg.Pool, name: str) -> UserRef:
 class TestPostgresProjectStores(ProjectStoresContract):
     @pytest.fixture
     def projects_uow_factory(self, pool: asyncpg.Pool) -> Any:
-        return lambda: _Uow(pool)
+        return PostgresUnitOfWorkFactory(pool)
 
     @pytest.fixture
     def make_user(self, pool: asyncpg.Pool) -> Any:

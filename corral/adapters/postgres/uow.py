@@ -32,6 +32,16 @@ from corral.adapters.postgres.notify import (
     PostgresRecipientDirectory,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.adapters.postgres.projects import (
+    PostgresBranchProtectionStore,
+    PostgresCommentStore,
+    PostgresIssueStore,
+    PostgresMergeRequestStore,
+    PostgresProjectStore,
+    PostgresReviewStore,
+    PostgresWebhookDeliveryStore,
+    PostgresWebhookStore,
+)
 from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.core.clock import Clock
 
@@ -75,6 +85,15 @@ class PostgresUnitOfWork:
         self.notifications = PostgresNotificationStore(conn)
         self.notification_preferences = PostgresPreferenceStore(conn)
         self.notification_recipients = PostgresRecipientDirectory(conn)
+        # projects / git
+        self.projects = PostgresProjectStore(conn)
+        self.issues = PostgresIssueStore(conn)
+        self.comments = PostgresCommentStore(conn)
+        self.merge_requests = PostgresMergeRequestStore(conn)
+        self.reviews = PostgresReviewStore(conn)
+        self.branch_protections = PostgresBranchProtectionStore(conn)
+        self.webhooks = PostgresWebhookStore(conn)
+        self.webhook_deliveries = PostgresWebhookDeliveryStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
