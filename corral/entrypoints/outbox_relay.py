@@ -18,7 +18,7 @@ __all__ = ["OutboxConsumer", "add_outbox_consumer", "relay_once"]
 
 log = logging.getLogger("corral.outbox")
 OutboxConsumer = Callable[[UnitOfWork, OutboxEvent], Awaitable[Any]]
-_CONSUMERS = "_corral_outbox_consumers"
+_CONSUMERS = "outbox_consumers"  # container key of the consumer list
 
 
 async def relay_once(uow_factory: UnitOfWorkFactory, consumers: list[OutboxConsumer], limit: int = 100) -> int:
@@ -36,10 +36,11 @@ async def relay_once(uow_factory: UnitOfWorkFactory, consumers: list[OutboxConsu
 
 def add_outbox_consumer(platform: Any, consumer: OutboxConsumer, *, interval: float = 0.5) -> None:
     """Register ``consumer``; the first registration also adds the relay loop to the platform's background."""
-    consumers: list[OutboxConsumer] | None = getattr(platform, _CONSUMERS, None)
-    if consumers is None:
+    try:
+        consumers: list[OutboxConsumer] = platform.resolve(_CONSUMERS)
+    except Exception:  # punq: not registered yet - this is the first consumer
         consumers = []
-        setattr(platform, _CONSUMERS, consumers)
+        platform.register(_CONSUMERS, consumers)
         uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
 
         async def outbox_relay() -> None:
@@ -53,4 +54,6 @@ def add_outbox_consumer(platform: Any, consumer: OutboxConsumer, *, interval: fl
                     await asyncio.sleep(interval)
 
         platform.background.append(outbox_relay)
+        consumers.append(consumer)
+        return
     consumers.append(consumer)

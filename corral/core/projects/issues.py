@@ -14,7 +14,7 @@ from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_curs
 from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
 from corral.core.projects.payloads import comment_json, issue_json, project_json
 from corral.core.projects.ports import UserDirectory, UserRef
-from corral.core.projects.service import audit, text_field
+from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["IssueService", "number_cursor", "parse_labels"]
@@ -68,7 +68,7 @@ class IssueService:
 
     async def _event(self, uow: UnitOfWork, action: str, project: Project, issue: Issue, actor: Actor,
                      extra: dict[str, Any] | None = None) -> None:
-        users = await self.names(issue.author_id, issue.assignee_id, actor.id)
+        users = await user_refs(uow, self.users, {issue.author_id, issue.assignee_id, actor.id})
         payload = {"action": action, "project": project_json(project), "issue": issue_json(issue, users),
                    "sender": sender(actor), **(extra or {})}
         await uow.outbox.add("issue", payload, project_id=project.id)
@@ -183,7 +183,7 @@ class IssueService:
             await uow.comments.add(comment)
             await audit(uow, self.clock, actor, "issue.comment", "comment", resource_id=comment.id,
                         project_id=project.id, detail={"number": number})
-            users = await self.names(actor.id)
+            users = await user_refs(uow, self.users, {actor.id})
             await self._event(uow, "commented", project, issue, actor, {"comment": comment_json(comment, users)})
             await uow.commit()
         return comment

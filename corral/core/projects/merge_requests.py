@@ -28,7 +28,7 @@ from corral.core.projects.model import (
 )
 from corral.core.projects.payloads import comment_json, mr_json, project_json, review_json
 from corral.core.projects.ports import UserDirectory, UserRef
-from corral.core.projects.service import audit, text_field
+from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["MergeRequestService", "approvals"]
@@ -57,7 +57,7 @@ class MergeRequestService:
 
     async def _event(self, uow: UnitOfWork, action: str, project: Project, mr: MergeRequest, actor: Actor,
                      extra: dict[str, Any] | None = None, topic: str = "merge_request") -> None:
-        users = await self.names(mr.author_id, mr.merged_by, actor.id)
+        users = await user_refs(uow, self.users, {mr.author_id, mr.merged_by, actor.id})
         payload = {"action": action, "project": project_json(project), "merge_request": mr_json(mr, users),
                    "sender": sender(actor), **(extra or {})}
         await uow.outbox.add(topic, payload, project_id=project.id)
@@ -180,7 +180,7 @@ class MergeRequestService:
             await uow.comments.add(comment)
             await audit(uow, self.clock, actor, "merge_request.comment", "comment", resource_id=comment.id,
                         project_id=project.id, detail={"number": number})
-            users = await self.names(actor.id)
+            users = await user_refs(uow, self.users, {actor.id})
             await self._event(uow, "commented", project, mr, actor, {"comment": comment_json(comment, users)})
             await uow.commit()
         return comment
@@ -208,7 +208,7 @@ class MergeRequestService:
             await uow.reviews.add(review)
             await audit(uow, self.clock, actor, "merge_request.review", "review", resource_id=review.id,
                         project_id=project.id, detail={"number": number, "verdict": verdict_v.value})
-            users = await self.names(actor.id)
+            users = await user_refs(uow, self.users, {actor.id})
             await self._event(uow, "reviewed", project, mr, actor, {"review": review_json(review, users)},
                               topic="review")
             await uow.commit()
@@ -244,7 +244,7 @@ class MergeRequestService:
             before = await self.repos.resolve(project.repo_path, ref)
             if before is None:
                 raise Conflict(f"target branch {mr.target_branch} no longer exists")
-            users = await self.names(actor.id)
+            users = await user_refs(uow, self.users, {actor.id})
             email = (users.get(actor.id) and users[actor.id].email) or actor.email or f"{actor.name}@corral.invalid"
             now = self.clock.now()
             if strategy_v is MergeStrategy.SQUASH:

@@ -22,9 +22,10 @@ from corral.core.projects.model import (
     check_owner_name,
     check_project_name,
 )
+from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["ProjectService", "audit", "text_field"]
+__all__ = ["ProjectService", "StoreProjectResolver", "audit", "text_field", "user_refs"]
 
 MAX_TEXT = 65_536
 
@@ -40,6 +41,21 @@ async def audit(
             created_at=clock.now(), resource_id=resource_id, project_id=project_id, detail=detail or {},
         )
     )
+
+
+async def user_refs(uow: UnitOfWork, directory: UserDirectory, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, UserRef]:
+    """Users by id, read inside ``uow`` when it carries the user store (no second connection while the
+    unit holds one: a pool of N units each waiting for a connection would deadlock)."""
+    wanted = {i for i in ids if i is not None}
+    store = getattr(uow, "users", None)
+    if store is None:
+        return await directory.by_ids(wanted)
+    out: dict[uuid.UUID, UserRef] = {}
+    for user_id in wanted:
+        user = await store.get(user_id)
+        if user is not None:
+            out[user_id] = UserRef(user.id, user.name, user.email)
+    return out
 
 
 def text_field(value: object, field: str, *, required: bool = False, max_len: int = MAX_TEXT) -> str | None:

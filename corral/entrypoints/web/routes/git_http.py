@@ -159,7 +159,8 @@ async def _rpc(request: web.Request, service: str, project: Project) -> tuple[we
             await response.write(chunk)
             chunk = await proc.stdout.read(_CHUNK)
         await feeder
-        await response.write_eof()
+        if service != "receive-pack":
+            await response.write_eof()  # receive-pack: the caller records the push first, then ends the response
         ok = True
     finally:
         if not feeder.done():
@@ -189,9 +190,10 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     updates, _complete = parse_commands(head or b"")
     if updates:
         try:
-            await _record(request, project, updates)
+            await _record(request, project, updates)  # before the client sees the end of the response
         except CorralError:
             log.exception("could not record the push to %s", project.full_name)
+    await response.write_eof()
     return response
 
 
