@@ -219,10 +219,10 @@ def _wirings() -> None:
     from corral.entrypoints.secrets import wire_secrets
 
     WIRINGS.append(wire_identity)  # first: other domains authorize through it
-    WIRINGS.append(wire_projects)  # wraps identity's WebAuth with project visibility and ownership
     WIRINGS.append(wire_secrets)
     WIRINGS.append(wire_observe)
     WIRINGS.append(wire_notifications)
+    WIRINGS.append(wire_projects)  # after the outbox relay exists; wraps identity's WebAuth (visibility, owners)
 
 
 _wirings()

@@ -11,6 +11,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.git.service import RepoBrowser
+from corral.core.outbox.relay import OutboxRelay
 from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.ports import UserDirectory, UserRef
@@ -20,7 +21,6 @@ from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
-from corral.entrypoints.outbox_relay import add_outbox_consumer
 from corral.entrypoints.web.project_access import ProjectAwareWebAuth, ProjectsKit
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, WebAuth
 
@@ -85,8 +85,21 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
 
 
 def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.5) -> None:
-    """Outbox → deliveries (relay consumer) and the delivery loop."""
-    add_outbox_consumer(platform, kit.webhooks.fan_out, interval=interval)
+    """Webhooks join the platform's outbox relay as a consumer (one relay for every consumer, started here
+    when no other domain has registered it); the delivery loop sends what is due."""
+    try:
+        relay: OutboxRelay = platform.resolve(OutboxRelay)
+    except Exception:  # punq: no relay registered yet
+        relay = OutboxRelay(kit.uow_factory, [])
+        platform.register(OutboxRelay, relay)
+
+        async def outbox_relay() -> None:
+            while True:
+                if not await relay.run_once():
+                    await asyncio.sleep(interval)
+
+        platform.background.append(outbox_relay)
+    relay.consumers.append(kit.webhooks)
 
     async def webhook_deliveries() -> None:
         while True:

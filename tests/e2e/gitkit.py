@@ -17,8 +17,8 @@ from corral.adapters.git_cli import GitCli
 from corral.adapters.webhooks import AiohttpWebhookTransport
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
+from corral.core.outbox.relay import OutboxRelay
 from corral.entrypoints.config import Settings
-from corral.entrypoints.outbox_relay import relay_once
 from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
@@ -90,7 +90,8 @@ class Corral:
 
     async def relay(self) -> None:
         """Run the outbox relay until it is idle (webhook fan-out)."""
-        while await relay_once(self.memory, [self.kit.webhooks.fan_out]):
+        relay = OutboxRelay(self.memory, [self.kit.webhooks])
+        while await relay.run_once():
             pass
 
 
