@@ -90,7 +90,7 @@ class Corral:
 
     async def relay(self) -> None:
         """Run the outbox relay until it is idle (webhook fan-out)."""
-        relay = OutboxRelay(self.memory, [self.kit.webhooks])
+        relay = OutboxRelay(self.memory, [self.kit.webhooks.fan_out])
         while await relay.run_once():
             pass
 
