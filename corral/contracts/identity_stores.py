@@ -198,6 +198,16 @@ class IdentityStoresContract:
             await lt.clear("user:x")
             assert await lt.failures_since("user:x", T0) == 0
 
+    async def test_identity_settings(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            u = _user("ivy")
+            await uow.users.add(u)
+            assert await uow.identity_settings.get("require_totp_for_admins") is None
+            await uow.identity_settings.put("require_totp_for_admins", True, by=u.id, at=T0)
+            assert await uow.identity_settings.get("require_totp_for_admins") is True
+            await uow.identity_settings.put("require_totp_for_admins", False, by=None, at=T0)
+            assert await uow.identity_settings.get("require_totp_for_admins") is False
+
     async def test_totp(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
             u = _user("tia")

@@ -11,6 +11,7 @@ from typing import Protocol, Self
 from corral.core.audit.ports import AuditLog
 from corral.core.identity.ports import (
     DelegationStore,
+    IdentitySettingsStore,
     LoginThrottleStore,
     RoleStore,
     SessionStore,
@@ -53,6 +54,7 @@ class UnitOfWork(Protocol):
     sessions: SessionStore
     login_throttle: LoginThrottleStore
     totp: TotpStore
+    identity_settings: IdentitySettingsStore
     # secrets
     secrets: SecretStore
     # notifications

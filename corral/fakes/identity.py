@@ -17,6 +17,7 @@ from corral.core.pagination import Page, decode_cursor, encode_cursor
 __all__ = [
     "InMemoryDelegationStore",
     "InMemoryIdentityData",
+    "InMemoryIdentitySettingsStore",
     "InMemoryLoginThrottleStore",
     "InMemoryRoleStore",
     "InMemorySessionStore",
@@ -38,6 +39,7 @@ class InMemoryIdentityData:
     failures: list[tuple[str, datetime]] = attrs.field(factory=list)
     bans: dict[str, datetime] = attrs.field(factory=dict)
     totp: dict[uuid.UUID, TotpEnrolment] = attrs.field(factory=dict)
+    settings: dict[str, object] = attrs.field(factory=dict)
 
     def snapshot(self) -> InMemoryIdentityData:
         return copy.copy(
@@ -336,3 +338,14 @@ class InMemoryTotpStore:
 
     async def delete(self, user_id: uuid.UUID) -> None:
         self.data.totp.pop(user_id, None)
+
+
+@attrs.define
+class InMemoryIdentitySettingsStore:
+    data: InMemoryIdentityData
+
+    async def get(self, key: str) -> object | None:
+        return self.data.settings.get(key)
+
+    async def put(self, key: str, value: object, *, by: uuid.UUID | None, at: datetime) -> None:
+        self.data.settings[key] = value

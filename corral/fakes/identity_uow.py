@@ -17,6 +17,7 @@ from corral.core.pagination import Page
 from corral.fakes.identity import (
     InMemoryDelegationStore,
     InMemoryIdentityData,
+    InMemoryIdentitySettingsStore,
     InMemoryLoginThrottleStore,
     InMemoryRoleStore,
     InMemorySessionStore,
@@ -83,6 +84,7 @@ class InMemoryIdentityUnitOfWork:
         self.sessions = InMemorySessionStore(d)
         self.login_throttle = InMemoryLoginThrottleStore(d)
         self.totp = InMemoryTotpStore(d)
+        self.identity_settings = InMemoryIdentitySettingsStore(d)
         self._audit_rows: list[AuditEntry] = []
         self.audit = _Audit(self._audit_rows, memory.audit)
         self.outbox = _NoOutbox()

@@ -31,6 +31,7 @@ from corral.fakes.clock import FakeClock
 from corral.fakes.identity import (
     InMemoryDelegationStore,
     InMemoryIdentityData,
+    InMemoryIdentitySettingsStore,
     InMemoryLoginThrottleStore,
     InMemoryRoleStore,
     InMemorySessionStore,
@@ -177,6 +178,7 @@ class InMemoryUnitOfWork:
         self.sessions = InMemorySessionStore(identity)
         self.login_throttle = InMemoryLoginThrottleStore(identity)
         self.totp = InMemoryTotpStore(identity)
+        self.identity_settings = InMemoryIdentitySettingsStore(identity)
         # secrets
         self.secrets = InMemorySecretStore(work["secrets"])
         # notifications

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from corral.adapters.postgres.identity_credentials import (
+    PostgresIdentitySettingsStore,
     PostgresLoginThrottleStore,
     PostgresSessionStore,
     PostgresTokenStore,
@@ -20,6 +21,7 @@ from corral.core.pagination import Page, encode_cursor
 
 __all__ = [
     "PostgresDelegationStore",
+    "PostgresIdentitySettingsStore",
     "PostgresLoginThrottleStore",
     "PostgresRoleStore",
     "PostgresSessionStore",

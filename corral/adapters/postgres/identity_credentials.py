@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
@@ -12,7 +13,9 @@ from corral.core.errors import NotFound
 from corral.core.identity.model import ApiToken, AuthSession, TotpEnrolment
 from corral.core.pagination import Page, encode_cursor
 
-__all__ = ["PostgresLoginThrottleStore", "PostgresSessionStore", "PostgresTokenStore", "PostgresTotpStore"]
+__all__ = [
+    "PostgresIdentitySettingsStore",
+    "PostgresLoginThrottleStore", "PostgresSessionStore", "PostgresTokenStore", "PostgresTotpStore"]
 
 
 def _token(r: asyncpg.Record) -> ApiToken:
@@ -235,3 +238,20 @@ class PostgresTotpStore:
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.conn.execute("DELETE FROM user_totp WHERE user_id = $1", user_id)
+
+
+class PostgresIdentitySettingsStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def get(self, key: str) -> object | None:
+        raw = await self.conn.fetchval("SELECT value::text FROM identity_settings WHERE key = $1", key)
+        return None if raw is None else json.loads(raw)
+
+    async def put(self, key: str, value: object, *, by: uuid.UUID | None, at: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO identity_settings (key, value, updated_by, updated_at) VALUES ($1, $2::jsonb, $3, $4)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by,"
+            " updated_at = EXCLUDED.updated_at",
+            key, json.dumps(value), by, at,
+        )

@@ -19,6 +19,7 @@ from corral.adapters.postgres.audit import PostgresAuditLog
 from corral.adapters.postgres.errors import CONNECTION_ERRORS, translate_errors, unavailable
 from corral.adapters.postgres.identity import (
     PostgresDelegationStore,
+    PostgresIdentitySettingsStore,
     PostgresLoginThrottleStore,
     PostgresRoleStore,
     PostgresSessionStore,
@@ -79,6 +80,7 @@ class PostgresUnitOfWork:
         self.sessions = PostgresSessionStore(conn)
         self.login_throttle = PostgresLoginThrottleStore(conn)
         self.totp = PostgresTotpStore(conn)
+        self.identity_settings = PostgresIdentitySettingsStore(conn)
         # secrets
         self.secrets = PostgresSecretStore(conn)
         # notifications

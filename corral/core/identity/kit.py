@@ -10,6 +10,7 @@ from corral.core.identity.mfa import TotpService
 from corral.core.identity.ports import AuthzCache, PasswordHasher
 from corral.core.identity.rbac import RbacService
 from corral.core.identity.sessions import AuthPolicy, SessionService
+from corral.core.identity.settings import IdentitySettingsService
 from corral.core.identity.tokens import TokenService, UsageRecorder
 from corral.core.identity.users import UserService
 from corral.core.uow import UnitOfWorkFactory
@@ -33,6 +34,7 @@ class IdentityServices:
     tokens: TokenService = attrs.field(init=False)
     sessions: SessionService = attrs.field(init=False)
     totp: TotpService = attrs.field(init=False)
+    settings: IdentitySettingsService = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.authorizer = Authorizer(self.uow_factory, self.cache, self.clock)
@@ -43,3 +45,4 @@ class IdentityServices:
             self.uow_factory, self.hasher, self.cache, self.clock, self.usage, self.policy
         )
         self.totp = TotpService(self.uow_factory, self.cache, self.clock)
+        self.settings = IdentitySettingsService(self.uow_factory, self.cache, self.clock, self.policy)

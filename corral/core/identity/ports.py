@@ -24,6 +24,7 @@ __all__ = [
     "AuthzCache",
     "CachedCredential",
     "DelegationStore",
+    "IdentitySettingsStore",
     "LoginThrottleStore",
     "PasswordHasher",
     "RoleStore",
@@ -229,6 +230,18 @@ class TotpStore(Protocol):
         ...
 
     async def delete(self, user_id: uuid.UUID) -> None: ...
+
+
+class IdentitySettingsStore(Protocol):
+    """Identity settings an admin changes at run time (JSON values by key)."""
+
+    async def get(self, key: str) -> object | None:
+        """The value stored under ``key``, or None when never set."""
+        ...
+
+    async def put(self, key: str, value: object, *, by: uuid.UUID | None, at: datetime) -> None:
+        """Store ``value`` (JSON-serialisable) under ``key``."""
+        ...
 
 
 class PasswordHasher(Protocol):

@@ -21,7 +21,14 @@ from corral.core.identity.users import UNUSABLE_PASSWORD
 from corral.core.ids import uuid7
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["AuthPolicy", "LoginResult", "SessionService", "check_csrf"]
+__all__ = [
+    "REQUIRE_TOTP_FOR_ADMINS",
+    "AuthPolicy",
+    "LoginResult",
+    "SessionService",
+    "check_csrf",
+    "totp_required_for_admins",
+]
 
 # verified against when the user does not exist, so timing does not reveal which names exist
 _DUMMY_HASH = (
@@ -40,6 +47,14 @@ class AuthPolicy:
     find_time: timedelta = timedelta(minutes=2)
     ban_time: timedelta = timedelta(minutes=5)
     require_totp_for_admins: bool = False
+
+
+REQUIRE_TOTP_FOR_ADMINS = "require_totp_for_admins"  # the identity setting's key
+
+
+async def totp_required_for_admins(uow: UnitOfWork, policy: AuthPolicy) -> bool:
+    """The configuration forces it on; otherwise the admin setting decides (off by default)."""
+    return policy.require_totp_for_admins or await uow.identity_settings.get(REQUIRE_TOTP_FOR_ADMINS) is True
 
 
 @attrs.frozen
@@ -278,7 +293,7 @@ class SessionService:
         )
 
     async def _needs_totp(self, uow: UnitOfWork, user: User) -> bool:
-        if not self.policy.require_totp_for_admins:
+        if not await totp_required_for_admins(uow, self.policy):
             return False
         bindings = await uow.roles.bindings_of(user.id)
         if not any(b.role_name == ADMIN_ROLE for b in bindings):

@@ -10,6 +10,7 @@ import asyncpg
 
 from corral.adapters.postgres.identity import (
     PostgresDelegationStore,
+    PostgresIdentitySettingsStore,
     PostgresLoginThrottleStore,
     PostgresRoleStore,
     PostgresSessionStore,
@@ -29,6 +30,7 @@ class IdentityPgUow:
         self.sessions = PostgresSessionStore(conn)
         self.login_throttle = PostgresLoginThrottleStore(conn)
         self.totp = PostgresTotpStore(conn)
+        self.identity_settings = PostgresIdentitySettingsStore(conn)
 
     async def __aenter__(self) -> Self:
         self._tx = self.conn.transaction()

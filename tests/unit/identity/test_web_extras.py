@@ -67,3 +67,27 @@ def test_policy_from_settings():
     assert policy.session_idle.total_seconds() == 60
     assert policy.max_failures_per_user == 3
     assert policy.require_totp_for_admins is True
+
+
+async def test_admin_setting_requires_totp_for_admins(web):
+    from corral.core.identity import totp
+
+    client, ids, _ = web
+    root = {"Authorization": f"Bearer {await user_with_token(ids, 'root', admin=True)}"}
+    assert (await (await client.get("/api/v1/settings/identity", headers=root)).json())[
+        "require_totp_for_admins"] is False
+    resp = await client.put("/api/v1/settings/identity", headers=root, json={"require_totp_for_admins": True})
+    assert resp.status == 200
+    login = await (await client.post("/api/v1/auth/login", json={"name": "root", "password": PW})).json()
+    csrf = {"X-CSRF-Token": login["csrf_token"]}
+    me = await (await client.get("/api/v1/me")).json()
+    assert me["totp_enrolment_required"] is True
+    assert (await client.get("/api/v1/users")).status == 403  # only enrolment until TOTP is on
+    secret = (await (await client.post("/api/v1/auth/totp", headers=csrf)).json())["secret"]
+    code = totp.code_at(secret, ids.clock.now().timestamp())
+    resp = await client.post("/api/v1/auth/totp/confirm", headers=csrf, json={"code": code})
+    assert resp.status == 200
+    assert len((await resp.json())["recovery_codes"]) == 10
+    assert (await client.get("/api/v1/users")).status == 200
+    resp = await client.put("/api/v1/settings/identity", headers=root, json={"require_totp": True})
+    assert resp.status == 400

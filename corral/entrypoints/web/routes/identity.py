@@ -327,6 +327,19 @@ async def revoke_delegation(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+# --- settings ----------------------------------------------------------------------------------------------
+@routes.get("/api/v1/settings/identity", summary="Identity settings (require TOTP for admins)",
+            permission="admin:settings")
+async def get_identity_settings(request: web.Request) -> web.StreamResponse:
+    return json_response(await identity_of(request).settings.get())
+
+
+@routes.put("/api/v1/settings/identity", summary="Change identity settings", permission="admin:settings")
+async def put_identity_settings(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    return json_response(await identity_of(request).settings.update(caller(request), body))
+
+
 # --- audit -------------------------------------------------------------------------------------------------
 @routes.get("/api/v1/audit", summary="The audit log, newest first", permission="admin:audit",
             query=(("actor", "string", "actor name"), ("action", "string", "e.g. token.create"),
