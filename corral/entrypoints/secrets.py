@@ -59,6 +59,9 @@ async def wire_secrets(platform: Platform) -> None:
             raise
         log.error("%s; secrets written under another key cannot be read", exc.message)
         return
+    except Exception as exc:  # e.g. `corral migrate` on a fresh database: the tables do not exist yet
+        log.warning("could not check the master key against stored secrets: %s", exc)
+        return
     stale = {k: n for k, n in counts.items() if k != keys.current_key_id}
     if stale:
         log.warning(

@@ -139,13 +139,13 @@ async def test_email_and_webhook_reach_the_right_people_signed(uow_factory, peop
     )
     await emit(uow_factory, "build_failed", {
         "title": "main #42 <failed>", "project": "acme/web", "ref": "main", "url": "https://corral.example.org/p/1",
-        "user_ids": [str(author.user_id)], "actor_id": str(author.user_id),
+        "user_ids": [str(author.user_id)], "actor_id": str(dev.user_id),  # dev caused it: not told
     }, project)
     assert await relay.run_once() == 1
-    assert await dispatcher.deliver_due() == 4  # 3 emails (owner, dev, author) + 1 webhook (owner)
+    assert await dispatcher.deliver_due() == 3  # 2 emails (owner, author) + 1 webhook (owner)
     await transport.aclose()
-    messages = await smtp_sink.wait_for(3)
-    assert sorted(m.rcpt_tos[0] for m in messages) == sorted([owner.email, dev.email, author.email])
+    messages = await smtp_sink.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in messages) == sorted([owner.email, author.email])
     for m in messages:
         assert m["Subject"] == "[acme/web] Build failed on main: main #42 <failed>"
         assert m["To"] == m.rcpt_tos[0] and m.mail_from == "corral@example.org"
