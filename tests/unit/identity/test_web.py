@@ -24,6 +24,9 @@ PUBLIC = {
     ("GET", "/ui/"),
     ("GET", "/ui/static/{file}"),
     ("POST", "/api/v1/auth/login"),
+    # signed object links: the HMAC signature in the query is the credential (routes/objects.py)
+    ("GET", "/api/v1/objects/{key}"),
+    ("PUT", "/api/v1/objects/{key}"),
 }
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 

@@ -10,6 +10,7 @@ from corral.entrypoints.web.routes import (
     issues,
     lfs,
     notifications,
+    objects,
     observe,
     projects,
     repo,
@@ -21,6 +22,7 @@ from corral.entrypoints.web.routing import RouteTable
 
 ROUTE_TABLES: list[RouteTable] = [
     system.routes,
+    objects.routes,
     ui.routes,
     secrets.routes,
     notifications.routes,
