@@ -35,6 +35,7 @@ __all__ = ["GitCli", "GitError", "rules_env"]
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
+_SERVICE_BUFFER = 1024 * 1024  # pack streams: fewer, larger reads from git's stdout
 _BAD_REV = re.compile(r"^-|[\x00-\x20\x7f:\\]|\.\.|@\{")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # The pre-receive hook: enforces the branch protection Corral passes in CRL_PROTECTED. Its stderr
@@ -419,7 +420,7 @@ class GitCli:
         args.append(str(self.path(repo)))
         return await asyncio.create_subprocess_exec(
             *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=env,
+            env=env, limit=_SERVICE_BUFFER,
         )
 
 

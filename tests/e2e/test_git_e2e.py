@@ -130,11 +130,13 @@ async def test_branch_protection_refuses_force_push_and_deletion(corral, tmp_pat
     write(work / "c.txt", "c")
     await git(work, "add", ".")
     await git(work, "commit", "-qm", "rewritten")
+    pushes_before = [e for e in corral.memory.events if e.topic == "push"]
     forced = await git(work, "push", "--force", "origin", "main", token=alice, check=False)
     assert forced.returncode != 0
     assert "force-push" in forced.stderr and "protected" in forced.stderr
     deleted = await git(work, "push", "origin", ":main", token=alice, check=False)
     assert deleted.returncode != 0 and "cannot be deleted" in deleted.stderr
+    assert [e for e in corral.memory.events if e.topic == "push"] == pushes_before  # refused: no push event
     status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)
     assert branches["items"][0]["commit"]["sha"] == before
     # an unprotected branch can be force-pushed

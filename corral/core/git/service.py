@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from typing import Any
 
@@ -66,6 +67,50 @@ def parse_commands(data: bytes) -> tuple[list[RefUpdate], bool]:
     return updates, False
 
 
+def _pkt_lines(data: bytes) -> list[bytes] | None:
+    lines: list[bytes] = []
+    pos = 0
+    while pos + 4 <= len(data):
+        try:
+            size = int(data[pos : pos + 4], 16)
+        except ValueError:
+            return None
+        if size == 0:
+            pos += 4
+            continue
+        if size < 4 or pos + size > len(data):
+            return None
+        lines.append(data[pos + 4 : pos + size])
+        pos += size
+    return lines
+
+
+def report_status(request_head: bytes, response: bytes) -> dict[str, bool] | None:
+    """Which refs receive-pack reported as updated (``ok``) or refused (``ng``), from its response.
+
+    None when the client asked for no report or the response cannot be read (callers then look at the refs).
+    """
+    first = request_head[4:].split(b"\n", 1)[0]
+    caps = first.split(b"\x00", 1)[1].split() if b"\x00" in first else []
+    if b"report-status" not in caps and b"report-status-v2" not in caps:
+        return None
+    lines = _pkt_lines(response)
+    if lines is None:
+        return None
+    if b"side-band-64k" in caps or b"side-band" in caps:
+        lines = _pkt_lines(b"".join(line[1:] for line in lines if line[:1] == b"\x01"))
+        if lines is None:
+            return None
+    result: dict[str, bool] = {}
+    for raw in lines:
+        line = raw.rstrip(b"\n").decode("utf-8", "replace")
+        if line.startswith("ok "):
+            result[line[3:]] = True
+        elif line.startswith("ng "):
+            result[line[3:].split(" ", 1)[0]] = False
+    return result if lines and lines[0].startswith(b"unpack") else None
+
+
 async def record_push(
     uow: UnitOfWork, repos: GitRepositories, project: Project, actor: Actor, updates: list[RefUpdate],
     *, via: str = "push", clock: Clock | None = None,
@@ -80,12 +125,15 @@ async def record_push(
             created_at=clock.now(), resource_id=project.id, project_id=project.id,
             detail={"refs": [{"ref": u.ref, "before": u.old, "after": u.new} for u in updates]},
         ))
-    for update in updates:
-        commits: list[Commit] = []
-        if not update.is_delete:
-            commits = await repos.commits_between(
-                project.repo_path, None if update.is_create else update.old, update.new, limit=PUSH_EVENT_COMMITS
-            )
+    async def history(update: RefUpdate) -> list[Commit]:
+        if update.is_delete:
+            return []
+        return await repos.commits_between(
+            project.repo_path, None if update.is_create else update.old, update.new, limit=PUSH_EVENT_COMMITS
+        )
+
+    histories = await asyncio.gather(*(history(u) for u in updates))
+    for update, commits in zip(updates, histories, strict=True):
         payload: dict[str, Any] = {
             "ref": update.ref,
             "branch": update.branch,

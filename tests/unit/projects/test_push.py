@@ -48,3 +48,20 @@ async def test_record_push_event(world, repos, clock, alice) -> None:
     assert main["pusher"]["name"] == "alice"
     assert gone["deleted"]
     assert gone["commits"] == []
+
+
+def test_report_status_plain_and_sideband() -> None:
+    from corral.core.git.service import report_status
+
+    a, b = "a" * 40, "b" * 40
+    head = pkt(f"{a} {b} refs/heads/main\x00report-status side-band-64k\n".encode())
+    head += pkt(f"{a} {b} refs/heads/dev\n".encode()) + b"0000"
+    inner = pkt(b"unpack ok\n") + pkt(b"ok refs/heads/main\n") + pkt(b"ng refs/heads/dev pre-receive hook declined\n")
+    inner += b"0000"
+    banded = pkt(b"\x02Resolving deltas\n") + pkt(b"\x01" + inner) + b"0000"
+    assert report_status(head, banded) == {"refs/heads/main": True, "refs/heads/dev": False}
+    plain_head = pkt(f"{a} {b} refs/heads/main\x00report-status\n".encode()) + b"0000"
+    assert report_status(plain_head, inner) == {"refs/heads/main": True, "refs/heads/dev": False}
+    no_report = pkt(f"{a} {b} refs/heads/main\x00side-band-64k\n".encode()) + b"0000"
+    assert report_status(no_report, banded) is None
+    assert report_status(head, b"garbage") is None

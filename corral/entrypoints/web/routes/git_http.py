@@ -17,7 +17,7 @@ from aiohttp import web
 
 from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
 from corral.core.git.model import ZERO_SHA, RefUpdate
-from corral.core.git.service import parse_commands, push_rules, record_push
+from corral.core.git.service import parse_commands, push_rules, record_push, report_status
 from corral.core.projects.model import Project
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import actor_of, kit, project_of
@@ -30,6 +30,7 @@ routes = RouteTable(tag="git")
 
 REPO = "/{owner}/{name}"
 _CHUNK = 64 * 1024
+_PACK_CHUNK = 1024 * 1024  # reads of git's output (the adapter gives its pipes a buffer this large)
 _COMMANDS_LIMIT = 1024 * 1024
 _PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
 _SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
@@ -107,14 +108,14 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
     })
     ok = False
     try:
-        first = await proc.stdout.read(_CHUNK)
+        first = await proc.stdout.read(_PACK_CHUNK)
         await response.prepare(request)
         if not (service == "upload-pack" and protocol and "version=2" in protocol):
             line = f"# service=git-{service}\n".encode()
             await response.write(b"%04x" % (len(line) + 4) + line + b"0000")
         while first:
             await response.write(first)
-            first = await proc.stdout.read(_CHUNK)
+            first = await proc.stdout.read(_PACK_CHUNK)
         await response.write_eof()
         ok = True
     finally:
@@ -137,8 +138,11 @@ async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], 
         log.warning("git exited %s: %s", proc.returncode, b"".join(errors).decode("utf-8", "replace")[:500])
 
 
-async def _rpc(request: web.Request, service: str, project: Project) -> tuple[web.StreamResponse, bytes | None]:
-    """Run one stateless-rpc exchange; returns the response and (for receive-pack) the request's first bytes."""
+async def _rpc(
+    request: web.Request, service: str, project: Project
+) -> tuple[web.StreamResponse, bytes | None, bytes]:
+    """Run one stateless-rpc exchange; returns the response, (for receive-pack) the request's first bytes and
+    the first MiB of git's answer (its report-status)."""
     k = kit(request)
     rules = push_rules(await k.protections.list(project)) if service == "receive-pack" else []
     principal = principal_of(request)
@@ -146,6 +150,7 @@ async def _rpc(request: web.Request, service: str, project: Project) -> tuple[we
                                      push_rules=rules, pusher=getattr(principal, "name", "") or "")
     assert proc.stdout is not None
     head = bytearray() if service == "receive-pack" else None
+    keep = bytearray() if service == "receive-pack" else None
     errors: list[bytes] = []
     feeder = asyncio.create_task(_feed(request, proc, head))
     stderr = asyncio.create_task(_drain(proc.stderr, errors))
@@ -153,11 +158,13 @@ async def _rpc(request: web.Request, service: str, project: Project) -> tuple[we
                                            "Cache-Control": "no-cache"})
     ok = False
     try:
-        chunk = await proc.stdout.read(_CHUNK)
+        chunk = await proc.stdout.read(_PACK_CHUNK)
         await response.prepare(request)
         while chunk:
+            if keep is not None and len(keep) < _COMMANDS_LIMIT:
+                keep.extend(chunk)
             await response.write(chunk)
-            chunk = await proc.stdout.read(_CHUNK)
+            chunk = await proc.stdout.read(_PACK_CHUNK)
         await feeder
         if service != "receive-pack":
             await response.write_eof()  # receive-pack: the caller records the push first, then ends the response
@@ -168,13 +175,13 @@ async def _rpc(request: web.Request, service: str, project: Project) -> tuple[we
         if not ok and proc.returncode is None:
             proc.kill()  # the client went away: stop git at once
         await _finish(proc, stderr, errors)
-    return response, bytes(head) if head is not None else None
+    return response, bytes(head) if head is not None else None, bytes(keep or b"")
 
 
 @routes.post(f"{REPO}/git-upload-pack", summary="Git smart HTTP fetch/clone", permission="project:read",
              project="path", anonymous=True, challenge='Basic realm="Corral"')
 async def upload_pack(request: web.Request) -> web.StreamResponse:
-    response, _ = await _rpc(request, "upload-pack", await project_of(request))
+    response, _, _ = await _rpc(request, "upload-pack", await project_of(request))
     return response
 
 
@@ -182,26 +189,31 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
              permission="project:write", project="path", challenge='Basic realm="Corral"')
 async def receive_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
-    try:
-        await _writable(request, project)
-    except PermissionDenied as exc:
-        return _text(403, exc.message)
-    response, head = await _rpc(request, "receive-pack", project)
+    if project.archived:  # project:write was checked by the route declaration
+        return _text(403, f"Corral: {project.full_name} is archived and read-only")
+    response, head, answer = await _rpc(request, "receive-pack", project)
     updates, _complete = parse_commands(head or b"")
     if updates:
         try:
-            await _record(request, project, updates)  # before the client sees the end of the response
+            await _record(request, project, updates, report_status(head or b"", answer))  # before the end
         except CorralError:
             log.exception("could not record the push to %s", project.full_name)
     await response.write_eof()
+
     return response
 
 
-async def _record(request: web.Request, project: Project, updates: list[RefUpdate]) -> None:
-    """Push events for the refs that really moved (a rejected update leaves its ref where it was)."""
+async def _record(
+    request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None
+) -> None:
+    """Push events for the refs that really moved (a rejected update leaves its ref where it was): from git's
+    report-status when the client asked for one, else from the refs themselves."""
     k = kit(request)
-    now = await k.git.ref_values(project.repo_path, [u.ref for u in updates])
-    moved = [u for u in updates if now.get(u.ref, ZERO_SHA) == u.new]
+    if report is not None and all(u.ref in report for u in updates):
+        moved = [u for u in updates if report[u.ref]]
+    else:
+        now = await k.git.ref_values(project.repo_path, [u.ref for u in updates])
+        moved = [u for u in updates if now.get(u.ref, ZERO_SHA) == u.new]
     if not moved:
         return
     async with k.uow_factory() as uow:

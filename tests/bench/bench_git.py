@@ -1,0 +1,245 @@
+"""Git over Corral's smart HTTP against git's own file:// transport, same repository, same run.
+
+Run: ./dev bench bench_git [--runs 5] [--commits 500] [--megabytes 30]
+
+1. Bare clone of a ~30 MB, 500-commit repository: ``git clone --bare`` through Corral (token auth, project
+   lookup, RBAC, upload-pack streamed) vs ``git clone --bare --no-local file://`` of the same bare repository.
+   Goal: <= 1.15x.
+2. Push of 50 new commits (each like the repository's: one ~60 KB file) to a new branch: through Corral
+   (project:write check, branch protection in the pre-receive hook, push event and audit row written before
+   the response ends) vs a push to a file:// copy.
+   Goal: <= 1.3x.
+
+Each figure also prints plain ``git http-backend`` behind a minimal aiohttp streaming proxy (no auth, no
+checks, no events) as a reference for what HTTP itself costs here.
+
+Corral runs in this process on the production bootstrap (PostgreSQL + Valkey from tests/servicekit, the
+real identity domain, repositories on disk); git runs as separate processes. Medians of ``--runs`` interleaved runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiohttp import web
+
+from corral.core.identity.kit import IdentityServices
+from corral.core.identity.service import SYSTEM
+from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+from tests.servicekit import PostgresServer, ValkeyServer
+
+ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com", "LC_ALL": "C",
+}
+
+
+async def git(cwd: Path, *args: str, token: str | None = None, stdin: bytes | None = None) -> bytes:
+    cred = ["-c", "credential.helper="]
+    if token:  # sent up front, as agents configure it (a credential helper costs one 401 round trip more)
+        cred += ["-c", f"http.extraHeader=Authorization: Bearer {token}"]
+    proc = await asyncio.create_subprocess_exec(
+        "git", *cred, *args, cwd=cwd, env=ENV, stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {err.decode()}")
+    return out
+
+
+def fast_import_stream(commits: int, total_bytes: int, prefix: str, parent: str | None = None,
+                       branch: str = "refs/heads/main") -> bytes:
+    """``commits`` commits on ``branch``, each adding one incompressible file of total_bytes/commits."""
+    per = max(total_bytes // commits, 1)
+    parts: list[bytes] = []
+    for i in range(commits):
+        data = os.urandom(per)
+        msg = f"{prefix} commit {i}".encode()
+        parts.append(f"commit {branch}\n".encode())
+        parts.append(f"committer Bench <bench@example.com> {1_700_000_000 + i} +0000\n".encode())
+        parts.append(b"data %d\n%s\n" % (len(msg), msg))
+        if i == 0 and parent:
+            parts.append(f"from {parent}\n".encode())
+        parts.append(b"M 100644 inline %s/f%04d.bin\ndata %d\n" % (prefix.encode(), i, per) + data + b"\n")
+    return b"".join(parts)
+
+
+async def http_backend_app(root: Path) -> web.AppRunner:
+    """The reference: aiohttp streaming to/from plain ``git http-backend`` (no auth, no checks, no events)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        env = {**ENV, "GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": request.path,
+               "REQUEST_METHOD": request.method, "QUERY_STRING": request.query_string, "REMOTE_USER": "bench",
+               "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": request.headers.get("Content-Type", "")}
+        if request.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
+        proc = await asyncio.create_subprocess_exec(
+            "/usr/lib/git-core/git-http-backend", env=env, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, limit=1024 * 1024,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+
+        async def feed() -> None:
+            async for chunk in request.content.iter_chunked(65536):
+                proc.stdin.write(chunk)
+                await proc.stdin.drain()
+            proc.stdin.close()
+
+        feeder = asyncio.create_task(feed())
+        status, headers = 200, {}
+        while (line := (await proc.stdout.readline()).rstrip(b"\r\n")):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers[name] = value.strip()
+        response = web.StreamResponse(status=status, headers=headers)
+        await response.prepare(request)
+        while chunk := await proc.stdout.read(1024 * 1024):
+            await response.write(chunk)
+        await feeder
+        await proc.wait()
+        await response.write_eof()
+        return response
+
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    return runner
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--commits", type=int, default=500)
+    parser.add_argument("--megabytes", type=int, default=30)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-git-"))
+    pg = await asyncio.to_thread(PostgresServer.start)
+    valkey = await asyncio.to_thread(ValkeyServer.start)
+    try:
+        settings = Settings(database_url=pg.dsn(), valkey_url=valkey.url(), data_dir=tmp / "data",
+                            log_level=os.environ.get("BENCH_LOG", "warning"))
+        from corral.entrypoints.observability import configure_logging
+
+        configure_logging(settings.log_level, "text")
+        platform = await Platform.start(settings)
+        runner = web.AppRunner(create_app(platform), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        try:
+            await run(platform, base, tmp, args)
+        finally:
+            await runner.cleanup()
+            await platform.aclose()
+    finally:
+        await asyncio.to_thread(valkey.stop)
+        await asyncio.to_thread(pg.stop)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace) -> None:
+    ids: IdentityServices = platform.resolve(IdentityServices)
+    await ids.users.create(SYSTEM, name="bench", email="bench@example.com", password="bench bench bench",
+                           admin=True)
+    held = await ids.authorizer.user_permissions((await ids.users.get("bench")).id, None)
+    token = (await ids.tokens.create(SYSTEM, name="bench", scopes=sorted(held), project_id=None, expires_at=None,
+                                     user="bench")).secret
+    from corral.core.projects.model import Actor
+    from corral.entrypoints.web.project_access import ProjectsKit
+
+    kit: ProjectsKit = platform.resolve(ProjectsKit)
+    user = await ids.users.get("bench")
+    actor = Actor(user.id, user.name)
+    project = await kit.projects.create(actor, name="big")
+    await kit.protections.create(actor, project, {"pattern": "main"})
+    corral_url = f"{base}/bench/big.git"
+
+    # the source repository, pushed through Corral once; file:// reads Corral's own bare repository
+    source = tmp / "source.git"
+    await git(tmp, "init", "-q", "--bare", "-b", "main", str(source))
+    stream = fast_import_stream(args.commits, args.megabytes * 1024 * 1024, "big")
+    await git(source, "fast-import", "--quiet", stdin=stream)
+    await git(source, "push", "-q", corral_url, "main", token=token)
+    served = kit.git.path(project.repo_path)
+    size = sum(f.stat().st_size for f in served.rglob("*") if f.is_file()) / 1e6
+    print(f"repository: {args.commits} commits, {size:.1f} MB on disk")
+
+    clones = tmp / "clones"
+    clones.mkdir()
+
+    async def clone_file(i: int) -> None:
+        await git(clones, "clone", "-q", "--bare", "--no-local", f"file://{served}", f"f{i}.git")
+
+    async def clone_http(i: int) -> None:
+        await git(clones, "clone", "-q", "--bare", corral_url, f"h{i}.git", token=token)
+
+    ref_runner = await http_backend_app(served.parent)
+    ref_site = web.TCPSite(ref_runner, "127.0.0.1", 0)
+    await ref_site.start()
+    ref_base = f"http://127.0.0.1:{ref_site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    async def clone_ref(i: int) -> None:
+        await git(clones, "clone", "-q", "--bare", f"{ref_base}/{served.name}", f"r{i}.git")
+
+    await clone_file(99)  # warm the page cache for all
+    await clone_http(99)
+    await clone_ref(99)
+    file_times, http_times, ref_times = [], [], []
+    for i in range(args.runs):  # interleaved, so background load hits all alike
+        for fn, sink in ((clone_file, file_times), (clone_http, http_times), (clone_ref, ref_times)):
+            started = time.perf_counter()
+            await fn(i)
+            sink.append(time.perf_counter() - started)
+    t_file, t_http, t_ref = (statistics.median(x) for x in (file_times, http_times, ref_times))
+    print(f"bare clone   file:// {t_file:.3f} s   corral {t_http:.3f} s   ratio {t_http / t_file:.2f}x (goal <= 1.15)"
+          f"   [plain git http-backend {t_ref:.3f} s = {t_ref / t_file:.2f}x]")
+
+    # push 50 commits: the same new commits to a file:// copy and to Corral, each run a new branch
+    work = tmp / "work.git"
+    await git(tmp, "clone", "-q", "--bare", "--no-local", f"file://{served}", str(work))
+    mirror = tmp / "mirror.git"
+    await git(tmp, "clone", "-q", "--bare", "--no-local", f"file://{served}", str(mirror))
+    ref_repo = served.parent / "reference.git"
+    await git(tmp, "clone", "-q", "--bare", "--no-local", f"file://{served}", str(ref_repo))
+    head = (await git(work, "rev-parse", "main")).decode().strip()
+    per_commit = args.megabytes * 1024 * 1024 // args.commits  # commits like the repository's own
+    file_times, http_times, ref_times = [], [], []
+    for i in range(args.runs):
+        branch = f"refs/heads/push{i}"
+        await git(work, "fast-import", "--quiet",
+                  stdin=fast_import_stream(50, 50 * per_commit, f"push{i}", parent=head, branch=branch))
+        started = time.perf_counter()
+        await git(work, "push", "-q", f"file://{mirror}", f"{branch}:{branch}")
+        file_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await git(work, "push", "-q", corral_url, f"{branch}:{branch}", token=token)
+        http_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await git(work, "push", "-q", f"{ref_base}/reference.git", f"{branch}:{branch}")
+        ref_times.append(time.perf_counter() - started)
+    t_file, t_http, t_ref = (statistics.median(x) for x in (file_times, http_times, ref_times))
+    print(f"push 50      file:// {t_file:.3f} s   corral {t_http:.3f} s   ratio {t_http / t_file:.2f}x (goal <= 1.3)"
+          f"   [plain git http-backend {t_ref:.3f} s = {t_ref / t_file:.2f}x]")
+    await ref_runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
