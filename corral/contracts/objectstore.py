@@ -125,6 +125,23 @@ class ObjectStoreContract:
         assert head.etag != first.etag
         assert second.etag == head.etag
 
+    async def test_concurrent_overwrites_are_atomic(self, object_store: ObjectStore) -> None:
+        size = 300_000
+        versions = {bytes([65 + i]) * size for i in range(4)}
+        await object_store.put("hot", next(iter(versions)))
+
+        async def writer(fill: bytes) -> None:
+            for _ in range(3):
+                await object_store.put("hot", _stream(fill[: size // 3], fill[size // 3 :]))
+
+        async def reader() -> list[bytes]:
+            return [await object_store.read("hot") for _ in range(6)]
+
+        results = await asyncio.gather(*(writer(v) for v in versions), reader(), reader())
+        seen = [body for batch in results if batch for body in batch]
+        assert seen
+        assert all(body in versions for body in seen), "a reader saw a mix of two versions"
+
     async def test_head(self, object_store: ObjectStore) -> None:
         await object_store.put("docs/readme.md", b"# hi", content_type="text/markdown")
         info = await object_store.head("docs/readme.md")
