@@ -94,6 +94,7 @@ class WebhookService:
     retry_base_seconds: float = 10.0  # attempt n waits base * 2**(n-1)
     max_attempts: int = 6
     concurrency: int = 8
+    lease_seconds: float = 120.0  # longer than a delivery can take (transport timeout)
 
     # ---- configuration ---------------------------------------------------------------------------------
     def _url(self, value: object) -> str:
@@ -218,22 +219,33 @@ class WebhookService:
         return count
 
     async def deliver_due(self, limit: int = 50) -> int:
-        """Attempt every due delivery (up to ``limit``); returns how many were attempted."""
+        """Attempt every due delivery (up to ``limit``); returns how many were attempted.
+
+        Due deliveries are leased first (their next attempt moved ``lease_seconds`` ahead, committed), then
+        sent outside any transaction, then their outcome is written: no connection or row lock is held
+        while receivers answer, and a replica that dies mid-delivery leaves them to be retried after the lease.
+        """
+        now = self.clock.now()
         async with self.uow_factory() as uow:
-            due = await uow.webhook_deliveries.claim_due(self.clock.now(), limit)
+            due = await uow.webhook_deliveries.claim_due(now, limit)
             if not due:
                 return 0
             hooks: dict[uuid.UUID, Webhook | None] = {}
             for d in due:
                 if d.webhook_id not in hooks:
                     hooks[d.webhook_id] = await uow.webhooks.get(d.project_id, d.webhook_id)
-            gate = asyncio.Semaphore(self.concurrency)
+                await uow.webhook_deliveries.update(
+                    attrs.evolve(d, next_attempt_at=now + timedelta(seconds=self.lease_seconds))
+                )
+            await uow.commit()
+        gate = asyncio.Semaphore(self.concurrency)
 
-            async def attempt(d: WebhookDelivery) -> WebhookDelivery:
-                async with gate:
-                    return await self._attempt(d, hooks[d.webhook_id])
+        async def attempt(d: WebhookDelivery) -> WebhookDelivery:
+            async with gate:
+                return await self._attempt(d, hooks[d.webhook_id])
 
-            results = await asyncio.gather(*(attempt(d) for d in due))
+        results = await asyncio.gather(*(attempt(d) for d in due))
+        async with self.uow_factory() as uow:
             for result in results:
                 await uow.webhook_deliveries.update(result)
             await uow.commit()
