@@ -8,6 +8,7 @@ the expected form; the CLI turns it into one line and exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 import types
@@ -46,6 +47,15 @@ def _port(_i: object, a: attrs.Attribute[Any], v: int | None) -> None:
 def _positive(_i: object, a: attrs.Attribute[Any], v: int | float) -> None:
     if v <= 0:
         raise ValueError(f"{a.name}: a positive number")
+
+
+def _cidrs(_i: object, a: attrs.Attribute[Any], v: str) -> None:
+    for part in v.split(","):
+        try:
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"{a.name}: comma-separated IP addresses or CIDRs, e.g. 10.0.0.0/8,fd00::/8") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -104,6 +114,8 @@ class Settings:
     login_ban_seconds: int = attrs.field(default=300, validator=_positive)
     require_totp_for_admins: bool = False  # admins without TOTP may only enrol until they do
     authz_cache_ttl_seconds: int = attrs.field(default=300, validator=_positive)
+    # reverse proxies (e.g. Traefik) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: none
+    trusted_proxies: str = attrs.field(default="", validator=_cidrs)
 
     # --- secrets -------------------------------------------------------------
     # base64 of 32 bytes; unset: CORRAL_MASTER_KEY_FILE, else (development only) data_dir/master.key

@@ -133,6 +133,7 @@ async def otlp_metrics(request: web.Request) -> web.StreamResponse:
 async def serve_otlp_listener(platform: Any, host: str, port: int) -> None:
     """Serve only the OTLP routes on their own port until cancelled."""
     from corral.entrypoints.web.app import MAX_REQUEST_BYTES, _resolve
+    from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
     from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
     from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
 
@@ -142,6 +143,7 @@ async def serve_otlp_listener(platform: Any, host: str, port: int) -> None:
     app[PLATFORM] = platform
     app[WEB_AUTH] = cast(WebAuth, _resolve(platform.container, WebAuth, DenyAllAuth()))
     app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(platform.container, ProjectLookup, UuidProjectLookup()))
+    app[TRUSTED_PROXIES] = TrustedProxies.parse(platform.settings.trusted_proxies)
     routes.mount(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

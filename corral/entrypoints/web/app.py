@@ -6,6 +6,7 @@ from typing import cast
 
 from aiohttp import web
 
+from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH
 from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
 from corral.entrypoints.web.routes import ROUTE_TABLES
@@ -27,6 +28,8 @@ def create_app(platform: object) -> web.Application:
     container = getattr(platform, "container", None)
     app[WEB_AUTH] = cast(WebAuth, _resolve(container, WebAuth, DenyAllAuth()))
     app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(container, ProjectLookup, UuidProjectLookup()))
+    settings = getattr(platform, "settings", None)
+    app[TRUSTED_PROXIES] = TrustedProxies.parse(getattr(settings, "trusted_proxies", ""))
     for table in ROUTE_TABLES:
         table.mount(app)
     for hook in getattr(platform, "app_hooks", []):

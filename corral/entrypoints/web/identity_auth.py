@@ -13,6 +13,7 @@ from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod, Principal
 from corral.core.identity.sessions import check_csrf
+from corral.entrypoints.web.forwarded import client_ip
 
 __all__ = ["CSRF_HEADER", "IDENTITY", "SESSION_COOKIE", "IdentityWebAuth", "client_ip", "install"]
 
@@ -29,11 +30,6 @@ def install(identity: IdentityServices) -> Callable[[web.Application], None]:
         app[IDENTITY] = identity
 
     return hook
-
-
-def client_ip(request: web.Request) -> str | None:
-    """The peer address (behind Traefik, aiohttp's forwarded handling decides what ``remote`` is)."""
-    return request.remote
 
 
 class IdentityWebAuth:

@@ -14,6 +14,7 @@ from aiohttp import web
 from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
 from corral.core.ids import uuid7
 from corral.entrypoints.observability import bind_context, reset_context
+from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.keys import (
     AUTH_CHALLENGE,
     PRINCIPAL,
@@ -71,7 +72,7 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 "http_path": request.path,
                 "http_status": status,
                 "duration_ms": duration_ms,
-                "remote": request.remote,
+                "remote": client_ip(request),
                 "user_id": str(getattr(principal, "user_id", "")) or None,
             },
         )

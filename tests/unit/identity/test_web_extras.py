@@ -17,13 +17,15 @@ async def web():
     await client.close()
 
 
-async def test_cookie_is_secure_behind_tls(web):
-    client, ids, _ = web
-    await user_with_token(ids, "alice", "viewer")
-    resp = await client.post("/api/v1/auth/login", json={"name": "alice", "password": PW},
-                             headers={"X-Forwarded-Proto": "https"})
-    assert resp.status == 200
-    assert "Secure" in resp.headers["Set-Cookie"]
+async def test_cookie_is_secure_when_the_public_url_is_https():
+    client, ids, _ = await identity_client(settings=Settings(profile="memory", base_url="https://corral.example"))
+    try:
+        await user_with_token(ids, "alice", "viewer")
+        resp = await client.post("/api/v1/auth/login", json={"name": "alice", "password": PW})
+        assert resp.status == 200
+        assert "Secure" in resp.headers["Set-Cookie"]
+    finally:
+        await client.close()
 
 
 async def test_explaining_someone_else_needs_admin_users(web):

@@ -42,16 +42,17 @@ class WebPlatform:
 
 
 async def identity_client(
-    clock: FakeClock | None = None, memory: IdentityMemory | None = None, cache: AuthzCache | None = None
+    clock: FakeClock | None = None, memory: IdentityMemory | None = None, cache: AuthzCache | None = None,
+    settings: Settings | None = None, lookup: object | None = None,
 ) -> tuple[TestClient, IdentityServices, IdentityMemory]:
     """A test client of an app over ``memory`` (shared by several apps = several replicas of one database)."""
     clock = clock or FakeClock()
     memory = memory or IdentityMemory()
     ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
     await ensure_system_roles(memory, clock)
-    platform = WebPlatform()
+    platform = WebPlatform(settings=settings) if settings is not None else WebPlatform()
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))
-    platform.container.register(ProjectLookup, instance=OneProject())
+    platform.container.register(ProjectLookup, instance=lookup or OneProject())
     platform.app_hooks.append(install(ids))
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from corral.entrypoints.web.identity_auth import SESSION_COOKIE, client_ip
+from corral.entrypoints.web.forwarded import client_ip, is_secure
+from corral.entrypoints.web.identity_auth import SESSION_COOKIE
 from corral.entrypoints.web.jsonio import json_response, read_json
 from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.routes.identity import (
@@ -24,8 +25,8 @@ routes = RouteTable(tag="auth")
 
 # --------------------------------------------------------------------------------------------------
 def _secure(request: web.Request) -> bool:
-    base = request.app[PLATFORM].settings.public_url()
-    return request.secure or request.headers.get("X-Forwarded-Proto") == "https" or base.startswith("https:")
+    """Secure cookie over TLS (ours, or a trusted proxy's X-Forwarded-Proto), or when the public URL is https."""
+    return is_secure(request) or request.app[PLATFORM].settings.public_url().startswith("https:")
 
 
 @routes.post("/api/v1/auth/login", summary="Log in with name and password (and TOTP code when enrolled)",

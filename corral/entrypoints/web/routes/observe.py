@@ -21,6 +21,7 @@ from corral.core.observe.model import LEVELS, AlertRule, LogItem, LogQuery, Metr
 from corral.core.observe.query import WaterfallSpan, parse_cursor
 from corral.core.pagination import clamp_limit
 from corral.entrypoints.observe import ObserveRuntime
+from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.jsonio import json_response, read_json
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH, principal_of, project_id_of
 from corral.entrypoints.web.routing import RouteTable
@@ -410,7 +411,7 @@ def _actor(request: web.Request) -> Actor:
     principal = principal_of(request)
     if principal is None:
         raise Unauthenticated("authentication required")
-    return Actor(user_id=principal.user_id, name=getattr(principal, "name", "unknown"), ip_addr=request.remote)
+    return Actor(user_id=principal.user_id, name=getattr(principal, "name", "unknown"), ip_addr=client_ip(request))
 
 
 async def _authorize(request: web.Request, permission: str, project_id: uuid.UUID | None) -> None:
