@@ -178,6 +178,16 @@ async def test_lfs_round_trip(corral, tmp_path: Path) -> None:
     clone = tmp_path / "c"
     await git(tmp_path, "clone", url, "c", token=alice)
     assert (clone / "data.bin").read_bytes() == blob
+    await _lfs_viewer_checks(corral, url, oid, blob)
+    status, _ = await api(corral, "DELETE", "/api/v1/projects/alice/media", alice)
+    assert status == 204
+    assert not await corral.kit.objects.exists(f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}")
+    assert not corral.kit.git.path(project.repo_path).exists()
+    status, _ = await api(corral, "GET", "/api/v1/projects/alice/media", alice)
+    assert status == 404
+
+
+async def _lfs_viewer_checks(corral, url: str, oid: str, blob: bytes) -> None:
     # a viewer may download but not upload
     async with aiohttp.ClientSession() as s:
         vic = await corral.user("vic", "viewer")

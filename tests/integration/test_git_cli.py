@@ -187,3 +187,34 @@ async def test_pre_receive_hook_rules(seeded) -> None:
     rc, err = await _receive(git, [PushRule("ma*", require_merge_request=True)], main, feature, "refs/heads/main")
     assert rc == 1 and "merge request" in err
     assert (await _receive(git, [PushRule("main", allow_force_push=True)], feature, main, "refs/heads/main"))[0] == 0
+
+
+async def test_tags_docs_and_browser_service(seeded) -> None:
+    import uuid
+
+    from corral.core.git.service import RepoBrowser
+    from corral.core.projects.model import Project, Visibility
+
+    git, work = seeded
+    sh(work, "tag", "v1")
+    sh(work, "tag", "-a", "v2", "-m", "release two")
+    sh(work, "push", "-q", "origin", "--tags")
+    tags = {t.name: t for t in await git.list_tags("r.git")}
+    main = await git.resolve("r.git", "main")
+    assert tags["v1"].target == main and tags["v2"].target == main
+    assert tags["v2"].message == "release two" and tags["v1"].commit is not None
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    project = Project(uuid.uuid4(), uuid.uuid4(), "o", "r", Visibility.PRIVATE, "main", "r.git", now, now)
+    browser = RepoBrowser(git)
+    assert [d.path for d in await browser.docs(project)] == ["docs/intro.md"]
+    assert (await browser.doc(project, "intro.md")).data == b"# Intro\n"
+    with pytest.raises(NotFound):
+        await browser.doc(project, "README.txt")
+    with pytest.raises(InvalidInput):
+        await browser.doc(project, "../a.md")
+    page = await browser.commits(project, None, limit=1)
+    assert [c.subject for c in page.items] == ["first"] and page.next_cursor is None
+    page = await browser.commits(project, "feature", limit=1)
+    assert [c.subject for c in page.items] == ["add b"] and page.next_cursor
+    rest = await browser.commits(project, "feature", limit=1, cursor=page.next_cursor)
+    assert [c.subject for c in rest.items] == ["first"]

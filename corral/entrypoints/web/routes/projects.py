@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from corral.core.errors import InvalidInput
+from corral.core.errors import CorralError, InvalidInput
 from corral.core.projects.model import BranchProtection, Project
 from corral.core.projects.payloads import delivery_json, project_json, webhook_json
 from corral.entrypoints.web.jsonio import json_response, page_response, read_json
@@ -17,6 +18,7 @@ from corral.entrypoints.web.routing import RouteTable
 __all__ = ["routes"]
 
 routes = RouteTable(tag="projects")
+log = logging.getLogger("corral.projects")
 
 BASE = "/api/v1/projects/{owner}/{name}"
 _PROJECT = {
@@ -130,7 +132,20 @@ async def update_project(request: web.Request) -> web.StreamResponse:
 @routes.delete(BASE, summary="Delete a project and its repository", permission="project:delete", project="path",
                status=204)
 async def delete_project(request: web.Request) -> web.StreamResponse:
-    await kit(request).projects.delete(actor_of(request), await project_of(request))
+    project = await project_of(request)
+    k = kit(request)
+    await k.projects.delete(actor_of(request), project)
+    try:  # the project's LFS objects go too (best effort: the project itself is already gone)
+        token: str | None = None
+        while True:
+            listing = await k.objects.list(f"lfs/{project.id}/", token=token)
+            for obj in listing.objects:
+                await k.objects.delete(obj.key)
+            token = listing.next_token
+            if not token:
+                break
+    except CorralError:
+        log.warning("could not remove the LFS objects of deleted project %s", project.id, exc_info=True)
     return web.Response(status=204)
 
 
