@@ -27,7 +27,7 @@ class ValkeyLiveTail:
         self._listeners = 0
         self._checked = 0.0
 
-    async def _anyone(self) -> bool:
+    async def listening(self) -> bool:
         now = time.monotonic()
         if now - self._checked > 1.0:
             self._checked = now
@@ -39,7 +39,7 @@ class ValkeyLiveTail:
         return self._listeners > 0
 
     async def publish(self, items: list[dict[str, Any]]) -> None:
-        if not items or not await self._anyone():
+        if not items or not await self.listening():
             return
         try:
             await self._client.publish(self._channel, json.dumps(items[-self._max :], default=str))

@@ -100,7 +100,7 @@ async def wire_observe(platform: Any) -> None:
     )
 
     async def publish(batch: TelemetryBatch) -> None:
-        if batch.logs:
+        if batch.logs and await tail.listening():
             await tail.publish(_tail_items(batch))
 
     pipeline.on_committed = publish

@@ -278,6 +278,9 @@ class InMemoryLiveTail:
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
         self.published: list[dict[str, Any]] = []
 
+    async def listening(self) -> bool:
+        return bool(self._subscribers)
+
     async def publish(self, items: list[dict[str, Any]]) -> None:
         self.published.extend(items)
         for q in self._subscribers:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -280,25 +281,27 @@ async def main() -> None:
         proc, port, otlp_port = start_server(dsn, vk.url(), work / "data")
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
-        req = urllib.request.Request(
-            f"{base}/api/v1/observe/rotate?older_than=48h",
-            data=b"",
-            method="POST",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
         t0 = time.perf_counter()
-        with urllib.request.urlopen(req, timeout=3600) as r:
-            report = json.loads(r.read())
+        while True:  # the server's own rotation loop may already be the leader: wait for it
+            req = urllib.request.Request(f"{base}/api/v1/observe/rotate?older_than=48h", data=b"", method="POST",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+            try:
+                with urllib.request.urlopen(req, timeout=3600) as r:
+                    r.read()
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409:
+                    raise
+                time.sleep(1)
         rotate_s = time.perf_counter() - t0
         conn = await asyncpg.connect(dsn)
         hot = await conn.fetchval("SELECT count(*) FROM log_entries")
-        files, cold_bytes = await conn.fetchrow("SELECT count(*), coalesce(sum(bytes), 0) FROM observe_cold_files")
+        files, cold_rows, cold_bytes = await conn.fetchrow(
+            "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM observe_cold_files")
         await conn.close()
-        print(
-            f"\n== queries over {args.records:,} records: {hot:,} hot (PostgreSQL), {report['rows']:,} cold "
-            f"({files} Parquet files, {cold_bytes / max(report['rows'], 1):.0f} B/row); load {load_s:.0f} s, "
-            f"rotation {rotate_s:.0f} s ({report['rows'] / rotate_s:,.0f} rows/s)"
-        )
+        print(f"\n== queries over {args.records:,} records: {hot:,} hot (PostgreSQL), {cold_rows:,} cold "
+              f"({files} Parquet files, {cold_bytes / max(cold_rows, 1):.0f} B/row); load {load_s:.0f} s, "
+              f"rotation {rotate_s:.0f} s ({cold_rows / rotate_s:,.0f} rows/s)")
         rnd = random.Random(1)
         cold_traces = traces[: len(traces) // 2]
         hot_traces = [t for t in traces[len(traces) * 9 // 10 :]]

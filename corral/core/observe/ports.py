@@ -208,6 +208,11 @@ class LeaderLock(Protocol):
 class LiveTail(Protocol):
     """Fan-out of freshly committed log records to live subscribers (Valkey pub/sub)."""
 
+    async def listening(self) -> bool:
+        """Whether anyone subscribes anywhere (cheap; may be a second stale), so that a busy
+        ingest builds no tail items for nobody."""
+        ...
+
     async def publish(self, items: list[dict[str, Any]]) -> None:
         """Publish records (already committed) to every subscriber; best effort."""
         ...
