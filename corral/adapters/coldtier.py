@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -276,9 +277,20 @@ def _file_list(paths: list[str]) -> str:
     return f"read_parquet([{quoted}])"
 
 
+_DUCK: list[duckdb.DuckDBPyConnection] = []
+_DUCK_LOCK = threading.Lock()
+
+
 def _duck(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
-    with duckdb.connect(":memory:", config={"threads": "2"}) as con:
-        return con.execute(sql, args).fetchall()
+    # one in-memory database per process; a cursor per query is cheap and safe across threads
+    with _DUCK_LOCK:
+        if not _DUCK:
+            _DUCK.append(duckdb.connect(":memory:", config={"threads": "2"}))
+        cursor = _DUCK[0].cursor()
+    try:
+        return cursor.execute(sql, args).fetchall()
+    finally:
+        cursor.close()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
