@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from corral.adapters.postgres.observe import PostgresAlertNotifier, PostgresAlertStore, create_telemetry_pool
@@ -34,7 +36,7 @@ class TestPostgresAlertStore(AlertStoreContract):
             )
 
 
-async def test_mutations_are_audited_and_transitions_notify_the_author(pool):
+async def test_mutations_are_audited_and_transitions_go_to_the_outbox(pool):
     store = PostgresAlertStore(pool)
     async with pool.acquire() as conn:
         author = await conn.fetchval(
@@ -49,7 +51,8 @@ async def test_mutations_are_audited_and_transitions_notify_the_author(pool):
     await PostgresAlertNotifier(pool).alert_transition(r, event)
     async with pool.acquire() as conn:
         actions = await conn.fetch("SELECT action FROM audit_log WHERE resource_id = $1", r.id)
-        note = await conn.fetchrow("SELECT user_id, notification_type, ref_id, subject FROM notifications")
+        topic, payload = await conn.fetchrow("SELECT topic, payload::text FROM outbox")
     assert [a[0] for a in actions] == ["alert_rule.create"]
-    assert (note[0], note[1], note[2]) == (author, "alert_firing", r.id)
-    assert "errors" in note[3]
+    assert topic == "alert_firing"
+    payload = json.loads(payload)
+    assert (payload["title"], payload["rule_id"], payload["user_ids"]) == ("errors", str(r.id), [str(author)])

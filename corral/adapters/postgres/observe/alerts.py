@@ -12,6 +12,7 @@ import asyncpg
 
 from corral.core.audit.model import AuditEntry
 from corral.core.errors import NotFound
+from corral.core.ids import uuid7
 from corral.core.observe.model import AlertCondition, AlertEvent, AlertRule, AlertSeverity
 
 __all__ = ["PostgresAlertNotifier", "PostgresAlertStore"]
@@ -198,26 +199,38 @@ class PostgresAlertStore:
 
 
 class PostgresAlertNotifier:
-    """AlertNotifier writing an in-app notification for the rule's author (until notifications land)."""
+    """AlertNotifier: an ``alert_firing`` / ``alert_resolved`` outbox event, which the notifications
+    domain fans out (in-app rows, email, webhooks) to the project's people and the rule's author."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def alert_transition(self, rule: AlertRule, event: AlertEvent) -> None:
-        if rule.created_by is None:
-            return
-        subject = f"[{rule.severity.value}] {rule.name} is {event.status}"
+        payload = {
+            "title": rule.name,
+            "alert": rule.name,
+            "rule_id": str(rule.id),
+            "event_id": str(event.id),
+            "status": event.status,
+            "severity": rule.severity.value,
+            "value": event.value,
+            "message": event.message,
+            "query": rule.query,
+            "ref_id": str(rule.id),
+            "project_id": str(rule.project_id) if rule.project_id else None,
+            "user_ids": [str(rule.created_by)] if rule.created_by else [],
+            "channels": list(rule.notify_channels),
+            "dedupe_key": f"alert:{event.id}",
+            "notify_actor": True,
+        }
         try:
             async with self._pool.acquire() as conn:
                 await conn.execute(
-                    "INSERT INTO notifications (id, user_id, notification_type, subject, body, channel, status, "
-                    "ref_type, ref_id) VALUES ($1, $2, $3, $4, $5, 'in_app', 'pending', 'alert', $6)",
-                    event.id,
-                    rule.created_by,
+                    "INSERT INTO outbox (id, topic, payload, project_id) VALUES ($1, $2, $3::jsonb, $4)",
+                    uuid7(),
                     f"alert_{event.status}",
-                    subject,
-                    event.message,
-                    rule.id,
+                    json.dumps(payload),
+                    rule.project_id,
                 )
         except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("could not record the in-app notification of alert %s: %s", rule.id, exc)
+            log.warning("could not hand alert %s to the notifications: %s", rule.id, exc)
