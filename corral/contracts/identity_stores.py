@@ -85,6 +85,39 @@ class IdentityStoresContract:
             await uow.roles.delete_binding(b.id)
             assert await uow.roles.get_binding(b.id) is None
 
+    async def test_list_bindings_and_delete_role(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            await uow.roles.ensure_permissions(PERMISSIONS)
+            a, b = _user("abe"), _user("bea")
+            await uow.users.add(a)
+            await uow.users.add(b)
+            project = await self.make_project(uow, a.id, 0)
+            keep = Role(id=uuid7(), name="keeper", permissions=frozenset({"project:read"}), created_at=T0)
+            gone = Role(id=uuid7(), name="goner", permissions=frozenset({"deploy:read"}), created_at=T0)
+            await uow.roles.add(keep)
+            await uow.roles.add(gone)
+            made = []
+            for user, role, proj in [(a, keep, None), (a, gone, project), (b, gone, None), (b, keep, project)]:
+                binding = Binding(id=uuid7(), user_id=user.id, role_id=role.id, role_name=role.name,
+                                  created_at=T0, project_id=proj)
+                await uow.roles.add_binding(binding)
+                made.append(binding)
+            everyone = await uow.roles.list_bindings(user_id=None, project_id=None, limit=3, cursor=None)
+            rest = await uow.roles.list_bindings(user_id=None, project_id=None, limit=3, cursor=everyone.next_cursor)
+            assert [x.id for x in everyone.items + rest.items] == [m.id for m in made]
+            assert rest.next_cursor is None
+            mine = await uow.roles.list_bindings(user_id=a.id, project_id=None, limit=10, cursor=None)
+            assert [x.id for x in mine.items] == [made[0].id, made[1].id]
+            in_project = await uow.roles.list_bindings(user_id=None, project_id=project, limit=10, cursor=None)
+            assert [x.id for x in in_project.items] == [made[1].id, made[3].id]
+            both = await uow.roles.list_bindings(user_id=b.id, project_id=project, limit=10, cursor=None)
+            assert [(x.id, x.role_name) for x in both.items] == [(made[3].id, "keeper")]
+            assert await uow.roles.delete_role(gone.id) == 2
+            assert await uow.roles.get_by_name("goner") is None
+            left = await uow.roles.list_bindings(user_id=None, project_id=None, limit=10, cursor=None)
+            assert [x.id for x in left.items] == [made[0].id, made[3].id]
+            assert await uow.roles.delete_role(gone.id) == 0
+
     async def test_delegations(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
             await uow.roles.ensure_permissions(PERMISSIONS)

@@ -144,6 +144,27 @@ class InMemoryRoleStore:
             raise NotFound(f"no role {role_id}")
         self.data.roles[role_id] = attrs.evolve(role, permissions=self._known(permissions))
 
+    async def delete_role(self, role_id: uuid.UUID) -> int:
+        if self.data.roles.pop(role_id, None) is None:
+            return 0
+        gone = [k for k, b in self.data.bindings.items() if b.role_id == role_id]
+        for k in gone:
+            del self.data.bindings[k]
+        return len(gone)
+
+    async def list_bindings(
+        self, *, user_id: uuid.UUID | None, project_id: uuid.UUID | None, limit: int, cursor: str | None
+    ) -> Page[Binding]:
+        found = sorted(
+            (
+                b
+                for b in self.data.bindings.values()
+                if (user_id is None or b.user_id == user_id) and (project_id is None or b.project_id == project_id)
+            ),
+            key=lambda b: b.id,
+        )
+        return _page(found, "id", limit, cursor, lambda b: str(b.id))
+
     async def add_binding(self, binding: Binding) -> None:
         for b in self.data.bindings.values():
             if (b.user_id, b.role_id, b.project_id) == (binding.user_id, binding.role_id, binding.project_id):

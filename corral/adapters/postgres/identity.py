@@ -181,6 +181,28 @@ class PostgresRoleStore:
             sorted(permissions),
         )
 
+    async def delete_role(self, role_id: uuid.UUID) -> int:
+        removed = await self.conn.fetchval(
+            "WITH b AS (DELETE FROM user_roles WHERE role_id = $1 RETURNING 1) SELECT count(*) FROM b", role_id
+        )
+        await self.conn.execute("DELETE FROM roles WHERE id = $1", role_id)
+        return int(removed or 0)
+
+    async def list_bindings(
+        self, *, user_id: uuid.UUID | None, project_id: uuid.UUID | None, limit: int, cursor: str | None
+    ) -> Page[Binding]:
+        after = cursor_uuid(cursor)
+        rows = await self.conn.fetch(
+            self._BINDING + " WHERE ($1::uuid IS NULL OR ur.user_id = $1) AND ($2::uuid IS NULL OR ur.project_id = $2)"
+            " AND ($3::uuid IS NULL OR ur.id > $3) ORDER BY ur.id LIMIT $4",
+            user_id,
+            project_id,
+            after,
+            limit + 1,
+        )
+        items = [self._binding(r) for r in rows[:limit]]
+        return Page(items, encode_cursor({"id": str(items[-1].id)}) if len(rows) > limit else None)
+
     async def add_binding(self, binding: Binding) -> None:
         try:
             async with self.conn.transaction():

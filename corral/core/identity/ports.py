@@ -90,6 +90,10 @@ class RoleStore(Protocol):
         """Replace the role's permission set."""
         ...
 
+    async def delete_role(self, role_id: uuid.UUID) -> int:
+        """Delete the role and every binding to it; returns how many bindings went with it (0 when absent)."""
+        ...
+
     async def add_binding(self, binding: Binding) -> None:
         """Bind; Conflict when the same user, role and project are already bound."""
         ...
@@ -104,6 +108,13 @@ class RoleStore(Protocol):
 
     async def bindings_of(self, user_id: uuid.UUID) -> list[Binding]:
         """Every binding of the user (global and per project), oldest first."""
+        ...
+
+    async def list_bindings(
+        self, *, user_id: uuid.UUID | None, project_id: uuid.UUID | None, limit: int, cursor: str | None
+    ) -> Page[Binding]:
+        """Bindings oldest first (by id), cursor-paginated; ``user_id`` keeps one user's, ``project_id`` keeps
+        the bindings scoped to that project (global bindings are not listed under a project)."""
         ...
 
     async def role_grants(

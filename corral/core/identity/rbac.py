@@ -102,7 +102,44 @@ class RbacService:
         await self.cache.invalidate("role.set_permissions")
         return attrs.evolve(role, permissions=perms)
 
+    async def delete_role(self, actor: Principal, name: str) -> None:
+        """Delete a custom role and every binding to it (system roles: Conflict)."""
+        async with self.uow_factory() as uow:
+            role = await uow.roles.get_by_name(name)
+            if role is None:
+                raise NotFound(f"no role named {name!r}")
+            if role.is_system:
+                raise Conflict(f"{name} is a system role; system roles cannot be deleted")
+            removed = await uow.roles.delete_role(role.id)
+            await record(
+                uow,
+                self.clock,
+                actor,
+                "role.delete",
+                "role",
+                resource_id=role.id,
+                detail={"name": name, "permissions": sorted(role.permissions), "bindings_removed": removed},
+            )
+            await uow.commit()
+        await self.cache.invalidate("role.delete")
+
     # --- bindings --------------------------------------------------------------
+    async def list_bindings(
+        self, *, user: str | None, project_id: uuid.UUID | None, limit: int | None, cursor: str | None
+    ) -> tuple[Page[Binding], dict[uuid.UUID, str]]:
+        """Bindings (of ``user`` and/or in ``project_id`` when given) and the names of the users involved."""
+        async with self.uow_factory() as uow:
+            user_id = None if not user else (await user_named(uow, user, "user")).id
+            page = await uow.roles.list_bindings(
+                user_id=user_id, project_id=project_id, limit=clamp_limit(limit), cursor=cursor
+            )
+            names: dict[uuid.UUID, str] = {}
+            for uid in {b.user_id for b in page.items} | {b.granted_by for b in page.items if b.granted_by}:
+                found = await uow.users.get(uid)
+                if found is not None:
+                    names[uid] = found.name
+        return page, names
+
     async def bind(
         self, actor: Principal, user: object, role: object, project_id: uuid.UUID | None
     ) -> Binding:

@@ -215,6 +215,10 @@ class ProjectResolver(Protocol):
         """The id of "owner/name" or of a project id given as a string; NotFound otherwise."""
         ...
 
+    async def project_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The reverse lookup: "owner/name" of each known project id (unknown ids are left out)."""
+        ...
+
 
 @attrs.frozen
 class HttpAnswer:

@@ -240,3 +240,15 @@ class StoreProjectResolver:
         if project is None:
             raise NotFound(f"project {ref} not found")
         return project_id
+
+    async def project_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """"owner/name" of each project id that exists (deleted projects keep their last name)."""
+        out: dict[uuid.UUID, str] = {}
+        if not ids:
+            return out
+        async with self.uow_factory() as uow:
+            for project_id in ids:
+                project = await uow.projects.get(project_id)
+                if project is not None:
+                    out[project_id] = project.full_name
+        return out

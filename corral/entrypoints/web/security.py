@@ -50,6 +50,10 @@ class ProjectLookup(Protocol):
         """The id of "owner/name" or of a project id given as a string; NotFound otherwise."""
         ...
 
+    async def project_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The reverse lookup for listings: "owner/name" of each known id (unknown ids are left out)."""
+        ...
+
 
 class DenyAllAuth:
     """No identity domain wired: nobody is authenticated, nothing is allowed."""
@@ -76,3 +80,6 @@ class UuidProjectLookup:
             return uuid.UUID(ref)
         except ValueError:
             raise NotFound(f"project {ref} not found") from None
+
+    async def project_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        return {}

@@ -58,6 +58,17 @@ async def test_project_scoped_tokens_bindings_and_delegations(db_dsn, valkey_url
         resp = await client.post("/api/v1/tokens", headers=root, json={
             "name": "x", "scopes": ["project:read"], "project": "root/nope"})
         assert resp.status == 404
+        # listings name the project owner/name (reverse lookup), not only its id
+        tokens = await (await client.get("/api/v1/tokens", headers=dev)).json()
+        assert [t["project"] for t in tokens["items"]] == ["root/app"]
+        delegations = await (await client.get("/api/v1/delegations", headers=dev)).json()
+        assert [d["project"] for d in delegations["items"]] == ["root/app"]
+        bindings = await (await client.get("/api/v1/role-bindings?project=root/app", headers=root)).json()
+        assert [(b["user"], b["role"], b["project"]) for b in bindings["items"]] == [("dev", "developer", "root/app")]
+        audit = await (await client.get("/api/v1/audit?project=root/app&resource=role_binding", headers=root)).json()
+        assert [e["project"] for e in audit["items"]] == ["root/app"]
+        user = await (await client.get("/api/v1/users/dev", headers=root)).json()
+        assert user["roles"][0]["project"] == "root/app"
     finally:
         await client.close()
         await platform.aclose()

@@ -32,6 +32,9 @@ class OneProject:
     async def project_ref(self, ref: str) -> uuid.UUID:
         return PROJECT
 
+    async def project_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        return {PROJECT: "acme/app"} if PROJECT in ids else {}
+
 
 @attrs.define
 class WebPlatform:

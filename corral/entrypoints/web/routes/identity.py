@@ -13,7 +13,7 @@ from corral.core.audit.model import AuditEntry, AuditQuery
 from corral.core.errors import InvalidInput
 from corral.core.identity.catalogue import PERMISSIONS
 from corral.core.identity.kit import IdentityServices
-from corral.core.identity.model import ApiToken, AuthSession, Delegation, Principal, Role, User
+from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Principal, Role, User
 from corral.core.pagination import clamp_limit
 from corral.entrypoints.web.identity_auth import IDENTITY
 from corral.entrypoints.web.jsonio import json_response, page_response, read_json
@@ -83,15 +83,29 @@ def body_fields(body: dict[str, Any], allowed: set[str]) -> None:
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
+Names = dict[uuid.UUID, str]
+
+
+async def project_names(request: web.Request, ids: set[uuid.UUID | None]) -> Names:
+    """"owner/name" of each project id (the projects domain's reverse lookup; ids it does not know stay ids)."""
+    wanted = {i for i in ids if i is not None}
+    reverse = getattr(request.app[PROJECT_LOOKUP], "project_names", None)
+    return await reverse(wanted) if wanted and reverse is not None else {}
+
+
+def _project_ref(project_id: uuid.UUID | None, names: Names) -> str | None:
+    return None if project_id is None else names.get(project_id, str(project_id))
+
+
 def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "name": user.name, "email": user.email, "display_name": user.display_name,
             "is_active": user.is_active, "created_at": user.created_at, "updated_at": user.updated_at}
 
 
-def token_json(token: ApiToken) -> dict[str, Any]:
+def token_json(token: ApiToken, projects: Names | None = None) -> dict[str, Any]:
     return {"id": token.id, "name": token.name, "prefix": token.prefix, "scopes": sorted(token.scopes),
-            "project": str(token.project_id) if token.project_id else None, "expires_at": token.expires_at,
-            "last_used_at": token.last_used_at, "created_at": token.created_at}
+            "project": _project_ref(token.project_id, projects or {}), "project_id": token.project_id,
+            "expires_at": token.expires_at, "last_used_at": token.last_used_at, "created_at": token.created_at}
 
 
 def role_json(role: Role) -> dict[str, Any]:
@@ -100,10 +114,16 @@ def role_json(role: Role) -> dict[str, Any]:
             "permissions": perms}
 
 
-def delegation_json(d: Delegation) -> dict[str, Any]:
+def delegation_json(d: Delegation, projects: Names | None = None) -> dict[str, Any]:
     return {"id": d.id, "delegator_id": d.delegator_id, "delegate_id": d.delegate_id, "permission": d.permission,
-            "project": str(d.project_id) if d.project_id else None, "expires_at": d.expires_at,
-            "reason": d.reason, "created_at": d.created_at, "revoked_at": d.revoked_at}
+            "project": _project_ref(d.project_id, projects or {}), "project_id": d.project_id,
+            "expires_at": d.expires_at, "reason": d.reason, "created_at": d.created_at, "revoked_at": d.revoked_at}
+
+
+def binding_json(b: Binding, users: Names, projects: Names) -> dict[str, Any]:
+    return {"id": b.id, "user": users.get(b.user_id, str(b.user_id)), "user_id": b.user_id, "role": b.role_name,
+            "project": _project_ref(b.project_id, projects), "project_id": b.project_id,
+            "granted_by": users.get(b.granted_by) if b.granted_by else None, "created_at": b.created_at}
 
 
 def session_json(s: AuthSession, current: uuid.UUID | None) -> dict[str, Any]:
@@ -111,10 +131,11 @@ def session_json(s: AuthSession, current: uuid.UUID | None) -> dict[str, Any]:
             "ip_addr": s.ip_addr, "user_agent": s.user_agent, "current": s.id == current}
 
 
-def audit_json(e: AuditEntry) -> dict[str, Any]:
+def audit_json(e: AuditEntry, projects: Names | None = None) -> dict[str, Any]:
     return {"id": e.id, "actor_id": e.actor_id, "actor": e.actor_name, "action": e.action,
-            "resource": e.resource, "resource_id": e.resource_id, "project": str(e.project_id) if e.project_id
-            else None, "detail": e.detail, "ip_addr": e.ip_addr, "created_at": e.created_at}
+            "resource": e.resource, "resource_id": e.resource_id,
+            "project": _project_ref(e.project_id, projects or {}), "project_id": e.project_id,
+            "detail": e.detail, "ip_addr": e.ip_addr, "created_at": e.created_at}
 
 
 # --- me, permissions --------------------------------------------------------------------------------------
@@ -131,11 +152,12 @@ async def me(request: web.Request) -> web.StreamResponse:
         principal = attrs.evolve(principal, email=user.email, display_name=user.display_name,
                                  roles=tuple((b.role_name, b.project_id) for b in bindings))
     perms = await ids.authorizer.permissions(principal, principal.token_project_id)
+    projects = await project_names(request, {p for _r, p in principal.roles})
     body: dict[str, Any] = {
         "name": principal.name, "email": principal.email, "display_name": principal.display_name,
         "is_active": True,  # an inactive user cannot authenticate
         "is_agent": principal.is_agent, "auth_method": principal.method.value,
-        "roles": [{"role": r, "project": str(p) if p else None} for r, p in principal.roles],
+        "roles": [{"role": r, "project": _project_ref(p, projects)} for r, p in principal.roles],
         "permissions": sorted(perms),
     }
     if principal.needs_totp_enrolment:
@@ -164,10 +186,11 @@ async def explain(request: web.Request) -> web.StreamResponse:
         raise InvalidInput("permission is required, e.g. ?permission=project:read", field="permission")
     project_id = await _project(request, request.query.get("project"))
     result = await ids.rbac.explain(user, permission, project_id)
+    projects = await project_names(request, {g.project_id for g in result.because})
     return json_response({"allowed": result.allowed, "because": [g.description for g in result.because],
                           "path": [{"kind": g.kind, "role": g.role, "delegation_id": g.delegation_id,
                                     "delegator_id": g.delegator,
-                                    "project": str(g.project_id) if g.project_id else None,
+                                    "project": _project_ref(g.project_id, projects),
                                     "expires_at": g.expires_at} for g in result.because]})
 
 
@@ -181,10 +204,8 @@ async def create_token(request: web.Request) -> web.StreamResponse:
         caller(request), name=body.get("name"), scopes=body.get("scopes"), project_id=project_id,
         expires_at=_datetime(body.get("expires_at"), "expires_at"), user=body.get("user"),
     )
-    out = token_json(issued.token)
+    out = token_json(issued.token, await project_names(request, {project_id}))
     out["token"] = issued.secret
-    if body.get("project") is not None:
-        out["project"] = body["project"]
     return json_response(out, status=201)
 
 
@@ -193,7 +214,8 @@ async def list_tokens(request: web.Request) -> web.StreamResponse:
     page = await identity_of(request).tokens.list(
         caller(request), limit=_limit(request), cursor=request.query.get("cursor")
     )
-    return page_response(page, token_json)
+    projects = await project_names(request, {t.project_id for t in page.items})
+    return page_response(page, lambda t: token_json(t, projects))
 
 
 @routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204)
@@ -230,8 +252,9 @@ async def get_user(request: web.Request) -> web.StreamResponse:
     user = await ids.users.get(request.match_info["name"])
     bindings = await ids.rbac.bindings_of(user.id)
     out = user_json(user)
-    out["roles"] = [{"id": b.id, "role": b.role_name, "project": str(b.project_id) if b.project_id else None}
-                    for b in bindings]
+    projects = await project_names(request, {b.project_id for b in bindings})
+    out["roles"] = [{"id": b.id, "role": b.role_name, "project": _project_ref(b.project_id, projects),
+                     "project_id": b.project_id} for b in bindings]
     return json_response(out)
 
 
@@ -274,15 +297,35 @@ async def set_role_permissions(request: web.Request) -> web.StreamResponse:
     return json_response(role_json(role))
 
 
+@routes.delete("/api/v1/roles/{name}", summary="Delete a custom role and its bindings (system roles: 409)",
+               permission="admin:roles", status=204)
+async def delete_role(request: web.Request) -> web.StreamResponse:
+    await identity_of(request).rbac.delete_role(caller(request), request.match_info["name"])
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/role-bindings", summary="Role bindings, oldest first", permission=USERS,
+            query=(("user", "string", "only this user's bindings"),
+                   ("project", "string", "only bindings in this project (owner/name or id)")))
+async def list_bindings(request: web.Request) -> web.StreamResponse:
+    page, users = await identity_of(request).rbac.list_bindings(
+        user=request.query.get("user") or None, project_id=await _project(request, request.query.get("project")),
+        limit=_limit(request), cursor=request.query.get("cursor"),
+    )
+    projects = await project_names(request, {b.project_id for b in page.items})
+    return page_response(page, lambda b: binding_json(b, users, projects))
+
+
 @routes.post("/api/v1/role-bindings", summary="Give a user a role, globally or in one project",
              permission=USERS, status=201)
 async def create_binding(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     body_fields(body, {"user", "role", "project"})
     project_id = await _project(request, body.get("project"))
-    b = await identity_of(request).rbac.bind(caller(request), body.get("user"), body.get("role"), project_id)
-    return json_response({"id": b.id, "user": body.get("user"), "role": b.role_name,
-                          "project": body.get("project"), "created_at": b.created_at}, status=201)
+    me = caller(request)
+    b = await identity_of(request).rbac.bind(me, body.get("user"), body.get("role"), project_id)
+    users = {b.user_id: str(body.get("user")), me.user_id: me.name}
+    return json_response(binding_json(b, users, await project_names(request, {project_id})), status=201)
 
 
 @routes.delete("/api/v1/role-bindings/{id}", summary="Remove a role binding", permission=USERS, status=204)
@@ -303,10 +346,12 @@ async def create_delegation(request: web.Request) -> web.StreamResponse:
         expires_at=_datetime(body.get("expires_at"), "expires_at"), reason=body.get("reason"),
     )
     first = created[0]
+    projects = await project_names(request, {project_id})
     return json_response({"id": first.id, "ids": [d.id for d in created], "delegate": body.get("delegate"),
-                          "permissions": [d.permission for d in created], "project": body.get("project"),
+                          "permissions": [d.permission for d in created],
+                          "project": _project_ref(project_id, projects), "project_id": project_id,
                           "expires_at": first.expires_at, "reason": first.reason,
-                          "items": [delegation_json(d) for d in created]}, status=201)
+                          "items": [delegation_json(d, projects) for d in created]}, status=201)
 
 
 @routes.get("/api/v1/delegations", summary="Delegations you gave or received (?all=true with admin:users)")
@@ -318,7 +363,8 @@ async def list_delegations(request: web.Request) -> web.StreamResponse:
         await ids.authorizer.authorize(principal, USERS, None)
     page = await ids.rbac.list_delegations(principal, everyone=everyone, limit=_limit(request),
                                            cursor=request.query.get("cursor"))
-    return page_response(page, delegation_json)
+    projects = await project_names(request, {d.project_id for d in page.items})
+    return page_response(page, lambda d: delegation_json(d, projects))
 
 
 @routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204)
@@ -354,5 +400,6 @@ async def audit(request: web.Request) -> web.StreamResponse:
     )
     async with identity_of(request).uow_factory() as uow:
         page = await uow.audit.query(query)
-    return page_response(page, audit_json)
+    projects = await project_names(request, {e.project_id for e in page.items})
+    return page_response(page, lambda e: audit_json(e, projects))
 
