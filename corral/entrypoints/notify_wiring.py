@@ -70,19 +70,23 @@ async def wire_notifications(platform: Platform) -> None:
 
 def _shared_relay(platform: Platform, uow_factory: UnitOfWorkFactory) -> OutboxRelay:
     """The one outbox relay of the process: every domain appends its consumer to the list registered under
-    ``OUTBOX_CONSUMERS`` (a second relay would steal events from the first one's consumers)."""
+    ``OUTBOX_CONSUMERS``; whoever registers the list first runs the relay loop over it (a second relay on
+    another list would steal events from the first one's consumers)."""
     try:
         consumers = platform.resolve(OUTBOX_CONSUMERS)
+        first = False
     except Exception:  # punq: nobody registered consumers yet
         consumers = []
         platform.register(OUTBOX_CONSUMERS, consumers)
+        first = True
     relay = OutboxRelay(uow_factory, consumers)
     platform.register(OutboxRelay, relay)
+    if first:
 
-    async def outbox_relay() -> None:
-        while True:
-            if not await relay.run_once():
-                await asyncio.sleep(RELAY_IDLE_SECONDS)
+        async def outbox_relay() -> None:
+            while True:
+                if not await relay.run_once():
+                    await asyncio.sleep(RELAY_IDLE_SECONDS)
 
-    platform.background.append(outbox_relay)
+        platform.background.append(outbox_relay)
     return relay
