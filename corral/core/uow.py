@@ -41,7 +41,10 @@ class UnitOfWork(Protocol):
 
     Leaving the block without ``commit()`` rolls everything back (also on an
     exception). After ``commit()`` the changes are durable and visible to
-    other units of work. A unit of work is used once.
+    other units of work; the unit goes on in a fresh transaction, so work
+    after a commit needs its own commit. ``rollback()`` discards the work
+    since the last commit and also goes on. Until it commits, a unit's
+    changes are invisible to other units. A unit of work is used once.
     """
 
     audit: AuditLog
