@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from corral.adapters.clock import SystemClock  # noqa: E402
-from corral.adapters.postgres.migrator import apply_migrations  # noqa: E402
-from corral.adapters.postgres.pool import connect, create_pool  # noqa: E402
-from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory  # noqa: E402
-from corral.core.audit.model import AuditEntry  # noqa: E402
-from corral.core.ids import uuid7  # noqa: E402
-from tests.servicekit import PostgresServer  # noqa: E402
+from corral.adapters.clock import SystemClock
+from corral.adapters.postgres.migrator import apply_migrations
+from corral.adapters.postgres.pool import connect, create_pool
+from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
+from corral.core.audit.model import AuditEntry
+from corral.core.ids import uuid7
+from tests.servicekit import PostgresServer
 
 CONCURRENCY = 8
 

@@ -145,3 +145,34 @@ async def test_driver_errors_are_translated(db_dsn: str) -> None:
             await conn.execute("INSERT INTO translate_probe (id, n) VALUES (3, 0)")
     finally:
         await conn.close()
+
+
+async def test_savepoints_inside_a_unit(uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool) -> None:
+    kept, dropped, after = audit_entry("sp"), audit_entry("sp"), audit_entry("sp")
+    async with uow_factory() as uow:
+        await uow.audit.record(kept)
+
+        async def nested() -> None:
+            async with uow.connection.transaction():
+                await uow.audit.record(dropped)
+                raise RuntimeError("undo the savepoint only")
+
+        with pytest.raises(RuntimeError):
+            await nested()
+        await uow.audit.record(after)
+        await uow.commit()
+    async with pg_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT id FROM audit_log WHERE actor_name = 'sp'")
+    assert {r["id"] for r in rows} == {kept.id, after.id}
+
+
+async def test_the_transaction_opens_on_the_first_statement(uow_factory: PostgresUnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        raw = uow.connection.raw  # type: ignore[attr-defined]
+        assert not raw.is_in_transaction()  # entering costs no round trip
+        await uow.audit.record(audit_entry("lazy"))
+        assert raw.is_in_transaction()
+        await uow.commit()
+        assert not raw.is_in_transaction()  # no empty transaction left to roll back
+        await uow.outbox.add("lazy", {})
+        assert raw.is_in_transaction()

@@ -1,15 +1,17 @@
 """PostgresUnitOfWork: one pooled connection and one transaction per unit.
 
-``commit()`` makes the work durable and starts a fresh transaction, so a unit may commit in
-steps; whatever is not committed when the block ends is rolled back, and the connection goes
-back to the pool in every case (also on errors and cancellation).
+``commit()`` makes the work durable and the unit goes on in a fresh transaction, so a unit may
+commit in steps; whatever is not committed when the block ends is rolled back, and the
+connection goes back to the pool in every case (also on errors and cancellation). The
+transaction opens on the first statement (see UnitConnection), so "write, commit, leave" costs
+the same round trips as a hand-written transaction.
 """
 
 from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
 import asyncpg
 from asyncpg.transaction import Transaction
@@ -44,6 +46,7 @@ from corral.adapters.postgres.projects import (
     PostgresWebhookStore,
 )
 from corral.adapters.postgres.secrets import PostgresSecretStore
+from corral.adapters.postgres.unit_connection import UnitConnection
 from corral.core.clock import Clock
 
 __all__ = ["PostgresUnitOfWork", "PostgresUnitOfWorkFactory"]
@@ -58,17 +61,19 @@ class PostgresUnitOfWork:
         self._pool = pool
         self._clock = clock
         self._conn: asyncpg.Connection | None = None
+        self._unit_conn: UnitConnection | None = None
         self._tx: Transaction | None = None
         self._used = False
 
     @property
     def connection(self) -> asyncpg.Connection:
         """The unit's connection, for adapters that need raw SQL inside the transaction."""
-        if self._conn is None:
+        if self._unit_conn is None:
             raise RuntimeError("the unit of work is not active (use `async with`)")
-        return self._conn
+        return cast(asyncpg.Connection, self._unit_conn)
 
     def _bind(self, conn: asyncpg.Connection) -> None:
+        # ``conn`` is the unit's UnitConnection, typed as the Connection it stands for
         # Each domain adds its stores here (one line each), bound to this connection.
         self.audit = PostgresAuditLog(conn)
         self.outbox = PostgresOutbox(conn, self._clock)
@@ -106,12 +111,8 @@ class PostgresUnitOfWork:
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc) from exc
         self._conn = conn
-        try:
-            await self._begin()
-        except BaseException:
-            await self._release()
-            raise
-        self._bind(conn)
+        self._unit_conn = UnitConnection(conn, self._begin)
+        self._bind(self.connection)
         return self
 
     async def __aexit__(
@@ -134,32 +135,36 @@ class PostgresUnitOfWork:
             await self._release()
 
     async def commit(self) -> None:
-        tx = self._active()
-        self._tx = None
-        with translate_errors("the change"):
-            await tx.commit()
-        await self._begin()
+        self._check_active()
+        tx, self._tx = self._tx, None
+        if tx is not None:  # else nothing ran since the last commit: nothing to commit
+            with translate_errors("the change"):
+                await tx.commit()
 
     async def rollback(self) -> None:
-        tx = self._active()
-        self._tx = None
-        with translate_errors("the rollback"):
-            await tx.rollback()
-        await self._begin()
+        self._check_active()
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            with translate_errors("the rollback"):
+                await tx.rollback()
 
-    def _active(self) -> Transaction:
-        if self._tx is None:
+    def _check_active(self) -> None:
+        if self._conn is None:
             raise RuntimeError("the unit of work is not active (use `async with`)")
-        return self._tx
 
     async def _begin(self) -> None:
-        tx = self.connection.transaction()
+        """Open the unit's transaction unless it is open (called before every statement)."""
+        if self._tx is not None:
+            return
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not active (use `async with`)")
+        tx = self._conn.transaction()
         with translate_errors("the transaction"):
             await tx.start()
         self._tx = tx
 
     async def _release(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._unit_conn = self._conn, None, None
         if conn is not None:
             try:
                 await self._pool.release(conn)
