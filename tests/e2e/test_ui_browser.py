@@ -89,7 +89,7 @@ async def test_sign_in_see_permissions_create_token_and_audit(server: CorralProc
 
     # the audit view lists the login and the token creation
     await page.click("a[href='#/audit']")
-    await page.wait_for_selector("table")
+    await page.wait_for_selector("h1:has-text('Audit log')")  # the tokens view also has a table
     audit = await page.inner_text("#view")
     assert "token" in audit
     assert "login" in audit
