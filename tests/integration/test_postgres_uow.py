@@ -176,3 +176,40 @@ async def test_the_transaction_opens_on_the_first_statement(uow_factory: Postgre
         assert not raw.is_in_transaction()  # no empty transaction left to roll back
         await uow.outbox.add("lazy", {})
         assert raw.is_in_transaction()
+
+
+async def test_commit_after_a_failed_statement_is_loud_and_commits_nothing(
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool
+) -> None:
+    first = audit_entry("aborted")
+    async with uow_factory() as uow:
+        await uow.audit.record(first)
+        with pytest.raises(Conflict):
+            await uow.audit.record(first)  # duplicate id: PostgreSQL aborts the transaction
+        with pytest.raises(Conflict, match="nothing was committed"):
+            await uow.commit()
+        # the unit goes on in a fresh transaction
+        second = audit_entry("aborted")
+        await uow.audit.record(second)
+        await uow.commit()
+    async with pg_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT id FROM audit_log WHERE actor_name = 'aborted'")
+    assert [r["id"] for r in rows] == [second.id]
+
+
+async def test_a_failure_inside_a_savepoint_does_not_poison_the_unit(
+    uow_factory: PostgresUnitOfWorkFactory, pg_pool: asyncpg.Pool
+) -> None:
+    entry = audit_entry("recovered")
+    async with uow_factory() as uow:
+        await uow.audit.record(entry)
+
+        async def duplicate() -> None:
+            async with uow.connection.transaction():
+                await uow.audit.record(entry)
+
+        with pytest.raises(Conflict):
+            await duplicate()
+        await uow.commit()
+    async with pg_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE actor_name = 'recovered'") == 1

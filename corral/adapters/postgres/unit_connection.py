@@ -3,6 +3,10 @@
 Starting the transaction lazily saves two round trips per unit in the common shape
 "write, commit, leave": no BEGIN for a transaction that would stay empty after ``commit()``,
 and no ROLLBACK of it when the block ends.
+
+It also remembers when a statement failed outside a savepoint: PostgreSQL then aborts the
+transaction and answers a later COMMIT with a silent ROLLBACK, which the unit of work turns
+into a loud error instead of pretending the work was committed.
 """
 
 from __future__ import annotations
@@ -36,27 +40,33 @@ _STATEMENTS = frozenset(
 class UnitConnection:
     """Duck-typed asyncpg.Connection bound to one unit of work (stores type it as a Connection)."""
 
-    __slots__ = ("_begin", "_conn")
+    __slots__ = ("_begin", "_conn", "depth", "failed")
 
     def __init__(self, conn: asyncpg.Connection, begin: Callable[[], Awaitable[None]]) -> None:
         self._conn = conn
         self._begin = begin
+        self.depth = 0  # open savepoints
+        self.failed = False  # a statement failed outside any savepoint: the transaction is aborted
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._conn, name)
         if name not in _STATEMENTS:
             return value
-        begin = self._begin
 
         async def statement(*args: Any, **kwargs: Any) -> Any:
-            await begin()
-            return await value(*args, **kwargs)
+            await self._begin()
+            try:
+                return await value(*args, **kwargs)
+            except asyncpg.PostgresError:
+                if self.depth == 0:
+                    self.failed = True
+                raise
 
         return statement
 
     def transaction(self, **options: Any) -> _Savepoint:
         """A nested transaction (a SAVEPOINT inside the unit's transaction)."""
-        return _Savepoint(self._conn, self._begin, options)
+        return _Savepoint(self, options)
 
     @property
     def raw(self) -> asyncpg.Connection:
@@ -65,30 +75,53 @@ class UnitConnection:
 
 
 class _Savepoint:
-    def __init__(self, conn: asyncpg.Connection, begin: Callable[[], Awaitable[None]], options: dict[str, Any]) -> None:
-        self._conn = conn
-        self._begin = begin
+    def __init__(self, unit_conn: UnitConnection, options: dict[str, Any]) -> None:
+        self._unit_conn = unit_conn
         self._options = options
         self._tx: Any = None
 
+    async def _open(self) -> Any:
+        await self._unit_conn._begin()
+        tx = self._unit_conn._conn.transaction(**self._options)
+        self._unit_conn.depth += 1
+        return tx
+
+    def _closed(self) -> None:
+        self._unit_conn.depth -= 1
+
     async def start(self) -> None:
-        await self._begin()
-        self._tx = self._conn.transaction(**self._options)
-        await self._tx.start()
+        self._tx = await self._open()
+        try:
+            await self._tx.start()
+        except BaseException:
+            self._closed()
+            raise
 
     async def commit(self) -> None:
-        await self._tx.commit()
+        try:
+            await self._tx.commit()
+        finally:
+            self._closed()
 
     async def rollback(self) -> None:
-        await self._tx.rollback()
+        try:
+            await self._tx.rollback()
+        finally:
+            self._closed()
 
     async def __aenter__(self) -> _Savepoint:
-        await self._begin()
-        self._tx = self._conn.transaction(**self._options)
-        await self._tx.__aenter__()
+        self._tx = await self._open()
+        try:
+            await self._tx.__aenter__()
+        except BaseException:
+            self._closed()
+            raise
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._tx.__aexit__(exc_type, exc, tb)
+        try:
+            await self._tx.__aexit__(exc_type, exc, tb)
+        finally:
+            self._closed()

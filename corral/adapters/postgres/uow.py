@@ -48,6 +48,7 @@ from corral.adapters.postgres.projects import (
 from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.adapters.postgres.unit_connection import UnitConnection
 from corral.core.clock import Clock
+from corral.core.errors import Conflict
 
 __all__ = ["PostgresUnitOfWork", "PostgresUnitOfWorkFactory"]
 
@@ -137,9 +138,17 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         self._check_active()
         tx, self._tx = self._tx, None
-        if tx is not None:  # else nothing ran since the last commit: nothing to commit
-            with translate_errors("the change"):
-                await tx.commit()
+        if tx is None:  # nothing ran since the last commit: nothing to commit
+            return
+        if self._unit_conn is not None and self._unit_conn.failed:
+            await tx.rollback()
+            raise Conflict(
+                "nothing was committed: a statement of this unit of work failed earlier and the database "
+                "aborted the transaction (wrap statements that may fail in a savepoint: "
+                "`async with uow.connection.transaction(): ...`)"
+            )
+        with translate_errors("the change"):
+            await tx.commit()
 
     async def rollback(self) -> None:
         self._check_active()
@@ -162,6 +171,8 @@ class PostgresUnitOfWork:
         with translate_errors("the transaction"):
             await tx.start()
         self._tx = tx
+        if self._unit_conn is not None:
+            self._unit_conn.failed = False
 
     async def _release(self) -> None:
         conn, self._conn, self._unit_conn = self._conn, None, None
