@@ -69,9 +69,16 @@ async def wire_notifications(platform: Platform) -> None:
 
 
 def _shared_relay(platform: Platform, uow_factory: UnitOfWorkFactory) -> OutboxRelay:
-    """The one outbox relay of the process: every domain appends its consumer to the list registered under
-    ``OUTBOX_CONSUMERS``; whoever registers the list first runs the relay loop over it (a second relay on
-    another list would steal events from the first one's consumers)."""
+    """The one outbox relay of the process (a second relay with other consumers would steal their events).
+
+    Domains append their consumer to ``platform.resolve(OutboxRelay).consumers`` (the same list is also
+    registered under ``OUTBOX_CONSUMERS``); whoever wires first creates it and runs its loop.
+    """
+    try:
+        existing: OutboxRelay = platform.resolve(OutboxRelay)
+        return existing
+    except Exception:  # punq: no relay registered yet
+        pass
     try:
         consumers = platform.resolve(OUTBOX_CONSUMERS)
         first = False

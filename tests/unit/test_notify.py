@@ -300,3 +300,13 @@ async def test_actor_is_told_only_when_asked(w: World):
     await w.emit("agent_completed", {"user_ids": [str(gus.user_id)], "actor_id": str(gus.user_id),
                                      "notify_actor": True, "title": "session 3"})
     assert [n.user_id for n in w.rows(channel=Channel.IN_APP)] == [gus.user_id]
+
+
+async def test_alert_rule_channels_narrow_external_channels(w: World):
+    hal = await w.people.user("hal")
+    project = await w.people.project(hal.user_id)
+    await w.service.set_preferences(hal, {"events": {"alert_firing": ["in_app", "email", "webhook"]},
+                                          "webhook_url": "http://hooks.local/hal"})
+    await w.emit("alert_firing", {"title": "disk", "channels": ["webhook"], "user_ids": [str(hal.user_id)],
+                                  "notify_actor": True, "dedupe_key": "alert:1"}, project)
+    assert sorted(n.channel.value for n in w.rows()) == ["in_app", "webhook"]

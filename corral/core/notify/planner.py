@@ -45,13 +45,22 @@ def _uuids(value: object) -> list[uuid.UUID]:
     return [u for u in (_uuid(v) for v in value) if u is not None]
 
 
+def _channels(value: object) -> frozenset[Channel] | None:
+    """``payload["channels"]`` (e.g. an alert rule's notify_channels): the external channels the producer wants."""
+    if not isinstance(value, list) or not value:
+        return None
+    return frozenset(Channel(v) for v in value if v in {c.value for c in Channel})
+
+
 @attrs.define
 class NotificationPlanner:
     """Turns outbox events into pending notifications (in_app rows are delivered by being written).
 
     Recipients: users holding the event's project roles (EVENT_ROLES) plus the
     users named in ``payload["user_ids"]``, minus ``payload["actor_id"]`` (nobody
-    is told about their own action unless ``payload["notify_actor"]``). See
+    is told about their own action unless ``payload["notify_actor"]``). A
+    producer may narrow the external channels with ``payload["channels"]``
+    (the in-app inbox always gets it). See
     ``corral.core.notify.events`` for the events understood. Each recipient's preferences choose the
     channels. Dedupe: ``payload["dedupe_key"]`` or the event id, per user and
     channel, so a redelivered event notifies nobody twice. Email and webhook
@@ -91,10 +100,14 @@ class NotificationPlanner:
         message = self.renderer.render(kind, context)
         now = self.clock.now()
         dedupe = str(payload.get("dedupe_key") or f"{kind.value}:{event.id}")
+        allowed = _channels(payload.get("channels"))
         written = 0
         for user_id, recipient in sorted(recipients.items()):
             pref = prefs.get(user_id) or Preferences(user_id=user_id)
-            for channel in sorted(pref.channels_for(kind)):
+            chosen = pref.channels_for(kind)
+            if allowed is not None:
+                chosen = chosen & (allowed | {Channel.IN_APP})
+            for channel in sorted(chosen):
                 target = self._target(channel, recipient, pref)
                 if channel is not Channel.IN_APP and target is None:
                     continue  # no address for this channel: nothing to send
