@@ -119,7 +119,7 @@ def test_real_time_fake_clock_follows_the_wall_clock() -> None:
     assert clock.now() >= before + timedelta(seconds=3600)
 
 
-def test_postgres_and_in_memory_units_carry_the_same_stores(uow_factory: InMemoryUnitOfWorkFactory) -> None:
+def test_postgres_and_in_memory_units_carry_the_same_stores_and_every_port_store(uow_factory: InMemoryUnitOfWorkFactory) -> None:
     from corral.adapters.clock import SystemClock
     from corral.adapters.postgres.uow import PostgresUnitOfWork
 
@@ -129,3 +129,7 @@ def test_postgres_and_in_memory_units_carry_the_same_stores(uow_factory: InMemor
     postgres = PostgresUnitOfWork(pool=None, clock=SystemClock())  # type: ignore[arg-type]
     postgres._bind(None)  # type: ignore[arg-type]  # stores only keep the connection
     assert stores(postgres) == stores(uow_factory())
+    # ... and every store the UnitOfWork port promises
+    from corral.core.uow import UnitOfWork
+
+    assert set(UnitOfWork.__annotations__) <= stores(postgres)
