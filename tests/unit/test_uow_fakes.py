@@ -119,7 +119,7 @@ def test_real_time_fake_clock_follows_the_wall_clock() -> None:
     assert clock.now() >= before + timedelta(seconds=3600)
 
 
-def test_postgres_and_in_memory_units_carry_the_same_stores_and_every_port_store(uow_factory: InMemoryUnitOfWorkFactory) -> None:
+def test_both_units_carry_the_same_stores_and_every_port_store(uow_factory: InMemoryUnitOfWorkFactory) -> None:
     from corral.adapters.clock import SystemClock
     from corral.adapters.postgres.uow import PostgresUnitOfWork
 
