@@ -1,0 +1,84 @@
+"""Project visibility and ownership on top of RBAC (ProjectAwareWebAuth)."""
+
+from __future__ import annotations
+
+import uuid
+
+import attrs
+import pytest
+
+from corral.core.errors import PermissionDenied, Unauthenticated
+from corral.core.projects.service import ProjectService
+from corral.entrypoints.web.project_access import ProjectAwareWebAuth
+
+
+@attrs.frozen
+class P:
+    user_id: uuid.UUID
+    name: str
+    scopes: frozenset[str] | None = None
+    token_project_id: uuid.UUID | None = None
+
+
+class DenyRbac:
+    """The inner WebAuth: RBAC grants nothing; records what reached it."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def authenticate(self, request):
+        return None
+
+    async def authorize(self, request, principal, permission, project_id):
+        self.asked.append(permission)
+        if principal is None:
+            raise Unauthenticated("authentication required")
+        raise PermissionDenied(f"lacks {permission}")
+
+
+@pytest.fixture
+async def setup(world, repos, clock, alice):
+    projects = ProjectService(world, repos, clock)
+    made = {v: await projects.create(alice, name=v, visibility=v) for v in ("private", "internal", "public")}
+    inner = DenyRbac()
+    return ProjectAwareWebAuth(inner, world), inner, made
+
+
+async def test_public_read_is_open_to_anonymous(setup) -> None:
+    auth, _inner, made = setup
+    await auth.authorize({}, None, "project:read", made["public"].id)
+    with pytest.raises(Unauthenticated):
+        await auth.authorize({}, None, "project:write", made["public"].id)
+    with pytest.raises(Unauthenticated):
+        await auth.authorize({}, None, "project:read", made["internal"].id)
+    with pytest.raises(Unauthenticated):
+        await auth.authorize({}, None, "project:read", made["private"].id)
+
+
+async def test_internal_read_for_any_signed_in_user(setup, bob) -> None:
+    auth, _inner, made = setup
+    someone = P(bob.id, "bob")
+    await auth.authorize({}, someone, "project:read", made["internal"].id)
+    with pytest.raises(PermissionDenied):
+        await auth.authorize({}, someone, "project:read", made["private"].id)
+    with pytest.raises(PermissionDenied):
+        await auth.authorize({}, someone, "project:write", made["internal"].id)
+    limited = P(bob.id, "bob", token_project_id=made["public"].id)
+    with pytest.raises(PermissionDenied):  # a token for another project sees nothing extra
+        await auth.authorize({}, limited, "project:read", made["internal"].id)
+
+
+async def test_owner_holds_project_permissions_within_token_limits(setup, alice) -> None:
+    auth, inner, made = setup
+    owner = P(alice.id, "alice")
+    for permission in ("project:read", "project:write", "project:admin", "project:delete"):
+        await auth.authorize({}, owner, permission, made["private"].id)
+    read_only = P(alice.id, "alice", scopes=frozenset({"project:read"}))
+    await auth.authorize({}, read_only, "project:read", made["private"].id)
+    with pytest.raises(PermissionDenied):
+        await auth.authorize({}, read_only, "project:write", made["private"].id)
+    with pytest.raises(PermissionDenied):  # not a project permission: RBAC decides
+        await auth.authorize({}, owner, "secret:read", made["private"].id)
+    with pytest.raises(PermissionDenied):  # global checks are RBAC's
+        await auth.authorize({}, owner, "project:create", None)
+    assert inner.asked[-2:] == ["secret:read", "project:create"]
