@@ -23,6 +23,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from corral.adapters.otlp.jsonbody import parse_json
 from corral.core.errors import InvalidInput
 from corral.core.observe.envelope import (
+    ENVELOPE_KEYS,
+    NUMBER_LEVELS,
     Envelope,
     ProjectRejected,
     level_from_severity,
@@ -44,6 +46,8 @@ SIGNAL_MESSAGES: dict[str, tuple[Any, Any]] = {
 }
 _SPAN_KINDS = ("internal", "internal", "server", "client", "producer", "consumer")
 _SPAN_STATUS = ("unset", "ok", "error")
+_ZERO16 = bytes(16)
+_ZERO8 = bytes(8)
 _SERIES_NS = uuid.UUID("6f1c1d1e-3b7a-4c55-9b8e-2f0e6c0a7d10")
 _fromts = datetime.fromtimestamp
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
@@ -104,7 +108,10 @@ class OtlpCodec:
     def logs(self, req: Any, caller: Caller, lookup: Lookup) -> TelemetryBatch:
         batch = TelemetryBatch()
         rows = batch.logs
+        append = rows.append
         now_ns = 0
+        envelope_keys = ENVELOPE_KEYS
+        levels = NUMBER_LEVELS
         for rl in req.resource_logs:
             res = _attrs(rl.resource.attributes)
             try:
@@ -115,22 +122,29 @@ class OtlpCodec:
                 batch.error_message = str(exc)
                 continue
             extra = _resource_extra(res)
+            # the resource's own attributes are the same for every record: encode them once
+            tail = (',"resource":' + _dumps(extra) + "}") if extra else ""
+            only = ('{"resource":' + _dumps(extra) + "}") if extra else "{}"
             for sl in rl.scope_logs:
                 records = sl.log_records
                 ids = self._ids.ids(len(records))
                 for i, rec in enumerate(records):
-                    attrs = _attrs(rec.attributes) if rec.attributes else {}
+                    kvs = rec.attributes
                     e = env
-                    if attrs:
-                        try:
-                            e = resolve_envelope(attrs, caller, lookup, env)
-                        except ProjectRejected as exc:
-                            batch.rejected += 1
-                            batch.error_message = str(exc)
-                            continue
-                        attrs = strip_envelope(attrs)
-                    if extra:
-                        attrs["resource"] = extra
+                    if kvs:
+                        attrs = _attrs(kvs)
+                        if not envelope_keys.isdisjoint(attrs):
+                            try:
+                                e = resolve_envelope(attrs, caller, lookup, env)
+                            except ProjectRejected as exc:
+                                batch.rejected += 1
+                                batch.error_message = str(exc)
+                                continue
+                            attrs = strip_envelope(attrs)
+                        text = _dumps(attrs) if attrs else "{}"
+                        attributes = (text[:-1] + tail if len(text) > 2 else only) if tail else text
+                    else:
+                        attributes = only
                     ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano
                     if not ts_ns:
                         now_ns = now_ns or int(self._now().timestamp() * 1e9)
@@ -144,19 +158,22 @@ class OtlpCodec:
                     else:
                         value = _value(body)
                         message = value if isinstance(value, str) else _dumps(value)
-                    rows.append(
+                    trace = rec.trace_id
+                    span = rec.span_id
+                    number = rec.severity_number
+                    append(
                         (
                             ids[i],
                             _fromts(ts_ns / 1e9, UTC),
-                            _hex(rec.trace_id),
-                            _hex(rec.span_id),
+                            trace.hex() if trace and trace != _ZERO16 else None,
+                            span.hex() if span and span != _ZERO8 else None,
                             e.project_id,
                             e.session_id,
                             e.user_id,
                             e.service,
-                            level_from_severity(rec.severity_number, rec.severity_text),
+                            levels[number] if 0 < number < 25 else level_from_severity(number, rec.severity_text),
                             message,
-                            _dumps(attrs) if attrs else "{}",
+                            attributes,
                         )
                     )
         return batch

@@ -29,6 +29,7 @@ from corral.core.observe.model import Caller
 
 __all__ = [
     "ENVELOPE_KEYS",
+    "NUMBER_LEVELS",
     "Envelope",
     "ProjectRejected",
     "UnknownProjects",
@@ -149,7 +150,7 @@ _TEXT_LEVELS = {
     "fatal": "fatal",
     "panic": "fatal",
 }
-_NUMBER_LEVELS = (
+NUMBER_LEVELS = (
     "info",
     *(["trace"] * 4),
     *(["debug"] * 4),
@@ -162,8 +163,8 @@ _NUMBER_LEVELS = (
 
 def level_from_severity(number: int, text: str) -> str:
     """Map OTLP SeverityNumber (1–24) or, when unset, the severity text to one of LEVELS."""
-    if 0 < number < len(_NUMBER_LEVELS):
-        return _NUMBER_LEVELS[number]
+    if 0 < number < len(NUMBER_LEVELS):
+        return NUMBER_LEVELS[number]
     if text:
         return _TEXT_LEVELS.get(text.strip().lower(), "info")
     return "info"
