@@ -31,10 +31,12 @@ from tests.otlp_payloads import logs_request
 pytestmark = pytest.mark.e2e
 
 
-def send_with_sdk(otlp: str, session_id: str, needle: str) -> str:
+def send_with_sdk(
+    otlp: str, session_id: str, needle: str, token: str = TOKEN, extra_resource: dict[str, str] | None = None
+) -> str:
     """Export one trace (2 spans), 3 log records inside it and a counter + histogram; returns the trace id."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    resource = Resource.create({"service.name": "e2e-agent", "corral.session_id": session_id})
+    headers = {"Authorization": f"Bearer {token}"}
+    resource = Resource.create({"service.name": "e2e-agent", "corral.session_id": session_id, **(extra_resource or {})})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(
         SimpleSpanProcessor(
