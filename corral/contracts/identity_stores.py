@@ -2,7 +2,8 @@
 
 Fixture the subclass provides: ``identity_uow_factory`` — a callable returning a fresh unit of work with the
 identity stores (``users``, ``roles``, ``delegations``, ``tokens``, ``sessions``, ``login_throttle``, ``totp``);
-each test runs inside one unit of work and never commits. Override ``make_project`` when projects are rows.
+each test runs inside one unit of work and never commits. Override ``make_project`` when projects are rows, and
+``put_plaintext_totp`` (a TOTP row as an older Corral stored it, last_step 7).
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ from typing import Any
 import attrs
 import pytest
 
-from corral.core.errors import Conflict
+from corral.core.errors import Conflict, Unavailable
 from corral.core.identity.catalogue import PERMISSIONS
-from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Role, TotpEnrolment, User
+from corral.core.identity.model import (
+    ApiToken,
+    AuthSession,
+    Binding,
+    Delegation,
+    Role,
+    SealedSecret,
+    TotpEnrolment,
+    User,
+)
 from corral.core.ids import uuid7
+from corral.core.secrets.model import WrappedKey
 
 __all__ = ["IdentityStoresContract"]
 
@@ -241,14 +252,57 @@ class IdentityStoresContract:
             await uow.identity_settings.put("require_totp_for_admins", False, by=None, at=T0)
             assert await uow.identity_settings.get("require_totp_for_admins") is False
 
+    async def put_plaintext_totp(self, uow: Any, user_id: uuid.UUID, secret: str) -> None:
+        """Store a TOTP row as an older Corral did (plaintext secret); subclasses write it their way."""
+        raise NotImplementedError
+
     async def test_totp(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
             u = _user("tia")
             await uow.users.add(u)
-            e = TotpEnrolment(user_id=u.id, secret="JBSWY3DPEHPK3PXP", created_at=T0)
+            e = TotpEnrolment(user_id=u.id, secret=_sealed("k1"), created_at=T0)
             await uow.totp.put(e)
             confirmed = attrs.evolve(e, confirmed_at=T0, recovery_hashes=frozenset({"a", "b"}), last_step=42)
             await uow.totp.put(confirmed)
             assert await uow.totp.get(u.id) == confirmed
             await uow.totp.delete(u.id)
             assert await uow.totp.get(u.id) is None
+
+    async def test_totp_rewrap_claims_and_counts(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            users = [_user(f"t{i}") for i in range(3)]
+            for i, u in enumerate(users):
+                await uow.users.add(u)
+                await uow.totp.put(TotpEnrolment(user_id=u.id, secret=_sealed("old" if i < 2 else "new"),
+                                                 created_at=T0))
+            assert await uow.totp.count_by_key() == {"old": 2, "new": 1}
+            first = await uow.totp.claim_for_rewrap("new", 1)
+            assert len(first) == 1 and first[0].secret.wrapped_key.key_id == "old"
+            claimed = await uow.totp.claim_for_rewrap("new", 10)
+            assert {c.user_id for c in claimed} == {users[0].id, users[1].id}
+            for c in claimed:
+                await uow.totp.put(attrs.evolve(c, secret=_sealed("new")))
+            assert await uow.totp.claim_for_rewrap("new", 10) == []
+            assert await uow.totp.count_by_key() == {"new": 3}
+
+    async def test_totp_plaintext_rows_are_never_read_as_not_enrolled(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            u, v = _user("old"), _user("new")
+            await uow.users.add(u)
+            await uow.users.add(v)
+            await self.put_plaintext_totp(uow, u.id, "JBSWY3DPEHPK3PXP")
+            await uow.totp.put(TotpEnrolment(user_id=v.id, secret=_sealed("k"), created_at=T0))
+            with pytest.raises(Unavailable):
+                await uow.totp.get(u.id)
+            assert await uow.totp.count_by_key() == {"k": 1}
+            assert await uow.totp.claim_plaintext(10) == [(u.id, "JBSWY3DPEHPK3PXP")]
+            await uow.totp.seal_plaintext(u.id, _sealed("k"))
+            assert await uow.totp.claim_plaintext(10) == []
+            got = await uow.totp.get(u.id)
+            assert got is not None
+            assert got.secret == _sealed("k")
+            assert got.last_step == 7  # the other fields are kept
+
+
+def _sealed(key_id: str) -> SealedSecret:
+    return SealedSecret(b"\x01sealed-" + key_id.encode(), WrappedKey(key_id, b"wrapped-" + key_id.encode()))

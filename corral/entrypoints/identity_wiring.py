@@ -12,8 +12,10 @@ from corral.core.identity.bootstrap import ensure_first_admin, ensure_system_rol
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.sessions import AuthPolicy
+from corral.core.identity.totp_seal import TotpKeyRewrap, TotpSealer, seal_plaintext_totp
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
+from corral.entrypoints.masterkey import add_key_rewrap, key_ring
 from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
 from corral.entrypoints.web.security import WebAuth
 
@@ -39,6 +41,7 @@ def policy_from(settings: Settings) -> AuthPolicy:
 async def wire_identity(platform: Any) -> None:
     """Register IdentityServices and the WebAuth, bootstrap roles (and the admin), start the usage flusher."""
     from corral.adapters.argon2_hasher import Argon2PasswordHasher
+    from corral.adapters.crypto import AesGcmCipher
 
     settings: Settings = platform.settings
     clock: Clock = platform.resolve(Clock)
@@ -57,7 +60,9 @@ async def wire_identity(platform: Any) -> None:
         platform.closers.append(valkey_cache.aclose)
         cache = valkey_cache
     hasher = Argon2PasswordHasher(threads=settings.worker_threads)
-    ids = IdentityServices(uow_factory, cache, hasher, clock, policy=policy_from(settings))
+    sealer = TotpSealer(AesGcmCipher(), key_ring(platform))  # TOTP secrets at rest: the secrets envelope
+    add_key_rewrap(platform, TotpKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key`
+    ids = IdentityServices(uow_factory, cache, hasher, clock, policy=policy_from(settings), totp_sealer=sealer)
     ids.authorizer.cache_ttl = timedelta(seconds=settings.authz_cache_ttl_seconds)
     platform.register(IdentityServices, ids)
     platform.register(WebAuth, IdentityWebAuth(ids))
@@ -66,6 +71,9 @@ async def wire_identity(platform: Any) -> None:
     created = await ensure_system_roles(uow_factory, clock)
     if created:
         log.info("created system roles", extra={"roles": created})
+    sealed = await seal_plaintext_totp(uow_factory, sealer, clock)  # rows written before migration 022
+    if sealed:
+        log.warning("encrypted TOTP secrets that were stored in plain text", extra={"count": sealed})
     admin = await ensure_first_admin(ids.users, name=settings.bootstrap_admin_name,
                                      password=settings.bootstrap_admin_password,
                                      email=settings.bootstrap_admin_email)

@@ -15,7 +15,7 @@ from corral.core.secrets.reader import SecretReader
 from corral.core.secrets.rotation import MasterKeyRotation, check_master_key
 from corral.core.secrets.service import SecretsService
 from corral.core.uow import UnitOfWorkFactory
-from corral.entrypoints.masterkey import load_key_wrapper
+from corral.entrypoints.masterkey import key_rewraps, key_ring
 
 if TYPE_CHECKING:
     from corral.entrypoints.bootstrap import Platform
@@ -42,8 +42,9 @@ class _ContainerAuthorizer:
 async def wire_secrets(platform: Platform) -> None:
     """Register Envelope, SecretsService, SecretReader and MasterKeyRotation; verify the master key."""
     settings = platform.settings
-    keys = load_key_wrapper(settings, persist=settings.profile != "memory")
+    keys = key_ring(platform)  # shared with the identity domain (TOTP secrets)
     envelope = Envelope(AesGcmCipher(), keys)
+    others = key_rewraps(platform)
     uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
     clock: Clock = platform.resolve(Clock)
     platform.register(Envelope, envelope)
@@ -51,9 +52,9 @@ async def wire_secrets(platform: Platform) -> None:
         SecretsService, SecretsService(uow_factory, envelope, clock, max_versions=settings.secrets_max_versions)
     )
     platform.register(SecretReader, SecretReader(uow_factory, envelope, _ContainerAuthorizer(platform), clock))
-    platform.register(MasterKeyRotation, MasterKeyRotation(uow_factory, envelope, clock))
+    platform.register(MasterKeyRotation, MasterKeyRotation(uow_factory, envelope, clock, others=others))
     try:
-        counts = await check_master_key(uow_factory, envelope)
+        counts = await check_master_key(uow_factory, envelope, others=others)
     except SecretUndecryptable as exc:
         if settings.environment == "production":
             raise

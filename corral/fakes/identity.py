@@ -10,8 +10,17 @@ from typing import TypeVar
 
 import attrs
 
-from corral.core.errors import Conflict, NotFound
-from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Role, TotpEnrolment, User
+from corral.core.errors import Conflict, NotFound, Unavailable
+from corral.core.identity.model import (
+    ApiToken,
+    AuthSession,
+    Binding,
+    Delegation,
+    Role,
+    SealedSecret,
+    TotpEnrolment,
+    User,
+)
 from corral.core.pagination import Page, decode_cursor, encode_cursor
 
 __all__ = [
@@ -39,6 +48,8 @@ class InMemoryIdentityData:
     failures: list[tuple[str, datetime]] = attrs.field(factory=list)
     bans: dict[str, datetime] = attrs.field(factory=dict)
     totp: dict[uuid.UUID, TotpEnrolment] = attrs.field(factory=dict)
+    # rows left in plain text by an older Corral: their ``totp`` entry's sealed secret is a placeholder
+    totp_plaintext: dict[uuid.UUID, str] = attrs.field(factory=dict)
     settings: dict[str, object] = attrs.field(factory=dict)
 
     def snapshot(self) -> InMemoryIdentityData:
@@ -107,6 +118,7 @@ class InMemoryUserStore:
         d.tokens = {k: t for k, t in d.tokens.items() if t.user_id != user_id}
         d.sessions = {k: s for k, s in d.sessions.items() if s.user_id != user_id}
         d.totp.pop(user_id, None)
+        d.totp_plaintext.pop(user_id, None)
 
     async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
         users = sorted(self.data.users.values(), key=lambda u: u.name)
@@ -352,13 +364,38 @@ class InMemoryTotpStore:
     data: InMemoryIdentityData
 
     async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None:
+        if user_id in self.data.totp_plaintext:
+            raise Unavailable("a TOTP secret is still stored in plain text; restart Corral so it encrypts them")
         return self.data.totp.get(user_id)
 
     async def put(self, enrolment: TotpEnrolment) -> None:
         self.data.totp[enrolment.user_id] = enrolment
+        self.data.totp_plaintext.pop(enrolment.user_id, None)
 
     async def delete(self, user_id: uuid.UUID) -> None:
         self.data.totp.pop(user_id, None)
+        self.data.totp_plaintext.pop(user_id, None)
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> list[TotpEnrolment]:
+        found = [
+            e for uid, e in sorted(self.data.totp.items())
+            if uid not in self.data.totp_plaintext and e.secret.wrapped_key.key_id != current_key_id
+        ]
+        return found[:limit]
+
+    async def count_by_key(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for uid, e in self.data.totp.items():
+            if uid not in self.data.totp_plaintext:
+                out[e.secret.wrapped_key.key_id] = out.get(e.secret.wrapped_key.key_id, 0) + 1
+        return out
+
+    async def claim_plaintext(self, limit: int) -> list[tuple[uuid.UUID, str]]:
+        return sorted(self.data.totp_plaintext.items())[:limit]
+
+    async def seal_plaintext(self, user_id: uuid.UUID, sealed: SealedSecret) -> None:
+        if self.data.totp_plaintext.pop(user_id, None) is not None:
+            self.data.totp[user_id] = attrs.evolve(self.data.totp[user_id], secret=sealed)
 
 
 @attrs.define

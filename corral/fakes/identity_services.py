@@ -12,8 +12,10 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.identity.ports import CachedCredential
+from corral.core.identity.totp_seal import TotpSealer
+from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
 
-__all__ = ["InMemoryAuthzCache", "InMemoryCacheBus", "InMemoryPasswordHasher"]
+__all__ = ["InMemoryAuthzCache", "InMemoryCacheBus", "InMemoryPasswordHasher", "fake_totp_sealer"]
 
 
 class InMemoryPasswordHasher:
@@ -100,3 +102,8 @@ class InMemoryAuthzCache:
         for cache in self.bus.caches:
             cache.permissions.clear()
             cache.credentials.clear()
+
+
+def fake_totp_sealer(*master_keys: bytes) -> TotpSealer:
+    """A TOTP sealer over the fake cipher and key ring (a random master key unless given)."""
+    return TotpSealer(FakeCipher(), FakeKeyWrapper(*(master_keys or (secrets.token_bytes(32),))))

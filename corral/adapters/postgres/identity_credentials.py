@@ -9,9 +9,10 @@ from datetime import datetime
 import asyncpg
 
 from corral.adapters.postgres.identity_paging import cursor_uuid
-from corral.core.errors import NotFound
-from corral.core.identity.model import ApiToken, AuthSession, TotpEnrolment
+from corral.core.errors import NotFound, Unavailable
+from corral.core.identity.model import ApiToken, AuthSession, SealedSecret, TotpEnrolment
 from corral.core.pagination import Page, encode_cursor
+from corral.core.secrets.model import WrappedKey
 
 __all__ = [
     "PostgresIdentitySettingsStore",
@@ -208,28 +209,39 @@ class PostgresTotpStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None:
-        r = await self.conn.fetchrow("SELECT * FROM user_totp WHERE user_id = $1", user_id)
-        if r is None:
-            return None
+    @staticmethod
+    def _enrolment(r: asyncpg.Record) -> TotpEnrolment:
+        if r["secret_sealed"] is None:
+            raise Unavailable(
+                "a TOTP secret is still stored in plain text (written by an older Corral); "
+                "restart Corral so it encrypts them"
+            )
         return TotpEnrolment(
             user_id=r["user_id"],
-            secret=r["secret"],
+            secret=SealedSecret(bytes(r["secret_sealed"]), WrappedKey(r["key_id"], bytes(r["wrapped_key"]))),
             created_at=r["created_at"],
             confirmed_at=r["confirmed_at"],
             recovery_hashes=frozenset(r["recovery_hashes"]),
             last_step=r["last_step"],
         )
 
+    async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None:
+        r = await self.conn.fetchrow("SELECT * FROM user_totp WHERE user_id = $1", user_id)
+        return None if r is None else self._enrolment(r)
+
     async def put(self, enrolment: TotpEnrolment) -> None:
         e = enrolment
         await self.conn.execute(
-            "INSERT INTO user_totp (user_id, secret, created_at, confirmed_at, recovery_hashes, last_step)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret,"
+            "INSERT INTO user_totp (user_id, secret, secret_sealed, key_id, wrapped_key, created_at, confirmed_at,"
+            " recovery_hashes, last_step) VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (user_id) DO UPDATE SET secret = NULL, secret_sealed = EXCLUDED.secret_sealed,"
+            " key_id = EXCLUDED.key_id, wrapped_key = EXCLUDED.wrapped_key,"
             " created_at = EXCLUDED.created_at, confirmed_at = EXCLUDED.confirmed_at,"
             " recovery_hashes = EXCLUDED.recovery_hashes, last_step = EXCLUDED.last_step",
             e.user_id,
-            e.secret,
+            e.secret.ciphertext,
+            e.secret.wrapped_key.key_id,
+            e.secret.wrapped_key.blob,
             e.created_at,
             e.confirmed_at,
             sorted(e.recovery_hashes),
@@ -238,6 +250,39 @@ class PostgresTotpStore:
 
     async def delete(self, user_id: uuid.UUID) -> None:
         await self.conn.execute("DELETE FROM user_totp WHERE user_id = $1", user_id)
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> list[TotpEnrolment]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM user_totp WHERE key_id IS NOT NULL AND key_id <> $1 ORDER BY user_id LIMIT $2"
+            " FOR UPDATE SKIP LOCKED",
+            current_key_id,
+            limit,
+        )
+        return [self._enrolment(r) for r in rows]
+
+    async def count_by_key(self) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT key_id, count(*) AS n FROM user_totp WHERE key_id IS NOT NULL GROUP BY key_id"
+        )
+        return {r["key_id"]: r["n"] for r in rows}
+
+    async def claim_plaintext(self, limit: int) -> list[tuple[uuid.UUID, str]]:
+        rows = await self.conn.fetch(
+            "SELECT user_id, secret FROM user_totp WHERE secret IS NOT NULL ORDER BY user_id LIMIT $1"
+            " FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+        return [(r["user_id"], r["secret"]) for r in rows]
+
+    async def seal_plaintext(self, user_id: uuid.UUID, sealed: SealedSecret) -> None:
+        await self.conn.execute(
+            "UPDATE user_totp SET secret = NULL, secret_sealed = $2, key_id = $3, wrapped_key = $4"
+            " WHERE user_id = $1",
+            user_id,
+            sealed.ciphertext,
+            sealed.wrapped_key.key_id,
+            sealed.wrapped_key.blob,
+        )
 
 
 class PostgresIdentitySettingsStore:

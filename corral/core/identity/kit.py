@@ -12,6 +12,7 @@ from corral.core.identity.rbac import RbacService
 from corral.core.identity.sessions import AuthPolicy, SessionService
 from corral.core.identity.settings import IdentitySettingsService
 from corral.core.identity.tokens import TokenService, UsageRecorder
+from corral.core.identity.totp_seal import TotpSealer
 from corral.core.identity.users import UserService
 from corral.core.uow import UnitOfWorkFactory
 
@@ -28,6 +29,7 @@ class IdentityServices:
     clock: Clock
     policy: AuthPolicy = attrs.field(factory=AuthPolicy)
     usage: UsageRecorder = attrs.field(factory=UsageRecorder)
+    totp_sealer: TotpSealer | None = None  # TOTP secrets at rest (the secrets envelope's cipher and key ring)
     authorizer: Authorizer = attrs.field(init=False)
     users: UserService = attrs.field(init=False)
     rbac: RbacService = attrs.field(init=False)
@@ -42,7 +44,7 @@ class IdentityServices:
         self.rbac = RbacService(self.uow_factory, self.authorizer, self.cache, self.clock)
         self.tokens = TokenService(self.uow_factory, self.authorizer, self.cache, self.clock, self.usage)
         self.sessions = SessionService(
-            self.uow_factory, self.hasher, self.cache, self.clock, self.usage, self.policy
+            self.uow_factory, self.hasher, self.cache, self.clock, self.usage, self.policy, self.totp_sealer
         )
-        self.totp = TotpService(self.uow_factory, self.cache, self.clock)
+        self.totp = TotpService(self.uow_factory, self.cache, self.clock, self.totp_sealer)
         self.settings = IdentitySettingsService(self.uow_factory, self.cache, self.clock, self.policy)

@@ -7,30 +7,41 @@ from datetime import datetime
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.errors import Conflict, InvalidInput, PermissionDenied
+from corral.core.errors import Conflict, InvalidInput, PermissionDenied, Unavailable
 from corral.core.identity import totp
 from corral.core.identity.credentials import digest, new_recovery_code
 from corral.core.identity.model import Principal, TotpEnrolment
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.recording import record
+from corral.core.identity.totp_seal import TotpSealer
 from corral.core.uow import UnitOfWorkFactory
 
-__all__ = ["RECOVERY_CODES", "Enrolment", "TotpService", "check_second_factor"]
+__all__ = ["RECOVERY_CODES", "Enrolment", "TotpService", "check_second_factor", "sealer_of"]
 
 RECOVERY_CODES = 10
 
 
-def check_second_factor(enrolment: TotpEnrolment, code: str, now: datetime) -> TotpEnrolment | None:
+def sealer_of(sealer: TotpSealer | None) -> TotpSealer:
+    if sealer is None:
+        raise Unavailable("TOTP needs the master key, which is not configured for the identity services")
+    return sealer
+
+
+def check_second_factor(
+    enrolment: TotpEnrolment, code: str, now: datetime, sealer: TotpSealer | None
+) -> TotpEnrolment | None:
     """The enrolment after accepting ``code`` (a TOTP code or an unused recovery code), or None if wrong.
 
     An accepted TOTP step is remembered so the same code is not accepted twice; a recovery code is used up.
+    Recovery codes are checked first: they are hashes, so they work even if the sealed secret cannot be opened.
     """
-    step = totp.matching_step(enrolment.secret, code, now.timestamp(), after_step=enrolment.last_step)
-    if step is not None:
-        return attrs.evolve(enrolment, last_step=step)
     hashed = digest(code.strip().lower())
     if hashed in enrolment.recovery_hashes:
         return attrs.evolve(enrolment, recovery_hashes=enrolment.recovery_hashes - {hashed})
+    secret = sealer_of(sealer).open(enrolment.user_id, enrolment.secret)
+    step = totp.matching_step(secret, code, now.timestamp(), after_step=enrolment.last_step)
+    if step is not None:
+        return attrs.evolve(enrolment, last_step=step)
     return None
 
 
@@ -45,6 +56,7 @@ class TotpService:
     uow_factory: UnitOfWorkFactory
     cache: AuthzCache
     clock: Clock
+    sealer: TotpSealer | None = None  # the secrets envelope's cipher and master key ring
 
     async def enrol(self, principal: Principal) -> Enrolment:
         """Start (or restart, while unconfirmed) enrolment: a new secret for the authenticator app."""
@@ -55,8 +67,9 @@ class TotpService:
             if current is not None and current.confirmed_at is not None:
                 raise Conflict("TOTP is already enabled; disable it first to enrol a new device")
             secret = totp.new_secret()
+            sealed = sealer_of(self.sealer).seal(principal.user_id, secret)
             await uow.totp.put(
-                TotpEnrolment(user_id=principal.user_id, secret=secret, created_at=self.clock.now())
+                TotpEnrolment(user_id=principal.user_id, secret=sealed, created_at=self.clock.now())
             )
             await record(uow, self.clock, principal, "totp.enrol", "user", resource_id=principal.user_id)
             await uow.commit()
@@ -73,7 +86,8 @@ class TotpService:
                 raise Conflict("start with POST /api/v1/auth/totp to get a secret")
             if current.confirmed_at is not None:
                 raise Conflict("TOTP is already enabled")
-            step = totp.matching_step(current.secret, code, now.timestamp())
+            secret = sealer_of(self.sealer).open(principal.user_id, current.secret)
+            step = totp.matching_step(secret, code, now.timestamp())
             if step is None:
                 raise InvalidInput("wrong code: check the device clock and the secret", field="code")
             codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -100,7 +114,7 @@ class TotpService:
                 raise Conflict("TOTP is not enabled")
             if (
                 current.confirmed_at is not None
-                and check_second_factor(current, code, self.clock.now()) is None
+                and check_second_factor(current, code, self.clock.now(), self.sealer) is None
             ):
                 raise InvalidInput("wrong code", field="code")
             await uow.totp.delete(principal.user_id)

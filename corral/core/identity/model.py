@@ -8,6 +8,8 @@ from datetime import datetime
 
 import attrs
 
+from corral.core.secrets.model import WrappedKey
+
 __all__ = [
     "ApiToken",
     "AuthMethod",
@@ -18,6 +20,7 @@ __all__ = [
     "IssuedToken",
     "Principal",
     "Role",
+    "SealedSecret",
     "TotpEnrolment",
     "User",
 ]
@@ -128,11 +131,20 @@ class AuthSession:
 
 
 @attrs.frozen
+class SealedSecret:
+    """A value encrypted under its own data key, the data key wrapped by the master key (never plaintext)."""
+
+    ciphertext: bytes = attrs.field(repr=False)
+    wrapped_key: WrappedKey
+
+
+@attrs.frozen
 class TotpEnrolment:
-    """A user's TOTP secret (base32), confirmed once a first code was verified, and recovery code hashes."""
+    """A user's TOTP secret (sealed: see totp_seal), confirmed once a first code was verified, and recovery
+    code hashes."""
 
     user_id: uuid.UUID
-    secret: str = attrs.field(repr=False)
+    secret: SealedSecret = attrs.field(repr=False)
     created_at: datetime
     confirmed_at: datetime | None = None
     recovery_hashes: frozenset[str] = attrs.field(factory=frozenset, repr=False)

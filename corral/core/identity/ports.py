@@ -15,6 +15,7 @@ from corral.core.identity.model import (
     Delegation,
     Principal,
     Role,
+    SealedSecret,
     TotpEnrolment,
     User,
 )
@@ -232,15 +233,39 @@ class LoginThrottleStore(Protocol):
 
 
 class TotpStore(Protocol):
-    """TOTP enrolments, one per user."""
+    """TOTP enrolments, one per user. Secrets are stored sealed (``SealedSecret``), never in plain text.
 
-    async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None: ...
+    A row still holding a plaintext secret written by an older Corral makes ``get`` raise Unavailable (the
+    start-up step ``seal_plaintext_totp`` encrypts such rows first); it is never reported as "not enrolled",
+    which would skip the second factor."""
+
+    async def get(self, user_id: uuid.UUID) -> TotpEnrolment | None:
+        """The enrolment, or None; Unavailable when the row still holds a plaintext secret."""
+        ...
 
     async def put(self, enrolment: TotpEnrolment) -> None:
         """Insert or replace the user's enrolment."""
         ...
 
     async def delete(self, user_id: uuid.UUID) -> None: ...
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> list[TotpEnrolment]:
+        """Up to ``limit`` enrolments whose data key is wrapped under a key other than ``current_key_id``,
+        locked until the unit of work ends (rows locked by another unit are skipped)."""
+        ...
+
+    async def count_by_key(self) -> dict[str, int]:
+        """How many sealed TOTP secrets exist per master key id."""
+        ...
+
+    async def claim_plaintext(self, limit: int) -> list[tuple[uuid.UUID, str]]:
+        """Up to ``limit`` (user id, plaintext secret) rows left by an older Corral, locked like
+        ``claim_for_rewrap``."""
+        ...
+
+    async def seal_plaintext(self, user_id: uuid.UUID, sealed: SealedSecret) -> None:
+        """Replace a plaintext secret with its sealed form (the plaintext is erased; other fields kept)."""
+        ...
 
 
 class IdentitySettingsStore(Protocol):

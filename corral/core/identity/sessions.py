@@ -17,6 +17,7 @@ from corral.core.identity.model import AuthMethod, AuthSession, Principal, User
 from corral.core.identity.ports import AuthzCache, CachedCredential, PasswordHasher
 from corral.core.identity.recording import record
 from corral.core.identity.tokens import UsageRecorder
+from corral.core.identity.totp_seal import TotpSealer
 from corral.core.identity.users import UNUSABLE_PASSWORD
 from corral.core.ids import uuid7
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -79,6 +80,7 @@ class SessionService:
     clock: Clock
     usage: UsageRecorder
     policy: AuthPolicy = attrs.field(factory=AuthPolicy)
+    totp_sealer: TotpSealer | None = None
 
     async def login(
         self,
@@ -127,7 +129,7 @@ class SessionService:
                         "this account needs a TOTP code: send totp_code (or a recovery code)",
                         detail={"totp_required": True},
                     )
-                updated = check_second_factor(enrolment, totp_code, now)
+                updated = check_second_factor(enrolment, totp_code, now, self.totp_sealer)
                 if updated is None:
                     await uow.rollback()
                     await self._fail(name, keys, ip, user, "bad_totp")

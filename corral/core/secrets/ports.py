@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from corral.core.secrets.model import Secret, SecretVersion, WrappedKey
 
-__all__ = ["Actor", "Authorizer", "Cipher", "KeyWrapper", "SecretStore"]
+__all__ = ["Actor", "Authorizer", "Cipher", "KeyRewrap", "KeyWrapper", "SecretStore"]
 
 
 class Cipher(Protocol):
@@ -61,6 +61,24 @@ class KeyWrapper(Protocol):
         Raises SecretUndecryptable when ``wrapped.key_id`` is not in the ring
         (wrong or missing master key), or the blob or ``aad`` do not authenticate.
         """
+        ...
+
+
+class KeyRewrap(Protocol):
+    """Another domain's data sealed under the master key ring (e.g. TOTP secrets), re-wrapped by a rotation."""
+
+    @property
+    def name(self) -> str:
+        """What it is, for audit rows (``<name>.rewrap``)."""
+        ...
+
+    async def rewrap_batch(self, uow: Any, limit: int) -> tuple[int, set[str]]:
+        """In ``uow``: re-wrap up to ``limit`` data keys not under the current master key, locking them
+        (rows another unit holds are skipped); returns how many and the old key ids. 0 when done."""
+        ...
+
+    async def count_by_key(self, uow: Any) -> dict[str, int]:
+        """How many of its data keys are wrapped under each master key id."""
         ...
 
 

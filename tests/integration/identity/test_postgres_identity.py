@@ -25,6 +25,9 @@ class TestPostgresIdentityStores(IdentityStoresContract):
     async def make_project(self, uow, owner_id, index):
         return await insert_project(uow, owner_id, index)
 
+    async def put_plaintext_totp(self, uow, user_id, secret):
+        await uow.conn.execute("INSERT INTO user_totp (user_id, secret, last_step) VALUES ($1, $2, 7)", user_id, secret)
+
 
 class TestPostgresResolver(ResolverContract):
     @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.fakes.clock import FakeClock
-from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher
+from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
 from corral.fakes.identity_uow import IdentityMemory
 
 
@@ -21,7 +21,8 @@ def memory():
 
 @pytest.fixture
 async def ids(memory, clock):
-    kit = IdentityServices(memory, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
+    kit = IdentityServices(memory, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
+                           totp_sealer=fake_totp_sealer())
     await ensure_system_roles(memory, clock)
     return kit
 

@@ -267,7 +267,7 @@ async def test_rfc6238_vector():
 async def test_admin_must_enrol_totp_when_required(memory, clock):
     from corral.core.identity.kit import IdentityServices
     from corral.core.identity.service import SYSTEM, AuthPolicy, ensure_system_roles
-    from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher
+    from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
 
     ids = IdentityServices(
         memory,
@@ -275,6 +275,7 @@ async def test_admin_must_enrol_totp_when_required(memory, clock):
         InMemoryPasswordHasher(),
         clock,
         policy=AuthPolicy(require_totp_for_admins=True),
+        totp_sealer=fake_totp_sealer(),
     )
     await ensure_system_roles(memory, clock)
     await ids.users.create(SYSTEM, name="root", email="r@x.io", password=PW, admin=True)

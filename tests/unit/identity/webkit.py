@@ -16,7 +16,7 @@ from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 from corral.fakes.clock import FakeClock
-from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher
+from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
 from corral.fakes.identity_uow import IdentityMemory
 
 PROJECT = uuid.UUID("01900000-0000-7000-8000-000000000001")
@@ -51,7 +51,8 @@ async def identity_client(
     """A test client of an app over ``memory`` (shared by several apps = several replicas of one database)."""
     clock = clock or FakeClock()
     memory = memory or IdentityMemory()
-    ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
+    ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
+                           totp_sealer=fake_totp_sealer())
     await ensure_system_roles(memory, clock)
     platform = WebPlatform(settings=settings) if settings is not None else WebPlatform()
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))

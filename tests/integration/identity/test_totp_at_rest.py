@@ -1,0 +1,163 @@
+"""TOTP secrets at rest on the running platform (PostgreSQL, Valkey, real crypto): enrolment over HTTP leaves
+no plaintext in a pg_dump, a row left in plain text by an older Corral is sealed at start-up, the start-up key
+check and `corral secrets rotate-master-key` cover TOTP secrets, and migration 022 keeps legacy rows."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import os
+import subprocess
+import time
+
+import asyncpg
+import attrs
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.adapters.postgres.migrator import apply_migrations, load_migrations
+from corral.core.identity import totp
+from corral.core.secrets.model import SecretUndecryptable
+from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.cli import main
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple 42"
+LEGACY = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of "12345678901234567890" (RFC 6238's key)
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@pytest.fixture
+def settings(db_dsn, valkey_url, tmp_path):
+    return Settings(
+        database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path, master_key=b64(os.urandom(32)),
+        bootstrap_admin_name="root", bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.org",
+        log_format="text",
+    )
+
+
+async def _dump(dsn: str) -> bytes:
+    proc = await asyncio.create_subprocess_exec(
+        "/usr/lib/postgresql/15/bin/pg_dump", "--data-only", dsn, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out
+
+
+def _forms(secret: str) -> list[bytes]:
+    raw = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    return [secret.encode(), secret.lower().encode(), raw, raw.hex().encode(), base64.b64encode(raw).rstrip(b"=")]
+
+
+async def _login(client: TestClient, name: str, code: str | None = None) -> tuple[int, dict]:
+    body = {"name": name, "password": PASSWORD} | ({"totp_code": code} if code else {})
+    resp = await client.post("/api/v1/auth/login", json=body)
+    return resp.status, await resp.json()
+
+
+async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, monkeypatch):
+    platform = await Platform.start(settings)
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    try:
+        status, body = await _login(client, "root")
+        assert status == 200
+        csrf = {"X-CSRF-Token": body["csrf_token"]}
+        resp = await client.post("/api/v1/auth/totp", headers=csrf)
+        assert resp.status == 201, await resp.text()
+        secret = (await resp.json())["secret"]
+        resp = await client.post("/api/v1/auth/totp/confirm", headers=csrf,
+                                 json={"code": totp.code_at(secret, time.time())})
+        assert resp.status == 200, await resp.text()
+        client.session.cookie_jar.clear()
+        assert (await _login(client, "root"))[0] == 401  # the second factor is now needed
+        conn = await asyncpg.connect(db_dsn)
+        try:
+            row = await conn.fetchrow("SELECT secret, secret_sealed, key_id FROM user_totp")
+            assert row["secret"] is None and row["secret_sealed"] and row["key_id"]
+            # an older Corral's row: a confirmed enrolment with the secret in plain text
+            await conn.execute(
+                "INSERT INTO users (id, name, email, password_hash) SELECT gen_random_uuid(), 'old', 'old@x.io',"
+                " password_hash FROM users WHERE name = 'root'"
+            )
+            await conn.execute(
+                "INSERT INTO user_totp (user_id, secret, confirmed_at) SELECT id, $1, now() FROM users"
+                " WHERE name = 'old'", LEGACY,
+            )
+        finally:
+            await conn.close()
+    finally:
+        await client.close()
+        await platform.aclose()
+    assert LEGACY.encode() in await _dump(db_dsn)
+
+    platform = await Platform.start(settings)  # the start-up step seals the legacy row
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    try:
+        assert (await _login(client, "old"))[0] == 401
+        assert (await _login(client, "old", totp.code_at(LEGACY, time.time())))[0] == 200
+    finally:
+        await client.close()
+        await platform.aclose()
+    dump = await _dump(db_dsn)
+    assert b"totp.encrypt" in dump
+    for form in _forms(secret) + _forms(LEGACY):
+        assert form not in dump
+
+    # a production start with another master key is refused: TOTP secrets count (there are no other secrets)
+    new_key = b64(os.urandom(32))
+    with pytest.raises(SecretUndecryptable, match="master key is wrong"):
+        await Platform.start(attrs.evolve(settings, master_key=new_key, environment="production"))
+    for key, value in {
+        "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": settings.valkey_url,
+        "CORRAL_DATA_DIR": str(settings.data_dir), "CORRAL_MASTER_KEY": new_key,
+        "CORRAL_MASTER_KEY_PREVIOUS": settings.master_key, "CORRAL_ENVIRONMENT": "production",
+    }.items():
+        monkeypatch.setenv(key, value)
+    out = io.StringIO()
+
+    def run_cli() -> int:
+        with contextlib.redirect_stdout(out):
+            return main(["secrets", "rotate-master-key", "--batch-size", "1", "--json"])
+
+    assert await asyncio.to_thread(run_cli) == 0
+    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert report["rewrapped"] == 2 and report["done"] is True
+    platform = await Platform.start(attrs.evolve(settings, master_key=new_key, environment="production"))
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    try:  # only the new key configured: both TOTP secrets still open
+        assert (await _login(client, "root", totp.code_at(secret, time.time() + 30)))[0] == 200
+        assert (await _login(client, "old", totp.code_at(LEGACY, time.time() + 30)))[0] == 200
+    finally:
+        await client.close()
+        await platform.aclose()
+
+
+async def test_migration_022_keeps_plaintext_rows_for_the_start_up_step(pg_dsn):
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        before = [m for m in load_migrations() if m.name < "022"]
+        await apply_migrations(conn, before)
+        user_id = await conn.fetchval(
+            "INSERT INTO users (name, email, password_hash) VALUES ('u', 'u@x.io', 'h') RETURNING id"
+        )
+        await conn.execute("INSERT INTO user_totp (user_id, secret, last_step) VALUES ($1, $2, 9)", user_id, LEGACY)
+        await apply_migrations(conn)
+        row = await conn.fetchrow("SELECT secret, secret_sealed, last_step FROM user_totp")
+        assert (row["secret"], row["secret_sealed"], row["last_step"]) == (LEGACY, None, 9)
+        with pytest.raises(asyncpg.CheckViolationError):  # never both, never neither
+            await conn.execute("UPDATE user_totp SET secret = NULL")
+    finally:
+        await conn.close()
