@@ -151,6 +151,21 @@ async def test_branch_protection_refuses_force_push_and_deletion(corral, tmp_pat
     assert [e for e in corral.memory.events if e.topic == "push"] == pushes_before  # refused: no push event
     status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)
     assert branches["items"][0]["commit"]["sha"] == before
+    # a fast-forward of the protected branch is fine (the hook checks ancestry inside git's quarantine)
+    await git(work, "reset", "-q", "--hard", before)
+    write(work / "d.txt", "d")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "forward")
+    await git(work, "push", "origin", "main", token=alice)
+    # merge-request-only: direct pushes are refused with the reason
+    status, _ = await api(corral, "PATCH", f"/api/v1/projects/alice/app/branch-protections/{rule['id']}", alice,
+                          json={"require_merge_request": True})
+    assert status == 200
+    write(work / "e.txt", "e")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "direct")
+    direct = await git(work, "push", "origin", "main", token=alice, check=False)
+    assert direct.returncode != 0 and "must go through a merge request" in direct.stderr
     # an unprotected branch can be force-pushed
     await git(work, "push", "origin", "HEAD:topic", token=alice)
     await git(work, "commit", "--amend", "-qm", "amended")
