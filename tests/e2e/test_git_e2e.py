@@ -68,6 +68,17 @@ async def test_clone_push_fetch_shallow_and_push_event(corral, tmp_path: Path) -
                  "Content-Type": "application/x-git-upload-pack-request"},
     ) as r:
         assert r.status == 200 and b"refs/heads/main" in await r.read()
+    write(work / "docs" / "guide.md", "# Guide\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "docs")
+    await git(work, "tag", "-a", "v1", "-m", "first release")
+    await git(work, "push", "origin", "main", "v1", token=alice)
+    status, docs = await api(corral, "GET", "/api/v1/projects/alice/app/docs", alice)
+    assert status == 200 and [d["path"] for d in docs["items"]] == ["guide.md"]
+    status, doc = await api(corral, "GET", "/api/v1/projects/alice/app/docs/guide.md", alice)
+    assert doc["content"] == "# Guide\n"
+    status, tags = await api(corral, "GET", "/api/v1/projects/alice/app/repo/tags", alice)
+    assert [(t["name"], t["message"]) for t in tags["items"]] == [("v1", "first release")]
     # fetch picks up a new push
     write(work / "f9.txt", "9\n")
     await git(work, "add", ".")
@@ -85,11 +96,11 @@ async def test_clone_push_fetch_shallow_and_push_event(corral, tmp_path: Path) -
     status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)
     assert status == 200 and [b["name"] for b in branches["items"]] == ["main"]
     status, tree = await api(corral, "GET", "/api/v1/projects/alice/app/repo/tree/main", alice)
-    assert [e["name"] for e in tree["items"]] == ["f0.txt", "f1.txt", "f2.txt", "f9.txt"]
+    assert [e["name"] for e in tree["items"]] == ["docs", "f0.txt", "f1.txt", "f2.txt", "f9.txt"]
     status, raw = await api(corral, "GET", "/api/v1/projects/alice/app/repo/raw/main/f9.txt", alice)
     assert (status, raw) == (200, "9\n")
     status, commits = await api(corral, "GET", "/api/v1/projects/alice/app/repo/commits?limit=2", alice)
-    assert [c["message"] for c in commits["items"]] == ["commit 9", "commit 2"] and commits["next_cursor"]
+    assert [c["message"] for c in commits["items"]] == ["commit 9", "docs"] and commits["next_cursor"]
 
 
 async def test_permissions_anonymous_viewer_and_public(corral, tmp_path: Path) -> None:
@@ -274,6 +285,14 @@ async def test_merge_requests_conflict_409_and_merge(corral, tmp_path: Path) -> 
     assert status == 409
     status, blob = await api(corral, "GET", f"{base}/repo/blob/main/b.txt", bob)
     assert blob["content"] == "feature\n" and blob["encoding"] == "utf-8"
+    status, one = await api(corral, "GET", f"{base}/repo/commits/{merged['merge_commit_sha']}", bob)
+    assert status == 200 and [f["path"] for f in one["files"]] == ["b.txt"] and "+feature" in one["patch"]
+    status, cmp = await api(corral, "GET", f"{base}/repo/compare/main...clash", bob)
+    assert status == 200 and [c["message"] for c in cmp["commits"]] == ["clash"]
+    status, bad = await api(corral, "GET", f"{base}/repo/compare/main..clash", bob)
+    assert status == 400 and bad["field"] == "spec"
+    status, missing = await api(corral, "GET", f"{base}/repo/blob/main/nope.txt", bob)
+    assert status == 404
     push = [e.payload for e in corral.memory.events if e.topic == "push"][-1]
     assert push["via"] == "merge" and push["after"] == merged["merge_commit_sha"]
 

@@ -127,7 +127,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
                           "patch_truncated": change.patch_truncated})
 
 
-@routes.get(f"{BASE}/repo/compare/{{spec}}", summary="Compare two refs: base...head", **_READ)
+@routes.get(f"{BASE}/repo/compare/{{spec:.+}}", summary="Compare two refs: base...head", **_READ)
 async def compare(request: web.Request) -> web.StreamResponse:
     spec = request.match_info["spec"]
     base, sep, head = spec.partition("...")
