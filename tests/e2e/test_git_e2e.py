@@ -291,7 +291,7 @@ async def test_merge_requests_conflict_409_and_merge(corral, tmp_path: Path) -> 
     assert status == 200 and [c["message"] for c in cmp["commits"]] == ["clash"]
     status, bad = await api(corral, "GET", f"{base}/repo/compare/main..clash", bob)
     assert status == 400 and bad["field"] == "spec"
-    status, missing = await api(corral, "GET", f"{base}/repo/blob/main/nope.txt", bob)
+    status, _ = await api(corral, "GET", f"{base}/repo/blob/main/nope.txt", bob)
     assert status == 404
     push = [e.payload for e in corral.memory.events if e.topic == "push"][-1]
     assert push["via"] == "merge" and push["after"] == merged["merge_commit_sha"]
