@@ -22,6 +22,7 @@ from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.project_access import ProjectAwareWebAuth, ProjectsKit
+from corral.entrypoints.web.routes.lfs import lfs_authenticate_header
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, WebAuth
 
 __all__ = ["UowUserDirectory", "build_kit", "wire_projects"]
@@ -82,6 +83,7 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
     except Exception:  # punq: nothing registered (no identity domain wired)
         inner = DenyAllAuth()
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
+    platform.app_hooks.append(lambda app: app.on_response_prepare.append(lfs_authenticate_header))
 
 
 def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.5) -> None:

@@ -214,8 +214,11 @@ async def test_lfs_round_trip(corral, tmp_path: Path) -> None:
 
 
 async def _lfs_viewer_checks(corral, url: str, oid: str, blob: bytes) -> None:
-    # a viewer may download but not upload
+    # a viewer may download but not upload; anonymous callers are asked for credentials
     async with aiohttp.ClientSession() as s:
+        req = {"operation": "download", "objects": [{"oid": oid, "size": len(blob)}]}
+        async with s.post(f"{url}/info/lfs/objects/batch", json=req) as r:
+            assert r.status == 401 and r.headers["LFS-Authenticate"].startswith("Basic")
         vic = await corral.user("vic", "viewer")
         req = {"operation": "upload", "transfers": ["basic"], "objects": [{"oid": "a" * 64, "size": 3}]}
         async with s.post(f"{url}/info/lfs/objects/batch", json=req,

@@ -20,7 +20,7 @@ from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
-__all__ = ["routes"]
+__all__ = ["lfs_authenticate_header", "routes"]
 
 routes = RouteTable(tag="git")
 
@@ -29,6 +29,12 @@ LFS_JSON = "application/vnd.git-lfs+json"
 _OID = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 256 * 1024
 _CHALLENGE = 'Basic realm="Corral"'
+
+
+async def lfs_authenticate_header(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` hook: a 401 under /info/lfs/ also carries ``LFS-Authenticate`` (LFS clients)."""
+    if response.status == 401 and "/info/lfs/" in request.path and "WWW-Authenticate" in response.headers:
+        response.headers["LFS-Authenticate"] = response.headers["WWW-Authenticate"]
 
 
 def _lfs(status: int, body: dict[str, Any]) -> web.Response:
