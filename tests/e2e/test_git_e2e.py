@@ -200,6 +200,7 @@ async def test_lfs_round_trip(corral, tmp_path: Path) -> None:
     await git(work, "push", "origin", "main", token=alice)
     oid = hashlib.sha256(blob).hexdigest()
     project = await corral.kit.projects.get("alice", "media")
+    assert [a.detail["oid"] for a in corral.memory.audit if a.action == "lfs.upload"] == [oid]
     assert await corral.kit.objects.exists(f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}")
     clone = tmp_path / "c"
     await git(tmp_path, "clone", url, "c", token=alice)

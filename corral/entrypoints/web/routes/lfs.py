@@ -14,10 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
+from corral.core.audit.model import AuditEntry
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.ids import uuid7
 from corral.core.projects.model import Project
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
-from corral.entrypoints.web.project_access import kit, project_of
+from corral.entrypoints.web.project_access import actor_of, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
 __all__ = ["lfs_authenticate_header", "routes"]
@@ -161,6 +163,14 @@ async def upload(request: web.Request) -> web.StreamResponse:
     if digest.hexdigest() != oid:
         await k.objects.delete(key)
         return _lfs(422, {"message": "the uploaded content does not hash to the oid"})
+    actor = actor_of(request)
+    async with k.uow_factory() as uow:
+        await uow.audit.record(AuditEntry(
+            id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="lfs.upload", resource="project",
+            created_at=k.clock.now(), resource_id=project.id, project_id=project.id,
+            detail={"oid": oid, "size": size},
+        ))
+        await uow.commit()
     return web.Response(status=200)
 
 
