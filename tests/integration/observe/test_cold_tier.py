@@ -121,3 +121,26 @@ async def test_rotation_moves_rows_into_parquet_and_queries_merge_tiers(pool, tm
     ).run_once()
     assert expired.expired_files == 5  # the "recent" record was rotated first, then every day expired
     assert not list((tmp_path / "objects").rglob("*.parquet"))
+
+
+async def test_cold_files_live_in_s3_and_are_read_back_through_the_object_store(pool, tmp_path, s3, s3_bucket):
+    from corral.adapters.s3 import S3ObjectStore
+
+    store = S3ObjectStore(endpoint=s3.endpoint, bucket=s3_bucket, access_key=s3.access_key,
+                          secret_key=s3.secret_key, region=s3.region)
+    try:
+        hot = PostgresTelemetryStore(pool)
+        archive = PostgresHotArchive(pool)
+        cold = ParquetColdTier(store, tmp_path / "cache")
+        await hot.write(TelemetryBatch(logs=[log_row(i, trace_id="cd" * 16, message=f"s3 {i}") for i in range(3)]))
+        report = await ColdRotation(hot=archive, manifest=archive, writer=cold,
+                                    clock=Clock(T0 + timedelta(days=3))).run_once()
+        assert report.rows == 3
+        [f] = await archive.files("logs", None, None, None)
+        assert (await store.head(f.key)).size == f.bytes
+        fresh = ParquetColdTier(store, tmp_path / "other-cache")  # another replica: nothing cached yet
+        q = ObserveQueries(hot=hot, clock=Clock(T0), cold_manifest=archive, cold_reader=fresh)
+        page = await q.search_logs(LogQuery(trace_id="cd" * 16))
+        assert [i.message for i in page.items] == ["s3 2", "s3 1", "s3 0"]
+    finally:
+        await store.close()
