@@ -316,7 +316,7 @@ async def main() -> None:
                 "/api/v1/observe/sessions/"
                 f"sess-{args.records // 200 - 1 - rnd.randrange(args.records // 2000)}/timeline"
             ),
-            "1 h window, newest 100 (hot)": lambda: (
+            "time window <= 40 h, newest 100 (hot)": lambda: (
                 f"/api/v1/observe/logs?project={project}&since="
                 f"{(now - timedelta(hours=rnd.randrange(2, 40))).isoformat().replace('+00:00', 'Z')}&until="
                 f"{(now - timedelta(hours=1)).isoformat().replace('+00:00', 'Z')}&limit=100"
