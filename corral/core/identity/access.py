@@ -51,6 +51,8 @@ class Authorizer:
         """What ``principal`` may do in ``project_id``: for a token, scopes ∩ the user's permissions."""
         if principal.method is AuthMethod.SYSTEM:
             return frozenset(PERMISSIONS)
+        if principal.needs_totp_enrolment:  # nothing (not even minting a token) before the second factor
+            return frozenset()
         if principal.token_project_id is not None and project_id != principal.token_project_id:
             return frozenset()
         perms = await self.user_permissions(principal.user_id, project_id)
@@ -71,6 +73,37 @@ class Authorizer:
             f"{principal.name} lacks the permission {permission}{where}"
             + (" (not in this token's scopes or project)" if principal.scopes is not None else "")
         )
+
+    async def require_all(
+        self, principal: Principal, permissions: frozenset[str], project_id: uuid.UUID | None, what: str
+    ) -> None:
+        """PermissionDenied unless ``principal`` holds every one of ``permissions`` in ``project_id``.
+
+        Guards against escalation: nobody grants, takes away or takes over more than they hold themselves."""
+        missing = sorted(permissions - await self.permissions(principal, project_id))
+        if missing:
+            where = "" if project_id is None else f" in project {project_id}"
+            raise PermissionDenied(
+                f"{what} needs every permission involved; you lack {', '.join(missing)}{where}"
+            )
+
+    async def require_covers(self, principal: Principal, uow: UnitOfWork, user_id: uuid.UUID, what: str) -> None:
+        """PermissionDenied unless ``principal`` holds everything ``user_id`` holds (globally and in each project
+        the user has a role or a delegation in): changing someone's password, email or account is taking it
+        over, so it needs at least their power."""
+        scopes: set[uuid.UUID | None] = {None}
+        scopes |= {b.project_id for b in await uow.roles.bindings_of(user_id)}
+        cursor: str | None = None
+        now = self.clock.now()
+        while True:
+            page = await uow.delegations.list_involving(user_id, limit=500, cursor=cursor)
+            scopes |= {d.project_id for d in page.items if d.delegate_id == user_id and d.is_active(now)}
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        for scope in scopes:
+            target = await self.user_permissions(user_id, scope)
+            await self.require_all(principal, target, scope, what)
 
     async def explain(
         self, uow: UnitOfWork, user_id: uuid.UUID, permission: str, project_id: uuid.UUID | None

@@ -40,7 +40,7 @@ class IdentityServices:
 
     def __attrs_post_init__(self) -> None:
         self.authorizer = Authorizer(self.uow_factory, self.cache, self.clock)
-        self.users = UserService(self.uow_factory, self.hasher, self.cache, self.clock)
+        self.users = UserService(self.uow_factory, self.hasher, self.cache, self.clock, self.authorizer)
         self.rbac = RbacService(self.uow_factory, self.authorizer, self.cache, self.clock)
         self.tokens = TokenService(self.uow_factory, self.authorizer, self.cache, self.clock, self.usage)
         self.sessions = SessionService(

@@ -11,7 +11,7 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from corral.core.identity.access import Authorizer
-from corral.core.identity.catalogue import ADMIN_ROLE, check_permission_names
+from corral.core.identity.catalogue import ADMIN_ROLE, PERMISSIONS, check_permission_names
 from corral.core.identity.model import Binding, Delegation, Grant, Principal, Role, User
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.recording import record
@@ -33,6 +33,11 @@ async def user_named(uow: UnitOfWork, name: object, field: str) -> User:
     if user is None:
         raise NotFound(f"no user named {name!r}", field=field)
     return user
+
+
+def _granted(role: Role) -> frozenset[str]:
+    """What binding ``role`` grants (the admin role: every permission, including ones added later)."""
+    return frozenset(PERMISSIONS) if role.name == ADMIN_ROLE else role.permissions
 
 
 @attrs.define
@@ -62,6 +67,7 @@ class RbacService:
         role = Role(
             id=uuid7(), name=name, permissions=perms, created_at=self.clock.now(), description=description
         )
+        await self.authorizer.require_all(actor, perms, None, f"creating role {name}")
         async with self.uow_factory() as uow:
             if await uow.roles.get_by_name(name) is not None:
                 raise Conflict(f"a role named {name!r} exists", field="name")
@@ -88,6 +94,9 @@ class RbacService:
                 raise NotFound(f"no role named {name!r}")
             if role.name == ADMIN_ROLE:
                 raise Conflict("the admin role always holds every permission; it cannot be changed")
+            await self.authorizer.require_all(
+                actor, perms ^ role.permissions, None, f"changing role {name}"  # what is added or taken away
+            )
             await uow.roles.set_permissions(role.id, perms)
             await record(
                 uow,
@@ -110,6 +119,7 @@ class RbacService:
                 raise NotFound(f"no role named {name!r}")
             if role.is_system:
                 raise Conflict(f"{name} is a system role; system roles cannot be deleted")
+            await self.authorizer.require_all(actor, role.permissions, None, f"deleting role {name}")
             removed = await uow.roles.delete_role(role.id)
             await record(
                 uow,
@@ -150,6 +160,7 @@ class RbacService:
             found = await uow.roles.get_by_name(role)
             if found is None:
                 raise NotFound(f"no role named {role!r}", field="role")
+            await self.authorizer.require_all(actor, _granted(found), project_id, f"binding role {found.name}")
             binding = Binding(
                 id=uuid7(),
                 user_id=target.id,
@@ -179,6 +190,11 @@ class RbacService:
             binding = await uow.roles.get_binding(binding_id)
             if binding is None:
                 raise NotFound(f"no role binding {binding_id}")
+            role = await uow.roles.get_by_name(binding.role_name)
+            if role is not None:
+                await self.authorizer.require_all(
+                    actor, _granted(role), binding.project_id, f"removing role {role.name}"
+                )
             await uow.roles.delete_binding(binding_id)
             await record(
                 uow,

@@ -110,10 +110,17 @@ class TokenService:
                 await self.authorizer.authorize(actor, USERS_ADMIN, None)
                 owner = await user_named(uow, user, "user")
                 owner_id, owner_name = owner.id, owner.name
-        held = await self.authorizer.user_permissions(owner_id, project_id)
+        held = await self.authorizer.permissions(actor, project_id)
         if owner_id == actor.user_id:
-            held = await self.authorizer.permissions(actor, project_id)
-        missing = sorted(perms - held)
+            missing = sorted(perms - held)
+        else:
+            missing = sorted(perms - await self.authorizer.user_permissions(owner_id, project_id))
+            beyond = sorted(perms - held)
+            if beyond and not missing:  # minting for someone else never exceeds the minter either
+                raise PermissionDenied(
+                    f"you can only give {owner_name} a token within what you hold yourself; you lack "
+                    f"{', '.join(beyond)}" + (" in that project" if project_id else "")
+                )
         if missing:
             raise PermissionDenied(
                 f"a token cannot exceed its user: {owner_name} does not hold {', '.join(missing)}"

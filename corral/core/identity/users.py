@@ -9,7 +9,8 @@ import attrs
 from corral.core.audit.model import SYSTEM_ACTOR_ID
 from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound
-from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE
+from corral.core.identity.access import Authorizer
+from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE, PERMISSIONS
 from corral.core.identity.model import Binding, Principal, User
 from corral.core.identity.ports import AuthzCache, PasswordHasher
 from corral.core.identity.recording import record
@@ -73,6 +74,7 @@ class UserService:
     hasher: PasswordHasher
     cache: AuthzCache
     clock: Clock
+    authorizer: Authorizer
 
     async def create(
         self,
@@ -100,6 +102,8 @@ class UserService:
             password_hash = UNUSABLE_PASSWORD
         else:
             password_hash = await self.hasher.hash(check_password(password))
+        if admin:
+            await self.authorizer.require_all(actor, frozenset(PERMISSIONS), None, "creating an admin")
         now = self.clock.now()
         user = User(
             id=uuid7(),
@@ -166,6 +170,8 @@ class UserService:
             new["password_hash"] = await self.hasher.hash(check_password(changes["password"]))
         async with self.uow_factory() as uow:
             user = await self._get(uow, name)
+            if user.id != actor.user_id:
+                await self.authorizer.require_covers(actor, uow, user.id, f"changing user {name}")
             updated = attrs.evolve(user, updated_at=self.clock.now(), **new)  # type: ignore[arg-type]
             await uow.users.update(updated)
             ended = 0
@@ -190,6 +196,7 @@ class UserService:
             user = await self._get(uow, name)
             if user.id == actor.user_id:
                 raise Conflict("you cannot delete yourself; ask another admin")
+            await self.authorizer.require_covers(actor, uow, user.id, f"deleting user {name}")
             await uow.users.delete(user.id)
             await record(
                 uow, self.clock, actor, "user.delete", "user", resource_id=user.id, detail={"name": name}
