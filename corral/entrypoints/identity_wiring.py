@@ -71,9 +71,14 @@ async def wire_identity(platform: Any) -> None:
     created = await ensure_system_roles(uow_factory, clock)
     if created:
         log.info("created system roles", extra={"roles": created})
-    sealed = await seal_plaintext_totp(uow_factory, sealer, clock)  # rows written before migration 022
-    if sealed:
-        log.warning("encrypted TOTP secrets that were stored in plain text", extra={"count": sealed})
+    try:  # rows written in plain text before migration 022
+        sealed = await seal_plaintext_totp(uow_factory, sealer, clock)
+    except Exception as exc:  # e.g. `corral migrate` starting on a schema without 022 yet: the next start does it
+        log.warning("could not encrypt TOTP secrets stored in plain text (they stay unusable until then): %s",
+                    type(exc).__name__)
+    else:
+        if sealed:
+            log.warning("encrypted TOTP secrets that were stored in plain text", extra={"count": sealed})
     admin = await ensure_first_admin(ids.users, name=settings.bootstrap_admin_name,
                                      password=settings.bootstrap_admin_password,
                                      email=settings.bootstrap_admin_email)

@@ -161,3 +161,33 @@ async def test_migration_022_keeps_plaintext_rows_for_the_start_up_step(pg_dsn):
             await conn.execute("UPDATE user_totp SET secret = NULL")
     finally:
         await conn.close()
+
+
+async def test_a_start_on_a_schema_without_022_leaves_plaintext_rows_for_the_next_start(db_dsn, valkey_url, tmp_path):
+    """`corral migrate` on the embedded database starts the platform before migrating: it must not fail."""
+    conn = await asyncpg.connect(db_dsn)
+    try:  # the database as an older Corral left it: 022 not applied, a TOTP row in plain text
+        await conn.execute(
+            "DROP INDEX idx_user_totp_key_id, idx_user_totp_plaintext;"
+            " ALTER TABLE user_totp DROP CONSTRAINT user_totp_sealed_or_legacy,"
+            " DROP COLUMN secret_sealed, DROP COLUMN key_id, DROP COLUMN wrapped_key;"
+            " DELETE FROM schema_migrations WHERE name = '022_totp_sealed.sql'"
+        )
+        user_id = await conn.fetchval(
+            "INSERT INTO users (name, email, password_hash) VALUES ('u', 'u@x.io', 'h') RETURNING id"
+        )
+        await conn.execute("INSERT INTO user_totp (user_id, secret) VALUES ($1, $2)", user_id, LEGACY)
+    finally:
+        await conn.close()
+    settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path,
+                        master_key=b64(os.urandom(32)), log_format="text")
+    platform = await Platform.start(settings, migrate=False)
+    await platform.aclose()
+    platform = await Platform.start(settings)  # migrates, then seals
+    await platform.aclose()
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        row = await conn.fetchrow("SELECT secret, secret_sealed FROM user_totp")
+        assert row["secret"] is None and LEGACY.encode() not in row["secret_sealed"]
+    finally:
+        await conn.close()
