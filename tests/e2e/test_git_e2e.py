@@ -289,6 +289,11 @@ async def test_merge_requests_conflict_409_and_merge(corral, tmp_path: Path) -> 
     assert status == 409
     status, blob = await api(corral, "GET", f"{base}/repo/blob/main/b.txt", bob)
     assert blob["content"] == "feature\n" and blob["encoding"] == "utf-8"
+    await git(tmp_path / "w", "push", "origin", "main:topic/x", token=alice)
+    status, tree = await api(corral, "GET", f"{base}/repo/tree/topic/x", bob)
+    assert status == 200 and tree["ref"] == "topic/x" and "a.txt" in [e["name"] for e in tree["items"]]
+    status, blob = await api(corral, "GET", f"{base}/repo/blob/topic/x/a.txt", bob)
+    assert status == 200 and blob["path"] == "a.txt"
     status, one = await api(corral, "GET", f"{base}/repo/commits/{merged['merge_commit_sha']}", bob)
     assert status == 200 and [f["path"] for f in one["files"]] == ["b.txt"] and "+feature" in one["patch"]
     status, cmp = await api(corral, "GET", f"{base}/repo/compare/main...clash", bob)
@@ -297,7 +302,7 @@ async def test_merge_requests_conflict_409_and_merge(corral, tmp_path: Path) -> 
     assert status == 400 and bad["field"] == "spec"
     status, _ = await api(corral, "GET", f"{base}/repo/blob/main/nope.txt", bob)
     assert status == 404
-    push = [e.payload for e in corral.memory.events if e.topic == "push"][-1]
+    push = [e.payload for e in corral.memory.events if e.topic == "push" and e.payload["via"] == "merge"][-1]
     assert push["via"] == "merge" and push["after"] == merged["merge_commit_sha"]
 
 

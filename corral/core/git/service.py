@@ -168,6 +168,20 @@ class RepoBrowser:
 
     repos: GitRepositories
 
+    async def split_ref(self, project: Project, spec: str) -> tuple[str, str]:
+        """``feature/x/src/app.py`` → (``feature/x``, ``src/app.py``): the shortest leading segments naming a
+        branch, tag or commit (git forbids both ``a`` and ``a/b`` as refs, so the split is unambiguous)."""
+        parts = spec.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            candidate = "/".join(parts[:i])
+            try:
+                found = await self.repos.resolve(project.repo_path, candidate)
+            except InvalidInput:
+                found = None
+            if found is not None:
+                return candidate, "/".join(parts[i:])
+        raise NotFound(f"no branch, tag or commit at the start of {spec!r}")
+
     async def branches(self, project: Project) -> list[Branch]:
         return await self.repos.list_branches(project.repo_path)
 

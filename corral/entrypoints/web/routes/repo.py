@@ -49,8 +49,12 @@ def _blob(b: Blob) -> dict[str, Any]:
             "truncated": b.truncated}
 
 
-def _ref_path(request: web.Request) -> tuple[str, str]:
-    return request.match_info["ref"], request.match_info.get("path", "")
+async def _ref_path(request: web.Request) -> tuple[str, str]:
+    """The ref and path of ``{ref}/{path}``; a ref may itself contain '/' (``feature/x``)."""
+    ref, path = request.match_info["ref"], request.match_info.get("path", "")
+    if not path.strip("/"):
+        return ref, ""
+    return await kit(request).browser.split_ref(await project_of(request), f"{ref}/{path}")
 
 
 @routes.get(f"{BASE}/repo/branches", summary="Branches, each with its head commit", **_READ)
@@ -71,20 +75,20 @@ async def tags(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/repo/tree/{{ref}}", summary="The root directory at a ref", operation_id="tree_root", **_READ)
 @routes.get(f"{BASE}/repo/tree/{{ref}}/{{path:.*}}", summary="A directory at a ref", **_READ)
 async def tree(request: web.Request) -> web.StreamResponse:
-    ref, path = _ref_path(request)
+    ref, path = await _ref_path(request)
     entries = await kit(request).browser.tree(await project_of(request), ref, path)
     return json_response({"ref": ref, "path": path.strip("/"), "items": [_entry(e) for e in entries]})
 
 
 @routes.get(f"{BASE}/repo/blob/{{ref}}/{{path:.*}}", summary="A file at a ref as JSON (utf-8 or base64)", **_READ)
 async def blob(request: web.Request) -> web.StreamResponse:
-    ref, path = _ref_path(request)
+    ref, path = await _ref_path(request)
     return json_response(_blob(await kit(request).browser.blob(await project_of(request), ref, path)))
 
 
 @routes.get(f"{BASE}/repo/raw/{{ref}}/{{path:.*}}", summary="A file's raw bytes at a ref (streamed)", **_READ)
 async def raw(request: web.Request) -> web.StreamResponse:
-    ref, path = _ref_path(request)
+    ref, path = await _ref_path(request)
     project = await project_of(request)
     chunks = kit(request).git.blob_stream(project.repo_path, ref, path.strip("/"))
     try:
