@@ -47,6 +47,7 @@ class ObserveRuntime:
     leader: LeaderLock
     clock: Clock
     ensure_partitions: Any = None  # async (today) -> int, PostgreSQL only
+    body_budget: Any = None  # the OTLP receiver's bound on request bytes in memory (corral.entrypoints.otlp)
 
     async def rotate(self, older_than: timedelta | None = None) -> Any:
         """One rotation pass as the leader (skipped, returning None, when another replica leads)."""

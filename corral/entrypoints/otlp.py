@@ -49,15 +49,42 @@ def _status_response(status: int, message: str, as_json: bool, retry_after: int 
     )
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
+class BodyBudget:
+    """Bounds the request bytes held in memory by all OTLP requests together (bodies being read
+    or decoded): beyond it a request is refused with 429 before its body is read."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, n: int) -> None:
+        if self.used and self.used + n > self.limit:
+            raise RateLimited("too many telemetry bytes in flight; retry later", retry_after=1)
+        self.used += n
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+async def _read_limited(request: web.Request, limit: int, budget: BodyBudget) -> tuple[bytes, int]:
+    """The body (at most ``limit`` bytes after decompression) and the bytes taken from ``budget``."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is over the {limit} byte limit")
+    taken = request.content_length or 0
+    budget.take(taken)
     chunks = bytearray()
-    async for chunk in request.content.iter_chunked(256 * 1024):
-        chunks += chunk
-        if len(chunks) > limit:
-            raise PayloadTooLarge(f"request body is over the {limit} byte limit (after decompression)")
-    return bytes(chunks)
+    try:
+        async for chunk in request.content.iter_chunked(256 * 1024):
+            chunks += chunk
+            if len(chunks) > limit:
+                raise PayloadTooLarge(f"request body is over the {limit} byte limit (after decompression)")
+            if len(chunks) > taken:  # gzip or chunked: account for what is really held
+                budget.take(len(chunks) - taken)
+                taken = len(chunks)
+    except BaseException:
+        budget.give(taken)
+        raise
+    return bytes(chunks), taken
 
 
 def _projects(batch: TelemetryBatch) -> set[uuid.UUID | None]:
@@ -81,11 +108,17 @@ async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
         return _status_response(
             429, "telemetry ingest queue is full; retry later", as_json, retry_after=rt.pipeline.retry_after_seconds
         )
+    budget = _budget(rt)
+    taken = 0
     try:
-        body = await _read_limited(request, rt.settings.otlp_max_body_bytes)
-        message = decode_request(signal, body, ctype)
-        convert = getattr(rt.codec, signal)
-        batch = await rt.pipeline.decode(lambda lookup: convert(message, caller, lookup), rt.directory)
+        body, taken = await _read_limited(request, rt.settings.otlp_max_body_bytes, budget)
+        try:
+            message = decode_request(signal, body, ctype)
+            del body
+            convert = getattr(rt.codec, signal)
+            batch = await rt.pipeline.decode(lambda lookup: convert(message, caller, lookup), rt.directory)
+        finally:
+            budget.give(taken)
         auth = request.app[WEB_AUTH]
         for project_id in _projects(batch):
             await auth.authorize(request, principal, "observe:write", project_id)
@@ -106,6 +139,14 @@ async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
         body=encode_response(signal, batch.rejected, batch.error_message, as_json),
         content_type=JSON if as_json else PROTOBUF,
     )
+
+
+def _budget(rt: ObserveRuntime) -> BodyBudget:
+    if rt.body_budget is None:
+        # 4 maximal bodies at once, at least 64 MiB: the queue bounds records, this bounds raw bytes
+        rt.body_budget = BodyBudget(max(4 * rt.settings.otlp_max_body_bytes, 64 * 1024 * 1024))
+    budget: BodyBudget = rt.body_budget
+    return budget
 
 
 _DOC = (

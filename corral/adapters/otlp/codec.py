@@ -191,6 +191,7 @@ class OtlpCodec:
                 batch.error_message = str(exc)
                 continue
             extra = _resource_extra(res)
+            extra_json = _dumps(extra) if extra else ""
             for ss in rs.scope_spans:
                 ids = self._ids.ids(len(ss.spans))
                 for i, sp in enumerate(ss.spans):
@@ -210,8 +211,6 @@ class OtlpCodec:
                             batch.error_message = str(exc)
                             continue
                         attrs = strip_envelope(attrs)
-                    if extra:
-                        attrs["resource"] = extra
                     events = [
                         {
                             "name": ev.name,
@@ -239,7 +238,7 @@ class OtlpCodec:
                             _SPAN_KINDS[sp.kind] if 0 <= sp.kind < len(_SPAN_KINDS) else "internal",
                             _SPAN_STATUS[sp.status.code] if 0 <= sp.status.code < 3 else "unset",
                             max(end - start, 0) / 1e6,
-                            _dumps(attrs),
+                            _with_resource(_dumps(attrs), extra_json),
                             _dumps(events),
                         )
                     )
@@ -347,6 +346,15 @@ class OtlpCodec:
                     span_id,
                 )
             )
+
+
+def _with_resource(attrs_json: str, resource_json: str) -> str:
+    """Splice the (once-encoded) resource attributes into a record's attribute object."""
+    if not resource_json:
+        return attrs_json
+    if len(attrs_json) <= 2:
+        return '{"resource":' + resource_json + "}"
+    return attrs_json[:-1] + ',"resource":' + resource_json + "}"
 
 
 def _count_points(metric: Any) -> int:
