@@ -128,6 +128,13 @@ class IdentityStoresContract:
             left = await uow.roles.list_bindings(user_id=None, project_id=None, limit=10, cursor=None)
             assert [x.id for x in left.items] == [made[0].id, made[3].id]
             assert await uow.roles.delete_role(gone.id) == 0
+            granter = _user("gus")
+            await uow.users.add(granter)
+            granted = attrs.evolve(made[0], id=uuid7(), user_id=b.id, granted_by=granter.id)
+            await uow.roles.add_binding(granted)
+            await uow.users.delete(granter.id)  # a granter can be deleted; what they granted stays
+            kept = await uow.roles.get_binding(granted.id)
+            assert kept is not None and kept.granted_by is None
 
     async def test_delegations(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:

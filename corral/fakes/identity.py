@@ -111,7 +111,11 @@ class InMemoryUserStore:
     async def delete(self, user_id: uuid.UUID) -> None:
         self.data.users.pop(user_id, None)
         d = self.data
-        d.bindings = {k: b for k, b in d.bindings.items() if b.user_id != user_id}
+        d.bindings = {
+            k: b if b.granted_by != user_id else attrs.evolve(b, granted_by=None)
+            for k, b in d.bindings.items()
+            if b.user_id != user_id
+        }
         d.delegations = {
             k: x for k, x in d.delegations.items() if user_id not in (x.delegator_id, x.delegate_id)
         }

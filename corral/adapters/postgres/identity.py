@@ -97,7 +97,13 @@ class PostgresUserStore:
             async with self.conn.transaction():
                 await self.conn.execute("DELETE FROM users WHERE id = $1", user_id)
         except asyncpg.ForeignKeyViolationError as exc:
-            raise Conflict("the user still owns projects; transfer or delete them first") from exc
+            table = getattr(exc, "table_name", None) or "other records"
+            if table == "projects":
+                raise Conflict("the user still owns projects; transfer or delete them first") from exc
+            raise Conflict(
+                f"the user is still referenced by {table} (their work keeps its author); "
+                "deactivate the user instead (PATCH with is_active false)"
+            ) from exc
 
     async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
         after = cursor_value(cursor, "name")
