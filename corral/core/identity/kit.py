@@ -46,5 +46,8 @@ class IdentityServices:
         self.sessions = SessionService(
             self.uow_factory, self.hasher, self.cache, self.clock, self.usage, self.policy, self.totp_sealer
         )
-        self.totp = TotpService(self.uow_factory, self.cache, self.clock, self.totp_sealer)
+        self.totp = TotpService(
+            self.uow_factory, self.cache, self.clock, self.totp_sealer, self.policy.max_failures_per_user,
+            self.policy.find_time, self.policy.ban_time,
+        )
         self.settings = IdentitySettingsService(self.uow_factory, self.cache, self.clock, self.policy)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.errors import Conflict, InvalidInput, PermissionDenied, Unavailable
+from corral.core.errors import Conflict, InvalidInput, PermissionDenied, RateLimited, Unavailable
 from corral.core.identity import totp
 from corral.core.identity.credentials import digest, new_recovery_code
 from corral.core.identity.model import Principal, TotpEnrolment
@@ -57,6 +57,9 @@ class TotpService:
     cache: AuthzCache
     clock: Clock
     sealer: TotpSealer | None = None  # the secrets envelope's cipher and master key ring
+    max_failures: int = 5  # wrong codes to disable TOTP within find_time before a ban (AuthPolicy's per-user)
+    find_time: timedelta = timedelta(minutes=2)
+    ban_time: timedelta = timedelta(minutes=5)
 
     async def enrol(self, principal: Principal) -> Enrolment:
         """Start (or restart, while unconfirmed) enrolment: a new secret for the authenticator app."""
@@ -105,19 +108,42 @@ class TotpService:
         return codes
 
     async def disable(self, principal: Principal, code: object) -> None:
-        """Turn TOTP off; needs a current code or a recovery code."""
+        """Turn TOTP off; needs a current code or a recovery code.
+
+        Wrong codes are counted like failed logins: past ``max_failures`` within ``find_time`` the account's
+        TOTP changes are refused for ``ban_time`` (so a stolen session cannot guess its way through)."""
         if not isinstance(code, str):
             raise InvalidInput("code must be a TOTP or recovery code", field="code")
+        key = f"totp:{principal.user_id}"
+        now = self.clock.now()
         async with self.uow_factory() as uow:
+            banned = await uow.login_throttle.banned_until([key], now)
+            if banned is not None:
+                raise RateLimited("too many wrong TOTP codes; try again later",
+                                  retry_after=max(1, int((banned - now).total_seconds())))
             current = await uow.totp.get(principal.user_id)
             if current is None:
                 raise Conflict("TOTP is not enabled")
-            if (
-                current.confirmed_at is not None
-                and check_second_factor(current, code, self.clock.now(), self.sealer) is None
-            ):
-                raise InvalidInput("wrong code", field="code")
+            if current.confirmed_at is not None:
+                updated = check_second_factor(current, code, now, self.sealer)
+                if updated is None:
+                    await uow.rollback()
+                    await self._fail(principal, key)
+                    raise InvalidInput("wrong code", field="code")
             await uow.totp.delete(principal.user_id)
+            await uow.login_throttle.clear(key)
             await record(uow, self.clock, principal, "totp.disable", "user", resource_id=principal.user_id)
             await uow.commit()
         await self.cache.invalidate("totp.disable")
+
+    async def _fail(self, principal: Principal, key: str) -> None:
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            await uow.login_throttle.record_failure([key], now)
+            detail: dict[str, object] = {"reason": "bad_totp"}
+            if await uow.login_throttle.failures_since(key, now - self.find_time) >= self.max_failures:
+                await uow.login_throttle.ban(key, now + self.ban_time)
+                detail["banned_until"] = (now + self.ban_time).isoformat()
+            await record(uow, self.clock, principal, "totp.disable_failed", "user", resource_id=principal.user_id,
+                         detail=detail)
+            await uow.commit()

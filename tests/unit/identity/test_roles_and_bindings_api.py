@@ -104,3 +104,15 @@ async def test_listings_show_projects_as_owner_name(web):
     assert audit["items"] and {e["project"] for e in audit["items"]} == {"acme/app"}
     user = await (await client.get("/api/v1/users/bob", headers=admin)).json()
     assert {r["project"] for r in user["roles"]} == {None, "acme/app"}
+
+
+async def test_explain_names_the_project(web):
+    client, ids, _ = web
+    admin = await _admin(ids)
+    await user_with_token(ids, "bob", "viewer")
+    await ids.rbac.bind(SYSTEM, "bob", "developer", PROJECT)
+    body = await (await client.get("/api/v1/permissions/explain?user=bob&permission=project:write&project=acme/app",
+                                   headers=admin)).json()
+    assert body["allowed"] is True
+    assert "in project acme/app" in body["because"][0] and str(PROJECT) not in body["because"][0]
+    assert body["path"][0]["project"] == "acme/app"

@@ -148,3 +148,23 @@ async def test_recovery_codes_work_even_when_the_sealed_secret_cannot_be_opened(
     with pytest.raises(SecretUndecryptable):
         await lost_key.sessions.login("ann", PW, totp_code="123456", ip=None, user_agent=None)
     await lost_key.sessions.login("ann", PW, totp_code=codes[0], ip=None, user_agent=None)
+
+
+async def test_guessing_codes_to_disable_totp_gets_banned():
+    from corral.core.errors import InvalidInput, RateLimited
+
+    ids, db, clock = await platform((NEW,))
+    secret, principal = await enrolled(ids, clock)
+    clock.advance(60)
+    for _ in range(ids.policy.max_failures_per_user):
+        with pytest.raises(InvalidInput):
+            await ids.totp.disable(principal, "000000" if totp.code_at(secret, clock.now().timestamp()) != "000000"
+                                   else "111111")
+    with pytest.raises(RateLimited):  # even the right code, while banned
+        await ids.totp.disable(principal, totp.code_at(secret, clock.now().timestamp()))
+    failed = [e for e in db.db.audit.entries.values() if e.action == "totp.disable_failed"]
+    assert len(failed) == ids.policy.max_failures_per_user and "banned_until" in failed[-1].detail
+    assert principal.user_id in stored(db)
+    clock.advance(ids.policy.ban_time.total_seconds() + 60)
+    await ids.totp.disable(principal, totp.code_at(secret, clock.now().timestamp()))
+    assert principal.user_id not in stored(db)

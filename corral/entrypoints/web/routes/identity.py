@@ -186,8 +186,11 @@ async def explain(request: web.Request) -> web.StreamResponse:
         raise InvalidInput("permission is required, e.g. ?permission=project:read", field="permission")
     project_id = await _project(request, request.query.get("project"))
     result = await ids.rbac.explain(user, permission, project_id)
-    projects = await project_names(request, {g.project_id for g in result.because})
-    return json_response({"allowed": result.allowed, "because": [g.description for g in result.because],
+    projects = await project_names(request, {g.project_id for g in result.because} | {project_id})
+    because = [g.description for g in result.because]
+    for pid, full_name in projects.items():
+        because = [text.replace(f"project {pid}", f"project {full_name}") for text in because]
+    return json_response({"allowed": result.allowed, "because": because,
                           "path": [{"kind": g.kind, "role": g.role, "delegation_id": g.delegation_id,
                                     "delegator_id": g.delegator,
                                     "project": _project_ref(g.project_id, projects),
