@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from corral.core.audit.model import SYSTEM_ACTOR_ID, SYSTEM_ACTOR_NAME
 from corral.core.clock import Clock
+from corral.core.errors import Conflict
 from corral.core.identity.catalogue import PERMISSIONS, SYSTEM_ROLES
 from corral.core.identity.model import AuthMethod, Principal, Role, User
 from corral.core.identity.recording import record
@@ -19,7 +20,8 @@ SYSTEM = Principal(user_id=SYSTEM_ACTOR_ID, name=SYSTEM_ACTOR_NAME, method=AuthM
 async def ensure_system_roles(uow_factory: UnitOfWorkFactory, clock: Clock) -> list[str]:
     """Create missing system roles with the design's permission sets; returns the names created.
 
-    Existing roles are left as they are (an operator may have changed a role's permissions)."""
+    Existing roles are left as they are (an operator may have changed a role's permissions). Replicas starting
+    together may race: a role another one created meanwhile is simply skipped."""
     created: list[str] = []
     async with uow_factory() as uow:
         await uow.roles.ensure_permissions(PERMISSIONS)
@@ -33,7 +35,10 @@ async def ensure_system_roles(uow_factory: UnitOfWorkFactory, clock: Clock) -> l
                     description=description,
                     is_system=True,
                 )
-                await uow.roles.add(role)
+                try:
+                    await uow.roles.add(role)
+                except Conflict:  # another replica created it since we looked
+                    continue
                 await record(
                     uow,
                     clock,
@@ -51,12 +56,16 @@ async def ensure_system_roles(uow_factory: UnitOfWorkFactory, clock: Clock) -> l
 async def ensure_first_admin(
     users: UserService, *, name: str | None, password: str | None, email: str | None
 ) -> User | None:
-    """Create the admin from the CORRAL_BOOTSTRAP_ADMIN_* settings, only when no user exists yet."""
+    """Create the admin from the CORRAL_BOOTSTRAP_ADMIN_* settings, only when no user exists yet (when replicas
+    start together, one creates it and the others find it taken)."""
     if not name:
         return None
     async with users.uow_factory() as uow:
         if await uow.users.count() > 0:
             return None
-    return await users.create(
-        SYSTEM, name=name, email=email or f"{name}@localhost", password=password, admin=True
-    )
+    try:
+        return await users.create(
+            SYSTEM, name=name, email=email or f"{name}@localhost", password=password, admin=True
+        )
+    except Conflict:
+        return None
