@@ -110,3 +110,27 @@ class OutboxContract:
             with pytest.raises(InvalidInput) as caught:
                 await uow.outbox.add("", {})
             assert caught.value.field == "topic"
+
+    async def test_purge_deletes_only_processed_events_older_than_the_cutoff(self, uow_factory: Any) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        await _drain(uow_factory)
+        done = await _add(uow_factory, 3, topic="contract.purge")
+        async with uow_factory() as uow:
+            claimed = await uow.outbox.claim(10)
+            await uow.outbox.mark_processed([e.id for e in claimed])
+            await uow.commit()
+        pending = await _add(uow_factory, 2, topic="contract.pending")
+        async with uow_factory() as uow:
+            long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+            assert await uow.outbox.purge_processed(long_ago, 100) == 0
+            future = datetime.now(UTC) + timedelta(days=1)
+            assert await uow.outbox.purge_processed(future, 2) == 2
+            assert await uow.outbox.purge_processed(future, 100) >= 1
+            await uow.commit()
+        async with uow_factory() as uow:
+            left = await uow.outbox.claim(100)
+            assert {e.id for e in left} == {e.id for e in pending}
+            assert not {e.id for e in left} & {e.id for e in done}
+            with pytest.raises(InvalidInput):
+                await uow.outbox.purge_processed(future, 0)

@@ -212,6 +212,7 @@ WIRINGS: list[Wiring] = []
 
 
 def _wirings() -> None:
+    from corral.entrypoints.housekeeping import wire_housekeeping
     from corral.entrypoints.identity_wiring import wire_identity
     from corral.entrypoints.notify_wiring import wire_notifications
     from corral.entrypoints.observe import wire_observe
@@ -223,6 +224,7 @@ def _wirings() -> None:
     WIRINGS.append(wire_observe)
     WIRINGS.append(wire_notifications)
     WIRINGS.append(wire_projects)  # after the outbox relay exists; wraps identity's WebAuth (visibility, owners)
+    WIRINGS.append(wire_housekeeping)
 
 
 _wirings()

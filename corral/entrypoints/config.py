@@ -102,6 +102,9 @@ class Settings:
     observe_alert_seconds: float = attrs.field(default=30.0, validator=_positive)  # alert evaluator period
     observe_self: bool = True  # Corral's own request logs and spans go through its telemetry pipeline
 
+    # --- housekeeping --------------------------------------------------------
+    outbox_retention_hours: int = attrs.field(default=168, validator=_positive)  # processed events kept 7 days
+
     # --- identity ------------------------------------------------------------
     bootstrap_admin_name: str | None = None
     bootstrap_admin_password: str | None = attrs.field(default=None, repr=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -81,6 +82,17 @@ class InMemoryOutbox:
             event = self.table.events.get(event_id)
             if event is not None and event.processed_at is None:
                 self.table.events[event_id] = attrs.evolve(event, processed_at=now)
+
+    async def purge_processed(self, before: datetime, limit: int) -> int:
+        if limit < 1:
+            raise InvalidInput("purge needs a limit of at least 1", field="limit")
+        doomed = [
+            k for k in sorted(self.table.events)
+            if (at := self.table.events[k].processed_at) is not None and at < before
+        ][:limit]
+        for key in doomed:
+            del self.table.events[key]
+        return len(doomed)
 
     @property
     def events(self) -> list[OutboxEvent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -69,6 +70,18 @@ class PostgresOutbox:
                 limit,
             )
         return [_event(r) for r in rows]
+
+    async def purge_processed(self, before: datetime, limit: int) -> int:
+        if limit < 1:
+            raise InvalidInput("purge needs a limit of at least 1", field="limit")
+        with translate_errors("outbox purge"):
+            status = await self.conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE processed_at IS NOT NULL"
+                " AND processed_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                before,
+                limit,
+            )
+        return int(status.split()[-1])
 
     async def mark_processed(self, ids: list[uuid.UUID]) -> None:
         if not ids:

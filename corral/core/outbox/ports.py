@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Protocol
 
 from corral.core.outbox.model import OutboxEvent
@@ -31,4 +32,11 @@ class Outbox(Protocol):
 
     async def mark_processed(self, ids: list[uuid.UUID]) -> None:
         """Mark claimed events done; they are never returned by ``claim`` again."""
+        ...
+
+    async def purge_processed(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events processed before ``before``; unprocessed events are never deleted.
+
+        Returns how many were deleted (call again while it returns ``limit``).
+        """
         ...
