@@ -183,18 +183,22 @@ class GitCli:
         _, out, _ = await self._run(repo, "log", "--no-walk=unsorted", f"--format={LOG_FORMAT}", *unique, "--")
         return {c.sha: c for c in parse_log(out)}
 
-    async def list_branches(self, repo: str) -> list[Branch]:
+    async def list_branches(self, repo: str, *, after: str | None = None, limit: int | None = None) -> list[Branch]:
         self._check_repo(repo)
-        _, out, _ = await self._run(repo, "for-each-ref", "--format=%(objectname) %(refname:strip=2)", "refs/heads")
-        pairs = [line.split(" ", 1) for line in out.decode("utf-8", "replace").splitlines() if line]
+        _, out, _ = await self._run(repo, "for-each-ref", "--format=%(refname:strip=2)%00%(objectname)",
+                                    "refs/heads")
+        rows = _window([line.split("\x00") for line in out.decode("utf-8", "replace").splitlines() if line],
+                       after, limit)
+        pairs = [(sha, name) for name, sha in rows]
         commits = await self._commits(repo, [sha for sha, _ in pairs])
         return [Branch(name, commits[sha]) for sha, name in pairs if sha in commits]
 
-    async def list_tags(self, repo: str) -> list[Tag]:
+    async def list_tags(self, repo: str, *, after: str | None = None, limit: int | None = None) -> list[Tag]:
         self._check_repo(repo)
         fmt = "%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(contents:subject)"
         _, out, _ = await self._run(repo, "for-each-ref", f"--format={fmt}", "refs/tags")
-        rows = [line.split("\x00") for line in out.decode("utf-8", "replace").splitlines() if line]
+        rows = _window([line.split("\x00") for line in out.decode("utf-8", "replace").splitlines() if line],
+                       after, limit)
         targets = [(r[0], r[2] or r[1], r[3] if r[2] else None) for r in rows]
         commits = await self._commits(repo, [t for _, t, _ in targets])
         return [Tag(name, target, commits.get(target), msg) for name, target, msg in targets]
@@ -448,3 +452,9 @@ def rules_env(rules: list[PushRule] | tuple[PushRule, ...]) -> str:
 
 def is_sha(value: str) -> bool:
     return bool(_SHA.match(value))
+
+
+def _window(rows: list[list[str]], after: str | None, limit: int | None) -> list[list[str]]:
+    """Rows (name first) in byte order of the name, after ``after``, at most ``limit``."""
+    rows = sorted((r for r in rows if after is None or r[0].encode() > after.encode()), key=lambda r: r[0].encode())
+    return rows if limit is None else rows[:limit]

@@ -93,13 +93,15 @@ class InMemoryGitRepositories:
     async def set_default_branch(self, repo: str, branch: str) -> None:
         self._repo(repo).head = branch
 
-    async def list_branches(self, repo: str) -> list[Branch]:
+    async def list_branches(self, repo: str, *, after: str | None = None, limit: int | None = None) -> list[Branch]:
         r = self._repo(repo)
-        return [Branch(name, r.commits[sha]) for name, sha in sorted(r.branches.items())]
+        names = _window(r.branches, after, limit)
+        return [Branch(name, r.commits[r.branches[name]]) for name in names]
 
-    async def list_tags(self, repo: str) -> list[Tag]:
+    async def list_tags(self, repo: str, *, after: str | None = None, limit: int | None = None) -> list[Tag]:
         r = self._repo(repo)
-        return [Tag(name, sha, r.commits.get(sha)) for name, sha in sorted(r.tags.items())]
+        names = _window(r.tags, after, limit)
+        return [Tag(name, r.tags[name], r.commits.get(r.tags[name])) for name in names]
 
     async def resolve(self, repo: str, rev: str) -> str | None:
         r = self._repo(repo)
@@ -230,3 +232,8 @@ class InMemoryGitRepositories:
     def validate(self, rev: str) -> None:
         if rev.startswith("-"):
             raise InvalidInput("bad ref", field="ref")
+
+
+def _window(refs: dict[str, str], after: str | None, limit: int | None) -> list[str]:
+    names = sorted((n for n in refs if after is None or n.encode() > after.encode()), key=str.encode)
+    return names if limit is None else names[:limit]

@@ -95,6 +95,15 @@ async def test_clone_push_fetch_shallow_and_push_event(corral, tmp_path: Path) -
     # the browser sees what was pushed
     status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)
     assert status == 200 and [b["name"] for b in branches["items"]] == ["main"]
+    await git(work, "push", "origin", "main:dev", "main:feature/x", token=alice)
+    names, cursor = [], ""
+    while cursor is not None:
+        status, page = await api(corral, "GET", f"/api/v1/projects/alice/app/repo/branches?limit=2&cursor={cursor}",
+                                 alice)
+        assert status == 200 and set(page) == {"items", "next_cursor"}
+        names += [b["name"] for b in page["items"]]
+        cursor = page["next_cursor"]
+    assert names == ["dev", "feature/x", "main"]
     status, tree = await api(corral, "GET", "/api/v1/projects/alice/app/repo/tree/main", alice)
     assert [e["name"] for e in tree["items"]] == ["docs", "f0.txt", "f1.txt", "f2.txt", "f9.txt"]
     status, raw = await api(corral, "GET", "/api/v1/projects/alice/app/repo/raw/main/f9.txt", alice)

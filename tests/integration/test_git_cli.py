@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -218,3 +219,35 @@ async def test_tags_docs_and_browser_service(seeded) -> None:
     assert [c.subject for c in page.items] == ["add b"] and page.next_cursor
     rest = await browser.commits(project, "feature", limit=1, cursor=page.next_cursor)
     assert [c.subject for c in rest.items] == ["first"]
+
+
+async def test_branches_and_tags_paginate(seeded) -> None:
+    from corral.core.git.service import RepoBrowser
+    from corral.core.projects.model import Project, Visibility
+
+    git, work = seeded
+    for name in ("b-1", "b-2", "b/3", "z"):
+        sh(work, "branch", name)
+    for name in ("t1", "t2", "t3"):
+        sh(work, "tag", "-a", name, "-m", f"tag {name}")
+    sh(work, "push", "-q", "origin", "--all")
+    sh(work, "push", "-q", "origin", "--tags")
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    project = Project(uuid.uuid4(), uuid.uuid4(), "o", "r", Visibility.PRIVATE, "main", "r.git", now, now)
+    browser = RepoBrowser(git)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await browser.branches(project, limit=2, cursor=cursor)
+        seen += [b.name for b in page.items]
+        pages += 1
+        assert all(b.commit.sha for b in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ["b-1", "b-2", "b/3", "feature", "main", "z"] and pages == 3
+    first = await browser.tags(project, limit=2)
+    assert [t.name for t in first.items] == ["t1", "t2"] and first.next_cursor
+    rest = await browser.tags(project, limit=2, cursor=first.next_cursor)
+    assert [(t.name, t.message) for t in rest.items] == [("t3", "tag t3")] and rest.next_cursor is None
+    with pytest.raises(InvalidInput):
+        await browser.branches(project, cursor="garbage!")

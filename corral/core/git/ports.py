@@ -32,12 +32,13 @@ class GitRepositories(Protocol):
         """Point HEAD at ``branch`` (which need not exist yet)."""
         ...
 
-    async def list_branches(self, repo: str) -> list[Branch]:
-        """Branches by name, each with its head commit."""
+    async def list_branches(self, repo: str, *, after: str | None = None, limit: int | None = None) -> list[Branch]:
+        """Branches by name (byte order), each with its head commit; only names after ``after``, at most
+        ``limit`` of them (head commits are read for the returned branches only)."""
         ...
 
-    async def list_tags(self, repo: str) -> list[Tag]:
-        """Tags by name, peeled to the commit they name."""
+    async def list_tags(self, repo: str, *, after: str | None = None, limit: int | None = None) -> list[Tag]:
+        """Tags by name (byte order), peeled to the commit they name; ``after``/``limit`` as for branches."""
         ...
 
     async def resolve(self, repo: str, rev: str) -> str | None:

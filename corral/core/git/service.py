@@ -24,6 +24,7 @@ from corral.core.git.model import (
 )
 from corral.core.git.ports import GitRepositories
 from corral.core.ids import uuid7
+from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from corral.core.projects.model import Actor, BranchProtection, Project
 from corral.core.projects.payloads import commit_json, project_json
@@ -150,7 +151,7 @@ async def record_push(
             "commits": [commit_json(c) for c in commits],
             "head_commit": commit_json(commits[0]) if commits else None,
         }
-        await uow.outbox.add("push", payload, project_id=project.id)
+        await uow.outbox.add(topics.PUSH, payload, project_id=project.id)
 
 
 def _clean(path: str) -> str:
@@ -160,6 +161,16 @@ def _clean(path: str) -> str:
     if any(part in ("", ".", "..") for part in path.split("/")):
         raise InvalidInput("path must not contain empty, '.' or '..' segments", field="path")
     return posixpath.normpath(path)
+
+
+def _after(cursor: str | None) -> str | None:
+    decoded = decode_cursor(cursor)
+    if decoded is None:
+        return None
+    after = decoded.get("after")
+    if not isinstance(after, str):
+        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
+    return after
 
 
 @attrs.define
@@ -182,11 +193,17 @@ class RepoBrowser:
                 return candidate, "/".join(parts[i:])
         raise NotFound(f"no branch, tag or commit at the start of {spec!r}")
 
-    async def branches(self, project: Project) -> list[Branch]:
-        return await self.repos.list_branches(project.repo_path)
+    async def branches(self, project: Project, *, limit: int | None = None, cursor: str | None = None) -> Page[Branch]:
+        """One page of branches in name order; ``next_cursor`` carries the last name returned."""
+        size = clamp_limit(limit)
+        found = await self.repos.list_branches(project.repo_path, after=_after(cursor), limit=size + 1)
+        return Page(found[:size], encode_cursor({"after": found[size - 1].name}) if len(found) > size else None)
 
-    async def tags(self, project: Project) -> list[Tag]:
-        return await self.repos.list_tags(project.repo_path)
+    async def tags(self, project: Project, *, limit: int | None = None, cursor: str | None = None) -> Page[Tag]:
+        """One page of tags in name order (cursor as for branches)."""
+        size = clamp_limit(limit)
+        found = await self.repos.list_tags(project.repo_path, after=_after(cursor), limit=size + 1)
+        return Page(found[:size], encode_cursor({"after": found[size - 1].name}) if len(found) > size else None)
 
     async def tree(self, project: Project, ref: str, path: str) -> list[TreeEntry]:
         return await self.repos.tree(project.repo_path, ref, _clean(path))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from corral.core.notify.model import EventType
+from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
 
 __all__ = ["normalize"]
@@ -38,7 +39,7 @@ def normalize(event: OutboxEvent) -> tuple[EventType, dict[str, Any]] | None:
     try:
         kind = EventType(event.topic)
     except ValueError:
-        if event.topic == "merge_request":
+        if event.topic == topics.MERGE_REQUEST:
             kind = _MR_ACTIONS.get(str(payload.get("action")))
     if kind is None:
         return None

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from corral.core.errors import InvalidInput
+from corral.core.outbox import topics
 
 __all__ = [
     "DEFAULT_CHANNELS",
@@ -27,14 +28,14 @@ __all__ = [
 class EventType(enum.StrEnum):
     """Outbox topics that notify people."""
 
-    BUILD_FAILED = "build_failed"
-    MR_CREATED = "mr_created"
-    MR_MERGED = "mr_merged"
-    REVIEW_REQUESTED = "review_requested"
-    AGENT_COMPLETED = "agent_completed"
-    DEPLOY_STATUS = "deploy_status"
-    ALERT_FIRING = "alert_firing"
-    ALERT_RESOLVED = "alert_resolved"
+    BUILD_FAILED = topics.BUILD_FAILED
+    MR_CREATED = topics.MR_CREATED
+    MR_MERGED = topics.MR_MERGED
+    REVIEW_REQUESTED = topics.REVIEW_REQUESTED
+    AGENT_COMPLETED = topics.AGENT_COMPLETED
+    DEPLOY_STATUS = topics.DEPLOY_STATUS
+    ALERT_FIRING = topics.ALERT_FIRING
+    ALERT_RESOLVED = topics.ALERT_RESOLVED
 
 
 class Channel(enum.StrEnum):

@@ -10,6 +10,7 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, InvalidTransition, NotFound
 from corral.core.ids import uuid7
+from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
 from corral.core.projects.payloads import comment_json, issue_json, project_json
@@ -71,7 +72,7 @@ class IssueService:
         users = await user_refs(uow, self.users, {issue.author_id, issue.assignee_id, actor.id})
         payload = {"action": action, "project": project_json(project), "issue": issue_json(issue, users),
                    "sender": sender(actor), **(extra or {})}
-        await uow.outbox.add("issue", payload, project_id=project.id)
+        await uow.outbox.add(topics.ISSUE, payload, project_id=project.id)
 
     async def create(
         self, actor: Actor, project: Project, *, title: object, body: object = None, labels: object = None,

@@ -13,6 +13,7 @@ from corral.core.git.model import Comparison, MergeStrategy, RefUpdate, Signatur
 from corral.core.git.ports import GitRepositories
 from corral.core.git.service import MAX_PATCH_BYTES, record_push
 from corral.core.ids import uuid7
+from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit, encode_cursor
 from corral.core.projects.issues import list_comments, number_cursor, sender
 from corral.core.projects.model import (
@@ -56,7 +57,7 @@ class MergeRequestService:
         return await self.users.by_ids({i for i in ids if i is not None})
 
     async def _event(self, uow: UnitOfWork, action: str, project: Project, mr: MergeRequest, actor: Actor,
-                     extra: dict[str, Any] | None = None, topic: str = "merge_request") -> None:
+                     extra: dict[str, Any] | None = None, topic: str = topics.MERGE_REQUEST) -> None:
         users = await user_refs(uow, self.users, {mr.author_id, mr.merged_by, actor.id})
         payload = {"action": action, "project": project_json(project), "merge_request": mr_json(mr, users),
                    "sender": sender(actor), **(extra or {})}
@@ -210,7 +211,7 @@ class MergeRequestService:
                         project_id=project.id, detail={"number": number, "verdict": verdict_v.value})
             users = await user_refs(uow, self.users, {actor.id})
             await self._event(uow, "reviewed", project, mr, actor, {"review": review_json(review, users)},
-                              topic="review")
+                              topic=topics.REVIEW)
             await uow.commit()
         return review
 

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from corral.core.errors import InvalidInput
+from corral.core.outbox.topics import WEBHOOK_EVENT_OF_TOPIC
 
 __all__ = [
     "RESERVED_NAMES",
@@ -47,7 +48,7 @@ RESERVED_NAMES = frozenset(
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-WEBHOOK_EVENTS = ("push", "issue", "merge_request", "review", "pipeline", "deployment")
+WEBHOOK_EVENTS = tuple(dict.fromkeys(WEBHOOK_EVENT_OF_TOPIC.values()))
 
 
 def check_project_name(name: object, field: str = "name") -> str:
@@ -273,18 +274,5 @@ class WebhookDelivery:
 
 
 def event_for_topic(topic: str) -> str | None:
-    """The webhook event an outbox topic belongs to ('mr_merged' → 'merge_request'), or None."""
-    if topic == "push" or topic.startswith("push."):
-        return "push"
-    for prefix, event in (
-        ("issue", "issue"),
-        ("merge_request", "merge_request"),
-        ("mr_", "merge_request"),
-        ("review", "review"),
-        ("pipeline", "pipeline"),
-        ("build", "pipeline"),
-        ("deploy", "deployment"),
-    ):
-        if topic.startswith(prefix):
-            return event
-    return None
+    """The webhook event an outbox topic is delivered as (corral.core.outbox.topics), or None."""
+    return WEBHOOK_EVENT_OF_TOPIC.get(topic)

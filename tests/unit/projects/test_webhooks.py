@@ -10,7 +10,8 @@ import pytest
 
 from corral.core.errors import InvalidInput
 from corral.core.projects.issues import IssueService
-from corral.core.projects.model import DeliveryStatus, event_for_topic
+from corral.core.outbox import topics
+from corral.core.projects.model import WEBHOOK_EVENTS, DeliveryStatus, event_for_topic
 from corral.core.projects.service import ProjectService
 from corral.core.projects.webhooks import WebhookService
 
@@ -34,12 +35,37 @@ async def _relay(world, hooks) -> None:
     world.events.clear()
 
 
-def test_topics_map_to_events() -> None:
-    assert event_for_topic("push") == "push"
-    assert event_for_topic("mr_merged") == "merge_request"
-    assert event_for_topic("build_failed") == "pipeline"
-    assert event_for_topic("deployment.promoted") == "deployment"
-    assert event_for_topic("user.created") is None
+def test_topics_map_to_events_exactly() -> None:
+    assert event_for_topic(topics.PUSH) == "push"
+    assert event_for_topic(topics.PIPELINE) == "pipeline"
+    assert event_for_topic(topics.DEPLOYMENT) == "deployment"
+    # no prefix matching: notification topics and look-alikes are not webhook events
+    for topic in (topics.MR_MERGED, topics.BUILD_FAILED, topics.DEPLOY_STATUS, "deployment.promoted", "pipelines",
+                  "push.mirror", "issue_x", "user.created"):
+        assert event_for_topic(topic) is None, topic
+    assert set(WEBHOOK_EVENTS) == set(topics.WEBHOOK_EVENT_OF_TOPIC.values())
+
+
+async def test_pipeline_and_deployment_events_reach_their_subscribers(hooks, world, project, alice, transport) -> None:
+    ci = await hooks.create(alice, project, {"url": "http://example.com/ci", "events": ["pipeline"]})
+    cd = await hooks.create(alice, project, {"url": "http://example.com/cd", "events": ["deployment"]})
+    async with world() as uow:
+        await uow.outbox.add(topics.PIPELINE, {"action": "completed", "pipeline": {"number": 7, "status": "success"}},
+                             project_id=project.id)
+        await uow.outbox.add(topics.DEPLOYMENT, {"action": "succeeded", "deployment": {"environment": "prod"}},
+                             project_id=project.id)
+        await uow.outbox.add(topics.BUILD_FAILED, {"pipeline": 8}, project_id=project.id)
+        await uow.outbox.add(topics.DEPLOY_STATUS, {"deployment": 9}, project_id=project.id)
+        await uow.commit()
+    await _relay(world, hooks)
+    assert await hooks.deliver_due() == 2
+    sent = {p.url: (p.headers["X-Corral-Event"], p.headers["X-GitHub-Event"], json.loads(p.body))
+            for p in transport.posts}
+    assert sent["http://example.com/ci"][:2] == ("pipeline", "workflow_run")
+    assert sent["http://example.com/ci"][2]["pipeline"]["number"] == 7
+    assert sent["http://example.com/cd"][:2] == ("deployment", "deployment")
+    assert [d.event for d in (await hooks.deliveries(project, ci.id)).items] == ["pipeline"]
+    assert [d.event for d in (await hooks.deliveries(project, cd.id)).items] == ["deployment"]
 
 
 async def test_create_validates(hooks, project, alice, transport) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from corral.core.errors import InvalidInput, Unauthenticated
-from corral.core.notify.model import Notification, Preferences
+from corral.core.notify.model import EventType, Notification, Preferences
 from corral.core.notify.service import NotificationService
 from corral.entrypoints.web.jsonio import json_response, read_json
 from corral.entrypoints.web.keys import PLATFORM, principal_of
@@ -17,10 +17,7 @@ from corral.entrypoints.web.routing import RouteTable
 routes = RouteTable(tag="notifications")
 
 _CHANNELS = ["in_app", "email", "webhook"]
-_EVENTS = [
-    "build_failed", "mr_created", "mr_merged", "review_requested", "agent_completed", "deploy_status",
-    "alert_firing", "alert_resolved",
-]
+_EVENTS = [e.value for e in EventType]
 _NOTIFICATION = {
     "type": "object",
     "properties": {

@@ -57,19 +57,31 @@ async def _ref_path(request: web.Request) -> tuple[str, str]:
     return await kit(request).browser.split_ref(await project_of(request), f"{ref}/{path}")
 
 
-@routes.get(f"{BASE}/repo/branches", summary="Branches, each with its head commit", **_READ)
+_PAGE = (("limit", "integer", "page size (1-500, default 50)"), ("cursor", "string", "from next_cursor"))
+
+
+def _limit(request: web.Request) -> int | None:
+    raw_limit = request.query.get("limit")
+    try:
+        return int(raw_limit) if raw_limit is not None else None
+    except ValueError:
+        raise InvalidInput("limit must be an integer", field="limit") from None
+
+
+@routes.get(f"{BASE}/repo/branches", summary="Branches in name order, each with its head commit", **_READ,
+            query=_PAGE)
 async def branches(request: web.Request) -> web.StreamResponse:
-    items = await kit(request).browser.branches(await project_of(request))
-    return json_response({"items": [{"name": b.name, "commit": commit_json(b.commit)} for b in items],
-                          "next_cursor": None})
+    page = await kit(request).browser.branches(await project_of(request), limit=_limit(request),
+                                               cursor=request.query.get("cursor"))
+    return page_response(page, lambda b: {"name": b.name, "commit": commit_json(b.commit)})
 
 
-@routes.get(f"{BASE}/repo/tags", summary="Tags, peeled to their commits", **_READ)
+@routes.get(f"{BASE}/repo/tags", summary="Tags in name order, peeled to their commits", **_READ, query=_PAGE)
 async def tags(request: web.Request) -> web.StreamResponse:
-    items = await kit(request).browser.tags(await project_of(request))
-    return json_response({"items": [{"name": t.name, "sha": t.target, "message": t.message,
-                                     "commit": commit_json(t.commit) if t.commit else None} for t in items],
-                          "next_cursor": None})
+    page = await kit(request).browser.tags(await project_of(request), limit=_limit(request),
+                                           cursor=request.query.get("cursor"))
+    return page_response(page, lambda t: {"name": t.name, "sha": t.target, "message": t.message,
+                                          "commit": commit_json(t.commit) if t.commit else None})
 
 
 @routes.get(f"{BASE}/repo/tree/{{ref}}", summary="The root directory at a ref", operation_id="tree_root", **_READ)
@@ -112,13 +124,8 @@ async def raw(request: web.Request) -> web.StreamResponse:
             query=(("ref", "string", "branch, tag or sha"), ("path", "string", "only commits touching it"),
                    ("limit", "integer", "page size"), ("cursor", "string", "from next_cursor")))
 async def commits(request: web.Request) -> web.StreamResponse:
-    raw_limit = request.query.get("limit")
-    try:
-        limit = int(raw_limit) if raw_limit is not None else None
-    except ValueError:
-        raise InvalidInput("limit must be an integer", field="limit") from None
     page = await kit(request).browser.commits(
-        await project_of(request), request.query.get("ref"), path=request.query.get("path"), limit=limit,
+        await project_of(request), request.query.get("ref"), path=request.query.get("path"), limit=_limit(request),
         cursor=request.query.get("cursor"),
     )
     return page_response(page, commit_json)
