@@ -9,8 +9,8 @@ import json
 import pytest
 
 from corral.core.errors import InvalidInput
-from corral.core.projects.issues import IssueService
 from corral.core.outbox import topics
+from corral.core.projects.issues import IssueService
 from corral.core.projects.model import WEBHOOK_EVENTS, DeliveryStatus, event_for_topic
 from corral.core.projects.service import ProjectService
 from corral.core.projects.webhooks import WebhookService
