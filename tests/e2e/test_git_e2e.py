@@ -128,6 +128,18 @@ async def test_permissions_anonymous_viewer_and_public(corral, tmp_path: Path) -
     assert anon.returncode != 0 and ("Authentication failed" in anon.stderr or "could not read Username" in anon.stderr)
     async with aiohttp.ClientSession() as s, s.get(f"{url}/info/refs?service=git-upload-pack") as r:
         assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+    # the REST API does not tell an anonymous caller that the private project exists
+    async with aiohttp.ClientSession() as s:
+        answers = []
+        for slug in ("alice/app", "alice/nothing-here"):
+            async with s.get(f"{corral.base}/api/v1/projects/{slug}/issues") as r:
+                body = await r.json(content_type=None)
+                answers.append((r.status, body["title"], body["detail"].replace(slug, "X"),
+                                "WWW-Authenticate" in r.headers))
+        assert answers[0] == answers[1] and answers[0][0] == 404, answers
+        for slug in ("alice/app", "alice/nothing-here"):
+            async with s.get(f"{corral.base}/api/v1/projects/{slug}") as r:
+                assert r.status == 404
     # a viewer can clone but not push, and git shows why
     await git(tmp_path, "clone", url, "vic", token=vic)
     write(tmp_path / "vic" / "b.txt", "b\n")
@@ -141,6 +153,28 @@ async def test_permissions_anonymous_viewer_and_public(corral, tmp_path: Path) -
     assert status == 200
     await git(tmp_path, "clone", url, "anon2")
     assert (tmp_path / "anon2" / "a.txt").exists()
+
+
+async def test_project_listing_anonymous_and_signed_in(corral) -> None:
+    alice = await corral.user("alice", admin=True)
+    bob = await corral.user("bob", "ops")  # no project:read of its own
+    for name, visibility in (("priv", "private"), ("inner", "internal"), ("pub", "public"), ("pub2", "public")):
+        status, _ = await api(corral, "POST", "/api/v1/projects", alice, json={"name": name, "visibility": visibility})
+        assert status == 201
+    names: list[str] = []
+    cursor = ""
+    while cursor is not None:  # anonymous, one project per page: only the public ones (Gitea's explore)
+        status, page = await api(corral, "GET", f"/api/v1/projects?limit=1&cursor={cursor}")
+        assert status == 200, page
+        names += [p["full_name"] for p in page["items"]]
+        cursor = page["next_cursor"]
+    assert names == ["alice/pub", "alice/pub2"]
+    status, page = await api(corral, "GET", "/api/v1/projects", bob)
+    assert [p["name"] for p in page["items"]] == ["pub", "pub2"]  # internal needs project:read in the token
+    status, page = await api(corral, "GET", "/api/v1/projects", alice)
+    assert [p["name"] for p in page["items"]] == ["priv", "inner", "pub", "pub2"]
+    status, _ = await api(corral, "GET", "/api/v1/projects/alice/pub")
+    assert status == 200
 
 
 async def test_branch_protection_refuses_force_push_and_deletion(corral, tmp_path: Path) -> None:

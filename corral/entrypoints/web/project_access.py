@@ -21,7 +21,7 @@ from corral.core.projects.service import ProjectService
 from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
-from corral.entrypoints.web.keys import PLATFORM, principal_of, project_id_of
+from corral.entrypoints.web.keys import AUTH_CHALLENGE, PLATFORM, principal_of, project_id_of
 from corral.entrypoints.web.security import WebAuth
 
 __all__ = ["ProjectAwareWebAuth", "ProjectsKit", "actor_of", "can", "kit", "project_of"]
@@ -114,7 +114,27 @@ class ProjectAwareWebAuth:
                         return
                     if principal.user_id == project.owner_id:
                         return
-        await self.inner.authorize(request, principal, permission, project_id)
+        try:
+            await self.inner.authorize(request, principal, permission, project_id)
+        except Unauthenticated:
+            await self._hide_from_anonymous(request, principal, project_id)
+            raise
+
+    async def _hide_from_anonymous(self, request: web.Request, principal: Any | None,
+                                   project_id: uuid.UUID | None) -> None:
+        """On the REST API an anonymous caller gets the same 404 for a project it may not see as for a
+        missing one (like Gitea). Git's smart HTTP routes declare a challenge and keep their 401 so git
+        prompts for credentials."""
+        if principal is None and project_id is not None and not request.get(AUTH_CHALLENGE):
+            project = request.get(_PROJECT)
+            if project is None or project.id != project_id:
+                async with self.uow_factory() as uow:
+                    project = await uow.projects.get(project_id)
+            if project is None or project.visibility is not Visibility.PUBLIC:
+                match = getattr(request, "match_info", None) or {}
+                shown = f"{match['owner']}/{match['name']}" if "owner" in match and "name" in match else (
+                    project.full_name if project is not None else str(project_id))
+                raise NotFound(f"project {shown} not found") from None
 
 
 async def can(request: web.Request, permission: str, project: Project) -> bool:
@@ -123,6 +143,6 @@ async def can(request: web.Request, permission: str, project: Project) -> bool:
 
     try:
         await request.app[WEB_AUTH].authorize(request, principal_of(request), permission, project.id)
-    except (PermissionDenied, Unauthenticated):
+    except (PermissionDenied, Unauthenticated, NotFound):
         return False
     return True

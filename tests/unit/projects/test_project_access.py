@@ -7,8 +7,9 @@ import uuid
 import attrs
 import pytest
 
-from corral.core.errors import PermissionDenied, Unauthenticated
+from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
 from corral.core.projects.service import ProjectService
+from corral.entrypoints.web.keys import AUTH_CHALLENGE
 from corral.entrypoints.web.project_access import ProjectAwareWebAuth
 
 
@@ -49,10 +50,16 @@ async def test_public_read_is_open_to_anonymous(setup) -> None:
     await auth.authorize({}, None, "project:read", made["public"].id)
     with pytest.raises(Unauthenticated):
         await auth.authorize({}, None, "project:write", made["public"].id)
-    with pytest.raises(Unauthenticated):
-        await auth.authorize({}, None, "project:read", made["internal"].id)
-    with pytest.raises(Unauthenticated):
-        await auth.authorize({}, None, "project:read", made["private"].id)
+    git_route = {AUTH_CHALLENGE: 'Basic realm="Corral"'}
+    for hidden in ("internal", "private"):
+        # REST: indistinguishable from a missing project; git routes: 401 so git prompts
+        with pytest.raises(NotFound) as missing:
+            await auth.authorize({}, None, "project:read", made[hidden].id)
+        assert str(missing.value) == f"project alice/{hidden} not found"
+        with pytest.raises(NotFound):
+            await auth.authorize({}, None, "project:admin", made[hidden].id)
+        with pytest.raises(Unauthenticated):
+            await auth.authorize(git_route, None, "project:read", made[hidden].id)
 
 
 async def test_internal_read_for_any_signed_in_user(setup, bob) -> None:

@@ -105,7 +105,8 @@ async def create_project(request: web.Request) -> web.StreamResponse:
     return json_response(_render(request, project), status=201)
 
 
-@routes.get("/api/v1/projects", summary="Projects the caller may read", response=_list_of(_PROJECT),
+@routes.get("/api/v1/projects", summary="Projects the caller may read (public ones for anonymous callers)",
+            anonymous=True, response=_list_of(_PROJECT),
             query=(("limit", "integer", "page size (1-500)"), ("cursor", "string", "from next_cursor")))
 async def list_projects(request: web.Request) -> web.StreamResponse:
     async def readable(project: Project) -> bool:
