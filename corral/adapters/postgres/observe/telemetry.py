@@ -142,7 +142,11 @@ class PostgresTelemetryStore:
     # ---------------------------------------------------------------- reads
     @staticmethod
     def _project(where: _Where, project_ids: tuple[uuid.UUID, ...] | None) -> None:
-        if project_ids is not None:
+        if project_ids is None:
+            return
+        if len(project_ids) == 1:  # plain equality keeps the (project_id, ts, id) index order: no sort
+            where.add("project_id = ?", project_ids[0])
+        else:
             where.add("project_id = ANY(?::uuid[])", list(project_ids))
 
     async def search_logs(self, query: LogQuery) -> list[LogItem]:
