@@ -149,6 +149,9 @@ class Settings:
     webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)
     webhook_max_attempts: int = attrs.field(default=8, validator=_positive)
     lfs_max_object_bytes: int = attrs.field(default=5 * 1024**3, validator=_positive)
+    # LFS clients up/download through signed object-store URLs (S3 presigned, or Corral's own signed links);
+    # off: every LFS byte streams through Corral
+    lfs_direct_transfer: bool = True
 
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""

@@ -71,6 +71,7 @@ def build_kit(
         base_url=settings.public_url(),
         configured_base_url=settings.base_url,
         max_lfs_object_bytes=settings.lfs_max_object_bytes,
+        lfs_direct_transfer=settings.lfs_direct_transfer,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from corral.adapters.webhooks import AiohttpWebhookTransport
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.core.outbox.relay import OutboxRelay
+from corral.core.storage.ports import ObjectStore
 from corral.entrypoints.config import Settings
 from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
 from corral.entrypoints.web.app import create_app
@@ -74,6 +76,7 @@ class Corral:
     tmp: Path
     runner: web.AppRunner
     tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
+    requests: list[tuple[str, str]] = attrs.field(factory=list)  # (method, path) of every answered request
 
     async def user(self, name: str, *roles: str, admin: bool = False) -> str:
         """Create a user holding ``roles`` globally; returns an API token with every permission they hold."""
@@ -95,7 +98,9 @@ class Corral:
             pass
 
 
-async def start_corral(tmp: Path, *, retry_base: float = 0.05) -> Corral:
+async def start_corral(tmp: Path, *, retry_base: float = 0.05, objects: Any = None) -> Corral:
+    """``objects``: a callable taking the server's base URL and returning the object store (default: in memory,
+    whose memory:// links make LFS stream through Corral)."""
     _HOME[:] = [tmp / ".home"]
     clock = RealClock()
     identity = IdentityMemory()
@@ -108,16 +113,25 @@ async def start_corral(tmp: Path, *, retry_base: float = 0.05) -> Corral:
     platform.app_hooks.append(install(ids))
     memory = ProjectsMemory()
     transport = AiohttpWebhookTransport(allow_private=True, timeout=5)
-    kit = build_kit(settings, memory, clock, InMemoryObjectStore(), UowUserDirectory(identity), transport,
-                    GitCli(tmp / "repos"))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    store = objects(base) if objects is not None else InMemoryObjectStore()
+    kit = build_kit(settings, memory, clock, store, UowUserDirectory(identity), transport, GitCli(tmp / "repos"))
     install_web(platform, kit)
+    platform.register(ObjectStore, store)  # the signed-link routes (/api/v1/objects/...) serve this store
     app = create_app(platform)
+    seen: list[tuple[str, str]] = []
+
+    async def record(request: web.Request, _response: web.StreamResponse) -> None:
+        seen.append((request.method, request.path))
+
+    app.on_response_prepare.append(record)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.SockSite(runner, sock)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    corral = Corral(f"http://127.0.0.1:{port}", ids, memory, kit, tmp, runner)
+    corral = Corral(base, ids, memory, kit, tmp, runner, requests=seen)
     corral.tasks.append(asyncio.create_task(_loop(corral)))
     return corral
 

@@ -47,6 +47,7 @@ class ProjectsKit:
     base_url: str
     configured_base_url: str | None = None  # CORRAL_BASE_URL; None: links follow the request's origin
     max_lfs_object_bytes: int = 5 * 1024**3
+    lfs_direct_transfer: bool = True  # hand LFS clients signed object-store URLs when the store makes them
 
 
 def kit(request: web.Request) -> ProjectsKit:

@@ -1,36 +1,47 @@
 """Git LFS: the batch API and the basic transfer adapter, backed by the object store.
 
-Objects live under ``lfs/<project id>/<oid[0:2]>/<oid[2:4]>/<oid>``; uploads are streamed into the store
-while their SHA-256 is computed, and refused (422) if it does not match the oid they were sent as.
+Objects live under ``lfs/<project id>/<oid[0:2]>/<oid[2:4]>/<oid>``. When the store signs URLs (S3
+presigned URLs, or the links Corral serves itself at /api/v1/objects/...), the batch answer's
+``download`` / ``upload`` hrefs are those signed URLs, so LFS bytes go between the client and the store
+directly; ``verify`` still comes to Corral, which checks the stored object's size and SHA-256 (a mismatch
+is deleted and refused with 422) and audits the upload. Otherwise (``CORRAL_LFS_DIRECT_TRANSFER=false``,
+or a store without http(s) links) the hrefs point at Corral, which streams the bytes and hashes uploads
+on the way in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.errors import CorralError, NotFound, PermissionDenied, Unauthenticated
 from corral.core.ids import uuid7
 from corral.core.projects.model import Project
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import actor_of, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
-__all__ = ["lfs_authenticate_header", "routes"]
+__all__ = ["key_of", "lfs_authenticate_header", "routes", "signed_href"]
 
 routes = RouteTable(tag="git")
+log = logging.getLogger("corral.lfs")
 
 REPO = "/{owner}/{name}"
 LFS_JSON = "application/vnd.git-lfs+json"
 _OID = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 256 * 1024
 _CHALLENGE = 'Basic realm="Corral"'
+DOWNLOAD_EXPIRES = 3600
+UPLOAD_EXPIRES = 900  # a signed PUT lets its holder replace the object until it expires: keep it short
 
 
 async def lfs_authenticate_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -51,6 +62,27 @@ def _base(request: web.Request, project: Project) -> str:
     configured = kit(request).configured_base_url
     origin = configured.rstrip("/") if configured else str(request.url.origin())
     return f"{origin}/{project.full_name}.git/info/lfs"
+
+
+async def signed_href(request: web.Request, key: str, method: str, expires_in: int) -> str | None:
+    """A signed store URL for ``method`` on ``key`` the client can reach, or None (stream through Corral)."""
+    k = kit(request)
+    if not k.lfs_direct_transfer:
+        return None
+    try:
+        url = await k.objects.signed_url(key, method=method, expires_in=expires_in)
+    except CorralError:
+        log.warning("the object store could not sign an LFS link; streaming through Corral", exc_info=True)
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return None  # e.g. the in-memory store's memory:// links
+    if hasattr(k.objects, "verify_signed") and not k.configured_base_url:
+        # a link Corral serves itself: the signature covers key, method and expiry, not the host, so point it
+        # at the origin this client reached us through
+        origin = urlsplit(str(request.url.origin()))
+        url = urlunsplit((origin.scheme, origin.netloc, parts.path, parts.query, ""))
+    return url
 
 
 async def _may(request: web.Request, permission: str, project: Project) -> bool:
@@ -95,13 +127,19 @@ async def batch(request: web.Request) -> web.StreamResponse:
             if not present:
                 entry["error"] = {"code": 404, "message": "object not found"}
             else:
-                entry["actions"] = {"download": {"href": f"{base}/objects/{oid}", "header": header, "expires_in": 3600}}
+                signed = await signed_href(request, key_of(project, oid), "GET", DOWNLOAD_EXPIRES)
+                entry["actions"] = {"download": (
+                    {"href": signed, "header": {}, "expires_in": DOWNLOAD_EXPIRES} if signed else
+                    {"href": f"{base}/objects/{oid}", "header": header, "expires_in": DOWNLOAD_EXPIRES})}
         elif size > k.max_lfs_object_bytes:
             entry["error"] = {"code": 422, "message": f"objects are limited to {k.max_lfs_object_bytes} bytes"}
         elif not present:
+            signed = await signed_href(request, key_of(project, oid), "PUT", UPLOAD_EXPIRES)
             entry["actions"] = {
-                "upload": {"href": f"{base}/objects/{oid}", "header": header, "expires_in": 3600},
-                "verify": {"href": f"{base}/verify", "header": header, "expires_in": 3600},
+                "upload": ({"href": signed, "header": {}, "expires_in": UPLOAD_EXPIRES} if signed else
+                           {"href": f"{base}/objects/{oid}", "header": header, "expires_in": UPLOAD_EXPIRES}),
+                "verify": {"href": f"{base}/verify" + ("?direct=1" if signed else ""), "header": header,
+                           "expires_in": UPLOAD_EXPIRES},
             }
         out.append(entry)
     return _lfs(200, {"transfer": "basic", "objects": out})
@@ -168,14 +206,15 @@ async def upload(request: web.Request) -> web.StreamResponse:
         await uow.audit.record(AuditEntry(
             id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="lfs.upload", resource="project",
             created_at=k.clock.now(), resource_id=project.id, project_id=project.id,
-            detail={"oid": oid, "size": size},
+            detail={"oid": oid, "size": size, "via": "corral"},
         ))
         await uow.commit()
     return web.Response(status=200)
 
 
-@routes.post(f"{REPO}/info/lfs/verify", summary="Git LFS verify after upload", permission="project:write",
-             project="path", challenge=_CHALLENGE)
+@routes.post(f"{REPO}/info/lfs/verify", summary="Git LFS verify after upload (size and SHA-256 checked)",
+             permission="project:write", project="path", challenge=_CHALLENGE,
+             query=(("direct", "integer", "1 when the object went to the store through a signed URL"),))
 async def verify(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
@@ -185,4 +224,22 @@ async def verify(request: web.Request) -> web.StreamResponse:
         return _lfs(422, {"message": "verify needs {oid, size}"})
     if not isinstance(oid, str) or not _OID.match(oid) or not await _present(request, project, oid, size):
         return _lfs(404, {"message": "object not found (or its size differs)"})
+    k = kit(request)
+    key = key_of(project, oid)
+    digest = hashlib.sha256()
+    async with aclosing(k.objects.get(key)) as chunks:  # type: ignore[type-var]
+        async for chunk in chunks:
+            digest.update(chunk)
+    if digest.hexdigest() != oid:
+        await k.objects.delete(key)
+        return _lfs(422, {"message": "the stored content does not hash to the oid; it was removed, upload it again"})
+    if request.query.get("direct") == "1":  # bytes that went around Corral: audited once checked
+        actor = actor_of(request)
+        async with k.uow_factory() as uow:
+            await uow.audit.record(AuditEntry(
+                id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="lfs.upload", resource="project",
+                created_at=k.clock.now(), resource_id=project.id, project_id=project.id,
+                detail={"oid": oid, "size": size, "via": "signed_url"},
+            ))
+            await uow.commit()
     return _lfs(200, {})

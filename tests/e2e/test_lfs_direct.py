@@ -1,0 +1,125 @@
+"""Git LFS through signed object-store URLs: the real ``git lfs`` client uploads to and downloads from the
+store directly (Corral's own signed links on the local store, presigned URLs on S3/SeaweedFS); ``verify``
+comes to Corral, which checks size and SHA-256 and audits the upload."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from corral.adapters.localfs import LocalFsObjectStore
+from tests.e2e.gitkit import git, start_corral, stop_corral, write
+
+pytestmark = pytest.mark.e2e
+
+LFS_JSON = "application/vnd.git-lfs+json"
+
+
+@pytest.fixture(params=["local", "s3"])
+async def corral(request: pytest.FixtureRequest, tmp_path: Path):
+    if shutil.which("git-lfs") is None:
+        pytest.skip("git-lfs is not installed (./dev test installs it)")
+    closers: list[Any] = []
+    if request.param == "local":
+        def objects(base: str) -> Any:
+            return LocalFsObjectStore(tmp_path / "objects", signing_key=b"k" * 32, base_url=base)
+    else:
+        from corral.adapters.s3 import S3ObjectStore
+
+        s3 = request.getfixturevalue("s3")
+        bucket = request.getfixturevalue("s3_bucket")
+
+        def objects(base: str) -> Any:
+            store = S3ObjectStore(endpoint=s3.endpoint, bucket=bucket, access_key=s3.access_key,
+                                  secret_key=s3.secret_key, region=s3.region)
+            closers.append(store.aclose)
+            return store
+    c = await start_corral(tmp_path, objects=objects)
+    yield c
+    await stop_corral(c)
+    for close in closers:
+        await close()
+
+
+async def _batch(c, url: str, token: str, operation: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": LFS_JSON, "Content-Type": LFS_JSON}
+    async with aiohttp.ClientSession() as s, s.post(
+        f"{url}/info/lfs/objects/batch", json={"operation": operation, "transfers": ["basic"], "objects": objects},
+        headers=headers,
+    ) as r:
+        assert r.status == 200, await r.text()
+        return await r.json(content_type=None)
+
+
+async def test_git_lfs_talks_to_the_store_directly(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    async with aiohttp.ClientSession() as s, s.post(f"{corral.base}/api/v1/projects", json={"name": "media"},
+                                                    headers={"Authorization": f"Bearer {alice}"}) as r:
+        assert r.status == 201
+    url = corral.url("alice/media")
+    project = await corral.kit.projects.get("alice", "media")
+    work = tmp_path / "w"
+    await git(tmp_path, "lfs", "install")
+    await git(tmp_path, "clone", url, "w", token=alice)
+    await git(work, "lfs", "track", "*.bin")
+    blob = os.urandom(700_000)
+    oid = hashlib.sha256(blob).hexdigest()
+    write(work / "data.bin", blob)
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "lfs")
+    await git(work, "push", "origin", "main", token=alice)
+    key = f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
+    assert await corral.kit.objects.read(key) == blob
+    uploads = [a.detail for a in corral.memory.audit if a.action == "lfs.upload"]
+    assert uploads == [{"oid": oid, "size": len(blob), "via": "signed_url"}]
+    await git(tmp_path, "clone", url, "c", token=alice)
+    assert (tmp_path / "c" / "data.bin").read_bytes() == blob
+    # the bytes never went through Corral's streaming LFS routes
+    lfs_objects = f"/alice/media.git/info/lfs/objects/{oid}"
+    assert not [r for r in corral.requests if r[1] == lfs_objects]
+    assert ("POST", "/alice/media.git/info/lfs/verify") in corral.requests
+    # the batch answer: signed hrefs with no Corral credentials attached, verify through Corral
+    got = await _batch(corral, url, alice, "download", [{"oid": oid, "size": len(blob)}])
+    action = got["objects"][0]["actions"]["download"]
+    assert action["expires_in"] > 0 and "Authorization" not in action.get("header", {})
+    if isinstance(corral.kit.objects, LocalFsObjectStore):
+        assert action["href"].startswith(f"{corral.base}/api/v1/objects/lfs/")
+    else:
+        assert action["href"].startswith(corral.kit.objects.endpoint) and "X-Amz-Signature" in action["href"]
+    async with aiohttp.ClientSession() as s, s.get(action["href"]) as r:
+        assert r.status == 200 and await r.read() == blob
+
+
+async def test_verify_refuses_content_that_does_not_hash_to_the_oid(corral) -> None:
+    alice = await corral.user("alice", admin=True)
+    async with aiohttp.ClientSession() as s, s.post(f"{corral.base}/api/v1/projects", json={"name": "media"},
+                                                    headers={"Authorization": f"Bearer {alice}"}) as r:
+        assert r.status == 201
+    url = corral.url("alice/media")
+    claimed = hashlib.sha256(b"the real thing").hexdigest()
+    got = await _batch(corral, url, alice, "upload", [{"oid": claimed, "size": 14}])
+    actions = got["objects"][0]["actions"]
+    assert actions["upload"]["expires_in"] > 0 and "Authorization" not in actions["upload"].get("header", {})
+    assert actions["verify"]["header"]["Authorization"] == f"Bearer {alice}"
+    async with aiohttp.ClientSession() as s:
+        async with s.put(actions["upload"]["href"], data=b"something else") as r:  # same size, other bytes
+            assert r.status in (200, 201), await r.text()
+        async with s.post(actions["verify"]["href"], json={"oid": claimed, "size": 14},
+                          headers=actions["verify"]["header"]) as r:
+            assert r.status == 422 and "does not hash" in (await r.json(content_type=None))["message"]
+    project = await corral.kit.projects.get("alice", "media")
+    assert not await corral.kit.objects.exists(f"lfs/{project.id}/{claimed[:2]}/{claimed[2:4]}/{claimed}")
+    assert not [a for a in corral.memory.audit if a.action == "lfs.upload"]
+    # a viewer may not verify (a write) and gets no upload links
+    vic = await corral.user("vic", "viewer")
+    async with aiohttp.ClientSession() as s, s.post(
+        f"{url}/info/lfs/objects/batch", json={"operation": "upload", "objects": [{"oid": claimed, "size": 14}]},
+        headers={"Authorization": f"Bearer {vic}", "Accept": LFS_JSON},
+    ) as r:
+        assert r.status == 403
