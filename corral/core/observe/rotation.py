@@ -64,7 +64,7 @@ class ColdRotation:
         lambda: {"logs": timedelta(hours=48), "spans": timedelta(hours=48), "points": timedelta(hours=1)}
     )
     cold_retention: timedelta = timedelta(days=90)
-    rows_per_file: int = 250_000
+    rows_per_file: int = 100_000  # bounds the rotation's memory (rows are held as dicts while encoded)
 
     async def run_once(self, *, now: datetime | None = None, older_than: timedelta | None = None) -> RotationReport:
         """One pass. ``older_than`` overrides every hot retention (an operator forcing a rotation)."""
