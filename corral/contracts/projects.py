@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
+
 from corral.core.errors import Conflict
 from corral.core.ids import uuid7
 from corral.core.projects.model import (
@@ -176,6 +178,22 @@ class ProjectStoresContract:
             assert _fields(got_mr) | {"updated_at": T0} == _fields(merged)
             assert await uow.merge_requests.list(project.id, IssueFilter(status="open", limit=5)) == []
             assert [r.body for r in await uow.reviews.list(mr.id)] == ["hm"]
+
+    async def test_protection_bypass_round_trip(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        other = await make_user("bypasser")
+        rule = BranchProtection(uuid7(), project.id, "release/*", T0, require_merge_request=True,
+                                bypass_admins=True, push_allowlist=(owner.id, other.id))
+        async with projects_uow_factory() as uow:
+            await uow.branch_protections.add(rule)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.branch_protections.get(project.id, rule.id) == rule
+            changed = attrs.evolve(rule, bypass_admins=False, push_allowlist=(other.id,))
+            await uow.branch_protections.update(changed)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.branch_protections.list(project.id) == [changed]
 
     async def test_protections_webhooks_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         _, project = await self._setup(projects_uow_factory, make_user)

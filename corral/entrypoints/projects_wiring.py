@@ -60,7 +60,7 @@ def build_kit(
         projects=ProjectService(uow_factory, git, clock),
         issues=IssueService(uow_factory, users, clock),
         merge_requests=MergeRequestService(uow_factory, git, users, clock),
-        protections=BranchProtectionService(uow_factory, clock),
+        protections=BranchProtectionService(uow_factory, clock, users),
         webhooks=WebhookService(uow_factory, transport, clock, retry_base_seconds=settings.webhook_retry_base_seconds,
                                 max_attempts=settings.webhook_max_attempts),
         browser=RepoBrowser(git),

@@ -220,6 +220,33 @@ async def test_branch_protection_refuses_force_push_and_deletion(corral, tmp_pat
     await git(work, "commit", "-qm", "direct")
     direct = await git(work, "push", "origin", "main", token=alice, check=False)
     assert direct.returncode != 0 and "must go through a merge request" in direct.stderr
+    assert not [a for a in corral.memory.audit if a.action == "branch_protection.bypass"]
+    # an explicit bypass: project admins (the owner here) push directly, audited
+    status, changed = await api(corral, "PATCH", f"/api/v1/projects/alice/app/branch-protections/{rule['id']}",
+                                alice, json={"bypass_admins": True})
+    assert status == 200 and changed["bypass_admins"] and changed["push_allowlist"] == []
+    await git(work, "push", "origin", "main", token=alice)
+    bypasses = [a.detail for a in corral.memory.audit if a.action == "branch_protection.bypass"]
+    assert [(b["ref"], b["reason"], b["pattern"]) for b in bypasses] == [("refs/heads/main", "admin", "main")]
+    # a developer is refused until the rule's push allowlist names them
+    dev = await corral.user("dev", "developer")
+    await git(tmp_path, "clone", url, "dev", token=dev)
+    write(tmp_path / "dev" / "f.txt", "f")
+    await git(tmp_path / "dev", "add", ".")
+    await git(tmp_path / "dev", "commit", "-qm", "from dev")
+    refused = await git(tmp_path / "dev", "push", "origin", "main", token=dev, check=False)
+    assert refused.returncode != 0 and "must go through a merge request" in refused.stderr
+    status, changed = await api(corral, "PATCH", f"/api/v1/projects/alice/app/branch-protections/{rule['id']}",
+                                alice, json={"push_allowlist": ["dev"]})
+    assert status == 200 and changed["push_allowlist"] == ["dev"]
+    await git(tmp_path / "dev", "push", "origin", "main", token=dev)
+    bypasses = [a for a in corral.memory.audit if a.action == "branch_protection.bypass"]
+    assert (bypasses[-1].actor_name, bypasses[-1].detail["reason"]) == ("dev", "allowlist")
+    # the bypass covers the merge-request requirement only: force-pushes stay refused
+    await git(tmp_path / "dev", "commit", "--amend", "-qm", "rewritten by dev")
+    forced = await git(tmp_path / "dev", "push", "--force", "origin", "main", token=dev, check=False)
+    assert forced.returncode != 0 and "force-push" in forced.stderr
+    await git(work, "pull", "-q", "--rebase", "origin", "main", token=alice)
     # an unprotected branch can be force-pushed
     await git(work, "push", "origin", "HEAD:topic", token=alice)
     await git(work, "commit", "--amend", "-qm", "amended")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import attrs
@@ -37,10 +38,13 @@ MAX_BLOB_JSON = 1_000_000
 PUSH_EVENT_COMMITS = 20
 
 
-def push_rules(protections: list[BranchProtection]) -> list[PushRule]:
-    """Branch protections as the receive side enforces them."""
+def push_rules(protections: list[BranchProtection], bypassed: Collection[BranchProtection] = ()) -> list[PushRule]:
+    """Branch protections as the receive side enforces them; ``bypassed`` rules (the pusher may bypass their
+    merge-request-only requirement) still refuse force-pushes and deletions."""
+    skip = {p.id for p in bypassed}
     return [
-        PushRule(p.pattern, p.allow_force_push, p.allow_deletion, p.require_merge_request) for p in protections
+        PushRule(p.pattern, p.allow_force_push, p.allow_deletion, p.require_merge_request and p.id not in skip)
+        for p in protections
     ]
 
 
@@ -114,11 +118,13 @@ def report_status(request_head: bytes, response: bytes) -> dict[str, bool] | Non
 
 async def record_push(
     uow: UnitOfWork, repos: GitRepositories, project: Project, actor: Actor, updates: list[RefUpdate],
-    *, via: str = "push", clock: Clock | None = None,
+    *, via: str = "push", clock: Clock | None = None, bypassed: Sequence[tuple[BranchProtection, str]] = (),
 ) -> None:
     """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them).
 
-    With ``clock`` (a push through git, not a merge that audits itself) an audit entry records the refs.
+    With ``clock`` (a push through git, not a merge that audits itself) an audit entry records the refs, and
+    one ``branch_protection.bypass`` entry is written per ref that moved on a merge-request-only branch
+    whose rule the pusher bypassed (``bypassed``: (rule, reason) pairs).
     """
     if clock is not None:
         await uow.audit.record(AuditEntry(
@@ -126,6 +132,18 @@ async def record_push(
             created_at=clock.now(), resource_id=project.id, project_id=project.id,
             detail={"refs": [{"ref": u.ref, "before": u.old, "after": u.new} for u in updates]},
         ))
+        for update in updates:
+            branch = update.branch
+            for rule, reason in bypassed:
+                if branch is not None and rule.matches(branch):
+                    await uow.audit.record(AuditEntry(
+                        id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="branch_protection.bypass",
+                        resource="branch_protection", created_at=clock.now(), resource_id=rule.id,
+                        project_id=project.id,
+                        detail={"pattern": rule.pattern, "ref": update.ref, "before": update.old,
+                                "after": update.new, "reason": reason},
+                    ))
+                    break
     async def history(update: RefUpdate) -> list[Commit]:
         if update.is_delete:
             return []

@@ -228,6 +228,17 @@ class BranchProtection:
     allow_deletion: bool = False
     require_merge_request: bool = False  # direct pushes refused: changes land through merges only
     required_approvals: int = 0
+    # who may still push directly to a merge-request-only branch (each such push is audited)
+    bypass_admins: bool = False  # holders of project:admin on the project
+    push_allowlist: tuple[uuid.UUID, ...] = ()  # user ids
+
+    def bypassed_by(self, user_id: uuid.UUID | None, *, is_admin: bool) -> str | None:
+        """Why ``user_id`` may push directly despite ``require_merge_request`` ('admin', 'allowlist'), or None."""
+        if not self.require_merge_request:
+            return None
+        if user_id is not None and user_id in self.push_allowlist:
+            return "allowlist"
+        return "admin" if self.bypass_admins and is_admin else None
 
     def matches(self, branch: str) -> bool:
         return branch == self.pattern or fnmatch.fnmatchcase(branch, self.pattern)

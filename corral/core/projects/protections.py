@@ -12,13 +12,14 @@ from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.ids import uuid7
 from corral.core.projects.model import Actor, BranchProtection, Project
+from corral.core.projects.ports import UserDirectory
 from corral.core.projects.service import audit
 from corral.core.uow import UnitOfWorkFactory
 
 __all__ = ["BranchProtectionService"]
 
 _PATTERN = re.compile(r"^[A-Za-z0-9._/*?\[\]-]{1,255}$")
-_FLAGS = ("allow_force_push", "allow_deletion", "require_merge_request")
+_FLAGS = ("allow_force_push", "allow_deletion", "require_merge_request", "bypass_admins")
 
 
 def _pattern(value: object) -> str:
@@ -42,38 +43,57 @@ def _options(changes: dict[str, object]) -> dict[str, Any]:
     return values
 
 
+async def _allowlist(users: UserDirectory | None, value: object) -> tuple[uuid.UUID, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 100:
+        raise InvalidInput("push_allowlist must be a list of at most 100 user names", field="push_allowlist")
+    found: list[uuid.UUID] = []
+    for name in dict.fromkeys(value):
+        user = await users.by_name(name) if users is not None else None
+        if user is None:
+            raise InvalidInput(f"push_allowlist: {name!r} is not a user", field="push_allowlist")
+        found.append(user.id)
+    return tuple(found)
+
+
 @attrs.define
 class BranchProtectionService:
     """Branch protections. Callers have already checked project:admin (or project:read to list)."""
 
     uow_factory: UnitOfWorkFactory
     clock: Clock
+    users: UserDirectory | None = None  # resolves push_allowlist names
+
+    async def _values(self, changes: dict[str, object]) -> dict[str, Any]:
+        values = _options(changes)
+        if "push_allowlist" in changes:
+            values["push_allowlist"] = await _allowlist(self.users, changes["push_allowlist"])
+        return values
 
     async def list(self, project: Project) -> list[BranchProtection]:
         async with self.uow_factory() as uow:
             return await uow.branch_protections.list(project.id)
 
     async def create(self, actor: Actor, project: Project, spec: dict[str, object]) -> BranchProtection:
-        unknown = sorted(set(spec) - {"pattern", "required_approvals", *_FLAGS})
+        unknown = sorted(set(spec) - {"pattern", "required_approvals", "push_allowlist", *_FLAGS})
         if unknown:
             raise InvalidInput(f"unknown field {unknown[0]}", field=unknown[0])
         rule = BranchProtection(id=uuid7(), project_id=project.id, pattern=_pattern(spec.get("pattern")),
-                                created_at=self.clock.now(), **_options(spec))
+                                created_at=self.clock.now(), **await self._values(spec))
         async with self.uow_factory() as uow:
             if any(r.pattern == rule.pattern for r in await uow.branch_protections.list(project.id)):
                 raise Conflict(f"{rule.pattern} is already protected; change that rule instead", field="pattern")
             await uow.branch_protections.add(rule)
             await audit(uow, self.clock, actor, "branch_protection.create", "branch_protection",
-                        resource_id=rule.id, project_id=project.id, detail=attrs.asdict(rule, filter=_shown))
+                        resource_id=rule.id, project_id=project.id, detail=_detail(rule))
             await uow.commit()
         return rule
 
     async def update(self, actor: Actor, project: Project, rule_id: uuid.UUID,
                      changes: dict[str, object]) -> BranchProtection:
-        unknown = sorted(set(changes) - {"required_approvals", *_FLAGS})
+        unknown = sorted(set(changes) - {"required_approvals", "push_allowlist", *_FLAGS})
         if unknown:
             raise InvalidInput(f"cannot change {unknown[0]}", field=unknown[0])
-        values = _options(changes)
+        values = await self._values(changes)
         async with self.uow_factory() as uow:
             rule = await uow.branch_protections.get(project.id, rule_id)
             if rule is None:
@@ -81,7 +101,7 @@ class BranchProtectionService:
             updated = attrs.evolve(rule, **values)
             await uow.branch_protections.update(updated)
             await audit(uow, self.clock, actor, "branch_protection.update", "branch_protection",
-                        resource_id=rule.id, project_id=project.id, detail=attrs.asdict(updated, filter=_shown))
+                        resource_id=rule.id, project_id=project.id, detail=_detail(updated))
             await uow.commit()
         return updated
 
@@ -95,5 +115,8 @@ class BranchProtectionService:
             await uow.commit()
 
 
-def _shown(attribute: attrs.Attribute[Any], _value: object) -> bool:
-    return attribute.name in {"pattern", "required_approvals", *_FLAGS}
+def _detail(rule: BranchProtection) -> dict[str, Any]:
+    shown: dict[str, Any] = {"pattern": rule.pattern, "required_approvals": rule.required_approvals}
+    shown.update({flag: getattr(rule, flag) for flag in _FLAGS})
+    shown["push_allowlist"] = [str(u) for u in rule.push_allowlist]
+    return shown

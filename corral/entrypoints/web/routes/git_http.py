@@ -16,11 +16,11 @@ import re
 from aiohttp import web
 
 from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
-from corral.core.git.model import ZERO_SHA, RefUpdate
+from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
 from corral.core.git.service import parse_commands, push_rules, record_push, report_status
-from corral.core.projects.model import Project
+from corral.core.projects.model import BranchProtection, Project
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
-from corral.entrypoints.web.project_access import actor_of, kit, project_of
+from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
 __all__ = ["routes"]
@@ -139,12 +139,12 @@ async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], 
 
 
 async def _rpc(
-    request: web.Request, service: str, project: Project
+    request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None,
 ) -> tuple[web.StreamResponse, bytes | None, bytes]:
     """Run one stateless-rpc exchange; returns the response, (for receive-pack) the request's first bytes and
     the first MiB of git's answer (its report-status)."""
     k = kit(request)
-    rules = push_rules(await k.protections.list(project)) if service == "receive-pack" else []
+    rules = rules or []
     principal = principal_of(request)
     proc = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
                                      push_rules=rules, pusher=getattr(principal, "name", "") or "")
@@ -191,11 +191,18 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     if project.archived:  # project:write was checked by the route declaration
         return _text(403, f"Corral: {project.full_name} is archived and read-only")
-    response, head, answer = await _rpc(request, "receive-pack", project)
+    protections = await kit(request).protections.list(project)
+    principal = principal_of(request)
+    user_id = getattr(principal, "user_id", None)
+    is_admin = any(p.bypass_admins and p.require_merge_request for p in protections) and await can(
+        request, "project:admin", project)
+    bypassed = [(p, why) for p in protections if (why := p.bypassed_by(user_id, is_admin=is_admin)) is not None]
+    rules = push_rules(protections, [p for p, _ in bypassed])
+    response, head, answer = await _rpc(request, "receive-pack", project, rules)
     updates, _complete = parse_commands(head or b"")
     if updates:
         try:
-            await _record(request, project, updates, report_status(head or b"", answer))  # before the end
+            await _record(request, project, updates, report_status(head or b"", answer), bypassed)  # before the end
         except CorralError:
             log.exception("could not record the push to %s", project.full_name)
     await response.write_eof()
@@ -204,7 +211,8 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
 
 
 async def _record(
-    request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None
+    request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None,
+    bypassed: list[tuple[BranchProtection, str]],
 ) -> None:
     """Push events for the refs that really moved (a rejected update leaves its ref where it was): from git's
     report-status when the client asked for one, else from the refs themselves."""
@@ -217,5 +225,5 @@ async def _record(
     if not moved:
         return
     async with k.uow_factory() as uow:
-        await record_push(uow, k.git, project, actor_of(request), moved, clock=k.clock)
+        await record_push(uow, k.git, project, actor_of(request), moved, clock=k.clock, bypassed=bypassed)
         await uow.commit()

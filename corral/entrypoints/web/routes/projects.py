@@ -52,6 +52,10 @@ _RULE = {
         "id": {"type": "string"}, "pattern": {"type": "string"}, "allow_force_push": {"type": "boolean"},
         "allow_deletion": {"type": "boolean"}, "require_merge_request": {"type": "boolean"},
         "required_approvals": {"type": "integer"},
+        "bypass_admins": {"type": "boolean", "description": "holders of project:admin may push directly to a "
+                          "merge-request-only branch (audited as branch_protection.bypass)"},
+        "push_allowlist": {"type": "array", "items": {"type": "string"},
+                           "description": "user names who may push directly to a merge-request-only branch"},
     },
 }
 _HOOK_BODY = {
@@ -151,17 +155,24 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
 
 
 # ---- branch protection ------------------------------------------------------------------------------------
-def _rule(rule: BranchProtection) -> dict[str, Any]:
-    return {"id": str(rule.id), "pattern": rule.pattern, "allow_force_push": rule.allow_force_push,
-            "allow_deletion": rule.allow_deletion, "require_merge_request": rule.require_merge_request,
-            "required_approvals": rule.required_approvals, "created_at": rule.created_at.isoformat()}
+async def _rules(request: web.Request, rules: list[BranchProtection]) -> list[dict[str, Any]]:
+    names = await kit(request).users.by_ids({u for r in rules for u in r.push_allowlist})
+    return [{"id": str(rule.id), "pattern": rule.pattern, "allow_force_push": rule.allow_force_push,
+             "allow_deletion": rule.allow_deletion, "require_merge_request": rule.require_merge_request,
+             "required_approvals": rule.required_approvals, "bypass_admins": rule.bypass_admins,
+             "push_allowlist": [names[u].name for u in rule.push_allowlist if u in names],
+             "created_at": rule.created_at.isoformat()} for rule in rules]
+
+
+async def _rule(request: web.Request, rule: BranchProtection) -> dict[str, Any]:
+    return (await _rules(request, [rule]))[0]
 
 
 @routes.get(f"{BASE}/branch-protections", summary="Branch protection rules", permission="project:read",
             project="path", anonymous=True, response=_list_of(_RULE))
 async def list_protections(request: web.Request) -> web.StreamResponse:
     rules = await kit(request).protections.list(await project_of(request))
-    return json_response({"items": [_rule(r) for r in rules], "next_cursor": None})
+    return json_response({"items": await _rules(request, rules), "next_cursor": None})
 
 
 @routes.post(f"{BASE}/branch-protections", summary="Protect branches matching a name or glob",
@@ -169,7 +180,7 @@ async def list_protections(request: web.Request) -> web.StreamResponse:
 async def create_protection(request: web.Request) -> web.StreamResponse:
     rule = await kit(request).protections.create(actor_of(request), await project_of(request),
                                                  await read_json(request))
-    return json_response(_rule(rule), status=201)
+    return json_response(await _rule(request, rule), status=201)
 
 
 @routes.patch(f"{BASE}/branch-protections/{{rule_id}}", summary="Change a branch protection rule",
@@ -178,7 +189,7 @@ async def update_protection(request: web.Request) -> web.StreamResponse:
     rule = await kit(request).protections.update(actor_of(request), await project_of(request),
                                                  _uuid(request.match_info["rule_id"], "rule_id"),
                                                  await read_json(request))
-    return json_response(_rule(rule))
+    return json_response(await _rule(request, rule))
 
 
 @routes.delete(f"{BASE}/branch-protections/{{rule_id}}", summary="Remove a branch protection rule",
