@@ -59,6 +59,27 @@ class ProjectStoresContract:
             await uow.commit()
         return owner, project
 
+    async def test_redirects_of_old_names(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        async with projects_uow_factory() as uow:
+            await uow.projects.set_redirect(owner.id, "older", project.id)
+            await uow.projects.set_redirect(owner.id, "oldest", project.id)
+            await uow.projects.set_redirect(owner.id, "older", project.id)  # again: replaces, no error
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name, "older") == project
+            assert await uow.projects.redirect(owner.name, "todo") is None
+            assert await uow.projects.redirect("someone-else", "older") is None
+            await uow.projects.drop_redirect(owner.id, "older")
+            await uow.projects.drop_redirect(owner.id, "never-was")
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name, "older") is None
+            await uow.projects.delete(project.id)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name, "oldest") is None  # gone with the project
+
     async def test_project_crud_and_slug(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)
         async with projects_uow_factory() as uow:

@@ -22,6 +22,7 @@ from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.project_access import ProjectAwareWebAuth, ProjectsKit
+from corral.entrypoints.web.project_redirects import install_project_redirects
 from corral.entrypoints.web.routes.lfs import lfs_authenticate_header
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, WebAuth
 
@@ -85,6 +86,7 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
         inner = DenyAllAuth()
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
     platform.app_hooks.append(lambda app: app.on_response_prepare.append(lfs_authenticate_header))
+    platform.app_hooks.append(install_project_redirects)
 
 
 def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.5) -> None:

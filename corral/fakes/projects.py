@@ -53,6 +53,7 @@ class ProjectsData:
     protections: dict[uuid.UUID, BranchProtection] = attrs.field(factory=dict)
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
+    redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
 
     def snapshot(self) -> dict[str, Any]:
         return {f.name: copy.copy(getattr(self, f.name)) for f in attrs.fields(ProjectsData)}
@@ -95,6 +96,8 @@ class InMemoryProjectStore:
 
     async def delete(self, project_id: uuid.UUID) -> None:
         self.data.projects.pop(project_id, None)
+        for old in [k for k, v in self.data.redirects.items() if v == project_id]:
+            del self.data.redirects[old]
         for table in (self.data.issues, self.data.comments, self.data.merge_requests, self.data.reviews,
                       self.data.protections, self.data.webhooks, self.data.deliveries):
             for key in [k for k, v in table.items() if v.project_id == project_id]:
@@ -105,6 +108,19 @@ class InMemoryProjectStore:
         key = (project_id, kind)
         counters[key] = counters.get(key, 0) + 1
         return counters[key]
+
+    async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        self.data.redirects[(owner_id, name)] = project_id
+
+    async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
+        self.data.redirects.pop((owner_id, name), None)
+
+    async def redirect(self, owner: str, name: str) -> Project | None:
+        for (_owner_id, old), project_id in self.data.redirects.items():
+            project = self.data.projects.get(project_id)
+            if old == name and project is not None and project.owner_name == owner:
+                return project
+        return None
 
 
 def _filter(items: list[Any], flt: IssueFilter) -> list[Any]:

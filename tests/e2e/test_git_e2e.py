@@ -476,3 +476,52 @@ async def test_webhook_to_private_address_refused_by_default(corral) -> None:
             await guard.post(f"http://{host}/x", b"{}", {})
         assert "non-public" in err.value.message
     await guard.aclose()
+
+
+async def test_rename_redirects_old_api_and_git_urls(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    outsider = await corral.user("eve", "ops")  # signed in, no project:read
+    status, created = await api(corral, "POST", "/api/v1/projects", alice, json={"name": "old"})
+    assert status == 201
+    work = tmp_path / "w"
+    await git(tmp_path, "clone", corral.url("alice/old"), "w", token=alice)
+    write(work / "a.txt", "a\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "a")
+    await git(work, "push", "origin", "main", token=alice)
+    repo_dir = corral.kit.git.path((await corral.kit.projects.get("alice", "old")).repo_path)
+    status, renamed = await api(corral, "PATCH", "/api/v1/projects/alice/old", alice, json={"name": "renamed"})
+    assert status == 200 and renamed["name"] == "renamed" and renamed["clone_url"].endswith("/alice/renamed.git")
+    assert renamed["id"] == created["id"] and repo_dir.is_dir()  # same repository, nothing to move on disk
+    assert any(a.action == "project.update" and a.detail["changes"].get("renamed_from") == "alice/old"
+               for a in corral.memory.audit)
+    # the API: old URLs redirect (301 for reads, 308 keeps the method and body of writes)
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bearer {alice}"}
+        async with s.get(f"{corral.base}/api/v1/projects/alice/old/repo/commits?limit=1", headers=headers,
+                         allow_redirects=False) as r:
+            assert r.status == 301
+            assert r.headers["Location"] == "/api/v1/projects/alice/renamed/repo/commits?limit=1"
+        async with s.get(f"{corral.base}/api/v1/projects/alice/old", headers=headers) as r:
+            assert r.status == 200 and (await r.json())["name"] == "renamed"
+        async with s.post(f"{corral.base}/api/v1/projects/alice/old/issues", headers=headers,
+                          json={"title": "t"}, allow_redirects=False) as r:
+            assert r.status == 308 and r.headers["Location"] == "/api/v1/projects/alice/renamed/issues"
+        # nobody else learns the new name: anonymous and signed-in outsiders get the plain 404
+        for who in ({}, {"Authorization": f"Bearer {outsider}"}):
+            async with s.get(f"{corral.base}/api/v1/projects/alice/old", headers=who, allow_redirects=False) as r:
+                assert r.status == 404 and "Location" not in r.headers
+    # git: cloning, fetching and pushing through the old remote URL follow the redirect
+    await git(tmp_path, "clone", corral.url("alice/old"), "c", token=alice)
+    assert (tmp_path / "c" / "a.txt").read_text() == "a\n"
+    write(work / "b.txt", "b\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "b")
+    await git(work, "push", "origin", "main", token=alice)  # origin is still .../alice/old.git
+    await git(tmp_path / "c", "pull", "-q", "origin", "main", token=alice)
+    assert (tmp_path / "c" / "b.txt").exists()
+    # a new project may take the old name: the redirect is gone
+    status, _ = await api(corral, "POST", "/api/v1/projects", alice, json={"name": "old"})
+    assert status == 201
+    status, fresh = await api(corral, "GET", "/api/v1/projects/alice/old/repo/branches", alice)
+    assert status == 200 and fresh["items"] == []

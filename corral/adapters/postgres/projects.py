@@ -100,6 +100,23 @@ class PostgresProjectStore:
     async def delete(self, project_id: uuid.UUID) -> None:
         await self.conn.execute("DELETE FROM projects WHERE id = $1", project_id)
 
+    async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "INSERT INTO project_redirects (owner_id, name, project_id) VALUES ($1, $2, $3)"
+            " ON CONFLICT (owner_id, name) DO UPDATE SET project_id = EXCLUDED.project_id, created_at = now()",
+            owner_id, name, project_id,
+        )
+
+    async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
+        await self.conn.execute("DELETE FROM project_redirects WHERE owner_id = $1 AND name = $2", owner_id, name)
+
+    async def redirect(self, owner: str, name: str) -> Project | None:
+        r = await self.conn.fetchrow(
+            f"{_PROJECT} JOIN project_redirects rd ON rd.project_id = p.id AND rd.owner_id = p.owner_id"
+            " WHERE u.name = $1 AND rd.name = $2 AND p.is_active", owner, name,
+        )
+        return _project(r) if r else None
+
     async def allocate_number(self, project_id: uuid.UUID, kind: Literal["issue", "mr"]) -> int:
         column = "next_issue_number" if kind == "issue" else "next_mr_number"
         value = await self.conn.fetchval(

@@ -72,6 +72,18 @@ class ProjectStore(Protocol):
         """The next issue or merge request number of the project (locks the counter until commit)."""
         ...
 
+    async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        """Remember that ``name`` of ``owner_id`` now means ``project_id`` (replaces an older redirect)."""
+        ...
+
+    async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
+        """Forget the redirect of ``name`` (a project now has that name); a missing one is not an error."""
+        ...
+
+    async def redirect(self, owner: str, name: str) -> Project | None:
+        """The active project that ``owner``/``name`` (an old name) redirects to, or None."""
+        ...
+
 
 class IssueStore(Protocol):
     """Issues; ``(project_id, number)`` is unique."""

@@ -103,6 +103,7 @@ class ProjectService:
             if await uow.projects.get_by_slug(actor.name, project_name) is not None:
                 raise Conflict(f"you already have a project named {project_name}", field="name")
             await uow.projects.add(project)
+            await uow.projects.drop_redirect(actor.id, project_name)  # the name now means this project
             await audit(uow, self.clock, actor, "project.create", "project", resource_id=pid, project_id=pid,
                         detail={"name": project.full_name, "visibility": vis.value})
             await self.repos.create(project.repo_path, branch)
@@ -122,6 +123,13 @@ class ProjectService:
         if project is None:
             raise NotFound(f"project {owner}/{name} not found")
         return project
+
+    async def redirect(self, owner: str, name: str) -> Project | None:
+        """The project an old name ``owner/name`` now redirects to (after a rename), or None."""
+        if not check_owner_name(owner) or not name:
+            return None
+        async with self.uow_factory() as uow:
+            return await uow.projects.redirect(owner, name)
 
     async def get_by_id(self, project_id: uuid.UUID) -> Project:
         async with self.uow_factory() as uow:
@@ -189,7 +197,13 @@ class ProjectService:
             ):
                 raise Conflict(f"{project.owner_name} already has a project named {values['name']}", field="name")
             await uow.projects.update(updated)
-            shown = {k: (v.value if isinstance(v, Visibility) else v) for k, v in values.items()}
+            shown: dict[str, Any] = {k: (v.value if isinstance(v, Visibility) else v) for k, v in values.items()}
+            if values.get("name", project.name) != project.name:
+                # the repository lives at repo_path (named by the project id), so nothing moves on disk: the
+                # rename is this one transaction; old URLs redirect to the new name
+                await uow.projects.set_redirect(project.owner_id, project.name, project.id)
+                await uow.projects.drop_redirect(project.owner_id, values["name"])
+                shown["renamed_from"] = project.full_name
             action = "project.update"
             if values.get("archived") is True and not project.archived:
                 action = "project.archive"

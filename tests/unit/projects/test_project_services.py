@@ -137,3 +137,21 @@ async def test_archived_project_takes_no_new_issues(projects, issues, alice) -> 
     p = await projects.update(alice, await projects.create(alice, name="todo"), {"archived": True})
     with pytest.raises(InvalidTransition):
         await issues.create(alice, p, title="x")
+
+
+async def test_rename_keeps_the_old_name_as_a_redirect(world, repos, clock, alice) -> None:
+    from corral.core.projects.service import ProjectService
+
+    projects = ProjectService(world, repos, clock)
+    project = await projects.create(alice, name="first")
+    renamed = await projects.update(alice, project, {"name": "second"})
+    assert renamed.repo_path == project.repo_path  # the repository is keyed by id: nothing moves
+    assert (await projects.redirect("alice", "first")).id == project.id
+    await projects.update(alice, renamed, {"name": "third"})
+    assert (await projects.redirect("alice", "first")).name == "third"  # chains resolve to the current name
+    assert (await projects.redirect("alice", "second")).name == "third"
+    back = await projects.update(alice, await projects.get("alice", "third"), {"name": "first"})
+    assert await projects.redirect("alice", "first") is None and back.name == "first"
+    await projects.create(alice, name="second")  # a new project takes an old name: its redirect goes
+    assert await projects.redirect("alice", "second") is None
+    assert await projects.redirect("alice", "../x") is None
