@@ -14,6 +14,7 @@ from corral.core.audit.model import AuditEntry
 from corral.core.errors import NotFound
 from corral.core.ids import uuid7
 from corral.core.observe.model import AlertCondition, AlertEvent, AlertRule, AlertSeverity
+from corral.core.outbox import topics
 
 __all__ = ["PostgresAlertNotifier", "PostgresAlertStore"]
 
@@ -228,7 +229,7 @@ class PostgresAlertNotifier:
                 await conn.execute(
                     "INSERT INTO outbox (id, topic, payload, project_id) VALUES ($1, $2, $3::jsonb, $4)",
                     uuid7(),
-                    f"alert_{event.status}",
+                    topics.ALERT_FIRING if event.status == "firing" else topics.ALERT_RESOLVED,
                     json.dumps(payload),
                     rule.project_id,
                 )
