@@ -520,6 +520,16 @@ async def test_rename_redirects_old_api_and_git_urls(corral, tmp_path: Path) -> 
     await git(work, "push", "origin", "main", token=alice)  # origin is still .../alice/old.git
     await git(tmp_path / "c", "pull", "-q", "origin", "main", token=alice)
     assert (tmp_path / "c" / "b.txt").exists()
+    if shutil.which("git-lfs") is not None:  # LFS through the old remote: the batch POST follows a 308
+        await git(tmp_path, "lfs", "install")
+        await git(work, "lfs", "track", "*.bin")
+        blob = os.urandom(50_000)
+        write(work / "big.bin", blob)
+        await git(work, "add", ".")
+        await git(work, "commit", "-qm", "lfs")
+        await git(work, "push", "origin", "main", token=alice)
+        await git(tmp_path, "clone", corral.url("alice/old"), "lfs-clone", token=alice)
+        assert (tmp_path / "lfs-clone" / "big.bin").read_bytes() == blob
     # a new project may take the old name: the redirect is gone
     status, _ = await api(corral, "POST", "/api/v1/projects", alice, json={"name": "old"})
     assert status == 201
