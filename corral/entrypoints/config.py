@@ -95,6 +95,8 @@ class Settings:
     otlp_queue_records: int = attrs.field(default=100_000, validator=_positive)  # bounded ingest queue; 429 when full
     otlp_batch_records: int = attrs.field(default=20_000, validator=_positive)  # records per COPY transaction
     otlp_writers: int = attrs.field(default=2, validator=_positive)  # concurrent batch writers (connections)
+    # OTLP decode + COPY encoding in worker processes: -1 one per core, 0 in the event-loop process
+    otlp_decode_processes: int = attrs.field(default=-1)
     observe_hot_hours: float = attrs.field(default=48.0, validator=_positive)  # logs and spans stay in PostgreSQL
     observe_hot_metric_minutes: float = attrs.field(default=60.0, validator=_positive)  # metric samples
     observe_cold_days: int = attrs.field(default=90, validator=_positive)  # Parquet retention, whole days

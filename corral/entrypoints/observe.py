@@ -15,11 +15,12 @@ from typing import Any
 import attrs
 
 from corral.adapters.otlp.codec import OtlpCodec
+from corral.adapters.otlp.decoders import InProcessTelemetryDecoder, ProcessPoolTelemetryDecoder
 from corral.core.clock import Clock
 from corral.core.observe.alerts import AlertEvaluator, AlertService
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
-from corral.core.observe.ports import AlertStore, LeaderLock, LiveTail, ProjectDirectory
+from corral.core.observe.ports import AlertStore, LeaderLock, LiveTail, ProjectDirectory, TelemetryDecoder
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.entrypoints.config import Settings
@@ -37,6 +38,7 @@ class ObserveRuntime:
     settings: Settings
     pipeline: IngestPipeline
     codec: OtlpCodec
+    decoder: TelemetryDecoder
     directory: ProjectDirectory
     queries: ObserveQueries
     alerts: AlertService
@@ -67,7 +69,7 @@ class ObserveRuntime:
 
 def _tail_items(batch: TelemetryBatch) -> list[dict[str, Any]]:
     items = []
-    for row in batch.logs[-TAIL_ITEMS_PER_BATCH:]:
+    for row in (batch.logs or batch.tail_logs)[-TAIL_ITEMS_PER_BATCH:]:
         r = dict(zip(LOG_COLUMNS, row, strict=True))
         items.append(
             {
@@ -101,12 +103,19 @@ async def wire_observe(platform: Any) -> None:
     )
 
     async def publish(batch: TelemetryBatch) -> None:
-        if batch.logs and await tail.listening():
+        if (batch.logs or batch.tail_logs) and await tail.listening():
             await tail.publish(_tail_items(batch))
 
     pipeline.on_committed = publish
     await pipeline.start()
     platform.closers.append(pipeline.stop)
+    codec = OtlpCodec()
+    decoder: Any = InProcessTelemetryDecoder(directory, codec)
+    if settings.profile != "memory" and settings.otlp_decode_processes != 0:
+        pool_decoder = ProcessPoolTelemetryDecoder(directory, max(settings.otlp_decode_processes, 0))
+        await pool_decoder.start()
+        decoder = pool_decoder
+    platform.closers.append(decoder.aclose)
     queries = ObserveQueries(hot=hot, clock=clock, cold_manifest=archive, cold_reader=cold)
     rotation = ColdRotation(
         hot=archive,
@@ -123,7 +132,8 @@ async def wire_observe(platform: Any) -> None:
     runtime = ObserveRuntime(
         settings=settings,
         pipeline=pipeline,
-        codec=OtlpCodec(),
+        codec=codec,
+        decoder=decoder,
         directory=directory,
         queries=queries,
         alerts=AlertService(store=alert_store, clock=clock),

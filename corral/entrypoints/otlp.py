@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from corral.adapters.otlp.codec import decode_request, encode_response, encode_status
+from corral.adapters.otlp.codec import encode_response, encode_status
 from corral.core.errors import (
     CorralError,
     InvalidInput,
@@ -91,6 +91,7 @@ def _projects(batch: TelemetryBatch) -> set[uuid.UUID | None]:
     found: set[uuid.UUID | None] = {r[4] for r in batch.logs}
     found.update(r[5] for r in batch.spans)
     found.update(r[3] for r in batch.points)
+    found.update(batch.project_ids)
     return found
 
 
@@ -113,10 +114,8 @@ async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
     try:
         body, taken = await _read_limited(request, rt.settings.otlp_max_body_bytes, budget)
         try:
-            message = decode_request(signal, body, ctype)
+            batch = await rt.decoder.decode(signal, body, ctype, caller, tail=await rt.tail.listening())
             del body
-            convert = getattr(rt.codec, signal)
-            batch = await rt.pipeline.decode(lambda lookup: convert(message, caller, lookup), rt.directory)
         finally:
             budget.give(taken)
         auth = request.app[WEB_AUTH]

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import NotFound
+from corral.core.errors import NotFound, Unavailable
 from corral.core.observe.filters import log_matches
 from corral.core.observe.model import (
     LOG_COLUMNS,
@@ -105,6 +105,8 @@ class InMemoryTelemetryStore:
         if self.fail_next is not None:
             exc, self.fail_next = self.fail_next, None
             raise exc
+        if batch.encoded:
+            raise Unavailable("the in-memory telemetry store takes rows, not encoded COPY data")
         self.logs.extend(dict(zip(LOG_COLUMNS, r, strict=True)) for r in batch.logs)
         self.spans.extend(dict(zip(SPAN_COLUMNS, r, strict=True)) for r in batch.spans)
         self.points.extend(dict(zip(POINT_COLUMNS, r, strict=True)) for r in batch.points)

@@ -156,12 +156,7 @@ class IngestPipeline:
                 merged = batch
             else:
                 if len(futures) == 1:  # copy before mutating: the first batch belongs to a caller
-                    merged = TelemetryBatch(
-                        logs=list(merged.logs),
-                        spans=list(merged.spans),
-                        points=list(merged.points),
-                        series=list(merged.series),
-                    )
+                    merged = merged.copy()
                 merged.extend(batch)
             futures.append(fut)
             count += len(batch)

@@ -114,15 +114,34 @@ class TelemetryBatch:
     series: list[tuple[Any, ...]] = attrs.Factory(list)
     rejected: int = 0
     error_message: str = ""
+    # Rows already encoded for the store's bulk load (PostgreSQL binary COPY, without header and
+    # trailer) by a decoder process: signal ("logs", "spans", "points") -> chunks. Counted in
+    # ``encoded_records``; ``project_ids`` names their projects (for authorization).
+    encoded: dict[str, list[bytes]] = attrs.Factory(dict)
+    encoded_records: int = 0
+    project_ids: set[uuid.UUID | None] = attrs.Factory(set)
+    # A sample of the newest log rows (LOG_COLUMNS order) for the live tail only: never written.
+    tail_logs: list[tuple[Any, ...]] = attrs.Factory(list)
 
     def __len__(self) -> int:
-        return len(self.logs) + len(self.spans) + len(self.points)
+        return len(self.logs) + len(self.spans) + len(self.points) + self.encoded_records
 
     def extend(self, other: TelemetryBatch) -> None:
         self.logs.extend(other.logs)
         self.spans.extend(other.spans)
         self.points.extend(other.points)
         self.series.extend(other.series)
+        for signal, chunks in other.encoded.items():
+            self.encoded.setdefault(signal, []).extend(chunks)
+        self.encoded_records += other.encoded_records
+        self.project_ids.update(other.project_ids)
+        self.tail_logs.extend(other.tail_logs)
+
+    def copy(self) -> TelemetryBatch:
+        """A batch with its own lists (merging into it leaves this one unchanged)."""
+        out = TelemetryBatch(rejected=self.rejected, error_message=self.error_message)
+        out.extend(self)
+        return out
 
 
 # ---------------------------------------------------------------- queries

@@ -14,6 +14,7 @@ from corral.core.audit.model import AuditEntry
 from corral.core.observe.model import (
     AlertEvent,
     AlertRule,
+    Caller,
     LogItem,
     LogQuery,
     MetricQuery,
@@ -34,6 +35,7 @@ __all__ = [
     "LeaderLock",
     "LiveTail",
     "ProjectDirectory",
+    "TelemetryDecoder",
     "TelemetryReader",
     "TelemetryWriter",
 ]
@@ -50,6 +52,25 @@ class TelemetryWriter(Protocol):
         Series rows may already exist (their ids are deterministic): they are
         then left as they are. Raises Unavailable when storage cannot be reached.
         """
+        ...
+
+
+class TelemetryDecoder(Protocol):
+    """Turns an OTLP export request body into a TelemetryBatch (envelope resolved, rows ready).
+
+    ``signal`` is "logs", "traces" or "metrics"; ``content_type`` the protobuf or JSON media
+    type. Raises InvalidInput (naming the reason) for a malformed body. Records the caller may
+    not write are counted in ``rejected`` with ``error_message``, never raised. Implementations
+    may return rows already encoded for the writer's bulk load (``TelemetryBatch.encoded``);
+    ``tail`` asks for a sample of the newest log rows in ``tail_logs`` as well.
+    """
+
+    async def decode(
+        self, signal: str, body: bytes, content_type: str, caller: Caller, *, tail: bool = False
+    ) -> TelemetryBatch: ...
+
+    async def aclose(self) -> None:
+        """Release worker processes, if any."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -85,6 +86,23 @@ def span_from_record(r: Any) -> SpanItem:
     )
 
 
+_TABLES = {
+    "logs": ("log_entries", LOG_COLUMNS),
+    "spans": ("spans", SPAN_COLUMNS),
+    "points": ("metric_samples", POINT_COLUMNS),
+}
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_COPY_TRAILER = b"\xff\xff"
+
+
+async def _copy_stream(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    """Binary COPY rows encoded by the decoder processes, framed as one COPY stream."""
+    yield _COPY_HEADER
+    for chunk in chunks:
+        yield chunk
+    yield _COPY_TRAILER
+
+
 class _Where:
     def __init__(self) -> None:
         self.parts: list[str] = []
@@ -136,6 +154,9 @@ class PostgresTelemetryStore:
                     await conn.copy_records_to_table("spans", records=batch.spans, columns=SPAN_COLUMNS)
                 if batch.points:
                     await conn.copy_records_to_table("metric_samples", records=batch.points, columns=POINT_COLUMNS)
+                for signal, chunks in batch.encoded.items():
+                    table, columns = _TABLES[signal]
+                    await conn.copy_to_table(table, source=_copy_stream(chunks), columns=columns, format="binary")
         except _DRIVER_ERRORS as exc:
             raise Unavailable(f"telemetry storage is unreachable ({type(exc).__name__})", retry_after=2) from exc
 

@@ -1,0 +1,135 @@
+"""OTLP logs straight into PostgreSQL binary COPY rows (the ingest hot path, run in decoder processes).
+
+Same rules as ``OtlpCodec.logs`` (envelope, attributes, levels, timestamps) without building
+the row tuple, the datetime or the hex ids: timestamps become COPY microseconds, trace ids
+their 16 raw bytes, and the envelope columns are encoded once per envelope.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import attrs
+
+from corral.adapters.otlp.codec import Lookup, _attrs, _dumps, _resource_extra, _value
+from corral.adapters.otlp.pgcopy import NULL, PG_EPOCH_US, jsonb, text
+from corral.core.observe.envelope import (
+    ENVELOPE_KEYS,
+    NUMBER_LEVELS,
+    Envelope,
+    ProjectRejected,
+    level_from_severity,
+    resolve_envelope,
+    strip_envelope,
+)
+from corral.core.observe.model import Caller
+from corral.core.observe.rowids import RowIds
+
+__all__ = ["EncodedLogs", "encode_logs"]
+
+_head = struct.Struct(">hiqiq").pack  # field count, id (int8), ts (timestamptz)
+_len = struct.Struct(">i").pack
+_UUID_LEN = _len(16)
+_SPAN_LEN = _len(16)
+_ZERO16 = bytes(16)
+_ZERO8 = bytes(8)
+_LEVELS = {name: text(name) for name in ("trace", "debug", "info", "warn", "error", "fatal")}
+
+
+@attrs.define
+class EncodedLogs:
+    data: bytes = b""
+    count: int = 0
+    rejected: int = 0
+    error_message: str = ""
+    project_ids: set[Any] = attrs.Factory(set)
+
+
+def _envelope_fields(env: Envelope) -> bytes:
+    """project_id, session_id, user_id, service as COPY fields (in LOG_COLUMNS order)."""
+    return b"".join(
+        (
+            NULL if env.project_id is None else _UUID_LEN + env.project_id.bytes,
+            NULL if env.session_id is None else text(env.session_id),
+            NULL if env.user_id is None else _UUID_LEN + env.user_id.bytes,
+            text(env.service),
+        )
+    )
+
+
+def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: int) -> EncodedLogs:
+    """Encode every log record of ``req``; ``now_ns`` stamps records without a time."""
+    result = EncodedLogs()
+    out: list[bytes] = []
+    append = out.append
+    envelope_keys = ENVELOPE_KEYS
+    levels = NUMBER_LEVELS
+    level_fields = _LEVELS
+    env_cache: dict[Envelope, bytes] = {}
+    count = 0
+    for rl in req.resource_logs:
+        res = _attrs(rl.resource.attributes)
+        try:
+            env = resolve_envelope(res, caller, lookup)
+        except ProjectRejected as exc:
+            result.rejected += sum(len(sl.log_records) for sl in rl.scope_logs)
+            result.error_message = str(exc)
+            continue
+        extra = _resource_extra(res)
+        tail = (',"resource":' + _dumps(extra) + "}") if extra else ""
+        only = jsonb(('{"resource":' + _dumps(extra) + "}") if extra else "{}")
+        env_bytes = env_cache.get(env) or env_cache.setdefault(env, _envelope_fields(env))
+        result.project_ids.add(env.project_id)
+        for sl in rl.scope_logs:
+            records = sl.log_records
+            block = ids.ids(len(records))
+            for i, rec in enumerate(records):
+                kvs = rec.attributes
+                fields = env_bytes
+                if kvs:
+                    attrs_ = _attrs(kvs)
+                    if not envelope_keys.isdisjoint(attrs_):
+                        try:
+                            e = resolve_envelope(attrs_, caller, lookup, env)
+                        except ProjectRejected as exc:
+                            result.rejected += 1
+                            result.error_message = str(exc)
+                            continue
+                        attrs_ = strip_envelope(attrs_)
+                        fields = env_cache.get(e) or env_cache.setdefault(e, _envelope_fields(e))
+                        result.project_ids.add(e.project_id)
+                    doc = _dumps(attrs_) if attrs_ else "{}"
+                    attributes = jsonb((doc[:-1] + tail if len(doc) > 2 else only_text(extra)) if tail else doc)
+                else:
+                    attributes = only
+                ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano or now_ns
+                body = rec.body
+                kind = body.WhichOneof("value")
+                if kind == "string_value":
+                    message = body.string_value
+                elif kind is None:
+                    message = ""
+                else:
+                    value = _value(body)
+                    message = value if isinstance(value, str) else _dumps(value)
+                trace = rec.trace_id
+                span = rec.span_id
+                number = rec.severity_number
+                append(_head(11, 8, block[i], 8, ts_ns // 1000 - PG_EPOCH_US))
+                append(_UUID_LEN + trace if len(trace) == 16 and trace != _ZERO16 else NULL)
+                append(_SPAN_LEN + span.hex().encode() if len(span) == 8 and span != _ZERO8 else NULL)
+                append(fields)
+                append(
+                    level_fields[levels[number] if 0 < number < 25 else level_from_severity(number, rec.severity_text)]
+                )
+                append(text(message))
+                append(attributes)
+                count += 1
+    result.data = b"".join(out)
+    result.count = count
+    return result
+
+
+def only_text(extra: dict[str, Any] | None) -> str:
+    return ('{"resource":' + _dumps(extra) + "}") if extra else "{}"
