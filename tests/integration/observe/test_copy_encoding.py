@@ -16,7 +16,7 @@ PROJECT = uuid.uuid4()
 
 _SELECTS = {
     "logs": "SELECT ts, trace_id, span_id, project_id, session_id, user_id, service, level, message, attributes "
-    "FROM log_entries WHERE session_id = $1 ORDER BY ts, message",
+    "FROM log_entries WHERE session_id = $1 ORDER BY id",
     "traces": "SELECT ts, trace_id, span_id, parent_span_id, project_id, session_id, user_id, service, name, kind, "
     "status, duration_ms, attributes, events FROM spans WHERE session_id = $1 ORDER BY ts, span_id",
     "metrics": "SELECT s.series_id, s.ts, s.value, s.project_id, s.trace_id, s.span_id FROM metric_samples s "
