@@ -84,7 +84,9 @@ def _loadgen(url: str, bodies: list[bytes], per_body: int, duration: float, conc
     out.put(asyncio.run(run()))  # type: ignore[attr-defined]
 
 
-def start_server(dsn: str, valkey: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_server(
+    dsn: str, valkey: str, data_dir: Path, decode_processes: int = -1
+) -> tuple[subprocess.Popen[bytes], int, int]:
     port, otlp_port = free_ports(2)
     cmd = [
         sys.executable,
@@ -104,6 +106,8 @@ def start_server(dsn: str, valkey: str, data_dir: Path) -> tuple[subprocess.Pope
         TOKEN,
         "--alert-seconds",
         "3600",
+        "--decode-processes",
+        str(decode_processes),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -114,6 +118,44 @@ def start_server(dsn: str, valkey: str, data_dir: Path) -> tuple[subprocess.Pope
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("server did not start")
+
+
+# ---------------------------------------------------------------------------------------- CPU accounting
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds) of every process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _tree(table: dict[int, tuple[int, float]], root: int) -> set[int]:
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def cpu_split(before: dict, after: dict, roots: dict[str, tuple[int, bool]]) -> dict[str, float]:
+    """CPU seconds spent between two samples per named root (with its descendants when the flag says so)."""
+    result = {}
+    for name, (root, descendants) in roots.items():
+        pids = _tree(after, root) - ({root} if descendants == "only" else set()) if descendants else {root}
+        result[name] = sum(after[p][1] - before.get(p, (0, 0.0))[1] for p in pids if p in after)
+    return result
 
 
 # ---------------------------------------------------------------------------------------- baseline
@@ -206,6 +248,9 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--records", type=int, default=2_000_000, help="query dataset size (0: skip queries)")
     ap.add_argument("--runs", type=int, default=30, help="runs per query kind")
+    ap.add_argument(
+        "--decode-processes", type=int, default=-1, help="OTLP decoder processes (-1: one per core, 0: in the loop)"
+    )
     args = ap.parse_args()
 
     pg = PostgresServer.start()
@@ -217,10 +262,14 @@ async def main() -> None:
         await admin.execute("ALTER SYSTEM SET fsync = on")
         await admin.execute("SELECT pg_reload_conf()")
         await admin.execute("CREATE DATABASE bench")
-        fsync = await admin.fetchval("SHOW fsync")
+        for _ in range(50):  # the reload is asynchronous
+            fsync = await admin.fetchval("SHOW fsync")
+            if fsync == "on":
+                break
+            await asyncio.sleep(0.1)
         await admin.close()
         dsn = pg.dsn("bench")
-        proc, port, otlp_port = start_server(dsn, vk.url(), work / "data")
+        proc, port, otlp_port = start_server(dsn, vk.url(), work / "data", args.decode_processes)
         procs.append(proc)
 
         # ---- 1. sustained ingest through the OTLP receiver
@@ -232,9 +281,26 @@ async def main() -> None:
             target=_loadgen,
             args=(f"http://127.0.0.1:{otlp_port}/v1/logs", bodies, args.batch, args.duration, args.concurrency, out),
         )
+        conn = await asyncpg.connect(dsn)
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        postmaster = _proc_table()[backend][0]
+        await conn.close()
         gen.start()
+        await asyncio.sleep(0.5)
+        cpu0 = _proc_table()
         acked, refused, failed, elapsed = out.get(timeout=args.duration + 120)
+        cpu1 = _proc_table()
         gen.join()
+        cpu = cpu_split(
+            cpu0,
+            cpu1,
+            {
+                "server event loop": (proc.pid, False),
+                "decoder processes": (proc.pid, "only"),
+                "load generator": (gen.pid, True),
+                "PostgreSQL": (postmaster, True),
+            },
+        )
         conn = await asyncpg.connect(dsn)
         stored = await conn.fetchval("SELECT count(*) FROM log_entries WHERE service = 'agent-runner'")
         await conn.close()
@@ -251,7 +317,8 @@ async def main() -> None:
 
         print(
             f"\n== OTLP/HTTP protobuf log ingest ({args.batch} records/request, {mean_bytes:.0f} B/record, "
-            f"{args.concurrency} in flight, {elapsed:.1f} s, PostgreSQL fsync={fsync})"
+            f"{args.concurrency} in flight, {elapsed:.1f} s, PostgreSQL fsync={fsync}, "
+            f"decode processes {args.decode_processes})"
         )
         print(
             f"acknowledged + durable: {ingest_rate:,.0f} records/s   (acked {acked:,}, stored {stored:,}, "
@@ -262,6 +329,12 @@ async def main() -> None:
             f"{copy2:,.0f} rows/s (2 conns)"
         )
         print(f"ingest / COPY(2 conns) = {ingest_rate / copy2:.2f}")
+        busy = sum(cpu.values())
+        print(
+            "CPU seconds per 100k acknowledged records: "
+            + ", ".join(f"{k} {v * 100_000 / max(acked, 1):.2f}" for k, v in cpu.items())
+            + f"; these use {busy / elapsed:.2f} of the 2 cores (the rest: other processes on the machine)"
+        )
         assert stored >= acked, "an acknowledged record is missing"
 
         if args.records <= 0:

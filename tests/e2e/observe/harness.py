@@ -94,6 +94,8 @@ async def run(args: argparse.Namespace) -> None:
     }
     if args.otlp_port:
         env["CORRAL_OTLP_PORT"] = str(args.otlp_port)
+    if args.decode_processes is not None:
+        env["CORRAL_OTLP_DECODE_PROCESSES"] = str(args.decode_processes)
     settings = load_settings(env)
     conn = await asyncpg.connect(args.dsn)
     try:
@@ -140,6 +142,7 @@ def main() -> None:
     p.add_argument("--token", required=True)
     p.add_argument("--restricted", nargs="*", help="token=project_uuid pairs")
     p.add_argument("--alert-seconds", type=float, default=1.0)
+    p.add_argument("--decode-processes", type=int, default=None, help="CORRAL_OTLP_DECODE_PROCESSES")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().handlers[0].setLevel(logging.WARNING)
