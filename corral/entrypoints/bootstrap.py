@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -46,11 +48,17 @@ class Platform:
     database_url: str | None = None
     valkey_url: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
+    _attach: bool = False
 
     @classmethod
-    async def start(cls, settings: Settings, *, migrate: bool = True) -> Platform:
-        """Bring up every adapter chosen by ``settings`` and wire the domains."""
+    async def start(cls, settings: Settings, *, migrate: bool = True, attach: bool = False) -> Platform:
+        """Bring up every adapter chosen by ``settings`` and wire the domains.
+
+        ``attach`` (for CLI tools such as ``corral admin``): when a running ``corral serve`` owns the
+        embedded PostgreSQL and Valkey of this data directory, connect to them instead of refusing.
+        """
         platform = cls(settings=settings)
+        platform._attach = attach
         platform.container.register(Settings, instance=settings)
         try:
             if settings.profile == "memory":
@@ -93,7 +101,12 @@ class Platform:
         clock = SystemClock()
         self.register(Clock, clock)
 
-        self.database_url = settings.database_url or await self._embedded_postgres()
+        running = read_runtime(settings.data_dir) if self._attach else None
+        if running is not None:
+            log.info("attached to the embedded services of the running corral serve", extra={"pid": running["pid"]})
+        self.database_url = (
+            settings.database_url or (running or {}).get("database_url") or await self._embedded_postgres()
+        )
         pool = await create_pool(self.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         self.closers.append(pool.close)
         self.container.register("pg_pool", instance=pool)
@@ -112,7 +125,9 @@ class Platform:
 
         self.health_checks["postgresql"] = check_pg
 
-        self.valkey_url = settings.valkey_url or await self._embedded_valkey()
+        self.valkey_url = settings.valkey_url or (running or {}).get("valkey_url") or await self._embedded_valkey()
+        if running is None and not (settings.database_url and settings.valkey_url):
+            self._publish_runtime()
         valkey = connect_valkey(self.valkey_url)
         self.closers.append(valkey.aclose)
         self.container.register("valkey", instance=valkey)
@@ -151,6 +166,22 @@ class Platform:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(os.urandom(32))
         return hashlib.sha256(path.read_bytes()).digest()
+
+    def _publish_runtime(self) -> None:
+        """Tell local CLI tools (same data directory) how to reach the embedded services we own."""
+        path = runtime_file(self.settings.data_dir)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"pid": os.getpid(), "database_url": self.database_url, "valkey_url": self.valkey_url}, fh)
+        os.replace(tmp, path)
+
+        async def withdraw() -> None:
+            current = _load_runtime(path)
+            if current is not None and current.get("pid") == os.getpid():
+                path.unlink(missing_ok=True)
+
+        self.closers.append(withdraw)
 
     async def _embedded_postgres(self) -> str:
         from corral.adapters.embedded.postgres import EmbeddedPostgres
@@ -203,6 +234,36 @@ async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             log.exception("background loop %s crashed; restarting in 1 s", getattr(loop, "__name__", loop))
             await asyncio.sleep(1)
+
+
+def runtime_file(data_dir: Path) -> Path:
+    """Where a running server publishes its embedded services' URLs (mode 0600: they carry a password)."""
+    return data_dir / "runtime.json"
+
+
+def _load_runtime(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_runtime(data_dir: Path) -> dict[str, Any] | None:
+    """The embedded services of another live Corral process on ``data_dir``, or None."""
+    data = _load_runtime(runtime_file(data_dir))
+    if data is None:
+        return None
+    pid = data.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another account
+    return data
 
 
 Wiring = Callable[[Platform], Awaitable[None]]

@@ -138,7 +138,7 @@ def _migrate(args: argparse.Namespace) -> int:
                 return await on(conn)
             finally:
                 await conn.close()
-        platform = await Platform.start(attrs.evolve(settings), migrate=False)  # the embedded PostgreSQL
+        platform = await Platform.start(attrs.evolve(settings), migrate=False, attach=True)  # the embedded PostgreSQL
         try:
             pool = platform.resolve("pg_pool")
             async with pool.acquire() as conn:

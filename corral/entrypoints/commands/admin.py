@@ -49,7 +49,7 @@ def _admin(args: argparse.Namespace) -> int:
         from corral.core.identity.service import SYSTEM
         from corral.entrypoints.bootstrap import Platform
 
-        platform = await Platform.start(settings)
+        platform = await Platform.start(settings, attach=True)
         try:
             ids: IdentityServices = platform.resolve(IdentityServices)
             user = await ids.users.create(SYSTEM, name=args.name, email=args.email, password=password,

@@ -46,7 +46,7 @@ def _secrets(args: argparse.Namespace) -> int:
         from corral.core.secrets.rotation import MasterKeyRotation
         from corral.entrypoints.bootstrap import Platform
 
-        platform = await Platform.start(settings)
+        platform = await Platform.start(settings, attach=True)
         try:
             rotation: MasterKeyRotation = platform.resolve(MasterKeyRotation)
             rotation.batch_size = args.batch_size
