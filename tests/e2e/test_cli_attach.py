@@ -33,7 +33,7 @@ def test_admin_cli_attaches_to_the_running_server(tmp_path: Path) -> None:
         req = urllib.request.Request(server.base_url + "/api/v1/auth/login", method="POST",
                                      data=json.dumps({"name": "ada", "password": "a-long-password-42"}).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:
             assert json.loads(resp.read())["user"]["name"] == "ada"
     finally:
         assert server.stop() == 0
