@@ -50,7 +50,28 @@ _ZERO16 = bytes(16)
 _ZERO8 = bytes(8)
 _SERIES_NS = uuid.UUID("6f1c1d1e-3b7a-4c55-9b8e-2f0e6c0a7d10")
 _fromts = datetime.fromtimestamp
-_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_strict_dumps = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False).encode
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj or obj in (_INF, -_INF):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _dumps(obj: Any) -> str:
+    """Compact JSON; NaN and infinities (which JSON and jsonb refuse) become strings."""
+    try:
+        return _strict_dumps(obj)
+    except ValueError:
+        return _strict_dumps(_finite(obj))
+
+
+_INF = float("inf")
 
 
 def _value(v: Any) -> Any:

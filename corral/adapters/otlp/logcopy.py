@@ -8,6 +8,7 @@ their 16 raw bytes, and the envelope columns are encoded once per envelope.
 from __future__ import annotations
 
 import struct
+from json.encoder import encode_basestring_ascii as _enc  # what json.dumps uses (C)
 from typing import Any
 
 import attrs
@@ -32,6 +33,7 @@ _head = struct.Struct(">hiqiq").pack  # field count, id (int8), ts (timestamptz)
 _len = struct.Struct(">i").pack
 _UUID_LEN = _len(16)
 _SPAN_LEN = _len(16)
+_INF = float("inf")
 _ZERO16 = bytes(16)
 _ZERO8 = bytes(8)
 _LEVELS = {name: text(name) for name in ("trace", "debug", "info", "warn", "error", "fatal")}
@@ -88,6 +90,11 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
                 kvs = rec.attributes
                 fields = env_bytes
                 if kvs:
+                    doc = _attrs_json(kvs, envelope_keys)
+                    if doc is not None:  # the common case: scalar attributes, no envelope keys
+                        attributes = jsonb(doc[:-1] + tail if tail else doc)
+                        kvs = None
+                if kvs:
                     attrs_ = _attrs(kvs)
                     if not envelope_keys.isdisjoint(attrs_):
                         try:
@@ -101,7 +108,7 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
                         result.project_ids.add(e.project_id)
                     doc = _dumps(attrs_) if attrs_ else "{}"
                     attributes = jsonb((doc[:-1] + tail if len(doc) > 2 else only_text(extra)) if tail else doc)
-                else:
+                elif kvs is not None:
                     attributes = only
                 ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano or now_ns
                 body = rec.body
@@ -129,6 +136,43 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
     result.data = b"".join(out)
     result.count = count
     return result
+
+
+def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
+    """The attributes as a JSON object straight from the KeyValues (no dict, no json.dumps), or None
+    when one is an envelope key or not a plain scalar (the caller then takes the general path).
+    Duplicate keys are left in: jsonb keeps the last, as the dict would."""
+    parts = []
+    append = parts.append
+    keys = _KEYS
+    for kv in kvs:
+        key = kv.key
+        pre = keys.get(key)
+        if pre is None:
+            if key in envelope_keys:
+                return None
+            if len(keys) > 10_000:
+                keys.clear()
+            pre = keys[key] = _enc(key) + ":"
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            append(pre + _enc(v.string_value))
+        elif kind == "int_value":
+            append(pre + str(v.int_value))
+        elif kind == "bool_value":
+            append(pre + ("true" if v.bool_value else "false"))
+        elif kind == "double_value":
+            d = v.double_value
+            if d != d or d in (_INF, -_INF):
+                return None
+            append(pre + repr(d))
+        else:
+            return None
+    return "{" + ",".join(parts) + "}" if parts else None
+
+
+_KEYS: dict[str, str] = {}
 
 
 def only_text(extra: dict[str, Any] | None) -> str:

@@ -8,7 +8,7 @@ from corral.adapters.otlp.decoders import InProcessTelemetryDecoder, ProcessPool
 from corral.adapters.postgres.observe import PostgresTelemetryStore, create_telemetry_pool
 from corral.core.observe.model import Caller
 from corral.fakes.observe import InMemoryProjectDirectory
-from tests.otlp_payloads import logs_request, metrics_request, traces_request
+from tests.otlp_payloads import kv, logs_request, metrics_request, traces_request
 
 pytestmark = pytest.mark.integration
 PB = "application/x-protobuf"
@@ -25,8 +25,15 @@ _SELECTS = {
 
 
 def _bodies(session: str) -> dict[str, bytes]:
+    logs = logs_request(50, session_id=session, project="acme/web", seed=3)
+    records = logs.resource_logs[0].scope_logs[0].log_records
+    records[1].attributes.append(kv("session.id", "record-session"))  # a record's own envelope key
+    records[2].attributes.append(kv("nested", {"a": [1, 2.5, "x"]}))  # not a plain scalar
+    records[3].attributes.append(kv("ratio", float("nan")))
+    del records[4].attributes[:]
+    records[5].body.int_value = 42
     return {
-        "logs": logs_request(50, session_id=session, project="acme/web", seed=3).SerializeToString(),
+        "logs": logs.SerializeToString(),
         "traces": traces_request(bytes(range(1, 17)), session_id=session, spans=5).SerializeToString(),
         "metrics": metrics_request(session, [1.0, 2.5, 7.0], labels={"k": "v"}).SerializeToString(),
     }
