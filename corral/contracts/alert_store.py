@@ -14,7 +14,7 @@ import attrs
 import pytest
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import NotFound
+from corral.core.errors import Conflict, NotFound
 from corral.core.ids import uuid7
 from corral.core.observe.model import AlertCondition, AlertEvent, AlertRule, AlertSeverity
 
@@ -101,3 +101,39 @@ class AlertStoreContract:
         assert events[1].resolved_at == T0 + timedelta(minutes=1)
         assert [e.id for e in await alert_store.list_events(None, "firing", 10)] == [fired.id]
         assert await alert_store.list_events((alert_projects[1],), None, 10) == []
+
+    async def test_transitions_are_one_unit_guarded_by_the_rule_state(
+        self, alert_store: Any, alert_projects: Any
+    ) -> None:
+        p = alert_projects[0]
+        r = rule(p)
+        await alert_store.add_rule(r, audit(r, "alert_rule.create"))
+        fired = AlertEvent(
+            id=uuid7(), rule_id=r.id, status="firing", value=5.0, message="m", created_at=T0, project_id=p
+        )
+        await alert_store.record_transition(attrs.evolve(r, pending_since=T0, firing_event_id=fired.id), fired)
+        with pytest.raises(Conflict):  # a second evaluator that read the old state writes nothing
+            await alert_store.record_transition(
+                attrs.evolve(r, pending_since=T0, firing_event_id=uuid7()), attrs.evolve(fired, id=uuid7())
+            )
+        stored = await alert_store.get_rule(r.id)
+        assert (stored.pending_since, stored.firing_event_id) == (T0, fired.id)
+        assert [e.id for e in await alert_store.list_events(None, None, 10)] == [fired.id]
+        later = T0 + timedelta(minutes=5)
+        resolved = AlertEvent(
+            id=uuid7(),
+            rule_id=r.id,
+            status="resolved",
+            value=0.0,
+            message="ok",
+            created_at=later,
+            resolved_at=later,
+            project_id=p,
+        )
+        await alert_store.record_transition(
+            attrs.evolve(stored, pending_since=None, firing_event_id=None), resolved, fired.id
+        )
+        events = await alert_store.list_events(None, None, 10)
+        assert [e.id for e in events] == [resolved.id, fired.id]
+        assert events[1].resolved_at == later
+        assert (await alert_store.get_rule(r.id)).firing_event_id is None

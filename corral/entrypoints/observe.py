@@ -94,7 +94,7 @@ async def wire_observe(platform: Any) -> None:
         parts = _memory_parts()
     else:
         parts = await _service_parts(platform, settings)
-    hot, archive, cold, directory, alert_store, notifier, tail, leader, ensure = parts
+    hot, archive, cold, directory, alert_store, tail, leader, ensure = parts
     pipeline = IngestPipeline(
         writer=hot,
         max_queued_records=settings.otlp_queue_records,
@@ -138,7 +138,7 @@ async def wire_observe(platform: Any) -> None:
         queries=queries,
         alerts=AlertService(store=alert_store, clock=clock),
         alert_store=alert_store,
-        evaluator=AlertEvaluator(store=alert_store, queries=queries, notifier=notifier, clock=clock),
+        evaluator=AlertEvaluator(store=alert_store, queries=queries, clock=clock),
         rotation=rotation,
         tail=tail,
         leader=leader,
@@ -188,7 +188,6 @@ def _memory_parts() -> tuple[Any, ...]:
         InMemoryLiveTail,
         InMemoryProjectDirectory,
         InMemoryTelemetryStore,
-        RecordingAlertNotifier,
     )
 
     hot = InMemoryTelemetryStore()
@@ -198,7 +197,6 @@ def _memory_parts() -> tuple[Any, ...]:
         InMemoryColdTier(),
         InMemoryProjectDirectory(),
         InMemoryAlertStore(),
-        RecordingAlertNotifier(),
         InMemoryLiveTail(),
         InMemoryLeaderLock(),
         None,
@@ -208,7 +206,6 @@ def _memory_parts() -> tuple[Any, ...]:
 async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
     from corral.adapters.coldtier import ParquetColdTier
     from corral.adapters.postgres.observe import (
-        PostgresAlertNotifier,
         PostgresAlertStore,
         PostgresHotArchive,
         PostgresLeaderLock,
@@ -239,7 +236,6 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
         cold,
         PostgresProjectDirectory(pool),
         PostgresAlertStore(pool),
-        PostgresAlertNotifier(pool),
         ValkeyLiveTail(platform.resolve("valkey")),
         PostgresLeaderLock(dsn),
         hot.ensure_partitions,

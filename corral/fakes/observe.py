@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import NotFound, Unavailable
+from corral.core.errors import Conflict, NotFound, Unavailable
 from corral.core.observe.filters import log_matches
 from corral.core.observe.model import (
     LOG_COLUMNS,
@@ -368,12 +368,16 @@ class InMemoryLeaderLock:
 
 
 class InMemoryAlertStore:
-    """AlertStore in dicts; ``audit`` collects the audit entries written with mutations."""
+    """AlertStore in dicts; ``audit`` collects the audit entries written with mutations, ``notices``
+    the (rule, event) transitions handed to the notifications (the outbox). Set ``fail_transition``
+    to an exception to make the next ``record_transition`` fail (as a crash would: nothing written)."""
 
     def __init__(self) -> None:
         self.rules: dict[uuid.UUID, AlertRule] = {}
         self.events: list[AlertEvent] = []
         self.audit: list[AuditEntry] = []
+        self.notices: list[tuple[AlertRule, AlertEvent]] = []
+        self.fail_transition: Exception | None = None
 
     async def add_rule(self, rule: AlertRule, audit: AuditEntry) -> None:
         self.rules[rule.id] = rule
@@ -405,6 +409,23 @@ class InMemoryAlertStore:
     async def add_event(self, event: AlertEvent) -> None:
         self.events.append(event)
 
+    async def record_transition(
+        self, rule: AlertRule, event: AlertEvent, resolve_event_id: uuid.UUID | None = None
+    ) -> None:
+        stored = await self.get_rule(rule.id)
+        if stored.firing_event_id != resolve_event_id:
+            raise Conflict(f"alert rule {rule.id} changed state meanwhile")
+        if self.fail_transition is not None:
+            exc, self.fail_transition = self.fail_transition, None
+            raise exc
+        if resolve_event_id is not None:
+            await self.resolve_event(resolve_event_id, event.created_at)
+        self.events.append(event)
+        self.rules[rule.id] = attrs.evolve(
+            stored, pending_since=rule.pending_since, firing_event_id=rule.firing_event_id
+        )
+        self.notices.append((rule, event))
+
     async def resolve_event(self, event_id: uuid.UUID, resolved_at: datetime) -> None:
         self.events = [
             attrs.evolve(e, resolved_at=resolved_at) if e.id == event_id and e.resolved_at is None else e
@@ -420,13 +441,3 @@ class InMemoryAlertStore:
             if (project_ids is None or e.project_id in project_ids) and (status is None or e.status == status)
         ]
         return sorted(events, key=lambda e: (e.created_at, e.id), reverse=True)[:limit]
-
-
-class RecordingAlertNotifier:
-    """AlertNotifier that records every transition."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[AlertRule, AlertEvent]] = []
-
-    async def alert_transition(self, rule: AlertRule, event: AlertEvent) -> None:
-        self.sent.append((rule, event))

@@ -54,7 +54,7 @@ _strict_dumps = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=F
 
 
 def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and obj != obj or obj in (_INF, -_INF):
+    if (isinstance(obj, float) and obj != obj) or obj in (_INF, -_INF):
         return str(obj)
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}

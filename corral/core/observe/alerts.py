@@ -34,7 +34,7 @@ from corral.core.observe.model import (
     MetricAgg,
     MetricQuery,
 )
-from corral.core.observe.ports import AlertNotifier, AlertStore
+from corral.core.observe.ports import AlertStore
 from corral.core.observe.query import ObserveQueries
 
 __all__ = ["Actor", "AlertEvaluator", "AlertService", "ParsedQuery", "parse_rule_query"]
@@ -253,11 +253,14 @@ def _holds(rule: AlertRule, value: float | None) -> bool:
 
 @attrs.define
 class AlertEvaluator:
-    """Evaluates every enabled rule once per call (only the leader calls it)."""
+    """Evaluates every enabled rule once per call (only the leader calls it).
+
+    A transition (the event, the rule's new state and the outbox hand-off to the notifications)
+    is written as one unit of work: a crash in between leaves the previous state, so the next
+    pass does the transition again, once."""
 
     store: AlertStore
     queries: ObserveQueries
-    notifier: AlertNotifier
     clock: Clock
 
     async def value_of(self, rule: AlertRule, now: datetime) -> float | None:
@@ -306,15 +309,14 @@ class AlertEvaluator:
                     message=f"{rule.name}: {shown} ({_describe(rule)})",
                     project_id=rule.project_id,
                 )
-                await self.store.add_event(event)
-                await self.store.update_rule(attrs.evolve(rule, pending_since=pending, firing_event_id=event.id))
-                await self.notifier.alert_transition(rule, event)
+                await self.store.record_transition(
+                    attrs.evolve(rule, pending_since=pending, firing_event_id=event.id), event
+                )
                 return event
             if rule.pending_since is None:
                 await self.store.update_rule(attrs.evolve(rule, pending_since=pending))
             return None
         if rule.firing_event_id is not None:
-            await self.store.resolve_event(rule.firing_event_id, now)
             event = AlertEvent(
                 id=uuid7(),
                 rule_id=rule.id,
@@ -325,9 +327,9 @@ class AlertEvaluator:
                 message=f"{rule.name}: resolved ({shown})",
                 project_id=rule.project_id,
             )
-            await self.store.add_event(event)
-            await self.store.update_rule(attrs.evolve(rule, pending_since=None, firing_event_id=None))
-            await self.notifier.alert_transition(rule, event)
+            await self.store.record_transition(
+                attrs.evolve(rule, pending_since=None, firing_event_id=None), event, rule.firing_event_id
+            )
             return event
         if rule.pending_since is not None:
             await self.store.update_rule(attrs.evolve(rule, pending_since=None))

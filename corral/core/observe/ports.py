@@ -25,7 +25,6 @@ from corral.core.observe.model import (
 
 __all__ = [
     "SIGNALS",
-    "AlertNotifier",
     "AlertStore",
     "ColdFile",
     "ColdManifest",
@@ -271,18 +270,22 @@ class AlertStore(Protocol):
 
     async def add_event(self, event: AlertEvent) -> None: ...
 
+    async def record_transition(
+        self, rule: AlertRule, event: AlertEvent, resolve_event_id: uuid.UUID | None = None
+    ) -> None:
+        """One alert transition as a single unit of work, all or nothing: mark ``resolve_event_id``
+        (the firing event being resolved) resolved at ``event.created_at``, add ``event``, save the
+        rule's evaluation state (``pending_since``, ``firing_event_id`` of ``rule``) and add the
+        ``alert_firing`` / ``alert_resolved`` outbox event that hands it to the notifications.
+
+        Raises Conflict, writing nothing, when the stored rule's ``firing_event_id`` is no longer
+        ``resolve_event_id`` (another evaluator got there first, or the rule was edited)."""
+        ...
+
     async def resolve_event(self, event_id: uuid.UUID, resolved_at: datetime) -> None: ...
 
     async def list_events(
         self, project_ids: tuple[uuid.UUID, ...] | None, status: str | None, limit: int
     ) -> list[AlertEvent]:
         """Newest first."""
-        ...
-
-
-class AlertNotifier(Protocol):
-    """Hands an alert transition (firing or resolved) to the notification channels."""
-
-    async def alert_transition(self, rule: AlertRule, event: AlertEvent) -> None:
-        """Notify about ``event`` of ``rule``; failures are the notifier's to log, never raised."""
         ...

@@ -9,7 +9,7 @@ from corral.core.errors import InvalidInput, NotFound
 from corral.core.observe.alerts import Actor, AlertEvaluator, AlertService, parse_rule_query
 from corral.core.observe.model import MetricAgg, TelemetryBatch
 from corral.core.observe.query import ObserveQueries
-from corral.fakes.observe import InMemoryAlertStore, InMemoryTelemetryStore, RecordingAlertNotifier
+from corral.fakes.observe import InMemoryAlertStore, InMemoryTelemetryStore
 
 
 class Clock:
@@ -68,9 +68,8 @@ async def test_rule_fires_after_for_seconds_then_resolves_once():
     clock = Clock()
     telemetry = InMemoryTelemetryStore()
     store = InMemoryAlertStore()
-    notifier = RecordingAlertNotifier()
     queries = ObserveQueries(hot=telemetry, clock=clock)
-    evaluator = AlertEvaluator(store=store, queries=queries, notifier=notifier, clock=clock)
+    evaluator = AlertEvaluator(store=store, queries=queries, clock=clock)
     rule = await AlertService(store=store, clock=clock).create(
         ACTOR, name="errors", query="logs: level=error window=5m", condition="gt", threshold=1, for_seconds=60
     )
@@ -84,8 +83,8 @@ async def test_rule_fires_after_for_seconds_then_resolves_once():
     clock.t += timedelta(minutes=10)  # the errors left the window
     [resolved] = await evaluator.evaluate_all()
     assert resolved.status == "resolved"
-    assert [e.status for _, e in notifier.sent] == ["firing", "resolved"]
-    assert notifier.sent[0][0].id == rule.id
+    assert [e.status for _, e in store.notices] == ["firing", "resolved"]
+    assert store.notices[0][0].id == rule.id
     events = await store.list_events(None, None, 10)
     firing = next(e for e in events if e.status == "firing")
     assert firing.resolved_at == clock.t
@@ -97,7 +96,6 @@ async def test_absent_fires_when_a_metric_has_no_data():
     evaluator = AlertEvaluator(
         store=store,
         queries=ObserveQueries(hot=InMemoryTelemetryStore(), clock=clock),
-        notifier=RecordingAlertNotifier(),
         clock=clock,
     )
     await AlertService(store=store, clock=clock).create(
@@ -116,3 +114,24 @@ class TestInMemoryAlertStore(AlertStoreContract):
     @pytest.fixture
     def alert_projects(self):
         return (uuid.uuid4(), uuid.uuid4())
+
+
+async def test_a_failed_transition_writes_nothing_and_the_next_pass_fires_once():
+    clock = Clock()
+    telemetry = InMemoryTelemetryStore()
+    store = InMemoryAlertStore()
+    evaluator = AlertEvaluator(store=store, queries=ObserveQueries(hot=telemetry, clock=clock), clock=clock)
+    rule = await AlertService(store=store, clock=clock).create(
+        ACTOR, name="errors", query="logs: level=error window=5m", condition="gt", threshold=0, for_seconds=0
+    )
+    clock.t = T0 + timedelta(minutes=1)
+    await telemetry.write(TelemetryBatch(logs=[log_row(30, level="error")]))
+    store.fail_transition = ConnectionError("crash between the writes")
+    assert await evaluator.evaluate_all() == []  # the evaluator logs it and goes on
+    assert store.events == [] and store.notices == []
+    assert (await store.get_rule(rule.id)).firing_event_id is None
+    [fired] = await evaluator.evaluate_all()
+    assert await evaluator.evaluate_all() == []
+    assert [e.id for e in store.events] == [fired.id]
+    assert [e.id for _, e in store.notices] == [fired.id]
+    assert (await store.get_rule(rule.id)).firing_event_id == fired.id

@@ -5,18 +5,18 @@ arrive from the receiver with attributes already serialised, and JSONB is read
 back as text and parsed once here.
 """
 
-from corral.adapters.postgres.observe.alerts import PostgresAlertNotifier, PostgresAlertStore
+from corral.adapters.postgres.observe.alerts import PostgresAlertStore, alert_outbox_payload
 from corral.adapters.postgres.observe.archive import PostgresHotArchive
 from corral.adapters.postgres.observe.leader import PostgresLeaderLock
 from corral.adapters.postgres.observe.projects import PostgresProjectDirectory
 from corral.adapters.postgres.observe.telemetry import PostgresTelemetryStore, create_telemetry_pool
 
 __all__ = [
-    "PostgresAlertNotifier",
     "PostgresAlertStore",
     "PostgresHotArchive",
     "PostgresLeaderLock",
     "PostgresProjectDirectory",
     "PostgresTelemetryStore",
+    "alert_outbox_payload",
     "create_telemetry_pool",
 ]

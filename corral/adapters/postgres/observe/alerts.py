@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import NotFound
+from corral.core.errors import Conflict, NotFound
 from corral.core.ids import uuid7
 from corral.core.observe.model import AlertCondition, AlertEvent, AlertRule, AlertSeverity
 from corral.core.outbox import topics
 
-__all__ = ["PostgresAlertNotifier", "PostgresAlertStore"]
+__all__ = ["PostgresAlertStore", "alert_outbox_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,46 @@ class PostgresAlertStore:
                 event.project_id,
             )
 
+    async def record_transition(
+        self, rule: AlertRule, event: AlertEvent, resolve_event_id: uuid.UUID | None = None
+    ) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # the state guard first: a concurrent evaluator (or a crash-and-retry) cannot write twice
+            status = await conn.execute(
+                "UPDATE alert_rules SET pending_since = $2, firing_event_id = $3, updated_at = now() "
+                "WHERE id = $1 AND firing_event_id IS NOT DISTINCT FROM $4",
+                rule.id,
+                rule.pending_since,
+                rule.firing_event_id,
+                resolve_event_id,
+            )
+            if status.endswith(" 0"):
+                raise Conflict(f"alert rule {rule.id} changed state meanwhile; evaluated again next pass")
+            if resolve_event_id is not None:
+                await conn.execute(
+                    "UPDATE alert_events SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL",
+                    resolve_event_id,
+                    event.created_at,
+                )
+            await conn.execute(
+                f"INSERT INTO alert_events ({_EVENT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                event.id,
+                event.rule_id,
+                event.status,
+                event.value,
+                event.message,
+                event.created_at,
+                event.resolved_at,
+                event.project_id,
+            )
+            await conn.execute(
+                "INSERT INTO outbox (id, topic, payload, project_id) VALUES ($1, $2, $3::jsonb, $4)",
+                uuid7(),
+                topics.ALERT_FIRING if event.status == "firing" else topics.ALERT_RESOLVED,
+                json.dumps(alert_outbox_payload(rule, event)),
+                rule.project_id,
+            )
+
     async def resolve_event(self, event_id: uuid.UUID, resolved_at: datetime) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
@@ -199,39 +239,23 @@ class PostgresAlertStore:
         return [_event(r) for r in rows]
 
 
-class PostgresAlertNotifier:
-    """AlertNotifier: an ``alert_firing`` / ``alert_resolved`` outbox event, which the notifications
-    domain fans out (in-app rows, email, webhooks) to the project's people and the rule's author."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def alert_transition(self, rule: AlertRule, event: AlertEvent) -> None:
-        payload = {
-            "title": rule.name,
-            "alert": rule.name,
-            "rule_id": str(rule.id),
-            "event_id": str(event.id),
-            "status": event.status,
-            "severity": rule.severity.value,
-            "value": event.value,
-            "message": event.message,
-            "query": rule.query,
-            "ref_id": str(rule.id),
-            "project_id": str(rule.project_id) if rule.project_id else None,
-            "user_ids": [str(rule.created_by)] if rule.created_by else [],
-            "channels": list(rule.notify_channels),
-            "dedupe_key": f"alert:{event.id}",
-            "notify_actor": True,
-        }
-        try:
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "INSERT INTO outbox (id, topic, payload, project_id) VALUES ($1, $2, $3::jsonb, $4)",
-                    uuid7(),
-                    topics.ALERT_FIRING if event.status == "firing" else topics.ALERT_RESOLVED,
-                    json.dumps(payload),
-                    rule.project_id,
-                )
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("could not hand alert %s to the notifications: %s", rule.id, exc)
+def alert_outbox_payload(rule: AlertRule, event: AlertEvent) -> dict[str, Any]:
+    """The ``alert_firing`` / ``alert_resolved`` event the notifications domain fans out (in-app rows,
+    email, webhooks) to the project's people and the rule's author."""
+    return {
+        "title": rule.name,
+        "alert": rule.name,
+        "rule_id": str(rule.id),
+        "event_id": str(event.id),
+        "status": event.status,
+        "severity": rule.severity.value,
+        "value": event.value,
+        "message": event.message,
+        "query": rule.query,
+        "ref_id": str(rule.id),
+        "project_id": str(rule.project_id) if rule.project_id else None,
+        "user_ids": [str(rule.created_by)] if rule.created_by else [],
+        "channels": list(rule.notify_channels),
+        "dedupe_key": f"alert:{event.id}",
+        "notify_actor": True,
+    }
