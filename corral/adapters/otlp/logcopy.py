@@ -142,7 +142,7 @@ def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
     """The attributes as a JSON object straight from the KeyValues (no dict, no json.dumps), or None
     when one is an envelope key or not a plain scalar (the caller then takes the general path).
     Duplicate keys are left in: jsonb keeps the last, as the dict would."""
-    parts = []
+    parts: list[str] = []
     append = parts.append
     keys = _KEYS
     for kv in kvs:
