@@ -34,6 +34,7 @@ from corral.core.observe.model import (
     SpanItem,
 )
 from corral.core.observe.ports import ColdFile
+from corral.core.observe.rotation import COLD_PREFIX
 from corral.core.storage.ports import ObjectStore
 
 __all__ = ["ParquetColdTier"]
@@ -158,6 +159,10 @@ class ParquetColdTier:
         path = self._cache / key
         if path.exists():
             path.unlink()
+
+    async def list_objects(self, token: str | None = None) -> tuple[list[tuple[str, datetime]], str | None]:
+        listing = await self._store.list(COLD_PREFIX, limit=1000, token=token)
+        return [(o.key, o.modified_at) for o in listing.objects], listing.next_token
 
     # ---------------------------------------------------------------- local copies
     async def _local(self, key: str) -> Path:

@@ -7,7 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
@@ -233,6 +233,9 @@ class InMemoryTelemetryStore:
             out.append(f)
         return out
 
+    async def recorded(self, keys: list[str]) -> set[str]:
+        return {k for k in keys if k in self.manifest}
+
     async def expire(self, before: date) -> list[ColdFile]:
         gone = [f for f in self.manifest.values() if f.day < before]
         for f in gone:
@@ -305,16 +308,24 @@ class InMemoryColdTier:
 
     def __init__(self) -> None:
         self.objects: dict[str, list[dict[str, Any]]] = {}
+        self.written_at: dict[str, datetime] = {}  # tests may age an object by changing it
         self.deleted: list[str] = []
 
     async def write(self, key: str, signal: str, rows: list[dict[str, Any]]) -> int:
         del signal
         self.objects[key] = [dict(r) for r in rows]
+        self.written_at[key] = datetime.now(UTC)
         return 100 * len(rows)
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+        self.written_at.pop(key, None)
         self.deleted.append(key)
+
+    async def list_objects(self, token: str | None = None) -> tuple[list[tuple[str, datetime]], str | None]:
+        keys = [k for k in sorted(self.objects) if token is None or k > token]
+        page = keys[:2]  # tiny pages: callers must follow the token (the last key, as S3's start-after)
+        return [(k, self.written_at[k]) for k in page], (page[-1] if len(keys) > 2 else None)
 
     def _rows(self, files: list[ColdFile]) -> list[dict[str, Any]]:
         return [r for f in files for r in self.objects.get(f.key, [])]

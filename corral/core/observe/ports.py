@@ -186,6 +186,10 @@ class ColdManifest(Protocol):
         """Forget every file of a day before ``before`` and return them (to delete the objects)."""
         ...
 
+    async def recorded(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the manifest lists (the others are no file of the cold tier)."""
+        ...
+
 
 class ColdWriter(Protocol):
     """Encodes rows into one zstd Parquet object."""
@@ -197,6 +201,11 @@ class ColdWriter(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the object (missing is fine)."""
+        ...
+
+    async def list_objects(self, token: str | None = None) -> tuple[list[tuple[str, datetime]], str | None]:
+        """One page of the cold tier's objects as (key, last modified), and the token of the next
+        page (None on the last). Paging visits every object once."""
         ...
 
 

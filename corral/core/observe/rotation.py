@@ -9,6 +9,10 @@ Crash safety comes from the order of steps and deterministic names:
 A crash before 3 leaves the rows hot (and maybe an orphan object that no query reads); a
 crash after 3 leaves nothing to redo. So no row is lost or duplicated, and a second run
 is a no-op. Only the leader (advisory lock) runs this.
+
+Orphans (an object written just before a crash, or one whose manifest row expired before the
+object was deleted) are deleted by each pass once they are older than ``orphan_grace``: the
+grace covers a rotation between its step 2 and step 3.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWriter, HotArchive
 
-__all__ = ["ColdRotation", "RotationReport", "cold_key"]
+__all__ = ["COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key"]
 
 log = logging.getLogger(__name__)
+COLD_PREFIX = "telemetry/"  # every cold-tier object key starts so
 _KEY_NS = uuid.UUID("0b5e0c8e-9d4f-4a57-8c61-7a1f3f0f2e11")
 
 
@@ -41,7 +46,7 @@ def cold_key(signal: str, day: date, project_id: uuid.UUID | None, rows: list[di
     else:
         span = f"{_ts_us(first['ts'])}.{first['id']:x}-{_ts_us(last['ts'])}.{last['id']:x}"
     project = str(project_id) if project_id else "none"
-    return f"telemetry/{signal}/day={day.isoformat()}/project={project}/{span}-{len(rows)}.parquet"
+    return f"{COLD_PREFIX}{signal}/day={day.isoformat()}/project={project}/{span}-{len(rows)}.parquet"
 
 
 @attrs.define
@@ -50,6 +55,7 @@ class RotationReport:
     rows: int = 0
     expired_files: int = 0
     dropped_partitions: int = 0
+    orphans_deleted: int = 0
 
 
 @attrs.define
@@ -65,6 +71,7 @@ class ColdRotation:
     )
     cold_retention: timedelta = timedelta(days=90)
     rows_per_file: int = 100_000  # bounds the rotation's memory (rows are held as dicts while encoded)
+    orphan_grace: timedelta = timedelta(hours=1)  # an unlisted object younger than this may be mid-rotation
 
     async def run_once(self, *, now: datetime | None = None, older_than: timedelta | None = None) -> RotationReport:
         """One pass. ``older_than`` overrides every hot retention (an operator forcing a rotation)."""
@@ -79,14 +86,34 @@ class ColdRotation:
         for f in expired:
             await self.writer.delete(f.key)
         report.expired_files = len(expired)
-        if report.files or report.expired_files:
+        report.orphans_deleted = await self._delete_orphans(now - self.orphan_grace)
+        if report.files or report.expired_files or report.orphans_deleted:
             log.info(
-                "cold tier rotation: %d rows into %d files, %d files expired",
+                "cold tier rotation: %d rows into %d files, %d files expired, %d orphan objects deleted",
                 report.rows,
                 report.files,
                 report.expired_files,
+                report.orphans_deleted,
             )
         return report
+
+    async def _delete_orphans(self, written_before: datetime) -> int:
+        """Delete the objects older than ``written_before`` that the manifest does not list
+        (collected over the whole listing first: deleting while paging could skip keys)."""
+        orphans: list[str] = []
+        token: str | None = None
+        while True:
+            page, token = await self.writer.list_objects(token)
+            old = [key for key, modified in page if modified < written_before]
+            if old:
+                known = await self.manifest.recorded(old)
+                orphans.extend(key for key in old if key not in known)
+            if token is None:
+                break
+        for key in orphans:
+            log.warning("deleting cold-tier object %s: no manifest entry (left by a crash)", key)
+            await self.writer.delete(key)
+        return len(orphans)
 
     async def _partition(
         self, signal: str, day: date, project_id: uuid.UUID | None, cutoff: datetime, report: RotationReport

@@ -37,6 +37,17 @@ class DirStore:
     async def delete(self, key):
         (self.root / key).unlink(missing_ok=True)
 
+    async def list(self, prefix="", *, limit=1000, token=None):
+        from corral.core.storage.ports import ObjectListing
+
+        found = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+        objects = [
+            ObjectInfo(key=k, size=0, modified_at=datetime.fromtimestamp((self.root / k).stat().st_mtime, UTC))
+            for k in found
+            if k.startswith(prefix)
+        ]
+        return ObjectListing(objects=objects)
+
 
 class Clock:
     def __init__(self, now):
@@ -142,5 +153,40 @@ async def test_cold_files_live_in_s3_and_are_read_back_through_the_object_store(
         q = ObserveQueries(hot=hot, clock=Clock(T0), cold_manifest=archive, cold_reader=fresh)
         page = await q.search_logs(LogQuery(trace_id="cd" * 16))
         assert [i.message for i in page.items] == ["s3 2", "s3 1", "s3 0"]
+    finally:
+        await store.close()
+
+
+async def test_unlisted_objects_older_than_the_grace_are_deleted_others_kept(pool, tmp_path, s3, s3_bucket):
+    """An object written just before a crash (never recorded in the manifest) is cleaned up."""
+    from corral.adapters.s3 import S3ObjectStore
+
+    store = S3ObjectStore(endpoint=s3.endpoint, bucket=s3_bucket, access_key=s3.access_key,
+                          secret_key=s3.secret_key, region=s3.region)
+    try:
+        hot = PostgresTelemetryStore(pool)
+        archive = PostgresHotArchive(pool)
+        cold = ParquetColdTier(store, tmp_path / "cache")
+        await hot.write(TelemetryBatch(logs=[log_row(i, message=f"kept {i}") for i in range(3)]))
+        await ColdRotation(hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=3))).run_once()
+        [kept] = await archive.files("logs", None, None, None)
+        orphan = "telemetry/logs/day=2026-11-20/project=none/crashed-3.parquet"
+        await store.put(orphan, b"PAR1 half written")
+        await store.put("lfs/objects/not-telemetry", b"other data")
+        now = datetime.now(UTC)
+
+        def rotation(at):
+            return ColdRotation(hot=archive, manifest=archive, writer=cold, clock=Clock(at))
+
+        young = await rotation(now).run_once()  # inside the grace: may be a rotation in progress
+        assert young.orphans_deleted == 0
+        assert await store.exists(orphan)
+        report = await rotation(now + timedelta(hours=2)).run_once()
+        assert report.orphans_deleted == 1
+        assert not await store.exists(orphan)
+        assert await store.exists(kept.key)
+        assert await store.exists("lfs/objects/not-telemetry")
+        q = ObserveQueries(hot=hot, clock=Clock(T0), cold_manifest=archive, cold_reader=cold)
+        assert len((await q.search_logs(LogQuery(q="kept"))).items) == 3
     finally:
         await store.close()

@@ -89,3 +89,19 @@ async def test_recent_rows_stay_hot_and_old_cold_days_expire(store):
     assert expired.expired_files == 4
     assert cold.objects == {}
     assert store.manifest == {}
+
+
+async def test_objects_missing_from_the_manifest_are_deleted_after_the_grace(store):
+    cold = InMemoryColdTier()
+    now = T0 + timedelta(days=3)
+    await rotation(store, cold, now).run_once()
+    listed = set(cold.objects)
+    for name in ("a", "b", "c"):  # objects written just before a crash: never recorded
+        await cold.write(f"telemetry/logs/day=2026-11-20/project=none/{name}.parquet", "logs", [{"id": 1}])
+    cold.written_at["telemetry/logs/day=2026-11-20/project=none/c.parquet"] = now  # young: maybe mid-rotation
+    for key in listed | {f"telemetry/logs/day=2026-11-20/project=none/{n}.parquet" for n in "ab"}:
+        cold.written_at[key] = now - timedelta(hours=2)
+    report = await rotation(store, cold, now).run_once()
+    assert report.orphans_deleted == 2
+    assert set(cold.objects) == listed | {"telemetry/logs/day=2026-11-20/project=none/c.parquet"}
+    assert (await rotation(store, cold, now).run_once()).orphans_deleted == 0

@@ -161,6 +161,11 @@ class PostgresHotArchive:
             )
         return [_file(r) for r in rows]
 
+    async def recorded(self, keys: list[str]) -> set[str]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT key FROM observe_cold_files WHERE key = ANY($1::text[])", keys)
+        return {r[0] for r in rows}
+
     async def expire(self, before: date) -> list[ColdFile]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(f"DELETE FROM observe_cold_files WHERE day < $1 RETURNING {_FILE_COLS}", before)
