@@ -97,6 +97,8 @@ class Settings:
     otlp_writers: int = attrs.field(default=2, validator=_positive)  # concurrent batch writers (connections)
     # OTLP decode + COPY encoding in worker processes: -1 one per core, 0 in the event-loop process
     otlp_decode_processes: int = attrs.field(default=-1)
+    # a retried OTLP request (same caller, same body) within this window is answered 200 and not stored again
+    otlp_dedupe_seconds: int = attrs.field(default=600)
     observe_hot_hours: float = attrs.field(default=48.0, validator=_positive)  # logs and spans stay in PostgreSQL
     observe_hot_metric_minutes: float = attrs.field(default=60.0, validator=_positive)  # metric samples
     observe_cold_days: int = attrs.field(default=90, validator=_positive)  # Parquet retention, whole days

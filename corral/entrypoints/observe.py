@@ -20,7 +20,14 @@ from corral.core.clock import Clock
 from corral.core.observe.alerts import AlertEvaluator, AlertService
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
-from corral.core.observe.ports import AlertStore, LeaderLock, LiveTail, ProjectDirectory, TelemetryDecoder
+from corral.core.observe.ports import (
+    AlertStore,
+    LeaderLock,
+    LiveTail,
+    ProjectDirectory,
+    RecentRequests,
+    TelemetryDecoder,
+)
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.entrypoints.config import Settings
@@ -48,6 +55,7 @@ class ObserveRuntime:
     tail: LiveTail
     leader: LeaderLock
     clock: Clock
+    recent: RecentRequests | None = None  # fingerprints of stored OTLP requests (retry dedupe)
     ensure_partitions: Any = None  # async (today) -> int, PostgreSQL only
     body_budget: Any = None  # the OTLP receiver's bound on request bytes in memory (corral.entrypoints.otlp)
 
@@ -94,7 +102,7 @@ async def wire_observe(platform: Any) -> None:
         parts = _memory_parts()
     else:
         parts = await _service_parts(platform, settings)
-    hot, archive, cold, directory, alert_store, tail, leader, ensure = parts
+    hot, archive, cold, directory, alert_store, tail, leader, ensure, recent = parts
     pipeline = IngestPipeline(
         writer=hot,
         max_queued_records=settings.otlp_queue_records,
@@ -144,6 +152,7 @@ async def wire_observe(platform: Any) -> None:
         leader=leader,
         clock=clock,
         ensure_partitions=ensure,
+        recent=recent,
     )
     platform.register(ObserveRuntime, runtime)
 
@@ -187,6 +196,7 @@ def _memory_parts() -> tuple[Any, ...]:
         InMemoryLeaderLock,
         InMemoryLiveTail,
         InMemoryProjectDirectory,
+        InMemoryRecentRequests,
         InMemoryTelemetryStore,
     )
 
@@ -200,6 +210,7 @@ def _memory_parts() -> tuple[Any, ...]:
         InMemoryLiveTail(),
         InMemoryLeaderLock(),
         None,
+        InMemoryRecentRequests(),
     )
 
 
@@ -213,6 +224,7 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
         PostgresTelemetryStore,
         create_telemetry_pool,
     )
+    from corral.adapters.valkey_recent import ValkeyRecentRequests
     from corral.adapters.valkey_tail import ValkeyLiveTail
     from corral.core.storage.ports import ObjectStore
 
@@ -239,4 +251,5 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
         ValkeyLiveTail(platform.resolve("valkey")),
         PostgresLeaderLock(dsn),
         hot.ensure_partitions,
+        ValkeyRecentRequests(platform.resolve("valkey")),
     )

@@ -10,6 +10,7 @@ The 200 is sent only after the batch holding the request's records is committed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from typing import Any, cast
 
@@ -114,6 +115,13 @@ async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
     try:
         body, taken = await _read_limited(request, rt.settings.otlp_max_body_bytes, budget)
         try:
+            recent = rt.recent if rt.settings.otlp_dedupe_seconds > 0 else None
+            fingerprint = _fingerprint(signal, ctype, caller, body) if recent is not None else ""
+            if recent is not None and await recent.seen(fingerprint):
+                # a retry of a request already stored (its answer was lost): acknowledge, store nothing
+                return web.Response(
+                    body=encode_response(signal, 0, "", as_json), content_type=JSON if as_json else PROTOBUF
+                )
             batch = await rt.decoder.decode(signal, body, ctype, caller, tail=await rt.tail.listening())
             del body
         finally:
@@ -122,6 +130,8 @@ async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
         for project_id in _projects(batch):
             await auth.authorize(request, principal, "observe:write", project_id)
         await rt.pipeline.submit(batch)
+        if recent is not None:
+            await recent.remember(fingerprint, rt.settings.otlp_dedupe_seconds)
     except InvalidInput as exc:
         return _status_response(400, exc.message, as_json)
     except PayloadTooLarge as exc:
@@ -138,6 +148,14 @@ async def _receive(request: web.Request, signal: str) -> web.StreamResponse:
         body=encode_response(signal, batch.rejected, batch.error_message, as_json),
         content_type=JSON if as_json else PROTOBUF,
     )
+
+
+def _fingerprint(signal: str, ctype: str, caller: Caller, body: bytes) -> str:
+    """Who sent which bytes (after gzip) to which signal: equal only for a retried request."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{signal}\0{ctype}\0{caller.user_id}\0{caller.project_id}\0".encode())
+    h.update(body)
+    return h.hexdigest()
 
 
 def _budget(rt: ObserveRuntime) -> BodyBudget:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -36,6 +37,7 @@ __all__ = [
     "InMemoryLeaderLock",
     "InMemoryLiveTail",
     "InMemoryProjectDirectory",
+    "InMemoryRecentRequests",
     "InMemoryTelemetryStore",
     "log_item",
     "span_item",
@@ -274,6 +276,26 @@ class InMemoryProjectDirectory:
 
 
 _UNKNOWN = object()
+
+
+class InMemoryRecentRequests:
+    """RecentRequests in a dict (one process); at most ``max_keys`` remembered (oldest forgotten)."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.keys: dict[str, float] = {}
+        self.max_keys = max_keys
+
+    async def seen(self, key: str) -> bool:
+        expires = self.keys.get(key)
+        return expires is not None and expires > time.monotonic()
+
+    async def remember(self, key: str, ttl_seconds: int) -> None:
+        if len(self.keys) >= self.max_keys:
+            now = time.monotonic()
+            self.keys = {k: t for k, t in self.keys.items() if t > now}
+            while len(self.keys) >= self.max_keys:
+                del self.keys[next(iter(self.keys))]
+        self.keys[key] = time.monotonic() + ttl_seconds
 
 
 class InMemoryLiveTail:

@@ -41,10 +41,11 @@ from corral.adapters.otlp.codec import OtlpCodec, decode_request
 from corral.core.observe.model import LOG_COLUMNS, Caller
 from corral.core.observe.rowids import RowIds
 from tests.e2e.observe.conftest import TOKEN
-from tests.otlp_payloads import logs_request
+from tests.otlp_payloads import kv, logs_request
 from tests.servicekit import PostgresServer, ValkeyServer, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
+MARKER = b"#" * 12  # replaced by a request number in each body the load generator sends
 
 
 # ---------------------------------------------------------------------------------------- load generator
@@ -62,7 +63,8 @@ def _loadgen(url: str, bodies: list[bytes], per_body: int, duration: float, conc
                 nonlocal acked, refused, failed
                 n = i
                 while time.monotonic() < stop_at:
-                    body = bodies[n % len(bodies)]
+                    # every request unique, as real exports are (identical bodies are deduplicated as retries)
+                    body = bodies[n % len(bodies)].replace(MARKER, b"%012d" % (n * concurrency + i), 1)
                     n += 1
                     try:
                         async with http.post(url, data=body) as r:
@@ -273,7 +275,11 @@ async def main() -> None:
         procs.append(proc)
 
         # ---- 1. sustained ingest through the OTLP receiver
-        bodies = [logs_request(args.batch, seed=i, session_id=f"s{i}").SerializeToString() for i in range(16)]
+        bodies = []
+        for i in range(16):
+            req = logs_request(args.batch, seed=i, session_id=f"s{i}")
+            req.resource_logs[0].resource.attributes.append(kv("bench.request", MARKER.decode()))
+            bodies.append(req.SerializeToString())
         mean_bytes = sum(len(b) for b in bodies) / len(bodies) / args.batch
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()

@@ -34,6 +34,7 @@ __all__ = [
     "LeaderLock",
     "LiveTail",
     "ProjectDirectory",
+    "RecentRequests",
     "TelemetryDecoder",
     "TelemetryReader",
     "TelemetryWriter",
@@ -70,6 +71,19 @@ class TelemetryDecoder(Protocol):
 
     async def aclose(self) -> None:
         """Release worker processes, if any."""
+        ...
+
+
+class RecentRequests(Protocol):
+    """A short-lived memory of the export requests already stored, by fingerprint, so a client
+    retrying a request whose answer it lost does not store its records twice."""
+
+    async def seen(self, key: str) -> bool:
+        """True when ``key`` was remembered and has not expired. Never raises (False on trouble)."""
+        ...
+
+    async def remember(self, key: str, ttl_seconds: int) -> None:
+        """Remember ``key`` for ``ttl_seconds``. Never raises."""
         ...
 
 

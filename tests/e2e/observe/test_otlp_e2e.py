@@ -278,3 +278,27 @@ async def test_alert_rule_fires_and_resolves(corral):
     status, body, _ = corral.post("/api/v1/alert-rules", json.dumps({**rule_body, "condition": "above"}).encode())
     assert status == 400
     assert "condition" in body.decode()
+
+
+async def test_a_retried_request_is_acknowledged_but_stored_once(corral_factory):
+    import asyncpg
+
+    mine = uuid.uuid4()
+    corral = corral_factory(restricted=[f"agent-token={mine}"])
+    body = logs_request(7, service="retry-svc", message="sent twice").SerializeToString()
+    for _ in range(2):  # the client lost the first answer and retries the same bytes
+        status, _, _ = corral.post("/v1/logs", body, "application/x-protobuf", base=corral.otlp)
+        assert status == 200
+    other = logs_request(7, service="retry-svc", message="sent twice").SerializeToString()  # new timestamps
+    status, _, _ = corral.post("/v1/logs", other, "application/x-protobuf", base=corral.otlp)
+    assert status == 200
+    status, _, _ = corral.post("/v1/logs", body, "application/x-protobuf", token="agent-token", base=corral.otlp)
+    assert status == 200  # another caller's identical bytes are not its retry: judged on their own
+    conn = await asyncpg.connect(corral.dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT project_id, count(*) FROM log_entries WHERE service = 'retry-svc' GROUP BY 1 ORDER BY 2"
+        )
+    finally:
+        await conn.close()
+    assert [(r[0], r[1]) for r in rows] == [(mine, 7), (None, 14)]
