@@ -15,8 +15,11 @@ then keeps for a minute.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import signal
+import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -74,7 +77,12 @@ class ProcessPoolTelemetryDecoder:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     async def start(self) -> None:
@@ -95,8 +103,9 @@ class ProcessPoolTelemetryDecoder:
                     pool, decode_in_worker, signal, body, content_type, caller, known, tail
                 )
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory): start afresh
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+                if self._pool is pool:  # (other requests on the broken pool land here too)
+                    self._pool = None
+                    pool.shutdown(wait=False, cancel_futures=True)
                 raise Unavailable("telemetry decoder restarted; retry", retry_after=1) from exc
             if status == "ok":
                 batch: TelemetryBatch = value
@@ -112,11 +121,34 @@ class ProcessPoolTelemetryDecoder:
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: pool.shutdown(cancel_futures=True))
+            await asyncio.get_running_loop().run_in_executor(None, _shutdown, pool)
+
+
+def _shutdown(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(cancel_futures=True)
+    # the spawn context started a resource-tracker process; stop it too so that a server stopped
+    # cleanly leaves no child behind (it is started again if anything needs it)
+    from multiprocessing import resource_tracker
+
+    with contextlib.suppress(Exception):
+        resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------ worker side
 _worker: dict[str, Any] = {}
+
+
+def _die_with_parent(parent: int) -> None:
+    """Workers must not outlive a server killed with SIGKILL (they would hold its pipes and the
+    multiprocessing resource tracker): ask Linux for SIGKILL when the parent dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
 
 
 def _warm() -> int:

@@ -112,3 +112,23 @@ async def test_process_pool_resolves_project_paths_and_refuses_garbage(store):
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM log_entries WHERE project_id = $1", PROJECT) == 53
         assert await conn.fetchval("SELECT count(*) FROM log_entries WHERE message = 'nul \ufffd inside'") == 1
+
+
+async def test_a_killed_decoder_process_answers_unavailable_then_the_pool_recovers():
+    import os
+    import signal
+
+    from corral.core.errors import Unavailable
+
+    decoder = ProcessPoolTelemetryDecoder(InMemoryProjectDirectory(), processes=1)
+    try:
+        await decoder.start()
+        [pid] = list(decoder._executor()._processes)  # the one worker
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(Unavailable):
+            for _ in range(50):  # the pool notices the death on the next submission
+                await decoder.decode("logs", logs_request(2).SerializeToString(), PB, Caller())
+        batch = await decoder.decode("logs", logs_request(2).SerializeToString(), PB, Caller())
+        assert batch.encoded_records == 2
+    finally:
+        await decoder.aclose()
