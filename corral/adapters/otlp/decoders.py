@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
 import multiprocessing
 import os
 import signal
@@ -120,14 +122,17 @@ class ProcessPoolTelemetryDecoder:
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.get_running_loop().run_in_executor(None, _shutdown, pool)
+        if pool is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, functools.partial(pool.shutdown, cancel_futures=True))
+        del pool
+        gc.collect()  # the pool's semaphores unlink themselves now, before the tracker goes
+        _stop_resource_tracker()
 
 
-def _shutdown(pool: ProcessPoolExecutor) -> None:
-    pool.shutdown(cancel_futures=True)
-    # the spawn context started a resource-tracker process; stop it too so that a server stopped
-    # cleanly leaves no child behind (it is started again if anything needs it)
+def _stop_resource_tracker() -> None:
+    """The spawn context started a resource-tracker process; stop it too so that a server stopped
+    cleanly leaves no child behind (it is started again if anything needs it)."""
     from multiprocessing import resource_tracker
 
     with contextlib.suppress(Exception):
