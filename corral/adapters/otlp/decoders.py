@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -79,6 +80,7 @@ class ProcessPoolTelemetryDecoder:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            _LIVE_POOLS[0] += 1
             self._pool = ProcessPoolExecutor(
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -107,6 +109,7 @@ class ProcessPoolTelemetryDecoder:
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory): start afresh
                 if self._pool is pool:  # (other requests on the broken pool land here too)
                     self._pool = None
+                    _LIVE_POOLS[0] -= 1
                     pool.shutdown(wait=False, cancel_futures=True)
                 raise Unavailable("telemetry decoder restarted; retry", retry_after=1) from exc
             if status == "ok":
@@ -127,7 +130,16 @@ class ProcessPoolTelemetryDecoder:
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(pool.shutdown, cancel_futures=True))
         del pool
         gc.collect()  # the pool's semaphores unlink themselves now, before the tracker goes
-        _stop_resource_tracker()
+        _LIVE_POOLS[0] -= 1
+        if _LIVE_POOLS[0] > 0:
+            return  # another pool of this process (another platform) still uses the shared tracker
+        # Stopping the tracker waits for it to exit; never let that block the event loop or interpreter exit.
+        stopper = threading.Thread(target=_stop_resource_tracker, name="resource-tracker-stop", daemon=True)
+        stopper.start()
+        for _ in range(50):
+            if not stopper.is_alive():
+                break
+            await asyncio.sleep(0.1)
 
 
 def _stop_resource_tracker() -> None:
@@ -138,6 +150,9 @@ def _stop_resource_tracker() -> None:
     with contextlib.suppress(Exception):
         resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
 
+
+# pools alive in this process: the multiprocessing resource tracker is shared by all of them
+_LIVE_POOLS = [0]
 
 # ------------------------------------------------------------------------------ worker side
 _worker: dict[str, Any] = {}
