@@ -178,14 +178,9 @@ class IssueService:
             issue = await uow.issues.get(project.id, number)
             if issue is None:
                 raise NotFound(f"issue #{number} not found in {project.full_name}")
-            now = self.clock.now()
-            comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
-                              updated_at=now, issue_id=issue.id)
-            await uow.comments.add(comment)
-            await audit(uow, self.clock, actor, "issue.comment", "comment", resource_id=comment.id,
-                        project_id=project.id, detail={"number": number})
-            users = await user_refs(uow, self.users, {actor.id})
-            await self._event(uow, "commented", project, issue, actor, {"comment": comment_json(comment, users)})
+            comment, rendered = await add_comment(uow, self.clock, self.users, actor, project, text,
+                                                  action="issue.comment", number=number, issue_id=issue.id)
+            await self._event(uow, "commented", project, issue, actor, {"comment": rendered})
             await uow.commit()
         return comment
 
@@ -193,6 +188,21 @@ class IssueService:
                        cursor: str | None = None) -> Page[Comment]:
         issue = await self.get(project, number)
         return await list_comments(self.uow_factory, project, limit=limit, cursor=cursor, issue_id=issue.id)
+
+
+async def add_comment(
+    uow: UnitOfWork, clock: Clock, users: UserDirectory, actor: Actor, project: Project, text: str, *,
+    action: str, number: int, issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+) -> tuple[Comment, dict[str, Any]]:
+    """Store a comment on an issue or a merge request, audit it, and render it for the event payload."""
+    now = clock.now()
+    comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
+                      updated_at=now, issue_id=issue_id, mr_id=mr_id)
+    await uow.comments.add(comment)
+    await audit(uow, clock, actor, action, "comment", resource_id=comment.id, project_id=project.id,
+                detail={"number": number})
+    refs = await user_refs(uow, users, {actor.id})
+    return comment, comment_json(comment, refs)
 
 
 async def list_comments(

@@ -15,7 +15,7 @@ from corral.core.git.service import MAX_PATCH_BYTES, record_push
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit, encode_cursor
-from corral.core.projects.issues import list_comments, number_cursor, sender
+from corral.core.projects.issues import add_comment, list_comments, number_cursor, sender
 from corral.core.projects.model import (
     Actor,
     Comment,
@@ -27,7 +27,7 @@ from corral.core.projects.model import (
     Verdict,
     check_branch_name,
 )
-from corral.core.projects.payloads import comment_json, mr_json, project_json, review_json
+from corral.core.projects.payloads import mr_json, project_json, review_json
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -175,14 +175,9 @@ class MergeRequestService:
         assert text is not None
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number)
-            now = self.clock.now()
-            comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
-                              updated_at=now, mr_id=mr.id)
-            await uow.comments.add(comment)
-            await audit(uow, self.clock, actor, "merge_request.comment", "comment", resource_id=comment.id,
-                        project_id=project.id, detail={"number": number})
-            users = await user_refs(uow, self.users, {actor.id})
-            await self._event(uow, "commented", project, mr, actor, {"comment": comment_json(comment, users)})
+            comment, rendered = await add_comment(uow, self.clock, self.users, actor, project, text,
+                                                  action="merge_request.comment", number=number, mr_id=mr.id)
+            await self._event(uow, "commented", project, mr, actor, {"comment": rendered})
             await uow.commit()
         return comment
 
