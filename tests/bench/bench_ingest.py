@@ -253,23 +253,35 @@ async def main() -> None:
     ap.add_argument(
         "--decode-processes", type=int, default=-1, help="OTLP decoder processes (-1: one per core, 0: in the loop)"
     )
+    ap.add_argument("--fsync", choices=("on", "off"), default="on",
+                    help="on (default): fsync, synchronous_commit and full_page_writes on, the durable figure")
+    ap.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra PostgreSQL setting for the run (e.g. wal_compression=lz4), printed with the figures")
     args = ap.parse_args()
 
-    pg = PostgresServer.start()
+    durable = args.fsync == "on"
+    pg_settings = {
+        "fsync": args.fsync,
+        "synchronous_commit": args.fsync,
+        "full_page_writes": args.fsync,
+        **dict(kv.split("=", 1) for kv in args.pg_setting),
+    }
+    pg = PostgresServer.start(settings=pg_settings)
     vk = ValkeyServer.start()
     work = Path(tempfile.mkdtemp(prefix="corral-bench-ingest-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
         admin = await asyncpg.connect(pg.dsn())
-        await admin.execute("ALTER SYSTEM SET fsync = on")
-        await admin.execute("SELECT pg_reload_conf()")
+        shown = {
+            name: await admin.fetchval(f"SHOW {name}")
+            for name in ("fsync", "synchronous_commit", "full_page_writes", "wal_compression", "wal_buffers",
+                         "max_wal_size", "shared_buffers")
+        }
+        if durable:
+            assert shown["fsync"] == shown["synchronous_commit"] == shown["full_page_writes"] == "on", shown
         await admin.execute("CREATE DATABASE bench")
-        for _ in range(50):  # the reload is asynchronous
-            fsync = await admin.fetchval("SHOW fsync")
-            if fsync == "on":
-                break
-            await asyncio.sleep(0.1)
         await admin.close()
+        fsync = shown["fsync"]
         dsn = pg.dsn("bench")
         proc, port, otlp_port = start_server(dsn, vk.url(), work / "data", args.decode_processes)
         procs.append(proc)
@@ -326,8 +338,10 @@ async def main() -> None:
             f"{args.concurrency} in flight, {elapsed:.1f} s, PostgreSQL fsync={fsync}, "
             f"decode processes {args.decode_processes})"
         )
+        print("PostgreSQL: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        label = "acknowledged + durable" if durable else "acknowledged (fsync OFF: not durable)"
         print(
-            f"acknowledged + durable: {ingest_rate:,.0f} records/s   (acked {acked:,}, stored {stored:,}, "
+            f"{label}: {ingest_rate:,.0f} records/s   (acked {acked:,}, stored {stored:,}, "
             f"429/503 {refused:,}, failed {failed:,})"
         )
         print(

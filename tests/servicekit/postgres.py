@@ -46,7 +46,8 @@ class PostgresServer:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
 
     @classmethod
-    def start(cls, *, timeout: float = 30.0) -> PostgresServer:
+    def start(cls, *, timeout: float = 30.0, settings: dict[str, str] | None = None) -> PostgresServer:
+        """``settings`` override the test defaults (e.g. ``fsync=on`` for a durable benchmark)."""
         bindir = _pg_bindir()
         base = make_service_dir("postgres")
         data = base / "data"
@@ -83,6 +84,7 @@ class PostgresServer:
             remove_dir(base)
             raise ServiceError(f"initdb failed ({init.returncode}): {init.stderr.decode(errors='replace')[-800:]}")
         port = free_port()
+        overrides = settings or {}
         settings = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(base),
@@ -94,6 +96,7 @@ class PostgresServer:
             "log_min_messages": "warning",
             "log_min_error_statement": "panic",  # failing statements are what tests provoke on purpose
         }
+        settings.update(overrides)
         args = [str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]

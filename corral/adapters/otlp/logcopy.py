@@ -8,6 +8,7 @@ their 16 raw bytes, and the envelope columns are encoded once per envelope.
 from __future__ import annotations
 
 import struct
+from binascii import hexlify as _hexlify
 from json.encoder import encode_basestring_ascii as _enc  # what json.dumps uses (C)
 from typing import Any
 
@@ -68,6 +69,7 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
     envelope_keys = ENVELOPE_KEYS
     levels = NUMBER_LEVELS
     level_fields = _LEVELS
+    epoch = PG_EPOCH_US
     env_cache: dict[Envelope, bytes] = {}
     count = 0
     for rl in req.resource_logs:
@@ -86,13 +88,14 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
         for sl in rl.scope_logs:
             records = sl.log_records
             block = ids.ids(len(records))
-            for i, rec in enumerate(records):
+            for rid, rec in zip(block, records):  # noqa: B905 - one id per record by construction
                 kvs = rec.attributes
                 fields = env_bytes
                 if kvs:
                     doc = _attrs_json(kvs, envelope_keys)
                     if doc is not None:  # the common case: scalar attributes, no envelope keys
-                        attributes = jsonb(doc[:-1] + tail if tail else doc)
+                        raw = (doc[:-1] + tail if tail else doc).encode()
+                        attributes = _len(len(raw) + 1) + b"\x01" + raw
                         kvs = None
                 if kvs:
                     attrs_ = _attrs(kvs)
@@ -110,32 +113,41 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
                     attributes = jsonb((doc[:-1] + tail if len(doc) > 2 else only_text(extra)) if tail else doc)
                 elif kvs is not None:
                     attributes = only
-                ts_ns = rec.time_unix_nano or rec.observed_time_unix_nano or now_ns
                 body = rec.body
-                kind = body.WhichOneof("value")
-                if kind == "string_value":
-                    message = body.string_value
-                elif kind is None:
-                    message = ""
-                else:
-                    value = _value(body)
-                    message = value if isinstance(value, str) else _dumps(value)
+                message = body.string_value  # the common case; an empty one may be another kind
+                if not message:
+                    kind = body.WhichOneof("value")
+                    if kind is not None and kind != "string_value":
+                        value = _value(body)
+                        message = value if isinstance(value, str) else _dumps(value)
+                if "\x00" in message:  # PostgreSQL text cannot hold NUL
+                    message = message.replace("\x00", "\ufffd")
+                msg = message.encode()
                 trace = rec.trace_id
                 span = rec.span_id
                 number = rec.severity_number
-                append(_head(11, 8, block[i], 8, ts_ns // 1000 - PG_EPOCH_US))
+                append(
+                    _head(11, 8, rid, 8, (rec.time_unix_nano or rec.observed_time_unix_nano or now_ns) // 1000 - epoch)
+                )
                 append(_UUID_LEN + trace if len(trace) == 16 and trace != _ZERO16 else NULL)
-                append(_SPAN_LEN + span.hex().encode() if len(span) == 8 and span != _ZERO8 else NULL)
+                append(_SPAN_LEN + _hexlify(span) if len(span) == 8 and span != _ZERO8 else NULL)
                 append(fields)
                 append(
                     level_fields[levels[number] if 0 < number < 25 else level_from_severity(number, rec.severity_text)]
                 )
-                append(text(message))
+                append(_len(len(msg)) + msg)
                 append(attributes)
                 count += 1
     result.data = b"".join(out)
     result.count = count
     return result
+
+
+# The kinds an attribute key was last seen with: most keys keep one type, so reading that field
+# directly (and trusting a non-zero value: a oneof's unset members read as zero) saves the
+# WhichOneof call, a quarter of the upb work per attribute.
+_STR, _INT, _DBL, _BOOL = 1, 2, 3, 4
+_KIND_CODES = {"string_value": _STR, "int_value": _INT, "double_value": _DBL, "bool_value": _BOOL}
 
 
 def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
@@ -145,19 +157,40 @@ def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
     parts: list[str] = []
     append = parts.append
     keys = _KEYS
+    enc = _enc
     for kv in kvs:
         key = kv.key
-        pre = keys.get(key)
-        if pre is None:
+        known = keys.get(key)
+        if known is None:
             if key in envelope_keys:
                 return None
             if len(keys) > 10_000:
                 keys.clear()
-            pre = keys[key] = _enc(key) + ":"
+            known = keys[key] = [enc(key) + ":", 0]
+        pre, expect = known
         v = kv.value
+        if expect == _STR:
+            sv = v.string_value
+            if sv:
+                append(pre + enc(sv))
+                continue
+        elif expect == _INT:
+            iv = v.int_value
+            if iv:
+                append(pre + str(iv))
+                continue
+        elif expect == _DBL:
+            d = v.double_value
+            if d and d == d and d != _INF and d != -_INF:
+                append(pre + repr(d))
+                continue
+        elif expect == _BOOL and v.bool_value:
+            append(pre + "true")
+            continue
         kind = v.WhichOneof("value")
+        known[1] = _KIND_CODES.get(kind, 0)
         if kind == "string_value":
-            append(pre + _enc(v.string_value))
+            append(pre + enc(v.string_value))
         elif kind == "int_value":
             append(pre + str(v.int_value))
         elif kind == "bool_value":
@@ -172,7 +205,7 @@ def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
     return "{" + ",".join(parts) + "}" if parts else None
 
 
-_KEYS: dict[str, str] = {}
+_KEYS: dict[str, list[Any]] = {}
 
 
 def only_text(extra: dict[str, Any] | None) -> str:

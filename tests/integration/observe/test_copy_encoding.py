@@ -32,6 +32,17 @@ def _bodies(session: str) -> dict[str, bytes]:
     records[3].attributes.append(kv("ratio", float("nan")))
     del records[4].attributes[:]
     records[5].body.int_value = 42
+    # a key seen with one type, then zero / empty / false / another type (the worker remembers kinds)
+    changes = [("exit_code", 0), ("exit_code", "zero"), ("tool_name", ""), ("tool_name", 7), ("retry", False)]
+    changes += [("duration_ms", 0.0), ("duration_ms", -0.0), ("duration_ms", 3), ("file_path", True)]
+    for i, (key, value) in enumerate(changes, start=6):
+        attrs = records[i].attributes
+        for j in range(len(attrs)):
+            if attrs[j].key == key:
+                attrs[j].CopyFrom(kv(key, value))
+    records[15].body.string_value = ""
+    records[16].body.bool_value = True
+    records[17].attributes.append(kv("", "empty key"))
     return {
         "logs": logs.SerializeToString(),
         "traces": traces_request(bytes(range(1, 17)), session_id=session, spans=5).SerializeToString(),
