@@ -120,6 +120,8 @@ class Settings:
     login_find_time_seconds: int = attrs.field(default=120, validator=_positive)  # window failures count in
     login_ban_seconds: int = attrs.field(default=300, validator=_positive)
     require_totp_for_admins: bool = False  # admins without TOTP may only enrol until they do
+    # wrong TOTP codes of one user within 24 h before TOTP (and that user's login) is locked for 24 h
+    totp_max_failures_per_day: int = attrs.field(default=20, validator=_positive)
     authz_cache_ttl_seconds: int = attrs.field(default=300, validator=_positive)
     # reverse proxies (e.g. Traefik) whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: none
     trusted_proxies: str = attrs.field(default="", validator=_cidrs)

@@ -35,6 +35,7 @@ def policy_from(settings: Settings) -> AuthPolicy:
         find_time=timedelta(seconds=settings.login_find_time_seconds),
         ban_time=timedelta(seconds=settings.login_ban_seconds),
         require_totp_for_admins=settings.require_totp_for_admins,
+        totp_daily_failures=settings.totp_max_failures_per_day,
     )
 
 

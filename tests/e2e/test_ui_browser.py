@@ -94,7 +94,36 @@ async def test_sign_in_see_permissions_create_token_and_audit(server: CorralProc
     assert "token" in audit
     assert "login" in audit
 
+    # change the password on the account page: a wrong current one is refused with the server's message
+    new_password = "an-even-better-passphrase"
+    await page.click("a[href='#/account']")
+    await page.wait_for_selector("#password-form")
+    await page.fill("#password-form input[name=current_password]", "not-the-password")
+    await page.fill("#password-form input[name=new_password]", new_password)
+    await page.fill("#password-form input[name=repeat_password]", new_password)
+    await page.click("#password-form button")
+    await expect(page.locator("#password-error")).to_contain_text("current_password")
+    await page.fill("#password-form input[name=current_password]", ADMIN["password"])
+    await page.fill("#password-form input[name=new_password]", new_password)
+    await page.fill("#password-form input[name=repeat_password]", new_password)
+    await page.click("#password-form button")
+    await expect(page.locator("#password-done")).to_contain_text("Password changed")
+    # the re-issued session and its CSRF token work for the next change; the token made earlier still works
+    await page.click("a[href='#/tokens']")
+    await page.fill("#token-form input[name=name]", "after-the-change")
+    await page.click("#token-form button")
+    await page.wait_for_selector("#new-token")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.loads(resp.read())["name"] == ADMIN["name"]
+
     await page.click("#logout")
     await page.wait_for_selector("#login-form")
     assert await page.is_visible("#login-form")
+    await page.fill("input[name=name]", ADMIN["name"])
+    await page.fill("input[name=password]", ADMIN["password"])  # the old password no longer works
+    await page.click("button[type=submit]")
+    await expect(page.locator("#login-error")).to_have_text(re.compile(r"\S"))
+    await page.fill("input[name=password]", new_password)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#me-name")
     await page.close()

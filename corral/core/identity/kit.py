@@ -7,6 +7,7 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.identity.access import Authorizer
 from corral.core.identity.mfa import TotpService
+from corral.core.identity.passwords import PasswordService
 from corral.core.identity.ports import AuthzCache, PasswordHasher
 from corral.core.identity.rbac import RbacService
 from corral.core.identity.sessions import AuthPolicy, SessionService
@@ -36,6 +37,7 @@ class IdentityServices:
     tokens: TokenService = attrs.field(init=False)
     sessions: SessionService = attrs.field(init=False)
     totp: TotpService = attrs.field(init=False)
+    passwords: PasswordService = attrs.field(init=False)
     settings: IdentitySettingsService = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -47,7 +49,9 @@ class IdentityServices:
             self.uow_factory, self.hasher, self.cache, self.clock, self.usage, self.policy, self.totp_sealer
         )
         self.totp = TotpService(
-            self.uow_factory, self.cache, self.clock, self.totp_sealer, self.policy.max_failures_per_user,
-            self.policy.find_time, self.policy.ban_time,
+            self.uow_factory, self.cache, self.clock, self.sessions.regulator, self.totp_sealer
+        )
+        self.passwords = PasswordService(
+            self.uow_factory, self.hasher, self.cache, self.clock, self.sessions.regulator
         )
         self.settings = IdentitySettingsService(self.uow_factory, self.cache, self.clock, self.policy)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.errors import Conflict, InvalidInput, PermissionDenied, RateLimited, Unavailable
+from corral.core.errors import Conflict, InvalidInput, PermissionDenied, Unavailable
 from corral.core.identity import totp
 from corral.core.identity.credentials import digest, new_recovery_code
 from corral.core.identity.model import Principal, TotpEnrolment
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.recording import record
+from corral.core.identity.regulation import LoginRegulator, totp_key
 from corral.core.identity.totp_seal import TotpSealer
 from corral.core.uow import UnitOfWorkFactory
 
@@ -56,10 +57,9 @@ class TotpService:
     uow_factory: UnitOfWorkFactory
     cache: AuthzCache
     clock: Clock
+    # wrong codes count against the user's TOTP key, shared with the codes tried at login
+    regulator: LoginRegulator
     sealer: TotpSealer | None = None  # the secrets envelope's cipher and master key ring
-    max_failures: int = 5  # wrong codes to disable TOTP within find_time before a ban (AuthPolicy's per-user)
-    find_time: timedelta = timedelta(minutes=2)
-    ban_time: timedelta = timedelta(minutes=5)
 
     async def enrol(self, principal: Principal) -> Enrolment:
         """Start (or restart, while unconfirmed) enrolment: a new secret for the authenticator app."""
@@ -79,11 +79,16 @@ class TotpService:
         return Enrolment(secret=secret, uri=totp.provisioning_uri(secret, principal.name))
 
     async def confirm(self, principal: Principal, code: object) -> list[str]:
-        """Turn TOTP on with a first valid code; returns the recovery codes (shown once)."""
+        """Turn TOTP on with a first valid code; returns the recovery codes (shown once).
+
+        Wrong codes are regulated like wrong TOTP codes at login (same key, same limits)."""
         if not isinstance(code, str):
             raise InvalidInput("code must be the 6-digit code of your authenticator app", field="code")
+        key = totp_key(principal.user_id)
         now = self.clock.now()
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
         async with self.uow_factory() as uow:
+            await self.regulator.ensure_allowed(uow, [key], "wrong TOTP codes")
             current = await uow.totp.get(principal.user_id)
             if current is None:
                 raise Conflict("start with POST /api/v1/auth/totp to get a secret")
@@ -91,59 +96,45 @@ class TotpService:
                 raise Conflict("TOTP is already enabled")
             secret = sealer_of(self.sealer).open(principal.user_id, current.secret)
             step = totp.matching_step(secret, code, now.timestamp())
-            if step is None:
-                raise InvalidInput("wrong code: check the device clock and the secret", field="code")
-            codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
-            await uow.totp.put(
-                attrs.evolve(
-                    current,
-                    confirmed_at=now,
-                    last_step=step,
-                    recovery_hashes=frozenset(digest(c) for c in codes),
+            if step is not None:
+                enabled = attrs.evolve(
+                    current, confirmed_at=now, last_step=step, recovery_hashes=frozenset(digest(c) for c in codes)
                 )
-            )
-            await record(uow, self.clock, principal, "totp.enable", "user", resource_id=principal.user_id)
-            await uow.commit()
+                await uow.totp.put(enabled)
+                await record(uow, self.clock, principal, "totp.enable", "user", resource_id=principal.user_id)
+                await uow.commit()
+        if step is None:  # counted after that unit of work ended: its rollback must not undo the count
+            await self._fail(principal, key, "totp.confirm_failed")
+            raise InvalidInput("wrong code: check the device clock and the secret", field="code")
         await self.cache.invalidate("totp.enable")
         return codes
 
     async def disable(self, principal: Principal, code: object) -> None:
         """Turn TOTP off; needs a current code or a recovery code.
 
-        Wrong codes are counted like failed logins: past ``max_failures`` within ``find_time`` the account's
-        TOTP changes are refused for ``ban_time`` (so a stolen session cannot guess its way through)."""
+        Wrong codes are regulated like wrong TOTP codes at login (same key, same limits), so a stolen session
+        cannot guess its way through."""
         if not isinstance(code, str):
             raise InvalidInput("code must be a TOTP or recovery code", field="code")
-        key = f"totp:{principal.user_id}"
+        key = totp_key(principal.user_id)
         now = self.clock.now()
+        wrong = False
         async with self.uow_factory() as uow:
-            banned = await uow.login_throttle.banned_until([key], now)
-            if banned is not None:
-                raise RateLimited("too many wrong TOTP codes; try again later",
-                                  retry_after=max(1, int((banned - now).total_seconds())))
+            await self.regulator.ensure_allowed(uow, [key], "wrong TOTP codes")
             current = await uow.totp.get(principal.user_id)
             if current is None:
                 raise Conflict("TOTP is not enabled")
-            if current.confirmed_at is not None:
-                updated = check_second_factor(current, code, now, self.sealer)
-                if updated is None:
-                    await uow.rollback()
-                    await self._fail(principal, key)
-                    raise InvalidInput("wrong code", field="code")
-            await uow.totp.delete(principal.user_id)
-            await uow.login_throttle.clear(key)
-            await record(uow, self.clock, principal, "totp.disable", "user", resource_id=principal.user_id)
-            await uow.commit()
+            wrong = current.confirmed_at is not None and check_second_factor(current, code, now, self.sealer) is None
+            if not wrong:
+                await uow.totp.delete(principal.user_id)
+                await record(uow, self.clock, principal, "totp.disable", "user", resource_id=principal.user_id)
+                await uow.commit()
+        if wrong:  # counted after that unit of work ended: its rollback must not undo the count
+            await self._fail(principal, key, "totp.disable_failed")
+            raise InvalidInput("wrong code", field="code")
         await self.cache.invalidate("totp.disable")
 
-    async def _fail(self, principal: Principal, key: str) -> None:
-        now = self.clock.now()
-        async with self.uow_factory() as uow:
-            await uow.login_throttle.record_failure([key], now)
-            detail: dict[str, object] = {"reason": "bad_totp"}
-            if await uow.login_throttle.failures_since(key, now - self.find_time) >= self.max_failures:
-                await uow.login_throttle.ban(key, now + self.ban_time)
-                detail["banned_until"] = (now + self.ban_time).isoformat()
-            await record(uow, self.clock, principal, "totp.disable_failed", "user", resource_id=principal.user_id,
-                         detail=detail)
-            await uow.commit()
+    async def _fail(self, principal: Principal, key: str, action: str) -> None:
+        await self.regulator.fail(
+            principal, [key], action, {"reason": "bad_totp"}, resource="user", resource_id=principal.user_id
+        )

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
 from corral.core.audit.model import SYSTEM_ACTOR_ID
 from corral.core.clock import Clock
-from corral.core.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
+from corral.core.errors import InvalidInput, NotFound, Unauthenticated
 from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE
 from corral.core.identity.credentials import digest, matches, new_secret
 from corral.core.identity.mfa import check_second_factor
-from corral.core.identity.model import AuthMethod, AuthSession, Principal, User
+from corral.core.identity.model import AuthMethod, AuthSession, Principal, TotpEnrolment, User
 from corral.core.identity.ports import AuthzCache, CachedCredential, PasswordHasher
 from corral.core.identity.recording import record
+from corral.core.identity.regulation import AuthPolicy, LoginRegulator, totp_key
 from corral.core.identity.tokens import UsageRecorder
 from corral.core.identity.totp_seal import TotpSealer
 from corral.core.identity.users import UNUSABLE_PASSWORD
@@ -28,6 +29,7 @@ __all__ = [
     "LoginResult",
     "SessionService",
     "check_csrf",
+    "start_session",
     "totp_required_for_admins",
 ]
 
@@ -35,19 +37,6 @@ __all__ = [
 _DUMMY_HASH = (
     "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$7lvmlrDFw/N4mMEUJ5y+0ElvUvzuVb0o2Xw6ZRfPKm4"
 )
-
-
-@attrs.frozen
-class AuthPolicy:
-    """Session lifetimes and login regulation (Authelia's max_retries / find_time / ban_time)."""
-
-    session_idle: timedelta = timedelta(hours=2)
-    session_max: timedelta = timedelta(hours=24)
-    max_failures_per_user: int = 5
-    max_failures_per_ip: int = 20
-    find_time: timedelta = timedelta(minutes=2)
-    ban_time: timedelta = timedelta(minutes=5)
-    require_totp_for_admins: bool = False
 
 
 REQUIRE_TOTP_FOR_ADMINS = "require_totp_for_admins"  # the identity setting's key
@@ -66,6 +55,26 @@ class LoginResult:
     csrf_token: str = attrs.field(repr=False)
 
 
+async def start_session(
+    uow: UnitOfWork, user: User, now: datetime, policy: AuthPolicy, ip: str | None, user_agent: str | None
+) -> tuple[AuthSession, str, str]:
+    """Add a new session of ``user``; returns it with its cookie value and CSRF token (both shown once)."""
+    cookie, csrf = new_secret(), new_secret()
+    session = AuthSession(
+        id=uuid7(),
+        user_id=user.id,
+        token_hash=digest(cookie),
+        csrf_hash=digest(csrf),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.session_max,
+        ip_addr=ip,
+        user_agent=(user_agent or "")[:300] or None,
+    )
+    await uow.sessions.add(session)
+    return session, cookie, csrf
+
+
 def _anonymous(name: str, ip: str | None) -> Principal:
     return Principal(
         user_id=SYSTEM_ACTOR_ID, name=name[:64] or "anonymous", method=AuthMethod.SESSION, ip_addr=ip
@@ -81,6 +90,10 @@ class SessionService:
     usage: UsageRecorder
     policy: AuthPolicy = attrs.field(factory=AuthPolicy)
     totp_sealer: TotpSealer | None = None
+    regulator: LoginRegulator = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.regulator = LoginRegulator(self.uow_factory, self.clock, self.policy)
 
     async def login(
         self,
@@ -101,15 +114,14 @@ class SessionService:
             raise InvalidInput("password must be a non-empty string", field="password")
         if totp_code is not None and not isinstance(totp_code, str):
             raise InvalidInput("totp_code must be a string", field="totp_code")
-        keys = [f"user:{name}"] + ([f"ip:{ip}"] if ip else [])
+        keys = self.regulator.keys(name, ip)
         now = self.clock.now()
         async with self.uow_factory() as uow:
-            banned = await uow.login_throttle.banned_until(keys, now)
             user = await uow.users.get_by_name(name)
-        if banned is not None:
-            raise RateLimited(
-                "too many failed logins; try again later",
-                retry_after=max(1, int((banned - now).total_seconds())),
+            # a user whose TOTP is locked is refused before the password is checked (a 429 only after a
+            # correct password would confirm the password)
+            await self.regulator.ensure_allowed(
+                uow, keys + ([totp_key(user.id)] if user is not None else []), "failed logins"
             )
         usable = user is not None and user.is_active and user.password_hash != UNUSABLE_PASSWORD
         ok = await self.hasher.verify(user.password_hash if usable and user else _DUMMY_HASH, password)
@@ -117,13 +129,13 @@ class SessionService:
             await self._fail(name, keys, ip, user, "bad_credentials")
             raise Unauthenticated("wrong user name or password")
         assert user is not None
+        failure: str | None = None
         async with self.uow_factory() as uow:
             bindings = await uow.roles.bindings_of(user.id)
-            if any(b.role_name == AGENT_ROLE and b.project_id is None for b in bindings):
-                await self._fail(name, keys, ip, user, "agent_password_login")
-                raise Unauthenticated("agents authenticate with API tokens only")
             enrolment = await uow.totp.get(user.id)
-            if enrolment is not None and enrolment.confirmed_at is not None:
+            if any(b.role_name == AGENT_ROLE and b.project_id is None for b in bindings):
+                failure = "agent_password_login"
+            elif enrolment is not None and enrolment.confirmed_at is not None:
                 if totp_code is None:
                     raise Unauthenticated(
                         "this account needs a TOTP code: send totp_code (or a recovery code)",
@@ -131,80 +143,57 @@ class SessionService:
                     )
                 updated = check_second_factor(enrolment, totp_code, now, self.totp_sealer)
                 if updated is None:
-                    await uow.rollback()
-                    await self._fail(name, keys, ip, user, "bad_totp")
-                    raise Unauthenticated("wrong TOTP or recovery code", detail={"totp_required": True})
-                await uow.totp.put(updated)
-            cookie, csrf = new_secret(), new_secret()
-            session = AuthSession(
-                id=uuid7(),
-                user_id=user.id,
-                token_hash=digest(cookie),
-                csrf_hash=digest(csrf),
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + self.policy.session_max,
-                ip_addr=ip,
-                user_agent=(user_agent or "")[:300] or None,
-            )
-            await uow.sessions.add(session)
-            for key in keys[:1]:
-                await uow.login_throttle.clear(key)
-            actor = Principal(user_id=user.id, name=user.name, method=AuthMethod.SESSION, ip_addr=ip)
-            await record(
-                uow,
-                self.clock,
-                actor,
-                "auth.login",
-                "session",
-                resource_id=session.id,
-                detail={"method": "password" + ("+totp" if enrolment and enrolment.confirmed_at else "")},
-            )
-            await uow.commit()
+                    failure = "bad_totp"
+                else:
+                    await uow.totp.put(updated)
+            if failure is None:
+                result = await self._start(uow, user, enrolment, now, keys, ip, user_agent)
+        # failures are counted after that unit of work ended: its rollback must not undo the count
+        if failure == "agent_password_login":
+            await self._fail(name, keys, ip, user, failure)
+            raise Unauthenticated("agents authenticate with API tokens only")
+        if failure == "bad_totp":
+            await self._fail(name, [*keys, totp_key(user.id)], ip, user, failure)
+            raise Unauthenticated("wrong TOTP or recovery code", detail={"totp_required": True})
+        return result
+
+    async def _start(
+        self, uow: UnitOfWork, user: User, enrolment: TotpEnrolment | None, now: datetime, keys: list[str],
+        ip: str | None, user_agent: str | None,
+    ) -> LoginResult:
+        """Open the session of a login that passed every check, in ``uow``, and commit."""
+        session, cookie, csrf = await start_session(uow, user, now, self.policy, ip, user_agent)
+        await uow.login_throttle.clear(keys[0])
+        actor = Principal(user_id=user.id, name=user.name, method=AuthMethod.SESSION, ip_addr=ip)
+        await record(
+            uow,
+            self.clock,
+            actor,
+            "auth.login",
+            "session",
+            resource_id=session.id,
+            detail={"method": "password" + ("+totp" if enrolment and enrolment.confirmed_at else "")},
+        )
+        await uow.commit()
         return LoginResult(user=user, session=session, cookie=cookie, csrf_token=csrf)
 
     async def _fail(self, name: str, keys: list[str], ip: str | None, user: User | None, why: str) -> None:
-        now = self.clock.now()
-        since = now - self.policy.find_time
-        async with self.uow_factory() as uow:
-            await uow.login_throttle.record_failure(keys, now)
-            actor = (
-                _anonymous(name, ip)
-                if user is None
-                else Principal(user_id=user.id, name=user.name, method=AuthMethod.SESSION, ip_addr=ip)
-            )
-            await record(
-                uow,
-                self.clock,
-                actor,
-                "auth.login_failed",
-                "session",
-                resource_id=user.id if user else None,
-                detail={"name": name[:64], "reason": why},
-            )
-            limits = {keys[0]: self.policy.max_failures_per_user}
-            if len(keys) > 1:
-                limits[keys[1]] = self.policy.max_failures_per_ip
-            for key, limit in limits.items():
-                if await uow.login_throttle.failures_since(key, since) >= limit:
-                    until = now + self.policy.ban_time
-                    await uow.login_throttle.ban(key, until)
-                    await record(
-                        uow,
-                        self.clock,
-                        actor,
-                        "auth.ban",
-                        "login",
-                        detail={"key": key.split(":", 1)[0], "name": name[:64], "until": until.isoformat()},
-                    )
-            await uow.commit()
+        actor = (
+            _anonymous(name, ip)
+            if user is None
+            else Principal(user_id=user.id, name=user.name, method=AuthMethod.SESSION, ip_addr=ip)
+        )
+        await self.regulator.fail(
+            actor, keys, "auth.login_failed", {"name": name[:64], "reason": why},
+            resource_id=user.id if user else None,
+        )
 
     async def purge(self) -> int:
         """Delete expired sessions and login failures no window counts any more; returns sessions deleted."""
         now = self.clock.now()
         async with self.uow_factory() as uow:
             deleted = await uow.sessions.delete_expired(now, now - self.policy.session_idle)
-            await uow.login_throttle.prune(now - max(self.policy.find_time, self.policy.ban_time))
+            await uow.login_throttle.prune(now - self.regulator.horizon())
             await uow.commit()
         return deleted
 

@@ -42,11 +42,10 @@ def check_email(email: object) -> str:
     return email
 
 
-def check_password(password: object) -> str:
+def check_password(password: object, field: str = "password") -> str:
+    """The password policy (also for admin-set and self-service changes)."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD or len(password) > 1024:
-        raise InvalidInput(
-            f"password must be a string of {MIN_PASSWORD} to 1024 characters", field="password"
-        )
+        raise InvalidInput(f"{field} must be a string of {MIN_PASSWORD} to 1024 characters", field=field)
     return password
 
 

@@ -29,6 +29,11 @@ def _secure(request: web.Request) -> bool:
     return is_secure(request) or request.app[PLATFORM].settings.public_url().startswith("https:")
 
 
+def _set_session_cookie(request: web.Request, response: web.StreamResponse, cookie: str) -> None:
+    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="Lax", secure=_secure(request), path="/",
+                        max_age=int(identity_of(request).policy.session_max.total_seconds()))
+
+
 @routes.post("/api/v1/auth/login", summary="Log in with name and password (and TOTP code when enrolled)",
              public=True, description="Sets the session cookie; cookie-authenticated changes must send the "
              "returned csrf_token in X-CSRF-Token. 401 on bad credentials, 429 while banned.")
@@ -40,8 +45,33 @@ async def login(request: web.Request) -> web.StreamResponse:
                                       ip=client_ip(request), user_agent=request.headers.get("User-Agent"))
     response = json_response({"user": user_json(result.user), "csrf_token": result.csrf_token,
                               "expires_at": result.session.expires_at})
-    response.set_cookie(SESSION_COOKIE, result.cookie, httponly=True, samesite="Lax", secure=_secure(request),
-                        path="/", max_age=int(ids.policy.session_max.total_seconds()))
+    _set_session_cookie(request, response, result.cookie)
+    return response
+
+
+_PASSWORD_BODY = {
+    "type": "object", "additionalProperties": False, "required": ["current_password", "new_password"],
+    "properties": {"current_password": {"type": "string", "minLength": 1, "maxLength": 1024},
+                   "new_password": {"type": "string", "minLength": 8, "maxLength": 1024}},
+}
+
+
+@routes.post("/api/v1/me/password", summary="Change your password (needs the current one)",
+             request_body=_PASSWORD_BODY,
+             description="From a login session only. Body: {\"current_password\", \"new_password\"} (8 to 1024 "
+             "characters). A wrong current_password is 400 and counts as a failed login (429 while banned). "
+             "On success all your sessions end and a new one replaces the current one: the response sets the "
+             "new session cookie and returns its csrf_token. API tokens stay valid; revoke them one by one.")
+async def change_password(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    body_fields(body, {"current_password", "new_password"})
+    result = await identity_of(request).passwords.change_own(
+        caller(request), body.get("current_password"), body.get("new_password"),
+        user_agent=request.headers.get("User-Agent"),
+    )
+    response = json_response({"user": user_json(result.user), "csrf_token": result.csrf_token,
+                              "expires_at": result.session.expires_at})
+    _set_session_cookie(request, response, result.cookie)
     return response
 
 

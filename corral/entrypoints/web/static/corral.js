@@ -75,6 +75,20 @@ const views = {
       ["Expires", (t) => esc(t.expires_at || "never")], ["Last used", (t) => esc(t.last_used_at || "never")],
     ]);
   },
+  async "/account"() {
+    const me = await api("GET", "/api/v1/me");
+    return `<h1>Account</h1><p class="muted">Signed in as ${esc(me.name)}</p>
+      <h2>Change password</h2>
+      <form id="password-form">
+        <label>Current password <input name="current_password" type="password" autocomplete="current-password" required></label>
+        <label>New password <input name="new_password" type="password" autocomplete="new-password" minlength="8" required></label>
+        <label>Repeat new password <input name="repeat_password" type="password" autocomplete="new-password" minlength="8" required></label>
+        <button>Change password</button>
+        <p class="error" id="password-error" role="alert"></p>
+        <p class="muted" id="password-done" role="status"></p>
+      </form>
+      <p class="muted">Changing it signs out your other sessions. API tokens stay valid: revoke them on the Tokens page.</p>`;
+  },
   async "/audit"() {
     const page = await api("GET", "/api/v1/audit?limit=100");
     return "<h1>Audit log</h1>" + table(page.items, [
@@ -127,6 +141,26 @@ function bindForms() {
     const created = await api("POST", "/api/v1/tokens", {name: f.get("name"), scopes, project: null, expires_at: null});
     await render();
     $("#token-created").innerHTML = `Copy it now, it is shown once: <code id="new-token">${esc(created.token)}</code>`;
+  });
+  const passwordForm = $("#password-form");
+  if (passwordForm) passwordForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(passwordForm);
+    $("#password-error").textContent = "";
+    $("#password-done").textContent = "";
+    if (f.get("new_password") !== f.get("repeat_password")) {
+      $("#password-error").textContent = "The new passwords do not match.";
+      return;
+    }
+    try {
+      const res = await api("POST", "/api/v1/me/password",
+                            {current_password: f.get("current_password"), new_password: f.get("new_password")});
+      sessionStorage.setItem("corral_csrf", res.csrf_token);  // the session was re-issued
+      passwordForm.reset();
+      $("#password-done").textContent = "Password changed; your other sessions were signed out.";
+    } catch (err) {
+      $("#password-error").textContent = err.message;
+    }
   });
   const logForm = $("#log-search");
   if (logForm) logForm.addEventListener("submit", (ev) => {
