@@ -106,6 +106,59 @@ class NotificationStoresContract:
             assert await uow.notifications.count_since(dee.user_id, Channel.EMAIL, T0 - timedelta(hours=1)) == 1
             assert await uow.notifications.count_since(dee.user_id, Channel.WEBHOOK, T0 - timedelta(hours=1)) == 0
 
+    async def test_purge_old_keeps_recent_and_pending_in_batches(self, uow_factory: Any, people: Any) -> None:
+        fay = await people.user("fay")
+        old, recent = T0 - timedelta(days=100), T0 - timedelta(days=10)
+        gone = [
+            _n(fay.user_id, created_at=old),  # in-app, unread
+            _n(fay.user_id, created_at=old, status=NotificationStatus.READ, read_at=old),
+            _n(fay.user_id, Channel.EMAIL, target="f@x", created_at=recent - timedelta(days=30),
+               status=NotificationStatus.SENT, sent_at=recent),
+            _n(fay.user_id, Channel.WEBHOOK, target="http://h", created_at=old, status=NotificationStatus.FAILED,
+               last_error="gone"),
+        ]
+        kept = [
+            _n(fay.user_id, created_at=recent),  # in-app, within its retention
+            _n(fay.user_id, Channel.EMAIL, target="f@x", created_at=recent, status=NotificationStatus.SENT),
+            _n(fay.user_id, Channel.EMAIL, target="f@x", created_at=old, next_attempt_at=T0),  # still pending
+        ]
+        async with uow_factory() as uow:
+            for n in gone + kept:
+                assert await uow.notifications.add(n)
+            await uow.commit()
+        cutoffs = {"in_app_before": T0 - timedelta(days=90), "delivery_before": T0 - timedelta(days=30)}
+        async with uow_factory() as uow:
+            assert await uow.notifications.purge_old(**cutoffs, limit=3) == 3  # a batch, oldest first
+            await uow.commit()
+        async with uow_factory() as uow:
+            assert await uow.notifications.purge_old(**cutoffs, limit=3) == 1
+            assert await uow.notifications.purge_old(**cutoffs, limit=3) == 0
+            await uow.commit()
+        async with uow_factory() as uow:
+            for n in gone:
+                assert await uow.notifications.get(n.id) is None
+            for n in kept:
+                assert await uow.notifications.get(n.id) == n
+
+    async def test_purge_old_skips_rows_being_delivered(self, uow_factory: Any, people: Any) -> None:
+        gus = await people.user("gus")
+        sending = _n(gus.user_id, Channel.EMAIL, target="g@x", created_at=T0 - timedelta(days=60),
+                     next_attempt_at=T0 - timedelta(days=60))
+        async with uow_factory() as uow:
+            await uow.notifications.add(sending)
+            await uow.commit()
+        async with uow_factory() as dispatcher, uow_factory() as janitor:
+            assert [n.id for n in await dispatcher.notifications.claim_due(T0, 10)] == [sending.id]
+            failed = attrs.evolve(sending, status=NotificationStatus.FAILED, attempts=5)
+            await dispatcher.notifications.update(failed)
+            # the janitor's batch skips the locked row instead of waiting for it
+            assert await janitor.notifications.purge_old(in_app_before=T0, delivery_before=T0, limit=10) == 0
+            await janitor.commit()
+            await dispatcher.commit()
+        async with uow_factory() as uow:
+            assert await uow.notifications.purge_old(in_app_before=T0, delivery_before=T0, limit=10) == 1
+            await uow.commit()
+
     async def test_preferences_round_trip(self, uow_factory: Any, people: Any) -> None:
         eve = await people.user("eve")
         prefs = Preferences(

@@ -257,6 +257,37 @@ class ProjectStoresContract:
             assert await uow.webhook_deliveries.get(due.id) is None
 
 
+    async def test_purge_finished_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        _, project = await self._setup(projects_uow_factory, make_user)
+        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push",), T0, secret="s")
+        old = T0 - timedelta(days=40)
+
+        def delivery(status: DeliveryStatus, created_at: datetime) -> WebhookDelivery:
+            return WebhookDelivery(uuid7(), hook.id, project.id, "push", {}, status, created_at,
+                                   next_attempt_at=T0 if status is DeliveryStatus.PENDING else None)
+
+        gone = [delivery(DeliveryStatus.DELIVERED, old), delivery(DeliveryStatus.FAILED, old),
+                delivery(DeliveryStatus.DELIVERED, old + timedelta(days=5))]
+        kept = [delivery(DeliveryStatus.PENDING, old), delivery(DeliveryStatus.DELIVERED, T0)]
+        async with projects_uow_factory() as uow:
+            await uow.webhooks.add(hook)
+            for d in gone + kept:
+                await uow.webhook_deliveries.add(d)
+            await uow.commit()
+        cutoff = T0 - timedelta(days=30)
+        async with projects_uow_factory() as uow:
+            assert await uow.webhook_deliveries.purge_finished(cutoff, 2) == 2  # a batch, oldest first
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhook_deliveries.get(gone[2].id) is not None
+            assert await uow.webhook_deliveries.purge_finished(cutoff, 2) == 1
+            assert await uow.webhook_deliveries.purge_finished(cutoff, 2) == 0
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            listed = await uow.webhook_deliveries.list(hook.id, before=None, limit=10)
+            assert sorted(d.id for d in listed) == sorted(d.id for d in kept)
+
+
 def _fields(obj: Any) -> dict[str, Any]:
     import attrs
 

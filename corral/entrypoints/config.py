@@ -108,6 +108,12 @@ class Settings:
 
     # --- housekeeping --------------------------------------------------------
     outbox_retention_hours: int = attrs.field(default=168, validator=_positive)  # processed events kept 7 days
+    # in-app notifications (read or not), like GitHub's inbox which drops notifications after a few months
+    notification_retention_days: int = attrs.field(default=90, validator=_positive)
+    # sent or failed email/webhook notifications (their delivery state); pending ones are never purged
+    notification_delivery_retention_days: int = attrs.field(default=30, validator=_positive)
+    # project webhook delivery log, delivered or failed (Gitea's cleanup_hook_task_table; pending ones are kept)
+    webhook_delivery_retention_days: int = attrs.field(default=30, validator=_positive)
 
     # --- identity ------------------------------------------------------------
     bootstrap_admin_name: str | None = None

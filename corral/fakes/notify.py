@@ -119,6 +119,21 @@ class InMemoryNotificationStore:
             self.locks.held[n.id] = self.owner
         return due
 
+    async def purge_old(self, *, in_app_before: datetime, delivery_before: datetime, limit: int) -> int:
+        finished = (NotificationStatus.SENT, NotificationStatus.FAILED)
+        old = sorted(
+            (
+                n for n in self.tables.notifications.values()
+                if self.locks.held.get(n.id, self.owner) is self.owner
+                and (n.created_at < in_app_before if n.channel is Channel.IN_APP
+                     else n.status in finished and n.created_at < delivery_before)
+            ),
+            key=lambda n: (n.created_at, n.id),
+        )[:limit]
+        for n in old:
+            del self.tables.notifications[n.id]
+        return len(old)
+
 
 @attrs.define
 class InMemoryPreferenceStore:

@@ -292,6 +292,14 @@ class InMemoryWebhookDeliveryStore:
     async def update(self, delivery: WebhookDelivery) -> None:
         self.data.deliveries[delivery.id] = delivery
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        old = sorted((d for d in self.data.deliveries.values()
+                      if d.status is not DeliveryStatus.PENDING and d.created_at < before),
+                     key=lambda d: (d.created_at, d.id))[:limit]
+        for d in old:
+            del self.data.deliveries[d.id]
+        return len(old)
+
 
 @attrs.define
 class InMemoryUserDirectory:

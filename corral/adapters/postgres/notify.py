@@ -121,6 +121,17 @@ class PostgresNotificationStore:
         )
         return [_row(r) for r in rows]
 
+    async def purge_old(self, *, in_app_before: datetime, delivery_before: datetime, limit: int) -> int:
+        status = await self.conn.execute(
+            "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications"
+            " WHERE created_at < GREATEST($1::timestamptz, $2::timestamptz)"
+            " AND ((channel = 'in_app' AND created_at < $1)"
+            "      OR (channel <> 'in_app' AND status IN ('sent', 'failed') AND created_at < $2))"
+            " ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)",
+            in_app_before, delivery_before, limit,
+        )
+        return int(status.split()[-1])
+
 
 class PostgresPreferenceStore:
     """PreferenceStore on notification_preferences."""

@@ -418,6 +418,16 @@ class PostgresWebhookDeliveryStore:
             d.error, d.delivered_at,
         )
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        with translate_errors("webhook delivery purge"):
+            status = await self.conn.execute(
+                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries"
+                " WHERE created_at < $1 AND status <> 'pending' ORDER BY created_at LIMIT $2"
+                " FOR UPDATE SKIP LOCKED)",
+                before, limit,
+            )
+        return int(status.split()[-1])
+
 
 class PostgresUserDirectory:
     """UserDirectory straight from the users table (outside any unit of work: it uses the pool)."""

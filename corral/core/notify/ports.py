@@ -68,6 +68,12 @@ class NotificationStore(Protocol):
         """
         ...
 
+    async def purge_old(self, *, in_app_before: datetime, delivery_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` old notifications, oldest first, and return how many: in-app ones created
+        before ``in_app_before`` (read or not) and email/webhook deliveries created before ``delivery_before``
+        that are sent or failed (pending ones are kept). Rows another unit of work holds are skipped."""
+        ...
+
 
 class PreferenceStore(Protocol):
     """Per-user notification preferences."""

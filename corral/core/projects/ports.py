@@ -194,6 +194,11 @@ class WebhookDeliveryStore(Protocol):
 
     async def update(self, delivery: WebhookDelivery) -> None: ...
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` delivered or failed deliveries created before ``before``, oldest first, and
+        return how many; pending ones are kept, rows another unit of work holds are skipped."""
+        ...
+
 
 @attrs.frozen
 class UserRef:
