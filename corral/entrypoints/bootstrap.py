@@ -195,7 +195,9 @@ class Platform:
     async def _embedded_valkey(self) -> str:
         from corral.adapters.embedded.valkey import EmbeddedValkey
 
-        server = EmbeddedValkey(self.settings.data_dir / "valkey")
+        server = EmbeddedValkey(self.settings.data_dir / "valkey",
+                                maxmemory_bytes=self.settings.valkey_maxmemory_mb * 1024 * 1024,
+                                maxmemory_policy=self.settings.valkey_maxmemory_policy)
         url = await server.start()
         self.closers.append(server.stop)
         return url

@@ -81,6 +81,11 @@ class Settings:
 
     # --- Valkey --------------------------------------------------------------
     valkey_url: str | None = None  # unset: embedded valkey-server under data_dir
+    # the embedded Valkey's memory bound and eviction policy; only policies that never evict a key without a TTL
+    # (Corral's cache entries all have one; the authz epoch key must not be evicted)
+    valkey_maxmemory_mb: int = attrs.field(default=128, validator=_positive)
+    valkey_maxmemory_policy: Literal["volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random",
+                                     "noeviction"] = "volatile-lru"
 
     # --- object storage ------------------------------------------------------
     s3_endpoint: str | None = None  # unset: local filesystem under data_dir/objects

@@ -93,13 +93,9 @@ async def wire_housekeeping(platform: Any) -> None:
 
     async def retention_loop() -> None:
         while True:
-            try:
-                deleted = await purge_old_rows_once(uow_factory, clock, retention)
-            except Exception:  # a failing pass (database restarting, ...) must not end the loop
-                log.exception("housekeeping pass failed; retrying at the next interval")
-            else:
-                if any(deleted.values()):
-                    log.info("purged old rows", extra={"deleted": deleted})
+            deleted = await purge_old_rows_once(uow_factory, clock, retention)
+            if any(deleted.values()):
+                log.info("purged old rows", extra={"deleted": deleted})
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
     platform.background.append(retention_loop)

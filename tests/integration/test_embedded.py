@@ -95,6 +95,37 @@ async def test_both_start_answer_and_stop(root_dir: Path) -> None:
     await vk.stop()
 
 
+async def test_valkey_memory_is_bounded_and_only_ttl_keys_are_evicted(root_dir: Path) -> None:
+    from corral.adapters.valkey_authz import EPOCH_KEY
+
+    vk = EmbeddedValkey(root_dir / "valkey", maxmemory_bytes=4 * 1024 * 1024)
+    client = aioredis.Redis.from_url(await vk.start())
+    try:
+        config = await client.config_get("maxmemory*")
+        assert config["maxmemory"] == str(4 * 1024 * 1024)
+        assert config["maxmemory-policy"] == "volatile-lru"
+        await client.incr(EPOCH_KEY)  # the authz epoch: no TTL, needed for correctness
+        blob = b"x" * 1024
+        for start in range(0, 20_000, 500):  # ~20 MB of cache entries into 4 MB
+            async with client.pipeline(transaction=False) as pipe:
+                for i in range(start, start + 500):
+                    pipe.set(f"corral:authz:1:perm:{i}", blob, px=300_000)
+                await pipe.execute()
+        stats = await client.info("stats")
+        assert stats["evicted_keys"] > 0
+        assert (await client.info("memory"))["used_memory"] <= 5 * 1024 * 1024
+        assert await client.get(EPOCH_KEY) == b"1"
+        assert await client.incr(EPOCH_KEY) == 2  # writes still work at the bound
+    finally:
+        await client.aclose()
+        await vk.stop()
+
+
+def test_valkey_refuses_a_policy_that_may_evict_needed_keys(root_dir: Path) -> None:
+    with pytest.raises(ValueError, match="volatile-lru"):
+        EmbeddedValkey(root_dir / "valkey", maxmemory_policy="allkeys-lru")
+
+
 async def test_second_start_reuses_the_data(root_dir: Path) -> None:
     pg, vk = EmbeddedPostgres(root_dir / "postgres"), EmbeddedValkey(root_dir / "valkey")
     dsn, url = await asyncio.gather(pg.start(), vk.start())

@@ -32,6 +32,9 @@ def test_env_overrides_file(tmp_path: Path) -> None:
         ({"CORRAL_LOG_LEVEL": "loud"}, "CORRAL_LOG_LEVEL", "one of"),
         ({"CORRAL_DATABSE_URL": "x"}, "CORRAL_DATABSE_URL", "known setting"),
         ({"CORRAL_PROFILE": "cloud"}, "CORRAL_PROFILE", "one of"),
+        # an allkeys-* policy could evict the authz epoch key (stale permissions after a revocation)
+        ({"CORRAL_VALKEY_MAXMEMORY_POLICY": "allkeys-lru"}, "CORRAL_VALKEY_MAXMEMORY_POLICY", "volatile-lru"),
+        ({"CORRAL_VALKEY_MAXMEMORY_MB": "0"}, "CORRAL_VALKEY_MAXMEMORY_MB", "positive"),
     ],
 )
 def test_bad_values_name_the_key(env: dict[str, str], key: str, expected: str) -> None:
@@ -62,3 +65,16 @@ def test_cli_exits_2_with_one_line() -> None:
 def test_secrets_not_in_repr() -> None:
     s = load_settings({"CORRAL_S3_SECRET_KEY": "hunter2", "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": "pw-xyz"})
     assert "hunter2" not in repr(s) and "pw-xyz" not in repr(s)
+
+
+def test_embedded_valkey_gets_a_bounded_memory_and_a_safe_policy(tmp_path: Path) -> None:
+    from corral.adapters.embedded.valkey import EmbeddedValkey
+
+    s = load_settings({"CORRAL_VALKEY_MAXMEMORY_MB": "64", "CORRAL_VALKEY_MAXMEMORY_POLICY": "volatile-ttl"})
+    config = EmbeddedValkey(tmp_path, maxmemory_bytes=s.valkey_maxmemory_mb * 1024 * 1024,
+                            maxmemory_policy=s.valkey_maxmemory_policy)._config(6379, "pw").splitlines()
+    assert f"maxmemory {64 * 1024 * 1024}" in config and "maxmemory-policy volatile-ttl" in config
+    default = load_settings({})
+    assert (default.valkey_maxmemory_mb, default.valkey_maxmemory_policy) == (128, "volatile-lru")
+    with pytest.raises(ValueError, match="volatile-lru"):
+        EmbeddedValkey(tmp_path, maxmemory_policy="allkeys-lfu")

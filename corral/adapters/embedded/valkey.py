@@ -3,7 +3,16 @@
 Listens on 127.0.0.1 on a free port with a password generated for each start (handed over on
 stdin, so it is on neither the command line nor disk). Persistence is an append-only file
 under ``root``: the data is cache and pub/sub, nothing that must survive, but a restart keeps
-it warm. Layout under ``root`` (e.g. ``$CORRAL_DATA_DIR/valkey``)::
+it warm.
+
+Memory is bounded (``maxmemory``). The eviction policy must only evict what Corral can lose:
+every cache entry Corral writes has a TTL (permission and credential caches, invalidation
+acknowledgements, OTLP request fingerprints), while the one key without a TTL, the authz cache
+epoch, is needed for correctness (evicting it would reset the epoch and let replicas read stale
+permissions after a revocation). ``volatile-lru`` (the default) evicts only keys with a TTL, least
+recently used first, so fresh acknowledgements an invalidation waits for are the last to go;
+``allkeys-*`` policies are refused.
+Layout under ``root`` (e.g. ``$CORRAL_DATA_DIR/valkey``)::
 
     appendonlydir/  the append-only file
     valkey.pid      written by valkey-server while it runs (for operators)
@@ -28,7 +37,10 @@ from redis.exceptions import RedisError
 from corral.adapters.embedded import children
 from corral.core.errors import Unavailable
 
-__all__ = ["EmbeddedValkey", "valkey_binary"]
+__all__ = ["SAFE_EVICTION_POLICIES", "EmbeddedValkey", "valkey_binary"]
+
+# policies that never evict a key without a TTL (noeviction: writes fail with OOM instead)
+SAFE_EVICTION_POLICIES = ("volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random", "noeviction")
 
 _log = logging.getLogger(__name__)
 
@@ -77,7 +89,18 @@ class EmbeddedValkey:
     ``redis://:PASSWORD@127.0.0.1:PORT/0`` URL; ``stop()`` shuts it down cleanly (idempotent).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, maxmemory_bytes: int = 128 * 1024 * 1024, maxmemory_policy: str = "volatile-lru"
+    ) -> None:
+        if maxmemory_policy not in SAFE_EVICTION_POLICIES:
+            raise ValueError(
+                f"maxmemory policy {maxmemory_policy!r} may evict keys Corral needs; use one of "
+                + ", ".join(SAFE_EVICTION_POLICIES)
+            )
+        if maxmemory_bytes < 1024 * 1024:
+            raise ValueError("the embedded Valkey needs a maxmemory of at least 1 MiB")
+        self.maxmemory_bytes = maxmemory_bytes
+        self.maxmemory_policy = maxmemory_policy
         self.root = Path(root).expanduser().absolute()
         self.log_path = self.root / "valkey.log"
         self._lock = children.RootLock(self.root)
@@ -133,6 +156,8 @@ class EmbeddedValkey:
             f"pidfile {_quoted(str(self.root / 'valkey.pid'))}",
             'logfile ""',
             "daemonize no",
+            f"maxmemory {self.maxmemory_bytes}",
+            f"maxmemory-policy {self.maxmemory_policy}",
             "appendonly yes",
             "appendfsync everysec",
             'save ""',
