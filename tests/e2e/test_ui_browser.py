@@ -125,5 +125,6 @@ async def test_sign_in_see_permissions_create_token_and_audit(server: CorralProc
     await expect(page.locator("#login-error")).to_have_text(re.compile(r"\S"))
     await page.fill("input[name=password]", new_password)
     await page.click("button[type=submit]")
-    await page.wait_for_selector("#me-name")
+    await page.wait_for_selector("#token-form")  # signed in again, back on the page we left (#/tokens)
+    assert await page.is_visible("#nav")
     await page.close()
