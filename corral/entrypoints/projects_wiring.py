@@ -16,12 +16,12 @@ from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.protections import BranchProtectionService
-from corral.core.projects.service import ProjectService, StoreProjectResolver
+from corral.core.projects.service import ProjectService
 from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
-from corral.entrypoints.web.project_access import ProjectAwareWebAuth, ProjectsKit
+from corral.entrypoints.web.project_access import ProjectAwareLookup, ProjectAwareWebAuth, ProjectsKit
 from corral.entrypoints.web.project_redirects import install_project_redirects
 from corral.entrypoints.web.routes.lfs import lfs_authenticate_header
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, WebAuth
@@ -79,7 +79,7 @@ def build_kit(
 def install_web(platform: Any, kit: ProjectsKit) -> None:
     """Register the kit, the project lookup and the project-aware WebAuth (around identity's)."""
     platform.register(ProjectsKit, kit)
-    platform.register(ProjectLookup, StoreProjectResolver(kit.uow_factory))
+    platform.register(ProjectLookup, ProjectAwareLookup(kit.uow_factory))
     try:
         inner: WebAuth = platform.resolve(WebAuth)
     except Exception:  # punq: nothing registered (no identity domain wired)

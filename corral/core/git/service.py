@@ -31,7 +31,9 @@ from corral.core.projects.model import Actor, BranchProtection, Project
 from corral.core.projects.payloads import commit_json, project_json
 from corral.core.uow import UnitOfWork
 
-__all__ = ["MAX_PATCH_BYTES", "RepoBrowser", "parse_commands", "push_rules", "record_push"]
+__all__ = [
+    "MAX_PATCH_BYTES", "RepoBrowser", "finished_report", "parse_commands", "push_rules", "record_push", "report_status",
+]
 
 MAX_PATCH_BYTES = 1_000_000
 MAX_BLOB_JSON = 1_000_000
@@ -72,7 +74,9 @@ def parse_commands(data: bytes) -> tuple[list[RefUpdate], bool]:
     return updates, False
 
 
-def _pkt_lines(data: bytes) -> list[bytes] | None:
+def _pkt_lines(data: bytes, *, to_flush: bool = False) -> tuple[list[bytes], bool] | None:
+    """The complete pkt-lines of ``data`` (flushes skipped) and whether a flush was seen; with ``to_flush``
+    it stops at the first flush. None when ``data`` is not pkt-lines."""
     lines: list[bytes] = []
     pos = 0
     while pos + 4 <= len(data):
@@ -82,30 +86,36 @@ def _pkt_lines(data: bytes) -> list[bytes] | None:
             return None
         if size == 0:
             pos += 4
+            if to_flush:
+                return lines, True
             continue
-        if size < 4 or pos + size > len(data):
+        if size < 4:
             return None
+        if pos + size > len(data):
+            break  # an incomplete last line: more is coming
         lines.append(data[pos + 4 : pos + size])
         pos += size
-    return lines
+    return lines, False
 
 
-def report_status(request_head: bytes, response: bytes) -> dict[str, bool] | None:
-    """Which refs receive-pack reported as updated (``ok``) or refused (``ng``), from its response.
-
-    None when the client asked for no report or the response cannot be read (callers then look at the refs).
-    """
+def _report(request_head: bytes, response: bytes, *, finished: bool) -> dict[str, bool] | None:
     first = request_head[4:].split(b"\n", 1)[0]
     caps = first.split(b"\x00", 1)[1].split() if b"\x00" in first else []
     if b"report-status" not in caps and b"report-status-v2" not in caps:
         return None
-    lines = _pkt_lines(response)
-    if lines is None:
+    parsed = _pkt_lines(response)
+    if parsed is None:
         return None
+    lines = parsed[0]
     if b"side-band-64k" in caps or b"side-band" in caps:
-        lines = _pkt_lines(b"".join(line[1:] for line in lines if line[:1] == b"\x01"))
-        if lines is None:
-            return None
+        parsed = _pkt_lines(b"".join(line[1:] for line in lines if line[:1] == b"\x01"), to_flush=True)
+    else:
+        parsed = _pkt_lines(response, to_flush=True)
+    if parsed is None:
+        return None
+    lines, ended = parsed
+    if finished and not ended:
+        return None
     result: dict[str, bool] = {}
     for raw in lines:
         line = raw.rstrip(b"\n").decode("utf-8", "replace")
@@ -114,6 +124,44 @@ def report_status(request_head: bytes, response: bytes) -> dict[str, bool] | Non
         elif line.startswith("ng "):
             result[line[3:].split(" ", 1)[0]] = False
     return result if lines and lines[0].startswith(b"unpack") else None
+
+
+def report_status(request_head: bytes, response: bytes) -> dict[str, bool] | None:
+    """Which refs receive-pack reported as updated (``ok``) or refused (``ng``), from its response.
+
+    None when the client asked for no report or the response cannot be read (callers then look at the refs).
+    """
+    return _report(request_head, response, finished=False)
+
+
+def finished_report(request_head: bytes, response: bytes) -> dict[str, bool] | None:
+    """As ``report_status``, from the first bytes of receive-pack's answer: None until the whole report
+    (its closing flush) is there. receive-pack reports after the refs moved and before it runs ``gc --auto``
+    and ends its answer, so the push can be recorded while git finishes."""
+    return _report(request_head, response, finished=True)
+
+
+async def _audit_push(
+    uow: UnitOfWork, project: Project, actor: Actor, updates: list[RefUpdate], clock: Clock,
+    bypassed: Sequence[tuple[BranchProtection, str]],
+) -> None:
+    await uow.audit.record(AuditEntry(
+        id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="repo.push", resource="project",
+        created_at=clock.now(), resource_id=project.id, project_id=project.id,
+        detail={"refs": [{"ref": u.ref, "before": u.old, "after": u.new} for u in updates]},
+    ))
+    for update in updates:
+        branch = update.branch
+        for rule, reason in bypassed:
+            if branch is not None and rule.matches(branch):
+                await uow.audit.record(AuditEntry(
+                    id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="branch_protection.bypass",
+                    resource="branch_protection", created_at=clock.now(), resource_id=rule.id,
+                    project_id=project.id,
+                    detail={"pattern": rule.pattern, "ref": update.ref, "before": update.old,
+                            "after": update.new, "reason": reason},
+                ))
+                break
 
 
 async def record_push(
@@ -126,24 +174,6 @@ async def record_push(
     one ``branch_protection.bypass`` entry is written per ref that moved on a merge-request-only branch
     whose rule the pusher bypassed (``bypassed``: (rule, reason) pairs).
     """
-    if clock is not None:
-        await uow.audit.record(AuditEntry(
-            id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="repo.push", resource="project",
-            created_at=clock.now(), resource_id=project.id, project_id=project.id,
-            detail={"refs": [{"ref": u.ref, "before": u.old, "after": u.new} for u in updates]},
-        ))
-        for update in updates:
-            branch = update.branch
-            for rule, reason in bypassed:
-                if branch is not None and rule.matches(branch):
-                    await uow.audit.record(AuditEntry(
-                        id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="branch_protection.bypass",
-                        resource="branch_protection", created_at=clock.now(), resource_id=rule.id,
-                        project_id=project.id,
-                        detail={"pattern": rule.pattern, "ref": update.ref, "before": update.old,
-                                "after": update.new, "reason": reason},
-                    ))
-                    break
     async def history(update: RefUpdate) -> list[Commit]:
         if update.is_delete:
             return []
@@ -151,7 +181,15 @@ async def record_push(
             project.repo_path, None if update.is_create else update.old, update.new, limit=PUSH_EVENT_COMMITS
         )
 
-    histories = await asyncio.gather(*(history(u) for u in updates))
+    # git reads the commits while the audit rows are written
+    histories_task = asyncio.ensure_future(asyncio.gather(*(history(u) for u in updates)))
+    try:
+        if clock is not None:
+            await _audit_push(uow, project, actor, updates, clock, bypassed)
+        histories = await histories_task
+    finally:
+        if not histories_task.done():
+            histories_task.cancel()
     for update, commits in zip(updates, histories, strict=True):
         payload: dict[str, Any] = {
             "ref": update.ref,

@@ -138,7 +138,12 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if spec.project == "path":
         lookup = request.app[PROJECT_LOOKUP]
         name = match["name"]
-        project_id = await lookup.project_id(match["owner"], name[:-4] if name.endswith(".git") else name)
+        name = name[:-4] if name.endswith(".git") else name
+        for_request = getattr(lookup, "project_id_for", None)  # RequestProjectLookup: loads the project once
+        if for_request is not None:
+            project_id = await for_request(request, match["owner"], name)
+        else:
+            project_id = await lookup.project_id(match["owner"], name)
     elif spec.project == "query" and request.query.get("project"):
         project_id = await request.app[PROJECT_LOOKUP].project_ref(request.query["project"])
     request[PROJECT_ID] = project_id

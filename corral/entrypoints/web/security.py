@@ -15,7 +15,7 @@ from aiohttp import web
 
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
 
-__all__ = ["DenyAllAuth", "ProjectLookup", "UuidProjectLookup", "WebAuth"]
+__all__ = ["DenyAllAuth", "ProjectLookup", "RequestProjectLookup", "UuidProjectLookup", "WebAuth"]
 
 
 class WebAuth(Protocol):
@@ -52,6 +52,18 @@ class ProjectLookup(Protocol):
 
     async def project_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The reverse lookup for listings: "owner/name" of each known id (unknown ids are left out)."""
+        ...
+
+
+class RequestProjectLookup(Protocol):
+    """Optional extension of a ProjectLookup: resolve the path's project for one request.
+
+    The security middleware prefers it when the lookup offers it, so an implementation can keep what it
+    loaded on the request (the authorization and the handler then do not load the project again).
+    """
+
+    async def project_id_for(self, request: web.Request, owner: str, name: str) -> uuid.UUID:
+        """As ``ProjectLookup.project_id``, for ``request``."""
         ...
 
 

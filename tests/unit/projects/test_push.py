@@ -65,3 +65,23 @@ def test_report_status_plain_and_sideband() -> None:
     no_report = pkt(f"{a} {b} refs/heads/main\x00side-band-64k\n".encode()) + b"0000"
     assert report_status(no_report, banded) is None
     assert report_status(head, b"garbage") is None
+
+
+def test_finished_report_waits_for_the_closing_flush() -> None:
+    from corral.core.git.service import finished_report
+
+    a, b = "a" * 40, "b" * 40
+    head = pkt(f"{a} {b} refs/heads/main\x00report-status side-band-64k\n".encode()) + b"0000"
+    inner = pkt(b"unpack ok\n") + pkt(b"ok refs/heads/main\n") + b"0000"
+    banded = pkt(b"\x01" + inner)
+    # the report so far: its closing flush has not arrived (a partial packet, or a report split in two)
+    assert finished_report(head, banded[:-3]) is None
+    assert finished_report(head, pkt(b"\x01" + inner[:-4])) is None
+    # complete: recorded while git still runs gc --auto (the answer's own final flush comes later)
+    assert finished_report(head, banded) == {"refs/heads/main": True}
+    assert finished_report(head, pkt(b"\x01" + inner[:-4]) + pkt(b"\x01" + b"0000")) == {"refs/heads/main": True}
+    plain = pkt(f"{a} {b} refs/heads/main\x00report-status\n".encode()) + b"0000"
+    assert finished_report(plain, inner[:-4]) is None
+    assert finished_report(plain, inner) == {"refs/heads/main": True}
+    no_report = pkt(f"{a} {b} refs/heads/main\x00side-band-64k\n".encode()) + b"0000"
+    assert finished_report(no_report, banded) is None

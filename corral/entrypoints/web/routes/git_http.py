@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
 from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
-from corral.core.git.service import parse_commands, push_rules, record_push, report_status
+from corral.core.git.service import finished_report, parse_commands, push_rules, record_push, report_status
 from corral.core.projects.model import BranchProtection, Project
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
@@ -34,6 +35,11 @@ _PACK_CHUNK = 1024 * 1024  # reads of git's output (the adapter gives its pipes 
 _COMMANDS_LIMIT = 1024 * 1024
 _PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
 _SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
+# git sends a request larger than http.postBuffer (1 MiB) chunked, after a probe whose body is a lone flush
+# packet (it checks the credentials before streaming). Both pack programs answer a lone flush in stateless-rpc
+# mode with nothing at all (exit 0, no output: tests/e2e/test_git_probe.py compares with real git), so the
+# probe is answered here without starting git: it sits between the pack's first MiB and the rest of it.
+_PROBE = b"0000"
 
 
 def _text(status: int, message: str) -> web.Response:
@@ -65,11 +71,37 @@ async def _drain(stream: asyncio.StreamReader | None, sink: list[bytes] | None =
             sink.append(chunk)
 
 
-async def _feed(request: web.Request, proc: asyncio.subprocess.Process, head: bytearray | None) -> None:
-    """Copy the request body into git's stdin; keep the first bytes in ``head`` (ref update commands)."""
-    assert proc.stdin is not None
+async def _read_probe(request: web.Request) -> bytes | None:
+    """The body when it is small enough to be git's probe (then it has been read); None otherwise."""
+    if request.content_length != len(_PROBE) or request.headers.get("Content-Encoding"):
+        return None
     try:
+        return await request.content.readexactly(len(_PROBE))
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+
+
+def _probe_answer(service: str) -> web.Response:
+    """What ``git <service> --stateless-rpc`` answers to a lone flush packet: an empty result."""
+    return web.Response(status=200, body=b"", headers={"Content-Type": f"application/x-git-{service}-result",
+                                                       "Cache-Control": "no-cache"})
+
+
+async def _feed(
+    request: web.Request, proc: asyncio.subprocess.Process, head: bytearray | None, prefix: bytes = b"",
+) -> None:
+    """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin; keep the first
+    bytes in ``head`` (ref update commands)."""
+    assert proc.stdin is not None
+
+    async def body() -> AsyncIterator[bytes]:
+        if prefix:
+            yield prefix
         async for chunk in request.content.iter_chunked(_CHUNK):
+            yield chunk
+
+    try:
+        async for chunk in body():
             if head is not None and len(head) < _COMMANDS_LIMIT:
                 head.extend(chunk[: _COMMANDS_LIMIT - len(head)])
             proc.stdin.write(chunk)
@@ -139,10 +171,12 @@ async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], 
 
 
 async def _rpc(
-    request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None,
+    request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None, prefix: bytes = b"",
+    watch: Callable[[bytes, bytes], None] | None = None,
 ) -> tuple[web.StreamResponse, bytes | None, bytes]:
     """Run one stateless-rpc exchange; returns the response, (for receive-pack) the request's first bytes and
-    the first MiB of git's answer (its report-status)."""
+    the first MiB of git's answer (its report-status). ``prefix``: body bytes the caller has already read;
+    ``watch`` (receive-pack) sees the request's first bytes and git's answer so far after each read of it."""
     k = kit(request)
     rules = rules or []
     principal = principal_of(request)
@@ -152,7 +186,7 @@ async def _rpc(
     head = bytearray() if service == "receive-pack" else None
     keep = bytearray() if service == "receive-pack" else None
     errors: list[bytes] = []
-    feeder = asyncio.create_task(_feed(request, proc, head))
+    feeder = asyncio.create_task(_feed(request, proc, head, prefix))
     stderr = asyncio.create_task(_drain(proc.stderr, errors))
     response = web.StreamResponse(headers={"Content-Type": f"application/x-git-{service}-result",
                                            "Cache-Control": "no-cache"})
@@ -163,6 +197,8 @@ async def _rpc(
         while chunk:
             if keep is not None and len(keep) < _COMMANDS_LIMIT:
                 keep.extend(chunk)
+                if watch is not None and head is not None:
+                    watch(bytes(head), bytes(keep))
             await response.write(chunk)
             chunk = await proc.stdout.read(_PACK_CHUNK)
         await feeder
@@ -181,7 +217,11 @@ async def _rpc(
 @routes.post(f"{REPO}/git-upload-pack", summary="Git smart HTTP fetch/clone", permission="project:read",
              project="path", anonymous=True, challenge='Basic realm="Corral"')
 async def upload_pack(request: web.Request) -> web.StreamResponse:
-    response, _, _ = await _rpc(request, "upload-pack", await project_of(request))
+    project = await project_of(request)
+    prefix = await _read_probe(request)
+    if prefix == _PROBE:
+        return _probe_answer("upload-pack")
+    response, _, _ = await _rpc(request, "upload-pack", project, prefix=prefix or b"")
     return response
 
 
@@ -191,6 +231,9 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     if project.archived:  # project:write was checked by the route declaration
         return _text(403, f"Corral: {project.full_name} is archived and read-only")
+    prefix = await _read_probe(request)
+    if prefix == _PROBE:
+        return _probe_answer("receive-pack")
     protections = await kit(request).protections.list(project)
     principal = principal_of(request)
     user_id = getattr(principal, "user_id", None)
@@ -198,16 +241,36 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
         request, "project:admin", project)
     bypassed = [(p, why) for p in protections if (why := p.bypassed_by(user_id, is_admin=is_admin)) is not None]
     rules = push_rules(protections, [p for p, _ in bypassed])
-    response, head, answer = await _rpc(request, "receive-pack", project, rules)
-    updates, _complete = parse_commands(head or b"")
-    if updates:
-        try:
-            await _record(request, project, updates, report_status(head or b"", answer), bypassed)  # before the end
-        except CorralError:
-            log.exception("could not record the push to %s", project.full_name)
-    await response.write_eof()
+    recording: list[asyncio.Task[None]] = []
 
+    def on_answer(head: bytes, answer: bytes) -> None:
+        # git reports once the refs moved, then runs ``gc --auto`` before it ends: record meanwhile
+        if not recording and (report := finished_report(head, answer)) is not None:
+            updates, _ = parse_commands(head)
+            recording.append(asyncio.create_task(_record_moved(request, project, updates, report, bypassed)))
+
+    try:
+        response, head, answer = await _rpc(request, "receive-pack", project, rules, prefix or b"", on_answer)
+    finally:
+        if recording:  # the refs moved: the push is recorded even when the client went away
+            await asyncio.shield(recording[0])
+    if not recording:
+        updates, _complete = parse_commands(head or b"")
+        await _record_moved(request, project, updates, report_status(head or b"", answer), bypassed)
+    await response.write_eof()  # only after the push event and its audit row are committed
     return response
+
+
+async def _record_moved(
+    request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None,
+    bypassed: list[tuple[BranchProtection, str]],
+) -> None:
+    if not updates:
+        return
+    try:
+        await _record(request, project, updates, report, bypassed)
+    except CorralError:
+        log.exception("could not record the push to %s", project.full_name)
 
 
 async def _record(

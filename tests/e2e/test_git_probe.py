@@ -1,0 +1,111 @@
+"""git's probe before a large chunked request ("0000" when the body exceeds http.postBuffer) is answered by
+Corral without starting git, exactly as the pack programs answer it; the real git client pushes and fetches
+through it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.e2e.gitkit import git, start_corral, stop_corral, write
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def corral(tmp_path: Path):
+    c = await start_corral(tmp_path)
+    yield c
+    await stop_corral(c)
+
+
+def _spawns(corral) -> list[tuple[str, bool]]:
+    """Record (service, advertise) of every git service process Corral starts from now on."""
+    seen: list[tuple[str, bool]] = []
+    original = corral.kit.git.spawn_service
+
+    async def spy(repo, service, **kw):  # type: ignore[no-untyped-def]
+        seen.append((service, kw["advertise"]))
+        return await original(repo, service, **kw)
+
+    corral.kit.git.spawn_service = spy
+    return seen
+
+
+async def _project(corral, token: str) -> str:
+    async with aiohttp.ClientSession() as s, s.post(
+        f"{corral.base}/api/v1/projects", json={"name": "app"}, headers={"Authorization": f"Bearer {token}"},
+    ) as r:
+        assert r.status == 201, await r.text()
+    return corral.url("alice/app")
+
+
+async def test_large_push_probe_answered_without_git(corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    url = await _project(corral, alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    write(work / "big.bin", os.urandom(3 * 1024 * 1024))  # incompressible: the pack exceeds http.postBuffer
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "big")
+    spawned = _spawns(corral)
+    corral.requests.clear()
+    await git(work, "push", url, "main", token=alice)
+    posts = [p for m, p in corral.requests if m == "POST"]
+    assert posts == ["/alice/app.git/git-receive-pack"] * 2  # the probe, then the pack
+    assert spawned == [("receive-pack", True), ("receive-pack", False)]  # no git for the probe
+    pushes = [e.payload for e in corral.memory.events if e.topic == "push"]
+    head = (await git(work, "rev-parse", "HEAD")).stdout.strip()
+    assert [(p["ref"], p["after"]) for p in pushes] == [("refs/heads/main", head)]
+    # a clone with a large fetch request (many haves would do the same) still works through the short-cut path
+    await git(tmp_path, "clone", "-q", url, "c", token=alice)
+    assert (tmp_path / "c" / "big.bin").read_bytes() == (work / "big.bin").read_bytes()
+
+
+async def _post(url: str, service: str, body: bytes, token: str, protocol: str | None) -> tuple[int, str, bytes]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": f"application/x-git-{service}-request"}
+    if protocol:
+        headers["Git-Protocol"] = protocol
+    async with aiohttp.ClientSession() as s, s.post(f"{url}/git-{service}", data=body, headers=headers) as r:
+        return r.status, r.headers.get("Content-Type", ""), await r.read()
+
+
+def _real_git(repo: Path, service: str, body: bytes, protocol: str | None) -> bytes:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo)}
+    if protocol:
+        env["GIT_PROTOCOL"] = protocol
+    done = subprocess.run(["git", service, "--stateless-rpc", str(repo)], input=body, capture_output=True, env=env,
+                          timeout=30, check=False)
+    return done.stdout
+
+
+@pytest.mark.parametrize(("service", "protocol"), [
+    ("receive-pack", None), ("receive-pack", "version=1"), ("upload-pack", None), ("upload-pack", "version=2"),
+])
+async def test_probe_answer_is_byte_for_byte_what_git_answers(corral, tmp_path: Path, service: str,
+                                                              protocol: str | None) -> None:
+    alice = await corral.user("alice", admin=True)
+    url = await _project(corral, alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "clone", "-q", url, "w", token=alice)
+    write(work / "a.txt", "a\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "a")
+    await git(work, "push", "-q", "origin", "main", token=alice)
+    async with corral.kit.uow_factory() as uow:
+        project = await uow.projects.get_by_slug("alice", "app")
+    repo = corral.kit.git.path(project.repo_path)
+    spawned = _spawns(corral)
+    status, content_type, body = await _post(url, service, b"0000", alice, protocol)
+    expected = await asyncio.to_thread(_real_git, repo, service, b"0000", protocol)
+    assert (status, content_type, body) == (200, f"application/x-git-{service}-result", expected)
+    assert spawned == []
+    # four bytes that are not a lone flush still go to git, unchanged
+    status, _, body = await _post(url, service, b"0001", alice, protocol)
+    assert status == 200 and spawned == [(service, False)]
+    assert body == await asyncio.to_thread(_real_git, repo, service, b"0001", protocol)
