@@ -114,3 +114,44 @@ def test_cli_create_user(db_dsn, valkey_url, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["admin", "create-user", "bob", "--email", "bob@example.com"]) == 1
     assert "password" in capsys.readouterr().err
+
+
+async def test_password_change_on_postgres_and_valkey(settings, db_dsn):
+    """Two replicas: a password change ends the session on the other replica at once; tokens keep working."""
+    first, second = await Platform.start(settings), await Platform.start(settings)
+    a = TestClient(TestServer(create_app(first)))
+    b = TestClient(TestServer(create_app(second)))
+    await a.start_server()
+    await b.start_server()
+    new_pw = "a brand new admin passphrase"
+    try:
+        login = await (await a.post("/api/v1/auth/login", json={"name": "root", "password": ADMIN_PW})).json()
+        assert (await b.post("/api/v1/auth/login", json={"name": "root", "password": ADMIN_PW})).status == 200
+        assert (await b.get("/api/v1/me")).status == 200  # cached on replica b
+        resp = await a.post("/api/v1/tokens", headers={"X-CSRF-Token": login["csrf_token"]},
+                            json={"name": "ci", "scopes": ["project:read"]})
+        bearer = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        wrong = await a.post("/api/v1/me/password", headers={"X-CSRF-Token": login["csrf_token"]},
+                             json={"current_password": "not the password", "new_password": new_pw})
+        assert wrong.status == 400 and (await wrong.json())["field"] == "current_password"
+        resp = await a.post("/api/v1/me/password", headers={"X-CSRF-Token": login["csrf_token"]},
+                            json={"current_password": ADMIN_PW, "new_password": new_pw})
+        assert resp.status == 200
+        assert (await b.get("/api/v1/me")).status == 401  # the other replica's session ended
+        assert (await a.get("/api/v1/me")).status == 200  # the re-issued session works
+        assert (await b.get("/api/v1/me", headers=bearer)).status == 200  # tokens stay valid
+        assert (await b.post("/api/v1/auth/login", json={"name": "root", "password": ADMIN_PW})).status == 401
+        assert (await b.post("/api/v1/auth/login", json={"name": "root", "password": new_pw})).status == 200
+    finally:
+        await a.close()
+        await b.close()
+        await first.aclose()
+        await second.aclose()
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        rows = await conn.fetch("SELECT action, detail::text AS detail FROM audit_log"
+                                " WHERE action LIKE '%password_change%'")
+    finally:
+        await conn.close()
+    assert sorted(r["action"] for r in rows) == ["auth.password_change_failed", "user.password_change"]
+    assert not any(pw in r["detail"] for r in rows for pw in (ADMIN_PW, new_pw, "not the password"))
