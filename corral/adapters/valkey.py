@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 
-__all__ = ["connect_valkey"]
+__all__ = ["connect_valkey", "unsafe_eviction_policy"]
 
 
 def connect_valkey(url: str) -> redis.Redis:
     """A pooled asyncio client for ``url`` (connections are opened lazily)."""
     return redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+
+
+async def unsafe_eviction_policy(client: redis.Redis) -> str | None:
+    """The server's maxmemory policy when it may evict keys without a TTL (``allkeys-*``), else None.
+
+    Corral's authz epoch key has no TTL and must survive (see adapters/embedded/valkey.py). Managed services
+    often refuse CONFIG: then nothing can be said and None is returned."""
+    try:
+        config = await client.config_get("maxmemory-policy")
+    except (redis.RedisError, OSError):
+        return None
+    policy = next(iter(config.values()), None) if config else None
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    return policy if isinstance(policy, str) and policy.startswith("allkeys") else None

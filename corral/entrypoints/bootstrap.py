@@ -136,6 +136,12 @@ class Platform:
             await valkey.ping()
 
         self.health_checks["valkey"] = check_valkey
+        if settings.valkey_url:
+            from corral.adapters.valkey import unsafe_eviction_policy
+
+            if policy := await unsafe_eviction_policy(valkey):
+                log.warning("Valkey's maxmemory-policy %s may evict Corral's authz epoch key (stale permissions "
+                            "for up to CORRAL_AUTHZ_CACHE_TTL_SECONDS after a revocation); use volatile-lru", policy)
 
         store = self._object_store()
         self.register(ObjectStore, store)

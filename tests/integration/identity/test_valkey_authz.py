@@ -75,3 +75,18 @@ async def test_permission_revocation_holds_on_the_next_request_on_the_other_repl
     assert cache_b.lru_hits > 0
     assert (await a.delete(f"/api/v1/role-bindings/{binding}", headers=admin)).status == 204
     assert (await b.get("/api/v1/users", headers=olga)).status == 403
+
+
+async def test_an_eviction_policy_that_may_drop_the_epoch_is_reported(valkey_url):
+    from corral.adapters.valkey import unsafe_eviction_policy
+
+    client = connect_valkey(valkey_url)
+    before = (await client.config_get("maxmemory-policy"))["maxmemory-policy"]
+    try:
+        await client.config_set("maxmemory-policy", "allkeys-lru")
+        assert await unsafe_eviction_policy(client) == "allkeys-lru"
+        await client.config_set("maxmemory-policy", "volatile-lru")
+        assert await unsafe_eviction_policy(client) is None
+    finally:
+        await client.config_set("maxmemory-policy", before)
+        await client.aclose()
