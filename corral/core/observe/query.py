@@ -101,32 +101,52 @@ class ObserveQueries:
 
     async def trace(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> TraceView:
         """Every span of the trace in tree order (depth-first, siblings by start time)."""
-        spans = list(await self.hot.trace_spans(trace_id, project_ids))
-        if self.cold_manifest is not None and self.cold_reader is not None:
-            files = await self.cold_manifest.files("spans", project_ids, None, None, trace_id=trace_id)
-            if files:
-                spans.extend(await self.cold_reader.trace_spans(files, trace_id))
-        return TraceView(trace_id=trace_id, spans=waterfall(spans))
+        hot, cold = await asyncio.gather(
+            self.hot.trace_spans(trace_id, project_ids), self._cold_trace_spans(trace_id, project_ids)
+        )
+        return TraceView(trace_id=trace_id, spans=waterfall([*hot, *cold]))
+
+    async def _cold_trace_spans(self, trace_id: str, project_ids: tuple[uuid.UUID, ...] | None) -> list[SpanItem]:
+        if self.cold_manifest is None or self.cold_reader is None:
+            return []
+        files = await self.cold_manifest.files("spans", project_ids, None, None, trace_id=trace_id)
+        return await self.cold_reader.trace_spans(files, trace_id) if files else []
 
     async def session_timeline(
         self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int = 1000
     ) -> list[TimelineItem]:
         """Every log record and span of the session, oldest first (at most ``limit`` of each)."""
-        logs = list(await self.hot.session_logs(session_id, project_ids, limit))
-        spans = list(await self.hot.session_spans(session_id, project_ids, limit))
-        if self.cold_manifest is not None and self.cold_reader is not None:
-            lf = await self.cold_manifest.files("logs", project_ids, None, None, session_id=session_id)
-            if lf:
-                logs.extend(await self.cold_reader.session_logs(lf, session_id, limit))
-            sf = await self.cold_manifest.files("spans", project_ids, None, None, session_id=session_id)
-            if sf:
-                spans.extend(await self.cold_reader.session_spans(sf, session_id, limit))
+        # the four reads are independent: run them together (latency is the slowest, not the sum)
+        hot_logs, hot_spans, cold_logs, cold_spans = await asyncio.gather(
+            self.hot.session_logs(session_id, project_ids, limit),
+            self.hot.session_spans(session_id, project_ids, limit),
+            self._cold_session_logs(session_id, project_ids, limit),
+            self._cold_session_spans(session_id, project_ids, limit),
+        )
+        logs = [*hot_logs, *cold_logs]
+        spans = [*hot_spans, *cold_spans]
         unique_logs = {(x.timestamp, x.id): x for x in logs}.values()
         unique_spans = {s.span_id: s for s in spans}.values()
         items = [TimelineItem(kind="log", timestamp=x.timestamp, log=x) for x in unique_logs]
         items += [TimelineItem(kind="span", timestamp=s.start, span=s) for s in unique_spans]
         items.sort(key=lambda t: t.timestamp)
         return items[: 2 * limit]
+
+    async def _cold_session_logs(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[LogItem]:
+        if self.cold_manifest is None or self.cold_reader is None:
+            return []
+        files = await self.cold_manifest.files("logs", project_ids, None, None, session_id=session_id)
+        return await self.cold_reader.session_logs(files, session_id, limit) if files else []
+
+    async def _cold_session_spans(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
+    ) -> list[SpanItem]:
+        if self.cold_manifest is None or self.cold_reader is None:
+            return []
+        files = await self.cold_manifest.files("spans", project_ids, None, None, session_id=session_id)
+        return await self.cold_reader.session_spans(files, session_id, limit) if files else []
 
     async def metrics(self, query: MetricQuery) -> list[SeriesPoints]:
         """Series named ``query.name`` with the labels, aggregated per ``step_seconds`` bucket."""

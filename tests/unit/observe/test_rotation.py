@@ -105,3 +105,46 @@ async def test_objects_missing_from_the_manifest_are_deleted_after_the_grace(sto
     assert report.orphans_deleted == 2
     assert set(cold.objects) == listed | {"telemetry/logs/day=2026-11-20/project=none/c.parquet"}
     assert (await rotation(store, cold, now).run_once()).orphans_deleted == 0
+
+
+class _Gate:
+    """Wraps an object so the named async methods wait at a shared barrier before running:
+    reads that run one after another never get past it."""
+
+    def __init__(self, inner, barrier, names):
+        self._inner, self._barrier, self._names = inner, barrier, names
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if name not in self._names:
+            return attr
+
+        async def gated(*args, **kwargs):
+            await self._barrier.wait()
+            return await attr(*args, **kwargs)
+
+        return gated
+
+
+async def test_session_timeline_and_trace_read_both_tiers_at_once(store):
+    import asyncio
+
+    cold = InMemoryColdTier()
+    await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    await store.write(TelemetryBatch(logs=[log_row(9, session_id="s")]))  # one record still hot
+    barrier = asyncio.Barrier(4)  # hot logs, hot spans, cold logs, cold spans
+    q = ObserveQueries(
+        hot=_Gate(store, barrier, {"session_logs", "session_spans"}),
+        clock=Clock(T0),
+        cold_manifest=store,
+        cold_reader=_Gate(cold, barrier, {"session_logs", "session_spans"}),
+    )
+    assert len(await asyncio.wait_for(q.session_timeline("s", None), 10)) == 7
+    barrier = asyncio.Barrier(2)  # hot spans, cold spans
+    q = ObserveQueries(
+        hot=_Gate(store, barrier, {"trace_spans"}),
+        clock=Clock(T0),
+        cold_manifest=store,
+        cold_reader=_Gate(cold, barrier, {"trace_spans"}),
+    )
+    assert len((await asyncio.wait_for(q.trace("a" * 32, None), 10)).spans) == 1
