@@ -113,6 +113,31 @@ class TelemetryStoreContract:
         ]
         assert await msgs(project_ids=()) == []
 
+    async def test_full_text_ignores_case_in_any_script_and_takes_wildcards_literally(
+        self, telemetry_store: Any
+    ) -> None:
+        await telemetry_store.write(
+            TelemetryBatch(
+                logs=[
+                    log_row(0, message="Build FAILED on runner-7"),
+                    log_row(1, message="Échec : Ошибка сборки"),
+                    log_row(2, message="Сборка failed again"),
+                    log_row(3, message="progress 100% done_ok"),
+                    log_row(4, message="progress 1000 doneXok"),
+                ]
+            )
+        )
+
+        async def msgs(q: str) -> list[str]:
+            return [i.message for i in await telemetry_store.search_logs(LogQuery(q=q))]
+
+        assert await msgs("failed ON RUNNER") == ["Build FAILED on runner-7"]
+        assert await msgs("Failed") == ["Сборка failed again", "Build FAILED on runner-7"]
+        assert await msgs("échec") == ["Échec : Ошибка сборки"]
+        assert await msgs("ОШИБКА") == ["Échec : Ошибка сборки"]
+        assert await msgs("СБОРК") == ["Сборка failed again", "Échec : Ошибка сборки"]
+        assert await msgs("100% done_") == ["progress 100% done_ok"]
+
     async def test_cursor_pages_through_equal_timestamps_without_gaps(self, telemetry_store: Any) -> None:
         rows = [log_row(0, message=f"m{i}") for i in range(5)] + [log_row(1, message="later")]
         await telemetry_store.write(TelemetryBatch(logs=rows))

@@ -17,3 +17,9 @@ class TestPostgresTelemetryStore(TelemetryStoreContract):
     @pytest.fixture
     async def telemetry_store(self, telemetry_pool):
         return PostgresTelemetryStore(telemetry_pool)
+
+
+async def test_telemetry_connections_do_not_jit_compile(telemetry_pool):
+    async with telemetry_pool.acquire() as conn:
+        assert await conn.fetchval("SHOW jit") == "off"
+
