@@ -200,6 +200,10 @@ def _naive(ts: datetime) -> datetime:
 
 LOG_COLS = ", ".join(LOG_COLUMNS)
 SPAN_COLS = ", ".join(SPAN_COLUMNS)
+BY_KEY = (  # the cold files holding a trace ('t') or session ('s') id, from the lookup table
+    "SELECT f.key FROM observe_cold_files f JOIN observe_cold_keys k ON k.file_id = f.id "
+    "WHERE k.value = $1 AND k.kind = $2 AND f.signal = $3"
+)
 
 
 class Bench:
@@ -257,8 +261,7 @@ async def run_queries(b: Bench, now: datetime, hot_from: datetime, cold_until: d
             async def base(t: str = t) -> Any:
                 if not cold:
                     return await pg.fetch(f"SELECT {SPAN_COLS} FROM spans WHERE trace_id = $1::uuid", t)
-                src = await b.cold_files("SELECT f.key FROM observe_cold_files f JOIN observe_cold_keys k ON "
-                                         "k.file_id = f.id WHERE k.value = $1 AND k.kind = 't' AND f.signal = 'spans'", t)
+                src = await b.cold_files(BY_KEY, t, "t", "spans")
                 return b.duck_q(src, f"SELECT {SPAN_COLS} FROM {{files}} WHERE trace_id = ?", [t])
             out.append((f"/api/v1/observe/traces/{t}", base))
         return out
@@ -270,8 +273,7 @@ async def run_queries(b: Bench, now: datetime, hot_from: datetime, cold_until: d
                 if not cold:
                     return await pg.fetch(f"SELECT {LOG_COLS} FROM log_entries WHERE trace_id = $1::uuid "
                                           "ORDER BY ts DESC, id DESC LIMIT 100", t)
-                src = await b.cold_files("SELECT f.key FROM observe_cold_files f JOIN observe_cold_keys k ON "
-                                         "k.file_id = f.id WHERE k.value = $1 AND k.kind = 't' AND f.signal = 'logs'", t)
+                src = await b.cold_files(BY_KEY, t, "t", "logs")
                 return b.duck_q(src, f"SELECT {LOG_COLS} FROM {{files}} WHERE trace_id = ? "
                                 "ORDER BY ts DESC, id DESC LIMIT 100", [t])
             out.append((f"/api/v1/observe/logs?trace_id={t}", base))
@@ -302,11 +304,9 @@ async def run_queries(b: Bench, now: datetime, hot_from: datetime, cold_until: d
                                        "ORDER BY ts, id LIMIT 1000", s)
                     return a + await pg.fetch(f"SELECT {SPAN_COLS} FROM spans WHERE session_id = $1 "
                                               "ORDER BY ts, id LIMIT 1000", s)
-                q = ("SELECT f.key FROM observe_cold_files f JOIN observe_cold_keys k ON k.file_id = f.id "
-                     "WHERE k.value = $1 AND k.kind = 's' AND f.signal = $2")
-                a = b.duck_q(await b.cold_files(q, s, "logs"), f"SELECT {LOG_COLS} FROM {{files}} "
+                a = b.duck_q(await b.cold_files(BY_KEY, s, "s", "logs"), f"SELECT {LOG_COLS} FROM {{files}} "
                              "WHERE session_id = ? ORDER BY ts, id LIMIT 1000", [s])
-                return a + b.duck_q(await b.cold_files(q, s, "spans"), f"SELECT {SPAN_COLS} FROM {{files}} "
+                return a + b.duck_q(await b.cold_files(BY_KEY, s, "s", "spans"), f"SELECT {SPAN_COLS} FROM {{files}} "
                                     "WHERE session_id = ? ORDER BY ts, id LIMIT 1000", [s])
             out.append((f"/api/v1/observe/sessions/{s}/timeline", base))
         return out
