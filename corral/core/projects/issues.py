@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -18,7 +18,15 @@ from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["IssueService", "number_cursor", "parse_labels"]
+__all__ = ["IssueService", "number_cursor", "numbered_page", "parse_labels", "text_changes"]
+
+
+class _Numbered(Protocol):
+    @property
+    def number(self) -> int: ...
+
+
+N = TypeVar("N", bound=_Numbered)
 
 
 def parse_labels(value: object) -> tuple[str, ...]:
@@ -37,6 +45,28 @@ def number_cursor(cursor: str | None) -> int | None:
     if not isinstance(before, int):
         raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
     return before
+
+
+def numbered_page(items: list[N], size: int) -> Page[N]:
+    """A page of issues or merge requests fetched as ``size + 1`` rows: the cursor points before the last
+    number shown when there are more."""
+    more = len(items) > size
+    items = items[:size]
+    return Page(items, encode_cursor({"before": items[-1].number}) if more else None)
+
+
+def text_changes(changes: dict[str, object], allowed: set[str]) -> dict[str, Any]:
+    """Refuse fields outside ``allowed``; the new title (required, trimmed) and body when given."""
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
+    values: dict[str, Any] = {}
+    if "title" in changes:
+        title = text_field(changes["title"], "title", required=True, max_len=255)
+        values["title"] = title.strip() if title else title
+    if "body" in changes:
+        values["body"] = text_field(changes["body"], "body")
+    return values
 
 
 _AUDIT_ACTION = {"edited": "issue.update", "closed": "issue.close", "reopened": "issue.reopen"}
@@ -124,22 +154,11 @@ class IssueService:
                           assignee_id=assignee_id, limit=size + 1, before_number=number_cursor(cursor))
         async with self.uow_factory() as uow:
             items = await uow.issues.list(project.id, flt)
-        more = len(items) > size
-        items = items[:size]
-        return Page(items, encode_cursor({"before": items[-1].number}) if more else None)
+        return numbered_page(items, size)
 
     async def update(self, actor: Actor, project: Project, number: int, changes: dict[str, object]) -> Issue:
         """Change title, body, labels, assignee and/or status ('open'/'closed')."""
-        allowed = {"title", "body", "labels", "assignee", "status"}
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
-        values: dict[str, Any] = {}
-        if "title" in changes:
-            title = text_field(changes["title"], "title", required=True, max_len=255)
-            values["title"] = title.strip() if title else title
-        if "body" in changes:
-            values["body"] = text_field(changes["body"], "body")
+        values = text_changes(changes, {"title", "body", "labels", "assignee", "status"})
         if "labels" in changes:
             values["labels"] = parse_labels(changes["labels"])
         if "assignee" in changes:

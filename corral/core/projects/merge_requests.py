@@ -14,8 +14,15 @@ from corral.core.git.ports import GitRepositories
 from corral.core.git.service import MAX_PATCH_BYTES, record_push
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
-from corral.core.pagination import Page, clamp_limit, encode_cursor
-from corral.core.projects.issues import add_comment, list_comments, number_cursor, sender
+from corral.core.pagination import Page, clamp_limit
+from corral.core.projects.issues import (
+    add_comment,
+    list_comments,
+    number_cursor,
+    numbered_page,
+    sender,
+    text_changes,
+)
 from corral.core.projects.model import (
     Actor,
     Comment,
@@ -114,22 +121,11 @@ class MergeRequestService:
                           before_number=number_cursor(cursor))
         async with self.uow_factory() as uow:
             items = await uow.merge_requests.list(project.id, flt)
-        more = len(items) > size
-        items = items[:size]
-        return Page(items, encode_cursor({"before": items[-1].number}) if more else None)
+        return numbered_page(items, size)
 
     async def update(self, actor: Actor, project: Project, number: int, changes: dict[str, object]) -> MergeRequest:
         """Change title/body, or status: 'closed' (close) / 'open' (reopen). Merged is final."""
-        allowed = {"title", "body", "status", "target_branch"}
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
-        values: dict[str, Any] = {}
-        if "title" in changes:
-            title = text_field(changes["title"], "title", required=True, max_len=255)
-            values["title"] = title.strip() if title else title
-        if "body" in changes:
-            values["body"] = text_field(changes["body"], "body")
+        values = text_changes(changes, {"title", "body", "status", "target_branch"})
         if "target_branch" in changes:
             target = check_branch_name(changes["target_branch"], "target_branch")
             if await self.repos.resolve(project.repo_path, f"refs/heads/{target}") is None:
