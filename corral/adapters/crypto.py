@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from corral.core.secrets.model import SecretUndecryptable, WrappedKey
+from corral.core.secrets.keyring import MasterKeyRing
+from corral.core.secrets.model import SecretUndecryptable
 
 __all__ = ["KEY_BYTES", "AesGcmCipher", "AesGcmKeyWrapper", "key_id_of"]
 
@@ -43,35 +44,14 @@ class AesGcmCipher:
             raise SecretUndecryptable("ciphertext does not authenticate (tampered, moved, or wrong key)") from None
 
 
-class AesGcmKeyWrapper:
+class AesGcmKeyWrapper(MasterKeyRing):
     """Wraps data keys with AES-256-GCM under master keys: the first is current, the others previous."""
 
     def __init__(self, master_keys: Sequence[bytes]) -> None:
-        if not master_keys:
-            raise ValueError("at least one master key is needed")
         for key in master_keys:
             if len(key) != KEY_BYTES:
                 raise ValueError(f"a master key must be {KEY_BYTES} bytes")
-        self._cipher = AesGcmCipher()
-        self._keys = {key_id_of(k): k for k in master_keys}
-        self._current = key_id_of(master_keys[0])
-
-    @property
-    def current_key_id(self) -> str:
-        return self._current
-
-    @property
-    def key_ids(self) -> frozenset[str]:
-        return frozenset(self._keys)
-
-    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
-        return WrappedKey(self._current, self._cipher.encrypt(self._keys[self._current], data_key, aad))
-
-    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        key = self._keys.get(wrapped.key_id)
-        if key is None:
-            raise SecretUndecryptable(
-                f"data key is wrapped under master key {wrapped.key_id}, which is not configured "
-                "(wrong CORRAL_MASTER_KEY, or a rotation needs CORRAL_MASTER_KEY_PREVIOUS)"
-            )
-        return self._cipher.decrypt(key, wrapped.blob, aad)
+        super().__init__(
+            AesGcmCipher(), master_keys, key_id_of,
+            missing_hint="wrong CORRAL_MASTER_KEY, or a rotation needs CORRAL_MASTER_KEY_PREVIOUS",
+        )

@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 
 from corral.core.errors import Conflict, PermissionDenied
-from corral.core.secrets.model import Secret, SecretUndecryptable, SecretVersion, WrappedKey
+from corral.core.secrets.keyring import MasterKeyRing
+from corral.core.secrets.model import Secret, SecretUndecryptable, SecretVersion
 
 __all__ = ["AllowAllAuthorizer", "FakeCipher", "FakeKeyWrapper", "InMemorySecretStore", "SecretTables"]
 
@@ -50,32 +51,11 @@ class FakeCipher:
         return bytes(a ^ b for a, b in zip(body, self._stream(key, nonce, len(body)), strict=True))
 
 
-class FakeKeyWrapper:
+class FakeKeyWrapper(MasterKeyRing):
     """A key ring over FakeCipher: ``keys[0]`` is current, the rest are previous keys."""
 
     def __init__(self, *keys: bytes) -> None:
-        if not keys:
-            raise ValueError("at least one master key")
-        self._cipher = FakeCipher()
-        self._keys = {hashlib.sha256(b"fake-key-id" + k).hexdigest()[:16]: k for k in keys}
-        self._current = next(iter(self._keys))
-
-    @property
-    def current_key_id(self) -> str:
-        return self._current
-
-    @property
-    def key_ids(self) -> frozenset[str]:
-        return frozenset(self._keys)
-
-    def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
-        return WrappedKey(self._current, self._cipher.encrypt(self._keys[self._current], data_key, aad))
-
-    def unwrap(self, wrapped: WrappedKey, aad: bytes) -> bytes:
-        key = self._keys.get(wrapped.key_id)
-        if key is None:
-            raise SecretUndecryptable(f"data key is wrapped under master key {wrapped.key_id}, which is not configured")
-        return self._cipher.decrypt(key, wrapped.blob, aad)
+        super().__init__(FakeCipher(), keys, lambda k: hashlib.sha256(b"fake-key-id" + k).hexdigest()[:16])
 
 
 @attrs.define

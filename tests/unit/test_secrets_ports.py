@@ -49,3 +49,11 @@ class TestInMemorySecretStore(SecretStoreContract):
 def test_aes_key_wrapper_rejects_bad_key_length():
     with pytest.raises(ValueError, match="32 bytes"):
         AesGcmKeyWrapper([b"short"])
+
+
+def test_aes_key_wrapper_names_the_settings_when_a_master_key_is_missing():
+    from corral.core.secrets.model import SecretUndecryptable
+
+    old, new = AesGcmKeyWrapper([b"o" * 32]), AesGcmKeyWrapper([b"n" * 32])
+    with pytest.raises(SecretUndecryptable, match="CORRAL_MASTER_KEY_PREVIOUS"):
+        new.unwrap(old.wrap(b"k" * 32, b"aad"), b"aad")
