@@ -19,7 +19,8 @@ class TestPostgresTelemetryStore(TelemetryStoreContract):
         return PostgresTelemetryStore(telemetry_pool)
 
 
-async def test_telemetry_connections_do_not_jit_compile(telemetry_pool):
+async def test_telemetry_connections_plan_for_the_parameters_without_jit(telemetry_pool):
     async with telemetry_pool.acquire() as conn:
         assert await conn.fetchval("SHOW jit") == "off"
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
 

@@ -37,11 +37,20 @@ _DRIVER_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceErr
 
 
 async def create_telemetry_pool(dsn: str, *, min_size: int = 1, max_size: int = 6) -> asyncpg.Pool:
-    """A pool without JSON codecs (attributes travel as JSON text), and without JIT compilation: a
-    full-text scan of a day costs enough to trigger it, and compiling costs ~80 ms it never wins back."""
+    """A pool without JSON codecs (attributes travel as JSON text).
+
+    Its sessions plan every statement for its own parameters: a generic plan of a query over the
+    day partitions cannot prune them by the time range at plan time and misjudges the rows, and a
+    full-text scan of a day went from a parallel to a serial plan (p50 540 → 850 ms over 1M
+    records, tests/bench/bench_query.py); planning costs well under a millisecond. No JIT either:
+    such a scan costs enough to trigger it, and compiling costs ~80 ms it never wins back."""
     try:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, command_timeout=60, server_settings={"jit": "off"}
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=60,
+            server_settings={"jit": "off", "plan_cache_mode": "force_custom_plan"},
         )
     except _DRIVER_ERRORS as exc:
         raise Unavailable(f"cannot connect to PostgreSQL for telemetry ({type(exc).__name__})") from exc
