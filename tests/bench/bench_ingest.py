@@ -2,9 +2,11 @@
 latencies over a dataset spread across the hot (PostgreSQL) and cold (Parquet) tiers.
 
 Run: ./dev bench bench_ingest [--duration 20] [--batch 2000] [--concurrency 8] [--records 2000000]
+     [--fsync on|off] [--pg-setting NAME=VALUE ...]
 
 1. A Corral process (tests/e2e/observe/harness.py: the real app, OTLP receiver and ingest
-   pipeline over PostgreSQL with fsync ON) receives batches of realistic log records from a
+   pipeline over PostgreSQL with fsync, synchronous_commit and full_page_writes ON, as in
+   production; ``--fsync off`` turns all three off and labels the figure "not durable") receives batches of realistic log records from a
    load generator running in a separate process. Counted: records answered 200 (the 200 is
    sent only after the COPY transaction holding them committed), checked against the table.
 2. Baseline, same run, same machine: the same rows (decoded by the same codec) COPYed by

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -72,6 +73,15 @@ def _dumps(obj: Any) -> str:
 
 
 _INF = float("inf")
+_NUL_ESCAPE = re.compile(r"(\\+)u0000")
+
+
+def no_nul(doc: str) -> str:
+    """JSON text with every escaped U+0000 in its strings turned into U+FFFD: PostgreSQL's json
+    operators cannot return text holding NUL, so one such attribute would break every query reading it."""
+    if "\\u0000" not in doc:
+        return doc
+    return _NUL_ESCAPE.sub(lambda m: m[0] if len(m[1]) % 2 == 0 else m[1] + "ufffd", doc)
 
 
 def _value(v: Any) -> Any:
@@ -194,7 +204,7 @@ class OtlpCodec:
                             e.service,
                             levels[number] if 0 < number < 25 else level_from_severity(number, rec.severity_text),
                             message,
-                            attributes,
+                            no_nul(attributes),
                         )
                     )
         return batch

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from corral.adapters.otlp.codec import Lookup, _attrs, _dumps, _resource_extra, _value
-from corral.adapters.otlp.pgcopy import NULL, PG_EPOCH_US, jsonb, text
+from corral.adapters.otlp.codec import Lookup, _attrs, _dumps, _resource_extra, _value, no_nul
+from corral.adapters.otlp.pgcopy import NULL, PG_EPOCH_US, json_field, text
 from corral.core.observe.envelope import (
     ENVELOPE_KEYS,
     NUMBER_LEVELS,
@@ -82,7 +82,8 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
             continue
         extra = _resource_extra(res)
         tail = (',"resource":' + _dumps(extra) + "}") if extra else ""
-        only = jsonb(('{"resource":' + _dumps(extra) + "}") if extra else "{}")
+        close = tail or "}"
+        only = json_field(no_nul(('{"resource":' + _dumps(extra) + "}") if extra else "{}"))
         env_bytes = env_cache.get(env) or env_cache.setdefault(env, _envelope_fields(env))
         result.project_ids.add(env.project_id)
         for sl in rl.scope_logs:
@@ -92,10 +93,10 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
                 kvs = rec.attributes
                 fields = env_bytes
                 if kvs:
-                    doc = _attrs_json(kvs, envelope_keys)
+                    doc = _attrs_json(kvs, envelope_keys, close)
                     if doc is not None:  # the common case: scalar attributes, no envelope keys
-                        raw = (doc[:-1] + tail if tail else doc).encode()
-                        attributes = _len(len(raw) + 1) + b"\x01" + raw
+                        raw = (doc if "\\u0000" not in doc else no_nul(doc)).encode()
+                        attributes = _len(len(raw)) + raw  # a json field (044)
                         kvs = None
                 if kvs:
                     attrs_ = _attrs(kvs)
@@ -110,7 +111,9 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
                         fields = env_cache.get(e) or env_cache.setdefault(e, _envelope_fields(e))
                         result.project_ids.add(e.project_id)
                     doc = _dumps(attrs_) if attrs_ else "{}"
-                    attributes = jsonb((doc[:-1] + tail if len(doc) > 2 else only_text(extra)) if tail else doc)
+                    attributes = json_field(
+                        no_nul((doc[:-1] + tail if len(doc) > 2 else only_text(extra)) if tail else doc)
+                    )
                 elif kvs is not None:
                     attributes = only
                 body = rec.body
@@ -150,10 +153,10 @@ _STR, _INT, _DBL, _BOOL = 1, 2, 3, 4
 _KIND_CODES = {"string_value": _STR, "int_value": _INT, "double_value": _DBL, "bool_value": _BOOL}
 
 
-def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
+def _attrs_json(kvs: Any, envelope_keys: frozenset[str], close: str = "}") -> str | None:
     """The attributes as a JSON object straight from the KeyValues (no dict, no json.dumps), or None
     when one is an envelope key or not a plain scalar (the caller then takes the general path).
-    Duplicate keys are left in: jsonb keeps the last, as the dict would."""
+    Duplicate keys are left in: PostgreSQL's json operators read the last, as the dict would."""
     parts: list[str] = []
     append = parts.append
     keys = _KEYS
@@ -181,7 +184,7 @@ def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
                 continue
         elif expect == _DBL:
             d = v.double_value
-            if d and d == d and d != _INF and d != -_INF:
+            if d and -_INF < d < _INF:  # (NaN fails both comparisons)
                 append(pre + repr(d))
                 continue
         elif expect == _BOOL and v.bool_value:
@@ -202,7 +205,7 @@ def _attrs_json(kvs: Any, envelope_keys: frozenset[str]) -> str | None:
             append(pre + repr(d))
         else:
             return None
-    return "{" + ",".join(parts) + "}" if parts else None
+    return "{" + ",".join(parts) + close if parts else None
 
 
 _KEYS: dict[str, list[Any]] = {}

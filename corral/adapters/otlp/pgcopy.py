@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["HEADER", "LOG_TYPES", "POINT_TYPES", "SPAN_TYPES", "TRAILER", "encode_rows"]
+__all__ = ["HEADER", "LOG_TYPES", "POINT_TYPES", "SPAN_TYPES", "TRAILER", "encode_rows", "json_field", "jsonb", "text"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = b"\xff\xff"
@@ -57,6 +57,12 @@ def jsonb(v: str) -> bytes:
     return _len(len(raw) + 1) + b"\x01" + raw
 
 
+def json_field(v: str) -> bytes:
+    """A json field: the JSON text itself (PostgreSQL validates it; no version byte, unlike jsonb)."""
+    raw = v.encode()
+    return _len(len(raw)) + raw
+
+
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "int8": _enc_int8,
     "float8": _enc_float8,
@@ -64,8 +70,9 @@ _ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "uuid": _enc_uuid,
     "text": text,
     "jsonb": jsonb,
+    "json": json_field,
 }
-LOG_TYPES = ("int8", "ts", "uuid", "text", "uuid", "text", "uuid", "text", "text", "text", "jsonb")
+LOG_TYPES = ("int8", "ts", "uuid", "text", "uuid", "text", "uuid", "text", "text", "text", "json")  # 044: json
 SPAN_TYPES = (
     "int8", "ts", "uuid", "text", "text", "uuid", "text", "uuid", "text", "text", "text", "text", "float8", "jsonb",
     "jsonb",

@@ -43,6 +43,8 @@ def _bodies(session: str) -> dict[str, bytes]:
     records[15].body.string_value = ""
     records[16].body.bool_value = True
     records[17].attributes.append(kv("", "empty key"))
+    records[18].attributes.append(kv("nul", "a\x00b"))  # stored as U+FFFD (json operators refuse NUL)
+    records[19].attributes.append(kv("nul", "\\u0000 is not a NUL"))
     return {
         "logs": logs.SerializeToString(),
         "traces": traces_request(bytes(range(1, 17)), session_id=session, spans=5).SerializeToString(),
