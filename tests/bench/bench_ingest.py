@@ -6,9 +6,10 @@ Run: ./dev bench bench_ingest [--duration 20] [--batch 2000] [--concurrency 8] [
 
 1. A Corral process (tests/e2e/observe/harness.py: the real app, OTLP receiver and ingest
    pipeline over PostgreSQL with fsync, synchronous_commit and full_page_writes ON, as in
-   production; ``--fsync off`` turns all three off and labels the figure "not durable") receives batches of realistic log records from a
-   load generator running in a separate process. Counted: records answered 200 (the 200 is
-   sent only after the COPY transaction holding them committed), checked against the table.
+   production; ``--fsync off`` turns all three off and labels the figure "not durable") receives
+   batches of realistic log records from a load generator running in a separate process.
+   Counted: records answered 200 (the 200 is sent only after the COPY transaction holding them
+   committed), checked against the table.
 2. Baseline, same run, same machine: the same rows (decoded by the same codec) COPYed by
    asyncpg into the same table, 1 and 2 connections, no HTTP, no decoding.
 3. Queries: ``--records`` rows spread over 10 days (2 hot, 8 rotated into Parquet by the real
