@@ -79,7 +79,7 @@ def build_kit(
 def install_web(platform: Any, kit: ProjectsKit) -> None:
     """Register the kit, the project lookup and the project-aware WebAuth (around identity's)."""
     platform.register(ProjectsKit, kit)
-    platform.register(ProjectLookup, ProjectAwareLookup(kit.uow_factory))
+    platform.register(ProjectLookup, ProjectAwareLookup(kit.uow_factory, kit.git_memo))
     try:
         inner: WebAuth = platform.resolve(WebAuth)
     except Exception:  # punq: nothing registered (no identity domain wired)
@@ -87,6 +87,8 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
     platform.app_hooks.append(lambda app: app.on_response_prepare.append(lfs_authenticate_header))
     platform.app_hooks.append(install_project_redirects)
+    # first of all: any request that is not git's makes its connection forget what git requests kept
+    platform.app_hooks.append(lambda app: app.middlewares.insert(0, kit.git_memo.middleware()))
 
 
 def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.5) -> None:

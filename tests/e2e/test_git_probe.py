@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from corral.fakes.projects import InMemoryProjectStore
 from tests.e2e.gitkit import git, start_corral, stop_corral, write
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,7 @@ async def _project(corral, token: str) -> str:
     return corral.url("alice/app")
 
 
-async def test_large_push_probe_answered_without_git(corral, tmp_path: Path) -> None:
+async def test_large_push_probe_answered_without_git(corral, tmp_path: Path, monkeypatch) -> None:
     alice = await corral.user("alice", admin=True)
     url = await _project(corral, alice)
     work = tmp_path / "w"
@@ -54,11 +55,27 @@ async def test_large_push_probe_answered_without_git(corral, tmp_path: Path) -> 
     await git(work, "add", ".")
     await git(work, "commit", "-qm", "big")
     spawned = _spawns(corral)
+    reads: list[str] = []
+    slug_read = InMemoryProjectStore.get_by_slug
+    rules_read = type(corral.kit.protections).list
+
+    async def get_by_slug(self, owner, name):  # type: ignore[no-untyped-def]
+        reads.append("project")
+        return await slug_read(self, owner, name)
+
+    async def rules(self, project):  # type: ignore[no-untyped-def]
+        reads.append("protections")
+        return await rules_read(self, project)
+
+    monkeypatch.setattr(InMemoryProjectStore, "get_by_slug", get_by_slug)
+    monkeypatch.setattr(type(corral.kit.protections), "list", rules)
     corral.requests.clear()
     await git(work, "push", url, "main", token=alice)
     posts = [p for m, p in corral.requests if m == "POST"]
     assert posts == ["/alice/app.git/git-receive-pack"] * 2  # the probe, then the pack
     assert spawned == [("receive-pack", True), ("receive-pack", False)]  # no git for the probe
+    # one git operation, one connection: the project and the branch protection are read once (at discovery)
+    assert sorted(reads) == ["project", "protections"], reads
     pushes = [e.payload for e in corral.memory.events if e.topic == "push"]
     head = (await git(work, "rev-parse", "HEAD")).stdout.strip()
     assert [(p["ref"], p["after"]) for p in pushes] == [("refs/heads/main", head)]

@@ -21,6 +21,7 @@ from corral.core.projects.service import ProjectService, StoreProjectResolver
 from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.web.git_sequence import ConnectionMemo
 from corral.entrypoints.web.keys import AUTH_CHALLENGE, PLATFORM, principal_of, project_id_of
 from corral.entrypoints.web.security import WebAuth
 
@@ -48,6 +49,7 @@ class ProjectsKit:
     configured_base_url: str | None = None  # CORRAL_BASE_URL; None: links follow the request's origin
     max_lfs_object_bytes: int = 5 * 1024**3
     lfs_direct_transfer: bool = True  # hand LFS clients signed object-store URLs when the store makes them
+    git_memo: ConnectionMemo = attrs.field(factory=ConnectionMemo)  # one git operation's requests share reads
 
 
 def kit(request: web.Request) -> ProjectsKit:
@@ -78,10 +80,12 @@ async def project_of(request: web.Request) -> Project:
 class ProjectAwareLookup:
     """The project lookup of the web layer: ``owner/name`` → id like ``StoreProjectResolver``, and for a
     request it keeps the loaded project on the request, so the authorization and the handler reuse it
-    (one database read per request instead of three)."""
+    (one database read per request instead of three), and with ``memo`` the git requests that follow on the
+    same connection reuse it too (see corral.entrypoints.web.git_sequence)."""
 
-    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, memo: ConnectionMemo | None = None) -> None:
         self.uow_factory = uow_factory
+        self.memo = memo
         self.store = StoreProjectResolver(uow_factory)
 
     async def project_id(self, owner: str, name: str) -> uuid.UUID:
@@ -98,10 +102,15 @@ class ProjectAwareLookup:
             name = name[:-4]
         if not check_owner_name(owner) or not name:
             raise NotFound(f"project {owner}/{name} not found")
-        async with self.uow_factory() as uow:
-            project = await uow.projects.get_by_slug(owner, name)
+        key = ("project", owner, name)
+        project = self.memo.get(request, key) if self.memo is not None else None
         if project is None:
-            raise NotFound(f"project {owner}/{name} not found")
+            async with self.uow_factory() as uow:
+                project = await uow.projects.get_by_slug(owner, name)
+            if project is None:
+                raise NotFound(f"project {owner}/{name} not found")
+            if self.memo is not None:
+                self.memo.put(request, key, project)
         request[_PROJECT] = project
         return project.id
 

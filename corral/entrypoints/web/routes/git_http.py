@@ -129,7 +129,14 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
         except PermissionDenied as exc:
             return _text(403, exc.message)
     protocol = _protocol(request)
-    proc = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
+    # a push: read its branch protection while git advertises the refs (the pack request reuses the read)
+    policy = asyncio.ensure_future(_push_policy(request, project, fresh=True)) if service == "receive-pack" else None
+    try:
+        proc = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
+    except BaseException:
+        if policy is not None:
+            policy.cancel()
+        raise
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.close()
     errors: list[bytes] = []
@@ -148,9 +155,14 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
         while first:
             await response.write(first)
             first = await proc.stdout.read(_PACK_CHUNK)
+        if policy is not None:  # kept for the pack request before the client can send it
+            with contextlib.suppress(Exception):  # else the pack request reads it itself (and fails there)
+                await policy
         await response.write_eof()
         ok = True
     finally:
+        if policy is not None and not policy.done():
+            policy.cancel()
         if not ok and proc.returncode is None:
             proc.kill()
         await _finish(proc, stderr, errors)
@@ -234,13 +246,7 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     prefix = await _read_probe(request)
     if prefix == _PROBE:
         return _probe_answer("receive-pack")
-    protections = await kit(request).protections.list(project)
-    principal = principal_of(request)
-    user_id = getattr(principal, "user_id", None)
-    is_admin = any(p.bypass_admins and p.require_merge_request for p in protections) and await can(
-        request, "project:admin", project)
-    bypassed = [(p, why) for p in protections if (why := p.bypassed_by(user_id, is_admin=is_admin)) is not None]
-    rules = push_rules(protections, [p for p, _ in bypassed])
+    rules, bypassed = await _push_policy(request, project)
     recording: list[asyncio.Task[None]] = []
 
     def on_answer(head: bytes, answer: bytes) -> None:
@@ -259,6 +265,33 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
         await _record_moved(request, project, updates, report_status(head or b"", answer), bypassed)
     await response.write_eof()  # only after the push event and its audit row are committed
     return response
+
+
+def _policy_key(request: web.Request, project: Project) -> tuple[object, ...]:
+    principal = principal_of(request)
+    scopes = getattr(principal, "scopes", None)
+    return ("push-policy", project.id, getattr(principal, "user_id", None), getattr(principal, "token_id", None),
+            getattr(principal, "session_id", None), frozenset(scopes) if scopes is not None else None)
+
+
+async def _push_policy(
+    request: web.Request, project: Project, *, fresh: bool = False,
+) -> tuple[list[PushRule], list[tuple[BranchProtection, str]]]:
+    """The branch protection rules for this pusher (and the rules whose merge-request requirement they
+    bypass). Discovery for a push reads them (``fresh``) while git advertises the refs; the pack request
+    that follows on the same connection moments later uses that read (corral.entrypoints.web.git_sequence)."""
+    k = kit(request)
+    key = _policy_key(request, project)
+    if not fresh and (kept := k.git_memo.get(request, key)) is not None:
+        return kept
+    protections = await k.protections.list(project)
+    user_id = getattr(principal_of(request), "user_id", None)
+    is_admin = any(p.bypass_admins and p.require_merge_request for p in protections) and await can(
+        request, "project:admin", project)
+    bypassed = [(p, why) for p in protections if (why := p.bypassed_by(user_id, is_admin=is_admin)) is not None]
+    policy = (push_rules(protections, [p for p, _ in bypassed]), bypassed)
+    k.git_memo.put(request, key, policy)
+    return policy
 
 
 async def _record_moved(
