@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import attrs
-import punq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -14,23 +13,12 @@ from corral.core.notify.model import Recipient
 from corral.core.notify.planner import NotificationPlanner
 from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
-from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import notifications as notification_routes
 from corral.entrypoints.web.security import WebAuth
 from corral.fakes.notify import InMemoryRecipientDirectory, PlainRenderer
 from tests.unit.secrets_support import new_db
-
-
-@attrs.define
-class StubPlatform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
-
-    def resolve(self, key):
-        return self.container.resolve(key)
+from tests.unit.webstub import StubPlatform
 
 
 @attrs.frozen

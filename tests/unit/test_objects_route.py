@@ -6,15 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-import attrs
-import punq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.storage.ports import ObjectStore
-from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.fakes.objectstore import InMemoryObjectStore
+from tests.unit.webstub import StubPlatform
 
 
 class StoppedClock:
@@ -26,17 +24,6 @@ class StoppedClock:
 
     def monotonic(self) -> float:
         return 0.0
-
-
-@attrs.define
-class StubPlatform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
-
-    def resolve(self, key: object) -> object:
-        return self.container.resolve(key)
 
 
 @pytest.fixture

@@ -8,34 +8,22 @@ import uuid
 from urllib.parse import quote
 
 import attrs
-import punq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.service import SecretsService
-from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import secrets as secret_routes
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 from corral.fakes.clock import FakeClock
 from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
 from tests.unit.secrets_support import audit, new_db
+from tests.unit.webstub import StubPlatform
 
 VALUE = "pl41n-t3xt-VALUE-do-not-leak"
 PROJECT_ID = uuid.uuid4()
-
-
-@attrs.define
-class StubPlatform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
-
-    def resolve(self, key):
-        return self.container.resolve(key)
 
 
 @attrs.frozen

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import attrs
-import punq
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.errors import Conflict, InvalidInput
-from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.jsonio import read_body
 from corral.entrypoints.web.routes import ROUTE_TABLES
 from corral.entrypoints.web.routing import RouteTable, openapi_path, spec_of
-
-
-@attrs.define
-class StubPlatform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
+from tests.unit.webstub import StubPlatform
 
 
 @attrs.frozen

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import attrs
-import punq
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.identity.kit import IdentityServices
@@ -18,6 +16,7 @@ from corral.entrypoints.web.security import ProjectLookup, WebAuth
 from corral.fakes.clock import FakeClock
 from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
 from corral.fakes.identity_uow import IdentityMemory
+from tests.unit.webstub import StubPlatform
 
 PROJECT = uuid.UUID("01900000-0000-7000-8000-000000000001")
 PW = "correct horse battery"
@@ -36,14 +35,6 @@ class OneProject:
         return {PROJECT: "acme/app"} if PROJECT in ids else {}
 
 
-@attrs.define
-class WebPlatform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
-
-
 async def identity_client(
     clock: FakeClock | None = None, memory: IdentityMemory | None = None, cache: AuthzCache | None = None,
     settings: Settings | None = None, lookup: object | None = None,
@@ -54,7 +45,7 @@ async def identity_client(
     ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
                            totp_sealer=fake_totp_sealer())
     await ensure_system_roles(memory, clock)
-    platform = WebPlatform(settings=settings) if settings is not None else WebPlatform()
+    platform = StubPlatform(settings=settings) if settings is not None else StubPlatform()
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))
     platform.container.register(ProjectLookup, instance=lookup or OneProject())
     platform.app_hooks.append(install(ids))
