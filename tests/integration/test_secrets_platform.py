@@ -5,11 +5,9 @@ production start, and `corral secrets rotate-master-key` re-wraps everything."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
-import subprocess
 import uuid
 from urllib.parse import quote
 
@@ -23,19 +21,15 @@ from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
 from corral.entrypoints.bootstrap import Platform
 from corral.entrypoints.cli import main
-from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import secrets as secret_routes
 from corral.entrypoints.web.security import ProjectLookup
+from tests.integration.platformkit import PASSWORD, b64, pg_dump_data, platform_settings
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery staple 42"
 VALUE = f"Pl41n-{uuid.uuid4().hex}-s3cret/+="
 
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
 
 
 def forms(value: str) -> list[str]:
@@ -60,20 +54,8 @@ class Lookup:
 
 @pytest.fixture
 def settings(db_dsn, valkey_url, tmp_path):
-    return Settings(
-        database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path, master_key=b64(os.urandom(32)),
-        bootstrap_admin_name="root", bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.org",
-        log_format="text",
-    )
+    return platform_settings(db_dsn, valkey_url, tmp_path)
 
-
-async def _dump(dsn: str) -> bytes:
-    proc = await asyncio.create_subprocess_exec(
-        "/usr/lib/postgresql/15/bin/pg_dump", "--data-only", dsn, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out
 
 
 async def test_routes_dump_and_logs_never_hold_the_value(settings, db_dsn, caplog):
@@ -145,7 +127,7 @@ async def test_routes_dump_and_logs_never_hold_the_value(settings, db_dsn, caplo
             await reader.read(root, project_id, "KEPT", SecretScope.PIPELINE, "build 2")
     finally:
         await platform.aclose()
-    dump = await _dump(db_dsn)
+    dump = await pg_dump_data(db_dsn)
     assert b"DEPLOY_TOKEN" in dump and b"secret.read" in dump
     everything = "\n".join(seen) + caplog.text
     for value in (VALUE, VALUE + "v2", VALUE + "kept", VALUE + "gone"):

@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
 import time
 
 import asyncpg
@@ -25,33 +24,18 @@ from corral.entrypoints.bootstrap import Platform
 from corral.entrypoints.cli import main
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
+from tests.integration.platformkit import PASSWORD, b64, pg_dump_data, platform_settings
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "correct horse battery staple 42"
 LEGACY = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of "12345678901234567890" (RFC 6238's key)
 
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
 
 
 @pytest.fixture
 def settings(db_dsn, valkey_url, tmp_path):
-    return Settings(
-        database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path, master_key=b64(os.urandom(32)),
-        bootstrap_admin_name="root", bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.org",
-        log_format="text",
-    )
+    return platform_settings(db_dsn, valkey_url, tmp_path)
 
-
-async def _dump(dsn: str) -> bytes:
-    proc = await asyncio.create_subprocess_exec(
-        "/usr/lib/postgresql/15/bin/pg_dump", "--data-only", dsn, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out
 
 
 def _forms(secret: str) -> list[bytes]:
@@ -99,7 +83,7 @@ async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, 
     finally:
         await client.close()
         await platform.aclose()
-    assert LEGACY.encode() in await _dump(db_dsn)
+    assert LEGACY.encode() in await pg_dump_data(db_dsn)
 
     platform = await Platform.start(settings)  # the start-up step seals the legacy row
     client = TestClient(TestServer(create_app(platform)))
@@ -110,7 +94,7 @@ async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, 
     finally:
         await client.close()
         await platform.aclose()
-    dump = await _dump(db_dsn)
+    dump = await pg_dump_data(db_dsn)
     assert b"totp.encrypt" in dump
     for form in _forms(secret) + _forms(LEGACY):
         assert form not in dump
