@@ -16,6 +16,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +89,7 @@ class ValkeyAuthzCache:
     ) -> None:
         self._client = client
         self._clock = clock
-        self._lru: ExpiringLru[tuple[str, ...], Any] = ExpiringLru(lru_size)
+        self._lru: ExpiringLru[str, Any] = ExpiringLru(lru_size)
         self._ttl = ttl_seconds
         self._ack_timeout = ack_timeout
         self._replica = str(uuid7())
@@ -200,16 +201,8 @@ class ValkeyAuthzCache:
         return time.monotonic() + seconds
 
     async def get_permissions(self, user_id: uuid.UUID, project_id: uuid.UUID | None) -> frozenset[str] | None:
-        local = ("p", str(user_id), str(project_id or "-"))
-        value = self._lookup_local(local)
-        if value is not None:
-            return value
-        raw = await self._get_shared(f"p:{user_id}:{project_id or '-'}")
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        perms = frozenset(data["perms"])
-        self._store_local(local, perms, datetime.fromisoformat(data["until"]))
+        key = f"p:{user_id}:{project_id or '-'}"
+        perms: frozenset[str] | None = await self._get(key, lambda data: frozenset(data["perms"]))
         return perms
 
     async def put_permissions(
@@ -220,36 +213,43 @@ class ValkeyAuthzCache:
         valid_until: datetime,
         generation: int,
     ) -> None:
-        if generation != self._generation:
-            return
-        self._store_local(("p", str(user_id), str(project_id or "-")), permissions, valid_until)
-        value = json.dumps({"perms": sorted(permissions), "until": valid_until.isoformat()})
-        await self._set_shared(f"p:{user_id}:{project_id or '-'}", value, valid_until)
+        await self._put(f"p:{user_id}:{project_id or '-'}", permissions, {"perms": sorted(permissions)},
+                        valid_until, generation)
 
     async def get_credential(self, key: str) -> CachedCredential | None:
-        local = ("c", key)
-        value = self._lookup_local(local)
-        if value is not None:
-            return value
-        raw = await self._get_shared(f"c:{key}")
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        cred = credential_from_json(data["cred"])
-        self._store_local(local, cred, datetime.fromisoformat(data["until"]))
+        cred: CachedCredential | None = await self._get(f"c:{key}", lambda data: credential_from_json(data["cred"]))
         return cred
 
     async def put_credential(
         self, key: str, credential: CachedCredential, valid_until: datetime, generation: int
     ) -> None:
+        await self._put(f"c:{key}", credential, {"cred": credential_to_json(credential)}, valid_until, generation)
+
+    async def _get(self, key: str, decode: Callable[[dict[str, Any]], Any]) -> Any:
+        """The local LRU's entry for ``key``, else Valkey's (then kept locally until its own expiry)."""
+        value = self._lookup_local(key)
+        if value is not None:
+            return value
+        raw = await self._get_shared(key)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        value = decode(data)
+        self._store_local(key, value, datetime.fromisoformat(data["until"]))
+        return value
+
+    async def _put(
+        self, key: str, value: Any, shared: dict[str, Any], valid_until: datetime, generation: int
+    ) -> None:
+        """Cache ``value`` locally and ``shared`` (its JSON form) in Valkey, unless an invalidation happened
+        since ``generation`` was read (the value may be stale then)."""
         if generation != self._generation:
             return
-        self._store_local(("c", key), credential, valid_until)
-        value = json.dumps({"cred": credential_to_json(credential), "until": valid_until.isoformat()})
-        await self._set_shared(f"c:{key}", value, valid_until)
+        self._store_local(key, value, valid_until)
+        await self._set_shared(key, json.dumps({**shared, "until": valid_until.isoformat()}), valid_until)
 
     # --- internals ---------------------------------------------------------------------------------
-    def _lookup_local(self, key: tuple[str, ...]) -> Any:
+    def _lookup_local(self, key: str) -> Any:
         if not self._live:
             return None
         value = self._lru.get(key, time.monotonic())
@@ -257,7 +257,7 @@ class ValkeyAuthzCache:
             self.lru_hits += 1
         return value
 
-    def _store_local(self, key: tuple[str, ...], value: Any, valid_until: datetime) -> None:
+    def _store_local(self, key: str, value: Any, valid_until: datetime) -> None:
         if self._live:
             self._lru.put(key, value, self._expiry(valid_until))
 

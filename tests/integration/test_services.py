@@ -61,15 +61,16 @@ async def test_valkey_is_flushed_between_tests(valkey_url: str) -> None:
         await client.aclose()
 
 
+def _s3_client(s3: Any, *, secret_key: str | None = None) -> Any:
+    """An S3 client of the test server (with another secret key to test refusal)."""
+    return get_session().create_client(
+        "s3", endpoint_url=s3.endpoint, aws_access_key_id=s3.access_key,
+        aws_secret_access_key=secret_key or s3.secret_key, region_name=s3.region,
+    )
+
+
 async def test_s3_put_get_in_a_fresh_bucket(s3: Any, s3_bucket: str) -> None:
-    session = get_session()
-    async with session.create_client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-    ) as client:
+    async with _s3_client(s3) as client:
         listing = await client.list_objects_v2(Bucket=s3_bucket)
         assert listing.get("KeyCount", 0) == 0
         await client.put_object(Bucket=s3_bucket, Key="dir/hello.txt", Body=b"hello s3")
@@ -81,27 +82,13 @@ async def test_s3_put_get_in_a_fresh_bucket(s3: Any, s3_bucket: str) -> None:
 async def test_s3_rejects_wrong_credentials(s3: Any, s3_bucket: str) -> None:
     from botocore.exceptions import ClientError
 
-    session = get_session()
-    async with session.create_client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key="not-the-secret",
-        region_name=s3.region,
-    ) as client:
+    async with _s3_client(s3, secret_key="not-the-secret") as client:
         with pytest.raises(ClientError):
             await client.put_object(Bucket=s3_bucket, Key="x", Body=b"x")
 
 
 async def test_s3_bucket_is_empty_even_when_recycled(s3: Any, s3_bucket: str) -> None:
-    session = get_session()
-    async with session.create_client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-    ) as client:
+    async with _s3_client(s3) as client:
         listing = await client.list_objects_v2(Bucket=s3_bucket)
         assert listing.get("KeyCount", 0) == 0
 
