@@ -178,18 +178,19 @@ async def delete_project_secret(request: web.Request) -> web.StreamResponse:
 @routes.post(PROJECT + "/{secret}/undelete", summary="Restore soft-deleted versions of a project secret",
              permission="secret:write", project="path", request_body=_VERSIONS_BODY, response=_INFO)
 async def undelete_project_secret(request: web.Request) -> web.StreamResponse:
-    info = await _service(request).undelete(
-        _actor(request), project_id_of(request), request.match_info["secret"], await _versions_body(request)
-    )
-    return json_response(_render(info))
+    return await _versions_change(request, project_id_of(request), "undelete")
 
 
 @routes.post(PROJECT + "/{secret}/destroy", summary="Destroy versions of a project secret for good",
              permission="secret:write", project="path", request_body=_VERSIONS_BODY, response=_INFO)
 async def destroy_project_secret(request: web.Request) -> web.StreamResponse:
-    info = await _service(request).destroy(
-        _actor(request), project_id_of(request), request.match_info["secret"], await _versions_body(request)
-    )
+    return await _versions_change(request, project_id_of(request), "destroy")
+
+
+async def _versions_change(request: web.Request, project_id: uuid.UUID | None, verb: str) -> web.StreamResponse:
+    """Undelete or destroy the versions named in the body, of a project's secret or (no project) a global one."""
+    change = _service(request).undelete if verb == "undelete" else _service(request).destroy
+    info = await change(_actor(request), project_id, request.match_info["secret"], await _versions_body(request))
     return json_response(_render(info))
 
 
@@ -223,16 +224,10 @@ async def delete_global_secret(request: web.Request) -> web.StreamResponse:
 @routes.post(GLOBAL + "/{secret}/undelete", summary="Restore soft-deleted versions of a global secret",
              permission="secret:write", request_body=_VERSIONS_BODY, response=_INFO)
 async def undelete_global_secret(request: web.Request) -> web.StreamResponse:
-    info = await _service(request).undelete(
-        _actor(request), None, request.match_info["secret"], await _versions_body(request)
-    )
-    return json_response(_render(info))
+    return await _versions_change(request, None, "undelete")
 
 
 @routes.post(GLOBAL + "/{secret}/destroy", summary="Destroy versions of a global secret for good",
              permission="secret:write", request_body=_VERSIONS_BODY, response=_INFO)
 async def destroy_global_secret(request: web.Request) -> web.StreamResponse:
-    info = await _service(request).destroy(
-        _actor(request), None, request.match_info["secret"], await _versions_body(request)
-    )
-    return json_response(_render(info))
+    return await _versions_change(request, None, "destroy")
