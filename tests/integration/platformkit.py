@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import io
+import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
+from typing import Any
 
+import asyncpg
+
+from corral.entrypoints.cli import main
 from corral.entrypoints.config import Settings
 
 PASSWORD = "correct horse battery staple 42"  # the bootstrap admin's (user "root")
@@ -35,3 +43,38 @@ async def pg_dump_data(dsn: str) -> bytes:
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     return out
+
+
+async def rotate_master_key(monkeypatch: Any, settings: Settings, new_key: str, *, batch_size: int) -> dict[str, Any]:
+    """Run ``corral secrets rotate-master-key --json`` from ``settings.master_key`` to ``new_key`` (production
+    environment, bootstrap-admin variables unset); returns its last JSON report after asserting exit code 0."""
+    for key, value in {
+        "CORRAL_DATABASE_URL": settings.database_url, "CORRAL_VALKEY_URL": settings.valkey_url,
+        "CORRAL_DATA_DIR": str(settings.data_dir), "CORRAL_MASTER_KEY": new_key,
+        "CORRAL_MASTER_KEY_PREVIOUS": settings.master_key, "CORRAL_ENVIRONMENT": "production",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("CORRAL_BOOTSTRAP_ADMIN_NAME", "CORRAL_BOOTSTRAP_ADMIN_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    out = io.StringIO()
+
+    def run_cli() -> int:
+        with contextlib.redirect_stdout(out):
+            return main(["secrets", "rotate-master-key", "--batch-size", str(batch_size), "--json"])
+
+    assert await asyncio.to_thread(run_cli) == 0
+    report: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
+    return report
+
+
+async def add_project_of_root(db_dsn: str, name: str = "web") -> tuple[uuid.UUID, uuid.UUID]:
+    """The bootstrap admin's id and a new project row it owns (no repository: enough for secrets and
+    notifications)."""
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        admin_id = await conn.fetchval("SELECT id FROM users WHERE name = 'root'")
+        project_id = uuid.uuid4()
+        await conn.execute("INSERT INTO projects (id, owner_id, name) VALUES ($1, $2, $3)", project_id, admin_id, name)
+    finally:
+        await conn.close()
+    return admin_id, project_id

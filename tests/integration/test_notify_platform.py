@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
-import uuid
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -15,6 +13,7 @@ from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.bootstrap import Platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
+from tests.integration.platformkit import add_project_of_root
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +30,7 @@ async def test_outbox_event_reaches_inbox_and_mail(db_dsn, valkey_url, tmp_path,
     platform = await Platform.start(settings)
     try:
         assert platform.resolve("outbox_consumers")  # one shared relay; other domains append to this list
-        conn = await asyncpg.connect(db_dsn)
-        try:
-            admin_id = await conn.fetchval("SELECT id FROM users WHERE name = 'root'")
-            project_id = uuid.uuid4()
-            await conn.execute("INSERT INTO projects (id, owner_id, name) VALUES ($1, $2, 'web')", project_id, admin_id)
-        finally:
-            await conn.close()
+        _admin_id, project_id = await add_project_of_root(db_dsn)
         platform.start_background()
         uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
         async with uow_factory() as uow:

@@ -4,7 +4,6 @@ production start, and `corral secrets rotate-master-key` re-wraps everything."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -20,11 +19,17 @@ from corral.core.identity.model import AuthMethod, Principal
 from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
 from corral.entrypoints.bootstrap import Platform
-from corral.entrypoints.cli import main
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import secrets as secret_routes
 from corral.entrypoints.web.security import ProjectLookup
-from tests.integration.platformkit import PASSWORD, b64, pg_dump_data, platform_settings
+from tests.integration.platformkit import (
+    PASSWORD,
+    add_project_of_root,
+    b64,
+    pg_dump_data,
+    platform_settings,
+    rotate_master_key,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,13 +67,7 @@ async def test_routes_dump_and_logs_never_hold_the_value(settings, db_dsn, caplo
     caplog.set_level(logging.DEBUG)
     platform = await Platform.start(settings)
     try:
-        conn = await asyncpg.connect(db_dsn)
-        try:
-            admin_id = await conn.fetchval("SELECT id FROM users WHERE name = 'root'")
-            project_id = uuid.uuid4()
-            await conn.execute("INSERT INTO projects (id, owner_id, name) VALUES ($1, $2, 'web')", project_id, admin_id)
-        finally:
-            await conn.close()
+        admin_id, project_id = await add_project_of_root(db_dsn)
         platform.register(ProjectLookup, Lookup(project_id))
         client = TestClient(TestServer(create_app(platform)))
         await client.start_server()
@@ -162,25 +161,7 @@ async def test_wrong_master_key_stops_production_and_rotation_cli_rewraps(settin
         await Platform.start(missing)
 
     new_key = b64(os.urandom(32))
-    for key, value in {
-        "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": settings.valkey_url,
-        "CORRAL_DATA_DIR": str(settings.data_dir), "CORRAL_MASTER_KEY": new_key,
-        "CORRAL_MASTER_KEY_PREVIOUS": settings.master_key, "CORRAL_ENVIRONMENT": "production",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("CORRAL_BOOTSTRAP_ADMIN_NAME", "CORRAL_BOOTSTRAP_ADMIN_PASSWORD"):
-        monkeypatch.delenv(key, raising=False)
-    import contextlib
-    import io
-
-    out = io.StringIO()
-
-    def run_cli() -> int:
-        with contextlib.redirect_stdout(out):
-            return main(["secrets", "rotate-master-key", "--batch-size", "2", "--json"])
-
-    assert await asyncio.to_thread(run_cli) == 0
-    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    report = await rotate_master_key(monkeypatch, settings, new_key, batch_size=2)
     assert report["rewrapped"] == 5 and report["done"] is True
     only_new = attrs.evolve(settings, master_key=new_key, environment="production")
     platform = await Platform.start(only_new)

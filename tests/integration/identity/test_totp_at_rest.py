@@ -4,11 +4,7 @@ check and `corral secrets rotate-master-key` cover TOTP secrets, and migration 0
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import io
-import json
 import os
 import time
 
@@ -21,10 +17,9 @@ from corral.adapters.postgres.migrator import apply_migrations, load_migrations
 from corral.core.identity import totp
 from corral.core.secrets.model import SecretUndecryptable
 from corral.entrypoints.bootstrap import Platform
-from corral.entrypoints.cli import main
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
-from tests.integration.platformkit import PASSWORD, b64, pg_dump_data, platform_settings
+from tests.integration.platformkit import PASSWORD, b64, pg_dump_data, platform_settings, rotate_master_key
 
 pytestmark = pytest.mark.integration
 
@@ -103,20 +98,7 @@ async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, 
     new_key = b64(os.urandom(32))
     with pytest.raises(SecretUndecryptable, match="master key is wrong"):
         await Platform.start(attrs.evolve(settings, master_key=new_key, environment="production"))
-    for key, value in {
-        "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": settings.valkey_url,
-        "CORRAL_DATA_DIR": str(settings.data_dir), "CORRAL_MASTER_KEY": new_key,
-        "CORRAL_MASTER_KEY_PREVIOUS": settings.master_key, "CORRAL_ENVIRONMENT": "production",
-    }.items():
-        monkeypatch.setenv(key, value)
-    out = io.StringIO()
-
-    def run_cli() -> int:
-        with contextlib.redirect_stdout(out):
-            return main(["secrets", "rotate-master-key", "--batch-size", "1", "--json"])
-
-    assert await asyncio.to_thread(run_cli) == 0
-    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    report = await rotate_master_key(monkeypatch, settings, new_key, batch_size=1)
     assert report["rewrapped"] == 2 and report["done"] is True
     platform = await Platform.start(attrs.evolve(settings, master_key=new_key, environment="production"))
     client = TestClient(TestServer(create_app(platform)))
