@@ -201,15 +201,24 @@ def decode_in_worker(
         hit = paths.get(path)
         return hit[1] if hit is not None and hit[0] >= now else _UNKNOWN
 
+    raw = signal == "logs" and not tail and content_type != "application/json"
     try:
-        message = decode_request(signal, body, content_type)
+        if raw:  # record attributes stay KeyValue bytes (corral.adapters.otlp.rawattrs)
+            from corral.adapters.otlp.rawattrs import parse_raw_logs
+
+            message = parse_raw_logs(body)
+        else:
+            message = decode_request(signal, body, content_type)
     except InvalidInput as exc:
         return "invalid", exc.message
     try:
         if signal == "logs" and not tail:
             from corral.adapters.otlp.logcopy import encode_logs
 
-            enc = encode_logs(message, caller, lookup, state["ids"], time.time_ns())
+            try:
+                enc = encode_logs(message, caller, lookup, state["ids"], time.time_ns(), raw_attributes=raw)
+            except InvalidInput as exc:
+                return "invalid", exc.message
             batch = TelemetryBatch(rejected=enc.rejected, error_message=enc.error_message)
             if enc.count:
                 batch.encoded["logs"] = [enc.data]

@@ -16,6 +16,8 @@ import attrs
 
 from corral.adapters.otlp.codec import Lookup, _attrs, _dumps, _resource_extra, _value, no_nul
 from corral.adapters.otlp.pgcopy import NULL, PG_EPOCH_US, json_field, text
+from corral.adapters.otlp.rawattrs import KeyValue
+from corral.core.errors import InvalidInput
 from corral.core.observe.envelope import (
     ENVELOPE_KEYS,
     NUMBER_LEVELS,
@@ -61,8 +63,13 @@ def _envelope_fields(env: Envelope) -> bytes:
     )
 
 
-def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: int) -> EncodedLogs:
-    """Encode every log record of ``req``; ``now_ns`` stamps records without a time."""
+def encode_logs(
+    req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: int, *, raw_attributes: bool = False
+) -> EncodedLogs:
+    """Encode every log record of ``req``; ``now_ns`` stamps records without a time.
+
+    ``raw_attributes``: ``req`` came from ``rawattrs.parse_raw_logs`` (record attributes as KeyValue
+    bytes). Raises InvalidInput for an attribute that is not a valid KeyValue."""
     result = EncodedLogs()
     out: list[bytes] = []
     append = out.append
@@ -93,13 +100,13 @@ def encode_logs(req: Any, caller: Caller, lookup: Lookup, ids: RowIds, now_ns: i
                 kvs = rec.attributes
                 fields = env_bytes
                 if kvs:
-                    doc = _attrs_json(kvs, envelope_keys, close)
+                    doc = _raw_attrs_json(kvs, close) if raw_attributes else _attrs_json(kvs, envelope_keys, close)
                     if doc is not None:  # the common case: scalar attributes, no envelope keys
                         raw = (doc if "\\u0000" not in doc else no_nul(doc)).encode()
                         attributes = _len(len(raw)) + raw  # a json field (044)
                         kvs = None
                 if kvs:
-                    attrs_ = _attrs(kvs)
+                    attrs_ = _attrs([_key_value(r) for r in kvs] if raw_attributes else kvs)
                     if not envelope_keys.isdisjoint(attrs_):
                         try:
                             e = resolve_envelope(attrs_, caller, lookup, env)
@@ -209,6 +216,67 @@ def _attrs_json(kvs: Any, envelope_keys: frozenset[str], close: str = "}") -> st
 
 
 _KEYS: dict[str, list[Any]] = {}
+
+# serialized KeyValue -> its JSON member ('"key":value'); "" when it needs the general path (an
+# envelope key, a value that is not a plain scalar). Doubles are not kept (mostly unique values).
+_FRAGMENTS: dict[bytes, str] = {}
+_FRAGMENTS_MAX = 50_000
+
+
+_DOUBLE_KEYS: dict[bytes, str] = {}
+_unpack_double = struct.Struct("<d").unpack_from
+
+
+def _double_key(key: bytes) -> str:
+    """'"key":' for a key's UTF-8 bytes ("" for an envelope key: the general path resolves it)."""
+    pre = _DOUBLE_KEYS.get(key)
+    if pre is None:
+        try:
+            name = key.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("a log record attribute key is not valid UTF-8", field="body") from exc
+        pre = "" if name in ENVELOPE_KEYS else _enc(name) + ":"
+        if len(_DOUBLE_KEYS) >= 10_000:
+            _DOUBLE_KEYS.clear()
+        _DOUBLE_KEYS[key] = pre
+    return pre
+
+
+def _key_value(raw: bytes) -> Any:
+    try:
+        return KeyValue.FromString(raw)
+    except Exception as exc:  # upb raises DecodeError; bad UTF-8 in a string is one too
+        raise InvalidInput(f"a log record attribute is not a valid KeyValue: {exc}", field="body") from exc
+
+
+def _raw_attrs_json(raws: Any, close: str) -> str | None:
+    """``_attrs_json`` for serialized KeyValues: known ones are one dict lookup each."""
+    parts: list[str] = []
+    append = parts.append
+    fragments = _FRAGMENTS
+    for raw in raws:
+        fragment = fragments.get(raw)
+        if fragment is None:
+            n = len(raw)
+            # a double (durations, ratios: mostly unique) read in place: 0x0a len key 0x12 0x09 0x21 <8 bytes LE>
+            if n > 13 and raw[0] == 10 and raw[1] == n - 13 < 128 and raw[n - 11 : n - 8] == b"\x12\x09\x21":
+                pre = _double_key(raw[2 : n - 11])
+                d = _unpack_double(raw, n - 8)[0]
+                if pre and -_INF < d < _INF:
+                    append(pre + repr(d))
+                    continue
+            kv = _key_value(raw)
+            fragment = _attrs_json((kv,), ENVELOPE_KEYS) or ""
+            if fragment:
+                fragment = fragment[1:-1]  # '{"k":v}' -> '"k":v'
+            if kv.value.WhichOneof("value") != "double_value":
+                if len(fragments) >= _FRAGMENTS_MAX:
+                    fragments.clear()
+                fragments[raw] = fragment
+        if not fragment:
+            return None
+        append(fragment)
+    return "{" + ",".join(parts) + close if parts else None
 
 
 def only_text(extra: dict[str, Any] | None) -> str:

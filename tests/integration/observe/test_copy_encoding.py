@@ -45,6 +45,9 @@ def _bodies(session: str) -> dict[str, bytes]:
     records[17].attributes.append(kv("", "empty key"))
     records[18].attributes.append(kv("nul", "a\x00b"))  # stored as U+FFFD (json operators refuse NUL)
     records[19].attributes.append(kv("nul", "\\u0000 is not a NUL"))
+    records[20].attributes.append(kv("service.name", 1.5))  # an envelope key holding a double
+    records[21].attributes.add()  # an empty KeyValue (serializes to no bytes)
+    records[22].attributes.append(kv("ratio", float("inf")))
     return {
         "logs": logs.SerializeToString(),
         "traces": traces_request(bytes(range(1, 17)), session_id=session, spans=5).SerializeToString(),
@@ -151,3 +154,26 @@ async def test_a_killed_decoder_process_answers_unavailable_then_the_pool_recove
         assert batch.encoded_records == 2
     finally:
         await decoder.aclose()
+
+
+@pytest.mark.parametrize("value", ["v", 2.5])
+def test_an_attribute_that_is_not_a_valid_key_value_is_refused(value):
+    req = logs_request(2, seed=1)
+    req.resource_logs[0].scope_logs[0].log_records[1].attributes.append(kv("k\u00e9y", value))
+    body = req.SerializeToString()
+    assert b"k\xc3\xa9y" in body
+    status, reason = decode_in_worker("logs", body.replace(b"k\xc3\xa9y", b"k\xff\xfey"), PB, Caller(), {}, False)
+    assert status == "invalid" and "attribute" in reason
+    status, _ = decode_in_worker("logs", body, PB, Caller(), {}, False)
+    assert status == "ok"
+
+
+def test_an_empty_attribute_and_envelope_keys_with_double_values_take_the_general_path():
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+    req = logs_request(3, seed=2, session_id="s")
+    records = req.resource_logs[0].scope_logs[0].log_records
+    records[0].attributes.append(KeyValue())  # serializes to no bytes at all
+    records[1].attributes.append(kv("service.name", 1.5))  # an envelope key, read by the general path
+    status, batch = decode_in_worker("logs", req.SerializeToString(), PB, Caller(), {}, False)
+    assert status == "ok" and batch.encoded_records == 3
