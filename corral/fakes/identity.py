@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -51,17 +50,6 @@ class InMemoryIdentityData:
     # rows left in plain text by an older Corral: their ``totp`` entry's sealed secret is a placeholder
     totp_plaintext: dict[uuid.UUID, str] = attrs.field(factory=dict)
     settings: dict[str, object] = attrs.field(factory=dict)
-
-    def snapshot(self) -> InMemoryIdentityData:
-        return copy.copy(
-            attrs.evolve(
-                self, **{f.name: copy.copy(getattr(self, f.name)) for f in attrs.fields(InMemoryIdentityData)}
-            )
-        )
-
-    def restore(self, snap: InMemoryIdentityData) -> None:
-        for f in attrs.fields(InMemoryIdentityData):
-            setattr(self, f.name, getattr(snap, f.name))
 
 
 T = TypeVar("T")
