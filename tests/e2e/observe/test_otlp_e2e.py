@@ -215,9 +215,10 @@ async def test_live_tail_streams_new_records(corral):
         http.ws_connect(f"{corral.base}/api/v1/observe/tail?service=tail-svc&level=error") as ws,
     ):
         await asyncio.sleep(1.5)  # the publisher checks for listeners at most once a second
-        body = logs_request(20, service="tail-svc", message="tailed record").SerializeToString()
         got: list[dict] = []
-        for _ in range(20):
+        for attempt in range(20):
+            # a new body each time: a repeated identical body is acknowledged as a retry, not stored again
+            body = logs_request(20, service="tail-svc", message="tailed record", seed=attempt).SerializeToString()
             status, _, _ = await asyncio.to_thread(corral.post, "/v1/logs", body, "application/x-protobuf")
             assert status == 200
             try:
