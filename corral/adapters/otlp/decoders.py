@@ -185,6 +185,26 @@ def _state() -> dict[str, Any]:
     return _worker
 
 
+def _last_records(req: Any, n: int) -> Any:
+    """A logs request holding only the last ``n`` records of ``req`` (with their resources and scopes)."""
+    groups = []
+    for rl in reversed(req.resource_logs):
+        for sl in reversed(rl.scope_logs):
+            if n <= 0:
+                break
+            take = min(n, len(sl.log_records))
+            groups.append((rl, sl, take))
+            n -= take
+    out = type(req)()
+    for rl, sl, take in reversed(groups):
+        resource_logs = out.resource_logs.add()
+        resource_logs.resource.CopyFrom(rl.resource)
+        scope_logs = resource_logs.scope_logs.add()
+        scope_logs.scope.CopyFrom(sl.scope)
+        scope_logs.log_records.extend(sl.log_records[len(sl.log_records) - take :])
+    return out
+
+
 def decode_in_worker(
     signal: str, body: bytes, content_type: str, caller: Caller, known: dict[str, uuid.UUID | None], tail: bool
 ) -> tuple[str, Any]:
@@ -201,7 +221,7 @@ def decode_in_worker(
         hit = paths.get(path)
         return hit[1] if hit is not None and hit[0] >= now else _UNKNOWN
 
-    raw = signal == "logs" and not tail and content_type != "application/json"
+    raw = signal == "logs" and content_type != "application/json"
     try:
         if raw:  # record attributes stay KeyValue bytes (corral.adapters.otlp.rawattrs)
             from corral.adapters.otlp.rawattrs import parse_raw_logs
@@ -212,11 +232,13 @@ def decode_in_worker(
     except InvalidInput as exc:
         return "invalid", exc.message
     try:
-        if signal == "logs" and not tail:
+        if signal == "logs" and (raw or not tail):
             from corral.adapters.otlp.logcopy import encode_logs
 
             try:
                 enc = encode_logs(message, caller, lookup, state["ids"], time.time_ns(), raw_attributes=raw)
+                # a live tail gets rows for the last records only (the full parse is cheap; rows are not)
+                last = _last_records(decode_request(signal, body, content_type), TAIL_ROWS) if tail else None
             except InvalidInput as exc:
                 return "invalid", exc.message
             batch = TelemetryBatch(rejected=enc.rejected, error_message=enc.error_message)
@@ -224,6 +246,8 @@ def decode_in_worker(
                 batch.encoded["logs"] = [enc.data]
                 batch.encoded_records = enc.count
                 batch.project_ids = enc.project_ids
+                if last is not None:
+                    batch.tail_logs = state["codec"].logs(last, caller, lookup).logs
             return "ok", batch
         rows: TelemetryBatch = getattr(state["codec"], signal)(message, caller, lookup)
     except UnknownProjects as exc:
