@@ -398,13 +398,14 @@ class GitCli:
 
     async def spawn_service(
         self, repo: str, service: str, *, advertise: bool, protocol: str | None,
-        push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "",
+        push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "", auto_gc: bool = True,
     ) -> asyncio.subprocess.Process:
         """Start ``git upload-pack`` or ``git receive-pack`` in stateless-rpc mode for one HTTP exchange.
 
         Branch protection reaches the pre-receive hook through the environment:
         one line per rule, ``<flags> <pattern>`` (flags F: force-push allowed,
-        D: deletion allowed, M: merge requests only, '-': none).
+        D: deletion allowed, M: merge requests only, '-': none). ``auto_gc=False``: receive-pack skips its
+        ``git maintenance run --auto`` (the caller runs it after the response, corral.adapters.git_maintenance).
         """
         if service not in ("upload-pack", "receive-pack"):
             raise InvalidInput("unknown git service", field="service")
@@ -418,6 +419,8 @@ class GitCli:
             env["GIT_COMMITTER_NAME"] = pusher or "corral"
             env["GIT_COMMITTER_EMAIL"] = f"{pusher or 'corral'}@corral.invalid"
             args += ["-c", f"core.hooksPath={self.hooks_dir}", "-c", "receive.advertisePushOptions=false"]
+            if not auto_gc:
+                args += ["-c", "receive.autogc=false"]
         args += [service, "--stateless-rpc"]
         if advertise:
             args.append("--advertise-refs")

@@ -56,6 +56,8 @@ def build_kit(
     settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, objects: ObjectStore, users: UserDirectory,
     transport: Any, git: Any,
 ) -> ProjectsKit:
+    from corral.adapters.git_maintenance import GitMaintenance
+
     return ProjectsKit(
         uow_factory=uow_factory,
         projects=ProjectService(uow_factory, git, clock),
@@ -73,6 +75,7 @@ def build_kit(
         configured_base_url=settings.base_url,
         max_lfs_object_bytes=settings.lfs_max_object_bytes,
         lfs_direct_transfer=settings.lfs_direct_transfer,
+        maintenance=GitMaintenance(git),
     )
 
 
@@ -140,5 +143,6 @@ async def wire_projects(platform: Any) -> None:
     transport = AiohttpWebhookTransport(allow_private=settings.webhook_allow_private_targets)
     platform.closers.append(transport.aclose)
     kit = build_kit(settings, uow_factory, clock, objects, users, transport, git)
+    platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)

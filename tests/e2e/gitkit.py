@@ -150,6 +150,7 @@ async def stop_corral(corral: Corral) -> None:
     await asyncio.gather(*corral.tasks, return_exceptions=True)
     await corral.kit.webhooks.transport.aclose()
     await corral.runner.cleanup()
+    await corral.kit.maintenance.aclose()
 
 
 def git_env(home: Path) -> dict[str, str]:

@@ -50,6 +50,9 @@ class ProjectsKit:
     max_lfs_object_bytes: int = 5 * 1024**3
     lfs_direct_transfer: bool = True  # hand LFS clients signed object-store URLs when the store makes them
     git_memo: ConnectionMemo = attrs.field(factory=ConnectionMemo)  # one git operation's requests share reads
+    # corral.adapters.git_maintenance.GitMaintenance: pack maintenance after a push has been answered
+    # (None: receive-pack runs it itself while the client waits)
+    maintenance: Any = None
 
 
 def kit(request: web.Request) -> ProjectsKit:

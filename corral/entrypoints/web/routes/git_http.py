@@ -193,7 +193,8 @@ async def _rpc(
     rules = rules or []
     principal = principal_of(request)
     proc = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
-                                     push_rules=rules, pusher=getattr(principal, "name", "") or "")
+                                     push_rules=rules, pusher=getattr(principal, "name", "") or "",
+                                     auto_gc=k.maintenance is None)
     assert proc.stdout is not None
     head = bytearray() if service == "receive-pack" else None
     keep = bytearray() if service == "receive-pack" else None
@@ -250,7 +251,7 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     recording: list[asyncio.Task[None]] = []
 
     def on_answer(head: bytes, answer: bytes) -> None:
-        # git reports once the refs moved, then runs ``gc --auto`` before it ends: record meanwhile
+        # git reports once the refs moved, then (unless Corral runs it later) ``gc --auto``: record meanwhile
         if not recording and (report := finished_report(head, answer)) is not None:
             updates, _ = parse_commands(head)
             recording.append(asyncio.create_task(_record_moved(request, project, updates, report, bypassed)))
@@ -264,6 +265,8 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
         updates, _complete = parse_commands(head or b"")
         await _record_moved(request, project, updates, report_status(head or b"", answer), bypassed)
     await response.write_eof()  # only after the push event and its audit row are committed
+    if kit(request).maintenance is not None and head:  # git's gc --auto, now that the client has its answer
+        kit(request).maintenance.request(project.repo_path)
     return response
 
 

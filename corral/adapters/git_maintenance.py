@@ -1,0 +1,115 @@
+"""Pack maintenance of the served repositories, off the push's critical path.
+
+``git receive-pack`` runs ``git maintenance run --auto`` itself before it ends, and the pushing client waits
+for it (the response stays open until then). Corral spawns receive-pack with ``receive.autogc=false`` and asks
+this scheduler instead, once the response has ended, as large git hosts do:
+
+- debounced per repository: at most one run per repository at a time; pushes that arrive meanwhile coalesce
+  into a single run after it;
+- bounded concurrency across repositories (a semaphore);
+- ``--auto`` keeps git's own thresholds (gc.auto, gc.autoPackLimit, maintenance.*): most runs only look and
+  exit; ``gc.autoDetach=false`` keeps the work inside the process awaited here, so the bound means something;
+- errors are logged, never raised to a request;
+- on close: nothing new starts, pending runs are dropped, a running one gets ``grace`` seconds and is then
+  sent SIGTERM. git takes ``gc.pid`` and its ``*.lock`` files under its own locking and removes them on
+  SIGTERM; a repack writes the new pack completely before it deletes the packs it replaces, so an interrupted
+  run leaves at worst a temporary pack file that the next gc prunes (tests/e2e/test_git_maintenance.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+__all__ = ["GitMaintenance"]
+
+log = logging.getLogger("corral.git")
+
+
+class GitMaintenance:
+    """Background ``git maintenance run --auto`` per repository; see the module docstring.
+
+    ``git``: the GitCli whose repositories are served (its binary, paths and environment are used)."""
+
+    def __init__(self, git: Any, *, concurrency: int = 1, grace: float = 10.0) -> None:
+        self.git = git
+        self.grace = grace
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # repo -> its worker (running or waiting for a slot)
+        self._again: set[str] = set()  # repos pushed to after their running worker started git
+        self._procs: set[asyncio.subprocess.Process] = set()
+        self._closed = False
+        self.runs = 0  # finished runs (for tests and metrics)
+
+    def request(self, repo: str) -> None:
+        """Ask for a maintenance run of ``repo`` soon; returns at once."""
+        if self._closed:
+            return
+        task = self._tasks.get(repo)
+        if task is not None and not task.done():
+            self._again.add(repo)
+            return
+        self._tasks[repo] = asyncio.get_running_loop().create_task(self._worker(repo))
+
+    async def _worker(self, repo: str) -> None:
+        try:
+            while not self._closed:
+                async with self._slots:
+                    if self._closed:
+                        return
+                    self._again.discard(repo)  # this run sees every push so far
+                    await self._run(repo)
+                if repo not in self._again:
+                    return
+        finally:
+            if self._tasks.get(repo) is asyncio.current_task():
+                del self._tasks[repo]
+
+    async def _run(self, repo: str) -> None:
+        try:
+            path = self.git.path(repo)
+            if not path.is_dir():
+                return  # deleted meanwhile
+            proc = await asyncio.create_subprocess_exec(
+                self.git.git, "--git-dir", str(path), "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
+                "maintenance", "run", "--auto", "--quiet",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                env=self.git.base_env,
+            )
+        except Exception:
+            log.exception("could not start git maintenance for %s", repo)
+            return
+        self._procs.add(proc)
+        try:
+            _, err = await proc.communicate()
+        finally:
+            self._procs.discard(proc)
+        self.runs += 1
+        if proc.returncode:
+            log.warning("git maintenance for %s exited %s: %s", repo, proc.returncode,
+                        err.decode("utf-8", "replace").strip()[:500])
+
+    async def wait_idle(self) -> None:
+        """Until no run is pending or running (tests; a graceful drain)."""
+        while tasks := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Start nothing more; give a running git ``grace`` seconds, then SIGTERM (git cleans its locks)."""
+        self._closed = True
+        self._again.clear()
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self.grace)
+        for proc in list(self._procs):
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+        if pending:
+            await asyncio.wait(pending, timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,90 @@
+"""Pack maintenance runs after a push has been answered (receive-pack runs with receive.autogc=false), debounced
+per repository, and an interrupted run leaves the repository sound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.gitkit import git, start_corral, stop_corral, write
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def corral(tmp_path: Path):
+    c = await start_corral(tmp_path)
+    yield c
+    await stop_corral(c)
+
+
+def packs(repo: Path) -> list[str]:
+    return sorted(p.name for p in (repo / "objects" / "pack").glob("*.pack"))
+
+
+async def _project(corral, tmp_path: Path) -> tuple[str, Path, Path, str]:
+    alice = await corral.user("alice", admin=True)
+    from corral.core.projects.model import Actor
+
+    user = await corral.ids.users.get("alice")
+    project = await corral.kit.projects.create(Actor(user.id, user.name), name="app")
+    served = corral.kit.git.path(project.repo_path)
+    # every push keeps its pack; more than two packs make ``gc --auto`` repack
+    await git(served, "config", "receive.unpackLimit", "1")
+    await git(served, "config", "gc.autoPackLimit", "2")
+    work = tmp_path / "w"
+    await git(tmp_path, "clone", corral.url("alice/app"), "w", token=alice)
+    return alice, served, work, project.repo_path
+
+
+async def _push(work: Path, alice: str, i: int) -> None:
+    write(work / f"f{i}.txt", f"{i}\n")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", f"commit {i}")
+    await git(work, "push", "-q", "origin", "main", token=alice)
+
+
+async def test_maintenance_repacks_after_pushes_beyond_gc_thresholds(corral, tmp_path: Path) -> None:
+    alice, served, work, _ = await _project(corral, tmp_path)
+    maintenance = corral.kit.maintenance
+    for i in range(2):
+        await _push(work, alice, i)
+    await maintenance.wait_idle()
+    assert len(packs(served)) == 2  # below the threshold: --auto looked and left them
+    runs = maintenance.runs
+    assert runs >= 1
+    # the push itself does not repack (receive.autogc=false): only the background run after it does
+    await _push(work, alice, 2)
+    await maintenance.wait_idle()
+    assert maintenance.runs > runs
+    assert len(packs(served)) == 1, packs(served)
+    fsck = await git(served, "fsck", "--no-progress")
+    assert fsck.returncode == 0
+    assert (await git(served, "rev-list", "--count", "main")).stdout.strip() == "3"
+
+
+async def test_pushes_coalesce_and_close_interrupts_safely(corral, tmp_path: Path) -> None:
+    alice, served, work, repo = await _project(corral, tmp_path)
+    for i in range(4):
+        await _push(work, alice, i)
+    await corral.kit.maintenance.wait_idle()
+    m = corral.kit.maintenance
+    before = m.runs
+    for _ in range(5):  # a burst while one run is pending or running: at most one more after it
+        m.request(repo)
+    await m.wait_idle()
+    assert 1 <= m.runs - before <= 2
+    # close while a run is in flight: git is stopped (SIGTERM) and removes its locks; nothing is half-written
+    for i in range(4, 8):
+        await _push(work, alice, i)
+    m.grace = 0
+    m.request(repo)
+    await m.aclose()
+    m.request(repo)  # closed: ignored
+    await m.wait_idle()
+    assert not list(served.rglob("*.lock")) and not (served / "gc.pid").exists()
+    assert (await git(served, "fsck", "--no-progress")).returncode == 0
+    assert (await git(served, "rev-list", "--count", "main")).stdout.strip() == "8"
+    repack = await git(served, "gc", "--quiet")
+    assert repack.returncode == 0 and len(packs(served)) == 1
