@@ -87,6 +87,7 @@ class GitCli:
         self.root = Path(root)
         self.git = git
         self.hooks_dir = self.root / "_hooks"
+        self.no_hooks_dir = self.hooks_dir / "none"  # empty: a push with no protection rules runs no hook
         self.root.mkdir(parents=True, exist_ok=True)
         self._install_hooks()
         self.base_env = {
@@ -100,6 +101,7 @@ class GitCli:
 
     def _install_hooks(self) -> None:
         self.hooks_dir.mkdir(parents=True, exist_ok=True)
+        self.no_hooks_dir.mkdir(exist_ok=True)
         target = self.hooks_dir / "pre-receive"
         script = _HOOK.encode()
         if not target.exists() or target.read_bytes() != script:
@@ -418,7 +420,9 @@ class GitCli:
             env["CRL_PROTECTED"] = rules_env(push_rules)
             env["GIT_COMMITTER_NAME"] = pusher or "corral"
             env["GIT_COMMITTER_EMAIL"] = f"{pusher or 'corral'}@corral.invalid"
-            args += ["-c", f"core.hooksPath={self.hooks_dir}", "-c", "receive.advertisePushOptions=false"]
+            # no rules: the hook would exit at once; not starting it saves a process per push
+            hooks = self.hooks_dir if push_rules else self.no_hooks_dir
+            args += ["-c", f"core.hooksPath={hooks}", "-c", "receive.advertisePushOptions=false"]
             if not auto_gc:
                 args += ["-c", "receive.autogc=false"]
         args += [service, "--stateless-rpc"]
