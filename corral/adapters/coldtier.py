@@ -107,9 +107,12 @@ def _json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def encode_parquet(signal: str, rows: list[dict[str, Any]]) -> bytes:
-    """Rows (sorted by time) → zstd Parquet bytes."""
+def encode_parquet(signal: str, rows: list[dict[str, Any]] | pa.Table) -> bytes:
+    """Rows (sorted by time: dicts, or an Arrow table with the model's column names, ``ts`` a
+    timestamp and uuids as text, as the PostgreSQL archive reads them) → zstd Parquet bytes."""
     schema = _SCHEMAS[signal]
+    if isinstance(rows, pa.Table):
+        return _write(rows.select(schema.names).cast(schema))
     arrays = []
     for field in schema:
         name = field.name
@@ -122,7 +125,10 @@ def encode_parquet(signal: str, rows: list[dict[str, Any]]) -> bytes:
         else:
             values = [r[name] for r in rows]
         arrays.append(pa.array(values, type=field.type))
-    table = pa.Table.from_arrays(arrays, schema=schema)
+    return _write(pa.Table.from_arrays(arrays, schema=schema))
+
+
+def _write(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", row_group_size=64_000)
     return bytes(sink.getvalue().to_pybytes())
@@ -149,7 +155,7 @@ class ParquetColdTier:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # ---------------------------------------------------------------- writer
-    async def write(self, key: str, signal: str, rows: list[dict[str, Any]]) -> int:
+    async def write(self, key: str, signal: str, rows: list[dict[str, Any]] | pa.Table) -> int:
         data = await self._run(encode_parquet, signal, rows)
         await self._store.put(key, data, content_type="application/vnd.apache.parquet")
         return len(data)

@@ -241,7 +241,7 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
 
     platform.closers.append(shutdown_executor)
     cold = ParquetColdTier(platform.resolve(ObjectStore), settings.data_dir / "cache" / "cold", executor)
-    archive = PostgresHotArchive(pool)
+    archive = PostgresHotArchive(pool, executor)
     return (
         hot,
         archive,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
 import uuid
@@ -30,7 +31,7 @@ from corral.core.observe.model import (
     SpanItem,
     TelemetryBatch,
 )
-from corral.core.observe.ports import ColdFile
+from corral.core.observe.ports import ColdFile, HotPart
 
 __all__ = [
     "InMemoryColdTier",
@@ -98,6 +99,8 @@ class InMemoryTelemetryStore:
         self.cold_keys: dict[str, set[tuple[str, str]]] = {}
         self.batches: list[int] = []
         self.fail_next: Exception | None = None
+        self.fail_commit: Exception | None = None  # raised by the next rotation commit (a crash)
+        self.windows_opened = 0
         self.delay: float = 0.0
 
     # ---------------------------------------------------------------- writer
@@ -177,35 +180,51 @@ class InMemoryTelemetryStore:
     def _table(self, signal: str) -> list[dict[str, Any]]:
         return {"logs": self.logs, "spans": self.spans, "points": self.points}[signal]
 
-    async def old_partitions(self, signal: str, older_than: datetime) -> list[tuple[date, uuid.UUID | None]]:
-        found = {(r["ts"].date(), r["project_id"]) for r in self._table(signal) if r["ts"] < older_than}
-        return sorted(found, key=lambda p: (p[0], str(p[1])))
+    async def old_days(self, signal: str, older_than: datetime) -> list[date]:
+        return sorted({r["ts"].astimezone(UTC).date() for r in self._table(signal) if r["ts"] < older_than})
 
-    async def take(
-        self, signal: str, day: date, project_id: uuid.UUID | None, older_than: datetime, limit: int
-    ) -> list[dict[str, Any]]:
-        rows = [
-            r
-            for r in self._table(signal)
-            if r["ts"] < older_than and r["ts"].date() == day and r["project_id"] == project_id
-        ]
-        rows.sort(key=lambda r: (r["ts"], r.get("id", 0)))
-        return [dict(r) for r in rows[:limit]]
+    async def window(
+        self, signal: str, start: datetime, end: datetime, max_rows: int | None
+    ) -> InMemoryHotWindow | None:
+        rows = [dict(r) for r in self._table(signal) if start <= r["ts"] < end]
+        if max_rows is not None and len(rows) > max_rows:
+            return None
+        self.windows_opened += 1
+        rows.sort(key=lambda r: (str(r["project_id"]), r["ts"], r.get("id", 0)))
+        parts = []
+        for project_id, group in itertools.groupby(rows, key=lambda r: r["project_id"]):
+            members = list(group)
+            first, last = members[0], members[-1]
+            parts.append(
+                HotPart(
+                    project_id=project_id,
+                    rows=len(members),
+                    first=(first["ts"], first.get("id", 0)),
+                    last=(last["ts"], last.get("id", 0)),
+                    data=members,
+                )
+            )
+        return InMemoryHotWindow(self, signal, parts)
 
-    async def commit_rotation(self, file: ColdFile, rows: list[dict[str, Any]]) -> bool:
-        if file.key in self.manifest:
+    def _commit_window(self, signal: str, files: list[ColdFile], parts: list[HotPart]) -> bool:
+        if self.fail_commit is not None:
+            exc, self.fail_commit = self.fail_commit, None
+            raise exc
+        if any(f.key in self.manifest for f in files):
             return False
-        self.manifest[file.key] = file
-        keys: set[tuple[str, str]] = set()
-        for r in rows:
-            if r.get("trace_id"):
-                keys.add(("trace", r["trace_id"]))
-            if r.get("session_id"):
-                keys.add(("session", r["session_id"]))
-        self.cold_keys[file.key] = keys
-        table = self._table(file.signal)
-        gone = {_row_key(file.signal, r) for r in rows}
-        table[:] = [r for r in table if _row_key(file.signal, r) not in gone]
+        gone: set[tuple[Any, ...]] = set()
+        for file, part in zip(files, parts, strict=True):
+            self.manifest[file.key] = file
+            keys: set[tuple[str, str]] = set()
+            for r in part.data:
+                if r.get("trace_id"):
+                    keys.add(("trace", r["trace_id"]))
+                if r.get("session_id"):
+                    keys.add(("session", r["session_id"]))
+                gone.add(_row_key(signal, r))
+            self.cold_keys[file.key] = keys
+        table = self._table(signal)
+        table[:] = [r for r in table if _row_key(signal, r) not in gone]
         return True
 
     async def drop_empty_partitions(self, older_than: datetime) -> int:
@@ -250,6 +269,21 @@ def _row_key(signal: str, row: dict[str, Any]) -> tuple[Any, ...]:
     if signal == "points":
         return (row["series_id"], row["ts"], row["value"])
     return (row["id"], row["ts"])
+
+
+class InMemoryHotWindow:
+    """A rotation window of the in-memory store (rows copied when opened)."""
+
+    def __init__(self, store: InMemoryTelemetryStore, signal: str, parts: list[HotPart]) -> None:
+        self._store = store
+        self._signal = signal
+        self.parts = parts
+
+    async def commit(self, files: list[ColdFile]) -> bool:
+        return self._store._commit_window(self._signal, files, self.parts)
+
+    async def close(self) -> None:
+        return None
 
 
 class InMemoryProjectDirectory:
@@ -333,7 +367,7 @@ class InMemoryColdTier:
         self.written_at: dict[str, datetime] = {}  # tests may age an object by changing it
         self.deleted: list[str] = []
 
-    async def write(self, key: str, signal: str, rows: list[dict[str, Any]]) -> int:
+    async def write(self, key: str, signal: str, rows: Any) -> int:
         del signal
         self.objects[key] = [dict(r) for r in rows]
         self.written_at[key] = datetime.now(UTC)

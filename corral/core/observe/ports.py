@@ -31,6 +31,8 @@ __all__ = [
     "ColdReader",
     "ColdWriter",
     "HotArchive",
+    "HotPart",
+    "HotWindow",
     "LeaderLock",
     "LiveTail",
     "ProjectDirectory",
@@ -157,23 +159,49 @@ class ColdFile:
     bytes: int
 
 
+@attrs.frozen
+class HotPart:
+    """The rows of one project within a hot window, sorted by time (ts, then id).
+
+    ``data`` is the archive adapter's own batch of those rows (opaque to the core: a list of
+    dict rows, an Arrow table ...), handed unchanged to ``ColdWriter.write``. ``first`` and
+    ``last`` are the (ts, id) of the first and last row (id 0 for metric points)."""
+
+    project_id: uuid.UUID | None
+    rows: int
+    first: tuple[datetime, int]
+    last: tuple[datetime, int]
+    data: Any = attrs.field(repr=False, eq=False)
+
+
+class HotWindow(Protocol):
+    """Every row of one signal in a time range, read in ONE database snapshot and held open until
+    ``commit`` or ``close``, grouped by project."""
+
+    parts: list[HotPart]
+
+    async def commit(self, files: list[ColdFile]) -> bool:
+        """``files[i]`` holds ``parts[i]``. In the snapshot's transaction: record every file in the
+        manifest with its trace/session lookup keys and delete exactly the rows read (rows
+        written into the range since the snapshot stay hot), then commit. Returns False (and
+        changes nothing) when a file was already recorded."""
+        ...
+
+    async def close(self) -> None:
+        """Release the snapshot; without a commit nothing changes. Safe to call twice."""
+        ...
+
+
 class HotArchive(Protocol):
     """The rotation side of the hot tier: what is old, and moving it out atomically."""
 
-    async def old_partitions(self, signal: str, older_than: datetime) -> list[tuple[date, uuid.UUID | None]]:
-        """(day, project) pairs that still hold rows of ``signal`` older than ``older_than``."""
+    async def old_days(self, signal: str, older_than: datetime) -> list[date]:
+        """The UTC days that still hold rows of ``signal`` older than ``older_than``, oldest first."""
         ...
 
-    async def take(
-        self, signal: str, day: date, project_id: uuid.UUID | None, older_than: datetime, limit: int
-    ) -> list[dict[str, Any]]:
-        """Up to ``limit`` rows of that partition older than ``older_than``, oldest first (by ts, id)."""
-        ...
-
-    async def commit_rotation(self, file: ColdFile, rows: list[dict[str, Any]]) -> bool:
-        """In ONE transaction: record ``file`` in the manifest (with its trace/session
-        lookup keys) and delete exactly ``rows`` from the hot tier. Returns False (and
-        changes nothing) when the file was already recorded."""
+    async def window(self, signal: str, start: datetime, end: datetime, max_rows: int | None) -> HotWindow | None:
+        """Open a snapshot of every row of ``signal`` with ``start <= ts < end`` (the caller must
+        ``close`` it). None (and nothing held) when the range holds more than ``max_rows`` rows."""
         ...
 
     async def drop_empty_partitions(self, older_than: datetime) -> int:
@@ -208,9 +236,9 @@ class ColdManifest(Protocol):
 class ColdWriter(Protocol):
     """Encodes rows into one zstd Parquet object."""
 
-    async def write(self, key: str, signal: str, rows: list[dict[str, Any]]) -> int:
-        """Write ``rows`` (sorted by time) as Parquet under ``key``, replacing any
-        object of that key; returns the size in bytes."""
+    async def write(self, key: str, signal: str, rows: Any) -> int:
+        """Write ``rows`` (sorted by time: a ``HotPart.data`` of the archive) as Parquet under
+        ``key``, replacing any object of that key; returns the size in bytes."""
         ...
 
     async def delete(self, key: str) -> None:

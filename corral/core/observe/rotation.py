@@ -1,14 +1,19 @@
 """Moving old telemetry from the hot tier into Parquet files, and expiring the cold tier.
 
-Crash safety comes from the order of steps and deterministic names:
-1. take the oldest rows of one (signal, day, project) partition, up to a file's worth;
-2. write them as one object whose key is derived from those rows (re-running writes the
-   same key with the same bytes);
-3. in ONE database transaction record the file in the manifest and delete exactly those
-   hot rows.
-A crash before 3 leaves the rows hot (and maybe an orphan object that no query reads); a
+Crash safety comes from the order of steps, one snapshot and deterministic names:
+1. read every row of one signal in a time window (within one UTC day) in ONE database snapshot,
+   grouped by project; the window adapts its width to hold about ``rows_per_window`` rows;
+2. write each project's rows as one object whose key is derived from those rows (re-running
+   writes the same key with the same bytes);
+3. in the snapshot's transaction record the files in the manifest and delete exactly the rows
+   read (rows arriving in the window meanwhile are not in the snapshot: they stay hot for the
+   next pass).
+A crash before 3 leaves the rows hot (and maybe orphan objects that no query reads); a
 crash after 3 leaves nothing to redo. So no row is lost or duplicated, and a second run
 is a no-op. Only the leader (advisory lock) runs this.
+
+Throughput (tests/bench/bench_rotation.py): one sequential read per window instead of one
+per (day, project) file, and no row ever becomes a Python object on the PostgreSQL path.
 
 Orphans (an object written just before a crash, or one whose manifest row expired before the
 object was deleted) are deleted by each pass once they are older than ``orphan_grace``: the
@@ -17,36 +22,40 @@ grace covers a rotation between its step 2 and step 3.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWriter, HotArchive
+from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWriter, HotArchive, HotWindow
 
 __all__ = ["COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key"]
 
 log = logging.getLogger(__name__)
 COLD_PREFIX = "telemetry/"  # every cold-tier object key starts so
 _KEY_NS = uuid.UUID("0b5e0c8e-9d4f-4a57-8c61-7a1f3f0f2e11")
+_MIN_WIDTH = timedelta(milliseconds=10)
 
 
 def _ts_us(ts: datetime) -> int:
     return int(ts.timestamp() * 1_000_000)
 
 
-def cold_key(signal: str, day: date, project_id: uuid.UUID | None, rows: list[dict[str, Any]]) -> str:
-    """The deterministic object key of a file holding exactly ``rows`` (sorted by time)."""
-    first, last = rows[0], rows[-1]
+def cold_key(
+    signal: str, day: date, project_id: uuid.UUID | None, first: tuple[datetime, int], last: tuple[datetime, int],
+    rows: int,
+) -> str:
+    """The deterministic object key of a file holding exactly ``rows`` rows from ``first`` to
+    ``last`` ((ts, id) of the first and last row, sorted by time)."""
     if signal == "points":
-        span = f"{_ts_us(first['ts'])}-{_ts_us(last['ts'])}"
+        span = f"{_ts_us(first[0])}-{_ts_us(last[0])}"
     else:
-        span = f"{_ts_us(first['ts'])}.{first['id']:x}-{_ts_us(last['ts'])}.{last['id']:x}"
+        span = f"{_ts_us(first[0])}.{first[1]:x}-{_ts_us(last[0])}.{last[1]:x}"
     project = str(project_id) if project_id else "none"
-    return f"{COLD_PREFIX}{signal}/day={day.isoformat()}/project={project}/{span}-{len(rows)}.parquet"
+    return f"{COLD_PREFIX}{signal}/day={day.isoformat()}/project={project}/{span}-{rows}.parquet"
 
 
 @attrs.define
@@ -70,7 +79,9 @@ class ColdRotation:
         lambda: {"logs": timedelta(hours=48), "spans": timedelta(hours=48), "points": timedelta(hours=1)}
     )
     cold_retention: timedelta = timedelta(days=90)
-    rows_per_file: int = 100_000  # bounds the rotation's memory (rows are held as dicts while encoded)
+    # Rows read per window (each project's rows of a window become one file). A window holding more
+    # than twice this is read again narrower, which bounds the rotation's memory.
+    rows_per_window: int = 200_000
     orphan_grace: timedelta = timedelta(hours=1)  # an unlisted object younger than this may be mid-rotation
 
     async def run_once(self, *, now: datetime | None = None, older_than: timedelta | None = None) -> RotationReport:
@@ -79,8 +90,8 @@ class ColdRotation:
         report = RotationReport()
         for signal in SIGNALS:
             cutoff = now - (self.hot_retention[signal] if older_than is None else older_than)
-            for day, project_id in await self.hot.old_partitions(signal, cutoff):
-                await self._partition(signal, day, project_id, cutoff, report)
+            for day in await self.hot.old_days(signal, cutoff):
+                await self._day(signal, day, cutoff, report)
         report.dropped_partitions = await self.hot.drop_empty_partitions(now - max(self.hot_retention.values()))
         expired = await self.manifest.expire((now - self.cold_retention).date())
         for f in expired:
@@ -115,30 +126,50 @@ class ColdRotation:
             await self.writer.delete(key)
         return len(orphans)
 
-    async def _partition(
-        self, signal: str, day: date, project_id: uuid.UUID | None, cutoff: datetime, report: RotationReport
-    ) -> None:
-        while True:
-            rows = await self.hot.take(signal, day, project_id, cutoff, self.rows_per_file)
-            if not rows:
-                return
-            key = cold_key(signal, day, project_id, rows)
-            size = await self.writer.write(key, signal, rows)
-            file = ColdFile(
+    async def _day(self, signal: str, day: date, cutoff: datetime, report: RotationReport) -> None:
+        start = datetime.combine(day, time(), tzinfo=UTC)
+        stop = min(start + timedelta(days=1), cutoff)
+        width = timedelta(hours=1)
+        while start < stop:
+            end = min(start + width, stop)
+            narrowest = width <= _MIN_WIDTH  # a window this narrow is read whatever it holds
+            window = await self.hot.window(signal, start, end, None if narrowest else 2 * self.rows_per_window)
+            if window is None:
+                width = max(width / 4, _MIN_WIDTH)
+                continue
+            try:
+                rows = await self._window(signal, day, window, report)
+            finally:
+                await window.close()
+            # the next window's width, from this one's density (grows at most 8x at a time)
+            fit = width * 8 if rows == 0 else (end - start) * self.rows_per_window / rows
+            width = max(min(fit, width * 8), _MIN_WIDTH)
+            start = end
+
+    async def _window(self, signal: str, day: date, window: HotWindow, report: RotationReport) -> int:
+        parts = window.parts
+        if not parts:
+            return 0
+        keys = [cold_key(signal, day, p.project_id, p.first, p.last, p.rows) for p in parts]
+        sizes = await asyncio.gather(*(self.writer.write(k, signal, p.data) for k, p in zip(keys, parts, strict=True)))
+        files = [
+            ColdFile(
                 id=uuid.uuid5(_KEY_NS, key),
                 signal=signal,
                 day=day,
-                project_id=project_id,
+                project_id=p.project_id,
                 key=key,
-                rows=len(rows),
-                min_ts=rows[0]["ts"],
-                max_ts=rows[-1]["ts"],
+                rows=p.rows,
+                min_ts=p.first[0],
+                max_ts=p.last[0],
                 bytes=size,
             )
-            if not await self.hot.commit_rotation(file, rows):
-                log.warning("cold file %s was already recorded; leaving its rows alone", key)
-                return
-            report.files += 1
-            report.rows += len(rows)
-            if len(rows) < self.rows_per_file:
-                return
+            for key, p, size in zip(keys, parts, sizes, strict=True)
+        ]
+        rows = sum(p.rows for p in parts)
+        if not await window.commit(files):
+            log.warning("a cold file of %s was already recorded; leaving the window's rows alone", keys[0])
+            return rows
+        report.files += len(files)
+        report.rows += rows
+        return rows

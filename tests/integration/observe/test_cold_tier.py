@@ -1,7 +1,9 @@
 """Rotation from PostgreSQL into Parquet (pyarrow) and queries over both tiers (DuckDB)."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from corral.adapters.coldtier import ParquetColdTier
@@ -9,6 +11,7 @@ from corral.adapters.postgres.observe import PostgresHotArchive, PostgresTelemet
 from corral.contracts.telemetry_store import T0, log_row, span_row
 from corral.core.errors import NotFound
 from corral.core.observe.model import LogQuery, MetricAgg, MetricQuery, TelemetryBatch
+from corral.core.observe.ports import ColdFile
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.core.storage.ports import ObjectInfo
@@ -77,13 +80,13 @@ async def test_rotation_moves_rows_into_parquet_and_queries_merge_tiers(pool, tm
             i,
             session_id="s1",
             trace_id="ab" * 16 if i == 1 else None,
-            message=f"old {i} needle" if i == 2 else f"old {i}",
+            message={2: "old 2 needle", 4: "old 4\ttab\nline \\N back\\slash\r"}.get(i, f"old {i}"),
             attributes={"tool": "bash", "n": i},
         )
         for i in range(6)
     ]
     recent = [log_row(0, ts=T0 + timedelta(days=3), message="recent", session_id="s1")]
-    sid = __import__("uuid").uuid4()
+    sid = uuid.uuid4()
     await hot.write(
         TelemetryBatch(
             logs=old + recent,
@@ -96,22 +99,27 @@ async def test_rotation_moves_rows_into_parquet_and_queries_merge_tiers(pool, tm
         )
     )
     rotation = ColdRotation(
-        hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=3)), rows_per_file=4
+        hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=3)), rows_per_window=2
     )
     report = await rotation.run_once()
     assert report.rows == 6 + 2 + 4
     assert (await rotation.run_once()).rows == 0  # idempotent
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM log_entries") == 1
-        assert await conn.fetchval("SELECT count(*) FROM observe_cold_files") == 4
+        files = await conn.fetchval("SELECT count(*) FROM observe_cold_files")
+        assert files == report.files >= 4  # logs in windows of at most 4 rows, spans, points
+        assert await conn.fetchval("SELECT max(rows) FROM observe_cold_files") <= 4
+        keys = {tuple(r) for r in await conn.fetch("SELECT kind, value FROM observe_cold_keys")}
+        assert keys == {("t", "ab" * 16), ("s", "s1")}
 
     q = ObserveQueries(hot=hot, clock=Clock(T0 + timedelta(days=3)), cold_manifest=archive, cold_reader=cold)
     page = await q.search_logs(LogQuery(limit=3))
-    assert [i.message for i in page.items] == ["recent", "old 5", "old 4"]
+    assert [i.message.split("\t")[0] for i in page.items] == ["recent", "old 5", "old 4"]
     from corral.core.observe.query import parse_cursor
 
     rest = await q.search_logs(LogQuery(limit=10, cursor=parse_cursor(page.next_cursor)))
     assert [i.message for i in rest.items] == ["old 3", "old 2 needle", "old 1", "old 0"]
+    assert page.items[2].message == "old 4\ttab\nline \\N back\\slash\r"  # COPY's text escapes undone
     assert [i.message for i in (await q.search_logs(LogQuery(q="NEEDLE"))).items] == ["old 2 needle"]
     assert [i.message for i in (await q.search_logs(LogQuery(trace_id="ab" * 16))).items] == ["old 1"]
     assert [i.message for i in (await q.search_logs(LogQuery(attributes=(("n", "3"),)))).items] == ["old 3"]
@@ -130,7 +138,9 @@ async def test_rotation_moves_rows_into_parquet_and_queries_merge_tiers(pool, tm
     expired = await ColdRotation(
         hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=95))
     ).run_once()
-    assert expired.expired_files == 5  # the "recent" record was rotated first, then every day expired
+    assert expired.expired_files == files + 1  # the "recent" record was rotated first, then every day expired
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM observe_cold_keys") == 0
     assert not list((tmp_path / "objects").rglob("*.parquet"))
 
 
@@ -190,3 +200,45 @@ async def test_unlisted_objects_older_than_the_grace_are_deleted_others_kept(poo
         assert len((await q.search_logs(LogQuery(q="kept"))).items) == 3
     finally:
         await store.close()
+
+
+async def test_a_window_deletes_only_the_rows_of_its_snapshot_and_a_failed_commit_changes_nothing(pool, tmp_path):
+    hot = PostgresTelemetryStore(pool)
+    archive = PostgresHotArchive(pool)
+    await hot.write(TelemetryBatch(logs=[log_row(i, trace_id="cd" * 16) for i in range(3)]))
+    window = await archive.window("logs", T0, T0 + timedelta(hours=1), None)
+    assert [p.rows for p in window.parts] == [3]
+    await hot.write(TelemetryBatch(logs=[log_row(5, trace_id="ef" * 16)]))  # committed after the window's snapshot
+    part = window.parts[0]
+    file = ColdFile(id=uuid.uuid4(), signal="logs", day=T0.date(), project_id=None, key="k1", rows=3,
+                    min_ts=part.first[0], max_ts=part.last[0], bytes=1)
+    assert await window.commit([file])
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM log_entries") == 1  # the late row stays hot
+        assert await conn.fetchval("SELECT count(*) FROM observe_cold_keys WHERE value = $1", "cd" * 16) == 1
+
+    window = await archive.window("logs", T0, T0 + timedelta(hours=1), None)
+    again = ColdFile(id=uuid.uuid4(), signal="logs", day=T0.date(), project_id=None, key="k1", rows=1,
+                     min_ts=T0, max_ts=T0, bytes=1)
+    assert not await window.commit([again])  # the key is already recorded: nothing changes
+    assert await archive.window("logs", T0, T0 + timedelta(hours=1), 0) is None  # 1 row > max_rows 0
+    cold = ParquetColdTier(DirStore(tmp_path / "objects"), tmp_path / "cache")
+    rotation = ColdRotation(hot=archive, manifest=archive, writer=cold, clock=Clock(T0 + timedelta(days=3)))
+    real_copy = asyncpg.Connection.copy_records_to_table
+
+    async def crash(self, *args, **kwargs):
+        raise ConnectionError("killed between the manifest row and the delete")
+
+    asyncpg.Connection.copy_records_to_table = crash
+    try:
+        with pytest.raises(ConnectionError):
+            await rotation.run_once()
+    finally:
+        asyncpg.Connection.copy_records_to_table = real_copy
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM log_entries") == 1
+        assert await conn.fetchval("SELECT count(*) FROM observe_cold_files") == 1
+    assert (await rotation.run_once()).rows == 1
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM log_entries") == 0
+        assert await conn.fetchval("SELECT sum(rows) FROM observe_cold_files") == 4

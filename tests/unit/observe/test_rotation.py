@@ -1,9 +1,11 @@
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from corral.contracts.telemetry_store import T0, log_row, span_row
 from corral.core.observe.model import LogQuery, TelemetryBatch
+from corral.core.observe.ports import ColdFile
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.fakes.observe import InMemoryColdTier, InMemoryTelemetryStore
@@ -32,14 +34,16 @@ async def store():
     return s
 
 
-def rotation(store, cold, now, rows_per_file=2):
-    return ColdRotation(hot=store, manifest=store, writer=cold, clock=Clock(now), rows_per_file=rows_per_file)
+def rotation(store, cold, now, rows_per_window=2):
+    return ColdRotation(hot=store, manifest=store, writer=cold, clock=Clock(now), rows_per_window=rows_per_window)
 
 
 async def test_old_rows_move_to_files_and_queries_still_find_them(store):
     cold = InMemoryColdTier()
     report = await rotation(store, cold, T0 + timedelta(days=3)).run_once()
-    assert (report.rows, report.files) == (6, 4)  # 5 logs in files of 2, 1 span
+    assert report.rows == 6
+    assert report.files == len(store.manifest) >= 3  # at most 4 rows (twice the window's target) a window
+    assert all(f.rows <= 4 for f in store.manifest.values())
     assert store.logs == [] and store.spans == []
     assert sum(len(v) for v in cold.objects.values()) == 6
     q = ObserveQueries(hot=store, clock=Clock(T0), cold_manifest=store, cold_reader=cold)
@@ -59,34 +63,35 @@ async def test_a_second_run_is_a_no_op(store):
 
 async def test_crash_between_write_and_commit_neither_loses_nor_duplicates(store):
     cold = InMemoryColdTier()
-    real_commit = store.commit_rotation
+    real_commit = store._commit_window
     calls = 0
 
-    async def crashing_commit(file, rows):
+    def crashing_commit(signal, files, parts):
         nonlocal calls
         calls += 1
         if calls == 2:
             raise ConnectionError("killed")
-        return await real_commit(file, rows)
+        return real_commit(signal, files, parts)
 
-    store.commit_rotation = crashing_commit
+    store._commit_window = crashing_commit
     with pytest.raises(ConnectionError):
         await rotation(store, cold, T0 + timedelta(days=3)).run_once()
-    store.commit_rotation = real_commit
+    assert 0 < sum(f.rows for f in store.manifest.values()) < 5  # the first window committed, not the second
+    store._commit_window = real_commit
     await rotation(store, cold, T0 + timedelta(days=3)).run_once()
     q = ObserveQueries(hot=store, clock=Clock(T0), cold_manifest=store, cold_reader=cold)
     page = await q.search_logs(LogQuery(limit=100))
     assert sorted(i.message for i in page.items) == sorted(f"message {i}" for i in range(5))
-    assert len(store.manifest) == 4
+    assert sum(f.rows for f in store.manifest.values()) == 6
 
 
 async def test_recent_rows_stay_hot_and_old_cold_days_expire(store):
     cold = InMemoryColdTier()
     report = await rotation(store, cold, T0 + timedelta(hours=1)).run_once()
     assert report.rows == 0
-    await rotation(store, cold, T0 + timedelta(days=3)).run_once()
+    files = (await rotation(store, cold, T0 + timedelta(days=3)).run_once()).files
     expired = await rotation(store, cold, T0 + timedelta(days=91)).run_once()
-    assert expired.expired_files == 4
+    assert expired.expired_files == files > 0
     assert cold.objects == {}
     assert store.manifest == {}
 
@@ -105,6 +110,39 @@ async def test_objects_missing_from_the_manifest_are_deleted_after_the_grace(sto
     assert report.orphans_deleted == 2
     assert set(cold.objects) == listed | {"telemetry/logs/day=2026-11-20/project=none/c.parquet"}
     assert (await rotation(store, cold, now).run_once()).orphans_deleted == 0
+
+
+async def test_rows_arriving_in_an_open_window_stay_hot_for_the_next_pass(store):
+    window = await store.window("logs", T0 - timedelta(hours=1), T0 + timedelta(hours=1), None)
+    await store.write(TelemetryBatch(logs=[log_row(7)]))  # lands inside the window, after its snapshot
+    parts = window.parts
+    files = [
+        ColdFile(id=uuid.uuid4(), signal="logs", day=T0.date(), project_id=p.project_id, key=f"k{i}", rows=p.rows,
+                 min_ts=p.first[0], max_ts=p.last[0], bytes=1)
+        for i, p in enumerate(parts)
+    ]
+    assert await window.commit(files)
+    assert [r["ts"] for r in store.logs] == [T0 + timedelta(seconds=7)]
+    report = await rotation(store, InMemoryColdTier(), T0 + timedelta(days=3)).run_once()
+    assert report.rows == 2  # the late log and the span
+
+
+async def test_windows_narrow_until_they_fit_and_each_project_gets_its_own_file():
+    store = InMemoryTelemetryStore()
+    projects = [uuid.UUID(int=1), uuid.UUID(int=2)]
+    await store.write(TelemetryBatch(logs=[log_row(i, project_id=projects[i % 2]) for i in range(40)]))
+    cold = InMemoryColdTier()
+    report = await rotation(store, cold, T0 + timedelta(days=3), rows_per_window=5).run_once()
+    assert report.rows == 40
+    files = list(store.manifest.values())
+    assert all(f.rows <= 10 for f in files)
+    assert {f.project_id for f in files} == set(projects)
+    assert sum(f.rows for f in files if f.project_id == projects[0]) == 20
+    for f in files:  # each file: one project, sorted by time
+        rows = cold.objects[f.key]
+        assert {r["project_id"] for r in rows} == {f.project_id}
+        assert [r["ts"] for r in rows] == sorted(r["ts"] for r in rows)
+        assert (rows[0]["ts"], rows[-1]["ts"], len(rows)) == (f.min_ts, f.max_ts, f.rows)
 
 
 class _Gate:

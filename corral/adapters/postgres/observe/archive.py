@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from concurrent.futures import Executor
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from corral.core.observe.model import LOG_COLUMNS, POINT_COLUMNS, SPAN_COLUMNS
+from corral.adapters.postgres.observe.window import TABLES, PostgresHotWindow, day_of, open_window
 from corral.core.observe.ports import ColdFile
 
 __all__ = ["PostgresHotArchive"]
 
-_TABLES = {"logs": "log_entries", "spans": "spans", "points": "metric_samples"}
-_COLUMNS = {"logs": LOG_COLUMNS, "spans": SPAN_COLUMNS, "points": POINT_COLUMNS}
+_PARTITIONS = (
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1"
+)
 _FILE_COLS = "id, signal, day, project_id, key, rows, min_ts, max_ts, bytes"
 
 
@@ -24,101 +27,42 @@ def _file(r: Any) -> ColdFile:
     )
 
 
-def _row(signal: str, r: Any) -> dict[str, Any]:
-    row = dict(zip(_COLUMNS[signal], r, strict=True))
-    if row.get("trace_id") is not None:
-        row["trace_id"] = row["trace_id"].hex
-    return row
-
-
 class PostgresHotArchive:
     """HotArchive + ColdManifest."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, executor: Executor | None = None) -> None:
         self._pool = pool
+        self._executor = executor  # parses and splits the windows' rows (pyarrow releases the GIL)
 
-    async def old_partitions(self, signal: str, older_than: datetime) -> list[tuple[date, uuid.UUID | None]]:
-        table = _TABLES[signal]
+    async def old_days(self, signal: str, older_than: datetime) -> list[date]:
+        table = TABLES[signal]
+        days: set[date] = set()
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date AS day, project_id FROM {table} "
-                "WHERE ts < $1 ORDER BY 1",
-                older_than,
-            )
-        return [(r[0], r[1]) for r in rows]
+            for (name,) in await conn.fetch(_PARTITIONS, table):
+                if name == f"{table}_default":
+                    rows = await conn.fetch(
+                        f'SELECT DISTINCT (ts AT TIME ZONE \'UTC\')::date FROM "{name}" WHERE ts < $1', older_than
+                    )
+                    days.update(r[0] for r in rows)
+                elif (
+                    name[-9:-8] == "p"
+                    and name[-8:].isdigit()
+                    and day_of(name) <= older_than.date()
+                    and await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{name}" WHERE ts < $1)', older_than)
+                ):
+                    days.add(day_of(name))
+        return sorted(days)
 
-    async def take(
-        self, signal: str, day: date, project_id: uuid.UUID | None, older_than: datetime, limit: int
-    ) -> list[dict[str, Any]]:
-        start = datetime.combine(day, time(), tzinfo=UTC)
-        end = min(start + timedelta(days=1), older_than)
-        order = "ts, id" if signal != "points" else "ts, series_id"
-        cols = ", ".join(_COLUMNS[signal])
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {cols} FROM {_TABLES[signal]} WHERE ts >= $1 AND ts < $2 "
-                f"AND project_id IS NOT DISTINCT FROM $3 ORDER BY {order} LIMIT $4",
-                start,
-                end,
-                project_id,
-                limit,
-            )
-        return [_row(signal, r) for r in rows]
-
-    async def commit_rotation(self, file: ColdFile, rows: list[dict[str, Any]]) -> bool:
-        table = _TABLES[file.signal]
-        async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                f"INSERT INTO observe_cold_files ({_FILE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) "
-                "ON CONFLICT (key) DO NOTHING RETURNING id",
-                file.id,
-                file.signal,
-                file.day,
-                file.project_id,
-                file.key,
-                file.rows,
-                file.min_ts,
-                file.max_ts,
-                file.bytes,
-            )
-            if inserted is None:
-                return False
-            keys = {("t", r["trace_id"]) for r in rows if r.get("trace_id")}
-            keys |= {("s", r["session_id"]) for r in rows if r.get("session_id")}
-            if keys:
-                await conn.copy_records_to_table(
-                    "observe_cold_keys",
-                    records=[(k, v, file.id) for k, v in keys],
-                    columns=("kind", "value", "file_id"),
-                )
-            if file.signal == "points":
-                await conn.execute(
-                    "DELETE FROM metric_samples m USING unnest($1::uuid[], $2::timestamptz[]) AS d(s, t) "
-                    "WHERE m.series_id = d.s AND m.ts = d.t AND m.ts >= $3 AND m.ts <= $4",
-                    [r["series_id"] for r in rows],
-                    [r["ts"] for r in rows],
-                    file.min_ts,
-                    file.max_ts,
-                )
-            else:
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE ts >= $1 AND ts <= $2 AND id = ANY($3::bigint[])",
-                    file.min_ts,
-                    file.max_ts,
-                    [r["id"] for r in rows],
-                )
-        return True
+    async def window(
+        self, signal: str, start: datetime, end: datetime, max_rows: int | None
+    ) -> PostgresHotWindow | None:
+        return await open_window(self._pool, self._executor, signal, start, end, max_rows)
 
     async def drop_empty_partitions(self, older_than: datetime) -> int:
         dropped = 0
         async with self._pool.acquire() as conn:
-            for table in _TABLES.values():
-                parts = await conn.fetch(
-                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1 AND c.relname ~ '_p[0-9]{8}$'",
-                    table,
-                )
-                for (name,) in parts:
+            for table in TABLES.values():
+                for (name,) in await conn.fetch(_PARTITIONS + " AND c.relname ~ '_p[0-9]{8}$'", table):
                     day = datetime.strptime(name[-8:], "%Y%m%d").replace(tzinfo=UTC)
                     if day + timedelta(days=1) > older_than:
                         continue
@@ -167,6 +111,11 @@ class PostgresHotArchive:
         return {r[0] for r in rows}
 
     async def expire(self, before: date) -> list[ColdFile]:
-        async with self._pool.acquire() as conn:
+        # the lookup keys have no foreign key (047): delete them in the same transaction
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM observe_cold_keys WHERE file_id IN (SELECT id FROM observe_cold_files WHERE day < $1)",
+                before,
+            )
             rows = await conn.fetch(f"DELETE FROM observe_cold_files WHERE day < $1 RETURNING {_FILE_COLS}", before)
         return [_file(r) for r in rows]
