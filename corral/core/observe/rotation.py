@@ -23,6 +23,7 @@ grace covers a rotation between its step 2 and step 3.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 COLD_PREFIX = "telemetry/"  # every cold-tier object key starts so
 _KEY_NS = uuid.UUID("0b5e0c8e-9d4f-4a57-8c61-7a1f3f0f2e11")
 _MIN_WIDTH = timedelta(milliseconds=10)
+_Opened = tuple[HotWindow, datetime, datetime, timedelta]  # a window, its start and end, its width
 
 
 def _ts_us(ts: datetime) -> int:
@@ -127,29 +129,46 @@ class ColdRotation:
         return len(orphans)
 
     async def _day(self, signal: str, day: date, cutoff: datetime, report: RotationReport) -> None:
+        """Window after window through the day; the next window is read while this one's files are
+        written and committed (PostgreSQL's COPY overlaps pyarrow's work: their ranges are disjoint)."""
         start = datetime.combine(day, time(), tzinfo=UTC)
         stop = min(start + timedelta(days=1), cutoff)
-        width = timedelta(hours=1)
-        while start < stop:
+        opened: _Opened | None = await self._open(signal, start, stop, timedelta(hours=1))
+        while opened is not None:
+            window, w_start, w_end, width = opened
+            rows = sum(p.rows for p in window.parts)
+            # the next window's width, from this one's density (grows at most 8x at a time)
+            fit = width * 8 if rows == 0 else (w_end - w_start) * self.rows_per_window / rows
+            width = max(min(fit, width * 8), _MIN_WIDTH)
+            ahead = asyncio.ensure_future(self._open(signal, w_end, stop, width)) if w_end < stop else None
+            try:
+                await self._window(signal, day, window, report)
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                    with contextlib.suppress(BaseException):
+                        late = await ahead
+                        if late is not None:
+                            await late[0].close()
+                raise
+            finally:
+                await window.close()
+            opened = await ahead if ahead is not None else None
+
+    async def _open(self, signal: str, start: datetime, stop: datetime, width: timedelta) -> _Opened:
+        """The window from ``start``, narrowed until it holds at most twice ``rows_per_window``."""
+        while True:
             end = min(start + width, stop)
             narrowest = width <= _MIN_WIDTH  # a window this narrow is read whatever it holds
             window = await self.hot.window(signal, start, end, None if narrowest else 2 * self.rows_per_window)
-            if window is None:
-                width = max(width / 4, _MIN_WIDTH)
-                continue
-            try:
-                rows = await self._window(signal, day, window, report)
-            finally:
-                await window.close()
-            # the next window's width, from this one's density (grows at most 8x at a time)
-            fit = width * 8 if rows == 0 else (end - start) * self.rows_per_window / rows
-            width = max(min(fit, width * 8), _MIN_WIDTH)
-            start = end
+            if window is not None:
+                return window, start, end, width
+            width = max(width / 4, _MIN_WIDTH)
 
-    async def _window(self, signal: str, day: date, window: HotWindow, report: RotationReport) -> int:
+    async def _window(self, signal: str, day: date, window: HotWindow, report: RotationReport) -> None:
         parts = window.parts
         if not parts:
-            return 0
+            return
         keys = [cold_key(signal, day, p.project_id, p.first, p.last, p.rows) for p in parts]
         sizes = await asyncio.gather(*(self.writer.write(k, signal, p.data) for k, p in zip(keys, parts, strict=True)))
         files = [
@@ -166,10 +185,8 @@ class ColdRotation:
             )
             for key, p, size in zip(keys, parts, sizes, strict=True)
         ]
-        rows = sum(p.rows for p in parts)
         if not await window.commit(files):
             log.warning("a cold file of %s was already recorded; leaving the window's rows alone", keys[0])
-            return rows
+            return
         report.files += len(files)
-        report.rows += rows
-        return rows
+        report.rows += sum(p.rows for p in parts)

