@@ -16,6 +16,13 @@ Run: ./dev bench bench_rotation [--rows 2000000] [--projects 20] [--s3] [--dir D
    moved: no old hot row left, manifest rows == loaded rows, lookup keys == distinct trace and
    session ids per file.
 4. With ``--s3``: the first (uncached) and a warm cold query through ``ObserveQueries``.
+
+Figures (2-core machine shared with other work, 1.54M logs + 0.47M spans, 20 projects):
+before (one read + one delete per (day, project) file, each re-scanning the day partition, rows
+as dicts) 27.6k rows/s beside a baseline of 106k; now 153.7k rows/s beside 133k (356 files,
+332k lookup keys, 13 s). Objects in SeaweedFS on the same machine: 83.8k rows/s; the first cold
+trace waterfall 52 ms (objects fetched from S3, DuckDB's first query) then 10 ms cached, a project
++ 1 h window 27 ms then 12.5 ms.
 """
 
 from __future__ import annotations
