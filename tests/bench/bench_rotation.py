@@ -169,6 +169,16 @@ async def rotate(dsn: str, work: Path, total: int, use_s3: bool) -> dict[str, An
         result["keys"] = await conn.fetchval("SELECT count(*) FROM observe_cold_keys")
     if use_s3:
         result["s3_queries"] = await cold_queries(pool, archive, cold, dsn)
+    else:  # every trace and session id of every file is in the lookup table, and nothing else
+        import duckdb
+
+        files = [str(f) for f in (work / "objects").rglob("*") if f.is_file()]
+        result["keys_expected"] = duckdb.connect().execute(
+            "SELECT (SELECT count(*) FROM (SELECT DISTINCT filename, trace_id FROM read_parquet(?, filename=true, "
+            "union_by_name=true) WHERE trace_id IS NOT NULL)) + (SELECT count(*) FROM (SELECT DISTINCT filename, "
+            "session_id FROM read_parquet(?, filename=true, union_by_name=true) WHERE session_id IS NOT NULL))",
+            [files, files],
+        ).fetchone()[0]
     await pool.close()
     executor.shutdown()
     if server is not None:
@@ -259,11 +269,13 @@ async def main() -> None:
               flush=True)
         r = await rotate(dsn, work, total, args.s3)
         ok = r["hot_left"] == 0 and r["manifest_rows"] == total == r["rows"]
+        ok = ok and r.get("keys_expected", r["keys"]) == r["keys"]
         print(f"\n== rotation of {total:,} rows ({meta['logs']:,} logs + {meta['spans']:,} spans, "
               f"{args.projects} projects, 2 days)")
         print(f"rotation  {r['rows'] / r['seconds']:10,.0f} rows/s  ({r['rows']:,} rows, {r['files']:,} files, "
               f"{r['keys']:,} lookup keys, {r['seconds']:.1f} s)  checks: {'ok' if ok else 'FAILED'} "
-              f"(old hot rows left {r['hot_left']:,}, manifest rows {r['manifest_rows']:,})")
+              f"(old hot rows left {r['hot_left']:,}, manifest rows {r['manifest_rows']:,}, "
+              f"distinct trace/session ids per file {r.get('keys_expected', '-')})")
         if base:
             print(f"baseline  {base[0] / base[1]:10,.0f} rows/s  (raw COPY CSV + pyarrow + Parquet write, "
                   f"{base[1]:.1f} s)   rotation/baseline = {base[1] / r['seconds']:.2f}")
