@@ -53,6 +53,7 @@ import pyarrow.parquet as pq
 
 from corral.adapters.coldtier import ParquetColdTier
 from corral.adapters.localfs import LocalFsObjectStore
+from corral.adapters.postgres.migrator import apply_migrations
 from corral.adapters.postgres.observe import PostgresHotArchive, create_telemetry_pool
 from corral.core.observe.rotation import ColdRotation
 from tests.bench.bench_query import load, start_pg
@@ -250,6 +251,9 @@ async def main() -> None:
             print(f"loaded {logs_n:,} logs + {spans_n:,} spans in {load_s:.0f} s", flush=True)
         else:
             print(f"reusing the loaded template: {meta['logs']:,} logs + {meta['spans']:,} spans", flush=True)
+            conn = await asyncpg.connect(root_dsn + "/loaded")
+            await apply_migrations(conn)  # a template kept by an older checkout
+            await conn.close()
         total = meta["logs"] + meta["spans"]
         await admin.execute("DROP DATABASE IF EXISTS run")
         await admin.execute("CREATE DATABASE run TEMPLATE loaded")

@@ -137,9 +137,9 @@ class ColdRotation:
         while opened is not None:
             window, w_start, w_end, width = opened
             rows = sum(p.rows for p in window.parts)
-            # the next window's width, from this one's density (grows at most 8x at a time)
-            fit = width * 8 if rows == 0 else (w_end - w_start) * self.rows_per_window / rows
-            width = max(min(fit, width * 8), _MIN_WIDTH)
+            # the next window's width, from this one's density (a sparse day ends in one window; a
+            # denser stretch than estimated costs one read over, LIMITed, and a narrower window)
+            width = max(width * 8 if rows == 0 else (w_end - w_start) * self.rows_per_window / rows, _MIN_WIDTH)
             ahead = asyncio.ensure_future(self._open(signal, w_end, stop, width)) if w_end < stop else None
             try:
                 await self._window(signal, day, window, report)
