@@ -19,8 +19,8 @@ Run: ./dev bench bench_rotation [--rows 2000000] [--projects 20] [--s3] [--dir D
 
 Figures (2-core machine shared with other work, 1.54M logs + 0.47M spans, 20 projects):
 before (one read + one delete per (day, project) file, each re-scanning the day partition, rows
-as dicts) 27.6k rows/s beside a baseline of 106k; now 153.7k rows/s beside 133k (356 files,
-332k lookup keys, 13 s). Objects in SeaweedFS on the same machine: 83.8k rows/s; the first cold
+as dicts) 27.6k rows/s beside a baseline of 106k; now 132k-154k rows/s beside 115k-133k (356
+files, 332k lookup keys, 13-15 s). Objects in SeaweedFS on the same machine: 83.8k rows/s; the first cold
 trace waterfall 52 ms (objects fetched from S3, DuckDB's first query) then 10 ms cached, a project
 + 1 h window 27 ms then 12.5 ms.
 """
