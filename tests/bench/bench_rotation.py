@@ -19,10 +19,11 @@ Run: ./dev bench bench_rotation [--rows 2000000] [--projects 20] [--s3] [--dir D
 
 Figures (2-core machine shared with other work, 1.54M logs + 0.47M spans, 20 projects):
 before (one read + one delete per (day, project) file, each re-scanning the day partition, rows
-as dicts) 27.6k rows/s beside a baseline of 106k; now 132k-154k rows/s beside 115k-133k (356
-files, 332k lookup keys, 13-15 s). Objects in SeaweedFS on the same machine: 83.8k rows/s; the first cold
-trace waterfall 52 ms (objects fetched from S3, DuckDB's first query) then 10 ms cached, a project
-+ 1 h window 27 ms then 12.5 ms.
+as dicts) 27.6k rows/s beside a baseline of 106k; now 93k-154k rows/s beside 103k-133k over four
+runs (0.91x-1.23x the baseline; 328-356 files, 332k lookup keys, 13-22 s). Objects in
+SeaweedFS on the same machine: 83.8k rows/s; the first cold trace waterfall 52 ms (objects
+fetched from S3, DuckDB's first query) then 10 ms cached, a project + 1 h window 27 ms then
+12.5 ms.
 """
 
 from __future__ import annotations
