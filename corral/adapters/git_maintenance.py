@@ -14,13 +14,18 @@ this scheduler instead, once the response has ended, as large git hosts do:
   left to finish on its own (its own session, so the server's signals do not reach it), like git's own
   detached ``gc --auto``. It is never signalled: measured with git 2.39, a SIGTERM early in ``git maintenance``
   (between creating ``objects/maintenance.lock`` and installing its signal handlers) leaves that lock behind,
-  and every later ``maintenance run`` then skips silently (tests/e2e/test_git_maintenance.py).
+  and every later ``maintenance run`` then skips silently (tests/e2e/test_git_maintenance.py);
+- a lock left behind anyway (a SIGKILL, a power cut) is removed before a run once it is older than
+  ``stale_lock_after`` (12 h, git's own expiry for ``gc.pid``) and no run of that repository is ours: git itself
+  never expires ``maintenance.lock``, so without this the repository would never be packed again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["GitMaintenance"]
@@ -33,9 +38,12 @@ class GitMaintenance:
 
     ``git``: the GitCli whose repositories are served (its binary, paths and environment are used)."""
 
-    def __init__(self, git: Any, *, concurrency: int = 1, grace: float = 10.0) -> None:
+    def __init__(
+        self, git: Any, *, concurrency: int = 1, grace: float = 10.0, stale_lock_after: float = 12 * 3600,
+    ) -> None:
         self.git = git
         self.grace = grace
+        self.stale_lock_after = stale_lock_after
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}  # repo -> its worker (running or waiting for a slot)
         self._again: set[str] = set()  # repos pushed to after their running worker started git
@@ -72,6 +80,7 @@ class GitMaintenance:
             path = self.git.path(repo)
             if not path.is_dir():
                 return  # deleted meanwhile
+            self._clear_stale_lock(repo, path / "objects" / "maintenance.lock")
             proc = await asyncio.create_subprocess_exec(
                 self.git.git, "--git-dir", str(path), "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
                 "maintenance", "run", "--auto", "--quiet",
@@ -90,6 +99,19 @@ class GitMaintenance:
         if proc.returncode:
             log.warning("git maintenance for %s exited %s: %s", repo, proc.returncode,
                         err.decode("utf-8", "replace").strip()[:500])
+
+    def _clear_stale_lock(self, repo: str, lock: Path) -> None:
+        """Remove ``lock`` when it is older than ``stale_lock_after`` (only called while no run of ``repo`` is
+        ours: the per-repository worker is the only caller)."""
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age < self.stale_lock_after:
+            return
+        lock.unlink(missing_ok=True)
+        log.warning("removed a stale %s of %s (%.0f h old): its git maintenance run was killed", lock.name, repo,
+                    age / 3600)
 
     def running(self) -> int:
         """How many git maintenance processes run now."""

@@ -65,6 +65,32 @@ async def test_maintenance_repacks_after_pushes_beyond_gc_thresholds(corral, tmp
     assert (await git(served, "rev-list", "--count", "main")).stdout.strip() == "3"
 
 
+async def test_a_stale_maintenance_lock_is_removed_and_a_fresh_one_respected(corral, tmp_path: Path) -> None:
+    import os
+    import time
+
+    alice, served, work, repo = await _project(corral, tmp_path)
+    for i in range(3):
+        await _push(work, alice, i)
+    await corral.kit.maintenance.wait_idle()
+    assert len(packs(served)) == 1  # repacked once the third pack arrived
+    m = corral.kit.maintenance
+    lock = served / "objects" / "maintenance.lock"
+    for i in range(3, 6):  # three more packs: over gc.autoPackLimit again
+        await _push(work, alice, i)
+        await m.wait_idle()
+        if i == 3:
+            lock.write_text("")  # a run killed an hour ago: younger than git's 12 h, so respected
+            os.utime(lock, (time.time() - 3600,) * 2)
+    assert len(packs(served)) == 4, packs(served)  # the lock made every run skip
+    assert lock.exists()
+    os.utime(lock, (time.time() - 13 * 3600,) * 2)  # now older than 12 h: removed before the next run
+    m.request(repo)
+    await m.wait_idle()
+    assert not lock.exists()
+    assert len(packs(served)) == 1, packs(served)
+
+
 async def test_pushes_coalesce_and_close_interrupts_safely(corral, tmp_path: Path) -> None:
     alice, served, work, repo = await _project(corral, tmp_path)
     for i in range(4):
