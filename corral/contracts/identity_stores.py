@@ -248,6 +248,14 @@ class IdentityStoresContract:
             assert await lt.banned_until(["user:x"], T0) is None
             await lt.clear("user:x")
             assert await lt.failures_since("user:x", T0) == 0
+            await lt.record_failure(["user:y", "ip:5.6.7.8"], T0)
+            await lt.ban("user:y", T0 + timedelta(minutes=5))
+            await lt.ban("ip:5.6.7.8", T0 + timedelta(minutes=5))
+            assert await lt.lift(["user:y", "user:nobody"]) == 1
+            assert await lt.banned_until(["user:y"], T0) is None
+            assert await lt.failures_since("user:y", T0) == 0
+            assert await lt.banned_until(["ip:5.6.7.8"], T0) == T0 + timedelta(minutes=5)  # other keys kept
+            assert await lt.failures_since("ip:5.6.7.8", T0) == 1
 
     async def test_identity_settings(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:

@@ -346,6 +346,13 @@ class InMemoryLoginThrottleStore:
     async def clear(self, key: str) -> None:
         self.data.failures = [(k, at) for k, at in self.data.failures if k != key]
 
+    async def lift(self, keys: list[str]) -> int:
+        self.data.failures = [(k, at) for k, at in self.data.failures if k not in keys]
+        lifted = [k for k in keys if k in self.data.bans]
+        for k in lifted:
+            del self.data.bans[k]
+        return len(lifted)
+
     async def prune(self, before: datetime) -> None:
         self.data.failures = [(k, at) for k, at in self.data.failures if at >= before]
         self.data.bans = {k: until for k, until in self.data.bans.items() if until >= before}

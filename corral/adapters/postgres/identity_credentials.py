@@ -200,6 +200,11 @@ class PostgresLoginThrottleStore:
     async def clear(self, key: str) -> None:
         await self.conn.execute("DELETE FROM login_failures WHERE key = $1", key)
 
+    async def lift(self, keys: list[str]) -> int:
+        await self.conn.execute("DELETE FROM login_failures WHERE key = ANY($1::text[])", keys)
+        status = await self.conn.execute("DELETE FROM login_bans WHERE key = ANY($1::text[])", keys)
+        return int(status.split()[-1])
+
     async def prune(self, before: datetime) -> None:
         await self.conn.execute("DELETE FROM login_failures WHERE at < $1", before)
         await self.conn.execute("DELETE FROM login_bans WHERE until < $1", before)

@@ -227,6 +227,11 @@ class LoginThrottleStore(Protocol):
         """Forget the key's failures (after a successful login)."""
         ...
 
+    async def lift(self, keys: list[str]) -> int:
+        """End the bans of ``keys`` and forget their failures (an admin lifting a ban); the number of bans
+        still in force or not that were removed."""
+        ...
+
     async def prune(self, before: datetime) -> None:
         """Forget failures recorded and bans ended before ``before``."""
         ...

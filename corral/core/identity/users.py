@@ -14,6 +14,7 @@ from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE, PERMISSIONS
 from corral.core.identity.model import Binding, Principal, User
 from corral.core.identity.ports import AuthzCache, PasswordHasher
 from corral.core.identity.recording import record
+from corral.core.identity.regulation import totp_key, user_key
 from corral.core.ids import uuid7
 from corral.core.pagination import Page, clamp_limit
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -189,6 +190,17 @@ class UserService:
             await uow.commit()
         await self.cache.invalidate("user.update")
         return updated
+
+    async def lift_login_ban(self, actor: Principal, name: str) -> int:
+        """End user ``name``'s login bans (password and TOTP, the daily TOTP lock included) and forget their
+        failures, audited; bans of IP addresses are not touched. Returns how many bans were removed."""
+        async with self.uow_factory() as uow:
+            user = await self._get(uow, name)
+            lifted = await uow.login_throttle.lift([user_key(user.name), totp_key(user.id)])
+            await record(uow, self.clock, actor, "auth.ban_lift", "user", resource_id=user.id,
+                         detail={"name": name, "bans_removed": lifted})
+            await uow.commit()
+        return lifted
 
     async def delete(self, actor: Principal, name: str) -> None:
         async with self.uow_factory() as uow:

@@ -269,6 +269,14 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     return json_response(user_json(user))
 
 
+@routes.delete("/api/v1/users/{name}/login-ban", summary="Lift a user's login ban (password and TOTP; not IP bans)",
+               permission=USERS)
+async def lift_login_ban(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    lifted = await identity_of(request).users.lift_login_ban(caller(request), name)
+    return json_response({"user": name, "bans_removed": lifted})
+
+
 @routes.delete("/api/v1/users/{name}", summary="Delete a user", permission=USERS, status=204)
 async def delete_user(request: web.Request) -> web.StreamResponse:
     await identity_of(request).users.delete(caller(request), request.match_info["name"])
