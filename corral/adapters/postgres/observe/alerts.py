@@ -98,6 +98,19 @@ async def _record(conn: Any, entry: AuditEntry) -> None:
     )
 
 
+async def _insert_event(conn: asyncpg.Connection, event: AlertEvent) -> None:
+    await conn.execute(
+        f"INSERT INTO alert_events ({_EVENT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        event.id,
+        event.rule_id,
+        event.status,
+        event.value,
+        event.message,
+        event.created_at,
+        event.resolved_at,
+        event.project_id,
+    )
+
 class PostgresAlertStore:
     """AlertStore over alert_rules / alert_events."""
 
@@ -160,17 +173,7 @@ class PostgresAlertStore:
 
     async def add_event(self, event: AlertEvent) -> None:
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                f"INSERT INTO alert_events ({_EVENT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                event.id,
-                event.rule_id,
-                event.status,
-                event.value,
-                event.message,
-                event.created_at,
-                event.resolved_at,
-                event.project_id,
-            )
+            await _insert_event(conn, event)
 
     async def record_transition(
         self, rule: AlertRule, event: AlertEvent, resolve_event_id: uuid.UUID | None = None
@@ -193,17 +196,7 @@ class PostgresAlertStore:
                     resolve_event_id,
                     event.created_at,
                 )
-            await conn.execute(
-                f"INSERT INTO alert_events ({_EVENT_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                event.id,
-                event.rule_id,
-                event.status,
-                event.value,
-                event.message,
-                event.created_at,
-                event.resolved_at,
-                event.project_id,
-            )
+            await _insert_event(conn, event)
             await conn.execute(
                 "INSERT INTO outbox (id, topic, payload, project_id) VALUES ($1, $2, $3::jsonb, $4)",
                 uuid7(),

@@ -201,15 +201,21 @@ async def upload(request: web.Request) -> web.StreamResponse:
     if digest.hexdigest() != oid:
         await k.objects.delete(key)
         return _lfs(422, {"message": "the uploaded content does not hash to the oid"})
+    await _audit_upload(request, project, oid, size, via="corral")
+    return web.Response(status=200)
+
+
+async def _audit_upload(request: web.Request, project: Project, oid: str, size: int, *, via: str) -> None:
+    """The audit row of an LFS object stored through Corral (``via="corral"``) or checked after a direct upload."""
+    k = kit(request)
     actor = actor_of(request)
     async with k.uow_factory() as uow:
         await uow.audit.record(AuditEntry(
             id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="lfs.upload", resource="project",
             created_at=k.clock.now(), resource_id=project.id, project_id=project.id,
-            detail={"oid": oid, "size": size, "via": "corral"},
+            detail={"oid": oid, "size": size, "via": via},
         ))
         await uow.commit()
-    return web.Response(status=200)
 
 
 @routes.post(f"{REPO}/info/lfs/verify", summary="Git LFS verify after upload (size and SHA-256 checked)",
@@ -234,12 +240,5 @@ async def verify(request: web.Request) -> web.StreamResponse:
         await k.objects.delete(key)
         return _lfs(422, {"message": "the stored content does not hash to the oid; it was removed, upload it again"})
     if request.query.get("direct") == "1":  # bytes that went around Corral: audited once checked
-        actor = actor_of(request)
-        async with k.uow_factory() as uow:
-            await uow.audit.record(AuditEntry(
-                id=uuid7(), actor_id=actor.id, actor_name=actor.name, action="lfs.upload", resource="project",
-                created_at=k.clock.now(), resource_id=project.id, project_id=project.id,
-                detail={"oid": oid, "size": size, "via": "signed_url"},
-            ))
-            await uow.commit()
+        await _audit_upload(request, project, oid, size, via="signed_url")
     return _lfs(200, {})
