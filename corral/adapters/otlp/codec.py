@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from google.protobuf.message import DecodeError, Message
@@ -127,6 +128,37 @@ def _resource_extra(res: dict[str, Any]) -> dict[str, Any] | None:
 Lookup = Callable[[str], object]
 
 
+def _one() -> int:
+    return 1
+
+
+def log_records_of(resource_logs: Any) -> int:
+    return sum(len(sl.log_records) for sl in resource_logs.scope_logs)
+
+
+def _spans_of(resource_spans: Any) -> int:
+    return sum(len(ss.spans) for ss in resource_spans.scope_spans)
+
+
+def _points_of(resource_metrics: Any) -> int:
+    return sum(_count_points(m) for sm in resource_metrics.scope_metrics for m in sm.metrics)
+
+
+def envelope_or_reject(
+    out: Any, attrs: dict[str, Any], caller: Caller, lookup: Lookup, parent: Envelope | None = None,
+    records: Callable[[], int] = _one,
+) -> Envelope | None:
+    """The envelope of ``attrs`` (a resource's, or a record's over ``parent``); None when its project is refused:
+    then ``records()`` are counted as rejected on ``out`` (a TelemetryBatch or a COPY result, both with
+    ``rejected`` and ``error_message``) and the reason is kept for ``partial_success``."""
+    try:
+        return resolve_envelope(attrs, caller, lookup, parent)
+    except ProjectRejected as exc:
+        out.rejected += records()
+        out.error_message = str(exc)
+        return None
+
+
 class OtlpCodec:
     """Turns OTLP messages into TelemetryBatch rows. Keeps a cache of metric series ids."""
 
@@ -145,12 +177,9 @@ class OtlpCodec:
         levels = NUMBER_LEVELS
         for rl in req.resource_logs:
             res = _attrs(rl.resource.attributes)
-            try:
-                env = resolve_envelope(res, caller, lookup)
-            except ProjectRejected as exc:
-                n = sum(len(sl.log_records) for sl in rl.scope_logs)
-                batch.rejected += n
-                batch.error_message = str(exc)
+            env = envelope_or_reject(batch, res, caller, lookup,
+                                     records=partial(log_records_of, rl))
+            if env is None:
                 continue
             extra = _resource_extra(res)
             # the resource's own attributes are the same for every record: encode them once
@@ -165,12 +194,10 @@ class OtlpCodec:
                     if kvs:
                         attrs = _attrs(kvs)
                         if not envelope_keys.isdisjoint(attrs):
-                            try:
-                                e = resolve_envelope(attrs, caller, lookup, env)
-                            except ProjectRejected as exc:
-                                batch.rejected += 1
-                                batch.error_message = str(exc)
+                            found = envelope_or_reject(batch, attrs, caller, lookup, env)
+                            if found is None:
                                 continue
+                            e = found
                             attrs = strip_envelope(attrs)
                         text = _dumps(attrs) if attrs else "{}"
                         attributes = (text[:-1] + tail if len(text) > 2 else only) if tail else text
@@ -215,11 +242,9 @@ class OtlpCodec:
         rows = batch.spans
         for rs in req.resource_spans:
             res = _attrs(rs.resource.attributes)
-            try:
-                env = resolve_envelope(res, caller, lookup)
-            except ProjectRejected as exc:
-                batch.rejected += sum(len(ss.spans) for ss in rs.scope_spans)
-                batch.error_message = str(exc)
+            env = envelope_or_reject(batch, res, caller, lookup,
+                                     records=partial(_spans_of, rs))
+            if env is None:
                 continue
             extra = _resource_extra(res)
             extra_json = _dumps(extra) if extra else ""
@@ -235,12 +260,10 @@ class OtlpCodec:
                     attrs = _attrs(sp.attributes)
                     e = env
                     if attrs:
-                        try:
-                            e = resolve_envelope(attrs, caller, lookup, env)
-                        except ProjectRejected as exc:
-                            batch.rejected += 1
-                            batch.error_message = str(exc)
+                        found = envelope_or_reject(batch, attrs, caller, lookup, env)
+                        if found is None:
                             continue
+                        e = found
                         attrs = strip_envelope(attrs)
                     events = [
                         {
@@ -321,11 +344,10 @@ class OtlpCodec:
         batch = TelemetryBatch()
         for rm in req.resource_metrics:
             res = _attrs(rm.resource.attributes)
-            try:
-                env = resolve_envelope(res, caller, lookup)
-            except ProjectRejected as exc:
-                batch.rejected += sum(_count_points(m) for sm in rm.scope_metrics for m in sm.metrics)
-                batch.error_message = str(exc)
+            env = envelope_or_reject(
+                batch, res, caller, lookup,
+                records=partial(_points_of, rm))
+            if env is None:
                 continue
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
@@ -351,12 +373,10 @@ class OtlpCodec:
             labels = _attrs(p.attributes)
             e = env
             if labels:
-                try:
-                    e = resolve_envelope(labels, caller, lookup, env)
-                except ProjectRejected as exc:
-                    batch.rejected += 1
-                    batch.error_message = str(exc)
+                found = envelope_or_reject(batch, labels, caller, lookup, env)
+                if found is None:
                     continue
+                e = found
                 labels = strip_envelope(labels)
             if mtype in ("histogram", "summary"):
                 value = (p.sum / p.count) if p.count else 0.0  # the mean of the interval

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import struct
 from binascii import hexlify as _hexlify
+from functools import partial
 from json.encoder import encode_basestring_ascii as _enc  # what json.dumps uses (C)
 from typing import Any
 
 import attrs
 
-from corral.adapters.otlp.codec import Lookup, _attrs, _dumps, _resource_extra, _value, no_nul
+from corral.adapters.otlp.codec import (
+    Lookup,
+    _attrs,
+    _dumps,
+    _resource_extra,
+    _value,
+    envelope_or_reject,
+    log_records_of,
+    no_nul,
+)
 from corral.adapters.otlp.pgcopy import NULL, PG_EPOCH_US, json_field, text
 from corral.adapters.otlp.rawattrs import KeyValue
 from corral.core.errors import InvalidInput
@@ -22,9 +32,7 @@ from corral.core.observe.envelope import (
     ENVELOPE_KEYS,
     NUMBER_LEVELS,
     Envelope,
-    ProjectRejected,
     level_from_severity,
-    resolve_envelope,
     strip_envelope,
 )
 from corral.core.observe.model import Caller
@@ -81,11 +89,9 @@ def encode_logs(
     count = 0
     for rl in req.resource_logs:
         res = _attrs(rl.resource.attributes)
-        try:
-            env = resolve_envelope(res, caller, lookup)
-        except ProjectRejected as exc:
-            result.rejected += sum(len(sl.log_records) for sl in rl.scope_logs)
-            result.error_message = str(exc)
+        env = envelope_or_reject(result, res, caller, lookup,
+                                 records=partial(log_records_of, rl))
+        if env is None:
             continue
         extra = _resource_extra(res)
         tail = (',"resource":' + _dumps(extra) + "}") if extra else ""
@@ -108,12 +114,10 @@ def encode_logs(
                 if kvs:
                     attrs_ = _attrs([_key_value(r) for r in kvs] if raw_attributes else kvs)
                     if not envelope_keys.isdisjoint(attrs_):
-                        try:
-                            e = resolve_envelope(attrs_, caller, lookup, env)
-                        except ProjectRejected as exc:
-                            result.rejected += 1
-                            result.error_message = str(exc)
+                        found = envelope_or_reject(result, attrs_, caller, lookup, env)
+                        if found is None:
                             continue
+                        e = found
                         attrs_ = strip_envelope(attrs_)
                         fields = env_cache.get(e) or env_cache.setdefault(e, _envelope_fields(e))
                         result.project_ids.add(e.project_id)
