@@ -113,6 +113,25 @@ class ProjectStoresContract:
         async with projects_uow_factory() as uow:
             assert await uow.projects.get(project.id) is None
 
+    async def test_rollback_keeps_what_other_units_committed(
+        self, projects_uow_factory: Any, make_user: MakeUser
+    ) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        kept, dropped = _project(owner, "kept"), _project(owner, "dropped")
+        async with projects_uow_factory() as a:
+            await a.projects.add(dropped)
+            async with projects_uow_factory() as b:  # begins and commits while ``a`` is open
+                await b.projects.add(kept)
+                await b.projects.update(attrs.evolve(project, name="renamed"))
+                await b.commit()
+            # ``a`` rolls back on exit: only its own write goes
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.get(dropped.id) is None
+            assert await uow.projects.get(kept.id) == kept
+            got = await uow.projects.get(project.id)
+            assert got is not None
+            assert got.name == "renamed"
+
     async def test_list_pages_by_id(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner = await make_user(f"u{uuid.uuid4().hex[:8]}")
         made = [_project(owner, f"p{i}") for i in range(5)]

@@ -1,10 +1,9 @@
-"""In-memory stores of the projects domain, sharing one ``ProjectsData`` that a fake unit of work
-snapshots on entry and restores on rollback."""
+"""In-memory stores of the projects domain over one ``ProjectsData`` (in a unit of work: that unit's private
+copy, see corral.fakes.uow)."""
 
 from __future__ import annotations
 
 import builtins
-import copy
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -54,13 +53,6 @@ class ProjectsData:
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
-
-    def snapshot(self) -> dict[str, Any]:
-        return {f.name: copy.copy(getattr(self, f.name)) for f in attrs.fields(ProjectsData)}
-
-    def restore(self, snap: dict[str, Any]) -> None:
-        for name, value in snap.items():
-            setattr(self, name, value)
 
 
 @attrs.define

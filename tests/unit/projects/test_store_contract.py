@@ -12,6 +12,8 @@ from corral.fakes.uow import InMemoryUnitOfWorkFactory
 
 
 class TestInMemoryProjectStores(ProjectStoresContract):
+    """Through ``ProjectsMemory``, the unit of work of the projects unit tests."""
+
     @pytest.fixture
     def projects_uow_factory(self) -> ProjectsMemory:
         return ProjectsMemory()

@@ -29,10 +29,11 @@ async def project(world, repos, clock, alice):
 async def _relay(world, hooks) -> None:
     """What the outbox relay does: hand each event to the webhook fan-out in a unit of work."""
     async with world() as uow:
-        for event in world.events:
+        events = await uow.outbox.claim(1000)
+        for event in events:
             await hooks.fan_out(uow, event)
+        await uow.outbox.mark_processed([e.id for e in events])
         await uow.commit()
-    world.events.clear()
 
 
 def test_topics_map_to_events_exactly() -> None:
