@@ -16,16 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.e2e.gitkit import git, start_corral, stop_corral, write
+from tests.e2e.gitkit import git, write
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def corral(tmp_path: Path):
-    c = await start_corral(tmp_path)
-    yield c
-    await stop_corral(c)
 
 
 async def api(c, method: str, path: str, token: str | None = None, **kw):

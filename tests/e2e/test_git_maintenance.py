@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.gitkit import git, start_corral, stop_corral, write
+from tests.e2e.gitkit import git, write
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def corral(tmp_path: Path):
-    c = await start_corral(tmp_path)
-    yield c
-    await stop_corral(c)
 
 
 def packs(repo: Path) -> list[str]:

@@ -13,16 +13,9 @@ import aiohttp
 import pytest
 
 from corral.fakes.projects import InMemoryProjectStore
-from tests.e2e.gitkit import git, start_corral, stop_corral, write
+from tests.e2e.gitkit import git, write
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def corral(tmp_path: Path):
-    c = await start_corral(tmp_path)
-    yield c
-    await stop_corral(c)
 
 
 def _spawns(corral) -> list[tuple[str, bool]]:
