@@ -16,7 +16,11 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+import attrs
+
+from corral.adapters import git_refs
 from corral.adapters.git_format import LOG_FORMAT, parse_changes, parse_log, parse_ls_tree
+from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from corral.core.git.model import (
     Blob,
@@ -31,7 +35,7 @@ from corral.core.git.model import (
     TreeEntry,
 )
 
-__all__ = ["GitCli", "GitError", "rules_env"]
+__all__ = ["GitCli", "GitError", "ServiceProcess", "rules_env"]
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
@@ -80,6 +84,15 @@ class GitError(Exception):
     """A git command failed unexpectedly (not a user error)."""
 
 
+@attrs.define
+class ServiceProcess:
+    """A pack program started for one smart HTTP exchange: the process (its stdout and stderr are asyncio
+    pipes) and the pipe into its stdin (None for a ref advertisement, which reads nothing)."""
+
+    process: asyncio.subprocess.Process
+    stdin: PipeWriter | None
+
+
 class GitCli:
     """Bare repositories under ``root``; see corral.core.git.ports.GitRepositories."""
 
@@ -88,6 +101,7 @@ class GitCli:
         self.git = git
         self.hooks_dir = self.root / "_hooks"
         self.no_hooks_dir = self.hooks_dir / "none"  # empty: a push with no protection rules runs no hook
+        self._receive_caps: bytes | None = None  # what this git advertises to a push (asked once)
         self.root.mkdir(parents=True, exist_ok=True)
         self._install_hooks()
         self.base_env = {
@@ -398,23 +412,10 @@ class GitCli:
                 values[ref] = sha
         return values
 
-    async def spawn_service(
-        self, repo: str, service: str, *, advertise: bool, protocol: str | None,
-        push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "", auto_gc: bool = True,
-    ) -> asyncio.subprocess.Process:
-        """Start ``git upload-pack`` or ``git receive-pack`` in stateless-rpc mode for one HTTP exchange.
-
-        Branch protection reaches the pre-receive hook through the environment:
-        one line per rule, ``<flags> <pattern>`` (flags F: force-push allowed,
-        D: deletion allowed, M: merge requests only, '-': none). ``auto_gc=False``: receive-pack skips its
-        ``git maintenance run --auto`` (the caller runs it after the response, corral.adapters.git_maintenance).
-        """
-        if service not in ("upload-pack", "receive-pack"):
-            raise InvalidInput("unknown git service", field="service")
-        self._check_repo(repo)
-        env = dict(self.base_env)
-        if protocol:
-            env["GIT_PROTOCOL"] = protocol
+    def _service_args(
+        self, service: str, push_rules: list[PushRule] | tuple[PushRule, ...], pusher: str, auto_gc: bool,
+        env: dict[str, str],
+    ) -> list[str]:
         args = [self.git]
         if service == "receive-pack":
             env["CRL_PROTECTED"] = rules_env(push_rules)
@@ -425,14 +426,78 @@ class GitCli:
             args += ["-c", f"core.hooksPath={hooks}", "-c", "receive.advertisePushOptions=false"]
             if not auto_gc:
                 args += ["-c", "receive.autogc=false"]
+        return args
+
+    async def spawn_service(
+        self, repo: str, service: str, *, advertise: bool, protocol: str | None,
+        push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "", auto_gc: bool = True,
+    ) -> ServiceProcess:
+        """Start ``git upload-pack`` or ``git receive-pack`` in stateless-rpc mode for one HTTP exchange.
+
+        Branch protection reaches the pre-receive hook through the environment:
+        one line per rule, ``<flags> <pattern>`` (flags F: force-push allowed,
+        D: deletion allowed, M: merge requests only, '-': none); no rules: no hook runs. ``auto_gc=False``:
+        receive-pack skips its ``git maintenance run --auto`` (the caller runs it after the response,
+        corral.adapters.git_maintenance). The request body goes in through ``ServiceProcess.stdin``.
+        """
+        if service not in ("upload-pack", "receive-pack"):
+            raise InvalidInput("unknown git service", field="service")
+        self._check_repo(repo)
+        env = dict(self.base_env)
+        if protocol:
+            env["GIT_PROTOCOL"] = protocol
+        args = self._service_args(service, push_rules, pusher, auto_gc, env)
         args += [service, "--stateless-rpc"]
         if advertise:
             args.append("--advertise-refs")
         args.append(str(self.path(repo)))
-        return await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=env, limit=_SERVICE_BUFFER,
-        )
+        if advertise:
+            process = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, limit=_SERVICE_BUFFER,
+            )
+            return ServiceProcess(process, None)
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *args, stdin=read_end, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env=env, limit=_SERVICE_BUFFER,
+            )
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        return ServiceProcess(process, PipeWriter(write_end))
+
+    async def receive_advertisement(self, repo: str) -> bytes | None:
+        """What ``git receive-pack --advertise-refs`` would write for ``repo`` (protocol v0), read from the
+        ref files without starting git (corral.adapters.git_refs); None when git must answer itself."""
+        self._check_repo(repo)
+        if self._receive_caps is None:
+            self._receive_caps = await self._ask_receive_caps()
+        caps = self._receive_caps
+        if not caps:
+            return None
+        return await asyncio.to_thread(git_refs.advertisement, self.path(repo), caps)
+
+    async def _ask_receive_caps(self) -> bytes:
+        """The capabilities this machine's git advertises to a push (b"" if they cannot be read)."""
+        scratch = self.hooks_dir / "empty.git"
+        try:
+            if not (scratch / "HEAD").exists():
+                await self._run(None, "init", "--bare", "--quiet", str(scratch))
+            env = dict(self.base_env)
+            args = self._service_args("receive-pack", (), "", False, env)
+            proc = await asyncio.create_subprocess_exec(
+                *args, "receive-pack", "--stateless-rpc", "--advertise-refs", str(scratch),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, env=env,
+            )
+            out, _ = await proc.communicate()
+        except (OSError, GitError):
+            return b""
+        return (git_refs.capabilities_from(out) or b"") if proc.returncode == 0 else b""
 
 
 def _migrate_objects(quarantine: Path, objects: Path) -> None:

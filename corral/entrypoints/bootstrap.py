@@ -25,6 +25,7 @@ import punq
 from corral.core.clock import Clock
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.child_watcher import install_child_watcher
 from corral.entrypoints.config import Settings
 
 __all__ = ["WIRINGS", "Platform"]
@@ -57,6 +58,7 @@ class Platform:
         ``attach`` (for CLI tools such as ``corral admin``): when a running ``corral serve`` owns the
         embedded PostgreSQL and Valkey of this data directory, connect to them instead of refusing.
         """
+        install_child_watcher()  # git runs for most repository requests: reap it on the loop, not a thread
         platform = cls(settings=settings)
         platform._attach = attach
         platform.container.register(Settings, instance=settings)

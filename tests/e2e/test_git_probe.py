@@ -66,7 +66,8 @@ async def test_large_push_probe_answered_without_git(corral, tmp_path: Path, mon
     await git(work, "push", url, "main", token=alice)
     posts = [p for m, p in corral.requests if m == "POST"]
     assert posts == ["/alice/app.git/git-receive-pack"] * 2  # the probe, then the pack
-    assert spawned == [("receive-pack", True), ("receive-pack", False)]  # no git for the probe
+    # no git for the probe, nor for discovery (the refs are read from the ref files): one receive-pack
+    assert spawned == [("receive-pack", False)]
     # one git operation, one connection: the project and the branch protection are read once (at discovery)
     assert sorted(reads) == ["project", "protections"], reads
     pushes = [e.payload for e in corral.memory.events if e.topic == "push"]
@@ -119,3 +120,38 @@ async def test_probe_answer_is_byte_for_byte_what_git_answers(corral, tmp_path: 
     status, _, body = await _post(url, service, b"0001", alice, protocol)
     assert status == 200 and spawned == [(service, False)]
     assert body == await asyncio.to_thread(_real_git, repo, service, b"0001", protocol)
+
+
+async def test_hook_runs_only_for_pushes_a_rule_can_refuse(corral, tmp_path: Path) -> None:
+    """With 'main' protected, a push of a feature branch starts receive-pack without the pre-receive hook;
+    a push to main still gets it, and a force-push there is still refused with git's reason."""
+    alice = await corral.user("alice", admin=True)
+    url = await _project(corral, alice)
+    async with aiohttp.ClientSession() as s, s.post(
+        f"{corral.base}/api/v1/projects/alice/app/branch-protections", json={"pattern": "main"},
+        headers={"Authorization": f"Bearer {alice}"},
+    ) as r:
+        assert r.status == 201, await r.text()
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    for name in ("a", "b"):
+        write(work / f"{name}.txt", name)
+        await git(work, "add", ".")
+        await git(work, "commit", "-qm", name)
+    rules_seen: list[list[str]] = []
+    original = corral.kit.git.spawn_service
+
+    async def spy(repo, service, **kw):  # type: ignore[no-untyped-def]
+        if service == "receive-pack" and not kw["advertise"]:
+            rules_seen.append([r.pattern for r in kw["push_rules"]])
+        return await original(repo, service, **kw)
+
+    corral.kit.git.spawn_service = spy
+    await git(work, "push", url, "main", token=alice)
+    await git(work, "push", url, "main:feature/x", token=alice)
+    await git(work, "reset", "-q", "--hard", "HEAD~1")
+    refused = await git(work, "push", "--force", url, "main", token=alice, check=False)
+    assert refused.returncode != 0 and "force-push" in refused.stderr, refused.stderr
+    assert rules_seen == [["main"], [], ["main"]]
+    await git(work, "push", "--force", url, "main:feature/x", token=alice)  # no rule: nothing refuses it
+    assert rules_seen[-1] == []

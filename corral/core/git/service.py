@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import posixpath
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -48,6 +49,25 @@ def push_rules(protections: list[BranchProtection], bypassed: Collection[BranchP
         PushRule(p.pattern, p.allow_force_push, p.allow_deletion, p.require_merge_request and p.id not in skip)
         for p in protections
     ]
+
+
+def hook_rules(rules: list[PushRule], updates: list[RefUpdate], *, complete: bool) -> list[PushRule]:
+    """The rules the pre-receive hook must be given for these ref updates, or [] when it need not run:
+    it only ever refuses an update of a branch that one of the rules matches. ``complete``: ``updates`` is
+    the whole command list (if not, every rule is kept).
+
+    The hook matches with the shell's ``case``; a pattern whose meaning could differ from ``fnmatch``
+    (brackets, backslashes) counts as matching every branch.
+    """
+    if not rules or not complete:
+        return rules
+    branches = [u.branch for u in updates if u.branch is not None]
+    for rule in rules:
+        if "[" in rule.pattern or "\\" in rule.pattern:
+            return rules
+        if any(b == rule.pattern or fnmatch.fnmatchcase(b, rule.pattern) for b in branches):
+            return rules
+    return []
 
 
 def parse_commands(data: bytes) -> tuple[list[RefUpdate], bool]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from corral.core.git.model import ZERO_SHA, RefUpdate
-from corral.core.git.service import parse_commands, push_rules, record_push
+from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
+from corral.core.git.service import hook_rules, parse_commands, push_rules, record_push
 from corral.core.projects.model import BranchProtection
 from corral.core.projects.service import ProjectService
 
@@ -24,6 +24,20 @@ def test_parse_commands() -> None:
     partial, complete = parse_commands(body[:30])
     assert not complete
     assert partial == []
+
+
+def test_hook_runs_only_when_a_rule_can_refuse_a_pushed_branch() -> None:
+    a, b = "a" * 40, "b" * 40
+    rules = [PushRule("main"), PushRule("release/*", allow_force_push=True)]
+    feature = [RefUpdate(a, b, "refs/heads/feature/x"), RefUpdate(ZERO_SHA, b, "refs/tags/main")]
+    assert hook_rules(rules, feature, complete=True) == []  # a tag named like a branch rule is not a branch
+    assert hook_rules(rules, [*feature, RefUpdate(a, ZERO_SHA, "refs/heads/main")], complete=True) == rules
+    assert hook_rules(rules, [RefUpdate(a, b, "refs/heads/release/1.0")], complete=True) == rules
+    assert hook_rules(rules, feature, complete=False) == rules  # commands cut short: every rule stays
+    assert hook_rules([], feature, complete=True) == []
+    # the hook matches with the shell's case: where fnmatch could read a pattern differently, keep the hook
+    for odd in (PushRule("[!f]*"), PushRule("feat\\ure")):
+        assert hook_rules([odd], feature, complete=True) == [odd]
 
 
 def test_push_rules_from_protections(clock) -> None:

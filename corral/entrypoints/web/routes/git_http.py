@@ -1,9 +1,11 @@
 """Git smart HTTP (``/{owner}/{name}.git/...``): discovery, upload-pack, receive-pack, streamed both ways.
 
-The pack programs run in stateless-rpc mode; request and response bodies are copied in 64 KiB chunks, so
-a pack is never held in memory. Pushes: project:write is checked before git starts; branch protection is
-enforced by the pre-receive hook (its reason reaches the client as "remote: ..."); after git exits, every
-ref that moved becomes a ``push`` event in the outbox.
+The pack programs run in stateless-rpc mode; request bodies go to git as the connection delivers them
+(corral.adapters.git_pipe), responses are copied in pieces of at most 1 MiB, so a pack is never held in
+memory. Pushes: project:write is checked before git starts; the ref advertisement is read from the ref files
+(corral.adapters.git_refs); branch protection is enforced by the pre-receive hook (its reason reaches the
+client as "remote: ..."), started only when a rule matches a pushed branch; every ref that moved becomes a
+``push`` event in the outbox before the response ends.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
+from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
 from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
-from corral.core.git.service import finished_report, parse_commands, push_rules, record_push, report_status
+from corral.core.git.service import (
+    finished_report,
+    hook_rules,
+    parse_commands,
+    push_rules,
+    record_push,
+    report_status,
+)
 from corral.core.projects.model import BranchProtection, Project
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
@@ -87,30 +97,30 @@ def _probe_answer(service: str) -> web.Response:
                                                        "Cache-Control": "no-cache"})
 
 
-async def _feed(
-    request: web.Request, proc: asyncio.subprocess.Process, head: bytearray | None, prefix: bytes = b"",
-) -> None:
-    """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin; keep the first
-    bytes in ``head`` (ref update commands)."""
-    assert proc.stdin is not None
-
-    async def body() -> AsyncIterator[bytes]:
-        if prefix:
-            yield prefix
-        async for chunk in request.content.iter_chunked(_CHUNK):
-            yield chunk
-
+async def _feed(request: web.Request, stdin: PipeWriter, prefix: bytes = b"") -> None:
+    """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin: each write is
+    everything the connection has delivered since the last one (aiohttp bounds that), so a slow git holds
+    back the client through TCP, never through memory."""
     try:
-        async for chunk in body():
-            if head is not None and len(head) < _COMMANDS_LIMIT:
-                head.extend(chunk[: _COMMANDS_LIMIT - len(head)])
-            proc.stdin.write(chunk)
-            await proc.stdin.drain()
+        if prefix:
+            await stdin.write(prefix)
+        while chunk := await request.content.readany():
+            await stdin.write(chunk)
     except (BrokenPipeError, ConnectionResetError):
         pass  # git stopped reading (it answers with an error of its own)
     finally:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.close()
+        stdin.close()
+
+
+async def _read_commands(request: web.Request, prefix: bytes) -> bytes:
+    """The start of a receive-pack request up to the end of its ref update commands (or 1 MiB of it)."""
+    data = bytearray(prefix)
+    while len(data) < _COMMANDS_LIMIT and not parse_commands(bytes(data))[1]:
+        chunk = await request.content.readany()
+        if not chunk:
+            break
+        data.extend(chunk)
+    return bytes(data)
 
 
 @routes.get(f"{REPO}/info/refs", summary="Git smart HTTP discovery (?service=git-upload-pack|git-receive-pack)",
@@ -129,29 +139,38 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
         except PermissionDenied as exc:
             return _text(403, exc.message)
     protocol = _protocol(request)
-    # a push: read its branch protection while git advertises the refs (the pack request reuses the read)
-    policy = asyncio.ensure_future(_push_policy(request, project, fresh=True)) if service == "receive-pack" else None
+    headers = {"Content-Type": f"application/x-git-{service}-advertisement", "Cache-Control": "no-cache",
+               "Expires": "Fri, 01 Jan 1980 00:00:00 GMT", "Pragma": "no-cache"}
+    if service == "receive-pack":
+        # a push: read its branch protection while the refs are listed (the pack request reuses the read)
+        policy = asyncio.ensure_future(_push_policy(request, project, fresh=True))
+        try:
+            listed = None if protocol else await kit(request).git.receive_advertisement(project.repo_path)
+            if listed is not None:
+                await policy
+                return web.Response(body=_service_line(service) + listed, headers=headers)
+        except BaseException:
+            policy.cancel()
+            raise
+    else:
+        policy = None
     try:
-        proc = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
+        spawned = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
     except BaseException:
         if policy is not None:
             policy.cancel()
         raise
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.close()
+    proc = spawned.process
+    assert proc.stdout is not None
     errors: list[bytes] = []
     stderr = asyncio.create_task(_drain(proc.stderr, errors))
-    response = web.StreamResponse(headers={
-        "Content-Type": f"application/x-git-{service}-advertisement", "Cache-Control": "no-cache",
-        "Expires": "Fri, 01 Jan 1980 00:00:00 GMT", "Pragma": "no-cache",
-    })
+    response = web.StreamResponse(headers=headers)
     ok = False
     try:
         first = await proc.stdout.read(_PACK_CHUNK)
         await response.prepare(request)
         if not (service == "upload-pack" and protocol and "version=2" in protocol):
-            line = f"# service=git-{service}\n".encode()
-            await response.write(b"%04x" % (len(line) + 4) + line + b"0000")
+            await response.write(_service_line(service))
         while first:
             await response.write(first)
             first = await proc.stdout.read(_PACK_CHUNK)
@@ -169,6 +188,12 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _service_line(service: str) -> bytes:
+    """The smart HTTP preamble before a v0/v1 advertisement: ``# service=git-<service>`` and a flush."""
+    line = f"# service=git-{service}\n".encode()
+    return b"%04x" % (len(line) + 4) + line + b"0000"
+
+
 async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], errors: list[bytes]) -> None:
     if proc.returncode is None:
         try:
@@ -184,22 +209,21 @@ async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], 
 
 async def _rpc(
     request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None, prefix: bytes = b"",
-    watch: Callable[[bytes, bytes], None] | None = None,
-) -> tuple[web.StreamResponse, bytes | None, bytes]:
-    """Run one stateless-rpc exchange; returns the response, (for receive-pack) the request's first bytes and
-    the first MiB of git's answer (its report-status). ``prefix``: body bytes the caller has already read;
-    ``watch`` (receive-pack) sees the request's first bytes and git's answer so far after each read of it."""
+    watch: Callable[[bytes], None] | None = None,
+) -> tuple[web.StreamResponse, bytes]:
+    """Run one stateless-rpc exchange; returns the response and (for receive-pack) the first MiB of git's
+    answer (its report-status). ``prefix``: body bytes the caller has already read; ``watch`` (receive-pack)
+    sees git's answer so far after each read of it."""
     k = kit(request)
-    rules = rules or []
     principal = principal_of(request)
-    proc = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
-                                     push_rules=rules, pusher=getattr(principal, "name", "") or "",
-                                     auto_gc=k.maintenance is None)
-    assert proc.stdout is not None
-    head = bytearray() if service == "receive-pack" else None
+    spawned = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
+                                        push_rules=rules or [], pusher=getattr(principal, "name", "") or "",
+                                        auto_gc=k.maintenance is None)
+    proc = spawned.process
+    assert proc.stdout is not None and spawned.stdin is not None
     keep = bytearray() if service == "receive-pack" else None
     errors: list[bytes] = []
-    feeder = asyncio.create_task(_feed(request, proc, head, prefix))
+    feeder = asyncio.create_task(_feed(request, spawned.stdin, prefix))
     stderr = asyncio.create_task(_drain(proc.stderr, errors))
     response = web.StreamResponse(headers={"Content-Type": f"application/x-git-{service}-result",
                                            "Cache-Control": "no-cache"})
@@ -210,8 +234,8 @@ async def _rpc(
         while chunk:
             if keep is not None and len(keep) < _COMMANDS_LIMIT:
                 keep.extend(chunk)
-                if watch is not None and head is not None:
-                    watch(bytes(head), bytes(keep))
+                if watch is not None:
+                    watch(bytes(keep))
             await response.write(chunk)
             chunk = await proc.stdout.read(_PACK_CHUNK)
         await feeder
@@ -224,7 +248,7 @@ async def _rpc(
         if not ok and proc.returncode is None:
             proc.kill()  # the client went away: stop git at once
         await _finish(proc, stderr, errors)
-    return response, bytes(head) if head is not None else None, bytes(keep or b"")
+    return response, bytes(keep or b"")
 
 
 @routes.post(f"{REPO}/git-upload-pack", summary="Git smart HTTP fetch/clone", permission="project:read",
@@ -234,7 +258,7 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
     prefix = await _read_probe(request)
     if prefix == _PROBE:
         return _probe_answer("upload-pack")
-    response, _, _ = await _rpc(request, "upload-pack", project, prefix=prefix or b"")
+    response, _ = await _rpc(request, "upload-pack", project, prefix=prefix or b"")
     return response
 
 
@@ -248,22 +272,24 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     if prefix == _PROBE:
         return _probe_answer("receive-pack")
     rules, bypassed = await _push_policy(request, project)
+    # the ref update commands come first in the body: with them, the hook runs only if a rule can refuse one
+    head = await _read_commands(request, prefix or b"")
+    updates, complete = parse_commands(head)
     recording: list[asyncio.Task[None]] = []
 
-    def on_answer(head: bytes, answer: bytes) -> None:
+    def on_answer(answer: bytes) -> None:
         # git reports once the refs moved, then (unless Corral runs it later) ``gc --auto``: record meanwhile
         if not recording and (report := finished_report(head, answer)) is not None:
-            updates, _ = parse_commands(head)
             recording.append(asyncio.create_task(_record_moved(request, project, updates, report, bypassed)))
 
     try:
-        response, head, answer = await _rpc(request, "receive-pack", project, rules, prefix or b"", on_answer)
+        response, answer = await _rpc(request, "receive-pack", project, hook_rules(rules, updates, complete=complete),
+                                      head, on_answer)
     finally:
         if recording:  # the refs moved: the push is recorded even when the client went away
             await asyncio.shield(recording[0])
     if not recording:
-        updates, _complete = parse_commands(head or b"")
-        await _record_moved(request, project, updates, report_status(head or b"", answer), bypassed)
+        await _record_moved(request, project, updates, report_status(head, answer), bypassed)
     await response.write_eof()  # only after the push event and its audit row are committed
     if kit(request).maintenance is not None and head:  # git's gc --auto, now that the client has its answer
         kit(request).maintenance.request(project.repo_path)

@@ -1,0 +1,104 @@
+"""receive-pack's ref advertisement written by Corral (corral.adapters.git_refs) is byte for byte what
+``git receive-pack --advertise-refs`` writes, in every ref layout the files backend has; what it does not
+model is left to git (None)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from corral.adapters.git_cli import GitCli
+from corral.adapters.git_refs import advertisement
+
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T",
+       "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def sh(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def git_says(repo: Path) -> bytes:
+    """What git itself advertises to a push, started as Corral starts it."""
+    return subprocess.run(
+        ["git", "-c", "receive.advertisePushOptions=false", "receive-pack", "--stateless-rpc", "--advertise-refs",
+         str(repo)], env=ENV, check=True, capture_output=True,
+    ).stdout
+
+
+@pytest.fixture
+async def cli(tmp_path: Path) -> GitCli:
+    git = GitCli(tmp_path / "repos")
+    await git.create("r.git", "main")
+    return git
+
+
+@pytest.fixture
+def work(cli: GitCli, tmp_path: Path) -> Path:
+    """A clone of r.git with one commit on main, pushed."""
+    work = tmp_path / "work"
+    sh(tmp_path, "clone", "-q", str(cli.path("r.git")), str(work))
+    (work / "a.txt").write_text("a\n")
+    sh(work, "add", ".")
+    sh(work, "commit", "-qm", "first")
+    sh(work, "push", "-q", "origin", "main")
+    return work
+
+
+async def same_as_git(cli: GitCli) -> bytes:
+    ours = await cli.receive_advertisement("r.git")
+    assert ours is not None
+    assert ours == git_says(cli.path("r.git"))
+    return ours
+
+
+async def test_empty_repository(cli: GitCli) -> None:
+    ours = await same_as_git(cli)
+    assert b"capabilities^{}\x00" in ours and b"report-status" in ours
+
+
+async def test_branches_and_tags_loose_then_packed_then_overridden(cli: GitCli, work: Path) -> None:
+    sh(work, "tag", "-a", "v1", "-m", "release")  # annotated: advertised unpeeled, as receive-pack does
+    sh(work, "tag", "light")
+    for branch in ("zz", "a/b", "a-b", "Upper", "caf\u00e9"):  # byte order, not locale order
+        sh(work, "push", "-q", "origin", f"HEAD:refs/heads/{branch}")
+    sh(work, "push", "-q", "origin", "--tags")
+    await same_as_git(cli)
+    repo = cli.path("r.git")
+    sh(repo, "pack-refs", "--all")
+    assert not (repo / "refs" / "heads" / "main").exists()
+    await same_as_git(cli)
+    (work / "b.txt").write_text("b\n")  # a loose value newer than the packed one wins
+    sh(work, "add", ".")
+    sh(work, "commit", "-qm", "second")
+    sh(work, "push", "-q", "origin", "main")
+    sh(work, "push", "-q", "origin", ":refs/heads/zz")  # deleted: gone from packed-refs as well
+    ours = await same_as_git(cli)
+    assert b"refs/heads/zz" not in ours
+
+
+async def test_lock_files_and_stray_names_are_not_refs(cli: GitCli, work: Path) -> None:
+    heads = cli.path("r.git") / "refs" / "heads"
+    (heads / "main.lock").write_text("0" * 40 + "\n")  # an update in progress
+    (heads / ".hidden").write_text((heads / "main").read_text())
+    await same_as_git(cli)
+
+
+async def test_what_is_not_modelled_is_left_to_git(cli: GitCli, work: Path) -> None:
+    repo = cli.path("r.git")
+    sh(repo, "symbolic-ref", "refs/heads/alias", "refs/heads/main")
+    assert await cli.receive_advertisement("r.git") is None  # git resolves symbolic refs itself
+    sh(repo, "symbolic-ref", "--delete", "refs/heads/alias")
+    await same_as_git(cli)
+    sh(repo, "config", "receive.hideRefs", "refs/heads/secret")
+    assert advertisement(repo, b"report-status") is None
+
+
+async def test_missing_repository_is_not_found(cli: GitCli) -> None:
+    from corral.core.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await cli.receive_advertisement("nope.git")
