@@ -14,7 +14,9 @@ Run: ./dev bench bench_git [--runs 7] [--push-runs 15] [--commits 500] [--megaby
    measurement "HTTP 0.23-0.26 s vs file:// 0.19-0.21 s") is printed as well. Both figures, always.
 
 Each figure also prints plain ``git http-backend`` behind a minimal aiohttp streaming proxy (no auth, no
-checks, no events) as a reference for what HTTP itself costs here.
+checks, no events) as a reference for what HTTP itself costs here. Last, a push with nothing to send (the
+branch is already there) shows the fixed cost of git's HTTP transport per push (starting git-remote-http and
+discovery), which no server removes.
 
 Corral runs in this process on the production bootstrap (PostgreSQL + Valkey from tests/servicekit, the
 real identity domain, repositories on disk); git runs as separate processes. Medians of ``--runs`` interleaved runs.
@@ -251,6 +253,24 @@ async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace
         print(f"push 50 ({label}, {50 * per_commit / 1e6:.1f} MB)   file:// {t_file:.3f} s   corral {t_http:.3f} s   "
               f"ratio {t_http / t_file:.2f}x (goal <= 1.3)   [plain git http-backend {t_ref:.3f} s = "
               f"{t_ref / t_file:.2f}x]   (medians of {args.push_runs})")
+    # what git's HTTP transport costs a push before any pack moves: the client starts git-remote-http (libcurl)
+    # and asks for the refs; a push with nothing to send does exactly that (and prints "Everything up-to-date")
+    branch = f"refs/heads/push{sizes[-1][1]}-{args.push_runs}"
+    noop: dict[str, list[float]] = {"file": [], "corral": [], "ref": []}
+    for i in range(args.push_runs):
+        targets = {"file": (f"file://{mirror}", None), "corral": (corral_url, token),
+                   "ref": (f"{ref_base}/reference.git", None)}
+        order = list(targets)
+        for name in order[i % 3:] + order[: i % 3]:
+            url, auth = targets[name]
+            started = time.perf_counter()
+            await git(work, "push", "-q", url, f"{branch}:{branch}", token=auth)
+            noop[name].append(time.perf_counter() - started)
+    n_file, n_http, n_ref = (statistics.median(noop[k]) * 1000 for k in ("file", "corral", "ref"))
+    print(f"push with nothing to send (git's fixed cost per push)   file:// {n_file:.1f} ms   corral {n_http:.1f} ms   "
+          f"[plain git http-backend {n_ref:.1f} ms]: over HTTP every push starts {n_http - n_file:.0f} ms later "
+          f"(git-remote-http and discovery), and git holds back a pack larger than http.postBuffer (1 MiB) until it "
+          f"has that MiB")
     await ref_runner.cleanup()
 
 
