@@ -113,14 +113,27 @@ async def _feed(request: web.Request, stdin: PipeWriter, prefix: bytes = b"") ->
 
 
 async def _read_commands(request: web.Request, prefix: bytes) -> bytes:
-    """The start of a receive-pack request up to the end of its ref update commands (or 1 MiB of it)."""
+    """The start of a receive-pack request up to the flush ending its ref update commands (or 1 MiB of it,
+    or up to what is not a pkt-line: git answers that itself). Each byte is looked at once."""
     data = bytearray(prefix)
-    while len(data) < _COMMANDS_LIMIT and not parse_commands(bytes(data))[1]:
+    pos = 0  # start of the first pkt-line not yet complete
+    while True:
+        while pos + 4 <= len(data):
+            try:
+                size = int(data[pos : pos + 4], 16)
+            except ValueError:
+                return bytes(data)
+            if size < 4:  # the flush (or a packet commands never hold)
+                return bytes(data)
+            if pos + size > len(data):
+                break
+            pos += size
+        if len(data) >= _COMMANDS_LIMIT:
+            return bytes(data)
         chunk = await request.content.readany()
         if not chunk:
-            break
+            return bytes(data)
         data.extend(chunk)
-    return bytes(data)
 
 
 @routes.get(f"{REPO}/info/refs", summary="Git smart HTTP discovery (?service=git-upload-pack|git-receive-pack)",
