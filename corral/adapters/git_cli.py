@@ -40,6 +40,7 @@ __all__ = ["GitCli", "GitError", "ServiceProcess", "rules_env"]
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
 _SERVICE_BUFFER = 1024 * 1024  # pack streams: fewer, larger reads from git's stdout
+_V2_CACHE_ENTRIES = 64  # distinct repository configurations whose v2 capabilities are kept
 _BAD_REV = re.compile(r"^-|[\x00-\x20\x7f:\\]|\.\.|@\{")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # The pre-receive hook: enforces the branch protection Corral passes in CRL_PROTECTED. Its stderr
@@ -102,6 +103,8 @@ class GitCli:
         self.hooks_dir = self.root / "_hooks"
         self.no_hooks_dir = self.hooks_dir / "none"  # empty: a push with no protection rules runs no hook
         self._receive_caps: bytes | None = None  # what this git advertises to a push (asked once)
+        # protocol v2 fetch discovery lists capabilities only: git's answer, per (repository config, protocol)
+        self._v2_caps: dict[tuple[bytes, str], bytes] = {}
         self.root.mkdir(parents=True, exist_ok=True)
         self._install_hooks()
         self.base_env = {
@@ -480,6 +483,29 @@ class GitCli:
         if not caps:
             return None
         return await asyncio.to_thread(git_refs.advertisement, self.path(repo), caps)
+
+    async def upload_v2_advertisement(self, repo: str, protocol: str) -> bytes:
+        """What ``git upload-pack --advertise-refs`` writes for a protocol v2 request: the capability list,
+        which holds no refs and depends only on the git binary, the repository's configuration and the
+        requested protocol. git's own answer is kept per (configuration bytes, protocol), so a fetch's
+        discovery starts no process once that configuration has been seen (a changed config is asked anew)."""
+        self._check_repo(repo)
+        try:
+            config = await asyncio.to_thread((self.path(repo) / "config").read_bytes)
+        except OSError:
+            config = b""
+        key = (config, protocol)
+        cached = self._v2_caps.get(key)
+        if cached is not None:
+            return cached
+        env = {**self.base_env, "GIT_PROTOCOL": protocol}
+        _, out, _ = await self._run(None, "upload-pack", "--stateless-rpc", "--advertise-refs", str(self.path(repo)),
+                                    env=env)
+        if out.startswith(b"000eversion 2\n"):  # anything else (an older git, no v2): never kept
+            if len(self._v2_caps) >= _V2_CACHE_ENTRIES:
+                self._v2_caps.pop(next(iter(self._v2_caps)))
+            self._v2_caps[key] = out
+        return out
 
     async def _ask_receive_caps(self) -> bytes:
         """The capabilities this machine's git advertises to a push (b"" if they cannot be read)."""

@@ -102,3 +102,29 @@ async def test_missing_repository_is_not_found(cli: GitCli) -> None:
 
     with pytest.raises(NotFound):
         await cli.receive_advertisement("nope.git")
+
+
+async def test_v2_fetch_discovery_is_gits_own_answer_kept_per_config(cli: GitCli, work: Path, monkeypatch) -> None:
+    repo = cli.path("r.git")
+
+    def git_v2() -> bytes:
+        return subprocess.run(["git", "upload-pack", "--stateless-rpc", "--advertise-refs", str(repo)],
+                              env={**ENV, "GIT_PROTOCOL": "version=2"}, check=True, capture_output=True).stdout
+
+    first = await cli.upload_v2_advertisement("r.git", "version=2")
+    assert first == git_v2() and first.startswith(b"000eversion 2\n") and b"fetch=" in first
+    runs: list[tuple[str, ...]] = []
+    original = cli._run
+
+    async def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        runs.append(args)
+        return await original(*args, **kw)
+
+    monkeypatch.setattr(cli, "_run", counting)
+    sh(work, "commit", "-q", "--allow-empty", "-m", "more")
+    sh(work, "push", "-q", "origin", "main")  # refs are not part of a v2 advertisement
+    assert await cli.upload_v2_advertisement("r.git", "version=2") == first
+    assert runs == []  # answered without starting git
+    sh(repo, "config", "uploadpack.allowFilter", "false")  # a changed configuration is asked anew
+    changed = await cli.upload_v2_advertisement("r.git", "version=2")
+    assert len(runs) == 1 and changed == git_v2() and changed != first

@@ -166,6 +166,9 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
             policy.cancel()
             raise
     else:
+        if protocol and "version=2" in protocol:  # v2 discovery: capabilities only, kept from git's own answer
+            return web.Response(body=await kit(request).git.upload_v2_advertisement(project.repo_path, protocol),
+                                headers=headers)
         policy = None
     try:
         spawned = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
