@@ -5,6 +5,8 @@ through it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -155,3 +157,79 @@ async def test_hook_runs_only_for_pushes_a_rule_can_refuse(corral, tmp_path: Pat
     assert rules_seen == [["main"], [], ["main"]]
     await git(work, "push", "--force", url, "main:feature/x", token=alice)  # no rule: nothing refuses it
     assert rules_seen[-1] == []
+
+
+async def test_client_gone_mid_pack_stops_git_and_changes_nothing(corral, tmp_path: Path, caplog) -> None:
+    """A pusher whose connection drops while its pack streams: receive-pack is stopped, no ref moves, nothing
+    is recorded, the pipe's writer thread is freed, nothing is logged as an error, and the next push works."""
+    caplog.set_level(logging.INFO)
+    alice = await corral.user("alice", admin=True)
+    url = await _project(corral, alice)
+    started: list = []
+    original = corral.kit.git.spawn_service
+
+    async def keep(repo, service, **kw):  # type: ignore[no-untyped-def]
+        spawned = await original(repo, service, **kw)
+        started.append(spawned)
+        return spawned
+
+    corral.kit.git.spawn_service = keep
+    # a real pack of a 3 MiB commit, cut after 2 MiB: git has read all it got and waits for the rest
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    write(work / "big.bin", os.urandom(3 * 1024 * 1024))
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "big")
+    tip = (await git(work, "rev-parse", "HEAD")).stdout.strip()
+    full = subprocess.run(["git", "pack-objects", "--stdout", "--revs"], cwd=work, input=b"HEAD\n",
+                          capture_output=True, check=True).stdout
+    pack = full[: 2 * 1024 * 1024]
+    zero = "0" * 40
+    commands = f"{zero} {tip} refs/heads/main\x00report-status side-band-64k\n".encode()
+    head = f"{len(commands) + 4:04x}".encode() + commands + b"0000"
+    sent = asyncio.Event()
+
+    async def body():  # type: ignore[no-untyped-def]
+        yield head
+        for i in range(0, len(pack), 65536):
+            yield pack[i:i + 65536]
+        sent.set()
+        await asyncio.sleep(3600)  # the client hangs, then goes away (cancelled below)
+
+    async with aiohttp.ClientSession() as s:
+        post = asyncio.ensure_future(s.post(
+            f"{url}/git-receive-pack", data=body(), headers={
+                "Authorization": f"Bearer {alice}", "Content-Type": "application/x-git-receive-pack-request"}))
+        await asyncio.wait_for(sent.wait(), 30)
+        for _ in range(3000):  # git has started and is reading the pack
+            if started:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert started and started[0].process.returncode is None  # git waits for the rest of the pack
+        post.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
+            await post
+    assert len(started) == 1
+    process = started[0].process
+    await asyncio.wait_for(process.wait(), 30)  # git was stopped (it would wait for the rest forever)
+    for _ in range(300):  # the writer thread returns once git is gone, then the pipe closes
+        if started[0].stdin._closed and not _fd_open(started[0].stdin.fd):
+            break
+        await asyncio.sleep(0.01)
+    assert not _fd_open(started[0].stdin.fd)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("went away" in r.getMessage() for r in caplog.records)
+    ls = await git(tmp_path, "ls-remote", url, token=alice)
+    assert ls.stdout.strip() == ""  # no ref moved
+    assert [e for e in corral.memory.events if e.topic == "push"] == []
+    await git(work, "push", url, "main", token=alice)
+    assert len([e for e in corral.memory.events if e.topic == "push"]) == 1
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True

@@ -210,7 +210,10 @@ def _service_line(service: str) -> bytes:
     return b"%04x" % (len(line) + 4) + line + b"0000"
 
 
-async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], errors: list[bytes]) -> None:
+async def _finish(
+    proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], errors: list[bytes], *, stopped: bool = False,
+) -> None:
+    """Wait for git (30 s at most) and log a failure; ``stopped``: Corral killed it (the client went away)."""
     if proc.returncode is None:
         try:
             await asyncio.wait_for(proc.wait(), timeout=30)
@@ -219,7 +222,7 @@ async def _finish(proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], 
             await proc.wait()
     with contextlib.suppress(Exception):
         await stderr
-    if proc.returncode:
+    if proc.returncode and not stopped:
         log.warning("git exited %s: %s", proc.returncode, b"".join(errors).decode("utf-8", "replace")[:500])
 
 
@@ -258,12 +261,15 @@ async def _rpc(
         if service != "receive-pack":
             await response.write_eof()  # receive-pack: the caller records the push first, then ends the response
         ok = True
+    except ConnectionResetError:  # the client went away: git is stopped below; nothing to answer, no error
+        log.info("the client went away during git %s of %s", service, project.full_name)
     finally:
         if not feeder.done():
             feeder.cancel()
-        if not ok and proc.returncode is None:
+        stopped = not ok and proc.returncode is None
+        if stopped:
             proc.kill()  # the client went away: stop git at once
-        await _finish(proc, stderr, errors)
+        await _finish(proc, stderr, errors, stopped=stopped)
     return response, bytes(keep or b"")
 
 
@@ -306,7 +312,8 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
             await asyncio.shield(recording[0])
     if not recording:
         await _record_moved(request, project, updates, report_status(head, answer), bypassed)
-    await response.write_eof()  # only after the push event and its audit row are committed
+    with contextlib.suppress(ConnectionResetError):  # a client gone meanwhile: the push is recorded all the same
+        await response.write_eof()  # only after the push event and its audit row are committed
     if kit(request).maintenance is not None and head:  # git's gc --auto, now that the client has its answer
         kit(request).maintenance.request(project.repo_path)
     return response
