@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corral.core.observe.model import (
@@ -33,7 +34,7 @@ from corral.core.observe.model import (
     MetricSeries,
     SpanItem,
 )
-from corral.core.observe.ports import ColdFile
+from corral.core.observe.ports import ColdFile, ColdPart
 from corral.core.observe.rotation import COLD_PREFIX
 from corral.core.storage.ports import ObjectStore
 
@@ -143,7 +144,7 @@ def _like(text: str) -> str:
 
 
 class ParquetColdTier:
-    """ColdWriter + ColdReader over an ObjectStore, with a local read cache."""
+    """ColdWriter + ColdReader + ColdMerger over an ObjectStore, with a local read cache."""
 
     def __init__(self, store: ObjectStore, cache_dir: Path, executor: Executor | None = None) -> None:
         self._store = store
@@ -169,6 +170,31 @@ class ParquetColdTier:
     async def list_objects(self, token: str | None = None) -> tuple[list[tuple[str, datetime]], str | None]:
         listing = await self._store.list(COLD_PREFIX, limit=1000, token=token)
         return [(o.key, o.modified_at) for o in listing.objects], listing.next_token
+
+    # ---------------------------------------------------------------- merger
+    async def merge(self, signal: str, files: list[ColdFile], max_rows: int) -> AsyncGenerator[ColdPart, None]:
+        held: list[pa.Table] = []
+        count = 0
+        for f in files:
+            table = await self._run(_read_parquet, await self._bytes(f.key))
+            held.append(table)
+            count += table.num_rows
+            while count >= max_rows:
+                part, rest = await self._run(_cut, signal, held, max_rows)
+                yield part
+                held, count = [rest], rest.num_rows
+        if count:
+            part, _ = await self._run(_cut, signal, held, count)
+            yield part
+
+    async def _bytes(self, key: str) -> bytes:
+        """A file's bytes: the cached copy when there is one (compaction does not fill the cache with
+        files about to be retired)."""
+        path = self._cache / key
+        try:
+            return await self._run(path.read_bytes)
+        except FileNotFoundError:
+            return await self._store.read(key)
 
     # ---------------------------------------------------------------- local copies
     async def _local(self, key: str) -> Path:
@@ -281,6 +307,31 @@ class ParquetColdTier:
         for sid, ts, value in rows:
             out.setdefault(uuid.UUID(sid), []).append((_aware(ts), value))
         return out
+
+
+def _read_parquet(data: bytes) -> pa.Table:
+    return pq.read_table(pa.BufferReader(data))
+
+
+def _cut(signal: str, tables: list[pa.Table], rows: int) -> tuple[ColdPart, pa.Table]:
+    """The first ``rows`` rows by (ts, id) of the tables as a part, and the rest."""
+    tiebreak = "series_id" if signal == "points" else "id"
+    table = pa.concat_tables(tables).sort_by([("ts", "ascending"), (tiebreak, "ascending")])
+    head, rest = table.slice(0, rows), table.slice(rows)
+    ts = head["ts"]
+    ids = head["id"] if tiebreak == "id" else None
+    keys: set[tuple[str, str]] = set()
+    for kind, column in (("t", "trace_id"), ("s", "session_id")):
+        if column in head.column_names:
+            keys.update((kind, v) for v in pc.unique(head[column].drop_null()).to_pylist() if v)
+    part = ColdPart(
+        rows=head.num_rows,
+        first=(_aware(ts[0].as_py()), ids[0].as_py() if ids is not None else 0),
+        last=(_aware(ts[-1].as_py()), ids[-1].as_py() if ids is not None else 0),
+        keys=frozenset(keys),
+        data=head,
+    )
+    return part, rest
 
 
 def _file_list(paths: list[str]) -> str:

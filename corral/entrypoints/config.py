@@ -49,6 +49,11 @@ def _positive(_i: object, a: attrs.Attribute[Any], v: int | float) -> None:
         raise ValueError(f"{a.name}: a positive number")
 
 
+def _min_files(_i: object, a: attrs.Attribute[Any], v: int) -> None:
+    if v < 0 or v == 1:
+        raise ValueError(f"{a.name}: 0 (off) or a number of files of at least 2")
+
+
 def _cidrs(_i: object, a: attrs.Attribute[Any], v: str) -> None:
     for part in v.split(","):
         try:
@@ -108,6 +113,11 @@ class Settings:
     observe_hot_metric_minutes: float = attrs.field(default=60.0, validator=_positive)  # metric samples
     observe_cold_days: int = attrs.field(default=90, validator=_positive)  # Parquet retention, whole days
     observe_rotation_seconds: float = attrs.field(default=300.0, validator=_positive)  # cold-tier loop period
+    # compaction after each rotation pass: a complete day's (signal, project) with at least this many files
+    # under the target merges them into files of the target's rows (0: off; else at least 2)
+    cold_compact_min_files: int = attrs.field(default=4, validator=_min_files)
+    cold_compact_target_rows: int = attrs.field(default=1_000_000, validator=_positive)
+    cold_compact_groups_per_pass: int = attrs.field(default=8, validator=_positive)  # bounds one pass
     observe_alert_seconds: float = attrs.field(default=30.0, validator=_positive)  # alert evaluator period
     observe_self: bool = True  # Corral's own request logs and spans go through its telemetry pipeline
 

@@ -18,6 +18,7 @@ from corral.adapters.otlp.codec import OtlpCodec
 from corral.adapters.otlp.decoders import InProcessTelemetryDecoder, ProcessPoolTelemetryDecoder
 from corral.core.clock import Clock
 from corral.core.observe.alerts import AlertEvaluator, AlertService
+from corral.core.observe.compaction import ColdCompaction
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
 from corral.core.observe.ports import (
@@ -58,6 +59,7 @@ class ObserveRuntime:
     recent: RecentRequests | None = None  # fingerprints of stored OTLP requests (retry dedupe)
     ensure_partitions: Any = None  # async (today) -> int, PostgreSQL only
     body_budget: Any = None  # the OTLP receiver's bound on request bytes in memory (corral.entrypoints.otlp)
+    compaction: ColdCompaction | None = None  # run after each rotation pass
 
     async def rotate(self, older_than: timedelta | None = None) -> Any:
         """One rotation pass as the leader (skipped, returning None, when another replica leads)."""
@@ -66,7 +68,10 @@ class ObserveRuntime:
                 return None
             if self.ensure_partitions is not None:
                 await self.ensure_partitions(self.clock.now().date())
-            return await self.rotation.run_once(older_than=older_than)
+            report = await self.rotation.run_once(older_than=older_than)
+            if self.compaction is not None:
+                report.compaction = await self.compaction.run_once(self.rotation.complete_days(self.clock.now()))
+            return report
 
     async def evaluate_alerts(self) -> int:
         async with self.leader.lead("observe-alerts") as leading:
@@ -102,7 +107,7 @@ async def wire_observe(platform: Any) -> None:
         parts = _memory_parts()
     else:
         parts = await _service_parts(platform, settings)
-    hot, archive, cold, directory, alert_store, tail, leader, ensure, recent = parts
+    hot, archive, cold, directory, alert_store, tail, leader, ensure, recent, compaction_manifest = parts
     pipeline = IngestPipeline(
         writer=hot,
         max_queued_records=settings.otlp_queue_records,
@@ -137,6 +142,16 @@ async def wire_observe(platform: Any) -> None:
         },
         cold_retention=timedelta(days=settings.observe_cold_days),
     )
+    compaction = ColdCompaction(
+        manifest=compaction_manifest,
+        merger=cold,
+        writer=cold,
+        clock=clock,
+        min_files=settings.cold_compact_min_files,
+        target_rows=settings.cold_compact_target_rows,
+        max_groups=settings.cold_compact_groups_per_pass,
+        retired_grace=rotation.orphan_grace,
+    )
     runtime = ObserveRuntime(
         settings=settings,
         pipeline=pipeline,
@@ -153,6 +168,7 @@ async def wire_observe(platform: Any) -> None:
         clock=clock,
         ensure_partitions=ensure,
         recent=recent,
+        compaction=compaction,
     )
     platform.register(ObserveRuntime, runtime)
 
@@ -199,6 +215,7 @@ def _memory_parts() -> tuple[Any, ...]:
         InMemoryRecentRequests,
         InMemoryTelemetryStore,
     )
+    from corral.fakes.observe_compaction import InMemoryColdCompactionManifest
 
     hot = InMemoryTelemetryStore()
     return (
@@ -211,6 +228,7 @@ def _memory_parts() -> tuple[Any, ...]:
         InMemoryLeaderLock(),
         None,
         InMemoryRecentRequests(),
+        InMemoryColdCompactionManifest(hot),
     )
 
 
@@ -218,6 +236,7 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
     from corral.adapters.coldtier import ParquetColdTier
     from corral.adapters.postgres.observe import (
         PostgresAlertStore,
+        PostgresColdCompactionManifest,
         PostgresHotArchive,
         PostgresLeaderLock,
         PostgresProjectDirectory,
@@ -252,4 +271,5 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
         PostgresLeaderLock(dsn),
         hot.ensure_partitions,
         ValkeyRecentRequests(platform.resolve("valkey")),
+        PostgresColdCompactionManifest(pool),
     )

@@ -8,7 +8,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from corral.core.observe.model import (
     SpanItem,
     TelemetryBatch,
 )
-from corral.core.observe.ports import ColdFile, HotPart
+from corral.core.observe.ports import ColdFile, ColdPart, HotPart
 
 __all__ = [
     "InMemoryColdTier",
@@ -97,6 +97,7 @@ class InMemoryTelemetryStore:
         self.series: dict[uuid.UUID, dict[str, Any]] = {}
         self.manifest: dict[str, ColdFile] = {}
         self.cold_keys: dict[str, set[tuple[str, str]]] = {}
+        self.retired: dict[str, datetime] = {}  # key -> when compaction retired the file (no longer listed)
         self.batches: list[int] = []
         self.fail_next: Exception | None = None
         self.fail_commit: Exception | None = None  # raised by the next rotation commit (a crash)
@@ -243,7 +244,7 @@ class InMemoryTelemetryStore:
     ) -> list[ColdFile]:
         out = []
         for key, f in self.manifest.items():
-            if f.signal != signal or not self._in(f.project_id, project_ids):
+            if key in self.retired or f.signal != signal or not self._in(f.project_id, project_ids):
                 continue
             if (since and f.max_ts < since) or (until and f.min_ts >= until):
                 continue
@@ -262,6 +263,7 @@ class InMemoryTelemetryStore:
         for f in gone:
             del self.manifest[f.key]
             self.cold_keys.pop(f.key, None)
+            self.retired.pop(f.key, None)
         return gone
 
 
@@ -383,6 +385,26 @@ class InMemoryColdTier:
         page = keys[:2]  # tiny pages: callers must follow the token (the last key, as S3's start-after)
         return [(k, self.written_at[k]) for k in page], (page[-1] if len(keys) > 2 else None)
 
+    async def merge(self, signal: str, files: list[ColdFile], max_rows: int) -> AsyncGenerator[ColdPart, None]:
+        rows: list[dict[str, Any]] = []
+        for f in files:
+            if f.key not in self.objects:
+                raise NotFound(f"cold object {f.key} not found")
+            rows.extend(self.objects[f.key])
+        tiebreak = "series_id" if signal == "points" else "id"
+        rows.sort(key=lambda r: (r["ts"], r[tiebreak] if tiebreak == "id" else str(r[tiebreak])))
+        for chunk in _chunks(rows, max_rows):
+            columns = (("t", "trace_id"), ("s", "session_id"))
+            keys = {(kind, r[col]) for r in chunk for kind, col in columns if r.get(col)}
+            first, last = chunk[0], chunk[-1]
+            yield ColdPart(
+                rows=len(chunk),
+                first=(first["ts"], first.get("id", 0)),
+                last=(last["ts"], last.get("id", 0)),
+                keys=frozenset(keys),
+                data=chunk,
+            )
+
     def _rows(self, files: list[ColdFile]) -> list[dict[str, Any]]:
         return [r for f in files for r in self.objects.get(f.key, [])]
 
@@ -414,6 +436,11 @@ class InMemoryColdTier:
             ):
                 out.setdefault(r["series_id"], []).append((r["ts"], r["value"]))
         return out
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 class InMemoryLeaderLock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -26,8 +26,12 @@ from corral.core.observe.model import (
 __all__ = [
     "SIGNALS",
     "AlertStore",
+    "ColdCompactionManifest",
     "ColdFile",
+    "ColdGroup",
     "ColdManifest",
+    "ColdMerger",
+    "ColdPart",
     "ColdReader",
     "ColdWriter",
     "HotArchive",
@@ -230,6 +234,73 @@ class ColdManifest(Protocol):
 
     async def recorded(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` the manifest lists (the others are no file of the cold tier)."""
+        ...
+
+
+@attrs.frozen
+class ColdGroup:
+    """The files of one (signal, UTC day, project) worth compacting, ordered by ``min_ts`` (then key)."""
+
+    signal: str
+    day: date
+    project_id: uuid.UUID | None
+    files: tuple[ColdFile, ...]
+
+
+@attrs.frozen
+class ColdPart:
+    """Rows merged from cold files, sorted by time as a rotation sorts them, to become one file.
+
+    ``data`` is the merger's own batch (opaque to the core), handed unchanged to
+    ``ColdWriter.write``; ``first``/``last`` are the (ts, id) of its first and last row (id 0 for
+    metric points); ``keys`` its lookup keys: ("t", trace id) and ("s", session id) of its rows."""
+
+    rows: int
+    first: tuple[datetime, int]
+    last: tuple[datetime, int]
+    keys: frozenset[tuple[str, str]]
+    data: Any = attrs.field(repr=False, eq=False)
+
+
+class ColdCompactionManifest(Protocol):
+    """The manifest side of compacting the cold tier: which files to merge, swapping them for the
+    merged files atomically, and forgetting retired files once no query can still be reading them.
+
+    A RETIRED file is no longer listed by ``ColdManifest.files`` (nor found through its lookup
+    keys) but ``ColdManifest.recorded`` still knows its key, so the orphan sweep leaves its object
+    alone; ``ColdManifest.expire`` forgets retired files of expired days like any other."""
+
+    async def compactable(
+        self, signal: str, before: date, max_rows: int, min_files: int, limit: int
+    ) -> list[ColdGroup]:
+        """Up to ``limit`` groups of ``signal`` (oldest day first), each holding the listed files of
+        one (day, project) with a day before ``before`` and fewer than ``max_rows`` rows, when
+        there are at least ``min_files`` of them."""
+        ...
+
+    async def replace(
+        self, old: list[ColdFile], new: list[ColdFile], keys: list[frozenset[tuple[str, str]]], retired_at: datetime
+    ) -> bool:
+        """In ONE transaction: lock the ``old`` files, record every ``new`` file (``keys[i]`` are
+        the lookup keys of ``new[i]``) and retire the old ones as of ``retired_at``. Returns False,
+        changing nothing, when an old file is no longer listed (expired or retired meanwhile) or a
+        new key is already recorded. With ``old`` empty it just records the new files."""
+        ...
+
+    async def purge_retired(self, retired_before: datetime) -> list[ColdFile]:
+        """Forget (with their lookup keys) the files retired before ``retired_before`` and return
+        them, so their objects can be deleted."""
+        ...
+
+
+class ColdMerger(Protocol):
+    """Reads cold files back to merge them (off the event loop)."""
+
+    def merge(self, signal: str, files: list[ColdFile], max_rows: int) -> AsyncGenerator[ColdPart, None]:
+        """The rows of ``files`` (given oldest first) as parts of exactly ``max_rows`` rows but the
+        last, each sorted by time (ts, then id; series id for points), yielded as soon as they
+        fill so that at most about one part and one file are held at once. Every row of every
+        file comes out exactly once. Raises NotFound when an object is missing."""
         ...
 
 

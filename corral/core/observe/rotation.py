@@ -27,17 +27,21 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 
 from corral.core.clock import Clock
 from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWriter, HotArchive, HotWindow
 
-__all__ = ["COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key"]
+if TYPE_CHECKING:
+    from corral.core.observe.compaction import CompactionReport
+
+__all__ = ["COLD_KEY_NS", "COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key"]
 
 log = logging.getLogger(__name__)
 COLD_PREFIX = "telemetry/"  # every cold-tier object key starts so
-_KEY_NS = uuid.UUID("0b5e0c8e-9d4f-4a57-8c61-7a1f3f0f2e11")
+COLD_KEY_NS = uuid.UUID("0b5e0c8e-9d4f-4a57-8c61-7a1f3f0f2e11")
 _MIN_WIDTH = timedelta(milliseconds=10)
 _Opened = tuple[HotWindow, datetime, datetime, timedelta]  # a window, its start and end, its width
 
@@ -67,6 +71,7 @@ class RotationReport:
     expired_files: int = 0
     dropped_partitions: int = 0
     orphans_deleted: int = 0
+    compaction: CompactionReport | None = None  # the compaction pass run after this one, if any
 
 
 @attrs.define
@@ -109,6 +114,11 @@ class ColdRotation:
                 report.orphans_deleted,
             )
         return report
+
+    def complete_days(self, now: datetime) -> dict[str, date]:
+        """Per signal, the first day that may still get new files: every earlier day was wholly
+        older than the hot retention when this pass rotated it."""
+        return {signal: (now - self.hot_retention[signal]).date() for signal in SIGNALS}
 
     async def _delete_orphans(self, written_before: datetime) -> int:
         """Delete the objects older than ``written_before`` that the manifest does not list
@@ -173,7 +183,7 @@ class ColdRotation:
         sizes = await asyncio.gather(*(self.writer.write(k, signal, p.data) for k, p in zip(keys, parts, strict=True)))
         files = [
             ColdFile(
-                id=uuid.uuid5(_KEY_NS, key),
+                id=uuid.uuid5(COLD_KEY_NS, key),
                 signal=signal,
                 day=day,
                 project_id=p.project_id,

@@ -12,16 +12,16 @@ import asyncpg
 from corral.adapters.postgres.observe.window import TABLES, PostgresHotWindow, day_of, open_window
 from corral.core.observe.ports import ColdFile
 
-__all__ = ["PostgresHotArchive"]
+__all__ = ["FILE_COLS", "PostgresHotArchive", "cold_file"]
 
 _PARTITIONS = (
     "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
     "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1"
 )
-_FILE_COLS = "id, signal, day, project_id, key, rows, min_ts, max_ts, bytes"
+FILE_COLS = "id, signal, day, project_id, key, rows, min_ts, max_ts, bytes"
 
 
-def _file(r: Any) -> ColdFile:
+def cold_file(r: Any) -> ColdFile:
     return ColdFile(
         id=r[0], signal=r[1], day=r[2], project_id=r[3], key=r[4], rows=r[5], min_ts=r[6], max_ts=r[7], bytes=r[8]
     )
@@ -82,7 +82,7 @@ class PostgresHotArchive:
         trace_id: str | None = None,
         session_id: str | None = None,
     ) -> list[ColdFile]:
-        conds = ["signal = $1"]
+        conds = ["signal = $1", "retired_at IS NULL"]  # a retired file was replaced by a compacted one
         args: list[Any] = [signal]
 
         def add(sql: str, value: Any) -> None:
@@ -101,9 +101,9 @@ class PostgresHotArchive:
             add("id IN (SELECT file_id FROM observe_cold_keys WHERE value = ? AND kind = 's')", session_id)
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {_FILE_COLS} FROM observe_cold_files WHERE {' AND '.join(conds)} ORDER BY min_ts", *args
+                f"SELECT {FILE_COLS} FROM observe_cold_files WHERE {' AND '.join(conds)} ORDER BY min_ts", *args
             )
-        return [_file(r) for r in rows]
+        return [cold_file(r) for r in rows]
 
     async def recorded(self, keys: list[str]) -> set[str]:
         async with self._pool.acquire() as conn:
@@ -117,5 +117,5 @@ class PostgresHotArchive:
                 "DELETE FROM observe_cold_keys WHERE file_id IN (SELECT id FROM observe_cold_files WHERE day < $1)",
                 before,
             )
-            rows = await conn.fetch(f"DELETE FROM observe_cold_files WHERE day < $1 RETURNING {_FILE_COLS}", before)
-        return [_file(r) for r in rows]
+            rows = await conn.fetch(f"DELETE FROM observe_cold_files WHERE day < $1 RETURNING {FILE_COLS}", before)
+        return [cold_file(r) for r in rows]

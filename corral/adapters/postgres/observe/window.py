@@ -28,7 +28,7 @@ import pyarrow.csv as pcsv
 from corral.core.observe.model import LOG_COLUMNS, POINT_COLUMNS, SPAN_COLUMNS
 from corral.core.observe.ports import ColdFile, HotPart
 
-__all__ = ["PostgresHotWindow", "open_window"]
+__all__ = ["PostgresHotWindow", "open_window", "record_files"]
 
 TABLES = {"logs": "log_entries", "spans": "spans", "points": "metric_samples"}
 _COLUMNS = {"logs": LOG_COLUMNS, "spans": SPAN_COLUMNS, "points": POINT_COLUMNS}
@@ -97,6 +97,26 @@ def split_parts(signal: str, table: pa.Table) -> list[HotPart]:
     return parts
 
 
+async def record_files(conn: Any, files: list[ColdFile]) -> int:
+    """Insert manifest rows (a key already recorded is skipped); returns how many were inserted."""
+    inserted: int = await conn.fetchval(
+        f"WITH f AS (INSERT INTO observe_cold_files ({_FILE_COLS}) "
+        "SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::uuid[], $5::text[], $6::int[], "
+        "$7::timestamptz[], $8::timestamptz[], $9::int8[]) ON CONFLICT (key) DO NOTHING RETURNING 1) "
+        "SELECT count(*) FROM f",
+        [f.id for f in files],
+        [f.signal for f in files],
+        [f.day for f in files],
+        [f.project_id for f in files],
+        [f.key for f in files],
+        [f.rows for f in files],
+        [f.min_ts for f in files],
+        [f.max_ts for f in files],
+        [f.bytes for f in files],
+    )
+    return inserted
+
+
 def _lookup_keys(parts: list[HotPart], files: list[ColdFile]) -> list[tuple[str, str, uuid.UUID]]:
     records: list[tuple[str, str, uuid.UUID]] = []
     for part, file in zip(parts, files, strict=True):
@@ -129,21 +149,7 @@ class PostgresHotWindow:
     async def commit(self, files: list[ColdFile]) -> bool:
         conn = self._conn
         rows = sum(p.rows for p in self.parts)
-        inserted = await conn.fetchval(
-            f"WITH f AS (INSERT INTO observe_cold_files ({_FILE_COLS}) "
-            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::uuid[], $5::text[], $6::int[], "
-            "$7::timestamptz[], $8::timestamptz[], $9::int8[]) ON CONFLICT (key) DO NOTHING RETURNING 1) "
-            "SELECT count(*) FROM f",
-            [f.id for f in files],
-            [f.signal for f in files],
-            [f.day for f in files],
-            [f.project_id for f in files],
-            [f.key for f in files],
-            [f.rows for f in files],
-            [f.min_ts for f in files],
-            [f.max_ts for f in files],
-            [f.bytes for f in files],
-        )
+        inserted = await record_files(conn, files)
         if inserted != len(files):
             await self.close()
             return False

@@ -361,9 +361,14 @@ async def force_rotation(request: web.Request) -> web.StreamResponse:
     report = await rt.rotate(older)
     if report is None:
         return json_response({"status": "skipped", "detail": "another replica is rotating"}, status=409)
-    return json_response(
-        {"status": "done", "files": report.files, "rows": report.rows, "expired_files": report.expired_files}
-    )
+    body = {"status": "done", "files": report.files, "rows": report.rows, "expired_files": report.expired_files}
+    if report.compaction is not None:
+        c = report.compaction
+        body["compaction"] = {
+            "files_in": c.files_in, "files_out": c.files_out, "rows": c.rows, "bytes_in": c.bytes_in,
+            "bytes_out": c.bytes_out, "abandoned": c.abandoned, "retired_deleted": c.retired_deleted,
+        }
+    return json_response(body)
 
 
 # ------------------------------------------------------------------------------------------ alerts
