@@ -13,8 +13,9 @@ Run: ./dev bench bench_git [--runs 7] [--push-runs 15] [--commits 500] [--megaby
    commits of ``--large-push-kb`` (200 KB: ~0.2 s over file://, the size of LIMITS.md's reference
    measurement "HTTP 0.23-0.26 s vs file:// 0.19-0.21 s") is printed as well. Both figures, always.
 
-Each figure also prints plain ``git http-backend`` behind a minimal aiohttp streaming proxy (no auth, no
-checks, no events) as a reference for what HTTP itself costs here. Last, a push with nothing to send (the
+Each push figure also prints the least HTTP server (``floor_app``: refs from the ref files, receive-pack fed
+by a thread, no auth, no checks, no events) and plain ``git http-backend`` behind a minimal aiohttp streaming
+proxy, as references for what HTTP itself costs here. Last, a push with nothing to send (the
 branch is already there) shows the fixed cost of git's HTTP transport per push (starting git-remote-http and
 discovery), which no server removes.
 
@@ -128,6 +129,60 @@ async def http_backend_app(root: Path) -> web.AppRunner:
     return runner
 
 
+async def floor_app(root: Path) -> tuple[web.AppRunner, str]:
+    """The least a smart HTTP push server can do with this stack: the ref advertisement read from the ref files,
+    the probe answered, ``receive-pack`` fed by a worker thread (Corral's own adapters), and nothing else: no
+    authentication, no project or permission lookup, no branch protection, no push event. What Corral adds on
+    top of it is the cost of its checks and records; what it costs over ``file://`` is HTTP's."""
+    from corral.adapters.git_cli import GitCli
+    from corral.adapters.git_refs import advertisement
+
+    cli = GitCli(root)
+    caps = await cli._ask_receive_caps()
+
+    async def refs(request: web.Request) -> web.Response:
+        listed = advertisement(root / request.match_info["repo"], caps)
+        assert listed is not None
+        line = b"# service=git-receive-pack\n"
+        return web.Response(body=b"%04x" % (len(line) + 4) + line + b"0000" + listed,
+                            headers={"Content-Type": "application/x-git-receive-pack-advertisement"})
+
+    async def rpc(request: web.Request) -> web.StreamResponse:
+        if request.content_length == 4:  # git's probe before a chunked body
+            await request.content.read()
+            return web.Response(body=b"", headers={"Content-Type": "application/x-git-receive-pack-result"})
+        spawned = await cli.spawn_service(request.match_info["repo"], "receive-pack", advertise=False, protocol=None,
+                                          auto_gc=False)
+        stdin, proc = spawned.stdin, spawned.process
+        assert stdin is not None and proc.stdout is not None
+
+        async def feed() -> None:
+            try:
+                while chunk := await request.content.readany():
+                    await stdin.write(chunk)
+            finally:
+                stdin.close()
+
+        feeder = asyncio.create_task(feed())
+        response = web.StreamResponse(headers={"Content-Type": "application/x-git-receive-pack-result"})
+        await response.prepare(request)
+        while chunk := await proc.stdout.read(1024 * 1024):
+            await response.write(chunk)
+        await feeder
+        await proc.wait()
+        await response.write_eof()
+        return response
+
+    app = web.Application(client_max_size=1 << 30)
+    app.router.add_get("/{repo}/info/refs", refs)
+    app.router.add_post("/{repo}/git-receive-pack", rpc)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
@@ -229,48 +284,50 @@ async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace
     await git(tmp, "clone", "-q", "--bare", "--no-local", f"file://{served}", str(mirror))
     ref_repo = served.parent / "reference.git"
     await git(tmp, "clone", "-q", "--bare", "--no-local", f"file://{served}", str(ref_repo))
+    floor_root = tmp / "floor"
+    floor_root.mkdir()
+    await git(tmp, "clone", "-q", "--bare", "--no-local", f"file://{served}", str(floor_root / "floor.git"))
+    floor_runner, floor_base = await floor_app(floor_root)
+    targets = {"file": (f"file://{mirror}", None), "corral": (corral_url, token),
+               "floor": (f"{floor_base}/floor.git", None), "ref": (f"{ref_base}/reference.git", None)}
+
+    async def round_of(i: int, branch: str, sink: dict[str, list[float]] | None) -> None:
+        order = list(targets)
+        for name in order[i % len(order):] + order[: i % len(order)]:  # rotating: who goes first finds colder caches
+            url, auth = targets[name]
+            started = time.perf_counter()
+            await git(work, "push", "-q", url, f"{branch}:{branch}", token=auth)
+            if sink is not None:
+                sink[name].append(time.perf_counter() - started)
+
     head = (await git(work, "rev-parse", "main")).decode().strip()
     sizes = [("like the repository's", args.megabytes * 1024 * 1024 // args.commits)]
     if args.large_push_kb:  # LIMITS.md's reference push took 0.19-0.21 s over file:// here; ours above ~0.07 s
         sizes.append((f"{args.large_push_kb} KB each", args.large_push_kb * 1024))
     for label, per_commit in sizes:
-        times: dict[str, list[float]] = {"file": [], "corral": [], "ref": []}
+        times: dict[str, list[float]] = {name: [] for name in targets}
         for i in range(-1, args.push_runs):  # run -1 warms up and is not counted
             branch = f"refs/heads/push{per_commit}-{i + 1}"
             await git(work, "fast-import", "--quiet", stdin=fast_import_stream(
                 50, 50 * per_commit, f"push{per_commit}-{i + 1}", parent=head, branch=branch))
-            targets = {"file": (f"file://{mirror}", None), "corral": (corral_url, token),
-                       "ref": (f"{ref_base}/reference.git", None)}
-            order = list(targets)
-            order = order[i % 3:] + order[: i % 3]
-            for name in order:
-                url, auth = targets[name]
-                started = time.perf_counter()
-                await git(work, "push", "-q", url, f"{branch}:{branch}", token=auth)
-                if i >= 0:
-                    times[name].append(time.perf_counter() - started)
-        t_file, t_http, t_ref = (statistics.median(times[k]) for k in ("file", "corral", "ref"))
-        print(f"push 50 ({label}, {50 * per_commit / 1e6:.1f} MB)   file:// {t_file:.3f} s   corral {t_http:.3f} s   "
-              f"ratio {t_http / t_file:.2f}x (goal <= 1.3)   [plain git http-backend {t_ref:.3f} s = "
-              f"{t_ref / t_file:.2f}x]   (medians of {args.push_runs})")
+            await round_of(i, branch, times if i >= 0 else None)
+        t = {name: statistics.median(v) for name, v in times.items()}
+        print(f"push 50 ({label}, {50 * per_commit / 1e6:.1f} MB)   file:// {t['file']:.3f} s   corral "
+              f"{t['corral']:.3f} s   ratio {t['corral'] / t['file']:.2f}x (goal <= 1.3)   [least HTTP server "
+              f"{t['floor']:.3f} s = {t['floor'] / t['file']:.2f}x; plain git http-backend {t['ref']:.3f} s = "
+              f"{t['ref'] / t['file']:.2f}x]   (medians of {args.push_runs})")
     # what git's HTTP transport costs a push before any pack moves: the client starts git-remote-http (libcurl)
     # and asks for the refs; a push with nothing to send does exactly that (and prints "Everything up-to-date")
     branch = f"refs/heads/push{sizes[-1][1]}-{args.push_runs}"
-    noop: dict[str, list[float]] = {"file": [], "corral": [], "ref": []}
+    noop: dict[str, list[float]] = {name: [] for name in targets}
     for i in range(args.push_runs):
-        targets = {"file": (f"file://{mirror}", None), "corral": (corral_url, token),
-                   "ref": (f"{ref_base}/reference.git", None)}
-        order = list(targets)
-        for name in order[i % 3:] + order[: i % 3]:
-            url, auth = targets[name]
-            started = time.perf_counter()
-            await git(work, "push", "-q", url, f"{branch}:{branch}", token=auth)
-            noop[name].append(time.perf_counter() - started)
-    n_file, n_http, n_ref = (statistics.median(noop[k]) * 1000 for k in ("file", "corral", "ref"))
-    print(f"push with nothing to send (git's fixed cost per push)   file:// {n_file:.1f} ms   corral {n_http:.1f} ms   "
-          f"[plain git http-backend {n_ref:.1f} ms]: over HTTP every push starts {n_http - n_file:.0f} ms later "
-          f"(git-remote-http and discovery), and git holds back a pack larger than http.postBuffer (1 MiB) until it "
-          f"has that MiB")
+        await round_of(i, branch, noop)
+    n = {name: statistics.median(v) * 1000 for name, v in noop.items()}
+    print(f"push with nothing to send (git's fixed cost per push)   file:// {n['file']:.1f} ms   corral "
+          f"{n['corral']:.1f} ms   [least HTTP server {n['floor']:.1f} ms; plain git http-backend {n['ref']:.1f} ms]: "
+          f"over HTTP every push starts {n['floor'] - n['file']:.0f} ms later (git-remote-http and discovery), and "
+          f"git holds back a pack larger than http.postBuffer (1 MiB) until it has that MiB")
+    await floor_runner.cleanup()
     await ref_runner.cleanup()
 
 
