@@ -144,7 +144,7 @@ def _like(text: str) -> str:
 
 
 class ParquetColdTier:
-    """ColdWriter + ColdReader + ColdMerger over an ObjectStore, with a local read cache."""
+    """ColdWriter + ColdReader + ColdMerger over an ObjectStore, with a local read cache (ColdCache)."""
 
     def __init__(self, store: ObjectStore, cache_dir: Path, executor: Executor | None = None) -> None:
         self._store = store
@@ -217,6 +217,13 @@ class ParquetColdTier:
             raise
         finally:
             self._fetching.pop(key, None)
+
+    async def cached(self) -> list[str]:
+        return await self._run(_cached_keys, self._cache)
+
+    async def evict(self, keys: list[str]) -> None:
+        for key in keys:
+            (self._cache / key).unlink(missing_ok=True)
 
     async def _paths(self, files: list[ColdFile]) -> list[str]:
         return [str(p) for p in await asyncio.gather(*(self._local(f.key) for f in files))]
@@ -353,6 +360,14 @@ def _duck(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
         return cursor.execute(sql, args).fetchall()
     finally:
         cursor.close()
+
+
+def _cached_keys(root: Path) -> list[str]:
+    base = root / COLD_PREFIX
+    if not base.is_dir():
+        return []
+    # a download in progress is a hidden temporary file: not a copy yet
+    return [str(p.relative_to(root)) for p in base.rglob("*.parquet") if not p.name.startswith(".")]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

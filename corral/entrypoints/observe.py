@@ -18,11 +18,12 @@ from corral.adapters.otlp.codec import OtlpCodec
 from corral.adapters.otlp.decoders import InProcessTelemetryDecoder, ProcessPoolTelemetryDecoder
 from corral.core.clock import Clock
 from corral.core.observe.alerts import AlertEvaluator, AlertService
-from corral.core.observe.compaction import ColdCompaction
+from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
 from corral.core.observe.ports import (
     AlertStore,
+    ColdCache,
     LeaderLock,
     LiveTail,
     ProjectDirectory,
@@ -60,9 +61,22 @@ class ObserveRuntime:
     ensure_partitions: Any = None  # async (today) -> int, PostgreSQL only
     body_budget: Any = None  # the OTLP receiver's bound on request bytes in memory (corral.entrypoints.otlp)
     compaction: ColdCompaction | None = None  # run after each rotation pass
+    cold_cache: ColdCache | None = None  # this replica's local copies of cold files
 
     async def rotate(self, older_than: timedelta | None = None) -> Any:
-        """One rotation pass as the leader (skipped, returning None, when another replica leads)."""
+        """One rotation pass as the leader (skipped, returning None, when another replica leads),
+        then compaction; every replica then drops its cached copies of deleted cold files."""
+        try:
+            return await self._rotate(older_than)
+        finally:
+            manifest = self.queries.cold_manifest
+            if self.cold_cache is not None and manifest is not None:
+                try:
+                    await prune_cache(self.cold_cache, manifest)
+                except Exception:
+                    log.exception("cold tier cache pruning failed; retrying next period")
+
+    async def _rotate(self, older_than: timedelta | None) -> Any:
         async with self.leader.lead("observe-rotation") as leading:
             if not leading:
                 return None
@@ -169,6 +183,7 @@ async def wire_observe(platform: Any) -> None:
         ensure_partitions=ensure,
         recent=recent,
         compaction=compaction,
+        cold_cache=cold,
     )
     platform.register(ObserveRuntime, runtime)
 

@@ -32,10 +32,19 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound
-from corral.core.observe.ports import SIGNALS, ColdCompactionManifest, ColdFile, ColdGroup, ColdMerger, ColdWriter
+from corral.core.observe.ports import (
+    SIGNALS,
+    ColdCache,
+    ColdCompactionManifest,
+    ColdFile,
+    ColdGroup,
+    ColdManifest,
+    ColdMerger,
+    ColdWriter,
+)
 from corral.core.observe.rotation import COLD_KEY_NS, cold_key
 
-__all__ = ["ColdCompaction", "CompactionReport", "compacted_key"]
+__all__ = ["ColdCompaction", "CompactionReport", "compacted_key", "prune_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,22 @@ def compacted_key(group: ColdGroup, first: tuple[datetime, int], last: tuple[dat
     digest = uuid.uuid5(COLD_KEY_NS, "\n".join(sorted(f.key for f in group.files))).hex[:12]
     base = cold_key(group.signal, group.day, group.project_id, first, last, rows)
     return base.removesuffix(".parquet") + f".c{digest}.parquet"
+
+
+async def prune_cache(cache: ColdCache, manifest: ColdManifest, batch: int = 1000) -> int:
+    """Drop this replica's local copies of objects the manifest no longer records (retired files
+    purged after their grace, expired days), which only the leader's own copies lost with the
+    objects. Every replica runs it; a copy of a recorded file (even a retired one) is kept."""
+    keys = await cache.cached()
+    gone: list[str] = []
+    for start in range(0, len(keys), batch):
+        chunk = keys[start : start + batch]
+        known = await manifest.recorded(chunk)
+        gone.extend(k for k in chunk if k not in known)
+    if gone:
+        await cache.evict(gone)
+        log.info("cold tier cache: dropped %d local copies of deleted files", len(gone))
+    return len(gone)
 
 
 @attrs.define

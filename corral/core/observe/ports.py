@@ -26,6 +26,7 @@ from corral.core.observe.model import (
 __all__ = [
     "SIGNALS",
     "AlertStore",
+    "ColdCache",
     "ColdCompactionManifest",
     "ColdFile",
     "ColdGroup",
@@ -301,6 +302,18 @@ class ColdMerger(Protocol):
         last, each sorted by time (ts, then id; series id for points), yielded as soon as they
         fill so that at most about one part and one file are held at once. Every row of every
         file comes out exactly once. Raises NotFound when an object is missing."""
+        ...
+
+
+class ColdCache(Protocol):
+    """This replica's local copies of cold objects (kept to answer queries without a download)."""
+
+    async def cached(self) -> list[str]:
+        """The keys of the objects with a local copy."""
+        ...
+
+    async def evict(self, keys: list[str]) -> None:
+        """Drop the local copies of ``keys`` (missing ones are fine)."""
         ...
 
 

@@ -16,7 +16,7 @@ from corral.adapters.postgres.observe import (
     create_telemetry_pool,
 )
 from corral.contracts.cold_compaction import DATA_T0, ColdCompactionManifestContract, compaction_dataset, query_answers
-from corral.core.observe.compaction import ColdCompaction
+from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.model import LogQuery
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
@@ -186,6 +186,9 @@ async def test_a_retired_object_stays_readable_until_the_grace_then_goes(pool, t
         assert retired and all([await store.exists(k) for k in retired])
         late = ParquetColdTier(store, tmp_path / "late-cache")  # the in-flight query, on another replica
         assert await late.search_logs(planned, query) == expected
+        cached = set(await late.cached())
+        assert cached & set(retired)
+        assert await prune_cache(late, tier.archive) == 0  # retired but young: kept
         sweep = await tier.rotation.run_once(now=NOW + timedelta(days=1))  # written long ago, retired just now
         assert sweep.orphans_deleted == 0
         assert all([await store.exists(k) for k in retired])
@@ -194,6 +197,8 @@ async def test_a_retired_object_stays_readable_until_the_grace_then_goes(pool, t
         assert (await tier.compact(NOW + timedelta(minutes=61))).retired_deleted == len(retired)
         assert not any([await store.exists(k) for k in retired])
         assert not [k for k in retired if (tmp_path / "cache" / k).exists()]
+        assert await prune_cache(late, tier.archive) == len(cached & set(retired))  # the other replica's copies
+        assert set(await late.cached()) == cached - set(retired)
         assert await query_answers(tier.queries) == answers
     finally:
         await store.close()

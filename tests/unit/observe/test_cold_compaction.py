@@ -11,7 +11,7 @@ from corral.contracts.cold_compaction import (
     query_answers,
 )
 from corral.core.errors import InvalidInput
-from corral.core.observe.compaction import ColdCompaction
+from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.fakes.observe import InMemoryColdTier, InMemoryTelemetryStore
@@ -127,6 +127,17 @@ async def test_retired_files_stay_readable_until_the_grace_then_go(rotated):
     assert (await later.run_once(rotation.complete_days(NOW))).retired_deleted == len(retired)
     assert not retired & set(cold.objects)
     assert not retired & set(store.manifest)
+
+
+async def test_every_replica_drops_its_copies_of_files_no_longer_recorded(rotated):
+    store, cold, rotation = rotated
+    await compactor(store, cold).run_once(rotation.complete_days(NOW))
+    retired = set(store.retired)
+    assert await prune_cache(cold, store) == 0  # retired files are still recorded: copies kept
+    await compactor(store, cold).run_once(rotation.complete_days(NOW), now=NOW + timedelta(hours=2))
+    cold.objects.update({k: [] for k in retired})  # another replica still holds copies of them
+    assert await prune_cache(cold, store, batch=3) == len(retired)
+    assert set(cold.evicted) == retired
 
 
 async def test_only_complete_days_and_a_bounded_number_of_groups_per_pass(rotated):
