@@ -175,10 +175,11 @@ class ParquetColdTier:
     async def merge(self, signal: str, files: list[ColdFile], max_rows: int) -> AsyncGenerator[ColdPart, None]:
         held: list[pa.Table] = []
         count = 0
-        for f in files:
-            table = await self._run(_read_parquet, await self._bytes(f.key))
-            held.append(table)
-            count += table.num_rows
+        for batch in _batches(files, max_rows):  # fetched together, parsed in one worker call
+            blobs = await asyncio.gather(*(self._bytes(f.key) for f in batch))
+            tables = await self._run(_read_parquets, blobs)
+            held.extend(tables)
+            count += sum(t.num_rows for t in tables)
             while count >= max_rows:
                 part, rest = await self._run(_cut, signal, held, max_rows)
                 yield part
@@ -316,8 +317,22 @@ class ParquetColdTier:
         return out
 
 
-def _read_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(pa.BufferReader(data))
+def _batches(files: list[ColdFile], max_rows: int) -> list[list[ColdFile]]:
+    """Consecutive files of at most ``max_rows`` rows together (a bigger file alone)."""
+    out: list[list[ColdFile]] = []
+    rows = 0
+    for f in files:
+        if not out or rows + f.rows > max_rows:
+            out.append([])
+            rows = 0
+        out[-1].append(f)
+        rows += f.rows
+    return out
+
+
+def _read_parquets(blobs: list[bytes]) -> list[pa.Table]:
+    # ParquetFile skips the dataset layer of read_table (~1 ms a call: most of a small file's read)
+    return [pq.ParquetFile(pa.BufferReader(data)).read() for data in blobs]
 
 
 def _cut(signal: str, tables: list[pa.Table], rows: int) -> tuple[ColdPart, pa.Table]:

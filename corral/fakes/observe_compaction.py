@@ -51,8 +51,7 @@ class InMemoryColdCompactionManifest:
             store.manifest[f.key] = f
             store.cold_keys[f.key] = {(_KINDS[kind], value) for kind, value in ks}
         for f in old:
-            store.retired[f.key] = retired_at
-            store.cold_keys[f.key] = set()
+            store.retired[f.key] = retired_at  # its lookup keys stay until the purge (files() skips it)
         return True
 
     async def purge_retired(self, retired_before: datetime) -> list[ColdFile]:

@@ -69,8 +69,7 @@ class PostgresColdCompactionManifest:
                         "observe_cold_keys", records=records, columns=("kind", "value", "file_id")
                     )
                 if ids:
-                    # a retired file's keys go now: lookups must not find it, and the purge has less to do
-                    await conn.execute("DELETE FROM observe_cold_keys WHERE file_id = ANY($1::uuid[])", ids)
+                    # lookups join the keys to listed files only: a retired file's keys go with its purge
                     await conn.execute(
                         "UPDATE observe_cold_files SET retired_at = $2 WHERE id = ANY($1::uuid[])", ids, retired_at
                     )
