@@ -1,5 +1,6 @@
 """Behavioural contract of the projects stores (ProjectStore, IssueStore, CommentStore, MergeRequestStore,
-ReviewStore, BranchProtectionStore, WebhookStore, WebhookDeliveryStore), run against every adapter.
+ReviewStore, BranchProtectionStore, WebhookStore, WebhookDeliveryStore, PushIntentStore), run against every
+adapter.
 
 Subclasses provide two fixtures:
 - ``projects_uow_factory``: a UnitOfWorkFactory whose units carry the projects stores;
@@ -17,6 +18,7 @@ from typing import Any
 import attrs
 
 from corral.core.errors import Conflict
+from corral.core.git.model import PushIntent, RefUpdate
 from corral.core.ids import uuid7
 from corral.core.projects.model import (
     BranchProtection,
@@ -79,6 +81,28 @@ class ProjectStoresContract:
             await uow.commit()
         async with projects_uow_factory() as uow:
             assert await uow.projects.redirect(owner.name, "oldest") is None  # gone with the project
+
+    async def test_push_intents_are_claimed_once(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        updates = (RefUpdate("0" * 40, "a" * 40, "refs/heads/main"), RefUpdate("b" * 40, "0" * 40, "refs/tags/x"))
+        rule = uuid7()
+        first = PushIntent(uuid7(), project.id, owner.id, owner.name, updates, T0, bypassed=((rule, "admin"),))
+        second = PushIntent(uuid7(), project.id, owner.id, owner.name, updates[:1], T0 + timedelta(seconds=5))
+        async with projects_uow_factory() as uow:
+            await uow.push_intents.add(second)
+            await uow.push_intents.add(first)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.push_intents.older_than(T0 + timedelta(seconds=1), 10) == [first]
+            assert await uow.push_intents.older_than(T0 + timedelta(hours=1), 10) == [first, second]  # oldest first
+            assert await uow.push_intents.older_than(T0 + timedelta(hours=1), 1) == [first]
+            assert await uow.push_intents.claim(first.id)  # rolled back: still there
+        async with projects_uow_factory() as uow:
+            assert await uow.push_intents.claim(first.id)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert not await uow.push_intents.claim(first.id)  # taken: a second claimer records nothing
+            assert await uow.push_intents.older_than(T0 + timedelta(hours=1), 10) == [second]
 
     async def test_project_crud_and_slug(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)

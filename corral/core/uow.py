@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from corral.core.audit.ports import AuditLog
+from corral.core.git.ports import PushIntentStore
 from corral.core.identity.ports import (
     DelegationStore,
     IdentitySettingsStore,
@@ -73,6 +74,7 @@ class UnitOfWork(Protocol):
     branch_protections: BranchProtectionStore
     webhooks: WebhookStore
     webhook_deliveries: WebhookDeliveryStore
+    push_intents: PushIntentStore
 
     async def __aenter__(self) -> Self: ...
 

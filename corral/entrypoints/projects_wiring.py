@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import attrs
 
 from corral.core.clock import Clock
+from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import RepoBrowser
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.projects.issues import IssueService
@@ -124,6 +126,24 @@ def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.
     platform.background.append(webhook_deliveries)
 
 
+def start_push_recovery(
+    platform: Any, kit: ProjectsKit, *, interval: float = 60.0, grace: timedelta = timedelta(minutes=2),
+    abandon_after: timedelta = timedelta(hours=24),
+) -> None:
+    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery)."""
+
+    async def push_recovery() -> None:
+        while True:
+            try:
+                await recover_pushes(kit.uow_factory, kit.git, kit.clock, older_than=grace,
+                                     abandon_after=abandon_after, in_flight=set(kit.pushes_in_flight))
+            except Exception:
+                log.exception("push recovery failed; retrying")
+            await asyncio.sleep(interval)
+
+    platform.background.append(push_recovery)
+
+
 async def wire_projects(platform: Any) -> None:
     from corral.adapters.git_cli import GitCli
     from corral.adapters.webhooks import AiohttpWebhookTransport
@@ -146,3 +166,4 @@ async def wire_projects(platform: Any) -> None:
     platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)
+    start_push_recovery(platform, kit)

@@ -181,6 +181,12 @@ class InMemoryGitRepositories:
         commits = tuple(r.commits[s] for s in self._ancestors(r, h) if s not in base_anc)
         return Comparison(b, h, mb, commits, self._changes(r, mb or b, h), "")
 
+    async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
+        r = self._repo(repo)
+        values = {f"refs/heads/{name}": sha for name, sha in r.branches.items()}
+        values.update({f"refs/tags/{name}": sha for name, sha in r.tags.items()})
+        return {ref: values[ref] for ref in refs if ref in values}
+
     async def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool:
         return ancestor in self._ancestors(self._repo(repo), descendant)
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import attrs
 
 from corral.core.errors import Conflict
+from corral.core.git.model import PushIntent
 from corral.core.projects.model import (
     BranchProtection,
     Comment,
@@ -31,6 +32,7 @@ __all__ = [
     "InMemoryIssueStore",
     "InMemoryMergeRequestStore",
     "InMemoryProjectStore",
+    "InMemoryPushIntentStore",
     "InMemoryReviewStore",
     "InMemoryUserDirectory",
     "InMemoryWebhookDeliveryStore",
@@ -53,6 +55,7 @@ class ProjectsData:
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
+    push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -308,3 +311,21 @@ class InMemoryUserDirectory:
 
     async def by_ids(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserRef]:
         return {i: self.users[i] for i in ids if i in self.users}
+
+
+@attrs.define
+class InMemoryPushIntentStore:
+    """See corral.core.git.ports.PushIntentStore."""
+
+    data: ProjectsData
+
+    async def add(self, intent: PushIntent) -> None:
+        self.data.push_intents[intent.id] = intent
+
+    async def claim(self, intent_id: uuid.UUID) -> bool:
+        return self.data.push_intents.pop(intent_id, None) is not None
+
+    async def older_than(self, before: datetime, limit: int) -> builtins.list[PushIntent]:
+        found = sorted((i for i in self.data.push_intents.values() if i.created_at < before),
+                       key=lambda i: (i.created_at, i.id))
+        return found[:limit]

@@ -52,6 +52,7 @@ from corral.fakes.projects import (
     InMemoryIssueStore,
     InMemoryMergeRequestStore,
     InMemoryProjectStore,
+    InMemoryPushIntentStore,
     InMemoryReviewStore,
     InMemoryWebhookDeliveryStore,
     InMemoryWebhookStore,
@@ -195,6 +196,7 @@ class InMemoryUnitOfWork:
         self.branch_protections = InMemoryBranchProtectionStore(projects)
         self.webhooks = InMemoryWebhookStore(projects)
         self.webhook_deliveries = InMemoryWebhookDeliveryStore(projects)
+        self.push_intents = InMemoryPushIntentStore(projects)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

@@ -67,6 +67,7 @@ async def test_platform_push_issues_and_conflict(platform_app, tmp_path: Path) -
         pool = platform.resolve("pg_pool")
         topics = [r["topic"] for r in await pool.fetch("SELECT topic FROM outbox ORDER BY id")]
         assert topics.count("push") == 3
+        assert await pool.fetchval("SELECT count(*) FROM git_push_intents") == 0  # each claimed by its record
 
         async def create(i: int) -> int:
             async with s.post(f"{base}/api/v1/projects/alice/app/issues", json={"title": f"t{i}"}) as r:

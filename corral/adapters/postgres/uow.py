@@ -45,6 +45,7 @@ from corral.adapters.postgres.projects import (
     PostgresWebhookDeliveryStore,
     PostgresWebhookStore,
 )
+from corral.adapters.postgres.push_intents import PostgresPushIntentStore
 from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.adapters.postgres.unit_connection import UnitConnection
 from corral.core.clock import Clock
@@ -102,6 +103,7 @@ class PostgresUnitOfWork:
         self.branch_protections = PostgresBranchProtectionStore(conn)
         self.webhooks = PostgresWebhookStore(conn)
         self.webhook_deliveries = PostgresWebhookDeliveryStore(conn)
+        self.push_intents = PostgresPushIntentStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
 import attrs
@@ -15,6 +16,7 @@ __all__ = [
     "Comparison",
     "FileChange",
     "MergeStrategy",
+    "PushIntent",
     "PushRule",
     "RefUpdate",
     "Signature",
@@ -125,6 +127,23 @@ class RefUpdate:
     @property
     def is_create(self) -> bool:
         return self.old == ZERO_SHA
+
+
+@attrs.frozen
+class PushIntent:
+    """A push about to run, written before git may move a ref: if the process dies before the push is
+    recorded, recovery finds the intent, looks at the refs and records what moved (corral.core.git.recovery).
+
+    ``bypassed``: (branch protection id, reason) pairs whose merge-request requirement the pusher bypasses.
+    """
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    actor_id: uuid.UUID
+    actor_name: str
+    updates: tuple[RefUpdate, ...]
+    created_at: datetime
+    bypassed: tuple[tuple[uuid.UUID, str], ...] = ()
 
 
 @attrs.frozen

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
-from corral.core.git.model import Blob, Branch, Commit, Comparison, MergeStrategy, Signature, Tag, TreeEntry
+from corral.core.git.model import (
+    Blob,
+    Branch,
+    Commit,
+    Comparison,
+    MergeStrategy,
+    PushIntent,
+    Signature,
+    Tag,
+    TreeEntry,
+)
 
-__all__ = ["GitRepositories"]
+__all__ = ["GitRepositories", "PushIntentStore"]
+
+
+class PushIntentStore(Protocol):
+    """Pushes announced before git may move a ref, until they are recorded (a unit-of-work store).
+
+    ``claim`` deletes an intent and says whether this caller got it: of two units claiming the same intent
+    (the push's own recording and a recovery), exactly one gets True, so a push is recorded once.
+    """
+
+    async def add(self, intent: PushIntent) -> None:
+        """Store ``intent`` (its id is new)."""
+        ...
+
+    async def claim(self, intent_id: uuid.UUID) -> bool:
+        """Delete the intent; True if it was there (this unit records the push), False if another took it."""
+        ...
+
+    async def older_than(self, before: datetime, limit: int) -> list[PushIntent]:
+        """Intents created before ``before``, oldest first, at most ``limit`` (recovery's candidates)."""
+        ...
 
 
 class GitRepositories(Protocol):
@@ -72,6 +104,10 @@ class GitRepositories(Protocol):
         ...
 
     async def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool: ...
+
+    async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
+        """Current values of the given full ref names (``refs/heads/main``); absent refs are left out."""
+        ...
 
     async def commits_between(self, repo: str, old: str | None, new: str, *, limit: int) -> list[Commit]:
         """Commits reachable from ``new`` but not ``old`` (all of ``new``'s history if None), newest first."""

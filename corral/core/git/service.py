@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import posixpath
+import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -187,13 +188,18 @@ async def _audit_push(
 async def record_push(
     uow: UnitOfWork, repos: GitRepositories, project: Project, actor: Actor, updates: list[RefUpdate],
     *, via: str = "push", clock: Clock | None = None, bypassed: Sequence[tuple[BranchProtection, str]] = (),
-) -> None:
+    intent_id: uuid.UUID | None = None,
+) -> bool:
     """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them).
 
     With ``clock`` (a push through git, not a merge that audits itself) an audit entry records the refs, and
     one ``branch_protection.bypass`` entry is written per ref that moved on a merge-request-only branch
-    whose rule the pusher bypassed (``bypassed``: (rule, reason) pairs).
+    whose rule the pusher bypassed (``bypassed``: (rule, reason) pairs). With ``intent_id`` the push's
+    intent is claimed first; if another unit took it (a recovery, corral.core.git.recovery), nothing is
+    written and False is returned.
     """
+    if intent_id is not None and not await uow.push_intents.claim(intent_id):
+        return False
     async def history(update: RefUpdate) -> list[Commit]:
         if update.is_delete:
             return []
@@ -228,6 +234,7 @@ async def record_push(
             "head_commit": commit_json(commits[0]) if commits else None,
         }
         await uow.outbox.add(topics.PUSH, payload, project_id=project.id)
+    return True
 
 
 def _clean(path: str) -> str:

@@ -53,6 +53,8 @@ class ProjectsKit:
     # corral.adapters.git_maintenance.GitMaintenance: pack maintenance after a push has been answered
     # (None: receive-pack runs it itself while the client waits)
     maintenance: Any = None
+    # ids of this process's pushes between their intent and their record (the recovery loop leaves them alone)
+    pushes_in_flight: set[uuid.UUID] = attrs.field(factory=set)
 
 
 def kit(request: web.Request) -> ProjectsKit:

@@ -14,24 +14,25 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
 from corral.adapters.git_pipe import PipeWriter
-from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
-from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
+from corral.core.errors import PermissionDenied, Unauthenticated
+from corral.core.git.model import PushRule
 from corral.core.git.service import (
     finished_report,
     hook_rules,
     parse_commands,
     push_rules,
-    record_push,
     report_status,
 )
 from corral.core.projects.model import BranchProtection, Project
+from corral.entrypoints.web.git_pushes import announce, record_moved
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
-from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
+from corral.entrypoints.web.project_access import can, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
 __all__ = ["routes"]
@@ -97,11 +98,15 @@ def _probe_answer(service: str) -> web.Response:
                                                        "Cache-Control": "no-cache"})
 
 
-async def _feed(request: web.Request, stdin: PipeWriter, prefix: bytes = b"") -> None:
+async def _feed(
+    request: web.Request, stdin: PipeWriter, prefix: bytes = b"", gate: asyncio.Future[Any] | None = None,
+) -> None:
     """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin: each write is
     everything the connection has delivered since the last one (aiohttp bounds that), so a slow git holds
     back the client through TCP, never through memory."""
     try:
+        if gate is not None:
+            await gate
         if prefix:
             await stdin.write(prefix)
         while chunk := await request.content.readany():
@@ -228,11 +233,12 @@ async def _finish(
 
 async def _rpc(
     request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None, prefix: bytes = b"",
-    watch: Callable[[bytes], None] | None = None,
+    watch: Callable[[bytes], None] | None = None, gate: asyncio.Future[Any] | None = None,
 ) -> tuple[web.StreamResponse, bytes]:
     """Run one stateless-rpc exchange; returns the response and (for receive-pack) the first MiB of git's
     answer (its report-status). ``prefix``: body bytes the caller has already read; ``watch`` (receive-pack)
-    sees git's answer so far after each read of it."""
+    sees git's answer so far after each read of it; ``gate``: git gets no byte before it is done (its error,
+    raised before any answer, ends the request)."""
     k = kit(request)
     principal = principal_of(request)
     spawned = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
@@ -242,13 +248,15 @@ async def _rpc(
     assert proc.stdout is not None and spawned.stdin is not None
     keep = bytearray() if service == "receive-pack" else None
     errors: list[bytes] = []
-    feeder = asyncio.create_task(_feed(request, spawned.stdin, prefix))
+    feeder = asyncio.create_task(_feed(request, spawned.stdin, prefix, gate))
     stderr = asyncio.create_task(_drain(proc.stderr, errors))
     response = web.StreamResponse(headers={"Content-Type": f"application/x-git-{service}-result",
                                            "Cache-Control": "no-cache"})
     ok = False
     try:
         chunk = await proc.stdout.read(_PACK_CHUNK)
+        if gate is not None:
+            await gate  # git answers nothing before its input: a failed gate is why it stopped
         await response.prepare(request)
         while chunk:
             if keep is not None and len(keep) < _COMMANDS_LIMIT:
@@ -266,6 +274,8 @@ async def _rpc(
     finally:
         if not feeder.done():
             feeder.cancel()
+        elif not feeder.cancelled():
+            feeder.exception()  # retrieved: it is the gate's error, raised above
         stopped = not ok and proc.returncode is None
         if stopped:
             proc.kill()  # the client went away: stop git at once
@@ -297,21 +307,30 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     # the ref update commands come first in the body: with them, the hook runs only if a rule can refuse one
     head = await _read_commands(request, prefix or b"")
     updates, complete = parse_commands(head)
+    # the push's intent is committed while git starts; git gets the commands only after it (git_pushes)
+    intent = asyncio.ensure_future(announce(request, project, updates, bypassed)) if updates else None
     recording: list[asyncio.Task[None]] = []
+
+    def record(report: dict[str, bool] | None) -> Coroutine[Any, Any, None]:
+        return record_moved(request, project, updates, report, bypassed, intent.result() if intent else None)
 
     def on_answer(answer: bytes) -> None:
         # git reports once the refs moved, then (unless Corral runs it later) ``gc --auto``: record meanwhile
         if not recording and (report := finished_report(head, answer)) is not None:
-            recording.append(asyncio.create_task(_record_moved(request, project, updates, report, bypassed)))
+            recording.append(asyncio.create_task(record(report)))
 
     try:
         response, answer = await _rpc(request, "receive-pack", project, hook_rules(rules, updates, complete=complete),
-                                      head, on_answer)
+                                      head, on_answer, gate=intent)
+    except BaseException:
+        if intent is not None and intent.done() and not intent.cancelled() and intent.exception() is None:
+            kit(request).pushes_in_flight.discard(intent.result())  # git never got the commands: the recovery
+        raise  # finds no moved ref and drops the intent
     finally:
         if recording:  # the refs moved: the push is recorded even when the client went away
             await asyncio.shield(recording[0])
     if not recording:
-        await _record_moved(request, project, updates, report_status(head, answer), bypassed)
+        await record(report_status(head, answer))
     with contextlib.suppress(ConnectionResetError):  # a client gone meanwhile: the push is recorded all the same
         await response.write_eof()  # only after the push event and its audit row are committed
     if kit(request).maintenance is not None and head:  # git's gc --auto, now that the client has its answer
@@ -344,34 +363,3 @@ async def _push_policy(
     policy = (push_rules(protections, [p for p, _ in bypassed]), bypassed)
     k.git_memo.put(request, key, policy)
     return policy
-
-
-async def _record_moved(
-    request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None,
-    bypassed: list[tuple[BranchProtection, str]],
-) -> None:
-    if not updates:
-        return
-    try:
-        await _record(request, project, updates, report, bypassed)
-    except CorralError:
-        log.exception("could not record the push to %s", project.full_name)
-
-
-async def _record(
-    request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None,
-    bypassed: list[tuple[BranchProtection, str]],
-) -> None:
-    """Push events for the refs that really moved (a rejected update leaves its ref where it was): from git's
-    report-status when the client asked for one, else from the refs themselves."""
-    k = kit(request)
-    if report is not None and all(u.ref in report for u in updates):
-        moved = [u for u in updates if report[u.ref]]
-    else:
-        now = await k.git.ref_values(project.repo_path, [u.ref for u in updates])
-        moved = [u for u in updates if now.get(u.ref, ZERO_SHA) == u.new]
-    if not moved:
-        return
-    async with k.uow_factory() as uow:
-        await record_push(uow, k.git, project, actor_of(request), moved, clock=k.clock, bypassed=bypassed)
-        await uow.commit()

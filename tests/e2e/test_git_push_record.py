@@ -1,0 +1,93 @@
+"""A push through the real git client is recorded exactly once even when Corral fails between git moving the
+refs and the recording transaction: the intent written before git ran lets the recovery record it later."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from corral.core.errors import Unavailable
+from corral.core.git.recovery import recover_pushes
+from corral.entrypoints.web import git_pushes
+from tests.e2e.gitkit import git, write
+
+pytestmark = pytest.mark.e2e
+
+
+async def _project(corral, token: str) -> str:
+    async with aiohttp.ClientSession() as s, s.post(
+        f"{corral.base}/api/v1/projects", json={"name": "app"}, headers={"Authorization": f"Bearer {token}"},
+    ) as r:
+        assert r.status == 201, await r.text()
+    return corral.url("alice/app")
+
+
+async def _commit(work: Path, name: str) -> str:
+    write(work / f"{name}.txt", name)
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", name)
+    return (await git(work, "rev-parse", "HEAD")).stdout.strip()
+
+
+async def _intents(corral) -> list:
+    async with corral.memory() as uow:
+        return await uow.push_intents.older_than(corral.kit.clock.now() + timedelta(days=1), 100)
+
+
+def _pushes(corral) -> list[dict]:
+    return [e.payload for e in corral.memory.events if e.topic == "push"]
+
+
+async def test_a_push_whose_recording_failed_is_recovered_once(corral, tmp_path: Path, monkeypatch) -> None:
+    alice = await corral.user("alice", admin=True)
+    url = await _project(corral, alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    first = await _commit(work, "a")
+    await git(work, "push", url, "main", token=alice)
+    assert [p["after"] for p in _pushes(corral)] == [first]
+    assert await _intents(corral) == []  # a recorded push leaves no intent
+
+    async def database_gone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Unavailable("the database is unavailable")
+
+    monkeypatch.setattr(git_pushes, "record_push", database_gone)  # git moves the ref; recording it fails
+    second = await _commit(work, "b")
+    await git(work, "push", url, "main", token=alice)
+    assert len(_pushes(corral)) == 1
+    (intent,) = await _intents(corral)
+    assert [(u.ref, u.old, u.new) for u in intent.updates] == [("refs/heads/main", first, second)]
+    assert corral.kit.pushes_in_flight == set()  # over: the recovery may take it
+    monkeypatch.undo()
+    settled = await recover_pushes(corral.memory, corral.kit.git, corral.kit.clock, older_than=timedelta(0),
+                                   abandon_after=timedelta(hours=24))
+    assert settled == 1
+    assert [(p["before"], p["after"], p["pusher"]["name"]) for p in _pushes(corral)][1:] == [(first, second, "alice")]
+    assert await _intents(corral) == []
+    assert await recover_pushes(corral.memory, corral.kit.git, corral.kit.clock, older_than=timedelta(0),
+                                abandon_after=timedelta(hours=24)) == 0
+
+
+async def test_no_intent_no_push(corral, tmp_path: Path, monkeypatch) -> None:
+    """If the intent cannot be written, git never gets the commands: the push fails, no ref moves."""
+    alice = await corral.user("alice", admin=True)
+    url = await _project(corral, alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    await _commit(work, "a")
+    original = git_pushes.announce
+
+    async def database_gone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Unavailable("the database is unavailable")
+
+    monkeypatch.setattr("corral.entrypoints.web.routes.git_http.announce", database_gone)
+    refused = await git(work, "push", url, "main", token=alice, check=False)
+    assert refused.returncode != 0, refused.stderr
+    assert (await git(tmp_path, "ls-remote", url, token=alice)).stdout.strip() == ""
+    assert _pushes(corral) == []
+    monkeypatch.setattr("corral.entrypoints.web.routes.git_http.announce", original)
+    await git(work, "push", url, "main", token=alice)
+    assert len(_pushes(corral)) == 1
