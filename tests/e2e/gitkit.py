@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import attrs
 import punq
 from aiohttp import web
@@ -90,6 +91,15 @@ class Corral:
 
     def url(self, slug: str) -> str:
         return f"{self.base}/{slug}.git"
+
+    async def project(self, token: str, name: str = "app") -> str:
+        """Create project ``name`` as the token's user through the API; returns its git remote URL."""
+        async with aiohttp.ClientSession() as s, s.post(
+            f"{self.base}/api/v1/projects", json={"name": name}, headers={"Authorization": f"Bearer {token}"},
+        ) as r:
+            assert r.status == 201, await r.text()
+            body = await r.json()
+        return self.url(f"{body['owner']}/{body['name']}")
 
     async def relay(self) -> None:
         """Run the outbox relay until it is idle (webhook fan-out)."""

@@ -33,17 +33,9 @@ def _spawns(corral) -> list[tuple[str, bool]]:
     return seen
 
 
-async def _project(corral, token: str) -> str:
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{corral.base}/api/v1/projects", json={"name": "app"}, headers={"Authorization": f"Bearer {token}"},
-    ) as r:
-        assert r.status == 201, await r.text()
-    return corral.url("alice/app")
-
-
 async def test_large_push_probe_answered_without_git(corral, tmp_path: Path, monkeypatch) -> None:
     alice = await corral.user("alice", admin=True)
-    url = await _project(corral, alice)
+    url = await corral.project(alice)
     work = tmp_path / "w"
     await git(tmp_path, "init", "-q", "-b", "main", str(work))
     write(work / "big.bin", os.urandom(3 * 1024 * 1024))  # incompressible: the pack exceeds http.postBuffer
@@ -103,7 +95,7 @@ def _real_git(repo: Path, service: str, body: bytes, protocol: str | None) -> by
 async def test_probe_answer_is_byte_for_byte_what_git_answers(corral, tmp_path: Path, service: str,
                                                               protocol: str | None) -> None:
     alice = await corral.user("alice", admin=True)
-    url = await _project(corral, alice)
+    url = await corral.project(alice)
     work = tmp_path / "w"
     await git(tmp_path, "clone", "-q", url, "w", token=alice)
     write(work / "a.txt", "a\n")
@@ -128,7 +120,7 @@ async def test_hook_runs_only_for_pushes_a_rule_can_refuse(corral, tmp_path: Pat
     """With 'main' protected, a push of a feature branch starts receive-pack without the pre-receive hook;
     a push to main still gets it, and a force-push there is still refused with git's reason."""
     alice = await corral.user("alice", admin=True)
-    url = await _project(corral, alice)
+    url = await corral.project(alice)
     async with aiohttp.ClientSession() as s, s.post(
         f"{corral.base}/api/v1/projects/alice/app/branch-protections", json={"pattern": "main"},
         headers={"Authorization": f"Bearer {alice}"},
@@ -164,7 +156,7 @@ async def test_client_gone_mid_pack_stops_git_and_changes_nothing(corral, tmp_pa
     is recorded, the pipe's writer thread is freed, nothing is logged as an error, and the next push works."""
     caplog.set_level(logging.INFO)
     alice = await corral.user("alice", admin=True)
-    url = await _project(corral, alice)
+    url = await corral.project(alice)
     started: list = []
     original = corral.kit.git.spawn_service
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from corral.core.errors import Unavailable
@@ -15,14 +14,6 @@ from corral.entrypoints.web import git_pushes
 from tests.e2e.gitkit import git, write
 
 pytestmark = pytest.mark.e2e
-
-
-async def _project(corral, token: str) -> str:
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{corral.base}/api/v1/projects", json={"name": "app"}, headers={"Authorization": f"Bearer {token}"},
-    ) as r:
-        assert r.status == 201, await r.text()
-    return corral.url("alice/app")
 
 
 async def _commit(work: Path, name: str) -> str:
@@ -43,7 +34,7 @@ def _pushes(corral) -> list[dict]:
 
 async def test_a_push_whose_recording_failed_is_recovered_once(corral, tmp_path: Path, monkeypatch) -> None:
     alice = await corral.user("alice", admin=True)
-    url = await _project(corral, alice)
+    url = await corral.project(alice)
     work = tmp_path / "w"
     await git(tmp_path, "init", "-q", "-b", "main", str(work))
     first = await _commit(work, "a")
@@ -74,7 +65,7 @@ async def test_a_push_whose_recording_failed_is_recovered_once(corral, tmp_path:
 async def test_no_intent_no_push(corral, tmp_path: Path, monkeypatch) -> None:
     """If the intent cannot be written, git never gets the commands: the push fails, no ref moves."""
     alice = await corral.user("alice", admin=True)
-    url = await _project(corral, alice)
+    url = await corral.project(alice)
     work = tmp_path / "w"
     await git(tmp_path, "init", "-q", "-b", "main", str(work))
     await _commit(work, "a")
