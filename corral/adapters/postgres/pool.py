@@ -3,6 +3,14 @@
 JSON and JSONB columns take and return plain Python values (dicts, lists, ...). Failing to
 reach the database raises Unavailable with a message that names the server but never the
 password.
+
+Pooled connections never carry session state from one user to the next: Corral's code changes settings only
+with ``SET LOCAL`` (inside its transaction), and takes session advisory locks and LISTENs only on dedicated
+connections (``connect``: migrations, leader election). So a connection going back to the pool is not sent
+asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), one round trip per
+use of the pool (a unit of work read measured 1.12 ms -> 0.78 ms, ``pool.fetchval`` 0.55 -> 0.31 ms);
+asyncpg still rolls back a transaction left open. Keep it so: session-level ``SET``, advisory locks or
+``LISTEN`` on a pooled connection would leak to the next user.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import asyncpg
 from corral.adapters.postgres.errors import CONNECTION_ERRORS
 from corral.core.errors import Unavailable
 
-__all__ = ["connect", "create_pool", "redact_dsn", "setup_connection"]
+__all__ = ["connect", "create_pool", "no_session_reset", "redact_dsn", "setup_connection"]
 
 # Reachable but refusing us (no such database, bad credentials): also Unavailable for callers.
 _REFUSED: tuple[type[BaseException], ...] = (
@@ -52,6 +60,10 @@ def _unavailable(dsn: str, exc: BaseException) -> Unavailable:
     )
 
 
+async def no_session_reset(conn: asyncpg.Connection) -> None:
+    """The pool's reset (after asyncpg's own rollback of an open transaction): nothing to undo, see above."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -60,7 +72,9 @@ async def create_pool(
     timeout: float = 10.0,
     **kwargs: Any,
 ) -> asyncpg.Pool:
-    """An asyncpg pool whose connections are set up by ``setup_connection``."""
+    """An asyncpg pool whose connections are set up by ``setup_connection`` and released without a reset
+    query (see the module docstring)."""
+    kwargs.setdefault("reset", no_session_reset)
     try:
         pool = await asyncpg.create_pool(
             dsn,

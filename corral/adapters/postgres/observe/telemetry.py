@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from corral.adapters.postgres.pool import no_session_reset
 from corral.core.errors import Unavailable
 from corral.core.observe.model import (
     LOG_COLUMNS,
@@ -51,6 +52,7 @@ async def create_telemetry_pool(dsn: str, *, min_size: int = 1, max_size: int = 
             max_size=max_size,
             command_timeout=60,
             server_settings={"jit": "off", "plan_cache_mode": "force_custom_plan"},
+            reset=no_session_reset,  # as the main pool (corral.adapters.postgres.pool): no session state to undo
         )
     except _DRIVER_ERRORS as exc:
         raise Unavailable(f"cannot connect to PostgreSQL for telemetry ({type(exc).__name__})") from exc
