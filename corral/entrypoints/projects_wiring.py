@@ -111,6 +111,7 @@ def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.
                     await asyncio.sleep(interval)
 
         platform.background.append(outbox_relay)
+    relay.consumers.append(kit.merge_requests.on_push)  # a push that merged an open merge request marks it merged
     relay.consumers.append(kit.webhooks.fan_out)
 
     async def webhook_deliveries() -> None:

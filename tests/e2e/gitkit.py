@@ -102,8 +102,9 @@ class Corral:
         return self.url(f"{body['owner']}/{body['name']}")
 
     async def relay(self) -> None:
-        """Run the outbox relay until it is idle (webhook fan-out)."""
-        relay = OutboxRelay(self.memory, [self.kit.webhooks.fan_out])
+        """Run the outbox relay until it is idle (merge requests merged by a push, webhook fan-out), with the
+        consumers the platform wires (corral.entrypoints.projects_wiring.start_webhook_loops)."""
+        relay = OutboxRelay(self.memory, [self.kit.merge_requests.on_push, self.kit.webhooks.fan_out])
         while await relay.run_once():
             pass
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from corral.core.errors import Unavailable
@@ -82,3 +83,41 @@ async def test_no_intent_no_push(corral, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("corral.entrypoints.web.routes.git_http.announce", original)
     await git(work, "push", url, "main", token=alice)
     assert len(_pushes(corral)) == 1
+
+
+async def test_a_merge_request_merged_with_git_and_pushed_is_marked_merged(corral, tmp_path: Path) -> None:
+    """An agent merges the source branch itself and pushes the target: the open merge request becomes merged
+    by the pusher (Gitea's "manually merged"); one whose source is not in the pushed target stays open."""
+    alice = await corral.user("alice", admin=True)
+    url = await corral.project(alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    await _commit(work, "base")
+    await git(work, "push", url, "main", token=alice)
+    for branch in ("feature", "other"):
+        await git(work, "checkout", "-qb", branch, "main")
+        await _commit(work, branch)
+        await git(work, "push", url, branch, token=alice)
+    base = f"{corral.base}/api/v1/projects/alice/app/merge-requests"
+    headers = {"Authorization": f"Bearer {alice}"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        for number, branch in ((1, "feature"), (2, "other")):
+            async with s.post(base, json={"source_branch": branch, "target_branch": "main", "title": branch}) as r:
+                assert r.status == 201 and (await r.json())["number"] == number
+        await git(work, "checkout", "-q", "main")
+        await git(work, "merge", "-q", "--ff-only", "feature")
+        head = (await git(work, "rev-parse", "HEAD")).stdout.strip()
+        await git(work, "push", url, "main", token=alice)
+        await corral.relay()
+        async with s.get(f"{base}/1") as r:
+            merged = await r.json()
+        async with s.get(f"{base}/2") as r:
+            other = await r.json()
+    assert (merged["status"], merged["merge_commit_sha"]) == ("merged", head), merged
+    assert other["status"] == "open"
+    events = [e.payload for e in corral.memory.events if e.topic == "merge_request"]
+    assert [(e["action"], e["merge_request"]["number"], e.get("manually_merged")) for e in events][-1] == (
+        "merged", 1, True)
+    assert [a.detail["strategy"] for a in corral.memory.audit if a.action == "merge_request.merge"] == ["push"]
+    await corral.relay()  # handled once: nothing new
+    assert len([e for e in corral.memory.events if e.topic == "merge_request"]) == len(events)

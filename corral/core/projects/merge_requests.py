@@ -1,8 +1,10 @@
-"""Merge request use cases: create, list, update, close/reopen, diff, comments, reviews, merge."""
+"""Merge request use cases: create, list, update, close/reopen, diff, comments, reviews, merge; and marking
+merge requests merged when a push merged them outside Corral's merge (Gitea's "manually merged")."""
 
 from __future__ import annotations
 
 import builtins
+import uuid
 from typing import Any
 
 import attrs
@@ -14,6 +16,7 @@ from corral.core.git.ports import GitRepositories
 from corral.core.git.service import MAX_PATCH_BYTES, record_push
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
+from corral.core.outbox.model import OutboxEvent
 from corral.core.pagination import Page, clamp_limit
 from corral.core.projects.issues import (
     add_comment,
@@ -40,6 +43,8 @@ from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["MergeRequestService", "approvals"]
+
+_OPEN_SCANNED = 200  # open merge requests of a project looked at per push (newest first)
 
 
 def approvals(reviews: list[Review]) -> int:
@@ -258,3 +263,43 @@ class MergeRequestService:
             await record_push(uow, self.repos, project, actor, [RefUpdate(before, after, ref)], via="merge")
             await uow.commit()
         return merged
+
+    async def on_push(self, uow: UnitOfWork, event: OutboxEvent) -> int:
+        """Outbox consumer: a push (not Corral's own merge) after which an open merge request's source head is
+        reachable from its target branch marks that merge request merged by the pusher, as Gitea marks a pull
+        request "manually merged": the agent merged (or fast-forwarded) it with git and pushed. The merge
+        commit is the target's new head. Idempotent (a merged request is skipped); returns how many merged."""
+        payload = event.payload
+        branch = payload.get("branch")
+        if (event.topic != topics.PUSH or event.project_id is None or payload.get("via") == "merge"
+                or payload.get("deleted") or not isinstance(branch, str)):
+            return 0
+        project = await uow.projects.get(event.project_id)
+        if project is None:
+            return 0
+        after = str(payload["after"])
+        candidates = [mr for mr in await uow.merge_requests.list(project.id, IssueFilter(status="open",
+                                                                                         limit=_OPEN_SCANNED))
+                      if mr.target_branch == branch]
+        pusher = payload.get("pusher") or {}
+        if not pusher.get("id"):
+            return 0
+        actor = Actor(uuid.UUID(str(pusher["id"])), str(pusher.get("name", "")))
+        merged_count = 0
+        for candidate in candidates:
+            head = await self.repos.resolve(project.repo_path, f"refs/heads/{candidate.source_branch}")
+            if head is None or not await self.repos.is_ancestor(project.repo_path, head, after):
+                continue
+            mr = await uow.merge_requests.lock(project.id, candidate.number)
+            if mr is None or mr.status is not MrStatus.OPEN:
+                continue
+            now = self.clock.now()
+            merged = attrs.evolve(mr, status=MrStatus.MERGED, merged_by=actor.id, merged_at=now, updated_at=now,
+                                  merge_commit_sha=after)
+            await uow.merge_requests.update(merged)
+            await audit(uow, self.clock, actor, "merge_request.merge", "merge_request", resource_id=mr.id,
+                        project_id=project.id, detail={"number": mr.number, "strategy": "push", "after": after,
+                                                       "source_head": head})
+            await self._event(uow, "merged", project, merged, actor, {"strategy": "push", "manually_merged": True})
+            merged_count += 1
+        return merged_count
