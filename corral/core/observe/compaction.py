@@ -23,6 +23,7 @@ Only the leader runs this, right after a rotation pass.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -111,15 +112,30 @@ class ColdCompaction:
         (the rotation's cutoff day); only days before it are merged."""
         now = now or self.clock.now()
         report = CompactionReport()
-        if self.min_files:
-            for signal in SIGNALS:
-                left = self.max_groups - report.groups - report.abandoned
-                if signal not in complete or left <= 0:
-                    continue
-                for group in await self.manifest.compactable(
+        groups: list[ColdGroup] = []
+        for signal in SIGNALS if self.min_files else ():
+            left = self.max_groups - len(groups)
+            if signal in complete and left > 0:
+                groups += await self.manifest.compactable(
                     signal, complete[signal], self.target_rows, self.min_files, left
-                ):
-                    await self._group(group, now, report)
+                )
+        # a group's commit (PostgreSQL: mostly its lookup keys) runs while the next group is merged
+        commit: asyncio.Future[None] | None = None
+        try:
+            for group in groups:
+                merged = await self._prepare(group, report)
+                if commit is not None:
+                    await commit
+                    commit = None
+                if merged is not None:
+                    commit = asyncio.ensure_future(self._commit(group, *merged, now, report))
+            if commit is not None:
+                await commit
+                commit = None
+        finally:
+            if commit is not None:  # preparing failed: the commit in flight still finishes (or not)
+                with contextlib.suppress(Exception):
+                    await commit
         retired = await self.manifest.purge_retired(now - self.retired_grace)
         for f in retired:
             await self.writer.delete(f.key)
@@ -139,8 +155,10 @@ class ColdCompaction:
             )
         return report
 
-    async def _group(self, group: ColdGroup, now: datetime, report: CompactionReport) -> None:
-        old = list(group.files)
+    async def _prepare(
+        self, group: ColdGroup, report: CompactionReport
+    ) -> tuple[list[ColdFile], list[frozenset[tuple[str, str]]]] | None:
+        """Write the group's merged files; their manifest rows and lookup keys (None: abandoned)."""
         new: list[ColdFile] = []
         keys: list[frozenset[tuple[str, str]]] = []
         try:
@@ -148,12 +166,22 @@ class ColdCompaction:
         except NotFound:  # retention deleted an object meanwhile: its row went first, nothing to swap
             log.warning("cold tier compaction of %s %s abandoned: a file is gone", group.signal, group.day)
             report.abandoned += 1
-            return
-        rows = sum(f.rows for f in old)
-        if sum(f.rows for f in new) != rows:  # the manifest and the objects disagree: touch nothing
+            return None
+        if sum(f.rows for f in new) != sum(f.rows for f in group.files):  # manifest and objects disagree
             log.error("cold tier compaction: %s files of %s read back a different row count", group.signal, group.day)
             report.abandoned += 1
-            return
+            return None
+        return new, keys
+
+    async def _commit(
+        self,
+        group: ColdGroup,
+        new: list[ColdFile],
+        keys: list[frozenset[tuple[str, str]]],
+        now: datetime,
+        report: CompactionReport,
+    ) -> None:
+        old = list(group.files)
         if not await self.manifest.replace(old, new, keys, now):
             log.warning(
                 "cold tier compaction of %s %s abandoned: a file was expired or retired meanwhile",
@@ -165,7 +193,7 @@ class ColdCompaction:
         report.groups += 1
         report.files_in += len(old)
         report.files_out += len(new)
-        report.rows += rows
+        report.rows += sum(f.rows for f in old)
         report.bytes_in += sum(f.bytes for f in old)
         report.bytes_out += sum(f.bytes for f in new)
 
