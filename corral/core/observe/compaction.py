@@ -43,7 +43,7 @@ from corral.core.observe.ports import (
     ColdMerger,
     ColdWriter,
 )
-from corral.core.observe.rotation import COLD_KEY_NS, cold_key
+from corral.core.observe.rotation import COLD_KEY_NS, cold_key, new_cold_file
 
 __all__ = ["ColdCompaction", "CompactionReport", "compacted_key", "prune_cache"]
 
@@ -204,16 +204,8 @@ class ColdCompaction:
                 key = compacted_key(group, part.first, part.last, part.rows)
                 size = await self.writer.write(key, group.signal, part.data)
                 new.append(
-                    ColdFile(
-                        id=uuid.uuid5(COLD_KEY_NS, key),
-                        signal=group.signal,
-                        day=group.day,
-                        project_id=group.project_id,
-                        key=key,
-                        rows=part.rows,
-                        min_ts=part.first[0],
-                        max_ts=part.last[0],
-                        bytes=size,
+                    new_cold_file(
+                        key, group.signal, group.day, group.project_id, part.rows, part.first, part.last, size
                     )
                 )
                 keys.append(part.keys)

@@ -37,7 +37,7 @@ from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWrite
 if TYPE_CHECKING:
     from corral.core.observe.compaction import CompactionReport
 
-__all__ = ["COLD_KEY_NS", "COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key"]
+__all__ = ["COLD_KEY_NS", "COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key", "new_cold_file"]
 
 log = logging.getLogger(__name__)
 COLD_PREFIX = "telemetry/"  # every cold-tier object key starts so
@@ -62,6 +62,23 @@ def cold_key(
         span = f"{_ts_us(first[0])}.{first[1]:x}-{_ts_us(last[0])}.{last[1]:x}"
     project = str(project_id) if project_id else "none"
     return f"{COLD_PREFIX}{signal}/day={day.isoformat()}/project={project}/{span}-{rows}.parquet"
+
+
+def new_cold_file(
+    key: str,
+    signal: str,
+    day: date,
+    project_id: uuid.UUID | None,
+    rows: int,
+    first: tuple[datetime, int],
+    last: tuple[datetime, int],
+    size: int,
+) -> ColdFile:
+    """The manifest row of a file just written under ``key`` (its id derives from the key)."""
+    return ColdFile(
+        id=uuid.uuid5(COLD_KEY_NS, key), signal=signal, day=day, project_id=project_id, key=key, rows=rows,
+        min_ts=first[0], max_ts=last[0], bytes=size,
+    )
 
 
 @attrs.define
@@ -182,17 +199,7 @@ class ColdRotation:
         keys = [cold_key(signal, day, p.project_id, p.first, p.last, p.rows) for p in parts]
         sizes = await asyncio.gather(*(self.writer.write(k, signal, p.data) for k, p in zip(keys, parts, strict=True)))
         files = [
-            ColdFile(
-                id=uuid.uuid5(COLD_KEY_NS, key),
-                signal=signal,
-                day=day,
-                project_id=p.project_id,
-                key=key,
-                rows=p.rows,
-                min_ts=p.first[0],
-                max_ts=p.last[0],
-                bytes=size,
-            )
+            new_cold_file(key, signal, day, p.project_id, p.rows, p.first, p.last, size)
             for key, p, size in zip(keys, parts, sizes, strict=True)
         ]
         if not await window.commit(files):

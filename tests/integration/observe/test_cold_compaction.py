@@ -13,34 +13,16 @@ from corral.adapters.postgres.observe import (
     PostgresColdCompactionManifest,
     PostgresHotArchive,
     PostgresTelemetryStore,
-    create_telemetry_pool,
 )
 from corral.contracts.cold_compaction import DATA_T0, ColdCompactionManifestContract, compaction_dataset, query_answers
 from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.model import LogQuery
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
+from corral.fakes.clock import FakeClock as Clock
 
 pytestmark = pytest.mark.integration
 NOW = DATA_T0 + timedelta(days=3)
-
-
-class Clock:
-    def __init__(self, now):
-        self._now = now
-
-    def now(self):
-        return self._now
-
-    def monotonic(self):
-        return 0.0
-
-
-@pytest.fixture
-async def pool(db_dsn):
-    p = await create_telemetry_pool(db_dsn)
-    yield p
-    await p.close()
 
 
 class TestPostgresColdCompactionManifest(ColdCompactionManifestContract):

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from corral.adapters.coldtier import ParquetColdTier
-from corral.adapters.postgres.observe import PostgresHotArchive, PostgresTelemetryStore, create_telemetry_pool
+from corral.adapters.postgres.observe import PostgresHotArchive, PostgresTelemetryStore
 from corral.contracts.telemetry_store import T0, log_row, span_row
 from corral.core.errors import NotFound
 from corral.core.observe.model import LogQuery, MetricAgg, MetricQuery, TelemetryBatch
@@ -61,13 +61,6 @@ class Clock:
 
     def monotonic(self):
         return 0.0
-
-
-@pytest.fixture
-async def pool(db_dsn):
-    p = await create_telemetry_pool(db_dsn)
-    yield p
-    await p.close()
 
 
 async def test_rotation_moves_rows_into_parquet_and_queries_merge_tiers(pool, tmp_path):

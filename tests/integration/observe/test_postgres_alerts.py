@@ -4,19 +4,12 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from corral.adapters.postgres.observe import PostgresAlertStore, create_telemetry_pool
+from corral.adapters.postgres.observe import PostgresAlertStore
 from corral.contracts.alert_store import AlertStoreContract, audit, rule
 from corral.core.ids import uuid7
 from corral.core.observe.model import AlertEvent
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(db_dsn):
-    p = await create_telemetry_pool(db_dsn)
-    yield p
-    await p.close()
 
 
 class TestPostgresAlertStore(AlertStoreContract):

@@ -14,19 +14,9 @@ from corral.core.errors import InvalidInput
 from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
+from corral.fakes.clock import FakeClock as Clock
 from corral.fakes.observe import InMemoryColdTier, InMemoryTelemetryStore
 from corral.fakes.observe_compaction import InMemoryColdCompactionManifest
-
-
-class Clock:
-    def __init__(self, now):
-        self._now = now
-
-    def now(self):
-        return self._now
-
-    def monotonic(self):
-        return 0.0
 
 
 class TestInMemoryColdCompactionManifest(ColdCompactionManifestContract):
