@@ -9,6 +9,7 @@ a conflict or a race leaves the repository exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import re
 import shutil
@@ -41,6 +42,8 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
 _SERVICE_BUFFER = 1024 * 1024  # pack streams: fewer, larger reads from git's stdout
 _V2_CACHE_ENTRIES = 64  # distinct repository configurations whose v2 capabilities are kept
+_LS_REFS_ENTRIES = 256  # ls-refs answers kept (an agent fetching again finds its answer)
+_LS_REFS_MAX_BYTES = 256 * 1024  # larger answers (many refs) are not kept
 _BAD_REV = re.compile(r"^-|[\x00-\x20\x7f:\\]|\.\.|@\{")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # The pre-receive hook: enforces the branch protection Corral passes in CRL_PROTECTED. Its stderr
@@ -105,6 +108,8 @@ class GitCli:
         self._receive_caps: bytes | None = None  # what this git advertises to a push (asked once)
         # protocol v2 fetch discovery lists capabilities only: git's answer, per (repository config, protocol)
         self._v2_caps: dict[tuple[bytes, str], bytes] = {}
+        # protocol v2 ls-refs: git's answer per (repository, its refs/HEAD/config, protocol, request), recent first
+        self._ls_refs: collections.OrderedDict[tuple[object, ...], bytes] = collections.OrderedDict()
         self.root.mkdir(parents=True, exist_ok=True)
         self._install_hooks()
         self.base_env = {
@@ -505,6 +510,30 @@ class GitCli:
             if len(self._v2_caps) >= _V2_CACHE_ENTRIES:
                 self._v2_caps.pop(next(iter(self._v2_caps)))
             self._v2_caps[key] = out
+        return out
+
+    async def ls_refs(self, repo: str, protocol: str, request: bytes) -> bytes | None:
+        """git's answer to a protocol v2 ``command=ls-refs`` request (``request``: the whole body), without
+        starting git when the same request met the same refs, HEAD and configuration before: the answer is a
+        function of those (objects never change), so git's earlier answer is returned. An answer is kept only
+        if the refs did not move while git wrote it. None: the refs cannot be read here (start git as usual).
+        """
+        self._check_repo(repo)
+        path = self.path(repo)
+        before = await asyncio.to_thread(git_refs.refs_state, path)
+        if before is None:
+            return None
+        key = (repo, before, protocol, request)
+        cached = self._ls_refs.get(key)
+        if cached is not None:
+            self._ls_refs.move_to_end(key)
+            return cached
+        env = {**self.base_env, "GIT_PROTOCOL": protocol}
+        _, out, _ = await self._run(None, "upload-pack", "--stateless-rpc", str(path), stdin=request, env=env)
+        if len(out) <= _LS_REFS_MAX_BYTES and await asyncio.to_thread(git_refs.refs_state, path) == before:
+            self._ls_refs[key] = out
+            while len(self._ls_refs) > _LS_REFS_ENTRIES:
+                self._ls_refs.popitem(last=False)
         return out
 
     async def _ask_receive_caps(self) -> bytes:

@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["advertisement", "capabilities_from", "read_refs"]
+__all__ = ["advertisement", "capabilities_from", "read_refs", "refs_state"]
 
 ZERO = "0" * 40
 _SHA = re.compile(rb"^[0-9a-f]{40}$")
@@ -128,3 +128,17 @@ def capabilities_from(advertised: bytes) -> bytes | None:
     first = advertised[4:size]
     _, nul, caps = first.partition(b"\x00")
     return caps.rstrip(b"\n") if nul else None
+
+
+def refs_state(repo: Path) -> tuple[object, ...] | None:
+    """Everything a protocol v2 ``ls-refs`` answer depends on besides the request and the git binary: the
+    refs, HEAD and the configuration (hidden refs, unborn); None when ``read_refs`` cannot see the refs."""
+    refs = read_refs(repo) if modelled(repo) else None
+    if refs is None:
+        return None
+    try:
+        head = (repo / "HEAD").read_bytes()
+        config = (repo / "config").read_bytes()
+    except OSError:
+        return None
+    return tuple(refs), head, config

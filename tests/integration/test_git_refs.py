@@ -128,3 +128,44 @@ async def test_v2_fetch_discovery_is_gits_own_answer_kept_per_config(cli: GitCli
     sh(repo, "config", "uploadpack.allowFilter", "false")  # a changed configuration is asked anew
     changed = await cli.upload_v2_advertisement("r.git", "version=2")
     assert len(runs) == 1 and changed == git_v2() and changed != first
+
+
+def _pkt(line: bytes) -> bytes:
+    return b"%04x" % (len(line) + 4) + line
+
+
+LS_REFS = (_pkt(b"command=ls-refs\n") + _pkt(b"agent=git/2.39.5\n") + _pkt(b"object-format=sha1\n") + b"0001"
+           + _pkt(b"peel\n") + _pkt(b"symrefs\n") + _pkt(b"unborn\n") + _pkt(b"ref-prefix refs/heads/\n")
+           + _pkt(b"ref-prefix refs/tags/\n") + _pkt(b"ref-prefix HEAD\n") + b"0000")
+
+
+async def test_ls_refs_is_gits_answer_kept_while_the_refs_stay(cli: GitCli, work: Path, monkeypatch) -> None:
+    repo = cli.path("r.git")
+    sh(work, "tag", "-a", "v1", "-m", "release")
+    sh(work, "push", "-q", "origin", "--tags")
+
+    def git_ls_refs() -> bytes:
+        return subprocess.run(["git", "upload-pack", "--stateless-rpc", str(repo)], input=LS_REFS,
+                              env={**ENV, "GIT_PROTOCOL": "version=2"}, check=True, capture_output=True).stdout
+
+    first = await cli.ls_refs("r.git", "version=2", LS_REFS)
+    assert first == git_ls_refs()
+    assert b"symref-target:refs/heads/main" in first and b"peeled:" in first and b"refs/tags/v1" in first
+    runs: list[tuple[str, ...]] = []
+    original = cli._run
+
+    async def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        runs.append(args)
+        return await original(*args, **kw)
+
+    monkeypatch.setattr(cli, "_run", counting)
+    assert await cli.ls_refs("r.git", "version=2", LS_REFS) == first
+    assert runs == []  # the same refs: git's earlier answer
+    sh(work, "commit", "-q", "--allow-empty", "-m", "more")
+    sh(work, "push", "-q", "origin", "main")  # a ref moved: asked anew
+    moved = await cli.ls_refs("r.git", "version=2", LS_REFS)
+    assert len(runs) == 1 and moved == git_ls_refs() and moved != first
+    sh(repo, "pack-refs", "--all")  # the same refs, packed: same answer (and git agrees)
+    assert await cli.ls_refs("r.git", "version=2", LS_REFS) == moved == git_ls_refs()
+    sh(repo, "symbolic-ref", "refs/heads/alias", "refs/heads/main")
+    assert await cli.ls_refs("r.git", "version=2", LS_REFS) is None  # not modelled: the caller starts git

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from corral.adapters.git_cli import GitError
 from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.git.model import PushRule
@@ -51,6 +52,8 @@ _SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack
 # mode with nothing at all (exit 0, no output: tests/e2e/test_git_probe.py compares with real git), so the
 # probe is answered here without starting git: it sits between the pack's first MiB and the rest of it.
 _PROBE = b"0000"
+_LS_REFS = b"0014command=ls-refs\n"  # a v2 request's first pkt-line names its command
+_LS_REFS_REQUEST_LIMIT = 64 * 1024
 
 
 def _text(status: int, message: str) -> web.Response:
@@ -290,6 +293,19 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
     prefix = await _read_probe(request)
     if prefix == _PROBE:
         return _probe_answer("upload-pack")
+    protocol = _protocol(request)
+    if protocol and "version=2" in protocol and request.content_length is not None \
+            and request.content_length <= _LS_REFS_REQUEST_LIMIT and not request.headers.get("Content-Encoding"):
+        body = (prefix or b"") + await request.content.read()
+        if body.startswith(_LS_REFS):  # listing the refs: git's answer is kept while they do not move
+            try:
+                answer = await kit(request).git.ls_refs(project.repo_path, protocol, body)
+            except GitError:
+                answer = None  # git refused the request: let it say why, as below
+            if answer is not None:
+                return web.Response(body=answer, headers={"Content-Type": "application/x-git-upload-pack-result",
+                                                          "Cache-Control": "no-cache"})
+        prefix = body
     response, _ = await _rpc(request, "upload-pack", project, prefix=prefix or b"")
     return response
 
