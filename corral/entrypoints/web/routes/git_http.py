@@ -339,9 +339,14 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
         response, answer = await _rpc(request, "receive-pack", project, hook_rules(rules, updates, complete=complete),
                                       head, on_answer, gate=intent)
     except BaseException:
-        if intent is not None and intent.done() and not intent.cancelled() and intent.exception() is None:
-            kit(request).pushes_in_flight.discard(intent.result())  # git never got the commands: the recovery
-        raise  # finds no moved ref and drops the intent
+        # no record here: git may have moved nothing (the recovery then drops the intent after a day) or, cut
+        # off after moving refs, the recovery records them; either way the intent is no longer this request's
+        if intent is not None:
+            if not intent.done():
+                intent.cancel()  # announce() forgets an intent it did not finish writing
+            elif not intent.cancelled() and intent.exception() is None:
+                kit(request).pushes_in_flight.discard(intent.result())
+        raise
     finally:
         if recording:  # the refs moved: the push is recorded even when the client went away
             await asyncio.shield(recording[0])
