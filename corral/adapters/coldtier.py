@@ -175,17 +175,25 @@ class ParquetColdTier:
     async def merge(self, signal: str, files: list[ColdFile], max_rows: int) -> AsyncGenerator[ColdPart, None]:
         held: list[pa.Table] = []
         count = 0
-        for batch in _batches(files, max_rows):  # fetched together, parsed in one worker call
+        batches = _batches(files, max_rows)
+        for i, batch in enumerate(batches):  # a batch's files are fetched together, parsed in one worker call
             blobs = await asyncio.gather(*(self._bytes(f.key) for f in batch))
             tables = await self._run(_read_parquets, blobs)
             held.extend(tables)
             count += sum(t.num_rows for t in tables)
+            # a part ends before the next file starts, so that parts do not overlap in time, unless
+            # overlapping files would make us hold more than twice max_rows
+            upcoming = _naive(batches[i + 1][0].min_ts) if i + 1 < len(batches) else None
             while count >= max_rows:
-                part, rest = await self._run(_cut, signal, held, max_rows)
+                part, rest = await self._run(_cut, signal, held, max_rows, None if count >= 2 * max_rows else upcoming)
+                held = [rest]
+                if part is None:
+                    break
                 yield part
-                held, count = [rest], rest.num_rows
+                count = rest.num_rows
         if count:
-            part, _ = await self._run(_cut, signal, held, count)
+            part, _ = await self._run(_cut, signal, held, count, None)
+            assert part is not None
             yield part
 
     async def _bytes(self, key: str) -> bytes:
@@ -335,12 +343,17 @@ def _read_parquets(blobs: list[bytes]) -> list[pa.Table]:
     return [pq.ParquetFile(pa.BufferReader(data)).read() for data in blobs]
 
 
-def _cut(signal: str, tables: list[pa.Table], rows: int) -> tuple[ColdPart, pa.Table]:
-    """The first ``rows`` rows by (ts, id) of the tables as a part, and the rest."""
+def _cut(
+    signal: str, tables: list[pa.Table], rows: int, before: datetime | None
+) -> tuple[ColdPart | None, pa.Table]:
+    """The first ``rows`` rows by (ts, id) of the tables as a part, and the rest; no part (and every
+    row, sorted, as the rest) when the part would not end before ``before``."""
     tiebreak = "series_id" if signal == "points" else "id"
     table = pa.concat_tables(tables).sort_by([("ts", "ascending"), (tiebreak, "ascending")])
     head, rest = table.slice(0, rows), table.slice(rows)
     ts = head["ts"]
+    if before is not None and ts[-1].as_py() >= before:
+        return None, table
     ids = head["id"] if tiebreak == "id" else None
     keys: set[tuple[str, str]] = set()
     for kind, column in (("t", "trace_id"), ("s", "session_id")):

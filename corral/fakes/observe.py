@@ -368,7 +368,7 @@ class InMemoryColdTier:
         self.objects: dict[str, list[dict[str, Any]]] = {}
         self.written_at: dict[str, datetime] = {}  # tests may age an object by changing it
         self.deleted: list[str] = []
-        self.evicted: list[str] = []  # keys whose (notional) local copy was dropped
+        self.evicted: set[str] = set()  # keys whose (notional) local copy was dropped
 
     async def write(self, key: str, signal: str, rows: Any) -> int:
         del signal
@@ -410,7 +410,7 @@ class InMemoryColdTier:
         return sorted(self.objects)  # every object is "local" in memory
 
     async def evict(self, keys: list[str]) -> None:
-        self.evicted.extend(keys)
+        self.evicted.update(keys)
 
     def _rows(self, files: list[ColdFile]) -> list[dict[str, Any]]:
         return [r for f in files for r in self.objects.get(f.key, [])]

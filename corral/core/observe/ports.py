@@ -298,10 +298,11 @@ class ColdMerger(Protocol):
     """Reads cold files back to merge them (off the event loop)."""
 
     def merge(self, signal: str, files: list[ColdFile], max_rows: int) -> AsyncGenerator[ColdPart, None]:
-        """The rows of ``files`` (given oldest first) as parts of exactly ``max_rows`` rows but the
+        """The rows of ``files`` (given by ``min_ts``) as parts of exactly ``max_rows`` rows but the
         last, each sorted by time (ts, then id; series id for points), yielded as soon as they
-        fill so that at most about one part and one file are held at once. Every row of every
-        file comes out exactly once. Raises NotFound when an object is missing."""
+        fill. Parts follow one another in time (no overlap) unless that would mean holding more
+        than about twice ``max_rows`` rows (files overlapping in time); memory stays within that.
+        Every row of every file comes out exactly once. Raises NotFound when an object is missing."""
         ...
 
 

@@ -15,6 +15,7 @@ from corral.adapters.postgres.observe import (
     PostgresTelemetryStore,
 )
 from corral.contracts.cold_compaction import DATA_T0, ColdCompactionManifestContract, compaction_dataset, query_answers
+from corral.contracts.cold_merger import ColdMergerContract
 from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.model import LogQuery
 from corral.core.observe.query import ObserveQueries
@@ -29,6 +30,12 @@ class TestPostgresColdCompactionManifest(ColdCompactionManifestContract):
     @pytest.fixture
     async def cold_manifests(self, pool):
         return PostgresHotArchive(pool), PostgresColdCompactionManifest(pool)
+
+
+class TestParquetColdMerger(ColdMergerContract):
+    @pytest.fixture
+    async def cold_tier(self, tmp_path):
+        return ParquetColdTier(local_store(tmp_path / "objects"), tmp_path / "cache")
 
 
 class Tier:

@@ -10,6 +10,7 @@ from corral.contracts.cold_compaction import (
     compaction_dataset,
     query_answers,
 )
+from corral.contracts.cold_merger import ColdMergerContract
 from corral.core.errors import InvalidInput
 from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.query import ObserveQueries
@@ -144,3 +145,9 @@ def test_settings_are_checked():
     for kw in ({"min_files": 1}, {"target_rows": 0}, {"max_groups": 0}, {"min_files": -1}):
         with pytest.raises(InvalidInput):
             compactor(store, cold, **kw)
+
+
+class TestInMemoryColdMerger(ColdMergerContract):
+    @pytest.fixture
+    async def cold_tier(self):
+        return InMemoryColdTier()
