@@ -121,3 +121,35 @@ async def test_a_merge_request_merged_with_git_and_pushed_is_marked_merged(corra
     assert [a.detail["strategy"] for a in corral.memory.audit if a.action == "merge_request.merge"] == ["push"]
     await corral.relay()  # handled once: nothing new
     assert len([e for e in corral.memory.events if e.topic == "merge_request"]) == len(events)
+
+
+async def test_push_variants_are_recorded_as_git_reports_them(corral, tmp_path: Path) -> None:
+    """Atomic multi-ref pushes, tags, deletions, protocol v1 and a push from a shallow clone all work through
+    the in-process ref advertisement and the commands read before git starts, each recorded once."""
+    alice = await corral.user("alice", admin=True)
+    url = await corral.project(alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    first = await _commit(work, "a")
+    await git(work, "tag", "-a", "v1", "-m", "release")
+    await git(work, "branch", "b1")
+    await git(work, "branch", "b2")
+    await git(work, "push", "--atomic", url, "main", "b1", "b2", "--tags", token=alice)
+    ls = (await git(tmp_path, "ls-remote", url, token=alice)).stdout
+    assert {line.split("\t")[1] for line in ls.splitlines()} >= {"refs/heads/main", "refs/heads/b1", "refs/heads/b2",
+                                                                  "refs/tags/v1", "refs/tags/v1^{}"}
+    await git(work, "push", url, "--delete", "b2", token=alice)
+    second = await _commit(work, "b")
+    await git(work, "-c", "protocol.version=1", "push", url, "main", token=alice)
+    shallow = tmp_path / "shallow"
+    await git(tmp_path, "clone", "-q", "--depth", "1", url, str(shallow), token=alice)
+    third = await _commit(shallow, "c")
+    await git(shallow, "push", "origin", "main", token=alice)
+    moves = [(p["ref"], p["before"][:7], p["after"][:7]) for p in _pushes(corral)]
+    zero = "0" * 7
+    tag = (await git(work, "rev-parse", "v1")).stdout.strip()
+    assert sorted(moves[:4]) == sorted([("refs/heads/main", zero, first[:7]), ("refs/heads/b1", zero, first[:7]),
+                                        ("refs/heads/b2", zero, first[:7]), ("refs/tags/v1", zero, tag[:7])])
+    assert moves[4:] == [("refs/heads/b2", first[:7], zero), ("refs/heads/main", first[:7], second[:7]),
+                         ("refs/heads/main", second[:7], third[:7])]
+    assert await _intents(corral) == []
