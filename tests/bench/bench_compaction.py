@@ -11,7 +11,8 @@ Run: ./dev bench bench_compaction [--rows 1000000] [--projects 20] [--window 250
    already in the local cache.
 3. Baseline, same run, same files: the least any compaction must do: for each group the compaction
    will merge, read its Parquet files with pyarrow, concatenate, sort by (ts, id) and write zstd
-   Parquet of ``--target`` rows into memory (no object store, no manifest, no lookup keys).
+   Parquet of ``--target`` rows into memory (no object store write, no manifest, no lookup keys),
+   reading each file where the compaction does (the local cached copy, else the object store).
 4. The real ``ColdCompaction.run_once`` with the adapters the server wires (``ParquetColdTier`` over
    ``LocalFsObjectStore``, or SeaweedFS with ``--s3``, ``PostgresColdCompactionManifest``), timed;
    then files and bytes after, the same queries again (p95), and a check that every query answers
@@ -105,12 +106,15 @@ def _merge_group(blobs: list[bytes], tiebreak: str, target: int) -> tuple[int, i
     return table.num_rows, size
 
 
-async def baseline(store: Any, groups: list[Any], target: int) -> tuple[int, float]:
-    """(rows, seconds) of raw pyarrow read + sort + zstd write of the groups' files."""
+async def baseline(store: Any, cache: Path, groups: list[Any], target: int) -> tuple[int, float]:
+    """(rows, seconds) of raw pyarrow read + sort + zstd write of the groups' files, each read where
+    the compaction reads it: the local cached copy when there is one (the queries before fetched
+    them), else the object store."""
     rows = 0
     t0 = time.perf_counter()
     for g in groups:
-        blobs = [await store.read(f.key) for f in g.files]
+        blobs = [(cache / f.key).read_bytes() if (cache / f.key).exists() else await store.read(f.key)
+                 for f in g.files]
         n, _ = await asyncio.to_thread(_merge_group, blobs, "series_id" if g.signal == "points" else "id", target)
         rows += n
     return rows, time.perf_counter() - t0
@@ -149,7 +153,7 @@ async def run(dsn: str, work: Path, args: argparse.Namespace) -> bool:
 
     groups = [g for s in SIGNALS if s in complete
               for g in await manifest.compactable(s, complete[s], args.target, compaction.min_files, 100_000)]
-    base_rows, base_s = await baseline(store, groups, args.target)
+    base_rows, base_s = await baseline(store, work / "cache", groups, args.target)
     print(f"baseline: {base_rows:,} rows of {sum(len(g.files) for g in groups):,} files in {base_s:.1f} s", flush=True)
 
     spent = {"commit": 0.0, "write": 0.0}
