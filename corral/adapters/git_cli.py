@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -347,7 +347,7 @@ class GitCli:
     # ---- merges --------------------------------------------------------------------------------------
     async def merge(
         self, repo: str, *, target: str, source: str, strategy: MergeStrategy, author: Signature, message: str,
-        expected_target: str | None = None,
+        expected_target: str | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
     ) -> str:
         self._check_repo(repo)
         target_sha = await self._must_resolve(repo, f"refs/heads/{self._rev(target, 'target_branch')}", "target_branch")
@@ -366,6 +366,8 @@ class GitCli:
             new_sha = source_sha
         else:
             new_sha = await self._merge_commit(repo, target_sha, source_sha, strategy, author, message)
+        if announce is not None:
+            await announce(new_sha)
         rc, _, _err = await self._run(
             repo, "update-ref", "-m", f"corral: {strategy.value} {source}", f"refs/heads/{target}", new_sha, target_sha,
             ok=(0, 1, 128),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import attrs
@@ -197,7 +197,7 @@ class InMemoryGitRepositories:
 
     async def merge(
         self, repo: str, *, target: str, source: str, strategy: MergeStrategy, author: Signature, message: str,
-        expected_target: str | None = None,
+        expected_target: str | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
     ) -> str:
         r = self._repo(repo)
         if target not in r.branches or source not in r.branches:
@@ -211,6 +211,8 @@ class InMemoryGitRepositories:
         if strategy is MergeStrategy.FAST_FORWARD:
             if not await self.is_ancestor(repo, t, s):
                 raise Conflict("fast-forward is impossible", detail={"reason": "not_fast_forward"})
+            if announce is not None:
+                await announce(s)
             r.branches[target] = s
             return s
         t_anc = set(self._ancestors(r, t))
@@ -233,7 +235,11 @@ class InMemoryGitRepositories:
             raise Conflict(f"merge conflict in {', '.join(sorted(conflicts))}",
                            detail={"paths": sorted(conflicts), "reason": "conflict"})
         parents = (t, s) if strategy is MergeStrategy.MERGE else (t,)
-        return self._write(r, merged, parents, message, target, author)
+        sha = self._write(r, merged, parents, message, None, author)
+        if announce is not None:
+            await announce(sha)
+        r.branches[target] = sha
+        return sha
 
     def validate(self, rev: str) -> None:
         if rev.startswith("-"):

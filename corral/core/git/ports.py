@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -115,12 +115,14 @@ class GitRepositories(Protocol):
 
     async def merge(
         self, repo: str, *, target: str, source: str, strategy: MergeStrategy, author: Signature, message: str,
-        expected_target: str | None = None,
+        expected_target: str | None = None, announce: Callable[[str], Awaitable[None]] | None = None,
     ) -> str:
         """Merge branch ``source`` into branch ``target``; return the target's new head.
 
         Conflict (detail ``{"paths": [...]}``) when the changes conflict, Conflict
         when fast-forward is impossible, Conflict when the target moved away
         from ``expected_target``; in every refusal the repository is untouched.
+        ``announce`` is awaited with the new head once it is known and before the target moves (if it
+        raises, nothing moves): the caller records its intent there (corral.core.git.recovery).
         """
         ...

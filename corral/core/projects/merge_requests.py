@@ -11,7 +11,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from corral.core.git.model import Comparison, MergeStrategy, RefUpdate, Signature
+from corral.core.git.model import Comparison, MergeStrategy, PushIntent, RefUpdate, Signature
 from corral.core.git.ports import GitRepositories
 from corral.core.git.service import MAX_PATCH_BYTES, record_push
 from corral.core.ids import uuid7
@@ -249,10 +249,29 @@ class MergeRequestService:
             else:
                 message = (f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n"
                            f"{mr.title} (!{mr.number})\n")
-            after = await self.repos.merge(
-                project.repo_path, target=mr.target_branch, source=mr.source_branch, strategy=strategy_v,
-                author=Signature(actor.name, email, now), message=message, expected_target=before,
-            )
+            intents: list[uuid.UUID] = []
+
+            async def announce(head: str) -> None:
+                # the intent is committed before the target moves (corral.core.git.recovery); that commit ends
+                # the row lock, the target's compare-and-swap below still serialises merges
+                intent = PushIntent(uuid7(), project.id, actor.id, actor.name, (RefUpdate(before, head, ref),), now)
+                await uow.push_intents.add(intent)
+                await uow.commit()
+                intents.append(intent.id)
+
+            try:
+                after = await self.repos.merge(
+                    project.repo_path, target=mr.target_branch, source=mr.source_branch, strategy=strategy_v,
+                    author=Signature(actor.name, email, now), message=message, expected_target=before,
+                    announce=announce,
+                )
+            except BaseException:
+                if intents:  # the target did not move: the intent is void
+                    await uow.rollback()
+                    await uow.push_intents.claim(intents[0])
+                    await uow.commit()
+                raise
+            mr = await self._load(uow, project, number, lock=True)
             merged = attrs.evolve(mr, status=MrStatus.MERGED, merged_by=actor.id, merged_at=now, updated_at=now,
                                   merge_commit_sha=after)
             await uow.merge_requests.update(merged)
@@ -260,7 +279,8 @@ class MergeRequestService:
                         project_id=project.id, detail={"number": number, "strategy": strategy_v.value,
                                                        "before": before, "after": after})
             await self._event(uow, "merged", project, merged, actor, {"strategy": strategy_v.value})
-            await record_push(uow, self.repos, project, actor, [RefUpdate(before, after, ref)], via="merge")
+            await record_push(uow, self.repos, project, actor, [RefUpdate(before, after, ref)], via="merge",
+                              intent_id=intents[0] if intents else None)
             await uow.commit()
         return merged
 

@@ -141,3 +141,70 @@ async def test_protection_validation(world, clock, project, alice) -> None:
     assert updated.require_merge_request
     await rules.delete(alice, project, rule.id)
     assert await rules.list(project) == []
+
+
+async def _intents(world, clock) -> list:
+    from datetime import timedelta
+
+    async with world() as uow:
+        return await uow.push_intents.older_than(clock.now() + timedelta(days=1), 10)
+
+
+async def test_a_merge_announces_its_push_and_a_crash_after_the_move_is_recovered(
+    mrs, project, repos, world, clock, alice, bob, monkeypatch,
+) -> None:
+    from datetime import timedelta
+
+    from corral.core.errors import Unavailable
+    from corral.core.git.recovery import recover_pushes
+    from corral.core.outbox.relay import OutboxRelay
+    from corral.core.projects import merge_requests
+
+    first = await mrs.create(alice, project, source_branch="feature", title="Add b")
+    await mrs.merge(bob, project, first.number, strategy="merge")
+    assert await _intents(world, clock) == []  # written before the move, claimed by the record
+    repos.commit(project.repo_path, "second", {"c.txt": b"c\n"}, parent=repos.repos[project.repo_path].branches["main"])
+    mr = await mrs.create(alice, project, source_branch="second", title="Add c")
+
+    async def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Unavailable("the process died")
+
+    monkeypatch.setattr(merge_requests, "record_push", crash)  # the target moves, nothing is recorded
+    with pytest.raises(Unavailable):
+        await mrs.merge(bob, project, mr.number, strategy="fast-forward")
+    monkeypatch.undo()
+    head = repos.repos[project.repo_path].branches["main"]
+    assert head == repos.repos[project.repo_path].branches["second"]
+    assert (await mrs.get(project, mr.number)).status is MrStatus.OPEN
+    assert len(await _intents(world, clock)) == 1  # the move is announced, its record is missing
+    clock.advance(180)
+    assert await recover_pushes(world, repos, clock, older_than=timedelta(minutes=2),
+                                abandon_after=timedelta(hours=24)) == 1
+    relay = OutboxRelay(world, [mrs.on_push])
+    while await relay.run_once():
+        pass
+    recovered = await mrs.get(project, mr.number)  # the recovered push marks it merged, by the merger
+    assert (recovered.status, recovered.merged_by, recovered.merge_commit_sha) == (MrStatus.MERGED, bob.id, head)
+    assert await _intents(world, clock) == []
+
+
+async def test_a_merge_whose_target_moved_leaves_no_intent(
+    mrs, project, repos, world, clock, alice, bob, monkeypatch,
+) -> None:
+    mr = await mrs.create(alice, project, source_branch="feature", title="Add b")
+    original = type(repos).merge
+
+    async def racing(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        announce = kwargs.pop("announce")
+
+        async def then_lose_the_race(head: str) -> None:
+            await announce(head)
+            raise Conflict("the target branch moved during the merge; nothing was changed, try again")
+
+        return await original(self, *args, announce=then_lose_the_race, **kwargs)
+
+    monkeypatch.setattr(type(repos), "merge", racing)
+    with pytest.raises(Conflict):
+        await mrs.merge(bob, project, mr.number)
+    assert await _intents(world, clock) == []
+    assert (await mrs.get(project, mr.number)).status is MrStatus.OPEN
