@@ -153,3 +153,42 @@ async def test_push_variants_are_recorded_as_git_reports_them(corral, tmp_path: 
     assert moves[4:] == [("refs/heads/b2", first[:7], zero), ("refs/heads/main", first[:7], second[:7]),
                          ("refs/heads/main", second[:7], third[:7])]
     assert await _intents(corral) == []
+
+
+async def test_no_ref_moves_before_the_intent_is_written(corral, tmp_path: Path, monkeypatch) -> None:
+    """The body streams to git while the intent is written, but its last bytes wait for it: a slow intent
+    write holds the ref where it is (for a push with a pack and for one with only a deletion)."""
+    import asyncio
+    import time
+
+    alice = await corral.user("alice", admin=True)
+    url = await corral.project(alice)
+    work = tmp_path / "w"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    await _commit(work, "a")
+    await git(work, "branch", "gone")
+    await git(work, "push", url, "main", "gone", token=alice)
+    async with corral.memory() as uow:
+        project = await uow.projects.get_by_slug("alice", "app")
+    original = git_pushes.announce
+    written: list[float] = []
+
+    async def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.5)
+        intent = await original(*args, **kwargs)
+        written.append(time.monotonic())
+        return intent
+
+    monkeypatch.setattr("corral.entrypoints.web.routes.git_http.announce", slow)
+    second = await _commit(work, "b")
+    for refspec, ref, expect in (("main", "refs/heads/main", second), (":gone", "refs/heads/gone", None)):
+        written.clear()
+        push = asyncio.ensure_future(git(work, "push", url, refspec, token=alice))
+        moved_at = None
+        while moved_at is None:
+            values = await corral.kit.git.ref_values(project.repo_path, [ref])
+            if values.get(ref) == expect:
+                moved_at = time.monotonic()
+            await asyncio.sleep(0.01)
+        await push
+        assert written and moved_at >= written[0], (refspec, moved_at, written)

@@ -54,6 +54,7 @@ _SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack
 _PROBE = b"0000"
 _LS_REFS = b"0014command=ls-refs\n"  # a v2 request's first pkt-line names its command
 _LS_REFS_REQUEST_LIMIT = 64 * 1024
+_GATED_TAIL = 4  # body bytes held back until a gate (the push's intent) is through: see _feed
 
 
 def _text(status: int, message: str) -> web.Response:
@@ -106,14 +107,27 @@ async def _feed(
 ) -> None:
     """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin: each write is
     everything the connection has delivered since the last one (aiohttp bounds that), so a slow git holds
-    back the client through TCP, never through memory."""
+    back the client through TCP, never through memory.
+
+    With a ``gate`` the body's last bytes wait for it: git cannot finish a request it has not wholly read (the
+    last bytes are the pack's checksum, or the flush after the commands of a push without a pack), so no ref
+    moves before the gate is through, while everything before them streams as it arrives."""
+    hold = _GATED_TAIL if gate is not None else 0
+    tail = b""
     try:
+        piece = prefix
+        while True:
+            if piece:
+                data = tail + piece
+                cut = max(len(data) - hold, 0)
+                tail = data[cut:]
+                await stdin.write(data[:cut])
+            piece = await request.content.readany()
+            if not piece:
+                break
         if gate is not None:
             await gate
-        if prefix:
-            await stdin.write(prefix)
-        while chunk := await request.content.readany():
-            await stdin.write(chunk)
+            await stdin.write(tail)
     except (BrokenPipeError, ConnectionResetError):
         pass  # git stopped reading (it answers with an error of its own)
     finally:
@@ -240,8 +254,8 @@ async def _rpc(
 ) -> tuple[web.StreamResponse, bytes]:
     """Run one stateless-rpc exchange; returns the response and (for receive-pack) the first MiB of git's
     answer (its report-status). ``prefix``: body bytes the caller has already read; ``watch`` (receive-pack)
-    sees git's answer so far after each read of it; ``gate``: git gets no byte before it is done (its error,
-    raised before any answer, ends the request)."""
+    sees git's answer so far after each read of it; ``gate``: git gets the body's last bytes only once it is
+    done (its error, raised before any answer, ends the request)."""
     k = kit(request)
     principal = principal_of(request)
     spawned = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
@@ -323,7 +337,8 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
     # the ref update commands come first in the body: with them, the hook runs only if a rule can refuse one
     head = await _read_commands(request, prefix or b"")
     updates, complete = parse_commands(head)
-    # the push's intent is committed while git starts; git gets the commands only after it (git_pushes)
+    # the push's intent is committed while git starts and reads the body; git gets the body's last bytes (and
+    # so moves no ref) only after it (git_pushes)
     intent = asyncio.ensure_future(announce(request, project, updates, bypassed)) if updates else None
     recording: list[asyncio.Task[None]] = []
 
