@@ -67,7 +67,7 @@ def build_kit(
         merge_requests=MergeRequestService(uow_factory, git, users, clock),
         protections=BranchProtectionService(uow_factory, clock, users),
         webhooks=WebhookService(uow_factory, transport, clock, retry_base_seconds=settings.webhook_retry_base_seconds,
-                                max_attempts=settings.webhook_max_attempts),
+                                max_attempts=settings.webhook_max_attempts, repos=git),
         browser=RepoBrowser(git),
         users=users,
         git=git,

@@ -83,7 +83,6 @@ async def test_clone_push_fetch_shallow_and_push_event(corral, tmp_path: Path) -
     pushes = [e.payload for e in corral.memory.events if e.topic == "push"]
     assert [p["after"] for p in pushes][-1] == head.stdout.strip()
     assert pushes[0]["created"] and pushes[0]["pusher"]["name"] == "alice"
-    assert [c["message"] for c in pushes[-1]["commits"]] == ["commit 9"]
     assert any(a.action == "repo.push" for a in corral.memory.audit)
     # the browser sees what was pushed
     status, branches = await api(corral, "GET", "/api/v1/projects/alice/app/repo/branches", alice)

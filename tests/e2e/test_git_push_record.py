@@ -3,6 +3,7 @@ refs and the recording transaction: the intent written before git ran lets the r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -108,9 +109,13 @@ async def test_a_merge_request_merged_with_git_and_pushed_is_marked_merged(corra
         await git(work, "merge", "-q", "--ff-only", "feature")
         head = (await git(work, "rev-parse", "HEAD")).stdout.strip()
         await git(work, "push", url, "main", token=alice)
-        await corral.relay()
-        async with s.get(f"{base}/1") as r:
-            merged = await r.json()
+        for _ in range(500):  # the background relay (or this one) hands the push to the consumer
+            await corral.relay()
+            async with s.get(f"{base}/1") as r:
+                merged = await r.json()
+            if merged["status"] == "merged":
+                break
+            await asyncio.sleep(0.01)
         async with s.get(f"{base}/2") as r:
             other = await r.json()
     assert (merged["status"], merged["merge_commit_sha"]) == ("merged", head), merged

@@ -71,7 +71,7 @@ async def recover_pushes(
                 rules = await uow.branch_protections.list(project.id)
                 bypassed = [(rule, reasons[rule.id]) for rule in rules if rule.id in reasons]
             if project is not None and moved:
-                recorded = await record_push(uow, repos, project, Actor(intent.actor_id, intent.actor_name), moved,
+                recorded = await record_push(uow, project, Actor(intent.actor_id, intent.actor_name), moved,
                                              clock=clock, bypassed=bypassed, intent_id=intent.id)
             else:
                 recorded = await uow.push_intents.claim(intent.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import posixpath
 import uuid
@@ -186,11 +185,13 @@ async def _audit_push(
 
 
 async def record_push(
-    uow: UnitOfWork, repos: GitRepositories, project: Project, actor: Actor, updates: list[RefUpdate],
+    uow: UnitOfWork, project: Project, actor: Actor, updates: list[RefUpdate],
     *, via: str = "push", clock: Clock | None = None, bypassed: Sequence[tuple[BranchProtection, str]] = (),
     intent_id: uuid.UUID | None = None,
 ) -> bool:
-    """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them).
+    """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them): the
+    ref, before/after, the pusher and the project; a consumer that needs the commits reads them with
+    ``push_history`` (no git process runs while the push waits for its record).
 
     With ``clock`` (a push through git, not a merge that audits itself) an audit entry records the refs, and
     one ``branch_protection.bypass`` entry is written per ref that moved on a merge-request-only branch
@@ -200,23 +201,9 @@ async def record_push(
     """
     if intent_id is not None and not await uow.push_intents.claim(intent_id):
         return False
-    async def history(update: RefUpdate) -> list[Commit]:
-        if update.is_delete:
-            return []
-        return await repos.commits_between(
-            project.repo_path, None if update.is_create else update.old, update.new, limit=PUSH_EVENT_COMMITS
-        )
-
-    # git reads the commits while the audit rows are written
-    histories_task = asyncio.ensure_future(asyncio.gather(*(history(u) for u in updates)))
-    try:
-        if clock is not None:
-            await _audit_push(uow, project, actor, updates, clock, bypassed)
-        histories = await histories_task
-    finally:
-        if not histories_task.done():
-            histories_task.cancel()
-    for update, commits in zip(updates, histories, strict=True):
+    if clock is not None:
+        await _audit_push(uow, project, actor, updates, clock, bypassed)
+    for update in updates:
         payload: dict[str, Any] = {
             "ref": update.ref,
             "branch": update.branch,
@@ -230,11 +217,21 @@ async def record_push(
                            "owner": project.owner_name, "default_branch": project.default_branch},
             "pusher": {"id": str(actor.id), "name": actor.name},
             "sender": {"id": str(actor.id), "name": actor.name},
-            "commits": [commit_json(c) for c in commits],
-            "head_commit": commit_json(commits[0]) if commits else None,
         }
         await uow.outbox.add(topics.PUSH, payload, project_id=project.id)
     return True
+
+
+async def push_history(repos: GitRepositories, project: Project, payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``commits`` (newest first, at most PUSH_EVENT_COMMITS) and ``head_commit`` members of a push's
+    webhook payload (as Gitea's), read from the repository for a ``push`` event's payload."""
+    after = payload.get("after")
+    if payload.get("deleted") or not isinstance(after, str):
+        return {"commits": [], "head_commit": None}
+    before = payload.get("before")
+    old = None if payload.get("created") or not isinstance(before, str) else before
+    commits = await repos.commits_between(project.repo_path, old, after, limit=PUSH_EVENT_COMMITS)
+    return {"commits": [commit_json(c) for c in commits], "head_commit": commit_json(commits[0]) if commits else None}
 
 
 def _clean(path: str) -> str:

@@ -279,7 +279,7 @@ class MergeRequestService:
                         project_id=project.id, detail={"number": number, "strategy": strategy_v.value,
                                                        "before": before, "after": after})
             await self._event(uow, "merged", project, merged, actor, {"strategy": strategy_v.value})
-            await record_push(uow, self.repos, project, actor, [RefUpdate(before, after, ref)], via="merge",
+            await record_push(uow, project, actor, [RefUpdate(before, after, ref)], via="merge",
                               intent_id=intents[0] if intents else None)
             await uow.commit()
         return merged

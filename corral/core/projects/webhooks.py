@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,8 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import CorralError, InvalidInput, NotFound
+from corral.core.git.ports import GitRepositories
+from corral.core.git.service import push_history
 from corral.core.ids import uuid7
 from corral.core.outbox.model import OutboxEvent
 from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
@@ -38,6 +41,9 @@ _GITHUB_EVENT = {
     "pipeline": "workflow_run", "deployment": "deployment",
 }
 _EXCERPT = 1000
+
+
+log = logging.getLogger("corral.webhooks")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -95,6 +101,7 @@ class WebhookService:
     max_attempts: int = 6
     concurrency: int = 8
     lease_seconds: float = 120.0  # longer than a delivery can take (transport timeout)
+    repos: GitRepositories | None = None  # for the commits of push payloads (None: pushes without commits)
 
     # ---- configuration ---------------------------------------------------------------------------------
     def _url(self, value: object) -> str:
@@ -202,21 +209,35 @@ class WebhookService:
 
     # ---- fan-out and delivery --------------------------------------------------------------------------
     async def fan_out(self, uow: UnitOfWork, event: OutboxEvent) -> int:
-        """Outbox consumer: one pending delivery per active webhook subscribed to the event's kind."""
+        """Outbox consumer: one pending delivery per active webhook subscribed to the event's kind. A push's
+        payload gets its ``commits`` and ``head_commit`` here, read once per event and only when a webhook
+        listens (the push's own record runs no git)."""
         kind = event_for_topic(event.topic)
         if kind is None or event.project_id is None:
             return 0
-        count = 0
+        hooks = [h for h in await uow.webhooks.list(event.project_id) if h.active and kind in h.events]
+        if not hooks:
+            return 0
+        payload = {"event": kind, **event.payload}
+        if kind == "push" and "commits" not in payload:
+            payload.update(await self._push_history(uow, event))
         now = self.clock.now()
-        for hook in await uow.webhooks.list(event.project_id):
-            if hook.active and kind in hook.events:
-                await uow.webhook_deliveries.add(
-                    WebhookDelivery(id=uuid7(), webhook_id=hook.id, project_id=event.project_id, event=kind,
-                                    payload={"event": kind, **event.payload}, status=DeliveryStatus.PENDING,
-                                    created_at=now, next_attempt_at=now)
-                )
-                count += 1
-        return count
+        for hook in hooks:
+            await uow.webhook_deliveries.add(
+                WebhookDelivery(id=uuid7(), webhook_id=hook.id, project_id=event.project_id, event=kind,
+                                payload=payload, status=DeliveryStatus.PENDING, created_at=now, next_attempt_at=now)
+            )
+        return len(hooks)
+
+    async def _push_history(self, uow: UnitOfWork, event: OutboxEvent) -> dict[str, Any]:
+        project = await uow.projects.get(event.project_id) if event.project_id is not None else None
+        if project is None or self.repos is None:
+            return {"commits": [], "head_commit": None}
+        try:
+            return await push_history(self.repos, project, event.payload)
+        except Exception:  # a vanished repository or commit: deliver the push without its commits
+            log.warning("could not read the commits of push event %s", event.id, exc_info=True)
+            return {"commits": [], "head_commit": None}
 
     async def deliver_due(self, limit: int = 50) -> int:
         """Attempt every due delivery (up to ``limit``); returns how many were attempted.

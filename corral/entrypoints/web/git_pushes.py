@@ -63,7 +63,7 @@ async def record_moved(
             moved = [u for u in updates if now.get(u.ref, ZERO_SHA) == u.new]
         async with k.uow_factory() as uow:
             if moved:
-                await record_push(uow, k.git, project, actor_of(request), moved, clock=k.clock, bypassed=bypassed,
+                await record_push(uow, project, actor_of(request), moved, clock=k.clock, bypassed=bypassed,
                                   intent_id=intent_id)
             elif intent_id is not None:
                 await uow.push_intents.claim(intent_id)

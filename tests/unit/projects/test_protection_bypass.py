@@ -48,7 +48,7 @@ async def test_who_bypasses_and_what_still_holds(world, repos, clock, users, ali
     assert rules["main"].require_merge_request and not rules["release/*"].require_merge_request
     assert not rules["release/*"].allow_force_push  # a bypass is not a licence to force-push
     async with world() as uow:
-        await record_push(uow, repos, project, bob, [RefUpdate("0" * 40, "1" * 40, "refs/heads/release/1"),
+        await record_push(uow, project, bob, [RefUpdate("0" * 40, "1" * 40, "refs/heads/release/1"),
                                                      RefUpdate("0" * 40, "2" * 40, "refs/heads/other")],
                           clock=clock, bypassed=[(listed, "allowlist")])
         await uow.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
-from corral.core.git.service import hook_rules, parse_commands, push_rules, record_push
+from corral.core.git.service import hook_rules, parse_commands, push_history, push_rules, record_push
 from corral.core.projects.model import BranchProtection
 from corral.core.projects.service import ProjectService
 
@@ -54,14 +54,18 @@ async def test_record_push_event(world, repos, clock, alice) -> None:
     first = repos.commit(p.repo_path, "main", {"a": b"1"}, "one")
     second = repos.commit(p.repo_path, "main", {"a": b"2"}, "two")
     async with world() as uow:
-        await record_push(uow, repos, p, alice, [RefUpdate(first, second, "refs/heads/main"),
+        await record_push(uow, p, alice, [RefUpdate(first, second, "refs/heads/main"),
                                                  RefUpdate(first, ZERO_SHA, "refs/heads/gone")])
         await uow.commit()
     main, gone = [e.payload for e in world.events if e.topic == "push"]
-    assert [c["message"] for c in main["commits"]] == ["two"]
+    assert "commits" not in main  # read by the consumers that need them, not while the push waits
     assert main["pusher"]["name"] == "alice"
     assert gone["deleted"]
-    assert gone["commits"] == []
+    history = await push_history(repos, p, main)
+    assert [c["message"] for c in history["commits"]] == ["two"] and history["head_commit"]["sha"] == second
+    assert await push_history(repos, p, gone) == {"commits": [], "head_commit": None}
+    created = {**main, "created": True, "before": ZERO_SHA}
+    assert [c["message"] for c in (await push_history(repos, p, created))["commits"]] == ["two", "one"]
 
 
 def test_report_status_plain_and_sideband() -> None:

@@ -146,3 +146,32 @@ async def test_retries_with_backoff_then_fail_then_redeliver(hooks, world, clock
     assert latest.status is DeliveryStatus.DELIVERED
     assert latest.redelivery_of == d.id
     assert transport.posts[-1].body == transport.posts[0].body
+
+
+async def test_a_push_delivery_carries_its_commits_read_once(world, transport, clock, repos, project, alice,
+                                                             monkeypatch) -> None:
+    from corral.core.git.model import RefUpdate
+    from corral.core.git.service import record_push
+
+    hooks = WebhookService(world, transport, clock, retry_base_seconds=10, max_attempts=3, repos=repos)
+    first = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
+    second = repos.commit(project.repo_path, "main", {"a": b"2"}, "two")
+    await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["push"]})
+    await hooks.create(alice, project, {"url": "http://example.com/i", "events": ["push"]})
+    reads: list[str] = []
+    original = type(repos).commits_between
+
+    async def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(args[2])
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(repos), "commits_between", counting)
+    async with world() as uow:
+        await record_push(uow, project, alice, [RefUpdate(first, second, "refs/heads/main")], clock=clock)
+        await uow.commit()
+    await _relay(world, hooks)
+    assert await hooks.deliver_due() == 2
+    bodies = [json.loads(post.body) for post in transport.posts]
+    assert [[c["message"] for c in b["commits"]] for b in bodies] == [["two"], ["two"]]
+    assert bodies[0]["head_commit"]["sha"] == second and bodies[0]["after"] == second
+    assert reads == [second]  # once for both webhooks
