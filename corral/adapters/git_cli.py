@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import attrs
 
@@ -41,6 +44,7 @@ __all__ = ["GitCli", "GitError", "ServiceProcess", "rules_env"]
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
 _SERVICE_BUFFER = 1024 * 1024  # pack streams: fewer, larger reads from git's stdout
+T = TypeVar("T")
 _V2_CACHE_ENTRIES = 64  # distinct repository configurations whose v2 capabilities are kept
 _LS_REFS_ENTRIES = 256  # ls-refs answers kept (an agent fetching again finds its answer)
 _LS_REFS_MAX_BYTES = 256 * 1024  # larger answers (many refs) are not kept
@@ -489,7 +493,7 @@ class GitCli:
         caps = self._receive_caps
         if not caps:
             return None
-        return await asyncio.to_thread(git_refs.advertisement, self.path(repo), caps)
+        return await _refs_io(git_refs.advertisement, self.path(repo), caps)
 
     async def upload_v2_advertisement(self, repo: str, protocol: str) -> bytes:
         """What ``git upload-pack --advertise-refs`` writes for a protocol v2 request: the capability list,
@@ -498,7 +502,7 @@ class GitCli:
         discovery starts no process once that configuration has been seen (a changed config is asked anew)."""
         self._check_repo(repo)
         try:
-            config = await asyncio.to_thread((self.path(repo) / "config").read_bytes)
+            config = await _refs_io((self.path(repo) / "config").read_bytes)
         except OSError:
             config = b""
         key = (config, protocol)
@@ -522,7 +526,7 @@ class GitCli:
         """
         self._check_repo(repo)
         path = self.path(repo)
-        before = await asyncio.to_thread(git_refs.refs_state, path)
+        before = await _refs_io(git_refs.refs_state, path)
         if before is None:
             return None
         key = (repo, before, protocol, request)
@@ -532,7 +536,7 @@ class GitCli:
             return cached
         env = {**self.base_env, "GIT_PROTOCOL": protocol}
         _, out, _ = await self._run(None, "upload-pack", "--stateless-rpc", str(path), stdin=request, env=env)
-        if len(out) <= _LS_REFS_MAX_BYTES and await asyncio.to_thread(git_refs.refs_state, path) == before:
+        if len(out) <= _LS_REFS_MAX_BYTES and await _refs_io(git_refs.refs_state, path) == before:
             self._ls_refs[key] = out
             while len(self._ls_refs) > _LS_REFS_ENTRIES:
                 self._ls_refs.popitem(last=False)
@@ -555,6 +559,21 @@ class GitCli:
         except (OSError, GitError):
             return b""
         return (git_refs.capabilities_from(out) or b"") if proc.returncode == 0 else b""
+
+
+_REFS_IO_LOCK = threading.Lock()
+_REFS_IO: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+async def _refs_io(fn: Callable[..., T], *args: Any) -> T:
+    """Run a short blocking read of ref or config files on threads of its own: git discovery never queues
+    behind other work in the default executor (argon2, file I/O), nor makes it wait."""
+    global _REFS_IO
+    with _REFS_IO_LOCK:
+        if _REFS_IO is None:
+            _REFS_IO = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="corral-git-refs")
+        pool = _REFS_IO
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
 def _migrate_objects(quarantine: Path, objects: Path) -> None:

@@ -197,3 +197,37 @@ async def test_no_ref_moves_before_the_intent_is_written(corral, tmp_path: Path,
             await asyncio.sleep(0.01)
         await push
         assert written and moved_at >= written[0], (refspec, moved_at, written)
+
+
+async def test_concurrent_pushes_are_each_recorded_once(corral, tmp_path: Path) -> None:
+    """Eight agents push their own branches (packs over 1 MiB, so probe and chunked bodies) at the same time, and
+    race each other on one branch: every ref that moved is recorded exactly once and no intent is left."""
+    import asyncio
+    import os
+
+    alice = await corral.user("alice", admin=True)
+    url = await corral.project(alice)
+    base = tmp_path / "base"
+    await git(tmp_path, "init", "-q", "-b", "main", str(base))
+    await _commit(base, "base")
+    await git(base, "push", url, "main", token=alice)
+
+    async def agent(n: int) -> list[str]:
+        work = tmp_path / f"agent{n}"
+        await git(tmp_path, "clone", "-q", url, str(work), token=alice)
+        await git(work, "checkout", "-qb", f"agent-{n}")
+        write(work / "blob.bin", os.urandom(1536 * 1024))
+        mine = await _commit(work, f"agent {n}")
+        await git(work, "push", "origin", f"agent-{n}", token=alice)
+        raced = await git(work, "push", "origin", f"agent-{n}:shared", token=alice, check=False)
+        return [mine, "won" if raced.returncode == 0 else "lost"]
+
+    results = await asyncio.gather(*(agent(n) for n in range(8)))
+    pushes = [(p["ref"], p["after"]) for p in _pushes(corral)]
+    for n, (sha, _) in enumerate(results):
+        assert pushes.count((f"refs/heads/agent-{n}", sha)) == 1
+    winners = [sha for sha, outcome in results if outcome == "won"]
+    shared = [after for ref, after in pushes if ref == "refs/heads/shared"]
+    assert sorted(shared) == sorted(winners) and len(winners) >= 1  # a loser's rejected update is not recorded
+    assert await _intents(corral) == []
+    assert corral.kit.pushes_in_flight == set()
