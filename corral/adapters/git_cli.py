@@ -442,6 +442,19 @@ class GitCli:
                 args += ["-c", "receive.autogc=false"]
         return args
 
+    async def merged_into(self, repo: str, refs: list[str], commit: str) -> dict[str, str]:
+        """Of ``refs``, those reachable from ``commit`` (``git for-each-ref --merged``), with their values."""
+        if not refs:
+            return {}
+        _, out, _ = await self._run(repo, "for-each-ref", f"--merged={self._rev(commit, 'commit')}",
+                                    "--format=%(objectname) %(refname)", *refs)
+        merged = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            sha, _, ref = line.partition(" ")
+            if ref in refs:
+                merged[ref] = sha
+        return merged
+
     async def spawn_service(
         self, repo: str, service: str, *, advertise: bool, protocol: str | None,
         push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "", auto_gc: bool = True,

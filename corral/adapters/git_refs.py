@@ -90,15 +90,21 @@ def _pkt(line: bytes) -> bytes:
     return b"%04x" % (len(line) + 4) + line
 
 
+def _config(repo: Path) -> bytes | None:
+    """The repository's config when ``read_refs`` sees what git would list for it; None otherwise."""
+    if (repo / "objects" / "info" / "alternates").exists() or (repo / "reftable").exists():
+        return None
+    try:
+        config = (repo / "config").read_bytes()
+    except FileNotFoundError:
+        return None
+    lowered = config.decode("utf-8", "replace").lower()
+    return None if any(word in lowered for word in _UNMODELLED_CONFIG) else config
+
+
 def modelled(repo: Path) -> bool:
     """Whether ``read_refs`` sees what git would advertise for this repository."""
-    if (repo / "objects" / "info" / "alternates").exists() or (repo / "reftable").exists():
-        return False
-    try:
-        config = (repo / "config").read_text("utf-8", "replace").lower()
-    except FileNotFoundError:
-        return False
-    return not any(word in config for word in _UNMODELLED_CONFIG)
+    return _config(repo) is not None
 
 
 def advertisement(repo: Path, capabilities: bytes) -> bytes | None:
@@ -133,12 +139,12 @@ def capabilities_from(advertised: bytes) -> bytes | None:
 def refs_state(repo: Path) -> tuple[object, ...] | None:
     """Everything a protocol v2 ``ls-refs`` answer depends on besides the request and the git binary: the
     refs, HEAD and the configuration (hidden refs, unborn); None when ``read_refs`` cannot see the refs."""
-    refs = read_refs(repo) if modelled(repo) else None
+    config = _config(repo)
+    refs = read_refs(repo) if config is not None else None
     if refs is None:
         return None
     try:
         head = (repo / "HEAD").read_bytes()
-        config = (repo / "config").read_bytes()
     except OSError:
         return None
     return tuple(refs), head, config

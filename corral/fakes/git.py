@@ -187,6 +187,10 @@ class InMemoryGitRepositories:
         values.update({f"refs/tags/{name}": sha for name, sha in r.tags.items()})
         return {ref: values[ref] for ref in refs if ref in values}
 
+    async def merged_into(self, repo: str, refs: list[str], commit: str) -> dict[str, str]:
+        reachable = set(self._ancestors(self._repo(repo), commit))
+        return {ref: sha for ref, sha in (await self.ref_values(repo, refs)).items() if sha in reachable}
+
     async def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool:
         return ancestor in self._ancestors(self._repo(repo), descendant)
 

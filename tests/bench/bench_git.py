@@ -84,7 +84,29 @@ def fast_import_stream(commits: int, total_bytes: int, prefix: str, parent: str 
     return b"".join(parts)
 
 
-async def http_backend_app(root: Path) -> web.AppRunner:
+async def _relay(request: web.Request, response: web.StreamResponse, proc: asyncio.subprocess.Process,
+                 feeder: asyncio.Task[None]) -> web.StreamResponse:
+    """Stream git's answer to the client, then wait for the request body and git to finish."""
+    assert proc.stdout is not None
+    await response.prepare(request)
+    while chunk := await proc.stdout.read(1024 * 1024):
+        await response.write(chunk)
+    await feeder
+    await proc.wait()
+    await response.write_eof()
+    return response
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on a free loopback port; returns its runner and base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+
+async def http_backend_app(root: Path) -> tuple[web.AppRunner, str]:
     """The reference: aiohttp streaming to/from plain ``git http-backend`` (no auth, no checks, no events)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -113,20 +135,11 @@ async def http_backend_app(root: Path) -> web.AppRunner:
                 status = int(value.split()[0])
             else:
                 headers[name] = value.strip()
-        response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
-        while chunk := await proc.stdout.read(1024 * 1024):
-            await response.write(chunk)
-        await feeder
-        await proc.wait()
-        await response.write_eof()
-        return response
+        return await _relay(request, web.StreamResponse(status=status, headers=headers), proc, feeder)
 
     app = web.Application(client_max_size=1 << 30)
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    return runner
+    return await _serve(app)
 
 
 async def floor_app(root: Path) -> tuple[web.AppRunner, str]:
@@ -163,24 +176,13 @@ async def floor_app(root: Path) -> tuple[web.AppRunner, str]:
             finally:
                 stdin.close()
 
-        feeder = asyncio.create_task(feed())
         response = web.StreamResponse(headers={"Content-Type": "application/x-git-receive-pack-result"})
-        await response.prepare(request)
-        while chunk := await proc.stdout.read(1024 * 1024):
-            await response.write(chunk)
-        await feeder
-        await proc.wait()
-        await response.write_eof()
-        return response
+        return await _relay(request, response, proc, asyncio.create_task(feed()))
 
     app = web.Application(client_max_size=1 << 30)
     app.router.add_get("/{repo}/info/refs", refs)
     app.router.add_post("/{repo}/git-receive-pack", rpc)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    return await _serve(app)
 
 
 async def main() -> None:
@@ -254,10 +256,7 @@ async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace
     async def clone_http(i: int) -> None:
         await git(clones, "clone", "-q", "--bare", corral_url, f"h{i}.git", token=token)
 
-    ref_runner = await http_backend_app(served.parent)
-    ref_site = web.TCPSite(ref_runner, "127.0.0.1", 0)
-    await ref_site.start()
-    ref_base = f"http://127.0.0.1:{ref_site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    ref_runner, ref_base = await http_backend_app(served.parent)
 
     async def clone_ref(i: int) -> None:
         await git(clones, "clone", "-q", "--bare", f"{ref_base}/{served.name}", f"r{i}.git")

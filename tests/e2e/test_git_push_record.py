@@ -4,6 +4,7 @@ refs and the recording transaction: the intent written before git ran lets the r
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +26,14 @@ async def _commit(work: Path, name: str) -> str:
     return (await git(work, "rev-parse", "HEAD")).stdout.strip()
 
 
+async def _repository(corral, work: Path, first: str = "a") -> tuple[str, str, Path, str]:
+    """alice (a token), her new project's remote URL, a local repository at ``work`` with one commit (its sha)."""
+    alice = await corral.user("alice", admin=True)
+    url = await corral.project(alice)
+    await git(work.parent, "init", "-q", "-b", "main", str(work))
+    return alice, url, work, await _commit(work, first)
+
+
 async def _intents(corral) -> list:
     async with corral.memory() as uow:
         return await uow.push_intents.older_than(corral.kit.clock.now() + timedelta(days=1), 100)
@@ -35,11 +44,7 @@ def _pushes(corral) -> list[dict]:
 
 
 async def test_a_push_whose_recording_failed_is_recovered_once(corral, tmp_path: Path, monkeypatch) -> None:
-    alice = await corral.user("alice", admin=True)
-    url = await corral.project(alice)
-    work = tmp_path / "w"
-    await git(tmp_path, "init", "-q", "-b", "main", str(work))
-    first = await _commit(work, "a")
+    alice, url, work, first = await _repository(corral, tmp_path / "w")
     await git(work, "push", url, "main", token=alice)
     assert [p["after"] for p in _pushes(corral)] == [first]
     assert await _intents(corral) == []  # a recorded push leaves no intent
@@ -66,11 +71,7 @@ async def test_a_push_whose_recording_failed_is_recovered_once(corral, tmp_path:
 
 async def test_no_intent_no_push(corral, tmp_path: Path, monkeypatch) -> None:
     """If the intent cannot be written, git never gets the commands: the push fails, no ref moves."""
-    alice = await corral.user("alice", admin=True)
-    url = await corral.project(alice)
-    work = tmp_path / "w"
-    await git(tmp_path, "init", "-q", "-b", "main", str(work))
-    await _commit(work, "a")
+    alice, url, work, _ = await _repository(corral, tmp_path / "w")
     original = git_pushes.announce
 
     async def database_gone(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -89,11 +90,7 @@ async def test_no_intent_no_push(corral, tmp_path: Path, monkeypatch) -> None:
 async def test_a_merge_request_merged_with_git_and_pushed_is_marked_merged(corral, tmp_path: Path) -> None:
     """An agent merges the source branch itself and pushes the target: the open merge request becomes merged
     by the pusher (Gitea's "manually merged"); one whose source is not in the pushed target stays open."""
-    alice = await corral.user("alice", admin=True)
-    url = await corral.project(alice)
-    work = tmp_path / "w"
-    await git(tmp_path, "init", "-q", "-b", "main", str(work))
-    await _commit(work, "base")
+    alice, url, work, _ = await _repository(corral, tmp_path / "w", "base")
     await git(work, "push", url, "main", token=alice)
     for branch in ("feature", "other"):
         await git(work, "checkout", "-qb", branch, "main")
@@ -131,11 +128,7 @@ async def test_a_merge_request_merged_with_git_and_pushed_is_marked_merged(corra
 async def test_push_variants_are_recorded_as_git_reports_them(corral, tmp_path: Path) -> None:
     """Atomic multi-ref pushes, tags, deletions, protocol v1 and a push from a shallow clone all work through
     the in-process ref advertisement and the commands read before git starts, each recorded once."""
-    alice = await corral.user("alice", admin=True)
-    url = await corral.project(alice)
-    work = tmp_path / "w"
-    await git(tmp_path, "init", "-q", "-b", "main", str(work))
-    first = await _commit(work, "a")
+    alice, url, work, first = await _repository(corral, tmp_path / "w")
     await git(work, "tag", "-a", "v1", "-m", "release")
     await git(work, "branch", "b1")
     await git(work, "branch", "b2")
@@ -163,14 +156,9 @@ async def test_push_variants_are_recorded_as_git_reports_them(corral, tmp_path: 
 async def test_no_ref_moves_before_the_intent_is_written(corral, tmp_path: Path, monkeypatch) -> None:
     """The body streams to git while the intent is written, but its last bytes wait for it: a slow intent
     write holds the ref where it is (for a push with a pack and for one with only a deletion)."""
-    import asyncio
     import time
 
-    alice = await corral.user("alice", admin=True)
-    url = await corral.project(alice)
-    work = tmp_path / "w"
-    await git(tmp_path, "init", "-q", "-b", "main", str(work))
-    await _commit(work, "a")
+    alice, url, work, _ = await _repository(corral, tmp_path / "w")
     await git(work, "branch", "gone")
     await git(work, "push", url, "main", "gone", token=alice)
     async with corral.memory() as uow:
@@ -202,14 +190,8 @@ async def test_no_ref_moves_before_the_intent_is_written(corral, tmp_path: Path,
 async def test_concurrent_pushes_are_each_recorded_once(corral, tmp_path: Path) -> None:
     """Eight agents push their own branches (packs over 1 MiB, so probe and chunked bodies) at the same time, and
     race each other on one branch: every ref that moved is recorded exactly once and no intent is left."""
-    import asyncio
-    import os
 
-    alice = await corral.user("alice", admin=True)
-    url = await corral.project(alice)
-    base = tmp_path / "base"
-    await git(tmp_path, "init", "-q", "-b", "main", str(base))
-    await _commit(base, "base")
+    alice, url, base, _ = await _repository(corral, tmp_path / "base", "base")
     await git(base, "push", url, "main", token=alice)
 
     async def agent(n: int) -> list[str]:

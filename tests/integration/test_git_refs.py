@@ -48,6 +48,19 @@ def work(cli: GitCli, tmp_path: Path) -> Path:
     return work
 
 
+def _count_git_runs(cli: GitCli, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """From now on, every git command ``cli`` runs is appended to the returned list."""
+    runs: list[tuple[str, ...]] = []
+    original = cli._run
+
+    async def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        runs.append(args)
+        return await original(*args, **kw)
+
+    monkeypatch.setattr(cli, "_run", counting)
+    return runs
+
+
 async def same_as_git(cli: GitCli) -> bytes:
     ours = await cli.receive_advertisement("r.git")
     assert ours is not None
@@ -113,14 +126,7 @@ async def test_v2_fetch_discovery_is_gits_own_answer_kept_per_config(cli: GitCli
 
     first = await cli.upload_v2_advertisement("r.git", "version=2")
     assert first == git_v2() and first.startswith(b"000eversion 2\n") and b"fetch=" in first
-    runs: list[tuple[str, ...]] = []
-    original = cli._run
-
-    async def counting(*args, **kw):  # type: ignore[no-untyped-def]
-        runs.append(args)
-        return await original(*args, **kw)
-
-    monkeypatch.setattr(cli, "_run", counting)
+    runs = _count_git_runs(cli, monkeypatch)
     sh(work, "commit", "-q", "--allow-empty", "-m", "more")
     sh(work, "push", "-q", "origin", "main")  # refs are not part of a v2 advertisement
     assert await cli.upload_v2_advertisement("r.git", "version=2") == first
@@ -151,14 +157,7 @@ async def test_ls_refs_is_gits_answer_kept_while_the_refs_stay(cli: GitCli, work
     first = await cli.ls_refs("r.git", "version=2", LS_REFS)
     assert first == git_ls_refs()
     assert b"symref-target:refs/heads/main" in first and b"peeled:" in first and b"refs/tags/v1" in first
-    runs: list[tuple[str, ...]] = []
-    original = cli._run
-
-    async def counting(*args, **kw):  # type: ignore[no-untyped-def]
-        runs.append(args)
-        return await original(*args, **kw)
-
-    monkeypatch.setattr(cli, "_run", counting)
+    runs = _count_git_runs(cli, monkeypatch)
     assert await cli.ls_refs("r.git", "version=2", LS_REFS) == first
     assert runs == []  # the same refs: git's earlier answer
     sh(work, "commit", "-q", "--allow-empty", "-m", "more")

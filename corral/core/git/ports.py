@@ -109,6 +109,11 @@ class GitRepositories(Protocol):
         """Current values of the given full ref names (``refs/heads/main``); absent refs are left out."""
         ...
 
+    async def merged_into(self, repo: str, refs: list[str], commit: str) -> dict[str, str]:
+        """Of the given full ref names, those whose value is ``commit`` or one of its ancestors, with their values
+        (one look at the repository for all of them)."""
+        ...
+
     async def commits_between(self, repo: str, old: str | None, new: str, *, limit: int) -> list[Commit]:
         """Commits reachable from ``new`` but not ``old`` (all of ``new``'s history if None), newest first."""
         ...

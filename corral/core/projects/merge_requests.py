@@ -306,9 +306,11 @@ class MergeRequestService:
             return 0
         actor = Actor(uuid.UUID(str(pusher["id"])), str(pusher.get("name", "")))
         merged_count = 0
+        sources = {f"refs/heads/{mr.source_branch}" for mr in candidates}
+        heads = await self.repos.merged_into(project.repo_path, sorted(sources), after) if sources else {}
         for candidate in candidates:
-            head = await self.repos.resolve(project.repo_path, f"refs/heads/{candidate.source_branch}")
-            if head is None or not await self.repos.is_ancestor(project.repo_path, head, after):
+            head = heads.get(f"refs/heads/{candidate.source_branch}")
+            if head is None:  # the source is gone, or has commits the target lacks
                 continue
             mr = await uow.merge_requests.lock(project.id, candidate.number)
             if mr is None or mr.status is not MrStatus.OPEN:
