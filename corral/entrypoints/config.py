@@ -78,6 +78,7 @@ class Settings:
     log_format: Literal["json", "text"] = "json"
     shutdown_timeout: float = attrs.field(default=30.0, validator=_positive)
     worker_threads: int = attrs.field(default=0)  # 0: one per core
+    validate_responses: bool = False  # check every JSON answer against the OpenAPI document (tests, development)
 
     # --- PostgreSQL ----------------------------------------------------------
     database_url: str | None = None  # unset: embedded PostgreSQL under data_dir

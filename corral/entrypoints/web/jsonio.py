@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import typing
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -118,23 +119,65 @@ async def read_body(request: web.Request, cls: type[T]) -> T:
     return structure(await read_json(request), cls)
 
 
+class ExpectedValue(ValueError):
+    """Raised by a structure hook with a message meant for the caller ("expected one of ...")."""
+
+
+def _format_error(exc: BaseException, tp: Any) -> str:
+    if isinstance(exc, ExpectedValue):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ValueError) and str(exc).startswith("expected"):
+        return str(exc)
+    if typing.get_origin(tp) is Literal:
+        return "expected one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return cattrs.v.format_exception(exc, tp)
+
+
+def _literal_hook(value: object, tp: Any) -> object:
+    if value not in typing.get_args(tp) or isinstance(value, bool):
+        raise ExpectedValue("expected one of " + ", ".join(repr(a) for a in typing.get_args(tp)))
+    return value
+
+
+converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, _literal_hook)
+
+
+def _strict_list(value: object, tp: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ExpectedValue("expected a list")
+    args = typing.get_args(tp)
+    return [converter.structure(v, args[0]) for v in value] if args else list(value)
+
+
+converter.register_structure_hook_func(lambda t: t is list or typing.get_origin(t) is list, _strict_list)
+
+
 def structure(data: dict[str, Any], cls: type[T]) -> T:
     """Structure a dict into ``cls``, translating cattrs errors into one InvalidInput naming the field."""
     try:
         return converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
-        messages = cattrs.transform_error(exc, path="body")
+        messages = cattrs.transform_error(exc, path="body", format_exception=_format_error)
         first = messages[0] if messages else "invalid body"
-        field = _field_from(first)
-        raise InvalidInput(first.replace("body.", "", 1) if field else first, field=field,
+        field, text = _split(first)
+        raise InvalidInput(f"{field}: {text}" if field else text, field=field,
                            detail={"errors": messages}) from None
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"invalid body: {exc}", field="body") from None
 
 
-def _field_from(message: str) -> str | None:
-    if "@ body." in message:
-        return message.rsplit("@ body.", 1)[1].strip()
-    if "extra fields found" in message:
-        return message.split("(", 1)[-1].rstrip(")").strip() if "(" in message else None
-    return None
+def _split(message: str) -> tuple[str | None, str]:
+    """cattrs' "text @ body.a.b" / "extra fields found (x, y) @ body" → (field, text)."""
+    text, _, where = message.rpartition(" @ ")
+    if not text:
+        return None, message
+    if text.startswith("extra fields found (") and text.endswith(")"):
+        names = text[len("extra fields found ("):-1]
+        first = names.split(",")[0].strip()
+        prefix = where[len("body."):] + "." if where.startswith("body.") else ""
+        return prefix + first, f"unknown field{'s' if ',' in names else ''} {names}"
+    if where.startswith("body."):
+        return where[len("body."):], text
+    return None, text

@@ -24,6 +24,7 @@ from corral.entrypoints.web.keys import (
     TRACE,
     WEB_AUTH,
 )
+from corral.entrypoints.web.operation import parse_inputs
 from corral.entrypoints.web.problem import from_corral_error, problem_response
 from corral.entrypoints.web.routing import spec_of
 
@@ -122,6 +123,8 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
         # a route mounted outside the registry has no declared security: refuse it
         raise PermissionDenied("this route has no security declaration")
     if spec.public:
+        if spec.typed:
+            await parse_inputs(request, spec.params, spec.body)
         return await handler(request)
     if spec.challenge:
         request[AUTH_CHALLENGE] = spec.challenge
@@ -153,4 +156,6 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
         raise Unauthenticated("authentication required: send a bearer token, HTTP Basic with a token, or a session")
     if spec.permission is not None:
         await auth.authorize(request, principal, spec.permission, project_id)
+    if spec.typed:
+        await parse_inputs(request, spec.params, spec.body)
     return await handler(request)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from corral.core.projects.commands import IssueChanges, NewComment, NewIssue
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import IssueStatus, Visibility, check_branch_name, check_project_name
 from corral.core.projects.service import ProjectService, StoreProjectResolver
@@ -98,25 +99,25 @@ async def test_update_archive_and_delete(projects, repos, world, alice) -> None:
 
 async def test_issue_numbers_are_dense_under_concurrency(projects, issues, alice) -> None:
     p = await projects.create(alice, name="todo")
-    created = await asyncio.gather(*(issues.create(alice, p, title=f"t{i}") for i in range(200)))
+    created = await asyncio.gather(*(issues.create(alice, p, NewIssue(title=f"t{i}")) for i in range(200)))
     assert sorted(i.number for i in created) == list(range(1, 201))
 
 
 async def test_issue_lifecycle_filters_comments_and_events(projects, issues, world, alice, bob) -> None:
     p = await projects.create(alice, name="todo")
-    a = await issues.create(alice, p, title="bug", labels=["bug"], assignee="bob", body="x")
-    b = await issues.create(alice, p, title="feature", labels=["feat"])
+    a = await issues.create(alice, p, NewIssue(title="bug", labels=["bug"], assignee="bob", body="x"))
+    b = await issues.create(alice, p, NewIssue(title="feature", labels=["feat"]))
     assert (a.number, b.number) == (1, 2)
     assert a.assignee_id == bob.id
     with pytest.raises(InvalidInput) as err:
-        await issues.create(alice, p, title="  ")
+        await issues.create(alice, p, NewIssue(title="  "))
     assert err.value.field == "title"
     with pytest.raises(InvalidInput):
-        await issues.create(alice, p, title="x", assignee="nobody")
-    closed = await issues.update(bob, p, 1, {"status": "closed"})
+        await issues.create(alice, p, NewIssue(title="x", assignee="nobody"))
+    closed = await issues.update(bob, p, 1, IssueChanges(status="closed"))
     assert closed.status is IssueStatus.CLOSED
     with pytest.raises(InvalidTransition):
-        await issues.update(bob, p, 1, {"status": "closed"})
+        await issues.update(bob, p, 1, IssueChanges(status="closed"))
     assert [i.number for i in (await issues.list(p, status="open")).items] == [2]
     assert [i.number for i in (await issues.list(p, status="all")).items] == [2, 1]
     assert [i.number for i in (await issues.list(p, label="bug")).items] == [1]
@@ -124,10 +125,10 @@ async def test_issue_lifecycle_filters_comments_and_events(projects, issues, wor
     page = await issues.list(p, limit=1)
     assert [i.number for i in page.items] == [2]
     assert [i.number for i in (await issues.list(p, limit=1, cursor=page.next_cursor)).items] == [1]
-    await issues.comment(bob, p, 1, "me too")
+    await issues.comment(bob, p, 1, NewComment(body="me too"))
     assert [c.body for c in (await issues.comments(p, 1)).items] == ["me too"]
     with pytest.raises(NotFound):
-        await issues.comment(bob, p, 99, "x")
+        await issues.comment(bob, p, 99, NewComment(body="x"))
     actions = [(e.topic, e.payload["action"]) for e in world.events if e.topic == "issue"]
     assert actions == [("issue", "opened"), ("issue", "opened"), ("issue", "closed"), ("issue", "commented")]
     assert {e.project_id for e in world.events} == {p.id}
@@ -136,7 +137,7 @@ async def test_issue_lifecycle_filters_comments_and_events(projects, issues, wor
 async def test_archived_project_takes_no_new_issues(projects, issues, alice) -> None:
     p = await projects.update(alice, await projects.create(alice, name="todo"), {"archived": True})
     with pytest.raises(InvalidTransition):
-        await issues.create(alice, p, title="x")
+        await issues.create(alice, p, NewIssue(title="x"))
 
 
 async def test_rename_keeps_the_old_name_as_a_redirect(world, repos, clock, alice) -> None:

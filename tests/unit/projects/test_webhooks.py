@@ -10,6 +10,7 @@ import pytest
 
 from corral.core.errors import InvalidInput
 from corral.core.outbox import topics
+from corral.core.projects.commands import NewIssue
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import WEBHOOK_EVENTS, DeliveryStatus, event_for_topic
 from corral.core.projects.service import ProjectService
@@ -87,7 +88,7 @@ async def test_create_validates(hooks, project, alice, transport) -> None:
 
 async def test_signed_delivery(hooks, world, clock, users, project, alice, transport) -> None:
     hook = await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["issue"], "secret": "s3"})
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     assert await hooks.deliver_due() == 1
     post = transport.posts[0]
@@ -110,7 +111,7 @@ async def test_signed_delivery(hooks, world, clock, users, project, alice, trans
 async def test_unsubscribed_and_inactive_hooks_get_nothing(hooks, world, clock, users, project, alice) -> None:
     await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["push"]})
     await hooks.create(alice, project, {"url": "http://example.com/i", "events": ["issue"], "active": False})
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     assert await hooks.deliver_due() == 0
 
@@ -119,7 +120,7 @@ async def test_retries_with_backoff_then_fail_then_redeliver(hooks, world, clock
                                                              transport) -> None:
     hook = await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["issue"]})
     transport.script = [500, 0, 503]
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     assert await hooks.deliver_due() == 1
     (d,) = (await hooks.deliveries(project, hook.id)).items
