@@ -70,11 +70,8 @@ class IdentityStoresContract:
     async def test_user_names_ignore_case(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
             await uow.users.add(_user("erin"))
-            await uow.commit()
-        async with identity_uow_factory() as uow:
             with pytest.raises(Conflict):  # "ERIN" is erin (like Gitea)
                 await uow.users.add(attrs.evolve(_user("ERIN"), email="other-erin@example.com"))
-        async with identity_uow_factory() as uow:
             found = await uow.users.get_by_name("Erin")
             assert found is not None and found.name == "erin"
 
