@@ -63,7 +63,7 @@ class ProjectStoresContract:
         return owner, project
 
     async def test_names_are_unique_ignoring_case(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
-        owner, project = await self._setup(projects_uow_factory, make_user)
+        owner, _project_todo = await self._setup(projects_uow_factory, make_user)
         async with projects_uow_factory() as uow:
             with pytest.raises(Conflict):
                 await uow.projects.add(_project(owner, "TODO"))

@@ -13,9 +13,9 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import RepoBrowser
+from corral.core.identity.kit import IdentityServices
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.projects.issues import IssueService
-from corral.core.identity.kit import IdentityServices
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.ownership import ProjectOwnership
 from corral.core.projects.ports import UserDirectory, UserRef

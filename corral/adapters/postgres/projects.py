@@ -77,8 +77,8 @@ class PostgresProjectStore:
         return _project(r) if r else None
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
-        r = await self.conn.fetchrow(f"{_PROJECT} WHERE lower(u.name) = lower($1) AND lower(p.name) = lower($2) AND p.is_active",
-            owner, name,
+        r = await self.conn.fetchrow(
+            f"{_PROJECT} WHERE lower(u.name) = lower($1) AND lower(p.name) = lower($2) AND p.is_active", owner, name,
         )
         return _project(r) if r else None
 
@@ -117,7 +117,8 @@ class PostgresProjectStore:
         )
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        await self.conn.execute("DELETE FROM project_redirects WHERE owner_id = $1 AND lower(name) = lower($2)", owner_id, name,
+        await self.conn.execute(
+            "DELETE FROM project_redirects WHERE owner_id = $1 AND lower(name) = lower($2)", owner_id, name,
         )
 
     async def redirect(self, owner: str, name: str) -> Project | None:

@@ -135,7 +135,7 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if principal is None and not spec.anonymous:
         # before the project lookup: an anonymous caller learns nothing about which projects exist
         raise Unauthenticated("authentication required: send a bearer token, HTTP Basic with a token, or a session")
-    if spec.account and getattr(principal, "token_project_id", None) is not None:
+    if spec.account and principal is not None and getattr(principal, "token_project_id", None) is not None:
         require_account_access(principal, f"{request.method} {spec.path}")
     project_id = None
     if spec.project == "path":
