@@ -55,7 +55,9 @@ class Authorizer:
         now = self.clock.now()
         generation = self.cache.generation()
         async with self.uow_factory() as uow:
-            resolution = await Resolver(uow.roles, uow.delegations, now).effective(user_id, project_id)
+            resolution = await Resolver(uow.roles, uow.delegations, now, self.implicit).effective(
+                user_id, project_id
+            )
         perms = resolution.permissions
         if self.implicit is not None and project_id is not None:
             perms = perms | await self.implicit.rights(user_id, project_id)
@@ -129,6 +131,6 @@ class Authorizer:
         self, uow: UnitOfWork, user_id: uuid.UUID, permission: str, project_id: uuid.UUID | None
     ) -> Explanation:
         """Why ``user_id`` holds or lacks ``permission`` in ``project_id`` (uncached, read in ``uow``)."""
-        return await Resolver(uow.roles, uow.delegations, self.clock.now()).explain(
+        return await Resolver(uow.roles, uow.delegations, self.clock.now(), self.implicit).explain(
             user_id, permission, project_id
         )

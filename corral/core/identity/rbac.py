@@ -320,7 +320,7 @@ class RbacService:
             target = await user_named(uow, user, "user")
             if not target.is_active:
                 return Explanation(False, [Grant(kind="user", description=f"user {user} is deactivated")])
-            found = await Resolver(uow.roles, uow.delegations, self.clock.now()).explain(
+            found = await Resolver(uow.roles, uow.delegations, self.clock.now(), self.authorizer.implicit).explain(
                 target.id, permission, project_id
             )
             # show people by name: "user <id>" in the resolver's descriptions becomes "user <name>"

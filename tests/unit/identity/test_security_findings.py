@@ -223,10 +223,22 @@ async def test_owner_without_binding_can_mint_a_project_write_token_for_their_pr
     client.session.cookie_jar.clear()
     resp = await client.post("/api/v1/projects/olga/mine/issues", headers=token, json={"title": "works"})
     assert resp.status == 201, await resp.text()
-    await _login(client, "olga")
+    csrf = await _login(client, "olga")
     resp = await client.post("/api/v1/tokens", headers=csrf,
                              json={"name": "ci", "scopes": ["project:write"], "project": "zed/theirs"})
     assert resp.status == 403  # not theirs
+    assert "does not hold project:write" in (await resp.json())["detail"]
+    # ownership grounds a delegation too: what olga lends in her project, the delegate holds
+    await world.ids.users.create(SYSTEM, name="dora", email="dora@example.com", password=PW)
+    resp = await client.post("/api/v1/delegations", headers=csrf,
+                             json={"delegate": "dora", "permissions": ["project:write"], "project": "olga/mine"})
+    assert resp.status == 201, await resp.text()
+    async with world.db() as uow:
+        mine = await uow.projects.get_by_slug("olga", "mine")
+    dora = await world.ids.users.get("dora")
+    assert "project:write" in await world.ids.authorizer.user_permissions(dora.id, mine.id)
+    explained = await world.ids.rbac.explain("olga", "project:admin", mine.id)
+    assert explained.allowed and explained.because[0].kind == "owner"
 
 
 # --- 4. 403 vs 404 lets a signed-in user enumerate private project names ----------------------------------
