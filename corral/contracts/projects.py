@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 
 from corral.core.errors import Conflict
 from corral.core.git.model import PushIntent, RefUpdate
@@ -60,6 +61,52 @@ class ProjectStoresContract:
             await uow.projects.add(project)
             await uow.commit()
         return owner, project
+
+    async def test_names_are_unique_ignoring_case(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, _project_todo = await self._setup(projects_uow_factory, make_user)
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.projects.add(_project(owner, "TODO"))
+        other = _project(owner, "other")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(other)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):  # renaming onto another project's name in another case
+                await uow.projects.update(attrs.evolve(other, name="Todo"))
+        someone = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(_project(someone, "TODO"))  # another owner: no clash
+            await uow.commit()
+
+    async def test_owned_by(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        second = _project(owner, "second")
+        someone = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(second)
+            await uow.projects.add(_project(someone, "theirs"))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.owned_by(owner.id) == sorted([project.id, second.id])
+            await uow.projects.delete(second.id)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.owned_by(owner.id) == [project.id]
+
+    async def test_redirects_ignore_case(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        async with projects_uow_factory() as uow:
+            await uow.projects.set_redirect(owner.id, "Older", project.id)
+            await uow.projects.set_redirect(owner.id, "OLDER", project.id)  # the same name: replaces it
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name.upper(), "older") == project
+            await uow.projects.drop_redirect(owner.id, "older")
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name, "Older") is None
+            assert await uow.projects.redirect(owner.name, "OLDER") is None
 
     async def test_redirects_of_old_names(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)
@@ -109,7 +156,8 @@ class ProjectStoresContract:
         async with projects_uow_factory() as uow:
             assert await uow.projects.get(project.id) == project
             assert await uow.projects.get_by_slug(owner.name, "todo") == project
-            assert await uow.projects.get_by_slug(owner.name, "TODO") is None
+            assert await uow.projects.get_by_slug(owner.name.upper(), "ToDo") == project  # case-insensitive
+            assert await uow.projects.get_by_slug(owner.name, "todo2") is None
             try:
                 await uow.projects.add(_project(owner, "todo"))
                 raise AssertionError("duplicate accepted")

@@ -173,17 +173,17 @@ _DOC = (
 )
 
 
-@routes.post("/v1/logs", summary="OTLP logs export", description=_DOC)
+@routes.post("/v1/logs", summary="OTLP logs export", description=_DOC, account=False)
 async def otlp_logs(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "logs")
 
 
-@routes.post("/v1/traces", summary="OTLP traces export", description=_DOC)
+@routes.post("/v1/traces", summary="OTLP traces export", description=_DOC, account=False)
 async def otlp_traces(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "traces")
 
 
-@routes.post("/v1/metrics", summary="OTLP metrics export", description=_DOC)
+@routes.post("/v1/metrics", summary="OTLP metrics export", description=_DOC, account=False)
 async def otlp_metrics(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "metrics")
 

@@ -13,9 +13,11 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import RepoBrowser
+from corral.core.identity.kit import IdentityServices
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
+from corral.core.projects.ownership import ProjectOwnership
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService
@@ -90,6 +92,13 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
     except Exception:  # punq: nothing registered (no identity domain wired)
         inner = DenyAllAuth()
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
+    try:
+        ids: IdentityServices = platform.resolve(IdentityServices)
+    except Exception:  # punq: no identity domain wired
+        ids = None  # type: ignore[assignment]
+    if ids is not None:
+        # ownership counts in every identity decision (tokens, delegations, "changing a user needs all they hold")
+        ids.authorizer.implicit = ProjectOwnership(kit.uow_factory)
     platform.app_hooks.append(lambda app: app.on_response_prepare.append(lfs_authenticate_header))
     platform.app_hooks.append(install_project_redirects)
     # first of all: any request that is not git's makes its connection forget what git requests kept

@@ -75,7 +75,7 @@ class InMemoryUserStore:
         for other in self.data.users.values():
             if other.id == user.id:
                 continue
-            if other.name == user.name:
+            if other.name.lower() == user.name.lower():
                 raise Conflict(f"a user named {user.name!r} exists", field="name")
             if other.email == user.email:
                 raise Conflict(f"the email {user.email!r} is taken", field="email")
@@ -88,7 +88,8 @@ class InMemoryUserStore:
         return self.data.users.get(user_id)
 
     async def get_by_name(self, name: str) -> User | None:
-        return next((u for u in self.data.users.values() if u.name == name), None)
+        folded = name.lower()
+        return next((u for u in self.data.users.values() if u.name.lower() == folded), None)
 
     async def update(self, user: User) -> None:
         if user.id not in self.data.users:

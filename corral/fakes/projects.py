@@ -64,7 +64,8 @@ class InMemoryProjectStore:
     counters: dict[Any, int] | None = None  # live (non-transactional) counters; default: data.counters
 
     async def add(self, project: Project) -> None:
-        if any(p.owner_id == project.owner_id and p.name == project.name for p in self.data.projects.values()):
+        if any(p.owner_id == project.owner_id and p.name.lower() == project.name.lower()
+               for p in self.data.projects.values()):
             raise Conflict("project already exists")
         self.data.projects[project.id] = project
 
@@ -72,10 +73,14 @@ class InMemoryProjectStore:
         return self.data.projects.get(project_id)
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
+        owner, name = owner.lower(), name.lower()
         for p in self.data.projects.values():
-            if p.owner_name == owner and p.name == name:
+            if p.owner_name.lower() == owner and p.name.lower() == name:
                 return p
         return None
+
+    async def owned_by(self, owner_id: uuid.UUID) -> builtins.list[uuid.UUID]:
+        return sorted(p.id for p in self.data.projects.values() if p.owner_id == owner_id and p.is_active)
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
         items = sorted(self.data.projects.values(), key=lambda p: p.id)
@@ -84,7 +89,7 @@ class InMemoryProjectStore:
         return items[:limit]
 
     async def update(self, project: Project) -> None:
-        if any(p.id != project.id and p.owner_id == project.owner_id and p.name == project.name
+        if any(p.id != project.id and p.owner_id == project.owner_id and p.name.lower() == project.name.lower()
                for p in self.data.projects.values()):
             raise Conflict("project already exists")
         self.data.projects[project.id] = project
@@ -105,15 +110,18 @@ class InMemoryProjectStore:
         return counters[key]
 
     async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        await self.drop_redirect(owner_id, name)  # one redirect per name regardless of case
         self.data.redirects[(owner_id, name)] = project_id
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        self.data.redirects.pop((owner_id, name), None)
+        for key in [k for k in self.data.redirects if k[0] == owner_id and k[1].lower() == name.lower()]:
+            del self.data.redirects[key]
 
     async def redirect(self, owner: str, name: str) -> Project | None:
+        owner, name = owner.lower(), name.lower()
         for (_owner_id, old), project_id in self.data.redirects.items():
             project = self.data.projects.get(project_id)
-            if old == name and project is not None and project.owner_name == owner:
+            if old.lower() == name and project is not None and project.owner_name.lower() == owner:
                 return project
         return None
 

@@ -34,7 +34,7 @@ async def make_thing(request: web.Request) -> web.StreamResponse:
     return web.json_response(attrs.asdict(thing), status=201)
 
 
-@extra.get("/api/v1/_test/private", summary="needs a user")
+@extra.get("/api/v1/_test/private", summary="needs a user", account=False)
 async def private(_request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True})
 

@@ -77,8 +77,16 @@ class PostgresProjectStore:
         return _project(r) if r else None
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
-        r = await self.conn.fetchrow(f"{_PROJECT} WHERE u.name = $1 AND p.name = $2 AND p.is_active", owner, name)
+        r = await self.conn.fetchrow(
+            f"{_PROJECT} WHERE lower(u.name) = lower($1) AND lower(p.name) = lower($2) AND p.is_active", owner, name,
+        )
         return _project(r) if r else None
+
+    async def owned_by(self, owner_id: uuid.UUID) -> builtins.list[uuid.UUID]:
+        rows = await self.conn.fetch(
+            "SELECT id FROM projects WHERE owner_id = $1 AND is_active ORDER BY id", owner_id
+        )
+        return [r["id"] for r in rows]
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
         rows = await self.conn.fetch(
@@ -101,19 +109,22 @@ class PostgresProjectStore:
         await self.conn.execute("DELETE FROM projects WHERE id = $1", project_id)
 
     async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        # one redirect per name regardless of case (the old name's spelling is the latest one)
+        await self.drop_redirect(owner_id, name)
         await self.conn.execute(
-            "INSERT INTO project_redirects (owner_id, name, project_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (owner_id, name) DO UPDATE SET project_id = EXCLUDED.project_id, created_at = now()",
+            "INSERT INTO project_redirects (owner_id, name, project_id) VALUES ($1, $2, $3)",
             owner_id, name, project_id,
         )
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        await self.conn.execute("DELETE FROM project_redirects WHERE owner_id = $1 AND name = $2", owner_id, name)
+        await self.conn.execute(
+            "DELETE FROM project_redirects WHERE owner_id = $1 AND lower(name) = lower($2)", owner_id, name,
+        )
 
     async def redirect(self, owner: str, name: str) -> Project | None:
         r = await self.conn.fetchrow(
             f"{_PROJECT} JOIN project_redirects rd ON rd.project_id = p.id AND rd.owner_id = p.owner_id"
-            " WHERE u.name = $1 AND rd.name = $2 AND p.is_active", owner, name,
+            " WHERE lower(u.name) = lower($1) AND lower(rd.name) = lower($2) AND p.is_active", owner, name,
         )
         return _project(r) if r else None
 

@@ -38,7 +38,7 @@ __all__ = [
 
 
 class ProjectStore(Protocol):
-    """Projects. ``(owner_id, name)`` is unique among active projects.
+    """Projects. ``(owner_id, name)`` is unique among active projects, ignoring case (like Gitea).
 
     ``get``/``get_by_slug`` return only active projects (a deleted project is gone
     for every reader). ``allocate_number`` is atomic: concurrent callers in
@@ -53,7 +53,11 @@ class ProjectStore(Protocol):
     async def get(self, project_id: uuid.UUID) -> Project | None: ...
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
-        """By owner user name and project name (exact match)."""
+        """By owner user name and project name, ignoring case ("Alice/Demo" finds alice/demo)."""
+        ...
+
+    async def owned_by(self, owner_id: uuid.UUID) -> builtins.list[uuid.UUID]:
+        """The ids of the active projects ``owner_id`` owns (ordered by id)."""
         ...
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
@@ -73,15 +77,16 @@ class ProjectStore(Protocol):
         ...
 
     async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
-        """Remember that ``name`` of ``owner_id`` now means ``project_id`` (replaces an older redirect)."""
+        """Remember that ``name`` of ``owner_id`` now means ``project_id`` (replaces an older redirect of that
+        name in any case)."""
         ...
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        """Forget the redirect of ``name`` (a project now has that name); a missing one is not an error."""
+        """Forget the redirect of ``name`` in any case (a project now has that name); a missing one is no error."""
         ...
 
     async def redirect(self, owner: str, name: str) -> Project | None:
-        """The active project that ``owner``/``name`` (an old name) redirects to, or None."""
+        """The active project that ``owner``/``name`` (an old name, any case) redirects to, or None."""
         ...
 
 

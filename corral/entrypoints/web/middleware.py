@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
+from corral.core.identity.access import require_account_access
 from corral.core.ids import uuid7
 from corral.entrypoints.observability import bind_context, reset_context
 from corral.entrypoints.web.forwarded import client_ip
@@ -137,6 +138,8 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if principal is None and not spec.anonymous:
         # before the project lookup: an anonymous caller learns nothing about which projects exist
         raise Unauthenticated("authentication required: send a bearer token, HTTP Basic with a token, or a session")
+    if spec.account and principal is not None and getattr(principal, "token_project_id", None) is not None:
+        require_account_access(principal, f"{request.method} {spec.path}")
     project_id = None
     if spec.project == "path":
         lookup = request.app[PROJECT_LOOKUP]

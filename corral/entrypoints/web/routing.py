@@ -47,6 +47,12 @@ class RouteSpec:
     project: ProjectFrom = None  # where the project scope comes from: {owner}/{name} path or ?project=
     anonymous: bool = False  # credentials optional: the authorizer decides (e.g. public projects)
     challenge: str | None = None  # WWW-Authenticate value sent with 401 (git clients need "Basic")
+    # A route without a project scope and without a declared permission must say what it touches:
+    # True: the caller's account (tokens, sessions, preferences, ...): refused to project-restricted tokens
+    # (corral.core.identity.access.require_account_access); False: nothing account-wide, the handler scopes
+    # what it does (e.g. per the resource's own project). Routes with a permission and no project are checked
+    # globally, which a project-restricted token never holds.
+    account: bool | None = None
     body: type | None = None  # attrs class of the JSON body: parsed before the handler, see operation.body_of
     params: Any = UNDECLARED  # attrs class of the query (None: takes no query parameters), see operation.params_of
     request_body: Any = None  # JSON schema dict of a body the handler reads itself (non-JSON or legacy)
@@ -79,9 +85,11 @@ class RouteTable:
                 method=method.upper(), path=path, handler=handler, summary=summary, tags=tuple(tags),
                 operation_id=op_id, **options,
             )
-            if not spec.public and spec.permission is None and not spec.anonymous:
-                # authenticated-only routes are fine (e.g. /me); nothing else to check here
-                pass
+            if not spec.public and spec.project is None and spec.permission is None and spec.account is None:
+                raise ValueError(
+                    f"{method} {path}: a route without a project or a permission must declare account=True "
+                    "(account-level: refused to project-restricted tokens) or account=False (the handler scopes it)"
+                )
             if spec.project == "path" and not ("{owner}" in path and "{name" in path):
                 raise ValueError(f"{path}: project='path' needs {{owner}} and {{name}} in the path")
             setattr(handler, _ATTR, spec)

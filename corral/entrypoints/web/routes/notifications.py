@@ -71,7 +71,7 @@ def _render_prefs(p: Preferences) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/v1/notifications", summary="The caller's notifications, newest first",
+@routes.get("/api/v1/notifications", summary="The caller's notifications, newest first", account=True,
             query=(
                 ("status", "string", "unread, read, pending, sent or failed"),
                 ("channel", "string", "in_app (default), email or webhook"),
@@ -96,12 +96,14 @@ async def list_notifications(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v1/notifications/unread-count", summary="How many in-app notifications the caller has not read",
+            account=True,
             response={"type": "object", "properties": {"count": {"type": "integer"}}})
 async def unread_count(request: web.Request) -> web.StreamResponse:
     return json_response({"count": await _service(request).unread_count(_actor(request))})
 
 
 @routes.post("/api/v1/notifications/{id}/read", summary="Mark one of the caller's in-app notifications read",
+             account=True,
              response=_NOTIFICATION)
 async def mark_read(request: web.Request) -> web.StreamResponse:
     try:
@@ -111,13 +113,14 @@ async def mark_read(request: web.Request) -> web.StreamResponse:
     return json_response(_render(await _service(request).mark_read(_actor(request), notification_id)))
 
 
-@routes.get("/api/v1/notification-preferences", summary="The caller's notification preferences",
+@routes.get("/api/v1/notification-preferences", summary="The caller's notification preferences", account=True,
             response=_PREFERENCES)
 async def get_preferences(request: web.Request) -> web.StreamResponse:
     return json_response(_render_prefs(await _service(request).preferences(_actor(request))))
 
 
 @routes.put("/api/v1/notification-preferences", summary="Replace the caller's notification preferences",
+            account=True,
             request_body=_PREFERENCES, response=_PREFERENCES)
 async def put_preferences(request: web.Request) -> web.StreamResponse:
     prefs = await _service(request).set_preferences(_actor(request), await read_json(request))

@@ -456,6 +456,7 @@ async def list_rules(request: web.Request) -> web.StreamResponse:
     response=_RULE,
     request_body=_RULE,
     description="Needs alert:manage on the rule's project (platform-wide if none).",
+    account=False,  # checked in the handler against the rule's project
 )
 async def create_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
@@ -484,12 +485,13 @@ async def create_rule(request: web.Request) -> web.StreamResponse:
     return json_response(await _rule_json(rt, rule), status=201)
 
 
-@routes.get("/api/v1/alert-rules/{rule_id}", summary="One alert rule", response=_RULE)
+@routes.get("/api/v1/alert-rules/{rule_id}", summary="One alert rule", response=_RULE, account=False)
 async def get_rule(request: web.Request) -> web.StreamResponse:
     return json_response(await _rule_json(runtime(request), await _rule_for(request, "observe:read")))
 
 
-@routes.patch("/api/v1/alert-rules/{rule_id}", summary="Change an alert rule", response=_RULE, request_body=_RULE)
+@routes.patch("/api/v1/alert-rules/{rule_id}", summary="Change an alert rule", response=_RULE, request_body=_RULE,
+               account=False)
 async def patch_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rule = await _rule_for(request, "alert:manage")
@@ -497,7 +499,8 @@ async def patch_rule(request: web.Request) -> web.StreamResponse:
     return json_response(await _rule_json(rt, updated))
 
 
-@routes.delete("/api/v1/alert-rules/{rule_id}", summary="Delete an alert rule and its events", status=204)
+@routes.delete("/api/v1/alert-rules/{rule_id}", summary="Delete an alert rule and its events", status=204,
+                account=False)
 async def delete_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rule = await _rule_for(request, "alert:manage")

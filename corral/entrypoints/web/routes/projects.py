@@ -110,7 +110,7 @@ async def create_project(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v1/projects", summary="Projects the caller may read (public ones for anonymous callers)",
-            anonymous=True, response=_list_of(_PROJECT),
+            anonymous=True, account=False, response=_list_of(_PROJECT),
             query=(("limit", "integer", "page size (1-500)"), ("cursor", "string", "from next_cursor")))
 async def list_projects(request: web.Request) -> web.StreamResponse:
     async def readable(project: Project) -> bool:
