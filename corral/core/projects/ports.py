@@ -247,16 +247,21 @@ class HttpAnswer:
 
 
 class WebhookTransport(Protocol):
-    """Sends one webhook POST.
+    """Sends one webhook POST (project and notification webhooks alike).
 
-    Refuses (InvalidInput naming ``url``) a target whose host resolves to a
-    loopback, link-local, private, multicast or unspecified address unless the
-    transport was built to allow them. Network errors and timeouts raise
-    Unavailable with a short reason; any HTTP answer (also 4xx/5xx) is returned.
+    The URL must pass corral.core.outbound's rules (http/https, a host, no
+    credentials, no ``localhost``, no special-purpose address unless the
+    transport was built to allow private targets): otherwise InvalidInput
+    naming ``url``. A host name is resolved once and the request goes only to
+    an address that was checked (a name resolving to a non-public address is
+    refused with Unavailable ``corral.core.outbound.NOT_PUBLIC``). Redirects are
+    not followed. Network errors and timeouts raise Unavailable with a short
+    reason that names no address, port or driver message; any HTTP answer
+    (also 3xx/4xx/5xx) is returned.
     """
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpAnswer: ...
 
-    def check_target(self, url: str) -> None:
-        """Validate a URL (scheme http/https, host present, literal IPs in the allowed ranges)."""
+    def check_target(self, url: str, field: str = "url") -> None:
+        """Validate a URL before it is saved (corral.core.outbound.check_url); InvalidInput naming ``field``."""
         ...

@@ -107,7 +107,7 @@ class WebhookService:
     def _url(self, value: object) -> str:
         if not isinstance(value, str) or len(value) > 2048:
             raise InvalidInput("url must be an http(s) URL", field="url")
-        self.transport.check_target(value)
+        self.transport.check_target(value, "url")  # corral.core.outbound.check_url
         return value
 
     async def create(self, actor: Actor, project: Project, spec: dict[str, object]) -> Webhook:
