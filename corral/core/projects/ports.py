@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 import attrs
 
+from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
     BranchProtection,
     Comment,
@@ -159,7 +160,8 @@ class BranchProtectionStore(Protocol):
 
 
 class WebhookStore(Protocol):
-    """Webhooks of projects."""
+    """Webhooks of projects. Secrets are stored sealed (corral.core.projects.webhook_seal); a secret an older
+    Corral stored in plain text reads as UNSEALED_SECRET until ``seal_plaintext`` replaces it."""
 
     async def add(self, hook: Webhook) -> None: ...
 
@@ -172,6 +174,24 @@ class WebhookStore(Protocol):
     async def update(self, hook: Webhook) -> None: ...
 
     async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool: ...
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> builtins.list[Webhook]:
+        """Up to ``limit`` webhooks whose sealed secret's data key is wrapped under another master key, locked
+        for this unit of work (rows another unit holds are skipped)."""
+        ...
+
+    async def count_by_key(self) -> dict[str, int]:
+        """How many sealed webhook secrets have their data key wrapped under each master key id."""
+        ...
+
+    async def claim_plaintext(self, limit: int) -> builtins.list[tuple[uuid.UUID, str]]:
+        """Up to ``limit`` (webhook id, plaintext secret) still stored in plain text, locked like
+        ``claim_for_rewrap``."""
+        ...
+
+    async def seal_plaintext(self, hook_id: uuid.UUID, sealed: SealedSecret) -> None:
+        """Store ``sealed`` as the webhook's secret and clear the plain text."""
+        ...
 
 
 class WebhookDeliveryStore(Protocol):
