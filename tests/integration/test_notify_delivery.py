@@ -14,11 +14,11 @@ import uuid
 import pytest
 from aiohttp import web
 
-from corral.adapters.webhooks import AiohttpWebhookTransport
 from corral.adapters.notify_templates import JinjaRenderer
 from corral.adapters.postgres.pool import create_pool
 from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
 from corral.adapters.smtp import SmtpEmailSender
+from corral.adapters.webhooks import AiohttpWebhookTransport
 from corral.contracts.notify import NotificationStoresContract
 from corral.core.errors import Unavailable
 from corral.core.notify.dispatcher import NotificationDispatcher

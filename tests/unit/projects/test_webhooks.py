@@ -13,8 +13,8 @@ from corral.core.errors import InvalidInput
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.projects.issues import IssueService
-from corral.core.projects.payloads import webhook_json
 from corral.core.projects.model import WEBHOOK_EVENTS, DeliveryStatus, event_for_topic
+from corral.core.projects.payloads import webhook_json
 from corral.core.projects.service import ProjectService
 from corral.core.projects.webhook_seal import WebhookKeyRewrap, WebhookSecretSealer, seal_plaintext_webhook_secrets
 from corral.core.projects.webhooks import WebhookService
