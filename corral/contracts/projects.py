@@ -20,6 +20,7 @@ import pytest
 
 from corral.core.errors import Conflict
 from corral.core.git.model import PushIntent, RefUpdate
+from corral.core.identity.model import SealedSecret
 from corral.core.ids import uuid7
 from corral.core.projects.model import (
     BranchProtection,
@@ -38,6 +39,7 @@ from corral.core.projects.model import (
     WebhookDelivery,
 )
 from corral.core.projects.ports import UserRef
+from corral.core.secrets.model import WrappedKey
 
 __all__ = ["ProjectStoresContract"]
 
@@ -307,10 +309,39 @@ class ProjectStoresContract:
         async with projects_uow_factory() as uow:
             assert await uow.branch_protections.list(project.id) == [changed]
 
+    async def test_webhook_secrets_sealed_and_rewrapped(self, projects_uow_factory: Any,
+                                                        make_user: MakeUser) -> None:
+        _, project = await self._setup(projects_uow_factory, make_user)
+        hooks = [Webhook(uuid7(), project.id, f"https://example.com/{i}", ("push",), T0,
+                         secret=SealedSecret(b"ct%d" % i, WrappedKey(key, b"wk%d" % i)))
+                 for i, key in enumerate(("old", "old", "new"))]
+        bare = Webhook(uuid7(), project.id, "https://example.com/bare", ("push",), T0)
+        async with projects_uow_factory() as uow:
+            for hook in [*hooks, bare]:
+                await uow.webhooks.add(hook)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhooks.count_by_key() == {"old": 2, "new": 1}
+            claimed = await uow.webhooks.claim_for_rewrap("new", 10)
+            assert sorted(h.id for h in claimed) == sorted(h.id for h in hooks[:2])
+            assert await uow.webhooks.claim_plaintext(10) == []
+            for h in claimed:
+                assert h.secret is not None
+                await uow.webhooks.update(attrs.evolve(h, secret=attrs.evolve(
+                    h.secret, wrapped_key=WrappedKey("new", h.secret.wrapped_key.blob))))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhooks.count_by_key() == {"new": 3}
+            assert await uow.webhooks.claim_for_rewrap("new", 10) == []
+            assert await uow.webhooks.get(project.id, bare.id) == bare
+            got = await uow.webhooks.get(project.id, hooks[0].id)
+            assert got is not None and got.secret == SealedSecret(b"ct0", WrappedKey("new", b"wk0"))
+
     async def test_protections_webhooks_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         _, project = await self._setup(projects_uow_factory, make_user)
         rule = BranchProtection(uuid7(), project.id, "main", T0, required_approvals=2)
-        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push", "issue"), T0, secret="s")
+        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push", "issue"), T0,
+                       secret=SealedSecret(b"sealed", WrappedKey("k1", b"wrapped")))
         due = WebhookDelivery(uuid7(), hook.id, project.id, "push", {"a": [1, "x"]}, DeliveryStatus.PENDING, T0,
                               next_attempt_at=T0)
         later = WebhookDelivery(uuid7(), hook.id, project.id, "push", {}, DeliveryStatus.PENDING, T0,
@@ -350,7 +381,7 @@ class ProjectStoresContract:
 
     async def test_purge_finished_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         _, project = await self._setup(projects_uow_factory, make_user)
-        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push",), T0, secret="s")
+        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push",), T0)
         old = T0 - timedelta(days=40)
 
         def delivery(status: DeliveryStatus, created_at: datetime) -> WebhookDelivery:

@@ -173,7 +173,8 @@ class Settings:
 
     # --- projects / git -------------------------------------------------------------------------
     git_repos_dir: Path | None = None  # bare repositories (a shared volume when scaled out); default data_dir/repos
-    webhook_allow_private_targets: bool = False  # let webhooks reach loopback/private/link-local addresses
+    # project AND notification webhooks may reach loopback/private/special-purpose addresses (any environment)
+    webhook_allow_private_targets: bool = False
     webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)
     webhook_max_attempts: int = attrs.field(default=8, validator=_positive)
     lfs_max_object_bytes: int = attrs.field(default=5 * 1024**3, validator=_positive)

@@ -21,6 +21,7 @@ from corral.core.projects.ownership import ProjectOwnership
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService
+from corral.core.projects.webhook_seal import WebhookKeyRewrap, WebhookSecretSealer, seal_plaintext_webhook_secrets
 from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
@@ -58,9 +59,17 @@ class UowUserDirectory:
 
 def build_kit(
     settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, objects: ObjectStore, users: UserDirectory,
-    transport: Any, git: Any,
+    transport: Any, git: Any, sealer: WebhookSecretSealer | None = None,
 ) -> ProjectsKit:
+    """``sealer`` seals webhook secrets (default: under a throw-away master key, for tests and tools)."""
     from corral.adapters.git_maintenance import GitMaintenance
+
+    if sealer is None:
+        import secrets
+
+        from corral.adapters.crypto import AesGcmCipher, AesGcmKeyWrapper
+
+        sealer = WebhookSecretSealer(AesGcmCipher(), AesGcmKeyWrapper([secrets.token_bytes(32)]))
 
     return ProjectsKit(
         uow_factory=uow_factory,
@@ -69,7 +78,7 @@ def build_kit(
         merge_requests=MergeRequestService(uow_factory, git, users, clock),
         protections=BranchProtectionService(uow_factory, clock, users),
         webhooks=WebhookService(uow_factory, transport, clock, retry_base_seconds=settings.webhook_retry_base_seconds,
-                                max_attempts=settings.webhook_max_attempts, repos=git),
+                                max_attempts=settings.webhook_max_attempts, repos=git, sealer=sealer),
         browser=RepoBrowser(git),
         users=users,
         git=git,
@@ -155,8 +164,10 @@ def start_push_recovery(
 
 
 async def wire_projects(platform: Any) -> None:
+    from corral.adapters.crypto import AesGcmCipher
     from corral.adapters.git_cli import GitCli
     from corral.adapters.webhooks import AiohttpWebhookTransport
+    from corral.entrypoints.masterkey import add_key_rewrap, key_ring
 
     settings: Settings = platform.settings
     uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
@@ -170,9 +181,19 @@ async def wire_projects(platform: Any) -> None:
         users = PostgresUserDirectory(platform.resolve("pg_pool"))
     except Exception:  # memory profile: no pool
         users = UowUserDirectory(uow_factory)
+    # the one transport of project and notification webhooks (corral.core.outbound's rules, address pinning)
     transport = AiohttpWebhookTransport(allow_private=settings.webhook_allow_private_targets)
     platform.closers.append(transport.aclose)
-    kit = build_kit(settings, uow_factory, clock, objects, users, transport, git)
+    sealer = WebhookSecretSealer(AesGcmCipher(), key_ring(platform))  # webhook secrets at rest: the envelope
+    add_key_rewrap(platform, WebhookKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key` / status
+    try:  # secrets written in plain text before migration 053
+        sealed = await seal_plaintext_webhook_secrets(uow_factory, sealer, clock)
+    except Exception as exc:  # e.g. a schema without 053 yet: the next start does it (deliveries wait)
+        log.warning("could not encrypt webhook secrets stored in plain text: %s", type(exc).__name__)
+    else:
+        if sealed:
+            log.warning("encrypted webhook secrets that were stored in plain text", extra={"count": sealed})
+    kit = build_kit(settings, uow_factory, clock, objects, users, transport, git, sealer)
     platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)

@@ -12,7 +12,9 @@ import attrs
 
 from corral.core.errors import Conflict
 from corral.core.git.model import PushIntent
+from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
+    UNSEALED_SECRET,
     BranchProtection,
     Comment,
     DeliveryStatus,
@@ -53,6 +55,7 @@ class ProjectsData:
     reviews: dict[uuid.UUID, Review] = attrs.field(factory=dict)
     protections: dict[uuid.UUID, BranchProtection] = attrs.field(factory=dict)
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
+    webhook_plaintext: dict[uuid.UUID, str] = attrs.field(factory=dict)  # secrets an older Corral left unsealed
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
     push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
@@ -260,14 +263,42 @@ class InMemoryWebhookStore:
 
     async def update(self, hook: Webhook) -> None:
         self.data.webhooks[hook.id] = hook
+        if hook.secret != UNSEALED_SECRET:
+            self.data.webhook_plaintext.pop(hook.id, None)
 
     async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool:
         if await self.get(project_id, hook_id) is None:
             return False
         del self.data.webhooks[hook_id]
+        self.data.webhook_plaintext.pop(hook_id, None)
         for key in [k for k, d in self.data.deliveries.items() if d.webhook_id == hook_id]:
             del self.data.deliveries[key]
         return True
+
+    def add_plaintext(self, hook: Webhook, secret: str) -> None:
+        """A webhook as an older Corral stored it: its secret in plain text (for tests of the sealing step)."""
+        self.data.webhooks[hook.id] = attrs.evolve(hook, secret=UNSEALED_SECRET)
+        self.data.webhook_plaintext[hook.id] = secret
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> builtins.list[Webhook]:
+        found = [h for _, h in sorted(self.data.webhooks.items())
+                 if h.secret is not None and h.secret != UNSEALED_SECRET
+                 and h.secret.wrapped_key.key_id != current_key_id]
+        return found[:limit]
+
+    async def count_by_key(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for h in self.data.webhooks.values():
+            if h.secret is not None and h.secret != UNSEALED_SECRET:
+                out[h.secret.wrapped_key.key_id] = out.get(h.secret.wrapped_key.key_id, 0) + 1
+        return out
+
+    async def claim_plaintext(self, limit: int) -> builtins.list[tuple[uuid.UUID, str]]:
+        return sorted(self.data.webhook_plaintext.items())[:limit]
+
+    async def seal_plaintext(self, hook_id: uuid.UUID, sealed: SealedSecret) -> None:
+        if self.data.webhook_plaintext.pop(hook_id, None) is not None and hook_id in self.data.webhooks:
+            self.data.webhooks[hook_id] = attrs.evolve(self.data.webhooks[hook_id], secret=sealed)
 
 
 @attrs.define

@@ -123,3 +123,69 @@ def test_every_route_is_documented_and_authenticated():
         ("PUT", "/api/v1/notification-preferences"),
     }
     assert not any(s.public for s in notification_routes.routes.specs)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:18999/x",  # the attack: a loopback port scanner through last_error
+    "http://169.254.169.254/latest/meta-data/",
+    "http://100.64.0.1/x",
+    "http://[::ffff:127.0.0.1]/x",
+    "http://2130706433/x",
+    "http://0x7f.1/x",
+    "http://localhost:5432/x",
+    "http://user:pass@hooks.example.org/x",
+])
+async def test_private_webhook_url_refused_in_every_environment(api, url):
+    """The default (development, embedded) settings: a user cannot point their webhook at internal hosts."""
+    client, _ = api
+    resp = await client.put("/api/v1/notification-preferences", headers=ANN, json={"webhook_url": url})
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "webhook_url"
+    got = await (await client.get("/api/v1/notification-preferences", headers=ANN)).json()
+    assert got["webhook_url"] is None  # nothing written
+
+
+@attrs.define
+class WiringPlatform(StubPlatform):
+    background: list = attrs.field(factory=list)
+    closers: list = attrs.field(factory=list)
+
+    def register(self, key: object, instance: object) -> None:
+        self.container.register(key, instance=instance)
+
+
+@pytest.mark.parametrize(("environment", "allow", "accepted"), [
+    ("development", False, False), ("production", False, False), ("development", True, True),
+])
+async def test_only_the_private_targets_setting_relaxes_the_guard(tmp_path, environment, allow, accepted):
+    """CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS alone relaxes it (was: any CORRAL_ENVIRONMENT but production),
+    for the saved preference and for the transport notifications are delivered with."""
+    from corral.core.clock import Clock
+    from corral.core.errors import InvalidInput
+    from corral.core.notify.dispatcher import NotificationDispatcher
+    from corral.core.uow import UnitOfWorkFactory
+    from corral.entrypoints.config import Settings
+    from corral.entrypoints.notify_wiring import wire_notifications
+
+    db = new_db()
+    platform = WiringPlatform(settings=Settings(profile="memory", data_dir=tmp_path, environment=environment,
+                                                webhook_allow_private_targets=allow))
+    platform.register(UnitOfWorkFactory, db)
+    platform.register(Clock, db.clock)
+    await wire_notifications(platform)
+    service = platform.resolve(NotificationService)
+    transport = platform.resolve(NotificationDispatcher).webhooks
+    try:
+        url = "http://127.0.0.1:18999/x"
+        if accepted:
+            await service.set_preferences(USERS["ann"], {"webhook_url": url})
+            transport.check_target(url)
+        else:
+            with pytest.raises(InvalidInput) as err:
+                await service.set_preferences(USERS["ann"], {"webhook_url": url})
+            assert err.value.field == "webhook_url"
+            with pytest.raises(InvalidInput):
+                transport.check_target(url)
+    finally:
+        for close in platform.closers:
+            await close()

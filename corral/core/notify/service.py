@@ -12,6 +12,7 @@ from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound
 from corral.core.ids import uuid7
 from corral.core.notify.model import Channel, Notification, NotificationStatus, Preferences
+from corral.core.outbound import check_url
 from corral.core.pagination import Page, clamp_limit
 from corral.core.secrets.ports import Actor
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -33,6 +34,7 @@ class NotificationService:
 
     uow_factory: UnitOfWorkFactory
     clock: Clock
+    allow_private_webhooks: bool = False  # CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS (see corral.core.outbound)
 
     async def list(
         self,
@@ -95,6 +97,8 @@ class NotificationService:
     async def set_preferences(self, actor: Actor, body: dict[str, Any]) -> Preferences:
         """Replace the caller's preferences from the API shape (see Preferences.parse)."""
         prefs = attrs.evolve(Preferences.parse(actor.user_id, body), updated_at=self.clock.now())
+        if prefs.webhook_url is not None:
+            check_url(prefs.webhook_url, field="webhook_url", allow_private=self.allow_private_webhooks)
         async with self.uow_factory() as uow:
             await uow.notification_preferences.put(prefs)
             await self._audit(

@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 import attrs
 
+from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
     BranchProtection,
     Comment,
@@ -164,7 +165,8 @@ class BranchProtectionStore(Protocol):
 
 
 class WebhookStore(Protocol):
-    """Webhooks of projects."""
+    """Webhooks of projects. Secrets are stored sealed (corral.core.projects.webhook_seal); a secret an older
+    Corral stored in plain text reads as UNSEALED_SECRET until ``seal_plaintext`` replaces it."""
 
     async def add(self, hook: Webhook) -> None: ...
 
@@ -177,6 +179,24 @@ class WebhookStore(Protocol):
     async def update(self, hook: Webhook) -> None: ...
 
     async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool: ...
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> builtins.list[Webhook]:
+        """Up to ``limit`` webhooks whose sealed secret's data key is wrapped under another master key, locked
+        for this unit of work (rows another unit holds are skipped)."""
+        ...
+
+    async def count_by_key(self) -> dict[str, int]:
+        """How many sealed webhook secrets have their data key wrapped under each master key id."""
+        ...
+
+    async def claim_plaintext(self, limit: int) -> builtins.list[tuple[uuid.UUID, str]]:
+        """Up to ``limit`` (webhook id, plaintext secret) still stored in plain text, locked like
+        ``claim_for_rewrap``."""
+        ...
+
+    async def seal_plaintext(self, hook_id: uuid.UUID, sealed: SealedSecret) -> None:
+        """Store ``sealed`` as the webhook's secret and clear the plain text."""
+        ...
 
 
 class WebhookDeliveryStore(Protocol):
@@ -252,16 +272,21 @@ class HttpAnswer:
 
 
 class WebhookTransport(Protocol):
-    """Sends one webhook POST.
+    """Sends one webhook POST (project and notification webhooks alike).
 
-    Refuses (InvalidInput naming ``url``) a target whose host resolves to a
-    loopback, link-local, private, multicast or unspecified address unless the
-    transport was built to allow them. Network errors and timeouts raise
-    Unavailable with a short reason; any HTTP answer (also 4xx/5xx) is returned.
+    The URL must pass corral.core.outbound's rules (http/https, a host, no
+    credentials, no ``localhost``, no special-purpose address unless the
+    transport was built to allow private targets): otherwise InvalidInput
+    naming ``url``. A host name is resolved once and the request goes only to
+    an address that was checked (a name resolving to a non-public address is
+    refused with Unavailable ``corral.core.outbound.NOT_PUBLIC``). Redirects are
+    not followed. Network errors and timeouts raise Unavailable with a short
+    reason that names no address, port or driver message; any HTTP answer
+    (also 3xx/4xx/5xx) is returned.
     """
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpAnswer: ...
 
-    def check_target(self, url: str) -> None:
-        """Validate a URL (scheme http/https, host present, literal IPs in the allowed ranges)."""
+    def check_target(self, url: str, field: str = "url") -> None:
+        """Validate a URL before it is saved (corral.core.outbound.check_url); InvalidInput naming ``field``."""
         ...
