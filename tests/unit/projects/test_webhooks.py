@@ -214,7 +214,7 @@ async def test_plaintext_secrets_are_sealed_once_at_start_and_delivered_signed(
     async with world() as uow:
         uow.webhooks.add_plaintext(legacy, "old-plain")
         await uow.commit()
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     await hooks.deliver_due()
     [d] = [d for d in world.data.deliveries.values() if d.webhook_id == legacy.id]
