@@ -122,7 +122,7 @@ def running_servers() -> list[RunningServer]:
                 pointer.unlink(missing_ok=True)
             continue
         url = runtime.get("url") or (data or {}).get("url")
-        found[data_dir.resolve()] = RunningServer(pid=int(pid), data_dir=data_dir, url=url)
+        found[data_dir.resolve()] = RunningServer(pid=int(runtime["pid"]), data_dir=data_dir, url=url)
     return list(found.values())
 
 
