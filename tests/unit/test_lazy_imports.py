@@ -10,8 +10,7 @@ from tests.e2e.corral_process import ROOT
 _PROBE = """
 import sys
 import corral.entrypoints.cli
-from corral.entrypoints.bootstrap import _wirings
-_wirings()  # every domain's wiring module, as `corral serve` imports them
+import corral.entrypoints.bootstrap  # imports every domain's wiring module, as `corral serve` does
 import corral.adapters.coldtier, corral.adapters.postgres.observe
 import corral.entrypoints.observe, corral.entrypoints.web.app
 print(sorted(m for m in ("pyarrow", "duckdb") if m in sys.modules))
