@@ -50,6 +50,7 @@ class Platform:
     valkey_url: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
     _attach: bool = False
+    published_runtime: bool = False  # this process owns the embedded services and published runtime.json
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True, attach: bool = False) -> Platform:
@@ -183,6 +184,7 @@ class Platform:
         with os.fdopen(fd, "w") as fh:
             json.dump({"pid": os.getpid(), "database_url": self.database_url, "valkey_url": self.valkey_url}, fh)
         os.replace(tmp, path)
+        self.published_runtime = True
 
         async def withdraw() -> None:
             current = _load_runtime(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 from corral.adapters.notify_templates import JinjaRenderer
 from corral.adapters.webhooks import AiohttpWebhookTransport
@@ -18,8 +18,9 @@ from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.uow import UnitOfWorkFactory
 
-if TYPE_CHECKING:
-    from corral.entrypoints.bootstrap import Platform
+# ``platform`` below is corral.entrypoints.bootstrap.Platform, typed Any like every wiring's: bootstrap imports
+# the wirings, so they do not import it back (no import cycle).
+Platform = Any
 
 __all__ = ["OUTBOX_CONSUMERS", "RELAY_IDLE_SECONDS", "wire_notifications"]
 

@@ -7,7 +7,7 @@ from typing import cast
 from aiohttp import web
 
 from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
-from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH
+from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, ROUTE_SPECS, WEB_AUTH
 from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
 from corral.entrypoints.web.response_check import RESPONSE_SCHEMAS, ResponseSchemas, response_check_middleware
 from corral.entrypoints.web.routes import ROUTE_TABLES
@@ -38,6 +38,7 @@ def create_app(platform: object) -> web.Application:
     app[TRUSTED_PROXIES] = TrustedProxies.parse(getattr(settings, "trusted_proxies", ""))
     for table in ROUTE_TABLES:
         table.mount(app)
+    app[ROUTE_SPECS] = [spec for table in ROUTE_TABLES for spec in table.specs]
     for hook in getattr(platform, "app_hooks", []):
         hook(app)
     return app

@@ -20,7 +20,7 @@ from corral.core.observe.alerts import Actor
 from corral.core.observe.model import LEVELS, AlertRule, LogItem, LogQuery, MetricAgg, MetricQuery, SpanItem
 from corral.core.observe.query import WaterfallSpan, parse_cursor
 from corral.core.pagination import clamp_limit
-from corral.entrypoints.observe import ObserveRuntime
+from corral.entrypoints.observe_runtime import ObserveRuntime
 from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.jsonio import json_response, read_json
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH, principal_of, project_id_of
