@@ -339,7 +339,8 @@ class InMemoryRecentRequests:
 
 
 class InMemoryLiveTail:
-    """LiveTail fan-out inside one process."""
+    """LiveTail fan-out inside one process. Like Valkey, every subscriber gets its own copy of each item as
+    JSON carries it (a subscriber rewriting its items does not change another's; datetimes become strings)."""
 
     def __init__(self) -> None:
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
@@ -350,8 +351,11 @@ class InMemoryLiveTail:
 
     async def publish(self, items: list[dict[str, Any]]) -> None:
         self.published.extend(items)
+        if not self._subscribers:
+            return
+        wire = json.dumps(items, default=str)
         for q in self._subscribers:
-            for item in items:
+            for item in json.loads(wire):
                 q.put_nowait(item)
 
     async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
