@@ -314,7 +314,7 @@ class GitRepositoriesContract:
         before = await git_repos.resolve(repo, "main")
 
         async def announce(sha: str) -> None:
-            raise RuntimeError("intent store down")
+            raise RuntimeError(f"intent store down; {sha} not recorded")
 
         for strategy in MergeStrategy:
             if strategy is MergeStrategy.FAST_FORWARD:
