@@ -54,6 +54,7 @@ class _Checker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.errors: list[PipelineError] = []
+        self.depends_lines: dict[str, int] = {}  # step name → line of its depends_on (for graph errors)
 
     def error(self, node: Node | int, path: str, message: str) -> None:
         line = node if isinstance(node, int) else node.line
@@ -298,11 +299,12 @@ class _Checker:
                     out.append((name, SecretRef(name)))
         return out
 
-    def step(self, node: Node, path: str, name: str, *, kind: str) -> Step | None:
+    def step(self, node: Node, path: str, name: str, *, kind: str, line: int = 0) -> Step | None:
         m = self.mapping(node, path)
         if m is None:
             return None
-        fields: dict[str, object] = {"name": name, "line": m.line}
+        line = line or m.line
+        fields: dict[str, object] = {"name": name, "line": line}
         env: list[tuple[str, Value]] = []
         options: list[tuple[str, object]] = []
         for key_name, key, value in self.keys(m, STEP_KEYS, path):
@@ -332,6 +334,7 @@ class _Checker:
                 if kind != "step":
                     self.error(key, where, f"{kind}s do not take depends_on")
                 fields["depends_on"] = self.strings(value, where) or ()
+                self.depends_lines.setdefault(name, key.line)
             elif key_name == "detach":
                 fields["detach"] = bool(self.boolean(value, where))
             elif key_name == "failure":
@@ -358,9 +361,9 @@ class _Checker:
                     self.mapping(value, where)
                 options.append((key_name, plain(value)))
         if not fields.get("image"):
-            self.error(m, f"{path}.image", "is required")
+            self.error(line, f"{path}.image", "is required")
         if fields.get("commands") and fields.get("settings"):
-            self.error(m, path, "has both commands and settings: a step is either commands or a plugin")
+            self.error(line, path, "has both commands and settings: a step is either commands or a plugin")
         fields["environment"] = tuple(env)
         fields["container_options"] = tuple(options)
         return Step(**fields)  # type: ignore[arg-type]
@@ -417,7 +420,7 @@ class _Checker:
                     self.error(key, where, f"duplicate {kind} name {key.text!r}")
                     continue
                 seen.add(key.text)
-                add(self.step(value, where, key.text, kind=kind), key.line, where)
+                add(self.step(value, where, key.text, kind=kind, line=key.line), key.line, where)
         elif isinstance(node, Sequence):
             for i, item in enumerate(node.items):
                 name = f"{kind}_{i}"
@@ -485,14 +488,14 @@ def build_workflow(node: Node, *, file: str, name: str,
         if svc.name in step_names:
             c.error(svc.line, f"services.{svc.name}", "has the same name as a step")
     deps = step_dependencies(steps)
-    lines = {s.name: s.line for s in steps}
+    lines = {s.name: c.depends_lines.get(s.name, s.line) for s in steps}
     for step_name, message in graph_problems(deps):
         c.error(lines.get(step_name, 0), f"steps.{step_name}.depends_on", message)
     if skip_clone and clone_steps:
         c.error(top, "clone", "skip_clone is true: the clone steps would never run")
     fields["clone"] = Clone(skip=skip_clone, steps=tuple(clone_steps))
     if c.errors:
-        return None, c.errors
+        return None, sorted(c.errors, key=lambda e: e.line)  # stable: same line keeps the order found
     return Workflow(steps=tuple(steps), dependencies=deps, **fields), []  # type: ignore[arg-type]
 
 
