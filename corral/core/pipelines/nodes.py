@@ -93,7 +93,7 @@ class PipelineError:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class PipelineFileInvalid(Exception):  # noqa: N818 (reads as a state, like the CorralError names)
+class PipelineFileInvalid(Exception):
     """The file could not be turned into nodes at all (YAML syntax, size or expansion limits)."""
 
     def __init__(self, errors: list[PipelineError]) -> None:

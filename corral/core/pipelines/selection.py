@@ -111,7 +111,8 @@ def load_file(source: SourceFile, parser: PipelineFileParser, *,
     workflows: list[Workflow] = []
     seen_errors: set[PipelineError] = set()
     all_errors: list[PipelineError] = []
-    for combo in combos or [None]:
+    runs: list[dict[str, str] | None] = list(combos) if combos else [None]
+    for combo in runs:
         node = first
         if combo is not None or environ is not None:
             try:
@@ -145,9 +146,9 @@ def load_definition(files: Sequence[SourceFile], parser: PipelineFileParser, *,
     if check_workflow_dependencies and not errors:
         deps: dict[str, tuple[str, ...]] = {}
         files_of: dict[str, str] = {}
-        for w in workflows:
-            deps.setdefault(w.name, w.depends_on)
-            files_of.setdefault(w.name, w.file)
+        for wf in workflows:
+            deps.setdefault(wf.name, wf.depends_on)
+            files_of.setdefault(wf.name, wf.file)
         for name, message in graph_problems(deps):
             errors.append(PipelineError(files_of.get(name, ""), 0, "depends_on", message))
     if errors:

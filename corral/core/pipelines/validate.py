@@ -164,11 +164,11 @@ class _Checker:
         return ListFilter(include, exclude)
 
     def path_filter(self, node: Node, path: str) -> PathFilter:
+        include: tuple[str, ...] = ()
         if not isinstance(node, Mapping):
             include = self.strings(node, path) or ()
             self.globs(include, node, path)
             return PathFilter(include=include)
-        include: tuple[str, ...] = ()
         exclude: tuple[str, ...] = ()
         ignore_message, on_empty = "", True
         for name, _, value in self.keys(node, ("include", "exclude", "ignore_message", "on_empty"), path):
@@ -294,9 +294,9 @@ class _Checker:
                 else:
                     out.append((tgt.upper(), SecretRef(src)))
             else:
-                name = self.text(item, where)
-                if name:
-                    out.append((name, SecretRef(name)))
+                secret = self.text(item, where)
+                if secret:
+                    out.append((secret, SecretRef(secret)))
         return out
 
     def step(self, node: Node, path: str, name: str, *, kind: str, line: int = 0) -> Step | None:

@@ -244,6 +244,7 @@ def test_multi_workflow_directory_with_workflow_dependencies():
     d = load_definition(files, PARSER)
     assert d.valid, d.errors
     build, deploy = d.workflows
+    assert build.name == "build" and build.depends_on == ()
     assert deploy.depends_on == ("build",) and deploy.runs_on == ("success", "failure") and deploy.clone.skip
 
 
