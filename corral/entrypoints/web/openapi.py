@@ -151,10 +151,9 @@ def build_openapi(specs: list[RouteSpec], *, server_url: str) -> dict[str, Any]:
             op["x-project-scope"] = spec.project or "global"
         body = spec.body if spec.body is not None else spec.request_body
         if body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": schema_of(body, components)}},
-            }
+            types = ("application/json",) if spec.body is not None else spec.request_content_types
+            schema = schema_of(body, components)
+            op["requestBody"] = {"required": True, "content": {t: {"schema": schema} for t in types}}
         ok: dict[str, Any] = {"description": "success"}
         if spec.response is not None:
             ok["content"] = {spec.content_type: {"schema": schema_of(spec.response, components, output=True)}}
