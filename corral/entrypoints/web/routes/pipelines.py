@@ -66,7 +66,7 @@ def _result(definition: Definition) -> dict[str, Any]:
 
 
 @routes.post(
-    "/api/v1/pipelines/lint", summary="Check a pipeline file without running it",
+    "/api/v1/pipelines/lint", summary="Check a pipeline file without running it", account=False,
     description="The body is the YAML text of one pipeline file (Woodpecker's vocabulary plus Corral's "
                 "extensions). The answer is 200 whether or not the file is valid: `valid`, every error with its "
                 "line and key path, and the workflows with their step names. Workflow `depends_on` naming other "
