@@ -67,7 +67,8 @@ def all_bytes(db: InMemoryUnitOfWorkFactory) -> bytes:
 async def test_put_creates_then_updates_and_never_returns_value(w: World):
     info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN", PutSecret(value=VALUE, scope=SecretScope.PIPELINE))
     assert created and info.version == 1 and info.scope is SecretScope.PIPELINE
-    info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN", PutSecret(value=VALUE + "2", scope=SecretScope.ALL))
+    info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN",
+                                        PutSecret(value=VALUE + "2", scope=SecretScope.ALL))
     assert not created and info.version == 2 and info.scope is SecretScope.ALL
     assert VALUE not in repr(info)
     assert VALUE.encode() not in all_bytes(w.db)
@@ -102,9 +103,9 @@ async def test_check_and_set(w: World):
 )
 async def test_bad_input_names_field_and_changes_nothing(w: World, kwargs, field):
     args = {"name": "GOOD", "value": VALUE, "scope": "pipeline", "cas": None, **kwargs}
+    # a command built by hand (not through the web edge) is still checked by the service
+    command = PutSecret(value=args["value"], scope=args["scope"], cas=args["cas"])
     with pytest.raises(InvalidInput) as err:
-        # a command built by hand (not through the web edge) is still checked by the service
-        command = PutSecret(value=args["value"], scope=args["scope"], cas=args["cas"])
         await w.service.put(ALICE, PROJECT, args["name"], command)
     assert err.value.field == field
     assert VALUE not in str(err.value)
