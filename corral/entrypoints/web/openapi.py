@@ -80,6 +80,8 @@ def schema_of(tp: Any, components: dict[str, Any], *, output: bool = False) -> d
                 if field.metadata.get("doc"):
                     prop = {**prop, "description": field.metadata["doc"]} if "$ref" not in prop else \
                         {"allOf": [prop], "description": field.metadata["doc"]}
+                if field.metadata.get("write_only"):  # e.g. a secret's value: accepted, never answered
+                    prop["writeOnly"] = True
                 props[field.name] = prop
                 if output or field.default is attrs.NOTHING:
                     required.append(field.name)
