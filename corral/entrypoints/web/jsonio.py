@@ -14,8 +14,9 @@ from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
 from corral.core.pagination import Page
+from corral.core.safetext import MAX_JSON_DEPTH, find_nul, loads_json
 
-__all__ = ["converter", "json_response", "page_response", "read_body", "read_json", "to_json"]
+__all__ = ["converter", "json_response", "page_response", "parse_json_object", "read_body", "read_json", "to_json"]
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -104,12 +105,18 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     if not raw.strip():
         raise InvalidInput("request body must be a JSON object", field="body")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}", field="body") from exc
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes | str, what: str = "request body") -> dict[str, Any]:
+    """A JSON object from untrusted text: malformed, non-object, nested deeper than MAX_JSON_DEPTH, or holding NUL
+    in any key or string (no store can hold it) is an InvalidInput naming the field."""
+    data = loads_json(raw, max_depth=MAX_JSON_DEPTH, what=what)
     if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object", field="body")
+        raise InvalidInput(f"{what} must be a JSON object", field="body")
+    bad = find_nul(data)
+    if bad is not None:
+        raise InvalidInput(f"{bad} must not contain NUL (\\u0000)", field=bad)
     return data
 
 
