@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import typing
 import uuid
 from datetime import datetime
 from enum import Enum
@@ -57,9 +59,40 @@ def _strict_bool(value: object, _t: type) -> bool:
     return value
 
 
+def _strict_float(value: object, _t: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("expected a number")
+    return float(value)
+
+
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(float, _strict_float)
+
+
+def _is_homogeneous_sequence(tp: Any) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, set, frozenset):
+        return True
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _strict_sequence(tp: Any) -> Any:
+    """Lists, sets and ``tuple[X, ...]`` come only from a JSON array (a string is not a list of characters)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    item = args[0] if args else Any
+
+    def hook(value: object, _t: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a JSON array")
+        items = [converter.structure(v, item) for v in value]
+        return items if origin is list else origin(items)
+
+    return hook
+
+
+converter.register_structure_hook_factory(_is_homogeneous_sequence, _strict_sequence)
 
 
 def _default(value: object) -> object:
