@@ -33,7 +33,7 @@ PLAIN = b'{"name": "x"}'
 @pytest.fixture(params=["memory", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CorralProcess]:
     env = {
-        "CORRAL_LOG_LEVEL": "warning",
+        "CORRAL_LOG_LEVEL": "info",  # the access log lines are what self-telemetry must store
         "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0],
         "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
         "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
@@ -49,29 +49,22 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CorralPro
 
 
 class Client:
-    """Raw HTTP (no client-side quoting or re-encoding) over one keep-alive connection."""
+    """Raw HTTP (no client-side quoting or re-encoding), one connection per request: a server that stops
+    reading a bad body may answer and close, and the next request must not land on that connection."""
 
     def __init__(self, base: str) -> None:
         parts = urllib.parse.urlsplit(base)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
 
     def send(self, method: str, target: str, body: bytes | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
-        for attempt in range(2):
-            try:
-                self.conn.request(method, target, body=body, headers=headers or {})
-                resp = self.conn.getresponse()
-                data = resp.read()
-                if resp.getheader("Connection", "").lower() == "close":
-                    self.conn.close()
-                return resp.status, resp.getheader("Content-Type", ""), data
-            except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(method, target, body=body, headers={"Connection": "close", **(headers or {})})
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("Content-Type", ""), resp.read()
+        finally:
+            conn.close()
 
     def json(self, method: str, target: str, body: object, token: str | None = None) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json"}
@@ -128,7 +121,7 @@ def _bad_inputs(doc: dict[str, Any], path: str, method: str, op: dict[str, Any],
         for label, cursor in (("cursor-type", _forged({"name": 123, "id": 123, "after": 123, "before": "x",
                                                        "t": 5, "i": "9" * 400, "skip": "x"})),
                               ("cursor-huge", _forged({"t": "2026-01-01T00:00:00+00:00", "i": int("9" * 400)})),
-                              ("cursor-junk", "!!!"), ("cursor-long", "A" * 10_000)):
+                              ("cursor-junk", "!!!"), ("cursor-long", "A" * 6000)):
             yield label, f"{real}?cursor={cursor}", None, {}
     if method not in ("post", "put", "patch"):
         return
@@ -229,12 +222,16 @@ def test_bad_input_on_every_route_is_a_4xx_naming_the_problem(server: CorralProc
                     hdrs = dict(headers)
                     if who == "authenticated":
                         hdrs["Authorization"] = f"Bearer {token}"
-                    status, ctype, data = client.send(method.upper(), target, body, hdrs)
                     sent += 1
+                    try:
+                        status, ctype, data = client.send(method.upper(), target, body, hdrs)
+                    except http.client.HTTPException as exc:
+                        failures.append(f"broken response: {who} {method.upper()} {path} [{label}]: {exc!r}")
+                        continue
                     where = f"{who} {method.upper()} {path} [{label}] -> {status}: {data[:200]!r}"
                     if status >= 500:
                         failures.append(where)
-                    elif status >= 400 and not _own_format(path):
+                    elif status >= 400 and method != "head" and not _own_format(path):
                         try:
                             _problem_field(ctype, data)
                         except (AssertionError, ValueError, KeyError):

@@ -41,7 +41,16 @@ def _parse_dt(value: object, _t: type) -> datetime:
 converter.register_structure_hook(datetime, _parse_dt)
 
 
-def _strict_str(value: object, _t: type) -> str:
+def _enum(value: object, tp: Any) -> Any:
+    try:
+        return tp(value)
+    except ValueError:
+        raise ValueError(f"expected one of {[m.value for m in tp]}") from None
+
+
+def _strict_str(value: object, tp: type) -> str:
+    if tp is not str and issubclass(tp, Enum):  # a StrEnum reaches the str hook (single dispatch by class)
+        return typing.cast(str, _enum(value, tp))
     if not isinstance(value, str):
         raise ValueError("expected a string")
     return value
@@ -50,6 +59,8 @@ def _strict_str(value: object, _t: type) -> str:
 def _strict_int(value: object, _t: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("expected an integer")
+    if not -(2**63) <= value < 2**63:  # no store holds more than a 64-bit integer
+        raise ValueError("integer out of range")
     return value
 
 
@@ -69,6 +80,7 @@ converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(bool, _strict_bool)
 converter.register_structure_hook(float, _strict_float)
+
 
 
 def _is_homogeneous_sequence(tp: Any) -> bool:
@@ -175,6 +187,6 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
 def _field_from(message: str) -> str | None:
     if "@ body." in message:
         return message.rsplit("@ body.", 1)[1].strip()
-    if "extra fields found" in message:
-        return message.split("(", 1)[-1].rstrip(")").strip() if "(" in message else None
+    if "extra fields found" in message and "(" in message:
+        return message.split("(", 1)[1].split(")", 1)[0].split(",")[0].strip() or None
     return None

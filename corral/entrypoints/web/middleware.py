@@ -131,7 +131,7 @@ def body_read_error(request: web.Request, exc: BaseException) -> InvalidInput:
 
 def check_request_text(request: web.Request) -> None:
     """Path segments and query parameters never carry NUL (no store can hold it): a 400 naming the part."""
-    if "\x00" in request.path or "%00" in request.raw_path.lower():
+    if "\x00" in request.path or "%00" in request.raw_path.split("?", 1)[0]:
         for name, value in request.match_info.items():
             if "\x00" in value:
                 raise InvalidInput(f"path parameter {name} must not contain NUL (\\u0000)", field=name)
