@@ -190,3 +190,20 @@ async def test_ui_page_is_served_with_security_headers(client: TestClient) -> No
     resp = await client.get("/ui/static/corral.js")
     assert resp.status == 200
     assert resp.content_type == "text/javascript"
+
+
+def test_alert_rule_create_and_patch_are_documented_from_their_request_classes() -> None:
+    from corral.entrypoints.web.openapi import build_openapi
+
+    doc = build_openapi([s for t in ROUTE_TABLES for s in t.specs], server_url="http://x")
+    create = doc["paths"]["/api/v1/alert-rules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    patch = doc["paths"]["/api/v1/alert-rules/{rule_id}"]["patch"]["requestBody"]["content"]["application/json"]
+    assert create == {"$ref": "#/components/schemas/AlertRuleCreate"}
+    assert patch["schema"] == {"$ref": "#/components/schemas/AlertRulePatch"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["AlertRuleCreate"]["required"] == ["name", "query", "condition"]
+    assert schemas["AlertRuleCreate"]["additionalProperties"] is False
+    assert schemas["AlertRuleCreate"]["properties"]["condition"] == {"enum": ["gt", "lt", "eq", "absent"]}
+    assert schemas["AlertRuleCreate"]["properties"]["notify_channels"]["items"] == {
+        "enum": ["in_app", "email", "webhook"]}
+    assert schemas["AlertRulePatch"]["required"] == []
