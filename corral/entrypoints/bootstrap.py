@@ -70,6 +70,7 @@ class Platform:
                 await platform._wire_services(migrate=migrate)
             for wiring in WIRINGS:
                 await wiring(platform)
+            _install_cursor_key(platform)
         except BaseException:
             await platform.aclose()
             raise
@@ -246,6 +247,15 @@ async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             log.exception("background loop %s crashed; restarting in 1 s", getattr(loop, "__name__", loop))
             await asyncio.sleep(1)
+
+
+def _install_cursor_key(platform: Platform) -> None:
+    """Sign pagination cursors with a key derived from the master key: every replica accepts the others'
+    cursors, and they survive restarts (a master key rotation invalidates the cursors in flight)."""
+    from corral.core.pagination import configure_cursor_key
+    from corral.entrypoints.masterkey import key_ring
+
+    configure_cursor_key(key_ring(platform).derive_key("pagination cursors v1"))
 
 
 def runtime_file(data_dir: Path) -> Path:

@@ -80,6 +80,11 @@ async def _read_limited(request: web.Request, limit: int, budget: BodyBudget) ->
             if len(chunks) > taken:  # gzip or chunked: account for what is really held
                 budget.take(len(chunks) - taken)
                 taken = len(chunks)
+    except web.RequestPayloadError as exc:  # e.g. a plain body sent as Content-Encoding: gzip
+        budget.give(taken)
+        from corral.entrypoints.web.middleware import body_read_error
+
+        raise body_read_error(request, exc) from exc
     except BaseException:
         budget.give(taken)
         raise

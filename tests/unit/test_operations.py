@@ -143,7 +143,7 @@ async def test_an_operation_without_params_takes_none(client: TestClient) -> Non
     ({"name": "w", "size": "2"}, "size", "integer"),
     ({"name": "w", "size": True}, "size", "integer"),
     ({"name": "w", "kind": "oval"}, "kind", "'round', 'square'"),
-    ({"name": "w", "tags": "abc"}, "tags", "expected a list"),
+    ({"name": "w", "tags": "abc"}, "tags", "expected a JSON array"),
     ({"name": "w", "colour": "red"}, "colour", "unknown field"),
     ({"size": 2}, "name", "required"),
 ])
