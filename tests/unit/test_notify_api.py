@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.errors import Unauthenticated
+from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.model import Recipient
 from corral.core.notify.planner import NotificationPlanner
 from corral.core.notify.service import NotificationService
@@ -178,11 +179,11 @@ async def test_only_the_private_targets_setting_relaxes_the_guard(tmp_path, envi
     try:
         url = "http://127.0.0.1:18999/x"
         if accepted:
-            await service.set_preferences(USERS["ann"], {"webhook_url": url})
+            await service.set_preferences(USERS["ann"], PreferencesUpdate(webhook_url=url))
             transport.check_target(url)
         else:
             with pytest.raises(InvalidInput) as err:
-                await service.set_preferences(USERS["ann"], {"webhook_url": url})
+                await service.set_preferences(USERS["ann"], PreferencesUpdate(webhook_url=url))
             assert err.value.field == "webhook_url"
             with pytest.raises(InvalidInput):
                 transport.check_target(url)
