@@ -32,7 +32,7 @@ def _pattern(value: object) -> str:
 
 def _values_of(changes: dict[str, Any]) -> dict[str, Any]:
     """The rule's options among ``changes`` (the sent fields of a command), their values checked."""
-    values = {flag: bool(changes[flag]) for flag in _FLAGS if flag in changes}
+    values: dict[str, Any] = {flag: bool(changes[flag]) for flag in _FLAGS if flag in changes}
     if "required_approvals" in changes:
         count = changes["required_approvals"]
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:

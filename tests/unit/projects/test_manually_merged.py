@@ -5,7 +5,7 @@ from __future__ import annotations
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
-from corral.core.projects.commands import NewProject, NewMergeRequest
+from corral.core.projects.commands import NewMergeRequest, NewProject
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import MrStatus
 from corral.core.projects.service import ProjectService

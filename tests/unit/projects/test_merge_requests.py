@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition
-from corral.core.projects.commands import BranchProtectionChanges, NewBranchProtection, NewProject, MergeOptions, MergeRequestChanges, NewComment, NewMergeRequest, NewReview
+from corral.core.projects.commands import (
+    BranchProtectionChanges,
+    MergeOptions,
+    MergeRequestChanges,
+    NewBranchProtection,
+    NewComment,
+    NewMergeRequest,
+    NewProject,
+    NewReview,
+)
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import MrStatus
 from corral.core.projects.protections import BranchProtectionService

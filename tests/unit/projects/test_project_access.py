@@ -41,7 +41,8 @@ class DenyRbac:
 @pytest.fixture
 async def setup(world, repos, clock, alice):
     projects = ProjectService(world, repos, clock)
-    made = {v: await projects.create(alice, NewProject(name=v, visibility=v)) for v in ("private", "internal", "public")}
+    made = {v: await projects.create(alice, NewProject(name=v, visibility=v))
+            for v in ("private", "internal", "public")}
     inner = DenyRbac()
     return ProjectAwareWebAuth(inner, world), inner, made
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from corral.core.projects.commands import NewProject, ProjectChanges, IssueChanges, NewComment, NewIssue
+from corral.core.projects.commands import IssueChanges, NewComment, NewIssue, NewProject, ProjectChanges
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import IssueStatus, Visibility, check_branch_name, check_project_name
 from corral.core.projects.service import ProjectService, StoreProjectResolver
@@ -136,7 +136,8 @@ async def test_issue_lifecycle_filters_comments_and_events(projects, issues, wor
 
 
 async def test_archived_project_takes_no_new_issues(projects, issues, alice) -> None:
-    p = await projects.update(alice, await projects.create(alice, NewProject(name="todo")), ProjectChanges(archived=True))
+    p = await projects.update(alice, await projects.create(alice, NewProject(name="todo")),
+                              ProjectChanges(archived=True))
     with pytest.raises(InvalidTransition):
         await issues.create(alice, p, NewIssue(title="x"))
 

@@ -12,7 +12,7 @@ import pytest
 from corral.core.errors import InvalidInput
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
-from corral.core.projects.commands import NewProject, NewWebhook, WebhookChanges, NewIssue
+from corral.core.projects.commands import NewIssue, NewProject, NewWebhook, WebhookChanges
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import WEBHOOK_EVENTS, DeliveryStatus, event_for_topic
 from corral.core.projects.payloads import webhook_json
