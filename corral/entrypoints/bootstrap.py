@@ -289,6 +289,7 @@ def _wirings() -> None:
     from corral.entrypoints.identity_wiring import wire_identity
     from corral.entrypoints.notify_wiring import wire_notifications
     from corral.entrypoints.observe import wire_observe
+    from corral.entrypoints.pipelines_wiring import wire_pipelines
     from corral.entrypoints.projects_wiring import wire_projects
     from corral.entrypoints.secrets import wire_secrets
 
@@ -298,6 +299,7 @@ def _wirings() -> None:
     WIRINGS.append(wire_notifications)
     WIRINGS.append(wire_projects)  # after the outbox relay exists; wraps identity's WebAuth (visibility, owners)
     WIRINGS.append(wire_housekeeping)
+    WIRINGS.append(wire_pipelines)
 
 
 _wirings()

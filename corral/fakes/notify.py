@@ -195,12 +195,16 @@ class PlainRenderer:
 
 @attrs.define
 class RecordingEmailSender:
-    """Records every mail; raises Unavailable for addresses in ``failing``."""
+    """Records every mail; raises Unavailable for addresses in ``failing``, or for every address while
+    ``unavailable`` is set (a relay that cannot be reached)."""
 
     sent: list[tuple[str, RenderedMessage, dict[str, str]]] = attrs.field(factory=list)
     failing: set[str] = attrs.field(factory=set)
+    unavailable: bool = False
 
     async def send(self, to: str, message: RenderedMessage, *, headers: dict[str, str] | None = None) -> None:
+        if self.unavailable:
+            raise Unavailable("SMTP relay cannot be reached")
         if to in self.failing:
             raise Unavailable(f"relay refused {to}")
         self.sent.append((to, message, dict(headers or {})))

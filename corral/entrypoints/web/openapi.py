@@ -80,6 +80,8 @@ def schema_of(tp: Any, components: dict[str, Any], *, output: bool = False) -> d
                 if field.metadata.get("doc"):
                     prop = {**prop, "description": field.metadata["doc"]} if "$ref" not in prop else \
                         {"allOf": [prop], "description": field.metadata["doc"]}
+                if field.metadata.get("write_only"):  # e.g. a secret's value: accepted, never answered
+                    prop["writeOnly"] = True
                 props[field.name] = prop
                 if output or field.default is attrs.NOTHING:
                     required.append(field.name)
@@ -151,10 +153,9 @@ def build_openapi(specs: list[RouteSpec], *, server_url: str) -> dict[str, Any]:
             op["x-project-scope"] = spec.project or "global"
         body = spec.body if spec.body is not None else spec.request_body
         if body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": schema_of(body, components)}},
-            }
+            types = ("application/json",) if spec.body is not None else spec.request_content_types
+            schema = schema_of(body, components)
+            op["requestBody"] = {"required": True, "content": {t: {"schema": schema} for t in types}}
         ok: dict[str, Any] = {"description": "success"}
         if spec.response is not None:
             ok["content"] = {spec.content_type: {"schema": schema_of(spec.response, components, output=True)}}

@@ -56,6 +56,7 @@ class RouteSpec:
     body: type | None = None  # attrs class of the JSON body: parsed before the handler, see operation.body_of
     params: Any = UNDECLARED  # attrs class of the query (None: takes no query parameters), see operation.params_of
     request_body: Any = None  # JSON schema dict of a body the handler reads itself (non-JSON or legacy)
+    request_content_types: tuple[str, ...] = ("application/json",)  # of request_body, as documented
     response: Any = None  # attrs class (or list[...] / Page[...] of one), JSON schema dict, or None
     status: int = 200
     query: tuple[tuple[str, str, str], ...] = ()  # legacy (name, json type, description) of UNDECLARED params
