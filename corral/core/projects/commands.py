@@ -145,7 +145,7 @@ class NewWebhook:
     url: str = attrs.field(metadata=_doc("http(s) URL receiving the signed deliveries"))
     events: list[WebhookEvent] = attrs.field(factory=_push_only, metadata=_doc("default: push"))
     secret: str | None = attrs.field(default=None, metadata=_doc(
-        "HMAC-SHA256 signing key, at most 256 characters (write-only)"))
+        "HMAC-SHA256 signing key, at most 256 characters (never answered: has_secret tells)", write_only=True))
     active: bool = True
 
 
@@ -155,5 +155,6 @@ class WebhookChanges:
 
     url: str | Unset = UNSET
     events: list[WebhookEvent] | Unset = UNSET
-    secret: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("write-only"))
+    secret: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("null or empty: no secret",
+                                                                           write_only=True))
     active: bool | Unset = UNSET
