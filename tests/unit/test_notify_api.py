@@ -9,10 +9,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.errors import Unauthenticated
+from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.model import Recipient
 from corral.core.notify.planner import NotificationPlanner
 from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
+from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import notifications as notification_routes
 from corral.entrypoints.web.security import WebAuth
@@ -42,7 +44,7 @@ class HeaderAuth:
 @pytest.fixture
 async def api():
     db = new_db()
-    platform = StubPlatform()
+    platform = StubPlatform(settings=Settings(profile="memory", validate_responses=True))  # answers match schemas
     platform.container.register(NotificationService, instance=NotificationService(db, db.clock))
     platform.container.register(WebAuth, instance=HeaderAuth())
     client = TestClient(TestServer(create_app(platform)))
@@ -115,6 +117,35 @@ async def test_preferences_round_trip(api):
     assert items == []  # build_failed now in-app only
 
 
+@pytest.mark.parametrize(("body", "field", "words"), [
+    ({"events": {"build_failed": "in_app"}}, "events", "expected a list"),
+    ({"events": ["build_failed"]}, "events", "expected a mapping"),
+    ({"webhook_url": 42}, "webhook_url", "expected a string"),
+    ({"events": {}, "email": "off"}, "email", "unknown field"),
+    ({"events": {"build_failed": ["pigeon"]}}, "events.build_failed", "channels are"),
+])
+async def test_bad_preferences_name_the_field(api, body, field, words):
+    client, _emit = api
+    resp = await client.put("/api/v1/notification-preferences", headers=ANN, json=body)
+    assert resp.status == 400
+    problem = await resp.json()
+    assert problem["field"].split("[")[0] == field and words in problem["detail"], problem
+    got = await (await client.get("/api/v1/notification-preferences", headers=ANN)).json()
+    assert got == {"events": {}, "webhook_url": None}  # nothing changed
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/v1/notifications?unread=true", "unread"),
+    ("/api/v1/notifications?channel=pigeon", "channel"),
+    ("/api/v1/notifications/unread-count?channel=email", "channel"),
+    ("/api/v1/notification-preferences?user=bob", "user"),
+])
+async def test_unknown_or_bad_query_parameters_are_refused(api, path, field):
+    client, _emit = api
+    resp = await client.get(path, headers=ANN)
+    assert resp.status == 400 and (await resp.json())["field"] == field
+
+
 def test_every_route_is_documented_and_authenticated():
     paths = {(s.method, s.path) for s in notification_routes.routes.specs}
     assert paths == {
@@ -178,11 +209,11 @@ async def test_only_the_private_targets_setting_relaxes_the_guard(tmp_path, envi
     try:
         url = "http://127.0.0.1:18999/x"
         if accepted:
-            await service.set_preferences(USERS["ann"], {"webhook_url": url})
+            await service.set_preferences(USERS["ann"], PreferencesUpdate(webhook_url=url))
             transport.check_target(url)
         else:
             with pytest.raises(InvalidInput) as err:
-                await service.set_preferences(USERS["ann"], {"webhook_url": url})
+                await service.set_preferences(USERS["ann"], PreferencesUpdate(webhook_url=url))
             assert err.value.field == "webhook_url"
             with pytest.raises(InvalidInput):
                 transport.check_target(url)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.core.notify.service import NotificationService
+from corral.core.projects.commands import NewProject
 from corral.core.projects.model import Actor
 from corral.entrypoints.config import Settings
 from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
@@ -88,7 +89,7 @@ class World:
 
     async def project(self, owner: str, name: str, visibility: str = "private") -> None:
         user = await self.ids.users.get(owner)
-        await self.kit.projects.create(Actor(user.id, user.name), name=name, visibility=visibility)
+        await self.kit.projects.create(Actor(user.id, user.name), NewProject(name=name, visibility=visibility))
 
 
 @pytest.fixture
