@@ -46,7 +46,8 @@ async def identity_client(
     ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
                            totp_sealer=fake_totp_sealer())
     await ensure_system_roles(memory, clock)
-    platform = StubPlatform(settings=settings) if settings is not None else StubPlatform()
+    # every JSON answer is checked against its route's response class, as the e2e servers do
+    platform = StubPlatform(settings=settings or Settings(profile="memory", validate_responses=True))
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))
     platform.container.register(ProjectLookup, instance=lookup or OneProject())
     platform.app_hooks.append(install(ids))
