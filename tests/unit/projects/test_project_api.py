@@ -9,6 +9,7 @@ import punq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.core.notify.service import NotificationService
@@ -67,11 +68,11 @@ async def api():
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     for name in ("alice", "bob"):  # bob is only named in push allowlists
-        await ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW, admin=name == "alice")
+        await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW,
+                                               admin=name == "alice"))
     user = await ids.users.get("alice")
     held = await ids.authorizer.user_permissions(user.id, None)
-    issued = await ids.tokens.create(SYSTEM, name="t", scopes=sorted(held), project_id=None, expires_at=None,
-                                     user="alice")
+    issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="alice"))
     yield Api(client, {"Authorization": f"Bearer {issued.secret}"}, repos)
     await client.close()
 
