@@ -16,6 +16,7 @@ from corral.core.notify.ports import EmailSender
 from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.outages import LoopErrors
 
 if TYPE_CHECKING:
     from corral.entrypoints.bootstrap import Platform
@@ -60,9 +61,17 @@ async def wire_notifications(platform: Platform) -> None:
     platform.register(NotificationDispatcher, dispatcher)
     platform.register(NotificationService, NotificationService(uow_factory, clock))
 
+    errors = LoopErrors("notification delivery")
+
     async def notification_delivery() -> None:
         while True:
-            if not await dispatcher.deliver_due():
+            try:
+                busy = await dispatcher.deliver_due()
+            except Exception as exc:
+                await asyncio.sleep(errors.failed(exc))
+                continue
+            errors.succeeded()
+            if not busy:
                 await asyncio.sleep(DISPATCH_IDLE_SECONDS)
 
     platform.background.append(notification_delivery)
@@ -90,9 +99,17 @@ def _shared_relay(platform: Platform, uow_factory: UnitOfWorkFactory) -> OutboxR
     platform.register(OutboxRelay, relay)
     if first:
 
+        errors = LoopErrors("outbox relay")
+
         async def outbox_relay() -> None:
             while True:
-                if not await relay.run_once():
+                try:
+                    busy = await relay.run_once()
+                except Exception as exc:
+                    await asyncio.sleep(errors.failed(exc))
+                    continue
+                errors.succeeded()
+                if not busy:
                     await asyncio.sleep(RELAY_IDLE_SECONDS)
 
         platform.background.append(outbox_relay)
