@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -56,7 +58,8 @@ def _serve(tmp_path: Path, **env: str) -> Iterator[CorralProcess]:
         yield server
     finally:
         code = server.stop()
-        print(server.log_text()[-3000:])
+        # what Corral said about the outages (not the access log): shown with -s or on failure
+        print("\n".join(line[:600] for line in server.log_text().splitlines() if '"corral.http"' not in line))
         assert code == 0
 
 
@@ -90,6 +93,15 @@ class HealthWatch:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     self.failures.append(repr(exc))
                 await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    # Not under pytest's tmp dir: as root the embedded PostgreSQL runs as an unprivileged account that must
+    # traverse the path, and pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts.
+    path = Path(tempfile.mkdtemp(prefix="corral-e2e-outage-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
