@@ -59,7 +59,7 @@ def _serve(tmp_path: Path, **env: str) -> Iterator[CorralProcess]:
     finally:
         code = server.stop()
         # what Corral said about the outages (not the access log): shown with -s or on failure
-        print("\n".join(line[:600] for line in server.log_text().splitlines() if '"corral.http"' not in line))
+        print("\n".join(line[:600] for line in server.log_text().splitlines() if '"corral.http"' not in line or '"error"' in line))
         assert code == 0
 
 
