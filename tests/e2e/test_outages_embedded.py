@@ -59,7 +59,7 @@ def _serve(tmp_path: Path, **env: str) -> Iterator[CorralProcess]:
     finally:
         code = server.stop()
         # what Corral said about the outages (not the access log): shown with -s or on failure
-        print("\n".join(line[:600] for line in server.log_text().splitlines() if '"corral.http"' not in line or '"error"' in line))
+        print("\n".join(line[:600] for line in server.log_text().splitlines() if _worth_showing(line)))
         assert code == 0
 
 
@@ -222,3 +222,8 @@ async def test_healthz_fails_only_when_a_child_cannot_be_brought_back(
         await wait_for_status(http, base + "/healthz", 200, timeout=30)
         await wait_for_status(http, base + "/readyz", 200, timeout=30)
         print(f"{child}: /healthz failed {given_up:.1f} s after the kill (bound {bound} s)")
+
+
+def _worth_showing(line: str) -> bool:
+    """Corral's log without its access log (but with errors, which the access logger also reports)."""
+    return '"corral.http"' not in line or '"error"' in line

@@ -103,7 +103,6 @@ class PostgresServer:
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
         proc = spawn(args, log_path=log, user=run_as)
-        pg_isready = str(bindir / "pg_isready")
 
         server = cls(host="127.0.0.1", port=port, user="postgres", base_dir=base, proc=proc, args=args, run_as=run_as)
         try:
