@@ -34,6 +34,7 @@ log = logging.getLogger("corral.bootstrap")
 
 Closer = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[None]]
+LivenessCheck = Callable[[], str | None]  # the reason the process cannot make progress, or None
 
 
 @attrs.define
@@ -42,7 +43,8 @@ class Platform:
 
     settings: Settings
     container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict[str, HealthCheck] = attrs.field(factory=dict)
+    health_checks: dict[str, HealthCheck] = attrs.field(factory=dict)  # readiness (/readyz)
+    liveness_checks: dict[str, LivenessCheck] = attrs.field(factory=dict)  # liveness (/healthz)
     background: list[Callable[[], Awaitable[None]]] = attrs.field(factory=list)  # long-running loops
     app_hooks: list[Callable[[Any], None]] = attrs.field(factory=list)  # called with the aiohttp app
     closers: list[Closer] = attrs.field(factory=list)
@@ -197,10 +199,12 @@ class Platform:
     async def _embedded_postgres(self) -> str:
         from corral.adapters.embedded.postgres import EmbeddedPostgres
 
-        server = EmbeddedPostgres(self.settings.data_dir / "postgres")
+        server = EmbeddedPostgres(self.settings.data_dir / "postgres",
+                                  restart_giveup_seconds=self.settings.embedded_restart_giveup_seconds)
         log.info("starting embedded PostgreSQL", extra={"dir": str(self.settings.data_dir / "postgres")})
         dsn = await server.start()
         self.closers.append(server.stop)
+        self.liveness_checks["postgresql"] = server.supervisor.failure
         return dsn
 
     async def _embedded_valkey(self) -> str:
@@ -208,9 +212,11 @@ class Platform:
 
         server = EmbeddedValkey(self.settings.data_dir / "valkey",
                                 maxmemory_bytes=self.settings.valkey_maxmemory_mb * 1024 * 1024,
-                                maxmemory_policy=self.settings.valkey_maxmemory_policy)
+                                maxmemory_policy=self.settings.valkey_maxmemory_policy,
+                                restart_giveup_seconds=self.settings.embedded_restart_giveup_seconds)
         url = await server.start()
         self.closers.append(server.stop)
+        self.liveness_checks["valkey"] = server.supervisor.failure
         return url
 
     def start_background(self) -> None:

@@ -92,6 +92,9 @@ class Settings:
     valkey_maxmemory_mb: int = attrs.field(default=128, validator=_positive)
     valkey_maxmemory_policy: Literal["volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random",
                                      "noeviction"] = "volatile-lru"
+    # an embedded PostgreSQL or Valkey that dies is started again with backoff; down longer than this, /healthz
+    # fails (503) so that a supervisor restarts the whole process
+    embedded_restart_giveup_seconds: float = attrs.field(default=60.0, validator=_positive)
 
     # --- object storage ------------------------------------------------------
     s3_endpoint: str | None = None  # unset: local filesystem under data_dir/objects

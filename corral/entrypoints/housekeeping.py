@@ -22,6 +22,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+from corral.entrypoints.outages import LoopErrors
 
 __all__ = ["Retention", "purge_old_rows_once", "purge_outbox_once", "wire_housekeeping"]
 
@@ -91,9 +92,16 @@ async def wire_housekeeping(platform: Any) -> None:
     clock: Clock = platform.resolve(Clock)
     retention = Retention.from_settings(platform.settings)
 
+    errors = LoopErrors("retention")
+
     async def retention_loop() -> None:
         while True:
-            deleted = await purge_old_rows_once(uow_factory, clock, retention)
+            try:
+                deleted = await purge_old_rows_once(uow_factory, clock, retention)
+            except Exception as exc:
+                await asyncio.sleep(min(errors.failed(exc), PURGE_INTERVAL_SECONDS))
+                continue
+            errors.succeeded()
             if any(deleted.values()):
                 log.info("purged old rows", extra={"deleted": deleted})
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)

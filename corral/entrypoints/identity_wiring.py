@@ -16,6 +16,7 @@ from corral.core.identity.totp_seal import TotpKeyRewrap, TotpSealer, seal_plain
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
 from corral.entrypoints.masterkey import add_key_rewrap, key_ring
+from corral.entrypoints.outages import LoopErrors
 from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
 from corral.entrypoints.web.security import WebAuth
 
@@ -86,14 +87,21 @@ async def wire_identity(platform: Any) -> None:
     if admin is not None:
         log.info("created the first admin from CORRAL_BOOTSTRAP_ADMIN_*", extra={"user": admin.name})
 
+    errors = LoopErrors("credential usage flush")
+
     async def flush_usage() -> None:
         rounds = 0
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
-            await ids.usage.flush(uow_factory)
-            rounds += 1
-            if rounds % PURGE_EVERY == 0:  # any replica may do it: deletes are idempotent
-                await ids.sessions.purge()
+            try:
+                await ids.usage.flush(uow_factory)
+                rounds += 1
+                if rounds % PURGE_EVERY == 0:  # any replica may do it: deletes are idempotent
+                    await ids.sessions.purge()
+            except Exception as exc:
+                await asyncio.sleep(errors.failed(exc))
+                continue
+            errors.succeeded()
 
     async def final_flush() -> None:
         try:

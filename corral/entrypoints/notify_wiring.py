@@ -17,6 +17,7 @@ from corral.core.notify.ports import EmailSender
 from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.outages import LoopErrors
 
 # ``platform`` below is corral.entrypoints.bootstrap.Platform, typed Any like every wiring's: bootstrap imports
 # the wirings, so they do not import it back (no import cycle).
@@ -69,9 +70,17 @@ async def wire_notifications(platform: Platform) -> None:
     platform.register(NotificationService, NotificationService(
         uow_factory, clock, allow_private_webhooks=settings.webhook_allow_private_targets))
 
+    errors = LoopErrors("notification delivery")
+
     async def notification_delivery() -> None:
         while True:
-            if not await dispatcher.deliver_due():
+            try:
+                busy = await dispatcher.deliver_due()
+            except Exception as exc:
+                await asyncio.sleep(errors.failed(exc))
+                continue
+            errors.succeeded()
+            if not busy:
                 await asyncio.sleep(DISPATCH_IDLE_SECONDS)
 
     platform.background.append(notification_delivery)
@@ -99,9 +108,17 @@ def _shared_relay(platform: Platform, uow_factory: UnitOfWorkFactory) -> OutboxR
     platform.register(OutboxRelay, relay)
     if first:
 
+        errors = LoopErrors("outbox relay")
+
         async def outbox_relay() -> None:
             while True:
-                if not await relay.run_once():
+                try:
+                    busy = await relay.run_once()
+                except Exception as exc:
+                    await asyncio.sleep(errors.failed(exc))
+                    continue
+                errors.succeeded()
+                if not busy:
                     await asyncio.sleep(RELAY_IDLE_SECONDS)
 
         platform.background.append(outbox_relay)

@@ -23,6 +23,7 @@ from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.entrypoints.config import Settings
 from corral.entrypoints.observe_runtime import ObserveRuntime
+from corral.entrypoints.outages import LoopErrors
 
 __all__ = ["ObserveRuntime", "wire_observe"]
 
@@ -130,12 +131,16 @@ async def wire_observe(platform: Any) -> None:
         self_telemetry.install()
         platform.closers.append(self_telemetry.aclose)
 
+    rotation_errors, alert_errors = LoopErrors("cold-tier rotation"), LoopErrors("alert evaluation")
+
     async def rotation_loop() -> None:
         while True:
             try:
                 await runtime.rotate()
-            except Exception:
-                log.exception("cold-tier rotation failed; retrying next period")
+            except Exception as exc:  # retried next period (an upload that failed is retried then)
+                rotation_errors.failed(exc)
+            else:
+                rotation_errors.succeeded()
             await asyncio.sleep(settings.observe_rotation_seconds)
 
     async def alert_loop() -> None:
@@ -143,8 +148,10 @@ async def wire_observe(platform: Any) -> None:
             await asyncio.sleep(settings.observe_alert_seconds)
             try:
                 await runtime.evaluate_alerts()
-            except Exception:
-                log.exception("alert evaluation failed; retrying next period")
+            except Exception as exc:
+                alert_errors.failed(exc)
+            else:
+                alert_errors.succeeded()
 
     platform.background.extend([rotation_loop, alert_loop])
     if settings.otlp_port is not None:

@@ -26,6 +26,7 @@ from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
+from corral.entrypoints.outages import LoopErrors
 from corral.entrypoints.web.project_access import ProjectAwareLookup, ProjectAwareWebAuth, ProjectsKit
 from corral.entrypoints.web.project_redirects import install_project_redirects
 from corral.entrypoints.web.routes.lfs import lfs_authenticate_header
@@ -123,22 +124,33 @@ def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.
         relay = OutboxRelay(kit.uow_factory, [])
         platform.register(OutboxRelay, relay)
 
+        errors = LoopErrors("outbox relay")
+
         async def outbox_relay() -> None:
             while True:
-                if not await relay.run_once():
+                try:
+                    busy = await relay.run_once()
+                except Exception as exc:
+                    await asyncio.sleep(errors.failed(exc))
+                    continue
+                errors.succeeded()
+                if not busy:
                     await asyncio.sleep(interval)
 
         platform.background.append(outbox_relay)
     relay.consumers.append(kit.merge_requests.on_push)  # a push that merged an open merge request marks it merged
     relay.consumers.append(kit.webhooks.fan_out)
 
+    deliveries = LoopErrors("webhook deliveries")
+
     async def webhook_deliveries() -> None:
         while True:
             try:
                 attempted = await kit.webhooks.deliver_due()
-            except Exception:
-                log.exception("webhook delivery batch failed; retrying")
-                attempted = 0
+            except Exception as exc:
+                await asyncio.sleep(deliveries.failed(exc))
+                continue
+            deliveries.succeeded()
             if not attempted:
                 await asyncio.sleep(interval)
 
@@ -151,13 +163,17 @@ def start_push_recovery(
 ) -> None:
     """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery)."""
 
+    errors = LoopErrors("push recovery")
+
     async def push_recovery() -> None:
         while True:
             try:
                 await recover_pushes(kit.uow_factory, kit.git, kit.clock, older_than=grace,
                                      abandon_after=abandon_after, in_flight=set(kit.pushes_in_flight))
-            except Exception:
-                log.exception("push recovery failed; retrying")
+            except Exception as exc:
+                await asyncio.sleep(min(errors.failed(exc), interval))
+                continue
+            errors.succeeded()
             await asyncio.sleep(interval)
 
     platform.background.append(push_recovery)

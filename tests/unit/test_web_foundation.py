@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import pytest
 from aiohttp import web
@@ -80,8 +82,28 @@ async def test_readyz_names_the_failing_dependency(client: TestClient) -> None:
     assert resp.status == 503
     body = await resp.json()
     assert body["checks"]["postgresql"] == "ok"
-    assert body["checks"]["valkey"].startswith("failing")
+    # anonymous callers learn which dependency fails, not why (addresses, driver messages)
+    assert body["checks"]["valkey"] == "unavailable"
+    assert "refused" not in json.dumps(body)
     assert "valkey" in body["detail"]
+    assert resp.headers["Retry-After"] == "1"
+
+
+async def test_healthz_fails_when_a_child_was_given_up_on() -> None:
+    platform = StubPlatform()
+    reason: list[str | None] = [None]
+    platform.liveness_checks["valkey"] = lambda: reason[0]
+    c = await _client(platform)
+    try:
+        assert (await c.get("/healthz")).status == 200
+        reason[0] = "the embedded Valkey is down for 61 s and could not be restarted within 60 s (OSError: x)"
+        resp = await c.get("/healthz")
+        assert resp.status == 503
+        assert "could not be restarted" in (await resp.json())["detail"]
+        reason[0] = None  # brought back after all
+        assert (await c.get("/healthz")).status == 200
+    finally:
+        await c.close()
 
 
 async def test_unknown_route_is_problem_json(client: TestClient) -> None:
