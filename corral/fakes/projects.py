@@ -3,6 +3,7 @@ copy, see corral.fakes.uow)."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import uuid
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any, Literal
 import attrs
 
 from corral.core.errors import Conflict
-from corral.core.git.model import PushIntent
+from corral.core.git.model import PushIntent, RefUpdate
 from corral.core.projects.model import (
     BranchProtection,
     Comment,
@@ -25,6 +26,7 @@ from corral.core.projects.model import (
     WebhookDelivery,
 )
 from corral.core.projects.ports import UserRef
+from corral.fakes.outbox import RowLocks
 
 __all__ = [
     "InMemoryBranchProtectionStore",
@@ -56,6 +58,8 @@ class ProjectsData:
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
     push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
+    ref_moves: list[tuple[uuid.UUID, RefUpdate, datetime]] = attrs.field(factory=list)  # (project, move, at)
+    move_locks: dict[uuid.UUID, uuid.UUID] = attrs.field(factory=dict)  # project → last locker (a write conflict)
 
 
 @attrs.define
@@ -318,6 +322,8 @@ class InMemoryPushIntentStore:
     """See corral.core.git.ports.PushIntentStore."""
 
     data: ProjectsData
+    locks: RowLocks = attrs.field(factory=RowLocks)  # the database's, shared by its units
+    owner: object = attrs.field(factory=object)  # the unit of work
 
     async def add(self, intent: PushIntent) -> None:
         self.data.push_intents[intent.id] = intent
@@ -329,3 +335,27 @@ class InMemoryPushIntentStore:
         found = sorted((i for i in self.data.push_intents.values() if i.created_at < before),
                        key=lambda i: (i.created_at, i.id))
         return found[:limit]
+
+    async def lock_moves(self, project_id: uuid.UUID) -> None:
+        # two units that both lock a project write the same key differently: the later commit conflicts
+        key = uuid.uuid5(project_id, "git ref moves")
+        while self.locks.held.setdefault(key, self.owner) is not self.owner:
+            await asyncio.sleep(0.001)  # held by another open unit (released when it ends)
+        # a unit whose snapshot predates the other's commit still cannot see its moves: writing the same key
+        # makes the later of two overlapping units fail at commit (Conflict), as a serialisation failure would
+        self.data.move_locks[project_id] = uuid.uuid4()
+
+    async def moves_since(self, project_id: uuid.UUID, refs: builtins.list[str],
+                          since: datetime) -> builtins.list[RefUpdate]:
+        wanted = set(refs)
+        return [m for p, m, at in self.data.ref_moves if p == project_id and m.ref in wanted and at >= since]
+
+    async def add_moves(self, project_id: uuid.UUID, moves: builtins.list[RefUpdate], at: datetime) -> None:
+        self.data.ref_moves.extend((project_id, m, at) for m in moves)
+
+    async def forget_moves(self, before: datetime) -> int:
+        kept = [row for row in self.data.ref_moves if row[2] >= before]
+        dropped = len(self.data.ref_moves) - len(kept)
+        if dropped:
+            self.data.ref_moves = kept
+        return dropped
