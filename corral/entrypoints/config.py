@@ -172,6 +172,10 @@ class Settings:
 
     # --- projects / git -------------------------------------------------------------------------
     git_repos_dir: Path | None = None  # bare repositories (a shared volume when scaled out); default data_dir/repos
+    # push recovery (corral.core.git.recovery): its period, and the age after which a push's leftover intent
+    # (a crash between git and the push's record) is looked at
+    git_push_recovery_seconds: float = attrs.field(default=60.0, validator=_positive)
+    git_push_recovery_grace_seconds: float = attrs.field(default=120.0, validator=_positive)
     webhook_allow_private_targets: bool = False  # let webhooks reach loopback/private/link-local addresses
     webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)
     webhook_max_attempts: int = attrs.field(default=8, validator=_positive)

@@ -131,9 +131,11 @@ def start_push_recovery(
     platform: Any, kit: ProjectsKit, *, interval: float = 60.0, grace: timedelta = timedelta(minutes=2),
     abandon_after: timedelta = timedelta(hours=24),
 ) -> None:
-    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery)."""
+    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery); first
+    remove the stale quarantines of pushes killed with their git (corral.adapters.git_maintenance)."""
 
     async def push_recovery() -> None:
+        await kit.maintenance.sweep_quarantines()
         while True:
             try:
                 await recover_pushes(kit.uow_factory, kit.git, kit.clock, older_than=grace,
@@ -167,4 +169,5 @@ async def wire_projects(platform: Any) -> None:
     platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)
-    start_push_recovery(platform, kit)
+    start_push_recovery(platform, kit, interval=settings.git_push_recovery_seconds,
+                        grace=timedelta(seconds=settings.git_push_recovery_grace_seconds))
