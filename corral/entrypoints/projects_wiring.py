@@ -147,6 +147,23 @@ def start_push_recovery(
     platform.background.append(push_recovery)
 
 
+def start_lfs_staging_sweep(platform: Any, kit: ProjectsKit, *, interval: float = 3600.0) -> None:
+    """Every ``interval`` seconds, delete the staged LFS uploads never verified (routes.lfs.sweep_staging)."""
+    from corral.entrypoints.web.routes.lfs import sweep_staging
+
+    async def lfs_staging_sweep() -> None:
+        while True:
+            try:
+                removed = await sweep_staging(kit.objects, kit.clock)
+                if removed:
+                    log.info("removed %d staged LFS upload(s) never verified", removed)
+            except Exception:
+                log.exception("LFS staging sweep failed; retrying")
+            await asyncio.sleep(interval)
+
+    platform.background.append(lfs_staging_sweep)
+
+
 async def wire_projects(platform: Any) -> None:
     from corral.adapters.git_cli import GitCli
     from corral.adapters.webhooks import AiohttpWebhookTransport
@@ -171,3 +188,4 @@ async def wire_projects(platform: Any) -> None:
     start_webhook_loops(platform, kit)
     start_push_recovery(platform, kit, interval=settings.git_push_recovery_seconds,
                         grace=timedelta(seconds=settings.git_push_recovery_grace_seconds))
+    start_lfs_staging_sweep(platform, kit)
