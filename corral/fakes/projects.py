@@ -339,7 +339,7 @@ class InMemoryPushIntentStore:
     async def lock_moves(self, project_id: uuid.UUID) -> None:
         # two units that both lock a project write the same key differently: the later commit conflicts
         key = uuid.uuid5(project_id, "git ref moves")
-        while self.locks.held.setdefault(key, self.owner) is not self.owner:
+        while self.locks.held.setdefault(key, self.owner) is not self.owner:  # noqa: ASYNC110 (no event to wait on)
             await asyncio.sleep(0.001)  # held by another open unit (released when it ends)
         # a unit whose snapshot predates the other's commit still cannot see its moves: writing the same key
         # makes the later of two overlapping units fail at commit (Conflict), as a serialisation failure would

@@ -282,7 +282,8 @@ async def verify(request: web.Request) -> web.StreamResponse:
             return _lfs(404, {"message": "nothing was uploaded for this object"})
         if digest != oid or stored != size:
             await k.objects.delete(staged)
-            return _lfs(422, {"message": "the uploaded content does not hash to the oid (or differs in size); upload it again"})
+            return _lfs(422, {"message": "the uploaded content does not hash to the oid (or differs in size);"
+                                         " upload it again"})
         if await k.objects.move_if_absent(staged, key):  # else: stored meanwhile by another upload, same bytes
             await _audit_upload(request, project, oid, size, via="signed_url")
         return _lfs(200, {})
