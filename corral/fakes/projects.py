@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -58,8 +59,8 @@ class ProjectsData:
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
     push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
-    ref_moves: list[tuple[uuid.UUID, RefUpdate, datetime]] = attrs.field(factory=list)  # (project, move, at)
-    move_locks: dict[uuid.UUID, uuid.UUID] = attrs.field(factory=dict)  # project → last locker (a write conflict)
+    # (sequence, project, move, time): recorded ref moves, in recording order
+    ref_moves: list[tuple[int, uuid.UUID, RefUpdate, datetime]] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -317,6 +318,9 @@ class InMemoryUserDirectory:
         return {i: self.users[i] for i in ids if i in self.users}
 
 
+_MOVE_SEQ = itertools.count(1)
+
+
 @attrs.define
 class InMemoryPushIntentStore:
     """See corral.core.git.ports.PushIntentStore."""
@@ -324,6 +328,7 @@ class InMemoryPushIntentStore:
     data: ProjectsData
     locks: RowLocks = attrs.field(factory=RowLocks)  # the database's, shared by its units
     owner: object = attrs.field(factory=object)  # the unit of work
+    committed: ProjectsData | None = None  # the database's committed tables (moves are read as committed)
 
     async def add(self, intent: PushIntent) -> None:
         self.data.push_intents[intent.id] = intent
@@ -337,24 +342,25 @@ class InMemoryPushIntentStore:
         return found[:limit]
 
     async def lock_moves(self, project_id: uuid.UUID) -> None:
-        # two units that both lock a project write the same key differently: the later commit conflicts
         key = uuid.uuid5(project_id, "git ref moves")
         while self.locks.held.setdefault(key, self.owner) is not self.owner:  # noqa: ASYNC110 (no event to wait on)
             await asyncio.sleep(0.001)  # held by another open unit (released when it ends)
-        # a unit whose snapshot predates the other's commit still cannot see its moves: writing the same key
-        # makes the later of two overlapping units fail at commit (Conflict), as a serialisation failure would
-        self.data.move_locks[project_id] = uuid.uuid4()
 
     async def moves_since(self, project_id: uuid.UUID, refs: builtins.list[str],
                           since: datetime) -> builtins.list[RefUpdate]:
+        # read committed (as PostgreSQL): the moves other units committed, and this unit's own
+        rows = {row[0]: row for row in self.data.ref_moves}
+        if self.committed is not None:
+            rows.update((row[0], row) for row in self.committed.ref_moves)
         wanted = set(refs)
-        return [m for p, m, at in self.data.ref_moves if p == project_id and m.ref in wanted and at >= since]
+        return [m for _, p, m, at in sorted(rows.values(), key=lambda row: row[0])
+                if p == project_id and m.ref in wanted and at >= since]
 
     async def add_moves(self, project_id: uuid.UUID, moves: builtins.list[RefUpdate], at: datetime) -> None:
-        self.data.ref_moves.extend((project_id, m, at) for m in moves)
+        self.data.ref_moves.extend((next(_MOVE_SEQ), project_id, m, at) for m in moves)
 
     async def forget_moves(self, before: datetime) -> int:
-        kept = [row for row in self.data.ref_moves if row[2] >= before]
+        kept = [row for row in self.data.ref_moves if row[3] >= before]
         dropped = len(self.data.ref_moves) - len(kept)
         if dropped:
             self.data.ref_moves = kept
