@@ -10,6 +10,7 @@ receive-pack (``objects/tmp_objdir-incoming-*``) must not outlive the restart on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -99,8 +100,9 @@ class StallingRelay:
             stall, seen, tail = False, b"", b""
             while data := await creader.read(65536):
                 if not stall:
-                    seen = (seen + data)[-8192:]
-                    stall = b"POST " in seen and b"/git-receive-pack" in seen
+                    window = seen + data
+                    stall = b"POST " in window and b"/git-receive-pack" in window
+                    seen = window[-8192:]
                 if stall:
                     data, tail = (tail + data)[:-4], (tail + data)[-4:]
                 swriter.write(data)
@@ -199,8 +201,12 @@ async def test_a_push_killed_before_any_ref_moved_then_retried_is_recorded_once(
     async with StallingRelay(port) as relay:
         cut = asyncio.ensure_future(
             git(work, "push", f"http://127.0.0.1:{relay.port}/root/app.git", "main", token=token, check=False))
-        await _until("the push's intent is written",
-                     lambda: pool.fetchval("SELECT count(*) FROM git_push_intents"))
+        try:
+            await _until("the push's intent is written",
+                         lambda: pool.fetchval("SELECT count(*) FROM git_push_intents"))
+        except AssertionError:
+            raise AssertionError(f"no intent; git: {await cut if cut.done() else 'running'}\n"
+                                 f"{server.log_text()[-3000:]}") from None
         objects = data / "repos"
 
         async def receiving() -> list[Path]:
@@ -208,9 +214,13 @@ async def test_a_push_killed_before_any_ref_moved_then_retried_is_recorded_once(
 
         await _until("git receives the pack into its quarantine", receiving)
         # kill -9 of the whole process tree (an OOM kill of the container): git gets no chance to clean up
-        victims = [server.proc.pid, *_descendants(server.proc.pid)]
-        for pid in victims:
-            os.kill(pid, signal.SIGKILL)
+        # (all stopped first: a git that saw Corral die before its own SIGKILL would clean up after itself)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        victims = [*_descendants(server.proc.pid), server.proc.pid]
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in victims:
+                with contextlib.suppress(ProcessLookupError):  # a short-lived child may be gone already
+                    os.kill(pid, sig)
         server.proc.wait(10)
         refused = await asyncio.wait_for(cut, DEADLINE)
     assert refused.returncode != 0
