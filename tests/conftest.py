@@ -19,29 +19,24 @@ else the temp directory), each in a ``corral-<service>-*`` directory removed whe
 
 from __future__ import annotations
 
-import os
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
+from tests.helpers import REQUIRE_SERVICES as REQUIRE_SERVICES  # re-exported: tests import it from here
+from tests.helpers import service_missing
 from tests.servicekit import PostgresServer, S3Server, ServiceError, SmtpSink, ValkeyServer
 
 # The contract suites live in the package, not under tests/: let pytest explain their failed asserts too.
 pytest.register_assert_rewrite("corral.contracts")
 
-REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES") == "1"
 TEMPLATE_DB = "corral_template"
-
-
-def _service_missing(name: str, exc: BaseException) -> NoReturn:
-    message = f"{name} is not available: {exc}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} (TEST_REQUIRE_SERVICES=1 makes a missing service an error)", pytrace=False)
-    pytest.skip(f"{message} (set TEST_REQUIRE_SERVICES=1 to fail instead of skipping)")
+_service_missing = service_missing
 
 
 def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -52,6 +47,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # A SIGTERM (CI timeout, `kill`) unwinds like Ctrl-C, so fixture teardown stops the services.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+
+_LAYER_MARKERS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+_TESTS_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its layer, from its directory: tests/unit -> unit, tests/integration ->
+    integration, tests/e2e -> e2e (``-m "not e2e"`` etc. select layers without per-file markers)."""
+    for item in items:
+        try:
+            layer = Path(str(item.path)).resolve().relative_to(_TESTS_ROOT).parts[0]
+        except ValueError:
+            continue
+        marker = _LAYER_MARKERS.get(layer)
+        if marker is not None and item.get_closest_marker(marker) is None:
+            item.add_marker(marker)
 
 
 # ----------------------------------------------------------------------------------------------- PostgreSQL

@@ -33,8 +33,8 @@ class Argon2PasswordHasher:
         def check() -> bool:
             try:
                 return bool(self._argon2.verify(password_hash, password))
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                return False
+            except (VerifyMismatchError, VerificationError, InvalidHashError, ValueError):
+                return False  # ValueError: a hash that is not even ASCII (argon2 encodes it first)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, check)
 

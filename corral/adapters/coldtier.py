@@ -16,14 +16,11 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
+from corral.adapters.lazy import lazy_module
 from corral.core.observe.model import (
     LOG_COLUMNS,
     POINT_COLUMNS,
@@ -38,56 +35,73 @@ from corral.core.observe.ports import ColdFile, ColdPart
 from corral.core.observe.rotation import COLD_PREFIX
 from corral.core.storage.ports import ObjectStore
 
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+else:  # imported when the cold tier first works: an idle server does not hold them
+    duckdb = lazy_module("duckdb")
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+    pq = lazy_module("pyarrow.parquet")
+
 __all__ = ["ParquetColdTier"]
 
 T = TypeVar("T")
-_TS = pa.timestamp("us")  # naive, UTC by convention (no time-zone handling inside DuckDB)
-_SCHEMAS = {
-    "logs": pa.schema(
-        [
-            ("id", pa.int64()),
-            ("ts", _TS),
-            ("trace_id", pa.string()),
-            ("span_id", pa.string()),
-            ("project_id", pa.string()),
-            ("session_id", pa.string()),
-            ("user_id", pa.string()),
-            ("service", pa.string()),
-            ("level", pa.string()),
-            ("message", pa.string()),
-            ("attributes", pa.string()),
-        ]
-    ),
-    "spans": pa.schema(
-        [
-            ("id", pa.int64()),
-            ("ts", _TS),
-            ("trace_id", pa.string()),
-            ("span_id", pa.string()),
-            ("parent_span_id", pa.string()),
-            ("project_id", pa.string()),
-            ("session_id", pa.string()),
-            ("user_id", pa.string()),
-            ("service", pa.string()),
-            ("name", pa.string()),
-            ("kind", pa.string()),
-            ("status", pa.string()),
-            ("duration_ms", pa.float64()),
-            ("attributes", pa.string()),
-            ("events", pa.string()),
-        ]
-    ),
-    "points": pa.schema(
-        [
-            ("series_id", pa.string()),
-            ("ts", _TS),
-            ("value", pa.float64()),
-            ("project_id", pa.string()),
-            ("trace_id", pa.string()),
-            ("span_id", pa.string()),
-        ]
-    ),
-}
+
+
+@cache
+def _schemas() -> dict[str, pa.Schema]:
+    ts = pa.timestamp("us")  # naive, UTC by convention (no time-zone handling inside DuckDB)
+    return {
+        "logs": pa.schema(
+            [
+                ("id", pa.int64()),
+                ("ts", ts),
+                ("trace_id", pa.string()),
+                ("span_id", pa.string()),
+                ("project_id", pa.string()),
+                ("session_id", pa.string()),
+                ("user_id", pa.string()),
+                ("service", pa.string()),
+                ("level", pa.string()),
+                ("message", pa.string()),
+                ("attributes", pa.string()),
+            ]
+        ),
+        "spans": pa.schema(
+            [
+                ("id", pa.int64()),
+                ("ts", ts),
+                ("trace_id", pa.string()),
+                ("span_id", pa.string()),
+                ("parent_span_id", pa.string()),
+                ("project_id", pa.string()),
+                ("session_id", pa.string()),
+                ("user_id", pa.string()),
+                ("service", pa.string()),
+                ("name", pa.string()),
+                ("kind", pa.string()),
+                ("status", pa.string()),
+                ("duration_ms", pa.float64()),
+                ("attributes", pa.string()),
+                ("events", pa.string()),
+            ]
+        ),
+        "points": pa.schema(
+            [
+                ("series_id", pa.string()),
+                ("ts", ts),
+                ("value", pa.float64()),
+                ("project_id", pa.string()),
+                ("trace_id", pa.string()),
+                ("span_id", pa.string()),
+            ]
+        ),
+    }
+
+
 _COLUMNS = {"logs": LOG_COLUMNS, "spans": SPAN_COLUMNS, "points": POINT_COLUMNS}
 _UUID_COLS = {"project_id", "user_id", "series_id"}
 
@@ -111,7 +125,7 @@ def _json(value: Any) -> str:
 def encode_parquet(signal: str, rows: list[dict[str, Any]] | pa.Table) -> bytes:
     """Rows (sorted by time: dicts, or an Arrow table with the model's column names, ``ts`` a
     timestamp and uuids as text, as the PostgreSQL archive reads them) → zstd Parquet bytes."""
-    schema = _SCHEMAS[signal]
+    schema = _schemas()[signal]
     if isinstance(rows, pa.Table):
         return _write(rows.select(schema.names).cast(schema))
     arrays = []

@@ -1,122 +1,149 @@
-"""WebhookTransport over aiohttp, with an SSRF guard.
+"""WebhookTransport over aiohttp, for project and notification webhooks alike, with an SSRF guard.
 
-The target host is resolved before connecting and every address it resolves to must be public (not
-loopback, private, link-local, multicast, reserved or unspecified) unless private targets are allowed;
-the connection then goes to the checked address only (a resolver that answers from the check), so a
-DNS answer cannot change between the check and the connection.
+The URL rules are corral.core.outbound's, checked before anything is sent.
+A host name is resolved once per connection, every address it resolves to
+must be public (unless private targets are allowed), and the connection then
+goes to a checked address only (the connector's resolver answers from the
+check, its DNS cache is off), so a DNS answer cannot change between the check
+and the connection (DNS rebinding). Redirects are not followed. Errors say
+what went wrong in words a user can act on ("connection failed", "timed
+out"), never the addresses, ports or driver messages behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import time
-import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from corral.core.errors import InvalidInput, Unavailable
+from corral.core.outbound import NOT_PUBLIC, HostResolver, check_url, is_public_address
 from corral.core.projects.ports import HttpAnswer
 
-__all__ = ["AiohttpWebhookTransport", "is_public_address"]
+__all__ = ["AiohttpWebhookTransport", "system_resolver"]
 
+log = logging.getLogger("corral.webhooks")
 _EXCERPT = 1000
 
 
-def is_public_address(address: str) -> bool:
-    """Whether ``address`` is a public unicast address (what webhooks may reach by default)."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified)
-
-
-class _CheckedResolver(AbstractResolver):
-    """Resolves like the system resolver, then refuses non-public addresses (unless allowed)."""
-
-    def __init__(self, allow_private: bool) -> None:
-        self.allow_private = allow_private
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
-                      ) -> list[ResolveResult]:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
-        except OSError as exc:
-            raise OSError(f"cannot resolve {host}") from exc
-        results: list[ResolveResult] = []
-        for fam, _, proto, _, sockaddr in infos:
-            address = str(sockaddr[0])
-            if not self.allow_private and not is_public_address(address):
-                raise _Refused(f"{host} resolves to a non-public address ({address})")
-            results.append(ResolveResult(hostname=host, host=address, port=int(sockaddr[1]), family=fam,
-                                         proto=proto, flags=socket.AI_NUMERICHOST))
-        return results
-
-    async def close(self) -> None:
-        return None
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (getaddrinfo through the event loop)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
 
 
 class _Refused(OSError):
     pass
 
 
-class AiohttpWebhookTransport:
-    """Posts webhook bodies with a total timeout; see corral.core.projects.ports.WebhookTransport."""
+class _CheckedResolver(AbstractResolver):
+    """Resolves once, refuses the whole answer if any address is not public (unless allowed), and hands the
+    connector exactly the checked addresses."""
 
-    def __init__(self, *, allow_private: bool = False, timeout: float = 10.0) -> None:
+    def __init__(self, resolve: HostResolver, allow_private: bool) -> None:
+        self._resolve = resolve
+        self.allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
+                      ) -> list[ResolveResult]:
+        addresses = await self._resolve(host, port)
+        results: list[ResolveResult] = []
+        for address in dict.fromkeys(addresses):
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not self.allow_private and not is_public_address(ip):
+                raise _Refused(NOT_PUBLIC)
+            fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            if family not in (socket.AF_UNSPEC, fam):
+                continue
+            results.append(ResolveResult(hostname=host, host=str(ip), port=port, family=fam, proto=0,
+                                         flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV))
+        if not results:
+            raise OSError("no address")
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+class AiohttpWebhookTransport:
+    """Posts webhook bodies with a total timeout; see corral.core.projects.ports.WebhookTransport.
+
+    ``resolver`` replaces the system resolver and ``socket_factory`` the connector's socket creation
+    (aiohttp >= 3.12), both for tests that must control name resolution and never reach the network.
+    """
+
+    def __init__(self, *, allow_private: bool = False, timeout: float = 10.0, resolver: HostResolver | None = None,
+                 socket_factory: Callable[[Any], socket.socket] | None = None) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
+        self.resolver: HostResolver = resolver or system_resolver
+        self.socket_factory = socket_factory
         self._session: aiohttp.ClientSession | None = None
 
-    def check_target(self, url: str) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise InvalidInput("url must be an http(s) URL with a host", field="url")
-        if parsed.username or parsed.password:
-            raise InvalidInput("url must not carry credentials; use the webhook secret", field="url")
-        host = parsed.hostname
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            lowered = host.lower()
-            if not self.allow_private and (lowered == "localhost" or lowered.endswith(".localhost")):
-                raise InvalidInput("url points to this machine; webhooks need a public target", field="url") from None
-            return
-        if not self.allow_private and not is_public_address(host):
-            raise InvalidInput("url points to a private, loopback or link-local address; an administrator can "
-                               "allow those with CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS", field="url")
+    def check_target(self, url: str, field: str = "url") -> None:
+        check_url(url, field=field, allow_private=self.allow_private)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.allow_private), limit=32,
-                                             use_dns_cache=False)
-            self._session = aiohttp.ClientSession(connector=connector,
+            extra: dict[str, Any] = {} if self.socket_factory is None else {"socket_factory": self.socket_factory}
+            connector = aiohttp.TCPConnector(resolver=_CheckedResolver(self.resolver, self.allow_private), limit=32,
+                                             use_dns_cache=False, **extra)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
                                                   timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpAnswer:
-        self.check_target(url)
+        try:
+            check_url(url, allow_private=self.allow_private)
+        except InvalidInput as exc:
+            raise InvalidInput(f"refused: {exc.message}", field="url") from None
         started = time.monotonic()
         try:
             async with self._client().post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 text = (await resp.content.read(_EXCERPT)).decode("utf-8", "replace")
                 return HttpAnswer(status=resp.status, duration_ms=int((time.monotonic() - started) * 1000),
                                   body_excerpt=text)
-        except _Refused as exc:
-            raise Unavailable(f"refused: {exc}") from None
-        except aiohttp.ClientConnectorError as exc:
-            cause: Any = exc.os_error
-            if isinstance(cause, _Refused):
-                raise Unavailable(f"refused: {cause}") from None
-            raise Unavailable(f"cannot connect: {exc.os_error.strerror or exc}") from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise Unavailable(f"delivery failed: {type(exc).__name__}: {exc}"[:300]) from None
+        except Exception as exc:
+            reason = _reason(exc)
+            if reason is None:
+                raise
+            log.info("webhook delivery failed: %s", reason, extra={"detail": f"{type(exc).__name__}: {exc}"[:300]})
+            raise Unavailable(reason) from None
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+            self._session = None
+
+
+def _reason(exc: BaseException) -> str | None:
+    """What a user is told about a failed delivery (None: not a delivery failure, let it propagate)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, _Refused):
+            return NOT_PUBLIC
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            return "name resolution failed"
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientConnectorSSLError):
+            return "TLS handshake failed"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        return "connection failed"
+    if isinstance(exc, _Refused):
+        return NOT_PUBLIC
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the receiver closed the connection"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return "connection failed"
+    return None

@@ -67,6 +67,14 @@ class IdentityStoresContract:
             assert (got.display_name, got.is_active) == ("Alice", False)
             assert await uow.users.get_by_name("nobody") is None
 
+    async def test_user_names_ignore_case(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            await uow.users.add(_user("erin"))
+            with pytest.raises(Conflict):  # "ERIN" is erin (like Gitea)
+                await uow.users.add(attrs.evolve(_user("ERIN"), email="other-erin@example.com"))
+            found = await uow.users.get_by_name("Erin")
+            assert found is not None and found.name == "erin"
+
     async def test_roles_bindings_and_grants(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
             await uow.roles.ensure_permissions(PERMISSIONS)

@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 
 from corral.core.errors import Conflict
 from corral.core.git.model import PushIntent, RefUpdate
+from corral.core.identity.model import SealedSecret
 from corral.core.ids import uuid7
 from corral.core.projects.model import (
     BranchProtection,
@@ -37,6 +39,7 @@ from corral.core.projects.model import (
     WebhookDelivery,
 )
 from corral.core.projects.ports import UserRef
+from corral.core.secrets.model import WrappedKey
 
 __all__ = ["ProjectStoresContract"]
 
@@ -60,6 +63,52 @@ class ProjectStoresContract:
             await uow.projects.add(project)
             await uow.commit()
         return owner, project
+
+    async def test_names_are_unique_ignoring_case(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, _project_todo = await self._setup(projects_uow_factory, make_user)
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.projects.add(_project(owner, "TODO"))
+        other = _project(owner, "other")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(other)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):  # renaming onto another project's name in another case
+                await uow.projects.update(attrs.evolve(other, name="Todo"))
+        someone = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(_project(someone, "TODO"))  # another owner: no clash
+            await uow.commit()
+
+    async def test_owned_by(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        second = _project(owner, "second")
+        someone = await make_user(f"u{uuid.uuid4().hex[:8]}")
+        async with projects_uow_factory() as uow:
+            await uow.projects.add(second)
+            await uow.projects.add(_project(someone, "theirs"))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.owned_by(owner.id) == sorted([project.id, second.id])
+            await uow.projects.delete(second.id)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.owned_by(owner.id) == [project.id]
+
+    async def test_redirects_ignore_case(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        async with projects_uow_factory() as uow:
+            await uow.projects.set_redirect(owner.id, "Older", project.id)
+            await uow.projects.set_redirect(owner.id, "OLDER", project.id)  # the same name: replaces it
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name.upper(), "older") == project
+            await uow.projects.drop_redirect(owner.id, "older")
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.projects.redirect(owner.name, "Older") is None
+            assert await uow.projects.redirect(owner.name, "OLDER") is None
 
     async def test_redirects_of_old_names(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)
@@ -161,7 +210,8 @@ class ProjectStoresContract:
         async with projects_uow_factory() as uow:
             assert await uow.projects.get(project.id) == project
             assert await uow.projects.get_by_slug(owner.name, "todo") == project
-            assert await uow.projects.get_by_slug(owner.name, "TODO") is None
+            assert await uow.projects.get_by_slug(owner.name.upper(), "ToDo") == project  # case-insensitive
+            assert await uow.projects.get_by_slug(owner.name, "todo2") is None
             try:
                 await uow.projects.add(_project(owner, "todo"))
                 raise AssertionError("duplicate accepted")
@@ -311,10 +361,39 @@ class ProjectStoresContract:
         async with projects_uow_factory() as uow:
             assert await uow.branch_protections.list(project.id) == [changed]
 
+    async def test_webhook_secrets_sealed_and_rewrapped(self, projects_uow_factory: Any,
+                                                        make_user: MakeUser) -> None:
+        _, project = await self._setup(projects_uow_factory, make_user)
+        hooks = [Webhook(uuid7(), project.id, f"https://example.com/{i}", ("push",), T0,
+                         secret=SealedSecret(b"ct%d" % i, WrappedKey(key, b"wk%d" % i)))
+                 for i, key in enumerate(("old", "old", "new"))]
+        bare = Webhook(uuid7(), project.id, "https://example.com/bare", ("push",), T0)
+        async with projects_uow_factory() as uow:
+            for hook in [*hooks, bare]:
+                await uow.webhooks.add(hook)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhooks.count_by_key() == {"old": 2, "new": 1}
+            claimed = await uow.webhooks.claim_for_rewrap("new", 10)
+            assert sorted(h.id for h in claimed) == sorted(h.id for h in hooks[:2])
+            assert await uow.webhooks.claim_plaintext(10) == []
+            for h in claimed:
+                assert h.secret is not None
+                await uow.webhooks.update(attrs.evolve(h, secret=attrs.evolve(
+                    h.secret, wrapped_key=WrappedKey("new", h.secret.wrapped_key.blob))))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.webhooks.count_by_key() == {"new": 3}
+            assert await uow.webhooks.claim_for_rewrap("new", 10) == []
+            assert await uow.webhooks.get(project.id, bare.id) == bare
+            got = await uow.webhooks.get(project.id, hooks[0].id)
+            assert got is not None and got.secret == SealedSecret(b"ct0", WrappedKey("new", b"wk0"))
+
     async def test_protections_webhooks_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         _, project = await self._setup(projects_uow_factory, make_user)
         rule = BranchProtection(uuid7(), project.id, "main", T0, required_approvals=2)
-        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push", "issue"), T0, secret="s")
+        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push", "issue"), T0,
+                       secret=SealedSecret(b"sealed", WrappedKey("k1", b"wrapped")))
         due = WebhookDelivery(uuid7(), hook.id, project.id, "push", {"a": [1, "x"]}, DeliveryStatus.PENDING, T0,
                               next_attempt_at=T0)
         later = WebhookDelivery(uuid7(), hook.id, project.id, "push", {}, DeliveryStatus.PENDING, T0,
@@ -354,7 +433,7 @@ class ProjectStoresContract:
 
     async def test_purge_finished_deliveries(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         _, project = await self._setup(projects_uow_factory, make_user)
-        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push",), T0, secret="s")
+        hook = Webhook(uuid7(), project.id, "https://example.com/h", ("push",), T0)
         old = T0 - timedelta(days=40)
 
         def delivery(status: DeliveryStatus, created_at: datetime) -> WebhookDelivery:

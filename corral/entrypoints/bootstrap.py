@@ -50,6 +50,7 @@ class Platform:
     valkey_url: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
     _attach: bool = False
+    published_runtime: bool = False  # this process owns the embedded services and published runtime.json
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True, attach: bool = False) -> Platform:
@@ -69,6 +70,7 @@ class Platform:
                 await platform._wire_services(migrate=migrate)
             for wiring in WIRINGS:
                 await wiring(platform)
+            _install_cursor_key(platform)
         except BaseException:
             await platform.aclose()
             raise
@@ -183,6 +185,7 @@ class Platform:
         with os.fdopen(fd, "w") as fh:
             json.dump({"pid": os.getpid(), "database_url": self.database_url, "valkey_url": self.valkey_url}, fh)
         os.replace(tmp, path)
+        self.published_runtime = True
 
         async def withdraw() -> None:
             current = _load_runtime(path)
@@ -246,6 +249,15 @@ async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(1)
 
 
+def _install_cursor_key(platform: Platform) -> None:
+    """Sign pagination cursors with a key derived from the master key: every replica accepts the others'
+    cursors, and they survive restarts (a master key rotation invalidates the cursors in flight)."""
+    from corral.core.pagination import configure_cursor_key
+    from corral.entrypoints.masterkey import key_ring
+
+    configure_cursor_key(key_ring(platform).derive_key("pagination cursors v1"))
+
+
 def runtime_file(data_dir: Path) -> Path:
     """Where a running server publishes its embedded services' URLs (mode 0600: they carry a password)."""
     return data_dir / "runtime.json"
@@ -287,6 +299,7 @@ def _wirings() -> None:
     from corral.entrypoints.identity_wiring import wire_identity
     from corral.entrypoints.notify_wiring import wire_notifications
     from corral.entrypoints.observe import wire_observe
+    from corral.entrypoints.pipelines_wiring import wire_pipelines
     from corral.entrypoints.projects_wiring import wire_projects
     from corral.entrypoints.secrets import wire_secrets
 
@@ -296,6 +309,7 @@ def _wirings() -> None:
     WIRINGS.append(wire_notifications)
     WIRINGS.append(wire_projects)  # after the outbox relay exists; wraps identity's WebAuth (visibility, owners)
     WIRINGS.append(wire_housekeeping)
+    WIRINGS.append(wire_pipelines)
 
 
 _wirings()

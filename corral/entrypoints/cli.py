@@ -53,6 +53,23 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     return attrs.evolve(settings, **changes) if changes else settings
 
 
+def instance_settings(args: argparse.Namespace, *, require: bool = False) -> Settings:
+    """Settings of a CLI tool working on an instance: the running server's data directory when
+    ``CORRAL_DATA_DIR`` is not given (announced on one stderr line); with ``require``, a data directory
+    holding no instance yet is refused (exit 2) unless ``--init`` was given."""
+    import os
+
+    from corral.entrypoints.instance import locate, require_instance
+
+    settings = settings_from(args)
+    default_dir = attrs.fields(Settings).data_dir.default.factory()  # type: ignore[union-attr]
+    explicit = bool(os.environ.get("CORRAL_DATA_DIR")) or settings.data_dir != default_dir
+    located = locate(settings, explicit=explicit)
+    if require:
+        require_instance(located, init=bool(getattr(args, "init", False)))
+    return located.settings
+
+
 # --- serve -------------------------------------------------------------------------------------------------
 
 @command("serve", "run the Corral server (embedded PostgreSQL and Valkey unless configured otherwise)")
@@ -88,6 +105,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     platform = await Platform.start(settings)
+    pointer: Path | None = None
     try:
         app = create_app(platform)
         runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout, access_log=None,
@@ -97,13 +115,25 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.port
         platform.start_background()
-        log.info("corral is serving", extra={"url": f"http://{settings.host}:{port}", "profile": settings.profile})
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        url = f"http://{host}:{port}"
+        if platform.published_runtime:
+            from corral.entrypoints.instance import announce
+
+            pointer = announce(settings.data_dir, url)
+        log.info("corral is serving", extra={"url": url, "profile": settings.profile})
+        where = "in memory" if settings.profile == "memory" else f"data directory {settings.data_dir}"
+        print(f"Corral is running at {url} ({where})", file=sys.stderr, flush=True)
         if ready:
             ready(port)
         await stop.wait()
         log.info("shutting down: no new connections, finishing in-flight requests")
         await runner.cleanup()  # stops listening, waits for in-flight handlers up to shutdown_timeout
     finally:
+        if pointer is not None:
+            from corral.entrypoints.instance import withdraw
+
+            withdraw(pointer)
         await platform.aclose()
         log.info("stopped")
 
@@ -118,7 +148,7 @@ def _migrate_args(p: argparse.ArgumentParser) -> None:
 
 @_migrate_args.run
 def _migrate(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = instance_settings(args)
     _configure_logging(settings, quiet=True)
     from corral.adapters.postgres.migrator import MigrationState, apply_migrations, migration_status
 
@@ -245,8 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     _load_extensions()
     args = build_parser().parse_args(argv)
     _help, _add, run = COMMANDS[args.command]
+    from corral.entrypoints.instance import InstanceError
+
     try:
         return run(args)
+    except InstanceError as exc:
+        print(f"corral: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"corral: {exc}", file=sys.stderr)
         return 2

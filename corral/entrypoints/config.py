@@ -78,6 +78,7 @@ class Settings:
     log_format: Literal["json", "text"] = "json"
     shutdown_timeout: float = attrs.field(default=30.0, validator=_positive)
     worker_threads: int = attrs.field(default=0)  # 0: one per core
+    validate_responses: bool = False  # check every JSON answer against the OpenAPI document (tests, development)
 
     # --- PostgreSQL ----------------------------------------------------------
     database_url: str | None = None  # unset: embedded PostgreSQL under data_dir
@@ -176,7 +177,8 @@ class Settings:
     # (a crash between git and the push's record) is looked at
     git_push_recovery_seconds: float = attrs.field(default=60.0, validator=_positive)
     git_push_recovery_grace_seconds: float = attrs.field(default=120.0, validator=_positive)
-    webhook_allow_private_targets: bool = False  # let webhooks reach loopback/private/link-local addresses
+    # project AND notification webhooks may reach loopback/private/special-purpose addresses (any environment)
+    webhook_allow_private_targets: bool = False
     webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)
     webhook_max_attempts: int = attrs.field(default=8, validator=_positive)
     lfs_max_object_bytes: int = attrs.field(default=5 * 1024**3, validator=_positive)

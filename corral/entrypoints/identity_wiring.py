@@ -66,7 +66,7 @@ async def wire_identity(platform: Any) -> None:
     ids = IdentityServices(uow_factory, cache, hasher, clock, policy=policy_from(settings), totp_sealer=sealer)
     ids.authorizer.cache_ttl = timedelta(seconds=settings.authz_cache_ttl_seconds)
     platform.register(IdentityServices, ids)
-    platform.register(WebAuth, IdentityWebAuth(ids))
+    platform.register(WebAuth, IdentityWebAuth(ids, settings.base_url))
     platform.container.register("authorizer", instance=ids.authorizer)  # other domains authorize through it
     platform.app_hooks.append(install(ids))
     created = await ensure_system_roles(uow_factory, clock)

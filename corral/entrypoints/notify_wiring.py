@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
-from corral.adapters.http_webhooks import AiohttpWebhookTransport
 from corral.adapters.notify_templates import JinjaRenderer
+from corral.adapters.webhooks import AiohttpWebhookTransport
 from corral.core.clock import Clock
+from corral.core.errors import InvalidInput
 from corral.core.notify.dispatcher import NotificationDispatcher
 from corral.core.notify.planner import NotificationPlanner
 from corral.core.notify.ports import EmailSender
@@ -17,8 +18,9 @@ from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.uow import UnitOfWorkFactory
 
-if TYPE_CHECKING:
-    from corral.entrypoints.bootstrap import Platform
+# ``platform`` below is corral.entrypoints.bootstrap.Platform, typed Any like every wiring's: bootstrap imports
+# the wirings, so they do not import it back (no import cycle).
+Platform = Any
 
 __all__ = ["OUTBOX_CONSUMERS", "RELAY_IDLE_SECONDS", "wire_notifications"]
 
@@ -50,7 +52,13 @@ async def wire_notifications(platform: Platform) -> None:
             security=settings.smtp_security, username=settings.smtp_username, password=settings.smtp_password,
             timeout=settings.smtp_timeout, verify_tls=settings.smtp_verify_tls,
         )
-    transport = AiohttpWebhookTransport(allow_private=settings.environment != "production")
+    # one transport and one setting for project and notification webhooks (never relaxed by the environment)
+    transport = AiohttpWebhookTransport(allow_private=settings.webhook_allow_private_targets)
+    if settings.notify_webhook_url:
+        try:
+            transport.check_target(settings.notify_webhook_url, field="notify_webhook_url")
+        except InvalidInput as exc:
+            log.warning("CORRAL_NOTIFY_WEBHOOK_URL will be refused at delivery: %s", exc.message)
     platform.closers.append(transport.aclose)
     dispatcher = NotificationDispatcher(
         uow_factory, email, transport, clock, webhook_secret=settings.notify_webhook_secret,
@@ -58,7 +66,8 @@ async def wire_notifications(platform: Platform) -> None:
     )
     platform.register(NotificationPlanner, planner)
     platform.register(NotificationDispatcher, dispatcher)
-    platform.register(NotificationService, NotificationService(uow_factory, clock))
+    platform.register(NotificationService, NotificationService(
+        uow_factory, clock, allow_private_webhooks=settings.webhook_allow_private_targets))
 
     async def notification_delivery() -> None:
         while True:

@@ -12,86 +12,22 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import attrs
-
 from corral.adapters.otlp.codec import OtlpCodec
 from corral.adapters.otlp.decoders import InProcessTelemetryDecoder, ProcessPoolTelemetryDecoder
 from corral.core.clock import Clock
 from corral.core.observe.alerts import AlertEvaluator, AlertService
-from corral.core.observe.compaction import ColdCompaction, prune_cache
+from corral.core.observe.compaction import ColdCompaction
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
-from corral.core.observe.ports import (
-    AlertStore,
-    ColdCache,
-    LeaderLock,
-    LiveTail,
-    ProjectDirectory,
-    RecentRequests,
-    TelemetryDecoder,
-)
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.entrypoints.config import Settings
+from corral.entrypoints.observe_runtime import ObserveRuntime
 
 __all__ = ["ObserveRuntime", "wire_observe"]
 
 log = logging.getLogger("corral.observe")
 TAIL_ITEMS_PER_BATCH = 500
-
-
-@attrs.define
-class ObserveRuntime:
-    """What the OTLP receiver, the query routes and the loops share."""
-
-    settings: Settings
-    pipeline: IngestPipeline
-    codec: OtlpCodec
-    decoder: TelemetryDecoder
-    directory: ProjectDirectory
-    queries: ObserveQueries
-    alerts: AlertService
-    alert_store: AlertStore
-    evaluator: AlertEvaluator
-    rotation: ColdRotation
-    tail: LiveTail
-    leader: LeaderLock
-    clock: Clock
-    recent: RecentRequests | None = None  # fingerprints of stored OTLP requests (retry dedupe)
-    ensure_partitions: Any = None  # async (today) -> int, PostgreSQL only
-    body_budget: Any = None  # the OTLP receiver's bound on request bytes in memory (corral.entrypoints.otlp)
-    compaction: ColdCompaction | None = None  # run after each rotation pass
-    cold_cache: ColdCache | None = None  # this replica's local copies of cold files
-
-    async def rotate(self, older_than: timedelta | None = None) -> Any:
-        """One rotation pass as the leader (skipped, returning None, when another replica leads),
-        then compaction; every replica then drops its cached copies of deleted cold files."""
-        try:
-            return await self._rotate(older_than)
-        finally:
-            manifest = self.queries.cold_manifest
-            if self.cold_cache is not None and manifest is not None:
-                try:
-                    await prune_cache(self.cold_cache, manifest)
-                except Exception:
-                    log.exception("cold tier cache pruning failed; retrying next period")
-
-    async def _rotate(self, older_than: timedelta | None) -> Any:
-        async with self.leader.lead("observe-rotation") as leading:
-            if not leading:
-                return None
-            if self.ensure_partitions is not None:
-                await self.ensure_partitions(self.clock.now().date())
-            report = await self.rotation.run_once(older_than=older_than)
-            if self.compaction is not None:
-                report.compaction = await self.compaction.run_once(self.rotation.complete_days(self.clock.now()))
-            return report
-
-    async def evaluate_alerts(self) -> int:
-        async with self.leader.lead("observe-alerts") as leading:
-            if not leading:
-                return 0
-            return len(await self.evaluator.evaluate_all())
 
 
 def _tail_items(batch: TelemetryBatch) -> list[dict[str, Any]]:
@@ -212,7 +148,7 @@ async def wire_observe(platform: Any) -> None:
 
     platform.background.extend([rotation_loop, alert_loop])
     if settings.otlp_port is not None:
-        from corral.entrypoints.otlp import serve_otlp_listener
+        from corral.entrypoints.otlp_listener import serve_otlp_listener
 
         async def otlp_listener() -> None:
             await serve_otlp_listener(platform, settings.host, settings.otlp_port or 0)

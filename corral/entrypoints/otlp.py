@@ -9,10 +9,8 @@ The 200 is sent only after the batch holding the request's records is committed.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
-from typing import Any, cast
 
 from aiohttp import web
 
@@ -27,11 +25,11 @@ from corral.core.errors import (
     Unavailable,
 )
 from corral.core.observe.model import Caller, TelemetryBatch
-from corral.entrypoints.observe import ObserveRuntime
-from corral.entrypoints.web.keys import PLATFORM, PRINCIPAL, PROJECT_LOOKUP, WEB_AUTH
+from corral.entrypoints.observe_runtime import ObserveRuntime
+from corral.entrypoints.web.keys import PLATFORM, PRINCIPAL, WEB_AUTH
 from corral.entrypoints.web.routing import RouteTable
 
-__all__ = ["routes", "serve_otlp_listener"]
+__all__ = ["routes"]
 
 routes = RouteTable(tag="otlp")
 PROTOBUF = "application/x-protobuf"
@@ -82,6 +80,11 @@ async def _read_limited(request: web.Request, limit: int, budget: BodyBudget) ->
             if len(chunks) > taken:  # gzip or chunked: account for what is really held
                 budget.take(len(chunks) - taken)
                 taken = len(chunks)
+    except web.RequestPayloadError as exc:  # e.g. a plain body sent as Content-Encoding: gzip
+        budget.give(taken)
+        from corral.entrypoints.web.middleware import body_read_error
+
+        raise body_read_error(request, exc) from exc
     except BaseException:
         budget.give(taken)
         raise
@@ -173,41 +176,16 @@ _DOC = (
 )
 
 
-@routes.post("/v1/logs", summary="OTLP logs export", description=_DOC)
+@routes.post("/v1/logs", summary="OTLP logs export", description=_DOC, account=False)
 async def otlp_logs(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "logs")
 
 
-@routes.post("/v1/traces", summary="OTLP traces export", description=_DOC)
+@routes.post("/v1/traces", summary="OTLP traces export", description=_DOC, account=False)
 async def otlp_traces(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "traces")
 
 
-@routes.post("/v1/metrics", summary="OTLP metrics export", description=_DOC)
+@routes.post("/v1/metrics", summary="OTLP metrics export", description=_DOC, account=False)
 async def otlp_metrics(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "metrics")
-
-
-async def serve_otlp_listener(platform: Any, host: str, port: int) -> None:
-    """Serve only the OTLP routes on their own port until cancelled."""
-    from corral.entrypoints.web.app import MAX_REQUEST_BYTES, _resolve
-    from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
-    from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
-    from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
-
-    app = web.Application(
-        middlewares=[context_middleware, error_middleware, security_middleware], client_max_size=MAX_REQUEST_BYTES
-    )
-    app[PLATFORM] = platform
-    app[WEB_AUTH] = cast(WebAuth, _resolve(platform.container, WebAuth, DenyAllAuth()))
-    app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(platform.container, ProjectLookup, UuidProjectLookup()))
-    app[TRUSTED_PROXIES] = TrustedProxies.parse(platform.settings.trusted_proxies)
-    routes.mount(app)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()

@@ -13,12 +13,15 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import RepoBrowser
+from corral.core.identity.kit import IdentityServices
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
+from corral.core.projects.ownership import ProjectOwnership
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService
+from corral.core.projects.webhook_seal import WebhookKeyRewrap, WebhookSecretSealer, seal_plaintext_webhook_secrets
 from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
@@ -56,9 +59,17 @@ class UowUserDirectory:
 
 def build_kit(
     settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, objects: ObjectStore, users: UserDirectory,
-    transport: Any, git: Any,
+    transport: Any, git: Any, sealer: WebhookSecretSealer | None = None,
 ) -> ProjectsKit:
+    """``sealer`` seals webhook secrets (default: under a throw-away master key, for tests and tools)."""
     from corral.adapters.git_maintenance import GitMaintenance
+
+    if sealer is None:
+        import secrets
+
+        from corral.adapters.crypto import AesGcmCipher, AesGcmKeyWrapper
+
+        sealer = WebhookSecretSealer(AesGcmCipher(), AesGcmKeyWrapper([secrets.token_bytes(32)]))
 
     return ProjectsKit(
         uow_factory=uow_factory,
@@ -67,7 +78,7 @@ def build_kit(
         merge_requests=MergeRequestService(uow_factory, git, users, clock),
         protections=BranchProtectionService(uow_factory, clock, users),
         webhooks=WebhookService(uow_factory, transport, clock, retry_base_seconds=settings.webhook_retry_base_seconds,
-                                max_attempts=settings.webhook_max_attempts, repos=git),
+                                max_attempts=settings.webhook_max_attempts, repos=git, sealer=sealer),
         browser=RepoBrowser(git),
         users=users,
         git=git,
@@ -90,6 +101,13 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
     except Exception:  # punq: nothing registered (no identity domain wired)
         inner = DenyAllAuth()
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
+    try:
+        ids: IdentityServices = platform.resolve(IdentityServices)
+    except Exception:  # punq: no identity domain wired
+        ids = None  # type: ignore[assignment]
+    if ids is not None:
+        # ownership counts in every identity decision (tokens, delegations, "changing a user needs all they hold")
+        ids.authorizer.implicit = ProjectOwnership(kit.uow_factory)
     platform.app_hooks.append(lambda app: app.on_response_prepare.append(lfs_authenticate_header))
     platform.app_hooks.append(install_project_redirects)
     # first of all: any request that is not git's makes its connection forget what git requests kept
@@ -165,8 +183,10 @@ def start_lfs_staging_sweep(platform: Any, kit: ProjectsKit, *, interval: float 
 
 
 async def wire_projects(platform: Any) -> None:
+    from corral.adapters.crypto import AesGcmCipher
     from corral.adapters.git_cli import GitCli
     from corral.adapters.webhooks import AiohttpWebhookTransport
+    from corral.entrypoints.masterkey import add_key_rewrap, key_ring
 
     settings: Settings = platform.settings
     uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
@@ -180,9 +200,19 @@ async def wire_projects(platform: Any) -> None:
         users = PostgresUserDirectory(platform.resolve("pg_pool"))
     except Exception:  # memory profile: no pool
         users = UowUserDirectory(uow_factory)
+    # the one transport of project and notification webhooks (corral.core.outbound's rules, address pinning)
     transport = AiohttpWebhookTransport(allow_private=settings.webhook_allow_private_targets)
     platform.closers.append(transport.aclose)
-    kit = build_kit(settings, uow_factory, clock, objects, users, transport, git)
+    sealer = WebhookSecretSealer(AesGcmCipher(), key_ring(platform))  # webhook secrets at rest: the envelope
+    add_key_rewrap(platform, WebhookKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key` / status
+    try:  # secrets written in plain text before migration 053
+        sealed = await seal_plaintext_webhook_secrets(uow_factory, sealer, clock)
+    except Exception as exc:  # e.g. a schema without 053 yet: the next start does it (deliveries wait)
+        log.warning("could not encrypt webhook secrets stored in plain text: %s", type(exc).__name__)
+    else:
+        if sealed:
+            log.warning("encrypted webhook secrets that were stored in plain text", extra={"count": sealed})
+    kit = build_kit(settings, uow_factory, clock, objects, users, transport, git, sealer)
     platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from corral.adapters.crypto import AesGcmCipher
 from corral.core.clock import Clock
@@ -17,8 +17,9 @@ from corral.core.secrets.service import SecretsService
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.masterkey import key_rewraps, key_ring
 
-if TYPE_CHECKING:
-    from corral.entrypoints.bootstrap import Platform
+# ``platform`` below is corral.entrypoints.bootstrap.Platform, typed Any like every wiring's: bootstrap imports
+# the wirings, so they do not import it back (no import cycle).
+Platform = Any
 
 __all__ = ["wire_secrets"]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -24,6 +26,7 @@ from corral.core.git.model import (
 __all__ = ["InMemoryGitRepositories"]
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_BAD_REV = re.compile(r"^-|[\x00-\x20\x7f:\\]|\.\.|@\{")  # as GitCli refuses them
 
 
 @attrs.define
@@ -37,7 +40,13 @@ class _Repo:
 
 @attrs.define
 class InMemoryGitRepositories:
-    """GitRepositories in memory; ``commit`` (not in the port) lets tests build history."""
+    """GitRepositories in memory; ``commit`` and ``tag`` (not in the port) let tests build history.
+
+    It passes corral.contracts.git but deliberately models less than git: no patch text (``patch`` is
+    empty), no rename or copy detection (a rename is a deletion and an addition), lightweight tags only,
+    directory entries carry a dummy sha, commit shas are not git's, and ``log(path=...)`` compares each
+    commit with its first parent only (no history simplification across merges).
+    """
 
     repos: dict[str, _Repo] = attrs.field(factory=dict)
     merges: list[tuple[str, str, str, str]] = attrs.field(factory=list)  # (repo, target, source, strategy)
@@ -59,6 +68,10 @@ class InMemoryGitRepositories:
             else:
                 tree[path] = content
         return self._write(r, tree, (base,) if base else (), message, branch)
+
+    def tag(self, repo: str, name: str, sha: str) -> None:
+        """A lightweight tag ``name`` on commit ``sha``."""
+        self._repo(repo).tags[name] = sha
 
     def _write(self, r: _Repo, tree: dict[str, bytes], parents: tuple[str, ...], message: str,
                branch: str | None, author: Signature | None = None) -> str:
@@ -105,6 +118,7 @@ class InMemoryGitRepositories:
 
     async def resolve(self, repo: str, rev: str) -> str | None:
         r = self._repo(repo)
+        self.validate(rev)
         name = rev.removeprefix("refs/heads/")
         if name in r.branches:
             return r.branches[name]
@@ -121,6 +135,7 @@ class InMemoryGitRepositories:
 
     async def tree(self, repo: str, rev: str, path: str) -> list[TreeEntry]:
         files = self._repo(repo).files[await self._must(repo, rev)]
+        path = _clean_path(path)
         prefix = f"{path}/" if path else ""
         entries: dict[str, TreeEntry] = {}
         for name, content in files.items():
@@ -131,18 +146,20 @@ class InMemoryGitRepositories:
             if rest:
                 entries[head] = TreeEntry(head, full, "tree", "040000", "0" * 40)
             else:
-                entries[head] = TreeEntry(head, full, "blob", "100644", hashlib.sha1(content).hexdigest(),  # noqa: S324
-                                          len(content))
+                entries[head] = TreeEntry(head, full, "blob", "100644", _blob_sha(content), len(content))
         if path and not entries:
             raise NotFound(f"no directory {path!r} at {rev}")
         return sorted(entries.values(), key=lambda e: (e.type != "tree", e.name))
 
     async def blob(self, repo: str, rev: str, path: str, *, limit: int) -> Blob:
         files = self._repo(repo).files[await self._must(repo, rev)]
+        path = _clean_path(path)
         if path not in files:
+            if not path or any(name.startswith(f"{path}/") for name in files):
+                raise InvalidInput(f"{path!r} is a directory, not a file", field="path")
             raise NotFound(f"no file {path!r} at {rev}")
         data = files[path]
-        return Blob(path, hashlib.sha1(data).hexdigest(), len(data), data[:limit], len(data) > limit)  # noqa: S324
+        return Blob(path, _blob_sha(data), len(data), data[:limit], len(data) > limit)
 
     async def blob_stream(self, repo: str, rev: str, path: str) -> AsyncIterator[bytes]:
         blob = await self.blob(repo, rev, path, limit=1 << 40)
@@ -152,7 +169,20 @@ class InMemoryGitRepositories:
                   limit: int = 50) -> list[Commit]:
         r = self._repo(repo)
         shas = self._ancestors(r, await self._must(repo, rev))
+        if path:
+            path = _clean_path(path)
+            shas = [s for s in shas if self._touches(r, s, path)]
         return [r.commits[s] for s in shas][skip:skip + limit]
+
+    def _touches(self, r: _Repo, sha: str, path: str) -> bool:
+        """Whether ``sha`` changed ``path`` (a file or a directory) against its first parent."""
+        parents = r.commits[sha].parents
+        old, new = (r.files.get(parents[0], {}) if parents else {}), r.files[sha]
+
+        def under(files: dict[str, bytes]) -> dict[str, bytes]:
+            return {n: c for n, c in files.items() if n == path or n.startswith(f"{path}/")}
+
+        return under(old) != under(new)
 
     def _changes(self, r: _Repo, old: str | None, new: str) -> tuple[FileChange, ...]:
         a = r.files.get(old, {}) if old else {}
@@ -162,8 +192,7 @@ class InMemoryGitRepositories:
             if a.get(path) == b.get(path):
                 continue
             status = "added" if path not in a else "deleted" if path not in b else "modified"
-            out.append(FileChange(path, status, len(b.get(path, b"").splitlines()),
-                                  len(a.get(path, b"").splitlines())))
+            out.append(FileChange(path, status, *_line_counts(a.get(path, b""), b.get(path, b""))))
         return tuple(out)
 
     async def show(self, repo: str, sha: str, *, max_patch_bytes: int) -> tuple[Commit, Comparison]:
@@ -246,8 +275,31 @@ class InMemoryGitRepositories:
         return sha
 
     def validate(self, rev: str) -> None:
-        if rev.startswith("-"):
-            raise InvalidInput("bad ref", field="ref")
+        if not rev or len(rev) > 255 or _BAD_REV.search(rev):
+            raise InvalidInput(f"{rev!r} is not a valid branch, tag or commit", field="ref")
+
+
+def _clean_path(path: str) -> str:
+    path = path.strip("/")
+    if any(p in ("..", ".") for p in path.split("/")) or "\x00" in path or "\n" in path:
+        raise InvalidInput("path must not contain '.' or '..' segments", field="path")
+    return path
+
+
+def _blob_sha(data: bytes) -> str:
+    """The object id git gives a blob with ``data``."""
+    return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()  # noqa: S324
+
+
+def _line_counts(old: bytes, new: bytes) -> tuple[int, int]:
+    """Lines added and removed from ``old`` to ``new`` (what ``git diff --numstat`` counts)."""
+    a, b = old.splitlines(), new.splitlines()
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            removed += i2 - i1
+            added += j2 - j1
+    return added, removed
 
 
 def _window(refs: dict[str, str], after: str | None, limit: int | None) -> list[str]:

@@ -20,7 +20,7 @@ from corral.core.identity.model import (
     TotpEnrolment,
     User,
 )
-from corral.core.pagination import Page, decode_cursor, encode_cursor
+from corral.core.pagination import Page, cursor_str, decode_cursor, encode_cursor
 
 __all__ = [
     "InMemoryDelegationStore",
@@ -58,9 +58,8 @@ T = TypeVar("T")
 def _page(items: list[T], key: str, limit: int, cursor: str | None, value: Callable[[T], str],
           descending: bool = False) -> Page[T]:
     """Items (already sorted by ``value``) after the cursor's position."""
-    after = decode_cursor(cursor)
-    if after is not None:
-        mark = str(after.get(key))
+    mark = cursor_str(decode_cursor(cursor), key)
+    if mark is not None:
         items = [i for i in items if (value(i) < mark if descending else value(i) > mark)]
     page = items[:limit]
     nxt = encode_cursor({key: value(page[-1])}) if len(items) > limit else None
@@ -75,7 +74,7 @@ class InMemoryUserStore:
         for other in self.data.users.values():
             if other.id == user.id:
                 continue
-            if other.name == user.name:
+            if other.name.lower() == user.name.lower():
                 raise Conflict(f"a user named {user.name!r} exists", field="name")
             if other.email == user.email:
                 raise Conflict(f"the email {user.email!r} is taken", field="email")
@@ -88,7 +87,8 @@ class InMemoryUserStore:
         return self.data.users.get(user_id)
 
     async def get_by_name(self, name: str) -> User | None:
-        return next((u for u in self.data.users.values() if u.name == name), None)
+        folded = name.lower()
+        return next((u for u in self.data.users.values() if u.name.lower() == folded), None)
 
     async def update(self, user: User) -> None:
         if user.id not in self.data.users:

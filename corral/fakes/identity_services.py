@@ -47,6 +47,9 @@ class InMemoryCacheBus:
 
 @attrs.define
 class InMemoryAuthzCache:
+    """AuthzCache of one replica; replicas sharing a bus invalidate each other. Unlike Valkey, a replica's
+    entries are its own (another replica does not serve them); entries expire at ``valid_until`` on ``clock``."""
+
     clock: Clock
     bus: InMemoryCacheBus = attrs.field(factory=InMemoryCacheBus)
     permissions: dict[tuple[uuid.UUID, uuid.UUID | None], tuple[frozenset[str], datetime]] = attrs.field(

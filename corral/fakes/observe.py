@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from corral.core.audit.model import AuditEntry
+from corral.core.clock import Clock
 from corral.core.errors import Conflict, NotFound, Unavailable
 from corral.core.observe.filters import log_matches
 from corral.core.observe.model import (
@@ -30,6 +31,7 @@ from corral.core.observe.model import (
     MetricSeries,
     SpanItem,
     TelemetryBatch,
+    clean_batch,
 )
 from corral.core.observe.ports import ColdFile, ColdPart, HotPart
 
@@ -113,6 +115,7 @@ class InMemoryTelemetryStore:
             raise exc
         if batch.encoded:
             raise Unavailable("the in-memory telemetry store takes rows, not encoded COPY data")
+        batch = clean_batch(batch)  # as PostgreSQL: text holds no NUL / lone surrogate (U+FFFD instead)
         self.logs.extend(dict(zip(LOG_COLUMNS, r, strict=True)) for r in batch.logs)
         self.spans.extend(dict(zip(SPAN_COLUMNS, r, strict=True)) for r in batch.spans)
         self.points.extend(dict(zip(POINT_COLUMNS, r, strict=True)) for r in batch.points)
@@ -315,27 +318,31 @@ _UNKNOWN = object()
 
 
 class InMemoryRecentRequests:
-    """RecentRequests in a dict (one process); at most ``max_keys`` remembered (oldest forgotten)."""
+    """RecentRequests in a dict (one process); at most ``max_keys`` remembered (oldest forgotten).
+    Time is ``clock.monotonic()`` when a clock is given (tests move it), else the real monotonic clock."""
 
-    def __init__(self, max_keys: int = 10_000) -> None:
+    def __init__(self, max_keys: int = 10_000, clock: Clock | None = None) -> None:
         self.keys: dict[str, float] = {}
         self.max_keys = max_keys
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
 
     async def seen(self, key: str) -> bool:
         expires = self.keys.get(key)
-        return expires is not None and expires > time.monotonic()
+        return expires is not None and expires > self._monotonic()
 
     async def remember(self, key: str, ttl_seconds: int) -> None:
+        now = self._monotonic()
+        self.keys.pop(key, None)  # remembering again makes the key the newest
         if len(self.keys) >= self.max_keys:
-            now = time.monotonic()
             self.keys = {k: t for k, t in self.keys.items() if t > now}
             while len(self.keys) >= self.max_keys:
                 del self.keys[next(iter(self.keys))]
-        self.keys[key] = time.monotonic() + ttl_seconds
+        self.keys[key] = now + ttl_seconds
 
 
 class InMemoryLiveTail:
-    """LiveTail fan-out inside one process."""
+    """LiveTail fan-out inside one process. Like Valkey, every subscriber gets its own copy of each item as
+    JSON carries it (a subscriber rewriting its items does not change another's; datetimes become strings)."""
 
     def __init__(self) -> None:
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
@@ -346,8 +353,11 @@ class InMemoryLiveTail:
 
     async def publish(self, items: list[dict[str, Any]]) -> None:
         self.published.extend(items)
+        if not self._subscribers:
+            return
+        wire = json.dumps(items, default=str)
         for q in self._subscribers:
-            for item in items:
+            for item in json.loads(wire):
                 q.put_nowait(item)
 
     async def subscribe(self) -> AsyncIterator[dict[str, Any]]:

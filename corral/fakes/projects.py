@@ -14,7 +14,9 @@ import attrs
 
 from corral.core.errors import Conflict
 from corral.core.git.model import PushIntent, RefUpdate
+from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
+    UNSEALED_SECRET,
     BranchProtection,
     Comment,
     DeliveryStatus,
@@ -56,6 +58,7 @@ class ProjectsData:
     reviews: dict[uuid.UUID, Review] = attrs.field(factory=dict)
     protections: dict[uuid.UUID, BranchProtection] = attrs.field(factory=dict)
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
+    webhook_plaintext: dict[uuid.UUID, str] = attrs.field(factory=dict)  # secrets an older Corral left unsealed
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
     push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
@@ -69,7 +72,8 @@ class InMemoryProjectStore:
     counters: dict[Any, int] | None = None  # live (non-transactional) counters; default: data.counters
 
     async def add(self, project: Project) -> None:
-        if any(p.owner_id == project.owner_id and p.name == project.name for p in self.data.projects.values()):
+        if any(p.owner_id == project.owner_id and p.name.lower() == project.name.lower()
+               for p in self.data.projects.values()):
             raise Conflict("project already exists")
         self.data.projects[project.id] = project
 
@@ -77,10 +81,14 @@ class InMemoryProjectStore:
         return self.data.projects.get(project_id)
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
+        owner, name = owner.lower(), name.lower()
         for p in self.data.projects.values():
-            if p.owner_name == owner and p.name == name:
+            if p.owner_name.lower() == owner and p.name.lower() == name:
                 return p
         return None
+
+    async def owned_by(self, owner_id: uuid.UUID) -> builtins.list[uuid.UUID]:
+        return sorted(p.id for p in self.data.projects.values() if p.owner_id == owner_id and p.is_active)
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
         items = sorted(self.data.projects.values(), key=lambda p: p.id)
@@ -89,7 +97,7 @@ class InMemoryProjectStore:
         return items[:limit]
 
     async def update(self, project: Project) -> None:
-        if any(p.id != project.id and p.owner_id == project.owner_id and p.name == project.name
+        if any(p.id != project.id and p.owner_id == project.owner_id and p.name.lower() == project.name.lower()
                for p in self.data.projects.values()):
             raise Conflict("project already exists")
         self.data.projects[project.id] = project
@@ -110,15 +118,18 @@ class InMemoryProjectStore:
         return counters[key]
 
     async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        await self.drop_redirect(owner_id, name)  # one redirect per name regardless of case
         self.data.redirects[(owner_id, name)] = project_id
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        self.data.redirects.pop((owner_id, name), None)
+        for key in [k for k in self.data.redirects if k[0] == owner_id and k[1].lower() == name.lower()]:
+            del self.data.redirects[key]
 
     async def redirect(self, owner: str, name: str) -> Project | None:
+        owner, name = owner.lower(), name.lower()
         for (_owner_id, old), project_id in self.data.redirects.items():
             project = self.data.projects.get(project_id)
-            if old == name and project is not None and project.owner_name == owner:
+            if old.lower() == name and project is not None and project.owner_name.lower() == owner:
                 return project
         return None
 
@@ -257,14 +268,42 @@ class InMemoryWebhookStore:
 
     async def update(self, hook: Webhook) -> None:
         self.data.webhooks[hook.id] = hook
+        if hook.secret != UNSEALED_SECRET:
+            self.data.webhook_plaintext.pop(hook.id, None)
 
     async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool:
         if await self.get(project_id, hook_id) is None:
             return False
         del self.data.webhooks[hook_id]
+        self.data.webhook_plaintext.pop(hook_id, None)
         for key in [k for k, d in self.data.deliveries.items() if d.webhook_id == hook_id]:
             del self.data.deliveries[key]
         return True
+
+    def add_plaintext(self, hook: Webhook, secret: str) -> None:
+        """A webhook as an older Corral stored it: its secret in plain text (for tests of the sealing step)."""
+        self.data.webhooks[hook.id] = attrs.evolve(hook, secret=UNSEALED_SECRET)
+        self.data.webhook_plaintext[hook.id] = secret
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> builtins.list[Webhook]:
+        found = [h for _, h in sorted(self.data.webhooks.items())
+                 if h.secret is not None and h.secret != UNSEALED_SECRET
+                 and h.secret.wrapped_key.key_id != current_key_id]
+        return found[:limit]
+
+    async def count_by_key(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for h in self.data.webhooks.values():
+            if h.secret is not None and h.secret != UNSEALED_SECRET:
+                out[h.secret.wrapped_key.key_id] = out.get(h.secret.wrapped_key.key_id, 0) + 1
+        return out
+
+    async def claim_plaintext(self, limit: int) -> builtins.list[tuple[uuid.UUID, str]]:
+        return sorted(self.data.webhook_plaintext.items())[:limit]
+
+    async def seal_plaintext(self, hook_id: uuid.UUID, sealed: SealedSecret) -> None:
+        if self.data.webhook_plaintext.pop(hook_id, None) is not None and hook_id in self.data.webhooks:
+            self.data.webhooks[hook_id] = attrs.evolve(self.data.webhooks[hook_id], secret=sealed)
 
 
 @attrs.define

@@ -227,14 +227,15 @@ async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace
     held = await ids.authorizer.user_permissions((await ids.users.get("bench")).id, None)
     token = (await ids.tokens.create(SYSTEM, name="bench", scopes=sorted(held), project_id=None, expires_at=None,
                                      user="bench")).secret
+    from corral.core.projects.commands import NewBranchProtection, NewProject
     from corral.core.projects.model import Actor
     from corral.entrypoints.web.project_access import ProjectsKit
 
     kit: ProjectsKit = platform.resolve(ProjectsKit)
     user = await ids.users.get("bench")
     actor = Actor(user.id, user.name)
-    project = await kit.projects.create(actor, name="big")
-    await kit.protections.create(actor, project, {"pattern": "main"})
+    project = await kit.projects.create(actor, NewProject(name="big"))
+    await kit.protections.create(actor, project, NewBranchProtection(pattern="main"))
     corral_url = f"{base}/bench/big.git"
 
     # the source repository, pushed through Corral once; file:// reads Corral's own bare repository

@@ -34,7 +34,9 @@ class CorralProcess:
     def start(cls, data_dir: Path, env: dict[str, str], *, timeout: float = 60.0) -> CorralProcess:
         port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
-        full_env.update({"CORRAL_DATA_DIR": str(data_dir), "CORRAL_PORT": str(port), "CORRAL_LOG_LEVEL": "info"})
+        full_env.update({"CORRAL_DATA_DIR": str(data_dir), "CORRAL_PORT": str(port), "CORRAL_LOG_LEVEL": "info",
+                         # every JSON answer is checked against the OpenAPI document (a mismatch is a 500)
+                         "CORRAL_VALIDATE_RESPONSES": "true"})
         full_env.update(env)
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
         log_path = data_dir / "corral.log"

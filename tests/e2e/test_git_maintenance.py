@@ -19,10 +19,11 @@ def packs(repo: Path) -> list[str]:
 
 async def _project(corral, tmp_path: Path) -> tuple[str, Path, Path, str]:
     alice = await corral.user("alice", admin=True)
+    from corral.core.projects.commands import NewProject
     from corral.core.projects.model import Actor
 
     user = await corral.ids.users.get("alice")
-    project = await corral.kit.projects.create(Actor(user.id, user.name), name="app")
+    project = await corral.kit.projects.create(Actor(user.id, user.name), NewProject(name="app"))
     served = corral.kit.git.path(project.repo_path)
     # every push keeps its pack; more than two packs make ``gc --auto`` repack
     await git(served, "config", "receive.unpackLimit", "1")

@@ -15,6 +15,7 @@ from corral.core.errors import Unavailable
 from corral.core.git.recovery import recover_pushes
 from corral.entrypoints.web import git_pushes
 from tests.e2e.gitkit import git, write
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -177,12 +178,12 @@ async def test_no_ref_moves_before_the_intent_is_written(corral, tmp_path: Path,
     for refspec, ref, expect in (("main", "refs/heads/main", second), (":gone", "refs/heads/gone", None)):
         written.clear()
         push = asyncio.ensure_future(git(work, "push", url, refspec, token=alice))
-        moved_at = None
-        while moved_at is None:
-            values = await corral.kit.git.ref_values(project.repo_path, [ref])
-            if values.get(ref) == expect:
-                moved_at = time.monotonic()
-            await asyncio.sleep(0.01)
+
+        async def moved(ref: str = ref, expect: str | None = expect) -> bool:
+            return (await corral.kit.git.ref_values(project.repo_path, [ref])).get(ref) == expect
+
+        await wait_until(moved, timeout=60, interval=0.01, what=f"git to move {ref}")
+        moved_at = time.monotonic()
         await push
         assert written and moved_at >= written[0], (refspec, moved_at, written)
 

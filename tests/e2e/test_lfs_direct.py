@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from corral.adapters.localfs import LocalFsObjectStore
 from tests.e2e.gitkit import git, start_corral, stop_corral, write
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,7 @@ LFS_JSON = "application/vnd.git-lfs+json"
 
 @pytest.fixture(params=["local", "s3"])
 async def corral(request: pytest.FixtureRequest, tmp_path: Path):
-    if shutil.which("git-lfs") is None:
-        pytest.skip("git-lfs is not installed (./dev test installs it)")
+    require_tool("git-lfs", "./dev test installs it")
     closers: list[Any] = []
     if request.param == "local":
         def objects(base: str) -> Any:

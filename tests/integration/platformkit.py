@@ -31,7 +31,7 @@ def platform_settings(db_dsn: str, valkey_url: str, data_dir: Path) -> Settings:
     return Settings(
         database_url=db_dsn, valkey_url=valkey_url, data_dir=data_dir, master_key=b64(os.urandom(32)),
         bootstrap_admin_name="root", bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.org",
-        log_format="text",
+        log_format="text", validate_responses=True,
     )
 
 

@@ -13,6 +13,7 @@ from corral.entrypoints.cli import serve
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.routes import ROUTE_TABLES
 from corral.entrypoints.web.routing import RouteTable
+from tests.helpers import wait_until
 
 
 async def test_sigterm_finishes_in_flight_requests(tmp_path) -> None:
@@ -30,14 +31,15 @@ async def test_sigterm_finishes_in_flight_requests(tmp_path) -> None:
     try:
         settings = Settings(profile="memory", port=0, data_dir=tmp_path, shutdown_timeout=10)
         server = asyncio.create_task(serve(settings, ready=ports.append))
-        while not ports:
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: ports or server.done(), timeout=60, what="the server to listen")
+        if server.done():
+            server.result()  # it failed to start: raise its error
         base = f"http://127.0.0.1:{ports[0]}"
         async with aiohttp.ClientSession() as http:
             in_flight = asyncio.create_task(http.get(base + "/_test/slow"))
-            await started.wait()
+            await asyncio.wait_for(started.wait(), 30)
             os.kill(os.getpid(), signal.SIGTERM)  # serve() handles it: graceful shutdown begins now
-            resp = await in_flight
+            resp = await asyncio.wait_for(in_flight, 30)
             assert resp.status == 200
             assert await resp.json() == {"finished": True}
             await asyncio.wait_for(server, 15)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.identity.model import AuthMethod, Principal
+from corral.core.secrets.commands import PutSecret
 from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
 from corral.entrypoints.bootstrap import Platform
@@ -148,7 +149,7 @@ async def test_wrong_master_key_stops_production_and_rotation_cli_rewraps(settin
             await conn.close()
         who = Principal(user_id=admin_id, name="root", method=AuthMethod.SYSTEM)
         for i in range(5):
-            await service.put(who, None, f"G{i}", f"{VALUE}-{i}", "all")
+            await service.put(who, None, f"G{i}", PutSecret(value=f"{VALUE}-{i}", scope=SecretScope.ALL))
     finally:
         await platform.aclose()
     wrong = attrs.evolve(settings, master_key=b64(os.urandom(32)), environment="production")

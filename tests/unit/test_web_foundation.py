@@ -34,7 +34,7 @@ async def make_thing(request: web.Request) -> web.StreamResponse:
     return web.json_response(attrs.asdict(thing), status=201)
 
 
-@extra.get("/api/v1/_test/private", summary="needs a user")
+@extra.get("/api/v1/_test/private", summary="needs a user", account=False)
 async def private(_request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True})
 
@@ -104,6 +104,34 @@ async def test_bad_body_names_the_field(client: TestClient) -> None:
     assert (await resp.json())["field"] == "name"
 
 
+async def test_nul_deep_json_and_bad_content_encoding_are_400s_naming_what_is_wrong(client: TestClient) -> None:
+    """Found by a black-box attack: each of these was a 500 (RecursionError, aiohttp's decoding error, NUL
+    refused by PostgreSQL deep inside a handler). They are refused at the edge, naming the field."""
+    cases = [
+        (b"[" * 100_000, {}, "body"),
+        (b'{"name": "a\\u0000b"}', {}, "name"),
+        (b'{"name": "x", "n\\u0000": 1}', {}, "n\\u0000"),
+        (b'{"name": "x", "size": 1, "deep": [{"k": "\\u0000"}]}', {}, "deep[0].k"),
+        (b'{"name": "x"}', {"Content-Encoding": "gzip"}, "Content-Encoding"),
+        (b'{"name": "x"}', {"Content-Encoding": "deflate"}, "Content-Encoding"),
+        (b'{"name": "x", "size": 1e400}', {}, "size"),
+        (b'{"name": "x", "size": 100000000000000000000000000000}', {}, "size"),
+        (b'{"name": "x", "extra": 1}', {}, "extra"),
+    ]
+    for body, headers, field in cases:
+        resp = await client.post("/api/v1/_test/things", data=body,
+                                 headers={"Content-Type": "application/json", "Connection": "close", **headers})
+        problem = await resp.json(content_type=None)
+        assert resp.status == 400, (body[:60], problem)
+        assert resp.content_type == "application/problem+json"
+        assert problem["field"] == field, (body[:60], problem)
+    for target, field in (("/api/v1/_test/things?x=a%00b", "x"), ("/api/v1/_test/th%00ings", "path"),
+                          ("/healthz?a%00=1", "a\\u0000")):
+        resp = await client.get(target)
+        problem = await resp.json(content_type=None)
+        assert resp.status == 400 and problem["field"] == field, (target, problem)
+
+
 async def test_core_errors_map_to_statuses(client: TestClient) -> None:
     resp = await client.post("/api/v1/_test/things", json={"name": "dup"})
     assert resp.status == 409
@@ -162,3 +190,20 @@ async def test_ui_page_is_served_with_security_headers(client: TestClient) -> No
     resp = await client.get("/ui/static/corral.js")
     assert resp.status == 200
     assert resp.content_type == "text/javascript"
+
+
+def test_alert_rule_create_and_patch_are_documented_from_their_request_classes() -> None:
+    from corral.entrypoints.web.openapi import build_openapi
+
+    doc = build_openapi([s for t in ROUTE_TABLES for s in t.specs], server_url="http://x")
+    create = doc["paths"]["/api/v1/alert-rules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    patch = doc["paths"]["/api/v1/alert-rules/{rule_id}"]["patch"]["requestBody"]["content"]["application/json"]
+    assert create == {"$ref": "#/components/schemas/AlertRuleCreate"}
+    assert patch["schema"] == {"$ref": "#/components/schemas/AlertRulePatch"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["AlertRuleCreate"]["required"] == ["name", "query", "condition"]
+    assert schemas["AlertRuleCreate"]["additionalProperties"] is False
+    assert schemas["AlertRuleCreate"]["properties"]["condition"] == {"enum": ["gt", "lt", "eq", "absent"]}
+    assert schemas["AlertRuleCreate"]["properties"]["notify_channels"]["items"] == {
+        "enum": ["in_app", "email", "webhook"]}
+    assert schemas["AlertRulePatch"]["required"] == []

@@ -73,7 +73,7 @@ class PostgresUserStore:
         return _user(r) if r else None
 
     async def get_by_name(self, name: str) -> User | None:
-        r = await self.conn.fetchrow("SELECT * FROM users WHERE name = $1", name)
+        r = await self.conn.fetchrow("SELECT * FROM users WHERE lower(name) = lower($1)", name)
         return _user(r) if r else None
 
     async def update(self, user: User) -> None:

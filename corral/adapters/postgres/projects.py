@@ -11,7 +11,9 @@ import asyncpg
 
 from corral.adapters.postgres.errors import translate_errors
 from corral.core.errors import Conflict
+from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
+    UNSEALED_SECRET,
     BranchProtection,
     Comment,
     DeliveryStatus,
@@ -28,6 +30,7 @@ from corral.core.projects.model import (
     WebhookDelivery,
 )
 from corral.core.projects.ports import UserRef
+from corral.core.secrets.model import WrappedKey
 
 __all__ = [
     "PostgresBranchProtectionStore",
@@ -77,8 +80,16 @@ class PostgresProjectStore:
         return _project(r) if r else None
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
-        r = await self.conn.fetchrow(f"{_PROJECT} WHERE u.name = $1 AND p.name = $2 AND p.is_active", owner, name)
+        r = await self.conn.fetchrow(
+            f"{_PROJECT} WHERE lower(u.name) = lower($1) AND lower(p.name) = lower($2) AND p.is_active", owner, name,
+        )
         return _project(r) if r else None
+
+    async def owned_by(self, owner_id: uuid.UUID) -> builtins.list[uuid.UUID]:
+        rows = await self.conn.fetch(
+            "SELECT id FROM projects WHERE owner_id = $1 AND is_active ORDER BY id", owner_id
+        )
+        return [r["id"] for r in rows]
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
         rows = await self.conn.fetch(
@@ -101,19 +112,22 @@ class PostgresProjectStore:
         await self.conn.execute("DELETE FROM projects WHERE id = $1", project_id)
 
     async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
+        # one redirect per name regardless of case (the old name's spelling is the latest one)
+        await self.drop_redirect(owner_id, name)
         await self.conn.execute(
-            "INSERT INTO project_redirects (owner_id, name, project_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (owner_id, name) DO UPDATE SET project_id = EXCLUDED.project_id, created_at = now()",
+            "INSERT INTO project_redirects (owner_id, name, project_id) VALUES ($1, $2, $3)",
             owner_id, name, project_id,
         )
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        await self.conn.execute("DELETE FROM project_redirects WHERE owner_id = $1 AND name = $2", owner_id, name)
+        await self.conn.execute(
+            "DELETE FROM project_redirects WHERE owner_id = $1 AND lower(name) = lower($2)", owner_id, name,
+        )
 
     async def redirect(self, owner: str, name: str) -> Project | None:
         r = await self.conn.fetchrow(
             f"{_PROJECT} JOIN project_redirects rd ON rd.project_id = p.id AND rd.owner_id = p.owner_id"
-            " WHERE u.name = $1 AND rd.name = $2 AND p.is_active", owner, name,
+            " WHERE lower(u.name) = lower($1) AND lower(rd.name) = lower($2) AND p.is_active", owner, name,
         )
         return _project(r) if r else None
 
@@ -327,20 +341,34 @@ class PostgresBranchProtectionStore:
 
 
 def _hook(r: asyncpg.Record) -> Webhook:
+    secret: SealedSecret | None = None
+    if r["secret_sealed"] is not None:
+        secret = SealedSecret(r["secret_sealed"], WrappedKey(r["secret_key_id"], r["secret_wrapped_key"]))
+    elif r["secret"] is not None:  # plain text from an older Corral, sealed at start-up
+        secret = UNSEALED_SECRET
     return Webhook(id=r["id"], project_id=r["project_id"], url=r["url"], events=tuple(r["events"] or ()),
-                   created_at=r["created_at"], secret=r["secret"], active=r["active"])
+                   created_at=r["created_at"], secret=secret, active=r["active"])
+
+
+def _sealed(hook: Webhook) -> tuple[bytes | None, str | None, bytes | None]:
+    if hook.secret is None or hook.secret == UNSEALED_SECRET:
+        return None, None, None
+    return hook.secret.ciphertext, hook.secret.wrapped_key.key_id, hook.secret.wrapped_key.blob
 
 
 class PostgresWebhookStore:
+    """Webhooks; the secret only ever in its sealed columns (``secret`` holds an older Corral's plain text
+    until seal_plaintext clears it)."""
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
     async def add(self, hook: Webhook) -> None:
         with translate_errors("webhook"):
             await self.conn.execute(
-                "INSERT INTO webhooks (id, project_id, url, events, secret, active, created_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                hook.id, hook.project_id, hook.url, list(hook.events), hook.secret, hook.active, hook.created_at,
+                "INSERT INTO webhooks (id, project_id, url, events, secret, secret_sealed, secret_key_id,"
+                " secret_wrapped_key, active, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9)",
+                hook.id, hook.project_id, hook.url, list(hook.events), *_sealed(hook), hook.active, hook.created_at,
             )
 
     async def get(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> Webhook | None:
@@ -352,14 +380,49 @@ class PostgresWebhookStore:
         return [_hook(r) for r in rows]
 
     async def update(self, hook: Webhook) -> None:
+        if hook.secret == UNSEALED_SECRET:  # the plain text stays until the start-up step seals it
+            await self.conn.execute(
+                "UPDATE webhooks SET url = $2, events = $3, active = $4 WHERE id = $1",
+                hook.id, hook.url, list(hook.events), hook.active,
+            )
+            return
         await self.conn.execute(
-            "UPDATE webhooks SET url = $2, events = $3, secret = $4, active = $5 WHERE id = $1",
-            hook.id, hook.url, list(hook.events), hook.secret, hook.active,
+            "UPDATE webhooks SET url = $2, events = $3, secret = NULL, secret_sealed = $4, secret_key_id = $5,"
+            " secret_wrapped_key = $6, active = $7 WHERE id = $1",
+            hook.id, hook.url, list(hook.events), *_sealed(hook), hook.active,
         )
 
     async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool:
         status = await self.conn.execute("DELETE FROM webhooks WHERE project_id = $1 AND id = $2", project_id, hook_id)
         return bool(status.endswith(" 1"))
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> builtins.list[Webhook]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM webhooks WHERE secret_key_id IS NOT NULL AND secret_key_id <> $1 ORDER BY id LIMIT $2"
+            " FOR UPDATE SKIP LOCKED",
+            current_key_id, limit,
+        )
+        return [_hook(r) for r in rows]
+
+    async def count_by_key(self) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT secret_key_id, count(*) AS n FROM webhooks WHERE secret_key_id IS NOT NULL GROUP BY secret_key_id"
+        )
+        return {r["secret_key_id"]: r["n"] for r in rows}
+
+    async def claim_plaintext(self, limit: int) -> builtins.list[tuple[uuid.UUID, str]]:
+        rows = await self.conn.fetch(
+            "SELECT id, secret FROM webhooks WHERE secret IS NOT NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+        return [(r["id"], r["secret"]) for r in rows]
+
+    async def seal_plaintext(self, hook_id: uuid.UUID, sealed: SealedSecret) -> None:
+        await self.conn.execute(
+            "UPDATE webhooks SET secret = NULL, secret_sealed = $2, secret_key_id = $3, secret_wrapped_key = $4"
+            " WHERE id = $1",
+            hook_id, sealed.ciphertext, sealed.wrapped_key.key_id, sealed.wrapped_key.blob,
+        )
 
 
 def _delivery(r: asyncpg.Record) -> WebhookDelivery:

@@ -28,7 +28,7 @@ from corral.core.git.model import (
 from corral.core.git.ports import GitRepositories
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
-from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.pagination import Page, clamp_limit, cursor_int, cursor_str, decode_cursor, encode_cursor
 from corral.core.projects.model import Actor, BranchProtection, Project
 from corral.core.projects.payloads import commit_json, project_json
 from corral.core.uow import UnitOfWork
@@ -260,13 +260,7 @@ def _clean(path: str) -> str:
 
 
 def _after(cursor: str | None) -> str | None:
-    decoded = decode_cursor(cursor)
-    if decoded is None:
-        return None
-    after = decoded.get("after")
-    if not isinstance(after, str):
-        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
-    return after
+    return cursor_str(decode_cursor(cursor), "after")
 
 
 @attrs.define
@@ -312,13 +306,7 @@ class RepoBrowser:
         cursor: str | None = None,
     ) -> Page[Commit]:
         size = clamp_limit(limit)
-        decoded = decode_cursor(cursor)
-        skip = 0
-        if decoded is not None:
-            raw = decoded.get("skip")
-            if not isinstance(raw, int) or raw < 0:
-                raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
-            skip = raw
+        skip = cursor_int(decode_cursor(cursor), "skip", maximum=2**31 - 1) or 0
         rev = ref or project.default_branch
         if await self.repos.resolve(project.repo_path, rev) is None:
             if ref is None:

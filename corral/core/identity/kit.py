@@ -8,7 +8,7 @@ from corral.core.clock import Clock
 from corral.core.identity.access import Authorizer
 from corral.core.identity.mfa import TotpService
 from corral.core.identity.passwords import PasswordService
-from corral.core.identity.ports import AuthzCache, PasswordHasher
+from corral.core.identity.ports import AuthzCache, ImplicitRights, PasswordHasher
 from corral.core.identity.rbac import RbacService
 from corral.core.identity.sessions import AuthPolicy, SessionService
 from corral.core.identity.settings import IdentitySettingsService
@@ -31,6 +31,7 @@ class IdentityServices:
     policy: AuthPolicy = attrs.field(factory=AuthPolicy)
     usage: UsageRecorder = attrs.field(factory=UsageRecorder)
     totp_sealer: TotpSealer | None = None  # TOTP secrets at rest (the secrets envelope's cipher and key ring)
+    implicit: ImplicitRights | None = None  # rights without a binding (project ownership; see Authorizer)
     authorizer: Authorizer = attrs.field(init=False)
     users: UserService = attrs.field(init=False)
     rbac: RbacService = attrs.field(init=False)
@@ -41,7 +42,7 @@ class IdentityServices:
     settings: IdentitySettingsService = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.authorizer = Authorizer(self.uow_factory, self.cache, self.clock)
+        self.authorizer = Authorizer(self.uow_factory, self.cache, self.clock, implicit=self.implicit)
         self.users = UserService(self.uow_factory, self.hasher, self.cache, self.clock, self.authorizer)
         self.rbac = RbacService(self.uow_factory, self.authorizer, self.cache, self.clock)
         self.tokens = TokenService(self.uow_factory, self.authorizer, self.cache, self.clock, self.usage)

@@ -187,7 +187,7 @@ class Principal:
 class Grant:
     """One step of an explanation: a role binding, or a delegation from ``delegator``."""
 
-    kind: str  # 'role' | 'delegation' | 'token_scope' | 'token_project'
+    kind: str  # 'role' | 'owner' | 'delegation' | 'token_scope' | 'token_project'
     description: str
     role: str | None = None
     delegation_id: uuid.UUID | None = None

@@ -26,6 +26,7 @@ __all__ = [
     "CachedCredential",
     "DelegationStore",
     "IdentitySettingsStore",
+    "ImplicitRights",
     "LoginThrottleStore",
     "PasswordHasher",
     "RoleStore",
@@ -37,7 +38,7 @@ __all__ = [
 
 
 class UserStore(Protocol):
-    """Users (humans and agents). Names and emails are unique (case-sensitive for names)."""
+    """Users (humans and agents). Names (ignoring case, like Gitea) and emails are unique."""
 
     async def add(self, user: User) -> None:
         """Insert; Conflict naming ``name`` or ``email`` when either is taken."""
@@ -48,7 +49,7 @@ class UserStore(Protocol):
         ...
 
     async def get_by_name(self, name: str) -> User | None:
-        """The user with this login name, or None."""
+        """The user with this login name, ignoring case ("Alice" finds alice), or None."""
         ...
 
     async def update(self, user: User) -> None:
@@ -303,6 +304,21 @@ class CachedCredential:
     expires_at: datetime | None = None  # token expiry or session absolute expiry
     last_seen_at: datetime | None = None  # sessions: for the inactivity timeout
     csrf_digest: str | None = attrs.field(default=None, repr=False)  # sessions: SHA-256 of the CSRF token
+
+
+class ImplicitRights(Protocol):
+    """Rights a user holds without a role binding or a delegation, because of what they are to a resource:
+    the owner of a project holds every project permission on it. Another domain (projects) provides it through
+    the wiring; the identity core counts it wherever it counts permissions (checks, tokens, delegations, and
+    "changing a user needs everything that user holds")."""
+
+    async def rights(self, user_id: uuid.UUID, project_id: uuid.UUID) -> frozenset[str]:
+        """The permissions ``user_id`` holds implicitly in ``project_id`` (empty when none)."""
+        ...
+
+    async def scopes(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """Every project in which ``user_id`` holds implicit rights."""
+        ...
 
 
 class AuthzCache(Protocol):

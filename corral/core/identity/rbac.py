@@ -10,7 +10,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from corral.core.identity.access import Authorizer
+from corral.core.identity.access import Authorizer, require_account_access
 from corral.core.identity.catalogue import ADMIN_ROLE, PERMISSIONS, check_permission_names
 from corral.core.identity.model import Binding, Delegation, Grant, Principal, Role, User
 from corral.core.identity.ports import AuthzCache
@@ -232,6 +232,7 @@ class RbacService:
             raise InvalidInput(
                 "permissions must be a non-empty list of permission names", field="permissions"
             )
+        require_account_access(actor, "delegating")
         perms = check_permission_names(permissions, "permissions")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
             raise InvalidInput("reason must be a string of at most 500 characters", field="reason")
@@ -283,6 +284,7 @@ class RbacService:
 
     async def revoke_delegation(self, actor: Principal, delegation_id: uuid.UUID) -> None:
         """The delegator, the delegate, or a holder of admin:users may revoke."""
+        require_account_access(actor, "revoking a delegation")
         async with self.uow_factory() as uow:
             d = await uow.delegations.get(delegation_id)
             if d is None:
@@ -318,7 +320,7 @@ class RbacService:
             target = await user_named(uow, user, "user")
             if not target.is_active:
                 return Explanation(False, [Grant(kind="user", description=f"user {user} is deactivated")])
-            found = await Resolver(uow.roles, uow.delegations, self.clock.now()).explain(
+            found = await Resolver(uow.roles, uow.delegations, self.clock.now(), self.authorizer.implicit).explain(
                 target.id, permission, project_id
             )
             # show people by name: "user <id>" in the resolver's descriptions becomes "user <name>"

@@ -18,7 +18,7 @@ import attrs
 
 from corral.core.identity.catalogue import ADMIN_ROLE, PERMISSIONS
 from corral.core.identity.model import Binding, Delegation, Grant
-from corral.core.identity.ports import DelegationStore, RoleStore
+from corral.core.identity.ports import DelegationStore, ImplicitRights, RoleStore
 
 __all__ = ["Explanation", "Resolution", "Resolver"]
 
@@ -51,7 +51,10 @@ class Resolver:
     Make a new Resolver per request or transaction: it caches what it read.
     """
 
-    def __init__(self, roles: RoleStore, delegations: DelegationStore, now: datetime) -> None:
+    def __init__(
+        self, roles: RoleStore, delegations: DelegationStore, now: datetime, implicit: ImplicitRights | None = None
+    ) -> None:
+        self._implicit = implicit  # rights without a binding (project ownership): ground a chain like a role
         self._roles = roles
         self._delegations = delegations
         self._now = now
@@ -90,6 +93,16 @@ class Resolver:
                         project_id=binding.project_id,
                     )
                 ]
+        if self._implicit is not None and project_id is not None and perm in await self._implicit.rights(
+            user_id, project_id
+        ):
+            return [
+                Grant(
+                    kind="owner",
+                    description=f"user {user_id} owns project {project_id}, granting {perm}",
+                    project_id=project_id,
+                )
+            ]
         for d in await self._active_to(node):
             if d.permission != perm:
                 continue

@@ -9,7 +9,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from corral.core.identity.access import Authorizer
+from corral.core.identity.access import Authorizer, require_account_access
 from corral.core.identity.catalogue import AGENT_ROLE, check_permission_names
 from corral.core.identity.credentials import TOKEN_PREFIX, digest, new_token_secret
 from corral.core.identity.model import ApiToken, AuthMethod, IssuedToken, Principal
@@ -92,8 +92,10 @@ class TokenService:
     ) -> IssuedToken:
         """Issue a token for the actor (or, with admin:users, for ``user``, e.g. an agent).
 
-        Scopes must be permissions the owner holds in the token's scope now, and a token-authenticated
-        caller cannot mint a token beyond its own token's scopes and project."""
+        Scopes must be permissions the owner holds in the token's scope now (project ownership included), and
+        a token-authenticated caller cannot mint a token beyond its own token's scopes; a project-restricted
+        token cannot mint tokens at all (tokens belong to the account)."""
+        require_account_access(actor, "creating a token")
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise InvalidInput("name must be a non-empty string of at most 100 characters", field="name")
         if not isinstance(scopes, list) or not scopes:
@@ -102,8 +104,6 @@ class TokenService:
         now = self.clock.now()
         if expires_at is not None and expires_at <= now:
             raise InvalidInput("expires_at must be in the future", field="expires_at")
-        if actor.token_project_id is not None and project_id != actor.token_project_id:
-            raise PermissionDenied("a token restricted to a project can only create tokens for that project")
         async with self.uow_factory() as uow:
             owner_id, owner_name = actor.user_id, actor.name
             if user is not None and user != actor.name:
@@ -160,11 +160,13 @@ class TokenService:
         return IssuedToken(token=token, secret=secret)
 
     async def list(self, actor: Principal, *, limit: int | None, cursor: str | None) -> Page[ApiToken]:
+        require_account_access(actor, "listing tokens")
         async with self.uow_factory() as uow:
             return await uow.tokens.list_for_user(actor.user_id, limit=clamp_limit(limit), cursor=cursor)
 
     async def revoke(self, actor: Principal, token_id: uuid.UUID) -> None:
         """Revoke one of the actor's tokens (any token with admin:users); effective on the next request."""
+        require_account_access(actor, "revoking a token")
         async with self.uow_factory() as uow:
             token = await uow.tokens.get(token_id)
             if token is None:

@@ -73,7 +73,11 @@ class NotificationDispatcher:
         try:
             await self._send(n)
         except Exception as exc:  # any failure of one delivery is recorded on it, never propagated
-            reason = exc.message if isinstance(exc, CorralError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, CorralError):
+                reason = exc.message  # transports' messages name no address, port or driver detail
+            else:  # what a driver raised stays in the log: users see no network details
+                log.warning("notification %s (%s): delivery error", n.id, n.channel.value, exc_info=True)
+                reason = "delivery failed"
             now = self.clock.now()
             if attempts >= self.max_attempts:
                 log.warning("notification %s (%s) failed for good: %s", n.id, n.channel.value, reason)

@@ -43,7 +43,7 @@ from corral.core.observe.ports import (
     ColdMerger,
     ColdWriter,
 )
-from corral.core.observe.rotation import COLD_KEY_NS, cold_key, new_cold_file
+from corral.core.observe.rotation import COLD_KEY_NS, CompactionReport, cold_key, new_cold_file
 
 __all__ = ["ColdCompaction", "CompactionReport", "compacted_key", "prune_cache"]
 
@@ -72,18 +72,6 @@ async def prune_cache(cache: ColdCache, manifest: ColdManifest, batch: int = 100
         await cache.evict(gone)
         log.info("cold tier cache: dropped %d local copies of deleted files", len(gone))
     return len(gone)
-
-
-@attrs.define
-class CompactionReport:
-    groups: int = 0  # groups merged
-    files_in: int = 0
-    files_out: int = 0
-    rows: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    abandoned: int = 0  # groups left alone because a file vanished meanwhile
-    retired_deleted: int = 0  # retired files deleted after the grace
 
 
 def _check_settings(instance: ColdCompaction, attribute: attrs.Attribute[int], value: int) -> None:

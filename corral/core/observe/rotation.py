@@ -27,15 +27,11 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 import attrs
 
 from corral.core.clock import Clock
 from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWriter, HotArchive, HotWindow
-
-if TYPE_CHECKING:
-    from corral.core.observe.compaction import CompactionReport
 
 __all__ = ["COLD_KEY_NS", "COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key", "new_cold_file"]
 
@@ -79,6 +75,21 @@ def new_cold_file(
         id=uuid.uuid5(COLD_KEY_NS, key), signal=signal, day=day, project_id=project_id, key=key, rows=rows,
         min_ts=first[0], max_ts=last[0], bytes=size,
     )
+
+
+@attrs.define
+class CompactionReport:
+    """What one cold-tier compaction pass did (corral.core.observe.compaction; here so that a rotation
+    report can carry it without an import cycle)."""
+
+    groups: int = 0  # groups merged
+    files_in: int = 0
+    files_out: int = 0
+    rows: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    abandoned: int = 0  # groups left alone because a file vanished meanwhile
+    retired_deleted: int = 0  # retired files deleted after the grace
 
 
 @attrs.define

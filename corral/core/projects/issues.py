@@ -8,10 +8,12 @@ from typing import Any, Protocol, TypeVar
 import attrs
 
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import InvalidInput, InvalidTransition, NotFound
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
-from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.pagination import Page, clamp_limit, cursor_int, decode_cursor, encode_cursor
+from corral.core.projects.commands import IssueChanges, NewComment, NewIssue
 from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
 from corral.core.projects.payloads import comment_json, issue_json, project_json
 from corral.core.projects.ports import UserDirectory, UserRef
@@ -38,13 +40,7 @@ def parse_labels(value: object) -> tuple[str, ...]:
 
 
 def number_cursor(cursor: str | None) -> int | None:
-    decoded = decode_cursor(cursor)
-    if decoded is None:
-        return None
-    before = decoded.get("before")
-    if not isinstance(before, int):
-        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
-    return before
+    return cursor_int(decode_cursor(cursor), "before", minimum=1, maximum=2**31 - 1)
 
 
 def numbered_page(items: list[N], size: int) -> Page[N]:
@@ -104,15 +100,12 @@ class IssueService:
                    "sender": sender(actor), **(extra or {})}
         await uow.outbox.add(topics.ISSUE, payload, project_id=project.id)
 
-    async def create(
-        self, actor: Actor, project: Project, *, title: object, body: object = None, labels: object = None,
-        assignee: object = None,
-    ) -> Issue:
-        title_s = text_field(title, "title", required=True, max_len=255)
+    async def create(self, actor: Actor, project: Project, command: NewIssue) -> Issue:
+        title_s = text_field(command.title, "title", required=True, max_len=255)
         assert title_s is not None
-        body_s = text_field(body, "body")
-        labels_t = parse_labels(labels)
-        assignee_id = await self._assignee(assignee)
+        body_s = text_field(command.body, "body")
+        labels_t = parse_labels(command.labels)
+        assignee_id = await self._assignee(command.assignee)
         if project.archived:
             raise InvalidTransition("the project is archived: it takes no new issues")
         async with self.uow_factory() as uow:
@@ -156,8 +149,9 @@ class IssueService:
             items = await uow.issues.list(project.id, flt)
         return numbered_page(items, size)
 
-    async def update(self, actor: Actor, project: Project, number: int, changes: dict[str, object]) -> Issue:
-        """Change title, body, labels, assignee and/or status ('open'/'closed')."""
+    async def update(self, actor: Actor, project: Project, number: int, command: IssueChanges) -> Issue:
+        """Change title, body, labels, assignee and/or status ('open'/'closed'): the fields sent."""
+        changes = sent_fields(command)
         values = text_changes(changes, {"title", "body", "labels", "assignee", "status"})
         if "labels" in changes:
             values["labels"] = parse_labels(changes["labels"])
@@ -188,10 +182,11 @@ class IssueService:
         return updated
 
     async def set_status(self, actor: Actor, project: Project, number: int, status: IssueStatus) -> Issue:
-        return await self.update(actor, project, number, {"status": status.value})
+        return await self.update(actor, project, number,
+                                 IssueChanges(status="closed" if status is IssueStatus.CLOSED else "open"))
 
-    async def comment(self, actor: Actor, project: Project, number: int, body: object) -> Comment:
-        text = text_field(body, "body", required=True)
+    async def comment(self, actor: Actor, project: Project, number: int, command: NewComment) -> Comment:
+        text = text_field(command.body, "body", required=True)
         assert text is not None
         async with self.uow_factory() as uow:
             issue = await uow.issues.get(project.id, number)

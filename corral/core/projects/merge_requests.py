@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from corral.core.git.model import Comparison, MergeStrategy, PushIntent, RefUpdate, Signature
 from corral.core.git.ports import GitRepositories
@@ -18,6 +19,7 @@ from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
 from corral.core.pagination import Page, clamp_limit
+from corral.core.projects.commands import MergeOptions, MergeRequestChanges, NewComment, NewMergeRequest, NewReview
 from corral.core.projects.issues import (
     add_comment,
     list_comments,
@@ -81,16 +83,13 @@ class MergeRequestService:
             raise NotFound(f"merge request !{number} not found in {project.full_name}")
         return mr
 
-    async def create(
-        self, actor: Actor, project: Project, *, source_branch: object, target_branch: object = None,
-        title: object, body: object = None,
-    ) -> MergeRequest:
-        source = check_branch_name(source_branch, "source_branch")
-        target = check_branch_name(target_branch if target_branch is not None else project.default_branch,
-                                   "target_branch")
-        title_s = text_field(title, "title", required=True, max_len=255)
+    async def create(self, actor: Actor, project: Project, command: NewMergeRequest) -> MergeRequest:
+        source = check_branch_name(command.source_branch, "source_branch")
+        target = check_branch_name(command.target_branch if command.target_branch is not None
+                                   else project.default_branch, "target_branch")
+        title_s = text_field(command.title, "title", required=True, max_len=255)
         assert title_s is not None
-        body_s = text_field(body, "body")
+        body_s = text_field(command.body, "body")
         if source == target:
             raise InvalidInput("source_branch and target_branch must differ", field="source_branch")
         if project.archived:
@@ -128,8 +127,10 @@ class MergeRequestService:
             items = await uow.merge_requests.list(project.id, flt)
         return numbered_page(items, size)
 
-    async def update(self, actor: Actor, project: Project, number: int, changes: dict[str, object]) -> MergeRequest:
+    async def update(self, actor: Actor, project: Project, number: int,
+                     command: MergeRequestChanges) -> MergeRequest:
         """Change title/body, or status: 'closed' (close) / 'open' (reopen). Merged is final."""
+        changes = sent_fields(command)
         values = text_changes(changes, {"title", "body", "status", "target_branch"})
         if "target_branch" in changes:
             target = check_branch_name(changes["target_branch"], "target_branch")
@@ -171,8 +172,8 @@ class MergeRequestService:
         return await self.repos.compare(project.repo_path, f"refs/heads/{mr.target_branch}",
                                         f"refs/heads/{mr.source_branch}", max_patch_bytes=MAX_PATCH_BYTES)
 
-    async def comment(self, actor: Actor, project: Project, number: int, body: object) -> Comment:
-        text = text_field(body, "body", required=True)
+    async def comment(self, actor: Actor, project: Project, number: int, command: NewComment) -> Comment:
+        text = text_field(command.body, "body", required=True)
         assert text is not None
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number)
@@ -187,13 +188,12 @@ class MergeRequestService:
         mr = await self.get(project, number)
         return await list_comments(self.uow_factory, project, limit=limit, cursor=cursor, mr_id=mr.id)
 
-    async def review(self, actor: Actor, project: Project, number: int, *, verdict: object,
-                     body: object = None) -> Review:
+    async def review(self, actor: Actor, project: Project, number: int, command: NewReview) -> Review:
         try:
-            verdict_v = Verdict(str(verdict))
+            verdict_v = Verdict(str(command.verdict))
         except ValueError:
             raise InvalidInput("verdict must be approve, request_changes or comment", field="verdict") from None
-        text = text_field(body, "body")
+        text = text_field(command.body, "body")
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number)
             if mr.status is not MrStatus.OPEN:
@@ -216,10 +216,11 @@ class MergeRequestService:
             mr = await self._load(uow, project, number)
             return await uow.reviews.list(mr.id)
 
-    async def merge(self, actor: Actor, project: Project, number: int, *, strategy: object = "merge") -> MergeRequest:
+    async def merge(self, actor: Actor, project: Project, number: int,
+                    command: MergeOptions | None = None) -> MergeRequest:
         """Merge into the target branch; InvalidTransition unless open, Conflict on conflicts (repo untouched)."""
         try:
-            strategy_v = MergeStrategy(str(strategy) if strategy is not None else "merge")
+            strategy_v = MergeStrategy((command or MergeOptions()).strategy)
         except ValueError:
             raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy") from None
         if project.archived:

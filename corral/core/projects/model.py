@@ -7,15 +7,18 @@ import fnmatch
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from corral.core.errors import InvalidInput
+from corral.core.identity.model import SealedSecret
 from corral.core.outbox.topics import WEBHOOK_EVENT_OF_TOPIC
+from corral.core.secrets.model import WrappedKey
 
 __all__ = [
     "RESERVED_NAMES",
+    "UNSEALED_SECRET",
     "WEBHOOK_EVENTS",
     "Actor",
     "BranchProtection",
@@ -246,15 +249,22 @@ class BranchProtection:
 
 @attrs.frozen
 class Webhook:
-    """An HTTP endpoint notified of a project's events, signed with HMAC-SHA256 of ``secret``."""
+    """An HTTP endpoint notified of a project's events, signed with HMAC-SHA256 of ``secret``.
+
+    The secret is sealed (corral.core.projects.webhook_seal); UNSEALED_SECRET stands for one an older Corral
+    stored in plain text and the start-up step has not sealed yet (deliveries wait for it).
+    """
 
     id: uuid.UUID
     project_id: uuid.UUID
     url: str
     events: tuple[str, ...]
     created_at: datetime
-    secret: str | None = attrs.field(default=None, repr=False)
+    secret: SealedSecret | None = attrs.field(default=None, repr=False)
     active: bool = True
+
+
+UNSEALED_SECRET: Final = SealedSecret(ciphertext=b"", wrapped_key=WrappedKey(key_id="", blob=b""))
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 import attrs
 
+from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
     BranchProtection,
     Comment,
@@ -38,7 +39,7 @@ __all__ = [
 
 
 class ProjectStore(Protocol):
-    """Projects. ``(owner_id, name)`` is unique among active projects.
+    """Projects. ``(owner_id, name)`` is unique among active projects, ignoring case (like Gitea).
 
     ``get``/``get_by_slug`` return only active projects (a deleted project is gone
     for every reader). ``allocate_number`` is atomic: concurrent callers in
@@ -53,7 +54,11 @@ class ProjectStore(Protocol):
     async def get(self, project_id: uuid.UUID) -> Project | None: ...
 
     async def get_by_slug(self, owner: str, name: str) -> Project | None:
-        """By owner user name and project name (exact match)."""
+        """By owner user name and project name, ignoring case ("Alice/Demo" finds alice/demo)."""
+        ...
+
+    async def owned_by(self, owner_id: uuid.UUID) -> builtins.list[uuid.UUID]:
+        """The ids of the active projects ``owner_id`` owns (ordered by id)."""
         ...
 
     async def list(self, *, after: uuid.UUID | None, limit: int) -> list[Project]:
@@ -73,15 +78,16 @@ class ProjectStore(Protocol):
         ...
 
     async def set_redirect(self, owner_id: uuid.UUID, name: str, project_id: uuid.UUID) -> None:
-        """Remember that ``name`` of ``owner_id`` now means ``project_id`` (replaces an older redirect)."""
+        """Remember that ``name`` of ``owner_id`` now means ``project_id`` (replaces an older redirect of that
+        name in any case)."""
         ...
 
     async def drop_redirect(self, owner_id: uuid.UUID, name: str) -> None:
-        """Forget the redirect of ``name`` (a project now has that name); a missing one is not an error."""
+        """Forget the redirect of ``name`` in any case (a project now has that name); a missing one is no error."""
         ...
 
     async def redirect(self, owner: str, name: str) -> Project | None:
-        """The active project that ``owner``/``name`` (an old name) redirects to, or None."""
+        """The active project that ``owner``/``name`` (an old name, any case) redirects to, or None."""
         ...
 
 
@@ -159,7 +165,8 @@ class BranchProtectionStore(Protocol):
 
 
 class WebhookStore(Protocol):
-    """Webhooks of projects."""
+    """Webhooks of projects. Secrets are stored sealed (corral.core.projects.webhook_seal); a secret an older
+    Corral stored in plain text reads as UNSEALED_SECRET until ``seal_plaintext`` replaces it."""
 
     async def add(self, hook: Webhook) -> None: ...
 
@@ -172,6 +179,24 @@ class WebhookStore(Protocol):
     async def update(self, hook: Webhook) -> None: ...
 
     async def delete(self, project_id: uuid.UUID, hook_id: uuid.UUID) -> bool: ...
+
+    async def claim_for_rewrap(self, current_key_id: str, limit: int) -> builtins.list[Webhook]:
+        """Up to ``limit`` webhooks whose sealed secret's data key is wrapped under another master key, locked
+        for this unit of work (rows another unit holds are skipped)."""
+        ...
+
+    async def count_by_key(self) -> dict[str, int]:
+        """How many sealed webhook secrets have their data key wrapped under each master key id."""
+        ...
+
+    async def claim_plaintext(self, limit: int) -> builtins.list[tuple[uuid.UUID, str]]:
+        """Up to ``limit`` (webhook id, plaintext secret) still stored in plain text, locked like
+        ``claim_for_rewrap``."""
+        ...
+
+    async def seal_plaintext(self, hook_id: uuid.UUID, sealed: SealedSecret) -> None:
+        """Store ``sealed`` as the webhook's secret and clear the plain text."""
+        ...
 
 
 class WebhookDeliveryStore(Protocol):
@@ -247,16 +272,21 @@ class HttpAnswer:
 
 
 class WebhookTransport(Protocol):
-    """Sends one webhook POST.
+    """Sends one webhook POST (project and notification webhooks alike).
 
-    Refuses (InvalidInput naming ``url``) a target whose host resolves to a
-    loopback, link-local, private, multicast or unspecified address unless the
-    transport was built to allow them. Network errors and timeouts raise
-    Unavailable with a short reason; any HTTP answer (also 4xx/5xx) is returned.
+    The URL must pass corral.core.outbound's rules (http/https, a host, no
+    credentials, no ``localhost``, no special-purpose address unless the
+    transport was built to allow private targets): otherwise InvalidInput
+    naming ``url``. A host name is resolved once and the request goes only to
+    an address that was checked (a name resolving to a non-public address is
+    refused with Unavailable ``corral.core.outbound.NOT_PUBLIC``). Redirects are
+    not followed. Network errors and timeouts raise Unavailable with a short
+    reason that names no address, port or driver message; any HTTP answer
+    (also 3xx/4xx/5xx) is returned.
     """
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpAnswer: ...
 
-    def check_target(self, url: str) -> None:
-        """Validate a URL (scheme http/https, host present, literal IPs in the allowed ranges)."""
+    def check_target(self, url: str, field: str = "url") -> None:
+        """Validate a URL before it is saved (corral.core.outbound.check_url); InvalidInput naming ``field``."""
         ...

@@ -10,7 +10,7 @@ import sys
 from typing import TextIO
 
 from corral.core.errors import CorralError
-from corral.entrypoints.cli import _configure_logging, command, settings_from
+from corral.entrypoints.cli import _configure_logging, command, instance_settings
 
 
 @command("admin", "user administration: create-user NAME --email E [--admin] (password prompted or on stdin)")
@@ -22,6 +22,8 @@ def _admin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--admin", action="store_true", help="bind the admin role globally")
     p.add_argument("--agent", action="store_true", help="an agent: no password, authenticates with tokens only")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--init", action="store_true",
+                   help="create a new instance when the data directory holds none (otherwise refused)")
 
 
 def read_password(stdin: TextIO | None = None) -> str:
@@ -37,7 +39,7 @@ def read_password(stdin: TextIO | None = None) -> str:
 
 @_admin_args.run
 def _admin(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings = instance_settings(args, require=True)
     _configure_logging(settings, quiet=True)
     if settings.profile == "memory":
         raise CorralError("the memory profile keeps no users; run `corral serve --memory` with "

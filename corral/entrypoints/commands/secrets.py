@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from corral.core.errors import CorralError
-from corral.entrypoints.cli import _configure_logging, command, settings_from
+from corral.entrypoints.cli import _configure_logging, command, instance_settings
 from corral.entrypoints.masterkey import generate_master_key
 
 ROTATE_HELP = """\
@@ -27,6 +27,8 @@ def _secrets_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["generate-master-key", "status", "rotate-master-key"])
     p.add_argument("--batch-size", type=int, default=100, help="data keys re-wrapped per transaction")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--init", action="store_true",
+                   help="create a new instance when the data directory holds none (otherwise refused)")
 
 
 @_secrets_args.run
@@ -37,7 +39,7 @@ def _secrets(args: argparse.Namespace) -> int:
         return 0
     if args.batch_size < 1:
         raise CorralError("--batch-size must be at least 1")
-    settings = settings_from(args)
+    settings = instance_settings(args, require=True)
     _configure_logging(settings, quiet=True)
     if settings.profile == "memory":
         raise CorralError("the memory profile keeps no secrets to rotate")

@@ -7,8 +7,9 @@ from typing import cast
 from aiohttp import web
 
 from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
-from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH
+from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, ROUTE_SPECS, WEB_AUTH
 from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
+from corral.entrypoints.web.response_check import RESPONSE_SCHEMAS, ResponseSchemas, response_check_middleware
 from corral.entrypoints.web.routes import ROUTE_TABLES
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
 
@@ -19,8 +20,12 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024  # streaming routes (git, LFS, OTLP) enforc
 
 def create_app(platform: object) -> web.Application:
     """Build the web application over a started platform (see corral.entrypoints.bootstrap)."""
+    settings = getattr(platform, "settings", None)
+    check = bool(getattr(settings, "validate_responses", False))
+    middlewares = [context_middleware, error_middleware, *([response_check_middleware] if check else []),
+                   security_middleware]
     app = web.Application(
-        middlewares=[context_middleware, error_middleware, security_middleware],
+        middlewares=middlewares,
         client_max_size=MAX_REQUEST_BYTES,
         handler_args={"max_field_size": 16 * 1024},
     )
@@ -28,10 +33,12 @@ def create_app(platform: object) -> web.Application:
     container = getattr(platform, "container", None)
     app[WEB_AUTH] = cast(WebAuth, _resolve(container, WebAuth, DenyAllAuth()))
     app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(container, ProjectLookup, UuidProjectLookup()))
-    settings = getattr(platform, "settings", None)
+    if check:
+        app[RESPONSE_SCHEMAS] = ResponseSchemas()
     app[TRUSTED_PROXIES] = TrustedProxies.parse(getattr(settings, "trusted_proxies", ""))
     for table in ROUTE_TABLES:
         table.mount(app)
+    app[ROUTE_SPECS] = [spec for table in ROUTE_TABLES for spec in table.specs]
     for hook in getattr(platform, "app_hooks", []):
         hook(app)
     return app

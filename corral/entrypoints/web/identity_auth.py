@@ -8,12 +8,13 @@ import uuid
 from collections.abc import Callable
 
 from aiohttp import web
+from yarl import URL
 
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod, Principal
 from corral.core.identity.sessions import check_csrf
-from corral.entrypoints.web.forwarded import client_ip
+from corral.entrypoints.web.forwarded import client_ip, is_secure
 
 __all__ = ["CSRF_HEADER", "IDENTITY", "SESSION_COOKIE", "IdentityWebAuth", "client_ip", "install"]
 
@@ -32,12 +33,41 @@ def install(identity: IdentityServices) -> Callable[[web.Application], None]:
     return hook
 
 
+def _origin_key(value: str) -> tuple[str, str, int | None] | None:
+    try:
+        url = URL(value)
+    except ValueError:
+        return None
+    if not url.scheme or not url.host:
+        return None
+    return url.scheme.lower(), url.host.lower(), url.port
+
+
+def is_same_origin(request: web.Request, base_url: str | None) -> bool:
+    """Whether the request's Origin is the server's own: the configured base URL's, or the scheme and Host the
+    request was made to. A request without Origin passes (browsers always send one on a WebSocket upgrade,
+    so only a non-browser client omits it, and no other site can make it send the cookie)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    key = _origin_key(origin)
+    if key is None:
+        return False
+    own = {_origin_key(f"{'https' if is_secure(request) else 'http'}://{request.host}")}
+    if base_url:
+        own.add(_origin_key(base_url))
+    return key in own
+
+
 class IdentityWebAuth:
     """Authenticates from ``Authorization: Bearer``, ``Authorization: Basic`` (token as password, any user
-    name, for git clients) or the session cookie; cookie-authenticated mutations must carry X-CSRF-Token."""
+    name, for git clients) or the session cookie; cookie-authenticated mutations must carry X-CSRF-Token, and a
+    cookie-authenticated WebSocket upgrade (a GET, so CSRF does not cover it) must come from the server's own
+    Origin (cross-site WebSocket hijacking); token-authenticated upgrades need no Origin check."""
 
-    def __init__(self, identity: IdentityServices) -> None:
+    def __init__(self, identity: IdentityServices, base_url: str | None = None) -> None:
         self.identity = identity
+        self.base_url = base_url  # CORRAL_BASE_URL: the public origin behind a proxy that rewrites Host
 
     async def authenticate(self, request: web.Request) -> Principal | None:
         ip = client_ip(request)
@@ -61,6 +91,13 @@ class IdentityWebAuth:
             if request.method not in _SAFE and not check_csrf(csrf_digest, request.headers.get(CSRF_HEADER)):
                 raise PermissionDenied(
                     f"cookie-authenticated changes need the {CSRF_HEADER} header with the csrf_token from login"
+                )
+            if request.headers.get("Upgrade", "").lower() == "websocket" and not is_same_origin(
+                request, self.base_url
+            ):
+                raise PermissionDenied(
+                    "a cookie-authenticated WebSocket must be opened from this server's own origin; "
+                    "other clients authenticate with a bearer token"
                 )
             return principal
         return None

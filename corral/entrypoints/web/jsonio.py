@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import typing
 import uuid
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -14,8 +16,9 @@ from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
 from corral.core.pagination import Page
+from corral.core.safetext import MAX_JSON_DEPTH, find_nul, loads_json
 
-__all__ = ["converter", "json_response", "page_response", "read_body", "read_json", "to_json"]
+__all__ = ["converter", "json_response", "page_response", "parse_json_object", "read_body", "read_json", "to_json"]
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -38,7 +41,16 @@ def _parse_dt(value: object, _t: type) -> datetime:
 converter.register_structure_hook(datetime, _parse_dt)
 
 
-def _strict_str(value: object, _t: type) -> str:
+def _enum(value: object, tp: Any) -> Any:
+    try:
+        return tp(value)
+    except ValueError:
+        raise ValueError(f"expected one of {[m.value for m in tp]}") from None
+
+
+def _strict_str(value: object, tp: type) -> str:
+    if tp is not str and issubclass(tp, Enum):  # a StrEnum reaches the str hook (single dispatch by class)
+        return typing.cast(str, _enum(value, tp))
     if not isinstance(value, str):
         raise ValueError("expected a string")
     return value
@@ -47,6 +59,8 @@ def _strict_str(value: object, _t: type) -> str:
 def _strict_int(value: object, _t: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("expected an integer")
+    if not -(2**63) <= value < 2**63:  # no store holds more than a 64-bit integer
+        raise ValueError("integer out of range")
     return value
 
 
@@ -56,9 +70,41 @@ def _strict_bool(value: object, _t: type) -> bool:
     return value
 
 
+def _strict_float(value: object, _t: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("expected a number")
+    return float(value)
+
+
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(float, _strict_float)
+
+
+
+def _is_homogeneous_sequence(tp: Any) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, set, frozenset):
+        return True
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _strict_sequence(tp: Any) -> Any:
+    """Lists, sets and ``tuple[X, ...]`` come only from a JSON array (a string is not a list of characters)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    item = args[0] if args else Any
+
+    def hook(value: object, _t: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a JSON array")
+        items = [converter.structure(v, item) for v in value]
+        return items if origin is list else origin(items)
+
+    return hook
+
+
+converter.register_structure_hook_factory(_is_homogeneous_sequence, _strict_sequence)
 
 
 def _default(value: object) -> object:
@@ -104,12 +150,18 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     if not raw.strip():
         raise InvalidInput("request body must be a JSON object", field="body")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}", field="body") from exc
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes | str, what: str = "request body") -> dict[str, Any]:
+    """A JSON object from untrusted text: malformed, non-object, nested deeper than MAX_JSON_DEPTH, or holding NUL
+    in any key or string (no store can hold it) is an InvalidInput naming the field."""
+    data = loads_json(raw, max_depth=MAX_JSON_DEPTH, what=what)
     if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object", field="body")
+        raise InvalidInput(f"{what} must be a JSON object", field="body")
+    bad = find_nul(data)
+    if bad is not None:
+        raise InvalidInput(f"{bad} must not contain NUL (\\u0000)", field=bad)
     return data
 
 
@@ -118,23 +170,55 @@ async def read_body(request: web.Request, cls: type[T]) -> T:
     return structure(await read_json(request), cls)
 
 
+class ExpectedValue(ValueError):
+    """Raised by a structure hook with a message meant for the caller ("expected one of ...")."""
+
+
+def _format_error(exc: BaseException, tp: Any) -> str:
+    if isinstance(exc, ExpectedValue):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ValueError) and str(exc).startswith("expected"):
+        return str(exc)
+    if typing.get_origin(tp) is Literal:
+        return "expected one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return cattrs.v.format_exception(exc, tp)
+
+
+def _literal_hook(value: object, tp: Any) -> object:
+    if value not in typing.get_args(tp) or isinstance(value, bool):
+        raise ExpectedValue("expected one of " + ", ".join(repr(a) for a in typing.get_args(tp)))
+    return value
+
+
+converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, _literal_hook)
+
+
 def structure(data: dict[str, Any], cls: type[T]) -> T:
     """Structure a dict into ``cls``, translating cattrs errors into one InvalidInput naming the field."""
     try:
         return converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
-        messages = cattrs.transform_error(exc, path="body")
+        messages = cattrs.transform_error(exc, path="body", format_exception=_format_error)
         first = messages[0] if messages else "invalid body"
-        field = _field_from(first)
-        raise InvalidInput(first.replace("body.", "", 1) if field else first, field=field,
+        field, text = _split(first)
+        raise InvalidInput(f"{field}: {text}" if field else text, field=field,
                            detail={"errors": messages}) from None
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"invalid body: {exc}", field="body") from None
 
 
-def _field_from(message: str) -> str | None:
-    if "@ body." in message:
-        return message.rsplit("@ body.", 1)[1].strip()
-    if "extra fields found" in message:
-        return message.split("(", 1)[-1].rstrip(")").strip() if "(" in message else None
-    return None
+def _split(message: str) -> tuple[str | None, str]:
+    """cattrs' "text @ body.a.b" / "extra fields found (x, y) @ body" → (field, text)."""
+    text, _, where = message.rpartition(" @ ")
+    if not text:
+        return None, message
+    if text.startswith("extra fields found (") and text.endswith(")"):
+        names = text[len("extra fields found ("):-1]
+        first = names.split(",")[0].strip()
+        prefix = where[len("body."):] + "." if where.startswith("body.") else ""
+        return prefix + first, f"unknown field{'s' if ',' in names else ''} {names}"
+    if where.startswith("body."):
+        return where[len("body."):], text
+    return None, text

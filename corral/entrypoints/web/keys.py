@@ -9,13 +9,15 @@ from aiohttp import web
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 
 __all__ = [
-    "AUTH_CHALLENGE", "PLATFORM", "PRINCIPAL", "PROJECT_ID", "PROJECT_LOOKUP", "REQUEST_ID", "TRACE", "WEB_AUTH",
+    "AUTH_CHALLENGE", "PLATFORM", "PRINCIPAL", "PROJECT_ID", "PROJECT_LOOKUP", "REQUEST_ID", "ROUTE_SPECS", "TRACE",
+    "WEB_AUTH",
     "principal_of", "project_id_of",
 ]
 
 PLATFORM: web.AppKey[Any] = web.AppKey("corral_platform")
 WEB_AUTH: web.AppKey[WebAuth] = web.AppKey("corral_web_auth")
 PROJECT_LOOKUP: web.AppKey[ProjectLookup] = web.AppKey("corral_project_lookup")
+ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("corral_route_specs")  # every mounted route's declaration
 
 # --- per-request values set by the middlewares ------------------------------------------------------------
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("corral_request_id", str)

@@ -15,6 +15,7 @@ from corral.core.git.service import RepoBrowser
 from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import Actor, Project, Visibility, check_owner_name
+from corral.core.projects.ownership import OWNER_PERMISSIONS
 from corral.core.projects.ports import UserDirectory
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService, StoreProjectResolver
@@ -131,8 +132,11 @@ class ProjectAwareWebAuth:
 
     - ``project:read`` on a public project: everyone, also anonymous callers;
       on an internal project: every authenticated caller (within its token's limits).
-    - The owner of a project holds every ``project:*`` permission on it (within its token's limits).
+    - The owner of a project holds every ``project:*`` permission on it (within its token's limits): a fast
+      path for the same rule the identity core applies through its ImplicitRights port (ProjectOwnership).
     - Everything else goes to the RBAC resolver unchanged.
+    - A caller who may not see a project (``project:read``) gets the same 404 as for a missing project,
+      whatever was asked; one who may see it but lacks the permission gets the 403.
     """
 
     def __init__(self, inner: WebAuth, uow_factory: UnitOfWorkFactory) -> None:
@@ -158,13 +162,42 @@ class ProjectAwareWebAuth:
                 if principal is not None and _token_allows(principal, permission, project_id):
                     if permission == "project:read" and project.visibility is Visibility.INTERNAL:
                         return
-                    if principal.user_id == project.owner_id:
+                    if principal.user_id == project.owner_id and permission in OWNER_PERMISSIONS:
                         return
         try:
             await self.inner.authorize(request, principal, permission, project_id)
         except Unauthenticated:
             await self._hide_from_anonymous(request, principal, project_id)
             raise
+        except PermissionDenied:
+            await self._hide_from_outsider(request, principal, permission, project_id)
+            raise
+
+    async def _hide_from_outsider(self, request: web.Request, principal: Any | None, permission: str,
+                                  project_id: uuid.UUID | None) -> None:
+        """A signed-in caller who may not read the project learns nothing about it either: 404, as for a missing
+        one (no enumeration of private project names). Git routes too: git says "repository not found"."""
+        if principal is None or project_id is None or getattr(principal, "needs_totp_enrolment", False):
+            return
+        if permission != "project:read":
+            try:
+                await self.authorize(request, principal, "project:read", project_id)
+                return
+            except NotFound:
+                raise
+            except (PermissionDenied, Unauthenticated):
+                pass
+        raise self._not_found(request, request.get(_PROJECT), project_id)
+
+    @staticmethod
+    def _not_found(request: web.Request, project: Project | None, project_id: uuid.UUID) -> NotFound:
+        match = getattr(request, "match_info", None) or {}
+        if "owner" in match and "name" in match:
+            name = match["name"]
+            shown = f"{match['owner']}/{name[:-4] if name.endswith('.git') else name}"
+        else:
+            shown = project.full_name if project is not None and project.id == project_id else str(project_id)
+        return NotFound(f"project {shown} not found")
 
     async def _hide_from_anonymous(self, request: web.Request, principal: Any | None,
                                    project_id: uuid.UUID | None) -> None:
@@ -177,10 +210,7 @@ class ProjectAwareWebAuth:
                 async with self.uow_factory() as uow:
                     project = await uow.projects.get(project_id)
             if project is None or project.visibility is not Visibility.PUBLIC:
-                match = getattr(request, "match_info", None) or {}
-                shown = f"{match['owner']}/{match['name']}" if "owner" in match and "name" in match else (
-                    project.full_name if project is not None else str(project_id))
-                raise NotFound(f"project {shown} not found") from None
+                raise self._not_found(request, project, project_id) from None
 
 
 async def can(request: web.Request, permission: str, project: Project) -> bool:

@@ -16,11 +16,21 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-__all__ = ["Handler", "ProjectFrom", "RouteSpec", "RouteTable", "spec_of"]
+__all__ = ["UNDECLARED", "Handler", "ProjectFrom", "RouteSpec", "RouteTable", "spec_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ProjectFrom = Literal["path", "query", None]
 _ATTR = "__corral_route__"
+
+
+class _Undeclared:
+    """The ``params`` of a route not yet described by a class: its query string is not validated."""
+
+    def __repr__(self) -> str:
+        return "UNDECLARED"
+
+
+UNDECLARED: Any = _Undeclared()
 
 
 @attrs.frozen
@@ -37,13 +47,28 @@ class RouteSpec:
     project: ProjectFrom = None  # where the project scope comes from: {owner}/{name} path or ?project=
     anonymous: bool = False  # credentials optional: the authorizer decides (e.g. public projects)
     challenge: str | None = None  # WWW-Authenticate value sent with 401 (git clients need "Basic")
-    request_body: Any = None  # attrs class or JSON schema dict
-    response: Any = None  # attrs class, JSON schema dict, or None
+    # A route without a project scope and without a declared permission must say what it touches:
+    # True: the caller's account (tokens, sessions, preferences, ...): refused to project-restricted tokens
+    # (corral.core.identity.access.require_account_access); False: nothing account-wide, the handler scopes
+    # what it does (e.g. per the resource's own project). Routes with a permission and no project are checked
+    # globally, which a project-restricted token never holds.
+    account: bool | None = None
+    body: type | None = None  # attrs class of the JSON body: parsed before the handler, see operation.body_of
+    params: Any = UNDECLARED  # attrs class of the query (None: takes no query parameters), see operation.params_of
+    request_body: Any = None  # JSON schema dict of a body the handler reads itself (non-JSON or legacy)
+    request_content_types: tuple[str, ...] = ("application/json",)  # of request_body, as documented
+    response: Any = None  # attrs class (or list[...] / Page[...] of one), JSON schema dict, or None
     status: int = 200
-    query: tuple[tuple[str, str, str], ...] = ()  # (name, json type, description)
+    query: tuple[tuple[str, str, str], ...] = ()  # legacy (name, json type, description) of UNDECLARED params
     description: str = ""
     include_in_schema: bool = True
     operation_id: str = ""
+    content_type: str = "application/json"  # of the success response (e.g. text/plain, application/octet-stream)
+
+    @property
+    def typed(self) -> bool:
+        """Whether the query (and body, when there is one) are described by classes."""
+        return self.params is not UNDECLARED
 
 
 @attrs.define
@@ -61,9 +86,11 @@ class RouteTable:
                 method=method.upper(), path=path, handler=handler, summary=summary, tags=tuple(tags),
                 operation_id=op_id, **options,
             )
-            if not spec.public and spec.permission is None and not spec.anonymous:
-                # authenticated-only routes are fine (e.g. /me); nothing else to check here
-                pass
+            if not spec.public and spec.project is None and spec.permission is None and spec.account is None:
+                raise ValueError(
+                    f"{method} {path}: a route without a project or a permission must declare account=True "
+                    "(account-level: refused to project-restricted tokens) or account=False (the handler scopes it)"
+                )
             if spec.project == "path" and not ("{owner}" in path and "{name" in path):
                 raise ValueError(f"{path}: project='path' needs {{owner}} and {{name}} in the path")
             setattr(handler, _ATTR, spec)

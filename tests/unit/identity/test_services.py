@@ -196,13 +196,15 @@ async def test_session_idle_and_absolute_expiry(ids, system, clock):
     r2 = await ids.sessions.login("alice", PW, ip=None, user_agent=None)
     step = ids.policy.session_idle.total_seconds() / 2
     t = 0.0
-    while True:
+    while t <= ids.policy.session_max.total_seconds() + 2 * step:  # bounded: a session that never expires fails
         clock.advance(step)
         t += step
         try:
             await ids.sessions.authenticate(r2.cookie, ip_addr=None)
         except Unauthenticated:
             break
+    else:
+        pytest.fail("the session outlived its maximum age")
     assert t >= ids.policy.session_max.total_seconds()
 
 

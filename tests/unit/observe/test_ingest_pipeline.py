@@ -9,6 +9,7 @@ from corral.core.observe.envelope import UnknownProjects
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import TelemetryBatch
 from corral.fakes.observe import InMemoryProjectDirectory, InMemoryTelemetryStore
+from tests.helpers import wait_until
 
 
 def batch(n):
@@ -21,14 +22,24 @@ async def store():
 
 
 async def test_submit_returns_only_after_the_write_committed(store):
-    store.delay = 0.05
+    writing, release = asyncio.Event(), asyncio.Event()
+    write = store.write
+
+    async def held_write(b):
+        writing.set()
+        await release.wait()
+        await write(b)
+
+    store.write = held_write
     pipe = IngestPipeline(writer=store)
     await pipe.start()
     task = asyncio.create_task(pipe.submit(batch(3)))
+    await asyncio.wait_for(writing.wait(), 10)  # the write is in progress, not committed
     await asyncio.sleep(0.01)
     assert not task.done()
     assert store.logs == []
-    await task
+    release.set()
+    await asyncio.wait_for(task, 10)
     assert len(store.logs) == 3
     await pipe.stop()
 
@@ -49,7 +60,7 @@ async def test_full_queue_refuses_at_once_with_retry_after(store):
     pipe = IngestPipeline(writer=store, writers=1, max_queued_records=25, retry_after_seconds=3)
     await pipe.start()
     first = asyncio.create_task(pipe.submit(batch(20)))
-    await asyncio.sleep(0)
+    await wait_until(lambda: pipe.queued_records == 20, what="the first batch to be queued")
     with pytest.raises(RateLimited) as exc:
         await pipe.submit(batch(10))
     assert exc.value.retry_after == 3
@@ -76,7 +87,7 @@ async def test_stop_drains_the_queue_then_refuses(store):
     pipe = IngestPipeline(writer=store, writers=1)
     await pipe.start()
     tasks = [asyncio.create_task(pipe.submit(batch(5))) for _ in range(5)]
-    await asyncio.sleep(0)
+    await wait_until(lambda: pipe.stats.accepted_records == 25, what="every batch to be accepted")
     await pipe.stop()
     await asyncio.gather(*tasks)
     assert len(store.logs) == 25

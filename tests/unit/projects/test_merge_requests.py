@@ -5,6 +5,16 @@ from __future__ import annotations
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition
+from corral.core.projects.commands import (
+    BranchProtectionChanges,
+    MergeOptions,
+    MergeRequestChanges,
+    NewBranchProtection,
+    NewComment,
+    NewMergeRequest,
+    NewProject,
+    NewReview,
+)
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import MrStatus
 from corral.core.projects.protections import BranchProtectionService
@@ -23,7 +33,7 @@ def mrs(world, repos, users, clock) -> MergeRequestService:
 
 @pytest.fixture
 async def project(projects, repos, alice):
-    p = await projects.create(alice, name="todo")
+    p = await projects.create(alice, NewProject(name="todo"))
     repos.commit(p.repo_path, "main", {"README.md": b"hello\n", "a.txt": b"a\n"})
     repos.commit(p.repo_path, "feature", {"b.txt": b"b\n"}, parent=repos.repos[p.repo_path].branches["main"])
     return p
@@ -31,19 +41,19 @@ async def project(projects, repos, alice):
 
 async def test_create_validates_branches(mrs, project, alice) -> None:
     with pytest.raises(InvalidInput) as err:
-        await mrs.create(alice, project, source_branch="nope", target_branch="main", title="x")
+        await mrs.create(alice, project, NewMergeRequest(source_branch="nope", target_branch="main", title="x"))
     assert err.value.field == "source_branch"
     with pytest.raises(InvalidInput):
-        await mrs.create(alice, project, source_branch="main", target_branch="main", title="x")
-    mr = await mrs.create(alice, project, source_branch="feature", title="Add b")
+        await mrs.create(alice, project, NewMergeRequest(source_branch="main", target_branch="main", title="x"))
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="Add b"))
     assert (mr.number, mr.status, mr.target_branch) == (1, MrStatus.OPEN, "main")
 
 
 @pytest.mark.parametrize("strategy", ["merge", "squash"])
 async def test_merge_moves_target_and_records_push(mrs, project, repos, world, alice, bob, strategy) -> None:
-    mr = await mrs.create(alice, project, source_branch="feature", title="Add b")
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="Add b"))
     before = repos.repos[project.repo_path].branches["main"]
-    merged = await mrs.merge(bob, project, mr.number, strategy=strategy)
+    merged = await mrs.merge(bob, project, mr.number, MergeOptions(strategy=strategy))
     after = repos.repos[project.repo_path].branches["main"]
     assert merged.status is MrStatus.MERGED
     assert merged.merge_commit_sha == after
@@ -57,20 +67,20 @@ async def test_merge_moves_target_and_records_push(mrs, project, repos, world, a
     with pytest.raises(InvalidTransition):
         await mrs.merge(bob, project, mr.number)
     with pytest.raises(InvalidTransition):
-        await mrs.update(bob, project, mr.number, {"status": "closed"})
+        await mrs.update(bob, project, mr.number, MergeRequestChanges(status="closed"))
 
 
 async def test_fast_forward_and_its_refusal(mrs, project, repos, alice) -> None:
     r = repos.repos[project.repo_path]
-    mr = await mrs.create(alice, project, source_branch="feature", title="ff")
-    merged = await mrs.merge(alice, project, mr.number, strategy="fast-forward")
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="ff"))
+    merged = await mrs.merge(alice, project, mr.number, MergeOptions(strategy="fast-forward"))
     assert r.branches["main"] == r.branches["feature"] == merged.merge_commit_sha
     repos.commit(project.repo_path, "main", {"c.txt": b"c"})
     repos.commit(project.repo_path, "other", {"d.txt": b"d"}, parent=r.commits[r.branches["feature"]].sha)
-    mr2 = await mrs.create(alice, project, source_branch="other", title="not ff")
+    mr2 = await mrs.create(alice, project, NewMergeRequest(source_branch="other", title="not ff"))
     before = dict(r.branches)
     with pytest.raises(Conflict):
-        await mrs.merge(alice, project, mr2.number, strategy="fast-forward")
+        await mrs.merge(alice, project, mr2.number, MergeOptions(strategy="fast-forward"))
     assert r.branches == before
     assert (await mrs.get(project, mr2.number)).status is MrStatus.OPEN
 
@@ -80,7 +90,7 @@ async def test_conflict_names_paths_and_leaves_repo_untouched(mrs, project, repo
     base = r.branches["main"]
     repos.commit(project.repo_path, "main", {"a.txt": b"ours\n"})
     repos.commit(project.repo_path, "clash", {"a.txt": b"theirs\n"}, parent=base)
-    mr = await mrs.create(alice, project, source_branch="clash", title="clash")
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="clash", title="clash"))
     before = dict(r.branches)
     with pytest.raises(Conflict) as err:
         await mrs.merge(alice, project, mr.number)
@@ -89,40 +99,40 @@ async def test_conflict_names_paths_and_leaves_repo_untouched(mrs, project, repo
 
 
 async def test_close_reopen_and_state_machine(mrs, project, alice) -> None:
-    mr = await mrs.create(alice, project, source_branch="feature", title="x")
-    assert (await mrs.update(alice, project, mr.number, {"status": "closed"})).status is MrStatus.CLOSED
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="x"))
+    assert (await mrs.update(alice, project, mr.number, MergeRequestChanges(status="closed"))).status is MrStatus.CLOSED
     with pytest.raises(InvalidTransition):
         await mrs.merge(alice, project, mr.number)
     with pytest.raises(InvalidTransition):
-        await mrs.update(alice, project, mr.number, {"status": "closed"})
+        await mrs.update(alice, project, mr.number, MergeRequestChanges(status="closed"))
     with pytest.raises(InvalidInput):
-        await mrs.update(alice, project, mr.number, {"status": "merged"})
-    assert (await mrs.update(alice, project, mr.number, {"status": "open"})).status is MrStatus.OPEN
+        await mrs.update(alice, project, mr.number, MergeRequestChanges(status="merged"))
+    assert (await mrs.update(alice, project, mr.number, MergeRequestChanges(status="open"))).status is MrStatus.OPEN
 
 
 async def test_required_approvals(mrs, project, world, clock, alice, bob) -> None:
     rules = BranchProtectionService(world, clock)
-    await rules.create(alice, project, {"pattern": "main", "required_approvals": 1})
+    await rules.create(alice, project, NewBranchProtection(pattern="main", required_approvals=1))
     with pytest.raises(Conflict):
-        await rules.create(alice, project, {"pattern": "main"})
-    mr = await mrs.create(alice, project, source_branch="feature", title="x")
+        await rules.create(alice, project, NewBranchProtection(pattern="main"))
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="x"))
     with pytest.raises(Conflict) as err:
         await mrs.merge(alice, project, mr.number)
     assert err.value.detail["required"] == 1
     with pytest.raises(InvalidInput):
-        await mrs.review(alice, project, mr.number, verdict="approve")
-    await mrs.review(bob, project, mr.number, verdict="approve", body="lgtm")
-    await mrs.review(bob, project, mr.number, verdict="request_changes")
+        await mrs.review(alice, project, mr.number, NewReview(verdict="approve"))
+    await mrs.review(bob, project, mr.number, NewReview(verdict="approve", body="lgtm"))
+    await mrs.review(bob, project, mr.number, NewReview(verdict="request_changes"))
     with pytest.raises(Conflict):
         await mrs.merge(alice, project, mr.number)
-    await mrs.review(bob, project, mr.number, verdict="approve")
+    await mrs.review(bob, project, mr.number, NewReview(verdict="approve"))
     assert (await mrs.merge(alice, project, mr.number)).status is MrStatus.MERGED
     assert [r.verdict.value for r in await mrs.reviews(project, mr.number)] == ["approve", "request_changes", "approve"]
 
 
 async def test_comments_and_diff(mrs, project, alice) -> None:
-    mr = await mrs.create(alice, project, source_branch="feature", title="x")
-    await mrs.comment(alice, project, mr.number, "please look")
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="x"))
+    await mrs.comment(alice, project, mr.number, NewComment(body="please look"))
     assert [c.body for c in (await mrs.comments(project, mr.number)).items] == ["please look"]
     diff = await mrs.diff(project, mr.number)
     assert [f.path for f in diff.files] == ["b.txt"]
@@ -131,13 +141,14 @@ async def test_comments_and_diff(mrs, project, alice) -> None:
 async def test_protection_validation(world, clock, project, alice) -> None:
     rules = BranchProtectionService(world, clock)
     with pytest.raises(InvalidInput):
-        await rules.create(alice, project, {"pattern": "../x"})
-    with pytest.raises(InvalidInput):
-        await rules.create(alice, project, {"pattern": "main", "allow_force_push": "yes"})
-    rule = await rules.create(alice, project, {"pattern": "release/*", "allow_deletion": True})
+        await rules.create(alice, project, NewBranchProtection(pattern="../x"))
+    with pytest.raises(InvalidInput) as err:
+        await rules.create(alice, project, NewBranchProtection(pattern="main", required_approvals=-1))
+    assert err.value.field == "required_approvals"
+    rule = await rules.create(alice, project, NewBranchProtection(pattern="release/*", allow_deletion=True))
     assert rule.matches("release/1.0")
     assert not rule.matches("main")
-    updated = await rules.update(alice, project, rule.id, {"require_merge_request": True})
+    updated = await rules.update(alice, project, rule.id, BranchProtectionChanges(require_merge_request=True))
     assert updated.require_merge_request
     await rules.delete(alice, project, rule.id)
     assert await rules.list(project) == []
@@ -160,18 +171,18 @@ async def test_a_merge_announces_its_push_and_a_crash_after_the_move_is_recovere
     from corral.core.outbox.relay import OutboxRelay
     from corral.core.projects import merge_requests
 
-    first = await mrs.create(alice, project, source_branch="feature", title="Add b")
-    await mrs.merge(bob, project, first.number, strategy="merge")
+    first = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="Add b"))
+    await mrs.merge(bob, project, first.number, MergeOptions(strategy="merge"))
     assert await _intents(world, clock) == []  # written before the move, claimed by the record
     repos.commit(project.repo_path, "second", {"c.txt": b"c\n"}, parent=repos.repos[project.repo_path].branches["main"])
-    mr = await mrs.create(alice, project, source_branch="second", title="Add c")
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="second", title="Add c"))
 
     async def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise Unavailable("the process died")
 
     monkeypatch.setattr(merge_requests, "record_push", crash)  # the target moves, nothing is recorded
     with pytest.raises(Unavailable):
-        await mrs.merge(bob, project, mr.number, strategy="fast-forward")
+        await mrs.merge(bob, project, mr.number, MergeOptions(strategy="fast-forward"))
     monkeypatch.undo()
     head = repos.repos[project.repo_path].branches["main"]
     assert head == repos.repos[project.repo_path].branches["second"]
@@ -191,7 +202,7 @@ async def test_a_merge_announces_its_push_and_a_crash_after_the_move_is_recovere
 async def test_a_merge_whose_target_moved_leaves_no_intent(
     mrs, project, repos, world, clock, alice, bob, monkeypatch,
 ) -> None:
-    mr = await mrs.create(alice, project, source_branch="feature", title="Add b")
+    mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="Add b"))
     original = type(repos).merge
 
     async def racing(self, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.projects.commands import NewProject
 from corral.core.projects.service import ProjectService
 from corral.entrypoints.web.keys import AUTH_CHALLENGE
 from corral.entrypoints.web.project_access import ProjectAwareWebAuth
@@ -40,7 +41,8 @@ class DenyRbac:
 @pytest.fixture
 async def setup(world, repos, clock, alice):
     projects = ProjectService(world, repos, clock)
-    made = {v: await projects.create(alice, name=v, visibility=v) for v in ("private", "internal", "public")}
+    made = {v: await projects.create(alice, NewProject(name=v, visibility=v))
+            for v in ("private", "internal", "public")}
     inner = DenyRbac()
     return ProjectAwareWebAuth(inner, world), inner, made
 
@@ -66,13 +68,26 @@ async def test_internal_read_for_any_signed_in_user(setup, bob) -> None:
     auth, _inner, made = setup
     someone = P(bob.id, "bob")
     await auth.authorize({}, someone, "project:read", made["internal"].id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # may not see it: the same 404 as a missing project
         await auth.authorize({}, someone, "project:read", made["private"].id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied):  # may see it, lacks the permission: 403
         await auth.authorize({}, someone, "project:write", made["internal"].id)
     limited = P(bob.id, "bob", token_project_id=made["public"].id)
-    with pytest.raises(PermissionDenied):  # a token for another project sees nothing extra
+    with pytest.raises(NotFound):  # a token for another project sees nothing extra
         await auth.authorize({}, limited, "project:read", made["internal"].id)
+
+
+async def test_signed_in_outsider_gets_404_for_any_permission_on_a_private_project(setup, bob) -> None:
+    """Attack: a signed-in user told 403 (exists) from 404 (missing) could enumerate private project names."""
+    auth, _inner, made = setup
+    outsider = P(bob.id, "bob")
+    for permission in ("project:read", "project:write", "project:admin", "secret:read", "observe:read"):
+        with pytest.raises(NotFound) as hidden:
+            await auth.authorize({}, outsider, permission, made["private"].id)
+        assert str(hidden.value) == "project alice/private not found"
+    # git routes too (only anonymous callers keep the 401 challenge)
+    with pytest.raises(NotFound):
+        await auth.authorize({AUTH_CHALLENGE: 'Basic realm="Corral"'}, outsider, "project:read", made["private"].id)
 
 
 async def test_owner_holds_project_permissions_within_token_limits(setup, alice) -> None:
@@ -82,7 +97,7 @@ async def test_owner_holds_project_permissions_within_token_limits(setup, alice)
         await auth.authorize({}, owner, permission, made["private"].id)
     read_only = P(alice.id, "alice", scopes=frozenset({"project:read"}))
     await auth.authorize({}, read_only, "project:read", made["private"].id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied):  # sees it (403, not 404), but the token lacks the scope
         await auth.authorize({}, read_only, "project:write", made["private"].id)
     with pytest.raises(PermissionDenied):  # not a project permission: RBAC decides
         await auth.authorize({}, owner, "secret:read", made["private"].id)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from corral.core.projects.commands import IssueChanges, NewComment, NewIssue, NewProject, ProjectChanges
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import IssueStatus, Visibility, check_branch_name, check_project_name
 from corral.core.projects.service import ProjectService, StoreProjectResolver
@@ -41,7 +42,7 @@ def test_bad_branch_names(branch) -> None:
 
 
 async def test_create_project_makes_repo_and_audits(projects, repos, world, alice) -> None:
-    p = await projects.create(alice, name="todo", visibility="public", default_branch="trunk")
+    p = await projects.create(alice, NewProject(name="todo", visibility="public", default_branch="trunk"))
     assert p.full_name == "alice/todo"
     assert p.visibility is Visibility.PUBLIC
     assert repos.repos[p.repo_path].head == "trunk"
@@ -55,11 +56,11 @@ async def test_create_project_makes_repo_and_audits(projects, repos, world, alic
 
 
 async def test_duplicate_and_invalid_create_change_nothing(projects, repos, world, alice) -> None:
-    await projects.create(alice, name="todo")
+    await projects.create(alice, NewProject(name="todo"))
     with pytest.raises(Conflict):
-        await projects.create(alice, name="todo")
+        await projects.create(alice, NewProject(name="todo"))
     with pytest.raises(InvalidInput) as err:
-        await projects.create(alice, name="ok", visibility="secret")
+        await projects.create(alice, NewProject(name="ok", visibility="secret"))
     assert err.value.field == "visibility"
     assert len(world.data.projects) == 1
     assert len(repos.repos) == 1
@@ -67,7 +68,7 @@ async def test_duplicate_and_invalid_create_change_nothing(projects, repos, worl
 
 async def test_list_filters_and_paginates(projects, alice, bob) -> None:
     for i in range(7):
-        await projects.create(alice if i % 2 else bob, name=f"p{i}")
+        await projects.create(alice if i % 2 else bob, NewProject(name=f"p{i}"))
 
     async def only_alice(p):
         return p.owner_name == "alice"
@@ -81,15 +82,16 @@ async def test_list_filters_and_paginates(projects, alice, bob) -> None:
 
 
 async def test_update_archive_and_delete(projects, repos, world, alice) -> None:
-    p = await projects.create(alice, name="todo")
-    p2 = await projects.update(alice, p, {"name": "done", "visibility": "internal", "archived": True,
-                                          "default_branch": "dev"})
+    p = await projects.create(alice, NewProject(name="todo"))
+    p2 = await projects.update(alice, p, ProjectChanges(name="done", visibility="internal", archived=True,
+                                                        default_branch="dev"))
     assert p2.name == "done"
     assert p2.archived
     assert repos.repos[p.repo_path].head == "dev"
     assert world.audit[-1].action == "project.archive"
-    with pytest.raises(InvalidInput):
-        await projects.update(alice, p2, {"owner": "bob"})
+    with pytest.raises(InvalidInput) as err:
+        await projects.update(alice, p2, ProjectChanges(default_branch="bad..name"))
+    assert err.value.field == "default_branch"
     await projects.delete(alice, p2)
     assert p.repo_path not in repos.repos
     with pytest.raises(NotFound):
@@ -97,26 +99,26 @@ async def test_update_archive_and_delete(projects, repos, world, alice) -> None:
 
 
 async def test_issue_numbers_are_dense_under_concurrency(projects, issues, alice) -> None:
-    p = await projects.create(alice, name="todo")
-    created = await asyncio.gather(*(issues.create(alice, p, title=f"t{i}") for i in range(200)))
+    p = await projects.create(alice, NewProject(name="todo"))
+    created = await asyncio.gather(*(issues.create(alice, p, NewIssue(title=f"t{i}")) for i in range(200)))
     assert sorted(i.number for i in created) == list(range(1, 201))
 
 
 async def test_issue_lifecycle_filters_comments_and_events(projects, issues, world, alice, bob) -> None:
-    p = await projects.create(alice, name="todo")
-    a = await issues.create(alice, p, title="bug", labels=["bug"], assignee="bob", body="x")
-    b = await issues.create(alice, p, title="feature", labels=["feat"])
+    p = await projects.create(alice, NewProject(name="todo"))
+    a = await issues.create(alice, p, NewIssue(title="bug", labels=["bug"], assignee="bob", body="x"))
+    b = await issues.create(alice, p, NewIssue(title="feature", labels=["feat"]))
     assert (a.number, b.number) == (1, 2)
     assert a.assignee_id == bob.id
     with pytest.raises(InvalidInput) as err:
-        await issues.create(alice, p, title="  ")
+        await issues.create(alice, p, NewIssue(title="  "))
     assert err.value.field == "title"
     with pytest.raises(InvalidInput):
-        await issues.create(alice, p, title="x", assignee="nobody")
-    closed = await issues.update(bob, p, 1, {"status": "closed"})
+        await issues.create(alice, p, NewIssue(title="x", assignee="nobody"))
+    closed = await issues.update(bob, p, 1, IssueChanges(status="closed"))
     assert closed.status is IssueStatus.CLOSED
     with pytest.raises(InvalidTransition):
-        await issues.update(bob, p, 1, {"status": "closed"})
+        await issues.update(bob, p, 1, IssueChanges(status="closed"))
     assert [i.number for i in (await issues.list(p, status="open")).items] == [2]
     assert [i.number for i in (await issues.list(p, status="all")).items] == [2, 1]
     assert [i.number for i in (await issues.list(p, label="bug")).items] == [1]
@@ -124,34 +126,35 @@ async def test_issue_lifecycle_filters_comments_and_events(projects, issues, wor
     page = await issues.list(p, limit=1)
     assert [i.number for i in page.items] == [2]
     assert [i.number for i in (await issues.list(p, limit=1, cursor=page.next_cursor)).items] == [1]
-    await issues.comment(bob, p, 1, "me too")
+    await issues.comment(bob, p, 1, NewComment(body="me too"))
     assert [c.body for c in (await issues.comments(p, 1)).items] == ["me too"]
     with pytest.raises(NotFound):
-        await issues.comment(bob, p, 99, "x")
+        await issues.comment(bob, p, 99, NewComment(body="x"))
     actions = [(e.topic, e.payload["action"]) for e in world.events if e.topic == "issue"]
     assert actions == [("issue", "opened"), ("issue", "opened"), ("issue", "closed"), ("issue", "commented")]
     assert {e.project_id for e in world.events} == {p.id}
 
 
 async def test_archived_project_takes_no_new_issues(projects, issues, alice) -> None:
-    p = await projects.update(alice, await projects.create(alice, name="todo"), {"archived": True})
+    p = await projects.update(alice, await projects.create(alice, NewProject(name="todo")),
+                              ProjectChanges(archived=True))
     with pytest.raises(InvalidTransition):
-        await issues.create(alice, p, title="x")
+        await issues.create(alice, p, NewIssue(title="x"))
 
 
 async def test_rename_keeps_the_old_name_as_a_redirect(world, repos, clock, alice) -> None:
     from corral.core.projects.service import ProjectService
 
     projects = ProjectService(world, repos, clock)
-    project = await projects.create(alice, name="first")
-    renamed = await projects.update(alice, project, {"name": "second"})
+    project = await projects.create(alice, NewProject(name="first"))
+    renamed = await projects.update(alice, project, ProjectChanges(name="second"))
     assert renamed.repo_path == project.repo_path  # the repository is keyed by id: nothing moves
     assert (await projects.redirect("alice", "first")).id == project.id
-    await projects.update(alice, renamed, {"name": "third"})
+    await projects.update(alice, renamed, ProjectChanges(name="third"))
     assert (await projects.redirect("alice", "first")).name == "third"  # chains resolve to the current name
     assert (await projects.redirect("alice", "second")).name == "third"
-    back = await projects.update(alice, await projects.get("alice", "third"), {"name": "first"})
+    back = await projects.update(alice, await projects.get("alice", "third"), ProjectChanges(name="first"))
     assert await projects.redirect("alice", "first") is None and back.name == "first"
-    await projects.create(alice, name="second")  # a new project takes an old name: its redirect goes
+    await projects.create(alice, NewProject(name="second"))  # a new project takes an old name: its redirect goes
     assert await projects.redirect("alice", "second") is None
     assert await projects.redirect("alice", "../x") is None

@@ -8,6 +8,7 @@ from corral.core.git.model import ZERO_SHA, PushIntent, RefUpdate
 from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import record_push
 from corral.core.ids import uuid7
+from corral.core.projects.commands import NewBranchProtection, NewProject
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService
 
@@ -32,7 +33,7 @@ def _pushes(world) -> list[dict]:
 
 
 async def test_a_push_whose_refs_moved_is_recorded_once_with_its_pusher(world, repos, clock, alice) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     first = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     intent = await _intent(world, clock, project, alice, [RefUpdate(ZERO_SHA, first, "refs/heads/main")])
     assert await _recover(world, repos, clock) == 0  # within the grace: the push may still be recording
@@ -51,7 +52,7 @@ async def test_a_push_whose_refs_moved_is_recorded_once_with_its_pusher(world, r
 
 
 async def test_refs_that_did_not_move_are_kept_then_dropped(world, repos, clock, alice) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     other = repos.commit(project.repo_path, "topic", {"b": b"1"}, "elsewhere", parent=base)
     # the push asked main to go base -> other, but git refused it (or never ran): main is still at base
@@ -66,10 +67,10 @@ async def test_refs_that_did_not_move_are_kept_then_dropped(world, repos, clock,
 
 
 async def test_a_ref_moved_on_by_a_later_push_counts_and_bypasses_are_audited(world, repos, clock, alice) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
-    rule = await BranchProtectionService(world, clock).create(alice, project, {"pattern": "main",
-                                                                                "require_merge_request": True})
+    rule = await BranchProtectionService(world, clock).create(alice, project, NewBranchProtection(
+        pattern="main", require_merge_request=True))
     pushed = repos.commit(project.repo_path, "main", {"a": b"2"}, "two")
     repos.commit(project.repo_path, "main", {"a": b"3"}, "three")  # a later push moved main on
     await _intent(world, clock, project, alice, [RefUpdate(base, pushed, "refs/heads/main"),

@@ -6,24 +6,36 @@ import hashlib
 import hmac
 import json
 
+import attrs
 import pytest
 
 from corral.core.errors import InvalidInput
+from corral.core.ids import uuid7
 from corral.core.outbox import topics
+from corral.core.projects.commands import NewIssue, NewProject, NewWebhook, WebhookChanges
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import WEBHOOK_EVENTS, DeliveryStatus, event_for_topic
+from corral.core.projects.payloads import webhook_json
 from corral.core.projects.service import ProjectService
+from corral.core.projects.webhook_seal import WebhookKeyRewrap, WebhookSecretSealer, seal_plaintext_webhook_secrets
 from corral.core.projects.webhooks import WebhookService
+from corral.core.secrets.model import SecretUndecryptable
+from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
 
 
 @pytest.fixture
-def hooks(world, transport, clock) -> WebhookService:
-    return WebhookService(world, transport, clock, retry_base_seconds=10, max_attempts=3)
+def sealer() -> WebhookSecretSealer:
+    return WebhookSecretSealer(FakeCipher(), FakeKeyWrapper(b"k" * 32))
+
+
+@pytest.fixture
+def hooks(world, transport, clock, sealer) -> WebhookService:
+    return WebhookService(world, transport, clock, retry_base_seconds=10, max_attempts=3, sealer=sealer)
 
 
 @pytest.fixture
 async def project(world, repos, clock, alice):
-    return await ProjectService(world, repos, clock).create(alice, name="todo")
+    return await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
 
 
 async def _relay(world, hooks) -> None:
@@ -48,8 +60,8 @@ def test_topics_map_to_events_exactly() -> None:
 
 
 async def test_pipeline_and_deployment_events_reach_their_subscribers(hooks, world, project, alice, transport) -> None:
-    ci = await hooks.create(alice, project, {"url": "http://example.com/ci", "events": ["pipeline"]})
-    cd = await hooks.create(alice, project, {"url": "http://example.com/cd", "events": ["deployment"]})
+    ci = await hooks.create(alice, project, NewWebhook(url="http://example.com/ci", events=["pipeline"]))
+    cd = await hooks.create(alice, project, NewWebhook(url="http://example.com/cd", events=["deployment"]))
     async with world() as uow:
         await uow.outbox.add(topics.PIPELINE, {"action": "completed", "pipeline": {"number": 7, "status": "success"}},
                              project_id=project.id)
@@ -77,17 +89,16 @@ async def test_create_validates(hooks, project, alice, transport) -> None:
         ({"url": "http://169.254.169.254/latest"}, "url"),
         ({"url": "http://example.com", "events": ["nope"]}, "events"),
         ({"url": "http://example.com", "events": []}, "events"),
-        ({"url": "http://example.com", "color": "red"}, "color"),
     ]:
         with pytest.raises(InvalidInput) as err:
-            await hooks.create(alice, project, spec)
+            await hooks.create(alice, project, NewWebhook(**spec))
         assert err.value.field == field
     assert await hooks.list(project) == []
 
 
 async def test_signed_delivery(hooks, world, clock, users, project, alice, transport) -> None:
-    hook = await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["issue"], "secret": "s3"})
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    hook = await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["issue"], secret="s3"))
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     assert await hooks.deliver_due() == 1
     post = transport.posts[0]
@@ -108,18 +119,18 @@ async def test_signed_delivery(hooks, world, clock, users, project, alice, trans
 
 
 async def test_unsubscribed_and_inactive_hooks_get_nothing(hooks, world, clock, users, project, alice) -> None:
-    await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["push"]})
-    await hooks.create(alice, project, {"url": "http://example.com/i", "events": ["issue"], "active": False})
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["push"]))
+    await hooks.create(alice, project, NewWebhook(url="http://example.com/i", events=["issue"], active=False))
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     assert await hooks.deliver_due() == 0
 
 
 async def test_retries_with_backoff_then_fail_then_redeliver(hooks, world, clock, users, project, alice,
                                                              transport) -> None:
-    hook = await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["issue"]})
+    hook = await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["issue"]))
     transport.script = [500, 0, 503]
-    await IssueService(world, users, clock).create(alice, project, title="bug")
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
     await _relay(world, hooks)
     assert await hooks.deliver_due() == 1
     (d,) = (await hooks.deliveries(project, hook.id)).items
@@ -156,8 +167,8 @@ async def test_a_push_delivery_carries_its_commits_read_once(world, transport, c
     hooks = WebhookService(world, transport, clock, retry_base_seconds=10, max_attempts=3, repos=repos)
     first = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     second = repos.commit(project.repo_path, "main", {"a": b"2"}, "two")
-    await hooks.create(alice, project, {"url": "http://example.com/h", "events": ["push"]})
-    await hooks.create(alice, project, {"url": "http://example.com/i", "events": ["push"]})
+    await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["push"]))
+    await hooks.create(alice, project, NewWebhook(url="http://example.com/i", events=["push"]))
     reads: list[str] = []
     original = type(repos).commits_between
 
@@ -175,3 +186,64 @@ async def test_a_push_delivery_carries_its_commits_read_once(world, transport, c
     assert [[c["message"] for c in b["commits"]] for b in bodies] == [["two"], ["two"]]
     assert bodies[0]["head_commit"]["sha"] == second and bodies[0]["after"] == second
     assert reads == [second]  # once for both webhooks
+
+
+async def test_secret_is_sealed_at_rest_bound_to_its_webhook(hooks, world, project, alice, sealer) -> None:
+    hook = await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["issue"],
+                                               secret="s3cr3t-value"))
+    stored = world.data.webhooks[hook.id]
+    assert stored.secret is not None and b"s3cr3t-value" not in stored.secret.ciphertext
+    assert "s3cr3t-value" not in repr(stored)
+    assert sealer.open(hook.id, stored.secret) == "s3cr3t-value"
+    other = await hooks.create(alice, project, NewWebhook(url="http://example.com/i", events=["issue"]))
+    with pytest.raises(SecretUndecryptable):  # copied onto another webhook's row, it does not open
+        sealer.open(other.id, stored.secret)
+    updated = await hooks.update(alice, project, hook.id, WebhookChanges(secret="next"))
+    assert sealer.open(hook.id, world.data.webhooks[hook.id].secret) == "next"
+    assert updated.secret != stored.secret
+    assert "secret" not in webhook_json(updated) and webhook_json(updated)["has_secret"] is True
+    assert "next" not in json.dumps(webhook_json(updated))
+
+
+async def test_plaintext_secrets_are_sealed_once_at_start_and_delivered_signed(
+    hooks, world, clock, users, project, alice, transport, sealer,
+) -> None:
+    hook = await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["issue"]))
+    legacy = attrs.evolve(hook, id=uuid7(), url="http://example.com/legacy")
+    async with world() as uow:
+        uow.webhooks.add_plaintext(legacy, "old-plain")
+        await uow.commit()
+    await IssueService(world, users, clock).create(alice, project, NewIssue(title="bug"))
+    await _relay(world, hooks)
+    await hooks.deliver_due()
+    [d] = [d for d in world.data.deliveries.values() if d.webhook_id == legacy.id]
+    assert d.status is DeliveryStatus.PENDING and "not encrypted yet" in d.error  # never sent unsigned
+    assert [p.url for p in transport.posts] == ["http://example.com/h"]
+    assert await seal_plaintext_webhook_secrets(world, sealer, clock) == 1
+    assert await seal_plaintext_webhook_secrets(world, sealer, clock) == 0  # idempotent
+    assert world.data.webhook_plaintext == {}
+    assert sealer.open(legacy.id, world.data.webhooks[legacy.id].secret) == "old-plain"
+    assert any(a.action == "webhook.encrypt" for a in world.audit)
+    clock.advance(3600)
+    await hooks.deliver_due()
+    post = transport.posts[-1]
+    assert post.url == "http://example.com/legacy"
+    assert post.headers["X-Gitea-Signature"] == hmac.new(b"old-plain", post.body, hashlib.sha256).hexdigest()
+
+
+async def test_master_key_rotation_rewraps_webhook_secrets(hooks, world, project, alice) -> None:
+    old, new = b"o" * 32, b"n" * 32
+    hooks.sealer = WebhookSecretSealer(FakeCipher(), FakeKeyWrapper(old))
+    hook = await hooks.create(alice, project, NewWebhook(url="http://example.com/h", events=["push"], secret="x"))
+    rotated = WebhookSecretSealer(FakeCipher(), FakeKeyWrapper(new, old))
+    rewrap = WebhookKeyRewrap(rotated)
+    async with world() as uow:
+        counts = await rewrap.count_by_key(uow)
+        assert list(counts.values()) == [1] and rotated.keys.current_key_id not in counts
+        assert await rewrap.rewrap_batch(uow, 10) == (1, set(counts))
+        await uow.commit()
+    async with world() as uow:
+        assert await rewrap.count_by_key(uow) == {rotated.keys.current_key_id: 1}
+        assert await rewrap.rewrap_batch(uow, 10) == (0, set())
+    sealed = world.data.webhooks[hook.id].secret
+    assert WebhookSecretSealer(FakeCipher(), FakeKeyWrapper(new)).open(hook.id, sealed) == "x"

@@ -18,21 +18,35 @@ import io
 import uuid
 from concurrent.futures import Executor
 from datetime import date, datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
+from corral.adapters.lazy import lazy_module
 from corral.core.observe.model import LOG_COLUMNS, POINT_COLUMNS, SPAN_COLUMNS
 from corral.core.observe.ports import ColdFile, HotPart
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+else:  # imported when a rotation first reads a hot window: an idle server does not hold them
+    pa = lazy_module("pyarrow")
+    pc = lazy_module("pyarrow.compute")
+    pcsv = lazy_module("pyarrow.csv")
 
 __all__ = ["PostgresHotWindow", "open_window", "record_files"]
 
 TABLES = {"logs": "log_entries", "spans": "spans", "points": "metric_samples"}
 _COLUMNS = {"logs": LOG_COLUMNS, "spans": SPAN_COLUMNS, "points": POINT_COLUMNS}
-_TYPES = {"id": pa.int64(), "ts": pa.timestamp("us", "UTC"), "duration_ms": pa.float64(), "value": pa.float64()}
+
+
+@cache
+def _types() -> dict[str, pa.DataType]:
+    return {"id": pa.int64(), "ts": pa.timestamp("us", "UTC"), "duration_ms": pa.float64(), "value": pa.float64()}
+
+
 # COPY's text format escapes these after a backslash (a backslash itself as \\)
 _ESCAPES = (("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\b", "\b"), ("\\f", "\f"), ("\\v", "\v"))
 _FILE_COLS = "id, signal, day, project_id, key, rows, min_ts, max_ts, bytes"
@@ -50,7 +64,7 @@ def _unescape(col: pa.ChunkedArray) -> pa.ChunkedArray:
 def parse_copy_text(signal: str, data: bytes) -> pa.Table:
     """COPY text-format rows of ``signal`` → an Arrow table sorted by (project, ts, id)."""
     names = list(_COLUMNS[signal])
-    types = {n: _TYPES.get(n, pa.string()) for n in names}
+    types = {n: _types().get(n, pa.string()) for n in names}
     table = pcsv.read_csv(
         io.BytesIO(data),
         # 1 MB blocks parse in parallel and in cache: 205k log rows 0.16 s, 0.49 s in 8 MB blocks

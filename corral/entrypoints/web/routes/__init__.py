@@ -12,6 +12,7 @@ from corral.entrypoints.web.routes import (
     notifications,
     objects,
     observe,
+    pipelines,
     projects,
     repo,
     secrets,
@@ -33,6 +34,7 @@ ROUTE_TABLES: list[RouteTable] = [
     projects.routes,
     repo.routes,
     issues.routes,
+    pipelines.routes,
     lfs.routes,
     git_http.routes,
 ]

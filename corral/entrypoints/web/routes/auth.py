@@ -56,7 +56,7 @@ _PASSWORD_BODY = {
 }
 
 
-@routes.post("/api/v1/me/password", summary="Change your password (needs the current one)",
+@routes.post("/api/v1/me/password", summary="Change your password (needs the current one)", account=True,
              request_body=_PASSWORD_BODY,
              description="From a login session only. Body: {\"current_password\", \"new_password\"} (8 to 1024 "
              "characters). A wrong current_password is 400 and counts as a failed login (429 while banned). "
@@ -75,7 +75,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.post("/api/v1/auth/logout", summary="End the current session", status=204)
+@routes.post("/api/v1/auth/logout", summary="End the current session", status=204, account=True)
 async def logout(request: web.Request) -> web.StreamResponse:
     await identity_of(request).sessions.logout(caller(request))
     response = web.Response(status=204)
@@ -83,27 +83,28 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.get("/api/v1/auth/sessions", summary="Your login sessions")
+@routes.get("/api/v1/auth/sessions", summary="Your login sessions", account=True)
 async def list_sessions(request: web.Request) -> web.StreamResponse:
     me = caller(request)
     sessions = await identity_of(request).sessions.list_sessions(me)
     return json_response({"items": [session_json(s, me.session_id) for s in sessions], "next_cursor": None})
 
 
-@routes.delete("/api/v1/auth/sessions/{id}", summary="End one of your sessions", status=204)
+@routes.delete("/api/v1/auth/sessions/{id}", summary="End one of your sessions", status=204, account=True)
 async def revoke_session(request: web.Request) -> web.StreamResponse:
     await identity_of(request).sessions.revoke_session(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
 
 
 @routes.post("/api/v1/auth/totp", summary="Start TOTP enrolment: a secret for your authenticator app",
-             status=201)
+             status=201, account=True)
 async def totp_enrol(request: web.Request) -> web.StreamResponse:
     enrolment = await identity_of(request).totp.enrol(caller(request))
     return json_response({"secret": enrolment.secret, "otpauth_uri": enrolment.uri}, status=201)
 
 
-@routes.post("/api/v1/auth/totp/confirm", summary="Turn TOTP on with a first code; returns recovery codes")
+@routes.post("/api/v1/auth/totp/confirm", summary="Turn TOTP on with a first code; returns recovery codes",
+             account=True)
 async def totp_confirm(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     body_fields(body, {"code"})
@@ -111,7 +112,8 @@ async def totp_confirm(request: web.Request) -> web.StreamResponse:
     return json_response({"recovery_codes": codes})
 
 
-@routes.delete("/api/v1/auth/totp", summary="Turn TOTP off (needs a current or recovery code)", status=204)
+@routes.delete("/api/v1/auth/totp", summary="Turn TOTP off (needs a current or recovery code)", status=204,
+               account=True)
 async def totp_disable(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     body_fields(body, {"code"})

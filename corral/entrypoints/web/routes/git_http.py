@@ -307,6 +307,9 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
     prefix = await _read_probe(request)
     if prefix == _PROBE:
         return _probe_answer("upload-pack")
+    if prefix is None and request.headers.get("Content-Encoding"):
+        # the first bytes before git's answer starts: a body not matching its Content-Encoding is a clean 400
+        prefix = await request.content.readany()
     protocol = _protocol(request)
     if protocol and "version=2" in protocol and request.content_length is not None \
             and request.content_length <= _LS_REFS_REQUEST_LIMIT and not request.headers.get("Content-Encoding"):

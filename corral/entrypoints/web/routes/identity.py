@@ -139,7 +139,8 @@ def audit_json(e: AuditEntry, projects: Names | None = None) -> dict[str, Any]:
 
 
 # --- me, permissions --------------------------------------------------------------------------------------
-@routes.get("/api/v1/me", summary="Who you are and what you may do (globally; for a token: what it can do)")
+@routes.get("/api/v1/me", summary="Who you are and what you may do (globally; for a token: what it can do)",
+            account=True)
 async def me(request: web.Request) -> web.StreamResponse:
     principal = caller(request)
     ids = identity_of(request)
@@ -165,13 +166,13 @@ async def me(request: web.Request) -> web.StreamResponse:
     return json_response(body)
 
 
-@routes.get("/api/v1/permissions", summary="The permission catalogue")
+@routes.get("/api/v1/permissions", summary="The permission catalogue", account=False)
 async def permission_catalogue(_request: web.Request) -> web.StreamResponse:
     return json_response({"items": [{"name": n, "description": d} for n, d in sorted(PERMISSIONS.items())],
                           "next_cursor": None})
 
 
-@routes.get("/api/v1/permissions/explain", summary="Why a user holds or lacks a permission",
+@routes.get("/api/v1/permissions/explain", summary="Why a user holds or lacks a permission", account=True,
             query=(("user", "string", "user name (default: you; others need admin:users)"),
                    ("permission", "string", "e.g. deploy:promote"),
                    ("project", "string", "owner/name or project id; omit for global")))
@@ -198,7 +199,7 @@ async def explain(request: web.Request) -> web.StreamResponse:
 
 
 # --- tokens ------------------------------------------------------------------------------------------------
-@routes.post("/api/v1/tokens", summary="Create an API token (the token is shown once)", status=201)
+@routes.post("/api/v1/tokens", summary="Create an API token (the token is shown once)", status=201, account=True)
 async def create_token(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     body_fields(body, {"name", "scopes", "project", "expires_at", "user"})
@@ -212,7 +213,7 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     return json_response(out, status=201)
 
 
-@routes.get("/api/v1/tokens", summary="Your API tokens")
+@routes.get("/api/v1/tokens", summary="Your API tokens", account=True)
 async def list_tokens(request: web.Request) -> web.StreamResponse:
     page = await identity_of(request).tokens.list(
         caller(request), limit=_limit(request), cursor=request.query.get("cursor")
@@ -221,7 +222,7 @@ async def list_tokens(request: web.Request) -> web.StreamResponse:
     return page_response(page, lambda t: token_json(t, projects))
 
 
-@routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204)
+@routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204, account=True)
 async def revoke_token(request: web.Request) -> web.StreamResponse:
     await identity_of(request).tokens.revoke(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
@@ -284,7 +285,7 @@ async def delete_user(request: web.Request) -> web.StreamResponse:
 
 
 # --- roles and bindings ------------------------------------------------------------------------------------
-@routes.get("/api/v1/roles", summary="Roles and their permissions")
+@routes.get("/api/v1/roles", summary="Roles and their permissions", account=False)
 async def list_roles(request: web.Request) -> web.StreamResponse:
     roles = await identity_of(request).rbac.list_roles()
     return json_response({"items": [role_json(r) for r in roles], "next_cursor": None})
@@ -347,7 +348,7 @@ async def delete_binding(request: web.Request) -> web.StreamResponse:
 
 # --- delegations -------------------------------------------------------------------------------------------
 @routes.post("/api/v1/delegations", summary="Delegate permissions you hold to another user or agent",
-             status=201)
+             status=201, account=True)
 async def create_delegation(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     body_fields(body, {"delegate", "permissions", "project", "expires_at", "reason"})
@@ -365,7 +366,8 @@ async def create_delegation(request: web.Request) -> web.StreamResponse:
                           "items": [delegation_json(d, projects) for d in created]}, status=201)
 
 
-@routes.get("/api/v1/delegations", summary="Delegations you gave or received (?all=true with admin:users)")
+@routes.get("/api/v1/delegations", summary="Delegations you gave or received (?all=true with admin:users)",
+            account=True)
 async def list_delegations(request: web.Request) -> web.StreamResponse:
     principal = caller(request)
     ids = identity_of(request)
@@ -378,7 +380,7 @@ async def list_delegations(request: web.Request) -> web.StreamResponse:
     return page_response(page, lambda d: delegation_json(d, projects))
 
 
-@routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204)
+@routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204, account=True)
 async def revoke_delegation(request: web.Request) -> web.StreamResponse:
     await identity_of(request).rbac.revoke_delegation(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)

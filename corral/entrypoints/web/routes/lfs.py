@@ -30,9 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import CorralError, NotFound, PermissionDenied, Unauthenticated
+from corral.core.errors import CorralError, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corral.core.ids import uuid7
 from corral.core.projects.model import Project
+from corral.core.safetext import loads_json
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import actor_of, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
@@ -113,11 +114,11 @@ async def _may(request: web.Request, permission: str, project: Project) -> bool:
 async def batch(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
-        body = json.loads(await request.read())
+        body = loads_json(await request.read(), what="an LFS batch request")
         operation = body["operation"]
         objects = body["objects"]
         assert isinstance(objects, list) and operation in ("upload", "download")
-    except (ValueError, KeyError, TypeError, AssertionError):
+    except (InvalidInput, ValueError, KeyError, TypeError, AssertionError):
         return _lfs(422, {"message": "a batch request needs operation (upload|download) and objects [{oid, size}]"})
     transfers = body.get("transfers") or ["basic"]
     if "basic" not in transfers:
@@ -263,9 +264,9 @@ async def _audit_upload(request: web.Request, project: Project, oid: str, size: 
 async def verify(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
-        body = json.loads(await request.read())
+        body = loads_json(await request.read(), what="an LFS verify request")
         oid, size = body["oid"], body["size"]
-    except (ValueError, KeyError, TypeError):
+    except (InvalidInput, ValueError, KeyError, TypeError):
         return _lfs(422, {"message": "verify needs {oid, size}"})
     if not isinstance(oid, str) or not _OID.match(oid) or not isinstance(size, int):
         return _lfs(422, {"message": "verify needs {oid, size}"})

@@ -11,18 +11,29 @@ import contextlib
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+import attrs
 from aiohttp import WSMsgType, web
 
 from corral.core.errors import InvalidInput, NotFound, Unauthenticated
-from corral.core.observe.alerts import Actor
-from corral.core.observe.model import LEVELS, AlertRule, LogItem, LogQuery, MetricAgg, MetricQuery, SpanItem
+from corral.core.observe.alerts import Actor, AlertRuleChanges, NewAlertRule
+from corral.core.observe.model import (
+    LEVELS,
+    AlertCondition,
+    AlertRule,
+    AlertSeverity,
+    LogItem,
+    LogQuery,
+    MetricAgg,
+    MetricQuery,
+    SpanItem,
+)
 from corral.core.observe.query import WaterfallSpan, parse_cursor
 from corral.core.pagination import clamp_limit
-from corral.entrypoints.observe import ObserveRuntime
+from corral.entrypoints.observe_runtime import ObserveRuntime
 from corral.entrypoints.web.forwarded import client_ip
-from corral.entrypoints.web.jsonio import json_response, read_json
+from corral.entrypoints.web.jsonio import json_response, read_json, structure
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH, principal_of, project_id_of
 from corral.entrypoints.web.routing import RouteTable
 
@@ -392,6 +403,40 @@ _RULE = {
 }
 
 
+Channel = Literal["in_app", "email", "webhook"]
+
+
+@attrs.frozen
+class AlertRuleCreate:
+    """An alert rule to create (query: metric:name{k=v} agg window | logs: level=error window=5m)."""
+
+    name: str
+    query: str
+    condition: AlertCondition
+    threshold: float | None = None
+    for_seconds: int = 60
+    severity: AlertSeverity = AlertSeverity.WARNING
+    notify_channels: list[Channel] = attrs.Factory(lambda: ["in_app"])
+    enabled: bool = True
+    description: str | None = None
+    project: str | None = None
+
+
+@attrs.frozen
+class AlertRulePatch:
+    """Changes to an alert rule: absent fields stay as they are; description and threshold may be null."""
+
+    name: str | None = None
+    description: str | None = None
+    query: str | None = None
+    condition: AlertCondition | None = None
+    threshold: float | None = None
+    for_seconds: int | None = None
+    severity: AlertSeverity | None = None
+    notify_channels: list[Channel] | None = None
+    enabled: bool | None = None
+
+
 async def _rule_json(rt: ObserveRuntime, rule: AlertRule) -> dict[str, Any]:
     state = "firing" if rule.firing_event_id else ("pending" if rule.pending_since else "ok")
     return {
@@ -454,50 +499,51 @@ async def list_rules(request: web.Request) -> web.StreamResponse:
     summary="Create an alert rule",
     status=201,
     response=_RULE,
-    request_body=_RULE,
+    request_body=AlertRuleCreate,
     description="Needs alert:manage on the rule's project (platform-wide if none).",
+    account=False,  # checked in the handler against the rule's project
 )
 async def create_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    body = await read_json(request)
-    project = body.pop("project", None)
+    body = structure(await read_json(request), AlertRuleCreate)
     project_id = None
-    if project:
-        project_id = await request.app[PROJECT_LOOKUP].project_ref(str(project))
+    if body.project:
+        project_id = await request.app[PROJECT_LOOKUP].project_ref(body.project)
     restricted = getattr(principal_of(request), "token_project_id", None)
     project_id = project_id or restricted
     await _authorize(request, "alert:manage", project_id)
-    unknown = set(body) - {
-        "name",
-        "description",
-        "query",
-        "condition",
-        "threshold",
-        "for_seconds",
-        "severity",
-        "notify_channels",
-        "enabled",
-    }
-    if unknown:
-        raise InvalidInput(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
-    rule = await rt.alerts.create(_actor(request), project_id=project_id, **body)
+    new = NewAlertRule(
+        name=body.name, query=body.query, condition=body.condition, threshold=body.threshold,
+        for_seconds=body.for_seconds, severity=body.severity, notify_channels=tuple(body.notify_channels),
+        enabled=body.enabled, description=body.description, project_id=project_id,
+    )
+    rule = await rt.alerts.create(_actor(request), new)
     return json_response(await _rule_json(rt, rule), status=201)
 
 
-@routes.get("/api/v1/alert-rules/{rule_id}", summary="One alert rule", response=_RULE)
+@routes.get("/api/v1/alert-rules/{rule_id}", summary="One alert rule", response=_RULE, account=False)
 async def get_rule(request: web.Request) -> web.StreamResponse:
     return json_response(await _rule_json(runtime(request), await _rule_for(request, "observe:read")))
 
 
-@routes.patch("/api/v1/alert-rules/{rule_id}", summary="Change an alert rule", response=_RULE, request_body=_RULE)
+@routes.patch("/api/v1/alert-rules/{rule_id}", summary="Change an alert rule", response=_RULE,
+               request_body=AlertRulePatch, account=False)
 async def patch_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rule = await _rule_for(request, "alert:manage")
-    updated = await rt.alerts.update(_actor(request), rule.id, **await read_json(request))
+    data = await read_json(request)
+    patch = structure(data, AlertRulePatch)
+    changes = AlertRuleChanges(
+        **{f.name: getattr(patch, f.name) for f in attrs.fields(AlertRulePatch) if f.name != "notify_channels"},
+        notify_channels=None if patch.notify_channels is None else tuple(patch.notify_channels),
+        clear=frozenset(k for k, v in data.items() if v is None),
+    )
+    updated = await rt.alerts.update(_actor(request), rule.id, changes)
     return json_response(await _rule_json(rt, updated))
 
 
-@routes.delete("/api/v1/alert-rules/{rule_id}", summary="Delete an alert rule and its events", status=204)
+@routes.delete("/api/v1/alert-rules/{rule_id}", summary="Delete an alert rule and its events", status=204,
+                account=False)
 async def delete_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rule = await _rule_for(request, "alert:manage")

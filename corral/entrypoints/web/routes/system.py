@@ -8,7 +8,7 @@ from aiohttp import web
 
 from corral import __version__
 from corral.entrypoints.web.jsonio import json_response
-from corral.entrypoints.web.keys import PLATFORM
+from corral.entrypoints.web.keys import PLATFORM, ROUTE_SPECS
 from corral.entrypoints.web.openapi import build_openapi
 from corral.entrypoints.web.routing import RouteTable
 
@@ -55,7 +55,5 @@ async def version(_request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/openapi.json", summary="This OpenAPI 3.1 document", public=True)
 async def openapi(request: web.Request) -> web.StreamResponse:
-    from corral.entrypoints.web.routes import ROUTE_TABLES
-
-    specs = [spec for table in ROUTE_TABLES for spec in table.specs]
-    return json_response(build_openapi(specs, server_url=request.app[PLATFORM].settings.public_url()))
+    settings = request.app[PLATFORM].settings
+    return json_response(build_openapi(request.app[ROUTE_SPECS], server_url=settings.public_url()))
