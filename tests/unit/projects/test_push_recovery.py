@@ -107,7 +107,7 @@ async def test_an_abandoned_intent_whose_retry_was_recorded_is_not_recorded_agai
     """A crash cut a push off before git moved its ref; the client retried (same old -> new), the retry was
     recorded; the abandoned intent, found moved by the recovery, is covered by that record: one push event.
     Also when a later push moved the ref on from there (the 'moved on' reading of the ref would count it)."""
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     pushed = repos.commit(project.repo_path, "topic", {"a": b"2"}, "two", parent=base)
     later = repos.commit(project.repo_path, "topic", {"a": b"3"}, "three")
@@ -134,7 +134,7 @@ async def test_a_retry_recorded_after_the_recovery_recorded_its_move_is_not_reco
 ) -> None:
     """The other order: the retry's git moved the ref, but before the retry was recorded a recovery found the
     ref moved as the abandoned intent asked and recorded it: the retry's own record writes no second event."""
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     pushed = repos.commit(project.repo_path, "topic", {"a": b"2"}, "two", parent=base)
     main = [RefUpdate(base, pushed, "refs/heads/main")]
@@ -152,7 +152,7 @@ async def test_a_retry_recorded_after_the_recovery_recorded_its_move_is_not_reco
 async def test_a_repeated_move_after_the_intent_is_recorded_again_by_a_new_push(world, repos, clock, alice) -> None:
     """The memory of recorded moves covers only what a push announced earlier could have done: the same
     old -> new pushed again later (after a force push back) is a new push and is recorded."""
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     pushed = repos.commit(project.repo_path, "topic", {"a": b"2"}, "two", parent=base)
     for old, new in ((base, pushed), (pushed, base), (base, pushed)):
@@ -166,7 +166,7 @@ async def test_a_repeated_move_after_the_intent_is_recorded_again_by_a_new_push(
 async def test_a_move_that_happened_is_still_recovered_after_later_pushes(world, repos, clock, alice) -> None:
     """The recorded moves also tell that an interrupted push did happen: the next recorded push of the ref
     started where it left it (here a deletion, which the ref itself can no longer show)."""
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "one")
     gone = repos.commit(project.repo_path, "gone", {"b": b"1"}, "gone", parent=base)
     await _intent(world, clock, project, alice, [RefUpdate(gone, ZERO_SHA, "refs/heads/gone")])
