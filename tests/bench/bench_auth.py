@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod
 from corral.core.identity.service import SYSTEM
@@ -107,10 +108,10 @@ async def bench(args: argparse.Namespace, dsn: str, valkey_url: str) -> None:
     platform = await Platform.start(settings)
     try:
         ids: IdentityServices = platform.resolve(IdentityServices)
-        await ids.users.create(SYSTEM, name="bench", email="bench@example.com", password="bench password 1",
-                               admin=True)
-        issued = await ids.tokens.create(SYSTEM, name="bench", scopes=["project:read", "observe:read"],
-                                         project_id=None, expires_at=None, user="bench")
+        await ids.users.create(SYSTEM, NewUser(name="bench", email="bench@example.com", password="bench password 1",
+                                               admin=True))
+        issued = await ids.tokens.create(SYSTEM, NewToken(name="bench", scopes=["project:read", "observe:read"],
+                                                          user="bench"))
         app = create_app(platform)
         baseline.mount(app)
         app["bench_pool"] = platform.resolve("pg_pool")

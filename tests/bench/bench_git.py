@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
 from corral.entrypoints.bootstrap import Platform
@@ -222,11 +223,10 @@ async def main() -> None:
 
 async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace) -> None:
     ids: IdentityServices = platform.resolve(IdentityServices)
-    await ids.users.create(SYSTEM, name="bench", email="bench@example.com", password="bench bench bench",
-                           admin=True)
+    await ids.users.create(SYSTEM, NewUser(name="bench", email="bench@example.com", password="bench bench bench",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get("bench")).id, None)
-    token = (await ids.tokens.create(SYSTEM, name="bench", scopes=sorted(held), project_id=None, expires_at=None,
-                                     user="bench")).secret
+    token = (await ids.tokens.create(SYSTEM, NewToken(name="bench", scopes=sorted(held), user="bench"))).secret
     from corral.core.projects.commands import NewBranchProtection, NewProject
     from corral.core.projects.model import Actor
     from corral.entrypoints.web.project_access import ProjectsKit

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
 from corral.entrypoints.bootstrap import Platform
@@ -40,11 +41,10 @@ async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
 async def test_platform_push_issues_and_conflict(platform_app, tmp_path: Path) -> None:
     platform, base = platform_app
     ids: IdentityServices = platform.resolve(IdentityServices)
-    await ids.users.create(SYSTEM, name="alice", email="alice@example.com", password="correct horse battery",
-                           admin=True)
+    await ids.users.create(SYSTEM, NewUser(name="alice", email="alice@example.com", password="correct horse battery",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get("alice")).id, None)
-    token = (await ids.tokens.create(SYSTEM, name="t", scopes=sorted(held), project_id=None, expires_at=None,
-                                     user="alice")).secret
+    token = (await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="alice"))).secret
     auth = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=auth) as s:
         async with s.post(f"{base}/api/v1/projects", json={"name": "app"}) as r:

@@ -118,11 +118,11 @@ async def test_preferences_round_trip(api):
 
 
 @pytest.mark.parametrize(("body", "field", "words"), [
-    ({"events": {"build_failed": "in_app"}}, "events", "expected a list"),
+    ({"events": {"build_failed": "in_app"}}, "events.build_failed", "expected a JSON array"),
     ({"events": ["build_failed"]}, "events", "expected a mapping"),
     ({"webhook_url": 42}, "webhook_url", "expected a string"),
     ({"events": {}, "email": "off"}, "email", "unknown field"),
-    ({"events": {"build_failed": ["pigeon"]}}, "events.build_failed", "channels are"),
+    ({"events": {"build_failed": ["pigeon"]}}, "events.build_failed", "expected one of"),
 ])
 async def test_bad_preferences_name_the_field(api, body, field, words):
     client, _emit = api

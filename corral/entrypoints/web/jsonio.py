@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import typing
 import uuid
 from datetime import datetime
@@ -209,9 +210,13 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
         raise InvalidInput(f"invalid body: {exc}", field="body") from None
 
 
+_KEY = re.compile(r"\['([^'\]]*)'\]")
+
+
 def _split(message: str) -> tuple[str | None, str]:
-    """cattrs' "text @ body.a.b" / "extra fields found (x, y) @ body" → (field, text)."""
+    """cattrs' "text @ body.a['k'][0]" / "extra fields found (x, y) @ body" → (field "a.k[0]", text)."""
     text, _, where = message.rpartition(" @ ")
+    where = _KEY.sub(lambda m: "." + m.group(1), where)
     if not text:
         return None, message
     if text.startswith("extra fields found (") and text.endswith(")"):

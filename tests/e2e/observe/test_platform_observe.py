@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
 from corral.entrypoints.bootstrap import Platform
@@ -41,14 +42,11 @@ async def test_sdk_telemetry_with_a_project_token_on_the_full_platform(platform_
     caplog.set_level(logging.INFO, logger="corral")  # as `corral serve` logs by default (CORRAL_LOG_LEVEL=info)
     platform, base = platform_app
     ids: IdentityServices = platform.resolve(IdentityServices)
-    await ids.users.create(
-        SYSTEM, name="alice", email="alice@example.com", password="correct horse battery", admin=True
-    )
+    await ids.users.create(SYSTEM, NewUser(name="alice", email="alice@example.com", password="correct horse battery",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get("alice")).id, None)
     admin_token = (
-        await ids.tokens.create(
-            SYSTEM, name="admin", scopes=sorted(held), project_id=None, expires_at=None, user="alice"
-        )
+        await ids.tokens.create(SYSTEM, NewToken(name="admin", scopes=sorted(held), user="alice"))
     ).secret
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin_token}"}) as s:
         async with s.post(f"{base}/api/v1/projects", json={"name": "app"}) as r:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
 from corral.entrypoints.bootstrap import Platform
@@ -21,10 +22,11 @@ async def test_project_scoped_tokens_bindings_and_delegations(db_dsn, valkey_url
     await client.start_server()
     try:
         ids: IdentityServices = platform.resolve(IdentityServices)
-        await ids.users.create(SYSTEM, name="root", email="root@example.com", password="root password", admin=True)
-        root = {"Authorization": "Bearer " + (await ids.tokens.create(
-            SYSTEM, name="t", scopes=sorted(await ids.authorizer.user_permissions(
-                (await ids.users.get("root")).id, None)), project_id=None, expires_at=None, user="root")).secret}
+        await ids.users.create(SYSTEM, NewUser(name="root", email="root@example.com", password="root password",
+                                               admin=True))
+        held = await ids.authorizer.user_permissions((await ids.users.get("root")).id, None)
+        issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="root"))
+        root = {"Authorization": "Bearer " + issued.secret}
         resp = await client.post("/api/v1/projects", headers=root, json={"name": "app"})
         assert resp.status == 201, await resp.text()
         for name in ("dev", "bot"):

@@ -9,6 +9,7 @@ import punq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.core.notify.service import NotificationService
@@ -67,11 +68,11 @@ async def api():
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     for name in ("alice", "bob"):  # bob is only named in push allowlists
-        await ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW, admin=name == "alice")
+        await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW,
+                                               admin=name == "alice"))
     user = await ids.users.get("alice")
     held = await ids.authorizer.user_permissions(user.id, None)
-    issued = await ids.tokens.create(SYSTEM, name="t", scopes=sorted(held), project_id=None, expires_at=None,
-                                     user="alice")
+    issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="alice"))
     yield Api(client, {"Authorization": f"Bearer {issued.secret}"}, repos)
     await client.close()
 
@@ -159,13 +160,13 @@ async def test_repository_answers_match_their_schemas(api: Api) -> None:
     ("patch", "/api/v1/projects/alice/app", {"owner": "bob"}, "owner", "unknown field"),
     ("patch", "/api/v1/projects/alice/app", {"name": None}, "name", "expected a string"),
     ("post", "/api/v1/projects/alice/app/branch-protections", {"pattern": "main", "push_allowlist": "bob"},
-     "push_allowlist", "expected a list"),
+     "push_allowlist", "expected a JSON array"),
     ("post", "/api/v1/projects/alice/app/branch-protections", {"pattern": "main", "required_approvals": "2"},
      "required_approvals", "integer"),
     ("post", "/api/v1/projects/alice/app/branch-protections", {"pattern": "main", "when": "always"}, "when",
      "unknown field"),
     ("post", "/api/v1/projects/alice/app/webhooks", {"url": "https://h.example.com", "events": "push"}, "events",
-     "expected a list"),
+     "expected a JSON array"),
     ("post", "/api/v1/projects/alice/app/webhooks", {"url": "https://h.example.com", "events": ["nope"]}, "events",
      "'push'"),
     ("post", "/api/v1/projects/alice/app/webhooks", {"url": "https://h.example.com", "color": "red"}, "color",
