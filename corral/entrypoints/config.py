@@ -176,6 +176,10 @@ class Settings:
 
     # --- projects / git -------------------------------------------------------------------------
     git_repos_dir: Path | None = None  # bare repositories (a shared volume when scaled out); default data_dir/repos
+    # push recovery (corral.core.git.recovery): its period, and the age after which a push's leftover intent
+    # (a crash between git and the push's record) is looked at
+    git_push_recovery_seconds: float = attrs.field(default=60.0, validator=_positive)
+    git_push_recovery_grace_seconds: float = attrs.field(default=120.0, validator=_positive)
     # project AND notification webhooks may reach loopback/private/special-purpose addresses (any environment)
     webhook_allow_private_targets: bool = False
     webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)

@@ -161,11 +161,13 @@ def start_push_recovery(
     platform: Any, kit: ProjectsKit, *, interval: float = 60.0, grace: timedelta = timedelta(minutes=2),
     abandon_after: timedelta = timedelta(hours=24),
 ) -> None:
-    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery)."""
+    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery); first
+    remove the stale quarantines of pushes killed with their git (corral.adapters.git_maintenance)."""
 
     errors = LoopErrors("push recovery")
 
     async def push_recovery() -> None:
+        await kit.maintenance.sweep_quarantines()
         while True:
             try:
                 await recover_pushes(kit.uow_factory, kit.git, kit.clock, older_than=grace,
@@ -177,6 +179,23 @@ def start_push_recovery(
             await asyncio.sleep(interval)
 
     platform.background.append(push_recovery)
+
+
+def start_lfs_staging_sweep(platform: Any, kit: ProjectsKit, *, interval: float = 3600.0) -> None:
+    """Every ``interval`` seconds, delete the staged LFS uploads never verified (routes.lfs.sweep_staging)."""
+    from corral.entrypoints.web.routes.lfs import sweep_staging
+
+    async def lfs_staging_sweep() -> None:
+        while True:
+            try:
+                removed = await sweep_staging(kit.objects, kit.clock)
+                if removed:
+                    log.info("removed %d staged LFS upload(s) never verified", removed)
+            except Exception:
+                log.exception("LFS staging sweep failed; retrying")
+            await asyncio.sleep(interval)
+
+    platform.background.append(lfs_staging_sweep)
 
 
 async def wire_projects(platform: Any) -> None:
@@ -213,4 +232,6 @@ async def wire_projects(platform: Any) -> None:
     platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)
-    start_push_recovery(platform, kit)
+    start_push_recovery(platform, kit, interval=settings.git_push_recovery_seconds,
+                        grace=timedelta(seconds=settings.git_push_recovery_grace_seconds))
+    start_lfs_staging_sweep(platform, kit)

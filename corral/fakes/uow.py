@@ -196,7 +196,8 @@ class InMemoryUnitOfWork:
         self.branch_protections = InMemoryBranchProtectionStore(projects)
         self.webhooks = InMemoryWebhookStore(projects)
         self.webhook_deliveries = InMemoryWebhookDeliveryStore(projects)
-        self.push_intents = InMemoryPushIntentStore(projects)
+        self.push_intents = InMemoryPushIntentStore(projects, self.db.row_locks, owner=self,
+                                                    committed=self.db.projects)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

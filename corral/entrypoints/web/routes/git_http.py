@@ -363,7 +363,7 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
             if not intent.done():
                 intent.cancel()  # announce() forgets an intent it did not finish writing
             elif not intent.cancelled() and intent.exception() is None:
-                kit(request).pushes_in_flight.discard(intent.result())
+                kit(request).pushes_in_flight.discard(intent.result().id)
         raise
     finally:
         if recording:  # the refs moved: the push is recorded even when the client went away

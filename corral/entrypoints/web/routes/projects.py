@@ -89,15 +89,16 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     k = kit(request)
     await k.projects.delete(actor_of(request), project)
-    try:  # the project's LFS objects go too (best effort: the project itself is already gone)
-        token: str | None = None
-        while True:
-            listing = await k.objects.list(f"lfs/{project.id}/", token=token)
-            for obj in listing.objects:
-                await k.objects.delete(obj.key)
-            token = listing.next_token
-            if not token:
-                break
+    try:  # the project's LFS objects (and uploads waiting for verify) go too (best effort: the project is gone)
+        for prefix in (f"lfs/{project.id}/", f"lfs-staging/{project.id}/"):
+            token: str | None = None
+            while True:
+                listing = await k.objects.list(prefix, token=token)
+                for obj in listing.objects:
+                    await k.objects.delete(obj.key)
+                token = listing.next_token
+                if not token:
+                    break
     except CorralError:
         log.warning("could not remove the LFS objects of deleted project %s", project.id, exc_info=True)
     return web.Response(status=204)
