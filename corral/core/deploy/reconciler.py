@@ -201,6 +201,37 @@ class Reconciler:
             self._cache[key] = cached
         return cached
 
+    async def preview(self, d: Deployment, project: ProjectInfo) -> tuple[Rendering, list[tuple[dict[str, Any], str]]]:
+        """What ``d`` renders to now (secret values as ``<secret:NAME>``) and, per object, what applying it would
+        do: create, update, unchanged, prune (an inventory object that left the templates, with prune on) or
+        unknown (no cluster). Changes nothing, reads no secret."""
+        async with self.uow_factory() as uow:
+            repo = await uow.deploy.get_ops_repo(d.ops_repo_id)
+        if repo is None:
+            raise NotFound("the deployment's ops repository is gone")
+        commit = await self.source.head(repo)
+        if commit is None:
+            raise RenderError(f"branch {repo.branch} not found in {repo.name}", file=repo.name)
+        rendering = await render_deployment(d, repo, project.full_name, commit, self.source, self.renderer, None)
+        out: list[tuple[dict[str, Any], str]] = []
+        for obj in rendering.objects:
+            if self.cluster is None:
+                out.append((obj, "unknown"))
+                continue
+            live = await self.cluster.get(ref_of(obj))
+            if live is None:
+                out.append((obj, "create"))
+            elif "<secret:" in json.dumps(obj):
+                out.append((obj, "unknown"))  # the real values are not read for a preview
+            else:
+                out.append((obj, "update" if drifted(await self.cluster.apply(obj, dry_run=True), live)
+                            else "unchanged"))
+        keys = {ref_of(o).key for o in rendering.objects}
+        for ref in d.inventory:
+            if ref.key not in keys and d.prune:
+                out.append((ref.to_json(), "prune"))
+        return rendering, out
+
     async def _reconcile(self, d: Deployment, repo: OpsRepo, project: ProjectInfo,
                          head: str | BaseException | None, report: PassReport) -> None:
         extra = {"project": project.full_name, "project_id": str(project.id), "environment": d.environment}

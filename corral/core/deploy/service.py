@@ -198,7 +198,8 @@ class DeployService:
                              by_id=actor.id if actor else None, by_name=actor.name if actor else None, at=now,
                              reason=reason)
         saved = attrs.evolve(desired, desired_revision=entry.revision, updated_at=now,
-                             updated_by=entry.by_id, updated_by_name=entry.by_name, status=DeployStatus.PENDING,
+                             updated_by=entry.by_id or desired.updated_by,
+                             updated_by_name=entry.by_name or desired.updated_by_name, status=DeployStatus.PENDING,
                              sync=SyncStatus.OUT_OF_SYNC if self.cluster_name != NOT_CONFIGURED else SyncStatus.UNKNOWN,
                              last_error=None, attempts=0, next_attempt_at=None, history_id=entry.id,
                              cluster=self.cluster_name)
