@@ -93,10 +93,9 @@ class DeployStoreContract:
         async with deploy_uow_factory() as uow:
             await uow.deploy.save(self._deployment(project, repo))
             await uow.commit()
-        with pytest.raises(Conflict):
-            async with deploy_uow_factory() as uow:
+        async with deploy_uow_factory() as uow:
+            with pytest.raises(Conflict):
                 await uow.deploy.save(self._deployment(project, repo))
-                await uow.commit()
 
     async def test_history_newest_first_trimmed(self, deploy_uow_factory: Any, make_user: Any) -> None:
         project, repo = await self._world(deploy_uow_factory, make_user)

@@ -14,8 +14,8 @@ from corral.core.errors import InvalidInput
 
 __all__ = [
     "NOT_CONFIGURED",
-    "Deployment",
     "DeployStatus",
+    "Deployment",
     "HistoryEntry",
     "HistoryResult",
     "ObjectRef",

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +28,6 @@ from corral.core.deploy.model import (
     Deployment,
     DeployStatus,
     HistoryResult,
-
     OpsRepo,
     SyncStatus,
     backoff_seconds,
@@ -159,9 +158,9 @@ class Reconciler:
             repos = {r.id: r for r in await uow.deploy.list_ops_repos()}
             names: dict[uuid.UUID, str] = {}
             for pid in {d.project_id for d in deployments}:
-                project = await uow.projects.get(pid)
-                if project is not None:
-                    names[pid] = project.full_name
+                found = await uow.projects.get(pid)
+                if found is not None:
+                    names[pid] = found.full_name
         heads: dict[uuid.UUID, str | BaseException | None] = {}
         for repo_id in {d.ops_repo_id for d in deployments}:
             repo = repos.get(repo_id)
@@ -177,11 +176,11 @@ class Reconciler:
             if d.next_attempt_at is not None and now < d.next_attempt_at:
                 report.skipped += 1
                 continue
-            project = names.get(d.project_id)
+            full_name = names.get(d.project_id)
             repo = repos.get(d.ops_repo_id)
-            if project is None or repo is None:
+            if full_name is None or repo is None:
                 continue
-            await self._reconcile(d, repo, ProjectInfo(d.project_id, project), heads.get(repo.id), report)
+            await self._reconcile(d, repo, ProjectInfo(d.project_id, full_name), heads.get(repo.id), report)
         if report.applied or report.failed or report.healed or report.pruned:
             log.info("deployer pass", extra={"deployments": report.deployments, "applied": report.applied,
                                              "healed": report.healed, "pruned": report.pruned,
@@ -274,7 +273,7 @@ class Reconciler:
         else:
             for obj in rendering.objects:
                 ref = ref_of(obj)
-                current = await cluster.get(ref)
+                current: dict[str, Any] | None = await cluster.get(ref)
                 if current is None or drifted(await cluster.apply(obj, dry_run=True), current):
                     if d.self_heal:
                         current = await cluster.apply(obj)
@@ -297,11 +296,11 @@ class Reconciler:
             out_of_sync = True
         healths = []
         for ref in refs:
-            obj = live.get(ref.key)
-            if obj is None:
+            seen = live.get(ref.key)
+            if seen is None:
                 healths.append(Health(MISSING, f"{ref} is missing"))
                 continue
-            health = assess(obj)
+            health = assess(seen)
             if health is not None:
                 healths.append(health if not health.message else Health(health.status, f"{ref}: {health.message}"))
         app = worst(healths)

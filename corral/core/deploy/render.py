@@ -114,7 +114,12 @@ def _walk_strings(value: Any, fn: Any) -> Any:
 
 def _tokens_in(value: Any) -> list[int]:
     found: list[int] = []
-    _walk_strings(value, lambda s: found.extend(int(m) for m in _TOKEN.findall(s)) or s)
+
+    def collect(text: str) -> str:
+        found.extend(int(m) for m in _TOKEN.findall(text))
+        return text
+
+    _walk_strings(value, collect)
     return found
 
 

@@ -7,6 +7,7 @@ in the same transaction.
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from typing import Any
@@ -146,12 +147,12 @@ class DeployService:
         async with self.uow_factory() as uow:
             return await uow.deploy.list_for_project(project.id)
 
-    async def history(self, project: ProjectInfo, environment: str) -> list[HistoryEntry]:
+    async def history(self, project: ProjectInfo, environment: str) -> builtins.list[HistoryEntry]:
         deployment = await self.get(project, environment)
         async with self.uow_factory() as uow:
             return await uow.deploy.history(deployment.id, self.history_limit)
 
-    async def promotions(self, project: ProjectInfo) -> list[Promotion]:
+    async def promotions(self, project: ProjectInfo) -> builtins.list[Promotion]:
         async with self.uow_factory() as uow:
             return await uow.deploy.list_promotions(project.id)
 
