@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from corral.core.audit.ports import AuditLog
+from corral.core.deploy.ports import DeployStore
 from corral.core.git.ports import PushIntentStore
 from corral.core.identity.ports import (
     DelegationStore,
@@ -75,6 +76,8 @@ class UnitOfWork(Protocol):
     webhooks: WebhookStore
     webhook_deliveries: WebhookDeliveryStore
     push_intents: PushIntentStore
+    # deployer
+    deploy: DeployStore
 
     async def __aenter__(self) -> Self: ...
 

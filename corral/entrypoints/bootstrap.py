@@ -301,6 +301,7 @@ WIRINGS: list[Wiring] = []
 
 
 def _wirings() -> None:
+    from corral.entrypoints.deploy_wiring import wire_deploy
     from corral.entrypoints.housekeeping import wire_housekeeping
     from corral.entrypoints.identity_wiring import wire_identity
     from corral.entrypoints.notify_wiring import wire_notifications
@@ -316,6 +317,7 @@ def _wirings() -> None:
     WIRINGS.append(wire_projects)  # after the outbox relay exists; wraps identity's WebAuth (visibility, owners)
     WIRINGS.append(wire_housekeeping)
     WIRINGS.append(wire_pipelines)
+    WIRINGS.append(wire_deploy)  # after projects: joins the outbox relay (pushes to ops repositories)
 
 
 _wirings()

@@ -189,6 +189,14 @@ class Settings:
     # off: every LFS byte streams through Corral
     lfs_direct_transfer: bool = True
 
+    # --- deployer -------------------------------------------------------------------------------
+    # none: no cluster (everything but the apply); kubeconfig: $KUBECONFIG or ~/.kube/config; in-cluster: the
+    # pod's service account; auto: in-cluster when running in a pod, else a kubeconfig when one exists, else none
+    deploy_cluster: Literal["auto", "none", "kubeconfig", "in-cluster"] = "auto"
+    deploy_interval_seconds: float = attrs.field(default=10.0, validator=_positive)  # reconciler pass period
+    deploy_history_limit: int = attrs.field(default=10, validator=_positive)  # history entries kept per environment
+    deploy_protected_environments: str = "production"  # comma-separated: promotions there need an approval
+
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -28,6 +28,7 @@ from corral.core.clock import Clock
 from corral.core.errors import Conflict
 from corral.fakes.audit import AuditTable, InMemoryAuditLog
 from corral.fakes.clock import FakeClock
+from corral.fakes.deploy import DeployTables, InMemoryDeployStore
 from corral.fakes.identity import (
     InMemoryDelegationStore,
     InMemoryIdentityData,
@@ -75,6 +76,7 @@ class InMemoryDatabase:
     secrets: SecretTables = attrs.field(factory=SecretTables)
     notify: NotifyTables = attrs.field(factory=NotifyTables)
     projects: ProjectsData = attrs.field(factory=ProjectsData)
+    deploy: DeployTables = attrs.field(factory=DeployTables)
     # not a component: issue/MR number counters behave like PostgreSQL's row-locked UPDATE (never conflict)
     project_counters: dict[Any, int] = attrs.field(factory=dict, metadata={"component": False})
     # not a component: row locks belong to the live database, never to a unit's copy
@@ -198,6 +200,8 @@ class InMemoryUnitOfWork:
         self.webhook_deliveries = InMemoryWebhookDeliveryStore(projects)
         self.push_intents = InMemoryPushIntentStore(projects, self.db.row_locks, owner=self,
                                                     committed=self.db.projects)
+        # deployer
+        self.deploy = InMemoryDeployStore(work["deploy"])
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

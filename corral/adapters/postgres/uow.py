@@ -18,6 +18,7 @@ from asyncpg.transaction import Transaction
 
 from corral.adapters.clock import SystemClock
 from corral.adapters.postgres.audit import PostgresAuditLog
+from corral.adapters.postgres.deploy import PostgresDeployStore
 from corral.adapters.postgres.errors import CONNECTION_ERRORS, translate_errors, unavailable
 from corral.adapters.postgres.identity import (
     PostgresDelegationStore,
@@ -104,6 +105,8 @@ class PostgresUnitOfWork:
         self.webhooks = PostgresWebhookStore(conn)
         self.webhook_deliveries = PostgresWebhookDeliveryStore(conn)
         self.push_intents = PostgresPushIntentStore(conn)
+        # deployer
+        self.deploy = PostgresDeployStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
