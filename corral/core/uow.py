@@ -22,6 +22,7 @@ from corral.core.identity.ports import (
 )
 from corral.core.notify.ports import NotificationStore, PreferenceStore, RecipientDirectory
 from corral.core.outbox.ports import Outbox
+from corral.core.pipelines.store import PipelineStore
 from corral.core.projects.ports import (
     BranchProtectionStore,
     CommentStore,
@@ -75,6 +76,8 @@ class UnitOfWork(Protocol):
     webhooks: WebhookStore
     webhook_deliveries: WebhookDeliveryStore
     push_intents: PushIntentStore
+    # pipelines
+    pipelines: PipelineStore
 
     async def __aenter__(self) -> Self: ...
 

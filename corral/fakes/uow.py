@@ -46,6 +46,7 @@ from corral.fakes.notify import (
     NotifyTables,
 )
 from corral.fakes.outbox import InMemoryOutbox, OutboxTable, RowLocks
+from corral.fakes.pipeline_store import InMemoryPipelineStore, PipelineTables
 from corral.fakes.projects import (
     InMemoryBranchProtectionStore,
     InMemoryCommentStore,
@@ -75,6 +76,7 @@ class InMemoryDatabase:
     secrets: SecretTables = attrs.field(factory=SecretTables)
     notify: NotifyTables = attrs.field(factory=NotifyTables)
     projects: ProjectsData = attrs.field(factory=ProjectsData)
+    pipelines: PipelineTables = attrs.field(factory=PipelineTables)
     # not a component: issue/MR number counters behave like PostgreSQL's row-locked UPDATE (never conflict)
     project_counters: dict[Any, int] = attrs.field(factory=dict, metadata={"component": False})
     # not a component: row locks belong to the live database, never to a unit's copy
@@ -197,6 +199,9 @@ class InMemoryUnitOfWork:
         self.webhooks = InMemoryWebhookStore(projects)
         self.webhook_deliveries = InMemoryWebhookDeliveryStore(projects)
         self.push_intents = InMemoryPushIntentStore(projects)
+        # pipelines
+        self.pipelines = InMemoryPipelineStore(work["pipelines"], self.db.project_counters, self.db.row_locks,
+                                               owner=self)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

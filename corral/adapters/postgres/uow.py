@@ -45,6 +45,7 @@ from corral.adapters.postgres.projects import (
     PostgresWebhookDeliveryStore,
     PostgresWebhookStore,
 )
+from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.push_intents import PostgresPushIntentStore
 from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.adapters.postgres.unit_connection import UnitConnection
@@ -104,6 +105,8 @@ class PostgresUnitOfWork:
         self.webhooks = PostgresWebhookStore(conn)
         self.webhook_deliveries = PostgresWebhookDeliveryStore(conn)
         self.push_intents = PostgresPushIntentStore(conn)
+        # pipelines
+        self.pipelines = PostgresPipelineStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
