@@ -88,10 +88,11 @@ class SpooledStepLogs:
             with contextlib.suppress(OSError):
                 live.path.unlink()
 
-    async def follow(self, step_id: uuid.UUID, key: str | None, after: int = 0) -> AsyncIterator[tuple[int, str]]:
+    async def follow(self, step_id: uuid.UUID, key: str | None, after: int = 0,
+                     wait: bool = True) -> AsyncIterator[tuple[int, str]]:
         live = self.live.get(step_id)
         if live is not None:
-            async for item in self._follow_live(live, after):
+            async for item in self._follow_live(live, after, wait):
                 yield item
             return
         if key is None:
@@ -113,7 +114,7 @@ class SpooledStepLogs:
             if n > after:
                 yield n, rest.decode("utf-8", "replace")
 
-    async def _follow_live(self, live: _Live, after: int) -> AsyncIterator[tuple[int, str]]:
+    async def _follow_live(self, live: _Live, after: int, wait: bool) -> AsyncIterator[tuple[int, str]]:
         n = 0
         with open(live.path, "rb") as fh:
             pending = b""
@@ -129,6 +130,6 @@ class SpooledStepLogs:
                         if n > after:
                             yield n, line.decode("utf-8", "replace")
                     continue
-                if done:
+                if done or not wait:
                     return
                 await changed.wait()

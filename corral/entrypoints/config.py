@@ -182,6 +182,10 @@ class Settings:
     # off: every LFS byte streams through Corral
     lfs_direct_transfer: bool = True
 
+    # --- pipelines --------------------------------------------------------------------------------------
+    pipeline_max_running_steps: int = attrs.field(default=4, validator=_positive)  # per replica
+    pipeline_workflow_timeout_minutes: int = attrs.field(default=60, validator=_positive)
+
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

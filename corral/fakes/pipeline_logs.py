@@ -54,7 +54,8 @@ class InMemoryStepLogs:
         live = self.live[step_id] = _Live()
         return _Writer(self, live, key)
 
-    async def follow(self, step_id: uuid.UUID, key: str | None, after: int = 0) -> AsyncIterator[tuple[int, str]]:
+    async def follow(self, step_id: uuid.UUID, key: str | None, after: int = 0,
+                     wait: bool = True) -> AsyncIterator[tuple[int, str]]:
         live = self.live.get(step_id)
         if live is None:
             if key is not None:
@@ -67,6 +68,6 @@ class InMemoryStepLogs:
             while n < len(live.lines):
                 n += 1
                 yield n, live.lines[n - 1]
-            if live.done:
+            if live.done or not wait:
                 return
             await live.changed.wait()

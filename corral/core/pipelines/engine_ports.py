@@ -34,7 +34,10 @@ class StepLogs(Protocol):
 
     def open(self, step_id: uuid.UUID, key: str) -> LogWriter: ...
 
-    def follow(self, step_id: uuid.UUID, key: str | None, after: int = 0) -> AsyncIterator[tuple[int, str]]: ...
+    def follow(self, step_id: uuid.UUID, key: str | None, after: int = 0,
+               wait: bool = True) -> AsyncIterator[tuple[int, str]]:
+        """``wait`` False: stop at the end of what the live log holds now instead of waiting for the step."""
+        ...
 
 
 @attrs.frozen

@@ -205,7 +205,7 @@ class PipelineService:
         return pipeline
 
     async def log_lines(self, project: Project, number: int, step: str, *, after: int = 0,
-                        workflow: str | None = None) -> AsyncIterator[tuple[int, str]]:
+                        workflow: str | None = None, wait: bool = True) -> AsyncIterator[tuple[int, str]]:
         """The masked log of ``step`` (of ``workflow`` when several workflows have a step of that name),
         following it live while it runs."""
         detail = await self.get(project, number)
@@ -216,7 +216,7 @@ class PipelineService:
         row = found[0]
         if row.status is Status.PENDING:
             return _nothing()
-        return self.logs.follow(row.id, row.log_key, after)
+        return self.logs.follow(row.id, row.log_key, after, wait)
 
 
 async def _nothing() -> AsyncIterator[tuple[int, str]]:
