@@ -41,7 +41,7 @@ class _Writer:
         self.step_id = step_id
         self.live = live
         self.key = key
-        self.file: IO[bytes] = open(live.path, "wb")  # noqa: SIM115 - closed in finish
+        self.file: IO[bytes] = live.path.open("wb")  # closed in finish
 
     async def append(self, lines: Sequence[str]) -> None:
         self.file.write("".join(line + "\n" for line in lines).encode("utf-8", "replace"))
@@ -53,9 +53,12 @@ class _Writer:
         path = self.live.path
 
         async def chunks() -> AsyncIterator[bytes]:
-            with open(path, "rb") as fh:
+            fh = await asyncio.to_thread(path.open, "rb")
+            try:
                 while block := await asyncio.to_thread(fh.read, _CHUNK):
                     yield block
+            finally:
+                fh.close()
 
         key: str | None = self.key
         try:
@@ -116,7 +119,8 @@ class SpooledStepLogs:
 
     async def _follow_live(self, live: _Live, after: int, wait: bool) -> AsyncIterator[tuple[int, str]]:
         n = 0
-        with open(live.path, "rb") as fh:
+        fh = await asyncio.to_thread(live.path.open, "rb")
+        with fh:
             pending = b""
             while True:
                 changed = live.changed

@@ -87,8 +87,8 @@ class PipelineStoreContract:
                 await uow.pipelines.add(p, [], [])
             await uow.commit()
         async with pipelines_uow_factory() as uow:
-            assert [p.number for p in await uow.pipelines.list(project.id, limit=10)] == [3, 2, 1]
-            assert [p.number for p in await uow.pipelines.list(project.id, limit=1, before_number=3)] == [2]
+            assert [p.number for p in await uow.pipelines.recent(project.id, limit=10)] == [3, 2, 1]
+            assert [p.number for p in await uow.pipelines.recent(project.id, limit=1, before_number=3)] == [2]
             prev = await uow.pipelines.last_before(project.id, 3, "main")
             assert prev is not None and prev.number == 1
 

@@ -58,7 +58,7 @@ class InMemoryPipelineStore:
     async def by_trigger(self, trigger_key: str) -> Pipeline | None:
         return next((p for p in self.tables.pipelines.values() if p.trigger_key == trigger_key), None)
 
-    async def list(self, project_id: uuid.UUID, *, limit: int, before_number: int | None = None) -> list[Pipeline]:
+    async def recent(self, project_id: uuid.UUID, *, limit: int, before_number: int | None = None) -> list[Pipeline]:
         found = [p for p in self.tables.pipelines.values() if p.project_id == project_id
                  and (before_number is None or p.number < before_number)]
         return sorted(found, key=lambda p: -p.number)[:limit]

@@ -226,7 +226,7 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
         steps = {st["name"]: st for st in workflow["steps"]}
         assert {n: st["status"] for n, st in steps.items()} == {
             "clone": "success", "slow": "success", "fast": "success", "after-fast": "success", "broken": "failure",
-            "never": "skipped", "tolerated": "failure", "report": "success"}  # docs-only: its path filter did not match: not planned
+            "never": "skipped", "tolerated": "failure", "report": "success"}  # docs-only: path filter, not planned
         assert steps["broken"]["exit_code"] == 3
         # per edge: after-fast waited only for fast, not for slow
         assert steps["after-fast"]["started_at"] < steps["slow"]["finished_at"]
@@ -242,11 +242,13 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
                                   "Last-Event-ID": "1"}) as r:
             assert r.headers["Content-Type"].startswith("text/event-stream")
             sse = await r.text()
-        assert sse == "id: 2\ndata: + echo breaking\n\nid: 3\ndata: breaking\n\nid: 4\ndata: + exit 3\n\nevent: eof\ndata: \n\n"
+        assert sse == ("id: 2\ndata: + echo breaking\n\nid: 3\ndata: breaking\n\nid: 4\ndata: + exit 3\n\n"
+                       "event: eof\ndata: \n\n")
         assert "id: 1\n" not in sse  # resumed after Last-Event-ID
 
         # a manual run with a variable, cancelled while it sleeps: nothing is left running
-        write(work / ".woodpecker.yaml", "steps:\n  wait:\n    image: busybox\n    commands:\n      - sleep 60 & echo $! > \"$PIDFILE\"\n"
+        write(work / ".woodpecker.yaml", "steps:\n  wait:\n    image: busybox\n    commands:\n"
+                                         "      - sleep 60 & echo $! > \"$PIDFILE\"\n"
                                          "      - wait\n")
         await git(work, "commit", "-qam", "a long step [skip ci]")
         await git(work, "push", remote, "main", token=alice)

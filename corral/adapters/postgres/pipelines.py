@@ -125,7 +125,7 @@ class PostgresPipelineStore:
         r = await self.conn.fetchrow(f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE trigger_key = $1", trigger_key)
         return _pipeline(r) if r else None
 
-    async def list(self, project_id: uuid.UUID, *, limit: int, before_number: int | None = None) -> list[Pipeline]:
+    async def recent(self, project_id: uuid.UUID, *, limit: int, before_number: int | None = None) -> list[Pipeline]:
         rows = await self.conn.fetch(
             f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE project_id = $1 AND ($2::int IS NULL OR number < $2)"
             " ORDER BY number DESC LIMIT $3", project_id, before_number, limit)
@@ -173,7 +173,8 @@ class PostgresPipelineStore:
                 SELECT c.id FROM pipeline_workflows c JOIN pipelines p ON p.id = c.pipeline_id
                  WHERE c.status = 'pending' AND NOT p.cancel_requested
                    AND NOT EXISTS (SELECT 1 FROM pipeline_workflows d
-                                    WHERE d.pipeline_id = c.pipeline_id AND split_part(d.name, ' (', 1) = ANY(c.depends_on)
+                                    WHERE d.pipeline_id = c.pipeline_id
+                                      AND split_part(d.name, ' (', 1) = ANY(c.depends_on)
                                       AND d.status IN ('pending', 'running', 'blocked'))
                  ORDER BY p.created_at, c.pipeline_id, c.position
                  LIMIT $3

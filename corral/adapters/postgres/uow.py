@@ -35,6 +35,7 @@ from corral.adapters.postgres.notify import (
     PostgresRecipientDirectory,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.projects import (
     PostgresBranchProtectionStore,
     PostgresCommentStore,
@@ -45,7 +46,6 @@ from corral.adapters.postgres.projects import (
     PostgresWebhookDeliveryStore,
     PostgresWebhookStore,
 )
-from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.push_intents import PostgresPushIntentStore
 from corral.adapters.postgres.secrets import PostgresSecretStore
 from corral.adapters.postgres.unit_connection import UnitConnection

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FINAL", "EVENTS", "Pipeline", "Status", "StepKind", "StepRun", "WorkflowRun", "overall_status"]
+__all__ = ["EVENTS", "FINAL", "Pipeline", "Status", "StepKind", "StepRun", "WorkflowRun", "overall_status"]
 
 
 class Status(enum.StrEnum):

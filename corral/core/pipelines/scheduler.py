@@ -24,59 +24,20 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.errors import Conflict
 from corral.core.outbox import topics
+from corral.core.pipelines.completion import finish_pipeline_if_done, skip_blocked_workflows
 from corral.core.pipelines.creation import pipeline_event_payload
 from corral.core.pipelines.engine_ports import PipelineTokens, SecretValues, StepLogs
 from corral.core.pipelines.ports import PipelineFileParser
-from corral.core.pipelines.runs import Pipeline, Status, WorkflowRun, overall_status
+from corral.core.pipelines.runs import Status, WorkflowRun
+from corral.core.pipelines.settings import EngineSettings
+from corral.core.pipelines.workflow_run import WorkflowExecution
 from corral.core.projects.model import Project
-from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+from corral.core.uow import UnitOfWorkFactory
 from corral.core.workloads.ports import Executor
 
-__all__ = ["EngineSettings", "PipelineScheduler", "finish_pipeline_if_done"]
+__all__ = ["EngineSettings", "PipelineScheduler", "finish_pipeline_if_done", "skip_blocked_workflows"]
 
 log = logging.getLogger("corral.pipelines")
-
-
-@attrs.frozen(kw_only=True)
-class EngineSettings:
-    owner: str  # this replica's lease owner id
-    base_url: str = ""
-    max_running_steps: int = 4
-    lease_seconds: float = 30.0
-    heartbeat_seconds: float = 2.0
-    poll_seconds: float = 0.5
-    workflow_timeout_seconds: float = 3600.0
-    stop_grace_seconds: float = 5.0
-    local_executor: bool = True  # steps run on the host: images are not used (said once per step log)
-    keep_failed_workspaces: bool = True  # a restart from a failed step reuses the workspace
-
-
-async def finish_pipeline_if_done(uow: UnitOfWork, clock: Clock, pipeline_id: uuid.UUID) -> Pipeline | None:
-    """When every workflow of the pipeline ended, give the pipeline its final status and tell the world
-    (``pipeline`` event, ``build_failed`` notification on failure or error). Returns the finished pipeline."""
-    pipeline = await uow.pipelines.get_by_id(pipeline_id)
-    if pipeline is None or pipeline.status.final:
-        return None
-    workflows = await uow.pipelines.workflows(pipeline_id)
-    if any(not w.status.final for w in workflows):
-        return None
-    status = Status.KILLED if pipeline.cancel_requested else overall_status(w.status for w in workflows)
-    finished = attrs.evolve(pipeline, status=status, finished_at=clock.now(),
-                            started_at=pipeline.started_at or clock.now())
-    await uow.pipelines.update_pipeline(finished)
-    project = await uow.projects.get(pipeline.project_id)
-    if project is not None:
-        await uow.outbox.add(topics.PIPELINE, pipeline_event_payload(finished, project, status.value),
-                             project_id=project.id)
-        if status in (Status.FAILURE, Status.ERROR):
-            await uow.outbox.add(topics.BUILD_FAILED, {
-                "project": project.full_name, "project_id": str(project.id), "number": finished.number,
-                "title": f"pipeline #{finished.number} {status.value}", "ref": finished.ref,
-                "commit_sha": finished.commit_sha,
-                "user_ids": [str(finished.triggered_by)] if finished.triggered_by else [], "notify_actor": True,
-                "dedupe_key": f"build_failed:{finished.id}",
-            }, project_id=project.id)
-    return finished
 
 
 @attrs.define(eq=False)
@@ -91,7 +52,7 @@ class PipelineScheduler:
     secrets: SecretValues | None = None
     tokens: PipelineTokens | None = None
     _steps: asyncio.Semaphore = attrs.field(init=False)
-    _runs: dict[uuid.UUID, object] = attrs.field(factory=dict, init=False)  # workflow id -> WorkflowExecution
+    _runs: dict[uuid.UUID, WorkflowExecution] = attrs.field(factory=dict, init=False)
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -157,8 +118,6 @@ class PipelineScheduler:
         return done + len(claimed)
 
     def _start(self, workflow: WorkflowRun) -> None:
-        from corral.core.pipelines.workflow_run import WorkflowExecution
-
         execution = WorkflowExecution(self, workflow)
         self._runs[workflow.id] = execution
         task = asyncio.create_task(execution.run(), name=f"workflow-{workflow.id}")
@@ -181,8 +140,8 @@ class PipelineScheduler:
         """Stop at once the workflows of ``pipeline_id`` running here; True when there were any."""
         found = False
         for execution in list(self._runs.values()):
-            if getattr(execution, "pipeline_id", None) == pipeline_id:
-                execution.abort("cancel")  # type: ignore[attr-defined]
+            if execution.pipeline_id == pipeline_id:
+                execution.abort("cancel")
                 found = True
         return found
 
@@ -230,38 +189,14 @@ class PipelineScheduler:
             return
         async with self.uow_factory() as uow:
             held = set(await uow.pipelines.heartbeat(self.settings.owner, list(runs), self.clock.now()))
-            cancelled = set()
-            for pipeline_id in {getattr(e, "pipeline_id", None) for e in runs.values()}:
-                if pipeline_id is None:
-                    continue
+            cancelled: set[uuid.UUID] = set()
+            for pipeline_id in {e.pipeline_id for e in runs.values()}:
                 p = await uow.pipelines.get_by_id(pipeline_id)
                 if p is not None and p.cancel_requested:
                     cancelled.add(pipeline_id)
             await uow.commit()
         for workflow_id, execution in runs.items():
             if workflow_id not in held:
-                execution.abort("lease")  # type: ignore[attr-defined]
-            elif getattr(execution, "pipeline_id", None) in cancelled:
-                execution.abort("cancel")  # type: ignore[attr-defined]
-
-
-async def skip_blocked_workflows(uow: UnitOfWork, pipeline_id: uuid.UUID, now: object) -> None:
-    """Pending workflows whose ``depends_on`` ended in a status outside their ``runs_on`` are skipped
-    (recursively), as Woodpecker does."""
-    changed = True
-    while changed:
-        changed = False
-        workflows = await uow.pipelines.workflows(pipeline_id)
-        by_name: dict[str, list[WorkflowRun]] = {}
-        for w in workflows:
-            by_name.setdefault(w.name.split(" (")[0], []).append(w)
-        for w in workflows:
-            if w.status is not Status.PENDING:
-                continue
-            deps = [d for name in w.depends_on for d in by_name.get(name, [])]
-            if deps and all(d.status.final for d in deps) and any(d.status.value not in w.runs_on for d in deps):
-                await uow.pipelines.update_workflow(attrs.evolve(w, status=Status.SKIPPED))
-                for s in await uow.pipelines.steps(pipeline_id):
-                    if s.workflow_id == w.id and not s.status.final:
-                        await uow.pipelines.update_step(attrs.evolve(s, status=Status.SKIPPED))
-                changed = True
+                execution.abort("lease")
+            elif execution.pipeline_id in cancelled:
+                execution.abort("cancel")

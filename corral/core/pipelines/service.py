@@ -51,10 +51,10 @@ class PipelineService:
     base_url: str = ""
     cancel_local: Callable[[uuid.UUID], bool] | None = None  # the scheduler of this replica
 
-    async def list(self, project: Project, *, limit: int | None, cursor: str | None) -> Page[Pipeline]:
+    async def recent(self, project: Project, *, limit: int | None, cursor: str | None) -> Page[Pipeline]:
         size = clamp_limit(limit)
         async with self.uow_factory() as uow:
-            items = await uow.pipelines.list(project.id, limit=size + 1, before_number=number_cursor(cursor))
+            items = await uow.pipelines.recent(project.id, limit=size + 1, before_number=number_cursor(cursor))
         return numbered_page(items, size)
 
     async def _pipeline(self, uow: UnitOfWork, project: Project, number: int) -> Pipeline:

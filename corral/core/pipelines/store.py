@@ -36,7 +36,7 @@ class PipelineStore(Protocol):
 
     async def by_trigger(self, trigger_key: str) -> Pipeline | None: ...
 
-    async def list(self, project_id: uuid.UUID, *, limit: int, before_number: int | None = None) -> list[Pipeline]:
+    async def recent(self, project_id: uuid.UUID, *, limit: int, before_number: int | None = None) -> list[Pipeline]:
         """Newest first (highest number first), numbers below ``before_number`` when given."""
         ...
 

@@ -17,23 +17,43 @@ import codecs
 import contextlib
 import logging
 import shlex
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 
+from corral.core.clock import Clock
 from corral.core.errors import CorralError
+from corral.core.pipelines.completion import finish_pipeline_if_done, skip_blocked_workflows
 from corral.core.pipelines.creation import CLONE_STEP
 from corral.core.pipelines.definition import FailurePolicy, SecretRef, Step, Value, Workflow, render_value
-from corral.core.pipelines.engine_ports import LogWriter, PipelineToken
+from corral.core.pipelines.engine_ports import LogWriter, PipelineToken, PipelineTokens, SecretValues, StepLogs
 from corral.core.pipelines.environment import pipeline_environment, replan
+from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.runs import Pipeline, Status, StepKind, StepRun, WorkflowRun, overall_status
+from corral.core.pipelines.settings import EngineSettings
 from corral.core.projects.model import Project
 from corral.core.secrets.masking import SecretMasker
+from corral.core.uow import UnitOfWorkFactory
 from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
+from corral.core.workloads.ports import Executor
 
-if TYPE_CHECKING:
-    from corral.core.pipelines.scheduler import PipelineScheduler
+
+class Engine(Protocol):
+    """What a workflow run uses of the scheduler that runs it."""
+
+    uow_factory: UnitOfWorkFactory
+    executor: Executor
+    parser: PipelineFileParser
+    logs: StepLogs
+    clock: Clock
+    settings: EngineSettings
+    clone_source: Callable[[Project], str]
+    secrets: SecretValues | None
+    tokens: PipelineTokens | None
+
+    @property
+    def step_slots(self) -> asyncio.Semaphore: ...
 
 __all__ = ["WorkflowExecution", "command_script"]
 
@@ -85,7 +105,7 @@ class _Aborted(Exception):
 class WorkflowExecution:
     """One workflow run on this replica (made and tracked by the scheduler)."""
 
-    def __init__(self, scheduler: PipelineScheduler, workflow: WorkflowRun) -> None:
+    def __init__(self, scheduler: Engine, workflow: WorkflowRun) -> None:
         self.s = scheduler
         self.workflow = workflow
         self.pipeline_id = workflow.pipeline_id
@@ -480,8 +500,6 @@ class WorkflowExecution:
 
     # ---- the end ------------------------------------------------------------------------------------------
     async def _end(self, status: Status, error: str) -> None:
-        from corral.core.pipelines.scheduler import finish_pipeline_if_done, skip_blocked_workflows
-
         if self.reason == "lease":
             return  # another replica owns what is written about this workflow now
         if self._workspace is not None:

@@ -147,7 +147,7 @@ class Engine:
                 await self.scheduler.run_once()
                 await self.scheduler.wait_idle()
                 async with self.uow_factory() as uow:
-                    pending = [w for p in await uow.pipelines.list(self.project.id, limit=100)
+                    pending = [w for p in await uow.pipelines.recent(self.project.id, limit=100)
                                for w in await uow.pipelines.workflows(p.id) if not w.status.final]
                 if not pending:
                     return

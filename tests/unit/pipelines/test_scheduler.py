@@ -40,7 +40,8 @@ async def test_a_push_runs_clone_then_steps_in_file_order() -> None:
     assert env["CI_WORKFLOW_NAME"] == "woodpecker" and env["CI_FORGE_TYPE"] == "corral"
     assert env["CI_PIPELINE_URL"] == f"http://corral.test/acme/app/pipelines/{p.number}"
     assert env["CI_WORKSPACE"].startswith("/workspaces/pipeline-")
-    lines = [text async for _, text in engine.logs.follow(uuid.uuid4(), (await _step(engine, p.number, "build")).log_key)]
+    key = (await _step(engine, p.number, "build")).log_key
+    lines = [text async for _, text in engine.logs.follow(uuid.uuid4(), key)]
     assert lines == ["image alpine is not used by the local executor", "built"]
     assert engine.executor.deleted  # a successful workflow's workspace is deleted
 
@@ -168,7 +169,8 @@ steps:
     await engine.run_all()
     assert (await engine.statuses(p.number))["slow"] == "failure"
     engine2 = await make_engine({"a": Script(seconds=30)}, workflow_timeout_seconds=0.2)
-    p2 = await engine2.create("skip_clone: true\nsteps:\n  a: {image: x, commands: [sleep]}\n  b: {image: x, commands: [b]}\n")
+    p2 = await engine2.create(
+        "skip_clone: true\nsteps:\n  a: {image: x, commands: [sleep]}\n  b: {image: x, commands: [b]}\n")
     await engine2.run_all()
     assert await engine2.statuses(p2.number) == {"pipeline": "failure", "a": "killed", "b": "skipped"}
 
@@ -177,7 +179,7 @@ async def test_an_expired_lease_marks_running_steps_error() -> None:
     engine = await make_engine({"build": Script(seconds=30)}, lease_seconds=30)
     p = await engine.create(SEQUENTIAL)
     async with engine.uow_factory() as uow:  # another replica claimed it and died
-        [w] = await uow.pipelines.claim("dead-replica", engine.clock.now(), 10)
+        assert len(await uow.pipelines.claim("dead-replica", engine.clock.now(), 10)) == 1
         steps = await uow.pipelines.steps(p.id)
         await uow.pipelines.update_step(attrs.evolve(steps[0], status=Status.SUCCESS))
         await uow.pipelines.update_step(attrs.evolve(steps[1], status=Status.RUNNING))

@@ -12,13 +12,13 @@ from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
 from corral.core.pagination import Page
-from corral.core.pipelines.runs import Pipeline
-from corral.core.pipelines.service import PipelineDetail, PipelineService
 from corral.core.pipelines.ports import MAX_FILE_BYTES, PipelineFileParser
+from corral.core.pipelines.runs import Pipeline
 from corral.core.pipelines.selection import Definition, SourceFile, load_definition
+from corral.core.pipelines.service import PipelineDetail, PipelineService
+from corral.core.projects.model import Project
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.keys import PLATFORM
-from corral.core.projects.model import Project
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
 from corral.entrypoints.web.project_access import actor_of, project_of
 from corral.entrypoints.web.routing import RouteTable
@@ -167,7 +167,7 @@ async def _detail(request: web.Request, project: Project, number: int, status: i
             response=Page[PipelineOut])
 async def list_pipelines(request: web.Request) -> web.StreamResponse:
     q = params_of(request, PageParams)
-    page = await _service(request).list(await project_of(request), limit=q.limit, cursor=q.cursor)
+    page = await _service(request).recent(await project_of(request), limit=q.limit, cursor=q.cursor)
     return json_response({"items": [_pipeline_json(p) for p in page.items], "next_cursor": page.next_cursor})
 
 
