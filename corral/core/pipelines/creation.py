@@ -18,9 +18,11 @@ from corral.core.outbox import topics
 from corral.core.pipelines.conditions import TriggerContext
 from corral.core.pipelines.definition import Workflow
 from corral.core.pipelines.environment import definition_json, pipeline_environment, replan
+from corral.core.pipelines.expression import ExpressionError
+from corral.core.pipelines.nodes import PipelineError
 from corral.core.pipelines.ports import MAX_FILE_BYTES, PipelineFileParser
 from corral.core.pipelines.runs import Pipeline, Status, StepKind, StepRun, WorkflowRun
-from corral.core.pipelines.selection import WOODPECKER_DIR, SourceFile, choose_files
+from corral.core.pipelines.selection import WOODPECKER_DIR, Definition, SourceFile, choose_files
 from corral.core.projects.model import Project
 from corral.core.uow import UnitOfWork
 
@@ -121,7 +123,10 @@ async def create_pipeline(uow: UnitOfWork, clock: Clock, parser: PipelineFilePar
         definition=definition_json(files, ctx, run.extra), trigger_key=run.trigger_key,
     )
     environ = pipeline_environment(draft, project, base_url=base_url)
-    planned, definition = await asyncio.to_thread(replan, draft, parser, environ)
+    try:
+        planned, definition = await asyncio.to_thread(replan, draft, parser, environ)
+    except ExpressionError as exc:  # an `evaluate` condition that fails on this trigger's values
+        planned, definition = [], Definition((), (PipelineError("", 0, "when.evaluate", str(exc)),))
     if definition.valid and not planned and require_workflows:
         return None
     number = await uow.pipelines.next_number(project.id)

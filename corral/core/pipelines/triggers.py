@@ -45,7 +45,11 @@ class PipelineTriggers:
         project = await uow.projects.get(event.project_id)
         if project is None or not project.is_active:
             return 0
-        runs = await (self._push_runs if event.topic == topics.PUSH else self._mr_runs)(uow, project, event)
+        try:  # git reads only: a failure here must not fail the relay's batch (webhooks, notifications)
+            runs = await (self._push_runs if event.topic == topics.PUSH else self._mr_runs)(uow, project, event)
+        except CorralError as exc:
+            log.warning("no pipeline for event %s: %s", event.id, exc)
+            return 0
         created = 0
         for run in runs:
             if run.trigger_key and await uow.pipelines.by_trigger(run.trigger_key) is not None:

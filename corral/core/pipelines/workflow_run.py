@@ -23,7 +23,7 @@ from typing import Protocol
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.errors import CorralError
+from corral.core.errors import Conflict, CorralError
 from corral.core.pipelines.completion import finish_pipeline_if_done, skip_blocked_workflows
 from corral.core.pipelines.creation import CLONE_STEP
 from corral.core.pipelines.definition import FailurePolicy, SecretRef, Step, Value, Workflow, render_value
@@ -508,6 +508,16 @@ class WorkflowExecution:
                 with contextlib.suppress(Exception):
                     await self.s.executor.delete_workspace(self._workspace)
             self.workflow = attrs.evolve(self.workflow, workspace_deleted=not keep)
+        for attempt in range(5):  # a heartbeat may touch the same row at the same moment (in-memory store)
+            try:
+                await self._record_end(status, error)
+                return
+            except Conflict:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def _record_end(self, status: Status, error: str) -> None:
         now = self.s.clock.now()
         async with self.s.uow_factory() as uow:
             current = next((w for w in await uow.pipelines.workflows(self.pipeline_id) if w.id == self.workflow.id),
