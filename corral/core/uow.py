@@ -23,6 +23,7 @@ from corral.core.identity.ports import (
 )
 from corral.core.notify.ports import NotificationStore, PreferenceStore, RecipientDirectory
 from corral.core.outbox.ports import Outbox
+from corral.core.pipelines.store import PipelineStore
 from corral.core.projects.ports import (
     BranchProtectionStore,
     CommentStore,
@@ -78,6 +79,8 @@ class UnitOfWork(Protocol):
     push_intents: PushIntentStore
     # deployer
     deploy: DeployStore
+    # pipelines
+    pipelines: PipelineStore
 
     async def __aenter__(self) -> Self: ...
 

@@ -196,6 +196,9 @@ class Settings:
     deploy_interval_seconds: float = attrs.field(default=10.0, validator=_positive)  # reconciler pass period
     deploy_history_limit: int = attrs.field(default=10, validator=_positive)  # history entries kept per environment
     deploy_protected_environments: str = "production"  # comma-separated: promotions there need an approval
+    # --- pipelines --------------------------------------------------------------------------------------
+    pipeline_max_running_steps: int = attrs.field(default=4, validator=_positive)  # per replica
+    pipeline_workflow_timeout_minutes: int = attrs.field(default=60, validator=_positive)
 
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""

@@ -47,6 +47,7 @@ from corral.fakes.notify import (
     NotifyTables,
 )
 from corral.fakes.outbox import InMemoryOutbox, OutboxTable, RowLocks
+from corral.fakes.pipeline_store import InMemoryPipelineStore, PipelineTables
 from corral.fakes.projects import (
     InMemoryBranchProtectionStore,
     InMemoryCommentStore,
@@ -77,6 +78,7 @@ class InMemoryDatabase:
     notify: NotifyTables = attrs.field(factory=NotifyTables)
     projects: ProjectsData = attrs.field(factory=ProjectsData)
     deploy: DeployTables = attrs.field(factory=DeployTables)
+    pipelines: PipelineTables = attrs.field(factory=PipelineTables)
     # not a component: issue/MR number counters behave like PostgreSQL's row-locked UPDATE (never conflict)
     project_counters: dict[Any, int] = attrs.field(factory=dict, metadata={"component": False})
     # not a component: row locks belong to the live database, never to a unit's copy
@@ -202,6 +204,9 @@ class InMemoryUnitOfWork:
                                                     committed=self.db.projects)
         # deployer
         self.deploy = InMemoryDeployStore(work["deploy"])
+        # pipelines
+        self.pipelines = InMemoryPipelineStore(work["pipelines"], self.db.project_counters, self.db.row_locks,
+                                               owner=self)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

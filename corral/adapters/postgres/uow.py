@@ -36,6 +36,7 @@ from corral.adapters.postgres.notify import (
     PostgresRecipientDirectory,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.projects import (
     PostgresBranchProtectionStore,
     PostgresCommentStore,
@@ -107,6 +108,8 @@ class PostgresUnitOfWork:
         self.push_intents = PostgresPushIntentStore(conn)
         # deployer
         self.deploy = PostgresDeployStore(conn)
+        # pipelines
+        self.pipelines = PostgresPipelineStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
