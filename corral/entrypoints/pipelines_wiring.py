@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
 from corral.core.pipelines.ports import PipelineFileParser
+from corral.entrypoints.platform import Platform
 
 __all__ = ["wire_pipelines"]
 
 
-async def wire_pipelines(platform: Any) -> None:
+async def wire_pipelines(platform: Platform) -> None:
     platform.register(PipelineFileParser, PyYamlPipelineFileParser())
