@@ -19,7 +19,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from corral.core.clock import Clock
 from corral.core.identity.ports import AuthzCache
@@ -87,7 +87,7 @@ def _memory_parts(platform: Platform) -> None:
     from corral.fakes.uow import InMemoryUnitOfWorkFactory
 
     platform.clock = clock = FakeClock.real_time()
-    platform.uow_factory = InMemoryUnitOfWorkFactory(clock=clock)
+    platform.uow_factory = cast(UnitOfWorkFactory, InMemoryUnitOfWorkFactory(clock=clock))
     platform.objects = InMemoryObjectStore()
     platform.authz_cache = InMemoryAuthzCache(clock)
 
@@ -118,7 +118,7 @@ async def _service_parts(platform: Platform, *, migrate: bool, attach: bool) -> 
             applied = await apply_migrations(conn)
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
-    platform.uow_factory = PostgresUnitOfWorkFactory(pool, clock)
+    platform.uow_factory = cast(UnitOfWorkFactory, PostgresUnitOfWorkFactory(pool, clock))
 
     async def check_pg() -> None:
         async with pool.acquire(timeout=2) as conn:

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from corral.core.identity.access import Authorizer
 from corral.core.identity.bootstrap import ensure_first_admin, ensure_system_roles
 from corral.core.identity.kit import IdentityServices
-from corral.core.identity.access import Authorizer
 from corral.core.identity.sessions import AuthPolicy
 from corral.core.identity.totp_seal import TotpKeyRewrap, TotpSealer, seal_plaintext_totp
 from corral.entrypoints.config import Settings

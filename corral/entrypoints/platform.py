@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import punq
@@ -35,19 +35,18 @@ __all__ = ["Closer", "HealthCheck", "LivenessCheck", "Platform", "Wiring", "reso
 
 log = logging.getLogger("corral.bootstrap")
 
-T = TypeVar("T")
 Closer = Callable[[], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[None]]
 LivenessCheck = Callable[[], str | None]  # the reason the process cannot make progress, or None
 
 
-def resolve_optional(container: punq.Container, key: type[T]) -> T | None:
-    """The component registered for ``key``, or None when nothing is (an error while building it propagates)."""
+def resolve_optional(container: punq.Container, key: Any) -> Any:
+    """The component registered for ``key`` (a type), or None when nothing is (an error while building it
+    propagates)."""
     try:
-        found: T = container.resolve(key)
+        return container.resolve(key)
     except punq.MissingDependencyError:
         return None
-    return found
 
 
 @attrs.define
@@ -84,16 +83,16 @@ class Platform:
     published_runtime: bool = False  # this process owns the embedded services and published runtime.json
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list)
 
-    def register(self, key: type[T], instance: T) -> None:
+    # keys are types (often Protocols, which mypy refuses as ``type[T]``): callers annotate what they resolve
+    def register(self, key: Any, instance: object) -> None:
         """Register ``instance`` for ``key`` (a port or service type)."""
         self.container.register(key, instance=instance)
 
-    def resolve(self, key: type[T]) -> T:
+    def resolve(self, key: Any) -> Any:
         """The component registered for ``key`` (punq.MissingDependencyError when none is)."""
-        found: T = self.container.resolve(key)
-        return found
+        return self.container.resolve(key)
 
-    def resolve_optional(self, key: type[T]) -> T | None:
+    def resolve_optional(self, key: Any) -> Any:
         """The component registered for ``key``, or None when nothing is."""
         return resolve_optional(self.container, key)
 

@@ -98,9 +98,9 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
     one when no identity domain is wired)."""
     platform.register(ProjectsKit, kit)
     platform.register(ProjectLookup, ProjectAwareLookup(kit.uow_factory, kit.git_memo))
-    inner = resolve_optional(platform.container, WebAuth) or DenyAllAuth()
+    inner: WebAuth = resolve_optional(platform.container, WebAuth) or DenyAllAuth()
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
-    ids = resolve_optional(platform.container, IdentityServices)
+    ids: IdentityServices | None = resolve_optional(platform.container, IdentityServices)
     if ids is not None:
         # ownership counts in every identity decision (tokens, delegations, "changing a user needs all they hold")
         ids.authorizer.implicit = ProjectOwnership(kit.uow_factory)

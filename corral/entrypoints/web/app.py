@@ -45,6 +45,6 @@ def create_app(platform: object) -> web.Application:
 def web_auth_and_lookup(container: punq.Container | None) -> tuple[WebAuth, ProjectLookup]:
     """The WebAuth and ProjectLookup the platform registered; without one, deny everything and look projects up
     by id only (a platform without the identity or projects domain)."""
-    auth = resolve_optional(container, WebAuth) if container is not None else None
-    lookup = resolve_optional(container, ProjectLookup) if container is not None else None
+    auth: WebAuth | None = resolve_optional(container, WebAuth) if container is not None else None
+    lookup: ProjectLookup | None = resolve_optional(container, ProjectLookup) if container is not None else None
     return auth or DenyAllAuth(), lookup or UuidProjectLookup()
