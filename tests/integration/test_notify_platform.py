@@ -9,6 +9,7 @@ import os
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.outbox.relay import OutboxRelay
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
@@ -29,7 +30,7 @@ async def test_outbox_event_reaches_inbox_and_mail(db_dsn, valkey_url, tmp_path,
     )
     platform = await start_platform(settings)
     try:
-        assert platform.resolve("outbox_consumers")  # one shared relay; other domains append to this list
+        assert platform.resolve(OutboxRelay) is platform.relay and platform.relay.consumers  # one shared relay
         _admin_id, project_id = await add_project_of_root(db_dsn)
         platform.start_background()
         uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
