@@ -114,7 +114,7 @@ async def bench(args: argparse.Namespace, dsn: str, valkey_url: str) -> None:
                                                           user="bench"))
         app = create_app(platform)
         baseline.mount(app)
-        app["bench_pool"] = platform.resolve("pg_pool")
+        app["bench_pool"] = platform.pg_pool
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", settings.port)

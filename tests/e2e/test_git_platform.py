@@ -64,7 +64,7 @@ async def test_platform_push_issues_and_conflict(platform_app, tmp_path: Path) -
         write(work / "a.txt", "moved\n")
         await git(work, "commit", "-qam", "moved")
         await git(work, "push", "origin", "main", token=token)
-        pool = platform.resolve("pg_pool")
+        pool = platform.pg_pool
         topics = [r["topic"] for r in await pool.fetch("SELECT topic FROM outbox ORDER BY id")]
         assert topics.count("push") == 3
         assert await pool.fetchval("SELECT count(*) FROM git_push_intents") == 0  # each claimed by its record
