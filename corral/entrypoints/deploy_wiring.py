@@ -17,6 +17,7 @@ from corral.core.errors import PermissionDenied
 from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
+from corral.entrypoints.platform import Platform
 from corral.entrypoints.web.routes.deploy import DeployKit
 
 __all__ = ["ReaderSecretSource", "wire_deploy"]
@@ -51,15 +52,15 @@ class ReaderSecretSource:
         return values
 
 
-async def wire_deploy(platform: Any) -> None:
+async def wire_deploy(platform: Platform) -> None:
     from corral.adapters.deploy_git import GitOpsSource
     from corral.adapters.deploy_render import JinjaManifestRenderer
     from corral.adapters.git_cli import GitCli
     from corral.core.secrets.reader import SecretReader
 
     settings = platform.settings
-    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
-    clock: Clock = platform.resolve(Clock)
+    uow_factory: UnitOfWorkFactory = platform.uow_factory
+    clock: Clock = platform.clock
     cluster = None
     try:
         from corral.adapters.kubernetes_cluster import KubernetesCluster, api_client_from_settings
@@ -99,12 +100,7 @@ async def wire_deploy(platform: Any) -> None:
                 return 1
         return 0
 
-    try:
-        from corral.core.outbox.relay import OutboxRelay
-
-        platform.resolve(OutboxRelay).consumers.append(wake_on_ops_push)
-    except Exception:  # punq: no relay in this platform
-        log.debug("no outbox relay: pushes to ops repositories wait for the next pass")
+    platform.relay.consumers.append(wake_on_ops_push)
 
     async def deployer() -> None:
         await reconciler.loop(settings.deploy_interval_seconds)

@@ -25,6 +25,7 @@ from corral.core.pipelines.triggers import PipelineTriggers
 from corral.core.projects.model import Project
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
+from corral.entrypoints.platform import Platform
 
 __all__ = ["IdentityPipelineTokens", "ReaderSecretValues", "wire_pipelines"]
 
@@ -87,21 +88,20 @@ class ReaderSecretValues:
                                       reason)
 
 
-async def wire_pipelines(platform: Any) -> None:
+async def wire_pipelines(platform: Platform) -> None:
     parser = PyYamlPipelineFileParser()
     platform.register(PipelineFileParser, parser)
-    try:
-        from corral.entrypoints.web.project_access import ProjectsKit
-
-        kit: ProjectsKit = platform.resolve(ProjectsKit)
-    except Exception:  # no projects domain wired (some unit tests): no engine
-        return
     from corral.core.workloads.ports import Executor
+    from corral.entrypoints.web.project_access import ProjectsKit
+
+    kit = platform.resolve_optional(ProjectsKit)
+    if kit is None:  # no projects domain wired (some unit tests): no engine
+        return
 
     settings = platform.settings
-    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
-    clock: Clock = platform.resolve(Clock)
-    objects: ObjectStore = platform.resolve(ObjectStore)
+    uow_factory: UnitOfWorkFactory = platform.uow_factory
+    clock: Clock = platform.clock
+    objects: ObjectStore = platform.objects
     logs: StepLogs
     if settings.profile == "memory":
         from corral.fakes.pipeline_logs import InMemoryStepLogs
@@ -114,7 +114,7 @@ async def wire_pipelines(platform: Any) -> None:
     platform.register(StepLogs, logs)
     base_url = settings.public_url()
     triggers = PipelineTriggers(kit.git, parser, clock, base_url)
-    relay: OutboxRelay = platform.resolve(OutboxRelay)
+    relay: OutboxRelay = platform.relay
     relay.consumers.append(triggers.on_event)
     service = PipelineService(uow_factory, kit.git, parser, clock, logs, base_url)
     platform.register(PipelineService, service)
@@ -125,9 +125,8 @@ async def wire_pipelines(platform: Any) -> None:
 
     async def pipeline_scheduler() -> None:
         # resolved when the loops start: the workloads wiring may come after this one
-        try:
-            executor = platform.resolve(Executor)
-        except Exception:  # punq: no executor registered
+        executor = platform.resolve_optional(Executor)
+        if executor is None:
             log.warning("no workload executor is configured: pipelines are recorded but do not run")
             return
         engine = EngineSettings(

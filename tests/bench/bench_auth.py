@@ -33,7 +33,7 @@ from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routing import RouteTable
@@ -105,7 +105,7 @@ async def bench(args: argparse.Namespace, dsn: str, valkey_url: str) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     settings = Settings(database_url=dsn, valkey_url=valkey_url, data_dir=data_dir, log_level="error",
                         port=free_port())
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     try:
         ids: IdentityServices = platform.resolve(IdentityServices)
         await ids.users.create(SYSTEM, NewUser(name="bench", email="bench@example.com", password="bench password 1",
@@ -114,7 +114,7 @@ async def bench(args: argparse.Namespace, dsn: str, valkey_url: str) -> None:
                                                           user="bench"))
         app = create_app(platform)
         baseline.mount(app)
-        app["bench_pool"] = platform.resolve("pg_pool")
+        app["bench_pool"] = platform.pg_pool
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", settings.port)

@@ -42,7 +42,7 @@ from aiohttp import web
 from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import Platform, start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.servicekit import PostgresServer, ValkeyServer
@@ -204,7 +204,7 @@ async def main() -> None:
         from corral.entrypoints.observability import configure_logging
 
         configure_logging(settings.log_level, "text")
-        platform = await Platform.start(settings)
+        platform = await start_platform(settings)
         runner = web.AppRunner(create_app(platform), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -1,4 +1,4 @@
-"""The whole platform on PostgreSQL + Valkey (Platform.start, every wiring), driven by the real git CLI:
+"""The whole platform on PostgreSQL + Valkey (start_platform, every wiring), driven by the real git CLI:
 push, push event in the PostgreSQL outbox, concurrent issue numbers, merge conflict 409."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiohttp import web
 from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.e2e.gitkit import _HOME, git, write
@@ -26,7 +26,7 @@ async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
     _HOME[:] = [tmp_path / ".home"]
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data",
                         webhook_allow_private_targets=True)
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     platform.start_background()
     runner = web.AppRunner(create_app(platform))
     await runner.setup()
@@ -64,7 +64,7 @@ async def test_platform_push_issues_and_conflict(platform_app, tmp_path: Path) -
         write(work / "a.txt", "moved\n")
         await git(work, "commit", "-qam", "moved")
         await git(work, "push", "origin", "main", token=token)
-        pool = platform.resolve("pg_pool")
+        pool = platform.pg_pool
         topics = [r["topic"] for r in await pool.fetch("SELECT topic FROM outbox ORDER BY id")]
         assert topics.count("push") == 3
         assert await pool.fetchval("SELECT count(*) FROM git_push_intents") == 0  # each claimed by its record

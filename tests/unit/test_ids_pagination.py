@@ -107,7 +107,7 @@ async def test_replicas_sharing_a_master_key_accept_each_others_cursors(tmp_path
     """The cursor key is derived from the master key at bootstrap: the same on every replica and after a
     restart; another master key makes another key."""
     from corral.core import pagination
-    from corral.entrypoints.bootstrap import Platform
+    from corral.entrypoints.bootstrap import start_platform
     from corral.entrypoints.config import Settings
     from corral.entrypoints.masterkey import generate_master_key
 
@@ -116,7 +116,7 @@ async def test_replicas_sharing_a_master_key_accept_each_others_cursors(tmp_path
     try:
         keys = []
         for i, key in enumerate((master, master, generate_master_key())):
-            platform = await Platform.start(Settings(profile="memory", data_dir=tmp_path / str(i), master_key=key))
+            platform = await start_platform(Settings(profile="memory", data_dir=tmp_path / str(i), master_key=key))
             keys.append(pagination._key)
             await platform.aclose()
         assert keys[0] == keys[1] != keys[2]

@@ -176,34 +176,24 @@ async def test_private_webhook_url_refused_in_every_environment(api, url):
     assert got["webhook_url"] is None  # nothing written
 
 
-@attrs.define
-class WiringPlatform(StubPlatform):
-    background: list = attrs.field(factory=list)
-    closers: list = attrs.field(factory=list)
-
-    def register(self, key: object, instance: object) -> None:
-        self.container.register(key, instance=instance)
-
-
 @pytest.mark.parametrize(("environment", "allow", "accepted"), [
     ("development", False, False), ("production", False, False), ("development", True, True),
 ])
 async def test_only_the_private_targets_setting_relaxes_the_guard(tmp_path, environment, allow, accepted):
     """CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS alone relaxes it (was: any CORRAL_ENVIRONMENT but production),
     for the saved preference and for the transport notifications are delivered with."""
-    from corral.core.clock import Clock
     from corral.core.errors import InvalidInput
     from corral.core.notify.dispatcher import NotificationDispatcher
-    from corral.core.uow import UnitOfWorkFactory
+    from corral.core.outbox.relay import OutboxRelay
     from corral.entrypoints.config import Settings
-    from corral.entrypoints.notify_wiring import wire_notifications
+    from corral.entrypoints.notify_wiring import wire_notify
+    from corral.entrypoints.platform import Platform
 
     db = new_db()
-    platform = WiringPlatform(settings=Settings(profile="memory", data_dir=tmp_path, environment=environment,
-                                                webhook_allow_private_targets=allow))
-    platform.register(UnitOfWorkFactory, db)
-    platform.register(Clock, db.clock)
-    await wire_notifications(platform)
+    platform = Platform(settings=Settings(profile="memory", data_dir=tmp_path, environment=environment,
+                                          webhook_allow_private_targets=allow))
+    platform.uow_factory, platform.clock, platform.relay = db, db.clock, OutboxRelay(db)
+    await wire_notify(platform)
     service = platform.resolve(NotificationService)
     transport = platform.resolve(NotificationDispatcher).webhooks
     try:

@@ -50,9 +50,9 @@ def _admin(args: argparse.Namespace) -> int:
         from corral.core.identity.commands import NewUser
         from corral.core.identity.kit import IdentityServices
         from corral.core.identity.service import SYSTEM
-        from corral.entrypoints.bootstrap import Platform
+        from corral.entrypoints.bootstrap import start_platform
 
-        platform = await Platform.start(settings, attach=True)
+        platform = await start_platform(settings, attach=True)
         try:
             ids: IdentityServices = platform.resolve(IdentityServices)
             user = await ids.users.create(SYSTEM, NewUser(

@@ -1,4 +1,4 @@
-"""The whole platform (Platform.start, every wiring: identity tokens, projects, observability) on
+"""The whole platform (start_platform, every wiring: identity tokens, projects, observability) on
 PostgreSQL + Valkey, fed by the real OpenTelemetry SDK exporters with a project-restricted token."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp import web
 from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.e2e.observe.test_otlp_e2e import send_with_sdk
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data")
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     platform.start_background()
     runner = web.AppRunner(create_app(platform))
     await runner.setup()

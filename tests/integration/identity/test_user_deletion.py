@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.security import ProjectLookup
@@ -28,7 +28,7 @@ async def _admin_token(ids: IdentityServices, name: str) -> dict[str, str]:
 
 async def test_deleting_granters_and_referenced_users(db_dsn, valkey_url, tmp_path):
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path, log_level="error")
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:
