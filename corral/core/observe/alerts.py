@@ -31,7 +31,6 @@ from corral.core.observe.model import (
     AlertCondition,
     AlertEvent,
     AlertRule,
-    AlertSeverity,
     LogQuery,
     MetricAgg,
     MetricQuery,

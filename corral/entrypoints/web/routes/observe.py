@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
@@ -40,7 +40,6 @@ from corral.entrypoints.web.schemas.observe import (
     RotateParams,
     RotationOut,
     SessionTimelineOut,
-    SpanOut,
     TailParams,
     TimelineLogOut,
     TimelineParams,
@@ -215,7 +214,8 @@ async def force_rotation(request: web.Request) -> web.StreamResponse:
 
 
 async def _rule_out(rt: ObserveRuntime, rule: AlertRule) -> AlertRuleOut:
-    state = "firing" if rule.firing_event_id else ("pending" if rule.pending_since else "ok")
+    state: Literal["ok", "pending", "firing"] = (
+        "firing" if rule.firing_event_id else ("pending" if rule.pending_since else "ok"))
     return AlertRuleOut(
         id=rule.id, name=rule.name, description=rule.description, query=rule.query, condition=rule.condition,
         threshold=rule.threshold, for_seconds=rule.for_seconds, severity=rule.severity,
