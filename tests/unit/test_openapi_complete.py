@@ -34,31 +34,10 @@ WRITES = {"POST", "PUT", "PATCH"}
 # dicts, or nothing) on this branch. Each module's owner removes its lines as the module is converted; the
 # test fails when a listed operation is complete, so this list only shrinks. Empty it, then delete it.
 NOT_YET_TYPED: frozenset[tuple[str, str]] = frozenset({
-    # system
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/api/v1/version"),
-    ("GET", "/api/v1/openapi.json"),
     # objects
     ("GET", "/api/v1/objects/{key}"),
     ("HEAD", "/api/v1/objects/{key}"),
     ("PUT", "/api/v1/objects/{key}"),
-    # observe (and the OTLP receiver mounted beside it)
-    ("GET", "/api/v1/observe/logs"),
-    ("GET", "/api/v1/observe/traces/{trace_id}"),
-    ("GET", "/api/v1/observe/metrics"),
-    ("GET", "/api/v1/observe/sessions/{session_id}/timeline"),
-    ("GET", "/api/v1/observe/tail"),
-    ("POST", "/api/v1/observe/rotate"),
-    ("GET", "/api/v1/alert-rules"),
-    ("POST", "/api/v1/alert-rules"),
-    ("GET", "/api/v1/alert-rules/{rule_id}"),
-    ("PATCH", "/api/v1/alert-rules/{rule_id}"),
-    ("DELETE", "/api/v1/alert-rules/{rule_id}"),
-    ("GET", "/api/v1/alerts"),
-    ("POST", "/v1/logs"),
-    ("POST", "/v1/traces"),
-    ("POST", "/v1/metrics"),
     # lfs
     ("POST", "/{owner}/{name}/info/lfs/objects/batch"),
     ("GET", "/{owner}/{name}/info/lfs/objects/{oid}"),
@@ -258,7 +237,9 @@ def test_a_mistyped_or_unknown_field_is_a_400_naming_it(data: st.DataObject) -> 
     error = asyncio.run(_parse(spec, body))
     assert error is not None, f"{spec.method} {spec.path} accepted {body}"
     assert status_for(error) == 400
-    assert error.field == field, f"{spec.method} {spec.path} {body}: {error.message} (field {error.field})"
+    # a NUL inside a wrong value (a key of an object sent for a string) is named by its path within the field
+    named = error.field == field or (error.field or "").startswith(field + ".")
+    assert named, f"{spec.method} {spec.path} {body}: {error.message} (field {error.field})"
     assert field in error.message
 
 

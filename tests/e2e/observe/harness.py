@@ -89,6 +89,7 @@ async def run(args: argparse.Namespace) -> None:
         "CORRAL_VALKEY_URL": args.valkey,
         "CORRAL_OBSERVE_ROTATION_SECONDS": "3600",
         "CORRAL_OBSERVE_ALERT_SECONDS": str(args.alert_seconds),
+        "CORRAL_VALIDATE_RESPONSES": "true",  # every JSON answer must match its documented schema
     }
     if args.otlp_port:
         env["CORRAL_OTLP_PORT"] = str(args.otlp_port)

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
-    settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data")
+    settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data",
+                        validate_responses=True)  # every JSON answer must match its documented schema
     platform = await start_platform(settings)
     platform.start_background()
     runner = web.AppRunner(create_app(platform))

@@ -6,14 +6,8 @@ import pytest
 from corral.contracts.alert_store import AlertStoreContract
 from corral.contracts.telemetry_store import T0, log_row
 from corral.core.errors import InvalidInput, NotFound
-from corral.core.observe.alerts import (
-    Actor,
-    AlertEvaluator,
-    AlertRuleChanges,
-    AlertService,
-    NewAlertRule,
-    parse_rule_query,
-)
+from corral.core.observe.alerts import Actor, AlertEvaluator, AlertService, parse_rule_query
+from corral.core.observe.commands import AlertRuleChanges, NewAlertRule
 from corral.core.observe.model import AlertCondition, MetricAgg, TelemetryBatch
 from corral.core.observe.query import ObserveQueries
 from corral.fakes.observe import InMemoryAlertStore, InMemoryTelemetryStore
@@ -67,16 +61,22 @@ async def test_crud_is_validated_and_audited():
     assert exc.value.field == "name"
     updated = await service.update(ACTOR, rule.id, AlertRuleChanges(threshold=5, enabled=False))
     assert (updated.threshold, updated.enabled) == (5, False)
+    assert updated.name == "errors"  # fields not sent stay as they are
     with pytest.raises(InvalidInput) as exc:
-        await service.update(ACTOR, rule.id, AlertRuleChanges(clear=frozenset({"name"})))
+        await service.update(ACTOR, rule.id, AlertRuleChanges(name=" "))
     assert exc.value.field == "name"
-    cleared = await service.update(ACTOR, rule.id, AlertRuleChanges(clear=frozenset({"description"})))
+    with pytest.raises(InvalidInput) as exc:  # a threshold set to null needs the absent condition
+        await service.update(ACTOR, rule.id, AlertRuleChanges(threshold=None))
+    assert exc.value.field == "threshold"
+    described = await service.update(ACTOR, rule.id, AlertRuleChanges(description="why"))
+    assert described.description == "why"
+    cleared = await service.update(ACTOR, rule.id, AlertRuleChanges(description=None))
     assert cleared.description is None and cleared.threshold == 5
     await service.delete(ACTOR, rule.id)
     with pytest.raises(NotFound):
         await service.delete(ACTOR, rule.id)
     assert [a.action for a in store.audit] == [
-        "alert_rule.create", "alert_rule.update", "alert_rule.update", "alert_rule.delete",
+        "alert_rule.create", "alert_rule.update", "alert_rule.update", "alert_rule.update", "alert_rule.delete",
     ]
     assert len(store.rules) == 0
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+import attrs
 from aiohttp import web
 
 from corral import __version__
@@ -23,13 +24,32 @@ READY_TIMEOUT = 2.0
 # who may read the addresses and driver messages of failing dependencies
 DETAILS_PERMISSION = "admin:settings"
 
+# JSON schemas rather than classes: ``detail`` is present only on a failure (the schema of the 200 answer)
+_HEALTH = {"type": "object", "required": ["status"], "additionalProperties": False,
+           "properties": {"status": {"enum": ["ok", "failing"]}, "detail": {"type": "string"}}}
+_READY = {
+    "type": "object", "required": ["status", "checks"], "additionalProperties": False,
+    "properties": {
+        "status": {"enum": ["ok", "unavailable"]},
+        "checks": {"type": "object", "description": "per dependency: ok, unavailable, or (administrators) "
+                                                    "failing: the reason", "additionalProperties": {"type": "string"}},
+        "detail": {"type": "string", "description": "not ready: the failing dependencies (on a 503)"},
+    },
+}
+
+
+@attrs.frozen
+class VersionOut:
+    """The running Corral's version."""
+
+    version: str
+
 
 @routes.get("/healthz", summary="Liveness: the process can make progress", public=True,
             description="503 (with the reason) only when an embedded PostgreSQL or Valkey died and could not be "
                         "started again within CORRAL_EMBEDDED_RESTART_GIVEUP_SECONDS: restart the process then. "
                         "A dependency that is merely unreachable is /readyz's business.",
-            response={"type": "object", "properties": {"status": {"enum": ["ok", "failing"]},
-                                                       "detail": {"type": "string"}}})
+            params=None, response=_HEALTH)
 async def healthz(request: web.Request) -> web.StreamResponse:
     checks = getattr(request.app[PLATFORM], "liveness_checks", {})
     failures = [reason for check in checks.values() if (reason := check()) is not None]
@@ -56,7 +76,8 @@ async def _is_administrator(request: web.Request) -> bool:
 
 @routes.get("/readyz", summary="Readiness: PostgreSQL, Valkey and the object store answer", public=True,
             description="503 names every dependency that does not answer (postgresql, valkey, object_store). "
-                        "Why it fails (addresses, driver messages) is shown only to administrators.")
+                        "Why it fails (addresses, driver messages) is shown only to administrators.",
+            params=None, response=_READY)
 async def readyz(request: web.Request) -> web.StreamResponse:
     checks = request.app[PLATFORM].health_checks
 
@@ -88,12 +109,13 @@ async def readyz(request: web.Request) -> web.StreamResponse:
                          headers={"Retry-After": "1"} if failing else None)
 
 
-@routes.get("/api/v1/version", summary="Corral's version", public=True)
+@routes.get("/api/v1/version", summary="Corral's version", public=True, params=None, response=VersionOut)
 async def version(_request: web.Request) -> web.StreamResponse:
-    return json_response({"version": __version__})
+    return json_response(VersionOut(version=__version__))
 
 
-@routes.get("/api/v1/openapi.json", summary="This OpenAPI 3.1 document", public=True)
+@routes.get("/api/v1/openapi.json", summary="This OpenAPI 3.1 document", public=True, params=None,
+            response={"type": "object", "description": "an OpenAPI 3.1 document"})
 async def openapi(request: web.Request) -> web.StreamResponse:
     settings = request.app[PLATFORM].settings
     return json_response(build_openapi(request.app[ROUTE_SPECS], server_url=settings.public_url()))
