@@ -10,6 +10,7 @@ import time
 import pytest
 
 from corral.adapters.git_pipe import PipeWriter
+from corral.core.git.transport import GitProtocolError
 from corral.entrypoints.child_watcher import install_child_watcher
 
 
@@ -42,7 +43,7 @@ async def test_pipe_writer_delivers_everything_to_a_slow_reader() -> None:
     await asyncio.to_thread(reader.join)
     assert bytes(received) == data
     assert not _is_open(write_end)
-    with pytest.raises(BrokenPipeError):
+    with pytest.raises(GitProtocolError):
         await writer.write(b"late")
 
 

@@ -1,11 +1,11 @@
 """Git smart HTTP (``/{owner}/{name}.git/...``): discovery, upload-pack, receive-pack, streamed both ways.
 
-The pack programs run in stateless-rpc mode; request bodies go to git as the connection delivers them
-(corral.adapters.git_pipe), responses are copied in pieces of at most 1 MiB, so a pack is never held in
-memory. Pushes: project:write is checked before git starts; the ref advertisement is read from the ref files
-(corral.adapters.git_refs); branch protection is enforced by the pre-receive hook (its reason reaches the
-client as "remote: ..."), started only when a rule matches a pushed branch; every ref that moved becomes a
-``push`` event in the outbox before the response ends.
+Everything git does is behind the GitTransport port (corral.core.git.transport): the pack programs run in
+stateless-rpc mode; request bodies go to git as the connection delivers them, responses are copied in pieces
+of at most 1 MiB, so a pack is never held in memory. Pushes: project:write is checked before git starts; the
+ref advertisement comes from the port without starting git where it can; branch protection is enforced by the
+pre-receive hook (its reason reaches the client as "remote: ..."), started only when a rule matches a pushed
+branch; every ref that moved becomes a ``push`` event in the outbox before the response ends.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from corral.adapters.git_cli import GitError
-from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.git.model import PushRule
+from corral.core.git.transport import GitProtocolError, GitService, PackInput
 from corral.core.git.service import (
     finished_report,
     hook_rules,
@@ -42,11 +41,10 @@ log = logging.getLogger("corral.git")
 routes = RouteTable(tag="git")
 
 REPO = "/{owner}/{name}"
-_CHUNK = 64 * 1024
 _PACK_CHUNK = 1024 * 1024  # reads of git's output (the adapter gives its pipes a buffer this large)
 _COMMANDS_LIMIT = 1024 * 1024
 _PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
-_SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
+_SERVICES: dict[str, GitService] = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
 # git sends a request larger than http.postBuffer (1 MiB) chunked, after a probe whose body is a lone flush
 # packet (it checks the credentials before streaming). Both pack programs answer a lone flush in stateless-rpc
 # mode with nothing at all (exit 0, no output: tests/e2e/test_git_probe.py compares with real git), so the
@@ -78,14 +76,6 @@ async def _writable(request: web.Request, project: Project) -> None:
         raise PermissionDenied(f"Corral: {project.full_name} is archived and read-only")
 
 
-async def _drain(stream: asyncio.StreamReader | None, sink: list[bytes] | None = None) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(_CHUNK):
-        if sink is not None and sum(map(len, sink)) < 4096:
-            sink.append(chunk)
-
-
 async def _read_probe(request: web.Request) -> bytes | None:
     """The body when it is small enough to be git's probe (then it has been read); None otherwise."""
     if request.content_length != len(_PROBE) or request.headers.get("Content-Encoding"):
@@ -103,7 +93,7 @@ def _probe_answer(service: str) -> web.Response:
 
 
 async def _feed(
-    request: web.Request, stdin: PipeWriter, prefix: bytes = b"", gate: asyncio.Future[Any] | None = None,
+    request: web.Request, stdin: PackInput, prefix: bytes = b"", gate: asyncio.Future[Any] | None = None,
 ) -> None:
     """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin: each write is
     everything the connection has delivered since the last one (aiohttp bounds that), so a slow git holds
@@ -128,8 +118,10 @@ async def _feed(
         if gate is not None:
             await gate
             await stdin.write(tail)
-    except (BrokenPipeError, ConnectionResetError):
+    except GitProtocolError:
         pass  # git stopped reading (it answers with an error of its own)
+    except ConnectionResetError:
+        pass  # the client went away (the response's copy stops git)
     finally:
         stdin.close()
 
@@ -193,25 +185,23 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
                                 headers=headers)
         policy = None
     try:
-        spawned = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
+        exchange = await kit(request).git.open_exchange(project.repo_path, service, advertise=True,
+                                                         protocol=protocol)
     except BaseException:
         if policy is not None:
             policy.cancel()
         raise
-    proc = spawned.process
-    assert proc.stdout is not None
-    errors: list[bytes] = []
-    stderr = asyncio.create_task(_drain(proc.stderr, errors))
+    output = exchange.output
     response = web.StreamResponse(headers=headers)
     ok = False
     try:
-        first = await proc.stdout.read(_PACK_CHUNK)
+        first = await output.read(_PACK_CHUNK)
         await response.prepare(request)
         if not (service == "upload-pack" and protocol and "version=2" in protocol):
             await response.write(_service_line(service))
         while first:
             await response.write(first)
-            first = await proc.stdout.read(_PACK_CHUNK)
+            first = await output.read(_PACK_CHUNK)
         if policy is not None:  # kept for the pack request before the client can send it
             with contextlib.suppress(Exception):  # else the pack request reads it itself (and fails there)
                 await policy
@@ -220,9 +210,7 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
     finally:
         if policy is not None and not policy.done():
             policy.cancel()
-        if not ok and proc.returncode is None:
-            proc.kill()
-        await _finish(proc, stderr, errors)
+        await exchange.finish(abort=not ok)
     return response
 
 
@@ -232,24 +220,9 @@ def _service_line(service: str) -> bytes:
     return b"%04x" % (len(line) + 4) + line + b"0000"
 
 
-async def _finish(
-    proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], errors: list[bytes], *, stopped: bool = False,
-) -> None:
-    """Wait for git (30 s at most) and log a failure; ``stopped``: Corral killed it (the client went away)."""
-    if proc.returncode is None:
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-    with contextlib.suppress(Exception):
-        await stderr
-    if proc.returncode and not stopped:
-        log.warning("git exited %s: %s", proc.returncode, b"".join(errors).decode("utf-8", "replace")[:500])
-
-
 async def _rpc(
-    request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None, prefix: bytes = b"",
+    request: web.Request, service: GitService, project: Project, rules: list[PushRule] | None = None,
+    prefix: bytes = b"",
     watch: Callable[[bytes], None] | None = None, gate: asyncio.Future[Any] | None = None,
 ) -> tuple[web.StreamResponse, bytes]:
     """Run one stateless-rpc exchange; returns the response and (for receive-pack) the first MiB of git's
@@ -258,20 +231,18 @@ async def _rpc(
     done (its error, raised before any answer, ends the request)."""
     k = kit(request)
     principal = principal_of(request)
-    spawned = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
-                                        push_rules=rules or [], pusher=getattr(principal, "name", "") or "",
-                                        auto_gc=k.maintenance is None)
-    proc = spawned.process
-    assert proc.stdout is not None and spawned.stdin is not None
+    exchange = await k.git.open_exchange(project.repo_path, service, advertise=False, protocol=_protocol(request),
+                                         push_rules=rules or [], pusher=getattr(principal, "name", "") or "",
+                                         auto_gc=k.maintenance is None)
+    output, stdin = exchange.output, exchange.input
+    assert stdin is not None
     keep = bytearray() if service == "receive-pack" else None
-    errors: list[bytes] = []
-    feeder = asyncio.create_task(_feed(request, spawned.stdin, prefix, gate))
-    stderr = asyncio.create_task(_drain(proc.stderr, errors))
+    feeder = asyncio.create_task(_feed(request, stdin, prefix, gate))
     response = web.StreamResponse(headers={"Content-Type": f"application/x-git-{service}-result",
                                            "Cache-Control": "no-cache"})
     ok = False
     try:
-        chunk = await proc.stdout.read(_PACK_CHUNK)
+        chunk = await output.read(_PACK_CHUNK)
         if gate is not None:
             await gate  # git answers nothing before its input: a failed gate is why it stopped
         await response.prepare(request)
@@ -281,7 +252,7 @@ async def _rpc(
                 if watch is not None:
                     watch(bytes(keep))
             await response.write(chunk)
-            chunk = await proc.stdout.read(_PACK_CHUNK)
+            chunk = await output.read(_PACK_CHUNK)
         await feeder
         if service != "receive-pack":
             await response.write_eof()  # receive-pack: the caller records the push first, then ends the response
@@ -293,10 +264,7 @@ async def _rpc(
             feeder.cancel()
         elif not feeder.cancelled():
             feeder.exception()  # retrieved: it is the gate's error, raised above
-        stopped = not ok and proc.returncode is None
-        if stopped:
-            proc.kill()  # the client went away: stop git at once
-        await _finish(proc, stderr, errors, stopped=stopped)
+        await exchange.finish(abort=not ok)  # not ok: the client went away, git is stopped at once
     return response, bytes(keep or b"")
 
 
@@ -317,7 +285,7 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
         if body.startswith(_LS_REFS):  # listing the refs: git's answer is kept while they do not move
             try:
                 answer = await kit(request).git.ls_refs(project.repo_path, protocol, body)
-            except GitError:
+            except GitProtocolError:
                 answer = None  # git refused the request: let it say why, as below
             if answer is not None:
                 return web.Response(body=answer, headers={"Content-Type": "application/x-git-upload-pack-result",
