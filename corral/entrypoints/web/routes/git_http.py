@@ -21,7 +21,6 @@ from aiohttp import web
 
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.git.model import PushRule
-from corral.core.git.transport import GitProtocolError, GitService, PackInput
 from corral.core.git.service import (
     finished_report,
     hook_rules,
@@ -29,6 +28,7 @@ from corral.core.git.service import (
     push_rules,
     report_status,
 )
+from corral.core.git.transport import GitProtocolError, GitService, PackInput
 from corral.core.projects.model import BranchProtection, Project
 from corral.entrypoints.web.git_pushes import announce, record_moved
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
