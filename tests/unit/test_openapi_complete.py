@@ -39,10 +39,6 @@ NOT_YET_TYPED: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/readyz"),
     ("GET", "/api/v1/version"),
     ("GET", "/api/v1/openapi.json"),
-    # objects
-    ("GET", "/api/v1/objects/{key}"),
-    ("HEAD", "/api/v1/objects/{key}"),
-    ("PUT", "/api/v1/objects/{key}"),
     # observe (and the OTLP receiver mounted beside it)
     ("GET", "/api/v1/observe/logs"),
     ("GET", "/api/v1/observe/traces/{trace_id}"),
@@ -59,15 +55,6 @@ NOT_YET_TYPED: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/v1/logs"),
     ("POST", "/v1/traces"),
     ("POST", "/v1/metrics"),
-    # lfs
-    ("POST", "/{owner}/{name}/info/lfs/objects/batch"),
-    ("GET", "/{owner}/{name}/info/lfs/objects/{oid}"),
-    ("PUT", "/{owner}/{name}/info/lfs/objects/{oid}"),
-    ("POST", "/{owner}/{name}/info/lfs/verify"),
-    # git_http
-    ("GET", "/{owner}/{name}/info/refs"),
-    ("POST", "/{owner}/{name}/git-upload-pack"),
-    ("POST", "/{owner}/{name}/git-receive-pack"),
 })
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from corral.core.errors import PermissionDenied, Unauthenticated
@@ -32,6 +33,7 @@ from corral.core.git.transport import GitProtocolError, GitService, PackInput
 from corral.core.projects.model import BranchProtection, Project
 from corral.entrypoints.web.git_pushes import announce, record_moved
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
+from corral.entrypoints.web.operation import params_of, query_param
 from corral.entrypoints.web.project_access import can, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
@@ -53,6 +55,20 @@ _PROBE = b"0000"
 _LS_REFS = b"0014command=ls-refs\n"  # a v2 request's first pkt-line names its command
 _LS_REFS_REQUEST_LIMIT = 64 * 1024
 _GATED_TAIL = 4  # body bytes held back until a gate (the push's intent) is through: see _feed
+
+
+@attrs.frozen
+class DiscoveryQuery:
+    """The query of git's discovery request (git sends ``service`` and nothing else)."""
+
+    service: str | None = query_param(
+        doc="git-upload-pack (fetch, clone) or git-receive-pack (push); anything else, or none (the dumb "
+            "protocol), is a 403 telling the client to use git's smart protocol")
+
+
+def _pkt_lines(what: str) -> dict[str, Any]:
+    """The schema of a binary git body (pkt-lines and pack data, gitprotocol-http)."""
+    return {"type": "string", "format": "binary", "description": what}
 
 
 def _text(status: int, message: str) -> web.Response:
@@ -152,9 +168,14 @@ async def _read_commands(request: web.Request, prefix: bytes) -> bytes:
 
 @routes.get(f"{REPO}/info/refs", summary="Git smart HTTP discovery (?service=git-upload-pack|git-receive-pack)",
             permission="project:read", project="path", anonymous=True, challenge='Basic realm="Corral"',
-            query=(("service", "string", "git-upload-pack or git-receive-pack"),))
+            params=DiscoveryQuery,
+            response=_pkt_lines("the ref advertisement (v0/v1: after a '# service=...' line; v2: capabilities)"),
+            content_type="application/x-git-upload-pack-advertisement",
+            response_content_types=("application/x-git-receive-pack-advertisement",),
+            description="403 (text/plain, shown by git as 'remote: ...') for a missing or unknown service or a "
+                        "refused push; protocol v2 when the client sends 'Git-Protocol: version=2'.")
 async def info_refs(request: web.Request) -> web.StreamResponse:
-    service = _SERVICES.get(request.query.get("service", ""))
+    service = _SERVICES.get(params_of(request, DiscoveryQuery).service or "")
     if service is None:
         return _text(403, "Corral serves the smart HTTP protocol only: use a git client (service= is required)")
     project = await project_of(request)
@@ -269,7 +290,11 @@ async def _rpc(
 
 
 @routes.post(f"{REPO}/git-upload-pack", summary="Git smart HTTP fetch/clone", permission="project:read",
-             project="path", anonymous=True, challenge='Basic realm="Corral"')
+             project="path", anonymous=True, challenge='Basic realm="Corral"', params=None,
+             request_body=_pkt_lines("the client's wants and haves (v2: a command), possibly gzip-encoded"),
+             request_content_types=("application/x-git-upload-pack-request",),
+             response=_pkt_lines("git upload-pack's answer: acknowledgements and the pack (side-band)"),
+             content_type="application/x-git-upload-pack-result")
 async def upload_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     prefix = await _read_probe(request)
@@ -296,7 +321,12 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(f"{REPO}/git-receive-pack", summary="Git smart HTTP push (branch protection enforced)",
-             permission="project:write", project="path", challenge='Basic realm="Corral"')
+             permission="project:write", project="path", challenge='Basic realm="Corral"', params=None,
+             request_body=_pkt_lines("the ref update commands, then the pack"),
+             request_content_types=("application/x-git-receive-pack-request",),
+             response=_pkt_lines("git receive-pack's report-status (a refused update names its reason)"),
+             content_type="application/x-git-receive-pack-result",
+             description="A protected branch's refusal reaches the client as 'remote: Corral: ...' lines.")
 async def receive_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     if project.archived:  # project:write was checked by the route declaration
