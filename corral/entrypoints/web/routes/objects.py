@@ -112,7 +112,8 @@ async def get_object(request: web.Request) -> web.StreamResponse:
 
 
 @routes.route("HEAD", PATH, summary="Object metadata through a signed link", public=True,
-              params=SignedLinkQuery, operation_id="head_object")
+              params=SignedLinkQuery, response=_BINARY, content_type="application/octet-stream",
+              operation_id="head_object", description="The GET's headers (Content-Length, ETag), no body.")
 async def head_object(request: web.Request) -> web.StreamResponse:
     return await get_object(request)
 
