@@ -1,4 +1,4 @@
-"""GitRepositories on the real ``git`` CLI (async subprocesses), plus the smart HTTP service processes.
+"""GitRepositories on the real ``git`` CLI (async subprocesses), plus the smart HTTP side (GitTransport).
 
 Merges never touch a working tree: ``git merge-tree --write-tree`` computes the
 result (or the conflicting paths), ``commit-tree`` writes the commit and
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
+import logging
 import os
 import re
 import shutil
@@ -18,7 +20,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -38,8 +40,14 @@ from corral.core.git.model import (
     Tag,
     TreeEntry,
 )
+from corral.core.git.transport import GitProtocolError, GitService
+
+if TYPE_CHECKING:
+    from corral.core.git.transport import GitServer
 
 __all__ = ["GitCli", "GitError", "ServiceProcess", "rules_env"]
+
+log = logging.getLogger("corral.git")
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _CHUNK = 64 * 1024
@@ -88,17 +96,62 @@ exit $rc
 """
 
 
-class GitError(Exception):
-    """A git command failed unexpectedly (not a user error)."""
+class GitError(GitProtocolError):
+    """A git command failed unexpectedly (not a user error): the port's GitProtocolError."""
+
+
+async def _drain(stream: asyncio.StreamReader | None, sink: list[bytes]) -> None:
+    """Read git's stderr to its end, keeping its first 4 KiB (for the log)."""
+    if stream is None:
+        return
+    while chunk := await stream.read(_CHUNK):
+        if sum(map(len, sink)) < 4096:
+            sink.append(chunk)
 
 
 @attrs.define
 class ServiceProcess:
-    """A pack program started for one smart HTTP exchange: the process (its stdout and stderr are asyncio
-    pipes) and the pipe into its stdin (None for a ref advertisement, which reads nothing)."""
+    """A pack program started for one smart HTTP exchange (a corral.core.git.transport.PackExchange): the
+    process (its stdout and stderr are asyncio pipes, stderr read from the start) and the pipe into its stdin
+    (None for a ref advertisement, which reads nothing)."""
 
     process: asyncio.subprocess.Process
     stdin: PipeWriter | None
+    service: str = ""
+    _errors: list[bytes] = attrs.field(factory=list)
+    _stderr: asyncio.Task[None] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self._stderr = asyncio.get_running_loop().create_task(_drain(self.process.stderr, self._errors))
+
+    @property
+    def output(self) -> asyncio.StreamReader:
+        stdout = self.process.stdout
+        assert stdout is not None
+        return stdout
+
+    @property
+    def input(self) -> PipeWriter | None:
+        return self.stdin
+
+    async def finish(self, *, abort: bool = False) -> None:
+        """See PackExchange.finish: wait for git (30 s at most), log its failure unless ``abort`` stopped it."""
+        proc = self.process
+        stopped = abort and proc.returncode is None
+        if stopped:
+            proc.kill()  # the client went away: stop git at once
+        if proc.returncode is None:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._stderr is not None:
+            with contextlib.suppress(Exception):
+                await self._stderr
+        if proc.returncode and not stopped:
+            log.warning("git %s exited %s: %s", self.service, proc.returncode,
+                        b"".join(self._errors).decode("utf-8", "replace")[:500])
 
 
 class GitCli:
@@ -455,8 +508,8 @@ class GitCli:
                 merged[ref] = sha
         return merged
 
-    async def spawn_service(
-        self, repo: str, service: str, *, advertise: bool, protocol: str | None,
+    async def open_exchange(
+        self, repo: str, service: GitService, *, advertise: bool, protocol: str | None,
         push_rules: list[PushRule] | tuple[PushRule, ...] = (), pusher: str = "", auto_gc: bool = True,
     ) -> ServiceProcess:
         """Start ``git upload-pack`` or ``git receive-pack`` in stateless-rpc mode for one HTTP exchange.
@@ -466,6 +519,7 @@ class GitCli:
         D: deletion allowed, M: merge requests only, '-': none); no rules: no hook runs. ``auto_gc=False``:
         receive-pack skips its ``git maintenance run --auto`` (the caller runs it after the response,
         corral.adapters.git_maintenance). The request body goes in through ``ServiceProcess.stdin``.
+        git that cannot be started is Unavailable.
         """
         if service not in ("upload-pack", "receive-pack"):
             raise InvalidInput("unknown git service", field="service")
@@ -479,23 +533,29 @@ class GitCli:
             args.append("--advertise-refs")
         args.append(str(self.path(repo)))
         if advertise:
-            process = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, limit=_SERVICE_BUFFER,
-            )
-            return ServiceProcess(process, None)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE, env=env, limit=_SERVICE_BUFFER,
+                )
+            except OSError as exc:
+                raise Unavailable(f"cannot run git: {exc.strerror}") from exc
+            return ServiceProcess(process, None, service)
         read_end, write_end = os.pipe2(os.O_CLOEXEC)
         try:
             process = await asyncio.create_subprocess_exec(
                 *args, stdin=read_end, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 env=env, limit=_SERVICE_BUFFER,
             )
+        except OSError as exc:
+            os.close(write_end)
+            raise Unavailable(f"cannot run git: {exc.strerror}") from exc
         except BaseException:
             os.close(write_end)
             raise
         finally:
             os.close(read_end)
-        return ServiceProcess(process, PipeWriter(write_end))
+        return ServiceProcess(process, PipeWriter(write_end), service)
 
     async def receive_advertisement(self, repo: str) -> bytes | None:
         """What ``git receive-pack --advertise-refs`` would write for ``repo`` (protocol v0), read from the
@@ -569,7 +629,7 @@ class GitCli:
                 stderr=asyncio.subprocess.DEVNULL, env=env,
             )
             out, _ = await proc.communicate()
-        except (OSError, GitError):
+        except (OSError, GitError, Unavailable):
             return b""
         return (git_refs.capabilities_from(out) or b"") if proc.returncode == 0 else b""
 
@@ -599,6 +659,10 @@ def _migrate_objects(quarantine: Path, objects: Path) -> None:
             target = objects / fan.name / obj.name
             if not target.exists():
                 os.replace(obj, target)
+
+
+if TYPE_CHECKING:
+    _IS_A_GIT_SERVER: type[GitServer] = GitCli  # mypy checks that GitCli implements the ports
 
 
 def rules_env(rules: list[PushRule] | tuple[PushRule, ...]) -> str:

@@ -7,7 +7,8 @@ one blocking ``write`` of everything the request has delivered so far (up to ``m
 refills the pipe as git reads, and the loop hears back once per piece.
 
 The thread releases the GIL while it blocks. A write in flight when the pipe is closed (the client went
-away) ends with BrokenPipeError once git is stopped; the descriptor is closed only after that write returns.
+away) ends with EPIPE once git is stopped; the descriptor is closed only after that write returns. EPIPE (git
+stopped reading) reaches the caller as corral.core.git.transport.GitProtocolError, the port's error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import asyncio
 import concurrent.futures
 import os
 import threading
+
+from corral.core.git.transport import GitProtocolError
 
 __all__ = ["PipeWriter"]
 
@@ -39,7 +42,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class PipeWriter:
-    """The write end of a pipe (a blocking descriptor this object owns)."""
+    """The write end of a pipe (a blocking descriptor this object owns); a corral.core.git.transport.PackInput."""
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, True)
@@ -48,14 +51,17 @@ class PipeWriter:
         self._closed = False
 
     async def write(self, data: bytes) -> None:
-        """Write all of ``data``; returns when git has room for the last byte. BrokenPipeError: git stopped
-        reading."""
+        """Write all of ``data``; returns when git has room for the last byte. GitProtocolError: git stopped
+        reading (or the pipe was closed)."""
         if self._closed:
-            raise BrokenPipeError("the pipe to git is closed")
+            raise GitProtocolError("the pipe to git is closed")
         if not data:
             return
         self._inflight = _pool().submit(_write_all, self.fd, data)
-        await asyncio.wrap_future(self._inflight)
+        try:
+            await asyncio.wrap_future(self._inflight)
+        except BrokenPipeError as exc:
+            raise GitProtocolError("git stopped reading its input") from exc
 
     def close(self) -> None:
         """Close now, or right after a write still in flight returns (never under a running write)."""

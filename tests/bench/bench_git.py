@@ -165,7 +165,7 @@ async def floor_app(root: Path) -> tuple[web.AppRunner, str]:
         if request.content_length == 4:  # git's probe before a chunked body
             await request.content.read()
             return web.Response(body=b"", headers={"Content-Type": "application/x-git-receive-pack-result"})
-        spawned = await cli.spawn_service(request.match_info["repo"], "receive-pack", advertise=False, protocol=None,
+        spawned = await cli.open_exchange(request.match_info["repo"], "receive-pack", advertise=False, protocol=None,
                                           auto_gc=False)
         stdin, proc = spawned.stdin, spawned.process
         assert stdin is not None and proc.stdout is not None

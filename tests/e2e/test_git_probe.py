@@ -23,13 +23,13 @@ pytestmark = pytest.mark.e2e
 def _spawns(corral) -> list[tuple[str, bool]]:
     """Record (service, advertise) of every git service process Corral starts from now on."""
     seen: list[tuple[str, bool]] = []
-    original = corral.kit.git.spawn_service
+    original = corral.kit.git.open_exchange
 
     async def spy(repo, service, **kw):  # type: ignore[no-untyped-def]
         seen.append((service, kw["advertise"]))
         return await original(repo, service, **kw)
 
-    corral.kit.git.spawn_service = spy
+    corral.kit.git.open_exchange = spy
     return seen
 
 
@@ -133,14 +133,14 @@ async def test_hook_runs_only_for_pushes_a_rule_can_refuse(corral, tmp_path: Pat
         await git(work, "add", ".")
         await git(work, "commit", "-qm", name)
     rules_seen: list[list[str]] = []
-    original = corral.kit.git.spawn_service
+    original = corral.kit.git.open_exchange
 
     async def spy(repo, service, **kw):  # type: ignore[no-untyped-def]
         if service == "receive-pack" and not kw["advertise"]:
             rules_seen.append([r.pattern for r in kw["push_rules"]])
         return await original(repo, service, **kw)
 
-    corral.kit.git.spawn_service = spy
+    corral.kit.git.open_exchange = spy
     await git(work, "push", url, "main", token=alice)
     await git(work, "push", url, "main:feature/x", token=alice)
     await git(work, "reset", "-q", "--hard", "HEAD~1")
@@ -158,14 +158,14 @@ async def test_client_gone_mid_pack_stops_git_and_changes_nothing(corral, tmp_pa
     alice = await corral.user("alice", admin=True)
     url = await corral.project(alice)
     started: list = []
-    original = corral.kit.git.spawn_service
+    original = corral.kit.git.open_exchange
 
     async def keep(repo, service, **kw):  # type: ignore[no-untyped-def]
         spawned = await original(repo, service, **kw)
         started.append(spawned)
         return spawned
 
-    corral.kit.git.spawn_service = keep
+    corral.kit.git.open_exchange = keep
     # a real pack of a 3 MiB commit, cut after 2 MiB: git has read all it got and waits for the rest
     work = tmp_path / "w"
     await git(tmp_path, "init", "-q", "-b", "main", str(work))

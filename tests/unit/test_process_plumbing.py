@@ -10,6 +10,7 @@ import time
 import pytest
 
 from corral.adapters.git_pipe import PipeWriter
+from corral.core.git.transport import GitProtocolError
 from corral.entrypoints.child_watcher import install_child_watcher
 
 
@@ -42,7 +43,7 @@ async def test_pipe_writer_delivers_everything_to_a_slow_reader() -> None:
     await asyncio.to_thread(reader.join)
     assert bytes(received) == data
     assert not _is_open(write_end)
-    with pytest.raises(BrokenPipeError):
+    with pytest.raises(GitProtocolError):
         await writer.write(b"late")
 
 
@@ -78,3 +79,15 @@ def test_child_watcher_serves_one_loop_after_another() -> None:
 
     for _ in range(3):  # several loops in turn, as tests and CLI commands run them
         assert asyncio.run(run()) == (3, b"hi\n")
+
+
+async def test_pipe_writer_maps_git_gone_to_the_ports_error() -> None:
+    """EPIPE (git stopped reading) reaches the caller as the GitTransport port's error, not an OSError."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    writer = PipeWriter(write_end)
+    with pytest.raises(GitProtocolError) as caught:
+        await writer.write(b"x")
+    assert isinstance(caught.value.__cause__, BrokenPipeError)
+    writer.close()
+    assert not _is_open(write_end)

@@ -161,7 +161,8 @@ def build_openapi(specs: list[RouteSpec], *, server_url: str) -> dict[str, Any]:
             op["requestBody"] = {"required": True, "content": {t: {"schema": schema} for t in types}}
         ok: dict[str, Any] = {"description": "success"}
         if spec.response is not None:
-            ok["content"] = {spec.content_type: {"schema": schema_of(spec.response, components, output=True)}}
+            schema = schema_of(spec.response, components, output=True)
+            ok["content"] = {t: {"schema": schema} for t in (spec.content_type, *spec.response_content_types)}
         op["responses"][str(spec.status)] = ok
         problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         op["responses"]["default"] = {"description": "error (problem+json)", **problem}

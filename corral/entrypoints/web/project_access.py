@@ -12,6 +12,7 @@ from aiohttp import web
 from corral.core.clock import Clock
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
 from corral.core.git.service import RepoBrowser
+from corral.core.git.transport import GitServer
 from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import Actor, Project, Visibility, check_owner_name
@@ -43,7 +44,7 @@ class ProjectsKit:
     webhooks: WebhookService
     browser: RepoBrowser
     users: UserDirectory
-    git: Any  # corral.adapters.git_cli.GitCli (the smart HTTP side needs its processes)
+    git: GitServer  # the repositories, and their side of git's smart HTTP protocol
     objects: ObjectStore
     clock: Clock
     base_url: str

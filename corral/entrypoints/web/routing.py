@@ -64,6 +64,7 @@ class RouteSpec:
     include_in_schema: bool = True
     operation_id: str = ""
     content_type: str = "application/json"  # of the success response (e.g. text/plain, application/octet-stream)
+    response_content_types: tuple[str, ...] = ()  # further types of the same success response (git: one per service)
 
     @property
     def typed(self) -> bool:

@@ -1,11 +1,11 @@
 """Git smart HTTP (``/{owner}/{name}.git/...``): discovery, upload-pack, receive-pack, streamed both ways.
 
-The pack programs run in stateless-rpc mode; request bodies go to git as the connection delivers them
-(corral.adapters.git_pipe), responses are copied in pieces of at most 1 MiB, so a pack is never held in
-memory. Pushes: project:write is checked before git starts; the ref advertisement is read from the ref files
-(corral.adapters.git_refs); branch protection is enforced by the pre-receive hook (its reason reaches the
-client as "remote: ..."), started only when a rule matches a pushed branch; every ref that moved becomes a
-``push`` event in the outbox before the response ends.
+Everything git does is behind the GitTransport port (corral.core.git.transport): the pack programs run in
+stateless-rpc mode; request bodies go to git as the connection delivers them, responses are copied in pieces
+of at most 1 MiB, so a pack is never held in memory. Pushes: project:write is checked before git starts; the
+ref advertisement comes from the port without starting git where it can; branch protection is enforced by the
+pre-receive hook (its reason reaches the client as "remote: ..."), started only when a rule matches a pushed
+branch; every ref that moved becomes a ``push`` event in the outbox before the response ends.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import attrs
 from aiohttp import web
 
-from corral.adapters.git_cli import GitError
-from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.git.model import PushRule
 from corral.core.git.service import (
@@ -30,9 +29,11 @@ from corral.core.git.service import (
     push_rules,
     report_status,
 )
+from corral.core.git.transport import GitProtocolError, GitService, PackInput
 from corral.core.projects.model import BranchProtection, Project
 from corral.entrypoints.web.git_pushes import announce, record_moved
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
+from corral.entrypoints.web.operation import params_of, query_param
 from corral.entrypoints.web.project_access import can, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
@@ -42,11 +43,10 @@ log = logging.getLogger("corral.git")
 routes = RouteTable(tag="git")
 
 REPO = "/{owner}/{name}"
-_CHUNK = 64 * 1024
 _PACK_CHUNK = 1024 * 1024  # reads of git's output (the adapter gives its pipes a buffer this large)
 _COMMANDS_LIMIT = 1024 * 1024
 _PROTOCOL = re.compile(r"^[A-Za-z0-9=:.,_-]{1,200}$")
-_SERVICES = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
+_SERVICES: dict[str, GitService] = {"git-upload-pack": "upload-pack", "git-receive-pack": "receive-pack"}
 # git sends a request larger than http.postBuffer (1 MiB) chunked, after a probe whose body is a lone flush
 # packet (it checks the credentials before streaming). Both pack programs answer a lone flush in stateless-rpc
 # mode with nothing at all (exit 0, no output: tests/e2e/test_git_probe.py compares with real git), so the
@@ -55,6 +55,20 @@ _PROBE = b"0000"
 _LS_REFS = b"0014command=ls-refs\n"  # a v2 request's first pkt-line names its command
 _LS_REFS_REQUEST_LIMIT = 64 * 1024
 _GATED_TAIL = 4  # body bytes held back until a gate (the push's intent) is through: see _feed
+
+
+@attrs.frozen
+class DiscoveryQuery:
+    """The query of git's discovery request (git sends ``service`` and nothing else)."""
+
+    service: str | None = query_param(
+        doc="git-upload-pack (fetch, clone) or git-receive-pack (push); anything else, or none (the dumb "
+            "protocol), is a 403 telling the client to use git's smart protocol")
+
+
+def _pkt_lines(what: str) -> dict[str, Any]:
+    """The schema of a binary git body (pkt-lines and pack data, gitprotocol-http)."""
+    return {"type": "string", "format": "binary", "description": what}
 
 
 def _text(status: int, message: str) -> web.Response:
@@ -78,14 +92,6 @@ async def _writable(request: web.Request, project: Project) -> None:
         raise PermissionDenied(f"Corral: {project.full_name} is archived and read-only")
 
 
-async def _drain(stream: asyncio.StreamReader | None, sink: list[bytes] | None = None) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(_CHUNK):
-        if sink is not None and sum(map(len, sink)) < 4096:
-            sink.append(chunk)
-
-
 async def _read_probe(request: web.Request) -> bytes | None:
     """The body when it is small enough to be git's probe (then it has been read); None otherwise."""
     if request.content_length != len(_PROBE) or request.headers.get("Content-Encoding"):
@@ -103,7 +109,7 @@ def _probe_answer(service: str) -> web.Response:
 
 
 async def _feed(
-    request: web.Request, stdin: PipeWriter, prefix: bytes = b"", gate: asyncio.Future[Any] | None = None,
+    request: web.Request, stdin: PackInput, prefix: bytes = b"", gate: asyncio.Future[Any] | None = None,
 ) -> None:
     """Copy the request body (after ``prefix``, bytes already read from it) into git's stdin: each write is
     everything the connection has delivered since the last one (aiohttp bounds that), so a slow git holds
@@ -128,8 +134,10 @@ async def _feed(
         if gate is not None:
             await gate
             await stdin.write(tail)
-    except (BrokenPipeError, ConnectionResetError):
+    except GitProtocolError:
         pass  # git stopped reading (it answers with an error of its own)
+    except ConnectionResetError:
+        pass  # the client went away (the response's copy stops git)
     finally:
         stdin.close()
 
@@ -160,9 +168,14 @@ async def _read_commands(request: web.Request, prefix: bytes) -> bytes:
 
 @routes.get(f"{REPO}/info/refs", summary="Git smart HTTP discovery (?service=git-upload-pack|git-receive-pack)",
             permission="project:read", project="path", anonymous=True, challenge='Basic realm="Corral"',
-            query=(("service", "string", "git-upload-pack or git-receive-pack"),))
+            params=DiscoveryQuery,
+            response=_pkt_lines("the ref advertisement (v0/v1: after a '# service=...' line; v2: capabilities)"),
+            content_type="application/x-git-upload-pack-advertisement",
+            response_content_types=("application/x-git-receive-pack-advertisement",),
+            description="403 (text/plain, shown by git as 'remote: ...') for a missing or unknown service or a "
+                        "refused push; protocol v2 when the client sends 'Git-Protocol: version=2'.")
 async def info_refs(request: web.Request) -> web.StreamResponse:
-    service = _SERVICES.get(request.query.get("service", ""))
+    service = _SERVICES.get(params_of(request, DiscoveryQuery).service or "")
     if service is None:
         return _text(403, "Corral serves the smart HTTP protocol only: use a git client (service= is required)")
     project = await project_of(request)
@@ -193,25 +206,23 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
                                 headers=headers)
         policy = None
     try:
-        spawned = await kit(request).git.spawn_service(project.repo_path, service, advertise=True, protocol=protocol)
+        exchange = await kit(request).git.open_exchange(project.repo_path, service, advertise=True,
+                                                         protocol=protocol)
     except BaseException:
         if policy is not None:
             policy.cancel()
         raise
-    proc = spawned.process
-    assert proc.stdout is not None
-    errors: list[bytes] = []
-    stderr = asyncio.create_task(_drain(proc.stderr, errors))
+    output = exchange.output
     response = web.StreamResponse(headers=headers)
     ok = False
     try:
-        first = await proc.stdout.read(_PACK_CHUNK)
+        first = await output.read(_PACK_CHUNK)
         await response.prepare(request)
         if not (service == "upload-pack" and protocol and "version=2" in protocol):
             await response.write(_service_line(service))
         while first:
             await response.write(first)
-            first = await proc.stdout.read(_PACK_CHUNK)
+            first = await output.read(_PACK_CHUNK)
         if policy is not None:  # kept for the pack request before the client can send it
             with contextlib.suppress(Exception):  # else the pack request reads it itself (and fails there)
                 await policy
@@ -220,9 +231,7 @@ async def info_refs(request: web.Request) -> web.StreamResponse:
     finally:
         if policy is not None and not policy.done():
             policy.cancel()
-        if not ok and proc.returncode is None:
-            proc.kill()
-        await _finish(proc, stderr, errors)
+        await exchange.finish(abort=not ok)
     return response
 
 
@@ -232,24 +241,9 @@ def _service_line(service: str) -> bytes:
     return b"%04x" % (len(line) + 4) + line + b"0000"
 
 
-async def _finish(
-    proc: asyncio.subprocess.Process, stderr: asyncio.Task[None], errors: list[bytes], *, stopped: bool = False,
-) -> None:
-    """Wait for git (30 s at most) and log a failure; ``stopped``: Corral killed it (the client went away)."""
-    if proc.returncode is None:
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-    with contextlib.suppress(Exception):
-        await stderr
-    if proc.returncode and not stopped:
-        log.warning("git exited %s: %s", proc.returncode, b"".join(errors).decode("utf-8", "replace")[:500])
-
-
 async def _rpc(
-    request: web.Request, service: str, project: Project, rules: list[PushRule] | None = None, prefix: bytes = b"",
+    request: web.Request, service: GitService, project: Project, rules: list[PushRule] | None = None,
+    prefix: bytes = b"",
     watch: Callable[[bytes], None] | None = None, gate: asyncio.Future[Any] | None = None,
 ) -> tuple[web.StreamResponse, bytes]:
     """Run one stateless-rpc exchange; returns the response and (for receive-pack) the first MiB of git's
@@ -258,20 +252,18 @@ async def _rpc(
     done (its error, raised before any answer, ends the request)."""
     k = kit(request)
     principal = principal_of(request)
-    spawned = await k.git.spawn_service(project.repo_path, service, advertise=False, protocol=_protocol(request),
-                                        push_rules=rules or [], pusher=getattr(principal, "name", "") or "",
-                                        auto_gc=k.maintenance is None)
-    proc = spawned.process
-    assert proc.stdout is not None and spawned.stdin is not None
+    exchange = await k.git.open_exchange(project.repo_path, service, advertise=False, protocol=_protocol(request),
+                                         push_rules=rules or [], pusher=getattr(principal, "name", "") or "",
+                                         auto_gc=k.maintenance is None)
+    output, stdin = exchange.output, exchange.input
+    assert stdin is not None
     keep = bytearray() if service == "receive-pack" else None
-    errors: list[bytes] = []
-    feeder = asyncio.create_task(_feed(request, spawned.stdin, prefix, gate))
-    stderr = asyncio.create_task(_drain(proc.stderr, errors))
+    feeder = asyncio.create_task(_feed(request, stdin, prefix, gate))
     response = web.StreamResponse(headers={"Content-Type": f"application/x-git-{service}-result",
                                            "Cache-Control": "no-cache"})
     ok = False
     try:
-        chunk = await proc.stdout.read(_PACK_CHUNK)
+        chunk = await output.read(_PACK_CHUNK)
         if gate is not None:
             await gate  # git answers nothing before its input: a failed gate is why it stopped
         await response.prepare(request)
@@ -281,7 +273,7 @@ async def _rpc(
                 if watch is not None:
                     watch(bytes(keep))
             await response.write(chunk)
-            chunk = await proc.stdout.read(_PACK_CHUNK)
+            chunk = await output.read(_PACK_CHUNK)
         await feeder
         if service != "receive-pack":
             await response.write_eof()  # receive-pack: the caller records the push first, then ends the response
@@ -293,15 +285,16 @@ async def _rpc(
             feeder.cancel()
         elif not feeder.cancelled():
             feeder.exception()  # retrieved: it is the gate's error, raised above
-        stopped = not ok and proc.returncode is None
-        if stopped:
-            proc.kill()  # the client went away: stop git at once
-        await _finish(proc, stderr, errors, stopped=stopped)
+        await exchange.finish(abort=not ok)  # not ok: the client went away, git is stopped at once
     return response, bytes(keep or b"")
 
 
 @routes.post(f"{REPO}/git-upload-pack", summary="Git smart HTTP fetch/clone", permission="project:read",
-             project="path", anonymous=True, challenge='Basic realm="Corral"')
+             project="path", anonymous=True, challenge='Basic realm="Corral"', params=None,
+             request_body=_pkt_lines("the client's wants and haves (v2: a command), possibly gzip-encoded"),
+             request_content_types=("application/x-git-upload-pack-request",),
+             response=_pkt_lines("git upload-pack's answer: acknowledgements and the pack (side-band)"),
+             content_type="application/x-git-upload-pack-result")
 async def upload_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     prefix = await _read_probe(request)
@@ -317,7 +310,7 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
         if body.startswith(_LS_REFS):  # listing the refs: git's answer is kept while they do not move
             try:
                 answer = await kit(request).git.ls_refs(project.repo_path, protocol, body)
-            except GitError:
+            except GitProtocolError:
                 answer = None  # git refused the request: let it say why, as below
             if answer is not None:
                 return web.Response(body=answer, headers={"Content-Type": "application/x-git-upload-pack-result",
@@ -328,7 +321,12 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(f"{REPO}/git-receive-pack", summary="Git smart HTTP push (branch protection enforced)",
-             permission="project:write", project="path", challenge='Basic realm="Corral"')
+             permission="project:write", project="path", challenge='Basic realm="Corral"', params=None,
+             request_body=_pkt_lines("the ref update commands, then the pack"),
+             request_content_types=("application/x-git-receive-pack-request",),
+             response=_pkt_lines("git receive-pack's report-status (a refused update names its reason)"),
+             content_type="application/x-git-receive-pack-result",
+             description="A protected branch's refusal reaches the client as 'remote: Corral: ...' lines.")
 async def receive_pack(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     if project.archived:  # project:write was checked by the route declaration

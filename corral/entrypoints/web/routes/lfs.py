@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import attrs
 from aiohttp import web
 
 from corral.core.audit.model import AuditEntry
@@ -35,6 +36,7 @@ from corral.core.ids import uuid7
 from corral.core.projects.model import Project
 from corral.core.safetext import loads_json
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
+from corral.entrypoints.web.operation import params_of, query_param
 from corral.entrypoints.web.project_access import actor_of, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
@@ -53,6 +55,47 @@ _CHUNK = 256 * 1024
 _CHALLENGE = 'Basic realm="Corral"'
 DOWNLOAD_EXPIRES = 3600
 UPLOAD_EXPIRES = 900  # a signed PUT lets its holder replace the object until it expires: keep it short
+
+
+# The LFS wire format (git-lfs docs/api/batch.md), documented as schemas: the handlers read and answer these
+# themselves, since a malformed LFS request is a 422 in LFS's own error format, not a problem document.
+_OID_SCHEMA = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the content, hex"}
+_ACTION = {"type": "object", "required": ["href", "header", "expires_in"], "properties": {
+    "href": {"type": "string"}, "header": {"type": "object", "additionalProperties": {"type": "string"}},
+    "expires_in": {"type": "integer"}}}
+BATCH_REQUEST: dict[str, Any] = {
+    "type": "object", "required": ["operation", "objects"], "properties": {
+        "operation": {"enum": ["upload", "download"]},
+        "transfers": {"type": "array", "items": {"type": "string"}, "description": "only basic is served"},
+        "ref": {"type": "object", "properties": {"name": {"type": "string"}}},
+        "hash_algo": {"type": "string"},
+        "objects": {"type": "array", "items": {"type": "object", "required": ["oid", "size"], "properties": {
+            "oid": _OID_SCHEMA, "size": {"type": "integer", "minimum": 0}}}},
+    }}
+BATCH_RESPONSE: dict[str, Any] = {
+    "type": "object", "required": ["transfer", "objects"], "properties": {
+        "transfer": {"const": "basic"},
+        "objects": {"type": "array", "items": {"type": "object", "required": ["oid", "size"], "properties": {
+            "oid": {"type": "string"}, "size": {"type": ["integer", "null"]}, "authenticated": {"type": "boolean"},
+            "actions": {"type": "object", "description": "none for an upload the server already has",
+                        "properties": {"download": _ACTION, "upload": _ACTION, "verify": _ACTION}},
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "integer"}, "message": {"type": "string"}}}}}},
+    }}
+VERIFY_REQUEST: dict[str, Any] = {
+    "type": "object", "required": ["oid", "size"], "properties": {"oid": _OID_SCHEMA, "size": {"type": "integer"}}}
+_EMPTY_OBJECT: dict[str, Any] = {"type": "object", "maxProperties": 0}
+_BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+_LFS_TYPES = (LFS_JSON, "application/json")
+
+
+@attrs.frozen
+class VerifyQuery:
+    """The query of a verify link from a batch answer (the link is used as given)."""
+
+    direct: int | None = query_param(doc="1: the object went to the store through a signed URL", minimum=0,
+                                     maximum=1)
+    upload: str | None = query_param(doc="which signed upload (32 hex digits) to check, with direct=1")
 
 
 async def lfs_authenticate_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -110,7 +153,11 @@ async def _may(request: web.Request, permission: str, project: Project) -> bool:
 
 
 @routes.post(f"{REPO}/info/lfs/objects/batch", summary="Git LFS batch API (upload / download)",
-             permission="project:read", project="path", anonymous=True, challenge=_CHALLENGE)
+             permission="project:read", project="path", anonymous=True, challenge=_CHALLENGE, params=None,
+             request_body=BATCH_REQUEST, request_content_types=_LFS_TYPES, response=BATCH_RESPONSE,
+             content_type=LFS_JSON,
+             description="Errors are LFS documents ({message}): 422 for a malformed request, 403 for a refused "
+                         "upload; a 401 also carries LFS-Authenticate.")
 async def batch(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
@@ -196,7 +243,8 @@ def _oid(request: web.Request) -> str:
 
 
 @routes.get(f"{REPO}/info/lfs/objects/{{oid}}", summary="Git LFS download (basic transfer)",
-            permission="project:read", project="path", anonymous=True, challenge=_CHALLENGE)
+            permission="project:read", project="path", anonymous=True, challenge=_CHALLENGE, params=None,
+            response=_BINARY, content_type="application/octet-stream")
 async def download(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     key = key_of(project, _oid(request))
@@ -212,7 +260,11 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 @routes.put(f"{REPO}/info/lfs/objects/{{oid}}", summary="Git LFS upload (basic transfer)",
-            permission="project:write", project="path", challenge=_CHALLENGE)
+            permission="project:write", project="path", challenge=_CHALLENGE, params=None,
+            request_body=_BINARY, request_content_types=("application/octet-stream",),
+            response={"type": "string", "maxLength": 0, "description": "empty"},
+            content_type="application/octet-stream",
+            description="The content must hash to the oid (else 422, an LFS document).")
 async def upload(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     if project.archived:
@@ -259,8 +311,11 @@ async def _audit_upload(request: web.Request, project: Project, oid: str, size: 
 
 
 @routes.post(f"{REPO}/info/lfs/verify", summary="Git LFS verify after upload (size and SHA-256 checked)",
-             permission="project:write", project="path", challenge=_CHALLENGE,
-             query=(("direct", "integer", "1 when the object went to the store through a signed URL"),))
+             permission="project:write", project="path", challenge=_CHALLENGE, params=VerifyQuery,
+             request_body=VERIFY_REQUEST, request_content_types=_LFS_TYPES, response=_EMPTY_OBJECT,
+             content_type=LFS_JSON,
+             description="404 (an LFS document) when nothing was uploaded for the object, 422 when the content "
+                         "does not hash to the oid.")
 async def verify(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
@@ -272,8 +327,9 @@ async def verify(request: web.Request) -> web.StreamResponse:
         return _lfs(422, {"message": "verify needs {oid, size}"})
     k = kit(request)
     key = key_of(project, oid)
-    nonce = request.query.get("upload", "")
-    if request.query.get("direct") == "1" and _NONCE.match(nonce):  # bytes that went around Corral
+    query = params_of(request, VerifyQuery)
+    nonce = query.upload or ""
+    if query.direct == 1 and _NONCE.match(nonce):  # bytes that went around Corral
         staged = staging_key_of(project, oid, nonce)
         try:
             digest, stored = await _sha256(k.objects, staged)

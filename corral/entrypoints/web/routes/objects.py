@@ -13,11 +13,14 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from corral.core.errors import NotFound, PayloadTooLarge, PermissionDenied
 from corral.core.storage.ports import ObjectInfo, ObjectStore
+from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.keys import PLATFORM
+from corral.entrypoints.web.operation import params_of, query_param
 from corral.entrypoints.web.routing import RouteTable
 
 __all__ = ["MAX_SIGNED_PUT_BYTES", "routes"]
@@ -27,10 +30,24 @@ routes = RouteTable(tag="objects")
 PATH = "/api/v1/objects/{key:.+}"
 MAX_SIGNED_PUT_BYTES = 5 * 1024**3
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_QUERY = (
-    ("expires", "integer", "Unix time after which the link is refused"),
-    ("signature", "string", "HMAC-SHA256 signature made by Corral"),
-)
+_BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+
+
+@attrs.frozen
+class SignedLinkQuery:
+    """The signature of an object link Corral handed out (a link without them, or with wrong ones, is a 403)."""
+
+    expires: str | None = query_param(doc="Unix time after which the link is refused")
+    signature: str | None = query_param(doc="HMAC-SHA256 signature made by Corral (hex)")
+
+
+@attrs.frozen
+class StoredObject:
+    """An object stored through a signed PUT link."""
+
+    key: str
+    size: int
+    etag: str | None
 
 
 def _checked(request: web.Request) -> tuple[Any, str]:
@@ -40,7 +57,8 @@ def _checked(request: web.Request) -> tuple[Any, str]:
     key = request.match_info["key"]
     if verify is None:
         raise NotFound("this server hands out object links of its S3 store directly")
-    if not verify(key, request.method, request.query.get("expires", ""), request.query.get("signature", "")):
+    query = params_of(request, SignedLinkQuery)
+    if not verify(key, request.method, query.expires or "", query.signature or ""):
         raise PermissionDenied("the object link is invalid or has expired; ask for a new one")
     return store, key
 
@@ -69,8 +87,10 @@ def _headers(info: ObjectInfo) -> dict[str, str]:
     return headers
 
 
-@routes.get(PATH, summary="Download an object through a signed link", public=True, query=_QUERY,
-            description="Supports one byte range (206). 403 for a bad or expired signature.")
+@routes.get(PATH, summary="Download an object through a signed link", public=True, params=SignedLinkQuery,
+            response=_BINARY, content_type="application/octet-stream",
+            description="Supports one byte range (206). 403 for a bad or expired signature. The content type is "
+                        "the one the object was stored with.")
 async def get_object(request: web.Request) -> web.StreamResponse:
     store, key = _checked(request)
     info = await store.head(key)
@@ -91,13 +111,15 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.route("HEAD", PATH, summary="Object metadata through a signed link", public=True, query=_QUERY,
-              operation_id="head_object")
+@routes.route("HEAD", PATH, summary="Object metadata through a signed link", public=True,
+              params=SignedLinkQuery, response=_BINARY, content_type="application/octet-stream",
+              operation_id="head_object", description="The GET's headers (Content-Length, ETag), no body.")
 async def head_object(request: web.Request) -> web.StreamResponse:
     return await get_object(request)
 
 
-@routes.put(PATH, summary="Upload an object through a signed PUT link", public=True, query=_QUERY,
+@routes.put(PATH, summary="Upload an object through a signed PUT link", public=True, params=SignedLinkQuery,
+            request_body=_BINARY, request_content_types=("application/octet-stream",), response=StoredObject,
             status=201, description=f"The body is stored as is (at most {MAX_SIGNED_PUT_BYTES} bytes).")
 async def put_object(request: web.Request) -> web.StreamResponse:
     store, key = _checked(request)
@@ -114,4 +136,4 @@ async def put_object(request: web.Request) -> web.StreamResponse:
 
     content_type = request.headers.get("Content-Type") or None
     info = await store.put(key, body(), content_type=content_type)
-    return web.json_response({"key": info.key, "size": info.size, "etag": info.etag}, status=201)
+    return json_response(StoredObject(info.key, info.size, info.etag), status=201)
