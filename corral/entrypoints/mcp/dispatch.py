@@ -80,13 +80,13 @@ class _Capture(AbstractStreamWriter):
         self.status_line = status_line
 
 
-def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes | None]:
-    """The relative URL and JSON body of a call of ``spec`` with a tool's ``arguments``.
+def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes | None, str]:
+    """The relative URL, body and body type of a call of ``spec`` with a tool's ``arguments``.
 
     Path parameters and query parameters are the arguments of the same names; ``body`` is the JSON body.
     Values are not checked here beyond their JSON kind: the route's own parsing answers the 400 naming
     the parameter, as it does for HTTP clients."""
-    from corral.entrypoints.mcp.tools import PATH_PARAM, route_url
+    from corral.entrypoints.mcp.tools import PATH_PARAM, route_url, text_body
 
     path_names = [m.group(1) for m in PATH_PARAM.finditer(spec.path)]
     query_names = _query_names(spec)
@@ -117,9 +117,14 @@ def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes |
     if query:
         url += "?" + urlencode(query)
     body = None
+    if text_body(spec):
+        text = arguments.get("body")
+        if text is not None and not isinstance(text, str):
+            raise ToolInputError(f"argument 'body' must be a string ({spec.request_content_types[0]} text)")
+        return url, None if text is None else text.encode(), spec.request_content_types[0]
     if has_body and "body" in arguments:
         body = json.dumps(arguments["body"]).encode()
-    return url, body
+    return url, body, "application/json"
 
 
 def _query_text(value: object) -> str:
@@ -146,13 +151,14 @@ class Caller:
 
     async def call(self, spec: RouteSpec, arguments: dict[str, Any]) -> Answer:
         """Call ``spec`` with a tool's arguments (ToolInputError when they cannot form a request)."""
-        url, body = build_call(spec, arguments)
-        return await self.request(spec.method, url, body)
+        url, body, body_type = build_call(spec, arguments)
+        return await self.request(spec.method, url, body, body_type)
 
-    async def request(self, method: str, url: str, body: bytes | None = None) -> Answer:
+    async def request(self, method: str, url: str, body: bytes | None = None,
+                      body_type: str = "application/json") -> Answer:
         """One internal request (following a project's rename redirect, as an HTTP client would)."""
         for _ in range(_MAX_REDIRECTS + 1):
-            answer = await self._once(method, url, body)
+            answer = await self._once(method, url, body, body_type)
             location = answer.headers.get("Location", "")
             if answer.status in (301, 302, 307, 308) and location.startswith("/") and not location.startswith("//"):
                 url = location
@@ -160,7 +166,7 @@ class Caller:
             return answer
         return answer
 
-    async def _once(self, method: str, url: str, body: bytes | None) -> Answer:
+    async def _once(self, method: str, url: str, body: bytes | None, body_type: str) -> Answer:
         outer = self.outer
         headers = CIMultiDict[str]()
         for name in _FORWARDED:
@@ -175,7 +181,7 @@ class Caller:
             headers["traceparent"] = f"00-{trace[0]}-{trace[1]}-01"
         payload: StreamReader = EMPTY_PAYLOAD
         if body is not None:
-            headers[hdrs.CONTENT_TYPE] = "application/json"
+            headers[hdrs.CONTENT_TYPE] = body_type
             headers[hdrs.CONTENT_LENGTH] = str(len(body))
             payload = StreamReader(outer.protocol, limit=max(len(body), 2**16), loop=outer._loop)
             payload.feed_data(body)

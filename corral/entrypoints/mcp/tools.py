@@ -33,7 +33,8 @@ from corral.entrypoints.web.operation import query_fields
 from corral.entrypoints.web.routing import RouteSpec, openapi_path
 
 __all__ = [
-    "NAME_OVERRIDES", "PATH_PARAM", "TOOL_NAME", "VERBS", "CuratedTool", "Tool", "build_tools", "is_tool_route", "tool_name",
+    "NAME_OVERRIDES", "PATH_PARAM", "TOOL_NAME", "VERBS", "CuratedTool", "Tool", "build_tools", "is_tool_route", "text_body",
+    "tool_name",
 ]
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
@@ -112,9 +113,17 @@ def is_tool_route(spec: RouteSpec) -> bool:
     return (
         spec.path.startswith("/api/") and not spec.public and spec.include_in_schema
         and spec.content_type == "application/json" and spec.method in _METHOD_VERB
-        and (spec.body is not None or spec.request_body is None or "application/json" in spec.request_content_types)
+        and (spec.body is not None or spec.request_body is None or "application/json" in spec.request_content_types
+             or text_body(spec))
         and (spec.typed or spec.response is not None)
     )
+
+
+def text_body(spec: RouteSpec) -> bool:
+    """Whether the operation's body is text of another type (e.g. a YAML file): the ``body`` argument is a string."""
+    return (spec.body is None and isinstance(spec.request_body, dict) and spec.request_body.get("type") == "string"
+            and "application/json" not in spec.request_content_types
+            and any(t.startswith("text/") or t.endswith(("yaml", "xml")) for t in spec.request_content_types))
 
 
 # --- schemas -------------------------------------------------------------------------------------------------
@@ -311,7 +320,9 @@ def _description(spec: RouteSpec) -> str:
     if spec.permission:
         where = {"path": " in the project", "query": " in the project given (or globally)"}.get(spec.project or "", "")
         text += f"; needs {spec.permission}{where}"
-    if spec.body is not None or spec.request_body is not None:
+    if text_body(spec):
+        text += f". The body ({spec.request_content_types[0]} text) goes in the `body` argument"
+    elif spec.body is not None or spec.request_body is not None:
         text += ". The JSON body goes in the `body` argument"
     return text
 
