@@ -137,7 +137,7 @@ CURATED: list[CuratedTool] = [
             "truncated": {"type": "boolean"},
             "entries": {"type": "array", "items": {"type": "object"}}}},
         needs=("get_project", "blob", "tree", "tree_root"),
-        call=read_file,  # type: ignore[arg-type]
+        call=read_file,
     ),
     CuratedTool(
         name="get_session_timeline",
@@ -155,6 +155,6 @@ CURATED: list[CuratedTool] = [
             "items": {"type": "array", "items": {"type": "object"}}}},
         needs=("session_timeline",),
         replaces=("session_timeline",),
-        call=session_timeline,  # type: ignore[arg-type]
+        call=session_timeline,
     ),
 ]

@@ -94,7 +94,8 @@ def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes |
     allowed = set(path_names) | set(query_names) | ({"body"} if has_body else set())
     unknown = sorted(set(arguments) - allowed)
     if unknown:
-        raise ToolInputError(f"unknown argument {unknown[0]!r}; this tool takes: {', '.join(sorted(allowed)) or 'none'}")
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise ToolInputError(f"unknown argument {unknown[0]!r}; this tool takes: {takes}")
     values: dict[str, str] = {}
     for name in path_names:
         value = arguments.get(name)

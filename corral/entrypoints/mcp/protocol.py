@@ -123,7 +123,7 @@ def _is_request(msg: Any) -> bool:
 
 
 def _valid_id(msg_id: Any) -> bool:
-    return (isinstance(msg_id, str) or isinstance(msg_id, int)) and not isinstance(msg_id, bool)
+    return isinstance(msg_id, str | int) and not isinstance(msg_id, bool)
 
 
 # --- the guards every method shares ------------------------------------------------------------------------------
@@ -162,13 +162,15 @@ def _version_header(request: web.Request, session: McpSession) -> str:
 # --- routes ------------------------------------------------------------------------------------------------------
 _JSONRPC_BODY = {"description": "a JSON-RPC 2.0 message (a batch of them in 2025-03-26 sessions)",
                  "anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
+_JSONRPC_ANSWER = {"description": "the JSON-RPC answer (202 with no body for notifications)",
+                   "anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}
 _MCP_DOC = ("Model Context Protocol over Streamable HTTP (revisions 2025-03-26, 2025-06-18, 2025-11-25): the API's "
             "operations as tools. Authenticate with Authorization: Bearer <API token>.")
 
 
 @routes.post("/mcp", summary="MCP endpoint: JSON-RPC messages (initialize, ping, tools/list, tools/call)",
              description=_MCP_DOC, account=False, challenge=bearer_challenge, params=None,
-             request_body=_JSONRPC_BODY, operation_id="mcp_post")
+             request_body=_JSONRPC_BODY, response=_JSONRPC_ANSWER, operation_id="mcp_post")
 async def mcp_post(request: web.Request) -> web.StreamResponse:
     principal = _guard(request)
     if request.content_type != "application/json":
@@ -186,7 +188,7 @@ async def mcp_post(request: web.Request) -> web.StreamResponse:
     except (ValueError, UnicodeDecodeError):
         return _rpc_response(_error(None, PARSE_ERROR, "parse error: the body is not JSON"), status=400)
     if isinstance(message, dict) and message.get("method") == "initialize":
-        return await _initialize(request, principal, message)
+        return await _initialize(principal, message)
     session = await _session(request, principal)
     version = _version_header(request, session)
     caller = Caller(request)
@@ -196,17 +198,18 @@ async def mcp_post(request: web.Request) -> web.StreamResponse:
                                  status=400)
         if not message:
             return _rpc_response(_error(None, INVALID_REQUEST, "empty batch"), status=400)
-        answers = [a for m in message if (a := await _handle(request, caller, principal, version, m, batch=True))]
+        answers = [a for m in message if (a := await _handle(request, caller, principal, version, m))]
         return _rpc_response(answers) if answers else web.Response(status=202)
-    answer = await _handle(request, caller, principal, version, message, batch=False)
+    answer = await _handle(request, caller, principal, version, message)
     if answer is None:
         return web.Response(status=202)
     status = 400 if "error" in answer and answer["error"]["code"] == INVALID_REQUEST else 200
     return _rpc_response(answer, status=status)
 
 
+# not in the OpenAPI document: it only ever answers 405 (or 401/403)
 @routes.get("/mcp", summary="MCP endpoint: no server-initiated stream (405)", description=_MCP_DOC, account=False,
-            challenge=bearer_challenge, params=None, operation_id="mcp_get")
+            challenge=bearer_challenge, params=None, operation_id="mcp_get", include_in_schema=False)
 async def mcp_get(request: web.Request) -> web.StreamResponse:
     _guard(request)
     raise web.HTTPMethodNotAllowed("GET", ["POST", "DELETE"],
@@ -239,12 +242,12 @@ async def protected_resource(request: web.Request) -> web.StreamResponse:
 
 
 # --- methods -----------------------------------------------------------------------------------------------------
-async def _initialize(request: web.Request, principal: Any, message: dict[str, Any]) -> web.Response:
+async def _initialize(principal: Any, message: dict[str, Any]) -> web.Response:
     msg_id = message.get("id")
     if not _valid_id(msg_id):
         return _rpc_response(_error(None, INVALID_REQUEST, "initialize must be a request with an id"), status=400)
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    requested = params.get("protocolVersion")
+    params = message.get("params")
+    requested = params.get("protocolVersion") if isinstance(params, dict) else None
     version = requested if requested in SUPPORTED_VERSIONS else LATEST_VERSION
     info: dict[str, Any] = {"name": "corral", "version": __version__}
     if version != "2025-03-26":
@@ -262,8 +265,8 @@ async def _initialize(request: web.Request, principal: Any, message: dict[str, A
     return _rpc_response({"jsonrpc": "2.0", "id": msg_id, "result": result}, headers={"Mcp-Session-Id": session_id})
 
 
-async def _handle(request: web.Request, caller: Caller, principal: Any, version: str, msg: Any, *,
-                  batch: bool) -> dict[str, Any] | None:
+async def _handle(request: web.Request, caller: Caller, principal: Any, version: str,
+                  msg: Any) -> dict[str, Any] | None:
     """The answer to one message (None for a notification or a response)."""
     if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
         return _error(msg.get("id") if isinstance(msg, dict) and _valid_id(msg.get("id")) else None,

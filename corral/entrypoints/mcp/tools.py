@@ -33,8 +33,8 @@ from corral.entrypoints.web.operation import query_fields
 from corral.entrypoints.web.routing import RouteSpec, openapi_path
 
 __all__ = [
-    "NAME_OVERRIDES", "PATH_PARAM", "TOOL_NAME", "VERBS", "CuratedTool", "Tool", "build_tools", "is_tool_route", "text_body",
-    "tool_name",
+    "NAME_OVERRIDES", "PATH_PARAM", "TOOL_NAME", "VERBS", "CuratedTool", "Tool", "build_tools", "is_tool_route",
+    "text_body", "tool_name",
 ]
 
 TOOL_NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")

@@ -18,7 +18,7 @@ ACCEPT = "application/json, text/event-stream"
 
 @pytest.fixture
 async def web():
-    client, ids, memory = await identity_client()
+    client, ids, _memory = await identity_client()
     yield client, ids
     await client.close()
 
