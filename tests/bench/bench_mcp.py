@@ -57,7 +57,8 @@ async def run(base: str, requests: int) -> None:
     async with aiohttp.ClientSession(connector=connector) as http:
         mcp_headers = {**auth, "Accept": "application/json, text/event-stream"}
         init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}}}
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "bench", "version": "1"}}}
         async with http.post(f"{base}/mcp", json=init, headers=mcp_headers) as r:
             mcp_headers["Mcp-Session-Id"] = r.headers["Mcp-Session-Id"]
             mcp_headers["MCP-Protocol-Version"] = "2025-11-25"
