@@ -161,7 +161,7 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
             await parse_inputs(request, spec.params, spec.body)
         return await handler(request)
     if spec.challenge:
-        request[AUTH_CHALLENGE] = spec.challenge
+        request[AUTH_CHALLENGE] = spec.challenge(request) if callable(spec.challenge) else spec.challenge
     auth = request.app[WEB_AUTH]
     principal = await auth.authenticate(request)
     request[PRINCIPAL] = principal

@@ -46,7 +46,8 @@ class RouteSpec:
     permission: str | None = None  # "resource:action" checked through the RBAC resolver
     project: ProjectFrom = None  # where the project scope comes from: {owner}/{name} path or ?project=
     anonymous: bool = False  # credentials optional: the authorizer decides (e.g. public projects)
-    challenge: str | None = None  # WWW-Authenticate value sent with 401 (git clients need "Basic")
+    # WWW-Authenticate value sent with 401 (git clients need "Basic"), or a function of the request making it
+    challenge: str | Callable[[web.Request], str] | None = None
     # A route without a project scope and without a declared permission must say what it touches:
     # True: the caller's account (tokens, sessions, preferences, ...): refused to project-restricted tokens
     # (corral.core.identity.access.require_account_access); False: nothing account-wide, the handler scopes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from corral.entrypoints import otlp
+from corral.entrypoints.mcp import protocol as mcp
 from corral.entrypoints.web.routes import (
     auth,
     deploy,
@@ -39,4 +40,5 @@ ROUTE_TABLES: list[RouteTable] = [
     deploy.routes,
     lfs.routes,
     git_http.routes,
+    mcp.routes,
 ]
