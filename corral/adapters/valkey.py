@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import redis.asyncio as redis
+from redis import exceptions as redis_errors
 
-__all__ = ["connect_valkey", "unsafe_eviction_policy"]
+__all__ = ["CONNECTION_ERRORS", "connect_valkey", "unsafe_eviction_policy"]
+
+# Everything that means "Valkey is not reachable right now".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+)
 
 
 def connect_valkey(url: str) -> redis.Redis:

@@ -113,6 +113,10 @@ async def _service_parts(platform: Platform, *, migrate: bool, attach: bool) -> 
     pool = await create_pool(platform.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     platform.closers.append(pool.close)
     platform.pg_pool = pool
+    from corral.adapters.postgres.errors import CONNECTION_ERRORS
+    from corral.adapters.valkey import CONNECTION_ERRORS as VALKEY_CONNECTION_ERRORS
+
+    platform.transient_errors = CONNECTION_ERRORS + VALKEY_CONNECTION_ERRORS
     if migrate:
         from corral.adapters.postgres.migrator import apply_migrations
 

@@ -74,6 +74,9 @@ class Platform:
     valkey_url: str | None = None
     # provided by the identity wiring (the first); None when it is not wired (other domains then fail closed)
     authorizer: Authorizer | None = None
+    # driver exceptions that mean "a dependency is unreachable right now": a request that lets one escape gets a
+    # 503 with Retry-After (adapters translate them where they can; this is the net under code that cannot)
+    transient_errors: tuple[type[BaseException], ...] = ()
     # -- lifecycle --
     health_checks: dict[str, HealthCheck] = attrs.field(factory=dict)  # readiness (/readyz)
     liveness_checks: dict[str, LivenessCheck] = attrs.field(factory=dict)  # liveness (/healthz)

@@ -230,3 +230,42 @@ def test_alert_rule_create_and_patch_are_documented_from_their_request_classes()
         "enum": ["in_app", "email", "webhook"]}
     assert schemas["AlertRuleChanges"]["required"] == []
     assert schemas["AlertRuleChanges"]["additionalProperties"] is False
+
+
+class _DriverDown(ConnectionError):
+    """Stands for a driver's connection error that no adapter translated."""
+
+
+transient = RouteTable(tag="test")
+
+
+@transient.get("/api/v1/_test/driver-down", summary="a dependency is down", public=True, params=None,
+               response={"type": "object"})
+async def driver_down(_request: web.Request) -> web.StreamResponse:
+    raise _DriverDown("connection to 10.0.0.5:5432 refused")
+
+
+async def test_an_untranslated_driver_outage_is_a_503_with_retry_after() -> None:
+    platform = StubPlatform()
+    platform.transient_errors = (_DriverDown,)
+    app = create_app(platform)
+    transient.mount(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        resp = await client.get("/api/v1/_test/driver-down")
+        assert resp.status == 503
+        assert resp.headers["Retry-After"] == "1"
+        body = await resp.text()
+        assert "10.0.0.5" not in body  # no driver message or address reaches the caller
+        plain = StubPlatform()  # a platform that lists no transient errors keeps the 500
+        other = create_app(plain)
+        transient.mount(other)
+        client2 = TestClient(TestServer(other))
+        await client2.start_server()
+        try:
+            assert (await client2.get("/api/v1/_test/driver-down")).status == 500
+        finally:
+            await client2.close()
+    finally:
+        await client.close()

@@ -16,6 +16,7 @@ class StubPlatform:
     health_checks: dict = attrs.field(factory=dict)
     liveness_checks: dict = attrs.field(factory=dict)
     app_hooks: list = attrs.field(factory=list)
+    transient_errors: tuple = ()
 
     def resolve(self, key: object) -> object:
         return self.container.resolve(key)

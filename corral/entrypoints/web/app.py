@@ -7,7 +7,7 @@ from aiohttp import web
 
 from corral.entrypoints.platform import resolve_optional
 from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
-from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, ROUTE_SPECS, WEB_AUTH
+from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, ROUTE_SPECS, TRANSIENT_ERRORS, WEB_AUTH
 from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
 from corral.entrypoints.web.response_check import RESPONSE_SCHEMAS, ResponseSchemas, response_check_middleware
 from corral.entrypoints.web.routes import ROUTE_TABLES
@@ -30,6 +30,7 @@ def create_app(platform: object) -> web.Application:
         handler_args={"max_field_size": 16 * 1024},
     )
     app[PLATFORM] = platform
+    app[TRANSIENT_ERRORS] = tuple(getattr(platform, "transient_errors", ()))
     app[WEB_AUTH], app[PROJECT_LOOKUP] = web_auth_and_lookup(getattr(platform, "container", None))
     if check:
         app[RESPONSE_SCHEMAS] = ResponseSchemas()

@@ -9,14 +9,25 @@ from aiohttp import web
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 
 __all__ = [
-    "AUTH_CHALLENGE", "PLATFORM", "PRINCIPAL", "PROJECT_ID", "PROJECT_LOOKUP", "REQUEST_ID", "ROUTE_SPECS", "TRACE",
+    "AUTH_CHALLENGE",
+    "PLATFORM",
+    "PRINCIPAL",
+    "PROJECT_ID",
+    "PROJECT_LOOKUP",
+    "REQUEST_ID",
+    "ROUTE_SPECS",
+    "TRACE",
+    "TRANSIENT_ERRORS",
     "WEB_AUTH",
-    "principal_of", "project_id_of",
+    "principal_of",
+    "project_id_of",
 ]
 
 PLATFORM: web.AppKey[Any] = web.AppKey("corral_platform")
 WEB_AUTH: web.AppKey[WebAuth] = web.AppKey("corral_web_auth")
 PROJECT_LOOKUP: web.AppKey[ProjectLookup] = web.AppKey("corral_project_lookup")
+# driver exceptions meaning "a dependency is unreachable": answered 503 + Retry-After (the platform lists them)
+TRANSIENT_ERRORS: web.AppKey[tuple[type[BaseException], ...]] = web.AppKey("corral_transient_errors")
 ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("corral_route_specs")  # every mounted route's declaration
 
 # --- per-request values set by the middlewares ------------------------------------------------------------

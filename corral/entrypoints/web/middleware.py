@@ -23,6 +23,7 @@ from corral.entrypoints.web.keys import (
     PROJECT_LOOKUP,
     REQUEST_ID,
     TRACE,
+    TRANSIENT_ERRORS,
     WEB_AUTH,
 )
 from corral.entrypoints.web.operation import parse_inputs
@@ -108,7 +109,15 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         )
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, request.app.get(TRANSIENT_ERRORS, ())):
+            # a driver error an adapter did not translate: the dependency is down, not the request wrong
+            log.warning("a dependency is unavailable serving %s %s: %s", request.method, request.path,
+                        type(exc).__name__)
+            return problem_response(
+                503, "Service unavailable", "a dependency of Corral is unavailable; retry shortly",
+                instance=request.path, request_id=request.get(REQUEST_ID), headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return problem_response(
             500, "Internal server error", "an unexpected error occurred; quote the request id when reporting it",

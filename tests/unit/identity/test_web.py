@@ -30,6 +30,9 @@ PUBLIC = {
     # signed object links: the HMAC signature in the query is the credential (routes/objects.py)
     ("GET", "/api/v1/objects/{key}"),
     ("PUT", "/api/v1/objects/{key}"),
+    # RFC 9728 protected-resource metadata: tells MCP clients where the bearer token goes (no data)
+    ("GET", "/.well-known/oauth-protected-resource"),
+    ("GET", "/.well-known/oauth-protected-resource/mcp"),
 }
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
