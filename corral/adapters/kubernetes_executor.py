@@ -30,8 +30,8 @@ from corral.adapters.kubernetes_pods import (
     ANNOTATION_NAME,
     CONTAINER,
     MANAGED_BY,
-    classify_pod,
     claim_manifest,
+    classify_pod,
     event_failure,
     own_labels,
     pod_manifest,
@@ -44,7 +44,7 @@ from corral.adapters.kubernetes_pods import (
 from corral.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
 
-__all__ = ["KubernetesExecutor", "KubernetesExecutorSettings"]
+__all__ = ["KubernetesExecutor", "KubernetesExecutorSettings", "default_api_client"]
 
 log = logging.getLogger("corral.executor.kubernetes")
 
@@ -57,6 +57,20 @@ class _ApiError(Exception):
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+
+
+async def default_api_client() -> Any:
+    """An ApiClient configured as kubernetes-asyncio finds it: the in-cluster service account when running in a
+    pod (``KUBERNETES_SERVICE_HOST``), else the kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``)."""
+    import os
+
+    from kubernetes_asyncio import client, config
+
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+    else:
+        await config.load_kube_config()
+    return client.ApiClient()
 
 
 @attrs.frozen
@@ -104,7 +118,10 @@ class KubernetesExecutor:
         if self._core is None:
             from kubernetes_asyncio.client import CoreV1Api
 
-            self._client = await self.api_client_factory()
+            try:
+                self._client = await self.api_client_factory()
+            except Exception as exc:  # no kubeconfig, no service account, unreadable files
+                raise Unavailable(f"no usable Kubernetes configuration: {exc}") from exc
             self._core = CoreV1Api(self._client)
         return self._core
 

@@ -125,7 +125,8 @@ def pod_manifest(
         # stdin without an attach stream: the bytes come from the Secret as a file (needs /bin/sh in the image)
         command = ["/bin/sh", "-c", f'exec "$@" < {STDIN_DIR}/stdin', "sh", *command]
         mounts.append({"name": "stdin", "mountPath": STDIN_DIR, "readOnly": True})
-        volumes.append({"name": "stdin", "secret": {"secretName": secret, "items": [{"key": "stdin", "path": "stdin"}]}})
+        volumes.append({"name": "stdin",
+                        "secret": {"secretName": secret, "items": [{"key": "stdin", "path": "stdin"}]}})
     container: dict[str, Any] = {
         "name": CONTAINER, "image": image, "command": command, "workingDir": workdir_path(spec.workdir),
         "env": env, "volumeMounts": mounts,

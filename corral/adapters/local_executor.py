@@ -57,11 +57,28 @@ class _Run:
     spec: WorkloadSpec
     proc: asyncio.subprocess.Process | None
     status: asyncio.Future[ExitStatus]
+    exited: asyncio.Future[int] | None = None
     stop_requested: asyncio.Event = attrs.field(factory=asyncio.Event)
     stop_grace: float = 5.0
     logs_taken: bool = False
     supervisor: asyncio.Task[None] | None = None
     stdin_writer: asyncio.Task[None] | None = None
+
+
+class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Says when the main process exits, even while a process it left behind still holds the output pipe
+    (``Process.wait()`` also waits for the pipes to close)."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited: asyncio.Future[int] = loop.create_future()
+
+    def process_exited(self) -> None:
+        transport = self._transport  # type: ignore[attr-defined]
+        code = transport.get_returncode() if transport is not None else None
+        super().process_exited()  # may close the transport
+        if not self.exited.done():
+            self.exited.set_result(code if code is not None else -9)
 
 
 def _slug(key: str) -> str:
@@ -72,7 +89,10 @@ def _slug(key: str) -> str:
 
 def _exit_status(returncode: int) -> ExitStatus:
     if returncode < 0:  # killed by a signal: report it the way a shell does
-        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
         return ExitStatus(Outcome.EXITED, 128 - returncode, f"killed by signal {name}")
     return ExitStatus(Outcome.EXITED, returncode)
 
@@ -144,19 +164,21 @@ class LocalExecutor:
         cwd.mkdir(parents=True, exist_ok=True)
         run_id = uuid.uuid4().hex
         status: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitAwareProtocol(_READ_CHUNK, loop),
                 *spec.argv, cwd=cwd, env=self._environment(spec, self._workspace_root(spec.workspace)),
                 stdin=asyncio.subprocess.PIPE if spec.stdin is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, limit=_READ_CHUNK,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             status.set_result(ExitStatus(Outcome.FAILED_TO_START, None,
                                          f"cannot run {spec.argv[0]!r}: {exc.strerror or exc}"))
             self._runs[run_id] = _Run(run_id, spec, None, status)
             return WorkloadHandle(spec.name, run_id, dict(spec.labels))
-        run = _Run(run_id, spec, proc, status)
+        proc = asyncio.subprocess.Process(transport, protocol, loop)
+        run = _Run(run_id, spec, proc, status, protocol.exited)
         self._runs[run_id] = run
         self._write_state(run)
         if spec.stdin is not None:
@@ -191,11 +213,13 @@ class LocalExecutor:
         assert run.proc is not None
         proc, timeout = run.proc, run.spec.timeout_seconds
         pgid = proc.pid
-        exited = asyncio.ensure_future(proc.wait())
+        assert run.exited is not None
+        exited = run.exited
         stopping = asyncio.ensure_future(run.stop_requested.wait())
         result: ExitStatus | None = None
         try:
-            await asyncio.wait({exited, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            racing: set[asyncio.Future[Any]] = {exited, stopping}
+            await asyncio.wait(racing, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if exited.done():
                 result = _exit_status(exited.result())
                 await end_group(pgid, self.grace_seconds)  # what it left behind in its group
@@ -206,6 +230,8 @@ class LocalExecutor:
                 await end_group(pgid, self.grace_seconds)
                 result = ExitStatus(Outcome.TIMED_OUT, None, f"timed out after {timeout:g} s")
             await exited
+            with contextlib.suppress(TimeoutError):  # the pipe closes once the group is gone
+                await asyncio.wait_for(proc.wait(), 5)
         finally:
             stopping.cancel()
             if result is None:  # cancelled (executor shutting down): leave nothing behind
@@ -240,7 +266,9 @@ class LocalExecutor:
         if state is None:
             raise NotFound(f"no workload {handle.name!r} started by this executor")
         # a leftover of an earlier server process: all we can do is watch its group vanish
-        while self._alive(state):
+        while True:
+            if not self._alive(state):
+                break
             await asyncio.sleep(0.5)
         return ExitStatus(Outcome.LOST, None, "started by an earlier server process")
 

@@ -15,6 +15,7 @@ import tarfile
 import threading
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from corral.core.errors import InvalidInput
 
@@ -69,7 +70,7 @@ class _QueueWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Any) -> int:
         self._buffer += data
         while len(self._buffer) >= _CHUNK:
             self._send(bytes(self._buffer[:_CHUNK]))
@@ -108,7 +109,8 @@ async def pack_directory(root: Path, paths: tuple[str, ...]) -> AsyncIterator[by
     try:
         while True:
             getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, worker}, return_when=asyncio.FIRST_COMPLETED)
+            racing: set[asyncio.Future[Any]] = {getter, worker}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
                 yield getter.result()
                 continue
@@ -136,7 +138,7 @@ class _QueueReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: Any) -> int:
         while not self._pending and not self._eof:
             chunk = asyncio.run_coroutine_threadsafe(self._queue.get(), self._loop).result()
             if not chunk:

@@ -32,7 +32,7 @@ from corral.core.workloads.ports import Executor
 __all__ = ["ExecutorContract", "ExecutorWorkspaceContract", "run_to_end", "sh"]
 
 DEADLINE = 20.0
-BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/corral"}
 
 
 def sh(script: str) -> tuple[str, ...]:
@@ -50,7 +50,9 @@ async def _collect(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
 
 
-async def run_to_end(executor: Executor, workload: WorkloadSpec, deadline: float = DEADLINE) -> tuple[bytes, ExitStatus]:
+async def run_to_end(
+    executor: Executor, workload: WorkloadSpec, deadline: float = DEADLINE
+) -> tuple[bytes, ExitStatus]:
     """Start ``workload``, read its output while waiting for its end (as the engine does)."""
     handle = await executor.start(workload)
     async with asyncio.timeout(deadline):
@@ -115,7 +117,8 @@ class ExecutorWorkspaceContract:
 
             later = self.restarted(executor)
             found = await later.running({"corral.dev/test": tag})
-            assert [(h.name, dict(h.labels)) for h in found] == [(handle.name, {"corral.dev/test": tag, "kind": "step"})]
+            expected = [(handle.name, {"corral.dev/test": tag, "kind": "step"})]
+            assert [(h.name, dict(h.labels)) for h in found] == expected
             async with asyncio.timeout(DEADLINE):
                 await later.stop(found[0], grace_seconds=1)
                 await later.stop(found[0], grace_seconds=1)  # idempotent

@@ -292,6 +292,7 @@ def _wirings() -> None:
     from corral.entrypoints.pipelines_wiring import wire_pipelines
     from corral.entrypoints.projects_wiring import wire_projects
     from corral.entrypoints.secrets import wire_secrets
+    from corral.entrypoints.workloads_wiring import wire_workloads
 
     WIRINGS.append(wire_identity)  # first: other domains authorize through it
     WIRINGS.append(wire_secrets)
@@ -299,6 +300,7 @@ def _wirings() -> None:
     WIRINGS.append(wire_notifications)
     WIRINGS.append(wire_projects)  # after the outbox relay exists; wraps identity's WebAuth (visibility, owners)
     WIRINGS.append(wire_housekeeping)
+    WIRINGS.append(wire_workloads)  # the Executor port, before the pipeline engine resolves it
     WIRINGS.append(wire_pipelines)
 
 

@@ -63,7 +63,7 @@ async def _first_line(executor: LocalExecutor, handle) -> tuple[bytes, object]: 
 async def test_stop_kills_background_children_of_the_step(executor: LocalExecutor) -> None:
     ws = await executor.create_workspace("bg")
     handle = await executor.start(spec(ws, sh("sleep 1000 & echo $!; sleep 1000")))
-    line, logs = await _first_line(executor, handle)
+    line, _logs = await _first_line(executor, handle)
     child = int(line.decode().strip())
     assert _alive(child)
     async with asyncio.timeout(15):
@@ -180,7 +180,8 @@ async def test_a_crashed_servers_workload_is_found_and_ended_by_pid(tmp_path: Pa
     await first.stop(handle)
 
 
-async def test_unpack_does_not_follow_a_symlink_planted_in_the_workspace(executor: LocalExecutor, tmp_path: Path) -> None:
+async def test_unpack_does_not_follow_a_symlink_planted_in_the_workspace(
+        executor: LocalExecutor, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     ws = await executor.create_workspace("planted")
