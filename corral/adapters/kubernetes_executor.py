@@ -50,6 +50,7 @@ log = logging.getLogger("corral.executor.kubernetes")
 
 _REQUEST_TIMEOUT = 30
 _CHUNK = 64 * 1024
+_KEEP_FINISHED = 256  # finished workloads remembered for late wait()/logs() calls
 
 
 class _ApiError(Exception):
@@ -198,10 +199,16 @@ class KubernetesExecutor:
             raise Unavailable(f"cannot create the pod for {spec.name!r}: {exc.message}") from exc
         handle = WorkloadHandle(spec.name, name, dict(spec.labels))
         run = _PodRun(handle, name, spec.timeout_seconds, asyncio.get_running_loop().create_future())
-        self._runs[name] = run
+        self._remember(run)
         run.supervisor = asyncio.create_task(self._supervise(run), name=f"pod {name}")
         self._ensure_watcher()
         return handle
+
+    def _remember(self, run: _PodRun) -> None:
+        finished = [name for name, r in self._runs.items() if r.status.done()]
+        for name in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
+            del self._runs[name]
+        self._runs[run.pod] = run
 
     async def _read_pod(self, name: str) -> dict[str, Any] | None:
         try:
@@ -349,7 +356,7 @@ class KubernetesExecutor:
                 raise NotFound(f"no workload {handle.name!r} started by this executor")
             # a pod of an earlier server process: follow it from here
             run = _PodRun(handle, handle.ref, None, asyncio.get_running_loop().create_future())
-            self._runs[handle.ref] = run
+            self._remember(run)
             run.supervisor = asyncio.create_task(self._supervise(run))
             self._ensure_watcher()
         return await asyncio.shield(run.status)

@@ -48,6 +48,7 @@ __all__ = ["LocalExecutor"]
 log = logging.getLogger("corral.executor.local")
 
 _READ_CHUNK = 64 * 1024
+_KEEP_FINISHED = 256  # finished workloads remembered for late wait()/logs() calls
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -58,6 +59,7 @@ class _Run:
     proc: asyncio.subprocess.Process | None
     status: asyncio.Future[ExitStatus]
     exited: asyncio.Future[int] | None = None
+    transport: asyncio.SubprocessTransport | None = None
     stop_requested: asyncio.Event = attrs.field(factory=asyncio.Event)
     stop_grace: float = 5.0
     logs_taken: bool = False
@@ -175,16 +177,24 @@ class LocalExecutor:
         except OSError as exc:
             status.set_result(ExitStatus(Outcome.FAILED_TO_START, None,
                                          f"cannot run {spec.argv[0]!r}: {exc.strerror or exc}"))
-            self._runs[run_id] = _Run(run_id, spec, None, status)
+            self._remember(_Run(run_id, spec, None, status))
             return WorkloadHandle(spec.name, run_id, dict(spec.labels))
         proc = asyncio.subprocess.Process(transport, protocol, loop)
-        run = _Run(run_id, spec, proc, status, protocol.exited)
-        self._runs[run_id] = run
+        run = _Run(run_id, spec, proc, status, protocol.exited, transport)
+        self._remember(run)
         self._write_state(run)
         if spec.stdin is not None:
             run.stdin_writer = asyncio.create_task(self._feed_stdin(proc, spec.stdin))
         run.supervisor = asyncio.create_task(self._supervise(run), name=f"workload {spec.name}")
         return WorkloadHandle(spec.name, run_id, dict(spec.labels))
+
+    def _remember(self, run: _Run) -> None:
+        finished = [r for r in self._runs.values() if r.status.done()]
+        for old in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
+            if old.transport is not None:
+                old.transport.close()  # output nobody read: release the pipe
+            del self._runs[old.id]
+        self._runs[run.id] = run
 
     @staticmethod
     async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:

@@ -210,3 +210,18 @@ async def test_pack_stores_symlinks_without_following_them(executor: LocalExecut
         (member,) = tar.getmembers()
     assert member.issym() and member.linkname == str(secret)
     assert b"do not pack" not in data
+
+
+async def test_finished_workloads_are_forgotten_and_unread_pipes_closed(
+        executor: LocalExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    import corral.adapters.local_executor as module
+
+    monkeypatch.setattr(module, "_KEEP_FINISHED", 2)
+    ws = await executor.create_workspace("many")
+    fds_before = len(os.listdir("/proc/self/fd"))
+    for i in range(8):
+        handle = await executor.start(spec(ws, sh(f"echo never read {i}")))
+        async with asyncio.timeout(10):
+            assert (await executor.wait(handle)).succeeded  # nobody reads its logs
+    assert len(executor._runs) <= 3
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 4
