@@ -234,11 +234,11 @@ class KubernetesExecutor:
             while result is None:
                 run.wake.clear()
                 if run.stop_grace is not None:
-                    await self._delete_pod(run.pod, run.stop_grace)
+                    await self._end_pod(run.pod, run.stop_grace)
                     result = ExitStatus(Outcome.STOPPED, None, "stopped on request")
                     break
                 if deadline is not None and loop.time() >= deadline:
-                    await self._delete_pod(run.pod, 5)
+                    await self._end_pod(run.pod, 5)
                     result = ExitStatus(Outcome.TIMED_OUT, None, f"timed out after {run.timeout:g} s")
                     break
                 try:
@@ -281,6 +281,12 @@ class KubernetesExecutor:
         except Unavailable as exc:  # a restarted server cleans up through running()
             log.warning("cannot clean up pod %s: %s", run.pod, exc)
         run.status.set_result(result)
+
+    async def _end_pod(self, name: str, grace: float) -> None:
+        try:
+            await self._delete_pod(name, grace)
+        except (Unavailable, _ApiError) as exc:  # reported anyway; running() shows it if it is still there
+            log.warning("cannot delete pod %s: %s", name, exc)
 
     async def _delete_pod(self, name: str, grace: float, *, wait: bool = True) -> None:
         """Delete the pod; with ``wait``, return once it is gone (bounded by the grace + 30 s)."""

@@ -240,8 +240,7 @@ class LocalExecutor:
                 await end_group(pgid, self.grace_seconds)
                 result = ExitStatus(Outcome.TIMED_OUT, None, f"timed out after {timeout:g} s")
             await exited
-            with contextlib.suppress(TimeoutError):  # the pipe closes once the group is gone
-                await asyncio.wait_for(proc.wait(), 5)
+            # not proc.wait(): it also waits for the output pipe, which a slow log reader may still drain
         finally:
             stopping.cancel()
             if result is None:  # cancelled (executor shutting down): leave nothing behind

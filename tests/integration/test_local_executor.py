@@ -111,7 +111,7 @@ async def test_a_signal_exit_is_reported_as_a_shell_does(executor: LocalExecutor
 
 async def test_large_output_streams_with_bounded_memory(executor: LocalExecutor) -> None:
     ws = await executor.create_workspace("big")
-    size = 300 * 1024 * 1024
+    size = 1024 * 1024 * 1024  # 1 GiB, as a runaway step might print
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     handle = await executor.start(spec(ws, ("head", "-c", str(size), "/dev/zero")))
     total, largest = 0, 0

@@ -10,7 +10,8 @@ from corral.core.workloads.model import ExitStatus, Outcome
 
 
 def _pod(phase: str, state: dict[str, object] | None = None, **status: object) -> dict[str, object]:
-    containers = [{"name": "main", "image": "alpine", "ready": False, "restartCount": 0, "state": state}] if state else []
+    container = {"name": "main", "image": "alpine", "ready": False, "restartCount": 0, "state": state}
+    containers = [container] if state else []
     return {"status": {"phase": phase, "containerStatuses": containers, **status}}
 
 
