@@ -152,6 +152,11 @@ class KubernetesExecutor:
         data = json.loads(body) if body else {}
         return data if isinstance(data, dict) else {}
 
+    def _placed(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The manifest with its namespace spelled out (the API fills it in; emulators may not)."""
+        manifest["metadata"]["namespace"] = self.namespace
+        return manifest
+
     async def _delete(self, method: str, name: str, **kwargs: Any) -> None:
         with contextlib.suppress(_ApiError):
             await self._call(method, name, self.namespace, **kwargs)
@@ -164,7 +169,7 @@ class KubernetesExecutor:
         name = workspace_claim_name(key)
         body = claim_manifest(name, key, self.settings.workspace_size, self.settings.storage_class)
         try:
-            await self._call("create_namespaced_persistent_volume_claim", self.namespace, body)
+            await self._call("create_namespaced_persistent_volume_claim", self.namespace, self._placed(body))
         except _ApiError as exc:
             if exc.status != 409:  # 409: it exists already (idempotent)
                 raise Unavailable(f"cannot create the workspace volume {name}: {exc.message}") from exc
@@ -189,8 +194,9 @@ class KubernetesExecutor:
                                 secret=secret, grace_seconds=5)
         try:
             if secret is not None:
-                await self._call("create_namespaced_secret", self.namespace, secret_manifest(secret, spec))
-            await self._call("create_namespaced_pod", self.namespace, manifest)
+                secret_body = self._placed(secret_manifest(secret, spec))
+                await self._call("create_namespaced_secret", self.namespace, secret_body)
+            await self._call("create_namespaced_pod", self.namespace, self._placed(manifest))
         except _ApiError as exc:
             if secret is not None:
                 await self._delete("delete_namespaced_secret", secret)
@@ -308,19 +314,30 @@ class KubernetesExecutor:
             self._watcher = asyncio.create_task(self._watch(), name="kubernetes executor pod watch")
 
     async def _watch(self) -> None:
-        """Wake the supervisors on every change of our pods; when the watch fails, polling goes on alone."""
-        from kubernetes_asyncio import watch
+        """Wake the supervisors on every change of our pods; when the watch fails, polling goes on alone.
 
+        The events only say "look again": the supervisor re-reads the pod, so a missed or duplicated event
+        costs at most ``poll_seconds``. (Not kubernetes_asyncio's ``Watch``: it sends ``watch=True``, which
+        the kmock emulator does not take for a watch; ``watch=true`` is what both understand.)
+        """
         selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
         while any(not r.status.done() for r in self._runs.values()):
             try:
                 core = await self._api()
-                stream = watch.Watch().stream(core.list_namespaced_pod, self.namespace, label_selector=selector,
-                                              timeout_seconds=300)
-                async for event in stream:
-                    name = getattr(getattr(event.get("object"), "metadata", None), "name", None)
-                    if name in self._runs:
-                        self._runs[name].wake.set()
+                response = await core.list_namespaced_pod(self.namespace, label_selector=selector, watch="true",
+                                                          timeout_seconds=300, _preload_content=False)
+                try:
+                    if response.status != 200:
+                        raise _ApiError(response.status, "the pod watch was refused")
+                    async for line in response.content:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        name = (((event.get("object") or {}).get("metadata")) or {}).get("name")
+                        if (run := self._runs.get(name or "")) is not None:
+                            run.wake.set()
+                finally:
+                    response.release()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

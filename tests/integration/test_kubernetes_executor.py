@@ -264,3 +264,22 @@ async def test_pack_and_unpack_are_not_supported_yet(executor: KubernetesExecuto
 
 async def _collect(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([c async for c in chunks])
+
+
+async def test_the_pod_watch_wakes_the_executor_long_before_its_next_poll(kube_api: Any) -> None:
+    async def factory() -> Any:
+        return kube_api
+
+    slow_poll = KubernetesExecutor(factory, KubernetesExecutorSettings(namespace=NS, poll_seconds=60),
+                                   close_client=False)
+    try:
+        ws = await slow_poll.create_workspace("watched")
+        handle = await slow_poll.start(spec(ws, sh("true")))
+        waiting = asyncio.create_task(slow_poll.wait(handle))
+        await asyncio.sleep(0.5)  # the first read saw a Pending pod: the next poll is a minute away
+        assert not waiting.done()
+        await _patch_status(kube_api, handle.ref, _terminated(4))
+        async with asyncio.timeout(5):
+            assert await waiting == ExitStatus(Outcome.EXITED, 4)
+    finally:
+        await slow_poll.aclose()
