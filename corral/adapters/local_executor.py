@@ -221,7 +221,7 @@ class LocalExecutor:
 
     async def _supervise(self, run: _Run) -> None:
         assert run.proc is not None
-        proc, timeout = run.proc, run.spec.timeout_seconds
+        proc, timeout = run.proc, run.spec.timeout_seconds or None  # 0: no timeout, as for Kubernetes
         pgid = proc.pid
         assert run.exited is not None
         exited = run.exited

@@ -203,6 +203,11 @@ class ExecutorContract(ExecutorWorkspaceContract):
         assert output == b"started\n"
         assert loop.time() - began < 15
 
+    async def test_a_workload_ending_before_its_timeout_is_not_timed_out(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        output, status = await run_to_end(executor, spec(ws, sh("echo quick"), timeout_seconds=30))
+        assert (output, status) == (b"quick\n", ExitStatus(Outcome.EXITED, 0))
+
     async def test_stop_ends_the_workload_and_its_logs(self, executor: Executor) -> None:
         ws = await self._ws(executor)
         handle = await executor.start(spec(ws, sh("echo up; sleep 300"), labels={"stop": handle_tag()}))

@@ -208,7 +208,7 @@ class InMemoryExecutor:
         assert run is not None
         spec = record.spec
         try:
-            code = await asyncio.wait_for(self._main(run), timeout=spec.timeout_seconds)
+            code = await asyncio.wait_for(self._main(run), timeout=spec.timeout_seconds or None)
             result = ExitStatus(Outcome.EXITED, code)
         except TimeoutError:
             result = ExitStatus(Outcome.TIMED_OUT, None, f"timed out after {spec.timeout_seconds:g} s")
