@@ -17,13 +17,19 @@ this scheduler instead, once the response has ended, as large git hosts do:
   and every later ``maintenance run`` then skips silently (tests/e2e/test_git_maintenance.py);
 - a lock left behind anyway (a SIGKILL, a power cut) is removed before a run once it is older than
   ``stale_lock_after`` (12 h, git's own expiry for ``gc.pid``) and no run of that repository is ours: git itself
-  never expires ``maintenance.lock``, so without this the repository would never be packed again.
+  never expires ``maintenance.lock``, so without this the repository would never be packed again;
+- the quarantine of a push killed with its ``git receive-pack`` (``objects/tmp_objdir-incoming-*``, where git
+  receives a pack until its refs are updated; git removes it itself on any exit it sees) is removed once
+  nothing in it changed for ``stale_quarantine_after`` (1 h: replicas sharing the volume may be receiving a
+  push into one right now), before a run and by ``sweep_quarantines`` (at start, every repository).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -40,10 +46,12 @@ class GitMaintenance:
 
     def __init__(
         self, git: Any, *, concurrency: int = 1, grace: float = 10.0, stale_lock_after: float = 12 * 3600,
+        stale_quarantine_after: float = 3600,
     ) -> None:
         self.git = git
         self.grace = grace
         self.stale_lock_after = stale_lock_after
+        self.stale_quarantine_after = stale_quarantine_after
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}  # repo -> its worker (running or waiting for a slot)
         self._again: set[str] = set()  # repos pushed to after their running worker started git
@@ -81,6 +89,7 @@ class GitMaintenance:
             if not path.is_dir():
                 return  # deleted meanwhile
             self._clear_stale_lock(repo, path / "objects" / "maintenance.lock")
+            await asyncio.to_thread(self._clear_stale_quarantines, path / "objects")
             proc = await asyncio.create_subprocess_exec(
                 self.git.git, "--git-dir", str(path), "-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false",
                 "maintenance", "run", "--auto", "--quiet",
@@ -113,6 +122,35 @@ class GitMaintenance:
         log.warning("removed a stale %s of %s (%.0f h old): its git maintenance run was killed", lock.name, repo,
                     age / 3600)
 
+    def _clear_stale_quarantines(self, objects: Path) -> int:
+        removed = 0
+        now = time.time()
+        for quarantine in objects.glob("tmp_objdir-incoming-*"):
+            try:
+                if not quarantine.is_dir() or now - _newest_mtime(quarantine) < self.stale_quarantine_after:
+                    continue
+                shutil.rmtree(quarantine)
+            except OSError as exc:  # gone meanwhile (git finished), or not ours to remove
+                log.debug("could not remove %s: %s", quarantine, exc)
+                continue
+            removed += 1
+            log.warning("removed the stale push quarantine %s (its git receive-pack was killed)", quarantine)
+        return removed
+
+    async def sweep_quarantines(self) -> int:
+        """Remove the stale push quarantines of every repository (off the event loop); returns how many."""
+
+        def sweep() -> int:
+            root = Path(self.git.root)
+            return sum(self._clear_stale_quarantines(objects) for objects in root.glob("*/objects")
+                       if objects.is_dir())
+
+        try:
+            return await asyncio.to_thread(sweep)
+        except Exception:
+            log.exception("could not sweep the push quarantines")
+            return 0
+
     def running(self) -> int:
         """How many git maintenance processes run now."""
         return sum(1 for p in self._procs if p.returncode is None)
@@ -138,3 +176,15 @@ class GitMaintenance:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _newest_mtime(top: Path) -> float:
+    """The newest modification time of ``top`` and everything below it (a pack being received changes)."""
+    newest = top.stat().st_mtime
+    for parent, dirs, files in os.walk(top):
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.lstat(os.path.join(parent, name)).st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest

@@ -338,6 +338,41 @@ class LocalFsObjectStore:
         except OSError as exc:
             raise _unavailable(exc) from exc
 
+    def _move_sync(self, src: Path, target: Path, source: str) -> bool:
+        if not src.is_file():
+            raise NotFound(f"object {source!r} does not exist")
+        placed = False
+        for _ in range(5):  # a concurrent delete may prune the parent directory between mkdir and link
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, target)  # atomic, and fails when the target exists: put-if-absent
+                placed = True
+                break
+            except FileExistsError:
+                break
+            except FileNotFoundError:
+                if not src.is_file():
+                    raise NotFound(f"object {source!r} does not exist") from None
+                continue
+            except OSError as exc:  # no hard links on this filesystem: a check, then a rename
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                    raise
+                if target.exists():
+                    break
+                os.replace(src, target)
+                return True
+        else:
+            raise Unavailable("the local object store could not place the object (directory kept vanishing)")
+        self._delete_sync(src)
+        return placed
+
+    async def move_if_absent(self, source: str, key: str) -> bool:
+        src, target = self._path(source), self._path(key)
+        try:
+            return await asyncio.to_thread(self._move_sync, src, target, source)
+        except OSError as exc:
+            raise _unavailable(exc) from exc
+
     # ---------------------------------------------------------------------------------------- URLs, health
 
     async def signed_url(self, key: str, *, method: str = "GET", expires_in: int = 3600) -> str:

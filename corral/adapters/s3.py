@@ -305,6 +305,23 @@ class S3ObjectStore:
             if not isinstance(translated, NotFound):
                 raise translated from exc
 
+    async def move_if_absent(self, source: str, key: str) -> bool:
+        # S3 has no rename; CopyObject is atomic for readers of ``key`` (they see no object or all of it). The
+        # absence check and the copy are two requests (see the port: only content-addressed moves race).
+        validate_key(source)
+        validate_key(key)
+        try:
+            s3 = await self._s3()
+            await s3.head_object(Bucket=self.bucket, Key=source)
+            placed = not await self.exists(key)
+            if placed:
+                await s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source},
+                                     MetadataDirective="COPY")
+            await s3.delete_object(Bucket=self.bucket, Key=source)
+        except Exception as exc:
+            raise self._translate(exc, source) from exc
+        return placed
+
     async def signed_url(self, key: str, *, method: str = "GET", expires_in: int = 3600) -> str:
         validate_key(key)
         method = check_signed_url_request(method, expires_in)

@@ -7,6 +7,12 @@ acknowledgement. ``invalidate`` returns once every subscriber PUBLISH reached
 has acknowledged (bounded by ``ack_timeout``), so a revocation holds on the
 very next request on any replica without any Valkey round trip on a warm
 cache. A replica whose subscription is down serves nothing from its LRU.
+
+Valkey outages: while the subscription is down (Valkey unreachable or restarting) the cache is bypassed
+altogether, neither the LRU nor Valkey's entries are read, so every check asks PostgreSQL and a
+revocation made meanwhile holds at once. A revocation during the outage could not bump the shared epoch,
+so entries Valkey kept from before the outage may be stale: the first thing a replica does when its
+subscription comes back is bump the epoch (and tell the others), which retires all of them.
 """
 
 from __future__ import annotations
@@ -123,12 +129,23 @@ class ValkeyAuthzCache:
         self._live = False
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 # anything may have changed while we were not listening
-                self._drop(int(await self._client.get(EPOCH_KEY) or 0))
+                if lost:
+                    # a revocation during the outage could not bump the epoch: retire every shared entry
+                    # cached before it, on every replica (nobody waits for the acknowledgements)
+                    epoch = int(await self._client.incr(EPOCH_KEY))
+                    await self._client.publish(CHANNEL, json.dumps(
+                        {"epoch": epoch, "ack": f"corral:authz:ack:{uuid7()}", "reason": "valkey reconnected"}))
+                    log.warning("authz cache: Valkey reachable again; cache epoch bumped to %d", epoch)
+                else:
+                    epoch = int(await self._client.get(EPOCH_KEY) or 0)
+                self._epoch = epoch  # Valkey's, even if lower: a Valkey that lost its data starts again
+                self._drop(epoch)
                 self._live = True
                 self._subscribed.set()
                 async for message in pubsub.listen():
@@ -138,7 +155,11 @@ class ValkeyAuthzCache:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("authz cache: invalidation subscription lost (%s); retrying", type(exc).__name__)
+                if not lost:
+                    log.warning("authz cache: invalidation subscription lost (%s); serving without the cache "
+                                "until Valkey is back", type(exc).__name__)
+                lost = True
+                self._live = False
                 await asyncio.sleep(0.5)
             finally:
                 self._live = False
@@ -262,6 +283,9 @@ class ValkeyAuthzCache:
             self._lru.put(key, value, self._expiry(valid_until))
 
     async def _get_shared(self, key: str) -> bytes | None:
+        if not self._live:  # Valkey's entries may predate a revocation made while it was unreachable
+            self.misses += 1
+            return None
         try:
             raw = await self._client.get(f"corral:authz:{self._epoch}:{key}")
         except Exception as exc:
@@ -275,7 +299,7 @@ class ValkeyAuthzCache:
 
     async def _set_shared(self, key: str, value: str, valid_until: datetime) -> None:
         ms = int(min((valid_until - self._clock.now()).total_seconds(), self._ttl) * 1000)
-        if ms <= 0:
+        if ms <= 0 or not self._live:
             return
         try:
             await self._client.set(f"corral:authz:{self._epoch}:{key}", value, px=ms)

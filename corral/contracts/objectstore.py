@@ -283,6 +283,20 @@ class ObjectStoreContract:
 
     # ------------------------------------------------------------------------------------ URLs, health
 
+    async def test_move_if_absent(self, object_store: ObjectStore) -> None:
+        await object_store.put("staging/one", b"first", content_type="text/plain")
+        assert await object_store.move_if_absent("staging/one", "final/x") is True
+        assert await object_store.read("final/x") == b"first"
+        assert (await object_store.head("final/x")).size == 5
+        assert not await object_store.exists("staging/one")
+        await object_store.put("staging/two", b"second!")
+        assert await object_store.move_if_absent("staging/two", "final/x") is False  # never replaced
+        assert await object_store.read("final/x") == b"first"
+        assert not await object_store.exists("staging/two")  # the source goes either way
+        with pytest.raises(NotFound):
+            await object_store.move_if_absent("staging/none", "final/y")
+        assert not await object_store.exists("final/y")
+
     async def test_signed_get_url(self, object_store: ObjectStore) -> None:
         await object_store.put("share/report.txt", b"signed content")
         url = await object_store.signed_url("share/report.txt", expires_in=600)

@@ -153,6 +153,58 @@ class ProjectStoresContract:
             assert not await uow.push_intents.claim(first.id)  # taken: a second claimer records nothing
             assert await uow.push_intents.older_than(T0 + timedelta(hours=1), 10) == [second]
 
+    async def test_recorded_ref_moves(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        """Moves are found by project, ref and time (recording order), forgotten by age; a unit recording moves
+        of a project under its lock waits for another holding it, then sees the moves that one committed."""
+        _, project = await self._setup(projects_uow_factory, make_user)
+        a, b, c = "a" * 40, "b" * 40, "c" * 40
+        async with projects_uow_factory() as uow:
+            await uow.push_intents.lock_moves(project.id)
+            await uow.push_intents.add_moves(project.id, [RefUpdate(a, b, "refs/heads/main")], T0)
+            await uow.push_intents.add_moves(project.id, [RefUpdate(b, c, "refs/heads/main"),
+                                                          RefUpdate(a, c, "refs/heads/x")], T0 + timedelta(seconds=5))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.push_intents.moves_since(project.id, ["refs/heads/main"], T0) == [
+                RefUpdate(a, b, "refs/heads/main"), RefUpdate(b, c, "refs/heads/main")]
+            assert await uow.push_intents.moves_since(project.id, ["refs/heads/main", "refs/heads/x"],
+                                                      T0 + timedelta(seconds=1)) == [
+                RefUpdate(b, c, "refs/heads/main"), RefUpdate(a, c, "refs/heads/x")]
+            assert await uow.push_intents.moves_since(uuid7(), ["refs/heads/main"], T0) == []
+            assert await uow.push_intents.forget_moves(T0 + timedelta(seconds=1)) == 1
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert len(await uow.push_intents.moves_since(project.id, ["refs/heads/main"], T0)) == 1
+
+        first_locked = asyncio.Event()
+        first_done = asyncio.Event()
+        later = T0 + timedelta(minutes=1)
+
+        async def first() -> None:
+            async with projects_uow_factory() as uow:
+                await uow.push_intents.lock_moves(project.id)
+                first_locked.set()
+                await asyncio.sleep(0.05)
+                await uow.push_intents.add_moves(project.id, [RefUpdate(c, a, "refs/heads/main")], later)
+                await uow.commit()
+            first_done.set()
+
+        async def second() -> str:
+            await first_locked.wait()
+            try:
+                async with projects_uow_factory() as uow:
+                    await uow.push_intents.lock_moves(project.id)  # waits until the first unit ended
+                    seen = await uow.push_intents.moves_since(project.id, ["refs/heads/main"], later)
+                    await uow.push_intents.add_moves(project.id, [RefUpdate(c, a, "refs/heads/main")], later)
+                    await uow.commit()
+            except Conflict:
+                return "conflict"
+            assert first_done.is_set()
+            return "saw" if seen == [RefUpdate(c, a, "refs/heads/main")] else "blind"
+
+        _, outcome = await asyncio.wait_for(asyncio.gather(first(), second()), 30)
+        assert outcome == "saw"
+
     async def test_project_crud_and_slug(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)
         async with projects_uow_factory() as uow:

@@ -197,3 +197,30 @@ class TelemetryStoreContract:
         assert [v for _, v in result[0][1]] == [0.0, 1.0, 2.0]
         both = await telemetry_store.metric_points(MetricQuery(name="cpu", since=T0, until=T0 + timedelta(hours=1)))
         assert len(both) == 2
+
+    async def test_nul_and_lone_surrogates_anywhere_never_fail_their_batch(self, telemetry_store: Any) -> None:
+        """One record with NUL (raw, or escaped in JSON) or a lone surrogate in any text column or JSON member
+        is stored with U+FFFD instead, together with the rest of its batch (Corral's own log of a request
+        for ``/api/v1/nothing%00x`` once failed a whole self-telemetry batch)."""
+        pid = uuid.uuid4()
+        bad = "a\x00b\ud800c"
+        logs = [log_row(i, project_id=pid) for i in range(3)]
+        logs.append(log_row(3, project_id=pid, session_id=bad, service=bad, message=f"GET /x{bad}",
+                            attributes={"http_path": bad, bad: [bad, {"k": bad}]}))
+        s1 = uuid.uuid4()
+        series = [(s1, f"cpu{bad}", json.dumps({"host": bad}), "gauge", bad, pid, bad, bad, None)]
+        spans = [span_row("4" * 16, None, 0, project_id=pid, name=bad, session_id=bad, attributes={"u": bad},
+                          events=[{"name": bad}])]
+        points = [(s1, T0, 1.0, pid, None, None)]
+        await telemetry_store.write(TelemetryBatch(logs=logs, series=series, spans=spans, points=points))
+        items = await telemetry_store.search_logs(LogQuery(project_ids=(pid,)))
+        assert len(items) == 4
+        clean = "a\ufffdb\ufffdc"
+        worst = items[0]
+        assert worst.message == f"GET /x{clean}" and worst.service == clean and worst.session_id == clean
+        assert worst.attributes == {"http_path": clean, clean: [clean, {"k": clean}]}
+        span = (await telemetry_store.trace_spans("a" * 32, (pid,)))[0]
+        assert span.name == clean and span.attributes == {"u": clean} and span.events == [{"name": clean}]
+        found = await telemetry_store.metric_points(MetricQuery(name=f"cpu{clean}", since=T0,
+                                                                until=T0 + timedelta(seconds=1)))
+        assert found[0][0].labels == {"host": clean} and found[0][1][0][1] == 1.0

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from corral.core.audit.ports import AuditLog
+from corral.core.deploy.ports import DeployStore
 from corral.core.git.ports import PushIntentStore
 from corral.core.identity.ports import (
     DelegationStore,
@@ -22,6 +23,7 @@ from corral.core.identity.ports import (
 )
 from corral.core.notify.ports import NotificationStore, PreferenceStore, RecipientDirectory
 from corral.core.outbox.ports import Outbox
+from corral.core.pipelines.store import PipelineStore
 from corral.core.projects.ports import (
     BranchProtectionStore,
     CommentStore,
@@ -75,6 +77,10 @@ class UnitOfWork(Protocol):
     webhooks: WebhookStore
     webhook_deliveries: WebhookDeliveryStore
     push_intents: PushIntentStore
+    # deployer
+    deploy: DeployStore
+    # pipelines
+    pipelines: PipelineStore
 
     async def __aenter__(self) -> Self: ...
 

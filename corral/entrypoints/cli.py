@@ -97,14 +97,14 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     """Start the platform and serve until SIGTERM/SIGINT, then shut down gracefully."""
     from aiohttp import web
 
-    from corral.entrypoints.bootstrap import Platform
+    from corral.entrypoints.bootstrap import start_platform
     from corral.entrypoints.web.app import create_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     pointer: Path | None = None
     try:
         app = create_app(platform)
@@ -156,7 +156,7 @@ def _migrate(args: argparse.Namespace) -> int:
         return await migration_status(conn) if args.status else await apply_migrations(conn)
 
     async def run() -> list[str] | list[MigrationState]:
-        from corral.entrypoints.bootstrap import Platform
+        from corral.entrypoints.bootstrap import start_platform
 
         if settings.profile == "memory":
             raise CorralError("the memory profile has no database to migrate")
@@ -168,9 +168,10 @@ def _migrate(args: argparse.Namespace) -> int:
                 return await on(conn)
             finally:
                 await conn.close()
-        platform = await Platform.start(attrs.evolve(settings), migrate=False, attach=True)  # the embedded PostgreSQL
+        platform = await start_platform(attrs.evolve(settings), migrate=False, attach=True)  # the embedded PostgreSQL
         try:
-            pool = platform.resolve("pg_pool")
+            pool = platform.pg_pool
+            assert pool is not None
             async with pool.acquire() as conn:
                 return await on(conn)
         finally:

@@ -103,6 +103,9 @@ class Settings:
     valkey_maxmemory_mb: int = attrs.field(default=128, validator=_positive)
     valkey_maxmemory_policy: Literal["volatile-lru", "volatile-lfu", "volatile-ttl", "volatile-random",
                                      "noeviction"] = "volatile-lru"
+    # an embedded PostgreSQL or Valkey that dies is started again with backoff; down longer than this, /healthz
+    # fails (503) so that a supervisor restarts the whole process
+    embedded_restart_giveup_seconds: float = attrs.field(default=60.0, validator=_positive)
 
     # --- object storage ------------------------------------------------------
     s3_endpoint: str | None = None  # unset: local filesystem under data_dir/objects
@@ -184,6 +187,10 @@ class Settings:
 
     # --- projects / git -------------------------------------------------------------------------
     git_repos_dir: Path | None = None  # bare repositories (a shared volume when scaled out); default data_dir/repos
+    # push recovery (corral.core.git.recovery): its period, and the age after which a push's leftover intent
+    # (a crash between git and the push's record) is looked at
+    git_push_recovery_seconds: float = attrs.field(default=60.0, validator=_positive)
+    git_push_recovery_grace_seconds: float = attrs.field(default=120.0, validator=_positive)
     # project AND notification webhooks may reach loopback/private/special-purpose addresses (any environment)
     webhook_allow_private_targets: bool = False
     webhook_retry_base_seconds: float = attrs.field(default=10.0, validator=_positive)  # attempt n waits base*2^(n-1)
@@ -193,6 +200,16 @@ class Settings:
     # off: every LFS byte streams through Corral
     lfs_direct_transfer: bool = True
 
+    # --- deployer -------------------------------------------------------------------------------
+    # none: no cluster (everything but the apply); kubeconfig: $KUBECONFIG or ~/.kube/config; in-cluster: the
+    # pod's service account; auto: in-cluster when running in a pod, else a kubeconfig when one exists, else none
+    deploy_cluster: Literal["auto", "none", "kubeconfig", "in-cluster"] = "auto"
+    deploy_interval_seconds: float = attrs.field(default=10.0, validator=_positive)  # reconciler pass period
+    deploy_history_limit: int = attrs.field(default=10, validator=_positive)  # history entries kept per environment
+    deploy_protected_environments: str = "production"  # comma-separated: promotions there need an approval
+    # --- pipelines --------------------------------------------------------------------------------------
+    pipeline_max_running_steps: int = attrs.field(default=4, validator=_positive)  # per replica
+    pipeline_workflow_timeout_minutes: int = attrs.field(default=60, validator=_positive)
     # --- workloads (pipeline steps, agent sessions) ------------------------------------------------
     # local: process groups on this machine (trusted code only); kubernetes: a pod per workload, with the
     # kubeconfig ($KUBECONFIG, ~/.kube/config) or the in-cluster service account, as kubernetes-asyncio finds them

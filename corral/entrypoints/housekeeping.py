@@ -6,14 +6,12 @@
 - delivered or failed project webhook deliveries (the delivery log) after
   ``CORRAL_WEBHOOK_DELIVERY_RETENTION_DAYS``.
 
-Anything still pending is never deleted. Every replica may run the loop: batches skip rows another unit of work
-holds (SKIP LOCKED), and each batch is its own short transaction.
+Anything still pending is never deleted. Every replica may run the loop (corral.entrypoints.housekeeping_wiring):
+batches skip rows another unit of work holds (SKIP LOCKED), and each batch is its own short transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -23,11 +21,9 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["Retention", "purge_old_rows_once", "purge_outbox_once", "wire_housekeeping"]
+__all__ = ["Retention", "purge_old_rows_once", "purge_outbox_once"]
 
-log = logging.getLogger("corral.housekeeping")
 PURGE_BATCH = 1000
-PURGE_INTERVAL_SECONDS = 3600.0
 
 Batch = Callable[[UnitOfWork], Awaitable[int]]  # deletes at most PURGE_BATCH rows, returns how many
 
@@ -83,19 +79,3 @@ async def purge_old_rows_once(
         "webhook_deliveries": await _in_batches(
             uow_factory, lambda uow: uow.webhook_deliveries.purge_finished(hooks, PURGE_BATCH)),
     }
-
-
-async def wire_housekeeping(platform: Any) -> None:
-    """Register the retention loop (every replica may run it: batches lock rows with SKIP LOCKED)."""
-    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
-    clock: Clock = platform.resolve(Clock)
-    retention = Retention.from_settings(platform.settings)
-
-    async def retention_loop() -> None:
-        while True:
-            deleted = await purge_old_rows_once(uow_factory, clock, retention)
-            if any(deleted.values()):
-                log.info("purged old rows", extra={"deleted": deleted})
-            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
-
-    platform.background.append(retention_loop)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any
 
-from corral.core.clock import Clock
+from corral.core.identity.access import Authorizer
 from corral.core.identity.bootstrap import ensure_first_admin, ensure_system_roles
 from corral.core.identity.kit import IdentityServices
-from corral.core.identity.ports import AuthzCache
 from corral.core.identity.sessions import AuthPolicy
 from corral.core.identity.totp_seal import TotpKeyRewrap, TotpSealer, seal_plaintext_totp
-from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
-from corral.entrypoints.masterkey import add_key_rewrap, key_ring
+from corral.entrypoints.outages import LoopErrors
+from corral.entrypoints.platform import Platform
 from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
 from corral.entrypoints.web.security import WebAuth
 
@@ -39,35 +37,24 @@ def policy_from(settings: Settings) -> AuthPolicy:
     )
 
 
-async def wire_identity(platform: Any) -> None:
-    """Register IdentityServices and the WebAuth, bootstrap roles (and the admin), start the usage flusher."""
+async def wire_identity(platform: Platform) -> None:
+    """Register IdentityServices, its authorizer (``platform.authorizer``, which other domains authorize through)
+    and the WebAuth, bootstrap roles (and the admin), start the usage flusher."""
     from corral.adapters.argon2_hasher import Argon2PasswordHasher
     from corral.adapters.crypto import AesGcmCipher
 
-    settings: Settings = platform.settings
-    clock: Clock = platform.resolve(Clock)
-    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
-    cache: AuthzCache
-    if settings.profile == "memory":
-        from corral.fakes.identity_services import InMemoryAuthzCache
-
-        cache = InMemoryAuthzCache(clock)
-    else:
-        from corral.adapters.valkey_authz import ValkeyAuthzCache
-
-        valkey_cache = ValkeyAuthzCache(platform.resolve("valkey"), clock,
-                                        ttl_seconds=float(settings.authz_cache_ttl_seconds))
-        await valkey_cache.start()
-        platform.closers.append(valkey_cache.aclose)
-        cache = valkey_cache
+    settings = platform.settings
+    clock, uow_factory = platform.clock, platform.uow_factory
     hasher = Argon2PasswordHasher(threads=settings.worker_threads)
-    sealer = TotpSealer(AesGcmCipher(), key_ring(platform))  # TOTP secrets at rest: the secrets envelope
-    add_key_rewrap(platform, TotpKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key`
-    ids = IdentityServices(uow_factory, cache, hasher, clock, policy=policy_from(settings), totp_sealer=sealer)
+    sealer = TotpSealer(AesGcmCipher(), platform.key_ring)  # TOTP secrets at rest: the secrets envelope
+    platform.key_rewraps.append(TotpKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key`
+    ids = IdentityServices(uow_factory, platform.authz_cache, hasher, clock, policy=policy_from(settings),
+                           totp_sealer=sealer)
     ids.authorizer.cache_ttl = timedelta(seconds=settings.authz_cache_ttl_seconds)
     platform.register(IdentityServices, ids)
+    platform.authorizer = ids.authorizer
+    platform.register(Authorizer, ids.authorizer)
     platform.register(WebAuth, IdentityWebAuth(ids, settings.base_url))
-    platform.container.register("authorizer", instance=ids.authorizer)  # other domains authorize through it
     platform.app_hooks.append(install(ids))
     created = await ensure_system_roles(uow_factory, clock)
     if created:
@@ -86,14 +73,21 @@ async def wire_identity(platform: Any) -> None:
     if admin is not None:
         log.info("created the first admin from CORRAL_BOOTSTRAP_ADMIN_*", extra={"user": admin.name})
 
+    errors = LoopErrors("credential usage flush")
+
     async def flush_usage() -> None:
         rounds = 0
         while True:
             await asyncio.sleep(USAGE_FLUSH_SECONDS)
-            await ids.usage.flush(uow_factory)
-            rounds += 1
-            if rounds % PURGE_EVERY == 0:  # any replica may do it: deletes are idempotent
-                await ids.sessions.purge()
+            try:
+                await ids.usage.flush(uow_factory)
+                rounds += 1
+                if rounds % PURGE_EVERY == 0:  # any replica may do it: deletes are idempotent
+                    await ids.sessions.purge()
+            except Exception as exc:
+                await asyncio.sleep(errors.failed(exc))
+                continue
+            errors.succeeded()
 
     async def final_flush() -> None:
         try:

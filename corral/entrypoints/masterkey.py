@@ -10,15 +10,11 @@ import binascii
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from corral.adapters.crypto import KEY_BYTES, AesGcmKeyWrapper
 from corral.entrypoints.config import ConfigError, Settings
 
-__all__ = [
-    "MASTER_KEY_FILENAME", "add_key_rewrap", "generate_master_key", "key_rewraps", "key_ring", "load_key_wrapper",
-    "load_master_keys",
-]
+__all__ = ["MASTER_KEY_FILENAME", "generate_master_key", "load_key_wrapper", "load_master_keys"]
 
 log = logging.getLogger("corral.secrets")
 MASTER_KEY_FILENAME = "master.key"
@@ -109,34 +105,3 @@ def _embedded_key(path: Path) -> bytes:
 def load_key_wrapper(settings: Settings, *, persist: bool = True) -> AesGcmKeyWrapper:
     """The master key ring built from settings."""
     return AesGcmKeyWrapper(load_master_keys(settings, persist=persist))
-
-
-_RING = "master_key_ring"
-_REWRAPS = "master_key_rewraps"
-
-
-def key_ring(platform: Any) -> AesGcmKeyWrapper:
-    """The platform's one master key ring, loaded on first use (every domain sealing data shares it)."""
-    try:
-        ring: AesGcmKeyWrapper = platform.resolve(_RING)
-        return ring
-    except Exception:  # punq raises MissingDependencyError: not loaded yet
-        pass
-    ring = load_key_wrapper(platform.settings, persist=platform.settings.profile != "memory")
-    platform.container.register(_RING, instance=ring)
-    return ring
-
-
-def add_key_rewrap(platform: Any, rewrap: Any) -> None:
-    """Make master-key rotation and the start-up key check cover another domain's sealed data (e.g. TOTP)."""
-    key_rewraps(platform).append(rewrap)
-
-
-def key_rewraps(platform: Any) -> list[Any]:
-    try:
-        found: list[Any] = platform.resolve(_REWRAPS)
-        return found
-    except Exception:
-        found = []
-        platform.container.register(_REWRAPS, instance=found)
-        return found

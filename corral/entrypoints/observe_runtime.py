@@ -1,4 +1,4 @@
-"""What the OTLP receiver, the query routes and the observe loops share (wired by corral.entrypoints.observe).
+"""What the OTLP receiver, the query routes and the observe loops share (wired by corral.entrypoints.observe_wiring).
 
 Its own module so that the receiver and the routes need not import the wiring (which starts the OTLP listener,
 which mounts them): no import cycle.

@@ -15,6 +15,7 @@ from typing import Any
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import TelemetryBatch
 from corral.core.observe.rowids import RowIds
+from corral.core.safetext import clean_json_text, clean_text
 from corral.entrypoints.observability import current_context
 
 __all__ = ["SelfTelemetry"]
@@ -58,7 +59,7 @@ class SelfTelemetry(logging.Handler):
     def __init__(self, pipeline: IngestPipeline, service: str = "corral") -> None:
         super().__init__(level=logging.INFO)
         self._pipeline = pipeline
-        self._service = service
+        self._service = clean_text(service)
         self._ids = RowIds()
         self._batch = TelemetryBatch()
         self._task: asyncio.Task[None] | None = None
@@ -76,7 +77,7 @@ class SelfTelemetry(logging.Handler):
             span_id = _hexid(ctx.get("span_id"), 16)
             project_id = _uuid(ctx.get("project_id"))
             user_id = _uuid(ctx.get("user_id") or extra.get("user_id"))
-            session_id = ctx.get("session_id") or None
+            session_id = clean_text(str(ctx["session_id"])) if ctx.get("session_id") else None
             rid = self._ids.ids(2)
             self._batch.logs.append(
                 (
@@ -89,8 +90,8 @@ class SelfTelemetry(logging.Handler):
                     user_id,
                     self._service,
                     _LEVELS.get(record.levelno, "info"),
-                    record.getMessage(),
-                    json.dumps(attrs, default=str),
+                    clean_text(record.getMessage()),  # a request path may hold NUL (%00): never fail the batch
+                    clean_json_text(json.dumps(attrs, default=str)),
                 )
             )
             if record.name == "corral.http" and trace_id and span_id and "duration_ms" in extra:
@@ -107,17 +108,17 @@ class SelfTelemetry(logging.Handler):
                         session_id,
                         user_id,
                         self._service,
-                        f"{extra.get('http_method')} {extra.get('http_path')}",
+                        clean_text(f"{extra.get('http_method')} {extra.get('http_path')}"),
                         "server",
                         "error" if status >= 500 else "ok",
                         duration,
-                        json.dumps(
+                        clean_json_text(json.dumps(
                             {
                                 "http.status_code": status,
                                 "http.method": extra.get("http_method"),
                                 "url.path": extra.get("http_path"),
-                            }
-                        ),
+                            }, default=str,
+                        )),
                         "[]",
                     )
                 )

@@ -80,6 +80,11 @@ async def _read_limited(request: web.Request, limit: int, budget: BodyBudget) ->
             if len(chunks) > taken:  # gzip or chunked: account for what is really held
                 budget.take(len(chunks) - taken)
                 taken = len(chunks)
+    except web.RequestPayloadError as exc:  # e.g. a plain body sent as Content-Encoding: gzip
+        budget.give(taken)
+        from corral.entrypoints.web.middleware import body_read_error
+
+        raise body_read_error(request, exc) from exc
     except BaseException:
         budget.give(taken)
         raise
@@ -171,16 +176,37 @@ _DOC = (
 )
 
 
-@routes.post("/v1/logs", summary="OTLP logs export", description=_DOC, account=False)
+_REJECTED = {"type": ["string", "integer"], "pattern": "^[0-9]+$",
+             "description": "records refused (an int64: a decimal string in OTLP/JSON)"}
+_PARTIAL = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"rejectedLogRecords": _REJECTED, "rejectedSpans": _REJECTED, "rejectedDataPoints": _REJECTED,
+                   "errorMessage": {"type": "string"}},
+}
+# Export{Logs,Trace,Metrics}ServiceResponse in OTLP/JSON; a protobuf request is answered in protobuf.
+_ANSWER = {"type": "object", "additionalProperties": False, "properties": {"partialSuccess": _PARTIAL},
+           "description": "empty when every record was stored; partialSuccess names the refused ones"}
+
+
+def _request(signal: str) -> dict[str, object]:
+    return {"type": "object", "description": f"an OTLP Export{signal}ServiceRequest: protobuf, or OTLP/JSON "
+                                             "(Content-Encoding: gzip accepted)"}
+
+
+_OTLP = {"params": None, "request_content_types": (PROTOBUF, JSON), "response": _ANSWER, "description": _DOC,
+         "account": False}
+
+
+@routes.post("/v1/logs", summary="OTLP logs export", request_body=_request("Logs"), **_OTLP)
 async def otlp_logs(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "logs")
 
 
-@routes.post("/v1/traces", summary="OTLP traces export", description=_DOC, account=False)
+@routes.post("/v1/traces", summary="OTLP traces export", request_body=_request("Trace"), **_OTLP)
 async def otlp_traces(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "traces")
 
 
-@routes.post("/v1/metrics", summary="OTLP metrics export", description=_DOC, account=False)
+@routes.post("/v1/metrics", summary="OTLP metrics export", request_body=_request("Metrics"), **_OTLP)
 async def otlp_metrics(request: web.Request) -> web.StreamResponse:
     return await _receive(request, "metrics")

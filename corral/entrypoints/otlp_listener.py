@@ -7,16 +7,15 @@ import the web application that mounts them: no import cycle.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
 from corral.entrypoints.otlp import routes
-from corral.entrypoints.web.app import MAX_REQUEST_BYTES, _resolve
+from corral.entrypoints.web.app import MAX_REQUEST_BYTES, web_auth_and_lookup
 from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH
 from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
-from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
 
 __all__ = ["serve_otlp_listener"]
 
@@ -27,8 +26,7 @@ async def serve_otlp_listener(platform: Any, host: str, port: int) -> None:
         middlewares=[context_middleware, error_middleware, security_middleware], client_max_size=MAX_REQUEST_BYTES
     )
     app[PLATFORM] = platform
-    app[WEB_AUTH] = cast(WebAuth, _resolve(platform.container, WebAuth, DenyAllAuth()))
-    app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(platform.container, ProjectLookup, UuidProjectLookup()))
+    app[WEB_AUTH], app[PROJECT_LOOKUP] = web_auth_and_lookup(platform.container)
     app[TRUSTED_PROXIES] = TrustedProxies.parse(platform.settings.trusted_proxies)
     routes.mount(app)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

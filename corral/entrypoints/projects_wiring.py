@@ -14,7 +14,6 @@ from corral.core.clock import Clock
 from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import RepoBrowser
 from corral.core.identity.kit import IdentityServices
-from corral.core.outbox.relay import OutboxRelay
 from corral.core.projects.issues import IssueService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.ownership import ProjectOwnership
@@ -26,6 +25,8 @@ from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
+from corral.entrypoints.outages import LoopErrors
+from corral.entrypoints.platform import Platform, resolve_optional
 from corral.entrypoints.web.project_access import ProjectAwareLookup, ProjectAwareWebAuth, ProjectsKit
 from corral.entrypoints.web.project_redirects import install_project_redirects
 from corral.entrypoints.web.routes.lfs import lfs_authenticate_header
@@ -93,18 +94,13 @@ def build_kit(
 
 
 def install_web(platform: Any, kit: ProjectsKit) -> None:
-    """Register the kit, the project lookup and the project-aware WebAuth (around identity's)."""
+    """Register the kit, the project lookup and the project-aware WebAuth (around identity's, or around a deny-all
+    one when no identity domain is wired)."""
     platform.register(ProjectsKit, kit)
     platform.register(ProjectLookup, ProjectAwareLookup(kit.uow_factory, kit.git_memo))
-    try:
-        inner: WebAuth = platform.resolve(WebAuth)
-    except Exception:  # punq: nothing registered (no identity domain wired)
-        inner = DenyAllAuth()
+    inner: WebAuth = resolve_optional(platform.container, WebAuth) or DenyAllAuth()
     platform.register(WebAuth, ProjectAwareWebAuth(inner, kit.uow_factory))
-    try:
-        ids: IdentityServices = platform.resolve(IdentityServices)
-    except Exception:  # punq: no identity domain wired
-        ids = None  # type: ignore[assignment]
+    ids: IdentityServices | None = resolve_optional(platform.container, IdentityServices)
     if ids is not None:
         # ownership counts in every identity decision (tokens, delegations, "changing a user needs all they hold")
         ids.authorizer.implicit = ProjectOwnership(kit.uow_factory)
@@ -114,31 +110,23 @@ def install_web(platform: Any, kit: ProjectsKit) -> None:
     platform.app_hooks.append(lambda app: app.middlewares.insert(0, kit.git_memo.middleware()))
 
 
-def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.5) -> None:
-    """Webhooks join the platform's outbox relay as a consumer (one relay for every consumer, started here
-    when no other domain has registered it); the delivery loop sends what is due."""
-    try:
-        relay: OutboxRelay = platform.resolve(OutboxRelay)
-    except Exception:  # punq: no relay registered yet
-        relay = OutboxRelay(kit.uow_factory, [])
-        platform.register(OutboxRelay, relay)
-
-        async def outbox_relay() -> None:
-            while True:
-                if not await relay.run_once():
-                    await asyncio.sleep(interval)
-
-        platform.background.append(outbox_relay)
+def start_webhook_loops(platform: Platform, kit: ProjectsKit, *, interval: float = 0.5) -> None:
+    """Merge requests and webhooks join the platform's outbox relay as consumers; the delivery loop sends what
+    is due."""
+    relay = platform.relay
     relay.consumers.append(kit.merge_requests.on_push)  # a push that merged an open merge request marks it merged
     relay.consumers.append(kit.webhooks.fan_out)
+
+    deliveries = LoopErrors("webhook deliveries")
 
     async def webhook_deliveries() -> None:
         while True:
             try:
                 attempted = await kit.webhooks.deliver_due()
-            except Exception:
-                log.exception("webhook delivery batch failed; retrying")
-                attempted = 0
+            except Exception as exc:
+                await asyncio.sleep(deliveries.failed(exc))
+                continue
+            deliveries.succeeded()
             if not attempted:
                 await asyncio.sleep(interval)
 
@@ -146,46 +134,68 @@ def start_webhook_loops(platform: Any, kit: ProjectsKit, *, interval: float = 0.
 
 
 def start_push_recovery(
-    platform: Any, kit: ProjectsKit, *, interval: float = 60.0, grace: timedelta = timedelta(minutes=2),
+    platform: Platform, kit: ProjectsKit, *, interval: float = 60.0, grace: timedelta = timedelta(minutes=2),
     abandon_after: timedelta = timedelta(hours=24),
 ) -> None:
-    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery)."""
+    """Every ``interval`` seconds, record the pushes a crash left unrecorded (corral.core.git.recovery); first
+    remove the stale quarantines of pushes killed with their git (corral.adapters.git_maintenance)."""
+
+    errors = LoopErrors("push recovery")
 
     async def push_recovery() -> None:
+        await kit.maintenance.sweep_quarantines()
         while True:
             try:
                 await recover_pushes(kit.uow_factory, kit.git, kit.clock, older_than=grace,
                                      abandon_after=abandon_after, in_flight=set(kit.pushes_in_flight))
-            except Exception:
-                log.exception("push recovery failed; retrying")
+            except Exception as exc:
+                await asyncio.sleep(min(errors.failed(exc), interval))
+                continue
+            errors.succeeded()
             await asyncio.sleep(interval)
 
     platform.background.append(push_recovery)
 
 
-async def wire_projects(platform: Any) -> None:
+def start_lfs_staging_sweep(platform: Any, kit: ProjectsKit, *, interval: float = 3600.0) -> None:
+    """Every ``interval`` seconds, delete the staged LFS uploads never verified (routes.lfs.sweep_staging)."""
+    from corral.entrypoints.web.routes.lfs import sweep_staging
+
+    async def lfs_staging_sweep() -> None:
+        while True:
+            try:
+                removed = await sweep_staging(kit.objects, kit.clock)
+                if removed:
+                    log.info("removed %d staged LFS upload(s) never verified", removed)
+            except Exception:
+                log.exception("LFS staging sweep failed; retrying")
+            await asyncio.sleep(interval)
+
+    platform.background.append(lfs_staging_sweep)
+
+
+async def wire_projects(platform: Platform) -> None:
+    """Build the projects kit; register it, the project lookup and the project-aware WebAuth; join the outbox
+    relay (merge requests, webhooks); start the webhook delivery and push recovery loops."""
     from corral.adapters.crypto import AesGcmCipher
     from corral.adapters.git_cli import GitCli
     from corral.adapters.webhooks import AiohttpWebhookTransport
-    from corral.entrypoints.masterkey import add_key_rewrap, key_ring
 
-    settings: Settings = platform.settings
-    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
-    clock: Clock = platform.resolve(Clock)
-    objects: ObjectStore = platform.resolve(ObjectStore)
+    settings = platform.settings
+    uow_factory, clock, objects = platform.uow_factory, platform.clock, platform.objects
     git = GitCli(settings.git_repos_dir or settings.data_dir / "repos")
     users: UserDirectory
-    try:
+    if platform.pg_pool is not None:
         from corral.adapters.postgres.projects import PostgresUserDirectory
 
-        users = PostgresUserDirectory(platform.resolve("pg_pool"))
-    except Exception:  # memory profile: no pool
+        users = PostgresUserDirectory(platform.pg_pool)
+    else:  # memory profile: no pool
         users = UowUserDirectory(uow_factory)
     # the one transport of project and notification webhooks (corral.core.outbound's rules, address pinning)
     transport = AiohttpWebhookTransport(allow_private=settings.webhook_allow_private_targets)
     platform.closers.append(transport.aclose)
-    sealer = WebhookSecretSealer(AesGcmCipher(), key_ring(platform))  # webhook secrets at rest: the envelope
-    add_key_rewrap(platform, WebhookKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key` / status
+    sealer = WebhookSecretSealer(AesGcmCipher(), platform.key_ring)  # webhook secrets at rest: the envelope
+    platform.key_rewraps.append(WebhookKeyRewrap(sealer))  # covered by `corral secrets rotate-master-key` / status
     try:  # secrets written in plain text before migration 053
         sealed = await seal_plaintext_webhook_secrets(uow_factory, sealer, clock)
     except Exception as exc:  # e.g. a schema without 053 yet: the next start does it (deliveries wait)
@@ -197,4 +207,6 @@ async def wire_projects(platform: Any) -> None:
     platform.closers.append(kit.maintenance.aclose)
     install_web(platform, kit)
     start_webhook_loops(platform, kit)
-    start_push_recovery(platform, kit)
+    start_push_recovery(platform, kit, interval=settings.git_push_recovery_seconds,
+                        grace=timedelta(seconds=settings.git_push_recovery_grace_seconds))
+    start_lfs_staging_sweep(platform, kit)

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from corral.core.workloads.ports import Executor
+from corral.entrypoints.config import Settings
+from corral.entrypoints.platform import Platform
 
 __all__ = ["build_executor", "wire_workloads"]
 
 
-def build_executor(settings: Any) -> Any:
+def build_executor(settings: Settings) -> Any:
     """The Executor the settings choose (not started: the Kubernetes client is made on first use)."""
     if settings.profile == "memory":
         from corral.fakes.executor import InMemoryExecutor
@@ -34,7 +36,7 @@ def build_executor(settings: Any) -> Any:
     return LocalExecutor(settings.data_dir / "workloads")
 
 
-async def wire_workloads(platform: Any) -> None:
+async def wire_workloads(platform: Platform) -> None:
     executor = build_executor(platform.settings)
     platform.register(Executor, executor)
     if hasattr(executor, "aclose"):

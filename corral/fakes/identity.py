@@ -20,7 +20,7 @@ from corral.core.identity.model import (
     TotpEnrolment,
     User,
 )
-from corral.core.pagination import Page, decode_cursor, encode_cursor
+from corral.core.pagination import Page, cursor_str, decode_cursor, encode_cursor
 
 __all__ = [
     "InMemoryDelegationStore",
@@ -58,9 +58,8 @@ T = TypeVar("T")
 def _page(items: list[T], key: str, limit: int, cursor: str | None, value: Callable[[T], str],
           descending: bool = False) -> Page[T]:
     """Items (already sorted by ``value``) after the cursor's position."""
-    after = decode_cursor(cursor)
-    if after is not None:
-        mark = str(after.get(key))
+    mark = cursor_str(decode_cursor(cursor), key)
+    if mark is not None:
         items = [i for i in items if (value(i) < mark if descending else value(i) > mark)]
     page = items[:limit]
     nxt = encode_cursor({key: value(page[-1])}) if len(items) > limit else None

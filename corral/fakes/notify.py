@@ -19,7 +19,7 @@ from corral.core.notify.model import (
     Recipient,
     RenderedMessage,
 )
-from corral.core.pagination import Page, decode_cursor, encode_cursor
+from corral.core.pagination import Page, cursor_str, decode_cursor, encode_cursor
 from corral.fakes.identity import InMemoryIdentityData
 from corral.fakes.outbox import RowLocks
 
@@ -78,7 +78,7 @@ class InMemoryNotificationStore:
         limit: int,
         cursor: str | None,
     ) -> Page[Notification]:
-        after = decode_cursor(cursor)
+        after = cursor_str(decode_cursor(cursor), "id")
         items = sorted(
             (
                 n for n in self.tables.notifications.values()
@@ -88,7 +88,7 @@ class InMemoryNotificationStore:
             key=lambda n: n.id, reverse=True,
         )
         if after is not None:
-            items = [n for n in items if str(n.id) < str(after.get("id"))]
+            items = [n for n in items if str(n.id) < after]
         page = items[:limit]
         more = len(items) > limit
         return Page(page, encode_cursor({"id": str(page[-1].id)}) if more else None)

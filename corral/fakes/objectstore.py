@@ -142,6 +142,19 @@ class InMemoryObjectStore:
         if self._objects.pop(key, None) is not None:
             self._keys.remove(key)
 
+    async def move_if_absent(self, source: str, key: str) -> bool:
+        validate_key(source)
+        validate_key(key)
+        self._check_up()
+        self.calls.append(("move_if_absent", key))
+        stored = self._lookup(source)
+        await self.delete(source)
+        if key in self._objects:
+            return False
+        self._objects[key] = _Stored(stored.data, attrs.evolve(stored.info, key=key))
+        bisect.insort(self._keys, key)
+        return True
+
     async def signed_url(self, key: str, *, method: str = "GET", expires_in: int = 3600) -> str:
         self._check_up()
         return self._signer.sign(key, method=method, expires_in=expires_in)

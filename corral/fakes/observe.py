@@ -31,6 +31,7 @@ from corral.core.observe.model import (
     MetricSeries,
     SpanItem,
     TelemetryBatch,
+    clean_batch,
 )
 from corral.core.observe.ports import ColdFile, ColdPart, HotPart
 
@@ -114,6 +115,7 @@ class InMemoryTelemetryStore:
             raise exc
         if batch.encoded:
             raise Unavailable("the in-memory telemetry store takes rows, not encoded COPY data")
+        batch = clean_batch(batch)  # as PostgreSQL: text holds no NUL / lone surrogate (U+FFFD instead)
         self.logs.extend(dict(zip(LOG_COLUMNS, r, strict=True)) for r in batch.logs)
         self.spans.extend(dict(zip(SPAN_COLUMNS, r, strict=True)) for r in batch.spans)
         self.points.extend(dict(zip(POINT_COLUMNS, r, strict=True)) for r in batch.points)

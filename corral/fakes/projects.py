@@ -3,7 +3,9 @@ copy, see corral.fakes.uow)."""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import itertools
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -11,7 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from corral.core.errors import Conflict
-from corral.core.git.model import PushIntent
+from corral.core.git.model import PushIntent, RefUpdate
 from corral.core.identity.model import SealedSecret
 from corral.core.projects.model import (
     UNSEALED_SECRET,
@@ -27,6 +29,7 @@ from corral.core.projects.model import (
     WebhookDelivery,
 )
 from corral.core.projects.ports import UserRef
+from corral.fakes.outbox import RowLocks
 
 __all__ = [
     "InMemoryBranchProtectionStore",
@@ -59,6 +62,8 @@ class ProjectsData:
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
     push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
+    # (sequence, project, move, time): recorded ref moves, in recording order
+    ref_moves: list[tuple[int, uuid.UUID, RefUpdate, datetime]] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -352,11 +357,17 @@ class InMemoryUserDirectory:
         return {i: self.users[i] for i in ids if i in self.users}
 
 
+_MOVE_SEQ = itertools.count(1)
+
+
 @attrs.define
 class InMemoryPushIntentStore:
     """See corral.core.git.ports.PushIntentStore."""
 
     data: ProjectsData
+    locks: RowLocks = attrs.field(factory=RowLocks)  # the database's, shared by its units
+    owner: object = attrs.field(factory=object)  # the unit of work
+    committed: ProjectsData | None = None  # the database's committed tables (moves are read as committed)
 
     async def add(self, intent: PushIntent) -> None:
         self.data.push_intents[intent.id] = intent
@@ -368,3 +379,28 @@ class InMemoryPushIntentStore:
         found = sorted((i for i in self.data.push_intents.values() if i.created_at < before),
                        key=lambda i: (i.created_at, i.id))
         return found[:limit]
+
+    async def lock_moves(self, project_id: uuid.UUID) -> None:
+        key = uuid.uuid5(project_id, "git ref moves")
+        while self.locks.held.setdefault(key, self.owner) is not self.owner:  # noqa: ASYNC110 (no event to wait on)
+            await asyncio.sleep(0.001)  # held by another open unit (released when it ends)
+
+    async def moves_since(self, project_id: uuid.UUID, refs: builtins.list[str],
+                          since: datetime) -> builtins.list[RefUpdate]:
+        # read committed (as PostgreSQL): the moves other units committed, and this unit's own
+        rows = {row[0]: row for row in self.data.ref_moves}
+        if self.committed is not None:
+            rows.update((row[0], row) for row in self.committed.ref_moves)
+        wanted = set(refs)
+        return [m for _, p, m, at in sorted(rows.values(), key=lambda row: row[0])
+                if p == project_id and m.ref in wanted and at >= since]
+
+    async def add_moves(self, project_id: uuid.UUID, moves: builtins.list[RefUpdate], at: datetime) -> None:
+        self.data.ref_moves.extend((next(_MOVE_SEQ), project_id, m, at) for m in moves)
+
+    async def forget_moves(self, before: datetime) -> int:
+        kept = [row for row in self.data.ref_moves if row[3] >= before]
+        dropped = len(self.data.ref_moves) - len(kept)
+        if dropped:
+            self.data.ref_moves = kept
+        return dropped

@@ -28,6 +28,7 @@ from corral.core.clock import Clock
 from corral.core.errors import Conflict
 from corral.fakes.audit import AuditTable, InMemoryAuditLog
 from corral.fakes.clock import FakeClock
+from corral.fakes.deploy import DeployTables, InMemoryDeployStore
 from corral.fakes.identity import (
     InMemoryDelegationStore,
     InMemoryIdentityData,
@@ -46,6 +47,7 @@ from corral.fakes.notify import (
     NotifyTables,
 )
 from corral.fakes.outbox import InMemoryOutbox, OutboxTable, RowLocks
+from corral.fakes.pipeline_store import InMemoryPipelineStore, PipelineTables
 from corral.fakes.projects import (
     InMemoryBranchProtectionStore,
     InMemoryCommentStore,
@@ -75,6 +77,8 @@ class InMemoryDatabase:
     secrets: SecretTables = attrs.field(factory=SecretTables)
     notify: NotifyTables = attrs.field(factory=NotifyTables)
     projects: ProjectsData = attrs.field(factory=ProjectsData)
+    deploy: DeployTables = attrs.field(factory=DeployTables)
+    pipelines: PipelineTables = attrs.field(factory=PipelineTables)
     # not a component: issue/MR number counters behave like PostgreSQL's row-locked UPDATE (never conflict)
     project_counters: dict[Any, int] = attrs.field(factory=dict, metadata={"component": False})
     # not a component: row locks belong to the live database, never to a unit's copy
@@ -196,7 +200,13 @@ class InMemoryUnitOfWork:
         self.branch_protections = InMemoryBranchProtectionStore(projects)
         self.webhooks = InMemoryWebhookStore(projects)
         self.webhook_deliveries = InMemoryWebhookDeliveryStore(projects)
-        self.push_intents = InMemoryPushIntentStore(projects)
+        self.push_intents = InMemoryPushIntentStore(projects, self.db.row_locks, owner=self,
+                                                    committed=self.db.projects)
+        # deployer
+        self.deploy = InMemoryDeployStore(work["deploy"])
+        # pipelines
+        self.pipelines = InMemoryPipelineStore(work["pipelines"], self.db.project_counters, self.db.row_locks,
+                                               owner=self)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import AuthMethod
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routing import RouteTable
@@ -104,16 +105,16 @@ async def bench(args: argparse.Namespace, dsn: str, valkey_url: str) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     settings = Settings(database_url=dsn, valkey_url=valkey_url, data_dir=data_dir, log_level="error",
                         port=free_port())
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     try:
         ids: IdentityServices = platform.resolve(IdentityServices)
-        await ids.users.create(SYSTEM, name="bench", email="bench@example.com", password="bench password 1",
-                               admin=True)
-        issued = await ids.tokens.create(SYSTEM, name="bench", scopes=["project:read", "observe:read"],
-                                         project_id=None, expires_at=None, user="bench")
+        await ids.users.create(SYSTEM, NewUser(name="bench", email="bench@example.com", password="bench password 1",
+                                               admin=True))
+        issued = await ids.tokens.create(SYSTEM, NewToken(name="bench", scopes=["project:read", "observe:read"],
+                                                          user="bench"))
         app = create_app(platform)
         baseline.mount(app)
-        app["bench_pool"] = platform.resolve("pg_pool")
+        app["bench_pool"] = platform.pg_pool
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", settings.port)

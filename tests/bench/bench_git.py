@@ -39,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import Platform, start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.servicekit import PostgresServer, ValkeyServer
@@ -203,7 +204,7 @@ async def main() -> None:
         from corral.entrypoints.observability import configure_logging
 
         configure_logging(settings.log_level, "text")
-        platform = await Platform.start(settings)
+        platform = await start_platform(settings)
         runner = web.AppRunner(create_app(platform), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -222,19 +223,19 @@ async def main() -> None:
 
 async def run(platform: Platform, base: str, tmp: Path, args: argparse.Namespace) -> None:
     ids: IdentityServices = platform.resolve(IdentityServices)
-    await ids.users.create(SYSTEM, name="bench", email="bench@example.com", password="bench bench bench",
-                           admin=True)
+    await ids.users.create(SYSTEM, NewUser(name="bench", email="bench@example.com", password="bench bench bench",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get("bench")).id, None)
-    token = (await ids.tokens.create(SYSTEM, name="bench", scopes=sorted(held), project_id=None, expires_at=None,
-                                     user="bench")).secret
+    token = (await ids.tokens.create(SYSTEM, NewToken(name="bench", scopes=sorted(held), user="bench"))).secret
+    from corral.core.projects.commands import NewBranchProtection, NewProject
     from corral.core.projects.model import Actor
     from corral.entrypoints.web.project_access import ProjectsKit
 
     kit: ProjectsKit = platform.resolve(ProjectsKit)
     user = await ids.users.get("bench")
     actor = Actor(user.id, user.name)
-    project = await kit.projects.create(actor, name="big")
-    await kit.protections.create(actor, project, {"pattern": "main"})
+    project = await kit.projects.create(actor, NewProject(name="big"))
+    await kit.protections.create(actor, project, NewBranchProtection(pattern="main"))
     corral_url = f"{base}/bench/big.git"
 
     # the source repository, pushed through Corral once; file:// reads Corral's own bare repository

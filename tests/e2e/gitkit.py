@@ -17,6 +17,7 @@ from aiohttp import web
 
 from corral.adapters.git_cli import GitCli
 from corral.adapters.webhooks import AiohttpWebhookTransport
+from corral.core.identity.commands import NewBinding, NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.core.outbox.relay import OutboxRelay
@@ -81,12 +82,12 @@ class Corral:
 
     async def user(self, name: str, *roles: str, admin: bool = False) -> str:
         """Create a user holding ``roles`` globally; returns an API token with every permission they hold."""
-        await self.ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW, admin=admin)
+        await self.ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW, admin=admin))
         for role in roles:
-            await self.ids.rbac.bind(SYSTEM, name, role, None)
+            await self.ids.rbac.bind(SYSTEM, NewBinding(user=name, role=role))
         held = await self.ids.authorizer.user_permissions((await self.ids.users.get(name)).id, None)
-        issued = await self.ids.tokens.create(SYSTEM, name="t", scopes=sorted(held) or ["project:read"],
-                                              project_id=None, expires_at=None, user=name)
+        issued = await self.ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held) or ["project:read"],
+                                                               user=name))
         return issued.secret
 
     def url(self, slug: str) -> str:

@@ -19,10 +19,11 @@ def packs(repo: Path) -> list[str]:
 
 async def _project(corral, tmp_path: Path) -> tuple[str, Path, Path, str]:
     alice = await corral.user("alice", admin=True)
+    from corral.core.projects.commands import NewProject
     from corral.core.projects.model import Actor
 
     user = await corral.ids.users.get("alice")
-    project = await corral.kit.projects.create(Actor(user.id, user.name), name="app")
+    project = await corral.kit.projects.create(Actor(user.id, user.name), NewProject(name="app"))
     served = corral.kit.git.path(project.repo_path)
     # every push keeps its pack; more than two packs make ``gc --auto`` repack
     await git(served, "config", "receive.unpackLimit", "1")
@@ -120,3 +121,37 @@ async def test_pushes_coalesce_and_close_interrupts_safely(corral, tmp_path: Pat
     assert (await git(served, "fsck", "--no-progress")).returncode == 0
     assert (await git(served, "rev-list", "--count", "main")).stdout.strip() == "8"
     assert len(packs(served)) == 1
+
+
+async def test_stale_push_quarantines_are_removed_and_live_ones_kept(corral, tmp_path: Path) -> None:
+    """A push killed with its receive-pack leaves ``objects/tmp_objdir-incoming-*``; once nothing in it changed
+    for an hour it is removed (the sweep at start, and before a maintenance run); a younger one (a push another
+    replica may be receiving right now) stays. The repository stays sound and pushable."""
+    import os
+    import time
+
+    alice, served, work, repo = await _project(corral, tmp_path)
+    await _push(work, alice, 0)
+    objects = served / "objects"
+
+    def quarantine(name: str, age: float) -> Path:
+        q = objects / f"tmp_objdir-incoming-{name}"
+        (q / "pack").mkdir(parents=True)
+        (q / "pack" / "tmp_pack_x").write_bytes(b"PACK half")
+        for path in (q / "pack" / "tmp_pack_x", q / "pack", q):
+            os.utime(path, (time.time() - age,) * 2)
+        return q
+
+    stale, live = quarantine("stale", 2 * 3600), quarantine("live", 60)
+    half_stale = quarantine("busy", 2 * 3600)
+    os.utime(half_stale / "pack" / "tmp_pack_x")  # its pack is still being written: not stale
+    assert await corral.kit.maintenance.sweep_quarantines() == 1
+    assert not stale.exists() and live.exists() and half_stale.exists()
+    os.utime(live, (time.time() - 2 * 3600,) * 2)
+    for path in live.rglob("*"):
+        os.utime(path, (time.time() - 2 * 3600,) * 2)
+    corral.kit.maintenance.request(repo)  # the maintenance run removes it too
+    await corral.kit.maintenance.wait_idle()
+    assert not live.exists() and half_stale.exists()
+    await _push(work, alice, 1)
+    assert (await git(served, "fsck", "--no-progress")).returncode == 0

@@ -1,4 +1,4 @@
-"""The whole platform on PostgreSQL + Valkey (Platform.start, every wiring), driven by the real git CLI:
+"""The whole platform on PostgreSQL + Valkey (start_platform, every wiring), driven by the real git CLI:
 push, push event in the PostgreSQL outbox, concurrent issue numbers, merge conflict 409."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.e2e.gitkit import _HOME, git, write
@@ -25,7 +26,7 @@ async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
     _HOME[:] = [tmp_path / ".home"]
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data",
                         webhook_allow_private_targets=True)
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     platform.start_background()
     runner = web.AppRunner(create_app(platform))
     await runner.setup()
@@ -40,11 +41,10 @@ async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
 async def test_platform_push_issues_and_conflict(platform_app, tmp_path: Path) -> None:
     platform, base = platform_app
     ids: IdentityServices = platform.resolve(IdentityServices)
-    await ids.users.create(SYSTEM, name="alice", email="alice@example.com", password="correct horse battery",
-                           admin=True)
+    await ids.users.create(SYSTEM, NewUser(name="alice", email="alice@example.com", password="correct horse battery",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get("alice")).id, None)
-    token = (await ids.tokens.create(SYSTEM, name="t", scopes=sorted(held), project_id=None, expires_at=None,
-                                     user="alice")).secret
+    token = (await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="alice"))).secret
     auth = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=auth) as s:
         async with s.post(f"{base}/api/v1/projects", json={"name": "app"}) as r:
@@ -64,7 +64,7 @@ async def test_platform_push_issues_and_conflict(platform_app, tmp_path: Path) -
         write(work / "a.txt", "moved\n")
         await git(work, "commit", "-qam", "moved")
         await git(work, "push", "origin", "main", token=token)
-        pool = platform.resolve("pg_pool")
+        pool = platform.pg_pool
         topics = [r["topic"] for r in await pool.fetch("SELECT topic FROM outbox ORDER BY id")]
         assert topics.count("push") == 3
         assert await pool.fetchval("SELECT count(*) FROM git_push_intents") == 0  # each claimed by its record

@@ -122,3 +122,69 @@ async def test_verify_refuses_content_that_does_not_hash_to_the_oid(corral) -> N
         headers={"Authorization": f"Bearer {vic}", "Accept": LFS_JSON},
     ) as r:
         assert r.status == 403
+
+
+async def test_a_verified_object_cannot_be_overwritten(corral, tmp_path: Path) -> None:
+    """The attack: once an object was uploaded (real git lfs) and verified, a writer asked the batch API to
+    upload the same oid with another size and got a signed link to the object's own key, and replaced its
+    bytes. Now: no upload action for a stored oid (422 for a size mismatch), links name a staging key, and
+    nothing reaches the object's key unless it hashes to the oid and the key is absent."""
+    alice = await corral.user("alice", admin=True)
+    async with aiohttp.ClientSession() as s, s.post(f"{corral.base}/api/v1/projects", json={"name": "media"},
+                                                    headers={"Authorization": f"Bearer {alice}"}) as r:
+        assert r.status == 201
+    url = corral.url("alice/media")
+    project = await corral.kit.projects.get("alice", "media")
+    work = tmp_path / "w"
+    await git(tmp_path, "lfs", "install")
+    await git(tmp_path, "clone", url, "w", token=alice)
+    await git(work, "lfs", "track", "*.bin")
+    blob = os.urandom(200_000)
+    oid = hashlib.sha256(blob).hexdigest()
+    write(work / "data.bin", blob)
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "lfs")
+    await git(work, "push", "origin", "main", token=alice)
+    key = f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
+    assert await corral.kit.objects.read(key) == blob
+
+    same = (await _batch(corral, url, alice, "upload", [{"oid": oid, "size": len(blob)}]))["objects"][0]
+    assert "actions" not in same and "error" not in same  # present: nothing to upload
+    other = (await _batch(corral, url, alice, "upload", [{"oid": oid, "size": 5}]))["objects"][0]
+    assert "actions" not in other and other["error"]["code"] == 422
+    auth = {"Authorization": f"Bearer {alice}"}
+    async with aiohttp.ClientSession() as s:
+        # straight at Corral's streaming upload route: other bytes are refused, the same bytes change nothing
+        async with s.put(f"{url}/info/lfs/objects/{oid}", data=b"evil", headers=auth) as r:
+            assert r.status == 422
+        async with s.put(f"{url}/info/lfs/objects/{oid}", data=blob, headers=auth) as r:
+            assert r.status == 200
+        # a link handed out before the object was stored (two uploaders racing): bad bytes never get through
+        fresh = os.urandom(1000)
+        fresh_oid = hashlib.sha256(fresh).hexdigest()
+        fresh_key = f"lfs/{project.id}/{fresh_oid[:2]}/{fresh_oid[2:4]}/{fresh_oid}"
+        first, second = [(await _batch(corral, url, alice, "upload", [{"oid": fresh_oid, "size": 1000}]))
+                         ["objects"][0]["actions"] for _ in range(2)]
+        assert "lfs-staging" in first["upload"]["href"] and fresh_oid[:2] + "/" not in first["upload"]["href"]
+        async with s.put(first["upload"]["href"], data=fresh) as r:
+            assert r.status in (200, 201)
+        assert not await corral.kit.objects.exists(fresh_key)  # not visible before it was checked
+        async with s.post(first["verify"]["href"], json={"oid": fresh_oid, "size": 1000},
+                          headers=first["verify"]["header"]) as r:
+            assert r.status == 200, await r.text()
+        assert await corral.kit.objects.read(fresh_key) == fresh
+        async with s.put(second["upload"]["href"], data=os.urandom(1000)) as r:  # same size, other bytes
+            assert r.status in (200, 201)
+        async with s.post(second["verify"]["href"], json={"oid": fresh_oid, "size": 1000},
+                          headers=second["verify"]["header"]) as r:
+            assert r.status == 422
+        async with s.post(first["verify"]["href"], json={"oid": fresh_oid, "size": 1000},  # a retried verify
+                          headers=first["verify"]["header"]) as r:
+            assert r.status == 200
+    assert await corral.kit.objects.read(fresh_key) == fresh
+    assert await corral.kit.objects.read(key) == blob
+    assert (await corral.kit.objects.list(f"lfs-staging/{project.id}/")).objects == []  # nothing left staged
+    uploads = [(a.detail["oid"], a.detail["via"]) for a in corral.memory.audit if a.action == "lfs.upload"]
+    assert uploads == [(oid, "signed_url"), (fresh_oid, "signed_url")]
+    await git(tmp_path, "clone", url, "c", token=alice)  # the real client still gets the original bytes
+    assert (tmp_path / "c" / "data.bin").read_bytes() == blob

@@ -21,6 +21,7 @@ from corral.adapters.smtp import SmtpEmailSender
 from corral.adapters.webhooks import AiohttpWebhookTransport
 from corral.contracts.notify import NotificationStoresContract
 from corral.core.errors import Unavailable
+from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.dispatcher import NotificationDispatcher
 from corral.core.notify.model import Channel, NotificationStatus, Recipient, RenderedMessage
 from corral.core.notify.planner import NotificationPlanner
@@ -135,7 +136,7 @@ async def test_email_and_webhook_reach_the_right_people_signed(uow_factory, peop
     transport = AiohttpWebhookTransport(allow_private=True)
     relay, dispatcher = world(uow_factory, smtp_sink, transport)
     await NotificationService(uow_factory, uow_factory.clock, allow_private_webhooks=True).set_preferences(
-        owner, {"events": {"build_failed": ["in_app", "email", "webhook"]}, "webhook_url": url}
+        owner, PreferencesUpdate(events={"build_failed": ["in_app", "email", "webhook"]}, webhook_url=url)
     )
     await emit(uow_factory, "build_failed", {
         "title": "main #42 <failed>", "project": "acme/web", "ref": "main", "url": "https://corral.example.org/p/1",
@@ -175,7 +176,7 @@ async def test_retry_then_success_and_one_failing_channel_does_not_block(uow_fac
     transport = AiohttpWebhookTransport(allow_private=True)
     relay, dispatcher = world(uow_factory, smtp_sink, transport)
     await NotificationService(uow_factory, uow_factory.clock, allow_private_webhooks=True).set_preferences(
-        ann, {"events": {"deploy_status": ["email", "webhook"]}, "webhook_url": url})
+        ann, PreferencesUpdate(events={"deploy_status": ["email", "webhook"]}, webhook_url=url))
     await emit(uow_factory, "deploy_status", {"status": "failed", "environment": "prod"}, project)
     await relay.run_once()
     assert await dispatcher.deliver_due() == 2

@@ -9,8 +9,9 @@ import os
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.outbox.relay import OutboxRelay
 from corral.core.uow import UnitOfWorkFactory
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.integration.platformkit import add_project_of_root
@@ -27,9 +28,9 @@ async def test_outbox_event_reaches_inbox_and_mail(db_dsn, valkey_url, tmp_path,
         bootstrap_admin_name="root", bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.org",
         smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_security="none", smtp_from="corral@example.org",
     )
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     try:
-        assert platform.resolve("outbox_consumers")  # one shared relay; other domains append to this list
+        assert platform.resolve(OutboxRelay) is platform.relay and platform.relay.consumers  # one shared relay
         _admin_id, project_id = await add_project_of_root(db_dsn)
         platform.start_background()
         uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)

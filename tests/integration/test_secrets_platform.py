@@ -16,9 +16,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.identity.model import AuthMethod, Principal
+from corral.core.secrets.commands import PutSecret
 from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import secrets as secret_routes
 from corral.entrypoints.web.security import ProjectLookup
@@ -65,7 +66,7 @@ def settings(db_dsn, valkey_url, tmp_path):
 
 async def test_routes_dump_and_logs_never_hold_the_value(settings, db_dsn, caplog):
     caplog.set_level(logging.DEBUG)
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     try:
         admin_id, project_id = await add_project_of_root(db_dsn)
         platform.register(ProjectLookup, Lookup(project_id))
@@ -136,7 +137,7 @@ async def test_routes_dump_and_logs_never_hold_the_value(settings, db_dsn, caplo
 
 
 async def test_wrong_master_key_stops_production_and_rotation_cli_rewraps(settings, db_dsn, monkeypatch):
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     try:
         from corral.core.secrets.service import SecretsService
 
@@ -148,23 +149,23 @@ async def test_wrong_master_key_stops_production_and_rotation_cli_rewraps(settin
             await conn.close()
         who = Principal(user_id=admin_id, name="root", method=AuthMethod.SYSTEM)
         for i in range(5):
-            await service.put(who, None, f"G{i}", f"{VALUE}-{i}", "all")
+            await service.put(who, None, f"G{i}", PutSecret(value=f"{VALUE}-{i}", scope=SecretScope.ALL))
     finally:
         await platform.aclose()
     wrong = attrs.evolve(settings, master_key=b64(os.urandom(32)), environment="production")
     with pytest.raises(SecretUndecryptable, match="master key is wrong"):
-        await Platform.start(wrong)
+        await start_platform(wrong)
     missing = attrs.evolve(settings, master_key=None, environment="production")
     from corral.entrypoints.config import ConfigError
 
     with pytest.raises(ConfigError, match="CORRAL_MASTER_KEY must be set in production"):
-        await Platform.start(missing)
+        await start_platform(missing)
 
     new_key = b64(os.urandom(32))
     report = await rotate_master_key(monkeypatch, settings, new_key, batch_size=2)
     assert report["rewrapped"] == 5 and report["done"] is True
     only_new = attrs.evolve(settings, master_key=new_key, environment="production")
-    platform = await Platform.start(only_new)
+    platform = await start_platform(only_new)
     try:
         reader: SecretReader = platform.resolve(SecretReader)
         got = await reader.read(who, None, "G3", SecretScope.DEPLOY, "check")

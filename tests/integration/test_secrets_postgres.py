@@ -14,6 +14,7 @@ from corral.adapters.crypto import AesGcmCipher, AesGcmKeyWrapper
 from corral.adapters.postgres.pool import create_pool
 from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
 from corral.contracts.secrets import SecretStoreContract
+from corral.core.secrets.commands import PutSecret
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
@@ -68,8 +69,8 @@ async def test_tamper_swap_and_wrong_key_fail_loudly(uow_factory, project_id, po
     env = envelope(MASTER)
     service = SecretsService(uow_factory, env, FakeClock())
     reader = SecretReader(uow_factory, env, AllowAllAuthorizer(), FakeClock())
-    a, _ = await service.put(ALICE, project_id, "A", "value-a", "all")
-    b, _ = await service.put(ALICE, project_id, "B", "value-b", "all")
+    a, _ = await service.put(ALICE, project_id, "A", PutSecret(value="value-a", scope=SecretScope.ALL))
+    b, _ = await service.put(ALICE, project_id, "B", PutSecret(value="value-b", scope=SecretScope.ALL))
     assert await reader.read(ALICE, project_id, "A", SecretScope.AGENT, "t") == "value-a"
     async with pool.acquire() as conn:
         await conn.execute(
@@ -85,7 +86,7 @@ async def test_tamper_swap_and_wrong_key_fail_loudly(uow_factory, project_id, po
     for name in ("A", "B"):
         with pytest.raises(SecretUndecryptable, match=f"secret {name}"):
             await reader.read(ALICE, project_id, name, SecretScope.AGENT, "t")
-    await service.put(ALICE, project_id, "C", "value-c", "all")
+    await service.put(ALICE, project_id, "C", PutSecret(value="value-c", scope=SecretScope.ALL))
     wrong = envelope(os.urandom(32))
     with pytest.raises(SecretUndecryptable, match="not configured"):
         await SecretReader(uow_factory, wrong, AllowAllAuthorizer(), FakeClock()).read(
@@ -99,7 +100,8 @@ async def test_rotation_killed_half_way_resumes_and_concurrent_runs_do_not_colli
     old_env = envelope(MASTER)
     service = SecretsService(uow_factory, old_env, FakeClock())
     for i, value in enumerate(SECRET_VALUES):
-        await service.put(ALICE, project_id if i % 2 else None, f"S{i}", value, "all")
+        where = project_id if i % 2 else None
+        await service.put(ALICE, where, f"S{i}", PutSecret(value=value, scope=SecretScope.ALL))
     new = os.urandom(32)
     both = envelope(new, MASTER)
     rotation = MasterKeyRotation(uow_factory, both, FakeClock(), batch_size=2)
@@ -133,8 +135,8 @@ async def test_database_dump_holds_no_plaintext(uow_factory, project_id, db_dsn,
     service = SecretsService(uow_factory, env, FakeClock())
     reader = SecretReader(uow_factory, env, AllowAllAuthorizer(), FakeClock())
     marker = f"dump-marker-{uuid.uuid4().hex}"
-    await service.put(ALICE, project_id, "DUMPED", marker, "all")
-    await service.put(ALICE, None, "DUMPED_G", marker + "g", "all")
+    await service.put(ALICE, project_id, "DUMPED", PutSecret(value=marker, scope=SecretScope.ALL))
+    await service.put(ALICE, None, "DUMPED_G", PutSecret(value=marker + "g", scope=SecretScope.ALL))
     await reader.read_many(ALICE, project_id, ["DUMPED", "DUMPED_G"], SecretScope.DEPLOY, "deploy 1")
     dump = await _dump(db_dsn, pool)
     assert b"DUMPED" in dump  # names are stored; the dump is real

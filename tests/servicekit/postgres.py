@@ -41,6 +41,8 @@ class PostgresServer:
     user: str
     base_dir: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    args: list[str] = field(default_factory=list, repr=False)  # how it was started: for kill() and resume()
+    run_as: str | None = field(default=None, repr=False)
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
@@ -101,21 +103,39 @@ class PostgresServer:
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
         proc = spawn(args, log_path=log, user=run_as)
-        pg_isready = str(bindir / "pg_isready")
+
+        server = cls(host="127.0.0.1", port=port, user="postgres", base_dir=base, proc=proc, args=args, run_as=run_as)
+        try:
+            server._wait_ready(timeout)
+        except ServiceError:
+            remove_dir(base)
+            raise
+        return server
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
+        pg_isready = str(_pg_bindir() / "pg_isready")
 
         def ready() -> bool:
             probe = subprocess.run(
-                [pg_isready, "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-t", "1"],
+                [pg_isready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-t", "1"],
                 check=False,
             )
             return probe.returncode == 0
 
-        try:
-            wait_until(ready, proc, what="PostgreSQL", log=log, timeout=timeout)
-        except ServiceError:
-            remove_dir(base)
-            raise
-        return cls(host="127.0.0.1", port=port, user="postgres", base_dir=base, proc=proc)
+        wait_until(ready, self.proc, what="PostgreSQL", log=self.base_dir / "postgres.log", timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the whole server (postmaster and backends): a crash, as far as clients can tell."""
+        if self.proc is not None:
+            terminate(self.proc, signal.SIGKILL)
+            self.proc = None
+
+    def resume(self, *, timeout: float = 60.0) -> None:
+        """Start the server killed by ``kill()`` again on the same port and data (crash recovery runs)."""
+        assert self.proc is None and self.args, "resume() follows kill()"
+        self.proc = spawn(self.args, log_path=self.base_dir / "postgres.log", user=self.run_as)
+        self._wait_ready(timeout)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -45,6 +45,7 @@ class ValkeyServer:
     port: int
     base_dir: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    args: list[str] = field(default_factory=list, repr=False)  # how it was started: for kill() and resume()
 
     def url(self, db: int = 0) -> str:
         return f"redis://{self.host}:{self.port}/{db}"
@@ -80,7 +81,20 @@ class ValkeyServer:
         except ServiceError:
             remove_dir(base)
             raise
-        return cls(host="127.0.0.1", port=port, base_dir=base, proc=proc)
+        return cls(host="127.0.0.1", port=port, base_dir=base, proc=proc, args=args)
+
+    def kill(self) -> None:
+        """SIGKILL the server (its data is lost: it runs without persistence)."""
+        if self.proc is not None:
+            terminate(self.proc, signal.SIGKILL)
+            self.proc = None
+
+    def resume(self, *, timeout: float = 15.0) -> None:
+        """Start the server killed by ``kill()`` again on the same port."""
+        assert self.proc is None and self.args, "resume() follows kill()"
+        log = self.base_dir / "valkey.log"
+        self.proc = spawn(self.args, log_path=log, cwd=self.base_dir)
+        wait_until(lambda: _valkey_ping(self.port), self.proc, what="Valkey", log=log, timeout=timeout)
 
     def flushall(self) -> None:
         with socket.create_connection((self.host, self.port), timeout=5) as sock:

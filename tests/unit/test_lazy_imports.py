@@ -12,7 +12,7 @@ import sys
 import corral.entrypoints.cli
 import corral.entrypoints.bootstrap  # imports every domain's wiring module, as `corral serve` does
 import corral.adapters.coldtier, corral.adapters.postgres.observe
-import corral.entrypoints.observe, corral.entrypoints.web.app
+import corral.entrypoints.observe_wiring, corral.entrypoints.web.app
 print(sorted(m for m in ("pyarrow", "duckdb") if m in sys.modules))
 from corral.adapters.coldtier import encode_parquet
 encode_parquet("logs", [])

@@ -11,6 +11,7 @@ import pytest
 from corral.adapters.notify_templates import JinjaRenderer
 from corral.contracts.notify import NotificationStoresContract
 from corral.core.errors import InvalidInput, NotFound
+from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.dispatcher import NotificationDispatcher
 from corral.core.notify.model import Channel, EventType, NotificationStatus, Preferences, Recipient
 from corral.core.notify.planner import NotificationPlanner
@@ -110,8 +111,8 @@ async def test_event_reaches_project_roles_and_named_users_but_not_the_actor(w: 
 async def test_preferences_choose_channels(w: World):
     ann = await w.people.user("ann")
     project = await w.people.project(ann.user_id)
-    await w.service.set_preferences(ann, {"events": {"build_failed": ["webhook"], "mr_created": []},
-                                          "webhook_url": "http://hooks.local/ann"})
+    await w.service.set_preferences(ann, PreferencesUpdate(events={"build_failed": ["webhook"], "mr_created": []},
+                                          webhook_url="http://hooks.local/ann"))
     await w.emit("build_failed", {"title": "t"}, project)
     await w.emit("mr_created", {"title": "t"}, project)
     await w.emit("deploy_status", {"status": "ok"}, project)
@@ -120,13 +121,13 @@ async def test_preferences_choose_channels(w: World):
         (EventType.DEPLOY_STATUS, Channel.IN_APP),
     ]
     with pytest.raises(InvalidInput) as err:
-        await w.service.set_preferences(ann, {"events": {"build_failed": ["pigeon"]}})
+        await w.service.set_preferences(ann, PreferencesUpdate(events={"build_failed": ["pigeon"]}))
     assert err.value.field == "events.build_failed"
     with pytest.raises(InvalidInput) as err:
-        await w.service.set_preferences(ann, {"events": {"nope": []}})
+        await w.service.set_preferences(ann, PreferencesUpdate(events={"nope": []}))
     assert err.value.field == "events.nope"
     with pytest.raises(InvalidInput) as err:
-        await w.service.set_preferences(ann, {"webhook_url": "ftp://x"})
+        await w.service.set_preferences(ann, PreferencesUpdate(webhook_url="ftp://x"))
     assert err.value.field == "webhook_url"
     assert (await w.service.preferences(ann)).webhook_url == "http://hooks.local/ann"
 
@@ -165,8 +166,8 @@ async def test_delivery_one_failing_channel_never_blocks_another_and_retries_bac
     good, bad = await w.people.user("good"), await w.people.user("bad")
     project = await w.people.project(good.user_id)
     await w.people.bind(project, "developer", bad.user_id)
-    await w.service.set_preferences(good, {"events": {"build_failed": ["email", "webhook"]},
-                                           "webhook_url": "http://hooks.local/good"})
+    await w.service.set_preferences(good, PreferencesUpdate(events={"build_failed": ["email", "webhook"]},
+                                           webhook_url="http://hooks.local/good"))
     w.email.failing.add("bad@example.org")
     w.hooks.script = [500, 500, 500]  # the webhook keeps failing
     await w.emit("build_failed", {"title": "t"}, project)
@@ -305,8 +306,8 @@ async def test_actor_is_told_only_when_asked(w: World):
 async def test_alert_rule_channels_narrow_external_channels(w: World):
     hal = await w.people.user("hal")
     project = await w.people.project(hal.user_id)
-    await w.service.set_preferences(hal, {"events": {"alert_firing": ["in_app", "email", "webhook"]},
-                                          "webhook_url": "http://hooks.local/hal"})
+    await w.service.set_preferences(hal, PreferencesUpdate(events={"alert_firing": ["in_app", "email", "webhook"]},
+                                          webhook_url="http://hooks.local/hal"))
     await w.emit("alert_firing", {"title": "disk", "channels": ["webhook"], "user_ids": [str(hal.user_id)],
                                   "notify_actor": True, "dedupe_key": "alert:1"}, project)
     assert sorted(n.channel.value for n in w.rows()) == ["in_app", "webhook"]

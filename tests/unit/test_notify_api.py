@@ -9,10 +9,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.errors import Unauthenticated
+from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.model import Recipient
 from corral.core.notify.planner import NotificationPlanner
 from corral.core.notify.service import NotificationService
 from corral.core.outbox.relay import OutboxRelay
+from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import notifications as notification_routes
 from corral.entrypoints.web.security import WebAuth
@@ -42,7 +44,7 @@ class HeaderAuth:
 @pytest.fixture
 async def api():
     db = new_db()
-    platform = StubPlatform()
+    platform = StubPlatform(settings=Settings(profile="memory", validate_responses=True))  # answers match schemas
     platform.container.register(NotificationService, instance=NotificationService(db, db.clock))
     platform.container.register(WebAuth, instance=HeaderAuth())
     client = TestClient(TestServer(create_app(platform)))
@@ -115,6 +117,35 @@ async def test_preferences_round_trip(api):
     assert items == []  # build_failed now in-app only
 
 
+@pytest.mark.parametrize(("body", "field", "words"), [
+    ({"events": {"build_failed": "in_app"}}, "events.build_failed", "expected a JSON array"),
+    ({"events": ["build_failed"]}, "events", "expected a mapping"),
+    ({"webhook_url": 42}, "webhook_url", "expected a string"),
+    ({"events": {}, "email": "off"}, "email", "unknown field"),
+    ({"events": {"build_failed": ["pigeon"]}}, "events.build_failed", "expected one of"),
+])
+async def test_bad_preferences_name_the_field(api, body, field, words):
+    client, _emit = api
+    resp = await client.put("/api/v1/notification-preferences", headers=ANN, json=body)
+    assert resp.status == 400
+    problem = await resp.json()
+    assert problem["field"].split("[")[0] == field and words in problem["detail"], problem
+    got = await (await client.get("/api/v1/notification-preferences", headers=ANN)).json()
+    assert got == {"events": {}, "webhook_url": None}  # nothing changed
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/api/v1/notifications?unread=true", "unread"),
+    ("/api/v1/notifications?channel=pigeon", "channel"),
+    ("/api/v1/notifications/unread-count?channel=email", "channel"),
+    ("/api/v1/notification-preferences?user=bob", "user"),
+])
+async def test_unknown_or_bad_query_parameters_are_refused(api, path, field):
+    client, _emit = api
+    resp = await client.get(path, headers=ANN)
+    assert resp.status == 400 and (await resp.json())["field"] == field
+
+
 def test_every_route_is_documented_and_authenticated():
     paths = {(s.method, s.path) for s in notification_routes.routes.specs}
     assert paths == {
@@ -145,44 +176,34 @@ async def test_private_webhook_url_refused_in_every_environment(api, url):
     assert got["webhook_url"] is None  # nothing written
 
 
-@attrs.define
-class WiringPlatform(StubPlatform):
-    background: list = attrs.field(factory=list)
-    closers: list = attrs.field(factory=list)
-
-    def register(self, key: object, instance: object) -> None:
-        self.container.register(key, instance=instance)
-
-
 @pytest.mark.parametrize(("environment", "allow", "accepted"), [
     ("development", False, False), ("production", False, False), ("development", True, True),
 ])
 async def test_only_the_private_targets_setting_relaxes_the_guard(tmp_path, environment, allow, accepted):
     """CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS alone relaxes it (was: any CORRAL_ENVIRONMENT but production),
     for the saved preference and for the transport notifications are delivered with."""
-    from corral.core.clock import Clock
     from corral.core.errors import InvalidInput
     from corral.core.notify.dispatcher import NotificationDispatcher
-    from corral.core.uow import UnitOfWorkFactory
+    from corral.core.outbox.relay import OutboxRelay
     from corral.entrypoints.config import Settings
-    from corral.entrypoints.notify_wiring import wire_notifications
+    from corral.entrypoints.notify_wiring import wire_notify
+    from corral.entrypoints.platform import Platform
 
     db = new_db()
-    platform = WiringPlatform(settings=Settings(profile="memory", data_dir=tmp_path, environment=environment,
-                                                webhook_allow_private_targets=allow))
-    platform.register(UnitOfWorkFactory, db)
-    platform.register(Clock, db.clock)
-    await wire_notifications(platform)
+    platform = Platform(settings=Settings(profile="memory", data_dir=tmp_path, environment=environment,
+                                          webhook_allow_private_targets=allow))
+    platform.uow_factory, platform.clock, platform.relay = db, db.clock, OutboxRelay(db)
+    await wire_notify(platform)
     service = platform.resolve(NotificationService)
     transport = platform.resolve(NotificationDispatcher).webhooks
     try:
         url = "http://127.0.0.1:18999/x"
         if accepted:
-            await service.set_preferences(USERS["ann"], {"webhook_url": url})
+            await service.set_preferences(USERS["ann"], PreferencesUpdate(webhook_url=url))
             transport.check_target(url)
         else:
             with pytest.raises(InvalidInput) as err:
-                await service.set_preferences(USERS["ann"], {"webhook_url": url})
+                await service.set_preferences(USERS["ann"], PreferencesUpdate(webhook_url=url))
             assert err.value.field == "webhook_url"
             with pytest.raises(InvalidInput):
                 transport.check_target(url)

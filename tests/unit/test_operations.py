@@ -143,7 +143,7 @@ async def test_an_operation_without_params_takes_none(client: TestClient) -> Non
     ({"name": "w", "size": "2"}, "size", "integer"),
     ({"name": "w", "size": True}, "size", "integer"),
     ({"name": "w", "kind": "oval"}, "kind", "'round', 'square'"),
-    ({"name": "w", "tags": "abc"}, "tags", "expected a list"),
+    ({"name": "w", "tags": "abc"}, "tags", "expected a JSON array"),
     ({"name": "w", "colour": "red"}, "colour", "unknown field"),
     ({"size": 2}, "name", "required"),
 ])
@@ -190,11 +190,11 @@ def test_document_comes_from_the_classes() -> None:
 
 
 def test_typed_operations_of_the_api_have_schemas() -> None:
-    """Every operation described by classes documents its response, and every typed write its body."""
+    """Every operation described by classes documents its response (a 204 documents none)."""
     typed = [s for t in ROUTE_TABLES for s in t.specs if s.typed and s.include_in_schema]
     assert typed, "no operation is typed yet"
     for spec in typed:
+        if spec.status == 204:  # no content: nothing to describe
+            assert spec.response is None, f"{spec.method} {spec.path} answers 204 but documents a body"
+            continue
         assert spec.response is not None, f"{spec.method} {spec.path} has no response schema"
-        if spec.method in {"POST", "PUT", "PATCH"} and spec.body is None and spec.request_body is None:
-            # writes without a body (close, reopen, read) must say so by taking no params and no body
-            assert spec.params is None, f"{spec.method} {spec.path}"

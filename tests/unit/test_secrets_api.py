@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.service import SecretsService
+from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes import secrets as secret_routes
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
@@ -65,7 +66,7 @@ class Lookup:
 @pytest.fixture
 async def api():
     db = new_db()
-    platform = StubPlatform()
+    platform = StubPlatform(settings=Settings(profile="memory", validate_responses=True))
     env = Envelope(FakeCipher(), FakeKeyWrapper(b"k" * 32))
     platform.container.register(SecretsService, instance=SecretsService(db, env, FakeClock()))
     platform.container.register(WebAuth, instance=HeaderAuth())
@@ -161,5 +162,66 @@ async def test_openapi_documents_every_secrets_route_and_value_is_write_only(api
     assert "/api/v1/projects/{owner}/{name}/secrets/{secret}" in paths
     assert "/api/v1/secrets" in paths
     put = paths["/api/v1/secrets/{secret}"]["put"]
-    schema = put["requestBody"]["content"]["application/json"]["schema"]
+    ref = put["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert schema["properties"]["value"]["writeOnly"] is True
+    assert schema["required"] == ["value"] and schema["additionalProperties"] is False
+    # no response of the secrets API can carry a value: their classes have no such field
+    for path, ops in paths.items():
+        for op in ops.values():
+            if "secrets" not in op["tags"]:
+                continue
+            for response in op["responses"].values():
+                for content in response.get("content", {}).values():
+                    assert "value" not in _properties(doc, content["schema"]), path
+
+
+def _properties(doc: dict, schema: dict) -> set[str]:
+    """Every property name reachable from ``schema`` (through $ref, items and properties)."""
+    seen: set[str] = set()
+    todo = [schema]
+    while todo:
+        s = todo.pop()
+        if "$ref" in s:
+            s = doc["components"]["schemas"][s["$ref"].rsplit("/", 1)[-1]]
+        for name, sub in s.get("properties", {}).items():
+            seen.add(name)
+            todo.append(sub)
+        if "items" in s:
+            todo.append(s["items"])
+        todo.extend(s.get("anyOf", []))
+    return seen
+
+
+async def test_delete_query_and_versions_body_are_typed(api):
+    client, _ = api
+    base = "/api/v1/projects/acme/web/secrets/K"
+    for n in range(3):
+        resp = await client.put(base, headers=ADMIN, json={"value": f"{VALUE}{n}"})
+        assert resp.status in (200, 201)
+    resp = await client.delete(base + "?versions=1,2", headers=ADMIN)  # today's comma spelling
+    assert resp.status == 204
+    info = await (await client.get(base, headers=ADMIN)).json()
+    assert [v["deleted_at"] is not None for v in info["versions"]] == [True, True, False]
+    for query, field in (("versions=1,x", "versions"), ("versions=%C2%B2", "versions"), ("purge=maybe", "purge"),
+                         ("purge=true&versions=1", "versions"), ("force=1", "force")):
+        resp = await client.delete(f"{base}?{query}", headers=ADMIN)
+        assert resp.status == 400, query
+        assert (await resp.json())["field"] == field, query
+    resp = await client.post(base + "/undelete", headers=ADMIN)  # no body: the current version
+    assert resp.status == 200
+    resp = await client.post(base + "/undelete", headers=ADMIN, json={"versions": "1"})
+    assert resp.status == 400 and (await resp.json())["field"] == "versions"
+    resp = await client.post(base + "/destroy", headers=ADMIN, json={"versions": [1], "all": True})
+    assert resp.status == 400 and (await resp.json())["field"] == "all"
+    resp = await client.get(base + "?verbose=1", headers=ADMIN)
+    assert resp.status == 400 and (await resp.json())["field"] == "verbose"
+
+
+async def test_a_bad_scope_names_the_choices_and_never_echoes_what_was_sent(api):
+    client, _ = api
+    resp = await client.put("/api/v1/secrets/K", headers=ADMIN, json={"value": "v", "scope": VALUE})
+    problem = await resp.json()
+    assert resp.status == 400 and problem["field"] == "scope"
+    assert "'pipeline', 'agent', 'deploy', 'all'" in problem["detail"]
+    assert VALUE not in await resp.text()

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from corral.core.secrets.commands import PutSecret, SecretVersions
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.model import SecretScope, SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
@@ -64,9 +65,10 @@ def all_bytes(db: InMemoryUnitOfWorkFactory) -> bytes:
 
 
 async def test_put_creates_then_updates_and_never_returns_value(w: World):
-    info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN", VALUE, "pipeline")
+    info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN", PutSecret(value=VALUE, scope=SecretScope.PIPELINE))
     assert created and info.version == 1 and info.scope is SecretScope.PIPELINE
-    info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN", VALUE + "2", "all")
+    info, created = await w.service.put(ALICE, PROJECT, "API_TOKEN",
+                                        PutSecret(value=VALUE + "2", scope=SecretScope.ALL))
     assert not created and info.version == 2 and info.scope is SecretScope.ALL
     assert VALUE not in repr(info)
     assert VALUE.encode() not in all_bytes(w.db)
@@ -76,13 +78,13 @@ async def test_put_creates_then_updates_and_never_returns_value(w: World):
 
 async def test_check_and_set(w: World):
     with pytest.raises(Conflict, match="does not exist"):
-        await w.service.put(ALICE, PROJECT, "K", VALUE, cas=3)
-    await w.service.put(ALICE, PROJECT, "K", VALUE, cas=0)
+        await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE, cas=3))
+    await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE, cas=0))
     with pytest.raises(Conflict, match="check-and-set"):
-        await w.service.put(ALICE, PROJECT, "K", VALUE, cas=0)
+        await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE, cas=0))
     with pytest.raises(Conflict, match="version 1, not 5"):
-        await w.service.put(ALICE, PROJECT, "K", VALUE, cas=5)
-    info, _ = await w.service.put(ALICE, PROJECT, "K", VALUE, cas=1)
+        await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE, cas=5))
+    info, _ = await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE, cas=1))
     assert info.version == 2
 
 
@@ -101,8 +103,10 @@ async def test_check_and_set(w: World):
 )
 async def test_bad_input_names_field_and_changes_nothing(w: World, kwargs, field):
     args = {"name": "GOOD", "value": VALUE, "scope": "pipeline", "cas": None, **kwargs}
+    # a command built by hand (not through the web edge) is still checked by the service
+    command = PutSecret(value=args["value"], scope=args["scope"], cas=args["cas"])
     with pytest.raises(InvalidInput) as err:
-        await w.service.put(ALICE, PROJECT, args["name"], args["value"], args["scope"], args["cas"])
+        await w.service.put(ALICE, PROJECT, args["name"], command)
     assert err.value.field == field
     assert VALUE not in str(err.value)
     assert not w.db.db.secrets.secrets and not audit(w.db)
@@ -110,27 +114,27 @@ async def test_bad_input_names_field_and_changes_nothing(w: World, kwargs, field
 
 async def test_keeps_last_n_versions(w: World):
     for i in range(5):
-        info, _ = await w.service.put(ALICE, PROJECT, "K", f"{VALUE}{i}")
+        info, _ = await w.service.put(ALICE, PROJECT, "K", PutSecret(value=f"{VALUE}{i}"))
     assert [v.version for v in info.versions] == [3, 4, 5]
     assert await w.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "build 1") == f"{VALUE}4"
 
 
 async def test_soft_delete_undelete_destroy_purge(w: World):
-    await w.service.put(ALICE, PROJECT, "K", VALUE)
+    await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE))
     await w.service.delete(ALICE, PROJECT, "K")
     with pytest.raises(NotFound, match="no readable current version"):
         await w.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "x")
     await w.service.undelete(ALICE, PROJECT, "K")
     assert await w.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "x") == VALUE
-    info = await w.service.destroy(ALICE, PROJECT, "K", [1])
+    info = await w.service.destroy(ALICE, PROJECT, "K", SecretVersions(versions=[1]))
     assert info.versions[0].destroyed
     version = w.db.db.secrets.versions[(info.id, 1)]
     assert version.ciphertext is None and version.wrapped_key is None
-    await w.service.undelete(ALICE, PROJECT, "K", [1])  # destroyed stays destroyed
+    await w.service.undelete(ALICE, PROJECT, "K", SecretVersions(versions=[1]))  # destroyed stays destroyed
     with pytest.raises(NotFound):
         await w.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "x")
     with pytest.raises(NotFound, match="no version 9"):
-        await w.service.destroy(ALICE, PROJECT, "K", [9])
+        await w.service.destroy(ALICE, PROJECT, "K", SecretVersions(versions=[9]))
     await w.service.purge(ALICE, PROJECT, "K")
     assert await w.service.list_secrets(PROJECT) == []
     with pytest.raises(NotFound, match="not defined"):
@@ -138,9 +142,9 @@ async def test_soft_delete_undelete_destroy_purge(w: World):
 
 
 async def test_reader_project_shadows_global_and_audits(w: World):
-    await w.service.put(ALICE, None, "SHARED", "global-value", "all")
-    await w.service.put(ALICE, PROJECT, "SHARED", "project-value", "all")
-    await w.service.put(ALICE, None, "ONLY_GLOBAL", "g2", "all")
+    await w.service.put(ALICE, None, "SHARED", PutSecret(value="global-value", scope=SecretScope.ALL))
+    await w.service.put(ALICE, PROJECT, "SHARED", PutSecret(value="project-value", scope=SecretScope.ALL))
+    await w.service.put(ALICE, None, "ONLY_GLOBAL", PutSecret(value="g2", scope=SecretScope.ALL))
     values = await w.reader.read_many(PIPE, PROJECT, ["SHARED", "ONLY_GLOBAL"], SecretScope.PIPELINE, "build 7")
     assert values == {"SHARED": "project-value", "ONLY_GLOBAL": "g2"}
     assert await w.reader.read(PIPE, OTHER, "SHARED", SecretScope.AGENT, "agent run") == "global-value"
@@ -155,7 +159,7 @@ async def test_reader_project_shadows_global_and_audits(w: World):
 
 
 async def test_reader_gated_by_permission_and_scope(w: World):
-    await w.service.put(ALICE, PROJECT, "DEPLOY_KEY", VALUE, "deploy")
+    await w.service.put(ALICE, PROJECT, "DEPLOY_KEY", PutSecret(value=VALUE, scope=SecretScope.DEPLOY))
     with pytest.raises(PermissionDenied, match="scope deploy"):
         await w.reader.read(PIPE, PROJECT, "DEPLOY_KEY", SecretScope.PIPELINE, "x")
     assert await w.reader.read(PIPE, PROJECT, "DEPLOY_KEY", SecretScope.DEPLOY, "x") == VALUE
@@ -170,8 +174,8 @@ async def test_reader_gated_by_permission_and_scope(w: World):
 
 
 async def test_resolve_substitutes_once_and_masks(w: World):
-    await w.service.put(ALICE, PROJECT, "TOKEN", "tok-${{ secrets.OTHER }}", "all")
-    await w.service.put(ALICE, PROJECT, "OTHER", "other-value", "all")
+    await w.service.put(ALICE, PROJECT, "TOKEN", PutSecret(value="tok-${{ secrets.OTHER }}", scope=SecretScope.ALL))
+    await w.service.put(ALICE, PROJECT, "OTHER", PutSecret(value="other-value", scope=SecretScope.ALL))
     config = {"env": {"A": "${{ secrets.TOKEN }}", "B": "x${{secrets.TOKEN}}y"}, "n": 3, "steps": ["plain"]}
     resolved = await w.reader.resolve(PIPE, PROJECT, config, SecretScope.PIPELINE, "pipeline 1")
     assert resolved.config == {
@@ -186,7 +190,7 @@ async def test_resolve_substitutes_once_and_masks(w: World):
 
 
 async def test_tampered_ciphertext_fails_loudly(w: World):
-    info, _ = await w.service.put(ALICE, PROJECT, "K", VALUE)
+    info, _ = await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE))
     key = (info.id, 1)
     v = w.db.db.secrets.versions[key]
     broken = bytearray(v.ciphertext)
@@ -198,15 +202,15 @@ async def test_tampered_ciphertext_fails_loudly(w: World):
 
 
 async def test_swapped_row_fails_loudly(w: World):
-    a, _ = await w.service.put(ALICE, PROJECT, "A", "value-a")
-    b, _ = await w.service.put(ALICE, PROJECT, "B", "value-b")
+    a, _ = await w.service.put(ALICE, PROJECT, "A", PutSecret(value="value-a"))
+    b, _ = await w.service.put(ALICE, PROJECT, "B", PutSecret(value="value-b"))
     va, vb = w.db.db.secrets.versions[(a.id, 1)], w.db.db.secrets.versions[(b.id, 1)]
     # copy A's ciphertext and wrapped key onto B's row: AAD binds (project, name, version)
     w.db.db.secrets.versions[(b.id, 1)] = attrs.evolve(vb, ciphertext=va.ciphertext, wrapped_key=va.wrapped_key)
     with pytest.raises(SecretUndecryptable):
         await w.reader.read(PIPE, PROJECT, "B", SecretScope.PIPELINE, "x")
     # the same name in another project does not open either
-    g, _ = await w.service.put(ALICE, OTHER, "A", "value-other")
+    g, _ = await w.service.put(ALICE, OTHER, "A", PutSecret(value="value-other"))
     vg = w.db.db.secrets.versions[(g.id, 1)]
     w.db.db.secrets.versions[(g.id, 1)] = attrs.evolve(vg, ciphertext=va.ciphertext, wrapped_key=va.wrapped_key)
     with pytest.raises(SecretUndecryptable):
@@ -214,7 +218,7 @@ async def test_swapped_row_fails_loudly(w: World):
 
 
 async def test_wrong_master_key_fails_loudly(w: World):
-    await w.service.put(ALICE, PROJECT, "K", VALUE)
+    await w.service.put(ALICE, PROJECT, "K", PutSecret(value=VALUE))
     wrong = w.with_keys(os.urandom(32))
     with pytest.raises(SecretUndecryptable, match="not configured"):
         await wrong.reader.read(PIPE, PROJECT, "K", SecretScope.PIPELINE, "x")
@@ -225,8 +229,9 @@ async def test_wrong_master_key_fails_loudly(w: World):
 
 async def test_rotation_killed_half_way_then_resumed(w: World):
     for i in range(7):
-        await w.service.put(ALICE, PROJECT if i % 2 else None, f"S{i}", f"value-{i}", "all")
-    await w.service.put(ALICE, PROJECT, "S1", "value-1b", "all")  # a second version
+        where = PROJECT if i % 2 else None
+        await w.service.put(ALICE, where, f"S{i}", PutSecret(value=f"value-{i}", scope=SecretScope.ALL))
+    await w.service.put(ALICE, PROJECT, "S1", PutSecret(value="value-1b", scope=SecretScope.ALL))  # a second version
     new = os.urandom(32)
     both = w.with_keys(new, MASTER)
     rotation = MasterKeyRotation(both.db, both.envelope, both.clock, batch_size=3)

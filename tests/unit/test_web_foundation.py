@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import pytest
 from aiohttp import web
@@ -80,8 +82,28 @@ async def test_readyz_names_the_failing_dependency(client: TestClient) -> None:
     assert resp.status == 503
     body = await resp.json()
     assert body["checks"]["postgresql"] == "ok"
-    assert body["checks"]["valkey"].startswith("failing")
+    # anonymous callers learn which dependency fails, not why (addresses, driver messages)
+    assert body["checks"]["valkey"] == "unavailable"
+    assert "refused" not in json.dumps(body)
     assert "valkey" in body["detail"]
+    assert resp.headers["Retry-After"] == "1"
+
+
+async def test_healthz_fails_when_a_child_was_given_up_on() -> None:
+    platform = StubPlatform()
+    reason: list[str | None] = [None]
+    platform.liveness_checks["valkey"] = lambda: reason[0]
+    c = await _client(platform)
+    try:
+        assert (await c.get("/healthz")).status == 200
+        reason[0] = "the embedded Valkey is down for 61 s and could not be restarted within 60 s (OSError: x)"
+        resp = await c.get("/healthz")
+        assert resp.status == 503
+        assert "could not be restarted" in (await resp.json())["detail"]
+        reason[0] = None  # brought back after all
+        assert (await c.get("/healthz")).status == 200
+    finally:
+        await c.close()
 
 
 async def test_unknown_route_is_problem_json(client: TestClient) -> None:
@@ -102,6 +124,34 @@ async def test_bad_body_names_the_field(client: TestClient) -> None:
     resp = await client.post("/api/v1/_test/things", json={"size": 3})
     assert resp.status == 400
     assert (await resp.json())["field"] == "name"
+
+
+async def test_nul_deep_json_and_bad_content_encoding_are_400s_naming_what_is_wrong(client: TestClient) -> None:
+    """Found by a black-box attack: each of these was a 500 (RecursionError, aiohttp's decoding error, NUL
+    refused by PostgreSQL deep inside a handler). They are refused at the edge, naming the field."""
+    cases = [
+        (b"[" * 100_000, {}, "body"),
+        (b'{"name": "a\\u0000b"}', {}, "name"),
+        (b'{"name": "x", "n\\u0000": 1}', {}, "n\\u0000"),
+        (b'{"name": "x", "size": 1, "deep": [{"k": "\\u0000"}]}', {}, "deep[0].k"),
+        (b'{"name": "x"}', {"Content-Encoding": "gzip"}, "Content-Encoding"),
+        (b'{"name": "x"}', {"Content-Encoding": "deflate"}, "Content-Encoding"),
+        (b'{"name": "x", "size": 1e400}', {}, "size"),
+        (b'{"name": "x", "size": 100000000000000000000000000000}', {}, "size"),
+        (b'{"name": "x", "extra": 1}', {}, "extra"),
+    ]
+    for body, headers, field in cases:
+        resp = await client.post("/api/v1/_test/things", data=body,
+                                 headers={"Content-Type": "application/json", "Connection": "close", **headers})
+        problem = await resp.json(content_type=None)
+        assert resp.status == 400, (body[:60], problem)
+        assert resp.content_type == "application/problem+json"
+        assert problem["field"] == field, (body[:60], problem)
+    for target, field in (("/api/v1/_test/things?x=a%00b", "x"), ("/api/v1/_test/th%00ings", "path"),
+                          ("/healthz?a%00=1", "a\\u0000")):
+        resp = await client.get(target)
+        problem = await resp.json(content_type=None)
+        assert resp.status == 400 and problem["field"] == field, (target, problem)
 
 
 async def test_core_errors_map_to_statuses(client: TestClient) -> None:
@@ -162,3 +212,21 @@ async def test_ui_page_is_served_with_security_headers(client: TestClient) -> No
     resp = await client.get("/ui/static/corral.js")
     assert resp.status == 200
     assert resp.content_type == "text/javascript"
+
+
+def test_alert_rule_create_and_patch_are_documented_from_their_request_classes() -> None:
+    from corral.entrypoints.web.openapi import build_openapi
+
+    doc = build_openapi([s for t in ROUTE_TABLES for s in t.specs], server_url="http://x")
+    create = doc["paths"]["/api/v1/alert-rules"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    patch = doc["paths"]["/api/v1/alert-rules/{rule_id}"]["patch"]["requestBody"]["content"]["application/json"]
+    assert create == {"$ref": "#/components/schemas/AlertRuleCreate"}
+    assert patch["schema"] == {"$ref": "#/components/schemas/AlertRuleChanges"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["AlertRuleCreate"]["required"] == ["name", "query", "condition"]
+    assert schemas["AlertRuleCreate"]["additionalProperties"] is False
+    assert schemas["AlertRuleCreate"]["properties"]["condition"] == {"enum": ["gt", "lt", "eq", "absent"]}
+    assert schemas["AlertRuleCreate"]["properties"]["notify_channels"]["items"] == {
+        "enum": ["in_app", "email", "webhook"]}
+    assert schemas["AlertRuleChanges"]["required"] == []
+    assert schemas["AlertRuleChanges"]["additionalProperties"] is False

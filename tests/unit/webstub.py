@@ -14,6 +14,7 @@ class StubPlatform:
     settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
     container: punq.Container = attrs.field(factory=punq.Container)
     health_checks: dict = attrs.field(factory=dict)
+    liveness_checks: dict = attrs.field(factory=dict)
     app_hooks: list = attrs.field(factory=list)
 
     def resolve(self, key: object) -> object:

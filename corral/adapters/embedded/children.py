@@ -30,7 +30,8 @@ import shutil
 import signal
 import stat
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -41,6 +42,7 @@ __all__ = [
     "MARKER_ENV",
     "RootLock",
     "ServerAccount",
+    "Supervisor",
     "find_survivors",
     "grant_traverse",
     "log_tail",
@@ -49,7 +51,6 @@ __all__ = [
     "stop_child",
     "stop_survivors",
     "wait_until",
-    "watch",
 ]
 
 _log = logging.getLogger(__name__)
@@ -228,17 +229,87 @@ async def stop_child(proc: asyncio.subprocess.Process, escalation: Escalation) -
         await proc.wait()
 
 
-def watch(proc: asyncio.subprocess.Process, what: str, log_path: Path) -> asyncio.Task[None]:
-    """Log an error if ``proc`` exits before it is stopped (cancel the task before stopping it)."""
+class Supervisor:
+    """Starts a child again whenever it exits unexpectedly, with backoff, and says when it cannot.
 
-    async def wait() -> None:
-        code = await proc.wait()
-        _log.error(
-            "%s (pid %s) exited unexpectedly with code %s; Corral cannot use it until restarted. "
-            "Its log ends with:\n%s", what, proc.pid, code, log_tail(log_path),
-        )
+    ``restart`` brings the server back (and returns its new process) or raises. While the child is
+    down, :meth:`failure` is None until ``giveup_seconds`` have passed without a successful restart;
+    then it is the reason, for the liveness probe (a supervisor of Corral restarts the whole process).
+    Attempts go on after that: a child that comes back clears the failure.
+    """
 
-    return asyncio.create_task(wait(), name=f"watch {what}")
+    def __init__(
+        self,
+        what: str,
+        log_path: Path,
+        restart: Callable[[], Awaitable[asyncio.subprocess.Process]],
+        *,
+        giveup_seconds: float = 60.0,
+        max_delay: float = 5.0,
+    ) -> None:
+        self.what = what
+        self.log_path = log_path
+        self.giveup_seconds = giveup_seconds
+        self.restarts = 0
+        self._restart = restart
+        self._max_delay = max_delay
+        self._down_since: float | None = None
+        self._last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, proc: asyncio.subprocess.Process) -> None:
+        """Supervise ``proc`` (call :meth:`cancel` before stopping it on purpose)."""
+        self.cancel()
+        self._task = asyncio.create_task(self._supervise(proc), name=f"supervise {self.what}")
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def failure(self) -> str | None:
+        """Why the child is given up on (down longer than ``giveup_seconds``), or None."""
+        if self._down_since is None:
+            return None
+        down = time.monotonic() - self._down_since
+        if down < self.giveup_seconds:
+            return None
+        return (f"{self.what} is down for {down:.0f} s and could not be restarted within "
+                f"{self.giveup_seconds:g} s ({self._last_error or 'restart in progress'})")
+
+    async def _supervise(self, proc: asyncio.subprocess.Process) -> None:
+        while True:
+            code = await proc.wait()
+            self._down_since = time.monotonic()
+            self._last_error = None
+            _log.error("%s (pid %s) exited unexpectedly with code %s; starting it again. Its log ends with:\n%s",
+                       self.what, proc.pid, code, log_tail(self.log_path))
+            proc = await self._bring_back()
+            self.restarts += 1
+            _log.warning("%s is running again (pid %s) after %.1f s down", self.what, proc.pid,
+                         time.monotonic() - self._down_since)
+            self._down_since = None
+            self._last_error = None
+
+    async def _bring_back(self) -> asyncio.subprocess.Process:
+        delay = 0.2
+        reported = first = False
+        while True:
+            try:
+                return await self._restart()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # anything: keep trying, the probe reports it
+                self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                failure = self.failure()
+                if failure is not None and not reported:
+                    reported = True
+                    _log.error("%s; /healthz now fails. Its log ends with:\n%s", failure, log_tail(self.log_path))
+                elif not first:
+                    first = True
+                    _log.warning("could not start %s again (%s); retrying", self.what, self._last_error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_delay)
 
 
 # --- survivors of a previous Corral ------------------------------------------------------

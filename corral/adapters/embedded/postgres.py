@@ -69,7 +69,7 @@ class EmbeddedPostgres:
     ``stop()`` shuts the server down cleanly; it is safe to call more than once.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, restart_giveup_seconds: float = 60.0) -> None:
         self.root = Path(root).expanduser().absolute()
         self.data = self.root / "data"
         self.log_path = self.root / "postgres.log"
@@ -77,8 +77,10 @@ class EmbeddedPostgres:
         self._account: children.ServerAccount | None = None
         self._socket_dir: Path | None = None
         self._proc: asyncio.subprocess.Process | None = None
-        self._watch: asyncio.Task[None] | None = None
         self._dsn: str | None = None
+        self._bin_dir: Path | None = None
+        self.supervisor = children.Supervisor(
+            "the embedded PostgreSQL", self.log_path, self._restart, giveup_seconds=restart_giveup_seconds)
 
     @property
     def pid(self) -> int | None:
@@ -103,21 +105,36 @@ class EmbeddedPostgres:
             await self.stop()
             raise
         self._dsn = dsn
+        self._bin_dir = bin_dir
         assert self._proc is not None
-        self._watch = children.watch(self._proc, "the embedded PostgreSQL", self.log_path)
+        self.supervisor.watch(self._proc)
         _log.info("embedded PostgreSQL running (pid %s, data %s)", self.pid, self.data)
         return dsn
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+        self.supervisor.cancel()
         proc, self._proc, self._dsn = self._proc, None, None
         try:
             if proc is not None:
                 await children.stop_child(proc, _STOP)
         finally:
             self._lock.release()
+
+    async def _restart(self) -> asyncio.subprocess.Process:
+        """Start the server again after it died (the supervisor's restart): its orphaned backends are
+        stopped first, then PostgreSQL runs its crash recovery as on any start after a crash."""
+        assert self._bin_dir is not None
+        await children.stop_survivors(self.root, "postgres", _STOP)
+        await asyncio.to_thread(self._clear_stale_pidfile)
+        await asyncio.to_thread(children.rotate_log, self.log_path)
+        try:
+            await self._run(self._bin_dir)
+        except BaseException:
+            if self._proc is not None:
+                await children.stop_child(self._proc, _STOP)
+            raise
+        assert self._proc is not None
+        return self._proc
 
     # --- steps of start() -------------------------------------------------------------
 

@@ -90,7 +90,12 @@ class EmbeddedValkey:
     """
 
     def __init__(
-        self, root: Path, *, maxmemory_bytes: int = 128 * 1024 * 1024, maxmemory_policy: str = "volatile-lru"
+        self,
+        root: Path,
+        *,
+        maxmemory_bytes: int = 128 * 1024 * 1024,
+        maxmemory_policy: str = "volatile-lru",
+        restart_giveup_seconds: float = 60.0,
     ) -> None:
         if maxmemory_policy not in SAFE_EVICTION_POLICIES:
             raise ValueError(
@@ -105,8 +110,12 @@ class EmbeddedValkey:
         self.log_path = self.root / "valkey.log"
         self._lock = children.RootLock(self.root)
         self._proc: asyncio.subprocess.Process | None = None
-        self._watch: asyncio.Task[None] | None = None
         self._url: str | None = None
+        self._binary: Path | None = None
+        self._port: int | None = None
+        self._password: str | None = None
+        self.supervisor = children.Supervisor(
+            "the embedded Valkey", self.log_path, self._restart, giveup_seconds=restart_giveup_seconds)
 
     @property
     def pid(self) -> int | None:
@@ -124,15 +133,14 @@ class EmbeddedValkey:
             await self.stop()
             raise
         self._url = url
+        self._binary = binary
         assert self._proc is not None
-        self._watch = children.watch(self._proc, "the embedded Valkey", self.log_path)
+        self.supervisor.watch(self._proc)
         _log.info("embedded Valkey running (pid %s, data %s)", self.pid, self.root)
         return url
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+        self.supervisor.cancel()
         proc, self._proc, self._url = self._proc, None, None
         try:
             if proc is not None:
@@ -164,10 +172,22 @@ class EmbeddedValkey:
             "",
         ])
 
-    async def _run(self, binary: Path) -> str:
-        for _attempt in range(_PORT_ATTEMPTS):
-            port = _free_port()  # another process may take it before valkey binds: retry then
-            password = secrets.token_urlsafe(24)
+    async def _restart(self) -> asyncio.subprocess.Process:
+        """Start the server again after it died (the supervisor's restart) on the same port with the same
+        password, so the clients (and runtime.json) stay right; the append-only file keeps the data."""
+        assert self._binary is not None and self._port is not None and self._password is not None
+        await asyncio.to_thread(children.rotate_log, self.log_path)
+        await self._run(self._binary, port=self._port, password=self._password)
+        assert self._proc is not None
+        return self._proc
+
+    async def _run(self, binary: Path, *, port: int | None = None, password: str | None = None) -> str:
+        fixed = port is not None
+        for _attempt in range(1 if fixed else _PORT_ATTEMPTS):
+            if not fixed:
+                port = _free_port()  # another process may take it before valkey binds: retry then
+                password = secrets.token_urlsafe(24)
+            assert port is not None and password is not None
             log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
             self._proc = await children.spawn(
                 [str(binary), "-"],
@@ -176,6 +196,7 @@ class EmbeddedValkey:
             )
             url = f"redis://:{password}@127.0.0.1:{port}/0"
             if await self._wait_ready(url):
+                self._port, self._password = port, password
                 return url
             await children.stop_child(self._proc, _STOP)
             if "Address already in use" not in self._log_since(log_start):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from corral.core.observe.envelope import (
 )
 from corral.core.observe.model import Caller, TelemetryBatch
 from corral.core.observe.rowids import RowIds
+from corral.core.safetext import clean_json_text
 
 __all__ = ["SIGNAL_MESSAGES", "OtlpCodec", "decode_request", "encode_response", "encode_status"]
 
@@ -74,15 +74,14 @@ def _dumps(obj: Any) -> str:
 
 
 _INF = float("inf")
-_NUL_ESCAPE = re.compile(r"(\\+)u0000")
 
 
 def no_nul(doc: str) -> str:
-    """JSON text with every escaped U+0000 in its strings turned into U+FFFD: PostgreSQL's json
-    operators cannot return text holding NUL, so one such attribute would break every query reading it."""
-    if "\\u0000" not in doc:
+    """JSON text with every escaped U+0000 (and lone surrogate) in its strings turned into U+FFFD: PostgreSQL's
+    json operators cannot return text holding NUL, so one such attribute would break every query reading it."""
+    if "\\u0000" not in doc and "\\ud" not in doc:
         return doc
-    return _NUL_ESCAPE.sub(lambda m: m[0] if len(m[1]) % 2 == 0 else m[1] + "ufffd", doc)
+    return clean_json_text(doc)
 
 
 def _value(v: Any) -> Any:
@@ -302,7 +301,7 @@ class OtlpCodec:
     def _series_id(
         self, env: Envelope, name: str, mtype: str, unit: str, labels: dict[str, Any], batch: TelemetryBatch
     ) -> uuid.UUID:
-        labels_json = json.dumps(labels, sort_keys=True, separators=(",", ":"), default=str)
+        labels_json = clean_json_text(json.dumps(labels, sort_keys=True, separators=(",", ":"), default=str))
         key = (env.project_id, env.service, env.session_id, name, labels_json)
         sid = self._series.get(key)
         if sid is None:

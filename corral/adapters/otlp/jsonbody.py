@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from corral.core.errors import InvalidInput
+from corral.core.safetext import loads_json
 
 __all__ = ["parse_json"]
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
+# the export request's own structure takes ~10 levels; nested kvlist/array attribute values 3 more each
+MAX_OTLP_JSON_DEPTH = 96
 
 
 def _fix_ids(obj: Any) -> None:
@@ -39,14 +41,11 @@ def _fix_ids(obj: Any) -> None:
 
 def parse_json(body: bytes, message: Message) -> None:
     """Fill ``message`` from an OTLP/JSON body; InvalidInput with a reason if it is not one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}", field="body") from exc
+    data = loads_json(body, max_depth=MAX_OTLP_JSON_DEPTH)
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object", field="body")
     _fix_ids(data)
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, binascii.Error, ValueError, TypeError) as exc:
+    except (json_format.ParseError, binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise InvalidInput(f"body is not an OTLP JSON export request: {exc}", field="body") from exc

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from corral.core.safetext import clean_json_text, clean_text
+
 __all__ = ["HEADER", "LOG_TYPES", "POINT_TYPES", "SPAN_TYPES", "TRAILER", "encode_rows", "json_field", "jsonb", "text"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -44,22 +46,21 @@ def _enc_uuid(v: Any) -> bytes:
 
 
 def text(v: str) -> bytes:
-    """A text field (NUL, which PostgreSQL text cannot hold, becomes U+FFFD)."""
-    if "\x00" in v:
-        v = v.replace("\x00", "\ufffd")
-    raw = v.encode()
+    """A text field (NUL and lone surrogates, which PostgreSQL text cannot hold, become U+FFFD)."""
+    raw = clean_text(v).encode()
     return _len(len(raw)) + raw
 
 
 def jsonb(v: str) -> bytes:
-    """A jsonb field: version byte 1, then the JSON text."""
-    raw = v.encode()
+    """A jsonb field: version byte 1, then the JSON text (escaped NUL and lone surrogates become U+FFFD)."""
+    raw = clean_json_text(v).encode()
     return _len(len(raw) + 1) + b"\x01" + raw
 
 
 def json_field(v: str) -> bytes:
-    """A json field: the JSON text itself (PostgreSQL validates it; no version byte, unlike jsonb)."""
-    raw = v.encode()
+    """A json field: the JSON text itself (PostgreSQL validates it; no version byte, unlike jsonb).
+    Escaped NUL and lone surrogates become U+FFFD: json operators cannot return text holding them."""
+    raw = clean_json_text(v).encode()
     return _len(len(raw)) + raw
 
 

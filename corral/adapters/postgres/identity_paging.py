@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from corral.core.errors import InvalidInput
-from corral.core.pagination import decode_cursor
+from corral.core.pagination import cursor_str, decode_cursor
 
 __all__ = ["cursor_uuid", "cursor_value"]
 
 
-def cursor_value(cursor: str | None, key: str) -> Any:
-    after = decode_cursor(cursor)
-    return None if after is None else after.get(key)
+def cursor_value(cursor: str | None, key: str) -> str | None:
+    """The string ``key`` of ``cursor`` (None without a cursor); a value of another type is InvalidInput."""
+    return cursor_str(decode_cursor(cursor), key)
 
 
 def cursor_uuid(cursor: str | None) -> uuid.UUID | None:

@@ -17,7 +17,13 @@ from typing import Any
 
 import asyncpg
 
+from corral.adapters.postgres.errors import CONNECTION_ERRORS, unavailable
+
 __all__ = ["UnitConnection"]
+
+# A lost connection, and what asyncpg says when a statement is sent on a connection whose previous operation
+# was cut off by the loss ("cannot switch to state 12; another operation (2) is in progress").
+_BROKEN: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.exceptions.InternalClientError)
 
 # Connection methods that send a statement: each first makes sure the unit's transaction is open.
 _STATEMENTS = frozenset(
@@ -54,9 +60,15 @@ class UnitConnection:
             return value
 
         async def statement(*args: Any, **kwargs: Any) -> Any:
-            await self._begin()
             try:
+                await self._begin()
                 return await value(*args, **kwargs)
+            except _BROKEN as exc:  # before PostgresError: AdminShutdownError and friends are both
+                # the server went away mid-unit (a restart, a failover): nothing of the unit is committed;
+                # drop the connection so the pool opens a new one instead of handing this one out again
+                self.failed = True
+                self._conn.terminate()
+                raise unavailable(exc) from exc
             except asyncpg.PostgresError:
                 if self.depth == 0:
                     self.failed = True

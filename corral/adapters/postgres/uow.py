@@ -18,6 +18,7 @@ from asyncpg.transaction import Transaction
 
 from corral.adapters.clock import SystemClock
 from corral.adapters.postgres.audit import PostgresAuditLog
+from corral.adapters.postgres.deploy import PostgresDeployStore
 from corral.adapters.postgres.errors import CONNECTION_ERRORS, translate_errors, unavailable
 from corral.adapters.postgres.identity import (
     PostgresDelegationStore,
@@ -35,6 +36,7 @@ from corral.adapters.postgres.notify import (
     PostgresRecipientDirectory,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.projects import (
     PostgresBranchProtectionStore,
     PostgresCommentStore,
@@ -104,6 +106,10 @@ class PostgresUnitOfWork:
         self.webhooks = PostgresWebhookStore(conn)
         self.webhook_deliveries = PostgresWebhookDeliveryStore(conn)
         self.push_intents = PostgresPushIntentStore(conn)
+        # deployer
+        self.deploy = PostgresDeployStore(conn)
+        # pipelines
+        self.pipelines = PostgresPipelineStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:

@@ -14,6 +14,7 @@ from corral.core.git.model import (
     Comparison,
     MergeStrategy,
     PushIntent,
+    RefUpdate,
     Signature,
     Tag,
     TreeEntry,
@@ -27,6 +28,10 @@ class PushIntentStore(Protocol):
 
     ``claim`` deletes an intent and says whether this caller got it: of two units claiming the same intent
     (the push's own recording and a recovery), exactly one gets True, so a push is recorded once.
+
+    The store also remembers the ref moves recorded lately (``add_moves``): an intent abandoned by a crash
+    whose client retried the same push must not be recorded a second time by the recovery
+    (corral.core.git.recovery), and a push must not record a move a recovery recorded meanwhile.
     """
 
     async def add(self, intent: PushIntent) -> None:
@@ -39,6 +44,24 @@ class PushIntentStore(Protocol):
 
     async def older_than(self, before: datetime, limit: int) -> list[PushIntent]:
         """Intents created before ``before``, oldest first, at most ``limit`` (recovery's candidates)."""
+        ...
+
+    async def lock_moves(self, project_id: uuid.UUID) -> None:
+        """Serialise the units recording ref moves of the project: the first to call this holds the project's
+        record lock until it ends (commit or rollback); another unit's call waits for it (PostgreSQL), or one of
+        two overlapping units fails at commit with Conflict (fakes)."""
+        ...
+
+    async def moves_since(self, project_id: uuid.UUID, refs: list[str], since: datetime) -> list[RefUpdate]:
+        """The recorded moves (``add_moves``) of ``refs`` whose time is ``since`` or later, in recording order."""
+        ...
+
+    async def add_moves(self, project_id: uuid.UUID, moves: list[RefUpdate], at: datetime) -> None:
+        """Remember that ``moves`` were recorded (as ``push`` events) at ``at``."""
+        ...
+
+    async def forget_moves(self, before: datetime) -> int:
+        """Drop the recorded moves older than ``before``; returns how many."""
         ...
 
 

@@ -6,6 +6,7 @@ import fnmatch
 import posixpath
 import uuid
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -27,7 +28,7 @@ from corral.core.git.model import (
 from corral.core.git.ports import GitRepositories
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
-from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.pagination import Page, clamp_limit, cursor_int, cursor_str, decode_cursor, encode_cursor
 from corral.core.projects.model import Actor, BranchProtection, Project
 from corral.core.projects.payloads import commit_json, project_json
 from corral.core.uow import UnitOfWork
@@ -187,7 +188,7 @@ async def _audit_push(
 async def record_push(
     uow: UnitOfWork, project: Project, actor: Actor, updates: list[RefUpdate],
     *, via: str = "push", clock: Clock | None = None, bypassed: Sequence[tuple[BranchProtection, str]] = (),
-    intent_id: uuid.UUID | None = None,
+    intent_id: uuid.UUID | None = None, since: datetime | None = None, at: datetime | None = None,
 ) -> bool:
     """Write one ``push`` outbox event per moved ref (webhooks, pipelines and notifications consume them): the
     ref, before/after, the pusher and the project; a consumer that needs the commits reads them with
@@ -198,9 +199,24 @@ async def record_push(
     whose rule the pusher bypassed (``bypassed``: (rule, reason) pairs). With ``intent_id`` the push's
     intent is claimed first; if another unit took it (a recovery, corral.core.git.recovery), nothing is
     written and False is returned.
+
+    The moves are remembered (at ``at``, default ``clock.now()``) under the project's record lock; with
+    ``since`` (when the push announced its intent) a move recorded since then by another unit (a recovery of
+    an abandoned intent asking for the same old → new: the client retried a push whose first attempt a crash
+    cut off) is not recorded again.
     """
     if intent_id is not None and not await uow.push_intents.claim(intent_id):
         return False
+    when = at if at is not None else clock.now() if clock is not None else None
+    if when is not None:
+        await uow.push_intents.lock_moves(project.id)
+        if since is not None:
+            done = {(m.ref, m.old, m.new)
+                    for m in await uow.push_intents.moves_since(project.id, [u.ref for u in updates], since)}
+            updates = [u for u in updates if (u.ref, u.old, u.new) not in done]
+            if not updates:
+                return True
+        await uow.push_intents.add_moves(project.id, updates, when)
     if clock is not None:
         await _audit_push(uow, project, actor, updates, clock, bypassed)
     for update in updates:
@@ -244,13 +260,7 @@ def _clean(path: str) -> str:
 
 
 def _after(cursor: str | None) -> str | None:
-    decoded = decode_cursor(cursor)
-    if decoded is None:
-        return None
-    after = decoded.get("after")
-    if not isinstance(after, str):
-        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
-    return after
+    return cursor_str(decode_cursor(cursor), "after")
 
 
 @attrs.define
@@ -296,13 +306,7 @@ class RepoBrowser:
         cursor: str | None = None,
     ) -> Page[Commit]:
         size = clamp_limit(limit)
-        decoded = decode_cursor(cursor)
-        skip = 0
-        if decoded is not None:
-            raw = decoded.get("skip")
-            if not isinstance(raw, int) or raw < 0:
-                raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
-            skip = raw
+        skip = cursor_int(decode_cursor(cursor), "skip", maximum=2**31 - 1) or 0
         rev = ref or project.default_branch
         if await self.repos.resolve(project.repo_path, rev) is None:
             if ref is None:

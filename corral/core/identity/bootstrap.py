@@ -6,6 +6,7 @@ from corral.core.audit.model import SYSTEM_ACTOR_ID, SYSTEM_ACTOR_NAME
 from corral.core.clock import Clock
 from corral.core.errors import Conflict
 from corral.core.identity.catalogue import PERMISSIONS, SYSTEM_ROLES
+from corral.core.identity.commands import NewUser
 from corral.core.identity.model import AuthMethod, Principal, Role, User
 from corral.core.identity.recording import record
 from corral.core.identity.users import UserService
@@ -65,7 +66,7 @@ async def ensure_first_admin(
             return None
     try:
         return await users.create(
-            SYSTEM, name=name, email=email or f"{name}@localhost", password=password, admin=True
+            SYSTEM, NewUser(name=name, email=email or f"{name}@localhost", password=password, admin=True)
         )
     except Conflict:
         return None

@@ -9,6 +9,7 @@ import attrs
 from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, PermissionDenied, Unavailable
 from corral.core.identity import totp
+from corral.core.identity.commands import TotpCode
 from corral.core.identity.credentials import digest, new_recovery_code
 from corral.core.identity.model import Principal, TotpEnrolment
 from corral.core.identity.ports import AuthzCache
@@ -78,12 +79,11 @@ class TotpService:
             await uow.commit()
         return Enrolment(secret=secret, uri=totp.provisioning_uri(secret, principal.name))
 
-    async def confirm(self, principal: Principal, code: object) -> list[str]:
+    async def confirm(self, principal: Principal, command: TotpCode) -> list[str]:
         """Turn TOTP on with a first valid code; returns the recovery codes (shown once).
 
         Wrong codes are regulated like wrong TOTP codes at login (same key, same limits)."""
-        if not isinstance(code, str):
-            raise InvalidInput("code must be the 6-digit code of your authenticator app", field="code")
+        code = command.code
         key = totp_key(principal.user_id)
         now = self.clock.now()
         codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
@@ -109,13 +109,12 @@ class TotpService:
         await self.cache.invalidate("totp.enable")
         return codes
 
-    async def disable(self, principal: Principal, code: object) -> None:
+    async def disable(self, principal: Principal, command: TotpCode) -> None:
         """Turn TOTP off; needs a current code or a recovery code.
 
         Wrong codes are regulated like wrong TOTP codes at login (same key, same limits), so a stolen session
         cannot guess its way through."""
-        if not isinstance(code, str):
-            raise InvalidInput("code must be a TOTP or recovery code", field="code")
+        code = command.code
         key = totp_key(principal.user_id)
         now = self.clock.now()
         wrong = False

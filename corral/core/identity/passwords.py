@@ -6,6 +6,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound, PermissionDenied
+from corral.core.identity.commands import PasswordChange
 from corral.core.identity.model import AuthMethod, Principal
 from corral.core.identity.ports import AuthzCache, PasswordHasher
 from corral.core.identity.recording import record
@@ -28,8 +29,7 @@ class PasswordService:
     async def change_own(
         self,
         principal: Principal,
-        current_password: object,
-        new_password: object,
+        command: PasswordChange,
         *,
         user_agent: str | None,
     ) -> LoginResult:
@@ -42,9 +42,10 @@ class PasswordService:
         API tokens stay valid: they are revoked one by one (``DELETE /api/v1/tokens/{id}``)."""
         if principal.method is not AuthMethod.SESSION or principal.session_id is None:
             raise PermissionDenied("change your password from a login session, not with an API token")
-        if not isinstance(current_password, str) or not current_password:
+        current_password = command.current_password
+        if not current_password:
             raise InvalidInput("current_password must be your current password", field="current_password")
-        new = check_password(new_password, field="new_password")
+        new = check_password(command.new_password, field="new_password")
         if new == current_password:
             raise InvalidInput("new_password must differ from the current password", field="new_password")
         keys = self.regulator.keys(principal.name, principal.ip_addr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 
 import attrs
 
@@ -12,6 +11,7 @@ from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from corral.core.identity.access import Authorizer, require_account_access
 from corral.core.identity.catalogue import ADMIN_ROLE, PERMISSIONS, check_permission_names
+from corral.core.identity.commands import NewBinding, NewDelegation, NewRole, RolePermissions
 from corral.core.identity.model import Binding, Delegation, Grant, Principal, Role, User
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.recording import record
@@ -52,18 +52,13 @@ class RbacService:
         async with self.uow_factory() as uow:
             return await uow.roles.list_roles()
 
-    async def create_role(
-        self, actor: Principal, name: object, permissions: object, description: object
-    ) -> Role:
-        if not isinstance(name, str) or not _ROLE_NAME.match(name):
+    async def create_role(self, actor: Principal, command: NewRole) -> Role:
+        name, description = command.name, command.description
+        if not _ROLE_NAME.match(name):
             raise InvalidInput(
                 "name must be lowercase letters, digits, '-' or '_', starting with a letter", field="name"
             )
-        if description is not None and not isinstance(description, str):
-            raise InvalidInput("description must be a string or null", field="description")
-        if not isinstance(permissions, list):
-            raise InvalidInput("permissions must be a list of permission names", field="permissions")
-        perms = check_permission_names(permissions, "permissions")
+        perms = check_permission_names(command.permissions, "permissions")
         role = Role(
             id=uuid7(), name=name, permissions=perms, created_at=self.clock.now(), description=description
         )
@@ -84,10 +79,8 @@ class RbacService:
             await uow.commit()
         return role
 
-    async def set_role_permissions(self, actor: Principal, name: str, permissions: object) -> Role:
-        if not isinstance(permissions, list):
-            raise InvalidInput("permissions must be a list of permission names", field="permissions")
-        perms = check_permission_names(permissions, "permissions")
+    async def set_role_permissions(self, actor: Principal, name: str, command: RolePermissions) -> Role:
+        perms = check_permission_names(command.permissions, "permissions")
         async with self.uow_factory() as uow:
             role = await uow.roles.get_by_name(name)
             if role is None:
@@ -150,13 +143,12 @@ class RbacService:
                     names[uid] = found.name
         return page, names
 
-    async def bind(
-        self, actor: Principal, user: object, role: object, project_id: uuid.UUID | None
-    ) -> Binding:
+    async def bind(self, actor: Principal, command: NewBinding, project_id: uuid.UUID | None = None) -> Binding:
+        """Bind ``command.role`` to ``command.user`` globally or in ``project_id`` (``command.project`` resolved
+        by the caller)."""
+        role = command.role
         async with self.uow_factory() as uow:
-            target = await user_named(uow, user, "user")
-            if not isinstance(role, str):
-                raise InvalidInput("role must be a role name", field="role")
+            target = await user_named(uow, command.user, "user")
             found = await uow.roles.get_by_name(role)
             if found is None:
                 raise NotFound(f"no role named {role!r}", field="role")
@@ -217,24 +209,23 @@ class RbacService:
     async def delegate(
         self,
         actor: Principal,
+        command: NewDelegation,
         *,
-        delegate: object,
-        permissions: object,
-        project_id: uuid.UUID | None,
-        expires_at: datetime | None,
-        reason: object,
+        project_id: uuid.UUID | None = None,
     ) -> list[Delegation]:
-        """Lend ``permissions`` the actor holds in the scope to ``delegate``; one delegation per permission.
+        """Lend ``command.permissions`` the actor holds in the scope (``project_id``: ``command.project``
+        resolved by the caller) to ``command.delegate``; one delegation per permission.
 
         The actor must hold every permission in that scope now (through a token: within its scopes), so
         nobody delegates beyond what they hold."""
-        if not isinstance(permissions, list) or not permissions:
+        if not command.permissions:
             raise InvalidInput(
                 "permissions must be a non-empty list of permission names", field="permissions"
             )
         require_account_access(actor, "delegating")
-        perms = check_permission_names(permissions, "permissions")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        perms = check_permission_names(command.permissions, "permissions")
+        reason, expires_at = command.reason, command.expires_at
+        if reason is not None and len(reason) > 500:
             raise InvalidInput("reason must be a string of at most 500 characters", field="reason")
         now = self.clock.now()
         if expires_at is not None and expires_at <= now:
@@ -247,7 +238,7 @@ class RbacService:
             )
         created: list[Delegation] = []
         async with self.uow_factory() as uow:
-            target = await user_named(uow, delegate, "delegate")
+            target = await user_named(uow, command.delegate, "delegate")
             if target.id == actor.user_id:
                 raise InvalidInput("you cannot delegate to yourself", field="delegate")
             for perm in sorted(perms):
@@ -259,7 +250,7 @@ class RbacService:
                     created_at=now,
                     project_id=project_id,
                     expires_at=expires_at,
-                    reason=reason if isinstance(reason, str) else None,
+                    reason=reason,
                 )
                 await uow.delegations.add(d)
                 created.append(d)

@@ -11,6 +11,7 @@ from corral.core.audit.model import SYSTEM_ACTOR_ID
 from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound, Unauthenticated
 from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE
+from corral.core.identity.commands import Credentials
 from corral.core.identity.credentials import digest, matches, new_secret
 from corral.core.identity.mfa import check_second_factor
 from corral.core.identity.model import AuthMethod, AuthSession, Principal, TotpEnrolment, User
@@ -97,10 +98,8 @@ class SessionService:
 
     async def login(
         self,
-        name: object,
-        password: object,
+        credentials: Credentials,
         *,
-        totp_code: object = None,
         ip: str | None,
         user_agent: str | None,
     ) -> LoginResult:
@@ -108,12 +107,11 @@ class SessionService:
 
         Failures are counted per user name and per IP; past the limit within ``find_time`` the name or IP
         is banned for ``ban_time`` (RateLimited) — also for correct credentials — and the ban is audited."""
-        if not isinstance(name, str) or not name or len(name) > 200:
+        name, password, totp_code = credentials.name, credentials.password, credentials.totp_code
+        if not name or len(name) > 200:
             raise InvalidInput("name must be your user name", field="name")
-        if not isinstance(password, str) or not password or len(password) > 1024:
+        if not password or len(password) > 1024:
             raise InvalidInput("password must be a non-empty string", field="password")
-        if totp_code is not None and not isinstance(totp_code, str):
-            raise InvalidInput("totp_code must be a string", field="totp_code")
         keys = self.regulator.keys(name, ip)
         now = self.clock.now()
         async with self.uow_factory() as uow:

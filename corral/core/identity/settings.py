@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.errors import InvalidInput
+from corral.core.identity.commands import IdentitySettingsChanges
 from corral.core.identity.model import Principal
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.recording import record
@@ -29,14 +29,9 @@ class IdentitySettingsService:
             "forced_by_configuration": {REQUIRE_TOTP_FOR_ADMINS: self.policy.require_totp_for_admins},
         }
 
-    async def update(self, actor: Principal, changes: dict[str, object]) -> dict[str, object]:
+    async def update(self, actor: Principal, changes: IdentitySettingsChanges) -> dict[str, object]:
         """Change settings; admins without TOTP are then limited to enrolling it (at their next request)."""
-        unknown = sorted(set(changes) - {REQUIRE_TOTP_FOR_ADMINS})
-        if unknown:
-            raise InvalidInput(f"unknown setting {unknown[0]!r}; known: {REQUIRE_TOTP_FOR_ADMINS}", field=unknown[0])
-        value = changes.get(REQUIRE_TOTP_FOR_ADMINS)
-        if not isinstance(value, bool):
-            raise InvalidInput(f"{REQUIRE_TOTP_FOR_ADMINS} must be true or false", field=REQUIRE_TOTP_FOR_ADMINS)
+        value = changes.require_totp_for_admins
         async with self.uow_factory() as uow:
             before = await uow.identity_settings.get(REQUIRE_TOTP_FOR_ADMINS)
             await uow.identity_settings.put(REQUIRE_TOTP_FOR_ADMINS, value, by=actor.user_id, at=self.clock.now())

@@ -11,6 +11,7 @@ from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corral.core.identity.access import Authorizer, require_account_access
 from corral.core.identity.catalogue import AGENT_ROLE, check_permission_names
+from corral.core.identity.commands import NewToken
 from corral.core.identity.credentials import TOKEN_PREFIX, digest, new_token_secret
 from corral.core.identity.model import ApiToken, AuthMethod, IssuedToken, Principal
 from corral.core.identity.ports import AuthzCache, CachedCredential
@@ -83,24 +84,23 @@ class TokenService:
     async def create(
         self,
         actor: Principal,
+        command: NewToken,
         *,
-        name: object,
-        scopes: object,
-        project_id: uuid.UUID | None,
-        expires_at: datetime | None,
-        user: object = None,
+        project_id: uuid.UUID | None = None,
     ) -> IssuedToken:
-        """Issue a token for the actor (or, with admin:users, for ``user``, e.g. an agent).
+        """Issue a token for the actor (or, with admin:users, for ``command.user``, e.g. an agent), restricted to
+        ``project_id`` (``command.project`` resolved by the caller) when given.
 
         Scopes must be permissions the owner holds in the token's scope now (project ownership included), and
         a token-authenticated caller cannot mint a token beyond its own token's scopes; a project-restricted
         token cannot mint tokens at all (tokens belong to the account)."""
         require_account_access(actor, "creating a token")
-        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        name, user, expires_at = command.name, command.user, command.expires_at
+        if not name.strip() or len(name) > 100:
             raise InvalidInput("name must be a non-empty string of at most 100 characters", field="name")
-        if not isinstance(scopes, list) or not scopes:
+        if not command.scopes:
             raise InvalidInput("scopes must be a non-empty list of permission names", field="scopes")
-        perms = check_permission_names(scopes, "scopes")
+        perms = check_permission_names(command.scopes, "scopes")
         now = self.clock.now()
         if expires_at is not None and expires_at <= now:
             raise InvalidInput("expires_at must be in the future", field="expires_at")

@@ -8,9 +8,11 @@ import attrs
 
 from corral.core.audit.model import SYSTEM_ACTOR_ID
 from corral.core.clock import Clock
+from corral.core.commands import Unset, is_set
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.identity.access import Authorizer
 from corral.core.identity.catalogue import ADMIN_ROLE, AGENT_ROLE, PERMISSIONS
+from corral.core.identity.commands import NewUser, UserChanges
 from corral.core.identity.model import Binding, Principal, User
 from corral.core.identity.ports import AuthzCache, PasswordHasher
 from corral.core.identity.recording import record
@@ -76,32 +78,18 @@ class UserService:
     clock: Clock
     authorizer: Authorizer
 
-    async def create(
-        self,
-        actor: Principal,
-        *,
-        name: object,
-        email: object,
-        password: object = None,
-        display_name: object = None,
-        admin: bool = False,
-        agent: bool = False,
-    ) -> User:
+    async def create(self, actor: Principal, command: NewUser) -> User:
         """Create a user; ``admin`` binds the admin role globally, ``agent`` the agent role (tokens only)."""
-        check_name(name)
-        check_email(email)
-        assert isinstance(name, str)
-        assert isinstance(email, str)
-        if display_name is not None and not isinstance(display_name, str):
-            raise InvalidInput("display_name must be a string or null", field="display_name")
+        name, email = check_name(command.name), check_email(command.email)
+        display_name, admin, agent = command.display_name, command.admin, command.agent
         if agent:
             if admin:
                 raise InvalidInput("an agent cannot be an admin; delegate permissions to it", field="agent")
-            if password is not None:
+            if command.password is not None:
                 raise InvalidInput("agents authenticate with tokens only: omit password", field="password")
             password_hash = UNUSABLE_PASSWORD
         else:
-            password_hash = await self.hasher.hash(check_password(password))
+            password_hash = await self.hasher.hash(check_password(command.password))
         if admin:
             await self.authorizer.require_all(actor, frozenset(PERMISSIONS), None, "creating an admin")
         now = self.clock.now()
@@ -146,28 +134,18 @@ class UserService:
         async with self.uow_factory() as uow:
             return await uow.users.list_users(limit=clamp_limit(limit), cursor=cursor)
 
-    async def update(self, actor: Principal, name: str, changes: dict[str, object]) -> User:
-        """Change display_name, email, is_active or password; deactivating ends the user's sessions."""
-        allowed = {"display_name", "email", "is_active", "password"}
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise InvalidInput(
-                f"cannot change {', '.join(unknown)}; changeable: {', '.join(sorted(allowed))}",
-                field=unknown[0],
-            )
+    async def update(self, actor: Principal, name: str, changes: UserChanges) -> User:
+        """Change display_name, email, is_active or password (the fields sent); deactivating or a new password
+        ends the user's sessions."""
         new: dict[str, object] = {}
-        if "display_name" in changes:
-            if changes["display_name"] is not None and not isinstance(changes["display_name"], str):
-                raise InvalidInput("display_name must be a string or null", field="display_name")
-            new["display_name"] = changes["display_name"]
-        if "email" in changes:
-            new["email"] = check_email(changes["email"])
-        if "is_active" in changes:
-            if not isinstance(changes["is_active"], bool):
-                raise InvalidInput("is_active must be true or false", field="is_active")
-            new["is_active"] = changes["is_active"]
-        if "password" in changes:
-            new["password_hash"] = await self.hasher.hash(check_password(changes["password"]))
+        if is_set(changes.display_name):
+            new["display_name"] = changes.display_name
+        if not isinstance(changes.email, Unset):
+            new["email"] = check_email(changes.email)
+        if not isinstance(changes.is_active, Unset):
+            new["is_active"] = changes.is_active
+        if not isinstance(changes.password, Unset):
+            new["password_hash"] = await self.hasher.hash(check_password(changes.password))
         async with self.uow_factory() as uow:
             user = await self._get(uow, name)
             if user.id != actor.user_id:

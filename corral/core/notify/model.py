@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -92,35 +93,25 @@ class Preferences:
         return self.events.get(event, DEFAULT_CHANNELS)
 
     @classmethod
-    def parse(cls, user_id: uuid.UUID, body: dict[str, Any]) -> Preferences:
-        """From the API shape ``{"events": {type: [channels]}, "webhook_url": str | null}``.
-
-        Bad input is an InvalidInput naming the field.
-        """
-        unknown = sorted(set(body) - {"events", "webhook_url"})
-        if unknown:
-            raise InvalidInput(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
-        raw_events = body.get("events", {})
-        if not isinstance(raw_events, dict):
-            raise InvalidInput("events must be an object mapping event types to lists of channels", field="events")
-        events: dict[EventType, frozenset[Channel]] = {}
-        for key, value in raw_events.items():
+    def of(cls, user_id: uuid.UUID, events: Mapping[EventType, Iterable[Channel]],
+           webhook_url: str | None) -> Preferences:
+        """Preferences from the channels chosen per event type (values checked: an unknown event type or
+        channel, or a webhook URL that is not http(s), is an InvalidInput naming the field)."""
+        chosen: dict[EventType, frozenset[Channel]] = {}
+        for key, value in events.items():
             try:
                 event = EventType(key)
             except ValueError:
                 known = ", ".join(e.value for e in EventType)
                 raise InvalidInput(f"unknown event type {key!r}; known: {known}", field=f"events.{key}") from None
-            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-                raise InvalidInput(f"events.{key} must be a list of channels", field=f"events.{key}")
             try:
-                events[event] = frozenset(Channel(c) for c in value)
+                chosen[event] = frozenset(Channel(c) for c in value)
             except ValueError:
                 known = ", ".join(c.value for c in Channel)
                 raise InvalidInput(f"events.{key}: channels are {known}", field=f"events.{key}") from None
-        url = body.get("webhook_url")
-        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
             raise InvalidInput("webhook_url must be an http(s) URL or null", field="webhook_url")
-        return cls(user_id=user_id, events=events, webhook_url=url or None)
+        return cls(user_id=user_id, events=chosen, webhook_url=webhook_url or None)
 
 
 @attrs.frozen

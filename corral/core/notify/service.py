@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import attrs
 
@@ -11,6 +10,7 @@ from corral.core.audit.model import AuditEntry
 from corral.core.clock import Clock
 from corral.core.errors import InvalidInput, NotFound
 from corral.core.ids import uuid7
+from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.model import Channel, Notification, NotificationStatus, Preferences
 from corral.core.outbound import check_url
 from corral.core.pagination import Page, clamp_limit
@@ -94,9 +94,10 @@ class NotificationService:
         async with self.uow_factory() as uow:
             return await uow.notification_preferences.get(actor.user_id) or Preferences(user_id=actor.user_id)
 
-    async def set_preferences(self, actor: Actor, body: dict[str, Any]) -> Preferences:
-        """Replace the caller's preferences from the API shape (see Preferences.parse)."""
-        prefs = attrs.evolve(Preferences.parse(actor.user_id, body), updated_at=self.clock.now())
+    async def set_preferences(self, actor: Actor, command: PreferencesUpdate) -> Preferences:
+        """Replace the caller's preferences."""
+        prefs = attrs.evolve(Preferences.of(actor.user_id, command.events, command.webhook_url),
+                             updated_at=self.clock.now())
         if prefs.webhook_url is not None:
             check_url(prefs.webhook_url, field="webhook_url", allow_private=self.allow_private_webhooks)
         async with self.uow_factory() as uow:

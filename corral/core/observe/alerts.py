@@ -23,13 +23,14 @@ import attrs
 
 from corral.core.audit.model import AuditEntry
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import InvalidInput
 from corral.core.ids import uuid7
+from corral.core.observe.commands import AlertRuleChanges, NewAlertRule
 from corral.core.observe.model import (
     AlertCondition,
     AlertEvent,
     AlertRule,
-    AlertSeverity,
     LogQuery,
     MetricAgg,
     MetricQuery,
@@ -37,7 +38,15 @@ from corral.core.observe.model import (
 from corral.core.observe.ports import AlertStore
 from corral.core.observe.query import ObserveQueries
 
-__all__ = ["Actor", "AlertEvaluator", "AlertService", "ParsedQuery", "parse_rule_query"]
+__all__ = [
+    "Actor",
+    "AlertEvaluator",
+    "AlertRuleChanges",
+    "AlertService",
+    "NewAlertRule",
+    "ParsedQuery",
+    "parse_rule_query",
+]
 
 log = logging.getLogger(__name__)
 CHANNELS = frozenset({"in_app", "email", "webhook"})
@@ -153,19 +162,6 @@ def _audit(actor: Actor, action: str, rule: AlertRule, now: datetime, **detail: 
     )
 
 
-_EDITABLE = (
-    "name",
-    "description",
-    "query",
-    "condition",
-    "threshold",
-    "for_seconds",
-    "severity",
-    "notify_channels",
-    "enabled",
-)
-
-
 @attrs.define
 class AlertService:
     """Rule CRUD; every change is audited in the same transaction."""
@@ -173,44 +169,30 @@ class AlertService:
     store: AlertStore
     clock: Clock
 
-    async def create(self, actor: Actor, **fields: Any) -> AlertRule:
+    async def create(self, actor: Actor, new: NewAlertRule) -> AlertRule:
         now = self.clock.now()
-        try:
-            rule = AlertRule(
-                id=uuid7(),
-                name=str(fields.get("name", "")),
-                query=str(fields.get("query", "")),
-                condition=AlertCondition(fields.get("condition", "")),
-                threshold=fields.get("threshold"),
-                for_seconds=int(fields.get("for_seconds", 60)),
-                severity=AlertSeverity(fields.get("severity", "warning")),
-                notify_channels=tuple(fields.get("notify_channels") or ("in_app",)),
-                project_id=fields.get("project_id"),
-                enabled=bool(fields.get("enabled", True)),
-                created_at=now,
-                description=fields.get("description"),
-                created_by=actor.user_id,
-            )
-        except ValueError as exc:
-            raise InvalidInput(f"invalid alert rule: {exc}", field=_bad_field(exc)) from exc
+        rule = AlertRule(
+            id=uuid7(),
+            name=new.name,
+            query=new.query,
+            condition=new.condition,
+            threshold=new.threshold,
+            for_seconds=new.for_seconds,
+            severity=new.severity,
+            notify_channels=tuple(new.notify_channels) or ("in_app",),
+            project_id=new.project_id,
+            enabled=new.enabled,
+            created_at=now,
+            description=new.description,
+            created_by=actor.user_id,
+        )
         validate_rule(rule)
         await self.store.add_rule(rule, _audit(actor, "alert_rule.create", rule, now, name=rule.name))
         return rule
 
-    async def update(self, actor: Actor, rule_id: uuid.UUID, **changes: Any) -> AlertRule:
+    async def update(self, actor: Actor, rule_id: uuid.UUID, change: AlertRuleChanges) -> AlertRule:
+        changes = sent_fields(change)
         rule = await self.store.get_rule(rule_id)
-        unknown = set(changes) - set(_EDITABLE)
-        if unknown:
-            raise InvalidInput(f"cannot change {sorted(unknown)}", field=sorted(unknown)[0])
-        try:
-            if "condition" in changes:
-                changes["condition"] = AlertCondition(changes["condition"])
-            if "severity" in changes:
-                changes["severity"] = AlertSeverity(changes["severity"])
-            if "notify_channels" in changes:
-                changes["notify_channels"] = tuple(changes["notify_channels"])
-        except ValueError as exc:
-            raise InvalidInput(f"invalid alert rule: {exc}", field=_bad_field(exc)) from exc
         # a changed query or threshold starts the evaluation over (the open event stays until resolved)
         updated = attrs.evolve(rule, **changes, pending_since=None)
         validate_rule(updated)
@@ -223,14 +205,6 @@ class AlertService:
         await self.store.delete_rule(
             rule_id, _audit(actor, "alert_rule.delete", rule, self.clock.now(), name=rule.name)
         )
-
-
-def _bad_field(exc: ValueError) -> str:
-    text = str(exc)
-    for name in ("AlertCondition", "AlertSeverity"):
-        if name in text:
-            return "condition" if name == "AlertCondition" else "severity"
-    return "body"
 
 
 def _describe(rule: AlertRule) -> str:

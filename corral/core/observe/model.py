@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from corral.core.safetext import clean_json_text, clean_text
+
 __all__ = [
     "LEVELS",
     "LOG_COLUMNS",
@@ -35,6 +37,8 @@ __all__ = [
     "SpanItem",
     "TelemetryBatch",
     "TimelineItem",
+    "clean_batch",
+    "clean_rows",
 ]
 
 LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -300,3 +304,33 @@ class AlertEvent:
     created_at: datetime
     resolved_at: datetime | None = None
     project_id: uuid.UUID | None = None
+
+
+_JSON_COLUMNS = frozenset({"attributes", "events", "labels"})
+
+
+def clean_rows(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """``rows`` with every text value storable: NUL and unpaired surrogates (raw, or escaped in the JSON
+    columns) become U+FFFD. PostgreSQL refuses both, and one such value would fail its whole batch."""
+    json_at = frozenset(i for i, c in enumerate(columns) if c in _JSON_COLUMNS)
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        out.append(tuple(
+            (clean_json_text(v) if i in json_at else clean_text(v)) if isinstance(v, str) else v
+            for i, v in enumerate(row)
+        ))
+    return out
+
+
+def clean_batch(batch: TelemetryBatch) -> TelemetryBatch:
+    """A copy of ``batch`` whose row tuples hold only storable text (``clean_rows``); encoded chunks are shared."""
+    return attrs.evolve(
+        batch,
+        logs=clean_rows(batch.logs, LOG_COLUMNS),
+        spans=clean_rows(batch.spans, SPAN_COLUMNS),
+        points=clean_rows(batch.points, POINT_COLUMNS),
+        series=clean_rows(batch.series, SERIES_COLUMNS),
+        encoded={k: list(v) for k, v in batch.encoded.items()},
+        project_ids=set(batch.project_ids),
+        tail_logs=list(batch.tail_logs),
+    )

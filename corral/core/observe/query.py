@@ -20,7 +20,7 @@ from corral.core.observe.model import (
     TimelineItem,
 )
 from corral.core.observe.ports import ColdManifest, ColdReader, TelemetryReader
-from corral.core.pagination import decode_cursor, encode_cursor
+from corral.core.pagination import cursor_int, cursor_str, decode_cursor, encode_cursor, invalid_cursor
 
 __all__ = ["LogPage", "ObserveQueries", "TraceView", "WaterfallSpan", "cursor_of", "parse_cursor"]
 
@@ -52,10 +52,14 @@ def parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     data = decode_cursor(cursor)
     if data is None:
         return None
+    row_id = cursor_int(data, "i", minimum=-(2**63), maximum=2**63 - 1)
     try:
-        return datetime.fromisoformat(str(data["t"])), int(str(data["i"]))
-    except (KeyError, ValueError) as exc:
-        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor") from exc
+        when = datetime.fromisoformat(cursor_str(data, "t") or "")
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+    if when.tzinfo is None or row_id is None:
+        raise invalid_cursor()
+    return when, row_id
 
 
 @attrs.define

@@ -8,8 +8,12 @@ import attrs
 
 from corral.core.commands import UNSET, Unset
 
-__all__ = ["IssueChanges", "MergeOptions", "MergeRequestChanges", "NewComment", "NewIssue", "NewMergeRequest",
-           "NewReview"]
+__all__ = ["BranchProtectionChanges", "IssueChanges", "MergeOptions", "MergeRequestChanges", "NewBranchProtection",
+           "NewComment", "NewIssue", "NewMergeRequest", "NewProject", "NewReview", "NewWebhook", "ProjectChanges",
+           "VisibilityName", "WebhookChanges", "WebhookEvent"]
+
+VisibilityName = Literal["private", "internal", "public"]
+WebhookEvent = Literal["push", "issue", "merge_request", "review", "pipeline", "deployment"]
 
 
 def _doc(text: str, **kw: object) -> dict[str, object]:
@@ -77,3 +81,80 @@ class MergeOptions:
     """How to merge (an empty body merges with a merge commit)."""
 
     strategy: Literal["merge", "squash", "fast-forward"] = "merge"
+
+
+@attrs.frozen(kw_only=True)
+class NewProject:
+    """Create a project (owned by the caller) with an empty repository."""
+
+    name: str = attrs.field(metadata=_doc("1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+    visibility: VisibilityName = "private"
+    default_branch: str = "main"
+    description: str | None = attrs.field(default=None, metadata=_doc("at most 2000 characters"))
+    display_name: str | None = attrs.field(default=None, metadata=_doc("at most 200 characters"))
+
+
+@attrs.frozen(kw_only=True)
+class ProjectChanges:
+    """Change a project: only the fields sent change; archived true archives it."""
+
+    name: str | Unset = attrs.field(default=UNSET, metadata=_doc("rename (old URLs redirect to the new name)"))
+    visibility: VisibilityName | Unset = UNSET
+    default_branch: str | Unset = UNSET
+    description: str | Unset | None = UNSET
+    display_name: str | Unset | None = UNSET
+    archived: bool | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class NewBranchProtection:
+    """Protect the branches matching a name or a glob."""
+
+    pattern: str = attrs.field(metadata=_doc("a branch name or a glob like 'release/*'"))
+    allow_force_push: bool = False
+    allow_deletion: bool = False
+    require_merge_request: bool = attrs.field(
+        default=False, metadata=_doc("direct pushes are refused: changes land through merge requests"))
+    required_approvals: int = attrs.field(default=0, metadata=_doc("0-20"))
+    bypass_admins: bool = attrs.field(default=False, metadata=_doc(
+        "holders of project:admin may push directly to a merge-request-only branch (audited)"))
+    push_allowlist: list[str] = attrs.field(factory=list, metadata=_doc(
+        "user names who may push directly to a merge-request-only branch (at most 100)"))
+
+
+@attrs.frozen(kw_only=True)
+class BranchProtectionChanges:
+    """Change a branch protection rule: only the fields sent change (its pattern stays)."""
+
+    allow_force_push: bool | Unset = UNSET
+    allow_deletion: bool | Unset = UNSET
+    require_merge_request: bool | Unset = UNSET
+    required_approvals: int | Unset = attrs.field(default=UNSET, metadata=_doc("0-20"))
+    bypass_admins: bool | Unset = UNSET
+    push_allowlist: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc("user names (at most 100)"))
+
+
+def _push_only() -> list[WebhookEvent]:
+    return ["push"]
+
+
+@attrs.frozen(kw_only=True)
+class NewWebhook:
+    """Add a webhook to a project."""
+
+    url: str = attrs.field(metadata=_doc("http(s) URL receiving the signed deliveries"))
+    events: list[WebhookEvent] = attrs.field(factory=_push_only, metadata=_doc("default: push"))
+    secret: str | None = attrs.field(default=None, metadata=_doc(
+        "HMAC-SHA256 signing key, at most 256 characters (never answered: has_secret tells)", write_only=True))
+    active: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class WebhookChanges:
+    """Change a webhook: only the fields sent change; a null or empty secret removes it."""
+
+    url: str | Unset = UNSET
+    events: list[WebhookEvent] | Unset = UNSET
+    secret: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("null or empty: no secret",
+                                                                           write_only=True))
+    active: bool | Unset = UNSET

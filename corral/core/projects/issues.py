@@ -12,7 +12,7 @@ from corral.core.commands import sent_fields
 from corral.core.errors import InvalidInput, InvalidTransition, NotFound
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
-from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.pagination import Page, clamp_limit, cursor_int, decode_cursor, encode_cursor
 from corral.core.projects.commands import IssueChanges, NewComment, NewIssue
 from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
 from corral.core.projects.payloads import comment_json, issue_json, project_json
@@ -40,13 +40,7 @@ def parse_labels(value: object) -> tuple[str, ...]:
 
 
 def number_cursor(cursor: str | None) -> int | None:
-    decoded = decode_cursor(cursor)
-    if decoded is None:
-        return None
-    before = decoded.get("before")
-    if not isinstance(before, int):
-        raise InvalidInput("cursor is not a cursor returned by this API", field="cursor")
-    return before
+    return cursor_int(decode_cursor(cursor), "before", minimum=1, maximum=2**31 - 1)
 
 
 def numbered_page(items: list[N], size: int) -> Page[N]:

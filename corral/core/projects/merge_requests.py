@@ -281,7 +281,7 @@ class MergeRequestService:
                                                        "before": before, "after": after})
             await self._event(uow, "merged", project, merged, actor, {"strategy": strategy_v.value})
             await record_push(uow, project, actor, [RefUpdate(before, after, ref)], via="merge",
-                              intent_id=intents[0] if intents else None)
+                              intent_id=intents[0] if intents else None, at=now)
             await uow.commit()
         return merged
 

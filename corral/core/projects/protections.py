@@ -9,8 +9,10 @@ from typing import Any
 import attrs
 
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.ids import uuid7
+from corral.core.projects.commands import BranchProtectionChanges, NewBranchProtection
 from corral.core.projects.model import Actor, BranchProtection, Project
 from corral.core.projects.ports import UserDirectory
 from corral.core.projects.service import audit
@@ -28,13 +30,9 @@ def _pattern(value: object) -> str:
     return value
 
 
-def _options(changes: dict[str, object]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for flag in _FLAGS:
-        if flag in changes:
-            if not isinstance(changes[flag], bool):
-                raise InvalidInput(f"{flag} must be true or false", field=flag)
-            values[flag] = changes[flag]
+def _values_of(changes: dict[str, Any]) -> dict[str, Any]:
+    """The rule's options among ``changes`` (the sent fields of a command), their values checked."""
+    values: dict[str, Any] = {flag: bool(changes[flag]) for flag in _FLAGS if flag in changes}
     if "required_approvals" in changes:
         count = changes["required_approvals"]
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:
@@ -43,11 +41,11 @@ def _options(changes: dict[str, object]) -> dict[str, Any]:
     return values
 
 
-async def _allowlist(users: UserDirectory | None, value: object) -> tuple[uuid.UUID, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 100:
+async def _allowlist(users: UserDirectory | None, names: list[str]) -> tuple[uuid.UUID, ...]:
+    if len(names) > 100:
         raise InvalidInput("push_allowlist must be a list of at most 100 user names", field="push_allowlist")
     found: list[uuid.UUID] = []
-    for name in dict.fromkeys(value):
+    for name in dict.fromkeys(names):
         user = await users.by_name(name) if users is not None else None
         if user is None:
             raise InvalidInput(f"push_allowlist: {name!r} is not a user", field="push_allowlist")
@@ -63,8 +61,8 @@ class BranchProtectionService:
     clock: Clock
     users: UserDirectory | None = None  # resolves push_allowlist names
 
-    async def _values(self, changes: dict[str, object]) -> dict[str, Any]:
-        values = _options(changes)
+    async def _values(self, changes: dict[str, Any]) -> dict[str, Any]:
+        values = _values_of(changes)
         if "push_allowlist" in changes:
             values["push_allowlist"] = await _allowlist(self.users, changes["push_allowlist"])
         return values
@@ -73,11 +71,10 @@ class BranchProtectionService:
         async with self.uow_factory() as uow:
             return await uow.branch_protections.list(project.id)
 
-    async def create(self, actor: Actor, project: Project, spec: dict[str, object]) -> BranchProtection:
-        unknown = sorted(set(spec) - {"pattern", "required_approvals", "push_allowlist", *_FLAGS})
-        if unknown:
-            raise InvalidInput(f"unknown field {unknown[0]}", field=unknown[0])
-        rule = BranchProtection(id=uuid7(), project_id=project.id, pattern=_pattern(spec.get("pattern")),
+    async def create(self, actor: Actor, project: Project, command: NewBranchProtection) -> BranchProtection:
+        spec = attrs.asdict(command, recurse=False)
+        del spec["pattern"]
+        rule = BranchProtection(id=uuid7(), project_id=project.id, pattern=_pattern(command.pattern),
                                 created_at=self.clock.now(), **await self._values(spec))
         async with self.uow_factory() as uow:
             if any(r.pattern == rule.pattern for r in await uow.branch_protections.list(project.id)):
@@ -89,11 +86,8 @@ class BranchProtectionService:
         return rule
 
     async def update(self, actor: Actor, project: Project, rule_id: uuid.UUID,
-                     changes: dict[str, object]) -> BranchProtection:
-        unknown = sorted(set(changes) - {"required_approvals", "push_allowlist", *_FLAGS})
-        if unknown:
-            raise InvalidInput(f"cannot change {unknown[0]}", field=unknown[0])
-        values = await self._values(changes)
+                     command: BranchProtectionChanges) -> BranchProtection:
+        values = await self._values(sent_fields(command))
         async with self.uow_factory() as uow:
             rule = await uow.branch_protections.get(project.id, rule_id)
             if rule is None:

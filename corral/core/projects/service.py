@@ -10,10 +10,12 @@ import attrs
 
 from corral.core.audit.model import AuditEntry
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.git.ports import GitRepositories
 from corral.core.ids import uuid7
 from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.projects.commands import NewProject, ProjectChanges
 from corral.core.projects.model import (
     Actor,
     Project,
@@ -84,20 +86,17 @@ class ProjectService:
     repos: GitRepositories
     clock: Clock
 
-    async def create(
-        self, actor: Actor, *, name: object, visibility: object = "private", default_branch: object = "main",
-        description: object = None, display_name: object = None,
-    ) -> Project:
-        project_name = check_project_name(name)
-        vis = _visibility(visibility if visibility is not None else "private")
-        branch = check_branch_name(default_branch if default_branch is not None else "main", "default_branch")
+    async def create(self, actor: Actor, command: NewProject) -> Project:
+        project_name = check_project_name(command.name)
+        vis = _visibility(command.visibility)
+        branch = check_branch_name(command.default_branch, "default_branch")
         now = self.clock.now()
         pid = uuid7()
         project = Project(
             id=pid, owner_id=actor.id, owner_name=actor.name, name=project_name, visibility=vis,
             default_branch=branch, repo_path=f"{pid}.git", created_at=now, updated_at=now,
-            description=text_field(description, "description", max_len=2000),
-            display_name=text_field(display_name, "display_name", max_len=200),
+            description=text_field(command.description, "description", max_len=2000),
+            display_name=text_field(command.display_name, "display_name", max_len=200),
         )
         async with self.uow_factory() as uow:
             if await uow.projects.get_by_slug(actor.name, project_name) is not None:
@@ -167,12 +166,10 @@ class ProjectService:
         next_cursor = encode_cursor({"after": str(items[-1].id)}) if more else None
         return Page(items, next_cursor)
 
-    async def update(self, actor: Actor, project: Project, changes: dict[str, object]) -> Project:
-        """Apply ``changes`` (name, description, display_name, visibility, default_branch, archived)."""
-        allowed = {"name", "description", "display_name", "visibility", "default_branch", "archived"}
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
+    async def update(self, actor: Actor, project: Project, command: ProjectChanges) -> Project:
+        """Apply the sent fields of ``command`` (name, description, display_name, visibility, default_branch,
+        archived)."""
+        changes = sent_fields(command)
         values: dict[str, Any] = {}
         if "name" in changes:
             values["name"] = check_project_name(changes["name"])
@@ -185,9 +182,7 @@ class ProjectService:
         if "default_branch" in changes:
             values["default_branch"] = check_branch_name(changes["default_branch"], "default_branch")
         if "archived" in changes:
-            if not isinstance(changes["archived"], bool):
-                raise InvalidInput("archived must be true or false", field="archived")
-            values["archived"] = changes["archived"]
+            values["archived"] = bool(changes["archived"])
         updated = attrs.evolve(project, updated_at=self.clock.now(), **values)
         async with self.uow_factory() as uow:
             if (

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from corral.core.clock import Clock
+from corral.core.commands import sent_fields
 from corral.core.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.core.git.ports import GitRepositories
 from corral.core.git.service import push_history
@@ -21,6 +22,7 @@ from corral.core.identity.model import SealedSecret
 from corral.core.ids import uuid7
 from corral.core.outbox.model import OutboxEvent
 from corral.core.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from corral.core.projects.commands import NewWebhook, WebhookChanges
 from corral.core.projects.model import (
     UNSEALED_SECRET,
     WEBHOOK_EVENTS,
@@ -73,10 +75,8 @@ def delivery_headers(event: str, delivery_id: uuid.UUID, body: bytes, secret: st
     return headers
 
 
-def _events(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ("push",)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+def _events(value: list[str]) -> tuple[str, ...]:
+    if not value:
         raise InvalidInput(f"events must be a non-empty list of: {', '.join(WEBHOOK_EVENTS)}", field="events")
     unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
     if unknown:
@@ -85,10 +85,10 @@ def _events(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
-def _secret(value: object) -> str | None:
+def _secret(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 256:
+    if len(value) > 256:
         raise InvalidInput("secret must be a string of at most 256 characters", field="secret")
     return value
 
@@ -108,8 +108,8 @@ class WebhookService:
     sealer: WebhookSecretSealer | None = None  # secrets at rest; None: webhooks cannot have a secret
 
     # ---- configuration ---------------------------------------------------------------------------------
-    def _url(self, value: object) -> str:
-        if not isinstance(value, str) or len(value) > 2048:
+    def _url(self, value: str) -> str:
+        if len(value) > 2048:
             raise InvalidInput("url must be an http(s) URL", field="url")
         self.transport.check_target(value, "url")  # corral.core.outbound.check_url
         return value
@@ -128,17 +128,11 @@ class WebhookService:
             raise Unavailable("the webhook secret is not encrypted yet; Corral seals it at its next start")
         return self.sealer.open(hook.id, hook.secret)
 
-    async def create(self, actor: Actor, project: Project, spec: dict[str, object]) -> Webhook:
-        unknown = sorted(set(spec) - {"url", "events", "secret", "active"})
-        if unknown:
-            raise InvalidInput(f"unknown field {unknown[0]}", field=unknown[0])
-        active = spec.get("active", True)
-        if not isinstance(active, bool):
-            raise InvalidInput("active must be true or false", field="active")
+    async def create(self, actor: Actor, project: Project, command: NewWebhook) -> Webhook:
         hook_id = uuid7()
-        hook = Webhook(id=hook_id, project_id=project.id, url=self._url(spec.get("url")),
-                       events=_events(spec.get("events")), created_at=self.clock.now(),
-                       secret=self._seal(hook_id, _secret(spec.get("secret"))), active=active)
+        hook = Webhook(id=hook_id, project_id=project.id, url=self._url(command.url),
+                       events=_events(list(command.events)), created_at=self.clock.now(),
+                       secret=self._seal(hook_id, _secret(command.secret)), active=bool(command.active))
         async with self.uow_factory() as uow:
             await uow.webhooks.add(hook)
             await audit(uow, self.clock, actor, "webhook.create", "webhook", resource_id=hook.id,
@@ -157,10 +151,8 @@ class WebhookService:
             raise NotFound("no such webhook in this project")
         return hook
 
-    async def update(self, actor: Actor, project: Project, hook_id: uuid.UUID, changes: dict[str, object]) -> Webhook:
-        unknown = sorted(set(changes) - {"url", "events", "secret", "active"})
-        if unknown:
-            raise InvalidInput(f"cannot change {unknown[0]}", field=unknown[0])
+    async def update(self, actor: Actor, project: Project, hook_id: uuid.UUID, command: WebhookChanges) -> Webhook:
+        changes = sent_fields(command)
         values: dict[str, Any] = {}
         if "url" in changes:
             values["url"] = self._url(changes["url"])
@@ -169,9 +161,7 @@ class WebhookService:
         if "secret" in changes:
             values["secret"] = self._seal(hook_id, _secret(changes["secret"]))
         if "active" in changes:
-            if not isinstance(changes["active"], bool):
-                raise InvalidInput("active must be true or false", field="active")
-            values["active"] = changes["active"]
+            values["active"] = bool(changes["active"])
         async with self.uow_factory() as uow:
             hook = await uow.webhooks.get(project.id, hook_id)
             if hook is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 
 from corral.core.secrets.model import SecretUndecryptable, WrappedKey
@@ -33,6 +35,11 @@ class MasterKeyRing:
     @property
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
+
+    def derive_key(self, label: str) -> bytes:
+        """A 32-byte key for ``label`` derived from the current master key (HMAC-SHA256): the same on every
+        replica and across restarts, independent of the master key for any other label."""
+        return hmac.new(self._keys[self._current], b"corral derived key: " + label.encode(), hashlib.sha256).digest()
 
     def wrap(self, data_key: bytes, aad: bytes) -> WrappedKey:
         return WrappedKey(self._current, self._cipher.encrypt(self._keys[self._current], data_key, aad))

@@ -12,6 +12,7 @@ from corral.core.audit.model import AuditEntry
 from corral.core.clock import Clock
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.ids import uuid7
+from corral.core.secrets.commands import PutSecret, SecretVersions
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.model import (
     DEFAULT_MAX_VERSIONS,
@@ -66,6 +67,9 @@ def _info(secret: Secret, versions: Sequence[SecretVersion] = ()) -> SecretInfo:
     )
 
 
+_CURRENT = SecretVersions()
+
+
 @attrs.define
 class SecretsService:
     """Create, update, list and delete secrets; plaintext goes in and never comes out of here."""
@@ -76,23 +80,18 @@ class SecretsService:
     max_versions: int = DEFAULT_MAX_VERSIONS
 
     async def put(
-        self,
-        actor: Actor,
-        project_id: uuid.UUID | None,
-        name: str,
-        value: object,
-        scope: object = SecretScope.PIPELINE,
-        cas: object = None,
+        self, actor: Actor, project_id: uuid.UUID | None, name: str, command: PutSecret
     ) -> tuple[SecretInfo, bool]:
         """Write a new version; returns its metadata and whether the secret was created.
 
-        ``cas`` (check-and-set): None writes unconditionally, 0 only creates,
+        ``command.cas`` (check-and-set): None writes unconditionally, 0 only creates,
         N only writes when the current version is N (Conflict otherwise).
         Versions beyond ``max_versions`` are removed, oldest first.
         """
         check_name(name, "name")
-        data = check_value(value)
-        scope_ = SecretScope.parse(scope)
+        data = check_value(command.value)
+        scope_ = SecretScope.parse(command.scope)
+        cas: object = command.cas  # typed by the edge; checked again for callers that build commands by hand
         if cas is not None and (isinstance(cas, bool) or not isinstance(cas, int) or cas < 0):
             raise InvalidInput("cas must be a version number (0: create only) or null", field="cas")
         now = self.clock.now()
@@ -145,22 +144,22 @@ class SecretsService:
             return _info(secret, await uow.secrets.versions(secret.id))
 
     async def delete(
-        self, actor: Actor, project_id: uuid.UUID | None, name: str, versions: Sequence[int] | None = None
+        self, actor: Actor, project_id: uuid.UUID | None, name: str, command: SecretVersions = _CURRENT
     ) -> SecretInfo:
         """Soft-delete versions (default: the current one); undelete restores them."""
-        return await self._change_versions(actor, project_id, name, versions, "delete")
+        return await self._change_versions(actor, project_id, name, command.versions, "delete")
 
     async def undelete(
-        self, actor: Actor, project_id: uuid.UUID | None, name: str, versions: Sequence[int] | None = None
+        self, actor: Actor, project_id: uuid.UUID | None, name: str, command: SecretVersions = _CURRENT
     ) -> SecretInfo:
         """Restore soft-deleted versions (default: the current one). Destroyed versions stay destroyed."""
-        return await self._change_versions(actor, project_id, name, versions, "undelete")
+        return await self._change_versions(actor, project_id, name, command.versions, "undelete")
 
     async def destroy(
-        self, actor: Actor, project_id: uuid.UUID | None, name: str, versions: Sequence[int] | None = None
+        self, actor: Actor, project_id: uuid.UUID | None, name: str, command: SecretVersions = _CURRENT
     ) -> SecretInfo:
         """Erase the ciphertext and data key of versions for good (default: the current one)."""
-        return await self._change_versions(actor, project_id, name, versions, "destroy")
+        return await self._change_versions(actor, project_id, name, command.versions, "destroy")
 
     async def purge(self, actor: Actor, project_id: uuid.UUID | None, name: str) -> None:
         """Remove the secret, its metadata and every version."""

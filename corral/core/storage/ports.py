@@ -91,6 +91,17 @@ class ObjectStore(Protocol):
         """Remove ``key``; deleting a missing key is not an error."""
         ...
 
+    async def move_if_absent(self, source: str, key: str) -> bool:
+        """Make the object at ``source`` the object at ``key`` unless ``key`` exists, and remove ``source``.
+
+        True when ``key`` now holds ``source``'s bytes; False when ``key`` already existed (it is left as it
+        was; ``source`` is removed all the same). NotFound when ``source`` is absent. Readers of ``key`` see
+        no object or the whole one. The check is atomic on the local and in-memory stores; on S3 (no
+        conditional copy everywhere) two movers racing for one absent key may both write it, so callers move
+        only content that ``key`` determines (a content-addressed key whose bytes were checked against it).
+        """
+        ...
+
     async def signed_url(self, key: str, *, method: str = "GET", expires_in: int = 3600) -> str:
         """A URL that grants ``method`` (GET, HEAD or PUT) on ``key`` without other credentials.
 

@@ -47,15 +47,17 @@ def _admin(args: argparse.Namespace) -> int:
     password = None if args.agent else read_password()
 
     async def run() -> dict[str, object]:
+        from corral.core.identity.commands import NewUser
         from corral.core.identity.kit import IdentityServices
         from corral.core.identity.service import SYSTEM
-        from corral.entrypoints.bootstrap import Platform
+        from corral.entrypoints.bootstrap import start_platform
 
-        platform = await Platform.start(settings, attach=True)
+        platform = await start_platform(settings, attach=True)
         try:
             ids: IdentityServices = platform.resolve(IdentityServices)
-            user = await ids.users.create(SYSTEM, name=args.name, email=args.email, password=password,
-                                          display_name=args.display_name, admin=args.admin, agent=args.agent)
+            user = await ids.users.create(SYSTEM, NewUser(
+                name=args.name, email=args.email, password=password, display_name=args.display_name,
+                admin=args.admin, agent=args.agent))
         finally:
             await platform.aclose()
         return {"id": str(user.id), "name": user.name, "email": user.email, "admin": args.admin,

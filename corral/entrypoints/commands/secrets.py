@@ -46,9 +46,9 @@ def _secrets(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, object]:
         from corral.core.secrets.rotation import MasterKeyRotation
-        from corral.entrypoints.bootstrap import Platform
+        from corral.entrypoints.bootstrap import start_platform
 
-        platform = await Platform.start(settings, attach=True)
+        platform = await start_platform(settings, attach=True)
         try:
             rotation: MasterKeyRotation = platform.resolve(MasterKeyRotation)
             rotation.batch_size = args.batch_size

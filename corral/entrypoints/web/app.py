@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import cast
-
+import punq
 from aiohttp import web
 
+from corral.entrypoints.platform import resolve_optional
 from corral.entrypoints.web.forwarded import TRUSTED_PROXIES, TrustedProxies
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, ROUTE_SPECS, WEB_AUTH
 from corral.entrypoints.web.middleware import context_middleware, error_middleware, security_middleware
@@ -13,7 +13,7 @@ from corral.entrypoints.web.response_check import RESPONSE_SCHEMAS, ResponseSche
 from corral.entrypoints.web.routes import ROUTE_TABLES
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "web_auth_and_lookup"]
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # streaming routes (git, LFS, OTLP) enforce their own limits
 
@@ -30,9 +30,7 @@ def create_app(platform: object) -> web.Application:
         handler_args={"max_field_size": 16 * 1024},
     )
     app[PLATFORM] = platform
-    container = getattr(platform, "container", None)
-    app[WEB_AUTH] = cast(WebAuth, _resolve(container, WebAuth, DenyAllAuth()))
-    app[PROJECT_LOOKUP] = cast(ProjectLookup, _resolve(container, ProjectLookup, UuidProjectLookup()))
+    app[WEB_AUTH], app[PROJECT_LOOKUP] = web_auth_and_lookup(getattr(platform, "container", None))
     if check:
         app[RESPONSE_SCHEMAS] = ResponseSchemas()
     app[TRUSTED_PROXIES] = TrustedProxies.parse(getattr(settings, "trusted_proxies", ""))
@@ -44,10 +42,9 @@ def create_app(platform: object) -> web.Application:
     return app
 
 
-def _resolve(container: object, key: object, default: object) -> object:
-    if container is None:
-        return default
-    try:
-        return container.resolve(key)  # type: ignore[attr-defined]
-    except Exception:  # punq raises MissingDependencyError when nothing is registered
-        return default
+def web_auth_and_lookup(container: punq.Container | None) -> tuple[WebAuth, ProjectLookup]:
+    """The WebAuth and ProjectLookup the platform registered; without one, deny everything and look projects up
+    by id only (a platform without the identity or projects domain)."""
+    auth: WebAuth | None = resolve_optional(container, WebAuth) if container is not None else None
+    lookup: ProjectLookup | None = resolve_optional(container, ProjectLookup) if container is not None else None
+    return auth or DenyAllAuth(), lookup or UuidProjectLookup()

@@ -9,7 +9,6 @@ are in ``ProjectsKit.pushes_in_flight``, which the recovery loop here skips.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from aiohttp import web
 
@@ -27,8 +26,8 @@ log = logging.getLogger("corral.git")
 
 async def announce(
     request: web.Request, project: Project, updates: list[RefUpdate], bypassed: list[tuple[BranchProtection, str]],
-) -> uuid.UUID:
-    """Commit the push's intent (git gets the commands only after this); returns its id, now in flight."""
+) -> PushIntent:
+    """Commit the push's intent (git gets the commands only after this); returns it, now in flight."""
     k = kit(request)
     actor = actor_of(request)
     intent = PushIntent(uuid7(), project.id, actor.id, actor.name, tuple(updates), k.clock.now(),
@@ -41,17 +40,18 @@ async def announce(
     except BaseException:
         k.pushes_in_flight.discard(intent.id)
         raise
-    return intent.id
+    return intent
 
 
 async def record_moved(
     request: web.Request, project: Project, updates: list[RefUpdate], report: dict[str, bool] | None,
-    bypassed: list[tuple[BranchProtection, str]], intent_id: uuid.UUID | None,
+    bypassed: list[tuple[BranchProtection, str]], intent: PushIntent | None,
 ) -> None:
     """Push events and audit rows for the refs that really moved (a rejected update leaves its ref where it
     was): from git's report-status when the client asked for one, else from the refs themselves. The intent
     is claimed in the same transaction (also when nothing moved); a failure is logged and leaves the intent to
-    the recovery."""
+    the recovery. A move a recovery recorded since the intent was written (an abandoned intent of the same
+    move: this push is its client's retry) is not recorded again."""
     if not updates:
         return
     k = kit(request)
@@ -64,12 +64,13 @@ async def record_moved(
         async with k.uow_factory() as uow:
             if moved:
                 await record_push(uow, project, actor_of(request), moved, clock=k.clock, bypassed=bypassed,
-                                  intent_id=intent_id)
-            elif intent_id is not None:
-                await uow.push_intents.claim(intent_id)
+                                  intent_id=intent.id if intent else None,
+                                  since=intent.created_at if intent else None)
+            elif intent is not None:
+                await uow.push_intents.claim(intent.id)
             await uow.commit()
     except CorralError:
         log.exception("could not record the push to %s (its intent stays for the recovery)", project.full_name)
     finally:
-        if intent_id is not None:
-            k.pushes_in_flight.discard(intent_id)
+        if intent is not None:
+            k.pushes_in_flight.discard(intent.id)

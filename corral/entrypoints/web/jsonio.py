@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import typing
 import uuid
 from datetime import datetime
@@ -15,8 +17,9 @@ from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
 from corral.core.pagination import Page
+from corral.core.safetext import MAX_JSON_DEPTH, find_nul, loads_json
 
-__all__ = ["converter", "json_response", "page_response", "read_body", "read_json", "to_json"]
+__all__ = ["converter", "json_response", "page_response", "parse_json_object", "read_body", "read_json", "to_json"]
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -39,7 +42,16 @@ def _parse_dt(value: object, _t: type) -> datetime:
 converter.register_structure_hook(datetime, _parse_dt)
 
 
-def _strict_str(value: object, _t: type) -> str:
+def _enum(value: object, tp: Any) -> Any:
+    try:
+        return tp(value)
+    except ValueError:
+        raise ValueError(f"expected one of {[m.value for m in tp]}") from None
+
+
+def _strict_str(value: object, tp: type) -> str:
+    if tp is not str and issubclass(tp, Enum):  # a StrEnum reaches the str hook (single dispatch by class)
+        return typing.cast(str, _enum(value, tp))
     if not isinstance(value, str):
         raise ValueError("expected a string")
     return value
@@ -48,6 +60,8 @@ def _strict_str(value: object, _t: type) -> str:
 def _strict_int(value: object, _t: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("expected an integer")
+    if not -(2**63) <= value < 2**63:  # no store holds more than a 64-bit integer
+        raise ValueError("integer out of range")
     return value
 
 
@@ -57,9 +71,41 @@ def _strict_bool(value: object, _t: type) -> bool:
     return value
 
 
+def _strict_float(value: object, _t: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError("expected a number")
+    return float(value)
+
+
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(float, _strict_float)
+
+
+
+def _is_homogeneous_sequence(tp: Any) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, set, frozenset):
+        return True
+    return origin is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _strict_sequence(tp: Any) -> Any:
+    """Lists, sets and ``tuple[X, ...]`` come only from a JSON array (a string is not a list of characters)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    item = args[0] if args else Any
+
+    def hook(value: object, _t: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a JSON array")
+        items = [converter.structure(v, item) for v in value]
+        return items if origin is list else origin(items)
+
+    return hook
+
+
+converter.register_structure_hook_factory(_is_homogeneous_sequence, _strict_sequence)
 
 
 def _default(value: object) -> object:
@@ -105,12 +151,18 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     if not raw.strip():
         raise InvalidInput("request body must be a JSON object", field="body")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}", field="body") from exc
+    return parse_json_object(raw)
+
+
+def parse_json_object(raw: bytes | str, what: str = "request body") -> dict[str, Any]:
+    """A JSON object from untrusted text: malformed, non-object, nested deeper than MAX_JSON_DEPTH, or holding NUL
+    in any key or string (no store can hold it) is an InvalidInput naming the field."""
+    data = loads_json(raw, max_depth=MAX_JSON_DEPTH, what=what)
     if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object", field="body")
+        raise InvalidInput(f"{what} must be a JSON object", field="body")
+    bad = find_nul(data)
+    if bad is not None:
+        raise InvalidInput(f"{bad} must not contain NUL (\\u0000)", field=bad)
     return data
 
 
@@ -144,16 +196,6 @@ def _literal_hook(value: object, tp: Any) -> object:
 converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, _literal_hook)
 
 
-def _strict_list(value: object, tp: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise ExpectedValue("expected a list")
-    args = typing.get_args(tp)
-    return [converter.structure(v, args[0]) for v in value] if args else list(value)
-
-
-converter.register_structure_hook_func(lambda t: t is list or typing.get_origin(t) is list, _strict_list)
-
-
 def structure(data: dict[str, Any], cls: type[T]) -> T:
     """Structure a dict into ``cls``, translating cattrs errors into one InvalidInput naming the field."""
     try:
@@ -168,9 +210,13 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
         raise InvalidInput(f"invalid body: {exc}", field="body") from None
 
 
+_KEY = re.compile(r"\['([^'\]]*)'\]")
+
+
 def _split(message: str) -> tuple[str | None, str]:
-    """cattrs' "text @ body.a.b" / "extra fields found (x, y) @ body" → (field, text)."""
+    """cattrs' "text @ body.a['k'][0]" / "extra fields found (x, y) @ body" → (field "a.k[0]", text)."""
     text, _, where = message.rpartition(" @ ")
+    where = _KEY.sub(lambda m: "." + m.group(1), where)
     if not text:
         return None, message
     if text.startswith("extra fields found (") and text.endswith(")"):

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
+from corral.core.errors import CorralError, InvalidInput, PermissionDenied, Unauthenticated
 from corral.core.identity.access import require_account_access
 from corral.core.ids import uuid7
 from corral.entrypoints.observability import bind_context, reset_context
@@ -29,7 +29,7 @@ from corral.entrypoints.web.operation import parse_inputs
 from corral.entrypoints.web.problem import from_corral_error, problem_response
 from corral.entrypoints.web.routing import spec_of
 
-__all__ = ["context_middleware", "error_middleware", "security_middleware"]
+__all__ = ["body_read_error", "check_request_text", "context_middleware", "error_middleware", "security_middleware"]
 
 log = logging.getLogger("corral.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -85,7 +85,10 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Render every error as problem+json; log 5xx with the request id; never leak a stack trace."""
     try:
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.RequestPayloadError as exc:
+            raise body_read_error(request, exc) from exc
     except CorralError as exc:
         response = from_corral_error(exc, request)
         challenge = request.get(AUTH_CHALLENGE)
@@ -113,9 +116,39 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         )
 
 
+def body_read_error(request: web.Request, exc: BaseException) -> InvalidInput:
+    """The 400 for a body aiohttp could not read: one that does not match its Content-Encoding (a plain
+    body sent as gzip, a truncated deflate stream) or a malformed chunked transfer."""
+    encoding = request.headers.get("Content-Encoding", "")
+    cause = exc.__cause__ or exc.__context__
+    if encoding and (type(cause).__name__ == "ContentEncodingError" or "decod" in str(exc).lower()
+                     or "compress" in str(cause).lower()):
+        return InvalidInput(f"the request body is not valid {encoding} data (Content-Encoding: {encoding})",
+                            field="Content-Encoding")
+    if encoding:
+        return InvalidInput(f"the request body could not be decoded as Content-Encoding {encoding}",
+                            field="Content-Encoding")
+    return InvalidInput("the request body could not be read (malformed or truncated)", field="body")
+
+
+def check_request_text(request: web.Request) -> None:
+    """Path segments and query parameters never carry NUL (no store can hold it): a 400 naming the part."""
+    if "\x00" in request.path or "%00" in request.raw_path.split("?", 1)[0]:
+        for name, value in request.match_info.items():
+            if "\x00" in value:
+                raise InvalidInput(f"path parameter {name} must not contain NUL (\\u0000)", field=name)
+        raise InvalidInput("the request path must not contain NUL (%00)", field="path")
+    if "\x00" in request.query_string or "%00" in request.query_string.lower():
+        for name, value in request.query.items():
+            if "\x00" in name or "\x00" in value:
+                shown = name.replace("\x00", "\\u0000")
+                raise InvalidInput(f"query parameter {shown} must not contain NUL (\\u0000)", field=shown)
+
+
 @web.middleware
 async def security_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Default deny: authenticate and authorize per the matched route's declaration."""
+    check_request_text(request)
     match = request.match_info
     if match.http_exception is not None:
         raise match.http_exception

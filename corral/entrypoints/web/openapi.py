@@ -7,6 +7,7 @@ import types
 import typing
 import uuid
 from datetime import datetime
+from enum import Enum
 from typing import Any, Literal
 
 import attrs
@@ -68,6 +69,8 @@ def schema_of(tp: Any, components: dict[str, Any], *, output: bool = False) -> d
     }
     if tp in simple:
         return simple[tp]
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return {"enum": [m.value for m in tp]}
     if attrs.has(tp):
         name = tp.__name__
         if name not in components:
@@ -80,6 +83,8 @@ def schema_of(tp: Any, components: dict[str, Any], *, output: bool = False) -> d
                 if field.metadata.get("doc"):
                     prop = {**prop, "description": field.metadata["doc"]} if "$ref" not in prop else \
                         {"allOf": [prop], "description": field.metadata["doc"]}
+                if field.metadata.get("write_only"):  # e.g. a secret's value: accepted, never answered
+                    prop["writeOnly"] = True
                 props[field.name] = prop
                 if output or field.default is attrs.NOTHING:
                     required.append(field.name)

@@ -73,6 +73,8 @@ def from_corral_error(exc: errors.CorralError, request: web.Request) -> web.Resp
         extra["field"] = exc.field
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)
+    if retry_after is None and status == 503:
+        retry_after = 1  # a dependency is down: clients retry (and must not hammer)
     if retry_after is not None:
         headers["Retry-After"] = str(int(retry_after))
     return problem_response(

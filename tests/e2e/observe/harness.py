@@ -76,11 +76,9 @@ async def run(args: argparse.Namespace) -> None:
     from corral.adapters.localfs import LocalFsObjectStore
     from corral.adapters.postgres.migrator import apply_migrations
     from corral.adapters.valkey import connect_valkey
-    from corral.core.clock import Clock
-    from corral.core.storage.ports import ObjectStore
-    from corral.entrypoints.bootstrap import Platform
     from corral.entrypoints.config import load_settings
-    from corral.entrypoints.observe import wire_observe
+    from corral.entrypoints.observe_wiring import wire_observe
+    from corral.entrypoints.platform import Platform
     from corral.entrypoints.web.app import create_app
     from corral.entrypoints.web.security import WebAuth
 
@@ -91,6 +89,7 @@ async def run(args: argparse.Namespace) -> None:
         "CORRAL_VALKEY_URL": args.valkey,
         "CORRAL_OBSERVE_ROTATION_SECONDS": "3600",
         "CORRAL_OBSERVE_ALERT_SECONDS": str(args.alert_seconds),
+        "CORRAL_VALIDATE_RESPONSES": "true",  # every JSON answer must match its documented schema
     }
     if args.otlp_port:
         env["CORRAL_OTLP_PORT"] = str(args.otlp_port)
@@ -104,16 +103,12 @@ async def run(args: argparse.Namespace) -> None:
         await conn.close()
     platform = Platform(settings=settings)
     platform.database_url = args.dsn
-    platform.register(Clock, SystemClock())
-    valkey = connect_valkey(args.valkey)
-    platform.container.register("valkey", instance=valkey)
+    platform.clock = SystemClock()
+    platform.valkey = valkey = connect_valkey(args.valkey)
     platform.closers.append(valkey.aclose)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    platform.register(
-        ObjectStore,
-        LocalFsObjectStore(
-            settings.data_dir / "objects", signing_key=b"k" * 32, base_url=settings.public_url(), fsync=False
-        ),
+    platform.objects = LocalFsObjectStore(
+        settings.data_dir / "objects", signing_key=b"k" * 32, base_url=settings.public_url(), fsync=False
     )
     restricted = dict(pair.split("=", 1) for pair in args.restricted) if args.restricted else {}
     platform.register(WebAuth, StaticTokenAuth(args.token, {k: uuid.UUID(v) for k, v in restricted.items()}))

@@ -1,4 +1,4 @@
-"""The whole platform (Platform.start, every wiring: identity tokens, projects, observability) on
+"""The whole platform (start_platform, every wiring: identity tokens, projects, observability) on
 PostgreSQL + Valkey, fed by the real OpenTelemetry SDK exporters with a project-restricted token."""
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.e2e.observe.test_otlp_e2e import send_with_sdk
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def platform_app(tmp_path: Path, db_dsn: str, valkey_url: str):
-    settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data")
-    platform = await Platform.start(settings)
+    settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path / "data",
+                        validate_responses=True)  # every JSON answer must match its documented schema
+    platform = await start_platform(settings)
     platform.start_background()
     runner = web.AppRunner(create_app(platform))
     await runner.setup()
@@ -41,14 +43,11 @@ async def test_sdk_telemetry_with_a_project_token_on_the_full_platform(platform_
     caplog.set_level(logging.INFO, logger="corral")  # as `corral serve` logs by default (CORRAL_LOG_LEVEL=info)
     platform, base = platform_app
     ids: IdentityServices = platform.resolve(IdentityServices)
-    await ids.users.create(
-        SYSTEM, name="alice", email="alice@example.com", password="correct horse battery", admin=True
-    )
+    await ids.users.create(SYSTEM, NewUser(name="alice", email="alice@example.com", password="correct horse battery",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get("alice")).id, None)
     admin_token = (
-        await ids.tokens.create(
-            SYSTEM, name="admin", scopes=sorted(held), project_id=None, expires_at=None, user="alice"
-        )
+        await ids.tokens.create(SYSTEM, NewToken(name="admin", scopes=sorted(held), user="alice"))
     ).secret
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin_token}"}) as s:
         async with s.post(f"{base}/api/v1/projects", json={"name": "app"}) as r:

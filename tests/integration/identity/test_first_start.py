@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import Platform, start_platform
 from corral.entrypoints.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,7 @@ async def test_replicas_starting_together_bootstrap_once(pg_dsn, valkey_url, tmp
     settings = Settings(database_url=pg_dsn, valkey_url=valkey_url, data_dir=tmp_path, log_level="error",
                         bootstrap_admin_name="root", bootstrap_admin_password="first admin password",
                         bootstrap_admin_email="root@example.com")
-    started = await asyncio.gather(*(Platform.start(settings) for _ in range(3)), return_exceptions=True)
+    started = await asyncio.gather(*(start_platform(settings) for _ in range(3)), return_exceptions=True)
     try:
         assert [s for s in started if isinstance(s, BaseException)] == []
     finally:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.identity.kit import IdentityServices
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import Platform, start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 
@@ -37,7 +37,7 @@ def settings(db_dsn, valkey_url, tmp_path):
 
 
 async def test_first_admin_login_token_audit(settings, db_dsn):
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:
@@ -88,9 +88,9 @@ async def ids_flush(platform: Platform) -> None:
 
 
 async def test_bootstrap_admin_only_when_no_user_exists(settings):
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     await platform.aclose()
-    again = await Platform.start(attrs.evolve(settings, bootstrap_admin_name="other",
+    again = await start_platform(attrs.evolve(settings, bootstrap_admin_name="other",
                                               bootstrap_admin_email="o@example.com"))
     try:
         ids: IdentityServices = again.resolve(IdentityServices)
@@ -118,7 +118,7 @@ def test_cli_create_user(db_dsn, valkey_url, tmp_path, monkeypatch, capsys):
 
 async def test_password_change_on_postgres_and_valkey(settings, db_dsn):
     """Two replicas: a password change ends the session on the other replica at once; tokens keep working."""
-    first, second = await Platform.start(settings), await Platform.start(settings)
+    first, second = await start_platform(settings), await start_platform(settings)
     a = TestClient(TestServer(create_app(first)))
     b = TestClient(TestServer(create_app(second)))
     await a.start_server()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 
@@ -16,15 +17,16 @@ pytestmark = pytest.mark.integration
 
 async def test_project_scoped_tokens_bindings_and_delegations(db_dsn, valkey_url, tmp_path):
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path, log_level="error")
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:
         ids: IdentityServices = platform.resolve(IdentityServices)
-        await ids.users.create(SYSTEM, name="root", email="root@example.com", password="root password", admin=True)
-        root = {"Authorization": "Bearer " + (await ids.tokens.create(
-            SYSTEM, name="t", scopes=sorted(await ids.authorizer.user_permissions(
-                (await ids.users.get("root")).id, None)), project_id=None, expires_at=None, user="root")).secret}
+        await ids.users.create(SYSTEM, NewUser(name="root", email="root@example.com", password="root password",
+                                               admin=True))
+        held = await ids.authorizer.user_permissions((await ids.users.get("root")).id, None)
+        issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="root"))
+        root = {"Authorization": "Bearer " + issued.secret}
         resp = await client.post("/api/v1/projects", headers=root, json={"name": "app"})
         assert resp.status == 201, await resp.text()
         for name in ("dev", "bot"):

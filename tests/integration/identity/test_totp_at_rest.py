@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from corral.adapters.postgres.migrator import apply_migrations, load_migrations
 from corral.core.identity import totp
 from corral.core.secrets.model import SecretUndecryptable
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from tests.integration.platformkit import PASSWORD, b64, pg_dump_data, platform_settings, rotate_master_key
@@ -45,7 +45,7 @@ async def _login(client: TestClient, name: str, code: str | None = None) -> tupl
 
 
 async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, monkeypatch):
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:
@@ -80,7 +80,7 @@ async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, 
         await platform.aclose()
     assert LEGACY.encode() in await pg_dump_data(db_dsn)
 
-    platform = await Platform.start(settings)  # the start-up step seals the legacy row
+    platform = await start_platform(settings)  # the start-up step seals the legacy row
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:
@@ -97,10 +97,10 @@ async def test_enrolment_legacy_rows_rotation_and_start_check(settings, db_dsn, 
     # a production start with another master key is refused: TOTP secrets count (there are no other secrets)
     new_key = b64(os.urandom(32))
     with pytest.raises(SecretUndecryptable, match="master key is wrong"):
-        await Platform.start(attrs.evolve(settings, master_key=new_key, environment="production"))
+        await start_platform(attrs.evolve(settings, master_key=new_key, environment="production"))
     report = await rotate_master_key(monkeypatch, settings, new_key, batch_size=1)
     assert report["rewrapped"] == 2 and report["done"] is True
-    platform = await Platform.start(attrs.evolve(settings, master_key=new_key, environment="production"))
+    platform = await start_platform(attrs.evolve(settings, master_key=new_key, environment="production"))
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:  # only the new key configured: both TOTP secrets still open
@@ -147,9 +147,9 @@ async def test_a_start_on_a_schema_without_022_leaves_plaintext_rows_for_the_nex
         await conn.close()
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path,
                         master_key=b64(os.urandom(32)), log_format="text")
-    platform = await Platform.start(settings, migrate=False)
+    platform = await start_platform(settings, migrate=False)
     await platform.aclose()
-    platform = await Platform.start(settings)  # migrates, then seals
+    platform = await start_platform(settings)  # migrates, then seals
     await platform.aclose()
     conn = await asyncpg.connect(db_dsn)
     try:

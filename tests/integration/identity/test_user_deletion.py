@@ -7,9 +7,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.security import ProjectLookup
@@ -18,16 +19,16 @@ pytestmark = pytest.mark.integration
 
 
 async def _admin_token(ids: IdentityServices, name: str) -> dict[str, str]:
-    await ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password="admin password", admin=True)
+    await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password="admin password",
+                                           admin=True))
     held = await ids.authorizer.user_permissions((await ids.users.get(name)).id, None)
-    token = await ids.tokens.create(SYSTEM, name="t", scopes=sorted(held), project_id=None, expires_at=None,
-                                    user=name)
+    token = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user=name))
     return {"Authorization": f"Bearer {token.secret}"}
 
 
 async def test_deleting_granters_and_referenced_users(db_dsn, valkey_url, tmp_path):
     settings = Settings(database_url=db_dsn, valkey_url=valkey_url, data_dir=tmp_path, log_level="error")
-    platform = await Platform.start(settings)
+    platform = await start_platform(settings)
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     try:
@@ -50,8 +51,8 @@ async def test_deleting_granters_and_referenced_users(db_dsn, valkey_url, tmp_pa
                                  json={"user": "dev", "role": "developer", "project": "other/app"})
         assert resp.status == 201
         app_id = await platform.resolve(ProjectLookup).project_id("other", "app")
-        dev = await ids.tokens.create(SYSTEM, name="d", scopes=["project:read", "project:write"],
-                                      project_id=app_id, expires_at=None, user="dev")
+        dev = await ids.tokens.create(SYSTEM, NewToken(name="d", scopes=["project:read", "project:write"], user="dev"),
+                                      project_id=app_id)
         resp = await client.post("/api/v1/projects/other/app/issues", json={"title": "bug"},
                                  headers={"Authorization": f"Bearer {dev.secret}"})
         assert resp.status == 201, await resp.text()

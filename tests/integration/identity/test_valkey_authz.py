@@ -6,6 +6,7 @@ import pytest
 
 from corral.adapters.valkey import connect_valkey
 from corral.adapters.valkey_authz import ValkeyAuthzCache
+from corral.core.identity.commands import NewToken
 from corral.core.identity.service import SYSTEM
 from corral.fakes.clock import FakeClock
 from corral.fakes.identity_uow import IdentityMemory
@@ -51,8 +52,7 @@ async def test_token_revocation_holds_on_the_next_request_on_the_other_replica(r
     listed = await (await a.get("/api/v1/tokens", headers=auth)).json()
     token_id = listed["items"][0]["id"]
     # a second admin token to revoke the first with
-    other = (await ids_a.tokens.create(SYSTEM, name="o", scopes=["admin:users"], project_id=None,
-                                       expires_at=None, user="root")).secret
+    other = (await ids_a.tokens.create(SYSTEM, NewToken(name="o", scopes=["admin:users"], user="root"))).secret
     assert (await a.delete(f"/api/v1/tokens/{token_id}", headers={"Authorization": f"Bearer {other}"})).status \
         == 204
     assert (await b.get("/api/v1/users", headers=auth)).status == 401
@@ -67,8 +67,7 @@ async def test_permission_revocation_holds_on_the_next_request_on_the_other_repl
     resp = await a.post("/api/v1/role-bindings", headers=admin, json={"user": "olga", "role": "useradmin"})
     assert resp.status == 201
     binding = (await resp.json())["id"]
-    issued = await ids_a.tokens.create(SYSTEM, name="u", scopes=["admin:users"], project_id=None, expires_at=None,
-                                       user="olga")
+    issued = await ids_a.tokens.create(SYSTEM, NewToken(name="u", scopes=["admin:users"], user="olga"))
     olga = {"Authorization": f"Bearer {issued.secret}"}
     for _ in range(3):  # B resolves once, then answers from its LRU
         assert (await b.get("/api/v1/users", headers=olga)).status == 200

@@ -38,3 +38,23 @@ async def test_an_attribute_holding_nul_is_stored_and_filterable(telemetry_pool)
     await store.write(OtlpCodec().logs(req, Caller(), lambda path: None))
     rows = await store.search_logs(LogQuery(session_id="nul", attributes=(("environment", "production"),)))
     assert len(rows) == 3 and rows[0].attributes["k"] == "a\ufffdb"
+
+
+async def test_a_record_refused_even_when_cleaned_is_dropped_alone_not_its_batch(telemetry_pool, caplog):
+    """A value PostgreSQL refuses (here: attributes that are not JSON) costs that record, not its batch: the
+    batch is written again part by part, and only the refused record is left out (and logged)."""
+    import uuid
+
+    from corral.contracts.telemetry_store import log_row
+    from corral.core.observe.model import LogQuery, TelemetryBatch
+
+    store = PostgresTelemetryStore(telemetry_pool)
+    pid = uuid.uuid4()
+    rows = [log_row(i, project_id=pid, message=f"ok {i}") for i in range(5)]
+    broken = list(log_row(9, project_id=pid, message="broken\x00"))
+    broken[10] = "{not json"
+    rows.insert(2, tuple(broken))
+    await store.write(TelemetryBatch(logs=rows))
+    found = await store.search_logs(LogQuery(project_ids=(pid,)))
+    assert sorted(i.message for i in found) == [f"ok {i}" for i in range(5)]
+    assert "dropped a telemetry record" in caplog.text

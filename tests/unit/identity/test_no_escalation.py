@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from corral.core.identity.commands import Credentials, IdentitySettingsChanges, NewBinding, NewRole, NewToken, NewUser
 from corral.core.identity.service import SYSTEM
 from tests.unit.identity.webkit import PROJECT, PW, identity_client, user_with_token
 
@@ -22,7 +23,7 @@ def bearer(token: str) -> dict[str, str]:
 
 async def _user_admin(ids, extra: list[str] | None = None) -> dict[str, str]:
     """A helpdesk user holding admin:users (and ``extra``) but not the whole admin role."""
-    await ids.rbac.create_role(SYSTEM, "helpdesk", ["admin:users", *(extra or [])], None)
+    await ids.rbac.create_role(SYSTEM, NewRole(name="helpdesk", permissions=["admin:users", *(extra or [])]))
     return bearer(await user_with_token(ids, "help", "helpdesk"))
 
 
@@ -48,8 +49,8 @@ async def test_a_delegated_admin_users_does_not_lead_to_the_admin_role(web):
     resp = await client.post("/api/v1/delegations", headers=root,
                              json={"delegate": "bob", "permissions": ["admin:users"], "reason": "on call"})
     assert resp.status == 201
-    bob = bearer((await ids.tokens.create(SYSTEM, name="b", scopes=["admin:users", "project:read"],
-                                          project_id=None, expires_at=None, user="bob")).secret)
+    bob = bearer((await ids.tokens.create(SYSTEM, NewToken(name="b", scopes=["admin:users", "project:read"],
+                                                           user="bob"))).secret)
     resp = await client.post("/api/v1/role-bindings", headers=bob, json={"user": "bob", "role": "admin"})
     assert resp.status == 403
     resp = await client.post("/api/v1/role-bindings", headers=bob, json={"user": "bob", "role": "ops"})
@@ -68,7 +69,7 @@ async def test_taking_over_a_more_powerful_account_is_refused(web):
                          ("PATCH", {"is_active": False}), ("DELETE", None)):
         resp = await client.request(method, "/api/v1/users/root", headers=help_, json=body)
         assert resp.status == 403, (method, body)
-    await ids.sessions.login("root", PW, ip=None, user_agent=None)  # password unchanged
+    await ids.sessions.login(Credentials(name="root", password=PW), ip=None, user_agent=None)  # password unchanged
     # within their power: a viewer's account, a viewer binding, a plain user
     assert (await client.patch("/api/v1/users/vic", headers=help_, json={"display_name": "V"})).status == 200
     resp = await client.post("/api/v1/users", headers=help_, json={
@@ -80,7 +81,7 @@ async def test_taking_over_a_more_powerful_account_is_refused(web):
     resp = await client.post("/api/v1/role-bindings", headers=help_,
                              json={"user": "newbie", "role": "developer", "project": "acme/app"})
     assert resp.status == 403
-    await ids.rbac.bind(SYSTEM, "help", "developer", PROJECT)
+    await ids.rbac.bind(SYSTEM, NewBinding(user="help", role="developer"), project_id=PROJECT)
     # the old token's scopes stay as they were: help logs in (a session holds everything help holds)
     login = await client.post("/api/v1/auth/login", json={"name": "help", "password": PW})
     session = {"X-CSRF-Token": (await login.json())["csrf_token"]}
@@ -94,7 +95,7 @@ async def test_taking_over_a_more_powerful_account_is_refused(web):
 
 async def test_roles_only_carry_what_their_editor_holds(web):
     client, ids, _ = web
-    await ids.rbac.create_role(SYSTEM, "rolesmith", ["admin:roles", "project:read"], None)
+    await ids.rbac.create_role(SYSTEM, NewRole(name="rolesmith", permissions=["admin:roles", "project:read"]))
     smith = bearer(await user_with_token(ids, "smith", "rolesmith"))
     resp = await client.post("/api/v1/roles", headers=smith, json={"name": "mine", "permissions": ["project:read"]})
     assert resp.status == 201
@@ -104,14 +105,14 @@ async def test_roles_only_carry_what_their_editor_holds(web):
     resp = await client.post("/api/v1/roles", headers=smith, json={"name": "big", "permissions": ["secret:read"]})
     assert resp.status == 403
     assert (await client.delete("/api/v1/roles/mine", headers=smith)).status == 204
-    await ids.rbac.create_role(SYSTEM, "deployers", ["deploy:promote"], None)
+    await ids.rbac.create_role(SYSTEM, NewRole(name="deployers", permissions=["deploy:promote"]))
     assert (await client.delete("/api/v1/roles/deployers", headers=smith)).status == 403
 
 
 async def test_an_admin_without_required_totp_cannot_mint_a_token_to_skip_it(web):
     client, ids, _ = web
-    await ids.users.create(SYSTEM, name="root", email="r@example.com", password=PW, admin=True)
-    await ids.settings.update(SYSTEM, {"require_totp_for_admins": True})
+    await ids.users.create(SYSTEM, NewUser(name="root", email="r@example.com", password=PW, admin=True))
+    await ids.settings.update(SYSTEM, IdentitySettingsChanges(require_totp_for_admins=True))
     resp = await client.post("/api/v1/auth/login", json={"name": "root", "password": PW})
     csrf = {"X-CSRF-Token": (await resp.json())["csrf_token"]}
     resp = await client.post("/api/v1/tokens", headers=csrf, json={"name": "bypass", "scopes": ["admin:users"]})

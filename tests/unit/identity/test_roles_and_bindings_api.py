@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from corral.core.identity.commands import NewBinding, NewRole
 from corral.core.identity.service import SYSTEM
 from tests.unit.identity.webkit import PROJECT, identity_client, user_with_token
 
@@ -53,7 +54,7 @@ async def test_system_roles_cannot_be_deleted(web, role):
 async def test_deleting_roles_needs_admin_roles(web):
     client, ids, _ = web
     dev = {"Authorization": f"Bearer {await user_with_token(ids, 'dev', 'developer')}"}
-    await ids.rbac.create_role(SYSTEM, "temp", ["project:read"], None)
+    await ids.rbac.create_role(SYSTEM, NewRole(name="temp", permissions=["project:read"]))
     assert (await client.delete("/api/v1/roles/temp", headers=dev)).status == 403
     assert (await client.delete("/api/v1/roles/temp")).status == 401
 
@@ -62,7 +63,7 @@ async def test_list_role_bindings_filters_and_pages(web):
     client, ids, _ = web
     admin = await _admin(ids)
     await user_with_token(ids, "ann", "viewer")
-    await ids.rbac.bind(SYSTEM, "ann", "developer", PROJECT)
+    await ids.rbac.bind(SYSTEM, NewBinding(user="ann", role="developer"), project_id=PROJECT)
     everything = await (await client.get("/api/v1/role-bindings?limit=2", headers=admin)).json()
     assert set(everything) == {"items", "next_cursor"}
     assert len(everything["items"]) == 2 and everything["next_cursor"]
@@ -110,7 +111,7 @@ async def test_explain_names_the_project(web):
     client, ids, _ = web
     admin = await _admin(ids)
     await user_with_token(ids, "bob", "viewer")
-    await ids.rbac.bind(SYSTEM, "bob", "developer", PROJECT)
+    await ids.rbac.bind(SYSTEM, NewBinding(user="bob", role="developer"), project_id=PROJECT)
     body = await (await client.get("/api/v1/permissions/explain?user=bob&permission=project:write&project=acme/app",
                                    headers=admin)).json()
     assert body["allowed"] is True

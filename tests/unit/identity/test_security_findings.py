@@ -10,9 +10,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import Credentials, NewBinding, NewRole, NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.core.notify.service import NotificationService
+from corral.core.projects.commands import NewProject
 from corral.core.projects.model import Actor
 from corral.entrypoints.config import Settings
 from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
@@ -66,9 +68,9 @@ class World:
     async def user(self, name: str, *roles: str, admin: bool = False, scopes: list[str] | None = None,
                    project: str | None = None) -> dict[str, str]:
         """Create ``name`` (holding ``roles`` globally) and a token of theirs; returns its bearer header."""
-        await self.ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW, admin=admin)
+        await self.ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW, admin=admin))
         for role in roles:
-            await self.ids.rbac.bind(SYSTEM, name, role, None)
+            await self.ids.rbac.bind(SYSTEM, NewBinding(user=name, role=role))
         return await self.token(name, scopes=scopes, project=project)
 
     async def token(self, name: str, *, scopes: list[str] | None = None, project: str | None = None,
@@ -82,13 +84,13 @@ class World:
             assert found is not None
             project_id = found.id
         held = await self.ids.authorizer.user_permissions(user.id, project_id)
-        issued = await self.ids.tokens.create(SYSTEM, name="t", scopes=scopes or sorted(held) or ["project:read"],
-                                              project_id=project_id, expires_at=None, user=name)
+        command = NewToken(name="t", scopes=scopes or sorted(held) or ["project:read"], user=name)
+        issued = await self.ids.tokens.create(SYSTEM, command, project_id=project_id)
         return {"Authorization": f"Bearer {issued.secret}"}
 
     async def project(self, owner: str, name: str, visibility: str = "private") -> None:
         user = await self.ids.users.get(owner)
-        await self.kit.projects.create(Actor(user.id, user.name), name=name, visibility=visibility)
+        await self.kit.projects.create(Actor(user.id, user.name), NewProject(name=name, visibility=visibility))
 
 
 @pytest.fixture
@@ -123,7 +125,7 @@ async def _login(client: TestClient, name: str) -> dict[str, str]:
 async def test_a_project_restricted_token_cannot_touch_the_account(world):
     client = world.client
     full = await world.user("alice", "developer")
-    await world.ids.users.create(SYSTEM, name="bob", email="bob@example.com", password=PW)
+    await world.ids.users.create(SYSTEM, NewUser(name="bob", email="bob@example.com", password=PW))
     await world.project("alice", "one")
     await world.project("alice", "two")
     restricted = await world.token("alice", scopes=["project:read"], project="alice/one")
@@ -192,17 +194,18 @@ async def test_every_route_without_a_project_says_whether_it_is_account_level():
 # --- 2. account takeover by an admin:users holder through ownership ------------------------------------
 async def test_admin_users_cannot_take_over_a_project_owner_without_bindings(world):
     client = world.client
-    await world.ids.rbac.create_role(SYSTEM, "helpdesk", ["admin:users", "project:read"], None)
+    await world.ids.rbac.create_role(SYSTEM, NewRole(name="helpdesk", permissions=["admin:users", "project:read"]))
     helpdesk = await world.user("help", "helpdesk")
     root = await world.user("root", admin=True)
-    await world.ids.users.create(SYSTEM, name="olga", email="olga@example.com", password=PW)  # no bindings
+    await world.ids.users.create(SYSTEM, NewUser(name="olga", email="olga@example.com", password=PW))  # no bindings
     await world.project("olga", "vault")
     for method, body in (("PATCH", {"password": "taken over now"}), ("PATCH", {"email": "me@evil.io"}),
                          ("PATCH", {"is_active": False}), ("DELETE", None)):
         resp = await client.request(method, "/api/v1/users/olga", headers=helpdesk, json=body)
         assert resp.status == 403, (method, body, resp.status)
         assert "project:" in (await resp.json())["detail"]
-    await world.ids.sessions.login("olga", PW, ip=None, user_agent=None)  # password unchanged
+    await world.ids.sessions.login(Credentials(name="olga", password=PW), ip=None,
+                                   user_agent=None)  # password unchanged
     # a platform admin holds everything, ownership included
     assert (await client.patch("/api/v1/users/olga", headers=root, json={"display_name": "O"})).status == 200
 
@@ -210,7 +213,7 @@ async def test_admin_users_cannot_take_over_a_project_owner_without_bindings(wor
 # --- 3. an owner without a binding mints a project:write token for their project --------------------------
 async def test_owner_without_binding_can_mint_a_project_write_token_for_their_project(world):
     client = world.client
-    await world.ids.users.create(SYSTEM, name="olga", email="olga@example.com", password=PW)  # no bindings
+    await world.ids.users.create(SYSTEM, NewUser(name="olga", email="olga@example.com", password=PW))  # no bindings
     csrf = await _login(client, "olga")
     assert (await client.post("/api/v1/projects", headers=csrf, json={"name": "mine"})).status == 403
     await world.project("olga", "mine")
@@ -229,7 +232,7 @@ async def test_owner_without_binding_can_mint_a_project_write_token_for_their_pr
     assert resp.status == 403  # not theirs
     assert "does not hold project:write" in (await resp.json())["detail"]
     # ownership grounds a delegation too: what olga lends in her project, the delegate holds
-    await world.ids.users.create(SYSTEM, name="dora", email="dora@example.com", password=PW)
+    await world.ids.users.create(SYSTEM, NewUser(name="dora", email="dora@example.com", password=PW))
     resp = await client.post("/api/v1/delegations", headers=csrf,
                              json={"delegate": "dora", "permissions": ["project:write"], "project": "olga/mine"})
     assert resp.status == 201, await resp.text()
@@ -245,7 +248,8 @@ async def test_owner_without_binding_can_mint_a_project_write_token_for_their_pr
 async def test_a_signed_in_user_gets_the_same_404_for_a_private_and_a_missing_project(world):
     client = world.client
     await world.user("alice", "developer")
-    await world.ids.rbac.create_role(SYSTEM, "watcher", ["observe:read"], None)  # no project permission
+    await world.ids.rbac.create_role(SYSTEM, NewRole(name="watcher",
+                                                     permissions=["observe:read"]))  # no project permission
     await world.user("bob", "watcher")
     bob = await _login(client, "bob")  # a login session: every right bob has (internal projects: read)
     await world.project("alice", "secret")
@@ -272,7 +276,7 @@ async def test_a_signed_in_user_gets_the_same_404_for_a_private_and_a_missing_pr
 async def test_user_and_project_names_are_case_insensitive(world):
     client = world.client
     root = await world.user("root", admin=True)
-    await world.ids.rbac.create_role(SYSTEM, "creator", ["project:create", "project:read"], None)
+    await world.ids.rbac.create_role(SYSTEM, NewRole(name="creator", permissions=["project:create", "project:read"]))
     alice = await world.user("alice", "creator")
     resp = await client.post("/api/v1/users", headers=root,
                              json={"name": "ALICE", "email": "other@example.com", "password": "a long password"})

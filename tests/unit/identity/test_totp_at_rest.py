@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from corral.core.identity import totp
+from corral.core.identity.commands import Credentials, NewUser, TotpCode
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import SealedSecret, TotpEnrolment
 from corral.core.identity.service import SYSTEM, ensure_system_roles
@@ -39,11 +40,11 @@ async def platform(keys: tuple[bytes, ...], db: InMemoryUnitOfWorkFactory | None
 
 
 async def enrolled(ids: IdentityServices, clock: FakeClock, name: str = "alice") -> tuple[str, object]:
-    await ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW)
-    session = await ids.sessions.login(name, PW, ip=None, user_agent=None)
+    await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW))
+    session = await ids.sessions.login(Credentials(name=name, password=PW), ip=None, user_agent=None)
     principal, _ = await ids.sessions.authenticate(session.cookie, ip_addr=None)
     enrolment = await ids.totp.enrol(principal)
-    await ids.totp.confirm(principal, totp.code_at(enrolment.secret, clock.now().timestamp()))
+    await ids.totp.confirm(principal, TotpCode(code=totp.code_at(enrolment.secret, clock.now().timestamp())))
     return enrolment.secret, principal
 
 
@@ -62,9 +63,10 @@ async def test_the_store_never_holds_the_secret_in_plain_text():
     assert secret.lower() not in everything.lower()
     clock.advance(60)
     with pytest.raises(Exception, match="TOTP code"):
-        await ids.sessions.login("alice", PW, ip=None, user_agent=None)
-    await ids.sessions.login("alice", PW, totp_code=totp.code_at(secret, clock.now().timestamp()), ip=None,
-                             user_agent=None)
+        await ids.sessions.login(Credentials(name="alice", password=PW), ip=None, user_agent=None)
+    await ids.sessions.login(Credentials(name="alice", password=PW,
+                                         totp_code=totp.code_at(secret, clock.now().timestamp())),
+                             ip=None, user_agent=None)
 
 
 async def test_a_sealed_secret_is_bound_to_its_user():
@@ -76,7 +78,7 @@ async def test_a_sealed_secret_is_bound_to_its_user():
     table[bob.user_id] = attrs.evolve(table[bob.user_id], secret=table[alice.user_id].secret)
     clock.advance(60)
     with pytest.raises(SecretUndecryptable, match=str(bob.user_id)):
-        await ids.sessions.login("bob", PW, totp_code="123456", ip=None, user_agent=None)
+        await ids.sessions.login(Credentials(name="bob", password=PW, totp_code="123456"), ip=None, user_agent=None)
     s = sealer(NEW)
     sealed = s.seal(alice.user_id, "JBSWY3DPEHPK3PXP")
     assert s.open(alice.user_id, sealed) == "JBSWY3DPEHPK3PXP"
@@ -88,7 +90,7 @@ async def test_a_sealed_secret_is_bound_to_its_user():
 
 async def test_plaintext_rows_are_sealed_once_at_start_and_still_work():
     ids, db, clock = await platform((NEW,))
-    await ids.users.create(SYSTEM, name="old", email="old@example.com", password=PW)
+    await ids.users.create(SYSTEM, NewUser(name="old", email="old@example.com", password=PW))
     user = await ids.users.get("old")
     legacy = "JBSWY3DPEHPK3PXP"
     # what an older Corral left: a confirmed enrolment with the secret in plain text
@@ -96,7 +98,7 @@ async def test_plaintext_rows_are_sealed_once_at_start_and_still_work():
                                         created_at=clock.now(), confirmed_at=clock.now(), last_step=3)
     db.db.identity.totp_plaintext[user.id] = legacy
     with pytest.raises(Exception, match="plain text"):  # never "not enrolled": that would skip the factor
-        await ids.sessions.login("old", PW, ip=None, user_agent=None)
+        await ids.sessions.login(Credentials(name="old", password=PW), ip=None, user_agent=None)
     assert await seal_plaintext_totp(db, ids.totp_sealer, clock) == 1
     assert await seal_plaintext_totp(db, ids.totp_sealer, clock) == 0  # once
     assert db.db.identity.totp_plaintext == {}
@@ -104,9 +106,10 @@ async def test_plaintext_rows_are_sealed_once_at_start_and_still_work():
     assert legacy.encode() not in row.secret.ciphertext and row.last_step == 3
     assert [e.detail for e in db.db.audit.entries.values() if e.action == "totp.encrypt"] == [{"count": 1}]
     with pytest.raises(Exception, match="TOTP code"):
-        await ids.sessions.login("old", PW, ip=None, user_agent=None)
-    await ids.sessions.login("old", PW, totp_code=totp.code_at(legacy, clock.now().timestamp()), ip=None,
-                             user_agent=None)
+        await ids.sessions.login(Credentials(name="old", password=PW), ip=None, user_agent=None)
+    await ids.sessions.login(Credentials(name="old", password=PW,
+                                         totp_code=totp.code_at(legacy, clock.now().timestamp())),
+                             ip=None, user_agent=None)
 
 
 async def test_master_key_rotation_rewraps_totp_secrets_and_the_start_check_covers_them():
@@ -131,23 +134,25 @@ async def test_master_key_rotation_rewraps_totp_secrets_and_the_start_check_cove
     assert await check_master_key(db, only_new, others=[rewrap_new]) == {both.keys.current_key_id: 1}
     new_ids, _, _ = await platform((NEW,), db, clock)
     clock.advance(60)
-    await new_ids.sessions.login("alice", PW, totp_code=totp.code_at(secret, clock.now().timestamp()), ip=None,
-                                 user_agent=None)
+    await new_ids.sessions.login(Credentials(name="alice", password=PW,
+                                             totp_code=totp.code_at(secret, clock.now().timestamp())),
+                                 ip=None, user_agent=None)
 
 
 async def test_recovery_codes_work_even_when_the_sealed_secret_cannot_be_opened():
     clock = FakeClock()
     db = InMemoryUnitOfWorkFactory(clock=clock)
     ids, _, _ = await platform((OLD,), db, clock)
-    await ids.users.create(SYSTEM, name="ann", email="ann@example.com", password=PW)
-    session = await ids.sessions.login("ann", PW, ip=None, user_agent=None)
+    await ids.users.create(SYSTEM, NewUser(name="ann", email="ann@example.com", password=PW))
+    session = await ids.sessions.login(Credentials(name="ann", password=PW), ip=None, user_agent=None)
     principal, _ = await ids.sessions.authenticate(session.cookie, ip_addr=None)
     enrolment = await ids.totp.enrol(principal)
-    codes = await ids.totp.confirm(principal, totp.code_at(enrolment.secret, clock.now().timestamp()))
+    codes = await ids.totp.confirm(principal, TotpCode(code=totp.code_at(enrolment.secret, clock.now().timestamp())))
     lost_key, _, _ = await platform((NEW,), db, clock)  # the old master key is gone
     with pytest.raises(SecretUndecryptable):
-        await lost_key.sessions.login("ann", PW, totp_code="123456", ip=None, user_agent=None)
-    await lost_key.sessions.login("ann", PW, totp_code=codes[0], ip=None, user_agent=None)
+        await lost_key.sessions.login(Credentials(name="ann", password=PW, totp_code="123456"), ip=None,
+                                      user_agent=None)
+    await lost_key.sessions.login(Credentials(name="ann", password=PW, totp_code=codes[0]), ip=None, user_agent=None)
 
 
 async def test_guessing_codes_to_disable_totp_gets_banned():
@@ -157,16 +162,16 @@ async def test_guessing_codes_to_disable_totp_gets_banned():
     secret, principal = await enrolled(ids, clock)
     clock.advance(60)
     for _ in range(ids.policy.max_failures_per_user):
+        right = totp.code_at(secret, clock.now().timestamp())
         with pytest.raises(InvalidInput):
-            await ids.totp.disable(principal, "000000" if totp.code_at(secret, clock.now().timestamp()) != "000000"
-                                   else "111111")
+            await ids.totp.disable(principal, TotpCode(code="000000" if right != "000000" else "111111"))
     with pytest.raises(RateLimited):  # even the right code, while banned
-        await ids.totp.disable(principal, totp.code_at(secret, clock.now().timestamp()))
+        await ids.totp.disable(principal, TotpCode(code=totp.code_at(secret, clock.now().timestamp())))
     failed = [e for e in db.db.audit.entries.values() if e.action == "totp.disable_failed"]
     assert len(failed) == ids.policy.max_failures_per_user
     bans = [e for e in db.db.audit.entries.values() if e.action == "auth.ban"]
     assert [b.detail["key"] for b in bans] == ["totp"]
     assert principal.user_id in stored(db)
     clock.advance(ids.policy.ban_time.total_seconds() + 60)
-    await ids.totp.disable(principal, totp.code_at(secret, clock.now().timestamp()))
+    await ids.totp.disable(principal, TotpCode(code=totp.code_at(secret, clock.now().timestamp())))
     assert principal.user_id not in stored(db)

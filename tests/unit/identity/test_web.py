@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from corral.core.identity.catalogue import SYSTEM_ROLES
+from corral.core.identity.commands import NewToken
 from corral.core.identity.service import SYSTEM
 from corral.entrypoints.web.routing import spec_of
 from tests.unit.identity.webkit import PW, identity_client, user_with_token
@@ -202,9 +203,8 @@ async def test_users_roles_bindings_delegations_explain_audit(web):
                             json={"permissions": ["admin:audit", "project:read"]})
     assert resp.status == 200
     # olga (ops) delegates deploy:promote to the agent for a project
-    olga_token = (await ids.tokens.create(
-        SYSTEM, name="t", scopes=["deploy:promote", "observe:read"], project_id=None, expires_at=None,
-        user="olga")).secret
+    olga_token = (await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=["deploy:promote", "observe:read"],
+                                                           user="olga"))).secret
     olga = {"Authorization": f"Bearer {olga_token}"}
     resp = await client.post("/api/v1/delegations", headers=olga, json={
         "delegate": "bot", "permissions": ["deploy:promote"], "project": "alice/app", "expires_at": None,

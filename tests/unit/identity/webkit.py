@@ -6,6 +6,7 @@ import uuid
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from corral.core.identity.commands import NewBinding, NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.service import SYSTEM, ensure_system_roles
@@ -45,7 +46,8 @@ async def identity_client(
     ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
                            totp_sealer=fake_totp_sealer())
     await ensure_system_roles(memory, clock)
-    platform = StubPlatform(settings=settings) if settings is not None else StubPlatform()
+    # every JSON answer is checked against its route's response class, as the e2e servers do
+    platform = StubPlatform(settings=settings or Settings(profile="memory", validate_responses=True))
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))
     platform.container.register(ProjectLookup, instance=lookup or OneProject())
     platform.app_hooks.append(install(ids))
@@ -56,10 +58,10 @@ async def identity_client(
 
 async def user_with_token(ids: IdentityServices, name: str, *roles: str, scopes: list[str] | None = None,
                           admin: bool = False) -> str:
-    await ids.users.create(SYSTEM, name=name, email=f"{name}@example.com", password=PW, admin=admin)
+    await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW, admin=admin))
     for role in roles:
-        await ids.rbac.bind(SYSTEM, name, role, None)
+        await ids.rbac.bind(SYSTEM, NewBinding(user=name, role=role))
     held = await ids.authorizer.user_permissions((await ids.users.get(name)).id, None)
-    issued = await ids.tokens.create(SYSTEM, name="t", scopes=scopes or sorted(held) or ["project:read"],
-                                     project_id=None, expires_at=None, user=name)
+    issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=scopes or sorted(held) or ["project:read"],
+                                                      user=name))
     return issued.secret

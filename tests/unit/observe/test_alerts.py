@@ -7,7 +7,8 @@ from corral.contracts.alert_store import AlertStoreContract
 from corral.contracts.telemetry_store import T0, log_row
 from corral.core.errors import InvalidInput, NotFound
 from corral.core.observe.alerts import Actor, AlertEvaluator, AlertService, parse_rule_query
-from corral.core.observe.model import MetricAgg, TelemetryBatch
+from corral.core.observe.commands import AlertRuleChanges, NewAlertRule
+from corral.core.observe.model import AlertCondition, MetricAgg, TelemetryBatch
 from corral.core.observe.query import ObserveQueries
 from corral.fakes.observe import InMemoryAlertStore, InMemoryTelemetryStore
 
@@ -24,6 +25,11 @@ class Clock:
 
 
 ACTOR = Actor(user_id=uuid.uuid4(), name="ops")
+
+
+def rule_of(**kw: object) -> NewAlertRule:
+    fields: dict[str, object] = {"condition": AlertCondition.GT, **kw}
+    return NewAlertRule(**fields)  # type: ignore[arg-type]
 
 
 def test_rule_queries_parse_or_name_the_problem():
@@ -44,23 +50,34 @@ def test_rule_queries_parse_or_name_the_problem():
 async def test_crud_is_validated_and_audited():
     store = InMemoryAlertStore()
     service = AlertService(store=store, clock=Clock())
-    rule = await service.create(ACTOR, name="errors", query="logs: level=error", condition="gt", threshold=3)
+    rule = await service.create(ACTOR, rule_of(name="errors", query="logs: level=error", threshold=3))
     assert rule.notify_channels == ("in_app",)
     assert rule.created_by == ACTOR.user_id
     with pytest.raises(InvalidInput) as exc:
-        await service.create(ACTOR, name="x", query="logs:", condition="above", threshold=1)
-    assert exc.value.field == "condition"
-    with pytest.raises(InvalidInput) as exc:
-        await service.create(ACTOR, name="x", query="logs:", condition="gt")
+        await service.create(ACTOR, rule_of(name="x", query="logs:"))
     assert exc.value.field == "threshold"
-    updated = await service.update(ACTOR, rule.id, threshold=5, enabled=False)
+    with pytest.raises(InvalidInput) as exc:
+        await service.create(ACTOR, rule_of(name=" ", query="logs:", threshold=1))
+    assert exc.value.field == "name"
+    updated = await service.update(ACTOR, rule.id, AlertRuleChanges(threshold=5, enabled=False))
     assert (updated.threshold, updated.enabled) == (5, False)
-    with pytest.raises(InvalidInput):
-        await service.update(ACTOR, rule.id, created_by=str(uuid.uuid4()))
+    assert updated.name == "errors"  # fields not sent stay as they are
+    with pytest.raises(InvalidInput) as exc:
+        await service.update(ACTOR, rule.id, AlertRuleChanges(name=" "))
+    assert exc.value.field == "name"
+    with pytest.raises(InvalidInput) as exc:  # a threshold set to null needs the absent condition
+        await service.update(ACTOR, rule.id, AlertRuleChanges(threshold=None))
+    assert exc.value.field == "threshold"
+    described = await service.update(ACTOR, rule.id, AlertRuleChanges(description="why"))
+    assert described.description == "why"
+    cleared = await service.update(ACTOR, rule.id, AlertRuleChanges(description=None))
+    assert cleared.description is None and cleared.threshold == 5
     await service.delete(ACTOR, rule.id)
     with pytest.raises(NotFound):
         await service.delete(ACTOR, rule.id)
-    assert [a.action for a in store.audit] == ["alert_rule.create", "alert_rule.update", "alert_rule.delete"]
+    assert [a.action for a in store.audit] == [
+        "alert_rule.create", "alert_rule.update", "alert_rule.update", "alert_rule.update", "alert_rule.delete",
+    ]
     assert len(store.rules) == 0
 
 
@@ -71,7 +88,7 @@ async def test_rule_fires_after_for_seconds_then_resolves_once():
     queries = ObserveQueries(hot=telemetry, clock=clock)
     evaluator = AlertEvaluator(store=store, queries=queries, clock=clock)
     rule = await AlertService(store=store, clock=clock).create(
-        ACTOR, name="errors", query="logs: level=error window=5m", condition="gt", threshold=1, for_seconds=60
+        ACTOR, rule_of(name="errors", query="logs: level=error window=5m", threshold=1, for_seconds=60)
     )
     clock.t = T0 + timedelta(minutes=1)
     await telemetry.write(TelemetryBatch(logs=[log_row(30, level="error"), log_row(31, level="error")]))
@@ -99,7 +116,7 @@ async def test_absent_fires_when_a_metric_has_no_data():
         clock=clock,
     )
     await AlertService(store=store, clock=clock).create(
-        ACTOR, name="heartbeat", query="metric:heartbeat 1m", condition="absent", for_seconds=0
+        ACTOR, rule_of(name="heartbeat", query="metric:heartbeat 1m", condition=AlertCondition.ABSENT, for_seconds=0)
     )
     [event] = await evaluator.evaluate_all()
     assert event.status == "firing"
@@ -122,7 +139,7 @@ async def test_a_failed_transition_writes_nothing_and_the_next_pass_fires_once()
     store = InMemoryAlertStore()
     evaluator = AlertEvaluator(store=store, queries=ObserveQueries(hot=telemetry, clock=clock), clock=clock)
     rule = await AlertService(store=store, clock=clock).create(
-        ACTOR, name="errors", query="logs: level=error window=5m", condition="gt", threshold=0, for_seconds=0
+        ACTOR, rule_of(name="errors", query="logs: level=error window=5m", threshold=0, for_seconds=0)
     )
     clock.t = T0 + timedelta(minutes=1)
     await telemetry.write(TelemetryBatch(logs=[log_row(30, level="error")]))

@@ -2,14 +2,14 @@
 
 from corral.adapters.otlp.codec import decode_request
 from corral.core.observe.model import Caller, LogQuery
-from corral.entrypoints.bootstrap import Platform
+from corral.entrypoints.bootstrap import start_platform
 from corral.entrypoints.config import Settings
-from corral.entrypoints.observe import ObserveRuntime
+from corral.entrypoints.observe_runtime import ObserveRuntime
 from tests.otlp_payloads import logs_request
 
 
 async def test_memory_profile_ingests_and_queries(tmp_path):
-    platform = await Platform.start(Settings(profile="memory", data_dir=tmp_path))
+    platform = await start_platform(Settings(profile="memory", data_dir=tmp_path))
     try:
         rt: ObserveRuntime = platform.resolve(ObserveRuntime)
         message = decode_request("logs", logs_request(3, session_id="mem", message="in memory").SerializeToString(),

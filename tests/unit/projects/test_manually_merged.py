@@ -5,7 +5,7 @@ from __future__ import annotations
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
-from corral.core.projects.commands import NewMergeRequest
+from corral.core.projects.commands import NewMergeRequest, NewProject
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import MrStatus
 from corral.core.projects.service import ProjectService
@@ -18,7 +18,7 @@ def _push(project, branch: str, after: str, pusher, clock, **extra) -> OutboxEve
 
 
 async def test_only_a_push_containing_the_source_head_merges(world, repos, users, clock, alice, bob) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="todo")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     base = repos.commit(project.repo_path, "main", {"a": b"1"}, "base")
     feature = repos.commit(project.repo_path, "feature", {"b": b"1"}, "feature", parent=base)
     repos.commit(project.repo_path, "gone", {"c": b"1"}, "gone", parent=base)

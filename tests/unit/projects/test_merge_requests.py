@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition
-from corral.core.projects.commands import MergeOptions, MergeRequestChanges, NewComment, NewMergeRequest, NewReview
+from corral.core.projects.commands import (
+    BranchProtectionChanges,
+    MergeOptions,
+    MergeRequestChanges,
+    NewBranchProtection,
+    NewComment,
+    NewMergeRequest,
+    NewProject,
+    NewReview,
+)
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import MrStatus
 from corral.core.projects.protections import BranchProtectionService
@@ -24,7 +33,7 @@ def mrs(world, repos, users, clock) -> MergeRequestService:
 
 @pytest.fixture
 async def project(projects, repos, alice):
-    p = await projects.create(alice, name="todo")
+    p = await projects.create(alice, NewProject(name="todo"))
     repos.commit(p.repo_path, "main", {"README.md": b"hello\n", "a.txt": b"a\n"})
     repos.commit(p.repo_path, "feature", {"b.txt": b"b\n"}, parent=repos.repos[p.repo_path].branches["main"])
     return p
@@ -103,9 +112,9 @@ async def test_close_reopen_and_state_machine(mrs, project, alice) -> None:
 
 async def test_required_approvals(mrs, project, world, clock, alice, bob) -> None:
     rules = BranchProtectionService(world, clock)
-    await rules.create(alice, project, {"pattern": "main", "required_approvals": 1})
+    await rules.create(alice, project, NewBranchProtection(pattern="main", required_approvals=1))
     with pytest.raises(Conflict):
-        await rules.create(alice, project, {"pattern": "main"})
+        await rules.create(alice, project, NewBranchProtection(pattern="main"))
     mr = await mrs.create(alice, project, NewMergeRequest(source_branch="feature", title="x"))
     with pytest.raises(Conflict) as err:
         await mrs.merge(alice, project, mr.number)
@@ -132,13 +141,14 @@ async def test_comments_and_diff(mrs, project, alice) -> None:
 async def test_protection_validation(world, clock, project, alice) -> None:
     rules = BranchProtectionService(world, clock)
     with pytest.raises(InvalidInput):
-        await rules.create(alice, project, {"pattern": "../x"})
-    with pytest.raises(InvalidInput):
-        await rules.create(alice, project, {"pattern": "main", "allow_force_push": "yes"})
-    rule = await rules.create(alice, project, {"pattern": "release/*", "allow_deletion": True})
+        await rules.create(alice, project, NewBranchProtection(pattern="../x"))
+    with pytest.raises(InvalidInput) as err:
+        await rules.create(alice, project, NewBranchProtection(pattern="main", required_approvals=-1))
+    assert err.value.field == "required_approvals"
+    rule = await rules.create(alice, project, NewBranchProtection(pattern="release/*", allow_deletion=True))
     assert rule.matches("release/1.0")
     assert not rule.matches("main")
-    updated = await rules.update(alice, project, rule.id, {"require_merge_request": True})
+    updated = await rules.update(alice, project, rule.id, BranchProtectionChanges(require_merge_request=True))
     assert updated.require_merge_request
     await rules.delete(alice, project, rule.id)
     assert await rules.list(project) == []

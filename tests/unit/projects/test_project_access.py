@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.projects.commands import NewProject
 from corral.core.projects.service import ProjectService
 from corral.entrypoints.web.keys import AUTH_CHALLENGE
 from corral.entrypoints.web.project_access import ProjectAwareWebAuth
@@ -40,7 +41,8 @@ class DenyRbac:
 @pytest.fixture
 async def setup(world, repos, clock, alice):
     projects = ProjectService(world, repos, clock)
-    made = {v: await projects.create(alice, name=v, visibility=v) for v in ("private", "internal", "public")}
+    made = {v: await projects.create(alice, NewProject(name=v, visibility=v))
+            for v in ("private", "internal", "public")}
     inner = DenyRbac()
     return ProjectAwareWebAuth(inner, world), inner, made
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from corral.core.projects.commands import IssueChanges, NewComment, NewIssue
+from corral.core.projects.commands import IssueChanges, NewComment, NewIssue, NewProject, ProjectChanges
 from corral.core.projects.issues import IssueService
 from corral.core.projects.model import IssueStatus, Visibility, check_branch_name, check_project_name
 from corral.core.projects.service import ProjectService, StoreProjectResolver
@@ -42,7 +42,7 @@ def test_bad_branch_names(branch) -> None:
 
 
 async def test_create_project_makes_repo_and_audits(projects, repos, world, alice) -> None:
-    p = await projects.create(alice, name="todo", visibility="public", default_branch="trunk")
+    p = await projects.create(alice, NewProject(name="todo", visibility="public", default_branch="trunk"))
     assert p.full_name == "alice/todo"
     assert p.visibility is Visibility.PUBLIC
     assert repos.repos[p.repo_path].head == "trunk"
@@ -56,11 +56,11 @@ async def test_create_project_makes_repo_and_audits(projects, repos, world, alic
 
 
 async def test_duplicate_and_invalid_create_change_nothing(projects, repos, world, alice) -> None:
-    await projects.create(alice, name="todo")
+    await projects.create(alice, NewProject(name="todo"))
     with pytest.raises(Conflict):
-        await projects.create(alice, name="todo")
+        await projects.create(alice, NewProject(name="todo"))
     with pytest.raises(InvalidInput) as err:
-        await projects.create(alice, name="ok", visibility="secret")
+        await projects.create(alice, NewProject(name="ok", visibility="secret"))
     assert err.value.field == "visibility"
     assert len(world.data.projects) == 1
     assert len(repos.repos) == 1
@@ -68,7 +68,7 @@ async def test_duplicate_and_invalid_create_change_nothing(projects, repos, worl
 
 async def test_list_filters_and_paginates(projects, alice, bob) -> None:
     for i in range(7):
-        await projects.create(alice if i % 2 else bob, name=f"p{i}")
+        await projects.create(alice if i % 2 else bob, NewProject(name=f"p{i}"))
 
     async def only_alice(p):
         return p.owner_name == "alice"
@@ -82,15 +82,16 @@ async def test_list_filters_and_paginates(projects, alice, bob) -> None:
 
 
 async def test_update_archive_and_delete(projects, repos, world, alice) -> None:
-    p = await projects.create(alice, name="todo")
-    p2 = await projects.update(alice, p, {"name": "done", "visibility": "internal", "archived": True,
-                                          "default_branch": "dev"})
+    p = await projects.create(alice, NewProject(name="todo"))
+    p2 = await projects.update(alice, p, ProjectChanges(name="done", visibility="internal", archived=True,
+                                                        default_branch="dev"))
     assert p2.name == "done"
     assert p2.archived
     assert repos.repos[p.repo_path].head == "dev"
     assert world.audit[-1].action == "project.archive"
-    with pytest.raises(InvalidInput):
-        await projects.update(alice, p2, {"owner": "bob"})
+    with pytest.raises(InvalidInput) as err:
+        await projects.update(alice, p2, ProjectChanges(default_branch="bad..name"))
+    assert err.value.field == "default_branch"
     await projects.delete(alice, p2)
     assert p.repo_path not in repos.repos
     with pytest.raises(NotFound):
@@ -98,13 +99,13 @@ async def test_update_archive_and_delete(projects, repos, world, alice) -> None:
 
 
 async def test_issue_numbers_are_dense_under_concurrency(projects, issues, alice) -> None:
-    p = await projects.create(alice, name="todo")
+    p = await projects.create(alice, NewProject(name="todo"))
     created = await asyncio.gather(*(issues.create(alice, p, NewIssue(title=f"t{i}")) for i in range(200)))
     assert sorted(i.number for i in created) == list(range(1, 201))
 
 
 async def test_issue_lifecycle_filters_comments_and_events(projects, issues, world, alice, bob) -> None:
-    p = await projects.create(alice, name="todo")
+    p = await projects.create(alice, NewProject(name="todo"))
     a = await issues.create(alice, p, NewIssue(title="bug", labels=["bug"], assignee="bob", body="x"))
     b = await issues.create(alice, p, NewIssue(title="feature", labels=["feat"]))
     assert (a.number, b.number) == (1, 2)
@@ -135,7 +136,8 @@ async def test_issue_lifecycle_filters_comments_and_events(projects, issues, wor
 
 
 async def test_archived_project_takes_no_new_issues(projects, issues, alice) -> None:
-    p = await projects.update(alice, await projects.create(alice, name="todo"), {"archived": True})
+    p = await projects.update(alice, await projects.create(alice, NewProject(name="todo")),
+                              ProjectChanges(archived=True))
     with pytest.raises(InvalidTransition):
         await issues.create(alice, p, NewIssue(title="x"))
 
@@ -144,15 +146,15 @@ async def test_rename_keeps_the_old_name_as_a_redirect(world, repos, clock, alic
     from corral.core.projects.service import ProjectService
 
     projects = ProjectService(world, repos, clock)
-    project = await projects.create(alice, name="first")
-    renamed = await projects.update(alice, project, {"name": "second"})
+    project = await projects.create(alice, NewProject(name="first"))
+    renamed = await projects.update(alice, project, ProjectChanges(name="second"))
     assert renamed.repo_path == project.repo_path  # the repository is keyed by id: nothing moves
     assert (await projects.redirect("alice", "first")).id == project.id
-    await projects.update(alice, renamed, {"name": "third"})
+    await projects.update(alice, renamed, ProjectChanges(name="third"))
     assert (await projects.redirect("alice", "first")).name == "third"  # chains resolve to the current name
     assert (await projects.redirect("alice", "second")).name == "third"
-    back = await projects.update(alice, await projects.get("alice", "third"), {"name": "first"})
+    back = await projects.update(alice, await projects.get("alice", "third"), ProjectChanges(name="first"))
     assert await projects.redirect("alice", "first") is None and back.name == "first"
-    await projects.create(alice, name="second")  # a new project takes an old name: its redirect goes
+    await projects.create(alice, NewProject(name="second"))  # a new project takes an old name: its redirect goes
     assert await projects.redirect("alice", "second") is None
     assert await projects.redirect("alice", "../x") is None

@@ -8,24 +8,26 @@ import pytest
 from corral.core.errors import InvalidInput
 from corral.core.git.model import RefUpdate
 from corral.core.git.service import push_rules, record_push
+from corral.core.projects.commands import BranchProtectionChanges, NewBranchProtection, NewProject
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService
 
 
 async def test_allowlist_names_resolved_validated_and_audited(world, repos, clock, users, alice, bob) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="app")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="app"))
     service = BranchProtectionService(world, clock, users)
-    for bad in (["nobody"], "bob", [1], ["bob"] * 101):
+    for bad in (["nobody"], ["bob"] * 101):  # a wrong type is refused at the edge (see test_project_api)
         with pytest.raises(InvalidInput) as err:
-            await service.create(alice, project, {"pattern": "main", "push_allowlist": bad})
+            await service.create(alice, project, NewBranchProtection(pattern="main", push_allowlist=bad))
         assert err.value.field == "push_allowlist"
-    with pytest.raises(InvalidInput):
-        await service.create(alice, project, {"pattern": "main", "bypass_admins": "yes"})
+    with pytest.raises(InvalidInput) as err:
+        await service.create(alice, project, NewBranchProtection(pattern="main", required_approvals=21))
+    assert err.value.field == "required_approvals"
     assert await service.list(project) == []
-    rule = await service.create(alice, project, {"pattern": "main", "require_merge_request": True,
-                                                 "push_allowlist": ["bob", "bob"], "bypass_admins": True})
+    rule = await service.create(alice, project, NewBranchProtection(pattern="main", require_merge_request=True,
+                                                                     push_allowlist=["bob", "bob"], bypass_admins=True))
     assert rule.push_allowlist == (bob.id,) and rule.bypass_admins
-    changed = await service.update(alice, project, rule.id, {"push_allowlist": []})
+    changed = await service.update(alice, project, rule.id, BranchProtectionChanges(push_allowlist=[]))
     assert changed.push_allowlist == ()
     details = [a.detail for a in world.audit if a.action.startswith("branch_protection.")]
     assert details[0]["push_allowlist"] == [str(bob.id)] and details[0]["bypass_admins"] is True
@@ -33,16 +35,16 @@ async def test_allowlist_names_resolved_validated_and_audited(world, repos, cloc
 
 
 async def test_who_bypasses_and_what_still_holds(world, repos, clock, users, alice, bob) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="app")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="app"))
     service = BranchProtectionService(world, clock, users)
-    strict = await service.create(alice, project, {"pattern": "main", "require_merge_request": True})
-    listed = await service.create(alice, project, {"pattern": "release/*", "require_merge_request": True,
-                                                   "push_allowlist": ["bob"], "bypass_admins": True})
+    strict = await service.create(alice, project, NewBranchProtection(pattern="main", require_merge_request=True))
+    listed = await service.create(alice, project, NewBranchProtection(pattern="release/*", require_merge_request=True,
+                                                                       push_allowlist=["bob"], bypass_admins=True))
     assert strict.bypassed_by(alice.id, is_admin=True) is None  # no bypass unless the rule grants one
     assert listed.bypassed_by(bob.id, is_admin=False) == "allowlist"
     assert listed.bypassed_by(alice.id, is_admin=True) == "admin"
     assert listed.bypassed_by(alice.id, is_admin=False) is None
-    plain = await service.create(alice, project, {"pattern": "dev", "push_allowlist": ["bob"]})
+    plain = await service.create(alice, project, NewBranchProtection(pattern="dev", push_allowlist=["bob"]))
     assert plain.bypassed_by(bob.id, is_admin=True) is None  # nothing to bypass
     rules = {r.pattern: r for r in push_rules([strict, listed], [listed])}
     assert rules["main"].require_merge_request and not rules["release/*"].require_merge_request

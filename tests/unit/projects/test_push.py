@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from corral.core.git.model import ZERO_SHA, PushRule, RefUpdate
 from corral.core.git.service import hook_rules, parse_commands, push_history, push_rules, record_push
+from corral.core.projects.commands import NewProject
 from corral.core.projects.model import BranchProtection
 from corral.core.projects.service import ProjectService
 
@@ -50,7 +51,7 @@ def test_push_rules_from_protections(clock) -> None:
 
 
 async def test_record_push_event(world, repos, clock, alice) -> None:
-    p = await ProjectService(world, repos, clock).create(alice, name="todo")
+    p = await ProjectService(world, repos, clock).create(alice, NewProject(name="todo"))
     first = repos.commit(p.repo_path, "main", {"a": b"1"}, "one")
     second = repos.commit(p.repo_path, "main", {"a": b"2"}, "two")
     async with world() as uow:

@@ -6,11 +6,12 @@ import pytest
 
 from corral.core.errors import InvalidInput
 from corral.core.git.service import RepoBrowser
+from corral.core.projects.commands import NewProject
 from corral.core.projects.service import ProjectService
 
 
 async def test_branches_and_tags_paginate(world, repos, clock, alice) -> None:
-    project = await ProjectService(world, repos, clock).create(alice, name="app")
+    project = await ProjectService(world, repos, clock).create(alice, NewProject(name="app"))
     for name in ("main", "a", "b", "c", "d"):
         repos.commit(project.repo_path, name, {"f": name.encode()}, message=name)
     for name in ("v1", "v2", "v3"):

@@ -70,3 +70,14 @@ async def test_the_memory_profile_uses_the_fake(tmp_path: Path) -> None:
     platform = _Platform(load_settings({"CORRAL_DATA_DIR": str(tmp_path), "CORRAL_PROFILE": "memory"}))
     await wire_workloads(platform)
     assert isinstance(platform.container.resolve(Executor), InMemoryExecutor)
+
+
+async def test_the_bootstrap_registers_the_executor_the_engine_resolves(tmp_path: Path) -> None:
+    from corral.entrypoints.bootstrap import start_platform
+    from corral.entrypoints.config import Settings
+
+    platform = await start_platform(Settings(profile="memory", data_dir=tmp_path))
+    try:
+        assert isinstance(platform.resolve_optional(Executor), InMemoryExecutor)
+    finally:
+        await platform.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from corral.core.errors import Unavailable
 from corral.core.observe.model import (
     LOG_COLUMNS,
     POINT_COLUMNS,
+    SERIES_COLUMNS,
     SPAN_COLUMNS,
     LogItem,
     LogQuery,
@@ -22,6 +24,8 @@ from corral.core.observe.model import (
     MetricSeries,
     SpanItem,
     TelemetryBatch,
+    clean_batch,
+    clean_rows,
 )
 
 __all__ = ["PostgresTelemetryStore", "create_telemetry_pool", "log_from_record", "span_from_record"]
@@ -35,6 +39,10 @@ _SPAN_SELECT = (
     "status, duration_ms, attributes, events FROM spans"
 )
 _DRIVER_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+# a value PostgreSQL refuses (SQLSTATE class 22: NUL in text, a bad escape in jsonb, out of range...), or one
+# asyncpg cannot encode (a lone surrogate): the fault of some records, never of the whole batch
+_DATA_ERRORS = (asyncpg.DataError, asyncpg.InvalidTextRepresentationError, UnicodeError, ValueError)
+log = logging.getLogger(__name__)
 
 
 async def create_telemetry_pool(dsn: str, *, min_size: int = 1, max_size: int = 6) -> asyncpg.Pool:
@@ -151,28 +159,82 @@ class PostgresTelemetryStore:
         return int(made or 0)
 
     async def write(self, batch: TelemetryBatch) -> None:
+        """One transaction for the whole batch. When PostgreSQL refuses some value of it, the batch is written
+        again with its text cleaned (NUL and lone surrogates become U+FFFD) and each part isolated: only the
+        records still refused are dropped (and counted in the log), never the batch."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if batch.series:
-                    cols = list(zip(*batch.series, strict=True))
-                    await conn.execute(
-                        "INSERT INTO metric_series (id, name, labels, metric_type, unit, project_id, service, "
-                        "session_id, user_id) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], "
-                        "$4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::uuid[]) "
-                        "ON CONFLICT (id) DO NOTHING",
-                        *[list(c) for c in cols],
-                    )
-                if batch.logs:
-                    await conn.copy_records_to_table("log_entries", records=batch.logs, columns=LOG_COLUMNS)
-                if batch.spans:
-                    await conn.copy_records_to_table("spans", records=batch.spans, columns=SPAN_COLUMNS)
-                if batch.points:
-                    await conn.copy_records_to_table("metric_samples", records=batch.points, columns=POINT_COLUMNS)
-                for signal, chunks in batch.encoded.items():
-                    table, columns = _TABLES[signal]
-                    await conn.copy_to_table(table, source=_copy_stream(chunks), columns=columns, format="binary")
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self._insert_series(conn, clean_rows(batch.series, SERIES_COLUMNS))
+                    for table, columns, rows in self._record_groups(batch):
+                        await conn.copy_records_to_table(table, records=rows, columns=columns)
+                    for signal, chunks in batch.encoded.items():
+                        table, columns = _TABLES[signal]
+                        await conn.copy_to_table(table, source=_copy_stream(chunks), columns=columns, format="binary")
+            except _DATA_ERRORS as exc:
+                log.warning("a telemetry batch of %d records held a value PostgreSQL refused (%s); writing it "
+                            "again record by record", len(batch), type(exc).__name__)
+                await self._write_isolated(clean_batch(batch))
         except _DRIVER_ERRORS as exc:
             raise Unavailable(f"telemetry storage is unreachable ({type(exc).__name__})", retry_after=2) from exc
+
+    @staticmethod
+    def _record_groups(batch: TelemetryBatch) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
+        groups = [("log_entries", LOG_COLUMNS, batch.logs), ("spans", SPAN_COLUMNS, batch.spans),
+                  ("metric_samples", POINT_COLUMNS, batch.points)]
+        return [g for g in groups if g[2]]
+
+    @staticmethod
+    async def _insert_series(conn: Any, series: list[tuple[Any, ...]]) -> None:
+        if not series:
+            return
+        cols = list(zip(*series, strict=True))
+        await conn.execute(
+            "INSERT INTO metric_series (id, name, labels, metric_type, unit, project_id, service, "
+            "session_id, user_id) SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], "
+            "$4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::uuid[]) "
+            "ON CONFLICT (id) DO NOTHING",
+            *[list(c) for c in cols],
+        )
+
+    async def _write_isolated(self, batch: TelemetryBatch) -> None:
+        """``batch`` (already cleaned) in one transaction, each part under its own savepoint: a part refused
+        again is split until the refused records are alone, and only they are dropped."""
+        dropped = 0
+
+        async def rows(conn: Any, insert: Any, items: list[Any]) -> None:
+            nonlocal dropped
+            try:
+                async with conn.transaction():  # a savepoint
+                    await insert(conn, items)
+            except _DATA_ERRORS as exc:
+                if len(items) == 1:
+                    dropped += 1
+                    log.warning("dropped a telemetry record PostgreSQL refuses: %s", exc)
+                    return
+                half = len(items) // 2
+                await rows(conn, insert, items[:half])
+                await rows(conn, insert, items[half:])
+
+        async with self._pool.acquire() as conn, conn.transaction():
+            if batch.series:
+                await rows(conn, self._insert_series, batch.series)
+            for table, columns, records in self._record_groups(batch):
+                async def copy(c: Any, items: list[Any], table: str = table,
+                               columns: tuple[str, ...] = columns) -> None:
+                    await c.copy_records_to_table(table, records=items, columns=columns)
+
+                await rows(conn, copy, records)
+            for signal, chunks in batch.encoded.items():
+                table, columns = _TABLES[signal]
+                for chunk in chunks:  # the rows of one request, encoded by a decoder process
+                    async def copy_encoded(c: Any, items: list[bytes], table: str = table,
+                                           columns: tuple[str, ...] = columns) -> None:
+                        await c.copy_to_table(table, source=_copy_stream(items), columns=columns, format="binary")
+
+                    await rows(conn, copy_encoded, [chunk])
+        if dropped:
+            log.warning("telemetry batch written without %d refused part(s)", dropped)
 
     # ---------------------------------------------------------------- reads
     @staticmethod

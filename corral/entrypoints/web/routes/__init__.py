@@ -5,6 +5,7 @@ from __future__ import annotations
 from corral.entrypoints import otlp
 from corral.entrypoints.web.routes import (
     auth,
+    deploy,
     git_http,
     identity,
     issues,
@@ -35,6 +36,7 @@ ROUTE_TABLES: list[RouteTable] = [
     repo.routes,
     issues.routes,
     pipelines.routes,
+    deploy.routes,
     lfs.routes,
     git_http.routes,
 ]

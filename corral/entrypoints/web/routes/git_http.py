@@ -307,6 +307,9 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
     prefix = await _read_probe(request)
     if prefix == _PROBE:
         return _probe_answer("upload-pack")
+    if prefix is None and request.headers.get("Content-Encoding"):
+        # the first bytes before git's answer starts: a body not matching its Content-Encoding is a clean 400
+        prefix = await request.content.readany()
     protocol = _protocol(request)
     if protocol and "version=2" in protocol and request.content_length is not None \
             and request.content_length <= _LS_REFS_REQUEST_LIMIT and not request.headers.get("Content-Encoding"):
@@ -360,7 +363,7 @@ async def receive_pack(request: web.Request) -> web.StreamResponse:
             if not intent.done():
                 intent.cancel()  # announce() forgets an intent it did not finish writing
             elif not intent.cancelled() and intent.exception() is None:
-                kit(request).pushes_in_flight.discard(intent.result())
+                kit(request).pushes_in_flight.discard(intent.result().id)
         raise
     finally:
         if recording:  # the refs moved: the push is recorded even when the client went away

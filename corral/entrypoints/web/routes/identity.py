@@ -1,4 +1,4 @@
-"""Identity REST API: login/logout, sessions, TOTP, /me, tokens, users, roles, bindings, delegations, audit."""
+"""Identity REST API: /me, permissions, tokens, users, roles, bindings, delegations, settings, audit."""
 
 from __future__ import annotations
 
@@ -12,19 +12,83 @@ from aiohttp import web
 from corral.core.audit.model import AuditEntry, AuditQuery
 from corral.core.errors import InvalidInput
 from corral.core.identity.catalogue import PERMISSIONS
+from corral.core.identity.commands import (
+    IdentitySettingsChanges,
+    NewBinding,
+    NewDelegation,
+    NewRole,
+    NewToken,
+    NewUser,
+    RolePermissions,
+    UserChanges,
+)
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Principal, Role, User
-from corral.core.pagination import clamp_limit
+from corral.core.pagination import Page
 from corral.entrypoints.web.identity_auth import IDENTITY
-from corral.entrypoints.web.jsonio import json_response, page_response, read_json
+from corral.entrypoints.web.jsonio import json_response, page_response
 from corral.entrypoints.web.keys import PROJECT_LOOKUP, principal_of
+from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
 from corral.entrypoints.web.routing import RouteTable
+from corral.entrypoints.web.schemas.identity import (
+    AuditEntryOut,
+    BanLiftOut,
+    BindingOut,
+    DelegationOut,
+    DelegationsOut,
+    ExplanationOut,
+    IdentitySettingsOut,
+    IssuedTokenOut,
+    MeOut,
+    PermissionOut,
+    RoleOut,
+    TokenOut,
+    UserDetailOut,
+    UserOut,
+)
 
-__all__ = ["body_fields", "caller", "identity_of", "routes", "session_json", "user_json", "uuid_param"]
+__all__ = ["caller", "identity_of", "routes", "session_json", "user_json", "uuid_param"]
 
 routes = RouteTable(tag="identity")
 
 USERS = "admin:users"
+
+
+@attrs.frozen
+class ExplainQuery:
+    """Whose permission to explain, which one, where."""
+
+    permission: str = query_param(default=attrs.NOTHING, doc="e.g. deploy:promote")
+    user: str | None = query_param(doc="user name (default: you; others need admin:users)")
+    project: str | None = query_param(doc="owner/name or project id; omit for global")
+
+
+@attrs.frozen
+class BindingQuery(PageParams):
+    """Filters of the role binding list."""
+
+    user: str | None = query_param(doc="only this user's bindings")
+    project: str | None = query_param(doc="only bindings in this project (owner/name or id)")
+
+
+@attrs.frozen
+class DelegationQuery(PageParams):
+    """Which delegations to list."""
+
+    all_: bool = query_param(default=False, name="all",
+                             doc="every delegation, not only yours (needs admin:users)")
+
+
+@attrs.frozen
+class AuditParams(PageParams):
+    """Filters of the audit log."""
+
+    actor: str | None = query_param(doc="actor name")
+    action: str | None = query_param(doc="e.g. token.create")
+    resource: str | None = query_param(doc="e.g. user")
+    project: str | None = query_param(doc="owner/name or id")
+    since: datetime | None = query_param(doc="ISO-8601 time with a timezone")
+    until: datetime | None = query_param(doc="ISO-8601 time with a timezone")
 
 
 def identity_of(request: web.Request) -> IdentityServices:
@@ -44,42 +108,12 @@ def uuid_param(value: str, field: str) -> uuid.UUID:
         raise InvalidInput(f"{field} must be an id (UUID)", field=field) from None
 
 
-def _datetime(value: object, field: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be an ISO-8601 time with a timezone, or null", field=field)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{field} must be an ISO-8601 time like 2026-01-31T12:00:00Z", field=field) from None
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"{field} needs a timezone (e.g. Z)", field=field)
-    return parsed
-
-
-async def _project(request: web.Request, ref: object, field: str = "project") -> uuid.UUID | None:
+async def _project(request: web.Request, ref: str | None, field: str = "project") -> uuid.UUID | None:
     if ref is None:
         return None
-    if not isinstance(ref, str) or not ref:
+    if not ref:
         raise InvalidInput(f"{field} must be \"owner/name\" (or a project id), or null", field=field)
     return await request.app[PROJECT_LOOKUP].project_ref(ref)
-
-
-def _limit(request: web.Request) -> int | None:
-    raw = request.query.get("limit")
-    if raw is None:
-        return None
-    try:
-        return clamp_limit(int(raw))
-    except ValueError:
-        raise InvalidInput("limit must be an integer", field="limit") from None
-
-
-def body_fields(body: dict[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(body) - allowed)
-    if extra:
-        raise InvalidInput(f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}", field=extra[0])
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
@@ -140,7 +174,7 @@ def audit_json(e: AuditEntry, projects: Names | None = None) -> dict[str, Any]:
 
 # --- me, permissions --------------------------------------------------------------------------------------
 @routes.get("/api/v1/me", summary="Who you are and what you may do (globally; for a token: what it can do)",
-            account=True)
+            account=True, params=None, response=MeOut)
 async def me(request: web.Request) -> web.StreamResponse:
     principal = caller(request)
     ids = identity_of(request)
@@ -154,39 +188,36 @@ async def me(request: web.Request) -> web.StreamResponse:
                                  roles=tuple((b.role_name, b.project_id) for b in bindings))
     perms = await ids.authorizer.permissions(principal, principal.token_project_id)
     projects = await project_names(request, {p for _r, p in principal.roles})
-    body: dict[str, Any] = {
+    return json_response({
         "name": principal.name, "email": principal.email, "display_name": principal.display_name,
         "is_active": True,  # an inactive user cannot authenticate
         "is_agent": principal.is_agent, "auth_method": principal.method.value,
         "roles": [{"role": r, "project": _project_ref(p, projects)} for r, p in principal.roles],
         "permissions": sorted(perms),
-    }
-    if principal.needs_totp_enrolment:
-        body["totp_enrolment_required"] = True
-    return json_response(body)
+        "totp_enrolment_required": principal.needs_totp_enrolment,
+    })
 
 
-@routes.get("/api/v1/permissions", summary="The permission catalogue", account=False)
+@routes.get("/api/v1/permissions", summary="The permission catalogue", account=False, params=None,
+            response=Page[PermissionOut])
 async def permission_catalogue(_request: web.Request) -> web.StreamResponse:
     return json_response({"items": [{"name": n, "description": d} for n, d in sorted(PERMISSIONS.items())],
                           "next_cursor": None})
 
 
 @routes.get("/api/v1/permissions/explain", summary="Why a user holds or lacks a permission", account=True,
-            query=(("user", "string", "user name (default: you; others need admin:users)"),
-                   ("permission", "string", "e.g. deploy:promote"),
-                   ("project", "string", "owner/name or project id; omit for global")))
+            params=ExplainQuery, response=ExplanationOut)
 async def explain(request: web.Request) -> web.StreamResponse:
     principal = caller(request)
     ids = identity_of(request)
-    user = request.query.get("user") or principal.name
+    q = params_of(request, ExplainQuery)
+    user = q.user or principal.name
     if user != principal.name:
         await ids.authorizer.authorize(principal, USERS, None)
-    permission = request.query.get("permission")
-    if not permission:
+    if not q.permission:
         raise InvalidInput("permission is required, e.g. ?permission=project:read", field="permission")
-    project_id = await _project(request, request.query.get("project"))
-    result = await ids.rbac.explain(user, permission, project_id)
+    project_id = await _project(request, q.project)
+    result = await ids.rbac.explain(user, q.permission, project_id)
     projects = await project_names(request, {g.project_id for g in result.because} | {project_id})
     because = [g.description for g in result.because]
     for pid, full_name in projects.items():
@@ -199,30 +230,26 @@ async def explain(request: web.Request) -> web.StreamResponse:
 
 
 # --- tokens ------------------------------------------------------------------------------------------------
-@routes.post("/api/v1/tokens", summary="Create an API token (the token is shown once)", status=201, account=True)
+@routes.post("/api/v1/tokens", summary="Create an API token (the token is shown once)", status=201, account=True,
+             params=None, body=NewToken, response=IssuedTokenOut)
 async def create_token(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    body_fields(body, {"name", "scopes", "project", "expires_at", "user"})
-    project_id = await _project(request, body.get("project"))
-    issued = await identity_of(request).tokens.create(
-        caller(request), name=body.get("name"), scopes=body.get("scopes"), project_id=project_id,
-        expires_at=_datetime(body.get("expires_at"), "expires_at"), user=body.get("user"),
-    )
+    command = body_of(request, NewToken)
+    project_id = await _project(request, command.project)
+    issued = await identity_of(request).tokens.create(caller(request), command, project_id=project_id)
     out = token_json(issued.token, await project_names(request, {project_id}))
     out["token"] = issued.secret
     return json_response(out, status=201)
 
 
-@routes.get("/api/v1/tokens", summary="Your API tokens", account=True)
+@routes.get("/api/v1/tokens", summary="Your API tokens", account=True, params=PageParams, response=Page[TokenOut])
 async def list_tokens(request: web.Request) -> web.StreamResponse:
-    page = await identity_of(request).tokens.list(
-        caller(request), limit=_limit(request), cursor=request.query.get("cursor")
-    )
+    q = params_of(request, PageParams)
+    page = await identity_of(request).tokens.list(caller(request), limit=q.limit, cursor=q.cursor)
     projects = await project_names(request, {t.project_id for t in page.items})
     return page_response(page, lambda t: token_json(t, projects))
 
 
-@routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204, account=True)
+@routes.delete("/api/v1/tokens/{id}", summary="Revoke an API token", status=204, account=True, params=None)
 async def revoke_token(request: web.Request) -> web.StreamResponse:
     await identity_of(request).tokens.revoke(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
@@ -230,27 +257,21 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
 
 # --- users -------------------------------------------------------------------------------------------------
 @routes.post("/api/v1/users", summary="Create a user (\"agent\": true for an agent: tokens only)",
-             permission=USERS, status=201)
+             permission=USERS, status=201, params=None, body=NewUser, response=UserOut)
 async def create_user(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    body_fields(body, {"name", "email", "password", "display_name", "agent", "admin"})
-    for flag in ("agent", "admin"):
-        if not isinstance(body.get(flag, False), bool):
-            raise InvalidInput(f"{flag} must be true or false", field=flag)
-    user = await identity_of(request).users.create(
-        caller(request), name=body.get("name"), email=body.get("email"), password=body.get("password"),
-        display_name=body.get("display_name"), agent=body.get("agent", False), admin=body.get("admin", False),
-    )
+    user = await identity_of(request).users.create(caller(request), body_of(request, NewUser))
     return json_response(user_json(user), status=201)
 
 
-@routes.get("/api/v1/users", summary="Users, by name", permission=USERS)
+@routes.get("/api/v1/users", summary="Users, by name", permission=USERS, params=PageParams, response=Page[UserOut])
 async def list_users(request: web.Request) -> web.StreamResponse:
-    page = await identity_of(request).users.list(limit=_limit(request), cursor=request.query.get("cursor"))
+    q = params_of(request, PageParams)
+    page = await identity_of(request).users.list(limit=q.limit, cursor=q.cursor)
     return page_response(page, user_json)
 
 
-@routes.get("/api/v1/users/{name}", summary="One user with their role bindings", permission=USERS)
+@routes.get("/api/v1/users/{name}", summary="One user with their role bindings", permission=USERS, params=None,
+            response=UserDetailOut)
 async def get_user(request: web.Request) -> web.StreamResponse:
     ids = identity_of(request)
     user = await ids.users.get(request.match_info["name"])
@@ -263,84 +284,81 @@ async def get_user(request: web.Request) -> web.StreamResponse:
 
 
 @routes.patch("/api/v1/users/{name}", summary="Change a user (display_name, email, is_active, password)",
-              permission=USERS)
+              permission=USERS, params=None, body=UserChanges, response=UserOut)
 async def update_user(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    user = await identity_of(request).users.update(caller(request), request.match_info["name"], body)
+    user = await identity_of(request).users.update(caller(request), request.match_info["name"],
+                                                   body_of(request, UserChanges))
     return json_response(user_json(user))
 
 
 @routes.delete("/api/v1/users/{name}/login-ban", summary="Lift a user's login ban (password and TOTP; not IP bans)",
-               permission=USERS)
+               permission=USERS, params=None, response=BanLiftOut)
 async def lift_login_ban(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     lifted = await identity_of(request).users.lift_login_ban(caller(request), name)
     return json_response({"user": name, "bans_removed": lifted})
 
 
-@routes.delete("/api/v1/users/{name}", summary="Delete a user", permission=USERS, status=204)
+@routes.delete("/api/v1/users/{name}", summary="Delete a user", permission=USERS, status=204, params=None)
 async def delete_user(request: web.Request) -> web.StreamResponse:
     await identity_of(request).users.delete(caller(request), request.match_info["name"])
     return web.Response(status=204)
 
 
 # --- roles and bindings ------------------------------------------------------------------------------------
-@routes.get("/api/v1/roles", summary="Roles and their permissions", account=False)
+@routes.get("/api/v1/roles", summary="Roles and their permissions", account=False, params=None,
+            response=Page[RoleOut])
 async def list_roles(request: web.Request) -> web.StreamResponse:
     roles = await identity_of(request).rbac.list_roles()
     return json_response({"items": [role_json(r) for r in roles], "next_cursor": None})
 
 
-@routes.post("/api/v1/roles", summary="Create a custom role", permission="admin:roles", status=201)
+@routes.post("/api/v1/roles", summary="Create a custom role", permission="admin:roles", status=201, params=None,
+             body=NewRole, response=RoleOut)
 async def create_role(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    body_fields(body, {"name", "permissions", "description"})
-    role = await identity_of(request).rbac.create_role(caller(request), body.get("name"), body.get("permissions", []),
-                                                body.get("description"))
+    role = await identity_of(request).rbac.create_role(caller(request), body_of(request, NewRole))
     return json_response(role_json(role), status=201)
 
 
-@routes.put("/api/v1/roles/{name}/permissions", summary="Replace a role's permissions", permission="admin:roles")
+@routes.put("/api/v1/roles/{name}/permissions", summary="Replace a role's permissions", permission="admin:roles",
+            params=None, body=RolePermissions, response=RoleOut)
 async def set_role_permissions(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    body_fields(body, {"permissions"})
     role = await identity_of(request).rbac.set_role_permissions(caller(request), request.match_info["name"],
-                                                         body.get("permissions"))
+                                                                body_of(request, RolePermissions))
     return json_response(role_json(role))
 
 
 @routes.delete("/api/v1/roles/{name}", summary="Delete a custom role and its bindings (system roles: 409)",
-               permission="admin:roles", status=204)
+               permission="admin:roles", status=204, params=None)
 async def delete_role(request: web.Request) -> web.StreamResponse:
     await identity_of(request).rbac.delete_role(caller(request), request.match_info["name"])
     return web.Response(status=204)
 
 
-@routes.get("/api/v1/role-bindings", summary="Role bindings, oldest first", permission=USERS,
-            query=(("user", "string", "only this user's bindings"),
-                   ("project", "string", "only bindings in this project (owner/name or id)")))
+@routes.get("/api/v1/role-bindings", summary="Role bindings, oldest first", permission=USERS, params=BindingQuery,
+            response=Page[BindingOut])
 async def list_bindings(request: web.Request) -> web.StreamResponse:
+    q = params_of(request, BindingQuery)
     page, users = await identity_of(request).rbac.list_bindings(
-        user=request.query.get("user") or None, project_id=await _project(request, request.query.get("project")),
-        limit=_limit(request), cursor=request.query.get("cursor"),
+        user=q.user or None, project_id=await _project(request, q.project), limit=q.limit, cursor=q.cursor,
     )
     projects = await project_names(request, {b.project_id for b in page.items})
     return page_response(page, lambda b: binding_json(b, users, projects))
 
 
 @routes.post("/api/v1/role-bindings", summary="Give a user a role, globally or in one project",
-             permission=USERS, status=201)
+             permission=USERS, status=201, params=None, body=NewBinding, response=BindingOut)
 async def create_binding(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    body_fields(body, {"user", "role", "project"})
-    project_id = await _project(request, body.get("project"))
+    command = body_of(request, NewBinding)
+    project_id = await _project(request, command.project)
     me = caller(request)
-    b = await identity_of(request).rbac.bind(me, body.get("user"), body.get("role"), project_id)
-    users = {b.user_id: str(body.get("user")), me.user_id: me.name}
+    b = await identity_of(request).rbac.bind(me, command, project_id)
+    users = {b.user_id: command.user, me.user_id: me.name}
     return json_response(binding_json(b, users, await project_names(request, {project_id})), status=201)
 
 
-@routes.delete("/api/v1/role-bindings/{id}", summary="Remove a role binding", permission=USERS, status=204)
+@routes.delete("/api/v1/role-bindings/{id}", summary="Remove a role binding", permission=USERS, status=204,
+               params=None)
 async def delete_binding(request: web.Request) -> web.StreamResponse:
     await identity_of(request).rbac.unbind(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
@@ -348,18 +366,14 @@ async def delete_binding(request: web.Request) -> web.StreamResponse:
 
 # --- delegations -------------------------------------------------------------------------------------------
 @routes.post("/api/v1/delegations", summary="Delegate permissions you hold to another user or agent",
-             status=201, account=True)
+             status=201, account=True, params=None, body=NewDelegation, response=DelegationsOut)
 async def create_delegation(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    body_fields(body, {"delegate", "permissions", "project", "expires_at", "reason"})
-    project_id = await _project(request, body.get("project"))
-    created = await identity_of(request).rbac.delegate(
-        caller(request), delegate=body.get("delegate"), permissions=body.get("permissions"), project_id=project_id,
-        expires_at=_datetime(body.get("expires_at"), "expires_at"), reason=body.get("reason"),
-    )
+    command = body_of(request, NewDelegation)
+    project_id = await _project(request, command.project)
+    created = await identity_of(request).rbac.delegate(caller(request), command, project_id=project_id)
     first = created[0]
     projects = await project_names(request, {project_id})
-    return json_response({"id": first.id, "ids": [d.id for d in created], "delegate": body.get("delegate"),
+    return json_response({"id": first.id, "ids": [d.id for d in created], "delegate": command.delegate,
                           "permissions": [d.permission for d in created],
                           "project": _project_ref(project_id, projects), "project_id": project_id,
                           "expires_at": first.expires_at, "reason": first.reason,
@@ -367,20 +381,19 @@ async def create_delegation(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v1/delegations", summary="Delegations you gave or received (?all=true with admin:users)",
-            account=True)
+            account=True, params=DelegationQuery, response=Page[DelegationOut])
 async def list_delegations(request: web.Request) -> web.StreamResponse:
     principal = caller(request)
     ids = identity_of(request)
-    everyone = request.query.get("all") == "true"
-    if everyone:
+    q = params_of(request, DelegationQuery)
+    if q.all_:
         await ids.authorizer.authorize(principal, USERS, None)
-    page = await ids.rbac.list_delegations(principal, everyone=everyone, limit=_limit(request),
-                                           cursor=request.query.get("cursor"))
+    page = await ids.rbac.list_delegations(principal, everyone=q.all_, limit=q.limit, cursor=q.cursor)
     projects = await project_names(request, {d.project_id for d in page.items})
     return page_response(page, lambda d: delegation_json(d, projects))
 
 
-@routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204, account=True)
+@routes.delete("/api/v1/delegations/{id}", summary="Revoke a delegation", status=204, account=True, params=None)
 async def revoke_delegation(request: web.Request) -> web.StreamResponse:
     await identity_of(request).rbac.revoke_delegation(caller(request), uuid_param(request.match_info["id"], "id"))
     return web.Response(status=204)
@@ -388,31 +401,28 @@ async def revoke_delegation(request: web.Request) -> web.StreamResponse:
 
 # --- settings ----------------------------------------------------------------------------------------------
 @routes.get("/api/v1/settings/identity", summary="Identity settings (require TOTP for admins)",
-            permission="admin:settings")
+            permission="admin:settings", params=None, response=IdentitySettingsOut)
 async def get_identity_settings(request: web.Request) -> web.StreamResponse:
     return json_response(await identity_of(request).settings.get())
 
 
-@routes.put("/api/v1/settings/identity", summary="Change identity settings", permission="admin:settings")
+@routes.put("/api/v1/settings/identity", summary="Change identity settings", permission="admin:settings",
+            params=None, body=IdentitySettingsChanges, response=IdentitySettingsOut)
 async def put_identity_settings(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
-    return json_response(await identity_of(request).settings.update(caller(request), body))
+    changes = body_of(request, IdentitySettingsChanges)
+    return json_response(await identity_of(request).settings.update(caller(request), changes))
 
 
 # --- audit -------------------------------------------------------------------------------------------------
-@routes.get("/api/v1/audit", summary="The audit log, newest first", permission="admin:audit",
-            query=(("actor", "string", "actor name"), ("action", "string", "e.g. token.create"),
-                   ("resource", "string", "e.g. user"), ("project", "string", "owner/name or id"),
-                   ("since", "string", "ISO-8601"), ("until", "string", "ISO-8601")))
+@routes.get("/api/v1/audit", summary="The audit log, newest first", permission="admin:audit", params=AuditParams,
+            response=Page[AuditEntryOut])
 async def audit(request: web.Request) -> web.StreamResponse:
-    q = request.query
+    q = params_of(request, AuditParams)
     query = AuditQuery(
-        actor=q.get("actor"), action=q.get("action"), resource=q.get("resource"),
-        project_id=await _project(request, q.get("project")), since=_datetime(q.get("since"), "since"),
-        until=_datetime(q.get("until"), "until"), limit=_limit(request) or 50, cursor=q.get("cursor"),
+        actor=q.actor, action=q.action, resource=q.resource, project_id=await _project(request, q.project),
+        since=q.since, until=q.until, limit=q.limit or 50, cursor=q.cursor,
     )
     async with identity_of(request).uow_factory() as uow:
         page = await uow.audit.query(query)
     projects = await project_names(request, {e.project_id for e in page.items})
     return page_response(page, lambda e: audit_json(e, projects))
-

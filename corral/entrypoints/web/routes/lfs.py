@@ -3,10 +3,15 @@
 Objects live under ``lfs/<project id>/<oid[0:2]>/<oid[2:4]>/<oid>``. When the store signs URLs (S3
 presigned URLs, or the links Corral serves itself at /api/v1/objects/...), the batch answer's
 ``download`` / ``upload`` hrefs are those signed URLs, so LFS bytes go between the client and the store
-directly; ``verify`` still comes to Corral, which checks the stored object's size and SHA-256 (a mismatch
-is deleted and refused with 422) and audits the upload. Otherwise (``CORRAL_LFS_DIRECT_TRANSFER=false``,
-or a store without http(s) links) the hrefs point at Corral, which streams the bytes and hashes uploads
-on the way in.
+directly; ``verify`` still comes to Corral. Otherwise (``CORRAL_LFS_DIRECT_TRANSFER=false``, or a store
+without http(s) links) the hrefs point at Corral, which streams the bytes and hashes uploads on the way in.
+
+An object under its key is immutable: only bytes checked against the oid (SHA-256 and size) ever get there,
+and never over an existing object. An upload goes to a staging key first
+(``lfs-staging/<project id>/<oid>/<nonce>``; a signed upload link names the staging key, never the object's),
+is checked, and is then moved to the object's key only if that key is absent (``ObjectStore.move_if_absent``).
+The batch API answers an upload of an oid already stored with no actions (size mismatch: a 422 error for that
+object), as the LFS batch spec says. Staged uploads never verified are swept after a day (``sweep_staging``).
 """
 
 from __future__ import annotations
@@ -15,22 +20,25 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
 from corral.core.audit.model import AuditEntry
-from corral.core.errors import CorralError, NotFound, PermissionDenied, Unauthenticated
+from corral.core.errors import CorralError, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corral.core.ids import uuid7
 from corral.core.projects.model import Project
+from corral.core.safetext import loads_json
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.project_access import actor_of, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
-__all__ = ["key_of", "lfs_authenticate_header", "routes", "signed_href"]
+__all__ = ["key_of", "lfs_authenticate_header", "routes", "signed_href", "staging_key_of", "sweep_staging"]
 
 routes = RouteTable(tag="git")
 log = logging.getLogger("corral.lfs")
@@ -38,6 +46,9 @@ log = logging.getLogger("corral.lfs")
 REPO = "/{owner}/{name}"
 LFS_JSON = "application/vnd.git-lfs+json"
 _OID = re.compile(r"^[0-9a-f]{64}$")
+_NONCE = re.compile(r"^[0-9a-f]{32}$")
+STAGING = "lfs-staging"
+STALE_STAGING = timedelta(days=1)
 _CHUNK = 256 * 1024
 _CHALLENGE = 'Basic realm="Corral"'
 DOWNLOAD_EXPIRES = 3600
@@ -56,6 +67,11 @@ def _lfs(status: int, body: dict[str, Any]) -> web.Response:
 
 def key_of(project: Project, oid: str) -> str:
     return f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
+
+
+def staging_key_of(project: Project, oid: str, nonce: str) -> str:
+    """Where one upload of ``oid`` waits for its check (``nonce``: 32 hex digits, one per upload link)."""
+    return f"{STAGING}/{project.id}/{oid}/{nonce}"
 
 
 def _base(request: web.Request, project: Project) -> str:
@@ -98,11 +114,11 @@ async def _may(request: web.Request, permission: str, project: Project) -> bool:
 async def batch(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
-        body = json.loads(await request.read())
+        body = loads_json(await request.read(), what="an LFS batch request")
         operation = body["operation"]
         objects = body["objects"]
         assert isinstance(objects, list) and operation in ("upload", "download")
-    except (ValueError, KeyError, TypeError, AssertionError):
+    except (InvalidInput, ValueError, KeyError, TypeError, AssertionError):
         return _lfs(422, {"message": "a batch request needs operation (upload|download) and objects [{oid, size}]"})
     transfers = body.get("transfers") or ["basic"]
     if "basic" not in transfers:
@@ -122,7 +138,8 @@ async def batch(request: web.Request) -> web.StreamResponse:
             out.append({"oid": str(oid), "size": size, "error": {"code": 422, "message": "invalid oid or size"}})
             continue
         entry: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-        present = await _present(request, project, oid, size)
+        stored = await _stored_size(request, project, oid)
+        present = stored == size
         if operation == "download":
             if not present:
                 entry["error"] = {"code": 404, "message": "object not found"}
@@ -131,26 +148,44 @@ async def batch(request: web.Request) -> web.StreamResponse:
                 entry["actions"] = {"download": (
                     {"href": signed, "header": {}, "expires_in": DOWNLOAD_EXPIRES} if signed else
                     {"href": f"{base}/objects/{oid}", "header": header, "expires_in": DOWNLOAD_EXPIRES})}
+        elif stored is not None and not present:  # objects are immutable: this oid has other bytes
+            entry["error"] = {"code": 422, "message": f"object {oid} is already stored with size {stored}"}
         elif size > k.max_lfs_object_bytes:
             entry["error"] = {"code": 422, "message": f"objects are limited to {k.max_lfs_object_bytes} bytes"}
         elif not present:
-            signed = await signed_href(request, key_of(project, oid), "PUT", UPLOAD_EXPIRES)
+            nonce = uuid.uuid4().hex
+            signed = await signed_href(request, staging_key_of(project, oid, nonce), "PUT", UPLOAD_EXPIRES)
             entry["actions"] = {
                 "upload": ({"href": signed, "header": {}, "expires_in": UPLOAD_EXPIRES} if signed else
                            {"href": f"{base}/objects/{oid}", "header": header, "expires_in": UPLOAD_EXPIRES}),
-                "verify": {"href": f"{base}/verify" + ("?direct=1" if signed else ""), "header": header,
-                           "expires_in": UPLOAD_EXPIRES},
+                "verify": {"href": f"{base}/verify" + (f"?direct=1&upload={nonce}" if signed else ""),
+                           "header": header, "expires_in": UPLOAD_EXPIRES},
             }
+        # present (same oid and size): no actions, the client has nothing to upload
         out.append(entry)
     return _lfs(200, {"transfer": "basic", "objects": out})
 
 
-async def _present(request: web.Request, project: Project, oid: str, size: int) -> bool:
+async def _stored_size(request: web.Request, project: Project, oid: str) -> int | None:
     try:
         info = await kit(request).objects.head(key_of(project, oid))
     except NotFound:
-        return False
-    return info.size == size
+        return None
+    return info.size
+
+
+async def _present(request: web.Request, project: Project, oid: str, size: int) -> bool:
+    return await _stored_size(request, project, oid) == size
+
+
+async def _sha256(store: Any, key: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    async with aclosing(store.get(key)) as chunks:
+        async for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def _oid(request: web.Request) -> str:
@@ -196,12 +231,17 @@ async def upload(request: web.Request) -> web.StreamResponse:
             digest.update(chunk)
             yield chunk
 
-    key = key_of(project, oid)
-    await k.objects.put(key, body(), content_type="application/octet-stream")
+    staged = staging_key_of(project, oid, uuid.uuid4().hex)
+    try:
+        await k.objects.put(staged, body(), content_type="application/octet-stream")
+    except BaseException:
+        await k.objects.delete(staged)
+        raise
     if digest.hexdigest() != oid:
-        await k.objects.delete(key)
+        await k.objects.delete(staged)
         return _lfs(422, {"message": "the uploaded content does not hash to the oid"})
-    await _audit_upload(request, project, oid, size, via="corral")
+    if await k.objects.move_if_absent(staged, key_of(project, oid)):  # else: stored already, the same bytes
+        await _audit_upload(request, project, oid, size, via="corral")
     return web.Response(status=200)
 
 
@@ -224,21 +264,50 @@ async def _audit_upload(request: web.Request, project: Project, oid: str, size: 
 async def verify(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     try:
-        body = json.loads(await request.read())
+        body = loads_json(await request.read(), what="an LFS verify request")
         oid, size = body["oid"], body["size"]
-    except (ValueError, KeyError, TypeError):
+    except (InvalidInput, ValueError, KeyError, TypeError):
         return _lfs(422, {"message": "verify needs {oid, size}"})
-    if not isinstance(oid, str) or not _OID.match(oid) or not await _present(request, project, oid, size):
-        return _lfs(404, {"message": "object not found (or its size differs)"})
+    if not isinstance(oid, str) or not _OID.match(oid) or not isinstance(size, int):
+        return _lfs(422, {"message": "verify needs {oid, size}"})
     k = kit(request)
     key = key_of(project, oid)
-    digest = hashlib.sha256()
-    async with aclosing(k.objects.get(key)) as chunks:  # type: ignore[type-var]
-        async for chunk in chunks:
-            digest.update(chunk)
-    if digest.hexdigest() != oid:
+    nonce = request.query.get("upload", "")
+    if request.query.get("direct") == "1" and _NONCE.match(nonce):  # bytes that went around Corral
+        staged = staging_key_of(project, oid, nonce)
+        try:
+            digest, stored = await _sha256(k.objects, staged)
+        except NotFound:  # verified already (a retried verify), or never uploaded
+            if await _present(request, project, oid, size):
+                return _lfs(200, {})
+            return _lfs(404, {"message": "nothing was uploaded for this object"})
+        if digest != oid or stored != size:
+            await k.objects.delete(staged)
+            return _lfs(422, {"message": "the uploaded content does not hash to the oid (or differs in size);"
+                                         " upload it again"})
+        if await k.objects.move_if_absent(staged, key):  # else: stored meanwhile by another upload, same bytes
+            await _audit_upload(request, project, oid, size, via="signed_url")
+        return _lfs(200, {})
+    if not await _present(request, project, oid, size):
+        return _lfs(404, {"message": "object not found (or its size differs)"})
+    digest, _ = await _sha256(k.objects, key)
+    if digest != oid:  # only an object stored before uploads were checked can be this
         await k.objects.delete(key)
         return _lfs(422, {"message": "the stored content does not hash to the oid; it was removed, upload it again"})
-    if request.query.get("direct") == "1":  # bytes that went around Corral: audited once checked
-        await _audit_upload(request, project, oid, size, via="signed_url")
     return _lfs(200, {})
+
+
+async def sweep_staging(objects: Any, clock: Any, *, older_than: timedelta = STALE_STAGING) -> int:
+    """Delete the staged LFS uploads never verified (their link expired long ago); returns how many."""
+    cutoff = clock.now() - older_than
+    removed = 0
+    token = None
+    while True:
+        page = await objects.list(f"{STAGING}/", limit=1000, token=token)
+        for info in page.objects:
+            if info.modified_at < cutoff:
+                await objects.delete(info.key)
+                removed += 1
+        token = page.next_token
+        if token is None:
+            return removed

@@ -8,81 +8,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from corral.core.errors import InvalidInput, NotFound, Unauthenticated
+from corral.core.errors import NotFound, Unauthenticated
 from corral.core.observe.alerts import Actor
-from corral.core.observe.model import LEVELS, AlertRule, LogItem, LogQuery, MetricAgg, MetricQuery, SpanItem
-from corral.core.observe.query import WaterfallSpan, parse_cursor
-from corral.core.pagination import clamp_limit
+from corral.core.observe.commands import AlertRuleChanges, NewAlertRule
+from corral.core.observe.model import AlertRule, LogItem, SpanItem
+from corral.core.observe.query import WaterfallSpan
+from corral.core.pagination import Page, clamp_limit
 from corral.entrypoints.observe_runtime import ObserveRuntime
 from corral.entrypoints.web.forwarded import client_ip
-from corral.entrypoints.web.jsonio import json_response, read_json
+from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH, principal_of, project_id_of
+from corral.entrypoints.web.operation import body_of, params_of
 from corral.entrypoints.web.routing import RouteTable
+from corral.entrypoints.web.schemas.observe import (
+    AlertEventOut,
+    AlertEventParams,
+    AlertRuleCreate,
+    AlertRuleOut,
+    CompactionOut,
+    LogParams,
+    LogRecordOut,
+    MetricParams,
+    MetricSeriesOut,
+    MetricsOut,
+    ProjectParams,
+    RotateParams,
+    RotationOut,
+    SessionTimelineOut,
+    TailParams,
+    TimelineLogOut,
+    TimelineParams,
+    TimelineSpanOut,
+    TraceOut,
+    WaterfallSpanOut,
+    duration,
+    trace_id_of,
+)
+
+__all__ = ["routes"]
 
 routes = RouteTable(tag="observe")
 
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
-_REL = re.compile(r"^(\d+)(s|m|h|d)$")
-_LOG_ITEM = {
-    "type": "object",
-    "properties": {
-        "timestamp": {"type": "string", "format": "date-time"},
-        "level": {"enum": list(LEVELS)},
-        "message": {"type": "string"},
-        "service": {"type": "string"},
-        "trace_id": {"type": ["string", "null"]},
-        "span_id": {"type": ["string", "null"]},
-        "session_id": {"type": ["string", "null"]},
-        "project": {"type": ["string", "null"]},
-        "attributes": {"type": "object"},
-    },
-}
-_LOGS = {
-    "type": "object",
-    "properties": {"items": {"type": "array", "items": _LOG_ITEM}, "next_cursor": {"type": ["string", "null"]}},
-}
-_TIME_Q = (
-    ("since", "string", "ISO-8601 time or a duration back from now (15m, 2h, 7d)"),
-    ("until", "string", "ISO-8601 time or a duration back from now"),
-)
-_PROJECT_Q = (("project", "string", "owner/name (or id); without it the platform-wide permission is needed"),)
+_READ: dict[str, Any] = {"permission": "observe:read", "project": "query"}
 
 
 def runtime(request: web.Request) -> ObserveRuntime:
     rt: ObserveRuntime = request.app[PLATFORM].resolve(ObserveRuntime)
     return rt
-
-
-def _time(request: web.Request, name: str, now: datetime) -> datetime | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    m = _REL.match(raw)
-    if m:
-        n = int(m.group(1))
-        return now - timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO-8601 time or a duration like 15m", field=name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _int(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
 
 
 def _projects(request: web.Request) -> tuple[uuid.UUID, ...] | None:
@@ -93,236 +70,109 @@ def _projects(request: web.Request) -> tuple[uuid.UUID, ...] | None:
     return (restricted,) if restricted else None
 
 
-def _trace_id(value: str | None, field: str = "trace_id") -> str | None:
-    if not value:
-        return None
-    value = value.lower()
-    if not _HEX32.match(value):
-        raise InvalidInput(f"{field} must be 32 hexadecimal characters", field=field)
-    return value
-
-
 async def _path(rt: ObserveRuntime, project_id: uuid.UUID | None) -> str | None:
     return await rt.directory.path_of(project_id) if project_id else None
 
 
-async def _log_json(rt: ObserveRuntime, item: LogItem) -> dict[str, Any]:
+async def _log_fields(rt: ObserveRuntime, item: LogItem) -> dict[str, Any]:
     return {
-        "timestamp": item.timestamp.isoformat(),
-        "level": item.level,
-        "message": item.message,
-        "service": item.service,
-        "trace_id": item.trace_id,
-        "span_id": item.span_id,
-        "session_id": item.session_id,
-        "project": await _path(rt, item.project_id),
-        "attributes": item.attributes,
+        "timestamp": item.timestamp, "level": item.level, "message": item.message, "service": item.service,
+        "trace_id": item.trace_id, "span_id": item.span_id, "session_id": item.session_id,
+        "project": await _path(rt, item.project_id), "attributes": item.attributes,
     }
 
 
-def _span_json(s: SpanItem, w: WaterfallSpan | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "trace_id": s.trace_id,
-        "span_id": s.span_id,
-        "parent_span_id": s.parent_span_id,
-        "name": s.name,
-        "service": s.service,
-        "kind": s.kind,
-        "status": s.status,
-        "start": s.start.isoformat(),
-        "duration_ms": s.duration_ms,
-        "session_id": s.session_id,
-        "attributes": s.attributes,
-        "events": s.events,
+def _span_fields(s: SpanItem) -> dict[str, Any]:
+    return {
+        "trace_id": s.trace_id, "span_id": s.span_id, "parent_span_id": s.parent_span_id, "name": s.name,
+        "service": s.service, "kind": s.kind, "status": s.status, "start": s.start, "duration_ms": s.duration_ms,
+        "session_id": s.session_id, "attributes": s.attributes, "events": s.events,
     }
-    if w is not None:
-        out["depth"] = w.depth
-        out["offset_ms"] = round(w.offset_ms, 3)
-    return out
 
 
-def log_query(request: web.Request, now: datetime) -> LogQuery:
-    q = request.query
-    levels = tuple(v.strip() for v in q.get("level", "").split(",") if v.strip())
-    bad = [v for v in levels if v not in LEVELS]
-    if bad:
-        raise InvalidInput(f"level must be among {', '.join(LEVELS)}", field="level")
-    attributes = []
-    for raw in q.getall("attr", []):
-        key, sep, value = raw.partition(":")
-        if not sep or not key:
-            raise InvalidInput("attr must be key:value (key may be a/b/c for nested objects)", field="attr")
-        attributes.append((key, value))
-    return LogQuery(
-        project_ids=_projects(request),
-        trace_id=_trace_id(q.get("trace_id")),
-        session_id=q.get("session_id") or None,
-        service=q.get("service") or None,
-        levels=levels,
-        q=q.get("q") or None,
-        attributes=tuple(attributes),
-        since=_time(request, "since", now),
-        until=_time(request, "until", now),
-        limit=clamp_limit(_int(request, "limit", 100)),
-        cursor=parse_cursor(q.get("cursor")),
-    )
+def _waterfall_out(w: WaterfallSpan) -> WaterfallSpanOut:
+    return WaterfallSpanOut(**_span_fields(w.span), depth=w.depth, offset_ms=round(w.offset_ms, 3))
 
 
-@routes.get(
-    "/api/v1/observe/logs",
-    summary="Search logs across the hot and cold tiers, newest first",
-    permission="observe:read",
-    project="query",
-    response=_LOGS,
-    query=(
-        *_PROJECT_Q,
-        ("trace_id", "string", "32 hex"),
-        ("session_id", "string", ""),
-        ("service", "string", ""),
-        ("level", "string", "one or more levels, comma-separated"),
-        ("q", "string", "case-insensitive text in the message"),
-        ("attr", "string", "key:value attribute equality (repeatable; a/b/c reaches nested keys)"),
-        *_TIME_Q,
-        ("limit", "integer", "1-500, default 100"),
-        ("cursor", "string", "next_cursor"),
-    ),
-)
+@routes.get("/api/v1/observe/logs", summary="Search logs across the hot and cold tiers, newest first", **_READ,
+            params=LogParams, response=Page[LogRecordOut])
 async def search_logs(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    page = await rt.queries.search_logs(log_query(request, rt.clock.now()))
-    return json_response({"items": [await _log_json(rt, i) for i in page.items], "next_cursor": page.next_cursor})
+    query = params_of(request, LogParams).to_query(_projects(request), rt.clock.now())
+    page = await rt.queries.search_logs(query)
+    items = [LogRecordOut(**await _log_fields(rt, i)) for i in page.items]
+    return json_response(Page(items=items, next_cursor=page.next_cursor))
 
 
-@routes.get(
-    "/api/v1/observe/traces/{trace_id}",
-    summary="All spans of a trace in tree order (waterfall)",
-    permission="observe:read",
-    project="query",
-    query=_PROJECT_Q,
-)
+@routes.get("/api/v1/observe/traces/{trace_id}", summary="All spans of a trace in tree order (waterfall)",
+            **_READ, params=ProjectParams, response=TraceOut)
 async def get_trace(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    trace_id = _trace_id(request.match_info["trace_id"]) or ""
+    trace_id = trace_id_of(request.match_info["trace_id"]) or ""
     view = await rt.queries.trace(trace_id, _projects(request))
     if not view.spans:
         raise NotFound(f"no spans of trace {trace_id}")
-    return json_response({"trace_id": trace_id, "spans": [_span_json(w.span, w) for w in view.spans]})
+    return json_response(TraceOut(trace_id=trace_id, spans=[_waterfall_out(w) for w in view.spans]))
 
 
-@routes.get(
-    "/api/v1/observe/metrics",
-    summary="Metric series aggregated per step",
-    permission="observe:read",
-    project="query",
-    query=(
-        ("name", "string", "metric name (required)"),
-        *_PROJECT_Q,
-        ("labels", "string", "k:v,k2:v2 label filters"),
-        ("agg", "string", "avg, sum, min, max, rate, p50, p95, p99 (default avg)"),
-        ("step", "string", "bucket size in seconds or 30s/5m/1h (default 60)"),
-        *_TIME_Q,
-    ),
-)
+@routes.get("/api/v1/observe/metrics", summary="Metric series aggregated per step", **_READ,
+            params=MetricParams, response=MetricsOut)
 async def get_metrics(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    q = request.query
-    name = q.get("name")
-    if not name:
-        raise InvalidInput("name is required", field="name")
-    labels = []
-    for pair in filter(None, q.get("labels", "").split(",")):
-        key, sep, value = pair.partition(":")
-        if not sep or not key:
-            raise InvalidInput("labels must be k:v,k2:v2", field="labels")
-        labels.append((key.strip(), value.strip()))
-    try:
-        agg = MetricAgg(q.get("agg", "avg"))
-    except ValueError:
-        raise InvalidInput(f"agg must be one of {', '.join(a.value for a in MetricAgg)}", field="agg") from None
-    step_raw = q.get("step", "60")
-    m = _REL.match(step_raw)
-    step = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)] if m else None
-    if step is None:
-        step = _int(request, "step", 60) or 60
-    if step < 1:
-        raise InvalidInput("step must be at least 1 second", field="step")
-    now = rt.clock.now()
-    series = await rt.queries.metrics(
-        MetricQuery(
-            name=name,
-            project_ids=_projects(request),
-            labels=tuple(labels),
-            agg=agg,
-            step_seconds=step,
-            since=_time(request, "since", now),
-            until=_time(request, "until", now),
-        )
-    )
-    return json_response(
-        {
-            "name": name,
-            "series": [{"labels": s.labels, "points": [[ts.isoformat(), v] for ts, v in s.points]} for s in series],
-        }
-    )
+    query = params_of(request, MetricParams).to_query(_projects(request), rt.clock.now())
+    series = await rt.queries.metrics(query)
+    return json_response(MetricsOut(name=query.name, series=[
+        MetricSeriesOut(labels=s.labels, points=[[ts, v] for ts, v in s.points]) for s in series]))
 
 
-@routes.get(
-    "/api/v1/observe/sessions/{session_id}/timeline",
-    summary="Every log record and span of an agent session, oldest first",
-    permission="observe:read",
-    project="query",
-    query=(*_PROJECT_Q, ("limit", "integer", "per kind, default 1000")),
-)
+@routes.get("/api/v1/observe/sessions/{session_id}/timeline",
+            summary="Every log record and span of an agent session, oldest first", **_READ,
+            params=TimelineParams, response=SessionTimelineOut)
 async def session_timeline(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     session_id = request.match_info["session_id"]
-    limit = _int(request, "limit", 1000) or 1000
-    if not 1 <= limit <= 10_000:
-        raise InvalidInput("limit must be between 1 and 10000", field="limit")
-    items = await rt.queries.session_timeline(session_id, _projects(request), limit)
-    out = []
-    for t in items:
+    limit = params_of(request, TimelineParams).limit or 1000
+    items: list[TimelineLogOut | TimelineSpanOut] = []
+    for t in await rt.queries.session_timeline(session_id, _projects(request), limit):
         if t.log is not None:
-            out.append({"type": "log", **await _log_json(rt, t.log)})
+            items.append(TimelineLogOut(**await _log_fields(rt, t.log)))
         elif t.span is not None:
-            out.append({"type": "span", "timestamp": t.span.start.isoformat(), **_span_json(t.span)})
-    return json_response({"session_id": session_id, "items": out})
+            items.append(TimelineSpanOut(**_span_fields(t.span), timestamp=t.span.start))
+    return json_response(SessionTimelineOut(session_id=session_id, items=items))
 
 
-@routes.get(
-    "/api/v1/observe/tail",
-    summary="Live tail of log records (WebSocket; JSON text frames)",
-    permission="observe:read",
-    project="query",
-    query=(
-        *_PROJECT_Q,
-        ("service", "string", ""),
-        ("level", "string", ""),
-        ("session_id", "string", ""),
-        ("trace_id", "string", ""),
-        ("q", "string", ""),
-    ),
+_TAIL_DOC = (
+    "A WebSocket: connect with an Upgrade request (101 Switching Protocols). The server then sends one JSON "
+    "text frame per new log record matching the filters (the schema below), as they are committed, from "
+    "every replica; the client sends nothing (a close frame ends the tail). Best effort: a slow client may "
+    "miss records, search the logs for completeness."
 )
+
+
+@routes.get("/api/v1/observe/tail", summary="Live tail of log records (WebSocket; JSON text frames)", **_READ,
+            params=TailParams, status=101, response=LogRecordOut, description=_TAIL_DOC)
 async def tail(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     projects = _projects(request)
     wanted = {str(p) for p in projects} if projects is not None else None
-    query = log_query(request, rt.clock.now())
+    params = params_of(request, TailParams)
+    service, session_id, q = params.service or None, params.session_id or None, (params.q or "").lower()
+    levels, trace_id = params.levels(), trace_id_of(params.trace_id)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
 
     def matches(item: dict[str, Any]) -> bool:
         if wanted is not None and item.get("project_id") not in wanted:
             return False
-        if query.service and item.get("service") != query.service:
+        if service and item.get("service") != service:
             return False
-        if query.levels and item.get("level") not in query.levels:
+        if levels and item.get("level") not in levels:
             return False
-        if query.session_id and item.get("session_id") != query.session_id:
+        if session_id and item.get("session_id") != session_id:
             return False
-        if query.trace_id and item.get("trace_id") != query.trace_id:
+        if trace_id and item.get("trace_id") != trace_id:
             return False
-        return not (query.q and query.q.lower() not in str(item.get("message", "")).lower())
+        return not (q and q not in str(item.get("message", "")).lower())
 
     async def pump() -> None:
         async for item in rt.tail.subscribe():
@@ -343,73 +193,36 @@ async def tail(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-@routes.post(
-    "/api/v1/observe/rotate",
-    summary="Force a cold-tier rotation now (operators)",
-    permission="admin:settings",
-    query=(("older_than", "string", "rotate rows older than this (e.g. 0s, 1h); default: the hot retention"),),
-)
+@routes.post("/api/v1/observe/rotate", summary="Force a cold-tier rotation now (operators)",
+             permission="admin:settings", params=RotateParams, response=RotationOut,
+             description="409 when another replica is rotating.")
 async def force_rotation(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    raw = request.query.get("older_than")
-    older = None
-    if raw:
-        m = _REL.match(raw)
-        if not m:
-            raise InvalidInput("older_than must look like 0s, 15m or 2h", field="older_than")
-        older = timedelta(seconds=int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
-    report = await rt.rotate(older)
+    older_than = params_of(request, RotateParams).older_than
+    report = await rt.rotate(duration(older_than) if older_than else None)
     if report is None:
         return json_response({"status": "skipped", "detail": "another replica is rotating"}, status=409)
-    body = {"status": "done", "files": report.files, "rows": report.rows, "expired_files": report.expired_files}
-    if report.compaction is not None:
-        c = report.compaction
-        body["compaction"] = {
-            "files_in": c.files_in, "files_out": c.files_out, "rows": c.rows, "bytes_in": c.bytes_in,
-            "bytes_out": c.bytes_out, "abandoned": c.abandoned, "retired_deleted": c.retired_deleted,
-        }
-    return json_response(body)
+    c = report.compaction
+    compaction = None if c is None else CompactionOut(
+        files_in=c.files_in, files_out=c.files_out, rows=c.rows, bytes_in=c.bytes_in, bytes_out=c.bytes_out,
+        abandoned=c.abandoned, retired_deleted=c.retired_deleted)
+    return json_response(RotationOut(status="done", files=report.files, rows=report.rows,
+                                     expired_files=report.expired_files, compaction=compaction))
 
 
 # ------------------------------------------------------------------------------------------ alerts
 
-_RULE = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "name": {"type": "string"},
-        "description": {"type": ["string", "null"]},
-        "query": {"type": "string", "description": "metric:name{k=v} agg window | logs: level=error window=5m"},
-        "condition": {"enum": ["gt", "lt", "eq", "absent"]},
-        "threshold": {"type": ["number", "null"]},
-        "for_seconds": {"type": "integer"},
-        "severity": {"enum": ["info", "warning", "critical"]},
-        "notify_channels": {"type": "array", "items": {"enum": ["in_app", "email", "webhook"]}},
-        "project": {"type": ["string", "null"]},
-        "enabled": {"type": "boolean"},
-        "state": {"enum": ["ok", "pending", "firing"]},
-    },
-}
 
-
-async def _rule_json(rt: ObserveRuntime, rule: AlertRule) -> dict[str, Any]:
-    state = "firing" if rule.firing_event_id else ("pending" if rule.pending_since else "ok")
-    return {
-        "id": str(rule.id),
-        "name": rule.name,
-        "description": rule.description,
-        "query": rule.query,
-        "condition": rule.condition.value,
-        "threshold": rule.threshold,
-        "for_seconds": rule.for_seconds,
-        "severity": rule.severity.value,
-        "notify_channels": list(rule.notify_channels),
-        "project": await _path(rt, rule.project_id),
-        "project_id": str(rule.project_id) if rule.project_id else None,
-        "enabled": rule.enabled,
-        "created_at": rule.created_at.isoformat(),
-        "state": state,
-    }
+async def _rule_out(rt: ObserveRuntime, rule: AlertRule) -> AlertRuleOut:
+    state: Literal["ok", "pending", "firing"] = (
+        "firing" if rule.firing_event_id else ("pending" if rule.pending_since else "ok"))
+    return AlertRuleOut(
+        id=rule.id, name=rule.name, description=rule.description, query=rule.query, condition=rule.condition,
+        threshold=rule.threshold, for_seconds=rule.for_seconds, severity=rule.severity,
+        notify_channels=list(rule.notify_channels),  # type: ignore[arg-type]  # validated when stored
+        project=await _path(rt, rule.project_id), project_id=rule.project_id, enabled=rule.enabled,
+        created_at=rule.created_at, state=state,
+    )
 
 
 def _actor(request: web.Request) -> Actor:
@@ -436,71 +249,52 @@ async def _rule_for(request: web.Request, permission: str) -> AlertRule:
     return rule
 
 
-@routes.get(
-    "/api/v1/alert-rules",
-    summary="Alert rules of a project (or every rule)",
-    permission="observe:read",
-    project="query",
-    query=_PROJECT_Q,
-)
+@routes.get("/api/v1/alert-rules", summary="Alert rules of a project (or every rule)", **_READ,
+            params=ProjectParams, response=Page[AlertRuleOut])
 async def list_rules(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rules = await rt.alert_store.list_rules(_projects(request))
-    return json_response({"items": [await _rule_json(rt, r) for r in rules], "next_cursor": None})
+    return json_response(Page(items=[await _rule_out(rt, r) for r in rules], next_cursor=None))
 
 
-@routes.post(
-    "/api/v1/alert-rules",
-    summary="Create an alert rule",
-    status=201,
-    response=_RULE,
-    request_body=_RULE,
-    description="Needs alert:manage on the rule's project (platform-wide if none).",
-    account=False,  # checked in the handler against the rule's project
-)
+@routes.post("/api/v1/alert-rules", summary="Create an alert rule", status=201, params=None, body=AlertRuleCreate,
+             response=AlertRuleOut, description="Needs alert:manage on the rule's project (platform-wide if none).",
+             account=False)  # checked in the handler against the rule's project
 async def create_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    body = await read_json(request)
-    project = body.pop("project", None)
+    body = body_of(request, AlertRuleCreate)
     project_id = None
-    if project:
-        project_id = await request.app[PROJECT_LOOKUP].project_ref(str(project))
+    if body.project:
+        project_id = await request.app[PROJECT_LOOKUP].project_ref(body.project)
     restricted = getattr(principal_of(request), "token_project_id", None)
     project_id = project_id or restricted
     await _authorize(request, "alert:manage", project_id)
-    unknown = set(body) - {
-        "name",
-        "description",
-        "query",
-        "condition",
-        "threshold",
-        "for_seconds",
-        "severity",
-        "notify_channels",
-        "enabled",
-    }
-    if unknown:
-        raise InvalidInput(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
-    rule = await rt.alerts.create(_actor(request), project_id=project_id, **body)
-    return json_response(await _rule_json(rt, rule), status=201)
+    new = NewAlertRule(
+        name=body.name, query=body.query, condition=body.condition, threshold=body.threshold,
+        for_seconds=body.for_seconds, severity=body.severity, notify_channels=body.notify_channels,
+        enabled=body.enabled, description=body.description, project_id=project_id,
+    )
+    rule = await rt.alerts.create(_actor(request), new)
+    return json_response(await _rule_out(rt, rule), status=201)
 
 
-@routes.get("/api/v1/alert-rules/{rule_id}", summary="One alert rule", response=_RULE, account=False)
+@routes.get("/api/v1/alert-rules/{rule_id}", summary="One alert rule", params=None, response=AlertRuleOut,
+            account=False)
 async def get_rule(request: web.Request) -> web.StreamResponse:
-    return json_response(await _rule_json(runtime(request), await _rule_for(request, "observe:read")))
+    return json_response(await _rule_out(runtime(request), await _rule_for(request, "observe:read")))
 
 
-@routes.patch("/api/v1/alert-rules/{rule_id}", summary="Change an alert rule", response=_RULE, request_body=_RULE,
-               account=False)
+@routes.patch("/api/v1/alert-rules/{rule_id}", summary="Change an alert rule", params=None, body=AlertRuleChanges,
+              response=AlertRuleOut, account=False)
 async def patch_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rule = await _rule_for(request, "alert:manage")
-    updated = await rt.alerts.update(_actor(request), rule.id, **await read_json(request))
-    return json_response(await _rule_json(rt, updated))
+    updated = await rt.alerts.update(_actor(request), rule.id, body_of(request, AlertRuleChanges))
+    return json_response(await _rule_out(rt, updated))
 
 
 @routes.delete("/api/v1/alert-rules/{rule_id}", summary="Delete an alert rule and its events", status=204,
-                account=False)
+               params=None, account=False)
 async def delete_rule(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     rule = await _rule_for(request, "alert:manage")
@@ -508,34 +302,19 @@ async def delete_rule(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-@routes.get(
-    "/api/v1/alerts",
-    summary="Alert events (firing and resolved), newest first",
-    permission="observe:read",
-    project="query",
-    query=(*_PROJECT_Q, ("status", "string", "firing or resolved"), ("limit", "integer", "1-500, default 100")),
-)
+@routes.get("/api/v1/alerts", summary="Alert events (firing and resolved), newest first", **_READ,
+            params=AlertEventParams, response=Page[AlertEventOut])
 async def list_alerts(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    status = request.query.get("status") or None
-    if status not in (None, "firing", "resolved"):
-        raise InvalidInput("status must be firing or resolved", field="status")
-    events = await rt.alert_store.list_events(_projects(request), status, clamp_limit(_int(request, "limit", 100)))
-    return json_response(
-        {
-            "items": [
-                {
-                    "id": str(e.id),
-                    "rule_id": str(e.rule_id),
-                    "status": e.status,
-                    "value": e.value,
-                    "message": e.message,
-                    "created_at": e.created_at.isoformat(),
-                    "resolved_at": e.resolved_at.isoformat() if e.resolved_at else None,
-                    "project": await _path(rt, e.project_id),
-                }
-                for e in events
-            ],
-            "next_cursor": None,
-        }
-    )
+    params = params_of(request, AlertEventParams)
+    limit = clamp_limit(params.limit if params.limit is not None else 100)
+    events = await rt.alert_store.list_events(_projects(request), params.status, limit)
+    items = [
+        AlertEventOut(
+            id=e.id, rule_id=e.rule_id, status=e.status,  # type: ignore[arg-type]  # 'firing' | 'resolved'
+            value=e.value, message=e.message, created_at=e.created_at, resolved_at=e.resolved_at,
+            project=await _path(rt, e.project_id),
+        )
+        for e in events
+    ]
+    return json_response(Page(items=items, next_cursor=None))

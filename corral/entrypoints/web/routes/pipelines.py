@@ -1,22 +1,28 @@
-"""Pipeline routes. For now the lint call: is this pipeline file valid, and if not, every error."""
+"""Pipeline routes: the lint call, and runs (list, run by hand, show, cancel, restart, step logs)."""
 
 from __future__ import annotations
 
 import asyncio
 import posixpath
+from datetime import datetime
 from typing import Any
 
 import attrs
 from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
+from corral.core.pagination import Page
 from corral.core.pipelines.ports import MAX_FILE_BYTES, PipelineFileParser
+from corral.core.pipelines.runs import Pipeline
 from corral.core.pipelines.selection import Definition, SourceFile, load_definition
+from corral.core.pipelines.service import PipelineDetail, PipelineService
+from corral.core.projects.model import Project
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.keys import PLATFORM
-from corral.entrypoints.web.operation import params_of, query_param
+from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
+from corral.entrypoints.web.project_access import actor_of, project_of
 from corral.entrypoints.web.routing import RouteTable
-from corral.entrypoints.web.schemas.pipelines import LintResult
+from corral.entrypoints.web.schemas.pipelines import LintResult, PipelineDetailOut, PipelineOut
 
 __all__ = ["routes"]
 
@@ -85,3 +91,179 @@ async def lint_pipeline(request: web.Request) -> web.StreamResponse:
     definition = await asyncio.to_thread(
         load_definition, [SourceFile(file, text)], parser, check_workflow_dependencies=False)
     return json_response(_result(definition))
+
+
+# ---- runs -------------------------------------------------------------------------------------------------
+BASE = "/api/v1/projects/{owner}/{name}/pipelines"
+_READ: dict[str, Any] = {"permission": "pipeline:read", "project": "path", "anonymous": True}
+_RUN: dict[str, Any] = {"permission": "pipeline:run", "project": "path"}
+
+
+@attrs.frozen(kw_only=True)
+class NewPipeline:
+    """Run the pipeline of a ref by hand (event ``manual``)."""
+
+    ref: str = attrs.field(default="", metadata={"doc": "branch, tag or commit (default: the default branch)"})
+    variables: dict[str, str] = attrs.field(factory=dict, metadata={
+        "doc": "extra environment variables of every step (names: letters, digits, _; not CI_* or CORRAL_*)"})
+
+
+@attrs.frozen(kw_only=True)
+class RestartPipeline:
+    """Run a pipeline again: all of it, or from one failed step on."""
+
+    step: str | None = attrs.field(default=None, metadata={
+        "doc": "a failed step: it and the steps depending on it run again on the workspace the run left; "
+               "null: the whole pipeline"})
+
+
+@attrs.frozen
+class LogQuery:
+    """Which step's log."""
+
+    workflow: str | None = query_param(doc="the workflow, when several workflows have a step of this name")
+
+
+def _service(request: web.Request) -> PipelineService:
+    found: PipelineService = request.app[PLATFORM].resolve(PipelineService)
+    return found
+
+
+def _number(request: web.Request) -> int:
+    try:
+        value = int(request.match_info["number"])
+    except ValueError:
+        raise InvalidInput("number must be an integer", field="number") from None
+    if value < 1 or value > 2**31 - 1:
+        raise InvalidInput("number must be a positive integer", field="number")
+    return value
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _pipeline_json(p: Pipeline) -> dict[str, Any]:
+    return {"number": p.number, "status": p.status.value, "event": p.event, "ref": p.ref,
+            "commit_sha": p.commit_sha, "created_at": _ts(p.created_at), "started_at": _ts(p.started_at),
+            "finished_at": _ts(p.finished_at), "parent": p.parent_number}
+
+
+def _detail_json(d: PipelineDetail) -> dict[str, Any]:
+    return {
+        **_pipeline_json(d.pipeline), "branch": d.pipeline.branch,
+        "triggered_by": d.pipeline.triggered_by_name or None, "errors": list(d.pipeline.errors),
+        "workflows": [{"name": w.name, "status": w.status.value, "error": w.error, "steps": [
+            {"name": s.name, "status": s.status.value, "exit_code": s.exit_code, "started_at": _ts(s.started_at),
+             "finished_at": _ts(s.finished_at)} for s in d.steps if s.workflow_id == w.id]} for w in d.workflows],
+    }
+
+
+async def _detail(request: web.Request, project: Project, number: int, status: int = 200) -> web.StreamResponse:
+    return json_response(_detail_json(await _service(request).get(project, number)), status=status)
+
+
+@routes.get(BASE, summary="Pipelines of a project, newest first", **_READ, params=PageParams,
+            response=Page[PipelineOut])
+async def list_pipelines(request: web.Request) -> web.StreamResponse:
+    q = params_of(request, PageParams)
+    page = await _service(request).recent(await project_of(request), limit=q.limit, cursor=q.cursor)
+    return json_response({"items": [_pipeline_json(p) for p in page.items], "next_cursor": page.next_cursor})
+
+
+@routes.post(BASE, summary="Run a pipeline by hand", **_RUN, params=None, body=NewPipeline,
+             response=PipelineDetailOut, status=201,
+             description="Runs the pipeline files of `ref` (event `manual`) with `variables` in every step's "
+                         "environment. 400 when the ref does not exist; 404 when it has no pipeline file.")
+async def create_pipeline(request: web.Request) -> web.StreamResponse:
+    body = body_of(request, NewPipeline)
+    project = await project_of(request)
+    pipeline = await _service(request).run(actor_of(request), project, body.ref, body.variables)
+    return await _detail(request, project, pipeline.number, 201)
+
+
+@routes.get(f"{BASE}/{{number}}", summary="One pipeline with its workflows and steps", **_READ, params=None,
+            response=PipelineDetailOut)
+async def get_pipeline(request: web.Request) -> web.StreamResponse:
+    return await _detail(request, await project_of(request), _number(request))
+
+
+@routes.post(f"{BASE}/{{number}}/cancel", summary="Cancel a pipeline: everything it runs is stopped at once",
+             **_RUN, params=None, response=PipelineDetailOut)
+async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    pipeline = await _service(request).cancel(actor_of(request), project, _number(request))
+    return await _detail(request, project, pipeline.number)
+
+
+@routes.post(f"{BASE}/{{number}}/restart", summary="Run a pipeline again, whole or from a failed step",
+             **_RUN, params=None, body=RestartPipeline, response=PipelineDetailOut, status=201,
+             description="A new pipeline whose `parent` is this one. With `step`, that failed step and what "
+                         "depends on it run again on the workspace the old run left (no new clone); steps that "
+                         "ended before are kept, not run again. 409 when the step did not fail or its workspace "
+                         "is gone (workspaces are deleted when a workflow succeeds).")
+async def restart_pipeline(request: web.Request) -> web.StreamResponse:
+    body = body_of(request, RestartPipeline)
+    project = await project_of(request)
+    pipeline = await _service(request).restart(actor_of(request), project, _number(request), body.step)
+    return await _detail(request, project, pipeline.number, 201)
+
+
+_KEEPALIVE_SECONDS = 15.0
+
+
+@routes.get(f"{BASE}/{{number}}/logs/{{step}}", summary="The masked log of a step (live with SSE)", **_READ,
+            params=LogQuery, content_type="text/plain",
+            response={"type": "string", "description": "the log lines (text/plain), or an SSE stream"},
+            description="`text/plain`: the log so far (secrets masked). With `Accept: text/event-stream`: the live "
+                        "stream, one event per line (`id:` is the line number; `Last-Event-ID` resumes after it), "
+                        "comments as keep-alives, and `event: eof` once the step's log is complete.")
+async def step_log(request: web.Request) -> web.StreamResponse:
+    q = params_of(request, LogQuery)
+    project = await project_of(request)
+    sse = "text/event-stream" in request.headers.get("Accept", "")
+    after = 0
+    if sse and request.headers.get("Last-Event-ID", "").strip().isdigit():
+        after = int(request.headers["Last-Event-ID"].strip())
+    lines = await _service(request).log_lines(project, _number(request), request.match_info["step"], after=after,
+                                              workflow=q.workflow, wait=sse)
+    if not sse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await response.prepare(request)
+        batch: list[str] = []
+        async for _, text in lines:
+            batch.append(text + "\n")
+            if len(batch) >= 1000:
+                await response.write("".join(batch).encode())
+                batch.clear()
+        if batch:
+            await response.write("".join(batch).encode())
+        await response.write_eof()
+        return response
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    iterator = aiter(lines)
+    pending: asyncio.Task[tuple[int, str]] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(iterator))
+            done, _ = await asyncio.wait({pending}, timeout=_KEEPALIVE_SECONDS)
+            if not done:
+                await response.write(b": keep-alive\n\n")
+                continue
+            try:
+                n, text = pending.result()
+            except StopAsyncIteration:
+                break
+            finally:
+                if pending.done():
+                    pending = None
+            await response.write(f"id: {n}\ndata: {text}\n\n".encode())
+        await response.write(b"event: eof\ndata: \n\n")
+    finally:
+        if pending is not None:
+            pending.cancel()
+    await response.write_eof()
+    return response

@@ -6,14 +6,27 @@ import base64
 import mimetypes
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from corral.core.errors import InvalidInput
 from corral.core.git.model import Blob, Comparison, FileChange, TreeEntry
+from corral.core.pagination import Page
 from corral.core.projects.payloads import commit_json
 from corral.entrypoints.web.jsonio import json_response, page_response
+from corral.entrypoints.web.operation import PageParams, params_of, query_param
 from corral.entrypoints.web.project_access import kit, project_of
 from corral.entrypoints.web.routing import RouteTable
+from corral.entrypoints.web.schemas.projects import (
+    BlobOut,
+    BranchOut,
+    CommitDetailOut,
+    CommitOut,
+    ComparisonOut,
+    DocOut,
+    TagOut,
+    TreeOut,
+)
 
 __all__ = ["comparison_json", "routes"]
 
@@ -21,6 +34,14 @@ routes = RouteTable(tag="repository")
 
 BASE = "/api/v1/projects/{owner}/{name}"
 _READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
+
+
+@attrs.frozen
+class CommitLogQuery(PageParams):
+    """Which commits the log shows."""
+
+    ref: str | None = query_param(doc="branch, tag or sha (default: the default branch)")
+    path: str | None = query_param(doc="only commits touching this path")
 
 
 def _entry(e: TreeEntry) -> dict[str, Any]:
@@ -57,48 +78,43 @@ async def _ref_path(request: web.Request) -> tuple[str, str]:
     return await kit(request).browser.split_ref(await project_of(request), f"{ref}/{path}")
 
 
-_PAGE = (("limit", "integer", "page size (1-500, default 50)"), ("cursor", "string", "from next_cursor"))
-
-
-def _limit(request: web.Request) -> int | None:
-    raw_limit = request.query.get("limit")
-    try:
-        return int(raw_limit) if raw_limit is not None else None
-    except ValueError:
-        raise InvalidInput("limit must be an integer", field="limit") from None
-
-
 @routes.get(f"{BASE}/repo/branches", summary="Branches in name order, each with its head commit", **_READ,
-            query=_PAGE)
+            params=PageParams, response=Page[BranchOut])
 async def branches(request: web.Request) -> web.StreamResponse:
-    page = await kit(request).browser.branches(await project_of(request), limit=_limit(request),
-                                               cursor=request.query.get("cursor"))
+    q = params_of(request, PageParams)
+    page = await kit(request).browser.branches(await project_of(request), limit=q.limit, cursor=q.cursor)
     return page_response(page, lambda b: {"name": b.name, "commit": commit_json(b.commit)})
 
 
-@routes.get(f"{BASE}/repo/tags", summary="Tags in name order, peeled to their commits", **_READ, query=_PAGE)
+@routes.get(f"{BASE}/repo/tags", summary="Tags in name order, peeled to their commits", **_READ,
+            params=PageParams, response=Page[TagOut])
 async def tags(request: web.Request) -> web.StreamResponse:
-    page = await kit(request).browser.tags(await project_of(request), limit=_limit(request),
-                                           cursor=request.query.get("cursor"))
+    q = params_of(request, PageParams)
+    page = await kit(request).browser.tags(await project_of(request), limit=q.limit, cursor=q.cursor)
     return page_response(page, lambda t: {"name": t.name, "sha": t.target, "message": t.message,
                                           "commit": commit_json(t.commit) if t.commit else None})
 
 
-@routes.get(f"{BASE}/repo/tree/{{ref}}", summary="The root directory at a ref", operation_id="tree_root", **_READ)
-@routes.get(f"{BASE}/repo/tree/{{ref}}/{{path:.*}}", summary="A directory at a ref", **_READ)
+@routes.get(f"{BASE}/repo/tree/{{ref}}", summary="The root directory at a ref", operation_id="tree_root", **_READ,
+            params=None, response=TreeOut)
+@routes.get(f"{BASE}/repo/tree/{{ref}}/{{path:.*}}", summary="A directory at a ref", **_READ, params=None,
+            response=TreeOut)
 async def tree(request: web.Request) -> web.StreamResponse:
     ref, path = await _ref_path(request)
     entries = await kit(request).browser.tree(await project_of(request), ref, path)
     return json_response({"ref": ref, "path": path.strip("/"), "items": [_entry(e) for e in entries]})
 
 
-@routes.get(f"{BASE}/repo/blob/{{ref}}/{{path:.*}}", summary="A file at a ref as JSON (utf-8 or base64)", **_READ)
+@routes.get(f"{BASE}/repo/blob/{{ref}}/{{path:.*}}", summary="A file at a ref as JSON (utf-8 or base64)", **_READ,
+            params=None, response=BlobOut)
 async def blob(request: web.Request) -> web.StreamResponse:
     ref, path = await _ref_path(request)
     return json_response(_blob(await kit(request).browser.blob(await project_of(request), ref, path)))
 
 
-@routes.get(f"{BASE}/repo/raw/{{ref}}/{{path:.*}}", summary="A file's raw bytes at a ref (streamed)", **_READ)
+@routes.get(f"{BASE}/repo/raw/{{ref}}/{{path:.*}}", summary="A file's raw bytes at a ref (streamed)", **_READ,
+            params=None, response={"type": "string", "format": "binary"}, content_type="application/octet-stream",
+            description="Text files are served as text/plain, other files by their type; never as active content.")
 async def raw(request: web.Request) -> web.StreamResponse:
     ref, path = await _ref_path(request)
     project = await project_of(request)
@@ -121,24 +137,24 @@ async def raw(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(f"{BASE}/repo/commits", summary="Commit log of a ref (default branch), newest first", **_READ,
-            query=(("ref", "string", "branch, tag or sha"), ("path", "string", "only commits touching it"),
-                   ("limit", "integer", "page size"), ("cursor", "string", "from next_cursor")))
+            params=CommitLogQuery, response=Page[CommitOut])
 async def commits(request: web.Request) -> web.StreamResponse:
-    page = await kit(request).browser.commits(
-        await project_of(request), request.query.get("ref"), path=request.query.get("path"), limit=_limit(request),
-        cursor=request.query.get("cursor"),
-    )
+    q = params_of(request, CommitLogQuery)
+    page = await kit(request).browser.commits(await project_of(request), q.ref, path=q.path, limit=q.limit,
+                                              cursor=q.cursor)
     return page_response(page, commit_json)
 
 
-@routes.get(f"{BASE}/repo/commits/{{sha}}", summary="One commit with its diff against its first parent", **_READ)
+@routes.get(f"{BASE}/repo/commits/{{sha}}", summary="One commit with its diff against its first parent", **_READ,
+            params=None, response=CommitDetailOut)
 async def commit(request: web.Request) -> web.StreamResponse:
     one, change = await kit(request).browser.commit(await project_of(request), request.match_info["sha"])
     return json_response({**commit_json(one), "files": [_file(f) for f in change.files], "patch": change.patch,
                           "patch_truncated": change.patch_truncated})
 
 
-@routes.get(f"{BASE}/repo/compare/{{spec:.+}}", summary="Compare two refs: base...head", **_READ)
+@routes.get(f"{BASE}/repo/compare/{{spec:.+}}", summary="Compare two refs: base...head", **_READ, params=None,
+            response=ComparisonOut)
 async def compare(request: web.Request) -> web.StreamResponse:
     spec = request.match_info["spec"]
     base, sep, head = spec.partition("...")
@@ -147,14 +163,16 @@ async def compare(request: web.Request) -> web.StreamResponse:
     return json_response(comparison_json(await kit(request).browser.compare(await project_of(request), base, head)))
 
 
-@routes.get(f"{BASE}/docs", summary="Markdown documents under docs/ of the default branch", **_READ)
+@routes.get(f"{BASE}/docs", summary="Markdown documents under docs/ of the default branch", **_READ,
+            params=None, response=Page[DocOut])
 async def docs(request: web.Request) -> web.StreamResponse:
     entries = await kit(request).browser.docs(await project_of(request))
     return json_response({"items": [{"path": e.path.removeprefix("docs/"), "size": e.size} for e in entries],
                           "next_cursor": None})
 
 
-@routes.get(f"{BASE}/docs/{{path:.*}}", summary="One document under docs/ of the default branch", **_READ)
+@routes.get(f"{BASE}/docs/{{path:.*}}", summary="One document under docs/ of the default branch", **_READ,
+            params=None, response=BlobOut)
 async def doc(request: web.Request) -> web.StreamResponse:
     return json_response(_blob(await kit(request).browser.doc(await project_of(request),
                                                               request.match_info["path"])))

@@ -21,18 +21,22 @@ _SECURITY_HEADERS = {
 }
 
 
-@routes.get("/", summary="Redirect to the UI", public=True, include_in_schema=False)
+_PAGE = {"type": "string"}  # a text (HTML, CSS, JavaScript, SVG) answer rather than a JSON one
+
+
+@routes.get("/", summary="Redirect to the UI", public=True, include_in_schema=False, params=None, status=302)
 async def root(_request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/ui/")
 
 
 @routes.get("/ui/", summary="The web UI (a static page; data comes from the API)", public=True,
-            include_in_schema=False)
+            include_in_schema=False, params=None, response=_PAGE, content_type="text/html")
 async def index(_request: web.Request) -> web.StreamResponse:
     return _asset("index.html")
 
 
-@routes.get("/ui/static/{file:[A-Za-z0-9_.-]+}", summary="UI assets", public=True, include_in_schema=False)
+@routes.get("/ui/static/{file:[A-Za-z0-9_.-]+}", summary="UI assets (JavaScript, CSS, SVG)", public=True,
+            include_in_schema=False, params=None, response=_PAGE, content_type="*/*")
 async def static(request: web.Request) -> web.StreamResponse:
     return _asset(request.match_info["file"])
 

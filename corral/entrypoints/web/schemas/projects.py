@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
-__all__ = ["CommentOut", "CommitOut", "ComparisonOut", "FileChangeOut", "IssueOut", "MergeRequestOut",
-           "PersonOut", "ReviewOut", "UserRefOut"]
+__all__ = ["BlobOut", "BranchOut", "BranchProtectionOut", "CommentOut", "CommitDetailOut", "CommitOut",
+           "ComparisonOut", "DeliveryDetailOut", "DeliveryOut", "DocOut", "FileChangeOut", "IssueOut",
+           "MergeRequestOut", "PersonOut", "ProjectOut", "ReviewOut", "TagOut", "TreeEntryOut", "TreeOut",
+           "UserRefOut", "WebhookOut"]
 
 
 @attrs.frozen
@@ -119,3 +121,142 @@ class ComparisonOut:
     files: list[FileChangeOut]
     patch: str
     patch_truncated: bool
+
+
+@attrs.frozen
+class CommitDetailOut(CommitOut):
+    """A commit with its diff against its first parent."""
+
+    files: list[FileChangeOut]
+    patch: str
+    patch_truncated: bool
+
+
+@attrs.frozen
+class ProjectOut:
+    """A project."""
+
+    id: uuid.UUID
+    owner: str
+    name: str
+    full_name: str
+    display_name: str | None
+    description: str | None
+    visibility: Literal["private", "internal", "public"]
+    default_branch: str
+    archived: bool
+    clone_url: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen
+class BranchProtectionOut:
+    """A branch protection rule."""
+
+    id: uuid.UUID
+    pattern: str
+    allow_force_push: bool
+    allow_deletion: bool
+    require_merge_request: bool
+    required_approvals: int
+    bypass_admins: bool
+    push_allowlist: list[str]
+    created_at: datetime
+
+
+@attrs.frozen
+class WebhookOut:
+    """A webhook (its secret is never shown, only whether it has one)."""
+
+    id: uuid.UUID
+    url: str
+    events: list[Literal["push", "issue", "merge_request", "review", "pipeline", "deployment"]]
+    active: bool
+    has_secret: bool
+    created_at: datetime
+
+
+@attrs.frozen
+class DeliveryOut:
+    """One delivery of an event to a webhook, with the summary of its attempts."""
+
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    event: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    status_code: int | None
+    duration_ms: int | None
+    response_excerpt: str | None
+    error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    redelivery_of: uuid.UUID | None
+
+
+@attrs.frozen
+class DeliveryDetailOut(DeliveryOut):
+    """A delivery with the payload it sends."""
+
+    payload: dict[str, Any]
+
+
+@attrs.frozen
+class BranchOut:
+    """A branch and its head commit."""
+
+    name: str
+    commit: CommitOut
+
+
+@attrs.frozen
+class TagOut:
+    """A tag, peeled to its commit."""
+
+    name: str
+    sha: str
+    message: str | None
+    commit: CommitOut | None
+
+
+@attrs.frozen
+class TreeEntryOut:
+    """An entry of a directory."""
+
+    name: str
+    path: str
+    type: str
+    mode: str
+    sha: str
+    size: int | None
+
+
+@attrs.frozen
+class TreeOut:
+    """A directory at a ref."""
+
+    ref: str
+    path: str
+    items: list[TreeEntryOut]
+
+
+@attrs.frozen
+class BlobOut:
+    """A file at a ref: utf-8 text, or base64 when it is not utf-8."""
+
+    path: str
+    sha: str
+    size: int
+    encoding: Literal["utf-8", "base64"]
+    content: str
+    truncated: bool
+
+
+@attrs.frozen
+class DocOut:
+    """A Markdown document under docs/ (path relative to docs/)."""
+
+    path: str
+    size: int | None

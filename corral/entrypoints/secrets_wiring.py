@@ -7,52 +7,45 @@ import uuid
 from typing import Any
 
 from corral.adapters.crypto import AesGcmCipher
-from corral.core.clock import Clock
 from corral.core.errors import PermissionDenied
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.model import SecretUndecryptable
 from corral.core.secrets.reader import SecretReader
 from corral.core.secrets.rotation import MasterKeyRotation, check_master_key
 from corral.core.secrets.service import SecretsService
-from corral.core.uow import UnitOfWorkFactory
-from corral.entrypoints.masterkey import key_rewraps, key_ring
-
-# ``platform`` below is corral.entrypoints.bootstrap.Platform, typed Any like every wiring's: bootstrap imports
-# the wirings, so they do not import it back (no import cycle).
-Platform = Any
+from corral.entrypoints.platform import Platform
 
 __all__ = ["wire_secrets"]
 
 log = logging.getLogger("corral.secrets")
 
 
-class _ContainerAuthorizer:
-    """Looks the identity domain's RBAC authorizer up at call time; fails closed when none is wired."""
+class _PlatformAuthorizer:
+    """The identity domain's RBAC authorizer (``platform.authorizer``), looked up at call time; fails closed when
+    no identity domain is wired."""
 
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
 
     async def authorize(self, principal: Any, permission: str, project_id: uuid.UUID | None) -> None:
-        try:
-            authorizer = self._platform.resolve("authorizer")  # registered by the identity wiring
-        except Exception:  # punq raises its own MissingDependencyError
-            raise PermissionDenied(f"{permission} cannot be checked: no authorizer is configured") from None
+        authorizer = self._platform.authorizer
+        if authorizer is None:
+            raise PermissionDenied(f"{permission} cannot be checked: no authorizer is configured")
         await authorizer.authorize(principal, permission, project_id)
 
 
 async def wire_secrets(platform: Platform) -> None:
     """Register Envelope, SecretsService, SecretReader and MasterKeyRotation; verify the master key."""
     settings = platform.settings
-    keys = key_ring(platform)  # shared with the identity domain (TOTP secrets)
+    keys = platform.key_ring  # shared with the identity and projects domains (TOTP and webhook secrets)
     envelope = Envelope(AesGcmCipher(), keys)
-    others = key_rewraps(platform)
-    uow_factory: UnitOfWorkFactory = platform.resolve(UnitOfWorkFactory)
-    clock: Clock = platform.resolve(Clock)
+    others = platform.key_rewraps  # the list other domains append to (wired before or after this one)
+    uow_factory, clock = platform.uow_factory, platform.clock
     platform.register(Envelope, envelope)
     platform.register(
         SecretsService, SecretsService(uow_factory, envelope, clock, max_versions=settings.secrets_max_versions)
     )
-    platform.register(SecretReader, SecretReader(uow_factory, envelope, _ContainerAuthorizer(platform), clock))
+    platform.register(SecretReader, SecretReader(uow_factory, envelope, _PlatformAuthorizer(platform), clock))
     platform.register(MasterKeyRotation, MasterKeyRotation(uow_factory, envelope, clock, others=others))
     try:
         counts = await check_master_key(uow_factory, envelope, others=others)

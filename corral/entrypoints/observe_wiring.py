@@ -14,7 +14,6 @@ from typing import Any
 
 from corral.adapters.otlp.codec import OtlpCodec
 from corral.adapters.otlp.decoders import InProcessTelemetryDecoder, ProcessPoolTelemetryDecoder
-from corral.core.clock import Clock
 from corral.core.observe.alerts import AlertEvaluator, AlertService
 from corral.core.observe.compaction import ColdCompaction
 from corral.core.observe.ingest import IngestPipeline
@@ -23,6 +22,8 @@ from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
 from corral.entrypoints.config import Settings
 from corral.entrypoints.observe_runtime import ObserveRuntime
+from corral.entrypoints.outages import LoopErrors
+from corral.entrypoints.platform import Platform
 
 __all__ = ["ObserveRuntime", "wire_observe"]
 
@@ -50,9 +51,9 @@ def _tail_items(batch: TelemetryBatch) -> list[dict[str, Any]]:
     return items
 
 
-async def wire_observe(platform: Any) -> None:
-    settings: Settings = platform.settings
-    clock: Clock = platform.resolve(Clock)
+async def wire_observe(platform: Platform) -> None:
+    settings = platform.settings
+    clock = platform.clock
     if settings.profile == "memory":
         parts = _memory_parts()
     else:
@@ -130,12 +131,16 @@ async def wire_observe(platform: Any) -> None:
         self_telemetry.install()
         platform.closers.append(self_telemetry.aclose)
 
+    rotation_errors, alert_errors = LoopErrors("cold-tier rotation"), LoopErrors("alert evaluation")
+
     async def rotation_loop() -> None:
         while True:
             try:
                 await runtime.rotate()
-            except Exception:
-                log.exception("cold-tier rotation failed; retrying next period")
+            except Exception as exc:  # retried next period (an upload that failed is retried then)
+                rotation_errors.failed(exc)
+            else:
+                rotation_errors.succeeded()
             await asyncio.sleep(settings.observe_rotation_seconds)
 
     async def alert_loop() -> None:
@@ -143,8 +148,10 @@ async def wire_observe(platform: Any) -> None:
             await asyncio.sleep(settings.observe_alert_seconds)
             try:
                 await runtime.evaluate_alerts()
-            except Exception:
-                log.exception("alert evaluation failed; retrying next period")
+            except Exception as exc:
+                alert_errors.failed(exc)
+            else:
+                alert_errors.succeeded()
 
     platform.background.extend([rotation_loop, alert_loop])
     if settings.otlp_port is not None:
@@ -183,7 +190,7 @@ def _memory_parts() -> tuple[Any, ...]:
     )
 
 
-async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
+async def _service_parts(platform: Platform, settings: Settings) -> tuple[Any, ...]:
     from corral.adapters.coldtier import ParquetColdTier
     from corral.adapters.postgres.observe import (
         PostgresAlertStore,
@@ -196,9 +203,9 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
     )
     from corral.adapters.valkey_recent import ValkeyRecentRequests
     from corral.adapters.valkey_tail import ValkeyLiveTail
-    from corral.core.storage.ports import ObjectStore
-
     dsn = platform.database_url
+    valkey = platform.valkey
+    assert dsn is not None and valkey is not None, "the service profile has PostgreSQL and Valkey"
     pool = await create_telemetry_pool(dsn, min_size=1, max_size=settings.otlp_writers + 4)
     platform.closers.append(pool.close)
     hot = PostgresTelemetryStore(pool)
@@ -210,7 +217,7 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
             executor.shutdown(wait=False, cancel_futures=True)
 
     platform.closers.append(shutdown_executor)
-    cold = ParquetColdTier(platform.resolve(ObjectStore), settings.data_dir / "cache" / "cold", executor)
+    cold = ParquetColdTier(platform.objects, settings.data_dir / "cache" / "cold", executor)
     archive = PostgresHotArchive(pool, executor)
     return (
         hot,
@@ -218,9 +225,9 @@ async def _service_parts(platform: Any, settings: Settings) -> tuple[Any, ...]:
         cold,
         PostgresProjectDirectory(pool),
         PostgresAlertStore(pool),
-        ValkeyLiveTail(platform.resolve("valkey")),
+        ValkeyLiveTail(valkey),
         PostgresLeaderLock(dsn),
         hot.ensure_partitions,
-        ValkeyRecentRequests(platform.resolve("valkey")),
+        ValkeyRecentRequests(valkey),
         PostgresColdCompactionManifest(pool),
     )

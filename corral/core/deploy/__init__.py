@@ -1,0 +1,1 @@
+"""The continuous deployer: desired state, ops repositories, rendering, reconciliation, health."""

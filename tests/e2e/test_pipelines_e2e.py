@@ -1,0 +1,278 @@
+"""A push of a Woodpecker file through the real git CLI runs as a pipeline: statuses, per-edge DAG order (with
+timestamps), failure handling, the clone at the pushed commit, logs (text and SSE), a manual run with
+variables, and a cancel that leaves no process behind.
+
+The local executor of the workloads work (P1) has not landed yet: this module brings a minimal local executor
+(``_SubprocessExecutor``: process groups, merged output) that implements the same port, and wires the engine
+onto the in-process Corral of ``tests/e2e/gitkit.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
+from corral.core.outbox.relay import OutboxRelay
+from corral.core.pipelines.scheduler import EngineSettings, PipelineScheduler
+from corral.core.pipelines.service import PipelineService
+from corral.core.pipelines.triggers import PipelineTriggers
+from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
+from corral.entrypoints.web.keys import PLATFORM
+from corral.fakes.pipeline_logs import InMemoryStepLogs
+from tests.e2e.gitkit import Corral, git, start_corral, stop_corral, write
+
+pytestmark = pytest.mark.e2e
+
+
+class _SubprocessExecutor:
+    """Just enough of a local executor for this test: one process group per workload."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.stopped: set[str] = set()
+        self.timeouts: dict[str, float | None] = {}
+
+    async def create_workspace(self, key: str) -> Workspace:
+        path = self.root / key
+        path.mkdir(parents=True, exist_ok=True)
+        return Workspace(key, str(path))
+
+    async def delete_workspace(self, workspace: Workspace) -> None:
+        shutil.rmtree(workspace.ref, ignore_errors=True)
+
+    async def start(self, spec: WorkloadSpec) -> WorkloadHandle:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": spec.workspace.ref, **spec.env,
+               **spec.secret_env}
+        proc = await asyncio.create_subprocess_exec(
+            *spec.argv, cwd=os.path.join(spec.workspace.ref, spec.workdir), env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self.procs[spec.name] = proc
+        self.timeouts[spec.name] = spec.timeout_seconds
+        return WorkloadHandle(spec.name, str(proc.pid), dict(spec.labels))
+
+    async def logs(self, handle: WorkloadHandle) -> AsyncIterator[bytes]:
+        stream = self.procs[handle.name].stdout
+        assert stream is not None
+        while chunk := await stream.read(65536):
+            yield chunk
+
+    async def wait(self, handle: WorkloadHandle) -> ExitStatus:
+        proc = self.procs[handle.name]
+        try:
+            code = await asyncio.wait_for(proc.wait(), self.timeouts[handle.name])
+        except TimeoutError:
+            await self.stop(handle, 1)
+            return ExitStatus(Outcome.TIMED_OUT)
+        if handle.name in self.stopped:
+            return ExitStatus(Outcome.STOPPED)
+        return ExitStatus(Outcome.EXITED, code)
+
+    async def stop(self, handle: WorkloadHandle, grace_seconds: float = 5.0) -> None:
+        proc = self.procs[handle.name]
+        self.stopped.add(handle.name)
+        for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                await asyncio.wait_for(proc.wait(), wait)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # what the shell left in its group
+                return
+            except TimeoutError:
+                continue
+
+    async def pack(self, workspace: Workspace, paths: tuple[str, ...]) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+        yield b""
+
+    async def unpack(self, workspace: Workspace, chunks: AsyncIterator[bytes]) -> None:
+        raise NotImplementedError
+
+    async def running(self, labels: Mapping[str, str]) -> list[WorkloadHandle]:
+        return []
+
+
+@pytest.fixture
+async def corral(tmp_path: Path) -> AsyncIterator[Corral]:
+    c = await start_corral(tmp_path)
+    for task in c.tasks:  # replaced below by a loop whose relay also feeds the pipeline triggers
+        task.cancel()
+    await asyncio.gather(*c.tasks, return_exceptions=True)
+    c.tasks.clear()
+    platform = c.runner.app[PLATFORM]
+    parser = PyYamlPipelineFileParser()
+    logs = InMemoryStepLogs()
+    service = PipelineService(c.memory, c.kit.git, parser, c.kit.clock, logs, c.base)
+    platform.register(PipelineService, service)
+    triggers = PipelineTriggers(c.kit.git, parser, c.kit.clock, c.base)
+    relay = OutboxRelay(c.memory, [c.kit.merge_requests.on_push, c.kit.webhooks.fan_out, triggers.on_event])
+    scheduler = PipelineScheduler(
+        c.memory, _SubprocessExecutor(tmp_path / "workspaces"), parser, logs, c.kit.clock,
+        EngineSettings(owner="e2e", base_url=c.base, max_running_steps=4, poll_seconds=0.05, heartbeat_seconds=0.5,
+                       stop_grace_seconds=2),
+        clone_source=lambda p: str(tmp_path / "repos" / p.repo_path))
+    service.cancel_local = scheduler.cancel_local
+
+    async def relay_loop() -> None:
+        while True:
+            while await relay.run_once():
+                pass
+            await asyncio.sleep(0.02)
+
+    c.tasks += [asyncio.create_task(relay_loop()), asyncio.create_task(scheduler.loop())]
+    yield c
+    await stop_corral(c)
+
+
+PIPELINE = """\
+steps:
+  slow:
+    image: alpine:3.20
+    commands:
+      - sleep 1.5
+      - echo slow done
+    depends_on: []
+  fast:
+    image: alpine:3.20
+    commands:
+      - echo "sha=$CI_COMMIT_SHA branch=$CI_COMMIT_BRANCH event=$CI_PIPELINE_EVENT"
+      - cat README.txt
+    depends_on: []
+  after-fast:
+    image: busybox
+    commands: [echo after]
+    depends_on: [fast]
+  broken:
+    image: busybox
+    commands: [echo breaking, exit 3]
+    depends_on: [slow]
+  never:
+    image: busybox
+    commands: [echo never]
+    depends_on: [broken]
+  tolerated:
+    image: busybox
+    commands: [exit 1]
+    depends_on: [fast]
+    failure: ignore
+  report:
+    image: busybox
+    commands: [echo reporting the failure]
+    depends_on: [broken]
+    when:
+      status: [failure]
+  docs-only:
+    image: busybox
+    commands: [echo docs]
+    depends_on: []
+    when:
+      path: "docs/**"
+"""
+
+
+async def _api(session: aiohttp.ClientSession, method: str, url: str, token: str, **kw: object) -> tuple[int, object]:
+    async with session.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kw) as r:  # type: ignore[arg-type]
+        body = await r.json() if r.content_type == "application/json" else await r.text()
+        return r.status, body
+
+
+async def _until_done(session: aiohttp.ClientSession, url: str, token: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = await _api(session, "GET", url, token)
+        assert status == 200, body
+        if body["finished_at"] is not None:  # type: ignore[index]
+            return body  # type: ignore[return-value]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"pipeline not finished within {timeout} s: {body}")
+
+
+async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> None:
+    alice = await corral.user("alice", admin=True)
+    remote = await corral.project(alice)
+    work = tmp_path / "work"
+    await git(tmp_path, "init", "-q", "-b", "main", str(work))
+    write(work / ".woodpecker.yaml", PIPELINE)
+    write(work / "README.txt", "hello from the pushed commit")
+    await git(work, "add", ".")
+    await git(work, "commit", "-qm", "add a pipeline")
+    sha = (await git(work, "rev-parse", "HEAD")).stdout.strip()
+    await git(work, "push", remote, "main", token=alice)
+    api = f"{corral.base}/api/v1/projects/alice/app/pipelines"
+    async with aiohttp.ClientSession() as s:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, page = await _api(s, "GET", api, alice)
+            assert status == 200, page
+            if page["items"]:  # type: ignore[index]
+                break
+            await asyncio.sleep(0.05)
+        [item] = page["items"]  # type: ignore[index]
+        assert item["event"] == "push" and item["ref"] == "refs/heads/main" and item["commit_sha"] == sha
+        detail = await _until_done(s, f"{api}/{item['number']}", alice)
+        assert detail["status"] == "failure", (detail["errors"], detail["workflows"])
+        [workflow] = detail["workflows"]
+        steps = {st["name"]: st for st in workflow["steps"]}
+        assert {n: st["status"] for n, st in steps.items()} == {
+            "clone": "success", "slow": "success", "fast": "success", "after-fast": "success", "broken": "failure",
+            "never": "skipped", "tolerated": "failure", "report": "success"}  # docs-only: path filter, not planned
+        assert steps["broken"]["exit_code"] == 3
+        # per edge: after-fast waited only for fast, not for slow
+        assert steps["after-fast"]["started_at"] < steps["slow"]["finished_at"]
+        assert steps["broken"]["started_at"] >= steps["slow"]["finished_at"]
+        status, text = await _api(s, "GET", f"{api}/{item['number']}/logs/fast", alice)
+        assert status == 200
+        assert text.splitlines() == [  # type: ignore[union-attr]
+            "image alpine:3.20 is not used by the local executor",
+            f'+ echo "sha={sha} branch=main event=push"',  # substituted in the file first, as Woodpecker does
+            f"sha={sha} branch=main event=push", "+ cat README.txt", "hello from the pushed commit"]
+        async with s.get(f"{api}/{item['number']}/logs/broken",
+                         headers={"Authorization": f"Bearer {alice}", "Accept": "text/event-stream",
+                                  "Last-Event-ID": "1"}) as r:
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            sse = await r.text()
+        assert sse == ("id: 2\ndata: + echo breaking\n\nid: 3\ndata: breaking\n\nid: 4\ndata: + exit 3\n\n"
+                       "event: eof\ndata: \n\n")
+        assert "id: 1\n" not in sse  # resumed after Last-Event-ID
+
+        # a manual run with a variable, cancelled while it sleeps: nothing is left running
+        write(work / ".woodpecker.yaml", "steps:\n  wait:\n    image: busybox\n    commands:\n"
+                                         "      - sleep 60 & echo $! > \"$PIDFILE\"\n"
+                                         "      - wait\n")
+        await git(work, "commit", "-qam", "a long step [skip ci]")
+        await git(work, "push", remote, "main", token=alice)
+        pidfile = tmp_path / "sleep.pid"
+        status, run = await _api(s, "POST", api, alice, json={"ref": "main", "variables": {"PIDFILE": str(pidfile)}})
+        assert status == 201, run
+        assert run["status"] == "pending" and run["workflows"][0]["steps"][1]["name"] == "wait"  # type: ignore[index]
+        deadline = time.monotonic() + 15
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline, "the step did not start"
+            await asyncio.sleep(0.05)
+        pid = int(pidfile.read_text())
+        status, cancelled = await _api(s, "POST", f"{api}/{run['number']}/cancel", alice)  # type: ignore[index]
+        assert status == 200, cancelled
+        done = await _until_done(s, f"{api}/{run['number']}", alice, timeout=10)  # type: ignore[index]
+        assert done["status"] == "killed"
+        assert done["workflows"][0]["steps"][1]["status"] == "killed"
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "the step's background process survived the cancel"
+            await asyncio.sleep(0.05)
+        status, page = await _api(s, "GET", api, alice)
+        assert [i["number"] for i in page["items"]] == [run["number"], item["number"]]  # type: ignore[index]
