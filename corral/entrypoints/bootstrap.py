@@ -35,6 +35,7 @@ from corral.entrypoints import (
     pipelines_wiring,
     projects_wiring,
     secrets_wiring,
+    workloads_wiring,
 )
 from corral.entrypoints.child_watcher import install_child_watcher
 from corral.entrypoints.config import Settings
@@ -54,6 +55,7 @@ WIRINGS: list[Wiring] = [
     notify_wiring.wire_notify,
     projects_wiring.wire_projects,  # wraps identity's WebAuth (visibility, owners)
     housekeeping_wiring.wire_housekeeping,
+    workloads_wiring.wire_workloads,  # the Executor that pipeline steps (and agent sessions) run through
     pipelines_wiring.wire_pipelines,
     deploy_wiring.wire_deploy,  # after projects: joins the outbox relay (pushes to ops repositories)
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -52,6 +53,16 @@ def _positive(_i: object, a: attrs.Attribute[Any], v: int | float) -> None:
 def _min_files(_i: object, a: attrs.Attribute[Any], v: int) -> None:
     if v < 0 or v == 1:
         raise ValueError(f"{a.name}: 0 (off) or a number of files of at least 2")
+
+
+def _quantity(_i: object, a: attrs.Attribute[Any], v: str) -> None:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?", v):
+        raise ValueError(f"{a.name}: a Kubernetes quantity, e.g. 1Gi or 500Mi")
+
+
+def _dns_label(_i: object, a: attrs.Attribute[Any], v: str) -> None:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", v):
+        raise ValueError(f"{a.name}: a Kubernetes name (lowercase letters, digits and '-', at most 63)")
 
 
 def _cidrs(_i: object, a: attrs.Attribute[Any], v: str) -> None:
@@ -199,6 +210,13 @@ class Settings:
     # --- pipelines --------------------------------------------------------------------------------------
     pipeline_max_running_steps: int = attrs.field(default=4, validator=_positive)  # per replica
     pipeline_workflow_timeout_minutes: int = attrs.field(default=60, validator=_positive)
+    # --- workloads (pipeline steps, agent sessions) ------------------------------------------------
+    # local: process groups on this machine (trusted code only); kubernetes: a pod per workload, with the
+    # kubeconfig ($KUBECONFIG, ~/.kube/config) or the in-cluster service account, as kubernetes-asyncio finds them
+    executor: Literal["local", "kubernetes"] = "local"
+    kubernetes_namespace: str = attrs.field(default="corral", validator=_dns_label)
+    kubernetes_workspace_size: str = attrs.field(default="1Gi", validator=_quantity)  # one PVC per workspace
+    kubernetes_storage_class: str | None = None  # unset: the cluster's default StorageClass
 
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""

@@ -2,105 +2,32 @@
 timestamps), failure handling, the clone at the pushed commit, logs (text and SSE), a manual run with
 variables, and a cancel that leaves no process behind.
 
-The local executor of the workloads work (P1) has not landed yet: this module brings a minimal local executor
-(``_SubprocessExecutor``: process groups, merged output) that implements the same port, and wires the engine
-onto the in-process Corral of ``tests/e2e/gitkit.py``.
+Steps run on the real local executor (``corral.adapters.local_executor.LocalExecutor``: process groups, merged
+output), with the engine wired onto the in-process Corral of ``tests/e2e/gitkit.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
-import signal
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from corral.adapters.local_executor import LocalExecutor
 from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.pipelines.scheduler import EngineSettings, PipelineScheduler
 from corral.core.pipelines.service import PipelineService
 from corral.core.pipelines.triggers import PipelineTriggers
-from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
 from corral.entrypoints.web.keys import PLATFORM
 from corral.fakes.pipeline_logs import InMemoryStepLogs
 from tests.e2e.gitkit import Corral, git, start_corral, stop_corral, write
 
 pytestmark = pytest.mark.e2e
-
-
-class _SubprocessExecutor:
-    """Just enough of a local executor for this test: one process group per workload."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self.stopped: set[str] = set()
-        self.timeouts: dict[str, float | None] = {}
-
-    async def create_workspace(self, key: str) -> Workspace:
-        path = self.root / key
-        path.mkdir(parents=True, exist_ok=True)
-        return Workspace(key, str(path))
-
-    async def delete_workspace(self, workspace: Workspace) -> None:
-        shutil.rmtree(workspace.ref, ignore_errors=True)
-
-    async def start(self, spec: WorkloadSpec) -> WorkloadHandle:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": spec.workspace.ref, **spec.env,
-               **spec.secret_env}
-        proc = await asyncio.create_subprocess_exec(
-            *spec.argv, cwd=os.path.join(spec.workspace.ref, spec.workdir), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        self.procs[spec.name] = proc
-        self.timeouts[spec.name] = spec.timeout_seconds
-        return WorkloadHandle(spec.name, str(proc.pid), dict(spec.labels))
-
-    async def logs(self, handle: WorkloadHandle) -> AsyncIterator[bytes]:
-        stream = self.procs[handle.name].stdout
-        assert stream is not None
-        while chunk := await stream.read(65536):
-            yield chunk
-
-    async def wait(self, handle: WorkloadHandle) -> ExitStatus:
-        proc = self.procs[handle.name]
-        try:
-            code = await asyncio.wait_for(proc.wait(), self.timeouts[handle.name])
-        except TimeoutError:
-            await self.stop(handle, 1)
-            return ExitStatus(Outcome.TIMED_OUT)
-        if handle.name in self.stopped:
-            return ExitStatus(Outcome.STOPPED)
-        return ExitStatus(Outcome.EXITED, code)
-
-    async def stop(self, handle: WorkloadHandle, grace_seconds: float = 5.0) -> None:
-        proc = self.procs[handle.name]
-        self.stopped.add(handle.name)
-        for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            try:
-                await asyncio.wait_for(proc.wait(), wait)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)  # what the shell left in its group
-                return
-            except TimeoutError:
-                continue
-
-    async def pack(self, workspace: Workspace, paths: tuple[str, ...]) -> AsyncIterator[bytes]:
-        raise NotImplementedError
-        yield b""
-
-    async def unpack(self, workspace: Workspace, chunks: AsyncIterator[bytes]) -> None:
-        raise NotImplementedError
-
-    async def running(self, labels: Mapping[str, str]) -> list[WorkloadHandle]:
-        return []
 
 
 @pytest.fixture
@@ -118,7 +45,7 @@ async def corral(tmp_path: Path) -> AsyncIterator[Corral]:
     triggers = PipelineTriggers(c.kit.git, parser, c.kit.clock, c.base)
     relay = OutboxRelay(c.memory, [c.kit.merge_requests.on_push, c.kit.webhooks.fan_out, triggers.on_event])
     scheduler = PipelineScheduler(
-        c.memory, _SubprocessExecutor(tmp_path / "workspaces"), parser, logs, c.kit.clock,
+        c.memory, LocalExecutor(tmp_path / "executor", grace_seconds=2), parser, logs, c.kit.clock,
         EngineSettings(owner="e2e", base_url=c.base, max_running_steps=4, poll_seconds=0.05, heartbeat_seconds=0.5,
                        stop_grace_seconds=2),
         clone_source=lambda p: str(tmp_path / "repos" / p.repo_path))

@@ -1,0 +1,208 @@
+"""Kubernetes manifests for workloads, and how to read a pod's state: pure functions over plain dicts.
+
+Kept apart from the executor (which does the API calls) so the fail-fast rules can be read, and tested, on
+their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import posixpath
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from corral.core.errors import InvalidInput
+from corral.core.workloads.model import ExitStatus, Outcome, WorkloadSpec
+
+__all__ = [
+    "ANNOTATION_NAME",
+    "FAIL_FAST_WAITING",
+    "MANAGED_BY",
+    "STDIN_DIR",
+    "WORKSPACE_MOUNT",
+    "claim_manifest",
+    "classify_pod",
+    "event_failure",
+    "own_labels",
+    "pod_manifest",
+    "pod_name",
+    "secret_manifest",
+    "secret_name",
+    "workspace_claim_name",
+]
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "corral"}
+ANNOTATION_NAME = "corral.dev/workload-name"
+ANNOTATION_WORKSPACE = "corral.dev/workspace-key"
+WORKSPACE_MOUNT = "/workspace"
+STDIN_DIR = "/var/run/corral-stdin"
+CONTAINER = "main"
+
+# Container waiting reasons that never get better by waiting: fail the workload at once with the reason
+# (Woodpecker's Kubernetes backend waits for the step timeout on these).
+FAIL_FAST_WAITING = frozenset({
+    "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
+    "CreateContainerConfigError", "CreateContainerError",
+})
+
+
+def _dns_label(text: str, limit: int) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:limit].strip("-") or "w"
+
+
+def pod_name(workload_name: str) -> str:
+    """A fresh, valid pod name (DNS-1123 label) that still shows the workload's name."""
+    return f"corral-{_dns_label(workload_name, 40)}-{uuid.uuid4().hex[:8]}"
+
+
+def secret_name(pod: str) -> str:
+    return f"{pod}-env"
+
+
+def workspace_claim_name(key: str) -> str:
+    return f"corral-ws-{_dns_label(key, 40)}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def own_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """A pod's labels without the ones this executor adds."""
+    return {k: v for k, v in labels.items() if k not in MANAGED_BY}
+
+
+def workdir_path(workdir: str) -> str:
+    """The container's working directory for ``workdir`` (relative to the workspace), refusing escapes."""
+    normal = posixpath.normpath(workdir or ".")
+    if workdir.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise InvalidInput(f"workdir {workdir!r} leaves the workspace", field="workdir")
+    return WORKSPACE_MOUNT if normal == "." else f"{WORKSPACE_MOUNT}/{normal}"
+
+
+def claim_manifest(name: str, key: str, size: str, storage_class: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "labels": dict(MANAGED_BY), "annotations": {ANNOTATION_WORKSPACE: key}},
+            "spec": spec}
+
+
+def secret_manifest(name: str, spec: WorkloadSpec) -> dict[str, Any]:
+    """The Secret holding ``secret_env`` (keys ``e0``, ``e1``... so any variable name works) and stdin."""
+    data = {f"e{i}": value for i, value in enumerate(spec.secret_env.values())}
+    manifest: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": name, "labels": {**MANAGED_BY, **spec.labels}},
+        "stringData": data,
+    }
+    if spec.stdin is not None:
+        manifest["data"] = {"stdin": base64.b64encode(spec.stdin).decode()}
+    return manifest
+
+
+def _resources(spec: WorkloadSpec) -> dict[str, dict[str, str]]:
+    res = spec.resources
+    if res is None:
+        return {}
+    requests = {k: v for k, v in (("cpu", res.cpu_request), ("memory", res.memory_request)) if v}
+    limits = {k: v for k, v in (("cpu", res.cpu_limit), ("memory", res.memory_limit)) if v}
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+
+
+def pod_manifest(
+    name: str, spec: WorkloadSpec, *, claim: str, image: str, secret: str | None, grace_seconds: float
+) -> dict[str, Any]:
+    """One pod running ``spec`` to completion (``restartPolicy: Never``) on the workspace's claim."""
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in spec.env.items()]
+    env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": f"e{i}"}}}
+            for i, k in enumerate(spec.secret_env)]
+    mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE_MOUNT}]
+    volumes: list[dict[str, Any]] = [{"name": "workspace", "persistentVolumeClaim": {"claimName": claim}}]
+    command = list(spec.argv)
+    if spec.stdin is not None:
+        # stdin without an attach stream: the bytes come from the Secret as a file (needs /bin/sh in the image)
+        command = ["/bin/sh", "-c", f'exec "$@" < {STDIN_DIR}/stdin', "sh", *command]
+        mounts.append({"name": "stdin", "mountPath": STDIN_DIR, "readOnly": True})
+        volumes.append({"name": "stdin",
+                        "secret": {"secretName": secret, "items": [{"key": "stdin", "path": "stdin"}]}})
+    container: dict[str, Any] = {
+        "name": CONTAINER, "image": image, "command": command, "workingDir": workdir_path(spec.workdir),
+        "env": env, "volumeMounts": mounts,
+    }
+    if resources := _resources(spec):
+        container["resources"] = resources
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": max(0, math.ceil(grace_seconds)),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.timeout_seconds:
+        # a backstop for when Corral is not there to enforce the timeout (crash): the kubelet ends the pod
+        pod_spec["activeDeadlineSeconds"] = math.ceil(spec.timeout_seconds) + 60
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {**spec.labels, **MANAGED_BY},
+                     "annotations": {ANNOTATION_NAME: spec.name, ANNOTATION_WORKSPACE: spec.workspace.key,
+                                     "corral.dev/image": image}},
+        "spec": pod_spec,
+    }
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def classify_pod(pod: Mapping[str, Any]) -> tuple[ExitStatus | None, bool]:
+    """``(final status or None, whether the container has started)`` from a pod (API dict form)."""
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    containers = status.get("containerStatuses") or []
+    main = next((c for c in containers if c.get("name") == CONTAINER), containers[0] if containers else {})
+    terminated = _get(main, "state", "terminated")
+    waiting = _get(main, "state", "waiting")
+    started = _get(main, "state", "running") is not None or terminated is not None
+    if terminated and phase in ("Succeeded", "Failed", None, "Running"):
+        code = terminated.get("exitCode")
+        reason = terminated.get("reason") or ""
+        if reason in ("Completed", "Error"):
+            reason = ""
+        if terminated.get("message"):
+            reason = f"{reason}: {terminated['message']}" if reason else terminated["message"]
+        if isinstance(code, int):
+            return ExitStatus(Outcome.EXITED, code, reason), True
+    if phase in ("Succeeded", "Failed"):
+        reason = status.get("reason") or ""
+        message = status.get("message") or ""
+        if reason == "DeadlineExceeded":
+            return ExitStatus(Outcome.TIMED_OUT, None, f"{reason}: {message}".rstrip(": ")), started
+        return ExitStatus(Outcome.LOST, None, f"pod {phase}: {reason} {message}".strip()), started
+    if waiting and waiting.get("reason") in FAIL_FAST_WAITING:
+        message = waiting.get("message") or ""
+        return ExitStatus(Outcome.FAILED_TO_START, None, f"{waiting['reason']}: {message}".rstrip(": ")), False
+    for condition in status.get("conditions") or []:
+        if (condition.get("type") == "PodScheduled" and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"):
+            message = condition.get("message") or ""
+            return ExitStatus(Outcome.FAILED_TO_START, None, f"Unschedulable: {message}".rstrip(": ")), False
+    return None, started
+
+
+def event_failure(events: Iterable[Mapping[str, Any]], pod: str) -> ExitStatus | None:
+    """A start failure visible only in events: the workspace volume is attached to another node."""
+    for event in events:
+        if _get(event, "involvedObject", "name") != pod:
+            continue
+        reason = event.get("reason") or ""
+        message = event.get("message") or ""
+        if reason == "FailedAttachVolume" or "Multi-Attach error" in message:
+            return ExitStatus(Outcome.FAILED_TO_START, None, f"FailedAttachVolume: {message}".rstrip(": "))
+    return None
