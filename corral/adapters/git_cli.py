@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,11 +27,13 @@ from corral.adapters.git_format import LOG_FORMAT, parse_changes, parse_log, par
 from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from corral.core.git.model import (
+    ZERO_SHA,
     Blob,
     Branch,
     Commit,
     Comparison,
     FileChange,
+    FileWrite,
     MergeStrategy,
     PushRule,
     Signature,
@@ -413,6 +415,132 @@ class GitCli:
         finally:
             await asyncio.to_thread(shutil.rmtree, quarantine, True)
 
+    # ---- writes through the API ----------------------------------------------------------------------
+    async def write_commit(
+        self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+    ) -> str:
+        """A temporary index (``GIT_INDEX_FILE``) holds ``parent``'s tree, ``update-index`` applies the changes
+        (refusing a file/directory clash), ``write-tree`` and ``commit-tree`` write the commit; no ref moves."""
+        self._check_repo(repo)
+        paths = [self._write_path(c.path) for c in changes]
+        if len(set(paths)) != len(paths):
+            raise InvalidInput("a path appears twice in one commit", field="path")
+        fd, index = await asyncio.to_thread(tempfile.mkstemp, prefix="corral-index-", dir=self.path(repo))
+        os.close(fd)
+        os.unlink(index)  # git creates it; an empty file is not a valid index
+        env = {"GIT_INDEX_FILE": index}
+        try:
+            await self._run(repo, "read-tree", *([parent] if parent else ["--empty"]), env=env)
+            modes: dict[str, str] = {}
+            if parent:
+                _, out, _ = await self._run(repo, "ls-files", "-s", "-z", env=env)
+                for row in out.split(b"\x00"):
+                    meta, _, name = row.partition(b"\t")
+                    if meta:
+                        modes[name.decode("utf-8", "surrogateescape")] = meta.split(b" ")[0].decode()
+            removals = [p for p, c in zip(paths, changes, strict=True) if c.content is None]
+            for path in removals:
+                if path not in modes:
+                    raise NotFound(f"no file {path!r} to delete")
+            if removals:
+                info = "".join(f"0 {ZERO_SHA}\t{p}\n" for p in removals).encode()
+                await self._run(repo, "update-index", "--index-info", stdin=info, env=env)
+            adds: list[str] = []
+            for path, change in zip(paths, changes, strict=True):
+                if change.content is None:
+                    continue
+                _, out, _ = await self._run(repo, "hash-object", "-w", "--stdin", stdin=change.content)
+                mode = modes.get(path, "100644")
+                adds += ["--cacheinfo", f"{mode if mode in ('100644', '100755') else '100644'},{out.decode().strip()},{path}"]
+            if adds:
+                rc, _, err = await self._run(repo, "update-index", "--add", *adds, env=env, ok=(0, 1, 128))
+                if rc != 0:
+                    raise InvalidInput(f"a file and a directory would share a path: "
+                                       f"{err.decode('utf-8', 'replace').strip()[:200]}", field="path")
+            _, out, _ = await self._run(repo, "write-tree", env=env)
+            tree = out.decode().strip()
+            date = author.date.isoformat()
+            sig = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email, "GIT_AUTHOR_DATE": date,
+                   "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email,
+                   "GIT_COMMITTER_DATE": date}
+            _, out, _ = await self._run(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-F", "-",
+                                        stdin=message.encode(), env=sig)
+            return out.decode().strip()
+        finally:
+            await asyncio.to_thread(_unlink, index)
+
+    def _write_path(self, path: str) -> str:
+        clean = self._clean_path(path)
+        if not clean or "//" in clean or len(clean.encode()) > 4096 or any(
+            part == ".git" or not part for part in clean.split("/")
+        ):
+            raise InvalidInput(f"{path!r} is not a valid file path", field="path")
+        return clean
+
+    async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
+        self._check_repo(repo)
+        rc, _, _ = await self._run(None, "check-ref-format", ref, ok=(0, 1))
+        if rc != 0 or not ref.startswith("refs/") or _BAD_REV.search(ref):
+            raise InvalidInput(f"{ref!r} is not a valid ref name", field="ref")
+        if new == ZERO_SHA:
+            args = ["update-ref", "-m", "corral: api", "-d", ref, old]
+        else:
+            args = ["update-ref", "-m", "corral: api", ref, new, old]
+        rc, _, _ = await self._run(repo, *args, ok=(0, 1, 128))
+        if rc != 0:
+            raise Conflict(f"{ref} moved meanwhile; nothing was changed, try again", detail={"reason": "ref_moved"})
+
+    async def merge_conflicts(self, repo: str, base: str, head: str) -> list[str]:
+        """``git merge-tree --write-tree`` with its objects in a quarantine directory that is removed after."""
+        self._check_repo(repo)
+        objects = self.path(repo) / "objects"
+        quarantine = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tmp_objdir-corral-", dir=objects))
+        env = {"GIT_OBJECT_DIRECTORY": str(quarantine), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
+        try:
+            rc, out, _ = await self._run(
+                repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
+                self._rev(base, "base"), self._rev(head, "head"), ok=(0, 1), env=env,
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, quarantine, True)
+        if rc == 0:
+            return []
+        return sorted({p for p in out.decode("utf-8", "replace").split("\x00")[1:] if p})
+
+    async def ahead_behind(self, repo: str, base: str, head: str) -> tuple[int, int]:
+        base_sha = await self._must_resolve(repo, base, "base")
+        head_sha = await self._must_resolve(repo, head, "head")
+        _, out, _ = await self._run(repo, "rev-list", "--left-right", "--count", f"{base_sha}...{head_sha}")
+        behind, ahead = (int(x) for x in out.split())
+        return ahead, behind
+
+    async def tree_id(self, repo: str, rev: str) -> str:
+        sha = await self._must_resolve(repo, rev)
+        _, out, _ = await self._run(repo, "rev-parse", f"{sha}^{{tree}}")
+        return out.decode().strip()
+
+    async def archive(self, repo: str, commit: str, *, fmt: str, prefix: str) -> AsyncIterator[bytes]:
+        if fmt not in ("tar.gz", "zip"):
+            raise InvalidInput("archive format must be tar.gz or zip", field="format")
+        if not prefix.endswith("/") or _BAD_REV.search(prefix.rstrip("/")) or "/" in prefix.rstrip("/"):
+            raise InvalidInput("invalid archive prefix", field="prefix")
+        sha = await self._must_resolve(repo, commit)
+        proc = await asyncio.create_subprocess_exec(
+            self.git, "--git-dir", str(self.path(repo)), "archive", f"--format={fmt}", f"--prefix={prefix}", sha,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=self.base_env,
+        )
+        assert proc.stdout is not None
+        try:
+            while chunk := await proc.stdout.read(_CHUNK):
+                yield chunk
+            if await proc.wait() != 0:
+                raise GitError(f"git archive exited {proc.returncode}")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
     # ---- smart HTTP ----------------------------------------------------------------------------------
     async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
         """Current values of the given full ref names (absent refs are left out)."""
@@ -599,6 +727,14 @@ def _migrate_objects(quarantine: Path, objects: Path) -> None:
             target = objects / fan.name / obj.name
             if not target.exists():
                 os.replace(obj, target)
+
+
+def _unlink(path: str) -> None:
+    for name in (path, f"{path}.lock"):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
 
 
 def rules_env(rules: list[PushRule] | tuple[PushRule, ...]) -> str:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tarfile
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.git.model import (
+    ZERO_SHA,
     Blob,
     Branch,
     Commit,
     Comparison,
     FileChange,
+    FileWrite,
     MergeStrategy,
     Signature,
     Tag,
@@ -250,20 +255,7 @@ class InMemoryGitRepositories:
             return s
         t_anc = set(self._ancestors(r, t))
         base = next((x for x in self._ancestors(r, s) if x in t_anc), None)
-        bf, tf, sf = r.files.get(base, {}) if base else {}, r.files[t], r.files[s]
-        merged = dict(tf)
-        conflicts = []
-        for path in set(bf) | set(tf) | set(sf):
-            ours, theirs, orig = tf.get(path), sf.get(path), bf.get(path)
-            if theirs in (orig, ours):
-                continue
-            if ours == orig:
-                if theirs is None:
-                    merged.pop(path, None)
-                else:
-                    merged[path] = theirs
-            else:
-                conflicts.append(path)
+        merged, conflicts = _conflicts(r.files.get(base, {}) if base else {}, r.files[t], r.files[s])
         if conflicts:
             raise Conflict(f"merge conflict in {', '.join(sorted(conflicts))}",
                            detail={"paths": sorted(conflicts), "reason": "conflict"})
@@ -274,9 +266,102 @@ class InMemoryGitRepositories:
         r.branches[target] = sha
         return sha
 
+    async def write_commit(
+        self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+    ) -> str:
+        r = self._repo(repo)
+        tree = dict(r.files.get(parent, {})) if parent else {}
+        paths = [_clean_path(c.path) for c in changes]
+        if len(set(paths)) != len(paths) or any(not p or "//" in p for p in paths):
+            raise InvalidInput("invalid or repeated path", field="path")
+        for path, change in zip(paths, changes, strict=True):
+            if change.content is None:
+                if path not in tree:
+                    raise NotFound(f"no file {path!r} to delete")
+                del tree[path]
+        for path, change in zip(paths, changes, strict=True):
+            if change.content is None:
+                continue
+            parts = path.split("/")
+            if any("/".join(parts[:i]) in tree for i in range(1, len(parts))) or any(
+                    n.startswith(f"{path}/") for n in tree):
+                raise InvalidInput(f"a file and a directory would share the path {path!r}", field="path")
+            tree[path] = change.content
+        return self._write(r, tree, (parent,) if parent else (), message, None, author)
+
+    async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
+        r = self._repo(repo)
+        if ref.startswith("refs/heads/"):
+            refs, name = r.branches, ref.removeprefix("refs/heads/")
+        elif ref.startswith("refs/tags/"):
+            refs, name = r.tags, ref.removeprefix("refs/tags/")
+        else:
+            raise InvalidInput(f"{ref!r} is not a valid ref name", field="ref")
+        self.validate(name)
+        if refs.get(name, ZERO_SHA) != old:
+            raise Conflict(f"{ref} moved meanwhile; nothing was changed, try again", detail={"reason": "ref_moved"})
+        if new == ZERO_SHA:
+            del refs[name]
+        else:
+            if new not in r.commits:
+                raise NotFound(f"no commit {new}")
+            refs[name] = new
+
+    async def merge_conflicts(self, repo: str, base: str, head: str) -> list[str]:
+        r = self._repo(repo)
+        t, s = await self._must(repo, base), await self._must(repo, head)
+        t_anc = set(self._ancestors(r, t))
+        mb = next((x for x in self._ancestors(r, s) if x in t_anc), None)
+        return _conflicts(r.files.get(mb, {}) if mb else {}, r.files[t], r.files[s])[1]
+
+    async def ahead_behind(self, repo: str, base: str, head: str) -> tuple[int, int]:
+        r = self._repo(repo)
+        b, h = set(self._ancestors(r, await self._must(repo, base))), set(
+            self._ancestors(r, await self._must(repo, head)))
+        return len(h - b), len(b - h)
+
+    async def tree_id(self, repo: str, rev: str) -> str:
+        files = self._repo(repo).files[await self._must(repo, rev)]
+        return hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()  # noqa: S324
+
+    async def archive(self, repo: str, commit: str, *, fmt: str, prefix: str) -> AsyncIterator[bytes]:
+        if fmt not in ("tar.gz", "zip"):
+            raise InvalidInput("archive format must be tar.gz or zip", field="format")
+        files = self._repo(repo).files[await self._must(repo, commit)]
+        buffer = io.BytesIO()
+        if fmt == "zip":
+            with zipfile.ZipFile(buffer, "w") as z:
+                for path, data in sorted(files.items()):
+                    z.writestr(prefix + path, data)
+        else:
+            with tarfile.open(fileobj=buffer, mode="w:gz") as t:
+                for path, data in sorted(files.items()):
+                    info = tarfile.TarInfo(prefix + path)
+                    info.size = len(data)
+                    t.addfile(info, io.BytesIO(data))
+        yield buffer.getvalue()
+
     def validate(self, rev: str) -> None:
         if not rev or len(rev) > 255 or _BAD_REV.search(rev):
             raise InvalidInput(f"{rev!r} is not a valid branch, tag or commit", field="ref")
+
+
+def _conflicts(bf: dict[str, bytes], tf: dict[str, bytes], sf: dict[str, bytes]) -> tuple[dict[str, bytes], list[str]]:
+    """The three-way merge of file snapshots (base, ours, theirs): the merged files and the conflicting paths."""
+    merged = dict(tf)
+    conflicts = []
+    for path in set(bf) | set(tf) | set(sf):
+        ours, theirs, orig = tf.get(path), sf.get(path), bf.get(path)
+        if theirs in (orig, ours):
+            continue
+        if ours == orig:
+            if theirs is None:
+                merged.pop(path, None)
+            else:
+                merged[path] = theirs
+        else:
+            conflicts.append(path)
+    return merged, sorted(conflicts)
 
 
 def _clean_path(path: str) -> str:

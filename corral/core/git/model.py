@@ -15,6 +15,7 @@ __all__ = [
     "Commit",
     "Comparison",
     "FileChange",
+    "FileWrite",
     "MergeStrategy",
     "PushIntent",
     "PushRule",
@@ -87,6 +88,14 @@ class FileChange:
     additions: int | None  # None for binary files
     deletions: int | None
     old_path: str | None = None
+
+
+@attrs.frozen
+class FileWrite:
+    """One file of a commit written through the API: its new bytes, or None to delete it."""
+
+    path: str
+    content: bytes | None
 
 
 @attrs.frozen
