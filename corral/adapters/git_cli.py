@@ -451,7 +451,8 @@ class GitCli:
                     continue
                 _, out, _ = await self._run(repo, "hash-object", "-w", "--stdin", stdin=change.content)
                 mode = modes.get(path, "100644")
-                adds += ["--cacheinfo", f"{mode if mode in ('100644', '100755') else '100644'},{out.decode().strip()},{path}"]
+                mode = mode if mode in ("100644", "100755") else "100644"  # a symlink or submodule becomes a file
+                adds += ["--cacheinfo", f"{mode},{out.decode().strip()},{path}"]
             if adds:
                 rc, _, err = await self._run(repo, "update-index", "--add", *adds, env=env, ok=(0, 1, 128))
                 if rc != 0:

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 import cattrs
+import cattrs.gen
 from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
@@ -194,6 +195,20 @@ def _literal_hook(value: object, tp: Any) -> object:
 
 
 converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, _literal_hook)
+
+
+def _renamed(tp: Any) -> bool:
+    """An attrs class with a field whose JSON name is not its Python name (``from``: metadata ``name``)."""
+    return attrs.has(tp) and any(f.metadata.get("name") for f in attrs.fields(tp))
+
+
+def _renamed_hook(tp: Any) -> Any:
+    overrides: dict[str, Any] = {f.name: cattrs.gen.override(rename=f.metadata["name"])
+                                 for f in attrs.fields(tp) if f.metadata.get("name")}
+    return cattrs.gen.make_dict_structure_fn(tp, converter, _cattrs_forbid_extra_keys=True, **overrides)
+
+
+converter.register_structure_hook_factory(_renamed, _renamed_hook)
 
 
 def structure(data: dict[str, Any], cls: type[T]) -> T:
