@@ -216,10 +216,7 @@ class RepoWriter:
             return op
         if op not in ("update", "delete"):
             raise InvalidInput("operation must be create, update or delete", field="operation")
-        if current is None:
-            if edit.sha is not None:
-                raise Conflict(f"{edit.path} changed meanwhile: it no longer exists",
-                               detail={"reason": "stale_sha", "path": edit.path, "sha": None})
+        if current is None:  # as Gitea: a missing file is a 404, also when it was deleted meanwhile
             raise NotFound(f"no file {edit.path!r} on the branch")
         if edit.sha is None:
             raise Conflict(f"{edit.path} exists; send its current sha to {op} it",
