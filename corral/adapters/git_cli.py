@@ -418,6 +418,7 @@ class GitCli:
     # ---- writes through the API ----------------------------------------------------------------------
     async def write_commit(
         self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+        committer: Signature | None = None,
     ) -> str:
         """A temporary index (``GIT_INDEX_FILE``) holds ``parent``'s tree, ``update-index`` applies the changes
         (refusing a file/directory clash), ``write-tree`` and ``commit-tree`` write the commit; no ref moves."""
@@ -460,10 +461,10 @@ class GitCli:
                                        f"{err.decode('utf-8', 'replace').strip()[:200]}", field="path")
             _, out, _ = await self._run(repo, "write-tree", env=env)
             tree = out.decode().strip()
-            date = author.date.isoformat()
-            sig = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email, "GIT_AUTHOR_DATE": date,
-                   "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email,
-                   "GIT_COMMITTER_DATE": date}
+            by = committer or author
+            sig = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+                   "GIT_AUTHOR_DATE": author.date.isoformat(), "GIT_COMMITTER_NAME": by.name,
+                   "GIT_COMMITTER_EMAIL": by.email, "GIT_COMMITTER_DATE": by.date.isoformat()}
             _, out, _ = await self._run(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-F", "-",
                                         stdin=message.encode(), env=sig)
             return out.decode().strip()

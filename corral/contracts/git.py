@@ -332,13 +332,15 @@ class GitRepositoriesContract:
     async def test_write_commit_applies_changes_on_the_parent_and_moves_no_ref(self, git_repos: Any) -> None:
         s = await self._seeded(git_repos)
         repo = "team/r.git"
+        committer = Signature("Corral User", "user@example.com", SIG.date)
         sha = await git_repos.write_commit(repo, parent=s["c2"], changes=[
             FileWrite("a.txt", None), FileWrite("new/dir/n.txt", b"n\n"), FileWrite("README.md", b"hi\n"),
-        ], author=SIG, message="api write")
+        ], author=SIG, message="api write", committer=committer)
         assert await git_repos.resolve(repo, "main") == s["c2"]  # no ref moved
         commit, change = await git_repos.show(repo, sha, max_patch_bytes=1000)
         assert commit.parents == (s["c2"],) and commit.subject == "api write"
         assert (commit.author.name, commit.author.email) == (SIG.name, SIG.email)
+        assert (commit.committer.name, commit.committer.email) == ("Corral User", "user@example.com")
         assert sorted((f.path, f.status) for f in change.files) == [
             ("README.md", "modified"), ("a.txt", "deleted"), ("new/dir/n.txt", "added")]
         blob = await git_repos.blob(repo, sha, "new/dir/n.txt", limit=100)

@@ -79,11 +79,11 @@ class InMemoryGitRepositories:
         self._repo(repo).tags[name] = sha
 
     def _write(self, r: _Repo, tree: dict[str, bytes], parents: tuple[str, ...], message: str,
-               branch: str | None, author: Signature | None = None) -> str:
+               branch: str | None, author: Signature | None = None, committer: Signature | None = None) -> str:
         sig = author or Signature("tester", "tester@example.com", _EPOCH)
         digest = hashlib.sha1(repr((sorted(tree.items()), parents, message, len(r.commits))).encode())  # noqa: S324
         sha = digest.hexdigest()
-        r.commits[sha] = Commit(sha, parents, sig, sig, message)
+        r.commits[sha] = Commit(sha, parents, sig, committer or sig, message)
         r.files[sha] = tree
         if branch is not None:
             r.branches[branch] = sha
@@ -268,6 +268,7 @@ class InMemoryGitRepositories:
 
     async def write_commit(
         self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+        committer: Signature | None = None,
     ) -> str:
         r = self._repo(repo)
         tree = dict(r.files.get(parent, {})) if parent else {}
@@ -287,7 +288,7 @@ class InMemoryGitRepositories:
                     n.startswith(f"{path}/") for n in tree):
                 raise InvalidInput(f"a file and a directory would share the path {path!r}", field="path")
             tree[path] = change.content
-        return self._write(r, tree, (parent,) if parent else (), message, None, author)
+        return self._write(r, tree, (parent,) if parent else (), message, None, author, committer)
 
     async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
         r = self._repo(repo)

@@ -135,9 +135,10 @@ class GitRepositories(Protocol):
 
     async def write_commit(
         self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+        committer: Signature | None = None,
     ) -> str:
         """A new commit: ``parent``'s tree (the empty tree for None) with ``changes`` applied (a file's bytes, or
-        None to delete it), authored and committed by ``author``. No ref moves (``update_ref`` does that).
+        None to delete it), authored by ``author`` and committed by ``committer`` (default: the author). No ref moves (``update_ref`` does that).
 
         InvalidInput (field ``path``) for a malformed path or one that would make a file and a directory of the
         same name; NotFound when a deleted file is not there.

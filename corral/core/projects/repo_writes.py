@@ -189,7 +189,8 @@ class RepoWriter:
                 kinds[edit.path] = self._check(edit, current)
                 changes.append(FileWrite(edit.path, None if edit.operation == "delete" else edit.content or b""))
             new = await self.repos.write_commit(project.repo_path, parent=head, changes=changes, author=signature,
-                                                message=message or _default_message(edits, kinds))
+                                                message=message or _default_message(edits, kinds),
+                                                committer=committer)
             update = RefUpdate(old, new, f"refs/heads/{target}")
             why = refusal(rules, update, fast_forward=True)
             if why is not None:
