@@ -138,7 +138,8 @@ class GitRepositories(Protocol):
         committer: Signature | None = None,
     ) -> str:
         """A new commit: ``parent``'s tree (the empty tree for None) with ``changes`` applied (a file's bytes, or
-        None to delete it), authored by ``author`` and committed by ``committer`` (default: the author). No ref moves (``update_ref`` does that).
+        None to delete it), authored by ``author`` and committed by ``committer`` (default: the author). No ref
+        moves (``update_ref`` does that).
 
         InvalidInput (field ``path``) for a malformed path or one that would make a file and a directory of the
         same name; NotFound when a deleted file is not there.

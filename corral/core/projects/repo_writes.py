@@ -28,6 +28,7 @@ from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["FileEdit", "FilesWritten", "RepoWriter", "refusal"]
 
+_UNWRITTEN = "f" * 40  # the new value of a ref update whose commit is not written yet (only its kind matters)
 _ATTEMPTS = 3  # the branch moved between our read and the swap: read again and retry (the files' shas decide)
 
 
@@ -182,6 +183,10 @@ class RepoWriter:
                 if await self.repos.resolve(project.repo_path, f"refs/heads/{target}") is not None:
                     raise Conflict(f"branch {target!r} already exists", field="new_branch")
                 old = ZERO_SHA
+            # refused before anything is written (a commit on top of the head is always a fast-forward)
+            why = refusal(rules, RefUpdate(old, _UNWRITTEN, f"refs/heads/{target}"), fast_forward=True)
+            if why is not None:
+                raise PermissionDenied(why)
             kinds: dict[str, str] = {}
             changes: list[FileWrite] = []
             for edit in edits:
@@ -192,9 +197,6 @@ class RepoWriter:
                                                 message=message or _default_message(edits, kinds),
                                                 committer=committer)
             update = RefUpdate(old, new, f"refs/heads/{target}")
-            why = refusal(rules, update, fast_forward=True)
-            if why is not None:
-                raise PermissionDenied(why)
             if await self._move(project, actor, update, bypassed):
                 shas = []
                 for edit in edits:

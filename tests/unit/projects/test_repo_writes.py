@@ -24,6 +24,7 @@ from corral.core.projects.model import IssueStatus, MrStatus
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.repo_writes import FileEdit, RepoWriter
 from corral.core.projects.service import ProjectService
+from corral.fakes.git import InMemoryGitRepositories
 from corral.fakes.objectstore import InMemoryObjectStore
 
 
@@ -182,3 +183,38 @@ async def test_mergeability_names_conflicting_paths(world, repos, users, clock, 
     assert len(mrs._mergeability) == 1
     commits = await mrs.commits(project, mr.number)
     assert [c.sha for c in commits] == [repos.repos[project.repo_path].branches["feature"]]
+
+
+async def test_the_first_file_of_an_empty_repository_is_the_root_commit(world, repos, clock, users, alice):
+    p = await ProjectService(world, repos, clock).create(alice, NewProject(name="empty"))
+    writer = RepoWriter(world, repos, clock, users)
+    kw = {"new_branch": None, "message": None, "author": None, "is_admin": False}
+    with pytest.raises(NotFound):  # only the default branch can be born
+        await writer.write_files(alice, p, [FileEdit("upsert", "README.md", b"x")], branch="dev", **kw)
+    done = await writer.write_files(alice, p, [FileEdit("upsert", "README.md", b"x")], branch=None, **kw)
+    assert repos.repos[p.repo_path].commits[done.commit].parents == ()
+    assert _pushes(world)[-1]["created"] is True and _pushes(world)[-1]["before"] == ZERO_SHA
+
+
+class RacingRepositories(InMemoryGitRepositories):
+    """Someone pushes to the branch between the write's read and its compare-and-swap (once)."""
+
+    raced: bool = False
+
+    async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
+        if not self.raced:
+            type(self).raced = True
+            self.commit(repo, "main", {"other.txt": b"o"}, "pushed meanwhile")
+        await super().update_ref(repo, ref, new=new, old=old)
+
+
+async def test_a_branch_moving_during_the_write_is_read_again_and_the_sha_decides(world, clock, users, alice):
+    repos = RacingRepositories()
+    p = await ProjectService(world, repos, clock).create(alice, NewProject(name="busy"))
+    repos.commit(p.repo_path, "main", {"a.txt": b"a\n"})
+    writer = RepoWriter(world, repos, clock, users)
+    done = await writer.write_files(alice, p, [FileEdit("update", "a.txt", b"b\n", git_blob_sha(b"a\n"))],
+                                    branch=None, new_branch=None, message=None, author=None, is_admin=False)
+    files = repos.repos[p.repo_path].files[done.commit]
+    assert files == {"a.txt": b"b\n", "other.txt": b"o"}  # on top of what was pushed meanwhile
+    assert len(_pushes(world)) == 1 and await _intents(world, clock) == []  # the lost swap left no intent

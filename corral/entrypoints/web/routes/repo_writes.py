@@ -43,7 +43,8 @@ routes = RouteTable(tag="repository")
 BASE = "/api/v1/projects/{owner}/{name}"
 _READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
 _WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
-MAX_CONTENT_BYTES = 10 * 1024 * 1024  # a file's bytes answered in JSON (larger: truncated, use .../repo/raw)
+MAX_CONTENT_BYTES = 10 * 1024 * 1024  # a file's bytes answered in JSON (larger: content null, truncated true:
+# read it from .../repo/raw/{ref}/{path})
 
 
 @attrs.frozen
@@ -91,7 +92,8 @@ async def _is_admin(request: web.Request, project: Project) -> bool:
 @routes.get(f"{BASE}/contents", summary="The root directory's entries at a ref", operation_id="contents_root",
             **_READ, params=ContentsQuery, response=ContentOut)
 @routes.get(f"{BASE}/contents/{{path:.+}}", summary="A file (content base64, blob sha) or a directory at a ref",
-            **_READ, params=ContentsQuery, response=ContentOut)
+            **_READ, params=ContentsQuery, response=ContentOut,
+            description="A file over 10 MiB answers content null and truncated true (read it from .../repo/raw).")
 async def get_contents(request: web.Request) -> web.StreamResponse:
     q = params_of(request, ContentsQuery)
     project = await project_of(request)
@@ -110,7 +112,9 @@ async def get_contents(request: web.Request) -> web.StreamResponse:
         if blob is not None:
             return json_response({
                 "type": "file", "name": name, "path": blob.path, "ref": sha, "sha": blob.sha, "size": blob.size,
-                "encoding": "base64", "content": base64.b64encode(blob.data).decode(), "truncated": blob.truncated,
+                "encoding": None if blob.truncated else "base64",
+                "content": None if blob.truncated else base64.b64encode(blob.data).decode(),
+                "truncated": blob.truncated,
                 "entries": None,
             })
     entries = await kit(request).browser.tree(project, sha, path)
