@@ -370,6 +370,8 @@ class GitCli:
                     detail={"reason": "not_fast_forward"},
                 )
             new_sha = source_sha
+        elif strategy is MergeStrategy.REBASE and await self.is_ancestor(repo, target_sha, source_sha):
+            new_sha = source_sha  # nothing to replay onto: the source already sits on the target
         else:
             new_sha = await self._merge_commit(repo, target_sha, source_sha, strategy, author, message)
         if announce is not None:
@@ -391,6 +393,10 @@ class GitCli:
         quarantine = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tmp_objdir-corral-", dir=objects))
         env = {"GIT_OBJECT_DIRECTORY": str(quarantine), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
         try:
+            if strategy is MergeStrategy.REBASE:
+                head = await self._replay(repo, target_sha, source_sha, author, env)
+                await asyncio.to_thread(_migrate_objects, quarantine, objects)
+                return head
             rc, out, _ = await self._run(
                 repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", target_sha, source_sha,
                 ok=(0, 1), env=env,
@@ -542,6 +548,46 @@ class GitCli:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+    async def _replay(self, repo: str, target_sha: str, source_sha: str, committer: Signature,
+                      env: dict[str, str]) -> str:
+        """Cherry-pick the commits of ``source_sha`` missing from ``target_sha`` onto it, oldest first, each keeping
+        its author and message (``committer`` commits them). git 2.39's ``merge-tree`` takes no merge base, so
+        each step merges the commit with a throwaway commit holding the tip's tree whose parent is the commit's
+        parent: their merge base is that parent, as in a cherry-pick. A commit that changes nothing any more is
+        dropped; a merge commit cannot be replayed (Conflict)."""
+        _, out, _ = await self._run(repo, "rev-list", "--reverse", "--parents", f"{source_sha}", f"^{target_sha}")
+        rows = [line.split() for line in out.decode().splitlines() if line]
+        if any(len(row) != 2 for row in rows):
+            raise Conflict("rebase cannot replay merge commits; use strategy 'merge' or 'squash'",
+                           detail={"reason": "merge_commits"})
+        originals = await self._commits(repo, [row[0] for row in rows])
+        tip = target_sha
+        by = {"GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
+              "GIT_COMMITTER_DATE": committer.date.isoformat()}
+        for sha, parent in rows:
+            _, out, _ = await self._run(repo, "rev-parse", f"{tip}^{{tree}}", env=env)
+            tip_tree = out.decode().strip()
+            _, out, _ = await self._run(repo, "commit-tree", tip_tree, "-p", parent, "-m", "corral replay base",
+                                        env={**env, **_author_env(committer), **by})
+            base = out.decode().strip()
+            rc, out, _ = await self._run(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
+                                         base, sha, ok=(0, 1), env=env)
+            fields = out.decode("utf-8", "replace").split("\x00")
+            if rc == 1:
+                paths = sorted({p for p in fields[1:] if p})
+                raise Conflict(
+                    f"rebase conflict in {', '.join(paths) or 'the repository'} replaying {sha[:12]}; "
+                    "resolve it on the source branch", detail={"paths": paths, "reason": "conflict"})
+            tree = fields[0].strip()
+            if tree == tip_tree:
+                continue  # already in the target
+            original = originals[sha]
+            _, out, _ = await self._run(repo, "commit-tree", tree, "-p", tip, "-F", "-",
+                                        stdin=original.message.encode(),
+                                        env={**env, **_author_env(original.author), **by})
+            tip = out.decode().strip()
+        return tip
 
     # ---- smart HTTP ----------------------------------------------------------------------------------
     async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
@@ -729,6 +775,11 @@ def _migrate_objects(quarantine: Path, objects: Path) -> None:
             target = objects / fan.name / obj.name
             if not target.exists():
                 os.replace(obj, target)
+
+
+def _author_env(author: Signature) -> dict[str, str]:
+    return {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_AUTHOR_DATE": author.date.isoformat()}
 
 
 def _unlink(path: str) -> None:

@@ -408,3 +408,31 @@ class GitRepositoriesContract:
             assert {n: z.read(n) for n in z.namelist() if not n.endswith("/")} == expected
         with pytest.raises(NotFound):
             _ = [c async for c in git_repos.archive(repo, "no-such-ref", fmt="zip", prefix="r/")]
+
+    async def test_rebase_replays_the_source_commits_on_the_target(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        f2 = await self.write_commit(git_repos, repo, "feature", {"b.txt": b"b2\n", "d.txt": b"d\n"}, "more\n\nbody")
+        c3 = await self.write_commit(git_repos, repo, "main", {"c.txt": b"c\n"}, "main moves on")
+        head = await git_repos.merge(repo, target="main", source="feature", strategy=MergeStrategy.REBASE,
+                                     author=SIG, message="ignored")
+        history = await git_repos.log(repo, "main")
+        assert [c.subject for c in history] == ["more", "add b", "main moves on", "second", "first"]
+        assert history[0].sha == head and history[2].sha == c3
+        assert all(len(c.parents) == 1 for c in history[:2])
+        assert history[0].message.startswith("more\n\nbody")
+        assert history[0].author.name == "tester" and history[0].committer.name == SIG.name
+        assert (await git_repos.blob(repo, "main", "b.txt", limit=10)).data == b"b2\n"
+        assert {e.name for e in await git_repos.tree(repo, "main", "")} >= {"c.txt", "d.txt", "b.txt", "a.txt"}
+        assert await git_repos.resolve(repo, "feature") == f2  # the source stays where it was
+        assert not await git_repos.is_ancestor(repo, f2, head)
+
+    async def test_a_rebase_conflict_names_the_paths_and_touches_nothing(self, git_repos: Any) -> None:
+        await self._seeded(git_repos)
+        repo = "team/r.git"
+        c3 = await self.write_commit(git_repos, repo, "main", {"b.txt": b"main's b\n"}, "main adds b")
+        with pytest.raises(Conflict) as refused:
+            await git_repos.merge(repo, target="main", source="feature", strategy=MergeStrategy.REBASE, author=SIG,
+                                  message="m")
+        assert refused.value.detail["paths"] == ["b.txt"]
+        assert await git_repos.resolve(repo, "main") == c3

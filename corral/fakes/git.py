@@ -253,6 +253,12 @@ class InMemoryGitRepositories:
                 await announce(s)
             r.branches[target] = s
             return s
+        if strategy is MergeStrategy.REBASE:
+            sha = self._replay(r, t, s, author)
+            if announce is not None:
+                await announce(sha)
+            r.branches[target] = sha
+            return sha
         t_anc = set(self._ancestors(r, t))
         base = next((x for x in self._ancestors(r, s) if x in t_anc), None)
         merged, conflicts = _conflicts(r.files.get(base, {}) if base else {}, r.files[t], r.files[s])
@@ -265,6 +271,27 @@ class InMemoryGitRepositories:
             await announce(sha)
         r.branches[target] = sha
         return sha
+
+    def _replay(self, r: _Repo, target: str, source: str, committer: Signature) -> str:
+        """The source's commits missing from the target, cherry-picked onto it oldest first (authors kept)."""
+        if target in self._ancestors(r, source):
+            return source
+        exclude = set(self._ancestors(r, target))
+        todo = [c for c in self._ancestors(r, source) if c not in exclude]
+        todo.sort(key=lambda c: len(self._ancestors(r, c)))  # parents before children
+        tip = target
+        for sha in todo:
+            commit = r.commits[sha]
+            if len(commit.parents) != 1:
+                raise Conflict("rebase cannot replay merge commits", detail={"reason": "merge_commits"})
+            files, conflicts = _conflicts(r.files[commit.parents[0]], r.files[tip], r.files[sha])
+            if conflicts:
+                raise Conflict(f"rebase conflict in {', '.join(conflicts)}",
+                               detail={"paths": conflicts, "reason": "conflict"})
+            if files == r.files[tip]:
+                continue
+            tip = self._write(r, files, (tip,), commit.message, None, commit.author, committer)
+        return tip
 
     async def write_commit(
         self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,

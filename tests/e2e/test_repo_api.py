@@ -264,3 +264,27 @@ async def test_merge_requests_like_gitea(corral: Corral, tmp_path: Path) -> None
     assert "refs/heads/feature" not in (await git(work, "ls-remote", "origin", token=alice)).stdout
     status, commits = await api(corral, "GET", f"{API}/merge-requests/{number}/commits", alice)
     assert [c["message"].splitlines()[0] for c in commits["items"]] == ["Add feature"]
+
+
+async def test_rebase_merge_gives_a_linear_history(corral: Corral, tmp_path: Path) -> None:
+    alice, work = await _seeded(corral, tmp_path)
+    await git(work, "checkout", "-qb", "topic")
+    for name in ("t1", "t2"):
+        write(work / f"{name}.txt", name)
+        await git(work, "add", ".")
+        await git(work, "commit", "-qm", name)
+    await git(work, "push", "origin", "topic", token=alice)
+    await api(corral, "PUT", f"{API}/contents/m.txt", alice, json={"content": b64(b"m")})
+    status, mr = await api(corral, "POST", f"{API}/merge-requests", alice, json={"source_branch": "topic",
+                                                                                 "title": "Topic"})
+    assert status == 201
+    status, merged = await api(corral, "POST", f"{API}/merge-requests/{mr['number']}/merge", alice,
+                               json={"strategy": "rebase"})
+    assert status == 200 and merged["status"] == "merged", merged
+    await git(work, "checkout", "-q", "main")
+    await git(work, "pull", "-q", "--ff-only", "origin", "main", token=alice)
+    log = (await git(work, "log", "--format=%s|%an|%cn|%p")).stdout.splitlines()
+    assert [line.split("|")[0] for line in log] == ["t2", "t1", "Add m.txt", "first"]
+    assert all(len(line.split("|")[3].split()) <= 1 for line in log)  # no merge commit
+    assert log[0].split("|")[1:3] == ["Dev", "alice"]  # the author kept, the merger commits
+    assert merged["merge_commit_sha"] == (await git(work, "rev-parse", "HEAD")).stdout.strip()

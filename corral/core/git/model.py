@@ -115,6 +115,7 @@ class MergeStrategy(enum.StrEnum):
     MERGE = "merge"  # always a merge commit with both parents
     SQUASH = "squash"  # one new commit on top of the target with the combined change
     FAST_FORWARD = "fast-forward"  # move the target to the source; refused unless possible
+    REBASE = "rebase"  # the source's commits replayed one by one on top of the target (authors kept)
 
 
 @attrs.frozen

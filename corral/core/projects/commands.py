@@ -105,7 +105,9 @@ class NewReview:
 class MergeOptions:
     """How to merge (an empty body merges with a merge commit)."""
 
-    strategy: Literal["merge", "squash", "fast-forward"] = "merge"
+    strategy: Literal["merge", "squash", "fast-forward", "rebase"] = attrs.field(default="merge", metadata=_doc(
+        "merge: a merge commit; squash: one commit; fast-forward: move the target; rebase: the source's commits "
+        "replayed on the target (authors kept)"))
     delete_source_branch: bool = attrs.field(default=False, metadata=_doc(
         "delete the source branch once merged (refused before merging when its protection forbids deletion)"))
 

@@ -297,7 +297,7 @@ class MergeRequestService:
         try:
             strategy_v = MergeStrategy(options.strategy)
         except ValueError:
-            raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy") from None
+            raise InvalidInput("strategy must be merge, squash, fast-forward or rebase", field="strategy") from None
         if project.archived:
             raise InvalidTransition("the project is archived: nothing can be merged")
         async with self.uow_factory() as uow:

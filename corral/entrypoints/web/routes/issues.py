@@ -258,7 +258,7 @@ async def review_mr(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(f"{BASE}/merge-requests/{{number}}/merge",
-             summary="Merge (strategy merge, squash or fast-forward); 409 names conflicting paths or a draft; "
+             summary="Merge (strategy merge, squash, fast-forward or rebase); 409 names conflicting paths or a draft; "
                      "Closes/Fixes/Resolves #N close those issues", **_WRITE,
              params=None, body=MergeOptions, response=MergeRequestOut)
 async def merge_mr(request: web.Request) -> web.StreamResponse:
