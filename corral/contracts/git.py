@@ -418,7 +418,7 @@ class GitRepositoriesContract:
                                      author=SIG, message="ignored")
         history = await git_repos.log(repo, "main")
         assert [c.subject for c in history] == ["more", "add b", "main moves on", "second", "first"]
-        assert history[0].sha == head and history[2].sha == c3
+        assert history[0].sha == head and history[2].sha == c3 and history[3].sha == s["c2"]
         assert all(len(c.parents) == 1 for c in history[:2])
         assert history[0].message.startswith("more\n\nbody")
         assert history[0].author.name == "tester" and history[0].committer.name == SIG.name
