@@ -288,3 +288,5 @@ async def test_rebase_merge_gives_a_linear_history(corral: Corral, tmp_path: Pat
     assert all(len(line.split("|")[3].split()) <= 1 for line in log)  # no merge commit
     assert log[0].split("|")[1:3] == ["Dev", "alice"]  # the author kept, the merger commits
     assert merged["merge_commit_sha"] == (await git(work, "rev-parse", "HEAD")).stdout.strip()
+    status, commits = await api(corral, "GET", f"{API}/merge-requests/{mr['number']}/commits", alice)
+    assert [c["message"].strip() for c in commits["items"]] == ["t1", "t2"]  # the replayed commits, oldest first

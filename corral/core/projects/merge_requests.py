@@ -8,10 +8,12 @@ import collections
 import logging
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import attrs
 
+from corral.core.audit.model import AuditQuery
 from corral.core.clock import Clock
 from corral.core.commands import sent_fields
 from corral.core.errors import Conflict, CorralError, InvalidInput, InvalidTransition, NotFound, PermissionDenied
@@ -278,13 +280,28 @@ class MergeRequestService:
         mr = await self.get(project, number)
         if mr.status is MrStatus.MERGED and mr.merge_commit_sha:
             commit, _ = await self.repos.show(project.repo_path, mr.merge_commit_sha, max_patch_bytes=0)
-            if commit.parents:
-                found = await self.repos.commits_between(project.repo_path, commit.parents[0], mr.merge_commit_sha,
-                                                         limit=250)
+            # where the target was before the merge (fast-forward and rebase add several commits on one line)
+            before = await self._target_before_merge(project, mr) or (commit.parents[0] if commit.parents else None)
+            if before is not None:
+                found = await self.repos.commits_between(project.repo_path, before, mr.merge_commit_sha, limit=250)
                 if len(commit.parents) > 1:  # the merge commit itself is not one of the request's commits
                     found = [c for c in found if c.sha != mr.merge_commit_sha]
                 return list(reversed(found))
         return list(reversed((await self.diff(project, number)).commits))
+
+    async def _target_before_merge(self, project: Project, mr: MergeRequest) -> str | None:
+        """The target's head before Corral merged ``mr``, from the merge's audit entry (None if not found)."""
+        if mr.merged_at is None:
+            return None
+        query = AuditQuery(action="merge_request.merge", project_id=project.id, limit=100,
+                           since=mr.merged_at - timedelta(seconds=1), until=mr.merged_at + timedelta(minutes=5))
+        async with self.uow_factory() as uow:
+            page = await uow.audit.query(query)
+        for entry in page.items:
+            before = entry.detail.get("before")
+            if entry.resource_id == mr.id and isinstance(before, str):
+                return before
+        return None
 
     async def merge(self, actor: Actor, project: Project, number: int,
                     command: MergeOptions | None = None, *, is_admin: bool = False) -> MergeRequest:
