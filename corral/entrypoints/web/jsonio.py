@@ -219,6 +219,7 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
         messages = cattrs.transform_error(exc, path="body", format_exception=_format_error)
         first = messages[0] if messages else "invalid body"
         field, text = _split(first)
+        field = _json_name(cls, field)
         raise InvalidInput(f"{field}: {text}" if field else text, field=field,
                            detail={"errors": messages}) from None
     except (ValueError, TypeError) as exc:
@@ -226,6 +227,18 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
 
 
 _KEY = re.compile(r"\['([^'\]]*)'\]")
+
+
+def _json_name(cls: Any, field: str | None) -> str | None:
+    """A field path as the JSON spells it: a renamed attribute (``from_``) by its JSON name (``from``)."""
+    if field is None or not attrs.has(cls):
+        return field
+    head, dot, rest = field.partition(".")
+    name, bracket, index = head.partition("[")
+    for f in attrs.fields(cls):
+        if f.name == name and f.metadata.get("name"):
+            return f"{f.metadata['name']}{bracket}{index}{dot}{rest}"
+    return field
 
 
 def _split(message: str) -> tuple[str | None, str]:
