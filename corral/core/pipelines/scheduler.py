@@ -30,8 +30,10 @@ from corral.core.pipelines.engine_ports import PipelineTokens, SecretValues, Ste
 from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.runs import Status, WorkflowRun
 from corral.core.pipelines.settings import EngineSettings
+from corral.core.pipelines.step_files import StepFiles
 from corral.core.pipelines.workflow_run import WorkflowExecution
 from corral.core.projects.model import Project
+from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.core.workloads.ports import Executor
 
@@ -51,12 +53,20 @@ class PipelineScheduler:
     clone_source: Callable[[Project], str]  # where the clone step clones from (the repository's path on disk)
     secrets: SecretValues | None = None
     tokens: PipelineTokens | None = None
+    objects: ObjectStore | None = None  # caches and artifacts (none: the steps' cache/artifacts are ignored)
+    _files: StepFiles | None = attrs.field(init=False, default=None)
     _steps: asyncio.Semaphore = attrs.field(init=False)
     _runs: dict[uuid.UUID, WorkflowExecution] = attrs.field(factory=dict, init=False)
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._steps = asyncio.Semaphore(self.settings.max_running_steps)
+        if self.objects is not None:
+            self._files = StepFiles(self.executor, self.objects, self.uow_factory, self.clock)
+
+    @property
+    def files(self) -> StepFiles | None:
+        return self._files
 
     @property
     def step_slots(self) -> asyncio.Semaphore:

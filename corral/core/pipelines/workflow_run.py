@@ -32,6 +32,7 @@ from corral.core.pipelines.environment import pipeline_environment, replan
 from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.runs import Pipeline, Status, StepKind, StepRun, WorkflowRun, overall_status
 from corral.core.pipelines.settings import EngineSettings
+from corral.core.pipelines.step_files import StepFiles
 from corral.core.projects.model import Project
 from corral.core.secrets.masking import SecretMasker
 from corral.core.uow import UnitOfWorkFactory
@@ -51,6 +52,9 @@ class Engine(Protocol):
     clone_source: Callable[[Project], str]
     secrets: SecretValues | None
     tokens: PipelineTokens | None
+
+    @property
+    def files(self) -> StepFiles | None: ...
 
     @property
     def step_slots(self) -> asyncio.Semaphore: ...
@@ -382,7 +386,7 @@ class WorkflowExecution:
         spec = self._spec(row, argv, plain, secret, timeout, step.directory)
         if detached:
             return await self._start_background(row, spec, notes)
-        return await self._execute_step(row, spec, notes)
+        return await self._execute_step(row, spec, notes, step)
 
     async def _fail(self, row: StepRun, status: Status, message: str, notes: list[str] | None = None) -> StepRun:
         now = self.s.clock.now()
@@ -395,12 +399,17 @@ class WorkflowExecution:
     def _log_key(self, row: StepRun) -> str:
         return f"pipelines/{row.project_id}/{row.pipeline_id}/{row.id}.log"
 
-    async def _begin(self, row: StepRun, spec: WorkloadSpec, notes: list[str]
+    async def _begin(self, row: StepRun, spec: WorkloadSpec, notes: list[str], step: Step | None = None
                      ) -> tuple[StepRun, WorkloadHandle, LogWriter, asyncio.Task[int]]:
         row = await self._save_step(attrs.evolve(row, status=Status.RUNNING, started_at=self.s.clock.now()))
         writer = self.s.logs.open(row.id, self._log_key(row))
         if notes:
             await writer.append(notes)
+        files = self.s.files
+        if step is not None and step.cache is not None and files is not None:
+            assert self._workspace is not None and self.project is not None and self.pipeline is not None
+            await writer.append(await files.restore_cache(self._workspace, self.project, self.pipeline.branch,
+                                                          step.cache))
         handle = await self.s.executor.start(spec)
         self._handles[row.name] = handle
         if self.reason is not None:  # aborted while starting
@@ -408,14 +417,30 @@ class WorkflowExecution:
         pump = asyncio.create_task(self._pump(handle, writer))
         return row, handle, writer, pump
 
-    async def _execute_step(self, row: StepRun, spec: WorkloadSpec, notes: list[str]) -> StepRun:
-        row, handle, writer, pump = await self._begin(row, spec, notes)
+    async def _execute_step(self, row: StepRun, spec: WorkloadSpec, notes: list[str],
+                            step: Step | None = None) -> StepRun:
+        row, handle, writer, pump = await self._begin(row, spec, notes, step)
         try:
             result = await self.s.executor.wait(handle)
             await pump
         finally:
             self._handles.pop(row.name, None)
+        if step is not None and result.outcome is Outcome.EXITED and self.reason is None:
+            await self._keep_files(step, row, result, writer)
         return await self._ended(row, result, writer)
+
+    async def _keep_files(self, step: Step, row: StepRun, result: ExitStatus, writer: LogWriter) -> None:
+        """After a step ran to its end: save its cache (when it succeeded), upload its artifacts (either way)."""
+        files = self.s.files
+        if files is None or (step.cache is None and step.artifacts is None):
+            return
+        assert self._workspace is not None and self.project is not None and self.pipeline is not None
+        lines: list[str] = []
+        if step.cache is not None and result.succeeded:
+            lines += await files.save_cache(self._workspace, self.project, self.pipeline.branch, step.cache)
+        if step.artifacts is not None:
+            lines += await files.upload_artifacts(self._workspace, self.pipeline, row, step.artifacts)
+        await writer.append(lines)
 
     async def _start_background(self, row: StepRun, spec: WorkloadSpec, notes: list[str]) -> StepRun:
         row, handle, writer, pump = await self._begin(row, spec, notes)
