@@ -6,7 +6,8 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["LintError", "LintResult", "LintWorkflow", "PipelineDetailOut", "PipelineOut", "StepOut", "WorkflowOut"]
+__all__ = ["ArtifactList", "ArtifactOut", "LintError", "LintResult", "LintWorkflow", "PipelineDetailOut", "PipelineOut",
+           "ScheduleList", "ScheduleOut", "StepOut", "WorkflowOut"]
 
 
 @attrs.frozen
@@ -88,3 +89,41 @@ class PipelineDetailOut:
     triggered_by: str | None
     errors: list[str]
     workflows: list[WorkflowOut]
+
+
+@attrs.frozen
+class ArtifactOut:
+    """A file a step uploaded (``artifacts``): ``name`` is its path relative to the workspace."""
+
+    name: str
+    size: int
+    step: str
+    expires_at: datetime | None
+
+
+@attrs.frozen
+class ArtifactList:
+    """The artifacts of a pipeline, by name (expired ones are gone)."""
+
+    items: list[ArtifactOut]
+
+
+@attrs.frozen
+class ScheduleOut:
+    """A cron schedule: a ``cron`` pipeline of ``branch`` at every due time of ``cron`` (UTC)."""
+
+    name: str
+    cron: str
+    branch: str
+    variables: dict[str, str]
+    next_run_at: datetime
+    last_run_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+
+
+@attrs.frozen
+class ScheduleList:
+    """The pipeline schedules of a project, by name."""
+
+    items: list[ScheduleOut]
