@@ -336,7 +336,12 @@ class WorkflowExecution:
                     for name in pending:
                         await self._save_step(attrs.evolve(self._rows[name], status=Status.SKIPPED))
                 break
-            done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # shutdown: no step task outlives its workflow's
+                for task in running:
+                    task.cancel()
+                raise
             for task in done:
                 name = running.pop(task)
                 row = task.result()
