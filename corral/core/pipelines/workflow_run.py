@@ -17,7 +17,9 @@ import codecs
 import contextlib
 import logging
 import shlex
+import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Protocol
 
 import attrs
@@ -62,6 +64,7 @@ class Engine(Protocol):
 __all__ = ["WorkflowExecution", "command_script"]
 
 log = logging.getLogger("corral.pipelines")
+span_log = logging.getLogger("corral.pipelines.span")  # SelfTelemetry turns these records into spans
 
 _MAX_LINE = 64 * 1024
 _FAILING = frozenset({Status.FAILURE, Status.ERROR, Status.KILLED})
@@ -524,9 +527,26 @@ class WorkflowExecution:
         if notes:
             await writer.append(notes)
         key = await writer.finish()
-        return await self._save_step(attrs.evolve(
+        row = await self._save_step(attrs.evolve(
             row, status=status, exit_code=exit_code, finished_at=self.s.clock.now(), log_key=key,
             error="; ".join(notes) if status is not Status.SUCCESS else ""))
+        self._span(row.name, row.id, self.workflow.id, row.started_at, row.finished_at, status,
+                   {"pipeline.step": row.name, "pipeline.exit_code": exit_code, "pipeline.image": row.image})
+        return row
+
+    def _span(self, name: str, span_of: uuid.UUID, parent_of: uuid.UUID | None, started: datetime | None,
+              finished: datetime | None, status: Status, detail: Mapping[str, object]) -> None:
+        """One span of the pipeline's trace in Corral's own telemetry (service ``pipeline``): the trace is the
+        pipeline, a span per workflow (root) and per step (its child)."""
+        p = self.pipeline
+        if p is None or started is None or finished is None:
+            return
+        span_log.info("pipeline span %s", name, extra={
+            "trace_id": p.id.hex, "span_id": span_of.hex[16:], "parent_span_id": parent_of.hex[16:] if parent_of
+            else None, "project_id": str(p.project_id), "service": "pipeline", "span_name": name,
+            "span_status": "ok" if status in (Status.SUCCESS, Status.SKIPPED) else "error",
+            "span_start": started.isoformat(), "duration_ms": (finished - started).total_seconds() * 1000,
+            "pipeline.number": p.number, "pipeline.status": status.value, **detail})
 
     # ---- the end ------------------------------------------------------------------------------------------
     async def _end(self, status: Status, error: str) -> None:
@@ -561,6 +581,9 @@ class WorkflowExecution:
                         finished_at=now if row.status is Status.RUNNING else None))
             await uow.pipelines.update_workflow(attrs.evolve(
                 self.workflow, status=status, finished_at=now, error=error, lease_owner=None))
+            self._span(f"workflow {self.workflow.name}", self.workflow.id, None, current.started_at or now, now,
+                       status, {"pipeline.workflow": self.workflow.name, "pipeline.event": self.pipeline.event
+                                if self.pipeline else ""})
             await skip_blocked_workflows(uow, self.pipeline_id, now)
             await finish_pipeline_if_done(uow, self.s.clock, self.pipeline_id)
             await uow.commit()
