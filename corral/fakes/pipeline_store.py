@@ -136,6 +136,10 @@ class InMemoryPipelineStore:
                 out.append(w)
         return out
 
+    async def by_commit(self, project_id: uuid.UUID, sha: str, limit: int) -> list[Pipeline]:
+        found = [p for p in self.tables.pipelines.values() if p.project_id == project_id and p.commit_sha == sha]
+        return sorted(found, key=lambda p: -p.number)[:limit]
+
     async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]:
         found = [w for w in self.tables.workflows.values() if w.status.final and not w.workspace_deleted
                  and w.workspace_key and w.finished_at is not None and w.finished_at < before]

@@ -28,3 +28,7 @@ CREATE INDEX idx_pipeline_schedules_due ON pipeline_schedules(next_run_at);
 
 -- workspaces kept after a workflow ended (failed ones, for a restart from a step) are deleted after a retention
 CREATE INDEX idx_pipeline_workflows_kept ON pipeline_workflows(finished_at) WHERE NOT workspace_deleted;
+
+-- results: the pipelines of a commit (commit status, required checks); branch protection's required checks
+CREATE INDEX idx_pipelines_commit ON pipelines(project_id, commit_sha);
+ALTER TABLE branch_protections ADD COLUMN required_checks TEXT[] NOT NULL DEFAULT '{}';

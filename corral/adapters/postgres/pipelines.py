@@ -218,6 +218,12 @@ class PostgresPipelineStore:
             " ORDER BY heartbeat_at LIMIT $2 FOR UPDATE SKIP LOCKED", before, limit)
         return [_workflow(r) for r in rows]
 
+    async def by_commit(self, project_id: uuid.UUID, sha: str, limit: int) -> list[Pipeline]:
+        rows = await self.conn.fetch(
+            f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE project_id = $1 AND commit_sha = $2"
+            " ORDER BY number DESC LIMIT $3", project_id, sha, limit)
+        return [_pipeline(r) for r in rows]
+
     async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]:
         rows = await self.conn.fetch(
             f"SELECT {_WORKFLOW_COLUMNS} FROM pipeline_workflows WHERE NOT workspace_deleted AND workspace_key <> ''"

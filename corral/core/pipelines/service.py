@@ -18,6 +18,7 @@ from corral.core.git.ports import GitRepositories
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit
+from corral.core.pipelines.checks import commit_pipelines
 from corral.core.pipelines.creation import NewRun, create_pipeline, pipeline_event_payload, read_pipeline_files
 from corral.core.pipelines.engine_ports import StepLogs
 from corral.core.pipelines.ports import PipelineFileParser
@@ -52,6 +53,14 @@ class PipelineService:
     base_url: str = ""
     cancel_local: Callable[[uuid.UUID], bool] | None = None  # the scheduler of this replica
     objects: ObjectStore | None = None  # artifacts
+
+    async def commit_status(self, project: Project, rev: str) -> tuple[str, list[tuple[Pipeline, list[WorkflowRun]]]]:
+        """The commit ``rev`` names (a sha, a branch or a tag) and its newest pipelines (newest first)."""
+        sha = await self.git.resolve(project.repo_path, rev) if rev and not rev.startswith("-") else None
+        if sha is None:
+            raise NotFound(f"{rev!r} names no commit of {project.full_name}")
+        async with self.uow_factory() as uow:
+            return sha, await commit_pipelines(uow, project.id, sha)
 
     async def artifacts(self, project: Project, number: int) -> list[Artifact]:
         """The files the steps of pipeline ``number`` uploaded (not yet expired), by name."""

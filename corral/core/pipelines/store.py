@@ -71,6 +71,10 @@ class PipelineStore(Protocol):
 
     async def expired(self, before: datetime, limit: int) -> list[WorkflowRun]: ...
 
+    async def by_commit(self, project_id: uuid.UUID, sha: str, limit: int) -> list[Pipeline]:
+        """The pipelines of commit ``sha``, newest first."""
+        ...
+
     async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]: ...
 
     # ---- artifacts ----------------------------------------------------------------------------------------

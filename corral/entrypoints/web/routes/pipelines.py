@@ -22,7 +22,13 @@ from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
 from corral.entrypoints.web.project_access import actor_of, project_of
 from corral.entrypoints.web.routing import RouteTable
-from corral.entrypoints.web.schemas.pipelines import ArtifactList, LintResult, PipelineDetailOut, PipelineOut
+from corral.entrypoints.web.schemas.pipelines import (
+    ArtifactList,
+    CommitStatusOut,
+    LintResult,
+    PipelineDetailOut,
+    PipelineOut,
+)
 
 __all__ = ["routes"]
 
@@ -301,3 +307,17 @@ async def get_artifact(request: web.Request) -> web.StreamResponse:
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+@routes.get("/api/v1/projects/{owner}/{name}/commits/{sha}/status", summary="The pipeline status of a commit",
+            **_READ, params=None, response=CommitStatusOut,
+            description="`sha` may also be a branch or a tag. `state` is the status of the commit's newest pipeline "
+                        "(`none` when no pipeline ran for it); `pipelines` lists its newest pipelines with their "
+                        "workflows (what branch protection's `required_checks` name).")
+async def commit_status(request: web.Request) -> web.StreamResponse:
+    sha, runs = await _service(request).commit_status(await project_of(request), request.match_info["sha"])
+    return json_response({
+        "sha": sha, "state": runs[0][0].status.value if runs else "none",
+        "pipelines": [{"number": p.number, "status": p.status.value, "event": p.event, "ref": p.ref,
+                       "workflows": [{"name": w.name, "status": w.status.value} for w in workflows]}
+                      for p, workflows in runs]})

@@ -7,7 +7,7 @@ from datetime import datetime
 import attrs
 
 __all__ = ["ArtifactList", "ArtifactOut", "LintError", "LintResult", "LintWorkflow", "PipelineDetailOut", "PipelineOut",
-           "ScheduleList", "ScheduleOut", "StepOut", "WorkflowOut"]
+           "CommitPipelineOut", "CommitStatusOut", "CommitWorkflowOut", "ScheduleList", "ScheduleOut", "StepOut", "WorkflowOut"]
 
 
 @attrs.frozen
@@ -127,3 +127,31 @@ class ScheduleList:
     """The pipeline schedules of a project, by name."""
 
     items: list[ScheduleOut]
+
+
+@attrs.frozen
+class CommitWorkflowOut:
+    """A workflow of a pipeline of the commit (a required check's name)."""
+
+    name: str
+    status: str
+
+
+@attrs.frozen
+class CommitPipelineOut:
+    """A pipeline of the commit."""
+
+    number: int
+    status: str
+    event: str
+    ref: str
+    workflows: list[CommitWorkflowOut]
+
+
+@attrs.frozen
+class CommitStatusOut:
+    """The pipeline status of a commit: ``state`` is the newest pipeline's status (``none`` without any)."""
+
+    sha: str
+    state: str
+    pipelines: list[CommitPipelineOut]
