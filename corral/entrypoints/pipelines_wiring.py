@@ -165,6 +165,7 @@ async def wire_pipelines(platform: Platform) -> None:
                                       secrets=ReaderSecretValues(platform),
                                       tokens=IdentityPipelineTokens(platform, clock), objects=objects)
         service.cancel_local = scheduler.cancel_local
+        triggers.on_created = scheduler.wake
         housekeeping = PipelineHousekeeping(uow_factory, executor, clock, engine.owner, scheduler.files,
                                             settings.pipeline_workspace_retention_hours)
         try:
