@@ -12,6 +12,7 @@ from corral.core.workloads.model import WorkloadHandle
 from corral.fakes.executor import InMemoryExecutor, InMemoryExecutorWorld
 from tests.unit.pipelines.engine_support import make_engine
 
+
 @attrs.define
 class _Crashing(InMemoryExecutor):
     dead: bool = False

@@ -14,6 +14,7 @@ from corral.core.projects.model import MrStatus
 from corral.core.projects.protections import BranchProtectionService
 from corral.core.projects.service import ProjectService
 
+
 @pytest.fixture
 def mrs(world, repos, users, clock) -> MergeRequestService:
     return MergeRequestService(world, repos, users, clock)

@@ -6,8 +6,22 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["ArtifactList", "ArtifactOut", "LintError", "LintResult", "LintWorkflow", "PipelineDetailOut", "PipelineOut",
-           "CommitPipelineOut", "CommitStatusOut", "CommitWorkflowOut", "ScheduleList", "ScheduleOut", "StepOut", "WorkflowOut"]
+__all__ = [
+    "ArtifactList",
+    "ArtifactOut",
+    "CommitPipelineOut",
+    "CommitStatusOut",
+    "CommitWorkflowOut",
+    "LintError",
+    "LintResult",
+    "LintWorkflow",
+    "PipelineDetailOut",
+    "PipelineOut",
+    "ScheduleList",
+    "ScheduleOut",
+    "StepOut",
+    "WorkflowOut",
+]
 
 
 @attrs.frozen
