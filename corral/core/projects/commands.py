@@ -149,6 +149,9 @@ class NewBranchProtection:
         "holders of project:admin may push directly to a merge-request-only branch (audited)"))
     push_allowlist: list[str] = attrs.field(factory=list, metadata=_doc(
         "user names who may push directly to a merge-request-only branch (at most 100)"))
+    required_checks: list[str] = attrs.field(factory=list, metadata=_doc(
+        "pipeline workflows (names) that must have succeeded on a merge request's head commit before it merges; "
+        "'pipeline' for the whole pipeline (at most 20)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -161,6 +164,8 @@ class BranchProtectionChanges:
     required_approvals: int | Unset = attrs.field(default=UNSET, metadata=_doc("0-20"))
     bypass_admins: bool | Unset = UNSET
     push_allowlist: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc("user names (at most 100)"))
+    required_checks: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc(
+        "workflow names or 'pipeline' (at most 20)"))
 
 
 def _push_only() -> list[WebhookEvent]:

@@ -24,6 +24,7 @@ from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
 from corral.core.pagination import Page, clamp_limit
+from corral.core.pipelines.checks import required_check_results
 from corral.core.projects.commands import (
     IssueChanges,
     MergeOptions,
@@ -340,6 +341,9 @@ class MergeRequestService:
                         f"{mr.target_branch} needs {required} approval(s) before merging; this has {have}",
                         detail={"reason": "approvals", "required": required, "approvals": have},
                     )
+            checks = tuple(dict.fromkeys(c for r in rules for c in r.required_checks))
+            if checks:
+                await self._require_checks(uow, project, mr, checks)
             ref = f"refs/heads/{mr.target_branch}"
             before = await self.repos.resolve(project.repo_path, ref)
             if before is None:
@@ -425,6 +429,20 @@ class MergeRequestService:
                     await uow.commit()
             except CorralError as exc:
                 log.info("issue #%d named by !%d not closed: %s", number, mr.number, exc)
+
+    async def _require_checks(self, uow: UnitOfWork, project: Project, mr: MergeRequest,
+                              checks: tuple[str, ...]) -> None:
+        """Conflict naming each required pipeline check that has not passed on the source branch's head."""
+        head = await self.repos.resolve(project.repo_path, f"refs/heads/{mr.source_branch}")
+        results = await required_check_results(uow, project.id, head or "", checks)
+        unmet = [r for r in results if r.state != "passed"]
+        if unmet:
+            said = "; ".join(f"{r.name}: {r.state}" + (f" ({r.status} in pipeline #{r.number})" if r.number else "")
+                             for r in unmet)
+            raise Conflict(f"{mr.target_branch} requires passing checks before merging: {said}",
+                           detail={"reason": "checks", "commit_sha": head,
+                                   "checks": [{"name": r.name, "state": r.state, "pipeline": r.number,
+                                               "status": r.status} for r in results]})
 
     async def on_push(self, uow: UnitOfWork, event: OutboxEvent) -> int:
         """Outbox consumer: a push (not Corral's own merge) after which an open merge request's source head is

@@ -253,6 +253,9 @@ class BranchProtection:
     # who may still push directly to a merge-request-only branch (each such push is audited)
     bypass_admins: bool = False  # holders of project:admin on the project
     push_allowlist: tuple[uuid.UUID, ...] = ()  # user ids
+    # pipeline checks that must have succeeded on a merge request's head before it merges: workflow names,
+    # or "pipeline" for the whole pipeline (corral.core.pipelines.checks)
+    required_checks: tuple[str, ...] = ()
 
     def bypassed_by(self, user_id: uuid.UUID | None, *, is_admin: bool) -> str | None:
         """Why ``user_id`` may push directly despite ``require_merge_request`` ('admin', 'allowlist'), or None."""

@@ -191,6 +191,7 @@ class BranchProtectionOut:
     required_approvals: int
     bypass_admins: bool
     push_allowlist: list[str]
+    required_checks: list[str]
     created_at: datetime
 
 
