@@ -31,7 +31,7 @@ def wants_html(request: web.Request) -> bool:
 def error_page(request: web.Request, status: int, title: str, message: str, detail: Any = None) -> web.Response:
     principal = request.get(PRINCIPAL)
     body = render("error.html", title=title, status=status, message=message, detail=detail, me=principal,
-                  unread=None, csrf="", crumbs=[], path=request.path, query="",
+                  unread=None, csrf="", crumbs=[], here=request.path, query="",
                   request_id=request.get(REQUEST_ID))
     return html_response(body, status=status)
 

@@ -53,7 +53,7 @@ async def page(request: web.Request, template: str, *, title: str, crumbs: list[
     me = principal if principal is not None else principal_of(request)
     body = render(
         template, title=title, crumbs=crumbs or [], me=me, unread=await unread_count(request, me),
-        csrf=request.cookies.get(CSRF_COOKIE, ""), path=request.path, query=request.query.get("q", ""),
+        csrf=request.cookies.get(CSRF_COOKIE, ""), here=request.path, query=request.query.get("q", ""),
         **context,
     )
     return html_response(body, status=status)

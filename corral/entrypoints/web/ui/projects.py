@@ -203,7 +203,7 @@ async def issues(request: web.Request) -> web.StreamResponse:
     users = await _users(request, [i.author_id for i in found.items])
     return await project_page(request, "issues.html", title="Issues", tab="issues",
                               crumbs=project_crumbs(project, Crumb("Issues")), issues=found.items, users=users,
-                              status=status, next_cursor=found.next_cursor)
+                              state=status, next_cursor=found.next_cursor)
 
 
 @page_route(f"{P}/issues/new", summary="The form to open an issue", **_WRITE)
@@ -273,7 +273,7 @@ async def merge_requests(request: web.Request) -> web.StreamResponse:
     users = await _users(request, [m.author_id for m in found.items])
     return await project_page(request, "mrs.html", title="Merge requests", tab="mrs",
                               crumbs=project_crumbs(project, Crumb("Merge requests")), mrs=found.items,
-                              users=users, status=status, next_cursor=found.next_cursor)
+                              users=users, state=status, next_cursor=found.next_cursor)
 
 
 @page_route(f"{P}/merge-requests/new", summary="The form to open a merge request", **_WRITE)
