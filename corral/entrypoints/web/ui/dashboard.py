@@ -52,6 +52,7 @@ _VERBS = {
     "merge_request.comment": "commented on merge request", "auth.login": "signed in",
     "auth.logout": "signed out", "auth.login_failed": "failed to sign in", "token.create": "created an API token",
     "token.revoke": "revoked an API token", "user.create": "created the user", "secret.put": "wrote a secret",
+    "role.create": "created a role", "role_binding.create": "gave a role to someone",
 }
 
 
@@ -65,10 +66,11 @@ def describe(entry: AuditEntry, project: str | None) -> str:
         for ref in d.get("refs", []) if isinstance(d.get("refs"), list) else []:
             name = _branch(str(ref.get("ref", "")))
             count = ref.get("count")
+            kind = "tag" if str(ref.get("ref", "")).startswith("refs/tags/") else "branch"
             if ref.get("after") == _ZERO:
-                parts.append(f"deleted {name}")
+                parts.append(f"deleted {kind} {name}")
             elif ref.get("before") == _ZERO:
-                parts.append(f"created {name}")
+                parts.append(f"created {kind} {name}")
             elif isinstance(count, int):
                 parts.append(f"pushed {count} commit{'s' if count != 1 else ''} to {name}")
             else:
@@ -102,6 +104,29 @@ def _href(entry: AuditEntry, project: str | None) -> str | None:
     return f"/ui/{project}"
 
 
+async def _counted(request: web.Request, entry: AuditEntry) -> list[Any]:
+    """The push's refs, each with how many commits it brought (by the repository browser: before...after)."""
+    from corral.entrypoints.web.project_access import kit
+
+    refs = entry.detail.get("refs")
+    if not isinstance(refs, list) or entry.project_id is None:
+        return []
+    out: list[Any] = []
+    try:
+        project = await kit(request).projects.get_by_id(entry.project_id)
+    except CorralError:
+        return refs
+    for ref in refs:
+        before, after = str(ref.get("before", "")), str(ref.get("after", ""))
+        if before != _ZERO and after != _ZERO and str(ref.get("ref", "")).startswith("refs/heads/"):
+            try:
+                ref = {**ref, "count": len((await kit(request).browser.compare(project, before, after)).commits)}
+            except CorralError:
+                pass
+        out.append(ref)
+    return out
+
+
 async def activities(request: web.Request, query: AuditQuery) -> tuple[list[Activity], str | None]:
     """A page of the audit log in words, with each project's name."""
     from corral.entrypoints.web.routes.identity import project_names
@@ -110,8 +135,12 @@ async def activities(request: web.Request, query: AuditQuery) -> tuple[list[Acti
         found = await uow.audit.query(query)
     names = await project_names(request, {e.project_id for e in found.items if e.project_id})
     out = []
+    counted = 0
     for e in found.items:
         name = names.get(e.project_id) if e.project_id else None
+        if e.action == "repo.push" and e.project_id and counted < 20:
+            counted += 1
+            e = attrs.evolve(e, detail={**e.detail, "refs": await _counted(request, e)})
         out.append(Activity(e, describe(e, name), name, _href(e, name)))
     return out, found.next_cursor
 

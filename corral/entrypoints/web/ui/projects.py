@@ -178,7 +178,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
                               crumbs=project_crumbs(project, Crumb("Commits", f"/ui/{project.full_name}/commits/"
                                                                    f"{url_path(project.default_branch)}"),
                                                     Crumb(one.sha[:10])),
-                              commit=one, files=change.files, diff=parse_patch(change.patch),
+                              commit=one, files=change.files, diff_files=parse_patch(change.patch),
                               truncated=change.patch_truncated)
 
 
