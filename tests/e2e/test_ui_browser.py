@@ -329,15 +329,24 @@ async def test_the_ui_as_admin_and_viewer(server: CorralProcess, browser: Any, t
     await expect(page.locator("#comments")).to_contain_text("from tab one")
     await tab2.close()
 
+    # the audit log: human-readable actors and resources, filters
+    await page.goto(server.base_url + "/ui/admin/audit")
+    await expect(page.locator("#audit-table")).to_contain_text("ada pushed 2 commits to main in ada/demo")
+    await page.fill("#audit-filters input[name=action]", "merge_request.merge")
+    await page.click("#audit-filters button")
+    await expect(page.locator("#audit-table")).to_contain_text("ada merged merge request !1 in ada/demo")
+    assert "pushed" not in await page.inner_text("#audit-table")
+    await shots(page, "15-audit")
+
     # search, inbox, 404
     await page.fill("#q", "Opened from")
     await page.press("#q", "Enter")
     await expect(page.locator("main")).to_contain_text("Opened from the UI")
-    await shots(page, "15-search")
+    await shots(page, "16-search")
     response = await page.goto(server.base_url + "/ui/no/such/page/here")
     assert response is not None and response.status == 404
     await expect(page.locator("#error-page h1")).to_contain_text("404")
-    await shots(page, "16-not-found")
+    await shots(page, "16b-not-found")
     response = await page.goto(server.base_url + "/ui/ada/demo/issues/999")
     assert response is not None and response.status == 404
 
@@ -379,6 +388,9 @@ async def test_the_ui_as_admin_and_viewer(server: CorralProcess, browser: Any, t
     await vpage.goto(server.base_url + "/ui/ada/demo/issues/new")
     await expect(vpage.locator("#error-page")).to_contain_text("project:write")
     await shots(vpage, "20-viewer-refused")
+    response = await vpage.goto(server.base_url + "/ui/admin/audit")  # admin:audit: refused with the reason
+    assert response is not None and response.status == 403
+    await expect(vpage.locator("#error-page")).to_contain_text("admin:audit")
     await viewer.close()
     assert all(p.stat().st_size > 0 for p in shots.taken)
 

@@ -146,7 +146,6 @@ async def activities(request: web.Request, query: AuditQuery) -> tuple[list[Acti
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
-    from corral.entrypoints.web.ui.ops import deployment_health, firing_alerts, running_pipelines
     from corral.entrypoints.web.ui.shell import readable_projects
 
     context: dict[str, Any] = {}
@@ -161,7 +160,6 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 found, _ = await activities(request, AuditQuery(project_id=project.id, limit=10))
                 items += found
         context["activity"] = sorted(items, key=lambda a: a.entry.created_at, reverse=True)[:25]
-    context["pipelines"] = await running_pipelines(request, projects)
-    context["deployments"] = await deployment_health(request, projects)
-    context["alerts"] = await firing_alerts(request)
+    # not built yet: running pipelines, deployment health, firing alerts (the template says so, not "none")
+    context["pipelines"] = context["deployments"] = context["alerts"] = None
     return await page(request, "dashboard.html", title="Dashboard", **context)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import attrs
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
 from corral.core.errors import CorralError
 from corral.entrypoints.web.identity_auth import CSRF_COOKIE
@@ -67,4 +67,4 @@ def redirect(location: str) -> web.Response:
 async def form_data(request: web.Request) -> MultiDictProxy[str]:
     """The posted form's text fields (files are not used by the UI)."""
     data = await request.post()
-    return MultiDictProxy(type(data.copy())((k, v) for k, v in data.items() if isinstance(v, str)))
+    return MultiDictProxy(MultiDict((k, v) for k, v in data.items() if isinstance(v, str)))

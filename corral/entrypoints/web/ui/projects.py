@@ -29,6 +29,10 @@ __all__ = ["project_crumbs", "project_page"]
 P = "/ui/{owner}/{name}"
 _READ: dict[str, Any] = {"permission": "project:read", "project": "path"}
 _WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
+_VERDICTS: dict[str, Literal["approve", "request_changes", "comment"]] = {
+    "approve": "approve", "request_changes": "request_changes", "comment": "comment"}
+_STRATEGIES: dict[str, Literal["merge", "squash", "fast-forward"]] = {
+    "merge": "merge", "squash": "squash", "fast-forward": "fast-forward"}
 _README = ("README.md", "readme.md", "Readme.md", "README.markdown", "README", "README.txt", "README.rst")
 
 
@@ -254,8 +258,12 @@ async def comment_issue(request: web.Request) -> web.StreamResponse:
 async def issue_status(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     data = await form_data(request)
-    status = data.get("status")
-    if status not in ("open", "closed"):
+    status: Literal["open", "closed"]
+    if data.get("status") == "open":
+        status = "open"
+    elif data.get("status") == "closed":
+        status = "closed"
+    else:
         raise InvalidInput("status must be open or closed", field="status")
     number = _number(request)
     await kit(request).issues.update(actor_of(request), project, number, IssueChanges(status=status))
@@ -340,8 +348,8 @@ async def comment_mr(request: web.Request) -> web.StreamResponse:
 async def review_mr(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     data = await form_data(request)
-    verdict = data.get("verdict", "")
-    if verdict not in ("approve", "request_changes", "comment"):
+    verdict = _VERDICTS.get(data.get("verdict", ""))
+    if verdict is None:
         raise InvalidInput("verdict must be approve, request_changes or comment", field="verdict")
     number = _number(request)
     await kit(request).merge_requests.review(actor_of(request), project, number,
@@ -353,8 +361,8 @@ async def review_mr(request: web.Request) -> web.StreamResponse:
 async def merge_mr(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     data = await form_data(request)
-    strategy = data.get("strategy", "merge")
-    if strategy not in ("merge", "squash", "fast-forward"):
+    strategy = _STRATEGIES.get(data.get("strategy", "merge"))
+    if strategy is None:
         raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy")
     number = _number(request)
     try:
