@@ -308,8 +308,7 @@ def _help_with_client(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     print()
     sys.stdout.flush()
-    code = client_main(["--help"])
-    return code
+    return client_main(["--help"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,6 +95,7 @@ class Client:
     stderr: IO[str]
     document: dict[str, Any] | None = None
     document_source: str = ""  # "server", "cache", "local" or "given"
+    version: str | None = None  # the server's, once asked
     _operations: dict[str, dict[str, Operation]] | None = None
 
     # --- the document ------------------------------------------------------------------------------------------
@@ -109,13 +110,15 @@ class Client:
         url = self.target.url
         if url is None:
             return local_document(), "local"
-        try:
-            version_resp = self.transport.request("GET", f"{url}/api/v1/version", self._headers(), None)
-            version = str(json.loads(version_resp.body).get("version", "unknown")) \
-                if version_resp.status == 200 else "unknown"
-        except (Unreachable, ValueError, AttributeError):
-            cached = _newest(document_cache(url, "x", self.env).parent, url)
-            return (cached, "cache") if cached is not None else (local_document(), "local")
+        if self.version is None:
+            try:
+                version_resp = self.transport.request("GET", f"{url}/api/v1/version", self._headers(), None)
+                self.version = str(json.loads(version_resp.body).get("version", "unknown")) \
+                    if version_resp.status == 200 else "unknown"
+            except (Unreachable, ValueError, AttributeError):
+                cached = _newest(document_cache(url, "x", self.env).parent, url)
+                return (cached, "cache") if cached is not None else (local_document(), "local")
+        version = self.version
         path = document_cache(url, version, self.env)
         if not fresh:
             with contextlib.suppress(OSError, ValueError):
@@ -267,11 +270,29 @@ def _add_field(parser: argparse.ArgumentParser, field: Field, dest: str) -> None
                             help=help_)
 
 
-def operation_parser(op: Operation) -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """argparse printing help and usage errors to the client's streams (not necessarily sys.stdout/stderr)."""
+
+    streams: tuple[IO[str], IO[str]] | None = None
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message and self.streams is not None:
+            (self.streams[1] if file is sys.stderr else self.streams[0]).write(message)
+        elif message:
+            super()._print_message(message, file)
+
+
+def _parser(client: Client | None, **kw: Any) -> _Parser:
+    parser = _Parser(epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+    if client is not None:
+        parser.streams = (client.stdout, client.stderr)
+    return parser
+
+
+def operation_parser(op: Operation, client: Client | None = None) -> argparse.ArgumentParser:
     """The argument parser of one operation's command."""
     about = op.summary + (f"\n\n{op.description}" if op.description else "") + f"\n\nHTTP: {op.method} {op.path}"
-    parser = argparse.ArgumentParser(prog=f"corral {op.resource} {op.verb}", description=about,
-                                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _parser(client, prog=f"corral {op.resource} {op.verb}", description=about)
     for name in op.positionals:
         parser.add_argument(name, metavar="OWNER/NAME" if name == "project" else name.upper())
     taken = set(_RESERVED)
@@ -367,7 +388,7 @@ def build_request(op: Operation, args: argparse.Namespace, stdin: IO[str]) -> tu
 
 
 # --- running -----------------------------------------------------------------------------------------------------
-def _follow(client: Client, op: Operation, url: str) -> int:
+def _follow(client: Client, url: str) -> int:
     headers = client._headers("text/event-stream")
     resp, lines = client.transport.stream("GET", client._base() + url, headers)
     if not 200 <= resp.status < 300:
@@ -389,10 +410,10 @@ def _follow(client: Client, op: Operation, url: str) -> int:
 
 
 def run_operation(client: Client, op: Operation, argv: list[str]) -> int:
-    args = operation_parser(op).parse_args(argv)
+    args = operation_parser(op, client).parse_args(argv)
     url, body, content_type = build_request(op, args, client.stdin)
     if getattr(args, "follow", False):
-        return _follow(client, op, url)
+        return _follow(client, url)
     resp = client.call(op.method, url, body, content_type)
     if not 200 <= resp.status < 300:
         if resp.status in (301, 302, 303, 307, 308):
@@ -443,9 +464,9 @@ _TERMINAL = {"success", "failure", "failed", "error", "killed", "cancelled", "ca
 def wait_pipeline(client: Client, op: Operation, argv: list[str]) -> int:
     """``corral pipelines wait PROJECT NUMBER``: poll the pipeline until it finishes, one progress line on stderr;
     exit 0 when it succeeded, 1 when it ended otherwise."""
-    parser = argparse.ArgumentParser(prog="corral pipelines wait", epilog=EXIT_CODES_HELP,
-                                     description="Wait for a pipeline to finish (progress on stderr); exit 0 when "
-                                                 "it succeeded, 1 when it ended otherwise.")
+    parser = _parser(client, prog="corral pipelines wait",
+                     description="Wait for a pipeline to finish (progress on stderr); exit 0 when "
+                                 "it succeeded, 1 when it ended otherwise.")
     parser.add_argument("project", metavar="OWNER/NAME")
     parser.add_argument("number")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds (exit 7)")
@@ -494,8 +515,8 @@ def _extras(verbs: dict[str, Operation]) -> dict[str, tuple[str, Any, Operation]
 
 # --- login, logout, help -------------------------------------------------------------------------------------------
 def login(client: Client, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="corral login", epilog=EXIT_CODES_HELP,
+    parser = _parser(
+        client, prog="corral login",
         description="Store a server URL and an API token (asked for, or read from stdin when it is not a terminal) in "
                     f"{config_path(client.env)} (mode 0600) after checking them with GET /api/v1/me. CORRAL_URL and "
                     "CORRAL_TOKEN override the stored values.")
@@ -505,11 +526,7 @@ def login(client: Client, argv: list[str]) -> int:
     url = args.url.rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise Exit(EXIT_USAGE, f"URL must start with http:// or https://, got {args.url!r}")
-    if client.stdin.isatty():
-        token = getpass.getpass("API token: ")
-    else:
-        token = client.stdin.readline()
-    token = token.strip()
+    token = (getpass.getpass("API token: ") if client.stdin.isatty() else client.stdin.readline()).strip()
     if not token:
         raise Exit(EXIT_USAGE, "no token given (create one in the web UI, or with POST /api/v1/tokens)")
     client.target = Target(url, token, "login")
@@ -527,9 +544,9 @@ def login(client: Client, argv: list[str]) -> int:
 
 
 def logout(client: Client, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="corral logout",
-                                     description="Forget the stored server and token (the token stays valid on "
-                                                 "the server: revoke it with `corral tokens revoke ID`).")
+    parser = _parser(client, prog="corral logout",
+                     description="Forget the stored server and token (the token stays valid on "
+                                 "the server: revoke it with `corral tokens revoke ID`).")
     parser.parse_args(argv)
     client.out("logged out" if forget(client.env) else "not logged in")
     return EXIT_OK

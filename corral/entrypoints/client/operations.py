@@ -4,7 +4,7 @@
   ``projects/{owner}/{name}/`` (``issues``, ``merge-requests``, ``pipelines``, ``secrets``, ``repo``, ...).
 - **verb**: the operation's name (``corral.entrypoints.naming``, the MCP tool name) without the words of the
   resource: ``list_merge_request_comments`` under ``merge-requests`` is ``list-comments``; ``CLI_VERBS`` renames
-  the few where that reads badly.
+  the few where that reads badly; a POST to `.../{id}/ACTION` whose name got its verb from the method is `ACTION`.
 - **arguments**: path parameters are positionals (``{owner}/{name}`` is one ``PROJECT`` as ``owner/name``),
   query parameters and the JSON body's top-level fields are ``--flags`` typed from their schemas.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from corral.entrypoints.naming import operation_name
+from corral.entrypoints.naming import NAME_OVERRIDES, VERBS, operation_name, snake
 
 __all__ = ["Field", "Operation", "operations_of", "resolve"]
 
@@ -85,8 +85,7 @@ def resolve(doc: dict[str, Any], schema: Any, depth: int = 0) -> dict[str, Any]:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
         target = doc.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
-        merged = {**resolve(doc, target, depth + 1), **{k: v for k, v in schema.items() if k != "$ref"}}
-        return merged
+        return {**resolve(doc, target, depth + 1), **{k: v for k, v in schema.items() if k != "$ref"}}
     all_of = schema.get("allOf")
     if isinstance(all_of, list) and len(all_of) == 1:
         return {**resolve(doc, all_of[0], depth + 1), **{k: v for k, v in schema.items() if k != "allOf"}}
@@ -111,9 +110,13 @@ def _resource(path: str) -> str:
     return re.sub(r"\.json$", "", word)
 
 
-def _verb(resource: str, name: str, operation_id: str) -> str:
+def _verb(resource: str, name: str, operation_id: str, method: str, path: str) -> str:
     if operation_id in CLI_VERBS:
         return CLI_VERBS[operation_id]
+    parts = path.rstrip("/").split("/")
+    if (method == "post" and operation_id not in NAME_OVERRIDES and snake(operation_id).split("_", 1)[0] not in VERBS
+            and len(parts) > 2 and parts[-2].startswith("{") and not parts[-1].startswith("{")):
+        return parts[-1]  # POST .../{number}/frobnicate: an action named by the path, not "create"
     words = name.split("_")
     nouns = {_singular(w) for w in resource.split("-")}
     kept = [words[0]] + [w for w in words[1:] if _singular(w) not in nouns]
@@ -175,7 +178,7 @@ def _operation(doc: dict[str, Any], method: str, path: str, op: dict[str, Any]) 
     name = operation_name(operation_id, method.upper(), listing=listing)
     resource = _resource(path)
     return Operation(
-        resource=resource, verb=_verb(resource, name, operation_id), operation_id=operation_id,
+        resource=resource, verb=_verb(resource, name, operation_id, method, path), operation_id=operation_id,
         method=method.upper(), path=path, summary=str(op.get("summary", "")),
         description=str(op.get("description", "")), path_params=path_params, query=query, body=body_fields,
         body_type=body_type, body_required=body_required, response_type=response_type, status=status,

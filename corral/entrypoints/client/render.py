@@ -55,7 +55,8 @@ def _object(value: dict[str, Any]) -> str:
             lines.append(f"{key}:")
             lines += ["  " + line for line in item.splitlines()]
         else:
-            lines.append(f"{key.ljust(width)}  {'-' if item is None else _cell(item) if not isinstance(item, str) else item}")
+            shown = item if isinstance(item, str) else "-" if item is None else _cell(item)
+            lines.append(f"{key.ljust(width)}  {shown}")
     return "\n".join(lines)
 
 

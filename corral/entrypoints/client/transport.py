@@ -45,7 +45,9 @@ class UrllibTransport:
         self.timeout = timeout
 
     def _open(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> object:
-        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        if not url.startswith(("http://", "https://")):
+            raise Unreachable(f"not an http(s) URL: {url}")
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 (checked above)
         opener = urllib.request.build_opener(_NoRedirect)
         try:
             return opener.open(req, timeout=self.timeout)
@@ -93,7 +95,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A project rename answers 301/308 to the new path: followed for GET, reported otherwise (urllib would
     resend a POST as a GET)."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         if req.get_method() in ("GET", "HEAD"):
             return super().redirect_request(req, fp, code, msg, headers, newurl)
         return None
