@@ -34,6 +34,8 @@ def _table(items: list[Any]) -> str:
         for key, value in item.items():
             if key not in columns and not isinstance(value, dict | list):
                 columns.append(key)
+    if "id" in columns and ("number" in columns or "name" in columns):
+        columns.remove("id")  # a UUID is noise next to the number or name people use (--json has it)
     columns = columns[:_MAX_COLUMNS] or list(items[0])[:_MAX_COLUMNS]
     rows = [[_cell(item.get(c)) for c in columns] for item in items]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
