@@ -21,7 +21,8 @@ from tests.e2e.test_api_fuzz import ADMIN, _admin_token
 class Cli:
     env: dict[str, str]
 
-    def __call__(self, *argv: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *argv: str, stdin: str = "",
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "corral", *argv], input=stdin, capture_output=True, text=True,
                               env={**self.env, **(env or {})}, cwd=ROOT, timeout=60, check=False)
 
