@@ -1,8 +1,9 @@
-"""The ``corral`` command line: serve, migrate, version, config check (domains add more in COMMANDS).
+"""The ``corral`` command line: serve, migrate, version, config check (domains add more in COMMANDS), and the API
+client (``corral login URL``, ``corral RESOURCE VERB``: ``corral.entrypoints.client``) for every other word.
 
 Errors are one line on stderr: exit 2 for bad configuration or usage,
-exit 1 for anything else that went wrong. ``--json`` gives machine-readable
-output for agents.
+exit 1 for anything else that went wrong (the client's codes are finer: see
+``corral --help``). ``--json`` gives machine-readable output for agents.
 """
 
 from __future__ import annotations
@@ -271,10 +272,58 @@ def _load_extensions() -> None:
         importlib.import_module(f"{pkg.__name__}.{info.name}")
 
 
+def _server_actions(parser: argparse.ArgumentParser, name: str) -> set[str] | None:
+    """The choices of a server command's first positional (``secrets generate-master-key|status|...``)."""
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        sub = getattr(action, "choices", {}).get(name)
+        if isinstance(sub, argparse.ArgumentParser):
+            for inner in sub._actions:
+                if not inner.option_strings and inner.choices:
+                    return {str(c) for c in inner.choices}
+    return None
+
+
+def _is_client(argv: list[str]) -> bool:
+    """Whether ``argv`` is an API client command (``corral login``, ``corral issues list``, ...). A server command
+    takes precedence; one whose name is also a client resource (``secrets``) goes to the client only for a verb
+    that is not one of its own actions and that the client knows (``corral secrets list OWNER/NAME``)."""
+    if not argv or argv[0].startswith("-"):
+        return False
+    word = argv[0]
+    if word not in COMMANDS:
+        return True
+    if len(argv) < 2 or argv[1].startswith("-"):
+        return False
+    actions = _server_actions(build_parser(), word)
+    if actions is None or argv[1] in actions:
+        return False
+    from corral.entrypoints.client import is_client_resource
+
+    return is_client_resource(word, argv[1])
+
+
+def _help_with_client(parser: argparse.ArgumentParser) -> int:
+    from corral.entrypoints.client import client_main
+
+    parser.print_help()
+    print()
+    sys.stdout.flush()
+    return client_main(["--help"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     _load_extensions()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _is_client(argv):
+        from corral.entrypoints.client import client_main
+
+        return client_main(argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        _help_with_client(parser)
+        return 0 if argv else 2
+    args = parser.parse_args(argv)
     _help, _add, run = COMMANDS[args.command]
     from corral.entrypoints.instance import InstanceError
 

@@ -3,7 +3,8 @@
 Every field ``foo_bar`` is read from ``CORRAL_FOO_BAR`` (environment wins) or
 from the key ``foo_bar`` of the TOML file. An unknown ``CORRAL_*`` variable or
 TOML key, or a value of the wrong form, raises ConfigError naming the key and
-the expected form; the CLI turns it into one line and exit code 2.
+the expected form; the CLI turns it into one line and exit code 2. ``CORRAL_URL`` and
+``CORRAL_TOKEN`` belong to the API client and are ignored here.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings"]
+__all__ = ["CLIENT_VARIABLES", "ENV_PREFIX", "ConfigError", "Settings", "load_settings"]
 
 ENV_PREFIX = "CORRAL_"
+# read by the `corral` API client (corral.entrypoints.client.store), not settings: the server ignores them, so a
+# pipeline step (which gets both) or a shell with both exported can still run server-side commands
+CLIENT_VARIABLES = frozenset({"CORRAL_URL", "CORRAL_TOKEN"})
 
 
 class ConfigError(Exception):
@@ -313,6 +317,8 @@ def load_settings(
     names: dict[str, str] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
+            continue
+        if name in CLIENT_VARIABLES:  # the API client's (`corral login` / `corral issues list`), not a setting
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in types_:

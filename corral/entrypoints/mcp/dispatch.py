@@ -4,9 +4,10 @@ A tool call is not a second implementation of anything. ``Caller.call`` builds a
 operation's route (its path, query string and JSON body, carrying the MCP caller's ``Authorization`` header,
 forwarding headers, request id and trace context) and hands it to the application exactly as the server does
 with a request from the network (``Application._handle``: router, then context, error, response-check and
-security middlewares, then the handler). So authentication, the project-restricted token rules, the RBAC
-check, input parsing, audit, access logging and problem+json rendering are the route's own. The answer is
-captured in memory (a handler that streams writes into a buffer, never onto the MCP connection).
+security middlewares, then the handler). So the project-restricted token rules, the RBAC check, input parsing,
+audit, access logging and problem+json rendering are the route's own; authentication is the outer request's (its
+principal is carried under a request key only in-process code can set, so the token is not checked twice). The
+answer is captured in memory (a handler that streams writes into a buffer, never onto the MCP connection).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from corral.entrypoints.web.keys import REQUEST_ID, TRACE
+from corral.entrypoints.web.keys import DISPATCHED_PRINCIPAL, PRINCIPAL, REQUEST_ID, TRACE
 from corral.entrypoints.web.routing import RouteSpec
 
 __all__ = ["Answer", "Caller", "ToolInputError", "build_call"]
@@ -195,8 +196,11 @@ class Caller:
             should_close=False, compression=None, upgrade=False, chunked=False,
         )
         writer = _Capture()
+        # the outer request authenticated these same credentials: the route's security uses that principal (its
+        # authorisation, project rules and audit still run); without one the inner request authenticates itself
+        state: dict[Any, Any] = {DISPATCHED_PRINCIPAL: outer[PRINCIPAL]} if outer.get(PRINCIPAL) is not None else {}
         inner = web.Request(message, payload, outer.protocol, writer, outer.task, outer._loop,
-                            client_max_size=outer.app._client_max_size, state={})
+                            client_max_size=outer.app._client_max_size, state=state)
         try:
             response = await outer.app._handle(inner)
         except web.HTTPException as exc:  # a redirect (the error middleware renders 4xx/5xx itself)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import weakref
 from typing import Any
 
@@ -114,9 +115,35 @@ def _error(msg_id: Any, code: int, message: str, data: Any = None) -> dict[str, 
     return {"jsonrpc": "2.0", "id": msg_id, "error": error}
 
 
+# Stands for JSON text spliced into an answer as it is (a route's answer, not parsed and encoded again): random per
+# process, so no value a client sends (a request id, an argument echoed back) can spell it.
+_RAW_MARK = f"corral-raw-{secrets.token_hex(16)}"
+
+
+@attrs.frozen
+class _Raw:
+    """A tool result whose JSON is the route's answer bytes: structured content and text made without parsing it."""
+
+    body: bytes  # a JSON object (checked: starts with '{') as the route rendered it
+    wrapped: bool  # the tool's structured content is {"result": answer}
+
+
 def _rpc_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=json.dumps(payload, separators=(",", ":"), ensure_ascii=False), status=status,
-                        content_type="application/json", headers=headers)
+    raw: _Raw | None = None
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if isinstance(result, _Raw):
+        raw = result
+        payload = {**payload, "result": _RAW_MARK}
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    if raw is None:
+        return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+    answer = raw.body.decode()
+    structured = f'{{"result":{answer}}}' if raw.wrapped else answer
+    spliced = (f'{{"content":[{{"type":"text","text":{json.dumps(answer, ensure_ascii=False)}}}],'
+               f'"isError":false,"structuredContent":{structured}}}')
+    head, _, tail = text.partition(json.dumps(_RAW_MARK))
+    return web.Response(body=(head + spliced + tail).encode(), status=status, content_type="application/json",
+                        headers=headers)
 
 
 def _is_request(msg: Any) -> bool:
@@ -201,7 +228,7 @@ async def mcp_post(request: web.Request) -> web.StreamResponse:
             return _rpc_response(_error(None, INVALID_REQUEST, "empty batch"), status=400)
         answers = [a for m in message if (a := await _handle(request, caller, principal, version, m))]
         return _rpc_response(answers) if answers else web.Response(status=202)
-    answer = await _handle(request, caller, principal, version, message)
+    answer = await _handle(request, caller, principal, version, message, raw_ok=True)
     if answer is None:
         return web.Response(status=202)
     status = 400 if "error" in answer and answer["error"]["code"] == INVALID_REQUEST else 200
@@ -267,7 +294,7 @@ async def _initialize(principal: Any, message: dict[str, Any]) -> web.Response:
 
 
 async def _handle(request: web.Request, caller: Caller, principal: Any, version: str,
-                  msg: Any) -> dict[str, Any] | None:
+                  msg: Any, *, raw_ok: bool = False) -> dict[str, Any] | None:
     """The answer to one message (None for a notification or a response)."""
     if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
         return _error(msg.get("id") if isinstance(msg, dict) and _valid_id(msg.get("id")) else None,
@@ -289,16 +316,16 @@ async def _handle(request: web.Request, caller: Caller, principal: Any, version:
         if method == "initialize":
             raise _RpcError(INVALID_REQUEST, "initialize must be sent alone, not in a batch or a session")
         if method == "ping":
-            result: dict[str, Any] = {}
+            result: Any = {}
         elif method == "tools/list":
             result = await _tools_list(request, principal, version, params)
         elif method == "tools/call":
-            result = await _tools_call(request, caller, version, params)
+            result = await _tools_call(request, caller, version, params, raw_ok=raw_ok)
         else:
             raise _RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
     except _RpcError as exc:
         return _error(msg_id, exc.code, exc.message, exc.data)
-    return {"jsonrpc": "2.0", "id": msg_id, "result": result}
+    return {"jsonrpc": "2.0", "id": msg_id, "result": result}  # result may be a _Raw: only with raw_ok
 
 
 async def _tools_list(request: web.Request, principal: Any, version: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -357,7 +384,10 @@ async def _visible(request: web.Request, principal: Any, tools: list[Tool]) -> l
     return out
 
 
-async def _tools_call(request: web.Request, caller: Caller, version: str, params: dict[str, Any]) -> dict[str, Any]:
+async def _tools_call(request: web.Request, caller: Caller, version: str, params: dict[str, Any], *,
+                      raw_ok: bool = False) -> dict[str, Any] | _Raw:
+    """The result of a tool call; with ``raw_ok`` (the answer is serialised by ``_rpc_response``) a route's JSON
+    answer is passed on as its bytes (``_Raw``) rather than parsed here and encoded again."""
     name = params.get("name")
     state = _state(request.app)
     tool = state.by_name.get(name) if isinstance(name, str) else None
@@ -374,8 +404,12 @@ async def _tools_call(request: web.Request, caller: Caller, version: str, params
         else:
             assert tool.spec is not None
             answer = await caller.call(tool.spec, arguments)
+            structured = version != "2025-03-26"
             if not answer.ok:
                 outcome = Outcome(error=problem_text(answer))
+            elif raw_ok and structured and answer.content_type == "application/json" and \
+                    answer.body.lstrip()[:1] in (b"{", b"["):
+                return _Raw(answer.body.strip(), wrapped=tool.wrapped or answer.body.lstrip()[:1] != b"{")
             else:
                 try:
                     outcome = Outcome(answer.json())

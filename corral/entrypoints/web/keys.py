@@ -10,6 +10,7 @@ from corral.entrypoints.web.security import ProjectLookup, WebAuth
 
 __all__ = [
     "AUTH_CHALLENGE",
+    "DISPATCHED_PRINCIPAL",
     "PLATFORM",
     "PRINCIPAL",
     "PROJECT_ID",
@@ -36,6 +37,10 @@ TRACE: web.RequestKey[tuple[str, str]] = web.RequestKey("corral_trace", tuple)  
 PRINCIPAL: web.RequestKey[Any] = web.RequestKey("corral_principal", object)
 PROJECT_ID: web.RequestKey[Any] = web.RequestKey("corral_project_id", object)
 AUTH_CHALLENGE: web.RequestKey[str] = web.RequestKey("corral_auth_challenge", str)
+# the principal an in-process dispatch (an MCP tool call) already authenticated on the outer request: the security
+# middleware uses it instead of authenticating the same credentials again. Only code in this process can put a
+# value under a RequestKey (a request from the network starts with an empty state), so it cannot be forged.
+DISPATCHED_PRINCIPAL: web.RequestKey[Any] = web.RequestKey("corral_dispatched_principal", object)
 
 
 def principal_of(request: web.Request) -> Any | None:

@@ -18,6 +18,7 @@ from corral.entrypoints.observability import bind_context, reset_context
 from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.keys import (
     AUTH_CHALLENGE,
+    DISPATCHED_PRINCIPAL,
     PRINCIPAL,
     PROJECT_ID,
     PROJECT_LOOKUP,
@@ -172,7 +173,8 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if spec.challenge:
         request[AUTH_CHALLENGE] = spec.challenge(request) if callable(spec.challenge) else spec.challenge
     auth = request.app[WEB_AUTH]
-    principal = await auth.authenticate(request)
+    # an internal dispatch carries the principal its outer request authenticated (see keys.DISPATCHED_PRINCIPAL)
+    principal = request[DISPATCHED_PRINCIPAL] if DISPATCHED_PRINCIPAL in request else await auth.authenticate(request)
     request[PRINCIPAL] = principal
     if principal is not None:
         user_id = getattr(principal, "user_id", None)
