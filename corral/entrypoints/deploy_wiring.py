@@ -88,6 +88,10 @@ async def wire_deploy(platform: Platform) -> None:
         leader = InMemoryLeaderLock()
     reconciler = Reconciler(uow_factory, clock, JinjaManifestRenderer(), source,
                             ReaderSecretSource(platform.resolve(SecretReader)), leader, service, cluster=cluster)
+    if settings.observe_self:
+        from corral.entrypoints.observe_self import SelfTelemetry
+
+        reconciler.spans = platform.resolve_optional(SelfTelemetry)  # None without self-telemetry: no spans
     platform.register(DeployKit, DeployKit(uow_factory, service, reconciler))
     platform.register(Reconciler, reconciler)
 

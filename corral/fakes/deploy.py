@@ -32,8 +32,9 @@ class DeployTables:
 class InMemoryDeployStore:
     """DeployStore over DeployTables (rows replaced, never mutated)."""
 
-    def __init__(self, tables: DeployTables) -> None:
+    def __init__(self, tables: DeployTables, projects: Any = None) -> None:
         self.t = tables
+        self.projects = projects  # the projects domain's tables (corral.fakes.projects.ProjectsData), if any
 
     async def add_ops_repo(self, repo: OpsRepo) -> None:
         if any(r.name == repo.name for r in self.t.ops_repos.values()):
@@ -62,6 +63,10 @@ class InMemoryDeployStore:
 
     async def list_all(self) -> list[Deployment]:
         return sorted(self.t.deployments.values(), key=lambda d: (d.created_at, d.id))
+
+    async def project_names(self, project_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        known = self.projects.projects if self.projects is not None else {}
+        return {pid: known[pid].full_name for pid in project_ids if pid in known}
 
     async def save(self, deployment: Deployment) -> None:
         other = await self.get(deployment.project_id, deployment.environment)

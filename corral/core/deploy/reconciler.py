@@ -45,6 +45,7 @@ from corral.core.deploy.render import (
     substitute_secrets,
 )
 from corral.core.deploy.service import Actor, DeployService, ProjectInfo, announce
+from corral.core.deploy.telemetry import SpanSink, SpanTimer, new_trace_id
 from corral.core.errors import CorralError, NotFound
 from corral.core.observe.ports import LeaderLock
 from corral.core.uow import UnitOfWorkFactory
@@ -119,6 +120,7 @@ class Reconciler:
     _cache: dict[str, Rendering] = attrs.field(factory=dict)
     _wake: asyncio.Event | None = None
     on_apply: Callable[[Deployment], Awaitable[None]] | None = None  # instrumentation (benchmarks, tests)
+    spans: SpanSink | None = None  # Corral's own telemetry: a span per pass and per deployment applied
 
     @property
     def cluster_name(self) -> str:
@@ -152,15 +154,12 @@ class Reconciler:
 
     async def _pass(self) -> PassReport:
         started = time.monotonic()
+        timer = SpanTimer("deploy.pass", new_trace_id())
         report = PassReport()
-        async with self.uow_factory() as uow:
+        async with self.uow_factory() as uow:  # three reads, whatever the number of deployments
             deployments = await uow.deploy.list_all()
             repos = {r.id: r for r in await uow.deploy.list_ops_repos()}
-            names: dict[uuid.UUID, str] = {}
-            for pid in {d.project_id for d in deployments}:
-                found = await uow.projects.get(pid)
-                if found is not None:
-                    names[pid] = found.full_name
+            names = await uow.deploy.project_names({d.project_id for d in deployments})
         heads: dict[uuid.UUID, str | BaseException | None] = {}
         for repo_id in {d.ops_repo_id for d in deployments}:
             repo = repos.get(repo_id)
@@ -171,8 +170,8 @@ class Reconciler:
             except Exception as exc:  # an unreachable outside repository fails its deployments only
                 heads[repo_id] = exc
         report.deployments = len(deployments)
+        now = self.clock.now()
         for d in deployments:
-            now = self.clock.now()
             if d.next_attempt_at is not None and now < d.next_attempt_at:
                 report.skipped += 1
                 continue
@@ -180,11 +179,14 @@ class Reconciler:
             repo = repos.get(d.ops_repo_id)
             if full_name is None or repo is None:
                 continue
-            await self._reconcile(d, repo, ProjectInfo(d.project_id, full_name), heads.get(repo.id), report)
+            await self._reconcile(d, repo, ProjectInfo(d.project_id, full_name), heads.get(repo.id), report,
+                                  timer)
+        figures = {"deployments": report.deployments, "applied": report.applied, "healed": report.healed,
+                   "pruned": report.pruned, "failed": report.failed, "skipped": report.skipped}
+        timer.finish(self.spans, error=report.failed > 0, **{f"deploy.{k}": v for k, v in figures.items()},
+                     **{"deploy.cluster": self.cluster_name})
         if report.applied or report.failed or report.healed or report.pruned:
-            log.info("deployer pass", extra={"deployments": report.deployments, "applied": report.applied,
-                                             "healed": report.healed, "pruned": report.pruned,
-                                             "failed": report.failed,
+            log.info("deployer pass", extra={**figures, "trace_id": timer.trace_id, "span_id": timer.span_id,
                                              "duration_ms": round((time.monotonic() - started) * 1000, 1)})
         return report
 
@@ -232,8 +234,14 @@ class Reconciler:
         return rendering, out
 
     async def _reconcile(self, d: Deployment, repo: OpsRepo, project: ProjectInfo,
-                         head: str | BaseException | None, report: PassReport) -> None:
-        extra = {"project": project.full_name, "project_id": str(project.id), "environment": d.environment}
+                         head: str | BaseException | None, report: PassReport,
+                         parent: SpanTimer | None = None) -> None:
+        timer = SpanTimer("deploy.apply", parent.trace_id if parent else new_trace_id(),
+                          parent.span_id if parent else None, project.id)
+        extra = {"project": project.full_name, "project_id": str(project.id), "environment": d.environment,
+                 "trace_id": timer.trace_id, "span_id": timer.span_id}
+        before = (report.applied, report.healed, report.pruned)
+        error: str | None = None
         try:
             if isinstance(head, BaseException):
                 raise head
@@ -248,11 +256,21 @@ class Reconciler:
             await self._sync(d, project, rendering, report, extra)
         except CorralError as exc:
             report.failed += 1
+            error = exc.message
             await self._failed(d, project, exc.message, extra)
         except Exception as exc:  # a driver error the adapter did not translate: still a failure to retry
             report.failed += 1
+            error = f"{type(exc).__name__}: {exc}"
             log.exception("deployment reconcile failed", extra=extra)
-            await self._failed(d, project, f"{type(exc).__name__}: {exc}", extra)
+            await self._failed(d, project, error, extra)
+        finally:
+            if error is not None or (report.applied, report.healed, report.pruned) != before:
+                timer.finish(self.spans, error=error is not None, **{
+                    "corral.project": project.full_name, "deploy.environment": d.environment,
+                    "deploy.revision": d.desired_revision, "deploy.image_ref": d.image_ref,
+                    "deploy.cluster": self.cluster_name, "deploy.applied": report.applied > before[0],
+                    "deploy.healed": report.healed - before[1], "deploy.pruned": report.pruned - before[2],
+                    **({"deploy.error": error} if error is not None else {})})
 
     async def _sync(self, d: Deployment, project: ProjectInfo, rendering: Rendering, report: PassReport,
                     extra: dict[str, Any]) -> None:
