@@ -28,6 +28,7 @@ from corral.core.deploy.model import (
     Deployment,
     DeployStatus,
     HistoryResult,
+    ObjectRef,
     OpsRepo,
     SyncStatus,
     backoff_seconds,
@@ -36,6 +37,7 @@ from corral.core.deploy.ports import Cluster, ManifestRenderer, OpsSource, Secre
 from corral.core.deploy.render import (
     DEPLOYMENT_LABEL,
     RenderError,
+    comparable,
     context_of,
     drifted,
     label,
@@ -50,7 +52,7 @@ from corral.core.errors import CorralError, NotFound
 from corral.core.observe.ports import LeaderLock
 from corral.core.uow import UnitOfWorkFactory
 
-__all__ = ["PassReport", "Reconciler", "Rendering", "render_deployment"]
+__all__ = ["PassReport", "PlannedChange", "Reconciler", "Rendering", "render_deployment"]
 
 log = logging.getLogger("corral.deploy")
 
@@ -90,6 +92,20 @@ async def render_deployment(d: Deployment, repo: OpsRepo, project: str, commit: 
             raise RenderError(f"{ref_of(obj)} is also defined in {seen[key]}", file=item.file, line=item.line)
         seen[key] = f"{item.file}:{item.line}"
     return Rendering(commit, order_by_wave(objects))
+
+
+@attrs.frozen
+class PlannedChange:
+    """What applying one object would do: ``create``, ``update``, ``unchanged``, ``prune`` (an inventory object
+    that left the templates, prune on), ``orphan`` (the same, prune off: kept, OutOfSync) or ``unknown`` (no
+    cluster, or a Secret whose values a preview does not read). ``live`` and ``would_be`` are the compared forms
+    (status and server-set fields left out) when the cluster was asked."""
+
+    ref: ObjectRef
+    change: str
+    rendered: dict[str, Any] | None
+    live: dict[str, Any] | None = None
+    would_be: dict[str, Any] | None = None
 
 
 @attrs.define
@@ -204,8 +220,14 @@ class Reconciler:
 
     async def preview(self, d: Deployment, project: ProjectInfo) -> tuple[Rendering, list[tuple[dict[str, Any], str]]]:
         """What ``d`` renders to now (secret values as ``<secret:NAME>``) and, per object, what applying it would
-        do: create, update, unchanged, prune (an inventory object that left the templates, with prune on) or
-        unknown (no cluster). Changes nothing, reads no secret."""
+        do (see PlannedChange; an orphan is not listed). Changes nothing, reads no secret."""
+        rendering, plan = await self.plan(d, project)
+        return rendering, [(p.rendered if p.rendered is not None else p.ref.to_json(), p.change) for p in plan
+                           if p.change != "orphan"]
+
+    async def plan(self, d: Deployment, project: ProjectInfo) -> tuple[Rendering, list[PlannedChange]]:
+        """The rendering of ``d`` at its ops repository's head and what applying it would change in the cluster
+        (a dry-run apply compared with the live object, as a pass does). Changes nothing, reads no secret."""
         async with self.uow_factory() as uow:
             repo = await uow.deploy.get_ops_repo(d.ops_repo_id)
         if repo is None:
@@ -214,23 +236,27 @@ class Reconciler:
         if commit is None:
             raise RenderError(f"branch {repo.branch} not found in {repo.name}", file=repo.name)
         rendering = await render_deployment(d, repo, project.full_name, commit, self.source, self.renderer, None)
-        out: list[tuple[dict[str, Any], str]] = []
+        out: list[PlannedChange] = []
         for obj in rendering.objects:
+            ref = ref_of(obj)
             if self.cluster is None:
-                out.append((obj, "unknown"))
+                out.append(PlannedChange(ref, "unknown", obj))
                 continue
-            live = await self.cluster.get(ref_of(obj))
+            live = await self.cluster.get(ref)
             if live is None:
-                out.append((obj, "create"))
+                out.append(PlannedChange(ref, "create", obj))
             elif "<secret:" in json.dumps(obj):
-                out.append((obj, "unknown"))  # the real values are not read for a preview
+                out.append(PlannedChange(ref, "unknown", obj, comparable(live)))  # real values are not read
             else:
-                out.append((obj, "update" if drifted(await self.cluster.apply(obj, dry_run=True), live)
-                            else "unchanged"))
+                would_be = comparable(await self.cluster.apply(obj, dry_run=True))
+                change = "update" if would_be != comparable(live) else "unchanged"
+                out.append(PlannedChange(ref, change, obj, comparable(live), would_be))
         keys = {ref_of(o).key for o in rendering.objects}
         for ref in d.inventory:
-            if ref.key not in keys and d.prune:
-                out.append((ref.to_json(), "prune"))
+            if ref.key not in keys:
+                live = await self.cluster.get(ref) if self.cluster is not None else None
+                if self.cluster is None or live is not None:
+                    out.append(PlannedChange(ref, "prune" if d.prune else "orphan", None, comparable(live)))
         return rendering, out
 
     async def _reconcile(self, d: Deployment, repo: OpsRepo, project: ProjectInfo,
