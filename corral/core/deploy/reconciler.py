@@ -36,6 +36,7 @@ from corral.core.deploy.model import (
 from corral.core.deploy.ports import Cluster, ManifestRenderer, OpsSource, SecretSource
 from corral.core.deploy.render import (
     DEPLOYMENT_LABEL,
+    MANAGED_BY,
     RenderError,
     comparable,
     context_of,
@@ -134,6 +135,9 @@ class Reconciler:
     # rendered objects by what they depend on (commit, directory, desired state): a pass with nothing new
     # renders nothing and reads no secret
     _cache: dict[str, Rendering] = attrs.field(factory=dict)
+    # objects found in sync: (deployment, object) -> (resourceVersion, render key). The same live version of an
+    # object compared with the same rendering needs no new dry-run apply (any change bumps resourceVersion).
+    _in_sync: dict[tuple[uuid.UUID, tuple[str, str, str, str]], tuple[str, str]] = attrs.field(factory=dict)
     _wake: asyncio.Event | None = None
     on_apply: Callable[[Deployment], Awaitable[None]] | None = None  # instrumentation (benchmarks, tests)
     spans: SpanSink | None = None  # Corral's own telemetry: a span per pass and per deployment applied
@@ -187,16 +191,18 @@ class Reconciler:
                 heads[repo_id] = exc
         report.deployments = len(deployments)
         now = self.clock.now()
-        for d in deployments:
-            if d.next_attempt_at is not None and now < d.next_attempt_at:
-                report.skipped += 1
-                continue
+        due = [d for d in deployments if d.next_attempt_at is None or now >= d.next_attempt_at]
+        report.skipped = len(deployments) - len(due)
+        # a new desired state first: a write reaches the cluster without waiting for the checks of the others
+        due.sort(key=lambda d: d.applied_revision == d.desired_revision)
+        live = await self._live_index(due)
+        for d in due:
             full_name = names.get(d.project_id)
             repo = repos.get(d.ops_repo_id)
             if full_name is None or repo is None:
                 continue
             await self._reconcile(d, repo, ProjectInfo(d.project_id, full_name), heads.get(repo.id), report,
-                                  timer)
+                                  timer, live)
         figures = {"deployments": report.deployments, "applied": report.applied, "healed": report.healed,
                    "pruned": report.pruned, "failed": report.failed, "skipped": report.skipped}
         timer.finish(self.spans, error=report.failed > 0, **{f"deploy.{k}": v for k, v in figures.items()},
@@ -206,9 +212,30 @@ class Reconciler:
                                              "duration_ms": round((time.monotonic() - started) * 1000, 1)})
         return report
 
-    async def _render(self, d: Deployment, repo: OpsRepo, project: ProjectInfo, commit: str) -> Rendering:
-        key = json.dumps([commit, repo.path, d.app_path, d.image_ref, d.values_override, d.environment,
-                          d.namespace, project.full_name, str(d.id)], sort_keys=True, default=str)
+    async def _live_index(self, due: list[Deployment]) -> dict[tuple[str, str, str, str], dict[str, Any]] | None:
+        """Every object Corral manages of the kinds the due deployments applied, in one list call per kind
+        (instead of one read per object); None (read one by one) without a cluster or when listing fails."""
+        if self.cluster is None:
+            return None
+        kinds = {(r.api_version, r.kind) for d in due if d.applied_revision == d.desired_revision
+                 for r in d.inventory}
+        if not kinds:
+            return None
+        try:
+            listed = await self.cluster.list_labelled(sorted(kinds), {MANAGED_BY[0]: MANAGED_BY[1]})
+        except Exception as exc:  # each deployment then reads (and fails) on its own
+            log.warning("listing the managed objects failed; reading them one by one: %s", exc)
+            return None
+        return {ref_of(obj).key: obj for obj in listed}
+
+    @staticmethod
+    def _render_key(d: Deployment, repo: OpsRepo, project: ProjectInfo, commit: str) -> str:
+        return json.dumps([commit, repo.path, d.app_path, d.image_ref, d.values_override, d.environment,
+                           d.namespace, project.full_name, str(d.id)], sort_keys=True, default=str)
+
+    async def _render(self, d: Deployment, repo: OpsRepo, project: ProjectInfo, commit: str,
+                      key: str | None = None) -> Rendering:
+        key = key or self._render_key(d, repo, project, commit)
         cached = self._cache.get(key)
         if cached is None:
             cached = await render_deployment(d, repo, project.full_name, commit, self.source, self.renderer,
@@ -261,7 +288,8 @@ class Reconciler:
 
     async def _reconcile(self, d: Deployment, repo: OpsRepo, project: ProjectInfo,
                          head: str | BaseException | None, report: PassReport,
-                         parent: SpanTimer | None = None) -> None:
+                         parent: SpanTimer | None = None,
+                         live: dict[tuple[str, str, str, str], dict[str, Any]] | None = None) -> None:
         timer = SpanTimer("deploy.apply", parent.trace_id if parent else new_trace_id(),
                           parent.span_id if parent else None, project.id)
         extra = {"project": project.full_name, "project_id": str(project.id), "environment": d.environment,
@@ -273,13 +301,14 @@ class Reconciler:
                 raise head
             if head is None:
                 raise RenderError(f"branch {repo.branch} not found in {repo.name}", file=repo.name)
-            rendering = await self._render(d, repo, project, head)
+            render_key = self._render_key(d, repo, project, head)
+            rendering = await self._render(d, repo, project, head, render_key)
             if self.cluster is None:
                 await self._observe(d, project, cluster=NOT_CONFIGURED, sync=SyncStatus.UNKNOWN, health="Unknown",
                                     status=d.status if d.status is not DeployStatus.FAILED else DeployStatus.PENDING,
                                     last_error=None)
                 return
-            await self._sync(d, project, rendering, report, extra)
+            await self._sync(d, project, rendering, report, extra, live, render_key)
         except CorralError as exc:
             report.failed += 1
             error = exc.message
@@ -299,7 +328,8 @@ class Reconciler:
                     **({"deploy.error": error} if error is not None else {})})
 
     async def _sync(self, d: Deployment, project: ProjectInfo, rendering: Rendering, report: PassReport,
-                    extra: dict[str, Any]) -> None:
+                    extra: dict[str, Any], live_index: dict[tuple[str, str, str, str], dict[str, Any]] | None = None,
+                    render_key: str = "") -> None:
         cluster = self.cluster
         assert cluster is not None
         new_revision = d.applied_revision != d.desired_revision or d.applied_commit != rendering.commit
@@ -317,14 +347,25 @@ class Reconciler:
         else:
             for obj in rendering.objects:
                 ref = ref_of(obj)
-                current: dict[str, Any] | None = await cluster.get(ref)
-                if current is None or drifted(await cluster.apply(obj, dry_run=True), current):
+                current = live_index.get(ref.key) if live_index is not None else None
+                if current is None:  # not listed (no index, or its labels were changed): read it
+                    current = await cluster.get(ref)
+                version = str((current or {}).get("metadata", {}).get("resourceVersion") or "")
+                seen = (d.id, ref.key)
+                if version and self._in_sync.get(seen) == (version, render_key):
+                    pass  # the same live version was found in sync with the same rendering
+                elif current is None or drifted(await cluster.apply(obj, dry_run=True), current):
+                    self._in_sync.pop(seen, None)
                     if d.self_heal:
                         current = await cluster.apply(obj)
                         report.healed += 1
                         log.info("self-heal: put back", extra={**extra, "object": str(ref)})
                     else:
                         out_of_sync = True
+                elif version and render_key:
+                    if len(self._in_sync) > 100_000:
+                        self._in_sync.clear()
+                    self._in_sync[seen] = (version, render_key)
                 live[ref.key] = current
         left = [r for r in d.inventory if r.key not in {x.key for x in refs}]
         if d.prune:
