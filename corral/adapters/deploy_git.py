@@ -88,7 +88,8 @@ class GitOpsSource:
     async def _git(self, *args: str, env: dict[str, str] | None = None) -> None:
         # no prompt, no credential helper of the host's configuration: only what the ops repository says
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", **(env or {})}
-        proc = await asyncio.create_subprocess_exec(self.git, "-c", "credential.helper=", *args, stdout=asyncio.subprocess.DEVNULL,
+        proc = await asyncio.create_subprocess_exec(self.git, "-c", "credential.helper=", *args,
+                                                    stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.PIPE, env=env)
         try:
             _, err = await asyncio.wait_for(proc.communicate(), timeout=120)

@@ -227,7 +227,7 @@ class FakeCluster:
 
     def _with_status(self, obj: dict[str, Any], key: tuple[str, str, str, str]) -> dict[str, Any]:
         if obj.get("kind") != "Deployment":
-            return _copy(obj)  # type: ignore[no-any-return]
+            return _copy(obj)
         out: dict[str, Any] = _copy(obj)
         spec = out.get("spec") or {}
         replicas = spec.get("replicas", 1)

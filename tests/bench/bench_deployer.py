@@ -76,7 +76,8 @@ async def main(n: int) -> None:
 
         async def write(pid: uuid.UUID, name: str, env: str) -> None:
             async with sem:
-                await service.set_desired(actor, ProjectInfo(pid, f"bench/{name}"), env, state("r.example/web:1", name, env))
+                await service.set_desired(actor, ProjectInfo(pid, f"bench/{name}"), env,
+                                          state("r.example/web:1", name, env))
 
         await asyncio.gather(*(write(pid, name, f"env-{e}") for pid, name in projects for e in range(ENVIRONMENTS)))
         print(f"{n} desired states written in {time.perf_counter() - started:.1f} s")
@@ -136,7 +137,8 @@ async def main(n: int) -> None:
             pid, name = projects[(i * 37) % len(projects)]
             project = ProjectInfo(pid, f"bench/{name}")
             t0 = time.perf_counter()
-            d, _ = await service.set_desired(actor, project, f"env-{i}", state(f"r.example/web:{i + 2}", name, f"env-{i}"))
+            d, _ = await service.set_desired(actor, project, f"env-{i}",
+                                             state(f"r.example/web:{i + 2}", name, f"env-{i}"))
             waiting[d.id] = asyncio.Event()
             reconciler.wake()  # what PUT .../deployments/{env} does after its commit
             await asyncio.wait_for(waiting[d.id].wait(), 30)

@@ -351,11 +351,11 @@ class Reconciler:
                 if current is None:  # not listed (no index, or its labels were changed): read it
                     current = await cluster.get(ref)
                 version = str((current or {}).get("metadata", {}).get("resourceVersion") or "")
-                seen = (d.id, ref.key)
-                if version and self._in_sync.get(seen) == (version, render_key):
+                memo = (d.id, ref.key)
+                if version and self._in_sync.get(memo) == (version, render_key):
                     pass  # the same live version was found in sync with the same rendering
                 elif current is None or drifted(await cluster.apply(obj, dry_run=True), current):
-                    self._in_sync.pop(seen, None)
+                    self._in_sync.pop(memo, None)
                     if d.self_heal:
                         current = await cluster.apply(obj)
                         report.healed += 1
@@ -365,7 +365,7 @@ class Reconciler:
                 elif version and render_key:
                     if len(self._in_sync) > 100_000:
                         self._in_sync.clear()
-                    self._in_sync[seen] = (version, render_key)
+                    self._in_sync[memo] = (version, render_key)
                 live[ref.key] = current
         left = [r for r in d.inventory if r.key not in {x.key for x in refs}]
         if d.prune:

@@ -27,8 +27,8 @@ from corral.entrypoints.deploy_wiring import SecretCredentials
 from corral.fakes.secrets import AllowAllAuthorizer
 from tests.e2e.gitkit import git, start_corral, stop_corral, write
 from tests.unit.deploy.test_reconciler import WEB
-from tests.unit.secrets_support import Who
 from tests.unit.deploy.world import ANN, DEPLOYMENT_YAML, SERVICE_YAML, VALUES_YAML, make_world
+from tests.unit.secrets_support import Who
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,8 @@ async def test_outside_repository_is_fetched_with_its_token_secret(tmp_path: Pat
         secrets = SecretsService(w.uow, envelope, w.clock)
         admin = Who(ANN.id, ANN.name)
         await secrets.put(admin, None, "OPS_TOKEN", PutSecret(value=alice, scope=SecretScope.DEPLOY))
-        await secrets.put(admin, None, "WRONG_TOKEN", PutSecret(value="crl_wrong-token-value", scope=SecretScope.DEPLOY))
+        wrong = PutSecret(value="crl_wrong-token-value", scope=SecretScope.DEPLOY)
+        await secrets.put(admin, None, "WRONG_TOKEN", wrong)
         reader = SecretReader(w.uow, envelope, AllowAllAuthorizer(), w.clock)
         await w.service.register_ops_repo(ANN, NewOpsRepo(name="outside", url=url, credential_secret="OPS_TOKEN"))
 
