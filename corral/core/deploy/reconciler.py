@@ -197,6 +197,10 @@ class Reconciler:
         due.sort(key=lambda d: d.applied_revision == d.desired_revision)
         live = await self._live_index(due)
         for d in due:
+            if not self._still_leading():
+                log.warning("the deployer lock was lost during a pass; another replica takes over",
+                            extra={"trace_id": timer.trace_id, "span_id": timer.span_id})
+                break
             full_name = names.get(d.project_id)
             repo = repos.get(d.ops_repo_id)
             if full_name is None or repo is None:
@@ -211,6 +215,11 @@ class Reconciler:
             log.info("deployer pass", extra={**figures, "trace_id": timer.trace_id, "span_id": timer.span_id,
                                              "duration_ms": round((time.monotonic() - started) * 1000, 1)})
         return report
+
+    def _still_leading(self) -> bool:
+        """False once the leader lock says it was lost mid-pass (a lock that cannot tell: True)."""
+        holds = getattr(self.leader, "holds", None)
+        return True if holds is None else bool(holds(LOCK_NAME))
 
     async def _live_index(self, due: list[Deployment]) -> dict[tuple[str, str, str, str], dict[str, Any]] | None:
         """Every object Corral manages of the kinds the due deployments applied, in one list call per kind
