@@ -18,6 +18,7 @@ __all__ = ["JinjaManifestRenderer"]
 
 _UNDEFINED = (re.compile(r"'([^']+)' is undefined"), re.compile(r"has no attribute '([^']+)'"),
               re.compile(r"has no element '?([^']+)'?"))
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ~10x faster
 _DOC_SPLIT = re.compile(r"^---[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
@@ -43,7 +44,7 @@ class JinjaManifestRenderer:
 
     def load_values(self, file: str, text: str) -> dict[str, Any]:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise RenderError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=file,
@@ -90,7 +91,7 @@ class JinjaManifestRenderer:
             chunk = text[start:end]
             first_line = text.count("\n", 0, start) + 1
             try:
-                doc = yaml.safe_load(chunk)
+                doc = yaml.load(chunk, Loader=_LOADER)  # noqa: S506 - a safe loader
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 raise RenderError(f"invalid YAML after rendering: {getattr(exc, 'problem', exc)}", file=file,

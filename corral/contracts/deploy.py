@@ -88,6 +88,15 @@ class DeployStoreContract:
             got = await uow.deploy.get_by_id(d.id)
         assert got == attrs.evolve(observed, image_ref="r/web:2", desired_revision=2)
 
+    async def test_project_names_in_one_read(self, deploy_uow_factory: Any, make_user: Any) -> None:
+        project, _ = await self._world(deploy_uow_factory, make_user)
+        other, _ = await self._world(deploy_uow_factory, make_user)
+        missing = uuid7()
+        async with deploy_uow_factory() as uow:
+            names = await uow.deploy.project_names({project.id, other.id, missing})
+            assert await uow.deploy.project_names(set()) == {}
+        assert names == {project.id: project.full_name, other.id: other.full_name}
+
     async def test_one_deployment_per_environment(self, deploy_uow_factory: Any, make_user: Any) -> None:
         project, repo = await self._world(deploy_uow_factory, make_user)
         async with deploy_uow_factory() as uow:

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.deploy.model import NOT_CONFIGURED, Deployment
+from corral.core.deploy.model import NOT_CONFIGURED, Deployment, OpsRepo
 from corral.core.deploy.reconciler import Reconciler
 from corral.core.deploy.service import DeployService
 from corral.core.errors import PermissionDenied
@@ -20,7 +20,7 @@ from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 from corral.entrypoints.platform import Platform
 from corral.entrypoints.web.routes.deploy import DeployKit
 
-__all__ = ["ReaderSecretSource", "wire_deploy"]
+__all__ = ["ReaderSecretSource", "SecretCredentials", "wire_deploy"]
 
 log = logging.getLogger("corral.deploy")
 
@@ -52,6 +52,23 @@ class ReaderSecretSource:
         return values
 
 
+@attrs.define
+class SecretCredentials:
+    """An outside ops repository's credential: its ``credential_secret``, a global secret of scope deploy (or
+    all), read through the audited SecretReader by Corral itself (the registration needed admin:settings)."""
+
+    reader: Any  # corral.core.secrets.reader.SecretReader
+
+    async def __call__(self, repo: OpsRepo) -> str:
+        from corral.core.identity.bootstrap import SYSTEM
+        from corral.core.secrets.model import SecretScope
+
+        assert repo.credential_secret is not None
+        value: str = await self.reader.read(SYSTEM, None, repo.credential_secret, SecretScope.DEPLOY,
+                                            f"fetch ops repository {repo.name}")
+        return value
+
+
 async def wire_deploy(platform: Platform) -> None:
     from corral.adapters.deploy_git import GitOpsSource
     from corral.adapters.deploy_render import JinjaManifestRenderer
@@ -76,7 +93,8 @@ async def wire_deploy(platform: Platform) -> None:
                             history_limit=settings.deploy_history_limit,
                             cluster_name=cluster.name if cluster is not None else NOT_CONFIGURED)
     root = settings.git_repos_dir or settings.data_dir / "repos"
-    source = GitOpsSource(GitCli(root), uow_factory, root)
+    secret_reader = platform.resolve(SecretReader)
+    source = GitOpsSource(GitCli(root), uow_factory, root, credentials=SecretCredentials(secret_reader))
     leader: Any
     if platform.database_url:
         from corral.adapters.postgres.observe.leader import PostgresLeaderLock
@@ -87,7 +105,11 @@ async def wire_deploy(platform: Platform) -> None:
 
         leader = InMemoryLeaderLock()
     reconciler = Reconciler(uow_factory, clock, JinjaManifestRenderer(), source,
-                            ReaderSecretSource(platform.resolve(SecretReader)), leader, service, cluster=cluster)
+                            ReaderSecretSource(secret_reader), leader, service, cluster=cluster)
+    if settings.observe_self:
+        from corral.entrypoints.observe_self import SelfTelemetry
+
+        reconciler.spans = platform.resolve_optional(SelfTelemetry)  # None without self-telemetry: no spans
     platform.register(DeployKit, DeployKit(uow_factory, service, reconciler))
     platform.register(Reconciler, reconciler)
 

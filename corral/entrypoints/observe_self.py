@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from corral.core.deploy.telemetry import FinishedSpan
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import TelemetryBatch
 from corral.core.observe.rowids import RowIds
@@ -77,9 +78,10 @@ class SelfTelemetry(logging.Handler):
             if record.name == _PIPELINE_SPANS:
                 self._pipeline_span(extra)
                 return
-            trace_id = _hexid(ctx.get("trace_id"), 32)
-            span_id = _hexid(ctx.get("span_id"), 16)
-            project_id = _uuid(ctx.get("project_id"))
+            # the bound context first; a loop outside any request (the deployer) names them in ``extra``
+            trace_id = _hexid(ctx.get("trace_id") or extra.get("trace_id"), 32)
+            span_id = _hexid(ctx.get("span_id") or extra.get("span_id"), 16)
+            project_id = _uuid(ctx.get("project_id") or extra.get("project_id"))
             user_id = _uuid(ctx.get("user_id") or extra.get("user_id"))
             session_id = clean_text(str(ctx["session_id"])) if ctx.get("session_id") else None
             rid = self._ids.ids(2)
@@ -128,6 +130,32 @@ class SelfTelemetry(logging.Handler):
                 )
         except Exception:  # a log handler must never raise into the caller
             self.handleError(record)
+
+    def span(self, span: FinishedSpan) -> None:
+        """A span finished by a background loop (SpanSink of the deployer): stored like a request's span, the
+        project in its envelope. Dropped when the buffer is full."""
+        if len(self._batch) >= _MAX_BUFFER:
+            return
+        with contextlib.suppress(Exception):
+            self._batch.spans.append(
+                (
+                    self._ids.ids(1)[0],
+                    span.start,
+                    _hexid(span.trace_id, 32),
+                    _hexid(span.span_id, 16),
+                    _hexid(span.parent_span_id, 16),
+                    span.project_id,
+                    None,
+                    None,
+                    self._service,
+                    clean_text(span.name),
+                    "internal",
+                    span.status,
+                    span.duration_ms,
+                    clean_json_text(json.dumps(span.attributes, default=str)),
+                    "[]",
+                )
+            )
 
     def _pipeline_span(self, extra: dict[str, Any]) -> None:
         """A span of a pipeline's trace (corral.core.pipelines.workflow_run): the trace is the pipeline, the

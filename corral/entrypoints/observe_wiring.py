@@ -129,6 +129,7 @@ async def wire_observe(platform: Platform) -> None:
 
         self_telemetry = SelfTelemetry(pipeline)
         self_telemetry.install()
+        platform.register(SelfTelemetry, self_telemetry)  # background loops (the deployer) send their spans here
         platform.closers.append(self_telemetry.aclose)
 
     rotation_errors, alert_errors = LoopErrors("cold-tier rotation"), LoopErrors("alert evaluation")

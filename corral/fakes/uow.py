@@ -203,7 +203,7 @@ class InMemoryUnitOfWork:
         self.push_intents = InMemoryPushIntentStore(projects, self.db.row_locks, owner=self,
                                                     committed=self.db.projects)
         # deployer
-        self.deploy = InMemoryDeployStore(work["deploy"])
+        self.deploy = InMemoryDeployStore(work["deploy"], work["projects"])
         # pipelines
         self.pipelines = InMemoryPipelineStore(work["pipelines"], self.db.project_counters, self.db.row_locks,
                                                owner=self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -108,6 +109,15 @@ class PostgresDeployStore:
     async def list_all(self) -> list[Deployment]:
         rows = await self.conn.fetch(f"SELECT {_DEPLOYMENT_COLUMNS} FROM deploy_deployments ORDER BY created_at, id")
         return [_deployment(r) for r in rows]
+
+    async def project_names(self, project_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        ids = list(project_ids)
+        if not ids:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT p.id, u.name || '/' || p.name AS full_name FROM projects p JOIN users u ON u.id = p.owner_id"
+            " WHERE p.id = ANY($1::uuid[]) AND p.is_active", ids)
+        return {r["id"]: r["full_name"] for r in rows}
 
     async def save(self, d: Deployment) -> None:
         with translate_errors("deployment"):

@@ -41,6 +41,10 @@ class DeployStore(Protocol):
         """Every deployment (the reconciler's pass), oldest first."""
         ...
 
+    async def project_names(self, project_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """``owner/name`` of each existing (active) project among ``project_ids``, in one read."""
+        ...
+
     async def save(self, deployment: Deployment) -> None:
         """Insert or replace the whole deployment (desired and observed state); Conflict when another deployment
         has the same (project, environment)."""

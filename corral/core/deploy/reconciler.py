@@ -28,6 +28,7 @@ from corral.core.deploy.model import (
     Deployment,
     DeployStatus,
     HistoryResult,
+    ObjectRef,
     OpsRepo,
     SyncStatus,
     backoff_seconds,
@@ -35,7 +36,9 @@ from corral.core.deploy.model import (
 from corral.core.deploy.ports import Cluster, ManifestRenderer, OpsSource, SecretSource
 from corral.core.deploy.render import (
     DEPLOYMENT_LABEL,
+    MANAGED_BY,
     RenderError,
+    comparable,
     context_of,
     drifted,
     label,
@@ -45,11 +48,12 @@ from corral.core.deploy.render import (
     substitute_secrets,
 )
 from corral.core.deploy.service import Actor, DeployService, ProjectInfo, announce
+from corral.core.deploy.telemetry import SpanSink, SpanTimer, new_trace_id
 from corral.core.errors import CorralError, NotFound
 from corral.core.observe.ports import LeaderLock
 from corral.core.uow import UnitOfWorkFactory
 
-__all__ = ["PassReport", "Reconciler", "Rendering", "render_deployment"]
+__all__ = ["PassReport", "PlannedChange", "Reconciler", "Rendering", "render_deployment"]
 
 log = logging.getLogger("corral.deploy")
 
@@ -91,6 +95,20 @@ async def render_deployment(d: Deployment, repo: OpsRepo, project: str, commit: 
     return Rendering(commit, order_by_wave(objects))
 
 
+@attrs.frozen
+class PlannedChange:
+    """What applying one object would do: ``create``, ``update``, ``unchanged``, ``prune`` (an inventory object
+    that left the templates, prune on), ``orphan`` (the same, prune off: kept, OutOfSync) or ``unknown`` (no
+    cluster, or a Secret whose values a preview does not read). ``live`` and ``would_be`` are the compared forms
+    (status and server-set fields left out) when the cluster was asked."""
+
+    ref: ObjectRef
+    change: str
+    rendered: dict[str, Any] | None
+    live: dict[str, Any] | None = None
+    would_be: dict[str, Any] | None = None
+
+
 @attrs.define
 class PassReport:
     deployments: int = 0
@@ -117,8 +135,12 @@ class Reconciler:
     # rendered objects by what they depend on (commit, directory, desired state): a pass with nothing new
     # renders nothing and reads no secret
     _cache: dict[str, Rendering] = attrs.field(factory=dict)
+    # objects found in sync: (deployment, object) -> (resourceVersion, render key). The same live version of an
+    # object compared with the same rendering needs no new dry-run apply (any change bumps resourceVersion).
+    _in_sync: dict[tuple[uuid.UUID, tuple[str, str, str, str]], tuple[str, str]] = attrs.field(factory=dict)
     _wake: asyncio.Event | None = None
     on_apply: Callable[[Deployment], Awaitable[None]] | None = None  # instrumentation (benchmarks, tests)
+    spans: SpanSink | None = None  # Corral's own telemetry: a span per pass and per deployment applied
 
     @property
     def cluster_name(self) -> str:
@@ -152,15 +174,12 @@ class Reconciler:
 
     async def _pass(self) -> PassReport:
         started = time.monotonic()
+        timer = SpanTimer("deploy.pass", new_trace_id())
         report = PassReport()
-        async with self.uow_factory() as uow:
+        async with self.uow_factory() as uow:  # three reads, whatever the number of deployments
             deployments = await uow.deploy.list_all()
             repos = {r.id: r for r in await uow.deploy.list_ops_repos()}
-            names: dict[uuid.UUID, str] = {}
-            for pid in {d.project_id for d in deployments}:
-                found = await uow.projects.get(pid)
-                if found is not None:
-                    names[pid] = found.full_name
+            names = await uow.deploy.project_names({d.project_id for d in deployments})
         heads: dict[uuid.UUID, str | BaseException | None] = {}
         for repo_id in {d.ops_repo_id for d in deployments}:
             repo = repos.get(repo_id)
@@ -171,26 +190,61 @@ class Reconciler:
             except Exception as exc:  # an unreachable outside repository fails its deployments only
                 heads[repo_id] = exc
         report.deployments = len(deployments)
-        for d in deployments:
-            now = self.clock.now()
-            if d.next_attempt_at is not None and now < d.next_attempt_at:
-                report.skipped += 1
-                continue
+        now = self.clock.now()
+        due = [d for d in deployments if d.next_attempt_at is None or now >= d.next_attempt_at]
+        report.skipped = len(deployments) - len(due)
+        # a new desired state first: a write reaches the cluster without waiting for the checks of the others
+        due.sort(key=lambda d: d.applied_revision == d.desired_revision)
+        live = await self._live_index(due)
+        for d in due:
+            if not self._still_leading():
+                log.warning("the deployer lock was lost during a pass; another replica takes over",
+                            extra={"trace_id": timer.trace_id, "span_id": timer.span_id})
+                break
             full_name = names.get(d.project_id)
             repo = repos.get(d.ops_repo_id)
             if full_name is None or repo is None:
                 continue
-            await self._reconcile(d, repo, ProjectInfo(d.project_id, full_name), heads.get(repo.id), report)
+            await self._reconcile(d, repo, ProjectInfo(d.project_id, full_name), heads.get(repo.id), report,
+                                  timer, live)
+        figures = {"deployments": report.deployments, "applied": report.applied, "healed": report.healed,
+                   "pruned": report.pruned, "failed": report.failed, "skipped": report.skipped}
+        timer.finish(self.spans, error=report.failed > 0, **{f"deploy.{k}": v for k, v in figures.items()},
+                     **{"deploy.cluster": self.cluster_name})
         if report.applied or report.failed or report.healed or report.pruned:
-            log.info("deployer pass", extra={"deployments": report.deployments, "applied": report.applied,
-                                             "healed": report.healed, "pruned": report.pruned,
-                                             "failed": report.failed,
+            log.info("deployer pass", extra={**figures, "trace_id": timer.trace_id, "span_id": timer.span_id,
                                              "duration_ms": round((time.monotonic() - started) * 1000, 1)})
         return report
 
-    async def _render(self, d: Deployment, repo: OpsRepo, project: ProjectInfo, commit: str) -> Rendering:
-        key = json.dumps([commit, repo.path, d.app_path, d.image_ref, d.values_override, d.environment,
-                          d.namespace, project.full_name, str(d.id)], sort_keys=True, default=str)
+    def _still_leading(self) -> bool:
+        """False once the leader lock says it was lost mid-pass (a lock that cannot tell: True)."""
+        holds = getattr(self.leader, "holds", None)
+        return True if holds is None else bool(holds(LOCK_NAME))
+
+    async def _live_index(self, due: list[Deployment]) -> dict[tuple[str, str, str, str], dict[str, Any]] | None:
+        """Every object Corral manages of the kinds the due deployments applied, in one list call per kind
+        (instead of one read per object); None (read one by one) without a cluster or when listing fails."""
+        if self.cluster is None:
+            return None
+        kinds = {(r.api_version, r.kind) for d in due if d.applied_revision == d.desired_revision
+                 for r in d.inventory}
+        if not kinds:
+            return None
+        try:
+            listed = await self.cluster.list_labelled(sorted(kinds), {MANAGED_BY[0]: MANAGED_BY[1]})
+        except Exception as exc:  # each deployment then reads (and fails) on its own
+            log.warning("listing the managed objects failed; reading them one by one: %s", exc)
+            return None
+        return {ref_of(obj).key: obj for obj in listed}
+
+    @staticmethod
+    def _render_key(d: Deployment, repo: OpsRepo, project: ProjectInfo, commit: str) -> str:
+        return json.dumps([commit, repo.path, d.app_path, d.image_ref, d.values_override, d.environment,
+                           d.namespace, project.full_name, str(d.id)], sort_keys=True, default=str)
+
+    async def _render(self, d: Deployment, repo: OpsRepo, project: ProjectInfo, commit: str,
+                      key: str | None = None) -> Rendering:
+        key = key or self._render_key(d, repo, project, commit)
         cached = self._cache.get(key)
         if cached is None:
             cached = await render_deployment(d, repo, project.full_name, commit, self.source, self.renderer,
@@ -202,8 +256,14 @@ class Reconciler:
 
     async def preview(self, d: Deployment, project: ProjectInfo) -> tuple[Rendering, list[tuple[dict[str, Any], str]]]:
         """What ``d`` renders to now (secret values as ``<secret:NAME>``) and, per object, what applying it would
-        do: create, update, unchanged, prune (an inventory object that left the templates, with prune on) or
-        unknown (no cluster). Changes nothing, reads no secret."""
+        do (see PlannedChange; an orphan is not listed). Changes nothing, reads no secret."""
+        rendering, plan = await self.plan(d, project)
+        return rendering, [(p.rendered if p.rendered is not None else p.ref.to_json(), p.change) for p in plan
+                           if p.change != "orphan"]
+
+    async def plan(self, d: Deployment, project: ProjectInfo) -> tuple[Rendering, list[PlannedChange]]:
+        """The rendering of ``d`` at its ops repository's head and what applying it would change in the cluster
+        (a dry-run apply compared with the live object, as a pass does). Changes nothing, reads no secret."""
         async with self.uow_factory() as uow:
             repo = await uow.deploy.get_ops_repo(d.ops_repo_id)
         if repo is None:
@@ -212,50 +272,73 @@ class Reconciler:
         if commit is None:
             raise RenderError(f"branch {repo.branch} not found in {repo.name}", file=repo.name)
         rendering = await render_deployment(d, repo, project.full_name, commit, self.source, self.renderer, None)
-        out: list[tuple[dict[str, Any], str]] = []
+        out: list[PlannedChange] = []
         for obj in rendering.objects:
+            ref = ref_of(obj)
             if self.cluster is None:
-                out.append((obj, "unknown"))
+                out.append(PlannedChange(ref, "unknown", obj))
                 continue
-            live = await self.cluster.get(ref_of(obj))
+            live = await self.cluster.get(ref)
             if live is None:
-                out.append((obj, "create"))
+                out.append(PlannedChange(ref, "create", obj))
             elif "<secret:" in json.dumps(obj):
-                out.append((obj, "unknown"))  # the real values are not read for a preview
+                out.append(PlannedChange(ref, "unknown", obj, comparable(live)))  # real values are not read
             else:
-                out.append((obj, "update" if drifted(await self.cluster.apply(obj, dry_run=True), live)
-                            else "unchanged"))
+                would_be = comparable(await self.cluster.apply(obj, dry_run=True))
+                change = "update" if would_be != comparable(live) else "unchanged"
+                out.append(PlannedChange(ref, change, obj, comparable(live), would_be))
         keys = {ref_of(o).key for o in rendering.objects}
         for ref in d.inventory:
-            if ref.key not in keys and d.prune:
-                out.append((ref.to_json(), "prune"))
+            if ref.key not in keys:
+                live = await self.cluster.get(ref) if self.cluster is not None else None
+                if self.cluster is None or live is not None:
+                    out.append(PlannedChange(ref, "prune" if d.prune else "orphan", None, comparable(live)))
         return rendering, out
 
     async def _reconcile(self, d: Deployment, repo: OpsRepo, project: ProjectInfo,
-                         head: str | BaseException | None, report: PassReport) -> None:
-        extra = {"project": project.full_name, "project_id": str(project.id), "environment": d.environment}
+                         head: str | BaseException | None, report: PassReport,
+                         parent: SpanTimer | None = None,
+                         live: dict[tuple[str, str, str, str], dict[str, Any]] | None = None) -> None:
+        timer = SpanTimer("deploy.apply", parent.trace_id if parent else new_trace_id(),
+                          parent.span_id if parent else None, project.id)
+        extra = {"project": project.full_name, "project_id": str(project.id), "environment": d.environment,
+                 "trace_id": timer.trace_id, "span_id": timer.span_id}
+        before = (report.applied, report.healed, report.pruned)
+        error: str | None = None
         try:
             if isinstance(head, BaseException):
                 raise head
             if head is None:
                 raise RenderError(f"branch {repo.branch} not found in {repo.name}", file=repo.name)
-            rendering = await self._render(d, repo, project, head)
+            render_key = self._render_key(d, repo, project, head)
+            rendering = await self._render(d, repo, project, head, render_key)
             if self.cluster is None:
                 await self._observe(d, project, cluster=NOT_CONFIGURED, sync=SyncStatus.UNKNOWN, health="Unknown",
                                     status=d.status if d.status is not DeployStatus.FAILED else DeployStatus.PENDING,
                                     last_error=None)
                 return
-            await self._sync(d, project, rendering, report, extra)
+            await self._sync(d, project, rendering, report, extra, live, render_key)
         except CorralError as exc:
             report.failed += 1
+            error = exc.message
             await self._failed(d, project, exc.message, extra)
         except Exception as exc:  # a driver error the adapter did not translate: still a failure to retry
             report.failed += 1
+            error = f"{type(exc).__name__}: {exc}"
             log.exception("deployment reconcile failed", extra=extra)
-            await self._failed(d, project, f"{type(exc).__name__}: {exc}", extra)
+            await self._failed(d, project, error, extra)
+        finally:
+            if error is not None or (report.applied, report.healed, report.pruned) != before:
+                timer.finish(self.spans, error=error is not None, **{
+                    "corral.project": project.full_name, "deploy.environment": d.environment,
+                    "deploy.revision": d.desired_revision, "deploy.image_ref": d.image_ref,
+                    "deploy.cluster": self.cluster_name, "deploy.applied": report.applied > before[0],
+                    "deploy.healed": report.healed - before[1], "deploy.pruned": report.pruned - before[2],
+                    **({"deploy.error": error} if error is not None else {})})
 
     async def _sync(self, d: Deployment, project: ProjectInfo, rendering: Rendering, report: PassReport,
-                    extra: dict[str, Any]) -> None:
+                    extra: dict[str, Any], live_index: dict[tuple[str, str, str, str], dict[str, Any]] | None = None,
+                    render_key: str = "") -> None:
         cluster = self.cluster
         assert cluster is not None
         new_revision = d.applied_revision != d.desired_revision or d.applied_commit != rendering.commit
@@ -273,14 +356,25 @@ class Reconciler:
         else:
             for obj in rendering.objects:
                 ref = ref_of(obj)
-                current: dict[str, Any] | None = await cluster.get(ref)
-                if current is None or drifted(await cluster.apply(obj, dry_run=True), current):
+                current = live_index.get(ref.key) if live_index is not None else None
+                if current is None:  # not listed (no index, or its labels were changed): read it
+                    current = await cluster.get(ref)
+                version = str((current or {}).get("metadata", {}).get("resourceVersion") or "")
+                memo = (d.id, ref.key)
+                if version and self._in_sync.get(memo) == (version, render_key):
+                    pass  # the same live version was found in sync with the same rendering
+                elif current is None or drifted(await cluster.apply(obj, dry_run=True), current):
+                    self._in_sync.pop(memo, None)
                     if d.self_heal:
                         current = await cluster.apply(obj)
                         report.healed += 1
                         log.info("self-heal: put back", extra={**extra, "object": str(ref)})
                     else:
                         out_of_sync = True
+                elif version and render_key:
+                    if len(self._in_sync) > 100_000:
+                        self._in_sync.clear()
+                    self._in_sync[memo] = (version, render_key)
                 live[ref.key] = current
         left = [r for r in d.inventory if r.key not in {x.key for x in refs}]
         if d.prune:

@@ -19,6 +19,7 @@ __all__ = [
     "MANAGED_BY",
     "RenderError",
     "SecretRefs",
+    "comparable",
     "context_of",
     "drifted",
     "label",
@@ -225,7 +226,8 @@ _SERVER_META: Final = frozenset({"managedFields", "resourceVersion", "uid", "gen
                                  "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences"})
 
 
-def _comparable(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def comparable(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``obj`` without status and the fields the server sets (what drift compares)."""
     if obj is None:
         return None
     out = {k: v for k, v in obj.items() if k != "status"}
@@ -244,4 +246,4 @@ def _comparable(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def drifted(would_be: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
     """Whether the live object differs from what applying the template would make of it (a dry-run apply),
     ignoring status and fields the server sets."""
-    return _comparable(would_be) != _comparable(live)
+    return comparable(would_be) != comparable(live)

@@ -42,6 +42,8 @@ __all__ = ["Actor", "DeployService", "ProjectInfo", "announce", "deployment_json
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _SECRET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_HTTPS_URL = re.compile(r"^https://[^\s@/]+(/[^\s]*)?$")
+_LOOPBACK_URL = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/[^\s]*)?$")
 
 
 @attrs.frozen
@@ -91,9 +93,9 @@ class DeployService:
             raise InvalidInput("name must be 1-64 letters, digits, '.', '_' or '-'", field="name")
         if (command.project is None) == (command.url is None):
             raise InvalidInput("give exactly one of project (owner/name) and url", field="project")
-        if command.url is not None and not re.match(r"^https://[^\s@/]+(/[^\s]*)?$", command.url):
-            raise InvalidInput("url must be an https:// git URL without credentials (keep those in a secret)",
-                               field="url")
+        if command.url is not None and not (_HTTPS_URL.match(command.url) or _LOOPBACK_URL.match(command.url)):
+            raise InvalidInput("url must be an https:// git URL without credentials (keep those in a secret; "
+                               "http:// only on this machine: localhost, 127.0.0.1, [::1])", field="url")
         if not _BRANCH.match(command.branch) or ".." in command.branch:
             raise InvalidInput("branch must be a branch name", field="branch")
         path = check_app_path(command.path, "path") if command.path.strip("/") else ""

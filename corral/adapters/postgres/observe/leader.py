@@ -16,6 +16,14 @@ class PostgresLeaderLock:
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
+        self._held: dict[str, asyncpg.Connection] = {}
+
+    def holds(self, name: str) -> bool:
+        """Whether the lock taken by ``lead(name)`` is still held: False once PostgreSQL ended the session
+        (the socket closed: a terminated backend, a restarted server). Costs no round trip, so a long pass can ask
+        between steps; a silently lost network is only noticed when the connection is next used."""
+        conn = self._held.get(name)
+        return conn is not None and not conn.is_closed()
 
     @contextlib.asynccontextmanager
     async def lead(self, name: str) -> AsyncIterator[bool]:
@@ -23,7 +31,11 @@ class PostgresLeaderLock:
         conn = await asyncpg.connect(self._dsn)
         try:
             got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            if got:
+                self._held[name] = conn
             yield got
         finally:
+            if self._held.get(name) is conn:
+                del self._held[name]
             with contextlib.suppress(Exception):
                 await conn.close()
