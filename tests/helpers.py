@@ -2,7 +2,8 @@
 
 Every wait in a test has a deadline: ``await wait_until(lambda: ..., timeout=10, what="the record")`` polls a
 condition (a plain or async callable) and fails the test, naming what it waited for, when the deadline
-passes; ``wait_until_sync`` is the same for synchronous tests.
+passes; ``wait_until_sync`` is the same for synchronous tests. ``InMemoryUsers`` gives a store contract on the
+in-memory stores its ``make_user``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import NoReturn, TypeVar
 
 import pytest
 
-__all__ = ["REQUIRE_SERVICES", "require_tool", "service_missing", "wait_until", "wait_until_sync"]
+from corral.core.ids import uuid7
+from corral.core.projects.ports import UserRef
+
+__all__ = ["REQUIRE_SERVICES", "InMemoryUsers", "require_tool", "service_missing", "wait_until", "wait_until_sync"]
 
 REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES") == "1"
 
@@ -67,3 +71,14 @@ def wait_until_sync(predicate: Callable[[], T], *, timeout: float = 10.0, interv
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what or getattr(predicate, '__name__', '?')}")
         time.sleep(interval)
+
+
+class InMemoryUsers:
+    """Mix into a store contract's test class on the in-memory stores: ``make_user`` (no user table to fill)."""
+
+    @pytest.fixture
+    def make_user(self) -> Callable[[str], Awaitable[UserRef]]:
+        async def make(name: str) -> UserRef:
+            return UserRef(uuid7(), name, f"{name}@example.com")
+
+        return make
