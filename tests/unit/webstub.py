@@ -22,6 +22,9 @@ class StubPlatform:
     app_hooks: list = attrs.field(factory=list)
     transient_errors: tuple = ()
 
+    def register(self, key: object, instance: object) -> None:
+        self.container.register(key, instance=instance)
+
     def resolve(self, key: object) -> object:
         return self.container.resolve(key)
 
