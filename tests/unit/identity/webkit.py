@@ -110,3 +110,7 @@ async def user_with_token(ids: IdentityServices, name: str, *roles: str, scopes:
     issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=scopes or sorted(held) or ["project:read"],
                                                       user=name))
     return issued.secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
