@@ -24,7 +24,7 @@ from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.web.git_sequence import ConnectionMemo
-from corral.entrypoints.web.keys import AUTH_CHALLENGE, PLATFORM, principal_of, project_id_of
+from corral.entrypoints.web.keys import AUTH_CHALLENGE, PLATFORM, principal_of, project_id_of, require_principal
 from corral.entrypoints.web.security import WebAuth
 
 __all__ = ["ProjectAwareLookup", "ProjectAwareWebAuth", "ProjectsKit", "actor_of", "can", "kit", "project_of"]
@@ -65,9 +65,7 @@ def kit(request: web.Request) -> ProjectsKit:
 
 
 def actor_of(request: web.Request) -> Actor:
-    principal = principal_of(request)
-    if principal is None:
-        raise Unauthenticated("authentication required")
+    principal = require_principal(request)
     return Actor(principal.user_id, principal.name)
 
 
