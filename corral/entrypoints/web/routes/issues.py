@@ -24,6 +24,9 @@ from corral.core.projects.payloads import comment_json, commit_json, issue_json,
 from corral.core.projects.ports import UserRef
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, path_number, query_param
+from corral.entrypoints.web.project_access import PROJECT_PATH as BASE
+from corral.entrypoints.web.project_access import PROJECT_READ as _READ
+from corral.entrypoints.web.project_access import PROJECT_WRITE as _WRITE
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.routes.repo import comparison_json
 from corral.entrypoints.web.routing import RouteTable
@@ -41,9 +44,6 @@ __all__ = ["routes"]
 
 routes = RouteTable(tag="issues")
 
-BASE = "/api/v1/projects/{owner}/{name}"
-_READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
-_WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
 
 
 @attrs.frozen
