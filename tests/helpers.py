@@ -2,22 +2,32 @@
 
 Every wait in a test has a deadline: ``await wait_until(lambda: ..., timeout=10, what="the record")`` polls a
 condition (a plain or async callable) and fails the test, naming what it waited for, when the deadline
-passes; ``wait_until_sync`` is the same for synchronous tests.
+passes; ``wait_until_sync`` is the same for synchronous tests. ``InMemoryUsers`` gives a store contract on the
+in-memory stores its ``make_user``; ``embedded_data_dir`` is a data directory an embedded PostgreSQL can use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import pytest
 
-__all__ = ["REQUIRE_SERVICES", "require_tool", "service_missing", "wait_until", "wait_until_sync"]
+from corral.core.ids import uuid7
+from corral.core.projects.ports import UserRef
+
+__all__ = [
+    "REQUIRE_SERVICES", "InMemoryUsers", "embedded_data_dir", "require_tool", "service_missing", "wait_until",
+    "wait_until_sync",
+]
 
 REQUIRE_SERVICES = os.environ.get("TEST_REQUIRE_SERVICES") == "1"
 
@@ -67,3 +77,27 @@ def wait_until_sync(predicate: Callable[[], T], *, timeout: float = 10.0, interv
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what or getattr(predicate, '__name__', '?')}")
         time.sleep(interval)
+
+
+class InMemoryUsers:
+    """Mix into a store contract's test class on the in-memory stores: ``make_user`` (no user table to fill)."""
+
+    @pytest.fixture
+    def make_user(self) -> Callable[[str], Awaitable[UserRef]]:
+        async def make(name: str) -> UserRef:
+            return UserRef(uuid7(), name, f"{name}@example.com")
+
+        return make
+
+
+@contextlib.contextmanager
+def embedded_data_dir(prefix: str) -> Iterator[Path]:
+    """A private temporary directory outside pytest's own, removed afterwards.
+
+    As root the embedded PostgreSQL runs as an unprivileged account that must traverse the path, and pytest
+    resets /tmp/pytest-of-<user> to 0700 whenever a session starts."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,7 +1,10 @@
-"""Run ``python -m corral serve`` as a real child process for end-to-end tests."""
+"""Run ``python -m corral serve`` as a real child process for end-to-end tests; ``admin_env`` makes it create a
+first admin, ``AdminApi`` logs in as that admin over plain HTTP (for setup the tested client does not do)."""
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 import signal
 import socket
@@ -10,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -76,3 +80,41 @@ class CorralProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def admin_env(admin: tuple[str, str]) -> dict[str, str]:
+    """The settings that make a fresh server create the first admin (name, password)."""
+    return {
+        "CORRAL_BOOTSTRAP_ADMIN_NAME": admin[0],
+        "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": admin[1],
+        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
+    }
+
+
+class AdminApi:
+    """Plain HTTP as the admin: a session (cookie and CSRF token) once ``login`` ran, and tokens holding everything."""
+
+    def __init__(self, base: str, admin: tuple[str, str]) -> None:
+        self.base = base
+        self.admin = admin
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.csrf = ""
+
+    def call(self, method: str, path: str, body: object = None) -> Any:
+        req = urllib.request.Request(self.base + path, data=None if body is None else json.dumps(body).encode(),
+                                     method=method, headers={"Content-Type": "application/json",
+                                                             "X-CSRF-Token": self.csrf})
+        with self.opener.open(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def login(self) -> None:
+        self.csrf = self.call("POST", "/api/v1/auth/login", {"name": self.admin[0], "password": self.admin[1]})[
+            "csrf_token"]
+
+    def token(self, project: str | None = None, *, name: str | None = None) -> str:
+        """A new API token with every permission (restricted to ``project``: every project-level one)."""
+        scopes = [p["name"] for p in self.call("GET", "/api/v1/permissions")["items"]]
+        if project is not None:
+            scopes = [s for s in scopes if s.startswith(("project:", "observe:", "secret:"))]
+        return self.call("POST", "/api/v1/tokens", {"name": name or f"mcp-{project}", "scopes": scopes,
+                                                    "project": project})["token"]

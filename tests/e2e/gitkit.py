@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import attrs
-import punq
 from aiohttp import web
 
 from corral.adapters.git_cli import GitCli
@@ -32,6 +31,7 @@ from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordH
 from corral.fakes.identity_uow import IdentityMemory
 from corral.fakes.objectstore import InMemoryObjectStore
 from corral.fakes.projects_uow import ProjectsMemory
+from tests.unit.webstub import StubPlatform
 
 PW = "correct horse battery"
 _HOME: list[Path] = []  # the HOME of the git CLI for the running test (set by start_corral)
@@ -52,19 +52,9 @@ class RealClock(FakeClock):
 
 
 @attrs.define
-class GitPlatform:
-    settings: Settings
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
+class GitPlatform(StubPlatform):
     background: list = attrs.field(factory=list)
     closers: list = attrs.field(factory=list)
-
-    def register(self, key: Any, instance: Any) -> None:
-        self.container.register(key, instance=instance)
-
-    def resolve(self, key: Any) -> Any:
-        return self.container.resolve(key)
 
 
 @attrs.define

@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import attrs
 
+from tests.e2e.corral_process import admin_env
+
 ADMIN = ("root", "outage-password-123456")
 ADMIN_ENV = {
-    "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0],
-    "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-    "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
+    **admin_env(ADMIN),
     "CORRAL_OBSERVE_SELF": "false",
 }
 SERVICE = "outage-load"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES
-from tests.e2e.corral_process import CorralProcess
+from tests.e2e.corral_process import AdminApi, CorralProcess, admin_env
 
 ADMIN = ("root", "fuzz-password-123456")
 
@@ -32,32 +32,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CorralProcess]:
     proc = CorralProcess.start(tmp_path_factory.mktemp("fuzz-server"), {
         "CORRAL_PROFILE": "memory",
         "CORRAL_LOG_LEVEL": "warning",
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0],
-        "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
+        **admin_env(ADMIN),
     })
     yield proc
     assert proc.stop() == 0, proc.log_text()[-3000:]
 
 
 def _admin_token(base: str) -> str:
-    import http.cookiejar
-
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-
-    def call(method: str, path: str, body: object, headers: dict[str, str] | None = None) -> dict:
-        req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-        with opener.open(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    login = call("POST", "/api/v1/auth/login", {"name": ADMIN[0], "password": ADMIN[1]})
-    with opener.open(base + "/api/v1/permissions", timeout=10) as resp:
-        scopes = [p["name"] for p in json.loads(resp.read())["items"]]
-    created = call("POST", "/api/v1/tokens", {"name": "fuzz", "scopes": scopes, "project": None, "expires_at": None},
-                   {"X-CSRF-Token": login["csrf_token"]})
-    return created["token"]
+    api = AdminApi(base, ADMIN)
+    api.login()
+    return api.token(name="fuzz")
 
 
 # Not JSON APIs, each fuzzed by its own tests: git smart HTTP and LFS (git's wire formats; hypothesis also hit an

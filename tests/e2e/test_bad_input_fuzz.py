@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.corral_process import CorralProcess
+from tests.e2e.corral_process import CorralProcess, admin_env
 from tests.e2e.test_api_fuzz import ADMIN, _admin_token
 
 pytestmark = pytest.mark.e2e
@@ -34,9 +34,7 @@ PLAIN = b'{"name": "x"}'
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CorralProcess]:
     env = {
         "CORRAL_LOG_LEVEL": "info",  # the access log lines are what self-telemetry must store
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0],
-        "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
+        **admin_env(ADMIN),
     }
     if request.param == "memory":
         env["CORRAL_PROFILE"] = "memory"

@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.e2e.corral_process import CorralProcess
+from tests.e2e.corral_process import CorralProcess, admin_env
 from tests.e2e.gitkit import git, write
 
 pytestmark = pytest.mark.e2e
@@ -34,8 +34,7 @@ DEADLINE = 60.0
 def _env(db_dsn: str, valkey_url: str, **extra: str) -> dict[str, str]:
     return {
         "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": valkey_url, "CORRAL_LOG_LEVEL": "warning",
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
+        **admin_env(ADMIN),
         # the recovery looks every half second at intents older than a second (defaults: 60 s, 2 min)
         "CORRAL_GIT_PUSH_RECOVERY_SECONDS": "0.5", "CORRAL_GIT_PUSH_RECOVERY_GRACE_SECONDS": "1", **extra,
     }

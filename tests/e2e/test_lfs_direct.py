@@ -56,18 +56,25 @@ async def _batch(c, url: str, token: str, operation: str, objects: list[dict[str
         return await r.json(content_type=None)
 
 
-async def test_git_lfs_talks_to_the_store_directly(corral, tmp_path: Path) -> None:
+async def _media_project(corral) -> tuple[str, str]:
+    """alice (an admin) and her new project alice/media: (alice's token, its clone URL)."""
     alice = await corral.user("alice", admin=True)
     async with aiohttp.ClientSession() as s, s.post(f"{corral.base}/api/v1/projects", json={"name": "media"},
                                                     headers={"Authorization": f"Bearer {alice}"}) as r:
         assert r.status == 201
-    url = corral.url("alice/media")
+    return alice, corral.url("alice/media")
+
+
+async def _pushed_lfs_object(corral, tmp_path: Path, size: int) -> tuple[str, str, bytes, str, str]:
+    """alice pushes a random ``size``-byte LFS file with real git lfs to a new project alice/media, cloned in
+    ``tmp_path / "w"``; the object is in the store. Returns (alice's token, clone URL, bytes, oid, store key)."""
+    alice, url = await _media_project(corral)
     project = await corral.kit.projects.get("alice", "media")
     work = tmp_path / "w"
     await git(tmp_path, "lfs", "install")
     await git(tmp_path, "clone", url, "w", token=alice)
     await git(work, "lfs", "track", "*.bin")
-    blob = os.urandom(700_000)
+    blob = os.urandom(size)
     oid = hashlib.sha256(blob).hexdigest()
     write(work / "data.bin", blob)
     await git(work, "add", ".")
@@ -75,6 +82,11 @@ async def test_git_lfs_talks_to_the_store_directly(corral, tmp_path: Path) -> No
     await git(work, "push", "origin", "main", token=alice)
     key = f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
     assert await corral.kit.objects.read(key) == blob
+    return alice, url, blob, oid, key
+
+
+async def test_git_lfs_talks_to_the_store_directly(corral, tmp_path: Path) -> None:
+    alice, url, blob, oid, _ = await _pushed_lfs_object(corral, tmp_path, 700_000)
     uploads = [a.detail for a in corral.memory.audit if a.action == "lfs.upload"]
     assert uploads == [{"oid": oid, "size": len(blob), "via": "signed_url"}]
     await git(tmp_path, "clone", url, "c", token=alice)
@@ -96,11 +108,7 @@ async def test_git_lfs_talks_to_the_store_directly(corral, tmp_path: Path) -> No
 
 
 async def test_verify_refuses_content_that_does_not_hash_to_the_oid(corral) -> None:
-    alice = await corral.user("alice", admin=True)
-    async with aiohttp.ClientSession() as s, s.post(f"{corral.base}/api/v1/projects", json={"name": "media"},
-                                                    headers={"Authorization": f"Bearer {alice}"}) as r:
-        assert r.status == 201
-    url = corral.url("alice/media")
+    alice, url = await _media_project(corral)
     claimed = hashlib.sha256(b"the real thing").hexdigest()
     got = await _batch(corral, url, alice, "upload", [{"oid": claimed, "size": 14}])
     actions = got["objects"][0]["actions"]
@@ -129,24 +137,8 @@ async def test_a_verified_object_cannot_be_overwritten(corral, tmp_path: Path) -
     upload the same oid with another size and got a signed link to the object's own key, and replaced its
     bytes. Now: no upload action for a stored oid (422 for a size mismatch), links name a staging key, and
     nothing reaches the object's key unless it hashes to the oid and the key is absent."""
-    alice = await corral.user("alice", admin=True)
-    async with aiohttp.ClientSession() as s, s.post(f"{corral.base}/api/v1/projects", json={"name": "media"},
-                                                    headers={"Authorization": f"Bearer {alice}"}) as r:
-        assert r.status == 201
-    url = corral.url("alice/media")
+    alice, url, blob, oid, key = await _pushed_lfs_object(corral, tmp_path, 200_000)
     project = await corral.kit.projects.get("alice", "media")
-    work = tmp_path / "w"
-    await git(tmp_path, "lfs", "install")
-    await git(tmp_path, "clone", url, "w", token=alice)
-    await git(work, "lfs", "track", "*.bin")
-    blob = os.urandom(200_000)
-    oid = hashlib.sha256(blob).hexdigest()
-    write(work / "data.bin", blob)
-    await git(work, "add", ".")
-    await git(work, "commit", "-qm", "lfs")
-    await git(work, "push", "origin", "main", token=alice)
-    key = f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
-    assert await corral.kit.objects.read(key) == blob
 
     same = (await _batch(corral, url, alice, "upload", [{"oid": oid, "size": len(blob)}]))["objects"][0]
     assert "actions" not in same and "error" not in same  # present: nothing to upload

@@ -6,16 +6,13 @@ real git CLI at a ref, searches logs; a token restricted to one project gets ``i
 
 from __future__ import annotations
 
-import http.cookiejar
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.corral_process import CorralProcess
+from tests.e2e.corral_process import AdminApi, CorralProcess, admin_env
 from tests.e2e.gitkit import git, git_env, write
 
 mcp = pytest.importorskip("mcp")
@@ -31,38 +28,10 @@ def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProce
         "CORRAL_DATABASE_URL": db_dsn,
         "CORRAL_VALKEY_URL": valkey_url,
         "CORRAL_LOG_LEVEL": "warning",
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0],
-        "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com",
+        **admin_env(ADMIN),
     })
     yield proc
     assert proc.stop() == 0, proc.log_text()[-3000:]
-
-
-class Api:
-    """Plain HTTP for the setup the MCP client does not do (login, tokens)."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        self.csrf = ""
-
-    def call(self, method: str, path: str, body: object = None) -> Any:
-        req = urllib.request.Request(self.base + path, data=None if body is None else json.dumps(body).encode(),
-                                     method=method, headers={"Content-Type": "application/json",
-                                                             "X-CSRF-Token": self.csrf})
-        with self.opener.open(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    def login(self) -> None:
-        self.csrf = self.call("POST", "/api/v1/auth/login", {"name": ADMIN[0], "password": ADMIN[1]})["csrf_token"]
-
-    def token(self, project: str | None = None) -> str:
-        scopes = [p["name"] for p in self.call("GET", "/api/v1/permissions")["items"]]
-        if project is not None:
-            scopes = [s for s in scopes if s.startswith(("project:", "observe:", "secret:"))]
-        return self.call("POST", "/api/v1/tokens", {"name": f"mcp-{project}", "scopes": scopes,
-                                                    "project": project})["token"]
 
 
 def mcp_client(base: str, token: str):  # type: ignore[no-untyped-def]
@@ -94,7 +63,7 @@ def structured(result: Any) -> Any:
 
 
 async def test_mcp_client_drives_corral(server: CorralProcess, tmp_path: Path) -> None:
-    api = Api(server.base_url)
+    api = AdminApi(server.base_url, ADMIN)
     api.login()
     token = api.token()
     http, client = mcp_client(server.base_url, token)

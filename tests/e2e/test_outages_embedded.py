@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from tests.e2e.corral_process import CorralProcess
 from tests.e2e.outage_load import ADMIN_ENV, Load, admin_token, wait_for_status
+from tests.helpers import embedded_data_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -97,11 +96,8 @@ class HealthWatch:
 
 @pytest.fixture
 def tmp_path() -> Iterator[Path]:
-    # Not under pytest's tmp dir: as root the embedded PostgreSQL runs as an unprivileged account that must
-    # traverse the path, and pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts.
-    path = Path(tempfile.mkdtemp(prefix="corral-e2e-outage-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with embedded_data_dir("corral-e2e-outage-") as path:
+        yield path
 
 
 @pytest.fixture

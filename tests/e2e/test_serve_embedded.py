@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import asyncpg
 import pytest
 
 from corral.adapters.embedded import EmbeddedPostgres
+from tests.helpers import embedded_data_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -100,11 +99,8 @@ class Serve:
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # Not under pytest's tmp dir: as root the embedded PostgreSQL runs as an unprivileged account that must
-    # traverse the path, and pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts.
-    path = Path(tempfile.mkdtemp(prefix="corral-e2e-serve-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with embedded_data_dir("corral-e2e-serve-") as path:
+        yield path
 
 
 @pytest.fixture

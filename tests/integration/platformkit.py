@@ -1,5 +1,6 @@
 """What the platform-level integration tests share: settings with a fresh master key and a first admin, and a
-data-only pg_dump to prove no plaintext reached the database."""
+data-only pg_dump to prove no plaintext reached the database; and what the store contracts on PostgreSQL share
+(``PostgresStoreFixtures``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,49 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
+from corral.adapters.postgres.pool import create_pool
+from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
+from corral.core.ids import uuid7
+from corral.core.projects.ports import UserRef
 from corral.entrypoints.cli import main
 from corral.entrypoints.config import Settings
 
 PASSWORD = "correct horse battery staple 42"  # the bootstrap admin's (user "root")
+
+
+async def add_user(pool: asyncpg.Pool, name: str) -> UserRef:
+    """A user row (email NAME@example.com) for tests that need someone to own or author things."""
+    uid = uuid7()
+    await pool.execute(
+        "INSERT INTO users (id, name, email, password_hash) VALUES ($1, $2, $3, 'x')", uid, name, f"{name}@example.com"
+    )
+    return UserRef(uid, name, f"{name}@example.com")
+
+
+class PostgresStoreFixtures:
+    """Mix into a store contract's test class: ``pool`` (every migration applied), ``uow_factory`` on it and
+    ``make_user``; the class maps its contract's ``<domain>_uow_factory`` onto ``uow_factory``."""
+
+    @pytest.fixture
+    async def pool(self, db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+        pool = await create_pool(db_dsn, min_size=1, max_size=20)
+        yield pool
+        await pool.close()
+
+    @pytest.fixture
+    def uow_factory(self, pool: asyncpg.Pool) -> PostgresUnitOfWorkFactory:
+        return PostgresUnitOfWorkFactory(pool)
+
+    @pytest.fixture
+    def make_user(self, pool: asyncpg.Pool) -> Any:
+        return lambda name: add_user(pool, name)
 
 
 def b64(raw: bytes) -> str:

@@ -2,78 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from corral.adapters.postgres.pool import create_pool
 from corral.adapters.postgres.projects import PostgresUserDirectory
 from corral.adapters.postgres.uow import PostgresUnitOfWorkFactory
 from corral.contracts.projects import ProjectStoresContract
 from corral.core.ids import uuid7
-from corral.core.projects.ports import UserRef
+from tests.integration.platformkit import PostgresStoreFixtures, add_user
 
 
-@pytest.fixture
-async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(db_dsn, min_size=1, max_size=20)
-    yield pool
-    await pool.close()
-
-
-async def _add_user(pool: asyncpg.Pool, name: str) -> UserRef:
-    uid = uuid7()
-    await pool.execute(
-        "INSERT INTO users (id, name, email, password_hash) VALUES ($1, $2, $3, 'x')", uid, name, f"{name}@example.com"
-    )
-    return UserRef(uid, name, f"{name}@example.com")
-
-
-class TestPostgresProjectStores(ProjectStoresContract):
+class TestPostgresProjectStores(PostgresStoreFixtures, ProjectStoresContract):
     @pytest.fixture
-    def projects_uow_factory(self, pool: asyncpg.Pool) -> Any:
-        return PostgresUnitOfWorkFactory(pool)
-
-    @pytest.fixture
-    def make_user(self, pool: asyncpg.Pool) -> Any:
-        return lambda name: _add_user(pool, name)
+    def projects_uow_factory(self, uow_factory: Any) -> Any:
+        return uow_factory
 
 
-async def test_user_directory(pool: asyncpg.Pool) -> None:
-    alice = await _add_user(pool, "alice")
-    directory = PostgresUserDirectory(pool)
-    assert await directory.by_name("alice") == alice
-    assert await directory.by_name("nobody") is None
-    assert await directory.by_ids({alice.id, uuid7()}) == {alice.id: alice}
+class TestPostgresProjectAdapters(PostgresStoreFixtures):
+    async def test_user_directory(self, pool: asyncpg.Pool) -> None:
+        alice = await add_user(pool, "alice")
+        directory = PostgresUserDirectory(pool)
+        assert await directory.by_name("alice") == alice
+        assert await directory.by_name("nobody") is None
+        assert await directory.by_ids({alice.id, uuid7()}) == {alice.id: alice}
 
 
-async def test_plaintext_webhook_secret_from_an_older_corral_is_sealed_once(pool: asyncpg.Pool) -> None:
-    """Migration 053: a row with the legacy plain-text secret reads as UNSEALED_SECRET (never as "no secret",
-    which would send deliveries unsigned) until the start-up step seals it and clears the plain text."""
-    from corral.core.projects.model import UNSEALED_SECRET
-    from corral.core.projects.webhook_seal import WebhookSecretSealer, seal_plaintext_webhook_secrets
-    from corral.fakes.clock import FakeClock
-    from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
+    async def test_plaintext_webhook_secret_from_an_older_corral_is_sealed_once(self, pool: asyncpg.Pool) -> None:
+        """Migration 053: a row with the legacy plain-text secret reads as UNSEALED_SECRET (never as "no secret",
+        which would send deliveries unsigned) until the start-up step seals it and clears the plain text."""
+        from corral.core.projects.model import UNSEALED_SECRET
+        from corral.core.projects.webhook_seal import WebhookSecretSealer, seal_plaintext_webhook_secrets
+        from corral.fakes.clock import FakeClock
+        from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
 
-    owner = await _add_user(pool, "olduser")
-    project_id, hook_id = uuid7(), uuid7()
-    await pool.execute("INSERT INTO projects (id, owner_id, name) VALUES ($1, $2, 'legacy')", project_id, owner.id)
-    await pool.execute("INSERT INTO webhooks (id, project_id, url, events, secret) VALUES ($1, $2, $3, $4, $5)",
-                       hook_id, project_id, "https://example.com/h", ["push"], "plain-old")
-    factory = PostgresUnitOfWorkFactory(pool)
-    async with factory() as uow:
-        hook = await uow.webhooks.get(project_id, hook_id)
-        assert hook is not None and hook.secret == UNSEALED_SECRET
-        await uow.webhooks.update(hook)  # an update keeps the plain text for the sealing step
-        await uow.commit()
-    sealer = WebhookSecretSealer(FakeCipher(), FakeKeyWrapper(b"m" * 32))
-    clock = FakeClock()
-    assert await seal_plaintext_webhook_secrets(factory, sealer, clock) == 1
-    assert await seal_plaintext_webhook_secrets(factory, sealer, clock) == 0
-    row = await pool.fetchrow("SELECT * FROM webhooks WHERE id = $1", hook_id)
-    assert row["secret"] is None and b"plain-old" not in row["secret_sealed"]
-    async with factory() as uow:
-        hook = await uow.webhooks.get(project_id, hook_id)
-    assert hook is not None and sealer.open(hook_id, hook.secret) == "plain-old"
+        owner = await add_user(pool, "olduser")
+        project_id, hook_id = uuid7(), uuid7()
+        await pool.execute("INSERT INTO projects (id, owner_id, name) VALUES ($1, $2, 'legacy')", project_id, owner.id)
+        await pool.execute("INSERT INTO webhooks (id, project_id, url, events, secret) VALUES ($1, $2, $3, $4, $5)",
+                           hook_id, project_id, "https://example.com/h", ["push"], "plain-old")
+        factory = PostgresUnitOfWorkFactory(pool)
+        async with factory() as uow:
+            hook = await uow.webhooks.get(project_id, hook_id)
+            assert hook is not None and hook.secret == UNSEALED_SECRET
+            await uow.webhooks.update(hook)  # an update keeps the plain text for the sealing step
+            await uow.commit()
+        sealer = WebhookSecretSealer(FakeCipher(), FakeKeyWrapper(b"m" * 32))
+        clock = FakeClock()
+        assert await seal_plaintext_webhook_secrets(factory, sealer, clock) == 1
+        assert await seal_plaintext_webhook_secrets(factory, sealer, clock) == 0
+        row = await pool.fetchrow("SELECT * FROM webhooks WHERE id = $1", hook_id)
+        assert row["secret"] is None and b"plain-old" not in row["secret_sealed"]
+        async with factory() as uow:
+            hook = await uow.webhooks.get(project_id, hook_id)
+        assert hook is not None and sealer.open(hook_id, hook.secret) == "plain-old"

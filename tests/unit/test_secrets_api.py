@@ -7,11 +7,9 @@ import logging
 import uuid
 from urllib.parse import quote
 
-import attrs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from corral.core.errors import PermissionDenied, Unauthenticated
 from corral.core.secrets.envelope import Envelope
 from corral.core.secrets.service import SecretsService
 from corral.entrypoints.config import Settings
@@ -21,34 +19,10 @@ from corral.entrypoints.web.security import ProjectLookup, WebAuth
 from corral.fakes.clock import FakeClock
 from corral.fakes.secrets import FakeCipher, FakeKeyWrapper
 from tests.unit.secrets_support import audit, new_db
-from tests.unit.webstub import StubPlatform
+from tests.unit.webstub import HeaderAuth, StubPlatform
 
 VALUE = "pl41n-t3xt-VALUE-do-not-leak"
 PROJECT_ID = uuid.uuid4()
-
-
-@attrs.frozen
-class Caller:
-    user_id: uuid.UUID
-    name: str
-    perms: frozenset[str]
-
-
-class HeaderAuth:
-    """X-User: name; X-Perms: comma-separated permissions held everywhere."""
-
-    async def authenticate(self, request):
-        name = request.headers.get("X-User")
-        if not name:
-            return None
-        perms = frozenset(p for p in request.headers.get("X-Perms", "").split(",") if p)
-        return Caller(uuid.uuid5(uuid.NAMESPACE_DNS, name), name, perms)
-
-    async def authorize(self, request, principal, permission, project_id):
-        if principal is None:
-            raise Unauthenticated("authentication required")
-        if permission not in principal.perms:
-            raise PermissionDenied(f"lacks {permission}")
 
 
 class Lookup:

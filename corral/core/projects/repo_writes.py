@@ -56,6 +56,11 @@ def _glob(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
 
+def _ref(kind: str, name: str) -> str:
+    """The full ref of branch or tag ``name``."""
+    return f"refs/{'heads' if kind == 'branch' else 'tags'}/{name}"
+
+
 @attrs.frozen
 class FileEdit:
     """One file operation: ``create`` (refused if the file exists), ``update``/``delete`` (the file must exist and
@@ -113,6 +118,15 @@ class RepoWriter:
             if found is not None and found.email:
                 return found.email
         return f"{actor.name}@corral.invalid"
+
+    async def _guarded_move(self, project: Project, actor: Actor, update: RefUpdate, is_admin: bool, *,
+                            fast_forward: bool) -> bool:
+        """``_move`` once the branch protections allow ``update`` (PermissionDenied naming why they do not)."""
+        rules, bypassed = await self._policy(project, actor, is_admin)
+        why = refusal(rules, update, fast_forward=fast_forward)
+        if why is not None:
+            raise PermissionDenied(why)
+        return await self._move(project, actor, update, bypassed)
 
     async def _move(self, project: Project, actor: Actor, update: RefUpdate,
                     bypassed: list[tuple[BranchProtection, str]]) -> bool:
@@ -239,15 +253,10 @@ class RepoWriter:
         sha = await self.repos.resolve(project.repo_path, rev)
         if sha is None:
             raise NotFound(f"{rev!r} names no commit in {project.full_name}", field="from")
-        ref = f"refs/{'heads' if kind == 'branch' else 'tags'}/{name}"
+        ref = _ref(kind, name)
         if await self.repos.resolve(project.repo_path, ref) is not None:
             raise Conflict(f"{kind} {name!r} already exists", field="name")
-        rules, bypassed = await self._policy(project, actor, is_admin)
-        update = RefUpdate(ZERO_SHA, sha, ref)
-        why = refusal(rules, update, fast_forward=True)
-        if why is not None:
-            raise PermissionDenied(why)
-        if not await self._move(project, actor, update, bypassed):
+        if not await self._guarded_move(project, actor, RefUpdate(ZERO_SHA, sha, ref), is_admin, fast_forward=True):
             raise Conflict(f"{kind} {name!r} already exists", field="name")
         return sha
 
@@ -255,7 +264,7 @@ class RepoWriter:
                          expected: str | None = None) -> str:
         """Delete branch or tag ``name``; its last commit. The default branch and protected branches refuse."""
         self._writable(project)
-        ref = f"refs/{'heads' if kind == 'branch' else 'tags'}/{name}"
+        ref = _ref(kind, name)
         if kind == "branch" and name == project.default_branch:
             raise Conflict(f"{name!r} is the default branch; make another branch the default first",
                            detail={"reason": "default_branch"})
@@ -265,11 +274,6 @@ class RepoWriter:
         old = values[ref]
         if expected is not None and old != expected:
             raise Conflict(f"{kind} {name!r} moved meanwhile", detail={"reason": "ref_moved"})
-        rules, bypassed = await self._policy(project, actor, is_admin)
-        update = RefUpdate(old, ZERO_SHA, ref)
-        why = refusal(rules, update, fast_forward=False)
-        if why is not None:
-            raise PermissionDenied(why)
-        if not await self._move(project, actor, update, bypassed):
+        if not await self._guarded_move(project, actor, RefUpdate(old, ZERO_SHA, ref), is_admin, fast_forward=False):
             raise Conflict(f"{kind} {name!r} moved meanwhile; nothing was deleted", detail={"reason": "ref_moved"})
         return old

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from corral.core.errors import Unauthenticated
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "WEB_AUTH",
     "principal_of",
     "project_id_of",
+    "require_principal",
 ]
 
 PLATFORM: web.AppKey[Any] = web.AppKey("corral_platform")
@@ -46,6 +48,14 @@ DISPATCHED_PRINCIPAL: web.RequestKey[Any] = web.RequestKey("corral_dispatched_pr
 def principal_of(request: web.Request) -> Any | None:
     """The authenticated principal of the request (None for public/anonymous routes)."""
     return request.get(PRINCIPAL)
+
+
+def require_principal(request: web.Request) -> Any:
+    """The authenticated principal of a route that is never anonymous (the middleware has already refused)."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        raise Unauthenticated("authentication required")
+    return principal
 
 
 def project_id_of(request: web.Request) -> Any | None:

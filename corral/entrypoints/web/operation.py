@@ -251,6 +251,17 @@ def params_of(request: web.Request, cls: type[T]) -> T:
     return value
 
 
+def path_number(request: web.Request) -> int:
+    """The ``{number}`` path parameter (of an issue, merge request, pipeline...): a positive 32-bit integer."""
+    try:
+        value = int(request.match_info["number"])
+    except ValueError:
+        raise InvalidInput("number must be an integer", field="number") from None
+    if value < 1 or value > 2**31 - 1:
+        raise InvalidInput("number must be a positive integer", field="number")
+    return value
+
+
 def body_of(request: web.Request, cls: type[T]) -> T:
     """The parsed JSON body of the route (its declared ``body`` class)."""
     value = request.get(BODY)

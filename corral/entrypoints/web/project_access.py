@@ -24,10 +24,26 @@ from corral.core.projects.webhooks import WebhookService
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.web.git_sequence import ConnectionMemo
-from corral.entrypoints.web.keys import AUTH_CHALLENGE, PLATFORM, principal_of, project_id_of
+from corral.entrypoints.web.keys import AUTH_CHALLENGE, PLATFORM, principal_of, project_id_of, require_principal
 from corral.entrypoints.web.security import WebAuth
 
-__all__ = ["ProjectAwareLookup", "ProjectAwareWebAuth", "ProjectsKit", "actor_of", "can", "kit", "project_of"]
+__all__ = [
+    "PROJECT_PATH",
+    "PROJECT_READ",
+    "PROJECT_WRITE",
+    "ProjectAwareLookup",
+    "ProjectAwareWebAuth",
+    "ProjectsKit",
+    "actor_of",
+    "can",
+    "kit",
+    "project_of",
+]
+
+# the path of a project's routes, and the access of their reads (anonymous on a public project) and writes
+PROJECT_PATH = "/api/v1/projects/{owner}/{name}"
+PROJECT_READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
+PROJECT_WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
 
 _PROJECT: web.RequestKey[Project] = web.RequestKey("corral_project", Project)
 
@@ -65,9 +81,7 @@ def kit(request: web.Request) -> ProjectsKit:
 
 
 def actor_of(request: web.Request) -> Actor:
-    principal = principal_of(request)
-    if principal is None:
-        raise Unauthenticated("authentication required")
+    principal = require_principal(request)
     return Actor(principal.user_id, principal.name)
 
 

@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import attrs
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
+from corral.core.errors import NotFound
 from corral.entrypoints.config import Settings
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.routes.deploy import DeployKit
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 from tests.unit.deploy.world import make_world
-from tests.unit.webstub import StubPlatform
-
-
-@attrs.frozen
-class Caller:
-    user_id: uuid.UUID
-    name: str
-    perms: frozenset[str]
-
-
-class HeaderAuth:
-    async def authenticate(self, request):
-        name = request.headers.get("X-User")
-        if not name:
-            return None
-        perms = frozenset(p for p in request.headers.get("X-Perms", "").split(",") if p)
-        return Caller(uuid.uuid5(uuid.NAMESPACE_DNS, name), name, perms)
-
-    async def authorize(self, request, principal, permission, project_id):
-        if principal is None:
-            raise Unauthenticated("authentication required")
-        if permission not in principal.perms:
-            raise PermissionDenied(f"lacks {permission}")
+from tests.unit.webstub import HeaderAuth, StubPlatform
 
 
 @attrs.define

@@ -5,19 +5,11 @@ from __future__ import annotations
 import pytest
 
 from corral.contracts.deploy import DeployStoreContract
-from corral.core.ids import uuid7
-from corral.core.projects.ports import UserRef
 from corral.fakes.uow import InMemoryUnitOfWorkFactory
+from tests.helpers import InMemoryUsers
 
 
-class TestInMemoryDeployStore(DeployStoreContract):
+class TestInMemoryDeployStore(InMemoryUsers, DeployStoreContract):
     @pytest.fixture
     def deploy_uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()
-
-    @pytest.fixture
-    def make_user(self):
-        async def make(name: str) -> UserRef:
-            return UserRef(uuid7(), name, f"{name}@example.com")
-
-        return make

@@ -7,6 +7,7 @@ from corral.core.identity.service import SYSTEM, ensure_system_roles
 from corral.fakes.clock import FakeClock
 from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
 from corral.fakes.identity_uow import IdentityMemory
+from tests.unit.identity.webkit import identity_client
 
 
 @pytest.fixture
@@ -30,3 +31,11 @@ async def ids(memory, clock):
 @pytest.fixture
 def system():
     return SYSTEM
+
+
+@pytest.fixture
+async def web():
+    """(client, ids, memory) of an app over the in-memory identity services (``webkit.identity_client``)."""
+    client, ids, memory = await identity_client()
+    yield client, ids, memory
+    await client.close()

@@ -3,22 +3,9 @@ powerful account, minting a token for someone else, or by skipping a required se
 
 from __future__ import annotations
 
-import pytest
-
 from corral.core.identity.commands import Credentials, IdentitySettingsChanges, NewBinding, NewRole, NewToken, NewUser
 from corral.core.identity.service import SYSTEM
-from tests.unit.identity.webkit import PROJECT, PW, identity_client, user_with_token
-
-
-@pytest.fixture
-async def web():
-    client, ids, memory = await identity_client()
-    yield client, ids, memory
-    await client.close()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.unit.identity.webkit import PROJECT, PW, bearer, user_with_token
 
 
 async def _user_admin(ids, extra: list[str] | None = None) -> dict[str, str]:

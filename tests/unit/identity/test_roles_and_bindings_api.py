@@ -6,14 +6,7 @@ import pytest
 
 from corral.core.identity.commands import NewBinding, NewRole
 from corral.core.identity.service import SYSTEM
-from tests.unit.identity.webkit import PROJECT, identity_client, user_with_token
-
-
-@pytest.fixture
-async def web():
-    client, ids, memory = await identity_client()
-    yield client, ids, memory
-    await client.close()
+from tests.unit.identity.webkit import PROJECT, user_with_token
 
 
 async def _admin(ids) -> dict[str, str]:

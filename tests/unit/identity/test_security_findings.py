@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import aiohttp
 import attrs
-import punq
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from corral.core.identity.commands import Credentials, NewBinding, NewRole, NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
-from corral.core.identity.service import SYSTEM, ensure_system_roles
-from corral.core.notify.service import NotificationService
+from corral.core.identity.service import SYSTEM
 from corral.core.projects.commands import NewProject
 from corral.core.projects.model import Actor
 from corral.entrypoints.config import Settings
-from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
-from corral.entrypoints.web.app import create_app
-from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
 from corral.entrypoints.web.routes import ROUTE_TABLES
 from corral.entrypoints.web.routing import RouteTable
-from corral.entrypoints.web.security import WebAuth
-from corral.fakes.clock import FakeClock
-from corral.fakes.git import InMemoryGitRepositories
-from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
-from corral.fakes.objectstore import InMemoryObjectStore
 from corral.fakes.uow import InMemoryUnitOfWorkFactory
-from corral.fakes.webhooks import RecordingWebhookTransport
+from tests.unit.identity.webkit import projects_app
 
 PW = "correct horse battery"
 
@@ -42,20 +32,6 @@ async def _ws(request: web.Request) -> web.StreamResponse:
     await ws.send_str("hello")
     await ws.close()
     return ws
-
-
-@attrs.define
-class _Platform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory"))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
-
-    def register(self, key: object, instance: object) -> None:
-        self.container.register(key, instance=instance)
-
-    def resolve(self, key: object) -> object:
-        return self.container.resolve(key)
 
 
 @attrs.define
@@ -95,23 +71,9 @@ class World:
 
 @pytest.fixture
 async def world():
-    clock = FakeClock()
-    db = InMemoryUnitOfWorkFactory(clock=clock)
-    ids = IdentityServices(db, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
-                           totp_sealer=fake_totp_sealer())
-    await ensure_system_roles(db, clock)
-    platform = _Platform()
-    platform.register(IdentityServices, ids)
-    platform.register(WebAuth, IdentityWebAuth(ids, "https://corral.example"))
-    platform.app_hooks.append(install(ids))
-    platform.register(NotificationService, NotificationService(db, clock))
-    kit = build_kit(platform.settings, db, clock, InMemoryObjectStore(), UowUserDirectory(db),
-                    RecordingWebhookTransport(), InMemoryGitRepositories())
-    install_web(platform, kit)  # the project-aware WebAuth, and ownership into the identity core
-    platform.app_hooks.append(ws_routes.mount)
-    client = TestClient(TestServer(create_app(platform)))
-    await client.start_server()
-    yield World(client, ids, db, kit)
+    app = await projects_app(Settings(profile="memory"), hooks=[ws_routes.mount])
+    client = app.client
+    yield World(client, app.ids, app.db, app.kit)
     await client.close()
 
 

@@ -8,18 +8,7 @@ import pytest
 from corral.entrypoints.web.routes import auth as auth_routes
 from corral.entrypoints.web.routes import identity as identity_routes
 from corral.entrypoints.web.routing import UNDECLARED
-from tests.unit.identity.webkit import PW, identity_client, user_with_token
-
-
-@pytest.fixture
-async def web():
-    client, ids, memory = await identity_client()
-    yield client, ids, memory
-    await client.close()
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
+from tests.unit.identity.webkit import PW, bearer, user_with_token
 
 
 def test_every_identity_operation_is_typed() -> None:

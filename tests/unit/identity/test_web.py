@@ -7,13 +7,11 @@ import logging
 import re
 import uuid
 
-import pytest
-
 from corral.core.identity.catalogue import SYSTEM_ROLES
 from corral.core.identity.commands import NewToken
 from corral.core.identity.service import SYSTEM
 from corral.entrypoints.web.routing import spec_of
-from tests.unit.identity.webkit import PW, identity_client, user_with_token
+from tests.unit.identity.webkit import PW, user_with_token
 
 # The explicit allowlist of routes reachable without credentials. Adding one is a security decision.
 # Listings open to anonymous callers that show only what anyone may read (public projects).
@@ -56,13 +54,6 @@ def _routes(client):
             continue
         out.append((route.method, route.resource.canonical if route.resource else "", spec))
     return out
-
-
-@pytest.fixture
-async def web():
-    client, ids, memory = await identity_client()
-    yield client, ids, memory
-    await client.close()
 
 
 async def test_every_route_requires_authentication_unless_allowlisted(web):

@@ -2,19 +2,10 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
 from corral.entrypoints.commands.admin import read_password
 from corral.entrypoints.config import Settings
 from corral.entrypoints.identity_wiring import policy_from
 from tests.unit.identity.webkit import PW, identity_client, user_with_token
-
-
-@pytest.fixture
-async def web():
-    client, ids, memory = await identity_client()
-    yield client, ids, memory
-    await client.close()
 
 
 async def test_cookie_is_secure_when_the_public_url_is_https():

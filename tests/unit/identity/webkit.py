@@ -1,22 +1,33 @@
-"""An aiohttp app over the in-memory identity services, for web-layer tests."""
+"""An aiohttp app over the in-memory identity services, for web-layer tests (``identity_client``), and one with
+the projects domain and notifications wired as the platform wires them (``projects_app``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import attrs
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from corral.core.identity.commands import NewBinding, NewToken, NewUser
 from corral.core.identity.kit import IdentityServices
 from corral.core.identity.ports import AuthzCache
 from corral.core.identity.service import SYSTEM, ensure_system_roles
+from corral.core.notify.service import NotificationService
 from corral.entrypoints.config import Settings
+from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 from corral.fakes.clock import FakeClock
+from corral.fakes.git import InMemoryGitRepositories
 from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
 from corral.fakes.identity_uow import IdentityMemory
+from corral.fakes.objectstore import InMemoryObjectStore
+from corral.fakes.uow import InMemoryUnitOfWorkFactory
+from corral.fakes.webhooks import RecordingWebhookTransport
 from tests.unit.webstub import StubPlatform
 
 PROJECT = uuid.UUID("01900000-0000-7000-8000-000000000001")
@@ -56,6 +67,40 @@ async def identity_client(
     return client, ids, memory
 
 
+@attrs.define
+class ProjectsApp:
+    """A started test client over identity + projects + notifications on one in-memory database."""
+
+    client: TestClient
+    ids: IdentityServices
+    db: InMemoryUnitOfWorkFactory
+    kit: Any
+    repos: InMemoryGitRepositories
+
+
+async def projects_app(settings: Settings | None = None,
+                       hooks: Iterable[Callable[[web.Application], None]] = ()) -> ProjectsApp:
+    """The web stack over fakes wired as the platform wires it (``hooks`` are installed last); close its client."""
+    clock = FakeClock()
+    db = InMemoryUnitOfWorkFactory(clock=clock)
+    ids = IdentityServices(db, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
+                           totp_sealer=fake_totp_sealer())
+    await ensure_system_roles(db, clock)
+    platform = StubPlatform(settings=settings or Settings(profile="memory", validate_responses=True))
+    platform.register(IdentityServices, ids)
+    platform.register(WebAuth, IdentityWebAuth(ids, "https://corral.example"))
+    platform.app_hooks.append(install(ids))
+    platform.register(NotificationService, NotificationService(db, clock))
+    repos = InMemoryGitRepositories()
+    kit = build_kit(platform.settings, db, clock, InMemoryObjectStore(), UowUserDirectory(db),
+                    RecordingWebhookTransport(), repos)
+    install_web(platform, kit)  # the project-aware WebAuth, and ownership into the identity core
+    platform.app_hooks.extend(hooks)
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    return ProjectsApp(client, ids, db, kit, repos)
+
+
 async def user_with_token(ids: IdentityServices, name: str, *roles: str, scopes: list[str] | None = None,
                           admin: bool = False) -> str:
     await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW, admin=admin))
@@ -65,3 +110,7 @@ async def user_with_token(ids: IdentityServices, name: str, *roles: str, scopes:
     issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=scopes or sorted(held) or ["project:read"],
                                                       user=name))
     return issued.secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}

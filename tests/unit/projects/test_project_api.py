@@ -5,41 +5,15 @@ bodies and queries are parsed into their classes (wrong types, unknown fields an
 from __future__ import annotations
 
 import attrs
-import punq
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from corral.core.identity.commands import NewToken, NewUser
-from corral.core.identity.kit import IdentityServices
-from corral.core.identity.service import SYSTEM, ensure_system_roles
-from corral.core.notify.service import NotificationService
-from corral.entrypoints.config import Settings
-from corral.entrypoints.projects_wiring import UowUserDirectory, build_kit, install_web
-from corral.entrypoints.web.app import create_app
-from corral.entrypoints.web.identity_auth import IdentityWebAuth, install
-from corral.entrypoints.web.security import WebAuth
-from corral.fakes.clock import FakeClock
+from corral.core.identity.service import SYSTEM
 from corral.fakes.git import InMemoryGitRepositories
-from corral.fakes.identity_services import InMemoryAuthzCache, InMemoryPasswordHasher, fake_totp_sealer
-from corral.fakes.objectstore import InMemoryObjectStore
-from corral.fakes.uow import InMemoryUnitOfWorkFactory
-from corral.fakes.webhooks import RecordingWebhookTransport
+from tests.unit.identity.webkit import projects_app
 
 PW = "correct horse battery"
-
-
-@attrs.define
-class _Platform:
-    settings: Settings = attrs.field(factory=lambda: Settings(profile="memory", validate_responses=True))
-    container: punq.Container = attrs.field(factory=punq.Container)
-    health_checks: dict = attrs.field(factory=dict)
-    app_hooks: list = attrs.field(factory=list)
-
-    def register(self, key: object, instance: object) -> None:
-        self.container.register(key, instance=instance)
-
-    def resolve(self, key: object) -> object:
-        return self.container.resolve(key)
 
 
 @attrs.define
@@ -51,29 +25,15 @@ class Api:
 
 @pytest.fixture
 async def api():
-    clock = FakeClock()
-    db = InMemoryUnitOfWorkFactory(clock=clock)
-    ids = IdentityServices(db, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
-                           totp_sealer=fake_totp_sealer())
-    await ensure_system_roles(db, clock)
-    platform = _Platform()
-    platform.register(IdentityServices, ids)
-    platform.register(WebAuth, IdentityWebAuth(ids, "https://corral.example"))
-    platform.app_hooks.append(install(ids))
-    platform.register(NotificationService, NotificationService(db, clock))
-    repos = InMemoryGitRepositories()
-    kit = build_kit(platform.settings, db, clock, InMemoryObjectStore(), UowUserDirectory(db),
-                    RecordingWebhookTransport(), repos)
-    install_web(platform, kit)
-    client = TestClient(TestServer(create_app(platform)))
-    await client.start_server()
+    app = await projects_app()
+    client, ids = app.client, app.ids
     for name in ("alice", "bob"):  # bob is only named in push allowlists
         await ids.users.create(SYSTEM, NewUser(name=name, email=f"{name}@example.com", password=PW,
                                                admin=name == "alice"))
     user = await ids.users.get("alice")
     held = await ids.authorizer.user_permissions(user.id, None)
     issued = await ids.tokens.create(SYSTEM, NewToken(name="t", scopes=sorted(held), user="alice"))
-    yield Api(client, {"Authorization": f"Bearer {issued.secret}"}, repos)
+    yield Api(client, {"Authorization": f"Bearer {issued.secret}"}, app.repos)
     await client.close()
 
 

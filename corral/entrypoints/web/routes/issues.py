@@ -9,7 +9,6 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-from corral.core.errors import InvalidInput
 from corral.core.pagination import Page
 from corral.core.projects.commands import (
     IssueChanges,
@@ -24,7 +23,10 @@ from corral.core.projects.model import Comment, Issue, MergeRequest, Review
 from corral.core.projects.payloads import comment_json, commit_json, issue_json, mr_json, review_json
 from corral.core.projects.ports import UserRef
 from corral.entrypoints.web.jsonio import json_response
-from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
+from corral.entrypoints.web.operation import PageParams, body_of, params_of, path_number, query_param
+from corral.entrypoints.web.project_access import PROJECT_PATH as BASE
+from corral.entrypoints.web.project_access import PROJECT_READ as _READ
+from corral.entrypoints.web.project_access import PROJECT_WRITE as _WRITE
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.routes.repo import comparison_json
 from corral.entrypoints.web.routing import RouteTable
@@ -42,9 +44,6 @@ __all__ = ["routes"]
 
 routes = RouteTable(tag="issues")
 
-BASE = "/api/v1/projects/{owner}/{name}"
-_READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
-_WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
 
 
 @attrs.frozen
@@ -62,16 +61,6 @@ class MergeRequestQuery(PageParams):
 
     status: Literal["open", "merged", "closed", "all"] | None = query_param(
         doc="open, merged, closed or all (default: all)")
-
-
-def _number(request: web.Request) -> int:
-    try:
-        value = int(request.match_info["number"])
-    except ValueError:
-        raise InvalidInput("number must be an integer", field="number") from None
-    if value < 1 or value > 2**31 - 1:
-        raise InvalidInput("number must be a positive integer", field="number")
-    return value
 
 
 async def _users(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, UserRef]:
@@ -124,21 +113,21 @@ async def list_issues(request: web.Request) -> web.StreamResponse:
 
 @routes.get(f"{BASE}/issues/{{number}}", summary="One issue", **_READ, params=None, response=IssueOut)
 async def get_issue(request: web.Request) -> web.StreamResponse:
-    issue = await kit(request).issues.get(await project_of(request), _number(request))
+    issue = await kit(request).issues.get(await project_of(request), path_number(request))
     return json_response((await _issue_out(request, [issue]))[0])
 
 
 @routes.patch(f"{BASE}/issues/{{number}}", summary="Edit an issue; status open/closed reopens or closes it",
               **_WRITE, params=None, body=IssueChanges, response=IssueOut)
 async def update_issue(request: web.Request) -> web.StreamResponse:
-    issue = await kit(request).issues.update(actor_of(request), await project_of(request), _number(request),
+    issue = await kit(request).issues.update(actor_of(request), await project_of(request), path_number(request),
                                              body_of(request, IssueChanges))
     return json_response((await _issue_out(request, [issue]))[0])
 
 
 @routes.post(f"{BASE}/issues/{{number}}/close", summary="Close an issue", **_WRITE, params=None, response=IssueOut)
 async def close_issue(request: web.Request) -> web.StreamResponse:
-    issue = await kit(request).issues.update(actor_of(request), await project_of(request), _number(request),
+    issue = await kit(request).issues.update(actor_of(request), await project_of(request), path_number(request),
                                              IssueChanges(status="closed"))
     return json_response((await _issue_out(request, [issue]))[0])
 
@@ -146,7 +135,7 @@ async def close_issue(request: web.Request) -> web.StreamResponse:
 @routes.post(f"{BASE}/issues/{{number}}/reopen", summary="Reopen an issue", **_WRITE, params=None,
              response=IssueOut)
 async def reopen_issue(request: web.Request) -> web.StreamResponse:
-    issue = await kit(request).issues.update(actor_of(request), await project_of(request), _number(request),
+    issue = await kit(request).issues.update(actor_of(request), await project_of(request), path_number(request),
                                              IssueChanges(status="open"))
     return json_response((await _issue_out(request, [issue]))[0])
 
@@ -155,7 +144,7 @@ async def reopen_issue(request: web.Request) -> web.StreamResponse:
             params=PageParams, response=Page[CommentOut])
 async def list_issue_comments(request: web.Request) -> web.StreamResponse:
     q = params_of(request, PageParams)
-    page = await kit(request).issues.comments(await project_of(request), _number(request), limit=q.limit,
+    page = await kit(request).issues.comments(await project_of(request), path_number(request), limit=q.limit,
                                               cursor=q.cursor)
     return json_response({"items": await _comments_out(request, page.items), "next_cursor": page.next_cursor})
 
@@ -163,7 +152,7 @@ async def list_issue_comments(request: web.Request) -> web.StreamResponse:
 @routes.post(f"{BASE}/issues/{{number}}/comments", summary="Comment on an issue", **_WRITE, params=None,
              body=NewComment, response=CommentOut, status=201)
 async def comment_issue(request: web.Request) -> web.StreamResponse:
-    comment = await kit(request).issues.comment(actor_of(request), await project_of(request), _number(request),
+    comment = await kit(request).issues.comment(actor_of(request), await project_of(request), path_number(request),
                                                 body_of(request, NewComment))
     return json_response((await _comments_out(request, [comment]))[0], status=201)
 
@@ -191,14 +180,14 @@ async def list_mrs(request: web.Request) -> web.StreamResponse:
             **_READ, params=None,
             response=MergeRequestOut)
 async def get_mr(request: web.Request) -> web.StreamResponse:
-    mr = await kit(request).merge_requests.get(await project_of(request), _number(request))
+    mr = await kit(request).merge_requests.get(await project_of(request), path_number(request))
     return json_response((await _mr_out(request, [mr], mergeability=True))[0])
 
 
 @routes.patch(f"{BASE}/merge-requests/{{number}}", summary="Edit, close (status closed) or reopen a merge request",
               **_WRITE, params=None, body=MergeRequestChanges, response=MergeRequestOut)
 async def update_mr(request: web.Request) -> web.StreamResponse:
-    mr = await kit(request).merge_requests.update(actor_of(request), await project_of(request), _number(request),
+    mr = await kit(request).merge_requests.update(actor_of(request), await project_of(request), path_number(request),
                                                   body_of(request, MergeRequestChanges))
     return json_response((await _mr_out(request, [mr]))[0])
 
@@ -206,14 +195,14 @@ async def update_mr(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/merge-requests/{{number}}/diff", summary="What merging would change", **_READ, params=None,
             response=ComparisonOut)
 async def mr_diff(request: web.Request) -> web.StreamResponse:
-    diff = await kit(request).merge_requests.diff(await project_of(request), _number(request))
+    diff = await kit(request).merge_requests.diff(await project_of(request), path_number(request))
     return json_response(comparison_json(diff))
 
 
 @routes.get(f"{BASE}/merge-requests/{{number}}/commits", summary="The commits a merge request brings, oldest first",
             **_READ, params=None, response=Page[CommitOut])
 async def mr_commits(request: web.Request) -> web.StreamResponse:
-    found = await kit(request).merge_requests.commits(await project_of(request), _number(request))
+    found = await kit(request).merge_requests.commits(await project_of(request), path_number(request))
     return json_response({"items": [commit_json(c) for c in found], "next_cursor": None})
 
 
@@ -221,7 +210,7 @@ async def mr_commits(request: web.Request) -> web.StreamResponse:
             summary="The files a merge request changes, with additions and deletions per file", **_READ, params=None,
             response=Page[FileChangeOut])
 async def mr_files(request: web.Request) -> web.StreamResponse:
-    diff = await kit(request).merge_requests.diff(await project_of(request), _number(request))
+    diff = await kit(request).merge_requests.diff(await project_of(request), path_number(request))
     return json_response({"items": comparison_json(diff)["files"], "next_cursor": None})
 
 
@@ -229,7 +218,7 @@ async def mr_files(request: web.Request) -> web.StreamResponse:
             params=PageParams, response=Page[CommentOut])
 async def list_mr_comments(request: web.Request) -> web.StreamResponse:
     q = params_of(request, PageParams)
-    page = await kit(request).merge_requests.comments(await project_of(request), _number(request), limit=q.limit,
+    page = await kit(request).merge_requests.comments(await project_of(request), path_number(request), limit=q.limit,
                                                       cursor=q.cursor)
     return json_response({"items": await _comments_out(request, page.items), "next_cursor": page.next_cursor})
 
@@ -238,14 +227,14 @@ async def list_mr_comments(request: web.Request) -> web.StreamResponse:
              params=None, body=NewComment, response=CommentOut, status=201)
 async def comment_mr(request: web.Request) -> web.StreamResponse:
     comment = await kit(request).merge_requests.comment(actor_of(request), await project_of(request),
-                                                        _number(request), body_of(request, NewComment))
+                                                        path_number(request), body_of(request, NewComment))
     return json_response((await _comments_out(request, [comment]))[0], status=201)
 
 
 @routes.get(f"{BASE}/merge-requests/{{number}}/reviews", summary="Reviews of a merge request", **_READ,
             params=None, response=Page[ReviewOut])
 async def list_reviews(request: web.Request) -> web.StreamResponse:
-    reviews = await kit(request).merge_requests.reviews(await project_of(request), _number(request))
+    reviews = await kit(request).merge_requests.reviews(await project_of(request), path_number(request))
     return json_response({"items": await _reviews_out(request, reviews), "next_cursor": None})
 
 
@@ -253,7 +242,7 @@ async def list_reviews(request: web.Request) -> web.StreamResponse:
              **_WRITE, params=None, body=NewReview, response=ReviewOut, status=201)
 async def review_mr(request: web.Request) -> web.StreamResponse:
     review = await kit(request).merge_requests.review(actor_of(request), await project_of(request),
-                                                      _number(request), body_of(request, NewReview))
+                                                      path_number(request), body_of(request, NewReview))
     return json_response((await _reviews_out(request, [review]))[0], status=201)
 
 
@@ -265,6 +254,6 @@ async def merge_mr(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     options = body_of(request, MergeOptions)
     is_admin = options.delete_source_branch and await can(request, "project:admin", project)
-    mr = await kit(request).merge_requests.merge(actor_of(request), project, _number(request), options,
+    mr = await kit(request).merge_requests.merge(actor_of(request), project, path_number(request), options,
                                                  is_admin=is_admin)
     return json_response((await _mr_out(request, [mr]))[0])

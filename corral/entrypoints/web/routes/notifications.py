@@ -8,13 +8,13 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-from corral.core.errors import InvalidInput, Unauthenticated
+from corral.core.errors import InvalidInput
 from corral.core.notify.commands import PreferencesUpdate
 from corral.core.notify.model import Notification, Preferences
 from corral.core.notify.service import NotificationService
 from corral.core.pagination import Page
 from corral.entrypoints.web.jsonio import json_response
-from corral.entrypoints.web.keys import PLATFORM, principal_of
+from corral.entrypoints.web.keys import PLATFORM, require_principal
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.notify import NotificationOut, PreferencesOut, UnreadCountOut
@@ -34,13 +34,6 @@ class NotificationQuery(PageParams):
 def _service(request: web.Request) -> NotificationService:
     service: NotificationService = request.app[PLATFORM].resolve(NotificationService)
     return service
-
-
-def _actor(request: web.Request) -> Any:
-    principal = principal_of(request)
-    if principal is None:
-        raise Unauthenticated("authentication required")
-    return principal
 
 
 def _render(n: Notification) -> dict[str, Any]:
@@ -63,7 +56,7 @@ def _render_prefs(p: Preferences) -> dict[str, Any]:
             params=NotificationQuery, response=Page[NotificationOut])
 async def list_notifications(request: web.Request) -> web.StreamResponse:
     q = params_of(request, NotificationQuery)
-    page = await _service(request).list(_actor(request), status=q.status, channel=q.channel, limit=q.limit,
+    page = await _service(request).list(require_principal(request), status=q.status, channel=q.channel, limit=q.limit,
                                         cursor=q.cursor)
     return json_response({"items": [_render(n) for n in page.items], "next_cursor": page.next_cursor})
 
@@ -71,7 +64,7 @@ async def list_notifications(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/notifications/unread-count", summary="How many in-app notifications the caller has not read",
             account=True, params=None, response=UnreadCountOut)
 async def unread_count(request: web.Request) -> web.StreamResponse:
-    return json_response({"count": await _service(request).unread_count(_actor(request))})
+    return json_response({"count": await _service(request).unread_count(require_principal(request))})
 
 
 @routes.post("/api/v1/notifications/{id}/read", summary="Mark one of the caller's in-app notifications read",
@@ -81,17 +74,17 @@ async def mark_read(request: web.Request) -> web.StreamResponse:
         notification_id = uuid.UUID(request.match_info["id"])
     except ValueError:
         raise InvalidInput("id must be a notification id (a UUID)", field="id") from None
-    return json_response(_render(await _service(request).mark_read(_actor(request), notification_id)))
+    return json_response(_render(await _service(request).mark_read(require_principal(request), notification_id)))
 
 
 @routes.get("/api/v1/notification-preferences", summary="The caller's notification preferences", account=True,
             params=None, response=PreferencesOut)
 async def get_preferences(request: web.Request) -> web.StreamResponse:
-    return json_response(_render_prefs(await _service(request).preferences(_actor(request))))
+    return json_response(_render_prefs(await _service(request).preferences(require_principal(request))))
 
 
 @routes.put("/api/v1/notification-preferences", summary="Replace the caller's notification preferences",
             account=True, params=None, body=PreferencesUpdate, response=PreferencesOut)
 async def put_preferences(request: web.Request) -> web.StreamResponse:
-    prefs = await _service(request).set_preferences(_actor(request), body_of(request, PreferencesUpdate))
+    prefs = await _service(request).set_preferences(require_principal(request), body_of(request, PreferencesUpdate))
     return json_response(_render_prefs(prefs))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from corral.core.errors import NotFound, Unauthenticated
+from corral.core.errors import NotFound
 from corral.core.observe.alerts import Actor
 from corral.core.observe.commands import AlertRuleChanges, NewAlertRule
 from corral.core.observe.model import AlertRule, LogItem, SpanItem
@@ -22,7 +22,14 @@ from corral.core.pagination import Page, clamp_limit
 from corral.entrypoints.observe_runtime import ObserveRuntime
 from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.jsonio import json_response
-from corral.entrypoints.web.keys import PLATFORM, PROJECT_LOOKUP, WEB_AUTH, principal_of, project_id_of
+from corral.entrypoints.web.keys import (
+    PLATFORM,
+    PROJECT_LOOKUP,
+    WEB_AUTH,
+    principal_of,
+    project_id_of,
+    require_principal,
+)
 from corral.entrypoints.web.operation import body_of, params_of
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.observe import (
@@ -226,9 +233,7 @@ async def _rule_out(rt: ObserveRuntime, rule: AlertRule) -> AlertRuleOut:
 
 
 def _actor(request: web.Request) -> Actor:
-    principal = principal_of(request)
-    if principal is None:
-        raise Unauthenticated("authentication required")
+    principal = require_principal(request)
     return Actor(user_id=principal.user_id, name=getattr(principal, "name", "unknown"), ip_addr=client_ip(request))
 
 

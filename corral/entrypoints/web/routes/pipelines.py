@@ -19,7 +19,7 @@ from corral.core.pipelines.service import PipelineDetail, PipelineService
 from corral.core.projects.model import Project
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.keys import PLATFORM
-from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
+from corral.entrypoints.web.operation import PageParams, body_of, params_of, path_number, query_param
 from corral.entrypoints.web.project_access import actor_of, project_of
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.pipelines import (
@@ -135,16 +135,6 @@ def _service(request: web.Request) -> PipelineService:
     return found
 
 
-def _number(request: web.Request) -> int:
-    try:
-        value = int(request.match_info["number"])
-    except ValueError:
-        raise InvalidInput("number must be an integer", field="number") from None
-    if value < 1 or value > 2**31 - 1:
-        raise InvalidInput("number must be a positive integer", field="number")
-    return value
-
-
 def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -191,14 +181,14 @@ async def create_pipeline(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/{{number}}", summary="One pipeline with its workflows and steps", **_READ, params=None,
             response=PipelineDetailOut)
 async def get_pipeline(request: web.Request) -> web.StreamResponse:
-    return await _detail(request, await project_of(request), _number(request))
+    return await _detail(request, await project_of(request), path_number(request))
 
 
 @routes.post(f"{BASE}/{{number}}/cancel", summary="Cancel a pipeline: everything it runs is stopped at once",
              **_RUN, params=None, response=PipelineDetailOut)
 async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
-    pipeline = await _service(request).cancel(actor_of(request), project, _number(request))
+    pipeline = await _service(request).cancel(actor_of(request), project, path_number(request))
     return await _detail(request, project, pipeline.number)
 
 
@@ -211,7 +201,7 @@ async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
 async def restart_pipeline(request: web.Request) -> web.StreamResponse:
     body = body_of(request, RestartPipeline)
     project = await project_of(request)
-    pipeline = await _service(request).restart(actor_of(request), project, _number(request), body.step)
+    pipeline = await _service(request).restart(actor_of(request), project, path_number(request), body.step)
     return await _detail(request, project, pipeline.number, 201)
 
 
@@ -231,7 +221,7 @@ async def step_log(request: web.Request) -> web.StreamResponse:
     after = 0
     if sse and request.headers.get("Last-Event-ID", "").strip().isdigit():
         after = int(request.headers["Last-Event-ID"].strip())
-    lines = await _service(request).log_lines(project, _number(request), request.match_info["step"], after=after,
+    lines = await _service(request).log_lines(project, path_number(request), request.match_info["step"], after=after,
                                               workflow=q.workflow, wait=sse)
     if not sse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})

@@ -22,6 +22,7 @@ from corral.core.projects.model import BranchProtection, Project
 from corral.core.projects.payloads import delivery_json, project_json, webhook_json
 from corral.entrypoints.web.jsonio import json_response, page_response
 from corral.entrypoints.web.operation import PageParams, body_of, params_of
+from corral.entrypoints.web.project_access import PROJECT_PATH as BASE
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.projects import (
@@ -37,7 +38,6 @@ __all__ = ["routes"]
 routes = RouteTable(tag="projects")
 log = logging.getLogger("corral.projects")
 
-BASE = "/api/v1/projects/{owner}/{name}"
 
 
 def _render(request: web.Request, project: Project) -> dict[str, Any]:

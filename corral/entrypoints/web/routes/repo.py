@@ -15,6 +15,8 @@ from corral.core.pagination import Page
 from corral.core.projects.payloads import commit_json
 from corral.entrypoints.web.jsonio import json_response, page_response
 from corral.entrypoints.web.operation import PageParams, params_of, query_param
+from corral.entrypoints.web.project_access import PROJECT_PATH as BASE
+from corral.entrypoints.web.project_access import PROJECT_READ as _READ
 from corral.entrypoints.web.project_access import kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.projects import (
@@ -32,8 +34,6 @@ __all__ = ["comparison_json", "routes"]
 
 routes = RouteTable(tag="repository")
 
-BASE = "/api/v1/projects/{owner}/{name}"
-_READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
 
 
 @attrs.frozen

@@ -26,6 +26,9 @@ from corral.core.projects.payloads import commit_json
 from corral.core.projects.repo_writes import FileEdit, RepoWriter
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.operation import body_of, params_of, query_param
+from corral.entrypoints.web.project_access import PROJECT_PATH as BASE
+from corral.entrypoints.web.project_access import PROJECT_READ as _READ
+from corral.entrypoints.web.project_access import PROJECT_WRITE as _WRITE
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.projects import (
@@ -40,9 +43,6 @@ __all__ = ["routes"]
 
 routes = RouteTable(tag="repository")
 
-BASE = "/api/v1/projects/{owner}/{name}"
-_READ: dict[str, Any] = {"permission": "project:read", "project": "path", "anonymous": True}
-_WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
 MAX_CONTENT_BYTES = 10 * 1024 * 1024  # a file's bytes answered in JSON (larger: content null, truncated true:
 # read it from .../repo/raw/{ref}/{path})
 

@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from corral.core.errors import InvalidInput, Unauthenticated
+from corral.core.errors import InvalidInput
 from corral.core.pagination import Page
 from corral.core.secrets.commands import PutSecret, SecretVersions
 from corral.core.secrets.model import SecretScope
 from corral.core.secrets.service import SecretsService
 from corral.entrypoints.web.jsonio import ExpectedValue, converter, json_response
-from corral.entrypoints.web.keys import PLATFORM, principal_of, project_id_of
+from corral.entrypoints.web.keys import PLATFORM, project_id_of, require_principal
 from corral.entrypoints.web.operation import body_of, params_of, query_param
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.secrets import SecretOut, SecretWrittenOut, secret_out, written_out
@@ -45,13 +45,6 @@ def _service(request: web.Request) -> SecretsService:
     return service
 
 
-def _actor(request: web.Request) -> Any:
-    principal = principal_of(request)
-    if principal is None:  # routes here are never anonymous; the middleware has already refused
-        raise Unauthenticated("authentication required")
-    return principal
-
-
 @attrs.frozen
 class DeleteSecretQuery:
     """What a DELETE removes: some versions (soft), the current one (soft, the default), or everything."""
@@ -75,7 +68,7 @@ def _secret(request: web.Request) -> str:
 
 
 async def _put(request: web.Request, project_id: uuid.UUID | None) -> web.StreamResponse:
-    info, created = await _service(request).put(_actor(request), project_id, _secret(request),
+    info, created = await _service(request).put(require_principal(request), project_id, _secret(request),
                                                 body_of(request, PutSecret))
     return json_response(written_out(info), status=201 if created else 200)
 
@@ -86,7 +79,7 @@ async def _list(request: web.Request, project_id: uuid.UUID | None) -> web.Strea
 
 
 async def _delete(request: web.Request, project_id: uuid.UUID | None) -> web.StreamResponse:
-    service, actor, query = _service(request), _actor(request), params_of(request, DeleteSecretQuery)
+    service, actor, query = _service(request), require_principal(request), params_of(request, DeleteSecretQuery)
     if query.purge:
         if query.versions is not None:
             raise InvalidInput("purge removes every version: do not name versions with it", field="versions")
@@ -99,7 +92,7 @@ async def _delete(request: web.Request, project_id: uuid.UUID | None) -> web.Str
 async def _versions_change(request: web.Request, project_id: uuid.UUID | None, verb: str) -> web.StreamResponse:
     """Undelete or destroy the versions named in the body, of a project's secret or (no project) a global one."""
     change = _service(request).undelete if verb == "undelete" else _service(request).destroy
-    info = await change(_actor(request), project_id, _secret(request), body_of(request, SecretVersions))
+    info = await change(require_principal(request), project_id, _secret(request), body_of(request, SecretVersions))
     return json_response(secret_out(info))
 
 

@@ -87,18 +87,9 @@ class WorkflowOut:
 
 
 @attrs.frozen
-class PipelineDetailOut:
+class PipelineDetailOut(PipelineOut):
     """A pipeline with its workflows and steps; ``errors`` say why it could not run."""
 
-    number: int
-    status: str
-    event: str
-    ref: str
-    commit_sha: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    parent: int | None
     branch: str
     triggered_by: str | None
     errors: list[str]
