@@ -181,14 +181,14 @@ async def create_pipeline(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/{{number}}", summary="One pipeline with its workflows and steps", **_READ, params=None,
             response=PipelineDetailOut)
 async def get_pipeline(request: web.Request) -> web.StreamResponse:
-    return await _detail(request, await project_of(request), path_number(request))
+    return await _detail(request, await project_of(request), pathpath_number(request))
 
 
 @routes.post(f"{BASE}/{{number}}/cancel", summary="Cancel a pipeline: everything it runs is stopped at once",
              **_RUN, params=None, response=PipelineDetailOut)
 async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
-    pipeline = await _service(request).cancel(actor_of(request), project, path_number(request))
+    pipeline = await _service(request).cancel(actor_of(request), project, pathpath_number(request))
     return await _detail(request, project, pipeline.number)
 
 
@@ -201,7 +201,7 @@ async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
 async def restart_pipeline(request: web.Request) -> web.StreamResponse:
     body = body_of(request, RestartPipeline)
     project = await project_of(request)
-    pipeline = await _service(request).restart(actor_of(request), project, path_number(request), body.step)
+    pipeline = await _service(request).restart(actor_of(request), project, pathpath_number(request), body.step)
     return await _detail(request, project, pipeline.number, 201)
 
 
@@ -221,7 +221,7 @@ async def step_log(request: web.Request) -> web.StreamResponse:
     after = 0
     if sse and request.headers.get("Last-Event-ID", "").strip().isdigit():
         after = int(request.headers["Last-Event-ID"].strip())
-    lines = await _service(request).log_lines(project, path_number(request), request.match_info["step"], after=after,
+    lines = await _service(request).log_lines(project, pathpath_number(request), request.match_info["step"], after=after,
                                               workflow=q.workflow, wait=sse)
     if not sse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
@@ -275,7 +275,7 @@ _BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
                         "(whether they succeeded or failed); `name` is the file's path in the workspace. Expired "
                         "artifacts are deleted.")
 async def list_artifacts(request: web.Request) -> web.StreamResponse:
-    found = await _service(request).artifacts(await project_of(request), _number(request))
+    found = await _service(request).artifacts(await project_of(request), path_number(request))
     return json_response({"items": [{"name": a.name, "size": a.size, "step": a.step,
                                      "expires_at": _ts(a.expires_at)} for a in found]})
 
@@ -286,7 +286,7 @@ async def list_artifacts(request: web.Request) -> web.StreamResponse:
                         "none of that name or it expired.")
 async def get_artifact(request: web.Request) -> web.StreamResponse:
     name = request.match_info["artifact"]
-    artifact, chunks = await _service(request).artifact(await project_of(request), _number(request), name)
+    artifact, chunks = await _service(request).artifact(await project_of(request), path_number(request), name)
     filename = posixpath.basename(artifact.name).replace('"', "")
     response = web.StreamResponse(headers={
         "Content-Type": "application/octet-stream", "Cache-Control": "private, no-store",
