@@ -181,14 +181,14 @@ async def create_pipeline(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/{{number}}", summary="One pipeline with its workflows and steps", **_READ, params=None,
             response=PipelineDetailOut)
 async def get_pipeline(request: web.Request) -> web.StreamResponse:
-    return await _detail(request, await project_of(request), pathpath_number(request))
+    return await _detail(request, await project_of(request), path_number(request))
 
 
 @routes.post(f"{BASE}/{{number}}/cancel", summary="Cancel a pipeline: everything it runs is stopped at once",
              **_RUN, params=None, response=PipelineDetailOut)
 async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
-    pipeline = await _service(request).cancel(actor_of(request), project, pathpath_number(request))
+    pipeline = await _service(request).cancel(actor_of(request), project, path_number(request))
     return await _detail(request, project, pipeline.number)
 
 
@@ -201,7 +201,7 @@ async def cancel_pipeline(request: web.Request) -> web.StreamResponse:
 async def restart_pipeline(request: web.Request) -> web.StreamResponse:
     body = body_of(request, RestartPipeline)
     project = await project_of(request)
-    pipeline = await _service(request).restart(actor_of(request), project, pathpath_number(request), body.step)
+    pipeline = await _service(request).restart(actor_of(request), project, path_number(request), body.step)
     return await _detail(request, project, pipeline.number, 201)
 
 
@@ -221,7 +221,7 @@ async def step_log(request: web.Request) -> web.StreamResponse:
     after = 0
     if sse and request.headers.get("Last-Event-ID", "").strip().isdigit():
         after = int(request.headers["Last-Event-ID"].strip())
-    lines = await _service(request).log_lines(project, pathpath_number(request), request.match_info["step"], after=after,
+    lines = await _service(request).log_lines(project, path_number(request), request.match_info["step"], after=after,
                                               workflow=q.workflow, wait=sse)
     if not sse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
