@@ -21,6 +21,7 @@ from corral.core.identity.ports import (
     TotpStore,
     UserStore,
 )
+from corral.core.agents.store import AgentSessionStore
 from corral.core.notify.ports import NotificationStore, PreferenceStore, RecipientDirectory
 from corral.core.outbox.ports import Outbox
 from corral.core.pipelines.store import PipelineStore
@@ -81,6 +82,8 @@ class UnitOfWork(Protocol):
     deploy: DeployStore
     # pipelines
     pipelines: PipelineStore
+    # agent sessions
+    agents: AgentSessionStore
 
     async def __aenter__(self) -> Self: ...
 

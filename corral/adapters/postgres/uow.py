@@ -36,6 +36,7 @@ from corral.adapters.postgres.notify import (
     PostgresRecipientDirectory,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
+from corral.adapters.postgres.agents import PostgresAgentSessionStore
 from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.projects import (
     PostgresBranchProtectionStore,
@@ -110,6 +111,8 @@ class PostgresUnitOfWork:
         self.deploy = PostgresDeployStore(conn)
         # pipelines
         self.pipelines = PostgresPipelineStore(conn)
+        # agent sessions
+        self.agents = PostgresAgentSessionStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:
