@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from corral.core.agents.store import AgentSessionStore
 from corral.core.audit.ports import AuditLog
 from corral.core.deploy.ports import DeployStore
 from corral.core.git.ports import PushIntentStore
@@ -21,7 +22,6 @@ from corral.core.identity.ports import (
     TotpStore,
     UserStore,
 )
-from corral.core.agents.store import AgentSessionStore
 from corral.core.notify.ports import NotificationStore, PreferenceStore, RecipientDirectory
 from corral.core.outbox.ports import Outbox
 from corral.core.pipelines.store import PipelineStore

@@ -17,6 +17,7 @@ import asyncpg
 from asyncpg.transaction import Transaction
 
 from corral.adapters.clock import SystemClock
+from corral.adapters.postgres.agents import PostgresAgentSessionStore
 from corral.adapters.postgres.audit import PostgresAuditLog
 from corral.adapters.postgres.deploy import PostgresDeployStore
 from corral.adapters.postgres.errors import CONNECTION_ERRORS, translate_errors, unavailable
@@ -36,7 +37,6 @@ from corral.adapters.postgres.notify import (
     PostgresRecipientDirectory,
 )
 from corral.adapters.postgres.outbox import PostgresOutbox
-from corral.adapters.postgres.agents import PostgresAgentSessionStore
 from corral.adapters.postgres.pipelines import PostgresPipelineStore
 from corral.adapters.postgres.projects import (
     PostgresBranchProtectionStore,

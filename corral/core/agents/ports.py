@@ -52,7 +52,8 @@ class ProviderEvent:
 class AgentProvider(Protocol):
     """An agent program run headless: its command, how to talk to it on stdin, how to read its output."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def command(self, launch: Launch) -> tuple[str, ...]: ...
 

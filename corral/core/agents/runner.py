@@ -8,7 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -16,17 +16,17 @@ import attrs
 from corral.core.agents.milestones import MilestoneTracker
 from corral.core.agents.model import AgentSession, AgentStatus, EventDraft, EventRole
 from corral.core.agents.ports import AgentGrant, AgentIdentity, AgentProvider, AgentRepository, Launch, ProviderEvent
-from corral.core.audit.model import AuditEntry
+from corral.core.agents.records import audit_session, finished_records, requester_of
+from corral.core.audit.context import bind_acting_session, reset_acting_session
 from corral.core.clock import Clock
-from corral.core.errors import Conflict, CorralError, NotFound
-from corral.core.ids import uuid7
-from corral.core.outbox import topics
+from corral.core.errors import Conflict, CorralError, InvalidTransition, NotFound
+from corral.core.identity.model import Principal
 from corral.core.projects.model import Project
 from corral.core.uow import UnitOfWorkFactory
 from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
 from corral.core.workloads.ports import Executor
 
-__all__ = ["AgentRunner", "LiveFeed", "RunnerSettings", "SESSION_LABEL"]
+__all__ = ["SESSION_LABEL", "AgentRunner", "LiveFeed", "RunnerSettings"]
 
 log = logging.getLogger("corral.agents")
 
@@ -92,6 +92,7 @@ class _Live:
     start_head: str | None = None
     pending: list[str] = attrs.field(factory=list)  # messages that came after the input was closed
     milestones: list[str] = attrs.field(factory=list)
+    stopper: asyncio.Future[None] | None = None  # the stop a cap started
 
 
 def _clip(text: str, limit: int = _MAX_CONTENT) -> str:
@@ -244,6 +245,7 @@ class AgentRunner:
 
     async def _run(self, live: _Live) -> None:
         session = live.session
+        bind_acting_session(session.id)  # this task's audit rows (merge request, revocations, end) name it
         status: ExitStatus | None = None
         error: str | None = None
         heartbeat: asyncio.Task[None] | None = None
@@ -446,7 +448,7 @@ class AgentRunner:
             cap = f"the agent spent ${spent:.4f}, over its limit of ${session.max_cost_usd:.2f}"
         if cap is not None and live.cap_error is None:
             live.cap_error = cap
-            asyncio.ensure_future(self.executor.stop(handle, 5.0))
+            live.stopper = asyncio.ensure_future(self.executor.stop(handle, 5.0))
             return
         if event.kind == "result":
             async with live.lock:
@@ -533,33 +535,42 @@ class AgentRunner:
         return number
 
     async def _resume_pending(self, live: _Live) -> None:
-        from corral.core.agents.service import resume_session  # a resume reuses the service's path
-
         text = "\n\n".join(live.pending)
         try:
-            await resume_session(self, live.session.id, text)
+            await self.resume(live.session.id, text)
         except CorralError as exc:
             await self._events(live.session.id, [EventDraft(
                 type="message", role=EventRole.SYSTEM, content=f"the queued message could not resume: {exc}")])
 
-
-async def finished_records(uow: Any, session: AgentSession, now: datetime) -> None:
-    """The audit row and the agent_completed notification of a session that ended (same transaction)."""
-    project = await uow.projects.get(session.project_id)
-    actor_id = session.agent_user_id or session.requester_id
-    actor_name = session.agent_user_name or session.requester_name
-    await uow.audit.record(AuditEntry(
-        id=uuid7(), actor_id=actor_id, actor_name=actor_name, action="agent_session.finish",
-        resource="agent_session", created_at=now, resource_id=session.id, project_id=session.project_id,
-        detail={"session_id": str(session.id), "status": session.status.value, "error": session.error,
-                "cost_usd": session.cost_usd, "turns": session.turns, "merge_request": session.merge_request,
-                "delegator": session.requester_name}))
-    await uow.outbox.add(topics.AGENT_COMPLETED, {
-        "project": project.full_name if project is not None else None, "project_id": str(session.project_id),
-        "agent": session.agent_user_name, "outcome": session.status.value,
-        "title": session.prompt.strip().splitlines()[0][:120] if session.prompt.strip() else None,
-        "session_id": str(session.id), "id": str(session.id), "user_ids": [str(session.requester_id)],
-        "actor_id": str(actor_id), "notify_actor": True, "error": session.error,
-        "cost_usd": session.cost_usd, "merge_request": session.merge_request,
-        "dedupe_key": f"agent_completed:{session.id}:{session.runs}",
-    }, project_id=session.project_id)
+    async def resume(self, session_id: uuid.UUID, text: str, actor: Principal | None = None) -> AgentSession:
+        """Run a finished session again with ``text`` (the provider's resume): a new delegation and token for the
+        same agent user, expiring after the session's timeout."""
+        async with self.uow_factory() as uow:
+            session = await uow.agents.get(session_id)
+        if session is None:
+            raise NotFound(f"no agent session {session_id}")
+        if not session.status.finished:
+            raise InvalidTransition(f"the session is {session.status.value}: it cannot be resumed")
+        now = self.clock.now()
+        expires_at = now + timedelta(seconds=session.timeout_seconds)
+        bound = bind_acting_session(session.id)
+        try:
+            grant = await self.identity.provision(requester_of(session), session.id, session.project_id,
+                                                    session.permissions, expires_at, session.agent_user_id)
+        finally:
+            reset_acting_session(bound)
+        pending = session.moved(AgentStatus.PENDING, expires_at=expires_at, finished_at=None, error=None,
+                                runs=session.runs + 1, delegation_ids=grant.delegation_ids, token_id=grant.token_id,
+                                owner=self.settings.owner, heartbeat_at=now)
+        async with self.uow_factory() as uow:
+            await uow.agents.update(pending)
+            await uow.agents.add_events(session.id, [
+                EventDraft(type="message", role=EventRole.USER, content=text,
+                           metadata={"from": actor.name if actor else session.requester_name, "resume": True}),
+                EventDraft(type="status", role=EventRole.SYSTEM, content="pending",
+                           metadata={"status": "pending", "run": pending.runs})], now)
+            await audit_session(uow, actor or requester_of(session), "agent_session.resume", pending, now)
+            await uow.commit()
+        self.feed.notify(session.id)
+        self.launch(pending, grant, text, resume=True)
+        return pending

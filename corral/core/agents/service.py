@@ -11,17 +11,18 @@ import attrs
 
 from corral.core.agents.commands import AgentMessage, NewAgentSession
 from corral.core.agents.model import AgentEvent, AgentSession, AgentStatus, EventDraft, EventRole
-from corral.core.agents.runner import SESSION_LABEL, AgentRunner, finished_records
-from corral.core.audit.model import AuditEntry
+from corral.core.agents.records import audit_session, finished_records
+from corral.core.agents.runner import SESSION_LABEL, AgentRunner
+from corral.core.audit.context import bind_acting_session, reset_acting_session
 from corral.core.errors import InvalidInput, InvalidTransition, NotFound
 from corral.core.identity.catalogue import check_permission_names
-from corral.core.identity.model import AuthMethod, Principal
+from corral.core.identity.model import Principal
 from corral.core.ids import uuid7
 from corral.core.pagination import Page, clamp_limit
 from corral.core.projects.model import Project
 from corral.core.uow import UnitOfWork
 
-__all__ = ["AgentService", "resume_session"]
+__all__ = ["AgentService"]
 
 _BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
 _MAX_TEXT = 100_000
@@ -52,49 +53,6 @@ def _check(command: NewAgentSession, providers: set[str]) -> tuple[str, tuple[st
     return branch or "", perms
 
 
-def _requester(session: AgentSession) -> Principal:
-    return Principal(user_id=session.requester_id, name=session.requester_name, method=AuthMethod.SESSION)
-
-
-async def _audit(uow: UnitOfWork, actor: Principal, action: str, session: AgentSession, now: object,
-                 **detail: object) -> None:
-    await uow.audit.record(AuditEntry(
-        id=uuid7(), actor_id=actor.user_id, actor_name=actor.name, action=action, resource="agent_session",
-        created_at=now, resource_id=session.id, project_id=session.project_id,  # type: ignore[arg-type]
-        detail={"session_id": str(session.id), **detail}, ip_addr=actor.ip_addr))
-
-
-async def resume_session(runner: AgentRunner, session_id: uuid.UUID, text: str,
-                         actor: Principal | None = None) -> AgentSession:
-    """Run a finished session again with ``text`` (the provider's resume): a new delegation and token for the
-    same agent user, expiring after the session's timeout."""
-    async with runner.uow_factory() as uow:
-        session = await uow.agents.get(session_id)
-    if session is None:
-        raise NotFound(f"no agent session {session_id}")
-    if not session.status.finished:
-        raise InvalidTransition(f"the session is {session.status.value}: it cannot be resumed")
-    now = runner.clock.now()
-    expires_at = now + timedelta(seconds=session.timeout_seconds)
-    grant = await runner.identity.provision(_requester(session), session.id, session.project_id,
-                                            session.permissions, expires_at, session.agent_user_id)
-    pending = session.moved(AgentStatus.PENDING, expires_at=expires_at, finished_at=None, error=None,
-                            runs=session.runs + 1, delegation_ids=grant.delegation_ids, token_id=grant.token_id,
-                            owner=runner.settings.owner, heartbeat_at=now)
-    async with runner.uow_factory() as uow:
-        await uow.agents.update(pending)
-        await uow.agents.add_events(session.id, [
-            EventDraft(type="message", role=EventRole.USER, content=text,
-                       metadata={"from": actor.name if actor else session.requester_name, "resume": True}),
-            EventDraft(type="status", role=EventRole.SYSTEM, content="pending",
-                       metadata={"status": "pending", "run": pending.runs})], now)
-        await _audit(uow, actor or _requester(session), "agent_session.resume", pending, now)
-        await uow.commit()
-    runner.feed.notify(session.id)
-    runner.launch(pending, grant, text, resume=True)
-    return pending
-
-
 @attrs.define
 class AgentService:
     """The API of agent sessions; ``runner`` runs the ones this process started."""
@@ -119,7 +77,11 @@ class AgentService:
         if actor.token_project_id == project.id:
             # a token of this project may delegate within it: the delegation never leaves the project
             requester = attrs.evolve(actor, token_project_id=None)
-        grant = await self.runner.identity.provision(requester, session_id, project.id, perms, expires_at, None)
+        bound = bind_acting_session(session_id)
+        try:
+            grant = await self.runner.identity.provision(requester, session_id, project.id, perms, expires_at, None)
+        finally:
+            reset_acting_session(bound)
         session = AgentSession(
             id=session_id, project_id=project.id, requester_id=actor.user_id, requester_name=actor.name,
             prompt=command.prompt, provider=command.provider, permissions=perms, max_turns=command.max_turns,
@@ -132,7 +94,7 @@ class AgentService:
             await uow.agents.add(session)
             await uow.agents.add_events(session.id, [EventDraft(
                 type="message", role=EventRole.USER, content=command.prompt, metadata={"from": actor.name})], now)
-            await _audit(uow, actor, "agent_session.create", session, now, agent=grant.agent_user_name,
+            await audit_session(uow, actor, "agent_session.create", session, now, agent=grant.agent_user_name,
                          permissions=list(perms), branch=branch, provider=command.provider,
                          expires_at=expires_at.isoformat())
             await uow.commit()
@@ -146,7 +108,7 @@ class AgentService:
             raise NotFound(f"no agent session {session_id}")
         return session
 
-    async def list(self, project: Project, *, limit: int | None, cursor: str | None) -> Page[AgentSession]:
+    async def recent(self, project: Project, *, limit: int | None, cursor: str | None) -> Page[AgentSession]:
         async with self._uow() as uow:
             return await uow.agents.list_for_project(project.id, limit=clamp_limit(limit), cursor=cursor)
 
@@ -169,12 +131,12 @@ class AgentService:
         text = _text(message.content, "content")
         session = await self.get(session_id)
         if session.status.finished:
-            return await resume_session(self.runner, session.id, text, actor)
+            return await self.runner.resume(session.id, text, actor)
         now = self.runner.clock.now()
         async with self._uow() as uow:
             await uow.agents.add_events(session.id, [EventDraft(
                 type="message", role=EventRole.USER, content=text, metadata={"from": actor.name})], now)
-            await _audit(uow, actor, "agent_session.message", session, now)
+            await audit_session(uow, actor, "agent_session.message", session, now)
             await uow.commit()
         self.runner.feed.notify(session.id)
         if not await self.runner.send(session.id, text):
@@ -189,7 +151,7 @@ class AgentService:
         async with self._uow() as uow:
             await uow.agents.add_events(session.id, [EventDraft(
                 type="interrupt", role=EventRole.USER, content="interrupted", metadata={"from": actor.name})], now)
-            await _audit(uow, actor, "agent_session.interrupt", session, now)
+            await audit_session(uow, actor, "agent_session.interrupt", session, now)
             await uow.commit()
         self.runner.feed.notify(session.id)
         return session
@@ -202,7 +164,7 @@ class AgentService:
             return session
         now = self.runner.clock.now()
         async with self._uow() as uow:
-            await _audit(uow, actor, "agent_session.stop", session, now)
+            await audit_session(uow, actor, "agent_session.stop", session, now)
             await uow.commit()
         if await self.runner.stop(session.id, actor.name):
             return await self.get(session.id)
