@@ -11,11 +11,14 @@ from typing import Any
 import attrs
 
 from corral.core.agents.model import AgentEvent, AgentSession, EventDraft
-from corral.core.errors import Conflict, InvalidInput, NotFound
+from corral.core.agents.ports import AgentGrant
+from corral.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from corral.core.identity.model import Principal
 from corral.core.pagination import Page, decode_cursor, encode_cursor
+from corral.core.projects.model import Project
 from corral.fakes.outbox import RowLocks
 
-__all__ = ["AgentTables", "InMemoryAgentSessionStore"]
+__all__ = ["AgentTables", "InMemoryAgentIdentity", "InMemoryAgentRepository", "InMemoryAgentSessionStore"]
 
 
 @attrs.define
@@ -91,3 +94,48 @@ class InMemoryAgentSessionStore:
         found = [self.tables.events[(session_id, n)] for n in range(after + 1, last + 1)
                  if (session_id, n) in self.tables.events]
         return found[:limit]
+
+
+@attrs.define
+class InMemoryAgentIdentity:
+    """AgentIdentity that records what it made and retired; ``held`` maps a requester id to the permissions it
+    holds (a permission missing there is refused like the identity domain does)."""
+
+    held: dict[uuid.UUID, set[str]] = attrs.field(factory=dict)
+    grants: list[AgentGrant] = attrs.field(factory=list)
+    retired: list[uuid.UUID] = attrs.field(factory=list)  # session ids
+    live_tokens: set[uuid.UUID] = attrs.field(factory=set)
+
+    async def provision(self, requester: Principal, session_id: uuid.UUID, project_id: uuid.UUID,
+                        permissions: tuple[str, ...], expires_at: datetime,
+                        agent_user_id: uuid.UUID | None) -> AgentGrant:
+        missing = sorted(set(permissions) - self.held.get(requester.user_id, set()))
+        if missing:
+            raise PermissionDenied(f"you can only delegate permissions you hold in this project; missing: "
+                                   f"{', '.join(missing)}")
+        grant = AgentGrant(agent_user_id=agent_user_id or uuid.uuid4(), agent_user_name=f"agent-{session_id.hex[-12:]}",
+                           delegation_ids=tuple(uuid.uuid4() for _ in permissions), token_id=uuid.uuid4(),
+                           token_secret=f"crl_fake{uuid.uuid4().hex}")
+        self.grants.append(grant)
+        self.live_tokens.add(grant.token_id)
+        return grant
+
+    async def retire(self, session: AgentSession) -> None:
+        self.retired.append(session.id)
+        if session.token_id is not None:
+            self.live_tokens.discard(session.token_id)
+
+
+@attrs.define
+class InMemoryAgentRepository:
+    """AgentRepository over a dict of branch heads per project; ``open_merge_request`` records and numbers."""
+
+    heads: dict[tuple[uuid.UUID, str], str] = attrs.field(factory=dict)
+    merge_requests: list[tuple[uuid.UUID, str, str, str]] = attrs.field(factory=list)  # project, branch, title, body
+
+    async def branch_head(self, project: Project, branch: str) -> str | None:
+        return self.heads.get((project.id, branch))
+
+    async def open_merge_request(self, session: AgentSession, project: Project, title: str, body: str) -> int:
+        self.merge_requests.append((project.id, session.branch, title, body))
+        return len(self.merge_requests)
