@@ -193,7 +193,9 @@ async def wire_agents(platform: Platform) -> None:
         IdentityAgentIdentity(platform), ProjectsAgentRepository(platform),
         RunnerSettings(base_url=base_url, owner=owner, git_source=git_source,
                        otlp_endpoint=f"http://{settings.host}:{settings.otlp_port}" if settings.otlp_port
-                       else base_url, image=settings.agent_image, wrapup_seconds=settings.agent_wrapup_seconds),
+                       else base_url, image=settings.agent_image, wrapup_seconds=settings.agent_wrapup_seconds,
+                       # on this machine the agent finds its tools (node, python, git) where the server does
+                       env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")} if local else {}),
         secrets=secret_env)
     service = AgentService(runner)
     platform.register(AgentService, service)

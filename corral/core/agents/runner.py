@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +50,7 @@ class RunnerSettings:
     prepare_timeout_seconds: float = 300.0
     heartbeat_seconds: float = 15.0
     mcp: bool = True
+    env: Mapping[str, str] = attrs.field(factory=dict)  # the base of every environment (e.g. the host's PATH)
 
 
 @attrs.define
@@ -311,7 +312,7 @@ class AgentRunner:
             handle = await self.executor.start(WorkloadSpec(
                 name=f"agent-prepare-{uuid.uuid4().hex[:10]}", argv=argv, workspace=workspace,
                 image=self.settings.image, timeout_seconds=self.settings.prepare_timeout_seconds,
-                env={"GIT_TERMINAL_PROMPT": "0"}, labels={SESSION_LABEL: str(session.id)}))
+                env={**self.settings.env, "GIT_TERMINAL_PROMPT": "0"}, labels={SESSION_LABEL: str(session.id)}))
             output = b"".join([chunk async for chunk in self.executor.logs(handle)])
             status = await self.executor.wait(handle)
             if not status.succeeded:
@@ -327,6 +328,7 @@ class AgentRunner:
         base = self.settings.base_url.rstrip("/")
         otlp = self.settings.otlp_endpoint or base
         env = {
+            **self.settings.env,
             "CORRAL_URL": base, "CORRAL_SESSION_ID": str(session.id), "CORRAL_PROJECT": project.full_name,
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
