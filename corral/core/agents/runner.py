@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 import json
 import logging
 import uuid
@@ -14,7 +16,7 @@ from typing import Any
 import attrs
 
 from corral.core.agents.milestones import MilestoneTracker
-from corral.core.agents.model import AgentSession, AgentStatus, EventDraft, EventRole
+from corral.core.agents.model import AgentEvent, AgentSession, AgentStatus, EventDraft, EventRole
 from corral.core.agents.ports import AgentGrant, AgentIdentity, AgentProvider, AgentRepository, Launch, ProviderEvent
 from corral.core.agents.records import audit_session, finished_records, requester_of
 from corral.core.audit.context import bind_acting_session, reset_acting_session
@@ -55,19 +57,42 @@ class RunnerSettings:
 
 @attrs.define
 class LiveFeed:
-    """Wakes the viewers of a session when it has new events (in this process; other replicas poll)."""
+    """Wakes the viewers of a session when it has new events, and keeps the latest events of recent sessions so
+    viewers in this process read them from memory (other replicas' viewers poll the store)."""
 
-    _events: dict[uuid.UUID, asyncio.Event] = attrs.field(factory=dict)
+    keep_events: int = 2048  # per session
+    keep_sessions: int = 256
+    _waiters: dict[uuid.UUID, asyncio.Event] = attrs.field(factory=dict)
+    _recent: dict[uuid.UUID, collections.deque[AgentEvent]] = attrs.field(factory=dict)
 
-    def notify(self, session_id: uuid.UUID) -> None:
-        event = self._events.pop(session_id, None)
-        if event is not None:
-            event.set()
+    def publish(self, session_id: uuid.UUID, events: list[AgentEvent]) -> None:
+        if events:
+            recent = self._recent.pop(session_id, None)
+            if recent and events[0].id <= recent[-1].id:
+                recent = None  # published out of commit order: forget, viewers read the store until it settles
+            else:
+                if not recent or recent[-1].id + 1 != events[0].id:
+                    recent = collections.deque(maxlen=self.keep_events)  # a gap: start again from these
+                recent.extend(events)
+                self._recent[session_id] = recent  # most recently written last
+            while len(self._recent) > self.keep_sessions:
+                del self._recent[next(iter(self._recent))]
+        waiter = self._waiters.pop(session_id, None)
+        if waiter is not None:
+            waiter.set()
+
+    def after(self, session_id: uuid.UUID, after: int, limit: int) -> list[AgentEvent] | None:
+        """The events after ``after`` when memory holds all of them (None: ask the store)."""
+        recent = self._recent.get(session_id)
+        if not recent or recent[0].id > after + 1 or recent[-1].id < after:
+            return None
+        start = after + 1 - recent[0].id
+        return list(itertools.islice(recent, start, start + limit))
 
     async def wait(self, session_id: uuid.UUID, timeout: float) -> None:
-        event = self._events.setdefault(session_id, asyncio.Event())
+        waiter = self._waiters.setdefault(session_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(waiter.wait(), timeout)
 
 
 @attrs.define(eq=False)
@@ -220,22 +245,23 @@ class AgentRunner:
     # ----------------------------------------------------------------------------------------- one run
 
     async def _save(self, live: _Live, session: AgentSession, drafts: list[EventDraft] | None = None) -> None:
+        stored: list[AgentEvent] = []
         async with self.uow_factory() as uow:
             await uow.agents.update(session)
             if drafts:
-                await uow.agents.add_events(session.id, drafts, self.clock.now())
+                stored = await uow.agents.add_events(session.id, drafts, self.clock.now())
             await uow.commit()
         live.session = session
         if drafts:
-            self.feed.notify(session.id)
+            self.feed.publish(session.id, stored)
 
     async def _events(self, session_id: uuid.UUID, drafts: list[EventDraft]) -> None:
         if not drafts:
             return
         async with self.uow_factory() as uow:
-            await uow.agents.add_events(session_id, drafts, self.clock.now())
+            stored = await uow.agents.add_events(session_id, drafts, self.clock.now())
             await uow.commit()
-        self.feed.notify(session_id)
+        self.feed.publish(session_id, stored)
 
     async def _project(self, project_id: uuid.UUID) -> Project:
         async with self.uow_factory() as uow:
@@ -509,11 +535,11 @@ class AgentRunner:
                                            "turns": ended.turns, "merge_request": merge_request}))
         async with self.uow_factory() as uow:
             await uow.agents.update(ended)
-            await uow.agents.add_events(session.id, drafts, now)
+            stored = await uow.agents.add_events(session.id, drafts, now)
             await finished_records(uow, ended, now)
             await uow.commit()
         live.session = ended
-        self.feed.notify(session.id)
+        self.feed.publish(session.id, stored)
 
     async def _merge_request(self, live: _Live, drafts: list[EventDraft]) -> int | None:
         session = live.session
@@ -566,13 +592,13 @@ class AgentRunner:
                                 owner=self.settings.owner, heartbeat_at=now)
         async with self.uow_factory() as uow:
             await uow.agents.update(pending)
-            await uow.agents.add_events(session.id, [
+            stored = await uow.agents.add_events(session.id, [
                 EventDraft(type="message", role=EventRole.USER, content=text,
                            metadata={"from": actor.name if actor else session.requester_name, "resume": True}),
                 EventDraft(type="status", role=EventRole.SYSTEM, content="pending",
                            metadata={"status": "pending", "run": pending.runs})], now)
             await audit_session(uow, actor or requester_of(session), "agent_session.resume", pending, now)
             await uow.commit()
-        self.feed.notify(session.id)
+        self.feed.publish(session.id, stored)
         self.launch(pending, grant, text, resume=True)
         return pending

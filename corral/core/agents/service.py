@@ -92,12 +92,13 @@ class AgentService:
             token_id=grant.token_id)
         async with self._uow() as uow:
             await uow.agents.add(session)
-            await uow.agents.add_events(session.id, [EventDraft(
+            stored = await uow.agents.add_events(session.id, [EventDraft(
                 type="message", role=EventRole.USER, content=command.prompt, metadata={"from": actor.name})], now)
             await audit_session(uow, actor, "agent_session.create", session, now, agent=grant.agent_user_name,
                          permissions=list(perms), branch=branch, provider=command.provider,
                          expires_at=expires_at.isoformat())
             await uow.commit()
+        self.runner.feed.publish(session.id, stored)
         self.runner.launch(session, grant, command.prompt, resume=False)
         return session
 
@@ -119,12 +120,16 @@ class AgentService:
             return await uow.agents.events(session_id, after=after, limit=clamp_limit(limit))
 
     async def wait_events(self, session_id: uuid.UUID, *, after: int, timeout: float) -> list[AgentEvent]:
-        """Events after ``after``; when there are none yet, wait up to ``timeout`` for some."""
-        found = await self.events(session_id, after=after)
+        """Events after ``after``; when there are none yet, wait up to ``timeout`` for some. Events this process
+        wrote lately come from memory (live viewers of a busy session cost no queries)."""
+        found = self.runner.feed.after(session_id, after, 500)
+        if found is None:
+            found = await self.events(session_id, after=after)
         if found:
             return found
         await self.runner.feed.wait(session_id, timeout)
-        return await self.events(session_id, after=after)
+        found = self.runner.feed.after(session_id, after, 500)
+        return found if found is not None else await self.events(session_id, after=after)
 
     async def send_message(self, actor: Principal, session_id: uuid.UUID, message: AgentMessage) -> AgentSession:
         """A follow-up to a running session, or the resume of a finished one."""
@@ -134,11 +139,11 @@ class AgentService:
             return await self.runner.resume(session.id, text, actor)
         now = self.runner.clock.now()
         async with self._uow() as uow:
-            await uow.agents.add_events(session.id, [EventDraft(
+            stored = await uow.agents.add_events(session.id, [EventDraft(
                 type="message", role=EventRole.USER, content=text, metadata={"from": actor.name})], now)
             await audit_session(uow, actor, "agent_session.message", session, now)
             await uow.commit()
-        self.runner.feed.notify(session.id)
+        self.runner.feed.publish(session.id, stored)
         if not await self.runner.send(session.id, text):
             raise InvalidTransition("the session runs on another server or was lost; try again shortly")
         return session
@@ -149,11 +154,11 @@ class AgentService:
             raise InvalidTransition(f"the session is {session.status.value}: nothing to interrupt")
         now = self.runner.clock.now()
         async with self._uow() as uow:
-            await uow.agents.add_events(session.id, [EventDraft(
+            stored = await uow.agents.add_events(session.id, [EventDraft(
                 type="interrupt", role=EventRole.USER, content="interrupted", metadata={"from": actor.name})], now)
             await audit_session(uow, actor, "agent_session.interrupt", session, now)
             await uow.commit()
-        self.runner.feed.notify(session.id)
+        self.runner.feed.publish(session.id, stored)
         return session
 
     async def stop(self, actor: Principal, session_id: uuid.UUID) -> AgentSession:
@@ -182,12 +187,12 @@ class AgentService:
                 return current or session
             ended = current.moved(status, finished_at=now, error=reason, owner=None, heartbeat_at=now)
             await uow.agents.update(ended)
-            await uow.agents.add_events(session.id, [EventDraft(
+            stored = await uow.agents.add_events(session.id, [EventDraft(
                 type="status", role=EventRole.SYSTEM, content=status.value,
                 metadata={"status": status.value, "error": reason})], now)
             await finished_records(uow, ended, now)
             await uow.commit()
-        self.runner.feed.notify(session.id)
+        self.runner.feed.publish(session.id, stored)
         return ended
 
     async def recover(self, owner_gone: Callable[[str | None], Awaitable[bool | None]],

@@ -426,3 +426,27 @@ async def test_a_session_whose_server_stopped_is_marked_failed_on_the_next_start
     assert await second.service.recover(alive) == 0  # its own and live owners' sessions are left alone
     assert await second.service.recover(gone) == 0
     await second.service.stop(first.requester, running.id)
+
+
+def _events(*ids: int) -> list[Any]:
+    from corral.core.agents.model import AgentEvent, EventRole
+
+    return [AgentEvent(session_id=uuid.UUID(int=1), id=i, type="text", role=EventRole.ASSISTANT, content=str(i),
+                       metadata={}, created_at=T0) for i in ids]
+
+
+def test_the_live_feed_serves_only_what_it_holds_without_gaps() -> None:
+    from corral.core.agents.runner import LiveFeed
+
+    feed, sid = LiveFeed(keep_events=4), uuid.UUID(int=1)
+    assert feed.after(sid, 0, 10) is None
+    feed.publish(sid, _events(1, 2, 3))
+    assert [e.id for e in feed.after(sid, 0, 10) or []] == [1, 2, 3]
+    assert [e.id for e in feed.after(sid, 2, 10) or []] == [3]
+    assert feed.after(sid, 3, 10) == []
+    feed.publish(sid, _events(4, 5))  # the oldest falls out: after 0 is no longer all in memory
+    assert feed.after(sid, 0, 10) is None and [e.id for e in feed.after(sid, 1, 10) or []] == [2, 3, 4, 5]
+    feed.publish(sid, _events(7))  # a gap (6 written elsewhere): memory starts again at 7
+    assert feed.after(sid, 5, 10) is None and [e.id for e in feed.after(sid, 6, 10) or []] == [7]
+    feed.publish(sid, _events(6))  # published out of order: memory is dropped, the store answers
+    assert feed.after(sid, 5, 10) is None and feed.after(sid, 6, 10) is None
