@@ -47,6 +47,8 @@ class ClaudeCodeProvider:
                 f"--resume={launch.session_id}" if launch.resume else f"--session-id={launch.session_id}"]
         if launch.mcp_config_path:
             argv += ["--mcp-config", launch.mcp_config_path]
+        if launch.system_prompt:
+            argv += ["--append-system-prompt", launch.system_prompt]
         return tuple(argv)
 
     def user_message(self, text: str) -> bytes:

@@ -23,7 +23,8 @@ class Launch:
     resume: bool
     max_turns: int
     max_cost_usd: float
-    mcp_config_path: str | None = None  # a file in the workspace naming Corral's MCP endpoint
+    mcp_config_path: str | None = None  # the MCP configuration naming Corral's endpoint (a file or JSON text)
+    system_prompt: str = ""  # appended to the provider's own system prompt
 
 
 @attrs.frozen(kw_only=True)

@@ -155,6 +155,24 @@ def _draft(event: ProviderEvent) -> EventDraft | None:
                       if len(json.dumps(event.raw, default=str)) <= _MAX_CONTENT else {})
 
 
+async def _cancel(*tasks: asyncio.Task[None] | None) -> None:
+    for task in tasks:
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _briefing(session: AgentSession, project: Project) -> str:
+    """What the agent is told about where it runs (appended to the provider's system prompt)."""
+    return (f"You run as {session.agent_user_name}, an agent of Corral, for {session.requester_name}, in a clone of "
+            f"{project.full_name} on branch {session.branch}. Commit your work there and publish it with "
+            f"`git push origin HEAD:{session.branch}` (git is already authenticated). Corral's API is at $CORRAL_URL "
+            "(send `Authorization: Bearer $CORRAL_TOKEN`); you hold only the permissions delegated to this session: "
+            f"{', '.join(session.permissions)}. Telemetry sent with the OTEL_* variables lands in this session's "
+            "timeline.")
+
+
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
     """The complete lines of each chunk (a line longer than 1 MiB is cut)."""
     buffer = b""
@@ -290,9 +308,16 @@ class AgentRunner:
                 timers = asyncio.create_task(self._timers(live))
                 await self._read(live, handle)
                 status = await self.executor.wait(handle)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the server shuts down: end the process and say so
             if live.handle is not None:
                 await asyncio.shield(self.executor.stop(live.handle, 1.0))
+            await _cancel(heartbeat, timers)
+            if self.live.get(session.id) is live:
+                self.live.pop(session.id, None)
+            live.pending.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._finish(live, None, "the server shut down while the session ran; send a "
+                                                              "message to resume it"))
             raise
         except CorralError as exc:
             error = str(exc)
@@ -300,15 +325,12 @@ class AgentRunner:
             log.exception("agent session %s failed", session.id)
             error = f"internal error: {type(exc).__name__}"
         finally:
-            for task in (heartbeat, timers):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task  # a heartbeat must not land after the final state
+            await _cancel(heartbeat, timers)  # a heartbeat must not land after the final state
         try:
             await self._finish(live, status, error)
         finally:
-            self.live.pop(session.id, None)
+            if self.live.get(session.id) is live:  # a resume may already run under the same id
+                self.live.pop(session.id, None)
         if live.pending and live.stop_by is None:
             await self._resume_pending(live)
 
@@ -385,7 +407,8 @@ class AgentRunner:
                 "type": "http", "url": f"{self.settings.base_url.rstrip('/')}/mcp",
                 "headers": {"Authorization": "Bearer ${CORRAL_TOKEN}"}}}})
         launch = Launch(session_id=session.id, resume=live.resume, max_turns=session.max_turns,
-                        max_cost_usd=session.max_cost_usd, mcp_config_path=mcp)
+                        max_cost_usd=session.max_cost_usd, mcp_config_path=mcp,
+                        system_prompt=_briefing(session, project))
         remaining = max(1.0, (session.expires_at - self.clock.now()).total_seconds())
         async with live.lock:
             handle = await self.executor.start(WorkloadSpec(

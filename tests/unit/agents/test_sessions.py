@@ -387,6 +387,34 @@ async def test_the_wall_clock_sends_the_wrap_up_then_ends_the_session() -> None:
     assert len(messages) == 2 and messages[1].startswith("Time is almost up")
 
 
+def second_view(rig: Rig) -> Any:
+    return type("View", (), {"get": lambda self, sid: _get(rig.uow, sid)})()
+
+
+async def _get(uow: InMemoryUnitOfWorkFactory, session_id: uuid.UUID) -> AgentSession:
+    async with uow() as unit:
+        session = await unit.agents.get(session_id)
+    assert session is not None
+    return session
+
+
+async def test_a_graceful_shutdown_records_the_end_of_its_sessions() -> None:
+    async def forever(run: FakeRun) -> int:
+        await run.write(init())
+        await asyncio.sleep(3600)
+        return 0
+
+    rig = await make_rig(forever)
+    created = await rig.service.create(rig.requester, rig.project, new())
+    await rig.wait_status(created.id, AgentStatus.RUNNING)
+    async with asyncio.timeout(WAIT):
+        await rig.runner.aclose()
+    ended = await rig.service.get(created.id)
+    assert ended.status is AgentStatus.FAILED and (ended.error or "").startswith("the server shut down")
+    assert await rig.executor.running({"corral.agent-session": str(created.id)}) == []
+    assert not rig.identity.live_tokens
+
+
 async def test_a_session_whose_server_stopped_is_marked_failed_on_the_next_start() -> None:
     async def forever(run: FakeRun) -> int:
         await run.write(init())
@@ -397,13 +425,18 @@ async def test_a_session_whose_server_stopped_is_marked_failed_on_the_next_start
     first = await make_rig(forever, world=world)
     created = await first.service.create(first.requester, first.project, new())
     await first.wait_status(created.id, AgentStatus.RUNNING)
-    # the server dies: its runner task is gone without recording an end (the process is left running)
+    # the server dies: its runner task is gone without recording an end (nothing can be written any more)
     task = first.runner.live[created.id].task
     assert task is not None
-    first.runner.live.clear()
+
+    def no_database() -> Any:
+        raise ConnectionError("the server is gone")
+
+    first.runner.uow_factory = no_database
+    first.runner.executor = InMemoryExecutor()  # nor can it end the process: it is left running
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert (await first.service.get(created.id)).status is AgentStatus.RUNNING
+    assert (await second_view(first).get(created.id)).status is AgentStatus.RUNNING
 
     second = await make_rig(forever, world=world, uow=first.uow, project=first.project)
     second.identity.held = first.identity.held
