@@ -360,7 +360,10 @@ class AgentRunner:
             handle = await self.executor.start(WorkloadSpec(
                 name=f"agent-prepare-{uuid.uuid4().hex[:10]}", argv=argv, workspace=workspace,
                 image=self.settings.image, timeout_seconds=self.settings.prepare_timeout_seconds,
-                env={**self.settings.env, "GIT_TERMINAL_PROMPT": "0"}, labels={SESSION_LABEL: str(session.id)}))
+                env={**self.settings.env, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1",
+                     "GIT_CONFIG_KEY_0": f"http.{self.settings.base_url.rstrip('/')}/.extraHeader"},
+                secret_env={"GIT_CONFIG_VALUE_0": f"Authorization: Bearer {live.grant.token_secret}"},
+                labels={SESSION_LABEL: str(session.id)}))  # a clone over HTTP (pods) authenticates too
             output = b"".join([chunk async for chunk in self.executor.logs(handle)])
             status = await self.executor.wait(handle)
             if not status.succeeded:

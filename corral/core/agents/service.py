@@ -137,6 +137,8 @@ class AgentService:
         session = await self.get(session_id)
         if session.status.finished:
             return await self.runner.resume(session.id, text, actor)
+        if session.id not in self.runner.live:
+            raise InvalidTransition("the session runs on another server or was lost; try again shortly")
         now = self.runner.clock.now()
         async with self._uow() as uow:
             stored = await uow.agents.add_events(session.id, [EventDraft(
