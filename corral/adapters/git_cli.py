@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,11 +29,13 @@ from corral.adapters.git_format import LOG_FORMAT, parse_changes, parse_log, par
 from corral.adapters.git_pipe import PipeWriter
 from corral.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from corral.core.git.model import (
+    ZERO_SHA,
     Blob,
     Branch,
     Commit,
     Comparison,
     FileChange,
+    FileWrite,
     MergeStrategy,
     PushRule,
     Signature,
@@ -421,6 +423,8 @@ class GitCli:
                     detail={"reason": "not_fast_forward"},
                 )
             new_sha = source_sha
+        elif strategy is MergeStrategy.REBASE and await self.is_ancestor(repo, target_sha, source_sha):
+            new_sha = source_sha  # nothing to replay onto: the source already sits on the target
         else:
             new_sha = await self._merge_commit(repo, target_sha, source_sha, strategy, author, message)
         if announce is not None:
@@ -442,6 +446,10 @@ class GitCli:
         quarantine = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tmp_objdir-corral-", dir=objects))
         env = {"GIT_OBJECT_DIRECTORY": str(quarantine), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
         try:
+            if strategy is MergeStrategy.REBASE:
+                head = await self._replay(repo, target_sha, source_sha, author, env)
+                await asyncio.to_thread(_migrate_objects, quarantine, objects)
+                return head
             rc, out, _ = await self._run(
                 repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", target_sha, source_sha,
                 ok=(0, 1), env=env,
@@ -465,6 +473,174 @@ class GitCli:
             return out.decode().strip()
         finally:
             await asyncio.to_thread(shutil.rmtree, quarantine, True)
+
+    # ---- writes through the API ----------------------------------------------------------------------
+    async def write_commit(
+        self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+        committer: Signature | None = None,
+    ) -> str:
+        """A temporary index (``GIT_INDEX_FILE``) holds ``parent``'s tree, ``update-index`` applies the changes
+        (refusing a file/directory clash), ``write-tree`` and ``commit-tree`` write the commit; no ref moves."""
+        self._check_repo(repo)
+        paths = [self._write_path(c.path) for c in changes]
+        if len(set(paths)) != len(paths):
+            raise InvalidInput("a path appears twice in one commit", field="path")
+        fd, index = await asyncio.to_thread(tempfile.mkstemp, prefix="corral-index-", dir=self.path(repo))
+        os.close(fd)
+        os.unlink(index)  # git creates it; an empty file is not a valid index
+        env = {"GIT_INDEX_FILE": index}
+        try:
+            await self._run(repo, "read-tree", *([parent] if parent else ["--empty"]), env=env)
+            modes: dict[str, str] = {}
+            if parent:
+                _, out, _ = await self._run(repo, "ls-files", "-s", "-z", env=env)
+                for row in out.split(b"\x00"):
+                    meta, _, name = row.partition(b"\t")
+                    if meta:
+                        modes[name.decode("utf-8", "surrogateescape")] = meta.split(b" ")[0].decode()
+            removals = [p for p, c in zip(paths, changes, strict=True) if c.content is None]
+            for path in removals:
+                if path not in modes:
+                    raise NotFound(f"no file {path!r} to delete")
+            if removals:
+                info = "".join(f"0 {ZERO_SHA}\t{p}\n" for p in removals).encode()
+                await self._run(repo, "update-index", "--index-info", stdin=info, env=env)
+            adds: list[str] = []
+            for path, change in zip(paths, changes, strict=True):
+                if change.content is None:
+                    continue
+                _, out, _ = await self._run(repo, "hash-object", "-w", "--stdin", stdin=change.content)
+                mode = modes.get(path, "100644")
+                mode = mode if mode in ("100644", "100755") else "100644"  # a symlink or submodule becomes a file
+                adds += ["--cacheinfo", f"{mode},{out.decode().strip()},{path}"]
+            if adds:
+                rc, _, err = await self._run(repo, "update-index", "--add", *adds, env=env, ok=(0, 1, 128))
+                if rc != 0:
+                    raise InvalidInput(f"a file and a directory would share a path: "
+                                       f"{err.decode('utf-8', 'replace').strip()[:200]}", field="path")
+            _, out, _ = await self._run(repo, "write-tree", env=env)
+            tree = out.decode().strip()
+            by = committer or author
+            sig = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+                   "GIT_AUTHOR_DATE": author.date.isoformat(), "GIT_COMMITTER_NAME": by.name,
+                   "GIT_COMMITTER_EMAIL": by.email, "GIT_COMMITTER_DATE": by.date.isoformat()}
+            _, out, _ = await self._run(repo, "commit-tree", tree, *(["-p", parent] if parent else []), "-F", "-",
+                                        stdin=message.encode(), env=sig)
+            return out.decode().strip()
+        finally:
+            await asyncio.to_thread(_unlink, index)
+
+    def _write_path(self, path: str) -> str:
+        clean = self._clean_path(path)
+        if not clean or "//" in clean or len(clean.encode()) > 4096 or any(
+            part == ".git" or not part for part in clean.split("/")
+        ):
+            raise InvalidInput(f"{path!r} is not a valid file path", field="path")
+        return clean
+
+    async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
+        self._check_repo(repo)
+        rc, _, _ = await self._run(None, "check-ref-format", ref, ok=(0, 1))
+        if rc != 0 or not ref.startswith("refs/") or _BAD_REV.search(ref):
+            raise InvalidInput(f"{ref!r} is not a valid ref name", field="ref")
+        if new == ZERO_SHA:
+            args = ["update-ref", "-m", "corral: api", "-d", ref, old]
+        else:
+            args = ["update-ref", "-m", "corral: api", ref, new, old]
+        rc, _, _ = await self._run(repo, *args, ok=(0, 1, 128))
+        if rc != 0:
+            raise Conflict(f"{ref} moved meanwhile; nothing was changed, try again", detail={"reason": "ref_moved"})
+
+    async def merge_conflicts(self, repo: str, base: str, head: str) -> list[str]:
+        """``git merge-tree --write-tree`` with its objects in a quarantine directory that is removed after."""
+        self._check_repo(repo)
+        objects = self.path(repo) / "objects"
+        quarantine = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="tmp_objdir-corral-", dir=objects))
+        env = {"GIT_OBJECT_DIRECTORY": str(quarantine), "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects)}
+        try:
+            rc, out, _ = await self._run(
+                repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
+                self._rev(base, "base"), self._rev(head, "head"), ok=(0, 1), env=env,
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, quarantine, True)
+        if rc == 0:
+            return []
+        return sorted({p for p in out.decode("utf-8", "replace").split("\x00")[1:] if p})
+
+    async def ahead_behind(self, repo: str, base: str, head: str) -> tuple[int, int]:
+        base_sha = await self._must_resolve(repo, base, "base")
+        head_sha = await self._must_resolve(repo, head, "head")
+        _, out, _ = await self._run(repo, "rev-list", "--left-right", "--count", f"{base_sha}...{head_sha}")
+        behind, ahead = (int(x) for x in out.split())
+        return ahead, behind
+
+    async def tree_id(self, repo: str, rev: str) -> str:
+        sha = await self._must_resolve(repo, rev)
+        _, out, _ = await self._run(repo, "rev-parse", f"{sha}^{{tree}}")
+        return out.decode().strip()
+
+    async def archive(self, repo: str, commit: str, *, fmt: str, prefix: str) -> AsyncIterator[bytes]:
+        if fmt not in ("tar.gz", "zip"):
+            raise InvalidInput("archive format must be tar.gz or zip", field="format")
+        if not prefix.endswith("/") or _BAD_REV.search(prefix.rstrip("/")) or "/" in prefix.rstrip("/"):
+            raise InvalidInput("invalid archive prefix", field="prefix")
+        sha = await self._must_resolve(repo, commit)
+        proc = await asyncio.create_subprocess_exec(
+            self.git, "--git-dir", str(self.path(repo)), "archive", f"--format={fmt}", f"--prefix={prefix}", sha,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=self.base_env,
+        )
+        assert proc.stdout is not None
+        try:
+            while chunk := await proc.stdout.read(_CHUNK):
+                yield chunk
+            if await proc.wait() != 0:
+                raise GitError(f"git archive exited {proc.returncode}")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async def _replay(self, repo: str, target_sha: str, source_sha: str, committer: Signature,
+                      env: dict[str, str]) -> str:
+        """Cherry-pick the commits of ``source_sha`` missing from ``target_sha`` onto it, oldest first, each keeping
+        its author and message (``committer`` commits them). git 2.39's ``merge-tree`` takes no merge base, so
+        each step merges the commit with a throwaway commit holding the tip's tree whose parent is the commit's
+        parent: their merge base is that parent, as in a cherry-pick. A commit that changes nothing any more is
+        dropped; a merge commit cannot be replayed (Conflict)."""
+        _, out, _ = await self._run(repo, "rev-list", "--reverse", "--parents", f"{source_sha}", f"^{target_sha}")
+        rows = [line.split() for line in out.decode().splitlines() if line]
+        if any(len(row) != 2 for row in rows):
+            raise Conflict("rebase cannot replay merge commits; use strategy 'merge' or 'squash'",
+                           detail={"reason": "merge_commits"})
+        originals = await self._commits(repo, [row[0] for row in rows])
+        tip = target_sha
+        by = {"GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email,
+              "GIT_COMMITTER_DATE": committer.date.isoformat()}
+        for sha, parent in rows:
+            _, out, _ = await self._run(repo, "rev-parse", f"{tip}^{{tree}}", env=env)
+            tip_tree = out.decode().strip()
+            _, out, _ = await self._run(repo, "commit-tree", tip_tree, "-p", parent, "-m", "corral replay base",
+                                        env={**env, **_author_env(committer), **by})
+            base = out.decode().strip()
+            rc, out, _ = await self._run(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z",
+                                         base, sha, ok=(0, 1), env=env)
+            fields = out.decode("utf-8", "replace").split("\x00")
+            if rc == 1:
+                paths = sorted({p for p in fields[1:] if p})
+                raise Conflict(
+                    f"rebase conflict in {', '.join(paths) or 'the repository'} replaying {sha[:12]}; "
+                    "resolve it on the source branch", detail={"paths": paths, "reason": "conflict"})
+            tree = fields[0].strip()
+            if tree == tip_tree:
+                continue  # already in the target
+            original = originals[sha]
+            _, out, _ = await self._run(repo, "commit-tree", tree, "-p", tip, "-F", "-",
+                                        stdin=original.message.encode(),
+                                        env={**env, **_author_env(original.author), **by})
+            tip = out.decode().strip()
+        return tip
 
     # ---- smart HTTP ----------------------------------------------------------------------------------
     async def ref_values(self, repo: str, refs: list[str]) -> dict[str, str]:
@@ -659,6 +835,19 @@ def _migrate_objects(quarantine: Path, objects: Path) -> None:
             target = objects / fan.name / obj.name
             if not target.exists():
                 os.replace(obj, target)
+
+
+def _author_env(author: Signature) -> dict[str, str]:
+    return {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+            "GIT_AUTHOR_DATE": author.date.isoformat()}
+
+
+def _unlink(path: str) -> None:
+    for name in (path, f"{path}.lock"):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
 
 
 if TYPE_CHECKING:

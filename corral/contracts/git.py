@@ -15,13 +15,16 @@ in-memory fake does not model them).
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
+import zipfile
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, NotFound
-from corral.core.git.model import MergeStrategy, Signature
+from corral.core.git.model import ZERO_SHA, FileWrite, MergeStrategy, Signature
 
 __all__ = ["GitRepositoriesContract", "git_blob_sha"]
 
@@ -324,3 +327,112 @@ class GitRepositoriesContract:
                                       message="m", announce=announce)
         assert await git_repos.resolve(repo, "main") == before
         assert await git_repos.resolve(repo, "feature") == s["f1"]
+
+    # ---- writes through the API ----------------------------------------------------------------------------
+    async def test_write_commit_applies_changes_on_the_parent_and_moves_no_ref(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        committer = Signature("Corral User", "user@example.com", SIG.date)
+        sha = await git_repos.write_commit(repo, parent=s["c2"], changes=[
+            FileWrite("a.txt", None), FileWrite("new/dir/n.txt", b"n\n"), FileWrite("README.md", b"hi\n"),
+        ], author=SIG, message="api write", committer=committer)
+        assert await git_repos.resolve(repo, "main") == s["c2"]  # no ref moved
+        commit, change = await git_repos.show(repo, sha, max_patch_bytes=1000)
+        assert commit.parents == (s["c2"],) and commit.subject == "api write"
+        assert (commit.author.name, commit.author.email) == (SIG.name, SIG.email)
+        assert (commit.committer.name, commit.committer.email) == ("Corral User", "user@example.com")
+        assert sorted((f.path, f.status) for f in change.files) == [
+            ("README.md", "modified"), ("a.txt", "deleted"), ("new/dir/n.txt", "added")]
+        blob = await git_repos.blob(repo, sha, "new/dir/n.txt", limit=100)
+        assert blob.data == b"n\n" and blob.sha == git_blob_sha(b"n\n")
+        root = await git_repos.write_commit(repo, parent=None, changes=[FileWrite("x", b"x")], author=SIG,
+                                            message="root")
+        assert (await git_repos.show(repo, root, max_patch_bytes=10))[0].parents == ()
+
+    async def test_write_commit_refuses_bad_paths_and_missing_deletions(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        for bad in ([FileWrite("../x", b"")], [FileWrite("docs", b"file over a directory")],
+                    [FileWrite("a.txt/inner", b"directory over a file")], [FileWrite("b", b""), FileWrite("b", b"")]):
+            with pytest.raises(InvalidInput):
+                await git_repos.write_commit(repo, parent=s["c2"], changes=bad, author=SIG, message="m")
+        with pytest.raises(NotFound):
+            await git_repos.write_commit(repo, parent=s["c2"], changes=[FileWrite("nope.txt", None)], author=SIG,
+                                         message="m")
+
+    async def test_update_ref_is_a_compare_and_swap(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        await git_repos.update_ref(repo, "refs/heads/topic", new=s["c1"], old=ZERO_SHA)
+        assert await git_repos.resolve(repo, "refs/heads/topic") == s["c1"]
+        with pytest.raises(Conflict):  # exists already
+            await git_repos.update_ref(repo, "refs/heads/topic", new=s["c2"], old=ZERO_SHA)
+        with pytest.raises(Conflict):  # not where the caller read it
+            await git_repos.update_ref(repo, "refs/heads/topic", new=s["c2"], old=s["f1"])
+        assert await git_repos.resolve(repo, "refs/heads/topic") == s["c1"]
+        await git_repos.update_ref(repo, "refs/heads/topic", new=s["c2"], old=s["c1"])
+        await git_repos.update_ref(repo, "refs/tags/v9", new=s["c1"], old=ZERO_SHA)
+        assert [t.name for t in await git_repos.list_tags(repo)] == ["v9"]
+        await git_repos.update_ref(repo, "refs/tags/v9", new=ZERO_SHA, old=s["c1"])
+        with pytest.raises(Conflict):
+            await git_repos.update_ref(repo, "refs/heads/topic", new=ZERO_SHA, old=s["c1"])
+        await git_repos.update_ref(repo, "refs/heads/topic", new=ZERO_SHA, old=s["c2"])
+        assert await git_repos.resolve(repo, "refs/heads/topic") is None
+        assert await git_repos.list_tags(repo) == []
+
+    async def test_merge_conflicts_and_ahead_behind_leave_the_repository_alone(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        assert await git_repos.merge_conflicts(repo, s["c2"], s["f1"]) == []
+        assert await git_repos.ahead_behind(repo, "main", "feature") == (1, 0)
+        c3 = await self.write_commit(git_repos, repo, "main", {"a.txt": b"one\nmain\nthree\n"}, "main edit")
+        f2 = await self.write_commit(git_repos, repo, "feature", {"a.txt": b"one\nfeat\nthree\n"}, "feature edit")
+        assert await git_repos.merge_conflicts(repo, c3, f2) == ["a.txt"]
+        assert await git_repos.ahead_behind(repo, "main", "feature") == (2, 1)
+        assert await git_repos.ref_values(repo, ["refs/heads/main", "refs/heads/feature"]) == {
+            "refs/heads/main": c3, "refs/heads/feature": f2}
+
+    async def test_archives_hold_the_files_under_the_prefix(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        assert await git_repos.tree_id(repo, s["c2"]) == await git_repos.tree_id(repo, "main")
+        assert await git_repos.tree_id(repo, s["c1"]) != await git_repos.tree_id(repo, s["c2"])
+        expected = {"r-main/README.md": b"hello\n", "r-main/docs/intro.md": b"# Intro\n",
+                    "r-main/a.txt": b"one\nTWO\nthree\n"}
+        tgz = b"".join([c async for c in git_repos.archive(repo, s["c2"], fmt="tar.gz", prefix="r-main/")])
+        with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as t:
+            found = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}  # type: ignore[union-attr]
+        assert found == expected
+        raw = b"".join([c async for c in git_repos.archive(repo, s["c2"], fmt="zip", prefix="r-main/")])
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            assert {n: z.read(n) for n in z.namelist() if not n.endswith("/")} == expected
+        with pytest.raises(NotFound):
+            _ = [c async for c in git_repos.archive(repo, "no-such-ref", fmt="zip", prefix="r/")]
+
+    async def test_rebase_replays_the_source_commits_on_the_target(self, git_repos: Any) -> None:
+        s = await self._seeded(git_repos)
+        repo = "team/r.git"
+        f2 = await self.write_commit(git_repos, repo, "feature", {"b.txt": b"b2\n", "d.txt": b"d\n"}, "more\n\nbody")
+        c3 = await self.write_commit(git_repos, repo, "main", {"c.txt": b"c\n"}, "main moves on")
+        head = await git_repos.merge(repo, target="main", source="feature", strategy=MergeStrategy.REBASE,
+                                     author=SIG, message="ignored")
+        history = await git_repos.log(repo, "main")
+        assert [c.subject for c in history] == ["more", "add b", "main moves on", "second", "first"]
+        assert history[0].sha == head and history[2].sha == c3 and history[3].sha == s["c2"]
+        assert all(len(c.parents) == 1 for c in history[:2])
+        assert history[0].message.startswith("more\n\nbody")
+        assert history[0].author.name == "tester" and history[0].committer.name == SIG.name
+        assert (await git_repos.blob(repo, "main", "b.txt", limit=10)).data == b"b2\n"
+        assert {e.name for e in await git_repos.tree(repo, "main", "")} >= {"c.txt", "d.txt", "b.txt", "a.txt"}
+        assert await git_repos.resolve(repo, "feature") == f2  # the source stays where it was
+        assert not await git_repos.is_ancestor(repo, f2, head)
+
+    async def test_a_rebase_conflict_names_the_paths_and_touches_nothing(self, git_repos: Any) -> None:
+        await self._seeded(git_repos)
+        repo = "team/r.git"
+        c3 = await self.write_commit(git_repos, repo, "main", {"b.txt": b"main's b\n"}, "main adds b")
+        with pytest.raises(Conflict) as refused:
+            await git_repos.merge(repo, target="main", source="feature", strategy=MergeStrategy.REBASE, author=SIG,
+                                  message="m")
+        assert refused.value.detail["paths"] == ["b.txt"]
+        assert await git_repos.resolve(repo, "main") == c3

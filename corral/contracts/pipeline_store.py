@@ -152,3 +152,84 @@ class PipelineStoreContract:
         async with pipelines_uow_factory() as uow:
             assert w.id not in {x.id for x in await uow.pipelines.expired(T0, 100)}
             assert w.id in {x.id for x in await uow.pipelines.expired(T0 + timedelta(seconds=1), 100)}
+
+    async def test_artifacts_are_replaced_by_name_and_expire(self, pipelines_uow_factory: Any,
+                                                             make_user: Any) -> None:
+        from corral.core.pipelines.runs import Artifact
+
+        project = await _project(pipelines_uow_factory, make_user)
+        p, workflows, steps = _pipeline(project, 1)
+
+        def artifact(name: str, size: int, expires: datetime | None) -> Artifact:
+            return Artifact(id=uuid7(), pipeline_id=p.id, project_id=project.id, step="a", name=name,
+                            key=f"artifacts/{p.id}/{name}", size=size, created_at=T0, expires_at=expires)
+
+        first = artifact("dist/app", 1, T0 + timedelta(hours=1))
+        async with pipelines_uow_factory() as uow:
+            await uow.pipelines.add(p, workflows, steps)
+            assert await uow.pipelines.put_artifact(first) is None
+            assert await uow.pipelines.put_artifact(artifact("b.txt", 2, None)) is None
+            replaced = await uow.pipelines.put_artifact(second := artifact("dist/app", 3, T0 + timedelta(hours=2)))
+            await uow.commit()
+        assert replaced == first
+        async with pipelines_uow_factory() as uow:
+            assert [(a.name, a.size) for a in await uow.pipelines.artifacts(p.id)] == [("b.txt", 2), ("dist/app", 3)]
+            assert await uow.pipelines.artifact(p.id, "dist/app") == second
+            assert await uow.pipelines.artifact(p.id, "nope") is None
+            assert await uow.pipelines.expired_artifacts(T0 + timedelta(hours=1), 10) == []
+            assert await uow.pipelines.expired_artifacts(T0 + timedelta(hours=2), 10) == [second]
+            await uow.pipelines.delete_artifact(second.id)
+            await uow.commit()
+        async with pipelines_uow_factory() as uow:
+            assert [a.name for a in await uow.pipelines.artifacts(p.id)] == ["b.txt"]
+
+    async def test_schedules_are_unique_by_name_and_locked_when_due(self, pipelines_uow_factory: Any,
+                                                                     make_user: Any) -> None:
+        from corral.core.pipelines.runs import Schedule
+
+        project = await _project(pipelines_uow_factory, make_user)
+        nightly = Schedule(id=uuid7(), project_id=project.id, name="nightly", cron="@daily", branch="main",
+                           created_at=T0, next_run_at=T0 + timedelta(hours=1), variables={"A": "1"})
+        async with pipelines_uow_factory() as uow:
+            await uow.pipelines.add_schedule(nightly)
+            await uow.commit()
+        async with pipelines_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.pipelines.add_schedule(attrs.evolve(nightly, id=uuid7()))
+        async with pipelines_uow_factory() as uow:
+            assert await uow.pipelines.schedules(project.id) == [nightly]
+            assert await uow.pipelines.schedule(project.id, "nightly") == nightly
+            assert await uow.pipelines.due_schedules(T0, 10) == []
+        async with pipelines_uow_factory() as first, pipelines_uow_factory() as second:
+            assert await first.pipelines.due_schedules(T0 + timedelta(hours=1), 10) == [nightly]
+            assert await second.pipelines.due_schedules(T0 + timedelta(hours=1), 10) == []  # locked
+            moved = attrs.evolve(nightly, next_run_at=T0 + timedelta(days=1), last_run_at=T0 + timedelta(hours=1))
+            await first.pipelines.update_schedule(moved)
+            await first.commit()
+        async with pipelines_uow_factory() as uow:
+            assert await uow.pipelines.schedule(project.id, "nightly") == moved
+            await uow.pipelines.delete_schedule(nightly.id)
+            await uow.commit()
+        async with pipelines_uow_factory() as uow:
+            assert await uow.pipelines.schedules(project.id) == []
+
+    async def test_pipelines_by_commit_and_kept_workspaces(self, pipelines_uow_factory: Any, make_user: Any) -> None:
+        project = await _project(pipelines_uow_factory, make_user)
+        p1, w1, s1 = _pipeline(project, 1)
+        p2, w2, s2 = _pipeline(project, 2)
+        other = attrs.evolve(_pipeline(project, 3)[0], commit_sha="d" * 40)
+        kept = attrs.evolve(w1[0], status=Status.FAILURE, workspace_key="ws-1", workspace_deleted=False,
+                            finished_at=T0)
+        async with pipelines_uow_factory() as uow:
+            await uow.pipelines.add(p1, [kept, w1[1]], s1)
+            await uow.pipelines.add(p2, w2, s2)
+            await uow.pipelines.add(other, [], [])
+            await uow.commit()
+        async with pipelines_uow_factory() as uow:
+            assert [p.number for p in await uow.pipelines.by_commit(project.id, "c" * 40, 10)] == [2, 1]
+            assert [p.number for p in await uow.pipelines.by_commit(project.id, "c" * 40, 1)] == [2]
+            mine = [w for w in await uow.pipelines.kept_workspaces(T0, 100) if w.project_id == project.id]
+            assert mine == []
+            mine = [w for w in await uow.pipelines.kept_workspaces(T0 + timedelta(seconds=1), 100)
+                    if w.project_id == project.id]
+            assert mine == [kept]

@@ -210,6 +210,9 @@ class Settings:
     # --- pipelines --------------------------------------------------------------------------------------
     pipeline_max_running_steps: int = attrs.field(default=4, validator=_positive)  # per replica
     pipeline_workflow_timeout_minutes: int = attrs.field(default=60, validator=_positive)
+    # workspaces kept after a workflow ended (failed ones, for a restart from a step) are deleted after this
+    pipeline_workspace_retention_hours: float = attrs.field(default=24.0, validator=_positive)
+    pipeline_schedule_poll_seconds: float = attrs.field(default=10.0, validator=_positive)  # cron schedules
     # --- workloads (pipeline steps, agent sessions) ------------------------------------------------
     # local: process groups on this machine (trusted code only); kubernetes: a pod per workload, with the
     # kubeconfig ($KUBECONFIG, ~/.kube/config) or the in-cluster service account, as kubernetes-asyncio finds them

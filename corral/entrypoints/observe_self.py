@@ -30,6 +30,7 @@ _LEVELS = {
 _SKIP = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 _ENVELOPE = ("trace_id", "span_id", "project_id", "session_id", "user_id", "service")
 _MAX_BUFFER = 10_000
+_PIPELINE_SPANS = "corral.pipelines.span"
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -73,6 +74,9 @@ class SelfTelemetry(logging.Handler):
             attrs = {k: v for k, v in {**ctx, **extra}.items() if k not in _ENVELOPE}
             attrs["logger"] = record.name
             ts = datetime.fromtimestamp(record.created, UTC)
+            if record.name == _PIPELINE_SPANS:
+                self._pipeline_span(extra)
+                return
             trace_id = _hexid(ctx.get("trace_id"), 32)
             span_id = _hexid(ctx.get("span_id"), 16)
             project_id = _uuid(ctx.get("project_id"))
@@ -124,6 +128,21 @@ class SelfTelemetry(logging.Handler):
                 )
         except Exception:  # a log handler must never raise into the caller
             self.handleError(record)
+
+    def _pipeline_span(self, extra: dict[str, Any]) -> None:
+        """A span of a pipeline's trace (corral.core.pipelines.workflow_run): the trace is the pipeline, the
+        project in the envelope, service ``pipeline``."""
+        trace_id, span_id = _hexid(extra.get("trace_id"), 32), _hexid(extra.get("span_id"), 16)
+        if trace_id is None or span_id is None or "duration_ms" not in extra:
+            return
+        detail = {k: v for k, v in extra.items() if k.startswith("pipeline.")}
+        self._batch.spans.append((
+            self._ids.ids(1)[0], datetime.fromisoformat(str(extra["span_start"])), trace_id, span_id,
+            _hexid(extra.get("parent_span_id"), 16), _uuid(extra.get("project_id")), None, None, "pipeline",
+            clean_text(str(extra.get("span_name", "step"))), "internal",
+            "error" if extra.get("span_status") == "error" else "ok", float(extra["duration_ms"]),
+            clean_json_text(json.dumps(detail, default=str)), "[]",
+        ))
 
     async def _flush_forever(self) -> None:
         while True:

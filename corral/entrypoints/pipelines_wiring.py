@@ -3,11 +3,12 @@ service behind the API, and the adapters they need (step logs, CORRAL_TOKEN, sec
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
 from corral.core.clock import Clock
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.pipelines.engine_ports import PipelineToken, StepLogs
+from corral.core.pipelines.housekeeping import PipelineHousekeeping
 from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.scheduler import EngineSettings, PipelineScheduler
 from corral.core.pipelines.service import PipelineService
@@ -88,6 +90,19 @@ class ReaderSecretValues:
                                       reason)
 
 
+_HOUSEKEEPING_SECONDS = 300.0
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``work`` every ``seconds`` until cancelled; a failed turn is logged and retried next time."""
+    while True:
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; retrying", what)
+        await asyncio.sleep(seconds)
+
+
 async def wire_pipelines(platform: Platform) -> None:
     parser = PyYamlPipelineFileParser()
     platform.register(PipelineFileParser, parser)
@@ -116,8 +131,19 @@ async def wire_pipelines(platform: Platform) -> None:
     triggers = PipelineTriggers(kit.git, parser, clock, base_url)
     relay: OutboxRelay = platform.relay
     relay.consumers.append(triggers.on_event)
-    service = PipelineService(uow_factory, kit.git, parser, clock, logs, base_url)
+    service = PipelineService(uow_factory, kit.git, parser, clock, logs, base_url, objects=objects)
     platform.register(PipelineService, service)
+    from corral.adapters.cron import CroniterRules
+    from corral.core.pipelines.schedules import ScheduleRunner, ScheduleService
+
+    rules = CroniterRules()
+    platform.register(ScheduleService, ScheduleService(uow_factory, kit.git, rules, clock))
+    runner = ScheduleRunner(uow_factory, kit.git, parser, rules, clock, base_url)
+
+    async def pipeline_schedules() -> None:
+        await _every(settings.pipeline_schedule_poll_seconds, runner.run_once, "pipeline schedules")
+
+    platform.background.append(pipeline_schedules)
     repos_root = Path(settings.git_repos_dir or settings.data_dir / "repos")
 
     def clone_source(project: Project) -> str:
@@ -137,8 +163,19 @@ async def wire_pipelines(platform: Platform) -> None:
         )
         scheduler = PipelineScheduler(uow_factory, executor, parser, logs, clock, engine, clone_source,
                                       secrets=ReaderSecretValues(platform),
-                                      tokens=IdentityPipelineTokens(platform, clock))
+                                      tokens=IdentityPipelineTokens(platform, clock), objects=objects)
         service.cancel_local = scheduler.cancel_local
-        await scheduler.loop()
+        triggers.on_created = scheduler.wake
+        housekeeping = PipelineHousekeeping(uow_factory, executor, clock, engine.owner, scheduler.files,
+                                            settings.pipeline_workspace_retention_hours)
+        try:
+            await housekeeping.recover()
+        except Exception:
+            log.exception("stopping the pipeline workloads a previous process left failed")
+        sweeper = asyncio.create_task(_every(_HOUSEKEEPING_SECONDS, housekeeping.sweep, "pipeline housekeeping"))
+        try:
+            await scheduler.loop()
+        finally:
+            sweeper.cancel()
 
     platform.background.append(pipeline_scheduler)

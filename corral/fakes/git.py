@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tarfile
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.git.model import (
+    ZERO_SHA,
     Blob,
     Branch,
     Commit,
     Comparison,
     FileChange,
+    FileWrite,
     MergeStrategy,
     Signature,
     Tag,
@@ -74,11 +79,11 @@ class InMemoryGitRepositories:
         self._repo(repo).tags[name] = sha
 
     def _write(self, r: _Repo, tree: dict[str, bytes], parents: tuple[str, ...], message: str,
-               branch: str | None, author: Signature | None = None) -> str:
+               branch: str | None, author: Signature | None = None, committer: Signature | None = None) -> str:
         sig = author or Signature("tester", "tester@example.com", _EPOCH)
         digest = hashlib.sha1(repr((sorted(tree.items()), parents, message, len(r.commits))).encode())  # noqa: S324
         sha = digest.hexdigest()
-        r.commits[sha] = Commit(sha, parents, sig, sig, message)
+        r.commits[sha] = Commit(sha, parents, sig, committer or sig, message)
         r.files[sha] = tree
         if branch is not None:
             r.branches[branch] = sha
@@ -248,22 +253,15 @@ class InMemoryGitRepositories:
                 await announce(s)
             r.branches[target] = s
             return s
+        if strategy is MergeStrategy.REBASE:
+            sha = self._replay(r, t, s, author)
+            if announce is not None:
+                await announce(sha)
+            r.branches[target] = sha
+            return sha
         t_anc = set(self._ancestors(r, t))
         base = next((x for x in self._ancestors(r, s) if x in t_anc), None)
-        bf, tf, sf = r.files.get(base, {}) if base else {}, r.files[t], r.files[s]
-        merged = dict(tf)
-        conflicts = []
-        for path in set(bf) | set(tf) | set(sf):
-            ours, theirs, orig = tf.get(path), sf.get(path), bf.get(path)
-            if theirs in (orig, ours):
-                continue
-            if ours == orig:
-                if theirs is None:
-                    merged.pop(path, None)
-                else:
-                    merged[path] = theirs
-            else:
-                conflicts.append(path)
+        merged, conflicts = _conflicts(r.files.get(base, {}) if base else {}, r.files[t], r.files[s])
         if conflicts:
             raise Conflict(f"merge conflict in {', '.join(sorted(conflicts))}",
                            detail={"paths": sorted(conflicts), "reason": "conflict"})
@@ -274,9 +272,124 @@ class InMemoryGitRepositories:
         r.branches[target] = sha
         return sha
 
+    def _replay(self, r: _Repo, target: str, source: str, committer: Signature) -> str:
+        """The source's commits missing from the target, cherry-picked onto it oldest first (authors kept)."""
+        if target in self._ancestors(r, source):
+            return source
+        exclude = set(self._ancestors(r, target))
+        todo = [c for c in self._ancestors(r, source) if c not in exclude]
+        todo.sort(key=lambda c: len(self._ancestors(r, c)))  # parents before children
+        tip = target
+        for sha in todo:
+            commit = r.commits[sha]
+            if len(commit.parents) != 1:
+                raise Conflict("rebase cannot replay merge commits", detail={"reason": "merge_commits"})
+            files, conflicts = _conflicts(r.files[commit.parents[0]], r.files[tip], r.files[sha])
+            if conflicts:
+                raise Conflict(f"rebase conflict in {', '.join(conflicts)}",
+                               detail={"paths": conflicts, "reason": "conflict"})
+            if files == r.files[tip]:
+                continue
+            tip = self._write(r, files, (tip,), commit.message, None, commit.author, committer)
+        return tip
+
+    async def write_commit(
+        self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+        committer: Signature | None = None,
+    ) -> str:
+        r = self._repo(repo)
+        tree = dict(r.files.get(parent, {})) if parent else {}
+        paths = [_clean_path(c.path) for c in changes]
+        if len(set(paths)) != len(paths) or any(not p or "//" in p for p in paths):
+            raise InvalidInput("invalid or repeated path", field="path")
+        for path, change in zip(paths, changes, strict=True):
+            if change.content is None:
+                if path not in tree:
+                    raise NotFound(f"no file {path!r} to delete")
+                del tree[path]
+        for path, change in zip(paths, changes, strict=True):
+            if change.content is None:
+                continue
+            parts = path.split("/")
+            if any("/".join(parts[:i]) in tree for i in range(1, len(parts))) or any(
+                    n.startswith(f"{path}/") for n in tree):
+                raise InvalidInput(f"a file and a directory would share the path {path!r}", field="path")
+            tree[path] = change.content
+        return self._write(r, tree, (parent,) if parent else (), message, None, author, committer)
+
+    async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
+        r = self._repo(repo)
+        if ref.startswith("refs/heads/"):
+            refs, name = r.branches, ref.removeprefix("refs/heads/")
+        elif ref.startswith("refs/tags/"):
+            refs, name = r.tags, ref.removeprefix("refs/tags/")
+        else:
+            raise InvalidInput(f"{ref!r} is not a valid ref name", field="ref")
+        self.validate(name)
+        if refs.get(name, ZERO_SHA) != old:
+            raise Conflict(f"{ref} moved meanwhile; nothing was changed, try again", detail={"reason": "ref_moved"})
+        if new == ZERO_SHA:
+            del refs[name]
+        else:
+            if new not in r.commits:
+                raise NotFound(f"no commit {new}")
+            refs[name] = new
+
+    async def merge_conflicts(self, repo: str, base: str, head: str) -> list[str]:
+        r = self._repo(repo)
+        t, s = await self._must(repo, base), await self._must(repo, head)
+        t_anc = set(self._ancestors(r, t))
+        mb = next((x for x in self._ancestors(r, s) if x in t_anc), None)
+        return _conflicts(r.files.get(mb, {}) if mb else {}, r.files[t], r.files[s])[1]
+
+    async def ahead_behind(self, repo: str, base: str, head: str) -> tuple[int, int]:
+        r = self._repo(repo)
+        b, h = set(self._ancestors(r, await self._must(repo, base))), set(
+            self._ancestors(r, await self._must(repo, head)))
+        return len(h - b), len(b - h)
+
+    async def tree_id(self, repo: str, rev: str) -> str:
+        files = self._repo(repo).files[await self._must(repo, rev)]
+        return hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()  # noqa: S324
+
+    async def archive(self, repo: str, commit: str, *, fmt: str, prefix: str) -> AsyncIterator[bytes]:
+        if fmt not in ("tar.gz", "zip"):
+            raise InvalidInput("archive format must be tar.gz or zip", field="format")
+        files = self._repo(repo).files[await self._must(repo, commit)]
+        buffer = io.BytesIO()
+        if fmt == "zip":
+            with zipfile.ZipFile(buffer, "w") as z:
+                for path, data in sorted(files.items()):
+                    z.writestr(prefix + path, data)
+        else:
+            with tarfile.open(fileobj=buffer, mode="w:gz") as t:
+                for path, data in sorted(files.items()):
+                    info = tarfile.TarInfo(prefix + path)
+                    info.size = len(data)
+                    t.addfile(info, io.BytesIO(data))
+        yield buffer.getvalue()
+
     def validate(self, rev: str) -> None:
         if not rev or len(rev) > 255 or _BAD_REV.search(rev):
             raise InvalidInput(f"{rev!r} is not a valid branch, tag or commit", field="ref")
+
+
+def _conflicts(bf: dict[str, bytes], tf: dict[str, bytes], sf: dict[str, bytes]) -> tuple[dict[str, bytes], list[str]]:
+    """The three-way merge of file snapshots (base, ours, theirs): the merged files and the conflicting paths."""
+    merged = dict(tf)
+    conflicts = []
+    for path in set(bf) | set(tf) | set(sf):
+        ours, theirs, orig = tf.get(path), sf.get(path), bf.get(path)
+        if theirs in (orig, ours):
+            continue
+        if ours == orig:
+            if theirs is None:
+                merged.pop(path, None)
+            else:
+                merged[path] = theirs
+        else:
+            conflicts.append(path)
+    return merged, sorted(conflicts)
 
 
 def _clean_path(path: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from corral.core.errors import Conflict
-from corral.core.pipelines.runs import Pipeline, Status, StepRun, WorkflowRun
+from corral.core.pipelines.runs import Artifact, Pipeline, Schedule, Status, StepRun, WorkflowRun
 from corral.fakes.outbox import RowLocks
 
 __all__ = ["InMemoryPipelineStore", "PipelineTables"]
@@ -22,6 +22,8 @@ class PipelineTables:
     pipelines: dict[uuid.UUID, Pipeline] = attrs.field(factory=dict)
     workflows: dict[uuid.UUID, WorkflowRun] = attrs.field(factory=dict)
     steps: dict[uuid.UUID, StepRun] = attrs.field(factory=dict)
+    artifacts: dict[uuid.UUID, Artifact] = attrs.field(factory=dict)
+    schedules: dict[uuid.UUID, Schedule] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -132,4 +134,69 @@ class InMemoryPipelineStore:
                 break
             if self._lock(w.id):
                 out.append(w)
+        return out
+
+    async def by_commit(self, project_id: uuid.UUID, sha: str, limit: int) -> list[Pipeline]:
+        found = [p for p in self.tables.pipelines.values() if p.project_id == project_id and p.commit_sha == sha]
+        return sorted(found, key=lambda p: -p.number)[:limit]
+
+    async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]:
+        found = [w for w in self.tables.workflows.values() if w.status.final and not w.workspace_deleted
+                 and w.workspace_key and w.finished_at is not None and w.finished_at < before]
+        return sorted(found, key=lambda w: w.finished_at or before)[:limit]
+
+    # ---- artifacts ----------------------------------------------------------------------------------------
+    async def put_artifact(self, artifact: Artifact) -> Artifact | None:
+        old = await self.artifact(artifact.pipeline_id, artifact.name)
+        if old is not None:
+            del self.tables.artifacts[old.id]
+        self.tables.artifacts[artifact.id] = artifact
+        return old
+
+    async def artifacts(self, pipeline_id: uuid.UUID) -> list[Artifact]:
+        return sorted((a for a in self.tables.artifacts.values() if a.pipeline_id == pipeline_id),
+                      key=lambda a: a.name)
+
+    async def artifact(self, pipeline_id: uuid.UUID, name: str) -> Artifact | None:
+        return next((a for a in self.tables.artifacts.values() if a.pipeline_id == pipeline_id and a.name == name),
+                    None)
+
+    async def expired_artifacts(self, now: datetime, limit: int) -> list[Artifact]:
+        found = sorted((a for a in self.tables.artifacts.values() if a.expires_at is not None and a.expires_at <= now),
+                       key=lambda a: a.expires_at or now)
+        return self._locked(found, limit)
+
+    async def delete_artifact(self, artifact_id: uuid.UUID) -> None:
+        self.tables.artifacts.pop(artifact_id, None)
+
+    # ---- schedules ----------------------------------------------------------------------------------------
+    async def add_schedule(self, schedule: Schedule) -> None:
+        if await self.schedule(schedule.project_id, schedule.name) is not None:
+            raise Conflict(f"a pipeline schedule named {schedule.name!r} exists")
+        self.tables.schedules[schedule.id] = schedule
+
+    async def schedules(self, project_id: uuid.UUID) -> list[Schedule]:
+        return sorted((s for s in self.tables.schedules.values() if s.project_id == project_id),
+                      key=lambda s: s.name)
+
+    async def schedule(self, project_id: uuid.UUID, name: str) -> Schedule | None:
+        return next((s for s in self.tables.schedules.values() if s.project_id == project_id and s.name == name),
+                    None)
+
+    async def update_schedule(self, schedule: Schedule) -> None:
+        self.tables.schedules[schedule.id] = schedule
+
+    async def delete_schedule(self, schedule_id: uuid.UUID) -> None:
+        self.tables.schedules.pop(schedule_id, None)
+
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        found = sorted((s for s in self.tables.schedules.values() if s.next_run_at <= now),
+                       key=lambda s: s.next_run_at)
+        return self._locked(found, limit)
+
+    def _locked(self, rows: list[Any], limit: int) -> list[Any]:
+        out: list[Any] = []
+        for row in rows:
+            if len(out) < limit and self._lock(row.id):
+                out.append(row)
         return out

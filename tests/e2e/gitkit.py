@@ -110,16 +110,19 @@ class Corral:
             pass
 
 
-async def start_corral(tmp: Path, *, retry_base: float = 0.05, objects: Any = None) -> Corral:
+async def start_corral(tmp: Path, *, retry_base: float = 0.05, objects: Any = None,
+                       validate_responses: bool = False) -> Corral:
     """``objects``: a callable taking the server's base URL and returning the object store (default: in memory,
-    whose memory:// links make LFS stream through Corral)."""
+    whose memory:// links make LFS stream through Corral). ``validate_responses``: every JSON answer is checked
+    against the OpenAPI document (a mismatch is a 500)."""
     _HOME[:] = [tmp / ".home"]
     clock = RealClock()
     identity = IdentityMemory()
     ids = IdentityServices(identity, InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock)
     await ensure_system_roles(identity, clock)
     settings = Settings(profile="memory", data_dir=tmp / "data", webhook_allow_private_targets=True,
-                        webhook_retry_base_seconds=retry_base, webhook_max_attempts=4)
+                        webhook_retry_base_seconds=retry_base, webhook_max_attempts=4,
+                        validate_responses=validate_responses)
     platform = GitPlatform(settings)
     platform.register(WebAuth, IdentityWebAuth(ids))
     platform.app_hooks.append(install(ids))

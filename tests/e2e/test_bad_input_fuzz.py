@@ -82,8 +82,9 @@ def _problem_field(ctype: str, data: bytes) -> str | None:
 
 
 def _own_format(path: str) -> bool:
-    """Routes whose errors follow their protocol, not problem+json: OTLP (google.rpc.Status), git, Git LFS."""
-    return path.startswith("/v1/") or path.startswith("/{owner}/{name}/")
+    """Routes whose errors follow their protocol, not problem+json: OTLP (google.rpc.Status), git, Git LFS, and
+    MCP (JSON-RPC error objects)."""
+    return path.startswith("/v1/") or path.startswith("/{owner}/{name}/") or path == "/mcp"
 
 
 def _fill(path: str, known: dict[str, str], junk: str | None = None) -> str:

@@ -209,7 +209,7 @@ async def test_ui_page_is_served_with_security_headers(client: TestClient) -> No
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     resp = await client.get("/ui/static/../../pyproject.toml")
     assert resp.status == 404
-    resp = await client.get("/ui/static/corral.js")
+    resp = await client.get("/ui/static/ui.js")
     assert resp.status == 200
     assert resp.content_type == "text/javascript"
 

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from corral.adapters.postgres.errors import translate_errors
-from corral.core.pipelines.runs import Pipeline, Status, StepKind, StepRun, WorkflowRun
+from corral.core.pipelines.runs import Artifact, Pipeline, Schedule, Status, StepKind, StepRun, WorkflowRun
 
 __all__ = ["PostgresPipelineStore"]
 
@@ -75,6 +75,29 @@ def _step(r: Any) -> StepRun:
 def _step_args(s: StepRun) -> tuple[Any, ...]:
     return (s.id, s.pipeline_id, s.workflow_id, s.project_id, s.position, s.name, s.kind.value, s.status.value,
             s.image, list(s.depends_on), s.detached, s.exit_code, s.started_at, s.finished_at, s.log_key, s.error)
+
+
+_ARTIFACT_COLUMNS = "id, pipeline_id, project_id, step, name, minio_path, size_bytes, created_at, expires_at"
+_SCHEDULE_COLUMNS = ("id, project_id, name, cron, branch, variables, created_by, created_by_name, created_at, "
+                     "next_run_at, last_run_at")
+
+
+def _artifact(r: Any) -> Artifact:
+    return Artifact(id=r["id"], pipeline_id=r["pipeline_id"], project_id=r["project_id"], step=r["step"],
+                    name=r["name"], key=r["minio_path"], size=r["size_bytes"], created_at=r["created_at"],
+                    expires_at=r["expires_at"])
+
+
+def _schedule(r: Any) -> Schedule:
+    return Schedule(id=r["id"], project_id=r["project_id"], name=r["name"], cron=r["cron"], branch=r["branch"],
+                    variables=dict(r["variables"] or {}), created_by=r["created_by"],
+                    created_by_name=r["created_by_name"], created_at=r["created_at"], next_run_at=r["next_run_at"],
+                    last_run_at=r["last_run_at"])
+
+
+def _schedule_args(s: Schedule) -> tuple[Any, ...]:
+    return (s.id, s.project_id, s.name, s.cron, s.branch, dict(s.variables), s.created_by, s.created_by_name,
+            s.created_at, s.next_run_at, s.last_run_at)
 
 
 def _placeholders(n: int) -> str:
@@ -194,3 +217,80 @@ class PostgresPipelineStore:
             f"SELECT {_WORKFLOW_COLUMNS} FROM pipeline_workflows WHERE status = 'running' AND heartbeat_at < $1"
             " ORDER BY heartbeat_at LIMIT $2 FOR UPDATE SKIP LOCKED", before, limit)
         return [_workflow(r) for r in rows]
+
+    async def by_commit(self, project_id: uuid.UUID, sha: str, limit: int) -> list[Pipeline]:
+        rows = await self.conn.fetch(
+            f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE project_id = $1 AND commit_sha = $2"
+            " ORDER BY number DESC LIMIT $3", project_id, sha, limit)
+        return [_pipeline(r) for r in rows]
+
+    async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]:
+        rows = await self.conn.fetch(
+            f"SELECT {_WORKFLOW_COLUMNS} FROM pipeline_workflows WHERE NOT workspace_deleted AND workspace_key <> ''"
+            " AND status NOT IN ('pending', 'running', 'blocked') AND finished_at < $1 ORDER BY finished_at LIMIT $2",
+            before, limit)
+        return [_workflow(r) for r in rows]
+
+    # ---- artifacts ----------------------------------------------------------------------------------------
+    async def put_artifact(self, artifact: Artifact) -> Artifact | None:
+        with translate_errors("pipeline artifact"):
+            old = await self.conn.fetchrow(
+                f"DELETE FROM artifacts WHERE pipeline_id = $1 AND name = $2 RETURNING {_ARTIFACT_COLUMNS}",
+                artifact.pipeline_id, artifact.name)
+            await self.conn.execute(
+                f"INSERT INTO artifacts ({_ARTIFACT_COLUMNS}) VALUES ({_placeholders(9)})",
+                artifact.id, artifact.pipeline_id, artifact.project_id, artifact.step, artifact.name, artifact.key,
+                artifact.size, artifact.created_at, artifact.expires_at)
+        return _artifact(old) if old else None
+
+    async def artifacts(self, pipeline_id: uuid.UUID) -> list[Artifact]:
+        rows = await self.conn.fetch(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE pipeline_id = $1 ORDER BY name", pipeline_id)
+        return [_artifact(r) for r in rows]
+
+    async def artifact(self, pipeline_id: uuid.UUID, name: str) -> Artifact | None:
+        r = await self.conn.fetchrow(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE pipeline_id = $1 AND name = $2", pipeline_id, name)
+        return _artifact(r) if r else None
+
+    async def expired_artifacts(self, now: datetime, limit: int) -> list[Artifact]:
+        rows = await self.conn.fetch(
+            f"SELECT {_ARTIFACT_COLUMNS} FROM artifacts WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2"
+            " FOR UPDATE SKIP LOCKED", now, limit)
+        return [_artifact(r) for r in rows]
+
+    async def delete_artifact(self, artifact_id: uuid.UUID) -> None:
+        await self.conn.execute("DELETE FROM artifacts WHERE id = $1", artifact_id)
+
+    # ---- schedules ----------------------------------------------------------------------------------------
+    async def add_schedule(self, schedule: Schedule) -> None:
+        with translate_errors("pipeline schedule"):
+            await self.conn.execute(
+                f"INSERT INTO pipeline_schedules ({_SCHEDULE_COLUMNS}) VALUES ({_placeholders(11)})",
+                *_schedule_args(schedule))
+
+    async def schedules(self, project_id: uuid.UUID) -> list[Schedule]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM pipeline_schedules WHERE project_id = $1 ORDER BY name", project_id)
+        return [_schedule(r) for r in rows]
+
+    async def schedule(self, project_id: uuid.UUID, name: str) -> Schedule | None:
+        r = await self.conn.fetchrow(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM pipeline_schedules WHERE project_id = $1 AND name = $2",
+            project_id, name)
+        return _schedule(r) if r else None
+
+    async def update_schedule(self, schedule: Schedule) -> None:
+        with translate_errors("pipeline schedule"):
+            await self.conn.execute(
+                f"UPDATE pipeline_schedules SET {_assignments(_SCHEDULE_COLUMNS)} WHERE id = $1",
+                *_schedule_args(schedule))
+
+    async def delete_schedule(self, schedule_id: uuid.UUID) -> None:
+        await self.conn.execute("DELETE FROM pipeline_schedules WHERE id = $1", schedule_id)
+
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SCHEDULE_COLUMNS} FROM pipeline_schedules WHERE next_run_at <= $1 ORDER BY next_run_at"
+            " LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
+        return [_schedule(r) for r in rows]

@@ -293,6 +293,7 @@ def _rule(r: asyncpg.Record) -> BranchProtection:
         allow_force_push=r["allow_force_push"], allow_deletion=r["allow_deletion"],
         require_merge_request=r["require_merge_request"], required_approvals=r["required_approvals"],
         bypass_admins=r["bypass_admins"], push_allowlist=tuple(r["push_allowlist"] or ()),
+        required_checks=tuple(r["required_checks"] or ()),
     )
 
 
@@ -304,11 +305,11 @@ class PostgresBranchProtectionStore:
         try:
             await self.conn.execute(
                 "INSERT INTO branch_protections (id, project_id, pattern, allow_force_push, allow_deletion,"
-                " require_merge_request, required_approvals, created_at, bypass_admins, push_allowlist)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                " require_merge_request, required_approvals, created_at, bypass_admins, push_allowlist,"
+                " required_checks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 rule.id, rule.project_id, rule.pattern, rule.allow_force_push, rule.allow_deletion,
                 rule.require_merge_request, rule.required_approvals, rule.created_at, rule.bypass_admins,
-                list(rule.push_allowlist),
+                list(rule.push_allowlist), list(rule.required_checks),
             )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"{rule.pattern} is already protected", field="pattern") from exc
@@ -328,9 +329,9 @@ class PostgresBranchProtectionStore:
     async def update(self, rule: BranchProtection) -> None:
         await self.conn.execute(
             "UPDATE branch_protections SET allow_force_push = $2, allow_deletion = $3, require_merge_request = $4,"
-            " required_approvals = $5, bypass_admins = $6, push_allowlist = $7 WHERE id = $1",
+            " required_approvals = $5, bypass_admins = $6, push_allowlist = $7, required_checks = $8 WHERE id = $1",
             rule.id, rule.allow_force_push, rule.allow_deletion, rule.require_merge_request, rule.required_approvals,
-            rule.bypass_admins, list(rule.push_allowlist),
+            rule.bypass_admins, list(rule.push_allowlist), list(rule.required_checks),
         )
 
     async def delete(self, project_id: uuid.UUID, rule_id: uuid.UUID) -> bool:

@@ -15,6 +15,7 @@ __all__ = [
     "Commit",
     "Comparison",
     "FileChange",
+    "FileWrite",
     "MergeStrategy",
     "PushIntent",
     "PushRule",
@@ -90,6 +91,14 @@ class FileChange:
 
 
 @attrs.frozen
+class FileWrite:
+    """One file of a commit written through the API: its new bytes, or None to delete it."""
+
+    path: str
+    content: bytes | None
+
+
+@attrs.frozen
 class Comparison:
     """What ``head`` adds on top of its merge base with ``base``."""
 
@@ -106,6 +115,7 @@ class MergeStrategy(enum.StrEnum):
     MERGE = "merge"  # always a merge commit with both parents
     SQUASH = "squash"  # one new commit on top of the target with the combined change
     FAST_FORWARD = "fast-forward"  # move the target to the source; refused unless possible
+    REBASE = "rebase"  # the source's commits replayed one by one on top of the target (authors kept)
 
 
 @attrs.frozen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -12,6 +12,7 @@ from corral.core.git.model import (
     Branch,
     Commit,
     Comparison,
+    FileWrite,
     MergeStrategy,
     PushIntent,
     RefUpdate,
@@ -153,4 +154,40 @@ class GitRepositories(Protocol):
         ``announce`` is awaited with the new head once it is known and before the target moves (if it
         raises, nothing moves): the caller records its intent there (corral.core.git.recovery).
         """
+        ...
+
+    async def write_commit(
+        self, repo: str, *, parent: str | None, changes: Sequence[FileWrite], author: Signature, message: str,
+        committer: Signature | None = None,
+    ) -> str:
+        """A new commit: ``parent``'s tree (the empty tree for None) with ``changes`` applied (a file's bytes, or
+        None to delete it), authored by ``author`` and committed by ``committer`` (default: the author). No ref
+        moves (``update_ref`` does that).
+
+        InvalidInput (field ``path``) for a malformed path or one that would make a file and a directory of the
+        same name; NotFound when a deleted file is not there.
+        """
+        ...
+
+    async def update_ref(self, repo: str, ref: str, *, new: str, old: str) -> None:
+        """Compare-and-swap the full ref name ``ref`` from ``old`` to ``new`` (ZERO_SHA ``old``: the ref must not
+        exist; ZERO_SHA ``new``: delete it). Conflict, and nothing changes, when ``ref`` does not hold ``old``."""
+        ...
+
+    async def merge_conflicts(self, repo: str, base: str, head: str) -> list[str]:
+        """The paths that would conflict if ``head`` were merged into ``base`` (commit shas), sorted; [] when the
+        merge is clean. Leaves the repository as it was (no object, no ref)."""
+        ...
+
+    async def ahead_behind(self, repo: str, base: str, head: str) -> tuple[int, int]:
+        """(commits in ``head`` not in ``base``, commits in ``base`` not in ``head``)."""
+        ...
+
+    async def tree_id(self, repo: str, rev: str) -> str:
+        """The id of the root tree of the commit ``rev`` names (NotFound if none)."""
+        ...
+
+    def archive(self, repo: str, commit: str, *, fmt: str, prefix: str) -> AsyncIterator[bytes]:
+        """The files of ``commit`` as a ``tar.gz`` or ``zip`` (``fmt``) archive whose paths start with ``prefix``
+        (ends with '/'), streamed; NotFound raised before the first chunk."""
         ...

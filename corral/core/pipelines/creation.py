@@ -114,7 +114,7 @@ async def create_pipeline(uow: UnitOfWork, clock: Clock, parser: PipelineFilePar
             return None
         raise NotFound(f"no pipeline file (.corral.yaml, .woodpecker/*.yaml or .woodpecker.yaml) at {run.sha[:12]}")
     ctx = TriggerContext(event=run.event, branch=run.branch, ref=run.ref, commit_message=run.message,
-                         changed_files=run.changed_files, repo=project.full_name)
+                         changed_files=run.changed_files, repo=project.full_name, cron=run.extra.get("cron", ""))
     draft = Pipeline(
         id=uuid7(), project_id=project.id, number=0, event=run.event, ref=run.ref, commit_sha=run.sha,
         status=Status.PENDING, created_at=clock.now(), branch=run.branch, commit_message=run.message,

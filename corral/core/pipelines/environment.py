@@ -22,7 +22,7 @@ def definition_json(files: Sequence[SourceFile], ctx: TriggerContext, extra: Map
         "context": {"event": ctx.event, "branch": ctx.branch, "ref": ctx.ref, "commit_message": ctx.commit_message,
                     "changed_files": list(ctx.changed_files) if ctx.changed_files is not None else None,
                     "repo": ctx.repo},
-        "extra": dict(extra),  # source/target branches of a pull request
+        "extra": dict(extra),  # source/target branches of a pull request, the cron schedule's name
     }
 
 
@@ -33,7 +33,7 @@ def trigger_context(definition: Mapping[str, Any], environ: Mapping[str, str]) -
         event=str(c.get("event", "")), branch=str(c.get("branch", "")), ref=str(c.get("ref", "")),
         commit_message=str(c.get("commit_message", "")),
         changed_files=tuple(changed) if isinstance(changed, list) else None, repo=str(c.get("repo", "")),
-        environ=dict(environ),
+        cron=str((definition.get("extra") or {}).get("cron", "")), environ=dict(environ),
     )
 
 
@@ -64,6 +64,7 @@ def pipeline_environment(pipeline: Pipeline, project: Project, *, base_url: str,
         "CI_PIPELINE_NUMBER": str(pipeline.number),
         "CI_PIPELINE_PARENT": str(pipeline.parent_number or 0),
         "CI_PIPELINE_EVENT": pipeline.event,
+        "CI_PIPELINE_CRON": str(extra.get("cron", "")),  # the schedule's name (event cron)
         "CI_PIPELINE_URL": f"{base}/{project.full_name}/pipelines/{pipeline.number}",
         "CI_PIPELINE_FILES": ",".join((pipeline.definition.get("context") or {}).get("changed_files") or []),
         "CI_PREV_PIPELINE_NUMBER": str(prev.number) if prev else "",

@@ -16,7 +16,8 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EVENTS", "FINAL", "Pipeline", "Status", "StepKind", "StepRun", "WorkflowRun", "overall_status"]
+__all__ = ["EVENTS", "FINAL", "Artifact", "Pipeline", "Schedule", "Status", "StepKind", "StepRun", "WorkflowRun",
+           "overall_status"]
 
 
 class Status(enum.StrEnum):
@@ -132,3 +133,37 @@ class StepRun:
     finished_at: datetime | None = None
     log_key: str | None = None
     error: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Artifact:
+    """One file a step uploaded (``artifacts: {paths, expire_in}``): ``name`` is its path relative to the
+    workspace, ``key`` the object holding its bytes; deleted after ``expires_at`` (None: kept)."""
+
+    id: uuid.UUID
+    pipeline_id: uuid.UUID
+    project_id: uuid.UUID
+    step: str
+    name: str
+    key: str
+    size: int
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Schedule:
+    """A cron schedule of a project: a ``cron`` pipeline of ``branch`` at every due time of ``cron`` (UTC),
+    run as the user who created it; ``next_run_at`` is the next due time."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    cron: str
+    branch: str
+    created_at: datetime
+    next_run_at: datetime
+    variables: Mapping[str, str] = attrs.field(factory=dict)
+    created_by: uuid.UUID | None = None
+    created_by_name: str = ""
+    last_run_at: datetime | None = None

@@ -30,14 +30,18 @@ from corral.core.pipelines.engine_ports import PipelineTokens, SecretValues, Ste
 from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.runs import Status, WorkflowRun
 from corral.core.pipelines.settings import EngineSettings
+from corral.core.pipelines.step_files import StepFiles
 from corral.core.pipelines.workflow_run import WorkflowExecution
 from corral.core.projects.model import Project
+from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.core.workloads.ports import Executor
 
 __all__ = ["EngineSettings", "PipelineScheduler", "finish_pipeline_if_done", "skip_blocked_workflows"]
 
 log = logging.getLogger("corral.pipelines")
+_WAKE_RETRIES = 10
+_WAKE_RETRY_SECONDS = 0.02
 
 
 @attrs.define(eq=False)
@@ -51,12 +55,21 @@ class PipelineScheduler:
     clone_source: Callable[[Project], str]  # where the clone step clones from (the repository's path on disk)
     secrets: SecretValues | None = None
     tokens: PipelineTokens | None = None
+    objects: ObjectStore | None = None  # caches and artifacts (none: the steps' cache/artifacts are ignored)
+    _files: StepFiles | None = attrs.field(init=False, default=None)
     _steps: asyncio.Semaphore = attrs.field(init=False)
     _runs: dict[uuid.UUID, WorkflowExecution] = attrs.field(factory=dict, init=False)
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
+    _wake: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._steps = asyncio.Semaphore(self.settings.max_running_steps)
+        if self.objects is not None:
+            self._files = StepFiles(self.executor, self.objects, self.uow_factory, self.clock)
+
+    @property
+    def files(self) -> StepFiles | None:
+        return self._files
 
     @property
     def step_slots(self) -> asyncio.Semaphore:
@@ -77,10 +90,26 @@ class PipelineScheduler:
                     log.exception("pipeline scheduler turn failed; retrying")
                     worked = 0
                 if not worked:
-                    await asyncio.sleep(self.settings.poll_seconds)
+                    await self._idle()
         finally:
             beat.cancel()
             await self.shutdown()
+
+    def wake(self) -> None:
+        """A pipeline was created on this replica: look for work now instead of at the next poll."""
+        self._wake.set()
+
+    async def _idle(self) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+        except TimeoutError:
+            return
+        # woken by the creator, maybe before its transaction committed: look a few times, briefly
+        self._wake.clear()
+        for _ in range(_WAKE_RETRIES):
+            if await self.run_once():
+                return
+            await asyncio.sleep(_WAKE_RETRY_SECONDS)
 
     async def shutdown(self) -> None:
         """Stop every workflow this replica runs (their leases expire; another replica marks them error)."""

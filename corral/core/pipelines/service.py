@@ -18,14 +18,16 @@ from corral.core.git.ports import GitRepositories
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit
+from corral.core.pipelines.checks import commit_pipelines
 from corral.core.pipelines.creation import NewRun, create_pipeline, pipeline_event_payload, read_pipeline_files
 from corral.core.pipelines.engine_ports import StepLogs
 from corral.core.pipelines.ports import PipelineFileParser
-from corral.core.pipelines.runs import Pipeline, Status, StepKind, StepRun, WorkflowRun
+from corral.core.pipelines.runs import Artifact, Pipeline, Status, StepKind, StepRun, WorkflowRun
 from corral.core.pipelines.scheduler import finish_pipeline_if_done
 from corral.core.pipelines.selection import SourceFile
 from corral.core.projects.issues import number_cursor, numbered_page
 from corral.core.projects.model import Actor, Project
+from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["PipelineDetail", "PipelineService"]
@@ -50,6 +52,32 @@ class PipelineService:
     logs: StepLogs
     base_url: str = ""
     cancel_local: Callable[[uuid.UUID], bool] | None = None  # the scheduler of this replica
+    objects: ObjectStore | None = None  # artifacts
+
+    async def commit_status(self, project: Project, rev: str) -> tuple[str, list[tuple[Pipeline, list[WorkflowRun]]]]:
+        """The commit ``rev`` names (a sha, a branch or a tag) and its newest pipelines (newest first)."""
+        sha = await self.git.resolve(project.repo_path, rev) if rev and not rev.startswith("-") else None
+        if sha is None:
+            raise NotFound(f"{rev!r} names no commit of {project.full_name}")
+        async with self.uow_factory() as uow:
+            return sha, await commit_pipelines(uow, project.id, sha)
+
+    async def artifacts(self, project: Project, number: int) -> list[Artifact]:
+        """The files the steps of pipeline ``number`` uploaded (not yet expired), by name."""
+        async with self.uow_factory() as uow:
+            pipeline = await self._pipeline(uow, project, number)
+            found = await uow.pipelines.artifacts(pipeline.id)
+        now = self.clock.now()
+        return [a for a in found if a.expires_at is None or a.expires_at > now]
+
+    async def artifact(self, project: Project, number: int, name: str) -> tuple[Artifact, AsyncIterator[bytes]]:
+        """One artifact and its bytes; NotFound when there is none of that name (or it expired)."""
+        async with self.uow_factory() as uow:
+            pipeline = await self._pipeline(uow, project, number)
+            found = await uow.pipelines.artifact(pipeline.id, name)
+        if found is None or self.objects is None or (found.expires_at and found.expires_at <= self.clock.now()):
+            raise NotFound(f"pipeline #{number} has no artifact {name!r}")
+        return found, self.objects.get(found.key)
 
     async def recent(self, project: Project, *, limit: int | None, cursor: str | None) -> Page[Pipeline]:
         size = clamp_limit(limit)

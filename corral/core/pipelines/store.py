@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from corral.core.pipelines.runs import Pipeline, StepRun, WorkflowRun
+from corral.core.pipelines.runs import Artifact, Pipeline, Schedule, StepRun, WorkflowRun
 
 __all__ = ["PipelineStore"]
 
@@ -24,6 +24,13 @@ class PipelineStore(Protocol):
     - ``heartbeat`` refreshes the leases of ``owner``'s running workflows among ``ids`` and returns the ids it
       still holds (a lease taken away by ``expired`` is not renewed).
     - ``expired(before)`` returns running workflows whose ``heartbeat_at`` is older than ``before``, locked.
+    - ``put_artifact`` replaces an artifact of the same pipeline and name (returns the replaced one, whose
+      object the caller deletes); ``expired_artifacts`` locks what it returns (SKIP LOCKED).
+    - ``add_schedule`` raises Conflict for a second schedule of the same name in a project;
+      ``due_schedules(now)`` returns schedules whose ``next_run_at`` is at or before ``now``, locked
+      (SKIP LOCKED: one replica fires a due time).
+    - ``kept_workspaces(before)`` returns ended workflows whose workspace still exists and which ended
+      before ``before``.
     """
 
     async def next_number(self, project_id: uuid.UUID) -> int: ...
@@ -63,3 +70,37 @@ class PipelineStore(Protocol):
     async def heartbeat(self, owner: str, ids: list[uuid.UUID], now: datetime) -> list[uuid.UUID]: ...
 
     async def expired(self, before: datetime, limit: int) -> list[WorkflowRun]: ...
+
+    async def by_commit(self, project_id: uuid.UUID, sha: str, limit: int) -> list[Pipeline]:
+        """The pipelines of commit ``sha``, newest first."""
+        ...
+
+    async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]: ...
+
+    # ---- artifacts ----------------------------------------------------------------------------------------
+    async def put_artifact(self, artifact: Artifact) -> Artifact | None: ...
+
+    async def artifacts(self, pipeline_id: uuid.UUID) -> list[Artifact]:
+        """By name."""
+        ...
+
+    async def artifact(self, pipeline_id: uuid.UUID, name: str) -> Artifact | None: ...
+
+    async def expired_artifacts(self, now: datetime, limit: int) -> list[Artifact]: ...
+
+    async def delete_artifact(self, artifact_id: uuid.UUID) -> None: ...
+
+    # ---- schedules ----------------------------------------------------------------------------------------
+    async def add_schedule(self, schedule: Schedule) -> None: ...
+
+    async def schedules(self, project_id: uuid.UUID) -> list[Schedule]:
+        """By name."""
+        ...
+
+    async def schedule(self, project_id: uuid.UUID, name: str) -> Schedule | None: ...
+
+    async def update_schedule(self, schedule: Schedule) -> None: ...
+
+    async def delete_schedule(self, schedule_id: uuid.UUID) -> None: ...
+
+    async def due_schedules(self, now: datetime, limit: int) -> list[Schedule]: ...

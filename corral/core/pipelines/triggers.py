@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -37,6 +38,7 @@ class PipelineTriggers:
     parser: PipelineFileParser
     clock: Clock
     base_url: str = ""
+    on_created: Callable[[], None] | None = None  # e.g. wakes this replica's scheduler
 
     async def on_event(self, uow: UnitOfWork, event: OutboxEvent) -> int:
         """Outbox consumer: returns how many pipelines were created."""
@@ -63,6 +65,8 @@ class PipelineTriggers:
                 continue
             if await create_pipeline(uow, self.clock, self.parser, project, run, files, base_url=self.base_url):
                 created += 1
+        if created and self.on_created is not None:
+            self.on_created()
         return created
 
     async def _commit(self, project: Project, sha: str) -> tuple[str, str]:

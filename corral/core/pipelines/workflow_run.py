@@ -17,7 +17,9 @@ import codecs
 import contextlib
 import logging
 import shlex
+import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Protocol
 
 import attrs
@@ -32,6 +34,7 @@ from corral.core.pipelines.environment import pipeline_environment, replan
 from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.runs import Pipeline, Status, StepKind, StepRun, WorkflowRun, overall_status
 from corral.core.pipelines.settings import EngineSettings
+from corral.core.pipelines.step_files import StepFiles
 from corral.core.projects.model import Project
 from corral.core.secrets.masking import SecretMasker
 from corral.core.uow import UnitOfWorkFactory
@@ -53,11 +56,15 @@ class Engine(Protocol):
     tokens: PipelineTokens | None
 
     @property
+    def files(self) -> StepFiles | None: ...
+
+    @property
     def step_slots(self) -> asyncio.Semaphore: ...
 
 __all__ = ["WorkflowExecution", "command_script"]
 
 log = logging.getLogger("corral.pipelines")
+span_log = logging.getLogger("corral.pipelines.span")  # SelfTelemetry turns these records into spans
 
 _MAX_LINE = 64 * 1024
 _FAILING = frozenset({Status.FAILURE, Status.ERROR, Status.KILLED})
@@ -332,7 +339,12 @@ class WorkflowExecution:
                     for name in pending:
                         await self._save_step(attrs.evolve(self._rows[name], status=Status.SKIPPED))
                 break
-            done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # shutdown: no step task outlives its workflow's
+                for task in running:
+                    task.cancel()
+                raise
             for task in done:
                 name = running.pop(task)
                 row = task.result()
@@ -382,7 +394,7 @@ class WorkflowExecution:
         spec = self._spec(row, argv, plain, secret, timeout, step.directory)
         if detached:
             return await self._start_background(row, spec, notes)
-        return await self._execute_step(row, spec, notes)
+        return await self._execute_step(row, spec, notes, step)
 
     async def _fail(self, row: StepRun, status: Status, message: str, notes: list[str] | None = None) -> StepRun:
         now = self.s.clock.now()
@@ -395,12 +407,17 @@ class WorkflowExecution:
     def _log_key(self, row: StepRun) -> str:
         return f"pipelines/{row.project_id}/{row.pipeline_id}/{row.id}.log"
 
-    async def _begin(self, row: StepRun, spec: WorkloadSpec, notes: list[str]
+    async def _begin(self, row: StepRun, spec: WorkloadSpec, notes: list[str], step: Step | None = None
                      ) -> tuple[StepRun, WorkloadHandle, LogWriter, asyncio.Task[int]]:
         row = await self._save_step(attrs.evolve(row, status=Status.RUNNING, started_at=self.s.clock.now()))
         writer = self.s.logs.open(row.id, self._log_key(row))
         if notes:
             await writer.append(notes)
+        files = self.s.files
+        if step is not None and step.cache is not None and files is not None:
+            assert self._workspace is not None and self.project is not None and self.pipeline is not None
+            await writer.append(await files.restore_cache(self._workspace, self.project, self.pipeline.branch,
+                                                          step.cache))
         handle = await self.s.executor.start(spec)
         self._handles[row.name] = handle
         if self.reason is not None:  # aborted while starting
@@ -408,14 +425,30 @@ class WorkflowExecution:
         pump = asyncio.create_task(self._pump(handle, writer))
         return row, handle, writer, pump
 
-    async def _execute_step(self, row: StepRun, spec: WorkloadSpec, notes: list[str]) -> StepRun:
-        row, handle, writer, pump = await self._begin(row, spec, notes)
+    async def _execute_step(self, row: StepRun, spec: WorkloadSpec, notes: list[str],
+                            step: Step | None = None) -> StepRun:
+        row, handle, writer, pump = await self._begin(row, spec, notes, step)
         try:
             result = await self.s.executor.wait(handle)
             await pump
         finally:
             self._handles.pop(row.name, None)
+        if step is not None and result.outcome is Outcome.EXITED and self.reason is None:
+            await self._keep_files(step, row, result, writer)
         return await self._ended(row, result, writer)
+
+    async def _keep_files(self, step: Step, row: StepRun, result: ExitStatus, writer: LogWriter) -> None:
+        """After a step ran to its end: save its cache (when it succeeded), upload its artifacts (either way)."""
+        files = self.s.files
+        if files is None or (step.cache is None and step.artifacts is None):
+            return
+        assert self._workspace is not None and self.project is not None and self.pipeline is not None
+        lines: list[str] = []
+        if step.cache is not None and result.succeeded:
+            lines += await files.save_cache(self._workspace, self.project, self.pipeline.branch, step.cache)
+        if step.artifacts is not None:
+            lines += await files.upload_artifacts(self._workspace, self.pipeline, row, step.artifacts)
+        await writer.append(lines)
 
     async def _start_background(self, row: StepRun, spec: WorkloadSpec, notes: list[str]) -> StepRun:
         row, handle, writer, pump = await self._begin(row, spec, notes)
@@ -494,9 +527,26 @@ class WorkflowExecution:
         if notes:
             await writer.append(notes)
         key = await writer.finish()
-        return await self._save_step(attrs.evolve(
+        row = await self._save_step(attrs.evolve(
             row, status=status, exit_code=exit_code, finished_at=self.s.clock.now(), log_key=key,
             error="; ".join(notes) if status is not Status.SUCCESS else ""))
+        self._span(row.name, row.id, self.workflow.id, row.started_at, row.finished_at, status,
+                   {"pipeline.step": row.name, "pipeline.exit_code": exit_code, "pipeline.image": row.image})
+        return row
+
+    def _span(self, name: str, span_of: uuid.UUID, parent_of: uuid.UUID | None, started: datetime | None,
+              finished: datetime | None, status: Status, detail: Mapping[str, object]) -> None:
+        """One span of the pipeline's trace in Corral's own telemetry (service ``pipeline``): the trace is the
+        pipeline, a span per workflow (root) and per step (its child)."""
+        p = self.pipeline
+        if p is None or started is None or finished is None:
+            return
+        span_log.info("pipeline span %s", name, extra={
+            "trace_id": p.id.hex, "span_id": span_of.hex[16:], "parent_span_id": parent_of.hex[16:] if parent_of
+            else None, "project_id": str(p.project_id), "service": "pipeline", "span_name": name,
+            "span_status": "ok" if status in (Status.SUCCESS, Status.SKIPPED) else "error",
+            "span_start": started.isoformat(), "duration_ms": (finished - started).total_seconds() * 1000,
+            "pipeline.number": p.number, "pipeline.status": status.value, **detail})
 
     # ---- the end ------------------------------------------------------------------------------------------
     async def _end(self, status: Status, error: str) -> None:
@@ -531,6 +581,9 @@ class WorkflowExecution:
                         finished_at=now if row.status is Status.RUNNING else None))
             await uow.pipelines.update_workflow(attrs.evolve(
                 self.workflow, status=status, finished_at=now, error=error, lease_owner=None))
+            self._span(f"workflow {self.workflow.name}", self.workflow.id, None, current.started_at or now, now,
+                       status, {"pipeline.workflow": self.workflow.name, "pipeline.event": self.pipeline.event
+                                if self.pipeline else ""})
             await skip_blocked_workflows(uow, self.pipeline_id, now)
             await finish_pipeline_if_done(uow, self.s.clock, self.pipeline_id)
             await uow.commit()

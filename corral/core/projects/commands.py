@@ -8,9 +8,30 @@ import attrs
 
 from corral.core.commands import UNSET, Unset
 
-__all__ = ["BranchProtectionChanges", "IssueChanges", "MergeOptions", "MergeRequestChanges", "NewBranchProtection",
-           "NewComment", "NewIssue", "NewMergeRequest", "NewProject", "NewReview", "NewWebhook", "ProjectChanges",
-           "VisibilityName", "WebhookChanges", "WebhookEvent"]
+__all__ = [
+    "BranchProtectionChanges",
+    "CommitIdentity",
+    "FileDeletion",
+    "FileOperation",
+    "FileUpload",
+    "FilesChange",
+    "IssueChanges",
+    "MergeOptions",
+    "MergeRequestChanges",
+    "NewBranch",
+    "NewBranchProtection",
+    "NewComment",
+    "NewIssue",
+    "NewMergeRequest",
+    "NewProject",
+    "NewReview",
+    "NewTag",
+    "NewWebhook",
+    "ProjectChanges",
+    "VisibilityName",
+    "WebhookChanges",
+    "WebhookEvent",
+]
 
 VisibilityName = Literal["private", "internal", "public"]
 WebhookEvent = Literal["push", "issue", "merge_request", "review", "pipeline", "deployment"]
@@ -56,6 +77,8 @@ class NewMergeRequest:
     title: str
     target_branch: str | None = attrs.field(default=None, metadata=_doc("default: the project's default branch"))
     body: str | None = None
+    draft: bool = attrs.field(default=False, metadata=_doc(
+        "a draft cannot be merged; true prefixes the title with 'Draft: ' (a title starting WIP: or Draft: is one)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +89,8 @@ class MergeRequestChanges:
     body: str | Unset | None = UNSET
     target_branch: str | Unset = UNSET
     status: Literal["open", "closed"] | Unset = UNSET
+    draft: bool | Unset = attrs.field(default=UNSET, metadata=_doc(
+        "true: mark as draft (title prefix 'Draft: '); false: ready (the WIP:/Draft: prefix removed)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -80,7 +105,11 @@ class NewReview:
 class MergeOptions:
     """How to merge (an empty body merges with a merge commit)."""
 
-    strategy: Literal["merge", "squash", "fast-forward"] = "merge"
+    strategy: Literal["merge", "squash", "fast-forward", "rebase"] = attrs.field(default="merge", metadata=_doc(
+        "merge: a merge commit; squash: one commit; fast-forward: move the target; rebase: the source's commits "
+        "replayed on the target (authors kept)"))
+    delete_source_branch: bool = attrs.field(default=False, metadata=_doc(
+        "delete the source branch once merged (refused before merging when its protection forbids deletion)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -120,6 +149,9 @@ class NewBranchProtection:
         "holders of project:admin may push directly to a merge-request-only branch (audited)"))
     push_allowlist: list[str] = attrs.field(factory=list, metadata=_doc(
         "user names who may push directly to a merge-request-only branch (at most 100)"))
+    required_checks: list[str] = attrs.field(factory=list, metadata=_doc(
+        "pipeline workflows (names) that must have succeeded on a merge request's head commit before it merges; "
+        "'pipeline' for the whole pipeline (at most 20)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -132,6 +164,8 @@ class BranchProtectionChanges:
     required_approvals: int | Unset = attrs.field(default=UNSET, metadata=_doc("0-20"))
     bypass_admins: bool | Unset = UNSET
     push_allowlist: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc("user names (at most 100)"))
+    required_checks: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc(
+        "workflow names or 'pipeline' (at most 20)"))
 
 
 def _push_only() -> list[WebhookEvent]:
@@ -158,3 +192,74 @@ class WebhookChanges:
     secret: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("null or empty: no secret",
                                                                            write_only=True))
     active: bool | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class CommitIdentity:
+    """The author a commit names (the caller is always its committer)."""
+
+    name: str = attrs.field(metadata=_doc("1-255 characters"))
+    email: str = attrs.field(metadata=_doc("1-255 characters"))
+
+
+@attrs.frozen(kw_only=True)
+class FileUpload:
+    """Create or replace one file in one commit (Gitea's contents PUT)."""
+
+    content: str = attrs.field(metadata=_doc("the file's new bytes, base64"))
+    message: str | None = attrs.field(default=None, metadata=_doc("commit message (default: Add/Update PATH)"))
+    branch: str | None = attrs.field(default=None, metadata=_doc("default: the project's default branch"))
+    new_branch: str | None = attrs.field(default=None, metadata=_doc("commit on this new branch, created from branch"))
+    sha: str | None = attrs.field(default=None, metadata=_doc(
+        "the file's current blob sha: required to replace an existing file (stale: 409)"))
+    author: CommitIdentity | None = attrs.field(default=None, metadata=_doc("default: the caller"))
+
+
+@attrs.frozen(kw_only=True)
+class FileDeletion:
+    """Delete one file in one commit (Gitea's contents DELETE)."""
+
+    sha: str = attrs.field(metadata=_doc("the file's current blob sha (stale: 409)"))
+    message: str | None = attrs.field(default=None, metadata=_doc("commit message (default: Delete PATH)"))
+    branch: str | None = attrs.field(default=None, metadata=_doc("default: the project's default branch"))
+    new_branch: str | None = attrs.field(default=None, metadata=_doc("commit on this new branch, created from branch"))
+    author: CommitIdentity | None = attrs.field(default=None, metadata=_doc("default: the caller"))
+
+
+@attrs.frozen(kw_only=True)
+class FileOperation:
+    """One file of a multi-file commit."""
+
+    operation: Literal["create", "update", "delete"]
+    path: str
+    content: str | None = attrs.field(default=None, metadata=_doc("base64; required for create and update"))
+    sha: str | None = attrs.field(default=None, metadata=_doc("the current blob sha; required for update and delete"))
+
+
+@attrs.frozen(kw_only=True)
+class FilesChange:
+    """Create, update and delete several files in one commit (Gitea's ChangeFiles)."""
+
+    files: list[FileOperation] = attrs.field(metadata=_doc("1-1000 operations, each path at most once"))
+    message: str | None = attrs.field(default=None, metadata=_doc("commit message"))
+    branch: str | None = attrs.field(default=None, metadata=_doc("default: the project's default branch"))
+    new_branch: str | None = attrs.field(default=None, metadata=_doc("commit on this new branch, created from branch"))
+    author: CommitIdentity | None = attrs.field(default=None, metadata=_doc("default: the caller"))
+
+
+@attrs.frozen(kw_only=True)
+class NewBranch:
+    """Create a branch at a branch, tag or commit."""
+
+    name: str
+    from_: str | None = attrs.field(default=None, metadata=_doc(
+        "branch, tag or commit sha to start from (default: the default branch)", name="from"))
+
+
+@attrs.frozen(kw_only=True)
+class NewTag:
+    """Create a (lightweight) tag at a branch, tag or commit."""
+
+    name: str
+    target: str | None = attrs.field(default=None, metadata=_doc(
+        "branch, tag or commit sha (default: the default branch)"))

@@ -4,23 +4,37 @@ merge requests merged when a push merged them outside Corral's merge (Gitea's "m
 from __future__ import annotations
 
 import builtins
+import collections
+import logging
+import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import attrs
 
+from corral.core.audit.model import AuditQuery
 from corral.core.clock import Clock
 from corral.core.commands import sent_fields
-from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from corral.core.git.model import Comparison, MergeStrategy, PushIntent, RefUpdate, Signature
+from corral.core.errors import Conflict, CorralError, InvalidInput, InvalidTransition, NotFound, PermissionDenied
+from corral.core.git.model import ZERO_SHA, Commit, Comparison, MergeStrategy, PushIntent, RefUpdate, Signature
 from corral.core.git.ports import GitRepositories
-from corral.core.git.service import MAX_PATCH_BYTES, record_push
+from corral.core.git.service import MAX_PATCH_BYTES, push_rules, record_push
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.outbox.model import OutboxEvent
 from corral.core.pagination import Page, clamp_limit
-from corral.core.projects.commands import MergeOptions, MergeRequestChanges, NewComment, NewMergeRequest, NewReview
+from corral.core.pipelines.checks import required_check_results
+from corral.core.projects.commands import (
+    IssueChanges,
+    MergeOptions,
+    MergeRequestChanges,
+    NewComment,
+    NewMergeRequest,
+    NewReview,
+)
 from corral.core.projects.issues import (
+    IssueService,
     add_comment,
     list_comments,
     number_cursor,
@@ -38,15 +52,31 @@ from corral.core.projects.model import (
     Review,
     Verdict,
     check_branch_name,
+    draft_title,
+    is_draft,
 )
 from corral.core.projects.payloads import mr_json, project_json, review_json
 from corral.core.projects.ports import UserDirectory, UserRef
+from corral.core.projects.repo_writes import RepoWriter, refusal
 from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["MergeRequestService", "approvals"]
+__all__ = ["MergeRequestService", "approvals", "closed_issue_numbers"]
+
+log = logging.getLogger(__name__)
 
 _OPEN_SCANNED = 200  # open merge requests of a project looked at per push (newest first)
+_MERGEABILITY_ENTRIES = 4096  # (base sha, head sha) -> conflicting paths, kept per process
+_CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d{1,9})\b", re.IGNORECASE)
+
+
+def closed_issue_numbers(*texts: str | None) -> list[int]:
+    """Issue numbers that "Closes #N" / "Fixes #N" / "Resolves #N" (any tense, any case) name, in order."""
+    found: dict[int, None] = {}
+    for text in texts:
+        for match in _CLOSES.finditer(text or ""):
+            found[int(match.group(1))] = None
+    return list(found)
 
 
 def approvals(reviews: list[Review]) -> int:
@@ -66,6 +96,9 @@ class MergeRequestService:
     repos: GitRepositories
     users: UserDirectory
     clock: Clock
+    # (base sha, head sha) -> conflicting paths: the answer never changes for a pair of commits
+    _mergeability: collections.OrderedDict[tuple[str, str], tuple[str, ...]] = attrs.field(
+        factory=collections.OrderedDict, init=False, repr=False)
 
     async def names(self, *ids: Any) -> dict[Any, UserRef]:
         return await self.users.by_ids({i for i in ids if i is not None})
@@ -89,6 +122,8 @@ class MergeRequestService:
                                    else project.default_branch, "target_branch")
         title_s = text_field(command.title, "title", required=True, max_len=255)
         assert title_s is not None
+        if command.draft:
+            title_s = draft_title(title_s.strip(), True)[:255]
         body_s = text_field(command.body, "body")
         if source == target:
             raise InvalidInput("source_branch and target_branch must differ", field="source_branch")
@@ -131,6 +166,7 @@ class MergeRequestService:
                      command: MergeRequestChanges) -> MergeRequest:
         """Change title/body, or status: 'closed' (close) / 'open' (reopen). Merged is final."""
         changes = sent_fields(command)
+        draft = changes.pop("draft", None)
         values = text_changes(changes, {"title", "body", "status", "target_branch"})
         if "target_branch" in changes:
             target = check_branch_name(changes["target_branch"], "target_branch")
@@ -150,6 +186,9 @@ class MergeRequestService:
                 if new_status == mr.status:
                     raise InvalidTransition(f"merge request !{number} is already {mr.status.value}")
                 values["status"] = new_status
+            if draft is not None:
+                values["title"] = draft_title(values.get("title", mr.title), bool(draft))[:255]
+                changes["draft"] = draft
             if values.get("target_branch", mr.target_branch) == mr.source_branch:
                 raise InvalidInput("source_branch and target_branch must differ", field="target_branch")
             updated = attrs.evolve(mr, updated_at=self.clock.now(), **values)
@@ -216,19 +255,83 @@ class MergeRequestService:
             mr = await self._load(uow, project, number)
             return await uow.reviews.list(mr.id)
 
+    async def mergeability(self, project: Project, mr: MergeRequest) -> tuple[bool | None, builtins.list[str]]:
+        """(mergeable, conflicting paths) of an open merge request, from ``git merge-tree`` (the repository is
+        not touched), kept per (target head, source head); (None, []) when not open or a branch is gone."""
+        if mr.status is not MrStatus.OPEN:
+            return None, []
+        heads = await self.repos.ref_values(project.repo_path, [f"refs/heads/{mr.target_branch}",
+                                                                f"refs/heads/{mr.source_branch}"])
+        base, head = heads.get(f"refs/heads/{mr.target_branch}"), heads.get(f"refs/heads/{mr.source_branch}")
+        if base is None or head is None:
+            return None, []
+        key = (base, head)
+        paths = self._mergeability.get(key)
+        if paths is None:
+            paths = tuple(await self.repos.merge_conflicts(project.repo_path, base, head))
+            self._mergeability[key] = paths
+            while len(self._mergeability) > _MERGEABILITY_ENTRIES:
+                self._mergeability.popitem(last=False)
+        else:
+            self._mergeability.move_to_end(key)
+        return not paths, list(paths)
+
+    async def commits(self, project: Project, number: int) -> builtins.list[Commit]:
+        """The commits the merge request brings (for a merged one: those its merge brought), oldest first."""
+        mr = await self.get(project, number)
+        if mr.status is MrStatus.MERGED and mr.merge_commit_sha:
+            commit, _ = await self.repos.show(project.repo_path, mr.merge_commit_sha, max_patch_bytes=0)
+            # where the target was before the merge (fast-forward and rebase add several commits on one line)
+            before = await self._target_before_merge(project, mr) or (commit.parents[0] if commit.parents else None)
+            if before is not None:
+                found = await self.repos.commits_between(project.repo_path, before, mr.merge_commit_sha, limit=250)
+                if len(commit.parents) > 1:  # the merge commit itself is not one of the request's commits
+                    found = [c for c in found if c.sha != mr.merge_commit_sha]
+                return list(reversed(found))
+        return list(reversed((await self.diff(project, number)).commits))
+
+    async def _target_before_merge(self, project: Project, mr: MergeRequest) -> str | None:
+        """The target's head before Corral merged ``mr``, from the merge's audit entry (None if not found)."""
+        if mr.merged_at is None:
+            return None
+        query = AuditQuery(action="merge_request.merge", project_id=project.id, limit=100,
+                           since=mr.merged_at - timedelta(seconds=1), until=mr.merged_at + timedelta(minutes=5))
+        async with self.uow_factory() as uow:
+            page = await uow.audit.query(query)
+        for entry in page.items:
+            before = entry.detail.get("before")
+            if entry.resource_id == mr.id and isinstance(before, str):
+                return before
+        return None
+
     async def merge(self, actor: Actor, project: Project, number: int,
-                    command: MergeOptions | None = None) -> MergeRequest:
-        """Merge into the target branch; InvalidTransition unless open, Conflict on conflicts (repo untouched)."""
+                    command: MergeOptions | None = None, *, is_admin: bool = False) -> MergeRequest:
+        """Merge into the target branch; InvalidTransition unless open, Conflict on conflicts (repo untouched).
+
+        Drafts are refused (409). ``delete_source_branch``: the source branch is deleted once merged (like a
+        push deleting it: protection applies and is checked before anything merges). Issues that the body or
+        the merged commits close ("Closes #N", "Fixes #N", "Resolves #N") are closed by the merger."""
+        options = command or MergeOptions()
         try:
-            strategy_v = MergeStrategy((command or MergeOptions()).strategy)
+            strategy_v = MergeStrategy(options.strategy)
         except ValueError:
-            raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy") from None
+            raise InvalidInput("strategy must be merge, squash, fast-forward or rebase", field="strategy") from None
         if project.archived:
             raise InvalidTransition("the project is archived: nothing can be merged")
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number, lock=True)
             if mr.status is not MrStatus.OPEN:
                 raise InvalidTransition(f"merge request !{number} is {mr.status.value}; only open ones can merge")
+            if is_draft(mr.title):
+                raise InvalidTransition(
+                    f"merge request !{number} is a draft (its title starts with WIP: or Draft:); "
+                    "mark it ready (draft false) before merging", detail={"reason": "draft"})
+            source_head = await self.repos.resolve(project.repo_path, f"refs/heads/{mr.source_branch}")
+            if options.delete_source_branch:
+                await self._check_source_deletion(uow, project, mr, source_head, actor, is_admin)
+            brought = await self.repos.compare(project.repo_path, f"refs/heads/{mr.target_branch}",
+                                               f"refs/heads/{mr.source_branch}", max_patch_bytes=0)
+            closes = closed_issue_numbers(mr.title, mr.body, *(c.message for c in brought.commits))
             rules = [r for r in await uow.branch_protections.list(project.id) if r.matches(mr.target_branch)]
             required = max((r.required_approvals for r in rules), default=0)
             if required:
@@ -238,6 +341,9 @@ class MergeRequestService:
                         f"{mr.target_branch} needs {required} approval(s) before merging; this has {have}",
                         detail={"reason": "approvals", "required": required, "approvals": have},
                     )
+            checks = tuple(dict.fromkeys(c for r in rules for c in r.required_checks))
+            if checks:
+                await self._require_checks(uow, project, mr, checks)
             ref = f"refs/heads/{mr.target_branch}"
             before = await self.repos.resolve(project.repo_path, ref)
             if before is None:
@@ -283,7 +389,60 @@ class MergeRequestService:
             await record_push(uow, project, actor, [RefUpdate(before, after, ref)], via="merge",
                               intent_id=intents[0] if intents else None, at=now)
             await uow.commit()
+        if options.delete_source_branch and source_head is not None:
+            try:
+                await RepoWriter(self.uow_factory, self.repos, self.clock, self.users).delete_ref(
+                    actor, project, "branch", mr.source_branch, is_admin=is_admin, expected=source_head)
+            except CorralError as exc:  # pushed to meanwhile, or deleted already: it stays (or is gone)
+                log.info("source branch %s of !%d kept: %s", mr.source_branch, number, exc)
+        await self._close_issues(actor, project, merged, closes)
         return merged
+
+    async def _check_source_deletion(self, uow: UnitOfWork, project: Project, mr: MergeRequest,
+                                     source_head: str | None, actor: Actor, is_admin: bool) -> None:
+        if mr.source_branch == project.default_branch:
+            raise Conflict("the source branch is the default branch; it cannot be deleted",
+                           field="delete_source_branch")
+        protections = await uow.branch_protections.list(project.id)
+        bypassed = [p for p in protections if p.bypassed_by(actor.id, is_admin=is_admin) is not None]
+        why = refusal(push_rules(protections, bypassed), RefUpdate(source_head or ZERO_SHA, ZERO_SHA,
+                                                                   f"refs/heads/{mr.source_branch}"),
+                      fast_forward=False)
+        if why is not None:
+            raise PermissionDenied(f"{why} (delete_source_branch); nothing was merged")
+
+    async def _close_issues(self, actor: Actor, project: Project, mr: MergeRequest, numbers: builtins.list[int],
+                            ) -> None:
+        """Close the open issues a merged request names as closed; each is audited and announced like a close
+        through the API (a missing or closed issue is skipped)."""
+        issues = IssueService(self.uow_factory, self.users, self.clock)
+        for number in numbers[:50]:
+            try:
+                issue = await issues.get(project, number)
+                if issue.status.value != "open":
+                    continue
+                await issues.update(actor, project, number, IssueChanges(status="closed"))
+                async with self.uow_factory() as uow:
+                    await audit(uow, self.clock, actor, "issue.close_by_merge", "issue", resource_id=issue.id,
+                                project_id=project.id, detail={"number": number, "merge_request": mr.number,
+                                                               "merge_commit_sha": mr.merge_commit_sha})
+                    await uow.commit()
+            except CorralError as exc:
+                log.info("issue #%d named by !%d not closed: %s", number, mr.number, exc)
+
+    async def _require_checks(self, uow: UnitOfWork, project: Project, mr: MergeRequest,
+                              checks: tuple[str, ...]) -> None:
+        """Conflict naming each required pipeline check that has not passed on the source branch's head."""
+        head = await self.repos.resolve(project.repo_path, f"refs/heads/{mr.source_branch}")
+        results = await required_check_results(uow, project.id, head or "", checks)
+        unmet = [r for r in results if r.state != "passed"]
+        if unmet:
+            said = "; ".join(f"{r.name}: {r.state}" + (f" ({r.status} in pipeline #{r.number})" if r.number else "")
+                             for r in unmet)
+            raise Conflict(f"{mr.target_branch} requires passing checks before merging: {said}",
+                           detail={"reason": "checks", "commit_sha": head,
+                                   "checks": [{"name": r.name, "state": r.state, "pipeline": r.number,
+                                               "status": r.status} for r in results]})
 
     async def on_push(self, uow: UnitOfWork, event: OutboxEvent) -> int:
         """Outbox consumer: a push (not Corral's own merge) after which an open merge request's source head is

@@ -78,6 +78,25 @@ def check_owner_name(owner: str) -> bool:
 _REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock$|\.lock/|^/|/$|^\.|\.$|^-|^@$")
 
 
+_DRAFT_PREFIXES = ("wip:", "draft:", "[wip]", "[draft]")
+
+
+def is_draft(title: str) -> bool:
+    """A merge request is a draft (it cannot be merged) while its title starts with WIP: or Draft: (as Gitea)."""
+    return title.lstrip().lower().startswith(_DRAFT_PREFIXES)
+
+
+def draft_title(title: str, draft: bool) -> str:
+    """``title`` with the draft prefix added (``Draft: ``) or every draft prefix removed."""
+    if draft:
+        return title if is_draft(title) else f"Draft: {title}"
+    stripped = title.lstrip()
+    while is_draft(stripped):
+        prefix = next(p for p in _DRAFT_PREFIXES if stripped.lower().startswith(p))
+        stripped = stripped[len(prefix):].lstrip()
+    return stripped or title
+
+
 def check_branch_name(branch: object, field: str = "branch") -> str:
     """A branch name git accepts (git check-ref-format rules), at most 255 bytes."""
     if not isinstance(branch, str) or not branch or len(branch.encode()) > 255 or _REF_BAD.search(branch):
@@ -234,6 +253,9 @@ class BranchProtection:
     # who may still push directly to a merge-request-only branch (each such push is audited)
     bypass_admins: bool = False  # holders of project:admin on the project
     push_allowlist: tuple[uuid.UUID, ...] = ()  # user ids
+    # pipeline checks that must have succeeded on a merge request's head before it merges: workflow names,
+    # or "pipeline" for the whole pipeline (corral.core.pipelines.checks)
+    required_checks: tuple[str, ...] = ()
 
     def bypassed_by(self, user_id: uuid.UUID | None, *, is_admin: bool) -> str | None:
         """Why ``user_id`` may push directly despite ``require_merge_request`` ('admin', 'allowlist'), or None."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from corral.core.git.model import Commit
-from corral.core.projects.model import Comment, Issue, MergeRequest, Project, Review, Webhook, WebhookDelivery
+from corral.core.projects.model import Comment, Issue, MergeRequest, Project, Review, Webhook, WebhookDelivery, is_draft
 from corral.core.projects.ports import UserRef
 
 __all__ = [
@@ -81,6 +81,7 @@ def mr_json(mr: MergeRequest, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]
         "merge_commit_sha": mr.merge_commit_sha,
         "created_at": _ts(mr.created_at),
         "updated_at": _ts(mr.updated_at),
+        "draft": is_draft(mr.title),
     }
 
 

@@ -38,6 +38,13 @@ def _values_of(changes: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 20:
             raise InvalidInput("required_approvals must be an integer 0-20", field="required_approvals")
         values["required_approvals"] = count
+    if "required_checks" in changes:
+        checks = changes["required_checks"]
+        if (not isinstance(checks, list) or len(checks) > 20
+                or not all(isinstance(c, str) and 0 < len(c.strip()) <= 200 for c in checks)):
+            raise InvalidInput("required_checks must be a list of at most 20 workflow names (or 'pipeline')",
+                               field="required_checks")
+        values["required_checks"] = tuple(dict.fromkeys(c.strip() for c in checks))
     return values
 
 
@@ -113,4 +120,5 @@ def _detail(rule: BranchProtection) -> dict[str, Any]:
     shown: dict[str, Any] = {"pattern": rule.pattern, "required_approvals": rule.required_approvals}
     shown.update({flag: getattr(rule, flag) for flag in _FLAGS})
     shown["push_allowlist"] = [str(u) for u in rule.push_allowlist]
+    shown["required_checks"] = list(rule.required_checks)
     return shown

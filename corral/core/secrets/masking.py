@@ -64,8 +64,10 @@ class SecretMasker:
         text = self._pending + chunk
         out: list[str] = []
         pos = 0
+        hold_from = self._hold_from(text, 0)
         while True:
-            hold_from = self._hold_from(text, pos)
+            if pos > hold_from:  # only then can the answer differ (indices before it were checked already)
+                hold_from = self._hold_from(text, pos)
             match = self._pattern.search(text, pos)
             if match is None or match.start() >= hold_from:
                 break

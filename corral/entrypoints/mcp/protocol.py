@@ -28,6 +28,7 @@ from aiohttp import web
 from corral import __version__
 from corral.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corral.core.pagination import decode_cursor, encode_cursor
+from corral.core.safetext import loads_json
 from corral.entrypoints.mcp.curated import CURATED, Outcome, ToolContext, problem_text
 from corral.entrypoints.mcp.dispatch import Caller, ToolInputError
 from corral.entrypoints.mcp.sessions import EndedSessions, McpSession, new_session_id, open_session
@@ -184,9 +185,9 @@ async def mcp_post(request: web.Request) -> web.StreamResponse:
     if len(raw) > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(raw))
     try:
-        message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _rpc_response(_error(None, PARSE_ERROR, "parse error: the body is not JSON"), status=400)
+        message = loads_json(raw, what="the JSON-RPC message")  # a depth limit: never a RecursionError
+    except InvalidInput as exc:
+        return _rpc_response(_error(None, PARSE_ERROR, f"parse error: {exc.message}"), status=400)
     if isinstance(message, dict) and message.get("method") == "initialize":
         return await _initialize(principal, message)
     session = await _session(request, principal)

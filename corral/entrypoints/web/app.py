@@ -12,6 +12,7 @@ from corral.entrypoints.web.middleware import context_middleware, error_middlewa
 from corral.entrypoints.web.response_check import RESPONSE_SCHEMAS, ResponseSchemas, response_check_middleware
 from corral.entrypoints.web.routes import ROUTE_TABLES
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, UuidProjectLookup, WebAuth
+from corral.entrypoints.web.ui.errors import ui_error_middleware
 
 __all__ = ["create_app", "web_auth_and_lookup"]
 
@@ -22,8 +23,10 @@ def create_app(platform: object) -> web.Application:
     """Build the web application over a started platform (see corral.entrypoints.bootstrap)."""
     settings = getattr(platform, "settings", None)
     check = bool(getattr(settings, "validate_responses", False))
+    # ui_error_middleware: a UI page's errors as pages for a browser (inside the security checks' callers,
+    # so it sees their refusals); everything else, and API clients, keep problem+json
     middlewares = [context_middleware, error_middleware, *([response_check_middleware] if check else []),
-                   security_middleware]
+                   ui_error_middleware, security_middleware]
     app = web.Application(
         middlewares=middlewares,
         client_max_size=MAX_REQUEST_BYTES,

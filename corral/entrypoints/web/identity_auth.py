@@ -16,10 +16,14 @@ from corral.core.identity.model import AuthMethod, Principal
 from corral.core.identity.sessions import check_csrf
 from corral.entrypoints.web.forwarded import client_ip, is_secure
 
-__all__ = ["CSRF_HEADER", "IDENTITY", "SESSION_COOKIE", "IdentityWebAuth", "client_ip", "install"]
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "CSRF_HEADER", "IDENTITY", "SESSION_COOKIE", "IdentityWebAuth", "client_ip",
+           "install", "presented_csrf"]
 
 SESSION_COOKIE = "corral_session"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the hidden field of the web UI's HTML forms
+CSRF_COOKIE = "corral_csrf"  # the UI's copy of the session's csrf_token, written into its forms (never read as proof)
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 IDENTITY: web.AppKey[IdentityServices] = web.AppKey("corral_identity", IdentityServices)
 
@@ -59,6 +63,19 @@ def is_same_origin(request: web.Request, base_url: str | None) -> bool:
     return key in own
 
 
+async def presented_csrf(request: web.Request) -> str | None:
+    """The CSRF token a cookie-authenticated change presents: the X-CSRF-Token header, or for an HTML form post
+    (urlencoded or multipart) its ``csrf_token`` field. Either is checked against the session's digest the same
+    way; the CSRF cookie itself is never accepted as proof (a cross-site form cannot read it to copy it into
+    the field, and a request carrying only cookies proves nothing)."""
+    header = request.headers.get(CSRF_HEADER)
+    if header or request.content_type not in _FORM_TYPES or not request.can_read_body:
+        return header
+    form = await request.post()  # aiohttp keeps the parsed form: the handler reads it again for free
+    value = form.get(CSRF_FIELD)
+    return value if isinstance(value, str) else None
+
+
 class IdentityWebAuth:
     """Authenticates from ``Authorization: Bearer``, ``Authorization: Basic`` (token as password, any user
     name, for git clients) or the session cookie; cookie-authenticated mutations must carry X-CSRF-Token, and a
@@ -88,9 +105,10 @@ class IdentityWebAuth:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             principal, csrf_digest = await self.identity.sessions.authenticate(cookie, ip_addr=ip)
-            if request.method not in _SAFE and not check_csrf(csrf_digest, request.headers.get(CSRF_HEADER)):
+            if request.method not in _SAFE and not check_csrf(csrf_digest, await presented_csrf(request)):
                 raise PermissionDenied(
-                    f"cookie-authenticated changes need the {CSRF_HEADER} header with the csrf_token from login"
+                    f"cookie-authenticated changes need the {CSRF_HEADER} header (or, for an HTML form, the "
+                    f"{CSRF_FIELD} field) with the csrf_token from login"
                 )
             if request.headers.get("Upgrade", "").lower() == "websocket" and not is_same_origin(
                 request, self.base_url

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 import cattrs
+import cattrs.gen
 from aiohttp import web
 
 from corral.core.errors import InvalidInput, PayloadTooLarge
@@ -196,6 +197,20 @@ def _literal_hook(value: object, tp: Any) -> object:
 converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, _literal_hook)
 
 
+def _renamed(tp: Any) -> bool:
+    """An attrs class with a field whose JSON name is not its Python name (``from``: metadata ``name``)."""
+    return attrs.has(tp) and any(f.metadata.get("name") for f in attrs.fields(tp))
+
+
+def _renamed_hook(tp: Any) -> Any:
+    overrides: dict[str, Any] = {f.name: cattrs.gen.override(rename=f.metadata["name"])
+                                 for f in attrs.fields(tp) if f.metadata.get("name")}
+    return cattrs.gen.make_dict_structure_fn(tp, converter, _cattrs_forbid_extra_keys=True, **overrides)
+
+
+converter.register_structure_hook_factory(_renamed, _renamed_hook)
+
+
 def structure(data: dict[str, Any], cls: type[T]) -> T:
     """Structure a dict into ``cls``, translating cattrs errors into one InvalidInput naming the field."""
     try:
@@ -204,6 +219,7 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
         messages = cattrs.transform_error(exc, path="body", format_exception=_format_error)
         first = messages[0] if messages else "invalid body"
         field, text = _split(first)
+        field = _json_name(cls, field)
         raise InvalidInput(f"{field}: {text}" if field else text, field=field,
                            detail={"errors": messages}) from None
     except (ValueError, TypeError) as exc:
@@ -211,6 +227,18 @@ def structure(data: dict[str, Any], cls: type[T]) -> T:
 
 
 _KEY = re.compile(r"\['([^'\]]*)'\]")
+
+
+def _json_name(cls: Any, field: str | None) -> str | None:
+    """A field path as the JSON spells it: a renamed attribute (``from_``) by its JSON name (``from``)."""
+    if field is None or not attrs.has(cls):
+        return field
+    head, dot, rest = field.partition(".")
+    name, bracket, index = head.partition("[")
+    for f in attrs.fields(cls):
+        if f.name == name and f.metadata.get("name"):
+            return f"{f.metadata['name']}{bracket}{index}{dot}{rest}"
+    return field
 
 
 def _split(message: str) -> tuple[str | None, str]:

@@ -85,9 +85,10 @@ def schema_of(tp: Any, components: dict[str, Any], *, output: bool = False) -> d
                         {"allOf": [prop], "description": field.metadata["doc"]}
                 if field.metadata.get("write_only"):  # e.g. a secret's value: accepted, never answered
                     prop["writeOnly"] = True
-                props[field.name] = prop
+                key = field.metadata.get("name") or field.name  # the JSON name (``from``)
+                props[key] = prop
                 if output or field.default is attrs.NOTHING:
-                    required.append(field.name)
+                    required.append(key)
             components[name] = {"type": "object", "properties": props, "required": required,
                                 "additionalProperties": False}
             if tp.__doc__:

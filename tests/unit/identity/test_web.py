@@ -26,6 +26,8 @@ PUBLIC = {
     ("GET", "/"),
     ("GET", "/ui/"),
     ("GET", "/ui/static/{file}"),
+    # the UI's sign-in form posts here (no session yet; it refuses a cross-origin post: login CSRF)
+    ("POST", "/ui/login"),
     ("POST", "/api/v1/auth/login"),
     # signed object links: the HMAC signature in the query is the credential (routes/objects.py)
     ("GET", "/api/v1/objects/{key}"),

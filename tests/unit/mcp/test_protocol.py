@@ -326,3 +326,16 @@ async def test_structured_content_validates_against_the_output_schema(web) -> No
         validator = jsonschema_rs.Draft202012Validator(tools[name]["outputSchema"])
         errors = [e.message for e in validator.iter_errors(called["structuredContent"])]
         assert errors == [], (name, errors)
+
+
+
+async def test_a_deeply_nested_message_is_a_parse_error_not_a_500(web) -> None:
+    client, ids = web
+    token = await user_with_token(ids, "ann", admin=True)
+    session = await start(client, token)
+    resp = await client.post("/mcp", data=b"[" * 100_000 + b"]" * 100_000,
+                             headers={**hdrs(token, session), "Content-Type": "application/json"})
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"]["code"] == -32700
+    assert "deeper than" in body["error"]["message"]

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -123,7 +124,7 @@ class ScriptedExecutor:
 @attrs.define
 class Engine:
     uow_factory: InMemoryUnitOfWorkFactory
-    executor: ScriptedExecutor
+    executor: Any  # a ScriptedExecutor unless make_engine was given another
     scheduler: PipelineScheduler
     logs: InMemoryStepLogs
     project: Project
@@ -170,7 +171,8 @@ class Engine:
             return p
 
 
-async def make_engine(script: dict[str, Script] | None = None, **settings: object) -> Engine:
+async def make_engine(script: dict[str, Script] | None = None, *, executor: Any = None, objects: Any = None,
+                      **settings: object) -> Engine:
     clock = FakeClock.real_time()
     uow_factory = InMemoryUnitOfWorkFactory(clock=clock)
     now = datetime.now(UTC)
@@ -180,10 +182,11 @@ async def make_engine(script: dict[str, Script] | None = None, **settings: objec
     async with uow_factory() as uow:
         await uow.projects.add(project)
         await uow.commit()
-    executor = ScriptedExecutor(script or {})
+    if executor is None:
+        executor = ScriptedExecutor(script or {})
     logs = InMemoryStepLogs()
     options: dict[str, object] = {"owner": "replica-1", "base_url": "http://corral.test", **settings}
     scheduler = PipelineScheduler(uow_factory, executor, PyYamlPipelineFileParser(), logs, clock,
                                   EngineSettings(**options),  # type: ignore[arg-type]
-                                  clone_source=lambda p: f"/repos/{p.repo_path}")
+                                  clone_source=lambda p: f"/repos/{p.repo_path}", objects=objects)
     return Engine(uow_factory, executor, scheduler, logs, project, clock)

@@ -21,14 +21,22 @@ from corral.core.projects.commands import (
     NewReview,
 )
 from corral.core.projects.model import Comment, Issue, MergeRequest, Review
-from corral.core.projects.payloads import comment_json, issue_json, mr_json, review_json
+from corral.core.projects.payloads import comment_json, commit_json, issue_json, mr_json, review_json
 from corral.core.projects.ports import UserRef
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
-from corral.entrypoints.web.project_access import actor_of, kit, project_of
+from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.routes.repo import comparison_json
 from corral.entrypoints.web.routing import RouteTable
-from corral.entrypoints.web.schemas.projects import CommentOut, ComparisonOut, IssueOut, MergeRequestOut, ReviewOut
+from corral.entrypoints.web.schemas.projects import (
+    CommentOut,
+    CommitOut,
+    ComparisonOut,
+    FileChangeOut,
+    IssueOut,
+    MergeRequestOut,
+    ReviewOut,
+)
 
 __all__ = ["routes"]
 
@@ -75,9 +83,17 @@ async def _issue_out(request: web.Request, issues: list[Issue]) -> list[dict[str
     return [issue_json(i, users) for i in issues]
 
 
-async def _mr_out(request: web.Request, mrs: list[MergeRequest]) -> list[dict[str, Any]]:
+async def _mr_out(request: web.Request, mrs: list[MergeRequest], *, mergeability: bool = False,
+                  ) -> list[dict[str, Any]]:
+    """Merge requests as answered; ``mergeable`` and ``conflicting_paths`` are computed for one merge request
+    (GET), listings answer null and []."""
     users = await _users(request, [x for m in mrs for x in (m.author_id, m.merged_by)])
-    return [mr_json(m, users) for m in mrs]
+    out = []
+    for m in mrs:
+        mergeable, paths = (await kit(request).merge_requests.mergeability(await project_of(request), m)
+                            if mergeability else (None, []))
+        out.append({**mr_json(m, users), "mergeable": mergeable, "conflicting_paths": paths})
+    return out
 
 
 async def _comments_out(request: web.Request, comments: list[Comment]) -> list[dict[str, Any]]:
@@ -170,11 +186,13 @@ async def list_mrs(request: web.Request) -> web.StreamResponse:
     return json_response({"items": await _mr_out(request, page.items), "next_cursor": page.next_cursor})
 
 
-@routes.get(f"{BASE}/merge-requests/{{number}}", summary="One merge request", **_READ, params=None,
+@routes.get(f"{BASE}/merge-requests/{{number}}",
+            summary="One merge request, with mergeable and conflicting_paths (the repository is not touched)",
+            **_READ, params=None,
             response=MergeRequestOut)
 async def get_mr(request: web.Request) -> web.StreamResponse:
     mr = await kit(request).merge_requests.get(await project_of(request), _number(request))
-    return json_response((await _mr_out(request, [mr]))[0])
+    return json_response((await _mr_out(request, [mr], mergeability=True))[0])
 
 
 @routes.patch(f"{BASE}/merge-requests/{{number}}", summary="Edit, close (status closed) or reopen a merge request",
@@ -190,6 +208,21 @@ async def update_mr(request: web.Request) -> web.StreamResponse:
 async def mr_diff(request: web.Request) -> web.StreamResponse:
     diff = await kit(request).merge_requests.diff(await project_of(request), _number(request))
     return json_response(comparison_json(diff))
+
+
+@routes.get(f"{BASE}/merge-requests/{{number}}/commits", summary="The commits a merge request brings, oldest first",
+            **_READ, params=None, response=Page[CommitOut])
+async def mr_commits(request: web.Request) -> web.StreamResponse:
+    found = await kit(request).merge_requests.commits(await project_of(request), _number(request))
+    return json_response({"items": [commit_json(c) for c in found], "next_cursor": None})
+
+
+@routes.get(f"{BASE}/merge-requests/{{number}}/files",
+            summary="The files a merge request changes, with additions and deletions per file", **_READ, params=None,
+            response=Page[FileChangeOut])
+async def mr_files(request: web.Request) -> web.StreamResponse:
+    diff = await kit(request).merge_requests.diff(await project_of(request), _number(request))
+    return json_response({"items": comparison_json(diff)["files"], "next_cursor": None})
 
 
 @routes.get(f"{BASE}/merge-requests/{{number}}/comments", summary="Comments of a merge request", **_READ,
@@ -225,9 +258,13 @@ async def review_mr(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(f"{BASE}/merge-requests/{{number}}/merge",
-             summary="Merge (strategy merge, squash or fast-forward); 409 names conflicting paths", **_WRITE,
+             summary="Merge (strategy merge, squash, fast-forward or rebase); 409 names conflicting paths or a draft; "
+                     "Closes/Fixes/Resolves #N close those issues", **_WRITE,
              params=None, body=MergeOptions, response=MergeRequestOut)
 async def merge_mr(request: web.Request) -> web.StreamResponse:
-    mr = await kit(request).merge_requests.merge(actor_of(request), await project_of(request), _number(request),
-                                                 body_of(request, MergeOptions))
+    project = await project_of(request)
+    options = body_of(request, MergeOptions)
+    is_admin = options.delete_source_branch and await can(request, "project:admin", project)
+    mr = await kit(request).merge_requests.merge(actor_of(request), project, _number(request), options,
+                                                 is_admin=is_admin)
     return json_response((await _mr_out(request, [mr]))[0])

@@ -22,7 +22,13 @@ from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
 from corral.entrypoints.web.project_access import actor_of, project_of
 from corral.entrypoints.web.routing import RouteTable
-from corral.entrypoints.web.schemas.pipelines import LintResult, PipelineDetailOut, PipelineOut
+from corral.entrypoints.web.schemas.pipelines import (
+    ArtifactList,
+    CommitStatusOut,
+    LintResult,
+    PipelineDetailOut,
+    PipelineOut,
+)
 
 __all__ = ["routes"]
 
@@ -267,3 +273,51 @@ async def step_log(request: web.Request) -> web.StreamResponse:
             pending.cancel()
     await response.write_eof()
     return response
+
+
+# ---- artifacts --------------------------------------------------------------------------------------------
+_BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+
+
+@routes.get(f"{BASE}/{{number}}/artifacts", summary="The files the steps of a pipeline uploaded", **_READ,
+            params=None, response=ArtifactList,
+            description="Steps with `artifacts: {paths, expire_in}` upload each matching file after they ran "
+                        "(whether they succeeded or failed); `name` is the file's path in the workspace. Expired "
+                        "artifacts are deleted.")
+async def list_artifacts(request: web.Request) -> web.StreamResponse:
+    found = await _service(request).artifacts(await project_of(request), _number(request))
+    return json_response({"items": [{"name": a.name, "size": a.size, "step": a.step,
+                                     "expires_at": _ts(a.expires_at)} for a in found]})
+
+
+@routes.get(f"{BASE}/{{number}}/artifacts/{{artifact:.+}}", summary="Download an artifact of a pipeline", **_READ,
+            params=None, response=_BINARY, content_type="application/octet-stream",
+            description="The bytes of the artifact named by its path (e.g. `dist/app.tar.gz`); 404 when there is "
+                        "none of that name or it expired.")
+async def get_artifact(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["artifact"]
+    artifact, chunks = await _service(request).artifact(await project_of(request), _number(request), name)
+    filename = posixpath.basename(artifact.name).replace('"', "")
+    response = web.StreamResponse(headers={
+        "Content-Type": "application/octet-stream", "Cache-Control": "private, no-store",
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+    response.content_length = artifact.size
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@routes.get("/api/v1/projects/{owner}/{name}/commits/{sha}/status", summary="The pipeline status of a commit",
+            **_READ, params=None, response=CommitStatusOut,
+            description="`sha` may also be a branch or a tag. `state` is the status of the commit's newest pipeline "
+                        "(`none` when no pipeline ran for it); `pipelines` lists its newest pipelines with their "
+                        "workflows (what branch protection's `required_checks` name).")
+async def commit_status(request: web.Request) -> web.StreamResponse:
+    sha, runs = await _service(request).commit_status(await project_of(request), request.match_info["sha"])
+    return json_response({
+        "sha": sha, "state": runs[0][0].status.value if runs else "none",
+        "pipelines": [{"number": p.number, "status": p.status.value, "event": p.event, "ref": p.ref,
+                       "workflows": [{"name": w.name, "status": w.status.value} for w in workflows]}
+                      for p, workflows in runs]})

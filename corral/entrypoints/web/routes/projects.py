@@ -111,6 +111,7 @@ async def _rules(request: web.Request, rules: list[BranchProtection]) -> list[di
              "allow_deletion": rule.allow_deletion, "require_merge_request": rule.require_merge_request,
              "required_approvals": rule.required_approvals, "bypass_admins": rule.bypass_admins,
              "push_allowlist": [names[u].name for u in rule.push_allowlist if u in names],
+             "required_checks": list(rule.required_checks),
              "created_at": rule.created_at.isoformat()} for rule in rules]
 
 

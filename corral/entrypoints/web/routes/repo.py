@@ -22,7 +22,7 @@ from corral.entrypoints.web.schemas.projects import (
     BranchOut,
     CommitDetailOut,
     CommitOut,
-    ComparisonOut,
+    CompareOut,
     DocOut,
     TagOut,
     TreeOut,
@@ -153,14 +153,17 @@ async def commit(request: web.Request) -> web.StreamResponse:
                           "patch_truncated": change.patch_truncated})
 
 
-@routes.get(f"{BASE}/repo/compare/{{spec:.+}}", summary="Compare two refs: base...head", **_READ, params=None,
-            response=ComparisonOut)
+@routes.get(f"{BASE}/repo/compare/{{spec:.+}}", summary="Compare two refs: base...head (with ahead_by/behind_by)",
+            **_READ, params=None, response=CompareOut)
 async def compare(request: web.Request) -> web.StreamResponse:
     spec = request.match_info["spec"]
     base, sep, head = spec.partition("...")
     if not sep or not base or not head:
         raise InvalidInput("compare takes base...head (three dots)", field="spec")
-    return json_response(comparison_json(await kit(request).browser.compare(await project_of(request), base, head)))
+    project = await project_of(request)
+    comparison = await kit(request).browser.compare(project, base, head)
+    ahead, behind = await kit(request).git.ahead_behind(project.repo_path, comparison.base, comparison.head)
+    return json_response({**comparison_json(comparison), "ahead_by": ahead, "behind_by": behind})
 
 
 @routes.get(f"{BASE}/docs", summary="Markdown documents under docs/ of the default branch", **_READ,

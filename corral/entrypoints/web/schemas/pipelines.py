@@ -6,7 +6,22 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["LintError", "LintResult", "LintWorkflow", "PipelineDetailOut", "PipelineOut", "StepOut", "WorkflowOut"]
+__all__ = [
+    "ArtifactList",
+    "ArtifactOut",
+    "CommitPipelineOut",
+    "CommitStatusOut",
+    "CommitWorkflowOut",
+    "LintError",
+    "LintResult",
+    "LintWorkflow",
+    "PipelineDetailOut",
+    "PipelineOut",
+    "ScheduleList",
+    "ScheduleOut",
+    "StepOut",
+    "WorkflowOut",
+]
 
 
 @attrs.frozen
@@ -88,3 +103,69 @@ class PipelineDetailOut:
     triggered_by: str | None
     errors: list[str]
     workflows: list[WorkflowOut]
+
+
+@attrs.frozen
+class ArtifactOut:
+    """A file a step uploaded (``artifacts``): ``name`` is its path relative to the workspace."""
+
+    name: str
+    size: int
+    step: str
+    expires_at: datetime | None
+
+
+@attrs.frozen
+class ArtifactList:
+    """The artifacts of a pipeline, by name (expired ones are gone)."""
+
+    items: list[ArtifactOut]
+
+
+@attrs.frozen
+class ScheduleOut:
+    """A cron schedule: a ``cron`` pipeline of ``branch`` at every due time of ``cron`` (UTC)."""
+
+    name: str
+    cron: str
+    branch: str
+    variables: dict[str, str]
+    next_run_at: datetime
+    last_run_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+
+
+@attrs.frozen
+class ScheduleList:
+    """The pipeline schedules of a project, by name."""
+
+    items: list[ScheduleOut]
+
+
+@attrs.frozen
+class CommitWorkflowOut:
+    """A workflow of a pipeline of the commit (a required check's name)."""
+
+    name: str
+    status: str
+
+
+@attrs.frozen
+class CommitPipelineOut:
+    """A pipeline of the commit."""
+
+    number: int
+    status: str
+    event: str
+    ref: str
+    workflows: list[CommitWorkflowOut]
+
+
+@attrs.frozen
+class CommitStatusOut:
+    """The pipeline status of a commit: ``state`` is the newest pipeline's status (``none`` without any)."""
+
+    sha: str
+    state: str
+    pipelines: list[CommitPipelineOut]

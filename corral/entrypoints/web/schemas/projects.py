@@ -8,10 +8,36 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["BlobOut", "BranchOut", "BranchProtectionOut", "CommentOut", "CommitDetailOut", "CommitOut",
-           "ComparisonOut", "DeliveryDetailOut", "DeliveryOut", "DocOut", "FileChangeOut", "IssueOut",
-           "MergeRequestOut", "PersonOut", "ProjectOut", "ReviewOut", "TagOut", "TreeEntryOut", "TreeOut",
-           "UserRefOut", "WebhookOut"]
+__all__ = [
+    "BlobOut",
+    "BranchOut",
+    "BranchProtectionOut",
+    "CommentOut",
+    "CommitDetailOut",
+    "CommitOut",
+    "CommitRefOut",
+    "CompareOut",
+    "ComparisonOut",
+    "ContentOut",
+    "ContentRefOut",
+    "DeliveryDetailOut",
+    "DeliveryOut",
+    "DocOut",
+    "FileChangeOut",
+    "FileResultOut",
+    "FileWriteOut",
+    "FilesWriteOut",
+    "IssueOut",
+    "MergeRequestOut",
+    "PersonOut",
+    "ProjectOut",
+    "ReviewOut",
+    "TagOut",
+    "TreeEntryOut",
+    "TreeOut",
+    "UserRefOut",
+    "WebhookOut",
+]
 
 
 @attrs.frozen
@@ -55,6 +81,9 @@ class MergeRequestOut:
     merge_commit_sha: str | None
     created_at: datetime
     updated_at: datetime
+    draft: bool
+    mergeable: bool | None
+    conflicting_paths: list[str]
 
 
 @attrs.frozen
@@ -162,6 +191,7 @@ class BranchProtectionOut:
     required_approvals: int
     bypass_admins: bool
     push_allowlist: list[str]
+    required_checks: list[str]
     created_at: datetime
 
 
@@ -260,3 +290,66 @@ class DocOut:
 
     path: str
     size: int | None
+
+
+@attrs.frozen
+class CompareOut(ComparisonOut):
+    """A comparison of two refs with how far head is ahead of and behind base."""
+
+    ahead_by: int
+    behind_by: int
+
+
+@attrs.frozen
+class ContentOut:
+    """A file (its bytes, base64) or a directory (its entries) at a ref."""
+
+    type: Literal["file", "dir"]
+    name: str
+    path: str
+    ref: str
+    sha: str | None
+    size: int | None
+    encoding: Literal["base64"] | None
+    content: str | None
+    truncated: bool
+    entries: list[TreeEntryOut] | None
+
+
+@attrs.frozen
+class ContentRefOut:
+    """A file as a write left it."""
+
+    path: str
+    sha: str
+
+
+@attrs.frozen
+class CommitRefOut:
+    """The commit a write made."""
+
+    sha: str
+
+
+@attrs.frozen
+class FileWriteOut:
+    """What writing (or deleting: content null) one file made."""
+
+    content: ContentRefOut | None
+    commit: CommitRefOut
+
+
+@attrs.frozen
+class FileResultOut:
+    """One file of a multi-file commit: its new blob sha, null when deleted."""
+
+    path: str
+    sha: str | None
+
+
+@attrs.frozen
+class FilesWriteOut:
+    """What a multi-file commit made."""
+
+    files: list[FileResultOut]
+    commit: CommitRefOut

@@ -1,0 +1,185 @@
+"""The dashboard: what changed (the audit log in words), running pipelines, deployment health, firing alerts."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from corral.core.audit.model import AuditEntry, AuditQuery
+from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
+from corral.core.projects.model import Project
+from corral.entrypoints.web.keys import PRINCIPAL, WEB_AUTH
+from corral.entrypoints.web.project_access import can, kit
+from corral.entrypoints.web.routes.identity import identity_of
+from corral.entrypoints.web.ui.pages import page
+
+__all__ = ["Activity", "dashboard", "describe", "readable_projects"]
+
+log = logging.getLogger("corral.ui")
+_ZERO = "0" * 40
+
+
+@attrs.frozen
+class Activity:
+    entry: AuditEntry
+    text: str
+    project: str | None
+    href: str | None
+
+
+async def holds(request: web.Request, permission: str, project_id: uuid.UUID | None = None) -> bool:
+    try:
+        await request.app[WEB_AUTH].authorize(request, request.get(PRINCIPAL), permission, project_id)
+    except (PermissionDenied, Unauthenticated):
+        return False
+    except CorralError:
+        return False
+    return True
+
+
+def _branch(ref: str) -> str:
+    return ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+
+
+_VERBS = {
+    "project.create": "created the project", "project.update": "changed the settings of",
+    "project.delete": "deleted the project", "issue.create": "opened issue", "issue.update": "updated issue",
+    "issue.close": "closed issue", "issue.reopen": "reopened issue", "issue.comment": "commented on issue",
+    "merge_request.create": "opened merge request", "merge_request.merge": "merged merge request",
+    "merge_request.update": "updated merge request", "merge_request.review": "reviewed merge request",
+    "merge_request.comment": "commented on merge request", "auth.login": "signed in",
+    "auth.logout": "signed out", "auth.login_failed": "failed to sign in", "token.create": "created an API token",
+    "token.revoke": "revoked an API token", "user.create": "created the user", "secret.put": "wrote a secret",
+    "role.create": "created a role", "role_binding.create": "gave a role to someone",
+}
+
+
+def describe(entry: AuditEntry, project: str | None) -> str:
+    """One audit entry in words: "alice pushed 3 commits to main in alice/demo"."""
+    who = entry.actor_name
+    where = f" in {project}" if project else ""
+    d = entry.detail
+    if entry.action == "repo.push":
+        parts = []
+        for ref in d.get("refs", []) if isinstance(d.get("refs"), list) else []:
+            name = _branch(str(ref.get("ref", "")))
+            count = ref.get("count")
+            kind = "tag" if str(ref.get("ref", "")).startswith("refs/tags/") else "branch"
+            if ref.get("after") == _ZERO:
+                parts.append(f"deleted {kind} {name}")
+            elif ref.get("before") == _ZERO:
+                parts.append(f"created {kind} {name}")
+            elif isinstance(count, int):
+                parts.append(f"pushed {count} commit{'s' if count != 1 else ''} to {name}")
+            else:
+                parts.append(f"pushed to {name}")
+        return f"{who} {', '.join(parts) or 'pushed'}{where}"
+    verb = _VERBS.get(entry.action)
+    number = d.get("number")
+    target = f" #{number}" if isinstance(number, int) and "issue" in entry.action else ""
+    target = f" !{number}" if isinstance(number, int) and "merge_request" in entry.action else target
+    if verb:
+        extra = ""
+        if entry.action == "user.create" and isinstance(d.get("name"), str):
+            extra = f" {d['name']}"
+        if entry.action == "project.create" and not project and isinstance(d.get("name"), str):
+            extra = f" {d['name']}"
+        return f"{who} {verb}{target}{extra}{where}"
+    action = entry.action.replace("_", " ").replace(".", " ")
+    return f"{who}: {action}{target}{where}"
+
+
+def _href(entry: AuditEntry, project: str | None) -> str | None:
+    if not project:
+        return None
+    number = entry.detail.get("number")
+    if entry.action.startswith("issue.") and isinstance(number, int):
+        return f"/ui/{project}/issues/{number}"
+    if entry.action.startswith("merge_request.") and isinstance(number, int):
+        return f"/ui/{project}/merge-requests/{number}"
+    if entry.action == "repo.push":
+        return f"/ui/{project}/commits/{_branch(str((entry.detail.get('refs') or [{}])[0].get('ref', '')))}"
+    return f"/ui/{project}"
+
+
+async def _counted(request: web.Request, entry: AuditEntry) -> list[Any]:
+    """The push's refs, each with how many commits it brought (by the repository browser: before...after)."""
+
+    refs = entry.detail.get("refs")
+    if not isinstance(refs, list) or entry.project_id is None:
+        return []
+    out: list[Any] = []
+    try:
+        project = await kit(request).projects.get_by_id(entry.project_id)
+    except CorralError:
+        return refs
+    for ref in refs:
+        before, after = str(ref.get("before", "")), str(ref.get("after", ""))
+        if before != _ZERO and after != _ZERO and str(ref.get("ref", "")).startswith("refs/heads/"):
+            try:
+                ref = {**ref, "count": len((await kit(request).browser.compare(project, before, after)).commits)}
+            except CorralError:
+                pass
+        out.append(ref)
+    return out
+
+
+async def activities(request: web.Request, query: AuditQuery) -> tuple[list[Activity], str | None]:
+    """A page of the audit log in words, with each project's name."""
+    from corral.entrypoints.web.routes.identity import project_names
+
+    async with identity_of(request).uow_factory() as uow:
+        found = await uow.audit.query(query)
+    names = await project_names(request, {e.project_id for e in found.items if e.project_id})
+    out = []
+    counted = 0
+    for e in found.items:
+        name = names.get(e.project_id) if e.project_id else None
+        if e.action == "repo.push" and e.project_id and counted < 20:
+            counted += 1
+            e = attrs.evolve(e, detail={**e.detail, "refs": await _counted(request, e)})
+        out.append(Activity(e, describe(e, name), name, _href(e, name)))
+    return out, found.next_cursor
+
+
+async def dashboard(request: web.Request) -> web.StreamResponse:
+
+    context: dict[str, Any] = {}
+    projects = await readable_projects(request, limit=50)
+    context["projects"] = projects[:20]
+    if await holds(request, "admin:audit"):
+        context["activity"], _ = await activities(request, AuditQuery(limit=25))
+    else:  # the projects the caller may read, and their own actions
+        items: list[Activity] = []
+        for project in projects[:10]:
+            if await holds(request, "admin:audit", project.id):
+                found, _ = await activities(request, AuditQuery(project_id=project.id, limit=10))
+                items += found
+        context["activity"] = sorted(items, key=lambda a: a.entry.created_at, reverse=True)[:25]
+    # not built yet: running pipelines, deployment health, firing alerts (the template says so, not "none")
+    context["pipelines"] = context["deployments"] = context["alerts"] = None
+    return await page(request, "dashboard.html", title="Dashboard", **context)
+
+
+async def readable_projects(request: web.Request, *, limit: int = 100, words: str = "") -> list[Project]:
+    """Projects the caller may read (through the same authorizer as the API's listing), matching ``words``."""
+    async def readable(project: Project) -> bool:
+        return await can(request, "project:read", project)
+
+    wanted = [w.lower() for w in words.split()]
+    out: list[Project] = []
+    cursor: str | None = None
+    for _ in range(20):  # bounded: at most 2,000 projects looked at
+        batch = await kit(request).projects.list(readable, limit=100, cursor=cursor)
+        for project in batch.items:
+            hay = f"{project.full_name} {project.display_name or ''} {project.description or ''}".lower()
+            if all(w in hay for w in wanted):
+                out.append(project)
+        cursor = batch.next_cursor
+        if cursor is None or len(out) >= limit:
+            break
+    return out[:limit]
