@@ -186,6 +186,9 @@ class KubernetesExecutor:
         if not spec.name:
             raise InvalidInput("a workload needs a name", field="name")
         workdir_path(spec.workdir)  # refuses escapes
+        if spec.interactive:
+            raise Unavailable("the Kubernetes executor cannot keep a workload's stdin open yet (agent sessions "
+                              "need the attach WebSocket): use the local executor")
         if any(r.handle.name == spec.name and not r.status.done() for r in self._runs.values()):
             raise Conflict(f"a workload named {spec.name!r} is already running")
         name = pod_name(spec.name)
@@ -412,6 +415,12 @@ class KubernetesExecutor:
             name = (meta.get("annotations") or {}).get(ANNOTATION_NAME, meta.get("name", ""))
             found.append(WorkloadHandle(name, meta["name"], own_labels(pod_labels)))
         return found
+
+    async def send(self, handle: WorkloadHandle, data: bytes) -> None:
+        raise Unavailable("the Kubernetes executor cannot write to a workload's stdin yet")
+
+    async def close_stdin(self, handle: WorkloadHandle) -> None:
+        raise Unavailable("the Kubernetes executor cannot write to a workload's stdin yet")
 
     # ---------------------------------------------------------------------------------------- pack / unpack
 

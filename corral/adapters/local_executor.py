@@ -11,7 +11,8 @@ What a workload gets:
   ``workspace/workdir`` (created if missing; a workdir leaving the workspace is refused);
 - exactly ``env`` + ``secret_env`` as its environment, plus ``PATH=/usr/local/bin:/usr/bin:/bin`` and
   ``HOME=<workspace root>`` only when the spec sets neither (a process without them misbehaves);
-- stdout and stderr merged into one pipe; stdin is ``spec.stdin`` (then closed) or /dev/null.
+- stdout and stderr merged into one pipe; stdin is ``spec.stdin`` (then closed) or /dev/null; with
+  ``spec.interactive`` it stays open after ``spec.stdin`` for ``send`` until ``close_stdin``.
 
 ``image`` is recorded, not pulled: the workload runs on the host with the server's user and rights (the
 caller says so in the step log). Resources are ignored. When the main process ends, whatever it left
@@ -65,6 +66,8 @@ class _Run:
     logs_taken: bool = False
     supervisor: asyncio.Task[None] | None = None
     stdin_writer: asyncio.Task[None] | None = None
+    stdin_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)  # sends keep their order
+    stdin_closed: bool = False
 
 
 class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
@@ -171,7 +174,8 @@ class LocalExecutor:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _ExitAwareProtocol(_READ_CHUNK, loop),
                 *spec.argv, cwd=cwd, env=self._environment(spec, self._workspace_root(spec.workspace)),
-                stdin=asyncio.subprocess.PIPE if spec.stdin is not None else asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if spec.stdin is not None or spec.interactive
+                else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
@@ -183,8 +187,11 @@ class LocalExecutor:
         run = _Run(run_id, spec, proc, status, protocol.exited, transport)
         self._remember(run)
         self._write_state(run)
-        if spec.stdin is not None:
+        if spec.stdin is not None and not spec.interactive:
             run.stdin_writer = asyncio.create_task(self._feed_stdin(proc, spec.stdin))
+        elif spec.stdin and proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                proc.stdin.write(spec.stdin)  # buffered by the transport: before any send()
         run.supervisor = asyncio.create_task(self._supervise(run), name=f"workload {spec.name}")
         return WorkloadHandle(spec.name, run_id, dict(spec.labels))
 
@@ -296,6 +303,31 @@ class LocalExecutor:
             await end_group(int(state["pgid"]), grace_seconds)
         with contextlib.suppress(FileNotFoundError):
             (self._state_dir / f"{handle.ref}.json").unlink()
+
+    async def send(self, handle: WorkloadHandle, data: bytes) -> None:
+        run = self._run(handle)
+        if run is None:
+            raise NotFound(f"no workload {handle.name!r} started by this executor")
+        if not run.spec.interactive or run.proc is None or run.proc.stdin is None:
+            raise Conflict(f"workload {handle.name!r} does not take input")
+        async with run.stdin_lock:
+            if run.stdin_closed or run.status.done():
+                raise Conflict(f"the input of workload {handle.name!r} is closed")
+            try:
+                run.proc.stdin.write(data)
+                await run.proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise Conflict(f"workload {handle.name!r} no longer reads its input") from exc
+
+    async def close_stdin(self, handle: WorkloadHandle) -> None:
+        run = self._run(handle)
+        if run is None or run.proc is None or run.proc.stdin is None:
+            return
+        async with run.stdin_lock:
+            if not run.stdin_closed:
+                run.stdin_closed = True
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    run.proc.stdin.close()
 
     # --------------------------------------------------------------------------------------------- restarts
 

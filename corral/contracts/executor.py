@@ -253,6 +253,30 @@ class ExecutorContract(ExecutorWorkspaceContract):
         assert status.succeeded
         assert output == b'{"prompt": "hi"}\nend\n'
 
+    async def test_an_interactive_stdin_takes_sends_in_order_until_closed(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("cat; echo end"), stdin=b"first\n", interactive=True))
+        async with asyncio.timeout(DEADLINE):
+            output = asyncio.ensure_future(_collect(executor.logs(handle)))
+            await executor.send(handle, b"second\n")
+            await executor.send(handle, b"third\n")
+            await executor.close_stdin(handle)
+            await executor.close_stdin(handle)  # idempotent
+            status = await executor.wait(handle)
+            assert await output == b"first\nsecond\nthird\nend\n"
+        assert status.succeeded
+        with pytest.raises(Conflict):
+            await executor.send(handle, b"too late\n")
+
+    async def test_send_to_a_workload_that_takes_no_input_is_a_conflict(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("sleep 5")))
+        try:
+            with pytest.raises(Conflict):
+                await executor.send(handle, b"hello\n")
+        finally:
+            await executor.stop(handle, grace_seconds=1)
+
     async def test_pack_then_unpack_round_trips_the_selected_files(self, executor: Executor) -> None:
         source = await self._ws(executor)
         _, made = await run_to_end(executor, spec(source, sh(

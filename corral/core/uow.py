@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from corral.core.agents.store import AgentSessionStore
 from corral.core.audit.ports import AuditLog
 from corral.core.deploy.ports import DeployStore
 from corral.core.git.ports import PushIntentStore
@@ -81,6 +82,8 @@ class UnitOfWork(Protocol):
     deploy: DeployStore
     # pipelines
     pipelines: PipelineStore
+    # agent sessions
+    agents: AgentSessionStore
 
     async def __aenter__(self) -> Self: ...
 

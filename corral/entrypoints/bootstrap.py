@@ -27,6 +27,7 @@ from corral.core.outbox.relay import OutboxRelay
 from corral.core.storage.ports import ObjectStore
 from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints import (
+    agents_wiring,
     deploy_wiring,
     housekeeping_wiring,
     identity_wiring,
@@ -57,6 +58,7 @@ WIRINGS: list[Wiring] = [
     housekeeping_wiring.wire_housekeeping,
     workloads_wiring.wire_workloads,  # the Executor that pipeline steps (and agent sessions) run through
     pipelines_wiring.wire_pipelines,
+    agents_wiring.wire_agents,  # after workloads and projects: sessions run through the Executor
     deploy_wiring.wire_deploy,  # after projects: joins the outbox relay (pushes to ops repositories)
 ]
 

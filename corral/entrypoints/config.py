@@ -224,6 +224,11 @@ class Settings:
     kubernetes_namespace: str = attrs.field(default="corral", validator=_dns_label)
     kubernetes_workspace_size: str = attrs.field(default="1Gi", validator=_quantity)  # one PVC per workspace
     kubernetes_storage_class: str | None = None  # unset: the cluster's default StorageClass
+    # --- agent sessions ---------------------------------------------------------------------------------
+    agent_claude_command: str = "claude"  # the Claude Code CLI of provider claude-code (a path, or a name on PATH)
+    agent_permission_mode: Literal["acceptEdits", "bypassPermissions", "default", "plan"] = "acceptEdits"
+    agent_wrapup_seconds: float = attrs.field(default=60.0, validator=_positive)  # told to commit before the end
+    agent_image: str | None = None  # the image agent pods run (kubernetes executor)
 
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""

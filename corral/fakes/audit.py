@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from corral.core.audit.context import tag_entry
 from corral.core.audit.model import (
     AuditEntry,
     AuditQuery,
@@ -49,7 +50,7 @@ class InMemoryAuditLog:
     async def record(self, entry: AuditEntry) -> None:
         if entry.id in self.table.entries:
             raise Conflict("audit entry already exists")
-        self.table.entries[entry.id] = _stored(entry)
+        self.table.entries[entry.id] = _stored(tag_entry(entry))
 
     async def query(self, query: AuditQuery) -> Page[AuditEntry]:
         limit = check_audit_query(query)

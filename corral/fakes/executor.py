@@ -60,6 +60,22 @@ class FakeRun:
     stdin: bytes
     cwd: str = ""
     _output: asyncio.Queue[bytes | None] = attrs.field(factory=asyncio.Queue)
+    _input: asyncio.Queue[bytes | None] = attrs.field(factory=asyncio.Queue)  # interactive: send/close_stdin
+    _input_buffer: bytes = b""
+    input_closed: bool = False
+
+    async def read_line(self) -> bytes | None:
+        """The next line of an interactive workload's input (``spec.stdin`` first, then ``send``s); None once
+        its input was closed and everything read."""
+        while b"\n" not in self._input_buffer:
+            chunk = await self._input.get()
+            if chunk is None:
+                self._input.put_nowait(None)
+                rest, self._input_buffer = self._input_buffer, b""
+                return rest or None
+            self._input_buffer += chunk
+        line, _, self._input_buffer = self._input_buffer.partition(b"\n")
+        return line + b"\n"
 
     async def write(self, data: bytes | str) -> None:
         """Append to the workload's output (stdout and stderr are one stream)."""
@@ -189,6 +205,8 @@ class InMemoryExecutor:
             return handle
         run = FakeRun(spec=spec, env={**spec.env, **spec.secret_env}, files=files, stdin=spec.stdin or b"",
                       cwd=workdir.lstrip("/"))
+        if spec.interactive and spec.stdin:
+            run._input.put_nowait(spec.stdin)
         record = _Record(record_id, spec, run, status)
         self.world.records[record_id] = record
         record.task = asyncio.create_task(self._execute(record))
@@ -257,6 +275,22 @@ class InMemoryExecutor:
         if record.task is not None:
             record.task.cancel()
         await asyncio.shield(record.status)
+
+    async def send(self, handle: WorkloadHandle, data: bytes) -> None:
+        record = self._record(handle)
+        if not record.spec.interactive or record.run is None:
+            raise Conflict(f"workload {handle.name!r} does not take input")
+        if record.run.input_closed or record.status.done():
+            raise Conflict(f"the input of workload {handle.name!r} is closed")
+        record.run._input.put_nowait(data)
+        await asyncio.sleep(0)
+
+    async def close_stdin(self, handle: WorkloadHandle) -> None:
+        record = self.world.records.get(handle.ref)
+        if record is None or record.run is None or record.run.input_closed:
+            return
+        record.run.input_closed = True
+        record.run._input.put_nowait(None)
 
     async def running(self, labels: Mapping[str, str]) -> list[WorkloadHandle]:
         return [WorkloadHandle(r.spec.name, r.id, dict(r.spec.labels)) for r in self.world.records.values()
@@ -402,7 +436,10 @@ class _Shell:
             newline = not (args and args[0] == "-n")
             await run.write(" ".join(args[0 if newline else 1 :]) + ("\n" if newline else ""))
         elif name == "cat":
-            if not args:
+            if not args and run.spec.interactive:
+                while (line := await run.read_line()) is not None:
+                    await run.write(line)
+            elif not args:
                 await run.write(run.stdin)
             for arg in args:
                 content = run.files.get(run.path(arg))

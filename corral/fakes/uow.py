@@ -26,6 +26,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.errors import Conflict
+from corral.fakes.agents import AgentTables, InMemoryAgentSessionStore
 from corral.fakes.audit import AuditTable, InMemoryAuditLog
 from corral.fakes.clock import FakeClock
 from corral.fakes.deploy import DeployTables, InMemoryDeployStore
@@ -79,6 +80,7 @@ class InMemoryDatabase:
     projects: ProjectsData = attrs.field(factory=ProjectsData)
     deploy: DeployTables = attrs.field(factory=DeployTables)
     pipelines: PipelineTables = attrs.field(factory=PipelineTables)
+    agents: AgentTables = attrs.field(factory=AgentTables)
     # not a component: issue/MR number counters behave like PostgreSQL's row-locked UPDATE (never conflict)
     project_counters: dict[Any, int] = attrs.field(factory=dict, metadata={"component": False})
     # not a component: row locks belong to the live database, never to a unit's copy
@@ -207,6 +209,8 @@ class InMemoryUnitOfWork:
         # pipelines
         self.pipelines = InMemoryPipelineStore(work["pipelines"], self.db.project_counters, self.db.row_locks,
                                                owner=self)
+        # agent sessions
+        self.agents = InMemoryAgentSessionStore(work["agents"], self.db.row_locks, owner=self)
 
     def _refresh(self) -> None:
         """Start a new transaction: private copies of the committed state."""

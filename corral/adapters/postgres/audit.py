@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from corral.adapters.postgres.errors import translate_errors
+from corral.core.audit.context import tag_entry
 from corral.core.audit.model import (
     AuditEntry,
     AuditQuery,
@@ -63,6 +64,7 @@ class PostgresAuditLog:
         self.conn = conn
 
     async def record(self, entry: AuditEntry) -> None:
+        entry = tag_entry(entry)
         ip = _ip(entry.ip_addr)
         with translate_errors("audit entry"):
             await self.conn.execute(

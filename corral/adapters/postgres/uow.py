@@ -17,6 +17,7 @@ import asyncpg
 from asyncpg.transaction import Transaction
 
 from corral.adapters.clock import SystemClock
+from corral.adapters.postgres.agents import PostgresAgentSessionStore
 from corral.adapters.postgres.audit import PostgresAuditLog
 from corral.adapters.postgres.deploy import PostgresDeployStore
 from corral.adapters.postgres.errors import CONNECTION_ERRORS, translate_errors, unavailable
@@ -110,6 +111,8 @@ class PostgresUnitOfWork:
         self.deploy = PostgresDeployStore(conn)
         # pipelines
         self.pipelines = PostgresPipelineStore(conn)
+        # agent sessions
+        self.agents = PostgresAgentSessionStore(conn)
 
     async def __aenter__(self) -> Self:
         if self._used:

@@ -55,6 +55,9 @@ class WorkloadSpec:
     labels: Mapping[str, str] = attrs.field(factory=dict)
     resources: Resources | None = None
     stdin: bytes | None = None  # written to the process's stdin, then closed (agent prompts)
+    # True: stdin stays open after ``stdin`` (if any) was written; more comes with ``Executor.send`` and
+    # ``Executor.close_stdin`` ends it (agent sessions taking follow-up messages)
+    interactive: bool = False
 
 
 @attrs.frozen

@@ -32,6 +32,10 @@ class Executor(Protocol):
       relative to the workspace root, ``**`` included; directories recursively), for caches and artifacts;
       ``unpack(workspace, chunks)`` extracts such a stream into the workspace (refusing members that would
       land outside it). Both work while no workload uses the files, with bounded memory.
+    - ``send(handle, data)`` writes to the stdin of a workload started with ``spec.interactive`` (after
+      ``spec.stdin``, in order); ``close_stdin(handle)`` closes it (idempotent). ``send`` on a workload that is
+      not interactive, whose stdin was closed or that has ended raises Conflict; an executor whose runtime
+      cannot keep a stdin open raises Unavailable (the Kubernetes executor, for now).
     - ``running(labels)`` lists workloads started by this executor (also by an earlier process of this
       server) whose labels include ``labels``: used to clean up after a restart.
     """
@@ -53,3 +57,7 @@ class Executor(Protocol):
     async def unpack(self, workspace: Workspace, chunks: AsyncIterator[bytes]) -> None: ...
 
     async def running(self, labels: Mapping[str, str]) -> list[WorkloadHandle]: ...
+
+    async def send(self, handle: WorkloadHandle, data: bytes) -> None: ...
+
+    async def close_stdin(self, handle: WorkloadHandle) -> None: ...

@@ -10,6 +10,7 @@ from corral.core.errors import Unauthenticated
 from corral.entrypoints.web.security import ProjectLookup, WebAuth
 
 __all__ = [
+    "AGENT_SESSION_OF",
     "AUTH_CHALLENGE",
     "DISPATCHED_PRINCIPAL",
     "PLATFORM",
@@ -31,6 +32,8 @@ WEB_AUTH: web.AppKey[WebAuth] = web.AppKey("corral_web_auth")
 PROJECT_LOOKUP: web.AppKey[ProjectLookup] = web.AppKey("corral_project_lookup")
 # driver exceptions meaning "a dependency is unreachable": answered 503 + Retry-After (the platform lists them)
 TRANSIENT_ERRORS: web.AppKey[tuple[type[BaseException], ...]] = web.AppKey("corral_transient_errors")
+# the agent session an agent user acts for (async: user id -> session id or None); set by the agents wiring
+AGENT_SESSION_OF: web.AppKey[Any] = web.AppKey("corral_agent_session_of")
 ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("corral_route_specs")  # every mounted route's declaration
 
 # --- per-request values set by the middlewares ------------------------------------------------------------

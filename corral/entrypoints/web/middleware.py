@@ -11,12 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
+from corral.core.audit.context import bind_acting_session
 from corral.core.errors import CorralError, InvalidInput, PermissionDenied, Unauthenticated
 from corral.core.identity.access import require_account_access
 from corral.core.ids import uuid7
 from corral.entrypoints.observability import bind_context, reset_context
 from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.keys import (
+    AGENT_SESSION_OF,
     AUTH_CHALLENGE,
     DISPATCHED_PRINCIPAL,
     PRINCIPAL,
@@ -179,6 +181,9 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
     if principal is not None:
         user_id = getattr(principal, "user_id", None)
         bind_context(user_id=user_id)
+        session_of = request.app.get(AGENT_SESSION_OF) if getattr(principal, "is_agent", False) else None
+        # an agent session's token: the audit rows of this request name the session
+        bind_acting_session(await session_of(user_id) if session_of is not None else None)
     if principal is None and not spec.anonymous:
         # before the project lookup: an anonymous caller learns nothing about which projects exist
         raise Unauthenticated("authentication required: send a bearer token, HTTP Basic with a token, or a session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from corral.entrypoints import otlp
 from corral.entrypoints.mcp import protocol as mcp
 from corral.entrypoints.web.routes import (
+    agents,
     auth,
     deploy,
     git_http,
@@ -40,6 +41,7 @@ ROUTE_TABLES: list[RouteTable] = [
     repo_writes.routes,
     issues.routes,
     pipelines.routes,
+    agents.routes,
     pipeline_schedules.routes,
     deploy.routes,
     lfs.routes,
