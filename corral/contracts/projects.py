@@ -345,6 +345,23 @@ class ProjectStoresContract:
             assert await uow.merge_requests.list(project.id, IssueFilter(status="open", limit=5)) == []
             assert [r.body for r in await uow.reviews.list(mr.id)] == ["hm"]
 
+    async def test_line_comments_keep_their_anchor(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        mr = MergeRequest(id=uuid7(), project_id=project.id, number=1, author_id=owner.id, source_branch="f",
+                          target_branch="main", title="x", status=MrStatus.OPEN, created_at=T0, updated_at=T0)
+        line = Comment(uuid7(), project.id, owner.id, "here", T0, T0, mr_id=mr.id, path="src/a.py", line=3,
+                       side="old", commit_sha="b" * 40, line_content="    return 1")
+        plain = Comment(uuid7(), project.id, owner.id, "overall", T0, T0, mr_id=mr.id)
+        async with projects_uow_factory() as uow:
+            await uow.merge_requests.add(mr)
+            await uow.comments.add(line)
+            await uow.comments.add(plain)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got = await uow.comments.list(project.id, mr_id=mr.id)
+        assert [(c.path, c.line, c.side, c.commit_sha, c.line_content) for c in got] == [
+            ("src/a.py", 3, "old", "b" * 40, "    return 1"), (None, None, None, None, None)]
+
     async def test_protection_bypass_round_trip(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)
         other = await make_user("bypasser")

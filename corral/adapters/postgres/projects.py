@@ -185,7 +185,9 @@ class PostgresIssueStore:
 
 def _comment(r: asyncpg.Record) -> Comment:
     return Comment(id=r["id"], project_id=r["project_id"], author_id=r["author_id"], body=r["body"],
-                   created_at=r["created_at"], updated_at=r["updated_at"], issue_id=r["issue_id"], mr_id=r["mr_id"])
+                   created_at=r["created_at"], updated_at=r["updated_at"], issue_id=r["issue_id"], mr_id=r["mr_id"],
+                   path=r["path"], line=r["line"], side=r["side"], commit_sha=r["commit_sha"],
+                   line_content=r["line_content"])
 
 
 class PostgresCommentStore:
@@ -195,10 +197,12 @@ class PostgresCommentStore:
     async def add(self, comment: Comment) -> None:
         with translate_errors("comment"):
             await self.conn.execute(
-                "INSERT INTO comments (id, project_id, issue_id, mr_id, author_id, body, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO comments (id, project_id, issue_id, mr_id, author_id, body, created_at, updated_at,"
+                " path, line, side, commit_sha, line_content)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 comment.id, comment.project_id, comment.issue_id, comment.mr_id, comment.author_id, comment.body,
-                comment.created_at, comment.updated_at,
+                comment.created_at, comment.updated_at, comment.path, comment.line, comment.side, comment.commit_sha,
+                comment.line_content,
             )
 
     async def list(

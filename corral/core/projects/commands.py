@@ -23,6 +23,7 @@ __all__ = [
     "NewComment",
     "NewIssue",
     "NewMergeRequest",
+    "NewMergeRequestComment",
     "NewProject",
     "NewReview",
     "NewTag",
@@ -67,6 +68,19 @@ class NewComment:
     """Comment on an issue or a merge request."""
 
     body: str = attrs.field(metadata=_doc("Markdown"))
+
+
+@attrs.frozen(kw_only=True)
+class NewMergeRequestComment:
+    """Comment on a merge request; with ``path`` and ``line``, a review comment on that line of the diff."""
+
+    body: str = attrs.field(metadata=_doc("Markdown"))
+    path: str | None = attrs.field(default=None, metadata=_doc("file the line comment is on (needs line)"))
+    line: int | None = attrs.field(default=None, metadata=_doc("1-based line number in that file (needs path)"))
+    side: Literal["old", "new"] = attrs.field(default="new", metadata=_doc(
+        "new: the line in the file at commit_sha; old: the line in the file at the merge base"))
+    commit_sha: str | None = attrs.field(default=None, metadata=_doc(
+        "the commit the line number refers to (default: the merge request's head)"))
 
 
 @attrs.frozen(kw_only=True)

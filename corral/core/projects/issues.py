@@ -15,7 +15,7 @@ from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit, cursor_int, decode_cursor, encode_cursor
 from corral.core.projects.commands import IssueChanges, NewComment, NewIssue
 from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
-from corral.core.projects.payloads import comment_json, issue_json, project_json
+from corral.core.projects.payloads import comment_json, issue_json, mr_comment_json, project_json
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
@@ -207,16 +207,20 @@ class IssueService:
 async def add_comment(
     uow: UnitOfWork, clock: Clock, users: UserDirectory, actor: Actor, project: Project, text: str, *,
     action: str, number: int, issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+    anchor: dict[str, Any] | None = None,
 ) -> tuple[Comment, dict[str, Any]]:
-    """Store a comment on an issue or a merge request, audit it, and render it for the event payload."""
+    """Store a comment on an issue or a merge request (``anchor``: the line fields of a line comment), audit it,
+    and render it for the event payload."""
     now = clock.now()
     comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
-                      updated_at=now, issue_id=issue_id, mr_id=mr_id)
+                      updated_at=now, issue_id=issue_id, mr_id=mr_id, **(anchor or {}))
     await uow.comments.add(comment)
-    await audit(uow, clock, actor, action, "comment", resource_id=comment.id, project_id=project.id,
-                detail={"number": number})
+    detail: dict[str, Any] = {"number": number}
+    if comment.path is not None:
+        detail.update(path=comment.path, line=comment.line, side=comment.side, commit_sha=comment.commit_sha)
+    await audit(uow, clock, actor, action, "comment", resource_id=comment.id, project_id=project.id, detail=detail)
     refs = await user_refs(uow, users, {actor.id})
-    return comment, comment_json(comment, refs)
+    return comment, (mr_comment_json(comment, refs) if mr_id is not None else comment_json(comment, refs))
 
 
 async def list_comments(

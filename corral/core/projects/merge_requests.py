@@ -31,6 +31,7 @@ from corral.core.projects.commands import (
     MergeRequestChanges,
     NewComment,
     NewMergeRequest,
+    NewMergeRequestComment,
     NewReview,
 )
 from corral.core.projects.issues import (
@@ -42,6 +43,7 @@ from corral.core.projects.issues import (
     sender,
     text_changes,
 )
+from corral.core.projects.line_comments import anchor_of, outdated_comments
 from corral.core.projects.model import (
     Actor,
     Comment,
@@ -211,13 +213,20 @@ class MergeRequestService:
         return await self.repos.compare(project.repo_path, f"refs/heads/{mr.target_branch}",
                                         f"refs/heads/{mr.source_branch}", max_patch_bytes=MAX_PATCH_BYTES)
 
-    async def comment(self, actor: Actor, project: Project, number: int, command: NewComment) -> Comment:
+    async def comment(self, actor: Actor, project: Project, number: int,
+                      command: NewComment | NewMergeRequestComment) -> Comment:
+        """A comment; with path and line, a line comment on the diff (line_comments.anchor_of validates it)."""
         text = text_field(command.body, "body", required=True)
         assert text is not None
+        anchor = None
+        if isinstance(command, NewMergeRequestComment):
+            found = await anchor_of(self.repos, project, await self.get(project, number), command)
+            anchor = attrs.asdict(found) if found is not None else None
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number)
             comment, rendered = await add_comment(uow, self.clock, self.users, actor, project, text,
-                                                  action="merge_request.comment", number=number, mr_id=mr.id)
+                                                  action="merge_request.comment", number=number, mr_id=mr.id,
+                                                  anchor=anchor)
             await self._event(uow, "commented", project, mr, actor, {"comment": rendered})
             await uow.commit()
         return comment
@@ -226,6 +235,10 @@ class MergeRequestService:
                        cursor: str | None = None) -> Page[Comment]:
         mr = await self.get(project, number)
         return await list_comments(self.uow_factory, project, limit=limit, cursor=cursor, mr_id=mr.id)
+
+    async def outdated(self, project: Project, number: int, comments: builtins.list[Comment]) -> set[uuid.UUID]:
+        """The line comments among ``comments`` whose line a later head changed (line_comments)."""
+        return await outdated_comments(self.repos, project, await self.get(project, number), comments)
 
     async def review(self, actor: Actor, project: Project, number: int, command: NewReview) -> Review:
         try:

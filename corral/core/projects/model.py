@@ -189,6 +189,14 @@ class Comment:
     updated_at: datetime
     issue_id: uuid.UUID | None = None
     mr_id: uuid.UUID | None = None
+    # a line comment on a merge request's diff: the line ``line`` of ``path`` on the ``side`` 'new' (the file at
+    # ``commit_sha``) or 'old' (the file at the merge base of the target and ``commit_sha``), and that line's
+    # text then (to tell when a later head changed it: the comment is then outdated)
+    path: str | None = None
+    line: int | None = None
+    side: str | None = None
+    commit_sha: str | None = None
+    line_content: str | None = None
 
 
 class MrStatus(enum.StrEnum):

@@ -15,6 +15,7 @@ __all__ = [
     "commit_json",
     "delivery_json",
     "issue_json",
+    "mr_comment_json",
     "mr_json",
     "project_json",
     "review_json",
@@ -93,6 +94,12 @@ def comment_json(comment: Comment, users: dict[uuid.UUID, UserRef]) -> dict[str,
         "created_at": _ts(comment.created_at),
         "updated_at": _ts(comment.updated_at),
     }
+
+
+def mr_comment_json(comment: Comment, users: dict[uuid.UUID, UserRef], *, outdated: bool = False) -> dict[str, Any]:
+    """A merge request comment: a plain one answers null line fields."""
+    return {**comment_json(comment, users), "path": comment.path, "line": comment.line, "side": comment.side,
+            "commit_sha": comment.commit_sha, "outdated": outdated}
 
 
 def review_json(review: Review, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]:

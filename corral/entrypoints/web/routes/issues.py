@@ -17,10 +17,18 @@ from corral.core.projects.commands import (
     NewComment,
     NewIssue,
     NewMergeRequest,
+    NewMergeRequestComment,
     NewReview,
 )
 from corral.core.projects.model import Comment, Issue, MergeRequest, Review
-from corral.core.projects.payloads import comment_json, commit_json, issue_json, mr_json, review_json
+from corral.core.projects.payloads import (
+    comment_json,
+    commit_json,
+    issue_json,
+    mr_comment_json,
+    mr_json,
+    review_json,
+)
 from corral.core.projects.ports import UserRef
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, path_number, query_param
@@ -36,6 +44,7 @@ from corral.entrypoints.web.schemas.projects import (
     ComparisonOut,
     FileChangeOut,
     IssueOut,
+    MergeRequestCommentOut,
     MergeRequestOut,
     ReviewOut,
 )
@@ -88,6 +97,12 @@ async def _mr_out(request: web.Request, mrs: list[MergeRequest], *, mergeability
 async def _comments_out(request: web.Request, comments: list[Comment]) -> list[dict[str, Any]]:
     users = await _users(request, [c.author_id for c in comments])
     return [comment_json(c, users) for c in comments]
+
+
+async def _mr_comments_out(request: web.Request, comments: list[Comment], outdated: set[uuid.UUID],
+                           ) -> list[dict[str, Any]]:
+    users = await _users(request, [c.author_id for c in comments])
+    return [mr_comment_json(c, users, outdated=c.id in outdated) for c in comments]
 
 
 async def _reviews_out(request: web.Request, reviews: list[Review]) -> list[dict[str, Any]]:
@@ -214,21 +229,26 @@ async def mr_files(request: web.Request) -> web.StreamResponse:
     return json_response({"items": comparison_json(diff)["files"], "next_cursor": None})
 
 
-@routes.get(f"{BASE}/merge-requests/{{number}}/comments", summary="Comments of a merge request", **_READ,
-            params=PageParams, response=Page[CommentOut])
+@routes.get(f"{BASE}/merge-requests/{{number}}/comments",
+            summary="Comments of a merge request, oldest first; line comments say whether a later head changed their "
+                    "line (outdated)", **_READ, params=PageParams, response=Page[MergeRequestCommentOut])
 async def list_mr_comments(request: web.Request) -> web.StreamResponse:
     q = params_of(request, PageParams)
-    page = await kit(request).merge_requests.comments(await project_of(request), path_number(request), limit=q.limit,
-                                                      cursor=q.cursor)
-    return json_response({"items": await _comments_out(request, page.items), "next_cursor": page.next_cursor})
+    project, number = await project_of(request), path_number(request)
+    mrs = kit(request).merge_requests
+    page = await mrs.comments(project, number, limit=q.limit, cursor=q.cursor)
+    outdated = await mrs.outdated(project, number, page.items)
+    return json_response({"items": await _mr_comments_out(request, page.items, outdated),
+                          "next_cursor": page.next_cursor})
 
 
-@routes.post(f"{BASE}/merge-requests/{{number}}/comments", summary="Comment on a merge request", **_WRITE,
-             params=None, body=NewComment, response=CommentOut, status=201)
+@routes.post(f"{BASE}/merge-requests/{{number}}/comments",
+             summary="Comment on a merge request; path, line, side and commit_sha make it a line comment on the diff",
+             **_WRITE, params=None, body=NewMergeRequestComment, response=MergeRequestCommentOut, status=201)
 async def comment_mr(request: web.Request) -> web.StreamResponse:
     comment = await kit(request).merge_requests.comment(actor_of(request), await project_of(request),
-                                                        path_number(request), body_of(request, NewComment))
-    return json_response((await _comments_out(request, [comment]))[0], status=201)
+                                                        path_number(request), body_of(request, NewMergeRequestComment))
+    return json_response((await _mr_comments_out(request, [comment], set()))[0], status=201)
 
 
 @routes.get(f"{BASE}/merge-requests/{{number}}/reviews", summary="Reviews of a merge request", **_READ,

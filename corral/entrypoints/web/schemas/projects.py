@@ -28,6 +28,7 @@ __all__ = [
     "FileWriteOut",
     "FilesWriteOut",
     "IssueOut",
+    "MergeRequestCommentOut",
     "MergeRequestOut",
     "PersonOut",
     "ProjectOut",
@@ -95,6 +96,18 @@ class CommentOut:
     author: UserRefOut | None
     created_at: datetime
     updated_at: datetime
+
+
+@attrs.frozen
+class MergeRequestCommentOut(CommentOut):
+    """A comment on a merge request; a line comment names its path, line, side and commit, and is outdated once a
+    later head changed that line."""
+
+    path: str | None
+    line: int | None
+    side: Literal["old", "new"] | None
+    commit_sha: str | None
+    outdated: bool
 
 
 @attrs.frozen
