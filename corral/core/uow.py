@@ -28,7 +28,9 @@ from corral.core.projects.ports import (
     BranchProtectionStore,
     CommentStore,
     IssueStore,
+    LabelStore,
     MergeRequestStore,
+    MilestoneStore,
     ProjectStore,
     ReviewStore,
     WebhookDeliveryStore,
@@ -72,6 +74,8 @@ class UnitOfWork(Protocol):
     issues: IssueStore
     comments: CommentStore
     merge_requests: MergeRequestStore
+    labels: LabelStore
+    milestones: MilestoneStore
     reviews: ReviewStore
     branch_protections: BranchProtectionStore
     webhooks: WebhookStore

@@ -20,7 +20,8 @@ from corral.core.projects.commands import (
     NewMergeRequestComment,
     NewReview,
 )
-from corral.core.projects.model import Comment, Issue, MergeRequest, Review
+from corral.core.errors import InvalidInput
+from corral.core.projects.model import Comment, Issue, MergeRequest, Milestone, MrStatus, Review
 from corral.core.projects.payloads import (
     comment_json,
     commit_json,
@@ -60,8 +61,13 @@ class IssueQuery(PageParams):
     """Filters of the issue list."""
 
     status: Literal["open", "closed", "all"] | None = query_param(doc="open, closed or all (default: all)")
+    state: Literal["open", "closed", "all"] | None = query_param(doc="Gitea's spelling of status")
     label: str | None = query_param(doc="has this label")
+    labels: str | None = query_param(doc="has every one of these labels (comma-separated names)")
+    milestone: str | None = query_param(doc="in this milestone (id or title)")
     assignee: str | None = query_param(doc="assigned to this user (name)")
+    page: int | None = query_param(doc="page number from 1 (Gitea's paging, instead of cursor)", minimum=1,
+                                   maximum=100_000)
 
 
 @attrs.frozen
@@ -70,6 +76,28 @@ class MergeRequestQuery(PageParams):
 
     status: Literal["open", "merged", "closed", "all"] | None = query_param(
         doc="open, merged, closed or all (default: all)")
+    state: Literal["open", "closed", "all"] | None = query_param(
+        doc="Gitea's spelling: open, closed (merged or closed, as Gitea) or all")
+    labels: str | None = query_param(doc="has every one of these labels (comma-separated names)")
+    milestone: str | None = query_param(doc="in this milestone (id or title)")
+    assignee: str | None = query_param(doc="one of its assignees (name)")
+    page: int | None = query_param(doc="page number from 1 (Gitea's paging, instead of cursor)", minimum=1,
+                                   maximum=100_000)
+
+
+def _status(status: str | None, state: str | None) -> str | None:
+    """``status=`` or Gitea's ``state=`` (both given: they must agree)."""
+    if status is not None and state is not None and status != state:
+        raise InvalidInput("status and state disagree; give one", field="state")
+    return status if status is not None else state
+
+
+async def _milestones(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Milestone]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    found = await kit(request).labels.milestones(await project_of(request))
+    return {m.id: m for m, _ in found if m.id in wanted}
 
 
 async def _users(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, UserRef]:
@@ -78,19 +106,22 @@ async def _users(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[
 
 async def _issue_out(request: web.Request, issues: list[Issue]) -> list[dict[str, Any]]:
     users = await _users(request, [x for i in issues for x in (i.author_id, i.assignee_id)])
-    return [issue_json(i, users) for i in issues]
+    milestones = await _milestones(request, [i.milestone_id for i in issues])
+    return [issue_json(i, users, milestones) for i in issues]
 
 
 async def _mr_out(request: web.Request, mrs: list[MergeRequest], *, mergeability: bool = False,
                   ) -> list[dict[str, Any]]:
     """Merge requests as answered; ``mergeable`` and ``conflicting_paths`` are computed for one merge request
     (GET), listings answer null and []."""
-    users = await _users(request, [x for m in mrs for x in (m.author_id, m.merged_by)])
+    users = await _users(request, [x for m in mrs for x in (m.author_id, m.merged_by, *m.assignee_ids,
+                                                            *m.reviewer_ids)])
+    milestones = await _milestones(request, [m.milestone_id for m in mrs])
     out = []
     for m in mrs:
         mergeable, paths = (await kit(request).merge_requests.mergeability(await project_of(request), m)
                             if mergeability else (None, []))
-        out.append({**mr_json(m, users), "mergeable": mergeable, "conflicting_paths": paths})
+        out.append({**mr_json(m, users, milestones), "mergeable": mergeable, "conflicting_paths": paths})
     return out
 
 
@@ -121,8 +152,9 @@ async def create_issue(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/issues", summary="Issues, newest first", **_READ, params=IssueQuery, response=Page[IssueOut])
 async def list_issues(request: web.Request) -> web.StreamResponse:
     q = params_of(request, IssueQuery)
-    page = await kit(request).issues.list(await project_of(request), status=q.status, label=q.label,
-                                          assignee=q.assignee, limit=q.limit, cursor=q.cursor)
+    page = await kit(request).issues.list(await project_of(request), status=_status(q.status, q.state), label=q.label,
+                                          assignee=q.assignee, limit=q.limit, cursor=q.cursor, labels=q.labels,
+                                          milestone=q.milestone, page=q.page)
     return json_response({"items": await _issue_out(request, page.items), "next_cursor": page.next_cursor})
 
 
@@ -185,8 +217,15 @@ async def create_mr(request: web.Request) -> web.StreamResponse:
             response=Page[MergeRequestOut])
 async def list_mrs(request: web.Request) -> web.StreamResponse:
     q = params_of(request, MergeRequestQuery)
-    page = await kit(request).merge_requests.list(await project_of(request), status=q.status, limit=q.limit,
-                                                  cursor=q.cursor)
+    status = _status(q.status, q.state)
+    if q.state == "closed" and q.status is None:
+        status = None  # filtered below
+    page = await kit(request).merge_requests.list(await project_of(request), status=status, limit=q.limit,
+                                                  cursor=q.cursor, labels=q.labels, milestone=q.milestone,
+                                                  assignee=q.assignee, page=q.page)
+    if q.state == "closed" and q.status is None:  # Gitea's closed pull requests include the merged ones
+        items = [m for m in page.items if m.status is not MrStatus.OPEN]
+        page = Page(items, page.next_cursor)
     return json_response({"items": await _mr_out(request, page.items), "next_cursor": page.next_cursor})
 
 

@@ -28,6 +28,9 @@ __all__ = [
     "FileWriteOut",
     "FilesWriteOut",
     "IssueOut",
+    "LabelOut",
+    "MilestoneOut",
+    "MilestoneRefOut",
     "MergeRequestCommentOut",
     "MergeRequestOut",
     "PersonOut",
@@ -50,6 +53,41 @@ class UserRefOut:
 
 
 @attrs.frozen
+class MilestoneRefOut:
+    """A milestone as issues and merge requests name it."""
+
+    id: uuid.UUID
+    title: str | None
+
+
+@attrs.frozen
+class LabelOut:
+    """A project's label."""
+
+    id: uuid.UUID
+    name: str
+    color: str
+    description: str | None
+    created_at: datetime
+
+
+@attrs.frozen
+class MilestoneOut:
+    """A project's milestone with how many of its issues are open and closed."""
+
+    id: uuid.UUID
+    title: str
+    description: str | None
+    due_on: str | None
+    state: Literal["open", "closed"]
+    open_issues: int
+    closed_issues: int
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+@attrs.frozen
 class IssueOut:
     """An issue."""
 
@@ -61,6 +99,7 @@ class IssueOut:
     labels: list[str]
     author: UserRefOut | None
     assignee: UserRefOut | None
+    milestone: MilestoneRefOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -83,6 +122,10 @@ class MergeRequestOut:
     created_at: datetime
     updated_at: datetime
     draft: bool
+    labels: list[str]
+    milestone: MilestoneRefOut | None
+    assignees: list[UserRefOut | None]
+    reviewers: list[UserRefOut | None]
     mergeable: bool | None
     conflicting_paths: list[str]
 
