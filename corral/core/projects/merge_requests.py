@@ -183,7 +183,7 @@ class MergeRequestService:
         added = tuple(r for r in added if r != actor.id)
         if not added:
             return
-        refs = await user_refs(uow, self.users, set(added))
+        refs = await self.users.by_ids(set(added))
         await self._event(uow, "review_requested", project, mr, actor, {
             "reviewers": [{"id": str(r), "name": refs[r].name if r in refs else None} for r in added]})
 
