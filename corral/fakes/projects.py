@@ -114,7 +114,8 @@ class InMemoryProjectStore:
         for old in [k for k, v in self.data.redirects.items() if v == project_id]:
             del self.data.redirects[old]
         for table in (self.data.issues, self.data.comments, self.data.merge_requests, self.data.reviews,
-                      self.data.labels, self.data.milestones, self.data.protections, self.data.webhooks, self.data.deliveries):
+                      self.data.labels, self.data.milestones, self.data.protections, self.data.webhooks,
+                      self.data.deliveries):
             for key in [k for k, v in table.items() if v.project_id == project_id]:
                 del table[key]
 
@@ -228,12 +229,12 @@ class InMemoryLabelStore:
         return found if found is not None and found.project_id == project_id else None
 
     def _rename(self, project_id: uuid.UUID, old: str, new: str | None) -> None:
-        for table in (self.data.issues, self.data.merge_requests):
+        tables: tuple[dict[uuid.UUID, Any], ...] = (self.data.issues, self.data.merge_requests)
+        for table in tables:
             for key, item in list(table.items()):
                 if item.project_id == project_id and old in item.labels:
                     names = [new if n == old else n for n in item.labels]
-                    table[key] = attrs.evolve(  # type: ignore[assignment]
-                        item, labels=tuple(dict.fromkeys(n for n in names if n is not None)))
+                    table[key] = attrs.evolve(item, labels=tuple(dict.fromkeys(n for n in names if n is not None)))
 
     async def update(self, label: Label, *, old_name: str) -> None:
         self._clash(label)
@@ -280,10 +281,11 @@ class InMemoryMilestoneStore:
         if await self.get(project_id, milestone_id) is None:
             return False
         del self.data.milestones[milestone_id]
-        for table in (self.data.issues, self.data.merge_requests):
+        tables: tuple[dict[uuid.UUID, Any], ...] = (self.data.issues, self.data.merge_requests)
+        for table in tables:
             for key, item in list(table.items()):
                 if item.milestone_id == milestone_id:
-                    table[key] = attrs.evolve(item, milestone_id=None)  # type: ignore[assignment]
+                    table[key] = attrs.evolve(item, milestone_id=None)
         return True
 
     async def issue_counts(self, project_id: uuid.UUID) -> dict[uuid.UUID, tuple[int, int]]:

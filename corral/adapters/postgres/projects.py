@@ -21,8 +21,8 @@ from corral.core.projects.model import (
     IssueFilter,
     IssueStatus,
     Label,
-    Milestone,
     MergeRequest,
+    Milestone,
     MrStatus,
     Project,
     Review,
@@ -37,10 +37,10 @@ from corral.core.secrets.model import WrappedKey
 __all__ = [
     "PostgresBranchProtectionStore",
     "PostgresCommentStore",
-    "PostgresLabelStore",
-    "PostgresMilestoneStore",
     "PostgresIssueStore",
+    "PostgresLabelStore",
     "PostgresMergeRequestStore",
+    "PostgresMilestoneStore",
     "PostgresProjectStore",
     "PostgresReviewStore",
     "PostgresUserDirectory",
@@ -316,7 +316,7 @@ class PostgresLabelStore:
         for table in ("issues", "merge_requests"):
             # the new name replaces the old one once (an item carrying both keeps one)
             await self.conn.execute(
-                f"UPDATE {table} SET labels = ARRAY(SELECT DISTINCT x FROM unnest("  # noqa: S608
+                f"UPDATE {table} SET labels = ARRAY(SELECT DISTINCT x FROM unnest("
                 " array_remove(array_replace(labels, $2, $3), NULL)) AS x)"
                 " WHERE project_id = $1 AND labels @> ARRAY[$2::text]",
                 project_id, old, new,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
+from corral.core.errors import InvalidInput
 from corral.core.pagination import Page
 from corral.core.projects.commands import (
     IssueChanges,
@@ -20,7 +21,6 @@ from corral.core.projects.commands import (
     NewMergeRequestComment,
     NewReview,
 )
-from corral.core.errors import InvalidInput
 from corral.core.projects.model import Comment, Issue, MergeRequest, Milestone, MrStatus, Review
 from corral.core.projects.payloads import (
     comment_json,
