@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -29,7 +29,9 @@ from corral.core.projects.model import (
     Issue,
     IssueFilter,
     IssueStatus,
+    Label,
     MergeRequest,
+    Milestone,
     MrStatus,
     Project,
     Review,
@@ -344,6 +346,97 @@ class ProjectStoresContract:
             assert _fields(got_mr) | {"updated_at": T0} == _fields(merged)
             assert await uow.merge_requests.list(project.id, IssueFilter(status="open", limit=5)) == []
             assert [r.body for r in await uow.reviews.list(mr.id)] == ["hm"]
+
+    async def test_labels_rename_and_delete_carry_over(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        bug = Label(uuid7(), project.id, "bug", "#d73a4a", T0, "broken")
+        ui = Label(uuid7(), project.id, "ui", "#cccccc", T0)
+        issue = Issue(uuid7(), project.id, 1, owner.id, "t", IssueStatus.OPEN, T0, T0, labels=("bug", "ui"))
+        mr = MergeRequest(id=uuid7(), project_id=project.id, number=1, author_id=owner.id, source_branch="f",
+                          target_branch="main", title="x", status=MrStatus.OPEN, created_at=T0, updated_at=T0,
+                          labels=("bug",), assignee_ids=(owner.id,), reviewer_ids=(owner.id,))
+        async with projects_uow_factory() as uow:
+            await uow.labels.add(bug)
+            await uow.labels.add(ui)
+            with pytest.raises(Conflict):
+                await uow.labels.add(Label(uuid7(), project.id, "BUG", "#000000", T0))
+        async with projects_uow_factory() as uow:
+            await uow.labels.add(bug)
+            await uow.labels.add(ui)
+            await uow.issues.add(issue)
+            await uow.merge_requests.add(mr)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert [x.name for x in await uow.labels.list(project.id)] == ["bug", "ui"]
+            assert await uow.labels.get(project.id, bug.id) == bug
+            with pytest.raises(Conflict):
+                await uow.labels.update(attrs.evolve(bug, name="UI"), old_name="bug")
+        async with projects_uow_factory() as uow:
+            await uow.labels.update(attrs.evolve(bug, name="defect", color="#000000"), old_name="bug")
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got_issue, got_mr = await uow.issues.get(project.id, 1), await uow.merge_requests.get(project.id, 1)
+            assert got_issue is not None and got_mr is not None
+            assert (sorted(got_issue.labels), got_mr.labels) == (["defect", "ui"], ("defect",))
+            assert (got_mr.assignee_ids, got_mr.reviewer_ids) == ((owner.id,), (owner.id,))
+            assert [i.number for i in await uow.issues.list(project.id, IssueFilter(labels=("defect", "ui")))] == [1]
+            assert await uow.issues.list(project.id, IssueFilter(labels=("bug",))) == []
+            assert [m.number for m in await uow.merge_requests.list(
+                project.id, IssueFilter(labels=("defect",), assignee_id=owner.id))] == [1]
+            assert await uow.labels.delete(project.id, bug.id) is True
+            assert await uow.labels.delete(project.id, bug.id) is False
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got_issue, got_mr = await uow.issues.get(project.id, 1), await uow.merge_requests.get(project.id, 1)
+            assert got_issue is not None and got_mr is not None
+            assert (got_issue.labels, got_mr.labels) == (("ui",), ())
+
+    async def test_milestones_count_and_detach(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        late = Milestone(uuid7(), project.id, "v2", "open", T0, T0, due_on=date(2027, 6, 1))
+        early = Milestone(uuid7(), project.id, "v1", "open", T0, T0, "first", due_on=date(2027, 1, 1))
+        someday = Milestone(uuid7(), project.id, "later", "closed", T0, T0, closed_at=T0)
+        async with projects_uow_factory() as uow:
+            for m in (late, early, someday):
+                await uow.milestones.add(m)
+            for n, status in ((1, IssueStatus.OPEN), (2, IssueStatus.CLOSED), (3, IssueStatus.OPEN)):
+                await uow.issues.add(Issue(uuid7(), project.id, n, owner.id, "t", status, T0, T0,
+                                           milestone_id=early.id if n < 3 else None))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.milestones.add(Milestone(uuid7(), project.id, "V1", "open", T0, T0))
+        async with projects_uow_factory() as uow:
+            assert [m.title for m in await uow.milestones.list(project.id)] == ["v1", "v2", "later"]
+            assert [m.title for m in await uow.milestones.list(project.id, "closed")] == ["later"]
+            assert await uow.milestones.get(project.id, early.id) == early
+            assert await uow.milestones.issue_counts(project.id) == {early.id: (1, 1)}
+            assert [i.number for i in await uow.issues.list(project.id, IssueFilter(milestone_id=early.id))] == [2, 1]
+            assert [i.number for i in await uow.issues.list(project.id, IssueFilter(limit=1, offset=1))] == [2]
+            await uow.milestones.update(attrs.evolve(early, state="closed", closed_at=T0))
+            assert await uow.milestones.delete(project.id, early.id) is True
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got = await uow.issues.get(project.id, 1)
+            assert got is not None and got.milestone_id is None
+            assert await uow.milestones.issue_counts(project.id) == {}
+
+    async def test_line_comments_keep_their_anchor(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        mr = MergeRequest(id=uuid7(), project_id=project.id, number=1, author_id=owner.id, source_branch="f",
+                          target_branch="main", title="x", status=MrStatus.OPEN, created_at=T0, updated_at=T0)
+        line = Comment(uuid7(), project.id, owner.id, "here", T0, T0, mr_id=mr.id, path="src/a.py", line=3,
+                       side="old", commit_sha="b" * 40, line_content="    return 1")
+        plain = Comment(uuid7(), project.id, owner.id, "overall", T0, T0, mr_id=mr.id)
+        async with projects_uow_factory() as uow:
+            await uow.merge_requests.add(mr)
+            await uow.comments.add(line)
+            await uow.comments.add(plain)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            got = await uow.comments.list(project.id, mr_id=mr.id)
+        assert [(c.path, c.line, c.side, c.commit_sha, c.line_content) for c in got] == [
+            ("src/a.py", 3, "old", "b" * 40, "    return 1"), (None, None, None, None, None)]
 
     async def test_protection_bypass_round_trip(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)

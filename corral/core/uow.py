@@ -29,7 +29,9 @@ from corral.core.projects.ports import (
     BranchProtectionStore,
     CommentStore,
     IssueStore,
+    LabelStore,
     MergeRequestStore,
+    MilestoneStore,
     ProjectStore,
     ReviewStore,
     WebhookDeliveryStore,
@@ -73,6 +75,8 @@ class UnitOfWork(Protocol):
     issues: IssueStore
     comments: CommentStore
     merge_requests: MergeRequestStore
+    labels: LabelStore
+    milestones: MilestoneStore
     reviews: ReviewStore
     branch_protections: BranchProtectionStore
     webhooks: WebhookStore

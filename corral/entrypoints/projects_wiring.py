@@ -15,6 +15,7 @@ from corral.core.git.recovery import recover_pushes
 from corral.core.git.service import RepoBrowser
 from corral.core.identity.kit import IdentityServices
 from corral.core.projects.issues import IssueService
+from corral.core.projects.labels import LabelService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.ownership import ProjectOwnership
 from corral.core.projects.ports import UserDirectory, UserRef
@@ -77,6 +78,7 @@ def build_kit(
         projects=ProjectService(uow_factory, git, clock),
         issues=IssueService(uow_factory, users, clock),
         merge_requests=MergeRequestService(uow_factory, git, users, clock),
+        labels=LabelService(uow_factory, clock),
         protections=BranchProtectionService(uow_factory, clock, users),
         webhooks=WebhookService(uow_factory, transport, clock, retry_base_seconds=settings.webhook_retry_base_seconds,
                                 max_attempts=settings.webhook_max_attempts, repos=git, sealer=sealer),

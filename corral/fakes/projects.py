@@ -7,7 +7,7 @@ import asyncio
 import builtins
 import itertools
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import attrs
@@ -22,7 +22,10 @@ from corral.core.projects.model import (
     DeliveryStatus,
     Issue,
     IssueFilter,
+    IssueStatus,
+    Label,
     MergeRequest,
+    Milestone,
     Project,
     Review,
     Webhook,
@@ -35,7 +38,9 @@ __all__ = [
     "InMemoryBranchProtectionStore",
     "InMemoryCommentStore",
     "InMemoryIssueStore",
+    "InMemoryLabelStore",
     "InMemoryMergeRequestStore",
+    "InMemoryMilestoneStore",
     "InMemoryProjectStore",
     "InMemoryPushIntentStore",
     "InMemoryReviewStore",
@@ -56,6 +61,8 @@ class ProjectsData:
     comments: dict[uuid.UUID, Comment] = attrs.field(factory=dict)
     merge_requests: dict[uuid.UUID, MergeRequest] = attrs.field(factory=dict)
     reviews: dict[uuid.UUID, Review] = attrs.field(factory=dict)
+    labels: dict[uuid.UUID, Label] = attrs.field(factory=dict)
+    milestones: dict[uuid.UUID, Milestone] = attrs.field(factory=dict)
     protections: dict[uuid.UUID, BranchProtection] = attrs.field(factory=dict)
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
     webhook_plaintext: dict[uuid.UUID, str] = attrs.field(factory=dict)  # secrets an older Corral left unsealed
@@ -107,7 +114,8 @@ class InMemoryProjectStore:
         for old in [k for k, v in self.data.redirects.items() if v == project_id]:
             del self.data.redirects[old]
         for table in (self.data.issues, self.data.comments, self.data.merge_requests, self.data.reviews,
-                      self.data.protections, self.data.webhooks, self.data.deliveries):
+                      self.data.labels, self.data.milestones, self.data.protections, self.data.webhooks,
+                      self.data.deliveries):
             for key in [k for k, v in table.items() if v.project_id == project_id]:
                 del table[key]
 
@@ -136,6 +144,7 @@ class InMemoryProjectStore:
 
 def _filter(items: list[Any], flt: IssueFilter) -> list[Any]:
     out = []
+    skip = flt.offset
     for item in sorted(items, key=lambda i: -i.number):
         if flt.before_number is not None and item.number >= flt.before_number:
             continue
@@ -143,7 +152,15 @@ def _filter(items: list[Any], flt: IssueFilter) -> list[Any]:
             continue
         if flt.label and flt.label not in getattr(item, "labels", ()):
             continue
-        if flt.assignee_id and getattr(item, "assignee_id", None) != flt.assignee_id:
+        if flt.assignee_id and getattr(item, "assignee_id", None) != flt.assignee_id \
+                and flt.assignee_id not in getattr(item, "assignee_ids", ()):
+            continue
+        if not set(flt.labels) <= set(item.labels):
+            continue
+        if flt.milestone_id is not None and item.milestone_id != flt.milestone_id:
+            continue
+        if skip:
+            skip -= 1
             continue
         out.append(item)
         if len(out) == flt.limit:
@@ -188,6 +205,96 @@ class InMemoryCommentStore:
             key=lambda c: c.id,
         )
         return items[:limit]
+
+
+@attrs.define
+class InMemoryLabelStore:
+    data: ProjectsData
+
+    def _clash(self, label: Label) -> None:
+        if any(o.id != label.id and o.project_id == label.project_id and o.name.lower() == label.name.lower()
+               for o in self.data.labels.values()):
+            raise Conflict(f"label {label.name!r} already exists")
+
+    async def add(self, label: Label) -> None:
+        self._clash(label)
+        self.data.labels[label.id] = label
+
+    async def list(self, project_id: uuid.UUID) -> list[Label]:
+        return sorted((x for x in self.data.labels.values() if x.project_id == project_id),
+                      key=lambda x: (x.name.lower(), x.name))
+
+    async def get(self, project_id: uuid.UUID, label_id: uuid.UUID) -> Label | None:
+        found = self.data.labels.get(label_id)
+        return found if found is not None and found.project_id == project_id else None
+
+    def _rename(self, project_id: uuid.UUID, old: str, new: str | None) -> None:
+        tables: tuple[dict[uuid.UUID, Any], ...] = (self.data.issues, self.data.merge_requests)
+        for table in tables:
+            for key, item in list(table.items()):
+                if item.project_id == project_id and old in item.labels:
+                    names = [new if n == old else n for n in item.labels]
+                    table[key] = attrs.evolve(item, labels=tuple(dict.fromkeys(n for n in names if n is not None)))
+
+    async def update(self, label: Label, *, old_name: str) -> None:
+        self._clash(label)
+        self.data.labels[label.id] = label
+        if old_name != label.name:
+            self._rename(label.project_id, old_name, label.name)
+
+    async def delete(self, project_id: uuid.UUID, label_id: uuid.UUID) -> bool:
+        found = await self.get(project_id, label_id)
+        if found is None:
+            return False
+        del self.data.labels[label_id]
+        self._rename(project_id, found.name, None)
+        return True
+
+
+@attrs.define
+class InMemoryMilestoneStore:
+    data: ProjectsData
+
+    def _clash(self, milestone: Milestone) -> None:
+        if any(o.id != milestone.id and o.project_id == milestone.project_id
+               and o.title.lower() == milestone.title.lower() for o in self.data.milestones.values()):
+            raise Conflict(f"milestone {milestone.title!r} already exists")
+
+    async def add(self, milestone: Milestone) -> None:
+        self._clash(milestone)
+        self.data.milestones[milestone.id] = milestone
+
+    async def list(self, project_id: uuid.UUID, state: str | None = None) -> list[Milestone]:
+        return sorted((m for m in self.data.milestones.values()
+                       if m.project_id == project_id and (state is None or m.state == state)),
+                      key=lambda m: (m.due_on is None, m.due_on or date.min, m.title.lower()))
+
+    async def get(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> Milestone | None:
+        found = self.data.milestones.get(milestone_id)
+        return found if found is not None and found.project_id == project_id else None
+
+    async def update(self, milestone: Milestone) -> None:
+        self._clash(milestone)
+        self.data.milestones[milestone.id] = milestone
+
+    async def delete(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> bool:
+        if await self.get(project_id, milestone_id) is None:
+            return False
+        del self.data.milestones[milestone_id]
+        tables: tuple[dict[uuid.UUID, Any], ...] = (self.data.issues, self.data.merge_requests)
+        for table in tables:
+            for key, item in list(table.items()):
+                if item.milestone_id == milestone_id:
+                    table[key] = attrs.evolve(item, milestone_id=None)
+        return True
+
+    async def issue_counts(self, project_id: uuid.UUID) -> dict[uuid.UUID, tuple[int, int]]:
+        counts: dict[uuid.UUID, tuple[int, int]] = {}
+        for issue in self.data.issues.values():
+            if issue.project_id == project_id and issue.milestone_id is not None:
+                o, c = counts.get(issue.milestone_id, (0, 0))
+                counts[issue.milestone_id] = (o + 1, c) if issue.status is IssueStatus.OPEN else (o, c + 1)
+        return counts
 
 
 @attrs.define

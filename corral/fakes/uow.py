@@ -53,7 +53,9 @@ from corral.fakes.projects import (
     InMemoryBranchProtectionStore,
     InMemoryCommentStore,
     InMemoryIssueStore,
+    InMemoryLabelStore,
     InMemoryMergeRequestStore,
+    InMemoryMilestoneStore,
     InMemoryProjectStore,
     InMemoryPushIntentStore,
     InMemoryReviewStore,
@@ -198,6 +200,8 @@ class InMemoryUnitOfWork:
         self.issues = InMemoryIssueStore(projects)
         self.comments = InMemoryCommentStore(projects)
         self.merge_requests = InMemoryMergeRequestStore(projects)
+        self.labels = InMemoryLabelStore(projects)
+        self.milestones = InMemoryMilestoneStore(projects)
         self.reviews = InMemoryReviewStore(projects)
         self.branch_protections = InMemoryBranchProtectionStore(projects)
         self.webhooks = InMemoryWebhookStore(projects)

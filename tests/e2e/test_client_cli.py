@@ -63,6 +63,8 @@ def test_login_then_generated_commands_against_a_real_server(server: CorralProce
     assert created.returncode == 0, created.stderr
     project = json.loads(created.stdout)
     assert project["name"] == "demo"
+    label = cli("labels", "create", "root/demo", "--name", "cli", "--json")
+    assert label.returncode == 0, label.stderr
     issue = cli("issues", "create", "root/demo", "--title", "from the CLI", "--body", "hello", "--labels", "cli",
                 "--json")
     assert issue.returncode == 0, issue.stderr

@@ -373,6 +373,7 @@ async def test_merge_requests_conflict_409_and_merge(corral, tmp_path: Path) -> 
 async def test_issues_numbers_and_api(corral) -> None:
     alice = await corral.user("alice", admin=True)
     await api(corral, "POST", "/api/v1/projects", alice, json={"name": "app"})
+    await api(corral, "POST", "/api/v1/projects/alice/app/labels", alice, json={"name": "x"})
     base = "/api/v1/projects/alice/app/issues"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {alice}"}) as s:
         async def create(i: int) -> int:

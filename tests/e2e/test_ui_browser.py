@@ -135,6 +135,7 @@ def seed(server: CorralProcess, tmp: Path) -> dict[str, Any]:
         git(work, "commit", "-qm", f"note {n}")
     git(work, "push", "-q", remote, "main")
     base = "/api/v1/projects/ada/demo"
+    api(server, "POST", f"{base}/labels", {"name": "bug"}, token)
     issue = api(server, "POST", f"{base}/issues", {"title": XSS_TITLE, "body": XSS_BODY, "labels": ["bug"]}, token)
     api(server, "POST", f"{base}/issues/{issue['number']}/comments", {"body": "a comment <script>x()</script>"},
         token)

@@ -20,7 +20,9 @@ from corral.core.projects.model import (
     Issue,
     IssueFilter,
     IssueStatus,
+    Label,
     MergeRequest,
+    Milestone,
     MrStatus,
     Project,
     Review,
@@ -36,7 +38,9 @@ __all__ = [
     "PostgresBranchProtectionStore",
     "PostgresCommentStore",
     "PostgresIssueStore",
+    "PostgresLabelStore",
     "PostgresMergeRequestStore",
+    "PostgresMilestoneStore",
     "PostgresProjectStore",
     "PostgresReviewStore",
     "PostgresUserDirectory",
@@ -145,7 +149,7 @@ def _issue(r: asyncpg.Record) -> Issue:
     return Issue(
         id=r["id"], project_id=r["project_id"], number=r["number"], author_id=r["author_id"], title=r["title"],
         status=IssueStatus(r["status"]), created_at=r["created_at"], updated_at=r["updated_at"], body=r["body"],
-        labels=tuple(r["labels"] or ()), assignee_id=r["assignee_id"],
+        labels=tuple(r["labels"] or ()), assignee_id=r["assignee_id"], milestone_id=r["milestone_id"],
     )
 
 
@@ -157,9 +161,10 @@ class PostgresIssueStore:
         with translate_errors("issue"):
             await self.conn.execute(
                 "INSERT INTO issues (id, project_id, number, author_id, title, body, status, labels, assignee_id,"
-                " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                " created_at, updated_at, milestone_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 issue.id, issue.project_id, issue.number, issue.author_id, issue.title, issue.body,
                 issue.status.value, list(issue.labels), issue.assignee_id, issue.created_at, issue.updated_at,
+                issue.milestone_id,
             )
 
     async def get(self, project_id: uuid.UUID, number: int) -> Issue | None:
@@ -170,22 +175,28 @@ class PostgresIssueStore:
         rows = await self.conn.fetch(
             "SELECT * FROM issues WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)"
             " AND ($3::text IS NULL OR labels @> ARRAY[$3::text]) AND ($4::uuid IS NULL OR assignee_id = $4)"
-            " AND ($5::int IS NULL OR number < $5) ORDER BY number DESC LIMIT $6",
-            project_id, flt.status, flt.label, flt.assignee_id, flt.before_number, flt.limit,
+            " AND ($5::int IS NULL OR number < $5) AND labels @> $7::text[]"
+            " AND ($8::uuid IS NULL OR milestone_id = $8) ORDER BY number DESC LIMIT $6 OFFSET $9",
+            project_id, flt.status, flt.label, flt.assignee_id, flt.before_number, flt.limit, list(flt.labels),
+            flt.milestone_id, flt.offset,
         )
         return [_issue(r) for r in rows]
 
     async def update(self, issue: Issue) -> None:
         with translate_errors("issue"):
             await self.conn.execute(
-                "UPDATE issues SET title = $2, body = $3, status = $4, labels = $5, assignee_id = $6 WHERE id = $1",
+                "UPDATE issues SET title = $2, body = $3, status = $4, labels = $5, assignee_id = $6, milestone_id = $7"
+                " WHERE id = $1",
                 issue.id, issue.title, issue.body, issue.status.value, list(issue.labels), issue.assignee_id,
+                issue.milestone_id,
             )
 
 
 def _comment(r: asyncpg.Record) -> Comment:
     return Comment(id=r["id"], project_id=r["project_id"], author_id=r["author_id"], body=r["body"],
-                   created_at=r["created_at"], updated_at=r["updated_at"], issue_id=r["issue_id"], mr_id=r["mr_id"])
+                   created_at=r["created_at"], updated_at=r["updated_at"], issue_id=r["issue_id"], mr_id=r["mr_id"],
+                   path=r["path"], line=r["line"], side=r["side"], commit_sha=r["commit_sha"],
+                   line_content=r["line_content"])
 
 
 class PostgresCommentStore:
@@ -195,10 +206,12 @@ class PostgresCommentStore:
     async def add(self, comment: Comment) -> None:
         with translate_errors("comment"):
             await self.conn.execute(
-                "INSERT INTO comments (id, project_id, issue_id, mr_id, author_id, body, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO comments (id, project_id, issue_id, mr_id, author_id, body, created_at, updated_at,"
+                " path, line, side, commit_sha, line_content)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 comment.id, comment.project_id, comment.issue_id, comment.mr_id, comment.author_id, comment.body,
-                comment.created_at, comment.updated_at,
+                comment.created_at, comment.updated_at, comment.path, comment.line, comment.side, comment.commit_sha,
+                comment.line_content,
             )
 
     async def list(
@@ -219,6 +232,8 @@ def _mr(r: asyncpg.Record) -> MergeRequest:
         source_branch=r["source_branch"], target_branch=r["target_branch"], title=r["title"],
         status=MrStatus(r["status"]), created_at=r["created_at"], updated_at=r["updated_at"], body=r["body"],
         merged_by=r["merged_by"], merged_at=r["merged_at"], merge_commit_sha=r["merge_commit_sha"],
+        labels=tuple(r["labels"] or ()), milestone_id=r["milestone_id"], assignee_ids=tuple(r["assignee_ids"] or ()),
+        reviewer_ids=tuple(r["reviewer_ids"] or ()),
     )
 
 
@@ -230,9 +245,11 @@ class PostgresMergeRequestStore:
         with translate_errors("merge request"):
             await self.conn.execute(
                 "INSERT INTO merge_requests (id, project_id, number, author_id, source_branch, target_branch, title,"
-                " body, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                " body, status, created_at, updated_at, labels, milestone_id, assignee_ids, reviewer_ids)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 mr.id, mr.project_id, mr.number, mr.author_id, mr.source_branch, mr.target_branch, mr.title, mr.body,
-                mr.status.value, mr.created_at, mr.updated_at,
+                mr.status.value, mr.created_at, mr.updated_at, list(mr.labels), mr.milestone_id,
+                list(mr.assignee_ids), list(mr.reviewer_ids),
             )
 
     async def get(self, project_id: uuid.UUID, number: int) -> MergeRequest | None:
@@ -250,8 +267,11 @@ class PostgresMergeRequestStore:
     async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> builtins.list[MergeRequest]:
         rows = await self.conn.fetch(
             "SELECT * FROM merge_requests WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)"
-            " AND ($3::int IS NULL OR number < $3) ORDER BY number DESC LIMIT $4",
-            project_id, flt.status, flt.before_number, flt.limit,
+            " AND ($3::int IS NULL OR number < $3) AND labels @> $5::text[] AND ($6::uuid IS NULL OR milestone_id = $6)"
+            " AND ($7::text IS NULL OR labels @> ARRAY[$7::text])"
+            " AND ($8::uuid IS NULL OR $8 = ANY(assignee_ids)) ORDER BY number DESC LIMIT $4 OFFSET $9",
+            project_id, flt.status, flt.before_number, flt.limit, list(flt.labels), flt.milestone_id, flt.label,
+            flt.assignee_id, flt.offset,
         )
         return [_mr(r) for r in rows]
 
@@ -259,10 +279,118 @@ class PostgresMergeRequestStore:
         with translate_errors("merge request"):
             await self.conn.execute(
                 "UPDATE merge_requests SET title = $2, body = $3, status = $4, target_branch = $5, merged_by = $6,"
-                " merged_at = $7, merge_commit_sha = $8 WHERE id = $1",
+                " merged_at = $7, merge_commit_sha = $8, labels = $9, milestone_id = $10, assignee_ids = $11,"
+                " reviewer_ids = $12 WHERE id = $1",
                 mr.id, mr.title, mr.body, mr.status.value, mr.target_branch, mr.merged_by, mr.merged_at,
-                mr.merge_commit_sha,
+                mr.merge_commit_sha, list(mr.labels), mr.milestone_id, list(mr.assignee_ids), list(mr.reviewer_ids),
             )
+
+
+def _label(r: asyncpg.Record) -> Label:
+    return Label(id=r["id"], project_id=r["project_id"], name=r["name"], color=r["color"],
+                 created_at=r["created_at"], description=r["description"])
+
+
+class PostgresLabelStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, label: Label) -> None:
+        with translate_errors(f"label {label.name!r}"):
+            await self.conn.execute(
+                "INSERT INTO labels (id, project_id, name, color, description, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                label.id, label.project_id, label.name, label.color, label.description, label.created_at,
+            )
+
+    async def list(self, project_id: uuid.UUID) -> builtins.list[Label]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM labels WHERE project_id = $1 ORDER BY lower(name), name", project_id)
+        return [_label(r) for r in rows]
+
+    async def get(self, project_id: uuid.UUID, label_id: uuid.UUID) -> Label | None:
+        r = await self.conn.fetchrow("SELECT * FROM labels WHERE project_id = $1 AND id = $2", project_id, label_id)
+        return _label(r) if r else None
+
+    async def _rename(self, project_id: uuid.UUID, old: str, new: str | None) -> None:
+        for table in ("issues", "merge_requests"):
+            # the new name replaces the old one once (an item carrying both keeps one)
+            await self.conn.execute(
+                f"UPDATE {table} SET labels = ARRAY(SELECT DISTINCT x FROM unnest("
+                " array_remove(array_replace(labels, $2, $3), NULL)) AS x)"
+                " WHERE project_id = $1 AND labels @> ARRAY[$2::text]",
+                project_id, old, new,
+            )
+
+    async def update(self, label: Label, *, old_name: str) -> None:
+        with translate_errors(f"label {label.name!r}"):
+            await self.conn.execute(
+                "UPDATE labels SET name = $2, color = $3, description = $4 WHERE id = $1",
+                label.id, label.name, label.color, label.description,
+            )
+        if old_name != label.name:
+            await self._rename(label.project_id, old_name, label.name)
+
+    async def delete(self, project_id: uuid.UUID, label_id: uuid.UUID) -> bool:
+        name = await self.conn.fetchval(
+            "DELETE FROM labels WHERE project_id = $1 AND id = $2 RETURNING name", project_id, label_id)
+        if name is None:
+            return False
+        await self._rename(project_id, name, None)
+        return True
+
+
+def _milestone(r: asyncpg.Record) -> Milestone:
+    return Milestone(id=r["id"], project_id=r["project_id"], title=r["title"], state=r["state"],
+                     created_at=r["created_at"], updated_at=r["updated_at"], description=r["description"],
+                     due_on=r["due_on"], closed_at=r["closed_at"])
+
+
+class PostgresMilestoneStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, milestone: Milestone) -> None:
+        m = milestone
+        with translate_errors(f"milestone {m.title!r}"):
+            await self.conn.execute(
+                "INSERT INTO milestones (id, project_id, title, description, due_on, state, created_at, updated_at,"
+                " closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                m.id, m.project_id, m.title, m.description, m.due_on, m.state, m.created_at, m.updated_at,
+                m.closed_at,
+            )
+
+    async def list(self, project_id: uuid.UUID, state: str | None = None) -> builtins.list[Milestone]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM milestones WHERE project_id = $1 AND ($2::text IS NULL OR state = $2)"
+            " ORDER BY due_on ASC NULLS LAST, lower(title)", project_id, state)
+        return [_milestone(r) for r in rows]
+
+    async def get(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> Milestone | None:
+        r = await self.conn.fetchrow(
+            "SELECT * FROM milestones WHERE project_id = $1 AND id = $2", project_id, milestone_id)
+        return _milestone(r) if r else None
+
+    async def update(self, milestone: Milestone) -> None:
+        m = milestone
+        with translate_errors(f"milestone {m.title!r}"):
+            await self.conn.execute(
+                "UPDATE milestones SET title = $2, description = $3, due_on = $4, state = $5, updated_at = $6,"
+                " closed_at = $7 WHERE id = $1",
+                m.id, m.title, m.description, m.due_on, m.state, m.updated_at, m.closed_at,
+            )
+
+    async def delete(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> bool:
+        return await self.conn.fetchval(
+            "DELETE FROM milestones WHERE project_id = $1 AND id = $2 RETURNING true", project_id, milestone_id,
+        ) is not None
+
+    async def issue_counts(self, project_id: uuid.UUID) -> dict[uuid.UUID, tuple[int, int]]:
+        rows = await self.conn.fetch(
+            "SELECT milestone_id, count(*) FILTER (WHERE status = 'open') AS open,"
+            " count(*) FILTER (WHERE status = 'closed') AS closed FROM issues"
+            " WHERE project_id = $1 AND milestone_id IS NOT NULL GROUP BY milestone_id", project_id)
+        return {r["milestone_id"]: (r["open"], r["closed"]) for r in rows}
 
 
 class PostgresReviewStore:

@@ -42,7 +42,9 @@ from corral.adapters.postgres.projects import (
     PostgresBranchProtectionStore,
     PostgresCommentStore,
     PostgresIssueStore,
+    PostgresLabelStore,
     PostgresMergeRequestStore,
+    PostgresMilestoneStore,
     PostgresProjectStore,
     PostgresReviewStore,
     PostgresWebhookDeliveryStore,
@@ -102,6 +104,8 @@ class PostgresUnitOfWork:
         self.issues = PostgresIssueStore(conn)
         self.comments = PostgresCommentStore(conn)
         self.merge_requests = PostgresMergeRequestStore(conn)
+        self.labels = PostgresLabelStore(conn)
+        self.milestones = PostgresMilestoneStore(conn)
         self.reviews = PostgresReviewStore(conn)
         self.branch_protections = PostgresBranchProtectionStore(conn)
         self.webhooks = PostgresWebhookStore(conn)

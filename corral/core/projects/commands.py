@@ -16,13 +16,18 @@ __all__ = [
     "FileUpload",
     "FilesChange",
     "IssueChanges",
+    "LabelChanges",
     "MergeOptions",
     "MergeRequestChanges",
+    "MilestoneChanges",
     "NewBranch",
     "NewBranchProtection",
     "NewComment",
     "NewIssue",
+    "NewLabel",
     "NewMergeRequest",
+    "NewMergeRequestComment",
+    "NewMilestone",
     "NewProject",
     "NewReview",
     "NewTag",
@@ -47,8 +52,9 @@ class NewIssue:
 
     title: str = attrs.field(metadata=_doc("1-255 characters"))
     body: str | None = attrs.field(default=None, metadata=_doc("Markdown"))
-    labels: list[str] = attrs.field(factory=list, metadata=_doc("label names, 1-64 characters each"))
+    labels: list[str] = attrs.field(factory=list, metadata=_doc("names of the project's labels"))
     assignee: str | None = attrs.field(default=None, metadata=_doc("user name"))
+    milestone: str | None = attrs.field(default=None, metadata=_doc("the project's milestone: its id or title"))
 
 
 @attrs.frozen(kw_only=True)
@@ -57,9 +63,10 @@ class IssueChanges:
 
     title: str | Unset = UNSET
     body: str | Unset | None = UNSET
-    labels: list[str] | Unset = UNSET
+    labels: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc("names of the project's labels"))
     assignee: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("user name, or null to unassign"))
     status: Literal["open", "closed"] | Unset = UNSET
+    milestone: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("milestone id or title; null: none"))
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +74,19 @@ class NewComment:
     """Comment on an issue or a merge request."""
 
     body: str = attrs.field(metadata=_doc("Markdown"))
+
+
+@attrs.frozen(kw_only=True)
+class NewMergeRequestComment:
+    """Comment on a merge request; with ``path`` and ``line``, a review comment on that line of the diff."""
+
+    body: str = attrs.field(metadata=_doc("Markdown"))
+    path: str | None = attrs.field(default=None, metadata=_doc("file the line comment is on (needs line)"))
+    line: int | None = attrs.field(default=None, metadata=_doc("1-based line number in that file (needs path)"))
+    side: Literal["old", "new"] = attrs.field(default="new", metadata=_doc(
+        "new: the line in the file at commit_sha; old: the line in the file at the merge base"))
+    commit_sha: str | None = attrs.field(default=None, metadata=_doc(
+        "the commit the line number refers to (default: the merge request's head)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -79,6 +99,11 @@ class NewMergeRequest:
     body: str | None = None
     draft: bool = attrs.field(default=False, metadata=_doc(
         "a draft cannot be merged; true prefixes the title with 'Draft: ' (a title starting WIP: or Draft: is one)"))
+    labels: list[str] = attrs.field(factory=list, metadata=_doc("names of the project's labels"))
+    milestone: str | None = attrs.field(default=None, metadata=_doc("the project's milestone: its id or title"))
+    assignees: list[str] = attrs.field(factory=list, metadata=_doc("user names"))
+    reviewers: list[str] = attrs.field(factory=list, metadata=_doc(
+        "user names asked to review (each is notified: review_requested)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +116,11 @@ class MergeRequestChanges:
     status: Literal["open", "closed"] | Unset = UNSET
     draft: bool | Unset = attrs.field(default=UNSET, metadata=_doc(
         "true: mark as draft (title prefix 'Draft: '); false: ready (the WIP:/Draft: prefix removed)"))
+    labels: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc("names of the project's labels"))
+    milestone: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("milestone id or title; null: none"))
+    assignees: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc("user names"))
+    reviewers: list[str] | Unset = attrs.field(default=UNSET, metadata=_doc(
+        "user names asked to review (those added are notified: review_requested)"))
 
 
 @attrs.frozen(kw_only=True)
@@ -110,6 +140,44 @@ class MergeOptions:
         "replayed on the target (authors kept)"))
     delete_source_branch: bool = attrs.field(default=False, metadata=_doc(
         "delete the source branch once merged (refused before merging when its protection forbids deletion)"))
+
+
+@attrs.frozen(kw_only=True)
+class NewLabel:
+    """Add a label to a project."""
+
+    name: str = attrs.field(metadata=_doc("1-64 characters, unique in the project ignoring case, no comma"))
+    color: str = attrs.field(default="#cccccc", metadata=_doc("#rrggbb (or rrggbb)"))
+    description: str | None = attrs.field(default=None, metadata=_doc("at most 500 characters"))
+
+
+@attrs.frozen(kw_only=True)
+class LabelChanges:
+    """Change a label: only the fields sent change; a new name is carried over to its issues and merge requests."""
+
+    name: str | Unset = UNSET
+    color: str | Unset = UNSET
+    description: str | Unset | None = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class NewMilestone:
+    """Add a milestone to a project."""
+
+    title: str = attrs.field(metadata=_doc("1-255 characters, unique in the project ignoring case"))
+    description: str | None = None
+    due_on: str | None = attrs.field(default=None, metadata=_doc("a date (YYYY-MM-DD) or date-time"))
+    state: Literal["open", "closed"] = "open"
+
+
+@attrs.frozen(kw_only=True)
+class MilestoneChanges:
+    """Change a milestone: only the fields sent change; state closed closes it."""
+
+    title: str | Unset = UNSET
+    description: str | Unset | None = UNSET
+    due_on: str | Unset | None = attrs.field(default=UNSET, metadata=_doc("YYYY-MM-DD; null: no due date"))
+    state: Literal["open", "closed"] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)

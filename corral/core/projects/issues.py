@@ -14,13 +14,15 @@ from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.pagination import Page, clamp_limit, cursor_int, decode_cursor, encode_cursor
 from corral.core.projects.commands import IssueChanges, NewComment, NewIssue
+from corral.core.projects.labels import milestone_of, project_labels
 from corral.core.projects.model import Actor, Comment, Issue, IssueFilter, IssueStatus, Project
-from corral.core.projects.payloads import comment_json, issue_json, project_json
+from corral.core.projects.payloads import comment_json, issue_json, mr_comment_json, project_json
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.service import audit, text_field, user_refs
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["IssueService", "number_cursor", "numbered_page", "parse_labels", "text_changes"]
+__all__ = ["IssueService", "item_filters", "number_cursor", "numbered_page", "page_offset", "parse_labels",
+           "text_changes"]
 
 
 class _Numbered(Protocol):
@@ -37,6 +39,38 @@ def parse_labels(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
         raise InvalidInput("labels must be a list of strings of 1-64 characters", field="labels")
     return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
+def page_offset(page: int | None, cursor: str | None, size: int) -> int:
+    """How many matches Gitea's ``page`` (from 1) skips; a page and a cursor together are refused."""
+    if page is None:
+        return 0
+    if cursor:
+        raise InvalidInput("give either page or cursor, not both", field="page")
+    if not 1 <= page <= 100_000:
+        raise InvalidInput("page must be from 1 to 100000", field="page")
+    return (page - 1) * size
+
+
+async def item_filters(uow_factory: UnitOfWorkFactory, project: Project, labels: str | None,
+                       milestone: str | None) -> tuple[tuple[str, ...], uuid.UUID | None, bool]:
+    """The ``labels=`` and ``milestone=`` list filters as label names and a milestone id, and whether anything can
+    match (an unknown label or milestone matches nothing)."""
+    names = [n.strip() for n in (labels or "").split(",") if n.strip()]
+    if not names and not milestone:
+        return (), None, True
+    async with uow_factory() as uow:
+        known = {label.name.lower(): label.name for label in await uow.labels.list(project.id)}
+        if any(n.lower() not in known for n in names):
+            return (), None, False
+        milestone_id = None
+        if milestone:
+            try:
+                found = await milestone_of(uow, project, milestone)
+            except InvalidInput:
+                return (), None, False
+            milestone_id = found.id if found is not None else None
+    return tuple(dict.fromkeys(known[n.lower()] for n in names)), milestone_id, True
 
 
 def number_cursor(cursor: str | None) -> int | None:
@@ -96,7 +130,9 @@ class IssueService:
     async def _event(self, uow: UnitOfWork, action: str, project: Project, issue: Issue, actor: Actor,
                      extra: dict[str, Any] | None = None) -> None:
         users = await user_refs(uow, self.users, {issue.author_id, issue.assignee_id, actor.id})
-        payload = {"action": action, "project": project_json(project), "issue": issue_json(issue, users),
+        milestone = await uow.milestones.get(project.id, issue.milestone_id) if issue.milestone_id else None
+        payload = {"action": action, "project": project_json(project),
+                   "issue": issue_json(issue, users, {milestone.id: milestone} if milestone else None),
                    "sender": sender(actor), **(extra or {})}
         await uow.outbox.add(topics.ISSUE, payload, project_id=project.id)
 
@@ -104,17 +140,19 @@ class IssueService:
         title_s = text_field(command.title, "title", required=True, max_len=255)
         assert title_s is not None
         body_s = text_field(command.body, "body")
-        labels_t = parse_labels(command.labels)
+        parse_labels(command.labels)
         assignee_id = await self._assignee(command.assignee)
         if project.archived:
             raise InvalidTransition("the project is archived: it takes no new issues")
         async with self.uow_factory() as uow:
+            labels_t = await project_labels(uow, project, command.labels)
+            milestone = await milestone_of(uow, project, command.milestone)
             number = await uow.projects.allocate_number(project.id, "issue")
             now = self.clock.now()
             issue = Issue(
                 id=uuid7(), project_id=project.id, number=number, author_id=actor.id, title=title_s.strip(),
                 status=IssueStatus.OPEN, created_at=now, updated_at=now, body=body_s, labels=labels_t,
-                assignee_id=assignee_id,
+                assignee_id=assignee_id, milestone_id=milestone.id if milestone is not None else None,
             )
             await uow.issues.add(issue)
             await audit(uow, self.clock, actor, "issue.create", "issue", resource_id=issue.id,
@@ -132,19 +170,27 @@ class IssueService:
 
     async def list(
         self, project: Project, *, status: str | None = None, label: str | None = None, assignee: str | None = None,
-        limit: int | None = None, cursor: str | None = None,
+        limit: int | None = None, cursor: str | None = None, labels: str | None = None, milestone: str | None = None,
+        page: int | None = None,
     ) -> Page[Issue]:
+        """Issues matching the filters; ``labels`` (comma-separated: all of them) and ``milestone`` (id or title)
+        name the project's; ``page`` (from 1, Gitea's) pages by number instead of ``cursor``."""
         if status not in (None, "open", "closed", "all"):
             raise InvalidInput("status must be open, closed or all", field="status")
         size = clamp_limit(limit)
+        offset = page_offset(page, cursor, size)
         assignee_id = None
         if assignee:
             user = await self.users.by_name(assignee)
             if user is None:
                 return Page([])
             assignee_id = user.id
+        names, milestone_id, possible = await item_filters(self.uow_factory, project, labels, milestone)
+        if not possible:
+            return Page([])
         flt = IssueFilter(status=None if status == "all" else status, label=label or None,
-                          assignee_id=assignee_id, limit=size + 1, before_number=number_cursor(cursor))
+                          assignee_id=assignee_id, limit=size + 1, before_number=number_cursor(cursor),
+                          labels=names, milestone_id=milestone_id, offset=offset)
         async with self.uow_factory() as uow:
             items = await uow.issues.list(project.id, flt)
         return numbered_page(items, size)
@@ -152,9 +198,9 @@ class IssueService:
     async def update(self, actor: Actor, project: Project, number: int, command: IssueChanges) -> Issue:
         """Change title, body, labels, assignee and/or status ('open'/'closed'): the fields sent."""
         changes = sent_fields(command)
-        values = text_changes(changes, {"title", "body", "labels", "assignee", "status"})
+        values = text_changes(changes, {"title", "body", "labels", "assignee", "status", "milestone"})
         if "labels" in changes:
-            values["labels"] = parse_labels(changes["labels"])
+            parse_labels(changes["labels"])
         if "assignee" in changes:
             values["assignee_id"] = await self._assignee(changes["assignee"])
         if "status" in changes:
@@ -166,6 +212,11 @@ class IssueService:
             issue = await uow.issues.get(project.id, number)
             if issue is None:
                 raise NotFound(f"issue #{number} not found in {project.full_name}")
+            if "labels" in changes:
+                values["labels"] = await project_labels(uow, project, changes["labels"])
+            if "milestone" in changes:
+                found = await milestone_of(uow, project, changes["milestone"])
+                values["milestone_id"] = found.id if found is not None else None
             if "status" in values and values["status"] == issue.status:
                 verb = "closed" if issue.status is IssueStatus.CLOSED else "open"
                 raise InvalidTransition(f"issue #{number} is already {verb}")
@@ -207,16 +258,20 @@ class IssueService:
 async def add_comment(
     uow: UnitOfWork, clock: Clock, users: UserDirectory, actor: Actor, project: Project, text: str, *,
     action: str, number: int, issue_id: uuid.UUID | None = None, mr_id: uuid.UUID | None = None,
+    anchor: dict[str, Any] | None = None,
 ) -> tuple[Comment, dict[str, Any]]:
-    """Store a comment on an issue or a merge request, audit it, and render it for the event payload."""
+    """Store a comment on an issue or a merge request (``anchor``: the line fields of a line comment), audit it,
+    and render it for the event payload."""
     now = clock.now()
     comment = Comment(id=uuid7(), project_id=project.id, author_id=actor.id, body=text, created_at=now,
-                      updated_at=now, issue_id=issue_id, mr_id=mr_id)
+                      updated_at=now, issue_id=issue_id, mr_id=mr_id, **(anchor or {}))
     await uow.comments.add(comment)
-    await audit(uow, clock, actor, action, "comment", resource_id=comment.id, project_id=project.id,
-                detail={"number": number})
+    detail: dict[str, Any] = {"number": number}
+    if comment.path is not None:
+        detail.update(path=comment.path, line=comment.line, side=comment.side, commit_sha=comment.commit_sha)
+    await audit(uow, clock, actor, action, "comment", resource_id=comment.id, project_id=project.id, detail=detail)
     refs = await user_refs(uow, users, {actor.id})
-    return comment, comment_json(comment, refs)
+    return comment, (mr_comment_json(comment, refs) if mr_id is not None else comment_json(comment, refs))
 
 
 async def list_comments(

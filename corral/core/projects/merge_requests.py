@@ -31,17 +31,22 @@ from corral.core.projects.commands import (
     MergeRequestChanges,
     NewComment,
     NewMergeRequest,
+    NewMergeRequestComment,
     NewReview,
 )
 from corral.core.projects.issues import (
     IssueService,
     add_comment,
+    item_filters,
     list_comments,
     number_cursor,
     numbered_page,
+    page_offset,
     sender,
     text_changes,
 )
+from corral.core.projects.labels import milestone_of, project_labels
+from corral.core.projects.line_comments import anchor_of, outdated_comments
 from corral.core.projects.model import (
     Actor,
     Comment,
@@ -105,8 +110,11 @@ class MergeRequestService:
 
     async def _event(self, uow: UnitOfWork, action: str, project: Project, mr: MergeRequest, actor: Actor,
                      extra: dict[str, Any] | None = None, topic: str = topics.MERGE_REQUEST) -> None:
-        users = await user_refs(uow, self.users, {mr.author_id, mr.merged_by, actor.id})
-        payload = {"action": action, "project": project_json(project), "merge_request": mr_json(mr, users),
+        users = await user_refs(uow, self.users, {mr.author_id, mr.merged_by, actor.id, *mr.assignee_ids,
+                                                  *mr.reviewer_ids})
+        milestone = await uow.milestones.get(project.id, mr.milestone_id) if mr.milestone_id else None
+        payload = {"action": action, "project": project_json(project),
+                   "merge_request": mr_json(mr, users, {milestone.id: milestone} if milestone else None),
                    "sender": sender(actor), **(extra or {})}
         await uow.outbox.add(topic, payload, project_id=project.id)
 
@@ -132,32 +140,77 @@ class MergeRequestService:
         for field, branch in (("source_branch", source), ("target_branch", target)):
             if await self.repos.resolve(project.repo_path, f"refs/heads/{branch}") is None:
                 raise InvalidInput(f"{field} {branch!r} does not exist in {project.full_name}", field=field)
+        assignees = await self._people(command.assignees, "assignees")
+        reviewers = await self._people(command.reviewers, "reviewers")
         async with self.uow_factory() as uow:
+            labels = await project_labels(uow, project, command.labels)
+            milestone = await milestone_of(uow, project, command.milestone)
             number = await uow.projects.allocate_number(project.id, "mr")
             now = self.clock.now()
             mr = MergeRequest(
                 id=uuid7(), project_id=project.id, number=number, author_id=actor.id, source_branch=source,
                 target_branch=target, title=title_s.strip(), status=MrStatus.OPEN, created_at=now, updated_at=now,
-                body=body_s,
+                body=body_s, labels=labels, milestone_id=milestone.id if milestone is not None else None,
+                assignee_ids=assignees, reviewer_ids=reviewers,
             )
             await uow.merge_requests.add(mr)
             await audit(uow, self.clock, actor, "merge_request.create", "merge_request", resource_id=mr.id,
                         project_id=project.id, detail={"number": number, "source": source, "target": target})
             await self._event(uow, "opened", project, mr, actor)
+            await self._request_reviews(uow, project, mr, actor, reviewers)
             await uow.commit()
         return mr
+
+    async def _people(self, names: object, field: str) -> tuple[uuid.UUID, ...]:
+        """The ids of the users ``names`` lists (at most 50); InvalidInput naming the unknown ones."""
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) > 50:
+            raise InvalidInput(f"{field} must be a list of at most 50 user names", field=field)
+        ids: list[uuid.UUID] = []
+        unknown = []
+        for name in dict.fromkeys(n.strip() for n in names if n.strip()):
+            user = await self.users.by_name(name)
+            if user is None:
+                unknown.append(name)
+            else:
+                ids.append(user.id)
+        if unknown:
+            raise InvalidInput(f"{field}: {', '.join(repr(n) for n in unknown)} not a user", field=field)
+        return tuple(dict.fromkeys(ids))
+
+    async def _request_reviews(self, uow: UnitOfWork, project: Project, mr: MergeRequest, actor: Actor,
+                               added: tuple[uuid.UUID, ...]) -> None:
+        """Notify the reviewers just asked (a ``merge_request`` event with action ``review_requested``)."""
+        added = tuple(r for r in added if r != actor.id)
+        if not added:
+            return
+        refs = await self.users.by_ids(set(added))
+        await self._event(uow, "review_requested", project, mr, actor, {
+            "reviewers": [{"id": str(r), "name": refs[r].name if r in refs else None} for r in added]})
 
     async def get(self, project: Project, number: int) -> MergeRequest:
         async with self.uow_factory() as uow:
             return await self._load(uow, project, number)
 
     async def list(self, project: Project, *, status: str | None = None, limit: int | None = None,
-                   cursor: str | None = None) -> Page[MergeRequest]:
+                   cursor: str | None = None, labels: str | None = None, milestone: str | None = None,
+                   assignee: str | None = None, page: int | None = None) -> Page[MergeRequest]:
+        """Merge requests matching the filters (as IssueService.list; ``assignee``: one of its assignees)."""
         if status not in (None, "open", "merged", "closed", "all"):
             raise InvalidInput("status must be open, merged, closed or all", field="status")
         size = clamp_limit(limit)
+        offset = page_offset(page, cursor, size)
+        names, milestone_id, possible = await item_filters(self.uow_factory, project, labels, milestone)
+        assignee_id = None
+        if assignee:
+            user = await self.users.by_name(assignee)
+            if user is None:
+                return Page([])
+            assignee_id = user.id
+        if not possible:
+            return Page([])
         flt = IssueFilter(status=None if status == "all" else status, limit=size + 1,
-                          before_number=number_cursor(cursor))
+                          before_number=number_cursor(cursor), labels=names, milestone_id=milestone_id,
+                          assignee_id=assignee_id, offset=offset)
         async with self.uow_factory() as uow:
             items = await uow.merge_requests.list(project.id, flt)
         return numbered_page(items, size)
@@ -167,7 +220,16 @@ class MergeRequestService:
         """Change title/body, or status: 'closed' (close) / 'open' (reopen). Merged is final."""
         changes = sent_fields(command)
         draft = changes.pop("draft", None)
+        people = {f: await self._people(changes.pop(f), f) for f in ("assignees", "reviewers") if f in changes}
+        labels_sent, milestone_sent = "labels" in changes, "milestone" in changes
+        labels_v, milestone_v = changes.pop("labels", None), changes.pop("milestone", None)
         values = text_changes(changes, {"title", "body", "status", "target_branch"})
+        if "assignees" in people:
+            values["assignee_ids"] = people["assignees"]
+            changes["assignees"] = True
+        if "reviewers" in people:
+            values["reviewer_ids"] = people["reviewers"]
+            changes["reviewers"] = True
         if "target_branch" in changes:
             target = check_branch_name(changes["target_branch"], "target_branch")
             if await self.repos.resolve(project.repo_path, f"refs/heads/{target}") is None:
@@ -191,6 +253,13 @@ class MergeRequestService:
                 changes["draft"] = draft
             if values.get("target_branch", mr.target_branch) == mr.source_branch:
                 raise InvalidInput("source_branch and target_branch must differ", field="target_branch")
+            if labels_sent:
+                values["labels"] = await project_labels(uow, project, labels_v)
+                changes["labels"] = True
+            if milestone_sent:
+                found = await milestone_of(uow, project, milestone_v)
+                values["milestone_id"] = found.id if found is not None else None
+                changes["milestone"] = True
             updated = attrs.evolve(mr, updated_at=self.clock.now(), **values)
             await uow.merge_requests.update(updated)
             action = {None: "edited", MrStatus.CLOSED: "closed", MrStatus.OPEN: "reopened"}[new_status]
@@ -198,6 +267,8 @@ class MergeRequestService:
             await audit(uow, self.clock, actor, f"merge_request.{audit_action}", "merge_request", resource_id=mr.id,
                         project_id=project.id, detail={"number": number, "fields": sorted(changes)})
             await self._event(uow, action, project, updated, actor)
+            await self._request_reviews(uow, project, updated, actor,
+                                        tuple(r for r in updated.reviewer_ids if r not in mr.reviewer_ids))
             await uow.commit()
         return updated
 
@@ -211,13 +282,20 @@ class MergeRequestService:
         return await self.repos.compare(project.repo_path, f"refs/heads/{mr.target_branch}",
                                         f"refs/heads/{mr.source_branch}", max_patch_bytes=MAX_PATCH_BYTES)
 
-    async def comment(self, actor: Actor, project: Project, number: int, command: NewComment) -> Comment:
+    async def comment(self, actor: Actor, project: Project, number: int,
+                      command: NewComment | NewMergeRequestComment) -> Comment:
+        """A comment; with path and line, a line comment on the diff (line_comments.anchor_of validates it)."""
         text = text_field(command.body, "body", required=True)
         assert text is not None
+        anchor = None
+        if isinstance(command, NewMergeRequestComment):
+            found = await anchor_of(self.repos, project, await self.get(project, number), command)
+            anchor = attrs.asdict(found) if found is not None else None
         async with self.uow_factory() as uow:
             mr = await self._load(uow, project, number)
             comment, rendered = await add_comment(uow, self.clock, self.users, actor, project, text,
-                                                  action="merge_request.comment", number=number, mr_id=mr.id)
+                                                  action="merge_request.comment", number=number, mr_id=mr.id,
+                                                  anchor=anchor)
             await self._event(uow, "commented", project, mr, actor, {"comment": rendered})
             await uow.commit()
         return comment
@@ -226,6 +304,10 @@ class MergeRequestService:
                        cursor: str | None = None) -> Page[Comment]:
         mr = await self.get(project, number)
         return await list_comments(self.uow_factory, project, limit=limit, cursor=cursor, mr_id=mr.id)
+
+    async def outdated(self, project: Project, number: int, comments: builtins.list[Comment]) -> set[uuid.UUID]:
+        """The line comments among ``comments`` whose line a later head changed (line_comments)."""
+        return await outdated_comments(self.repos, project, await self.get(project, number), comments)
 
     async def review(self, actor: Actor, project: Project, number: int, command: NewReview) -> Review:
         try:

@@ -6,7 +6,7 @@ import enum
 import fnmatch
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 import attrs
@@ -27,7 +27,9 @@ __all__ = [
     "Issue",
     "IssueFilter",
     "IssueStatus",
+    "Label",
     "MergeRequest",
+    "Milestone",
     "MrStatus",
     "Project",
     "Review",
@@ -164,17 +166,48 @@ class Issue:
     body: str | None = None
     labels: tuple[str, ...] = ()
     assignee_id: uuid.UUID | None = None
+    milestone_id: uuid.UUID | None = None
 
 
 @attrs.frozen
 class IssueFilter:
-    """Filters for listing issues (and merge requests: status only), newest number first."""
+    """Filters for listing issues and merge requests, newest number first."""
 
     status: str | None = None
     label: str | None = None
-    assignee_id: uuid.UUID | None = None
+    assignee_id: uuid.UUID | None = None  # merge requests: one of its assignees
     limit: int = 50
     before_number: int | None = None  # cursor: only numbers below this
+    labels: tuple[str, ...] = ()  # carries every one of these
+    milestone_id: uuid.UUID | None = None
+    offset: int = 0  # page-number paging (Gitea's page/limit): skip this many matches
+
+
+@attrs.frozen
+class Label:
+    """A project's label; issues and merge requests carry label names (unique per project ignoring case)."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    color: str
+    created_at: datetime
+    description: str | None = None
+
+
+@attrs.frozen
+class Milestone:
+    """A project's milestone: issues and merge requests belong to at most one."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    title: str
+    state: str  # open | closed
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    due_on: date | None = None
+    closed_at: datetime | None = None
 
 
 @attrs.frozen
@@ -189,6 +222,14 @@ class Comment:
     updated_at: datetime
     issue_id: uuid.UUID | None = None
     mr_id: uuid.UUID | None = None
+    # a line comment on a merge request's diff: the line ``line`` of ``path`` on the ``side`` 'new' (the file at
+    # ``commit_sha``) or 'old' (the file at the merge base of the target and ``commit_sha``), and that line's
+    # text then (to tell when a later head changed it: the comment is then outdated)
+    path: str | None = None
+    line: int | None = None
+    side: str | None = None
+    commit_sha: str | None = None
+    line_content: str | None = None
 
 
 class MrStatus(enum.StrEnum):
@@ -217,6 +258,10 @@ class MergeRequest:
     merged_by: uuid.UUID | None = None
     merged_at: datetime | None = None
     merge_commit_sha: str | None = None
+    labels: tuple[str, ...] = ()
+    milestone_id: uuid.UUID | None = None
+    assignee_ids: tuple[uuid.UUID, ...] = ()
+    reviewer_ids: tuple[uuid.UUID, ...] = ()
 
 
 class Verdict(enum.StrEnum):

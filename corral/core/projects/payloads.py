@@ -7,7 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from corral.core.git.model import Commit
-from corral.core.projects.model import Comment, Issue, MergeRequest, Project, Review, Webhook, WebhookDelivery, is_draft
+from corral.core.projects.model import (
+    Comment,
+    Issue,
+    Label,
+    MergeRequest,
+    Milestone,
+    Project,
+    Review,
+    Webhook,
+    WebhookDelivery,
+    is_draft,
+)
 from corral.core.projects.ports import UserRef
 
 __all__ = [
@@ -15,6 +26,10 @@ __all__ = [
     "commit_json",
     "delivery_json",
     "issue_json",
+    "label_json",
+    "milestone_json",
+    "milestone_ref_json",
+    "mr_comment_json",
     "mr_json",
     "project_json",
     "review_json",
@@ -51,7 +66,28 @@ def project_json(project: Project, base_url: str = "") -> dict[str, Any]:
     }
 
 
-def issue_json(issue: Issue, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]:
+def milestone_ref_json(milestone_id: uuid.UUID | None, milestones: dict[uuid.UUID, Milestone] | None,
+                       ) -> dict[str, Any] | None:
+    if milestone_id is None:
+        return None
+    found = (milestones or {}).get(milestone_id)
+    return {"id": str(milestone_id), "title": found.title if found else None}
+
+
+def label_json(label: Label) -> dict[str, Any]:
+    return {"id": str(label.id), "name": label.name, "color": label.color, "description": label.description,
+            "created_at": _ts(label.created_at)}
+
+
+def milestone_json(milestone: Milestone, counts: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    return {"id": str(milestone.id), "title": milestone.title, "description": milestone.description,
+            "due_on": milestone.due_on.isoformat() if milestone.due_on else None, "state": milestone.state,
+            "open_issues": counts[0], "closed_issues": counts[1], "created_at": _ts(milestone.created_at),
+            "updated_at": _ts(milestone.updated_at), "closed_at": _ts(milestone.closed_at)}
+
+
+def issue_json(issue: Issue, users: dict[uuid.UUID, UserRef],
+               milestones: dict[uuid.UUID, Milestone] | None = None) -> dict[str, Any]:
     return {
         "id": str(issue.id),
         "number": issue.number,
@@ -61,12 +97,14 @@ def issue_json(issue: Issue, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]:
         "labels": list(issue.labels),
         "author": user_json(users, issue.author_id),
         "assignee": user_json(users, issue.assignee_id),
+        "milestone": milestone_ref_json(issue.milestone_id, milestones),
         "created_at": _ts(issue.created_at),
         "updated_at": _ts(issue.updated_at),
     }
 
 
-def mr_json(mr: MergeRequest, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]:
+def mr_json(mr: MergeRequest, users: dict[uuid.UUID, UserRef],
+            milestones: dict[uuid.UUID, Milestone] | None = None) -> dict[str, Any]:
     return {
         "id": str(mr.id),
         "number": mr.number,
@@ -82,6 +120,10 @@ def mr_json(mr: MergeRequest, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]
         "created_at": _ts(mr.created_at),
         "updated_at": _ts(mr.updated_at),
         "draft": is_draft(mr.title),
+        "labels": list(mr.labels),
+        "milestone": milestone_ref_json(mr.milestone_id, milestones),
+        "assignees": [user_json(users, u) for u in mr.assignee_ids],
+        "reviewers": [user_json(users, u) for u in mr.reviewer_ids],
     }
 
 
@@ -93,6 +135,12 @@ def comment_json(comment: Comment, users: dict[uuid.UUID, UserRef]) -> dict[str,
         "created_at": _ts(comment.created_at),
         "updated_at": _ts(comment.updated_at),
     }
+
+
+def mr_comment_json(comment: Comment, users: dict[uuid.UUID, UserRef], *, outdated: bool = False) -> dict[str, Any]:
+    """A merge request comment: a plain one answers null line fields."""
+    return {**comment_json(comment, users), "path": comment.path, "line": comment.line, "side": comment.side,
+            "commit_sha": comment.commit_sha, "outdated": outdated}
 
 
 def review_json(review: Review, users: dict[uuid.UUID, UserRef]) -> dict[str, Any]:

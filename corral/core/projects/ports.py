@@ -15,7 +15,9 @@ from corral.core.projects.model import (
     Comment,
     Issue,
     IssueFilter,
+    Label,
     MergeRequest,
+    Milestone,
     Project,
     Review,
     Webhook,
@@ -27,7 +29,9 @@ __all__ = [
     "CommentStore",
     "HttpAnswer",
     "IssueStore",
+    "LabelStore",
     "MergeRequestStore",
+    "MilestoneStore",
     "ProjectResolver",
     "ProjectStore",
     "ReviewStore",
@@ -99,7 +103,7 @@ class IssueStore(Protocol):
     async def get(self, project_id: uuid.UUID, number: int) -> Issue | None: ...
 
     async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> list[Issue]:
-        """Matching issues, highest number first, at most ``flt.limit``."""
+        """Matching issues, highest number first, at most ``flt.limit`` after skipping ``flt.offset``."""
         ...
 
     async def update(self, issue: Issue) -> None: ...
@@ -118,6 +122,55 @@ class CommentStore(Protocol):
         ...
 
 
+class LabelStore(Protocol):
+    """Labels of projects; ``(project_id, name)`` is unique ignoring case."""
+
+    async def add(self, label: Label) -> None:
+        """Insert; Conflict if the project has a label of that name (any case)."""
+        ...
+
+    async def list(self, project_id: uuid.UUID) -> builtins.list[Label]:
+        """The project's labels ordered by name ignoring case."""
+        ...
+
+    async def get(self, project_id: uuid.UUID, label_id: uuid.UUID) -> Label | None: ...
+
+    async def update(self, label: Label, *, old_name: str) -> None:
+        """Replace name, colour and description; a new name replaces ``old_name`` on the project's issues and merge
+        requests. Conflict on a name clash."""
+        ...
+
+    async def delete(self, project_id: uuid.UUID, label_id: uuid.UUID) -> bool:
+        """Remove the label and its name from the project's issues and merge requests; False if there was none."""
+        ...
+
+
+class MilestoneStore(Protocol):
+    """Milestones of projects; ``(project_id, title)`` is unique ignoring case."""
+
+    async def add(self, milestone: Milestone) -> None:
+        """Insert; Conflict if the project has a milestone of that title (any case)."""
+        ...
+
+    async def list(self, project_id: uuid.UUID, state: str | None = None) -> builtins.list[Milestone]:
+        """The project's milestones (of ``state`` when given): due date first (none last), then title."""
+        ...
+
+    async def get(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> Milestone | None: ...
+
+    async def update(self, milestone: Milestone) -> None:
+        """Replace the mutable fields; Conflict on a title clash."""
+        ...
+
+    async def delete(self, project_id: uuid.UUID, milestone_id: uuid.UUID) -> bool:
+        """Remove; its issues and merge requests lose their milestone. False if there was none."""
+        ...
+
+    async def issue_counts(self, project_id: uuid.UUID) -> dict[uuid.UUID, tuple[int, int]]:
+        """(open, closed) issues per milestone of the project (milestones without issues are left out)."""
+        ...
+
+
 class MergeRequestStore(Protocol):
     """Merge requests; ``(project_id, number)`` is unique."""
 
@@ -126,7 +179,7 @@ class MergeRequestStore(Protocol):
     async def get(self, project_id: uuid.UUID, number: int) -> MergeRequest | None: ...
 
     async def list(self, project_id: uuid.UUID, flt: IssueFilter) -> list[MergeRequest]:
-        """By status (``flt.status``), highest number first."""
+        """By status, labels, milestone and assignee (one of ``assignee_ids``), highest number first."""
         ...
 
     async def update(self, mr: MergeRequest) -> None: ...

@@ -14,6 +14,7 @@ from corral.core.errors import NotFound, PermissionDenied, Unauthenticated
 from corral.core.git.service import RepoBrowser
 from corral.core.git.transport import GitServer
 from corral.core.projects.issues import IssueService
+from corral.core.projects.labels import LabelService
 from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.model import Actor, Project, Visibility, check_owner_name
 from corral.core.projects.ownership import OWNER_PERMISSIONS
@@ -56,6 +57,7 @@ class ProjectsKit:
     projects: ProjectService
     issues: IssueService
     merge_requests: MergeRequestService
+    labels: LabelService
     protections: BranchProtectionService
     webhooks: WebhookService
     browser: RepoBrowser

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
-from corral.core.projects.commands import IssueChanges, NewComment, NewIssue, NewProject, ProjectChanges
+from corral.core.projects.commands import IssueChanges, NewComment, NewIssue, NewLabel, NewProject, ProjectChanges
 from corral.core.projects.issues import IssueService
+from corral.core.projects.labels import LabelService
 from corral.core.projects.model import IssueStatus, Visibility, check_branch_name, check_project_name
 from corral.core.projects.service import ProjectService, StoreProjectResolver
 
@@ -104,8 +105,10 @@ async def test_issue_numbers_are_dense_under_concurrency(projects, issues, alice
     assert sorted(i.number for i in created) == list(range(1, 201))
 
 
-async def test_issue_lifecycle_filters_comments_and_events(projects, issues, world, alice, bob) -> None:
+async def test_issue_lifecycle_filters_comments_and_events(projects, issues, world, clock, alice, bob) -> None:
     p = await projects.create(alice, NewProject(name="todo"))
+    for name in ("bug", "feat"):
+        await LabelService(world, clock).create_label(alice, p, NewLabel(name=name))
     a = await issues.create(alice, p, NewIssue(title="bug", labels=["bug"], assignee="bob", body="x"))
     b = await issues.create(alice, p, NewIssue(title="feature", labels=["feat"]))
     assert (a.number, b.number) == (1, 2)

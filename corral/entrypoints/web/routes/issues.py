@@ -9,6 +9,7 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
+from corral.core.errors import InvalidInput
 from corral.core.pagination import Page
 from corral.core.projects.commands import (
     IssueChanges,
@@ -17,10 +18,18 @@ from corral.core.projects.commands import (
     NewComment,
     NewIssue,
     NewMergeRequest,
+    NewMergeRequestComment,
     NewReview,
 )
-from corral.core.projects.model import Comment, Issue, MergeRequest, Review
-from corral.core.projects.payloads import comment_json, commit_json, issue_json, mr_json, review_json
+from corral.core.projects.model import Comment, Issue, MergeRequest, Milestone, MrStatus, Review
+from corral.core.projects.payloads import (
+    comment_json,
+    commit_json,
+    issue_json,
+    mr_comment_json,
+    mr_json,
+    review_json,
+)
 from corral.core.projects.ports import UserRef
 from corral.entrypoints.web.jsonio import json_response
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, path_number, query_param
@@ -36,6 +45,7 @@ from corral.entrypoints.web.schemas.projects import (
     ComparisonOut,
     FileChangeOut,
     IssueOut,
+    MergeRequestCommentOut,
     MergeRequestOut,
     ReviewOut,
 )
@@ -51,8 +61,13 @@ class IssueQuery(PageParams):
     """Filters of the issue list."""
 
     status: Literal["open", "closed", "all"] | None = query_param(doc="open, closed or all (default: all)")
+    state: Literal["open", "closed", "all"] | None = query_param(doc="Gitea's spelling of status")
     label: str | None = query_param(doc="has this label")
+    labels: str | None = query_param(doc="has every one of these labels (comma-separated names)")
+    milestone: str | None = query_param(doc="in this milestone (id or title)")
     assignee: str | None = query_param(doc="assigned to this user (name)")
+    page: int | None = query_param(doc="page number from 1 (Gitea's paging, instead of cursor)", minimum=1,
+                                   maximum=100_000)
 
 
 @attrs.frozen
@@ -61,6 +76,28 @@ class MergeRequestQuery(PageParams):
 
     status: Literal["open", "merged", "closed", "all"] | None = query_param(
         doc="open, merged, closed or all (default: all)")
+    state: Literal["open", "closed", "all"] | None = query_param(
+        doc="Gitea's spelling: open, closed (merged or closed, as Gitea) or all")
+    labels: str | None = query_param(doc="has every one of these labels (comma-separated names)")
+    milestone: str | None = query_param(doc="in this milestone (id or title)")
+    assignee: str | None = query_param(doc="one of its assignees (name)")
+    page: int | None = query_param(doc="page number from 1 (Gitea's paging, instead of cursor)", minimum=1,
+                                   maximum=100_000)
+
+
+def _status(status: str | None, state: str | None) -> str | None:
+    """``status=`` or Gitea's ``state=`` (both given: they must agree)."""
+    if status is not None and state is not None and status != state:
+        raise InvalidInput("status and state disagree; give one", field="state")
+    return status if status is not None else state
+
+
+async def _milestones(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Milestone]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    found = await kit(request).labels.milestones(await project_of(request))
+    return {m.id: m for m, _ in found if m.id in wanted}
 
 
 async def _users(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, UserRef]:
@@ -69,25 +106,34 @@ async def _users(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[
 
 async def _issue_out(request: web.Request, issues: list[Issue]) -> list[dict[str, Any]]:
     users = await _users(request, [x for i in issues for x in (i.author_id, i.assignee_id)])
-    return [issue_json(i, users) for i in issues]
+    milestones = await _milestones(request, [i.milestone_id for i in issues])
+    return [issue_json(i, users, milestones) for i in issues]
 
 
 async def _mr_out(request: web.Request, mrs: list[MergeRequest], *, mergeability: bool = False,
                   ) -> list[dict[str, Any]]:
     """Merge requests as answered; ``mergeable`` and ``conflicting_paths`` are computed for one merge request
     (GET), listings answer null and []."""
-    users = await _users(request, [x for m in mrs for x in (m.author_id, m.merged_by)])
+    users = await _users(request, [x for m in mrs for x in (m.author_id, m.merged_by, *m.assignee_ids,
+                                                            *m.reviewer_ids)])
+    milestones = await _milestones(request, [m.milestone_id for m in mrs])
     out = []
     for m in mrs:
         mergeable, paths = (await kit(request).merge_requests.mergeability(await project_of(request), m)
                             if mergeability else (None, []))
-        out.append({**mr_json(m, users), "mergeable": mergeable, "conflicting_paths": paths})
+        out.append({**mr_json(m, users, milestones), "mergeable": mergeable, "conflicting_paths": paths})
     return out
 
 
 async def _comments_out(request: web.Request, comments: list[Comment]) -> list[dict[str, Any]]:
     users = await _users(request, [c.author_id for c in comments])
     return [comment_json(c, users) for c in comments]
+
+
+async def _mr_comments_out(request: web.Request, comments: list[Comment], outdated: set[uuid.UUID],
+                           ) -> list[dict[str, Any]]:
+    users = await _users(request, [c.author_id for c in comments])
+    return [mr_comment_json(c, users, outdated=c.id in outdated) for c in comments]
 
 
 async def _reviews_out(request: web.Request, reviews: list[Review]) -> list[dict[str, Any]]:
@@ -106,8 +152,9 @@ async def create_issue(request: web.Request) -> web.StreamResponse:
 @routes.get(f"{BASE}/issues", summary="Issues, newest first", **_READ, params=IssueQuery, response=Page[IssueOut])
 async def list_issues(request: web.Request) -> web.StreamResponse:
     q = params_of(request, IssueQuery)
-    page = await kit(request).issues.list(await project_of(request), status=q.status, label=q.label,
-                                          assignee=q.assignee, limit=q.limit, cursor=q.cursor)
+    page = await kit(request).issues.list(await project_of(request), status=_status(q.status, q.state), label=q.label,
+                                          assignee=q.assignee, limit=q.limit, cursor=q.cursor, labels=q.labels,
+                                          milestone=q.milestone, page=q.page)
     return json_response({"items": await _issue_out(request, page.items), "next_cursor": page.next_cursor})
 
 
@@ -170,8 +217,15 @@ async def create_mr(request: web.Request) -> web.StreamResponse:
             response=Page[MergeRequestOut])
 async def list_mrs(request: web.Request) -> web.StreamResponse:
     q = params_of(request, MergeRequestQuery)
-    page = await kit(request).merge_requests.list(await project_of(request), status=q.status, limit=q.limit,
-                                                  cursor=q.cursor)
+    status = _status(q.status, q.state)
+    if q.state == "closed" and q.status is None:
+        status = None  # filtered below
+    page = await kit(request).merge_requests.list(await project_of(request), status=status, limit=q.limit,
+                                                  cursor=q.cursor, labels=q.labels, milestone=q.milestone,
+                                                  assignee=q.assignee, page=q.page)
+    if q.state == "closed" and q.status is None:  # Gitea's closed pull requests include the merged ones
+        items = [m for m in page.items if m.status is not MrStatus.OPEN]
+        page = Page(items, page.next_cursor)
     return json_response({"items": await _mr_out(request, page.items), "next_cursor": page.next_cursor})
 
 
@@ -214,21 +268,26 @@ async def mr_files(request: web.Request) -> web.StreamResponse:
     return json_response({"items": comparison_json(diff)["files"], "next_cursor": None})
 
 
-@routes.get(f"{BASE}/merge-requests/{{number}}/comments", summary="Comments of a merge request", **_READ,
-            params=PageParams, response=Page[CommentOut])
+@routes.get(f"{BASE}/merge-requests/{{number}}/comments",
+            summary="Comments of a merge request, oldest first; line comments say whether a later head changed their "
+                    "line (outdated)", **_READ, params=PageParams, response=Page[MergeRequestCommentOut])
 async def list_mr_comments(request: web.Request) -> web.StreamResponse:
     q = params_of(request, PageParams)
-    page = await kit(request).merge_requests.comments(await project_of(request), path_number(request), limit=q.limit,
-                                                      cursor=q.cursor)
-    return json_response({"items": await _comments_out(request, page.items), "next_cursor": page.next_cursor})
+    project, number = await project_of(request), path_number(request)
+    mrs = kit(request).merge_requests
+    page = await mrs.comments(project, number, limit=q.limit, cursor=q.cursor)
+    outdated = await mrs.outdated(project, number, page.items)
+    return json_response({"items": await _mr_comments_out(request, page.items, outdated),
+                          "next_cursor": page.next_cursor})
 
 
-@routes.post(f"{BASE}/merge-requests/{{number}}/comments", summary="Comment on a merge request", **_WRITE,
-             params=None, body=NewComment, response=CommentOut, status=201)
+@routes.post(f"{BASE}/merge-requests/{{number}}/comments",
+             summary="Comment on a merge request; path, line, side and commit_sha make it a line comment on the diff",
+             **_WRITE, params=None, body=NewMergeRequestComment, response=MergeRequestCommentOut, status=201)
 async def comment_mr(request: web.Request) -> web.StreamResponse:
     comment = await kit(request).merge_requests.comment(actor_of(request), await project_of(request),
-                                                        path_number(request), body_of(request, NewComment))
-    return json_response((await _comments_out(request, [comment]))[0], status=201)
+                                                        path_number(request), body_of(request, NewMergeRequestComment))
+    return json_response((await _mr_comments_out(request, [comment], set()))[0], status=201)
 
 
 @routes.get(f"{BASE}/merge-requests/{{number}}/reviews", summary="Reviews of a merge request", **_READ,

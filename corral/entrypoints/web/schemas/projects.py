@@ -28,7 +28,11 @@ __all__ = [
     "FileWriteOut",
     "FilesWriteOut",
     "IssueOut",
+    "LabelOut",
+    "MergeRequestCommentOut",
     "MergeRequestOut",
+    "MilestoneOut",
+    "MilestoneRefOut",
     "PersonOut",
     "ProjectOut",
     "ReviewOut",
@@ -49,6 +53,41 @@ class UserRefOut:
 
 
 @attrs.frozen
+class MilestoneRefOut:
+    """A milestone as issues and merge requests name it."""
+
+    id: uuid.UUID
+    title: str | None
+
+
+@attrs.frozen
+class LabelOut:
+    """A project's label."""
+
+    id: uuid.UUID
+    name: str
+    color: str
+    description: str | None
+    created_at: datetime
+
+
+@attrs.frozen
+class MilestoneOut:
+    """A project's milestone with how many of its issues are open and closed."""
+
+    id: uuid.UUID
+    title: str
+    description: str | None
+    due_on: str | None
+    state: Literal["open", "closed"]
+    open_issues: int
+    closed_issues: int
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+@attrs.frozen
 class IssueOut:
     """An issue."""
 
@@ -60,6 +99,7 @@ class IssueOut:
     labels: list[str]
     author: UserRefOut | None
     assignee: UserRefOut | None
+    milestone: MilestoneRefOut | None
     created_at: datetime
     updated_at: datetime
 
@@ -82,6 +122,10 @@ class MergeRequestOut:
     created_at: datetime
     updated_at: datetime
     draft: bool
+    labels: list[str]
+    milestone: MilestoneRefOut | None
+    assignees: list[UserRefOut | None]
+    reviewers: list[UserRefOut | None]
     mergeable: bool | None
     conflicting_paths: list[str]
 
@@ -95,6 +139,18 @@ class CommentOut:
     author: UserRefOut | None
     created_at: datetime
     updated_at: datetime
+
+
+@attrs.frozen
+class MergeRequestCommentOut(CommentOut):
+    """A comment on a merge request; a line comment names its path, line, side and commit, and is outdated once a
+    later head changed that line."""
+
+    path: str | None
+    line: int | None
+    side: Literal["old", "new"] | None
+    commit_sha: str | None
+    outdated: bool
 
 
 @attrs.frozen
