@@ -160,8 +160,11 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 found, _ = await activities(request, AuditQuery(project_id=project.id, limit=10))
                 items += found
         context["activity"] = sorted(items, key=lambda a: a.entry.created_at, reverse=True)[:25]
-    # not built yet: running pipelines, deployment health, firing alerts (the template says so, not "none")
-    context["pipelines"] = context["deployments"] = context["alerts"] = None
+    from corral.entrypoints.web.ui.summaries import alerts, deployments, running_pipelines
+
+    context["pipelines"] = await running_pipelines(request, projects[:20])
+    context["deployments"] = await deployments(request, projects[:20])
+    context["alerts"] = await alerts(request)
     return await page(request, "dashboard.html", title="Dashboard", **context)
 
 
