@@ -71,7 +71,7 @@ spec:
     spec:
       containers:
         - name: web
-          image: "{{ image }}"
+          image: "{{ image_ref }}"
 """
 
 
@@ -200,11 +200,11 @@ async def test_operations_pages_as_admin_and_viewer(server: CorralProcess, brows
     await shots(page, "31-pipelines")
     await page.click(f"#pipeline-list a:text-is('#{data['failed']}')")
     await expect(page.locator("#pipeline-title .status")).to_have_text("failure")
-    await expect(page.locator("#workflows .dag-step").filter(has_text="build")).to_contain_text("success")
-    await expect(page.locator("#workflows .dag-step").filter(has_text="test")).to_contain_text("failure")
+    await expect(page.locator("#workflows .dag-step[data-step=build]")).to_contain_text("success")
+    await expect(page.locator("#workflows .dag-step[data-step=test]")).to_contain_text("failure")
     await expect(page.locator("#step-log")).to_contain_text("testing")  # the failed step is shown first
     await page.click("#workflows .dag-step a:text-is('build')")
-    await expect(page.locator("#step-log span.a-31")).to_have_text("red build")
+    await expect(page.locator("#step-log span.a-31").last).to_have_text("red build")
     await expect(page.locator("#step-log")).to_contain_text(XSS_LOG)
     assert await page.locator("#step-log img, #step-log script").count() == 0
     await no_xss(page)
@@ -224,7 +224,14 @@ async def test_operations_pages_as_admin_and_viewer(server: CorralProcess, brows
     await expect(page.locator("#step-log")).to_contain_text("waiting")
     await shots(page, "33-pipeline-running")
     await page.click("#cancel-button")
+    await page.wait_for_url(f"**/ui/ada/demo/pipelines/{data['slow']}")
+    for _ in range(60):  # the cancel stops the step's process group; the pipeline ends a moment later
+        if await page.inner_text("#pipeline-title .status") == "killed":
+            break
+        await page.wait_for_timeout(500)
+        await page.reload()
     await expect(page.locator("#pipeline-title .status")).to_have_text("killed")
+    assert await page.locator("#cancel-form").count() == 0
     detail = api(server, "GET", f"/api/v1/projects/ada/demo/pipelines/{data['slow']}", token=token)
     assert detail["status"] == "killed"
 
@@ -253,7 +260,7 @@ async def test_operations_pages_as_admin_and_viewer(server: CorralProcess, brows
     await page.click("#log-filters button")
     await expect(page.locator("#log-table tbody tr")).to_have_count(1)
     await expect(page.locator("#log-table")).to_contain_text(f"query failed {XSS_LOG}")
-    assert await page.locator("#log-table img").count() == 0
+    assert await page.locator("#log-table img").count() == 0, await page.inner_html("#log-table")
     await no_xss(page)
     await shots(page, "35-logs")
     await page.click("#log-table a:has-text('trace')")
@@ -284,8 +291,9 @@ async def test_operations_pages_as_admin_and_viewer(server: CorralProcess, brows
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert json.loads(resp.read())["permissions"] == ["project:read"]
     await shots(page, "38-account-token")
-    await page.reload()
+    await page.goto(server.base_url + "/ui/account")
     assert await page.locator("#new-token").count() == 0  # shown once
+    await expect(page.locator("#token-list")).to_contain_text("ci-bot")
     await page.click("#token-list button[data-name='ci-bot']")
     await expect(page.locator("#token-list")).not_to_contain_text("ci-bot")
     try:
