@@ -7,7 +7,6 @@ import uuid
 from typing import Any, Literal
 
 import attrs
-
 import segno
 from aiohttp import web
 

@@ -13,11 +13,11 @@ import attrs
 from aiohttp import web
 
 from corral.core.errors import NotFound
+from corral.core.observe.model import LEVELS
 from corral.core.observe.query import TraceView
 from corral.entrypoints.observe_runtime import ObserveRuntime
 from corral.entrypoints.web.keys import PLATFORM, principal_of, project_id_of
 from corral.entrypoints.web.operation import params_of
-from corral.core.observe.model import LEVELS
 from corral.entrypoints.web.schemas.observe import LogParams, ProjectParams, trace_id_of
 from corral.entrypoints.web.ui.pages import Crumb, page
 from corral.entrypoints.web.ui.table import page as page_route
