@@ -15,7 +15,7 @@ from corral.core.pipelines.runs import Status
 from corral.core.projects.model import Project
 from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.project_access import can
-from corral.entrypoints.web.ui.dashboard import holds
+from corral.entrypoints.web.ui.pages import holds
 
 __all__ = ["alerts", "deployments", "running_pipelines"]
 
