@@ -10,7 +10,15 @@ from importlib import resources
 from aiohttp import web
 
 from corral.core.errors import NotFound
-from corral.entrypoints.web.ui import ops, projects, shell  # noqa: F401 (their pages register on the table)
+from corral.entrypoints.web.ui import (  # noqa: F401 (their pages register on the table)
+    account,
+    deployments,
+    observe,
+    ops,
+    pipelines,
+    projects,
+    shell,
+)
 from corral.entrypoints.web.ui.errors import error_page
 from corral.entrypoints.web.ui.render import SECURITY_HEADERS
 from corral.entrypoints.web.ui.table import PAGE, page, routes

@@ -5,18 +5,27 @@
   function follow(pre) {
     if (!window.EventSource) return;
     var source = new EventSource(pre.getAttribute("data-follow"));
-    var n = pre.querySelectorAll(".line").length;
-    source.addEventListener("line", function (ev) {
-      n += 1;
+    var ansi = /\u001b\[[0-9;?]*[A-Za-z]/g;
+    var shown = 0;
+    pre.querySelectorAll(".line").forEach(function (l) { shown = Math.max(shown, parseInt(l.id.slice(1), 10) || 0); });
+    source.onmessage = function (ev) {
+      var n = parseInt(ev.lastEventId, 10);
+      if (!(n > shown)) return;  // already on the page (the stored log)
+      shown = n;
       var span = document.createElement("span");
       span.className = "line";
-      span.id = (pre.getAttribute("data-prefix") || "L") + n;
-      span.textContent = ev.data;  // text, never HTML
+      span.id = "L" + n;
+      var a = document.createElement("a");
+      a.className = "ln";
+      a.href = "#L" + n;
+      a.textContent = String(n);
+      span.appendChild(a);
+      span.appendChild(document.createTextNode(ev.data.replace(ansi, "")));  // text, never HTML
       var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.appendChild(span);
       if (atEnd) pre.scrollTop = pre.scrollHeight;
-    });
-    source.addEventListener("end", function () { source.close(); });
+    };
+    source.addEventListener("eof", function () { source.close(); pre.setAttribute("data-done", "1"); });
     source.onerror = function () { source.close(); };
   }
   // Forms with data-confirm ask first (rollback, cancel).

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import attrs
 from aiohttp import web
 
 from corral.core.audit.model import AuditEntry, AuditQuery
-from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
+from corral.core.errors import CorralError
 from corral.core.projects.model import Project
-from corral.entrypoints.web.keys import PRINCIPAL, WEB_AUTH
 from corral.entrypoints.web.project_access import can, kit
 from corral.entrypoints.web.routes.identity import identity_of
-from corral.entrypoints.web.ui.pages import page
+from corral.entrypoints.web.ui.pages import holds, page
+from corral.entrypoints.web.ui.summaries import alerts, deployments, running_pipelines
 
 __all__ = ["Activity", "dashboard", "describe", "readable_projects"]
 
@@ -29,16 +28,6 @@ class Activity:
     text: str
     project: str | None
     href: str | None
-
-
-async def holds(request: web.Request, permission: str, project_id: uuid.UUID | None = None) -> bool:
-    try:
-        await request.app[WEB_AUTH].authorize(request, request.get(PRINCIPAL), permission, project_id)
-    except (PermissionDenied, Unauthenticated):
-        return False
-    except CorralError:
-        return False
-    return True
 
 
 def _branch(ref: str) -> str:
@@ -160,8 +149,9 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 found, _ = await activities(request, AuditQuery(project_id=project.id, limit=10))
                 items += found
         context["activity"] = sorted(items, key=lambda a: a.entry.created_at, reverse=True)[:25]
-    # not built yet: running pipelines, deployment health, firing alerts (the template says so, not "none")
-    context["pipelines"] = context["deployments"] = context["alerts"] = None
+    context["pipelines"] = await running_pipelines(request, projects[:20])
+    context["deployments"] = await deployments(request, projects[:20])
+    context["alerts"] = await alerts(request)
     return await page(request, "dashboard.html", title="Dashboard", **context)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -10,12 +11,12 @@ import attrs
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from corral.core.errors import CorralError
+from corral.core.errors import CorralError, PermissionDenied, Unauthenticated
 from corral.entrypoints.web.identity_auth import CSRF_COOKIE
-from corral.entrypoints.web.keys import PLATFORM, principal_of
+from corral.entrypoints.web.keys import PLATFORM, PRINCIPAL, WEB_AUTH, principal_of
 from corral.entrypoints.web.ui.render import html_response, render
 
-__all__ = ["Crumb", "form_data", "page", "redirect", "url_path"]
+__all__ = ["Crumb", "form_data", "holds", "page", "redirect", "url_path"]
 
 log = logging.getLogger("corral.ui")
 
@@ -68,3 +69,12 @@ async def form_data(request: web.Request) -> MultiDictProxy[str]:
     """The posted form's text fields (files are not used by the UI)."""
     data = await request.post()
     return MultiDictProxy(MultiDict((k, v) for k, v in data.items() if isinstance(v, str)))
+
+
+async def holds(request: web.Request, permission: str, project_id: uuid.UUID | None = None) -> bool:
+    """Whether the caller holds ``permission`` (globally, or in ``project_id``): no exception."""
+    try:
+        await request.app[WEB_AUTH].authorize(request, request.get(PRINCIPAL), permission, project_id)
+    except (PermissionDenied, Unauthenticated, CorralError):
+        return False
+    return True

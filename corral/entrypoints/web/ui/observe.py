@@ -1,0 +1,113 @@
+"""Observe pages like OpenObserve's: the log search (level, service, project, session, time range, paging) and a
+trace as an SVG waterfall rendered here (span bars on a time axis; attributes on click with ui.js, or in the
+details list below without it). The same queries and permission (observe:read) as the observe API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import attrs
+from aiohttp import web
+
+from corral.core.errors import NotFound
+from corral.core.observe.model import LEVELS
+from corral.core.observe.query import TraceView
+from corral.entrypoints.observe_runtime import ObserveRuntime
+from corral.entrypoints.web.keys import PLATFORM, principal_of, project_id_of
+from corral.entrypoints.web.operation import params_of
+from corral.entrypoints.web.schemas.observe import LogParams, ProjectParams, trace_id_of
+from corral.entrypoints.web.ui.pages import Crumb, page
+from corral.entrypoints.web.ui.table import page as page_route
+
+__all__ = ["Bar", "waterfall"]
+
+_READ: dict[str, Any] = {"permission": "observe:read", "project": "query"}
+ROW = 22  # px per span row of the waterfall
+LABEL = 260  # px for the span names
+WIDTH = 1000
+
+
+def _runtime(request: web.Request) -> ObserveRuntime:
+    rt: ObserveRuntime = request.app[PLATFORM].resolve(ObserveRuntime)
+    return rt
+
+
+def _projects(request: web.Request) -> tuple[uuid.UUID, ...] | None:
+    pid = project_id_of(request)
+    if pid is not None:
+        return (pid,)
+    restricted = getattr(principal_of(request), "token_project_id", None)
+    return (restricted,) if restricted else None
+
+
+@page_route("/ui/observe/logs", summary="Search logs: level, service, project, session, time range", **_READ,
+            params=LogParams)
+async def logs(request: web.Request) -> web.StreamResponse:
+    rt = _runtime(request)
+    q = params_of(request, LogParams)
+    found = await rt.queries.search_logs(q.to_query(_projects(request), rt.clock.now()))
+    rows = []
+    for item in found.items:
+        project = await rt.directory.path_of(item.project_id) if item.project_id else None
+        rows.append((item, project, json.dumps(item.attributes, sort_keys=True, default=str)
+                     if item.attributes else ""))
+    kept = {k: v for k, v in (("project", q.project), ("level", q.level), ("service", q.service),
+                              ("session_id", q.session_id), ("trace_id", q.trace_id), ("q", q.q),
+                              ("since", q.since), ("until", q.until)) if v}
+    more = f"?{urlencode({**kept, 'cursor': found.next_cursor})}" if found.next_cursor else None
+    return await page(request, "observe_logs.html", title="Logs", crumbs=[Crumb("Observe"), Crumb("Logs")],
+                      rows=rows, filters=kept, more=more, levels=LEVELS)
+
+
+@attrs.frozen
+class Bar:
+    """One span of the waterfall, placed on the SVG."""
+
+    index: int
+    span: Any
+    depth: int
+    x: float
+    width: float
+    y: int
+    label: str
+    error: bool
+    attributes: str
+    offset_ms: float
+
+
+def waterfall(view: TraceView) -> tuple[list[Bar], float, list[tuple[float, str]]]:
+    """Span bars on a time axis (x in px of the SVG; the labels column on the left), the trace's length in ms
+    and the axis ticks."""
+    spans = view.spans
+    total = max((w.offset_ms + w.span.duration_ms for w in spans), default=0.0) or 1.0
+    scale = (WIDTH - LABEL - 10) / total
+    bars = []
+    for i, w in enumerate(spans):
+        x = LABEL + w.offset_ms * scale
+        width = max(w.span.duration_ms * scale, 1.5)
+        name = f"{w.span.service}: {w.span.name}"
+        label = ("\u00a0" * min(w.depth, 12) * 2) + (name if len(name) <= 38 else name[:37] + "…")
+        bars.append(Bar(i, w.span, w.depth, round(x, 2), round(width, 2), 20 + i * ROW, label,
+                        w.span.status.lower() == "error",
+                        json.dumps(w.span.attributes, sort_keys=True, indent=1, default=str), round(w.offset_ms, 2)))
+    ticks = [(round(LABEL + total * f * scale, 2), f"{total * f:.1f} ms") for f in (0, 0.25, 0.5, 0.75, 1)]
+    return bars, total, ticks
+
+
+@page_route("/ui/observe/traces/{trace_id}", summary="A trace as a waterfall", **_READ, params=ProjectParams)
+async def trace(request: web.Request) -> web.StreamResponse:
+    rt = _runtime(request)
+    trace_id = trace_id_of(request.match_info["trace_id"]) or ""
+    view = await rt.queries.trace(trace_id, _projects(request))
+    if not view.spans:
+        raise NotFound(f"no spans of trace {trace_id}")
+    bars, total, ticks = waterfall(view)
+    project = params_of(request, ProjectParams).project
+    logs_href = "/ui/observe/logs?" + urlencode({"trace_id": trace_id, **({"project": project} if project else {})})
+    return await page(request, "observe_trace.html", title=f"Trace {trace_id[:12]}",
+                      crumbs=[Crumb("Observe"), Crumb("Logs", "/ui/observe/logs"), Crumb(f"Trace {trace_id[:12]}")],
+                      trace_id=trace_id, bars=bars, total=total, ticks=ticks, width=WIDTH, label_width=LABEL,
+                      height=30 + len(bars) * ROW, logs_href=logs_href)
