@@ -95,6 +95,8 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: Any = None
     """Route every logger to one handler on stderr in the chosen format."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    # pipeline step log lines go to Corral's own telemetry (observe), not to the server's stderr
+    handler.addFilter(lambda record: record.name != "corral.pipelines.steplog")
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

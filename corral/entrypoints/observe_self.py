@@ -32,6 +32,7 @@ _SKIP = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"mes
 _ENVELOPE = ("trace_id", "span_id", "project_id", "session_id", "user_id", "service")
 _MAX_BUFFER = 10_000
 _PIPELINE_SPANS = "corral.pipelines.span"
+PIPELINE_STEP_LOG = "corral.pipelines.steplog"  # step log lines (already masked): service ``pipeline``
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -77,6 +78,9 @@ class SelfTelemetry(logging.Handler):
             ts = datetime.fromtimestamp(record.created, UTC)
             if record.name == _PIPELINE_SPANS:
                 self._pipeline_span(extra)
+                return
+            if record.name == PIPELINE_STEP_LOG:
+                self._pipeline_log(record, extra, ts)
                 return
             # the bound context first; a loop outside any request (the deployer) names them in ``extra``
             trace_id = _hexid(ctx.get("trace_id") or extra.get("trace_id"), 32)
@@ -170,6 +174,16 @@ class SelfTelemetry(logging.Handler):
             clean_text(str(extra.get("span_name", "step"))), "internal",
             "error" if extra.get("span_status") == "error" else "ok", float(extra["duration_ms"]),
             clean_json_text(json.dumps(detail, default=str)), "[]",
+        ))
+
+    def _pipeline_log(self, record: logging.LogRecord, extra: dict[str, Any], ts: datetime) -> None:
+        """A line of a pipeline step's log: the pipeline's trace, the step's span, the project in the envelope,
+        service ``pipeline`` (corral.core.pipelines.workflow_run, bounded per step)."""
+        detail = {k: v for k, v in extra.items() if k.startswith("pipeline.")}
+        self._batch.logs.append((
+            self._ids.ids(1)[0], ts, _hexid(extra.get("trace_id"), 32), _hexid(extra.get("span_id"), 16),
+            _uuid(extra.get("project_id")), None, None, "pipeline", _LEVELS.get(record.levelno, "info"),
+            clean_text(record.getMessage()), clean_json_text(json.dumps(detail, default=str)),
         ))
 
     async def _flush_forever(self) -> None:

@@ -65,6 +65,10 @@ __all__ = ["WorkflowExecution", "command_script"]
 
 log = logging.getLogger("corral.pipelines")
 span_log = logging.getLogger("corral.pipelines.span")  # SelfTelemetry turns these records into spans
+# SelfTelemetry turns these into log records (service ``pipeline``, the project and the step's span in the
+# envelope); the stderr log leaves them out. Bounded: the first lines of each step, the stored log keeps all.
+step_log = logging.getLogger("corral.pipelines.steplog")
+TELEMETRY_LINES_PER_STEP = 200
 
 _MAX_LINE = 64 * 1024
 _FAILING = frozenset({Status.FAILURE, Status.ERROR, Status.KILLED})
@@ -422,7 +426,7 @@ class WorkflowExecution:
         self._handles[row.name] = handle
         if self.reason is not None:  # aborted while starting
             await self.s.executor.stop(handle, self.s.settings.stop_grace_seconds)
-        pump = asyncio.create_task(self._pump(handle, writer))
+        pump = asyncio.create_task(self._pump(handle, writer, row))
         return row, handle, writer, pump
 
     async def _execute_step(self, row: StepRun, spec: WorkloadSpec, notes: list[str],
@@ -475,12 +479,15 @@ class WorkflowExecution:
                 result = ExitStatus(Outcome.EXITED, 0)
             await self._ended(self._rows.get(row.name, row), result, self._writers[row.name])
 
-    async def _pump(self, handle: WorkloadHandle, writer: LogWriter) -> int:
-        """Executor output → masked lines in the log (bounded memory); returns the number of lines."""
+    async def _pump(self, handle: WorkloadHandle, writer: LogWriter, row: StepRun | None = None) -> int:
+        """Executor output → masked lines in the log (bounded memory); returns the number of lines.
+
+        The first ``TELEMETRY_LINES_PER_STEP`` masked lines also go to Corral's own telemetry (``step_log``)."""
         masker = SecretMasker(self._masked_values())
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         partial = ""
         count = 0
+        telemetry = row is not None and step_log.isEnabledFor(logging.INFO)
 
         async def emit(text: str, final: bool = False) -> None:
             nonlocal partial, count
@@ -493,8 +500,13 @@ class WorkflowExecution:
                 parts.append(partial[:_MAX_LINE])
                 partial = partial[_MAX_LINE:]
             if parts:
+                lines = [line.removesuffix("\r") for line in parts]
+                if telemetry and count < TELEMETRY_LINES_PER_STEP:
+                    assert row is not None
+                    for n, line in enumerate(lines[:TELEMETRY_LINES_PER_STEP - count], start=count + 1):
+                        self._telemetry_line(row, n, line)
                 count += len(parts)
-                await writer.append([line.removesuffix("\r") for line in parts])
+                await writer.append(lines)
 
         try:
             async for chunk in self.s.executor.logs(handle):
@@ -502,7 +514,21 @@ class WorkflowExecution:
         except Exception as exc:  # the log stream broke: keep what came, say so
             log.warning("log stream of %s broke: %s", handle.name, exc)
         await emit(masker.feed(decoder.decode(b"", final=True)) + masker.flush(), final=True)
+        if telemetry and count > TELEMETRY_LINES_PER_STEP:
+            assert row is not None
+            self._telemetry_line(row, count, f"... {count - TELEMETRY_LINES_PER_STEP} more lines in the step log")
         return count
+
+    def _telemetry_line(self, row: StepRun, number: int, line: str) -> None:
+        """One (masked) step log line as a record of Corral's own telemetry: the pipeline's trace, the step's
+        span, the project in the envelope, service ``pipeline``."""
+        p = self.pipeline
+        if p is None:
+            return
+        step_log.info("%s", line, extra={
+            "trace_id": p.id.hex, "span_id": row.id.hex[16:], "project_id": str(p.project_id),
+            "service": "pipeline", "pipeline.number": p.number, "pipeline.step": row.name,
+            "pipeline.line": number})
 
     def _masked_values(self) -> list[str]:
         return list(self._masked)
