@@ -20,6 +20,9 @@ Corral extensions (not in Woodpecker; a Woodpecker server would reject them):
 - step ``artifacts: {paths, expire_in}``: files matching ``paths`` (globs relative to the workspace) are
   uploaded after the step and kept ``expire_in`` (a duration, e.g. ``7d``; default: kept until the
   pipeline is deleted) (``Step.artifacts``).
+- step ``corral: {permissions: [deploy:promote]}``: the step's ``CORRAL_TOKEN`` may also record a new desired
+  deployment (``deploy:promote``), when the user who triggered the pipeline holds that permission; other
+  steps' tokens never can (``Step.permissions``). ``deploy:promote`` is the only permission a step can ask for.
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ class Step:
     timeout_seconds: int | None = None
     cache: Cache | None = None
     artifacts: Artifacts | None = None
+    permissions: tuple[str, ...] = ()  # Corral extension corral.permissions: added to project:read in CORRAL_TOKEN
     container_options: tuple[tuple[str, object], ...] = ()
 
     @property

@@ -32,7 +32,7 @@ from corral.core.pipelines.expression import ExpressionError, parse_expression
 from corral.core.pipelines.globs import glob_regex
 from corral.core.pipelines.nodes import Mapping, Node, PipelineError, Scalar, Sequence, plain
 
-__all__ = ["CONTAINER_OPTIONS", "STEP_KEYS", "TOP_KEYS", "build_workflow"]
+__all__ = ["CONTAINER_OPTIONS", "STEP_KEYS", "STEP_PERMISSIONS", "TOP_KEYS", "build_workflow"]
 
 TOP_KEYS = ("steps", "services", "when", "depends_on", "matrix", "workspace", "clone", "skip_clone", "labels",
             "variables", "runs_on")
@@ -40,7 +40,8 @@ CONTAINER_OPTIONS = ("pull", "privileged", "volumes", "backend_options", "ports"
                      "dns_search", "extra_hosts", "tmpfs", "devices", "shm_size", "user", "cpu_quota", "cpu_shares",
                      "cpu_set", "mem_limit", "memswap_limit")
 STEP_KEYS = ("name", "image", "commands", "entrypoint", "environment", "secrets", "settings", "directory",
-             "depends_on", "detach", "failure", "when", "timeout", "cache", "artifacts", *CONTAINER_OPTIONS)
+             "depends_on", "detach", "failure", "when", "timeout", "cache", "artifacts", "corral", *CONTAINER_OPTIONS)
+STEP_PERMISSIONS = frozenset({"deploy:promote"})  # what ``corral: {permissions}`` may add to CORRAL_TOKEN
 CONDITION_KEYS = ("branch", "event", "ref", "repo", "status", "cron", "instance", "platform", "environment",
                   "matrix", "path", "evaluate", "local")
 _RENAMED = {"pipeline": "steps (renamed in Woodpecker 2)", "platform": "labels: {platform: ...}",
@@ -352,6 +353,10 @@ class _Checker:
                 fields["cache"] = self.cache(value, where)
             elif key_name == "artifacts":
                 fields["artifacts"] = self.artifacts(value, where)
+            elif key_name == "corral":
+                if kind != "step":
+                    self.error(key, where, f"{kind}s do not take corral (steps only)")
+                fields["permissions"] = self.corral(value, where)
             else:
                 if key_name in _BOOL_OPTIONS:
                     self.boolean(value, where)
@@ -383,6 +388,21 @@ class _Checker:
         if not paths:
             self.error(m, f"{path}.paths", "is required (the files or directories to keep)")
         return Cache(key, paths) if key and paths else None
+
+    def corral(self, node: Node, path: str) -> tuple[str, ...]:
+        """Corral extension ``corral: {permissions: [deploy:promote]}``: what the step's CORRAL_TOKEN may do
+        beyond ``project:read`` (granted only when the triggering user holds it too)."""
+        m = self.mapping(node, path)
+        if m is None:
+            return ()
+        permissions: tuple[str, ...] = ()
+        for _, _, value in self.keys(m, ("permissions",), path):
+            where = f"{path}.permissions"
+            permissions = self.strings(value, where) or ()
+            for wrong in [p for p in permissions if p not in STEP_PERMISSIONS]:
+                self.error(value, where, f"{wrong!r} is not a permission a step can ask for "
+                                         f"(one of: {', '.join(sorted(STEP_PERMISSIONS))})")
+        return tuple(sorted({p for p in permissions if p in STEP_PERMISSIONS}))
 
     def artifacts(self, node: Node, path: str) -> Artifacts | None:
         m = self.mapping(node, path)

@@ -131,6 +131,7 @@ class WorkflowExecution:
         self.pipeline: Pipeline | None = None
         self.project: Project | None = None
         self._token: PipelineToken | None = None
+        self._elevated: dict[tuple[str, ...], PipelineToken | None] = {}  # step permissions -> their token
         self._masked: list[str] = []
         self._writers: dict[str, LogWriter] = {}
 
@@ -204,9 +205,11 @@ class WorkflowExecution:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-            if token is not None and self.s.tokens is not None:
-                with contextlib.suppress(Exception):
-                    await self.s.tokens.revoke(token.id)
+            if self.s.tokens is not None:
+                for issued in [token, *self._elevated.values()]:
+                    if issued is not None:
+                        with contextlib.suppress(Exception):
+                            await self.s.tokens.revoke(issued.id)
         await self._finish_background()
         await self._end(status, error)
 
@@ -214,16 +217,19 @@ class WorkflowExecution:
         await asyncio.sleep(self.s.settings.workflow_timeout_seconds)
         self.abort("timeout")
 
-    async def _issue_token(self) -> PipelineToken | None:
+    async def _issue_token(self, permissions: tuple[str, ...] = ()) -> PipelineToken | None:
+        """The workflow's CORRAL_TOKEN (``project:read``), or with ``permissions`` the token of the steps that
+        ask for them (``corral: {permissions}``): the user's permissions ∩ what is asked, never more."""
         p = self.pipeline
         assert p is not None and self.project is not None
         if self.s.tokens is None or p.triggered_by is None:
             return None
+        extra = f" +{','.join(permissions)}" if permissions else ""
         try:
             return await self.s.tokens.issue(
-                p.triggered_by, p.triggered_by_name, p.project_id, scopes=frozenset({"project:read"}),
+                p.triggered_by, p.triggered_by_name, p.project_id, scopes=frozenset({"project:read", *permissions}),
                 ttl_seconds=self.s.settings.workflow_timeout_seconds + 600,
-                name=f"pipeline {self.project.full_name}#{p.number} {self.workflow.name}"[:100])
+                name=f"pipeline {self.project.full_name}#{p.number} {self.workflow.name}{extra}"[:100])
         except Exception as exc:
             log.warning("no CORRAL_TOKEN for pipeline %s: %s", p.id, exc)
             return None
@@ -251,7 +257,13 @@ class WorkflowExecution:
             except CorralError as exc:
                 await self._skip_pending()
                 return Status.ERROR, exc.message
+        for step in wf.steps:  # one more token per set of permissions the steps ask for (issued once)
+            row = self._rows.get(step.name)
+            if step.permissions and step.permissions not in self._elevated and row is not None \
+                    and not row.status.final:
+                self._elevated[step.permissions] = await self._issue_token(step.permissions)
         masked = list(self._values.values()) + ([token.secret] if token else [])
+        masked += [t.secret for t in self._elevated.values() if t is not None]
         self._masked = masked
         self._token = token
         key = self.workflow.workspace_key or f"pipeline-{p.id.hex}-{self.workflow.position}"
@@ -357,13 +369,14 @@ class WorkflowExecution:
         return any(failing.values())
 
     def _spec(self, row: StepRun, argv: tuple[str, ...], env: Mapping[str, str], secret_env: Mapping[str, str],
-              timeout: float | None, directory: str) -> WorkloadSpec:
+              timeout: float | None, directory: str, permissions: tuple[str, ...] = ()) -> WorkloadSpec:
         p = self.pipeline
         assert p is not None and self._workspace is not None
         full_env = {**self._environ, "CI_STEP_NAME": row.name, **env}
         secrets = dict(secret_env)
-        if self._token is not None:
-            secrets["CORRAL_TOKEN"] = self._token.secret
+        token = self._elevated.get(permissions) if permissions else self._token
+        if token is not None:
+            secrets["CORRAL_TOKEN"] = token.secret
         return WorkloadSpec(
             name=f"p{p.number}-{p.id.hex[:8]}-{self.workflow.position}-{row.position}", argv=argv,
             workspace=self._workspace, workdir=directory, env=full_env, secret_env=secrets, image=row.image or None,
@@ -395,7 +408,7 @@ class WorkflowExecution:
             return await self._fail(row, Status.ERROR, f"plugin step (image {step.image or 'none'}, no commands): "
                                     "the local executor runs commands only", notes)
         timeout = float(step.timeout_seconds) if step.timeout_seconds else None
-        spec = self._spec(row, argv, plain, secret, timeout, step.directory)
+        spec = self._spec(row, argv, plain, secret, timeout, step.directory, step.permissions)
         if detached:
             return await self._start_background(row, spec, notes)
         return await self._execute_step(row, spec, notes, step)
