@@ -161,6 +161,17 @@ async def test_cache_artifacts_status_checks_and_schedules(corral: Corral, tmp_p
         assert status == 409, refused
         problem = json.loads(refused)  # type: ignore[arg-type]  # application/problem+json
         assert f"woodpecker: failed (failure in pipeline #{third})" in problem["detail"], problem
+        deadline = time.monotonic() + 30
+        while True:  # the merge request's source head: its own pull_request run may still be going
+            status, got = await _api(s, "GET", f"{project}/merge-requests/{mr['number']}", alice)  # type: ignore[index]
+            assert status == 200, got
+            if got["pipeline_status"] not in ("pending", "running"):  # type: ignore[index]
+                break
+            assert time.monotonic() < deadline, got
+            await asyncio.sleep(0.1)
+        assert got["pipeline_status"] == "failure", got  # type: ignore[index]
+        status, listed = await _api(s, "GET", f"{project}/merge-requests", alice)
+        assert [m["pipeline_status"] for m in listed["items"]] == [None]  # type: ignore[index]  # GET of one only
         status, mr = await _api(s, "POST", f"{project}/merge-requests", alice,
                                 json={"source_branch": "feature", "title": "feature"})
         assert status == 201, mr
@@ -174,6 +185,8 @@ async def test_cache_artifacts_status_checks_and_schedules(corral: Corral, tmp_p
                 break
             assert time.monotonic() < deadline, commit
             await asyncio.sleep(0.1)
+        status, got = await _api(s, "GET", f"{project}/merge-requests/{mr['number']}", alice)  # type: ignore[index]
+        assert status == 200 and got["pipeline_status"] == commit["state"] == "success", got  # type: ignore[index]
         status, merged = await _api(s, "POST", f"{project}/merge-requests/{mr['number']}/merge", alice,  # type: ignore[index]
                                     json={})
         assert status == 200 and merged["status"] == "merged", merged  # type: ignore[index]

@@ -28,6 +28,11 @@ class StubPlatform:
     def resolve(self, key: object) -> object:
         return self.container.resolve(key)
 
+    def resolve_optional(self, key: object) -> object:
+        from corral.entrypoints.platform import resolve_optional
+
+        return resolve_optional(self.container, key)
+
 
 @attrs.frozen
 class Caller:

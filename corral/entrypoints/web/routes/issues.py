@@ -9,8 +9,9 @@ from typing import Any, Literal
 import attrs
 from aiohttp import web
 
-from corral.core.errors import InvalidInput
+from corral.core.errors import InvalidInput, NotFound
 from corral.core.pagination import Page
+from corral.core.pipelines.service import PipelineService
 from corral.core.projects.commands import (
     IssueChanges,
     MergeOptions,
@@ -32,6 +33,7 @@ from corral.core.projects.payloads import (
 )
 from corral.core.projects.ports import UserRef
 from corral.entrypoints.web.jsonio import json_response
+from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, path_number, query_param
 from corral.entrypoints.web.project_access import PROJECT_PATH as BASE
 from corral.entrypoints.web.project_access import PROJECT_READ as _READ
@@ -121,8 +123,21 @@ async def _mr_out(request: web.Request, mrs: list[MergeRequest], *, mergeability
     for m in mrs:
         mergeable, paths = (await kit(request).merge_requests.mergeability(await project_of(request), m)
                             if mergeability else (None, []))
-        out.append({**mr_json(m, users, milestones), "mergeable": mergeable, "conflicting_paths": paths})
+        out.append({**mr_json(m, users, milestones), "mergeable": mergeable, "conflicting_paths": paths,
+                    "pipeline_status": await _pipeline_status(request, m) if mergeability else None})
     return out
+
+
+async def _pipeline_status(request: web.Request, mr: MergeRequest) -> str | None:
+    """The combined pipeline status of the source branch's head (None without pipelines or that branch)."""
+    pipelines: PipelineService | None = request.app[PLATFORM].resolve_optional(PipelineService)
+    if pipelines is None:
+        return None
+    try:
+        _, runs = await pipelines.commit_status(await project_of(request), f"refs/heads/{mr.source_branch}")
+    except NotFound:
+        return None
+    return runs[0][0].status.value if runs else "none"
 
 
 async def _comments_out(request: web.Request, comments: list[Comment]) -> list[dict[str, Any]]:

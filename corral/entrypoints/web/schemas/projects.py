@@ -128,6 +128,10 @@ class MergeRequestOut:
     reviewers: list[UserRefOut | None]
     mergeable: bool | None
     conflicting_paths: list[str]
+    pipeline_status: str | None = attrs.field(metadata={"doc": (
+        "GET of one merge request only (null in listings, and when the source branch is gone): the pipeline "
+        "status of the source branch's head, as `state` of `GET …/commits/{sha}/status` (the newest pipeline's "
+        "status, `none` when no pipeline ran for it)")})
 
 
 @attrs.frozen
