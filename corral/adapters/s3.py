@@ -23,7 +23,14 @@ import aiohttp
 import attrs
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from corral.core.errors import CorralError, InvalidInput, NotFound, Unavailable
 from corral.core.pagination import decode_cursor, encode_cursor
@@ -31,11 +38,19 @@ from corral.core.storage.keys import check_range, validate_key, validate_limit, 
 from corral.core.storage.ports import ObjectInfo, ObjectListing
 from corral.core.storage.signing import check_signed_url_request
 
-__all__ = ["S3ObjectStore"]
+__all__ = ["CONNECTION_ERRORS", "S3ObjectStore"]
+
+# The driver errors that mean "S3 cannot be reached": the adapter turns them into Unavailable (503 with
+# Retry-After); the platform lists them too, for code that talks to the client directly.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError,
+    aiohttp.ClientConnectionError,
+)
 
 _MIN_PART = 5 * 1024 * 1024  # S3's minimum size of every part but the last
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 _CREDENTIAL_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden"}
+_THROTTLED_CODES = {"SlowDown", "503", "ServiceUnavailable", "RequestTimeout", "InternalError", "500"}
 _PRESIGN_OPERATION = {"GET": "get_object", "HEAD": "head_object", "PUT": "put_object"}
 
 
@@ -124,6 +139,8 @@ class S3ObjectStore:
             code = _code(exc)
             if code in _NOT_FOUND_CODES:
                 return NotFound(f"object {key!r} does not exist" if key else "the object does not exist")
+            if code in _THROTTLED_CODES:
+                return Unavailable(f"S3 is unavailable or throttling ({code}); retry shortly", retry_after=1)
             if code in ("InvalidRange", "416"):
                 return InvalidInput("the byte range is outside the object", field="range")
             if code == "NoSuchBucket":
@@ -135,7 +152,7 @@ class S3ObjectStore:
                     "S3 refused the configured credentials (check CORRAL_S3_ACCESS_KEY/SECRET_KEY)"
                 )
             return Unavailable(f"S3 request failed ({code})", retry_after=1)
-        if isinstance(exc, (BotoCoreError, aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+        if isinstance(exc, (*CONNECTION_ERRORS, BotoCoreError, aiohttp.ClientError, OSError, asyncio.TimeoutError)):
             return Unavailable(
                 f"S3 at {self.endpoint or 'AWS'} is unreachable ({type(exc).__name__})", retry_after=1
             )

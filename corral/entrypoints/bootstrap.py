@@ -226,8 +226,9 @@ def _outbox_relay(platform: Platform) -> OutboxRelay:
 def _object_store(platform: Platform) -> ObjectStore:
     settings = platform.settings
     if settings.s3_endpoint:
-        from corral.adapters.s3 import S3ObjectStore
+        from corral.adapters.s3 import CONNECTION_ERRORS, S3ObjectStore
 
+        platform.transient_errors = (*platform.transient_errors, *CONNECTION_ERRORS)
         store = S3ObjectStore(
             endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, access_key=settings.s3_access_key,
             secret_key=settings.s3_secret_key, region=settings.s3_region,

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -223,3 +225,94 @@ async def test_healthz_fails_only_when_a_child_cannot_be_brought_back(
 def _worth_showing(line: str) -> bool:
     """Corral's log without its access log (but with errors, which the access logger also reports)."""
     return '"corral.http"' not in line or '"error"' in line
+
+
+async def _push(repo: Path, env: dict[str, str], url: str, branch: str, deadline: float) -> tuple[bool, str]:
+    """One real ``git push`` of a new commit to a new branch: (succeeded, stderr); a hang fails the test."""
+    (repo / "f.txt").write_text(branch)
+    for args in (["add", "f.txt"], ["commit", "-qm", branch]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, timeout=30)
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run, ["git", "push", "-q", url, f"HEAD:refs/heads/{branch}"], cwd=repo, env=env,
+            capture_output=True, text=True, timeout=deadline,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"git push of {branch} hung for more than {deadline} s") from exc
+    return done.returncode == 0, done.stderr
+
+
+async def test_git_pushes_across_a_postgres_kill9_are_recorded_once(tmp_path: Path) -> None:
+    import asyncpg
+
+    from corral.entrypoints.bootstrap import read_runtime
+    from tests.e2e.gitkit import git_env
+    from tests.e2e.outage_load import ADMIN, PROJECT
+
+    with _serve(tmp_path, CORRAL_GIT_PUSH_RECOVERY_SECONDS="1", CORRAL_GIT_PUSH_RECOVERY_GRACE_SECONDS="3") as server:
+        base = server.base_url
+        token, _ = await admin_token(base)
+        await Load(base, token).create_project()
+        host = base.split("://", 1)[1]
+        url = f"http://git:{token}@{host}/{ADMIN[0]}/{PROJECT}.git"
+        repo = tmp_path / "client"
+        repo.mkdir()
+        env = git_env(tmp_path / "home")
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, env=env, check=True, timeout=30)
+        seen: dict[str, bool] = {}
+        errors: list[str] = []
+        ok, err = await _push(repo, env, url, "main", 60)
+        assert ok, err
+
+        old_pg = _pg_pid(tmp_path)
+        killed: list[float] = []
+        first_ok: list[float] = []  # seconds from the kill to the first push that succeeded after it
+
+        async def pushes() -> None:
+            n = 0
+            while True:
+                n += 1
+                branch = f"b{n}"
+                ok, err = await _push(repo, env, url, branch, 60)
+                seen[branch] = ok
+                if ok and killed and not first_ok:
+                    first_ok.append(time.monotonic() - killed[0])
+                if not ok:
+                    assert err.strip(), "a failed push says why"
+                    errors.append(err.strip().splitlines()[-1])
+                if killed and ok and time.monotonic() > killed[0] + 1 and sum(seen.values()) >= 8:
+                    return
+
+        async def kill() -> None:  # mid-push, most likely: pushes run back to back
+            await asyncio.sleep(2.0)
+            killed.append(time.monotonic())
+            os.kill(old_pg, signal.SIGKILL)
+
+        await asyncio.wait_for(asyncio.gather(pushes(), kill()), 120)
+        await _wait(lambda: _pg_pid(tmp_path) != old_pg and _alive(_pg_pid(tmp_path)), 10, "a new postmaster")
+
+        running = read_runtime(tmp_path)
+        assert running is not None
+        conn = await asyncpg.connect(running["database_url"])
+        try:
+            deadline = time.monotonic() + 60
+            while await conn.fetchval("SELECT count(*) FROM git_push_intents"):
+                assert time.monotonic() < deadline, "push intents left after recovery"
+                await asyncio.sleep(0.5)
+            audited = Counter(await conn.fetch(
+                "SELECT r->>'ref' AS ref FROM audit_log, jsonb_array_elements(detail::jsonb->'refs') r "
+                "WHERE action = 'repo.push'"))
+            events = Counter(row["ref"] for row in await conn.fetch(
+                "SELECT payload::jsonb->>'ref' AS ref FROM outbox WHERE topic = 'push'"))
+        finally:
+            await conn.close()
+        audited = Counter(row["ref"] for row in audited.elements())
+        for branch, ok in seen.items():
+            ref = f"refs/heads/{branch}"
+            if ok:
+                assert audited[ref] == 1 and events[ref] == 1, (branch, audited[ref], events[ref])
+            else:
+                assert audited[ref] <= 1 and events[ref] <= 1, (branch, audited[ref], events[ref])
+        assert any(not ok for ok in seen.values()) or errors == [], seen
+        print(f"git pushes across a PostgreSQL kill -9: {sum(seen.values())}/{len(seen)} succeeded, the first "
+              f"after the kill {first_ok[0]:.2f} s after it; failures said: {sorted(set(errors))[:5]}")

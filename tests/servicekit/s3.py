@@ -48,6 +48,8 @@ class S3Server:
     base_dir: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _bucket_pool: list[str] = field(default_factory=list, repr=False)
+    _args: list[str] = field(default_factory=list, repr=False)
+    _env: dict[str, str] = field(default_factory=dict, repr=False)
     _client: Any = field(default=None, repr=False)
 
     def client(self) -> Any:
@@ -107,23 +109,40 @@ class S3Server:
             region="us-east-1",
             base_dir=base,
             proc=proc,
+            _args=args,
+            _env=env,
         )
+        try:
+            server._wait_ready(timeout)
+        except ServiceError:
+            remove_dir(base)
+            raise
+        return server
 
-        s3_port = ports["s3.port"]
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
+        s3_port = int(self.endpoint.rsplit(":", 1)[1])
 
         def ready() -> bool:
             # Cheap TCP probe first: botocore backs off between retries of a refused connection.
             with socket.create_connection(("127.0.0.1", s3_port), timeout=1):
                 pass
-            server.client().list_buckets()
+            self.client().list_buckets()
             return True
 
-        try:
-            wait_until(ready, proc, what="SeaweedFS", log=log, timeout=timeout)
-        except ServiceError:
-            remove_dir(base)
-            raise
-        return server
+        wait_until(ready, self.proc, what="SeaweedFS", log=self.base_dir / "weed.log", timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL SeaweedFS (its data stays): S3 becomes unreachable, as far as clients can tell."""
+        if self.proc is not None:
+            terminate(self.proc, signal.SIGKILL, timeout=5)
+            self.proc = None
+
+    def resume(self, *, timeout: float = 60.0) -> None:
+        """Start the server killed by ``kill()`` again on the same ports, data and keys."""
+        assert self.proc is None and self._args, "resume() follows kill()"
+        self.proc = spawn(self._args, log_path=self.base_dir / "weed.log", env=self._env, cwd=self.base_dir)
+        self._wait_ready(timeout)
 
     def new_bucket(self) -> str:
         """An empty bucket: a recycled one if possible (SeaweedFS spends ~0.2 s on a bucket's first write)."""

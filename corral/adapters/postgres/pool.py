@@ -16,6 +16,8 @@ asyncpg still rolls back a transaction left open. Keep it so: session-level ``SE
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,6 +66,33 @@ async def no_session_reset(conn: asyncpg.Connection) -> None:
     """The pool's reset (after asyncpg's own rollback of an open transaction): nothing to undo, see above."""
 
 
+class _OncePerOutage(logging.Filter):
+    """asyncpg logs "Failed to restore the pool connection floor" with a traceback every few milliseconds
+    while PostgreSQL is down: let the first through (without its traceback) and drop the rest until the
+    warnings have stopped for ``quiet`` seconds (the outage is over)."""
+
+    def __init__(self, quiet: float = 30.0) -> None:
+        super().__init__()
+        self.quiet = quiet
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "connection floor" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        first = self._last is None or now - self._last > self.quiet
+        self._last = now
+        if first and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc}); further ones are not logged"
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return first
+
+
+_pool_log_filter = _OncePerOutage()
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -75,6 +104,9 @@ async def create_pool(
     """An asyncpg pool whose connections are set up by ``setup_connection`` and released without a reset
     query (see the module docstring)."""
     kwargs.setdefault("reset", no_session_reset)
+    pool_log = logging.getLogger("asyncpg.pool")
+    if _pool_log_filter not in pool_log.filters:
+        pool_log.addFilter(_pool_log_filter)
     try:
         pool = await asyncpg.create_pool(
             dsn,
