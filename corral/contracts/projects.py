@@ -23,8 +23,6 @@ from corral.core.git.model import PushIntent, RefUpdate
 from corral.core.identity.model import SealedSecret
 from corral.core.ids import uuid7
 from corral.core.projects.model import (
-    Release,
-    ReleaseAsset,
     BranchProtection,
     Comment,
     DeliveryStatus,
@@ -36,6 +34,8 @@ from corral.core.projects.model import (
     Milestone,
     MrStatus,
     Project,
+    Release,
+    ReleaseAsset,
     Review,
     Verdict,
     Visibility,

@@ -62,7 +62,7 @@ class ReleaseService:
     writer: RepoWriter  # creates a missing tag like a push (protection, push record, audit)
     objects: ObjectStore
     clock: Clock
-    max_asset_bytes: int = MAX_ASSET_BYTES
+    max_asset_bytes: int = attrs.field(factory=lambda: MAX_ASSET_BYTES)  # read when made (tests lower it)
 
     async def _event(self, uow: UnitOfWork, action: str, project: Project, release: Release, actor: Actor) -> None:
         payload = {"action": action, "project": project_json(project), "release": release_json(release),

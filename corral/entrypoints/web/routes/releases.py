@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from typing import Any
 
 import attrs
 from aiohttp import web
@@ -95,8 +96,8 @@ async def delete_release(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-@routes.post(f"{ONE}/assets", summary="Upload an asset (the raw request body) under ?name=", **_WRITE,
-             params=AssetQuery, request_body=_BINARY, request_content_types=("application/octet-stream",),
+@routes.post(f"{ONE}/assets", summary="Upload an asset (the raw request body, bytes or text) under ?name=", **_WRITE,
+             params=AssetQuery, request_body=_BINARY, request_content_types=("application/octet-stream", "text/plain"),
              response=ReleaseAssetOut, status=201)
 async def upload_asset(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
@@ -127,9 +128,9 @@ async def download_asset(request: web.Request) -> web.StreamResponse:
         "Content-Type": asset.content_type, "Content-Length": str(asset.size),
         "Content-Disposition": f'attachment; filename="{asset.name}"'})
     await response.prepare(request)
-    stream = kit(request).objects.get(asset.object_key)
-    async with contextlib.aclosing(stream):
-        async for chunk in stream:
+    objects: Any = kit(request).objects
+    async with contextlib.aclosing(objects.get(asset.object_key)) as chunks:
+        async for chunk in chunks:
             await response.write(chunk)
     await response.write_eof()
     return response
