@@ -81,6 +81,8 @@ class UserService:
     async def create(self, actor: Principal, command: NewUser) -> User:
         """Create a user; ``admin`` binds the admin role globally, ``agent`` the agent role (tokens only)."""
         name, email = check_name(command.name), check_email(command.email)
+        if name.lower() == "search":  # GET /api/v1/users/search is the user search, not this user's page
+            raise InvalidInput("name 'search' is reserved; choose another name", field="name")
         display_name, admin, agent = command.display_name, command.admin, command.agent
         if agent:
             if admin:

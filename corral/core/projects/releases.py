@@ -11,7 +11,7 @@ import attrs
 
 from corral.core.clock import Clock
 from corral.core.commands import sent_fields
-from corral.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from corral.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PayloadTooLarge
 from corral.core.ids import uuid7
 from corral.core.outbox import topics
 from corral.core.projects.commands import NewRelease, ReleaseChanges
@@ -50,6 +50,11 @@ def release_json(release: Release) -> dict[str, Any]:
                         "created_at": _ts(a.created_at)} for a in release.assets]}
 
 
+def _writable(project: Project) -> None:
+    if project.archived:
+        raise InvalidTransition("the project is archived: it takes no new releases or assets")
+
+
 def _asset_key(project: Project, release_id: uuid.UUID, asset_id: uuid.UUID) -> str:
     return f"releases/{project.id}/{release_id}/{asset_id}"
 
@@ -84,6 +89,7 @@ class ReleaseService:
             return await self._get(uow, project, release_id, drafts)
 
     async def create(self, actor: Actor, project: Project, command: NewRelease, *, is_admin: bool) -> Release:
+        _writable(project)
         tag = text_field(command.tag, "tag", required=True, max_len=255)
         assert tag is not None
         check_branch_name(tag, "tag")
@@ -156,6 +162,7 @@ class ReleaseService:
 
     async def add_asset(self, actor: Actor, project: Project, release_id: uuid.UUID, name: object, data: bytes,
                         content_type: str | None) -> ReleaseAsset:
+        _writable(project)
         name = asset_name(name)
         if len(data) > self.max_asset_bytes:
             raise PayloadTooLarge(f"an asset may have at most {self.max_asset_bytes} bytes")

@@ -35,6 +35,9 @@ async def test_user_search(app):
     assert found["items"] == [{"id": found["items"][0]["id"], "name": "zoe", "display_name": "Zoe Q"}]
     assert (await client.get("/api/v1/users/search?q=", headers=dev)).status == 400
     assert (await client.get("/api/v1/users/search?q=zo")).status == 401
+    resp = await client.post("/api/v1/users", headers=admin, json={"name": "Search", "email": "s@example.com",
+                                                                    "password": PW})
+    assert resp.status == 400 and "reserved" in (await resp.json())["detail"]
 
 
 async def test_project_members_come_from_the_authorizer(app):

@@ -114,3 +114,12 @@ async def test_assets_are_size_limited(app, monkeypatch):
     resp = await c.post(f"{BASE}/{rel['id']}/assets?name=big.bin", headers=app.alice, data=b"12345")
     assert resp.status == 413
     assert (await (await c.get(f"{BASE}/{rel['id']}")).json())["assets"] == []
+
+
+async def test_an_archived_project_takes_no_releases(app):
+    c = app.client
+    rel = await (await c.post(BASE, headers=app.alice, json={"tag": "v1"})).json()
+    assert (await c.patch("/api/v1/projects/alice/app", headers=app.alice, json={"archived": True})).status == 200
+    assert (await c.post(BASE, headers=app.alice, json={"tag": "v2"})).status == 409
+    assert (await c.post(f"{BASE}/{rel['id']}/assets?name=a.txt", headers=app.alice, data=b"x")).status == 409
+    assert (await c.get(f"{BASE}/{rel['id']}")).status == 200
