@@ -67,6 +67,25 @@ class IdentityStoresContract:
             assert (got.display_name, got.is_active) == ("Alice", False)
             assert await uow.users.get_by_name("nobody") is None
 
+    async def test_users_searched_by_prefix(self, identity_uow_factory: Any) -> None:
+        async with identity_uow_factory() as uow:
+            await uow.users.add(_user("frank", display_name="Frank Zappa"))
+            await uow.users.add(attrs.evolve(_user("gina", display_name="Zoe G"), email="Zap_mail@example.com"))
+            await uow.users.add(_user("zapper"))
+            await uow.users.add(_user("percent", display_name="50% off"))
+            found = await uow.users.list_users(limit=10, cursor=None, q="ZAP")
+            assert [u.name for u in found.items] == ["gina", "zapper"]  # email, name; not "Frank Zappa"'s 2nd word
+            assert [u.name for u in (await uow.users.list_users(limit=10, cursor=None, q="frank z")).items] == [
+                "frank"]
+            first = await uow.users.list_users(limit=1, cursor=None, q="z")
+            assert [u.name for u in first.items] == ["gina"]
+            rest = await uow.users.list_users(limit=1, cursor=first.next_cursor, q="z")
+            assert [u.name for u in rest.items] == ["zapper"]
+            assert [u.name for u in (await uow.users.list_users(limit=10, cursor=None, q="zap_")).items] == ["gina"]
+            assert (await uow.users.list_users(limit=10, cursor=None, q="%")).items == []
+            assert [u.name for u in (await uow.users.list_users(limit=10, cursor=None, q="50%")).items] == [
+                "percent"]
+
     async def test_user_names_ignore_case(self, identity_uow_factory: Any) -> None:
         async with identity_uow_factory() as uow:
             await uow.users.add(_user("erin"))
@@ -167,7 +186,10 @@ class IdentityStoresContract:
             assert [x.id for x in await uow.delegations.active_to(b.id, project, T0)] == [d.id]
             assert await uow.delegations.active_to(b.id, None, T0) == []
             assert await uow.delegations.active_to(b.id, project, T0 + timedelta(hours=2)) == []
+            assert await uow.delegations.delegates_in_project(project, T0) == [b.id]
+            assert await uow.delegations.delegates_in_project(project, T0 + timedelta(hours=2)) == []
             await uow.delegations.revoke(d.id, T0)
+            assert await uow.delegations.delegates_in_project(project, T0) == []
             assert await uow.delegations.active_to(b.id, project, T0) == []
             again = attrs.evolve(d, id=uuid7())
             await uow.delegations.add(again)  # a revoked delegation can be granted again

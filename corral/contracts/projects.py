@@ -34,6 +34,8 @@ from corral.core.projects.model import (
     Milestone,
     MrStatus,
     Project,
+    Release,
+    ReleaseAsset,
     Review,
     Verdict,
     Visibility,
@@ -346,6 +348,52 @@ class ProjectStoresContract:
             assert _fields(got_mr) | {"updated_at": T0} == _fields(merged)
             assert await uow.merge_requests.list(project.id, IssueFilter(status="open", limit=5)) == []
             assert [r.body for r in await uow.reviews.list(mr.id)] == ["hm"]
+
+    async def test_releases_and_assets(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
+        owner, project = await self._setup(projects_uow_factory, make_user)
+        v1 = Release(uuid7(), project.id, "v1.0", "a" * 40, "One", "*notes*", False, False, T0, T0,
+                     author_id=owner.id, published_at=T0)
+        v2 = Release(uuid7(), project.id, "v2.0", "b" * 40, "Two", "", True, True, T0 + timedelta(hours=1),
+                     T0 + timedelta(hours=1), author_id=owner.id)
+        async with projects_uow_factory() as uow:
+            await uow.releases.add(v1)
+            await uow.releases.add(v2)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.releases.add(attrs.evolve(v1, id=uuid7()))
+        tarball = ReleaseAsset(uuid7(), v1.id, "app.tar.gz", 12, "application/gzip", f"releases/{v1.id}/x", T0,
+                               uploader_id=owner.id)
+        notes = ReleaseAsset(uuid7(), v1.id, "NOTES.txt", 3, "text/plain", f"releases/{v1.id}/y", T0)
+        async with projects_uow_factory() as uow:
+            await uow.releases.add_asset(tarball)
+            await uow.releases.add_asset(notes)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.releases.add_asset(attrs.evolve(notes, id=uuid7()))
+        async with projects_uow_factory() as uow:
+            assert [r.tag for r in await uow.releases.list(project.id, drafts=True)] == ["v2.0", "v1.0"]
+            public = await uow.releases.list(project.id, drafts=False)
+            assert [r.tag for r in public] == ["v1.0"]
+            assert [a.name for a in public[0].assets] == ["NOTES.txt", "app.tar.gz"]
+            got = await uow.releases.get(project.id, v1.id)
+            assert got == attrs.evolve(v1, assets=(notes, tarball))
+            assert await uow.releases.get(uuid7(), v1.id) is None
+            published = attrs.evolve(v2, draft=False, title="Two!", notes="n", prerelease=False,
+                                     updated_at=T0 + timedelta(hours=2), published_at=T0 + timedelta(hours=2))
+            await uow.releases.update(published)
+            assert await uow.releases.delete_asset(v1.id, "nope") is None
+            assert await uow.releases.delete_asset(v1.id, "NOTES.txt") == notes
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.releases.get(project.id, v2.id) == published
+            assert [a.name for a in (await uow.releases.get(project.id, v1.id)).assets] == ["app.tar.gz"]
+            assert await uow.releases.delete(project.id, v1.id) == [tarball.object_key]
+            assert await uow.releases.delete(project.id, v1.id) == []
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert [r.tag for r in await uow.releases.list(project.id, drafts=True)] == ["v2.0"]
 
     async def test_labels_rename_and_delete_carry_over(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)

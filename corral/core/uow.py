@@ -33,6 +33,7 @@ from corral.core.projects.ports import (
     MergeRequestStore,
     MilestoneStore,
     ProjectStore,
+    ReleaseStore,
     ReviewStore,
     WebhookDeliveryStore,
     WebhookStore,
@@ -77,6 +78,7 @@ class UnitOfWork(Protocol):
     merge_requests: MergeRequestStore
     labels: LabelStore
     milestones: MilestoneStore
+    releases: ReleaseStore
     reviews: ReviewStore
     branch_protections: BranchProtectionStore
     webhooks: WebhookStore

@@ -112,8 +112,10 @@ class InMemoryUserStore:
         d.totp.pop(user_id, None)
         d.totp_plaintext.pop(user_id, None)
 
-    async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
-        users = sorted(self.data.users.values(), key=lambda u: u.name)
+    async def list_users(self, *, limit: int, cursor: str | None, q: str | None = None) -> Page[User]:
+        wanted = (q or "").lower()
+        users = sorted((u for u in self.data.users.values() if not wanted or any(
+            (v or "").lower().startswith(wanted) for v in (u.name, u.display_name, u.email))), key=lambda u: u.name)
         return _page(users, "name", limit, cursor, lambda u: u.name)
 
     async def count(self) -> int:
@@ -238,6 +240,10 @@ class InMemoryDelegationStore:
             if d.delegate_id == delegate_id and d.is_active(now) and d.applies_to(project_id)
         ]
         return sorted(found, key=lambda d: d.id)
+
+    async def delegates_in_project(self, project_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+        return sorted({d.delegate_id for d in self.data.delegations.values()
+                       if d.project_id == project_id and d.is_active(now)})
 
     async def list_involving(
         self, user_id: uuid.UUID | None, *, limit: int, cursor: str | None

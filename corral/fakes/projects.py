@@ -27,6 +27,8 @@ from corral.core.projects.model import (
     MergeRequest,
     Milestone,
     Project,
+    Release,
+    ReleaseAsset,
     Review,
     Webhook,
     WebhookDelivery,
@@ -43,6 +45,7 @@ __all__ = [
     "InMemoryMilestoneStore",
     "InMemoryProjectStore",
     "InMemoryPushIntentStore",
+    "InMemoryReleaseStore",
     "InMemoryReviewStore",
     "InMemoryUserDirectory",
     "InMemoryWebhookDeliveryStore",
@@ -63,6 +66,7 @@ class ProjectsData:
     reviews: dict[uuid.UUID, Review] = attrs.field(factory=dict)
     labels: dict[uuid.UUID, Label] = attrs.field(factory=dict)
     milestones: dict[uuid.UUID, Milestone] = attrs.field(factory=dict)
+    releases: dict[uuid.UUID, Release] = attrs.field(factory=dict)  # assets kept on the release
     protections: dict[uuid.UUID, BranchProtection] = attrs.field(factory=dict)
     webhooks: dict[uuid.UUID, Webhook] = attrs.field(factory=dict)
     webhook_plaintext: dict[uuid.UUID, str] = attrs.field(factory=dict)  # secrets an older Corral left unsealed
@@ -114,8 +118,8 @@ class InMemoryProjectStore:
         for old in [k for k, v in self.data.redirects.items() if v == project_id]:
             del self.data.redirects[old]
         for table in (self.data.issues, self.data.comments, self.data.merge_requests, self.data.reviews,
-                      self.data.labels, self.data.milestones, self.data.protections, self.data.webhooks,
-                      self.data.deliveries):
+                      self.data.labels, self.data.milestones, self.data.releases, self.data.protections,
+                      self.data.webhooks, self.data.deliveries):
             for key in [k for k, v in table.items() if v.project_id == project_id]:
                 del table[key]
 
@@ -205,6 +209,53 @@ class InMemoryCommentStore:
             key=lambda c: c.id,
         )
         return items[:limit]
+
+
+@attrs.define
+class InMemoryReleaseStore:
+    data: ProjectsData
+
+    async def add(self, release: Release) -> None:
+        if any(r.project_id == release.project_id and r.tag == release.tag for r in self.data.releases.values()):
+            raise Conflict(f"a release of tag {release.tag!r} already exists")
+        self.data.releases[release.id] = attrs.evolve(release, assets=())
+
+    async def get(self, project_id: uuid.UUID, release_id: uuid.UUID) -> Release | None:
+        found = self.data.releases.get(release_id)
+        return found if found is not None and found.project_id == project_id else None
+
+    async def list(self, project_id: uuid.UUID, *, drafts: bool) -> builtins.list[Release]:
+        found = [r for r in self.data.releases.values() if r.project_id == project_id and (drafts or not r.draft)]
+        return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)
+
+    async def update(self, release: Release) -> None:
+        old = self.data.releases[release.id]
+        self.data.releases[release.id] = attrs.evolve(
+            old, title=release.title, notes=release.notes, draft=release.draft, prerelease=release.prerelease,
+            updated_at=release.updated_at, published_at=release.published_at)
+
+    async def delete(self, project_id: uuid.UUID, release_id: uuid.UUID) -> builtins.list[str]:
+        found = await self.get(project_id, release_id)
+        if found is None:
+            return []
+        del self.data.releases[release_id]
+        return [a.object_key for a in found.assets]
+
+    async def add_asset(self, asset: ReleaseAsset) -> None:
+        release = self.data.releases[asset.release_id]
+        if any(a.name == asset.name for a in release.assets):
+            raise Conflict(f"asset {asset.name!r} already exists")
+        self.data.releases[release.id] = attrs.evolve(
+            release, assets=tuple(sorted((*release.assets, asset), key=lambda a: a.name)))
+
+    async def delete_asset(self, release_id: uuid.UUID, name: str) -> ReleaseAsset | None:
+        release = self.data.releases.get(release_id)
+        found = next((a for a in release.assets if a.name == name), None) if release else None
+        if release is None or found is None:
+            return None
+        kept = tuple(a for a in release.assets if a is not found)
+        self.data.releases[release_id] = attrs.evolve(release, assets=kept)
+        return found
 
 
 @attrs.define

@@ -58,6 +58,7 @@ from corral.fakes.projects import (
     InMemoryMilestoneStore,
     InMemoryProjectStore,
     InMemoryPushIntentStore,
+    InMemoryReleaseStore,
     InMemoryReviewStore,
     InMemoryWebhookDeliveryStore,
     InMemoryWebhookStore,
@@ -202,6 +203,7 @@ class InMemoryUnitOfWork:
         self.merge_requests = InMemoryMergeRequestStore(projects)
         self.labels = InMemoryLabelStore(projects)
         self.milestones = InMemoryMilestoneStore(projects)
+        self.releases = InMemoryReleaseStore(projects)
         self.reviews = InMemoryReviewStore(projects)
         self.branch_protections = InMemoryBranchProtectionStore(projects)
         self.webhooks = InMemoryWebhookStore(projects)

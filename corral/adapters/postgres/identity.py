@@ -105,12 +105,16 @@ class PostgresUserStore:
                 "deactivate the user instead (PATCH with is_active false)"
             ) from exc
 
-    async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
+    async def list_users(self, *, limit: int, cursor: str | None, q: str | None = None) -> Page[User]:
         after = cursor_value(cursor, "name")
+        prefix = None if not q else q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self.conn.fetch(
-            "SELECT * FROM users WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2",
+            "SELECT * FROM users WHERE ($1::text IS NULL OR name > $1) AND ($3::text IS NULL"
+            " OR lower(name) LIKE $3 OR lower(coalesce(display_name, '')) LIKE $3 OR lower(email) LIKE $3)"
+            " ORDER BY name LIMIT $2",
             after,
             limit + 1,
+            prefix,
         )
         users = [_user(r) for r in rows[:limit]]
         return Page(users, encode_cursor({"name": users[-1].name}) if len(rows) > limit else None)
@@ -348,6 +352,15 @@ class PostgresDelegationStore:
             now,
         )
         return [_delegation(r) for r in rows]
+
+    async def delegates_in_project(self, project_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT delegate_id FROM delegations WHERE project_id = $1 AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > $2)",
+            project_id,
+            now,
+        )
+        return sorted(r["delegate_id"] for r in rows)
 
     async def list_involving(
         self, user_id: uuid.UUID | None, *, limit: int, cursor: str | None

@@ -25,6 +25,8 @@ from corral.core.projects.model import (
     Milestone,
     MrStatus,
     Project,
+    Release,
+    ReleaseAsset,
     Review,
     Verdict,
     Visibility,
@@ -284,6 +286,82 @@ class PostgresMergeRequestStore:
                 mr.id, mr.title, mr.body, mr.status.value, mr.target_branch, mr.merged_by, mr.merged_at,
                 mr.merge_commit_sha, list(mr.labels), mr.milestone_id, list(mr.assignee_ids), list(mr.reviewer_ids),
             )
+
+
+def _asset(r: asyncpg.Record) -> ReleaseAsset:
+    return ReleaseAsset(id=r["id"], release_id=r["release_id"], name=r["name"], size=r["size"],
+                        content_type=r["content_type"], object_key=r["object_key"], created_at=r["created_at"],
+                        uploader_id=r["uploader_id"])
+
+
+def _release(r: asyncpg.Record, assets: builtins.list[ReleaseAsset]) -> Release:
+    return Release(id=r["id"], project_id=r["project_id"], tag=r["tag"], target=r["target"], title=r["title"],
+                   notes=r["notes"], draft=r["draft"], prerelease=r["prerelease"], created_at=r["created_at"],
+                   updated_at=r["updated_at"], author_id=r["author_id"], published_at=r["published_at"],
+                   assets=tuple(a for a in assets if a.release_id == r["id"]))
+
+
+class PostgresReleaseStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, release: Release) -> None:
+        with translate_errors(f"a release of tag {release.tag!r}"):
+            await self.conn.execute(
+                "INSERT INTO releases (id, project_id, tag, target, title, notes, draft, prerelease, author_id,"
+                " created_at, updated_at, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                release.id, release.project_id, release.tag, release.target, release.title, release.notes,
+                release.draft, release.prerelease, release.author_id, release.created_at, release.updated_at,
+                release.published_at,
+            )
+
+    async def _assets(self, ids: builtins.list[uuid.UUID]) -> builtins.list[ReleaseAsset]:
+        if not ids:
+            return []
+        rows = await self.conn.fetch(
+            "SELECT * FROM release_assets WHERE release_id = ANY($1::uuid[]) ORDER BY name", ids)
+        return [_asset(r) for r in rows]
+
+    async def get(self, project_id: uuid.UUID, release_id: uuid.UUID) -> Release | None:
+        r = await self.conn.fetchrow("SELECT * FROM releases WHERE project_id = $1 AND id = $2", project_id,
+                                     release_id)
+        return _release(r, await self._assets([r["id"]])) if r else None
+
+    async def list(self, project_id: uuid.UUID, *, drafts: bool) -> builtins.list[Release]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM releases WHERE project_id = $1 AND ($2 OR NOT draft) ORDER BY created_at DESC, id DESC",
+            project_id, drafts)
+        assets = await self._assets([r["id"] for r in rows])
+        return [_release(r, assets) for r in rows]
+
+    async def update(self, release: Release) -> None:
+        await self.conn.execute(
+            "UPDATE releases SET title = $2, notes = $3, draft = $4, prerelease = $5, updated_at = $6,"
+            " published_at = $7 WHERE id = $1",
+            release.id, release.title, release.notes, release.draft, release.prerelease, release.updated_at,
+            release.published_at,
+        )
+
+    async def delete(self, project_id: uuid.UUID, release_id: uuid.UUID) -> builtins.list[str]:
+        keys = await self.conn.fetch(
+            "SELECT a.object_key FROM release_assets a JOIN releases r ON r.id = a.release_id"
+            " WHERE r.project_id = $1 AND r.id = $2 ORDER BY a.name", project_id, release_id)
+        await self.conn.execute("DELETE FROM releases WHERE project_id = $1 AND id = $2", project_id, release_id)
+        return [k["object_key"] for k in keys]
+
+    async def add_asset(self, asset: ReleaseAsset) -> None:
+        with translate_errors(f"asset {asset.name!r}"):
+            await self.conn.execute(
+                "INSERT INTO release_assets (id, release_id, name, size, content_type, object_key, uploader_id,"
+                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                asset.id, asset.release_id, asset.name, asset.size, asset.content_type, asset.object_key,
+                asset.uploader_id, asset.created_at,
+            )
+
+    async def delete_asset(self, release_id: uuid.UUID, name: str) -> ReleaseAsset | None:
+        r = await self.conn.fetchrow(
+            "DELETE FROM release_assets WHERE release_id = $1 AND name = $2 RETURNING *", release_id, name)
+        return _asset(r) if r else None
 
 
 def _label(r: asyncpg.Record) -> Label:

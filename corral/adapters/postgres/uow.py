@@ -46,6 +46,7 @@ from corral.adapters.postgres.projects import (
     PostgresMergeRequestStore,
     PostgresMilestoneStore,
     PostgresProjectStore,
+    PostgresReleaseStore,
     PostgresReviewStore,
     PostgresWebhookDeliveryStore,
     PostgresWebhookStore,
@@ -106,6 +107,7 @@ class PostgresUnitOfWork:
         self.merge_requests = PostgresMergeRequestStore(conn)
         self.labels = PostgresLabelStore(conn)
         self.milestones = PostgresMilestoneStore(conn)
+        self.releases = PostgresReleaseStore(conn)
         self.reviews = PostgresReviewStore(conn)
         self.branch_protections = PostgresBranchProtectionStore(conn)
         self.webhooks = PostgresWebhookStore(conn)

@@ -60,7 +60,7 @@ class UserStore(Protocol):
         """Delete the user and, by cascade, their bindings, delegations, tokens and sessions."""
         ...
 
-    async def list_users(self, *, limit: int, cursor: str | None) -> Page[User]:
+    async def list_users(self, *, limit: int, cursor: str | None, q: str | None = None) -> Page[User]:
         """Users ordered by name, cursor-paginated."""
         ...
 
@@ -146,6 +146,10 @@ class DelegationStore(Protocol):
         self, delegate_id: uuid.UUID, project_id: uuid.UUID | None, now: datetime
     ) -> list[Delegation]:
         """Unrevoked, unexpired delegations to the delegate applying in ``project_id`` (and global ones)."""
+        ...
+
+    async def delegates_in_project(self, project_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+        """The users holding an active delegation scoped to ``project_id`` (each once)."""
         ...
 
     async def list_involving(

@@ -81,6 +81,8 @@ class UserService:
     async def create(self, actor: Principal, command: NewUser) -> User:
         """Create a user; ``admin`` binds the admin role globally, ``agent`` the agent role (tokens only)."""
         name, email = check_name(command.name), check_email(command.email)
+        if name.lower() == "search":  # GET /api/v1/users/search is the user search, not this user's page
+            raise InvalidInput("name 'search' is reserved; choose another name", field="name")
         display_name, admin, agent = command.display_name, command.admin, command.agent
         if agent:
             if admin:
@@ -130,9 +132,13 @@ class UserService:
             raise NotFound(f"no user named {name!r}")
         return user
 
-    async def list(self, *, limit: int | None, cursor: str | None) -> Page[User]:
+    async def list(self, *, limit: int | None, cursor: str | None, q: str | None = None) -> Page[User]:
+        """Users by name; with ``q``, those whose name, display name or email starts with it (any case)."""
+        q = (q or "").strip() or None
+        if q is not None and len(q) > 100:
+            raise InvalidInput("q must be at most 100 characters", field="q")
         async with self.uow_factory() as uow:
-            return await uow.users.list_users(limit=clamp_limit(limit), cursor=cursor)
+            return await uow.users.list_users(limit=clamp_limit(limit), cursor=cursor, q=q)
 
     async def update(self, actor: Principal, name: str, changes: UserChanges) -> User:
         """Change display_name, email, is_active or password (the fields sent); deactivating or a new password

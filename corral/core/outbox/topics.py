@@ -21,6 +21,7 @@ __all__ = [
     "MR_MERGED",
     "PIPELINE",
     "PUSH",
+    "RELEASE",
     "REVIEW",
     "REVIEW_REQUESTED",
     "WEBHOOK_EVENT_OF_TOPIC",
@@ -33,6 +34,7 @@ MERGE_REQUEST: Final = "merge_request"  # a merge request opened, updated, merge
 REVIEW: Final = "review"  # a review submitted on a merge request
 PIPELINE: Final = "pipeline"  # a pipeline run changed status (created, running, success, failure, ...)
 DEPLOYMENT: Final = "deployment"  # a deployment changed status
+RELEASE: Final = "release"  # a release published (created as one, or a draft made public)
 
 # Notification events (people are told; no webhook of their own).
 BUILD_FAILED: Final = "build_failed"
@@ -52,4 +54,5 @@ WEBHOOK_EVENT_OF_TOPIC: Final[dict[str, str]] = {
     REVIEW: "review",
     PIPELINE: "pipeline",
     DEPLOYMENT: "deployment",
+    RELEASE: "release",
 }

@@ -29,17 +29,19 @@ __all__ = [
     "NewMergeRequestComment",
     "NewMilestone",
     "NewProject",
+    "NewRelease",
     "NewReview",
     "NewTag",
     "NewWebhook",
     "ProjectChanges",
+    "ReleaseChanges",
     "VisibilityName",
     "WebhookChanges",
     "WebhookEvent",
 ]
 
 VisibilityName = Literal["private", "internal", "public"]
-WebhookEvent = Literal["push", "issue", "merge_request", "review", "pipeline", "deployment"]
+WebhookEvent = Literal["push", "issue", "merge_request", "review", "pipeline", "deployment", "release"]
 
 
 def _doc(text: str, **kw: object) -> dict[str, object]:
@@ -158,6 +160,29 @@ class LabelChanges:
     name: str | Unset = UNSET
     color: str | Unset = UNSET
     description: str | Unset | None = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class NewRelease:
+    """Publish (or draft) a release of a tag; a tag that does not exist is created at ``target``."""
+
+    tag: str = attrs.field(metadata=_doc("the tag name; created at target (like a push) when it does not exist"))
+    target: str | None = attrs.field(default=None, metadata=_doc(
+        "branch, tag or commit of a new tag (default: the default branch); ignored for an existing tag"))
+    title: str | None = attrs.field(default=None, metadata=_doc("at most 255 characters (default: the tag)"))
+    notes: str | None = attrs.field(default=None, metadata=_doc("markdown (the UI renders it)"))
+    draft: bool = attrs.field(default=False, metadata=_doc("seen by project writers only, until published"))
+    prerelease: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ReleaseChanges:
+    """Change a release: only the fields sent change; draft false publishes a draft."""
+
+    title: str | Unset = UNSET
+    notes: str | Unset | None = UNSET
+    draft: bool | Unset = UNSET
+    prerelease: bool | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)

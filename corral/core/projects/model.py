@@ -32,6 +32,8 @@ __all__ = [
     "Milestone",
     "MrStatus",
     "Project",
+    "Release",
+    "ReleaseAsset",
     "Review",
     "Verdict",
     "Visibility",
@@ -193,6 +195,39 @@ class Label:
     color: str
     created_at: datetime
     description: str | None = None
+
+
+@attrs.frozen
+class ReleaseAsset:
+    """A file attached to a release; its bytes are in the object store under ``object_key``."""
+
+    id: uuid.UUID
+    release_id: uuid.UUID
+    name: str
+    size: int
+    content_type: str
+    object_key: str
+    created_at: datetime
+    uploader_id: uuid.UUID | None = None
+
+
+@attrs.frozen
+class Release:
+    """A tag with a title and markdown notes; a draft (published_at None) is seen by project writers only."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    tag: str
+    target: str
+    title: str
+    notes: str
+    draft: bool
+    prerelease: bool
+    created_at: datetime
+    updated_at: datetime
+    author_id: uuid.UUID | None = None
+    published_at: datetime | None = None
+    assets: tuple[ReleaseAsset, ...] = ()
 
 
 @attrs.frozen

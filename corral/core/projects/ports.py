@@ -19,6 +19,8 @@ from corral.core.projects.model import (
     MergeRequest,
     Milestone,
     Project,
+    Release,
+    ReleaseAsset,
     Review,
     Webhook,
     WebhookDelivery,
@@ -34,6 +36,7 @@ __all__ = [
     "MilestoneStore",
     "ProjectResolver",
     "ProjectStore",
+    "ReleaseStore",
     "ReviewStore",
     "UserDirectory",
     "WebhookDeliveryStore",
@@ -142,6 +145,38 @@ class LabelStore(Protocol):
 
     async def delete(self, project_id: uuid.UUID, label_id: uuid.UUID) -> bool:
         """Remove the label and its name from the project's issues and merge requests; False if there was none."""
+        ...
+
+
+class ReleaseStore(Protocol):
+    """Releases of projects (one per tag) with their assets; ``(release_id, asset name)`` is unique."""
+
+    async def add(self, release: Release) -> None:
+        """Insert (without assets); Conflict if the project has a release of that tag."""
+        ...
+
+    async def get(self, project_id: uuid.UUID, release_id: uuid.UUID) -> Release | None:
+        """The release with its assets by name."""
+        ...
+
+    async def list(self, project_id: uuid.UUID, *, drafts: bool) -> builtins.list[Release]:
+        """Newest first (created_at, then id), with assets; drafts only when ``drafts``."""
+        ...
+
+    async def update(self, release: Release) -> None:
+        """Replace title, notes, draft, prerelease, updated_at and published_at."""
+        ...
+
+    async def delete(self, project_id: uuid.UUID, release_id: uuid.UUID) -> builtins.list[str]:
+        """Remove the release and its assets; the object keys of those assets (empty if there was none)."""
+        ...
+
+    async def add_asset(self, asset: ReleaseAsset) -> None:
+        """Insert; Conflict if the release has an asset of that name."""
+        ...
+
+    async def delete_asset(self, release_id: uuid.UUID, name: str) -> ReleaseAsset | None:
+        """Remove the asset; what it was, or None."""
         ...
 
 

@@ -44,6 +44,7 @@ __all__ = ["WebhookService", "delivery_headers", "sign"]
 _GITHUB_EVENT = {
     "push": "push", "issue": "issues", "merge_request": "pull_request", "review": "pull_request_review",
     "pipeline": "workflow_run", "deployment": "deployment",
+    "release": "release",
 }
 _EXCERPT = 1000
 

@@ -23,12 +23,14 @@ from corral.core.identity.commands import (
     UserChanges,
 )
 from corral.core.identity.kit import IdentityServices
+from corral.core.identity.members import ProjectMembers
 from corral.core.identity.model import ApiToken, AuthSession, Binding, Delegation, Principal, Role, User
 from corral.core.pagination import Page
 from corral.entrypoints.web.identity_auth import IDENTITY
 from corral.entrypoints.web.jsonio import json_response, page_response
 from corral.entrypoints.web.keys import PROJECT_LOOKUP, principal_of
 from corral.entrypoints.web.operation import PageParams, body_of, params_of, query_param
+from corral.entrypoints.web.project_access import PROJECT_PATH, PROJECT_READ, project_of
 from corral.entrypoints.web.routing import RouteTable
 from corral.entrypoints.web.schemas.identity import (
     AuditEntryOut,
@@ -39,12 +41,14 @@ from corral.entrypoints.web.schemas.identity import (
     ExplanationOut,
     IdentitySettingsOut,
     IssuedTokenOut,
+    MemberOut,
     MeOut,
     PermissionOut,
     RoleOut,
     TokenOut,
     UserDetailOut,
     UserOut,
+    UserSummaryOut,
 )
 
 __all__ = ["caller", "identity_of", "routes", "session_json", "user_json", "uuid_param"]
@@ -263,11 +267,41 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     return json_response(user_json(user), status=201)
 
 
-@routes.get("/api/v1/users", summary="Users, by name", permission=USERS, params=PageParams, response=Page[UserOut])
+@attrs.frozen
+class UserQuery(PageParams):
+    """A page of users, optionally only those matching ``q``."""
+
+    q: str | None = query_param(doc="only users whose name, display name or email starts with this (any case)")
+
+
+@attrs.frozen
+class UserSearchQuery(PageParams):
+    """A user search."""
+
+    q: str | None = query_param(doc="name, display name or email prefix (any case; required)")
+
+
+def _user_summary(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "display_name": user.display_name}
+
+
+@routes.get("/api/v1/users", summary="Users, by name (q=: by name, display name or email prefix)", permission=USERS,
+            params=UserQuery, response=Page[UserOut])
 async def list_users(request: web.Request) -> web.StreamResponse:
-    q = params_of(request, PageParams)
-    page = await identity_of(request).users.list(limit=q.limit, cursor=q.cursor)
+    q = params_of(request, UserQuery)
+    page = await identity_of(request).users.list(limit=q.limit, cursor=q.cursor, q=q.q)
     return page_response(page, user_json)
+
+
+# before /users/{name}: "search" is matched here first (and is not a user's page)
+@routes.get("/api/v1/users/search", summary="Find users by name, display name or email prefix (any signed-in user; "
+            "id, name and display name only)", account=False, params=UserSearchQuery, response=Page[UserSummaryOut])
+async def search_users(request: web.Request) -> web.StreamResponse:
+    q = params_of(request, UserSearchQuery)
+    if not (q.q or "").strip():
+        raise InvalidInput("q is required: the beginning of a name, display name or email", field="q")
+    page = await identity_of(request).users.list(limit=q.limit, cursor=q.cursor, q=q.q)
+    return page_response(page, _user_summary)
 
 
 @routes.get("/api/v1/users/{name}", summary="One user with their role bindings", permission=USERS, params=None,
@@ -426,3 +460,16 @@ async def audit(request: web.Request) -> web.StreamResponse:
         page = await uow.audit.query(query)
     projects = await project_names(request, {e.project_id for e in page.items})
     return page_response(page, lambda e: audit_json(e, projects))
+
+
+# --- project members ---------------------------------------------------------------------------------------
+@routes.get(f"{PROJECT_PATH}/members", summary="The project's members (owner, role bindings in the project, "
+            "delegations scoped to it) with their roles and effective permissions there", **PROJECT_READ,
+            params=None, response=Page[MemberOut])
+async def project_members(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    ids = identity_of(request)
+    found = await ProjectMembers(ids.uow_factory, ids.authorizer, ids.clock).members(project.id, project.owner_id)
+    return json_response({"items": [{"user": _user_summary(m.user), "roles": list(m.roles),
+                                     "permissions": sorted(m.permissions), "via": list(m.via)} for m in found],
+                          "next_cursor": None})

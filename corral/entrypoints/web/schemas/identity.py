@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -21,6 +21,7 @@ __all__ = [
     "IssuedTokenOut",
     "MeOut",
     "MeRoleOut",
+    "MemberOut",
     "PermissionOut",
     "RecoveryCodesOut",
     "RoleOut",
@@ -31,6 +32,7 @@ __all__ = [
     "UserDetailOut",
     "UserOut",
     "UserRoleOut",
+    "UserSummaryOut",
 ]
 
 
@@ -45,6 +47,25 @@ class UserOut:
     is_active: bool
     created_at: datetime
     updated_at: datetime
+
+
+@attrs.frozen
+class UserSummaryOut:
+    """A user as any signed-in user may see them (search results, project members)."""
+
+    id: uuid.UUID
+    name: str
+    display_name: str | None
+
+
+@attrs.frozen
+class MemberOut:
+    """A member of a project: roles applying there, effective permissions there, and why they are a member."""
+
+    user: UserSummaryOut
+    roles: list[str]
+    permissions: list[str]
+    via: list[Literal["owner", "binding", "delegation"]]
 
 
 @attrs.frozen

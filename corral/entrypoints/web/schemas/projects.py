@@ -35,6 +35,8 @@ __all__ = [
     "MilestoneRefOut",
     "PersonOut",
     "ProjectOut",
+    "ReleaseAssetOut",
+    "ReleaseOut",
     "ReviewOut",
     "TagOut",
     "TreeEntryOut",
@@ -69,6 +71,35 @@ class LabelOut:
     color: str
     description: str | None
     created_at: datetime
+
+
+@attrs.frozen
+class ReleaseAssetOut:
+    """A file of a release (download: .../releases/{id}/assets/{name})."""
+
+    id: uuid.UUID
+    name: str
+    size: int
+    content_type: str
+    created_at: datetime
+
+
+@attrs.frozen
+class ReleaseOut:
+    """A release: a tag with a title, markdown notes (the UI renders them) and assets."""
+
+    id: uuid.UUID
+    tag: str
+    target: str
+    title: str
+    notes: str
+    draft: bool
+    prerelease: bool
+    author_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    assets: list[ReleaseAssetOut]
 
 
 @attrs.frozen
@@ -261,7 +292,7 @@ class WebhookOut:
 
     id: uuid.UUID
     url: str
-    events: list[Literal["push", "issue", "merge_request", "review", "pipeline", "deployment"]]
+    events: list[Literal["push", "issue", "merge_request", "review", "pipeline", "deployment", "release"]]
     active: bool
     has_secret: bool
     created_at: datetime
