@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from corral.core.errors import Conflict, InvalidInput
+from corral.core.errors import Conflict, InvalidInput, Unavailable
 from corral.entrypoints.web.app import create_app
 from corral.entrypoints.web.jsonio import read_body
 from corral.entrypoints.web.routes import ROUTE_TABLES
@@ -33,6 +34,8 @@ async def make_thing(request: web.Request) -> web.StreamResponse:
         raise Conflict("a thing named dup already exists")
     if thing.name == "boom":
         raise RuntimeError("secret internals")
+    if thing.name == "down":
+        raise Unavailable("PostgreSQL is unavailable (connection refused); retry shortly", retry_after=1)
     return web.json_response(attrs.asdict(thing), status=201)
 
 
@@ -166,6 +169,16 @@ async def test_unexpected_errors_do_not_leak(client: TestClient) -> None:
     body = await resp.json()
     assert "secret internals" not in await resp.text()
     assert body["request_id"] == "req-123"
+
+
+async def test_a_503_is_logged_at_warning_not_error(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="corral")
+    resp = await client.post("/api/v1/_test/things", json={"name": "down"})
+    assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    mine = [r for r in caplog.records if r.name.startswith("corral")]
+    assert not [r for r in mine if r.levelno >= logging.ERROR], [r.getMessage() for r in mine]
+    access = [r for r in mine if getattr(r, "http_status", None) == 503]
+    assert [r.levelname for r in access] == ["WARNING"]
 
 
 async def test_default_deny(client: TestClient) -> None:

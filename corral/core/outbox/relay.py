@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
+from corral.core.errors import Unavailable
 from corral.core.outbox.model import OutboxEvent
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -35,9 +36,9 @@ class OutboxRelay:
     async def run_once(self) -> int:
         """Handle one batch; return how many events were processed.
 
-        If the batch fails, its events are retried one by one, and an event
-        that still fails on its own is logged and set aside (marked processed)
-        so that it cannot block every event behind it.
+        Raises :class:`Unavailable` when the database is down (the loop backs off). If the batch fails
+        otherwise, its events are retried one by one, and an event that still fails on its own is logged and
+        set aside (marked processed) so that it cannot block every event behind it.
         """
         try:
             async with self.uow_factory() as uow:
@@ -49,6 +50,8 @@ class OutboxRelay:
                 await uow.outbox.mark_processed([e.id for e in events])
                 await uow.commit()
             return len(events)
+        except Unavailable:
+            raise  # the database is down: one by one would fail the same way; the relay's loop backs off
         except Exception:
             log.warning("outbox batch failed; retrying its events one by one", exc_info=True)
         done = 0

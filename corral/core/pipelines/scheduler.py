@@ -22,7 +22,8 @@ from datetime import timedelta
 import attrs
 
 from corral.core.clock import Clock
-from corral.core.errors import Conflict
+from corral.core.errors import Conflict, Unavailable
+from corral.core.outage import OutageLog
 from corral.core.outbox import topics
 from corral.core.pipelines.completion import finish_pipeline_if_done, skip_blocked_workflows
 from corral.core.pipelines.creation import pipeline_event_payload
@@ -61,6 +62,8 @@ class PipelineScheduler:
     _runs: dict[uuid.UUID, WorkflowExecution] = attrs.field(factory=dict, init=False)
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _wake: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _outage: OutageLog = attrs.field(factory=lambda: OutageLog("pipeline scheduler", log), init=False)
+    _beat_outage: OutageLog = attrs.field(factory=lambda: OutageLog("pipeline lease heartbeat", log), init=False)
 
     def __attrs_post_init__(self) -> None:
         self._steps = asyncio.Semaphore(self.settings.max_running_steps)
@@ -86,11 +89,20 @@ class PipelineScheduler:
             while True:
                 try:
                     worked = await self.run_once()
-                except Exception:
+                except Exception as exc:
+                    backoff = self._outage.failed(exc)
+                    if backoff is not None:  # PostgreSQL is down: one warning, then quiet until it is back
+                        await asyncio.sleep(backoff)
+                        continue
                     log.exception("pipeline scheduler turn failed; retrying")
                     worked = 0
+                else:
+                    self._outage.succeeded()
                 if not worked:
-                    await self._idle()
+                    try:
+                        await self._idle()
+                    except Unavailable as exc:  # the wake-up retries met the outage: the next turn backs off
+                        self._outage.failed(exc)
         finally:
             beat.cancel()
             await self.shutdown()
@@ -208,8 +220,11 @@ class PipelineScheduler:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
                 await self.heartbeat()
-            except Exception:
-                log.exception("pipeline lease heartbeat failed")
+            except Exception as exc:
+                if self._beat_outage.failed(exc) is None:
+                    log.exception("pipeline lease heartbeat failed")
+            else:
+                self._beat_outage.succeeded()
 
     async def heartbeat(self) -> None:
         """Renew this replica's leases; stop what lost its lease; abort what was cancelled elsewhere."""

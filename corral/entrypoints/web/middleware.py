@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from corral.core.audit.context import bind_acting_session
-from corral.core.errors import CorralError, InvalidInput, PermissionDenied, Unauthenticated
+from corral.core.errors import CorralError, InvalidInput, PermissionDenied, Unauthenticated, Unavailable
 from corral.core.identity.access import require_account_access
 from corral.core.ids import uuid7
 from corral.entrypoints.observability import bind_context, reset_context
@@ -67,6 +67,8 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         principal = request.get(PRINCIPAL)
         level = logging.DEBUG if request.path in _QUIET and status < 400 else logging.INFO
+        if status == 503:  # a dependency is down (an outage, logged once where it starts): not a bug
+            level = logging.WARNING
         log.log(
             level,
             "%s %s %s",
@@ -98,7 +100,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         challenge = request.get(AUTH_CHALLENGE)
         if isinstance(exc, Unauthenticated) and challenge:
             response.headers["WWW-Authenticate"] = challenge
-        if response.status >= 500:
+        if isinstance(exc, Unavailable):
+            log.warning("request failed: %s", exc.message)  # an outage, not a bug: the access line says 503
+        elif response.status >= 500:
             log.error("request failed: %s", exc.message)
         return response
     except web.HTTPException as exc:
