@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from corral.core.lru import ExpiringLru
 from corral.core.projects.model import Actor, Project
 from corral.entrypoints.platform import Platform
 
-__all__ = ["IdentityAgentIdentity", "ProjectsAgentRepository", "wire_agents"]
+__all__ = ["AgentSessionMessages", "IdentityAgentIdentity", "ProjectsAgentRepository", "wire_agents"]
 
 log = logging.getLogger("corral.agents")
 
@@ -124,6 +124,39 @@ class ProjectsAgentRepository:
         return number
 
 
+@attrs.define
+class AgentSessionMessages:
+    """Observe's SessionMessages port: an agent session's stored events, for the session timeline."""
+
+    service: AgentService
+
+    async def messages(self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None,
+                       limit: int) -> list[Any]:
+        from corral.core.observe.model import SessionMessage
+
+        try:
+            sid = uuid.UUID(session_id)
+        except ValueError:
+            return []  # not an agent session's id (telemetry may name its own sessions)
+        try:
+            session = await self.service.get(sid)
+        except NotFound:
+            return []
+        if project_ids is not None and session.project_id not in project_ids:
+            return []
+        from corral.core.pagination import MAX_LIMIT
+
+        events: list[Any] = []
+        while len(events) < limit:  # bounded: each page moves on, an empty or short page ends it
+            wanted = min(MAX_LIMIT, limit - len(events))
+            page = await self.service.events(sid, after=events[-1].id if events else 0, limit=wanted)
+            events += page
+            if len(page) < wanted:
+                break
+        return [SessionMessage(id=e.id, timestamp=e.created_at, type=e.type, role=e.role.value, content=e.content,
+                               metadata=e.metadata) for e in events]
+
+
 def _owner_gone_check(owner_id: str) -> Any:
     host = socket.gethostname()
 
@@ -199,8 +232,15 @@ async def wire_agents(platform: Platform) -> None:
         secrets=secret_env)
     service = AgentService(runner)
     platform.register(AgentService, service)
+    from corral.entrypoints.observe_runtime import ObserveRuntime
+
+    observe = platform.resolve_optional(ObserveRuntime)
+    if observe is not None:  # the session's messages on observe's session timeline, beside its logs and spans
+        observe.queries.messages = AgentSessionMessages(service)
     platform.closers.append(runner.aclose)
     owner_gone = _owner_gone_check(owner)
+
+    retention = timedelta(hours=settings.agent_workspace_retention_hours)
 
     async def agent_recovery() -> None:
         import asyncio
@@ -212,6 +252,13 @@ async def wire_agents(platform: Platform) -> None:
                     log.warning("marked %d agent session(s) failed: their server stopped while they ran", marked)
             except CorralError:
                 log.exception("agent session recovery failed")
+            try:
+                swept = await service.sweep_workspaces(retention)
+                if swept:
+                    log.info("deleted the workspaces of %d finished agent session(s) after %s h", swept,
+                             settings.agent_workspace_retention_hours)
+            except CorralError:
+                log.exception("agent workspace retention sweep failed")
             await asyncio.sleep(RECOVERY_SECONDS)
 
     platform.background.append(agent_recovery)

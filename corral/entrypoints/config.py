@@ -229,6 +229,8 @@ class Settings:
     agent_permission_mode: Literal["acceptEdits", "bypassPermissions", "default", "plan"] = "acceptEdits"
     agent_wrapup_seconds: float = attrs.field(default=60.0, validator=_positive)  # told to commit before the end
     agent_image: str | None = None  # the image agent pods run (kubernetes executor)
+    # a finished session's workspace is kept this long for a resume, then deleted
+    agent_workspace_retention_hours: float = attrs.field(default=72.0, validator=_positive)
 
     def public_url(self) -> str:
         """The base URL users and git clients reach Corral at."""

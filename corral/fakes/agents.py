@@ -75,6 +75,11 @@ class InMemoryAgentSessionStore:
     async def unfinished(self) -> list[AgentSession]:
         return sorted((s for s in self.tables.sessions.values() if not s.status.finished), key=_key)
 
+    async def expired_workspaces(self, before: datetime, limit: int) -> list[AgentSession]:
+        found = [s for s in self.tables.sessions.values() if s.status.finished and s.workspace_deleted_at is None
+                 and s.finished_at is not None and s.finished_at < before]
+        return sorted(found, key=lambda s: (s.finished_at, s.id))[:limit]
+
     async def add_events(self, session_id: uuid.UUID, drafts: Sequence[EventDraft], at: datetime) -> list[AgentEvent]:
         if session_id not in self.tables.sessions:
             raise NotFound(f"no agent session {session_id}")

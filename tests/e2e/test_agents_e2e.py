@@ -199,10 +199,14 @@ async def test_a_session_works_under_its_delegation_and_leaves_a_trace(
     assert len(delegated) == 3  # the requester is the delegator, and the rows name the session
     assert all(r["actor"] == ADMIN[0] and r["detail"]["session_id"] == sid for r in delegated), delegated
 
-    # the session timeline in observe holds what the agent sent over OTLP
+    # the session timeline in observe holds what the agent sent over OTLP, next to the session's messages
     timeline = api.until(f"/api/v1/observe/sessions/{sid}/timeline",
                          lambda v: any("stand-in agent working" in json.dumps(i) for i in v.get("items", [])))
     assert timeline["items"]
+    said = timeline["messages"]
+    assert [m["id"] for m in said] == [e["id"] for e in events]  # the finished session: all of them
+    assert said[0]["role"] == "user" and said[0]["type"] == "message"  # the prompt opens the timeline
+    assert any(m["type"] == "milestone" for m in said) and said[-1]["type"] == "status"
 
     # the requester is told
     api.until("/api/v1/notifications", lambda v: any(n["type"] == "agent_completed" for n in v["items"]))

@@ -21,9 +21,9 @@ _COLUMNS = (
     "id, project_id, user_id, requester_name, prompt, provider, permissions, max_turns, max_cost_usd, "
     "timeout_seconds, branch, open_merge_request, status, created_at, expires_at, agent_user_id, agent_user_name, "
     "started_at, finished_at, cost_usd, turns, duration_ms, merge_request, error, runs, owner, heartbeat_at, "
-    "delegation_ids, token_id"
+    "delegation_ids, token_id, workspace_deleted_at"
 )
-_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 30))
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 31))
 
 
 def _session(r: Any) -> AgentSession:
@@ -37,6 +37,7 @@ def _session(r: Any) -> AgentSession:
         cost_usd=r["cost_usd"], turns=r["turns"], duration_ms=r["duration_ms"], merge_request=r["merge_request"],
         error=r["error"], runs=r["runs"], owner=r["owner"], heartbeat_at=r["heartbeat_at"],
         delegation_ids=tuple(r["delegation_ids"]), token_id=r["token_id"],
+        workspace_deleted_at=r["workspace_deleted_at"],
     )
 
 
@@ -45,7 +46,7 @@ def _args(s: AgentSession) -> tuple[Any, ...]:
             s.max_turns, s.max_cost_usd, s.timeout_seconds, s.branch, s.open_merge_request, s.status.value,
             s.created_at, s.expires_at, s.agent_user_id, s.agent_user_name, s.started_at, s.finished_at, s.cost_usd,
             s.turns, s.duration_ms, s.merge_request, s.error, s.runs, s.owner, s.heartbeat_at,
-            list(s.delegation_ids), s.token_id)
+            list(s.delegation_ids), s.token_id, s.workspace_deleted_at)
 
 
 def _event(r: Any) -> AgentEvent:
@@ -99,6 +100,12 @@ class PostgresAgentSessionStore:
     async def unfinished(self) -> list[AgentSession]:
         rows = await self.conn.fetch(f"SELECT {_COLUMNS} FROM agent_sessions WHERE status IN ('pending', 'running') "
                                      "ORDER BY created_at, id")
+        return [_session(r) for r in rows]
+
+    async def expired_workspaces(self, before: datetime, limit: int) -> list[AgentSession]:
+        rows = await self.conn.fetch(
+            f"SELECT {_COLUMNS} FROM agent_sessions WHERE status IN ('completed', 'failed', 'stopped') "
+            "AND workspace_deleted_at IS NULL AND finished_at < $1 ORDER BY finished_at, id LIMIT $2", before, limit)
         return [_session(r) for r in rows]
 
     async def add_events(self, session_id: uuid.UUID, drafts: Sequence[EventDraft], at: datetime) -> list[AgentEvent]:

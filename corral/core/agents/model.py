@@ -92,6 +92,7 @@ class AgentSession:
     heartbeat_at: datetime | None = None
     delegation_ids: tuple[uuid.UUID, ...] = ()
     token_id: uuid.UUID | None = None
+    workspace_deleted_at: datetime | None = None  # the retention sweep deleted its workspace: no resume
 
     def moved(self, target: AgentStatus, **changes: Any) -> AgentSession:
         """This session in state ``target`` (checked by the state machine) with ``changes``."""

@@ -28,7 +28,7 @@ from corral.core.uow import UnitOfWorkFactory
 from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
 from corral.core.workloads.ports import Executor
 
-__all__ = ["SESSION_LABEL", "AgentRunner", "LiveFeed", "RunnerSettings"]
+__all__ = ["SESSION_LABEL", "AgentRunner", "LiveFeed", "RunnerSettings", "workspace_key"]
 
 log = logging.getLogger("corral.agents")
 
@@ -189,6 +189,11 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[str]]:
         yield [buffer.decode(errors="replace")]
 
 
+def workspace_key(session_id: uuid.UUID) -> str:
+    """The executor's key of a session's workspace (every run of the session uses the same one)."""
+    return f"agent-{session_id}"
+
+
 @attrs.define
 class AgentRunner:
     """Runs sessions in this process; ``live`` holds the ones running here."""
@@ -297,7 +302,7 @@ class AgentRunner:
         timers: asyncio.Task[None] | None = None
         try:
             project = await self._project(session.project_id)
-            workspace = await self.executor.create_workspace(f"agent-{session.id}")
+            workspace = await self.executor.create_workspace(workspace_key(session.id))
             live.start_head = (await self.repository.branch_head(project, session.branch)
                                or await self.repository.branch_head(project, project.default_branch))
             if not live.resume or not await self._prepared(workspace):
@@ -605,6 +610,11 @@ class AgentRunner:
             raise NotFound(f"no agent session {session_id}")
         if not session.status.finished:
             raise InvalidTransition(f"the session is {session.status.value}: it cannot be resumed")
+        if session.workspace_deleted_at is not None:
+            raise InvalidTransition(
+                f"the session's workspace was deleted at {session.workspace_deleted_at.isoformat()} (kept "
+                "for a resume only for a while after the session finished): it cannot be resumed; start a new "
+                "session")
         now = self.clock.now()
         expires_at = now + timedelta(seconds=session.timeout_seconds)
         bound = bind_acting_session(session.id)

@@ -12,7 +12,7 @@ import attrs
 from corral.core.agents.commands import AgentMessage, NewAgentSession
 from corral.core.agents.model import AgentEvent, AgentSession, AgentStatus, EventDraft, EventRole
 from corral.core.agents.records import audit_session, finished_records
-from corral.core.agents.runner import SESSION_LABEL, AgentRunner
+from corral.core.agents.runner import SESSION_LABEL, AgentRunner, workspace_key
 from corral.core.audit.context import bind_acting_session, reset_acting_session
 from corral.core.errors import InvalidInput, InvalidTransition, NotFound
 from corral.core.identity.catalogue import check_permission_names
@@ -218,6 +218,31 @@ class AgentService:
                                       "ended; send a message to resume it")
             marked += 1
         return marked
+
+    async def sweep_workspaces(self, retention: timedelta, *, limit: int = 100) -> int:
+        """Delete the workspaces of sessions finished more than ``retention`` ago (through the executor) and
+        record it: such a session can no longer be resumed. Returns how many were deleted (at most ``limit``)."""
+        async with self._uow() as uow:
+            expired = await uow.agents.expired_workspaces(self.runner.clock.now() - retention, limit)
+        swept = 0
+        for session in expired:
+            if session.id in self.runner.live:
+                continue  # resumed meanwhile
+            executor = self.runner.executor
+            await executor.delete_workspace(await executor.create_workspace(workspace_key(session.id)))
+            async with self._uow() as uow:
+                current = await uow.agents.get(session.id)
+                if current is None or not current.status.finished or current.workspace_deleted_at is not None:
+                    continue  # resumed meanwhile: its run makes the workspace again
+                now = self.runner.clock.now()
+                await uow.agents.update(attrs.evolve(current, workspace_deleted_at=now))
+                stored = await uow.agents.add_events(session.id, [EventDraft(
+                    type="workspace", role=EventRole.SYSTEM, content="workspace deleted",
+                    metadata={"retention_hours": retention.total_seconds() / 3600})], now)
+                await uow.commit()
+            self.runner.feed.publish(session.id, stored)
+            swept += 1
+        return swept
 
     async def session_of_agent_user(self, user_id: uuid.UUID) -> uuid.UUID | None:
         async with self._uow() as uow:

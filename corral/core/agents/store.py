@@ -21,6 +21,8 @@ class AgentSessionStore(Protocol):
     - ``list_for_project`` pages a project's sessions newest first (``created_at``, then id).
     - ``for_agent_user`` finds the session an agent user was made for.
     - ``unfinished`` lists pending and running sessions (restart recovery).
+    - ``expired_workspaces`` lists up to ``limit`` finished sessions that finished before ``before`` and whose
+      workspace is not deleted yet (``workspace_deleted_at`` None), oldest first (the retention sweep).
     - ``add_events`` stores events numbered after the session's last (1, 2, ...), ``created_at`` ``at``; numbers
       never repeat, also with concurrent writers; ``events`` reads them in order after ``after``.
     """
@@ -37,6 +39,8 @@ class AgentSessionStore(Protocol):
     async def for_agent_user(self, user_id: uuid.UUID) -> AgentSession | None: ...
 
     async def unfinished(self) -> list[AgentSession]: ...
+
+    async def expired_workspaces(self, before: datetime, limit: int) -> list[AgentSession]: ...
 
     async def add_events(self, session_id: uuid.UUID, drafts: Sequence[EventDraft], at: datetime) -> list[AgentEvent]:
         ...

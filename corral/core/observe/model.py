@@ -34,6 +34,7 @@ __all__ = [
     "MetricQuery",
     "MetricSeries",
     "SeriesPoints",
+    "SessionMessage",
     "SpanItem",
     "TelemetryBatch",
     "TimelineItem",
@@ -200,6 +201,19 @@ class SpanItem:
     user_id: uuid.UUID | None
     attributes: dict[str, Any]
     events: list[Any]
+
+
+@attrs.frozen(kw_only=True)
+class SessionMessage:
+    """One message of an agent session (what the agent and its users said and did), for the session timeline.
+    ``id`` numbers the session's messages from 1."""
+
+    id: int
+    timestamp: datetime
+    type: str
+    role: str
+    content: str
+    metadata: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from corral.core.observe.model import (
     LogQuery,
     MetricQuery,
     MetricSeries,
+    SessionMessage,
     SpanItem,
     TelemetryBatch,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "LiveTail",
     "ProjectDirectory",
     "RecentRequests",
+    "SessionMessages",
     "TelemetryDecoder",
     "TelemetryReader",
     "TelemetryWriter",
@@ -127,6 +129,17 @@ class TelemetryReader(Protocol):
         """Raw points of every series named ``query.name`` whose labels include
         ``query.labels``, inside [since, until), each series' points in time order."""
         ...
+
+
+class SessionMessages(Protocol):
+    """The messages of an agent session, provided by the domain that runs sessions (observe does not know it).
+
+    ``messages`` answers the first ``limit`` messages of the session oldest first, or [] when there is no such
+    session or it is not in ``project_ids`` (None: any project).
+    """
+
+    async def messages(self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None,
+                       limit: int) -> list[SessionMessage]: ...
 
 
 class ProjectDirectory(Protocol):

@@ -16,10 +16,11 @@ from corral.core.observe.model import (
     LogQuery,
     MetricQuery,
     SeriesPoints,
+    SessionMessage,
     SpanItem,
     TimelineItem,
 )
-from corral.core.observe.ports import ColdManifest, ColdReader, TelemetryReader
+from corral.core.observe.ports import ColdManifest, ColdReader, SessionMessages, TelemetryReader
 from corral.core.pagination import cursor_int, cursor_str, decode_cursor, encode_cursor, invalid_cursor
 
 __all__ = ["LogPage", "ObserveQueries", "TraceView", "WaterfallSpan", "cursor_of", "parse_cursor"]
@@ -70,6 +71,7 @@ class ObserveQueries:
     clock: Clock
     cold_manifest: ColdManifest | None = None
     cold_reader: ColdReader | None = None
+    messages: SessionMessages | None = None  # agent sessions' messages (set by the domain running sessions)
 
     async def search_logs(self, query: LogQuery) -> LogPage:
         """Newest first; ``next_cursor`` continues after the last item (None at the end)."""
@@ -135,6 +137,14 @@ class ObserveQueries:
         items += [TimelineItem(kind="span", timestamp=s.start, span=s) for s in unique_spans]
         items.sort(key=lambda t: t.timestamp)
         return items[: 2 * limit]
+
+    async def session_messages(
+        self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int = 1000
+    ) -> list[SessionMessage]:
+        """The agent session's messages oldest first (at most ``limit``); [] when no domain provides them."""
+        if self.messages is None:
+            return []
+        return await self.messages.messages(session_id, project_ids, limit)
 
     async def _cold_session_logs(
         self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int

@@ -483,3 +483,56 @@ def test_the_live_feed_serves_only_what_it_holds_without_gaps() -> None:
     assert feed.after(sid, 5, 10) is None and [e.id for e in feed.after(sid, 6, 10) or []] == [7]
     feed.publish(sid, _events(6))  # published out of order: memory is dropped, the store answers
     assert feed.after(sid, 5, 10) is None and feed.after(sid, 6, 10) is None
+
+
+async def test_the_session_messages_reach_observe_s_timeline_through_its_port() -> None:
+    from corral.core.observe.query import ObserveQueries
+    from corral.entrypoints.agents_wiring import AgentSessionMessages
+    from corral.fakes.observe import InMemoryTelemetryStore
+
+    rig = await make_rig(answering())
+    created = await rig.service.create(rig.requester, rig.project, new())
+    await rig.wait_finished(created.id)
+    events = await rig.service.events(created.id)
+    queries = ObserveQueries(hot=InMemoryTelemetryStore(), clock=rig.clock,
+                             messages=AgentSessionMessages(rig.service))
+    said = await queries.session_messages(str(created.id), None)
+    assert [(m.id, m.type, m.role, m.content) for m in said] == [
+        (e.id, e.type, e.role.value, e.content) for e in events]
+    assert said[0].content == "Fix the failing test" and said[0].timestamp == events[0].created_at
+    assert [m.id for m in await queries.session_messages(str(created.id), (rig.project.id,), 3)] == [1, 2, 3]
+    assert await queries.session_messages(str(created.id), (uuid7(),)) == []  # another project's caller
+    assert await queries.session_messages("sess-not-an-agent", None) == []
+    assert await queries.session_messages(str(uuid7()), None) == []
+    assert await ObserveQueries(hot=InMemoryTelemetryStore(), clock=rig.clock).session_messages("s", None) == []
+
+
+async def test_finished_workspaces_are_swept_after_the_retention_and_such_a_session_cannot_resume() -> None:
+    from datetime import timedelta
+
+    from corral.core.agents.runner import workspace_key
+
+    rig = await make_rig(answering())
+    old = await rig.service.create(rig.requester, rig.project, new())
+    await rig.wait_finished(old.id)
+    rig.clock.advance(50 * 3600)
+    recent = await rig.service.create(rig.requester, rig.project, new())
+    await rig.wait_finished(recent.id)
+    workspaces = rig.executor.world.workspaces
+    assert {workspace_key(old.id), workspace_key(recent.id)} <= set(workspaces)  # kept for a resume
+
+    retention = timedelta(hours=72)
+    assert await rig.service.sweep_workspaces(retention) == 0  # 50 h: both are kept
+    rig.clock.advance(23 * 3600)  # old: 73 h, recent: 23 h
+    assert await rig.service.sweep_workspaces(retention) == 1
+    assert workspace_key(old.id) not in workspaces and workspace_key(recent.id) in workspaces
+    assert (await rig.service.get(old.id)).workspace_deleted_at == rig.clock.now()
+    assert (await rig.event_types(old.id))[-1] == "workspace"
+    assert await rig.service.sweep_workspaces(retention) == 0  # once
+
+    with pytest.raises(InvalidTransition, match="workspace was deleted"):
+        await rig.service.send_message(rig.requester, old.id, AgentMessage(content="and now?"))
+    assert (await rig.service.get(old.id)).status is AgentStatus.COMPLETED
+    resumed = await rig.service.send_message(rig.requester, recent.id, AgentMessage(content="more"))
+    assert resumed.status is AgentStatus.PENDING  # a kept workspace resumes
+    await rig.wait_finished(recent.id)

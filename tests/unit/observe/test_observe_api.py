@@ -156,3 +156,29 @@ async def test_the_system_routes_answer_their_schemas_and_take_no_parameters(api
     assert {p["name"] for p in tail["parameters"]} == {"project", "trace_id", "session_id", "service", "level", "q"}
     otlp = doc["paths"]["/v1/logs"]["post"]
     assert set(otlp["requestBody"]["content"]) == {"application/x-protobuf", "application/json"}
+
+
+async def test_the_session_timeline_carries_the_session_s_messages_from_the_port(api):
+    from datetime import UTC, datetime
+
+    from corral.core.observe.model import SessionMessage
+    from corral.entrypoints.web.keys import PLATFORM
+
+    asked = []
+
+    class Messages:  # what the agents domain provides in the wiring
+        async def messages(self, session_id, project_ids, limit):
+            asked.append((session_id, project_ids, limit))
+            return [SessionMessage(id=1, timestamp=datetime(2030, 1, 1, tzinfo=UTC), type="message", role="user",
+                                   content="Fix it", metadata={"from": "ann"})] if session_id == "sess-api" else []
+
+    api.app[PLATFORM].resolve(ObserveRuntime).queries.messages = Messages()
+    resp = await api.get("/api/v1/observe/sessions/sess-api/timeline", headers=H, params={"limit": "5"})
+    assert resp.status == 200, await resp.text()  # the answer also passed its schema (validate_responses)
+    body = await resp.json()
+    assert [i["message"] for i in body["items"]] == ["typed query"] * 3
+    assert body["messages"] == [{"id": 1, "timestamp": "2030-01-01T00:00:00+00:00", "type": "message", "role": "user",
+                                 "content": "Fix it", "metadata": {"from": "ann"}}]
+    assert asked == [("sess-api", None, 5)]
+    resp = await api.get("/api/v1/observe/sessions/other/timeline", headers=H)
+    assert (await resp.json())["messages"] == []

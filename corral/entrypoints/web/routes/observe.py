@@ -49,6 +49,7 @@ from corral.entrypoints.web.schemas.observe import (
     SessionTimelineOut,
     TailParams,
     TimelineLogOut,
+    TimelineMessageOut,
     TimelineParams,
     TimelineSpanOut,
     TraceOut,
@@ -133,19 +134,24 @@ async def get_metrics(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v1/observe/sessions/{session_id}/timeline",
-            summary="Every log record and span of an agent session, oldest first", **_READ,
+            summary="Every log record and span of an agent session, oldest first, and its messages", **_READ,
             params=TimelineParams, response=SessionTimelineOut)
 async def session_timeline(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     session_id = request.match_info["session_id"]
     limit = params_of(request, TimelineParams).limit or 1000
+    projects = _projects(request)
+    timeline, messages = await asyncio.gather(rt.queries.session_timeline(session_id, projects, limit),
+                                              rt.queries.session_messages(session_id, projects, limit))
     items: list[TimelineLogOut | TimelineSpanOut] = []
-    for t in await rt.queries.session_timeline(session_id, _projects(request), limit):
+    for t in timeline:
         if t.log is not None:
             items.append(TimelineLogOut(**await _log_fields(rt, t.log)))
         elif t.span is not None:
             items.append(TimelineSpanOut(**_span_fields(t.span), timestamp=t.span.start))
-    return json_response(SessionTimelineOut(session_id=session_id, items=items))
+    return json_response(SessionTimelineOut(session_id=session_id, items=items, messages=[
+        TimelineMessageOut(id=m.id, timestamp=m.timestamp, type=m.type, role=m.role, content=m.content,
+                           metadata=m.metadata) for m in messages]))
 
 
 _TAIL_DOC = (

@@ -24,7 +24,8 @@ from corral.entrypoints.web.operation import query_param
 __all__ = [
     "AlertEventOut", "AlertEventParams", "AlertRuleCreate", "AlertRuleOut", "CompactionOut", "LogParams",
     "LogRecordOut", "MetricParams", "MetricSeriesOut", "MetricsOut", "ProjectParams", "RotateParams",
-    "RotationOut", "SessionTimelineOut", "SpanOut", "TailParams", "TimelineLogOut", "TimelineParams",
+    "RotationOut", "SessionTimelineOut", "SpanOut", "TailParams", "TimelineLogOut", "TimelineMessageOut",
+    "TimelineParams",
     "TimelineSpanOut", "TraceOut", "WaterfallSpanOut", "duration", "trace_id_of",
 ]
 
@@ -315,12 +316,26 @@ class TimelineSpanOut(SpanOut):
     timestamp: datetime
 
 
+@attrs.frozen(kw_only=True)
+class TimelineMessageOut:
+    """An agent session's message on its timeline (the items of ``GET /api/v1/agent-sessions/{id}/events``)."""
+
+    id: int = attrs.field(metadata={"doc": "the message's number in the session, from 1"})
+    timestamp: datetime
+    type: str = attrs.field(metadata={"doc": "message, text, tool_use, tool_result, milestone, status, ..."})
+    role: str = attrs.field(metadata={"doc": "user, assistant, system or tool"})
+    content: str
+    metadata: dict[str, Any]
+
+
 @attrs.frozen
 class SessionTimelineOut:
-    """Every log record and span of a session, oldest first."""
+    """Every log record and span of a session, oldest first; beside them the agent session's messages."""
 
     session_id: str
     items: list[TimelineLogOut | TimelineSpanOut]
+    messages: list[TimelineMessageOut] = attrs.field(
+        factory=list, metadata={"doc": "the agent session's messages, oldest first (empty for other sessions)"})
 
 
 @attrs.frozen
