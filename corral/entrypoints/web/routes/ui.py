@@ -12,6 +12,8 @@ from aiohttp import web
 from corral.core.errors import NotFound
 from corral.entrypoints.web.ui import (  # noqa: F401 (their pages register on the table)
     account,
+    admin,
+    agents,
     deployments,
     observe,
     ops,

@@ -28,6 +28,37 @@
     source.addEventListener("eof", function () { source.close(); pre.setAttribute("data-done", "1"); });
     source.onerror = function () { source.close(); };
   }
+  // A live agent session: <ol data-agent-stream="URL"> appends each new event of the SSE stream (as text).
+  function agentStream(list) {
+    if (!window.EventSource || list.getAttribute("data-done")) return;
+    var source = new EventSource(list.getAttribute("data-agent-stream"));
+    ["text", "output", "message", "milestone", "status", "tool_use", "tool_result", "result"].forEach(function (type) {
+      source.addEventListener(type, function (ev) {
+        var e;
+        try { e = JSON.parse(ev.data); } catch (err) { return; }
+        if (document.getElementById("e" + e.id)) return;
+        var li = document.createElement("li");
+        li.className = "turn turn-" + type + " live";
+        li.id = "e" + e.id;
+        if (type === "tool_use" || type === "tool_result") {
+          var d = document.createElement("details");
+          var s = document.createElement("summary");
+          s.textContent = type === "tool_use" ? "Tool call " + ((e.metadata || {}).name || "") : "Tool result";
+          var pre = document.createElement("pre");
+          pre.className = "card";
+          pre.textContent = e.content;  // text, never HTML
+          d.appendChild(s);
+          d.appendChild(pre);
+          li.appendChild(d);
+        } else {
+          li.textContent = (type === "text" || type === "output" ? "" : type + ": ") + e.content;
+        }
+        list.appendChild(li);
+      });
+    });
+    source.addEventListener("end", function () { source.close(); list.setAttribute("data-done", "1"); });
+    source.onerror = function () { source.close(); };
+  }
   // Forms with data-confirm ask first (rollback, cancel).
   function confirmForms() {
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
@@ -45,6 +76,7 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("pre[data-follow]").forEach(follow);
+    document.querySelectorAll("[data-agent-stream]").forEach(agentStream);
     confirmForms();
     spans();
   });
