@@ -17,47 +17,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from corral.adapters.local_executor import LocalExecutor
-from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
-from corral.core.outbox.relay import OutboxRelay
-from corral.core.pipelines.scheduler import EngineSettings, PipelineScheduler
-from corral.core.pipelines.service import PipelineService
-from corral.core.pipelines.triggers import PipelineTriggers
-from corral.entrypoints.web.keys import PLATFORM
-from corral.fakes.pipeline_logs import InMemoryStepLogs
-from tests.e2e.gitkit import Corral, git, start_corral, stop_corral, write
+from tests.e2e.gitkit import Corral, git, stop_corral, write
+from tests.e2e.pipelinekit import api_call, start_pipeline_corral, until_done
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 async def corral(tmp_path: Path) -> AsyncIterator[Corral]:
-    c = await start_corral(tmp_path)
-    for task in c.tasks:  # replaced below by a loop whose relay also feeds the pipeline triggers
-        task.cancel()
-    await asyncio.gather(*c.tasks, return_exceptions=True)
-    c.tasks.clear()
-    platform = c.runner.app[PLATFORM]
-    parser = PyYamlPipelineFileParser()
-    logs = InMemoryStepLogs()
-    service = PipelineService(c.memory, c.kit.git, parser, c.kit.clock, logs, c.base)
-    platform.register(PipelineService, service)
-    triggers = PipelineTriggers(c.kit.git, parser, c.kit.clock, c.base)
-    relay = OutboxRelay(c.memory, [c.kit.merge_requests.on_push, c.kit.webhooks.fan_out, triggers.on_event])
-    scheduler = PipelineScheduler(
-        c.memory, LocalExecutor(tmp_path / "executor", grace_seconds=2), parser, logs, c.kit.clock,
-        EngineSettings(owner="e2e", base_url=c.base, max_running_steps=4, poll_seconds=0.05, heartbeat_seconds=0.5,
-                       stop_grace_seconds=2),
-        clone_source=lambda p: str(tmp_path / "repos" / p.repo_path))
-    service.cancel_local = scheduler.cancel_local
-
-    async def relay_loop() -> None:
-        while True:
-            while await relay.run_once():
-                pass
-            await asyncio.sleep(0.02)
-
-    c.tasks += [asyncio.create_task(relay_loop()), asyncio.create_task(scheduler.loop())]
+    c = await start_pipeline_corral(tmp_path)
     yield c
     await stop_corral(c)
 
@@ -108,23 +76,6 @@ steps:
 """
 
 
-async def _api(session: aiohttp.ClientSession, method: str, url: str, token: str, **kw: object) -> tuple[int, object]:
-    async with session.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kw) as r:  # type: ignore[arg-type]
-        body = await r.json() if r.content_type == "application/json" else await r.text()
-        return r.status, body
-
-
-async def _until_done(session: aiohttp.ClientSession, url: str, token: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = await _api(session, "GET", url, token)
-        assert status == 200, body
-        if body["finished_at"] is not None:  # type: ignore[index]
-            return body  # type: ignore[return-value]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"pipeline not finished within {timeout} s: {body}")
-
-
 async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> None:
     alice = await corral.user("alice", admin=True)
     remote = await corral.project(alice)
@@ -140,14 +91,14 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
     async with aiohttp.ClientSession() as s:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            status, page = await _api(s, "GET", api, alice)
+            status, page = await api_call(s, "GET", api, alice)
             assert status == 200, page
             if page["items"]:  # type: ignore[index]
                 break
             await asyncio.sleep(0.05)
         [item] = page["items"]  # type: ignore[index]
         assert item["event"] == "push" and item["ref"] == "refs/heads/main" and item["commit_sha"] == sha
-        detail = await _until_done(s, f"{api}/{item['number']}", alice)
+        detail = await until_done(s, f"{api}/{item['number']}", alice)
         assert detail["status"] == "failure", (detail["errors"], detail["workflows"])
         [workflow] = detail["workflows"]
         steps = {st["name"]: st for st in workflow["steps"]}
@@ -158,7 +109,7 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
         # per edge: after-fast waited only for fast, not for slow
         assert steps["after-fast"]["started_at"] < steps["slow"]["finished_at"]
         assert steps["broken"]["started_at"] >= steps["slow"]["finished_at"]
-        status, text = await _api(s, "GET", f"{api}/{item['number']}/logs/fast", alice)
+        status, text = await api_call(s, "GET", f"{api}/{item['number']}/logs/fast", alice)
         assert status == 200
         assert text.splitlines() == [  # type: ignore[union-attr]
             "image alpine:3.20 is not used by the local executor",
@@ -180,7 +131,8 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
         await git(work, "commit", "-qam", "a long step [skip ci]")
         await git(work, "push", remote, "main", token=alice)
         pidfile = tmp_path / "sleep.pid"
-        status, run = await _api(s, "POST", api, alice, json={"ref": "main", "variables": {"PIDFILE": str(pidfile)}})
+        status, run = await api_call(s, "POST", api, alice,
+                                     json={"ref": "main", "variables": {"PIDFILE": str(pidfile)}})
         assert status == 201, run
         assert run["status"] == "pending" and run["workflows"][0]["steps"][1]["name"] == "wait"  # type: ignore[index]
         deadline = time.monotonic() + 15
@@ -188,9 +140,9 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
             assert time.monotonic() < deadline, "the step did not start"
             await asyncio.sleep(0.05)
         pid = int(pidfile.read_text())
-        status, cancelled = await _api(s, "POST", f"{api}/{run['number']}/cancel", alice)  # type: ignore[index]
+        status, cancelled = await api_call(s, "POST", f"{api}/{run['number']}/cancel", alice)  # type: ignore[index]
         assert status == 200, cancelled
-        done = await _until_done(s, f"{api}/{run['number']}", alice, timeout=10)  # type: ignore[index]
+        done = await until_done(s, f"{api}/{run['number']}", alice, timeout=10)  # type: ignore[index]
         assert done["status"] == "killed"
         assert done["workflows"][0]["steps"][1]["status"] == "killed"
         deadline = time.monotonic() + 5
@@ -201,5 +153,5 @@ async def test_a_pushed_woodpecker_file_runs(corral: Corral, tmp_path: Path) -> 
                 break
             assert time.monotonic() < deadline, "the step's background process survived the cancel"
             await asyncio.sleep(0.05)
-        status, page = await _api(s, "GET", api, alice)
+        status, page = await api_call(s, "GET", api, alice)
         assert [i["number"] for i in page["items"]] == [run["number"], item["number"]]  # type: ignore[index]

@@ -21,15 +21,8 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from corral.adapters.local_executor import LocalExecutor
-from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
-from corral.core.outbox.relay import OutboxRelay
-from corral.core.pipelines.scheduler import EngineSettings, PipelineScheduler
-from corral.core.pipelines.service import PipelineService
-from corral.core.pipelines.triggers import PipelineTriggers
-from corral.entrypoints.web.keys import PLATFORM
-from corral.fakes.pipeline_logs import InMemoryStepLogs
-from tests.e2e.gitkit import Corral, git, start_corral, stop_corral, write
+from tests.e2e.gitkit import Corral, git, stop_corral, write
+from tests.e2e.pipelinekit import api_call, start_pipeline_corral
 
 pytestmark = pytest.mark.e2e
 
@@ -56,40 +49,9 @@ def secrets() -> FixedSecrets:
 
 @pytest.fixture
 async def corral(tmp_path: Path, secrets: FixedSecrets) -> AsyncIterator[Corral]:
-    c = await start_corral(tmp_path)
-    for task in c.tasks:  # replaced below by a loop whose relay also feeds the pipeline triggers
-        task.cancel()
-    await asyncio.gather(*c.tasks, return_exceptions=True)
-    c.tasks.clear()
-    platform = c.runner.app[PLATFORM]
-    parser = PyYamlPipelineFileParser()
-    logs = InMemoryStepLogs()
-    service = PipelineService(c.memory, c.kit.git, parser, c.kit.clock, logs, c.base)
-    platform.register(PipelineService, service)
-    triggers = PipelineTriggers(c.kit.git, parser, c.kit.clock, c.base)
-    relay = OutboxRelay(c.memory, [c.kit.merge_requests.on_push, c.kit.webhooks.fan_out, triggers.on_event])
-    scheduler = PipelineScheduler(
-        c.memory, LocalExecutor(tmp_path / "executor", grace_seconds=2), parser, logs, c.kit.clock,
-        EngineSettings(owner="e2e", base_url=c.base, max_running_steps=4, poll_seconds=0.05, heartbeat_seconds=0.5,
-                       stop_grace_seconds=2),
-        clone_source=lambda p: str(tmp_path / "repos" / p.repo_path), secrets=secrets)
-    service.cancel_local = scheduler.cancel_local
-
-    async def relay_loop() -> None:
-        while True:
-            while await relay.run_once():
-                pass
-            await asyncio.sleep(0.02)
-
-    c.tasks += [asyncio.create_task(relay_loop()), asyncio.create_task(scheduler.loop())]
+    c = await start_pipeline_corral(tmp_path, secrets=secrets)
     yield c
     await stop_corral(c)
-
-
-async def _api(session: aiohttp.ClientSession, method: str, url: str, token: str, **kw: object) -> tuple[int, object]:
-    async with session.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kw) as r:  # type: ignore[arg-type]
-        body = await r.json() if r.content_type == "application/json" else await r.text()
-        return r.status, body
 
 
 async def _push_and_finish(corral: Corral, tmp_path: Path, s: aiohttp.ClientSession, pipeline: str,
@@ -106,7 +68,7 @@ async def _push_and_finish(corral: Corral, tmp_path: Path, s: aiohttp.ClientSess
     api = f"{corral.base}/api/v1/projects/alice/app/pipelines"
     deadline = time.monotonic() + 10
     while True:
-        status, page = await _api(s, "GET", api, alice)
+        status, page = await api_call(s, "GET", api, alice)
         assert status == 200, page
         if page["items"]:  # type: ignore[index]
             break
@@ -116,7 +78,7 @@ async def _push_and_finish(corral: Corral, tmp_path: Path, s: aiohttp.ClientSess
     url = f"{api}/{item['number']}"
     deadline = time.monotonic() + timeout
     while True:
-        status, body = await _api(s, "GET", url, alice)
+        status, body = await api_call(s, "GET", url, alice)
         assert status == 200, body
         if body["finished_at"] is not None:  # type: ignore[index]
             return alice, url, body  # type: ignore[return-value]
@@ -172,12 +134,12 @@ async def test_a_service_runs_beside_the_steps_and_is_stopped_at_the_end(corral:
         # it started before the step and finished after it
         assert steps["db"]["started_at"] <= steps["probe"]["started_at"]
         assert steps["db"]["finished_at"] >= steps["probe"]["finished_at"]
-        status, text = await _api(s, "GET", f"{url}/logs/probe", alice)
+        status, text = await api_call(s, "GET", f"{url}/logs/probe", alice)
         assert status == 200, text
         found = re.search(r"^service pid (\d+) alive$", text, re.MULTILINE)  # type: ignore[arg-type]
         assert found, text
         pid = int(found.group(1))
-        status, service_log = await _api(s, "GET", f"{url}/logs/db", alice)
+        status, service_log = await api_call(s, "GET", f"{url}/logs/db", alice)
         assert status == 200 and "+ echo up > svc.ready" in service_log, service_log  # type: ignore[operator]
     deadline = time.monotonic() + 5
     while not _gone(pid):  # the service's process group was stopped with the workflow
@@ -213,7 +175,7 @@ async def test_a_matrix_of_two_values_runs_two_workflows(corral: Corral, tmp_pat
         for flavour, wf in by_flavour.items():
             assert wf["status"] == "success", wf
             assert {st["name"]: st["status"] for st in wf["steps"]} == {"clone": "success", "show": "success"}
-            status, text = await _api(s, "GET", f"{url}/logs/show?workflow={quote(wf['name'], safe='')}", alice)
+            status, text = await api_call(s, "GET", f"{url}/logs/show?workflow={quote(wf['name'], safe='')}", alice)
             assert status == 200, text
             lines = text.splitlines()  # type: ignore[union-attr]
             assert f"flavour={flavour}" in lines, (flavour, lines)
@@ -242,13 +204,13 @@ async def test_a_secret_is_masked_in_the_log_and_the_stream(corral: Corral, tmp_
         alice, url, detail = await _push_and_finish(corral, tmp_path, s, SECRET_PIPELINE)
         assert detail["status"] == "success", (detail["errors"], detail["workflows"])
         assert secrets.reads == [("alice", ["token"])]  # read once, as the user who pushed
-        status, text = await _api(s, "GET", f"{url}/logs/leak", alice)
+        status, text = await api_call(s, "GET", f"{url}/logs/leak", alice)
         assert status == 200, text
         lines = text.splitlines()  # type: ignore[union-attr]
         assert "plain=***" in lines and "b64=***" in lines and "done" in lines, lines
         sse = await _sse(s, f"{url}/logs/leak", alice)
         assert "data: plain=***\n" in sse and "data: b64=***\n" in sse and sse.endswith("event: eof\ndata: \n\n")
-        status, raw = await _api(s, "GET", url, alice)
+        status, raw = await api_call(s, "GET", url, alice)
         for where, body in (("text log", text), ("SSE stream", sse), ("pipeline detail", str(raw))):
             assert SECRET not in body, where  # type: ignore[operator]
             assert encoded not in body and encoded.rstrip("=") not in body, where  # type: ignore[operator]
