@@ -19,6 +19,7 @@ __all__ = [
     "LabelChanges",
     "MergeOptions",
     "MergeRequestChanges",
+    "MergeStrategyName",
     "MilestoneChanges",
     "NewBranch",
     "NewBranchProtection",
@@ -35,10 +36,14 @@ __all__ = [
     "NewWebhook",
     "ProjectChanges",
     "ReleaseChanges",
+    "VerdictName",
     "VisibilityName",
     "WebhookChanges",
     "WebhookEvent",
 ]
+
+VerdictName = Literal["approve", "request_changes", "comment"]
+MergeStrategyName = Literal["merge", "squash", "fast-forward", "rebase"]
 
 VisibilityName = Literal["private", "internal", "public"]
 WebhookEvent = Literal["push", "issue", "merge_request", "review", "pipeline", "deployment", "release"]
@@ -129,7 +134,7 @@ class MergeRequestChanges:
 class NewReview:
     """Review a merge request."""
 
-    verdict: Literal["approve", "request_changes", "comment"]
+    verdict: VerdictName
     body: str | None = None
 
 
@@ -137,7 +142,7 @@ class NewReview:
 class MergeOptions:
     """How to merge (an empty body merges with a merge commit)."""
 
-    strategy: Literal["merge", "squash", "fast-forward", "rebase"] = attrs.field(default="merge", metadata=_doc(
+    strategy: MergeStrategyName = attrs.field(default="merge", metadata=_doc(
         "merge: a merge commit; squash: one commit; fast-forward: move the target; rebase: the source's commits "
         "replayed on the target (authors kept)"))
     delete_source_branch: bool = attrs.field(default=False, metadata=_doc(

@@ -4,6 +4,7 @@ RouteTable route with the same permission as the API operation it mirrors, and c
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -13,7 +14,16 @@ from aiohttp import web
 
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.git.model import TreeEntry
-from corral.core.projects.commands import IssueChanges, MergeOptions, NewComment, NewIssue, NewMergeRequest, NewReview
+from corral.core.projects.commands import (
+    IssueChanges,
+    MergeOptions,
+    MergeStrategyName,
+    NewComment,
+    NewIssue,
+    NewMergeRequest,
+    NewReview,
+    VerdictName,
+)
 from corral.core.projects.merge_requests import approvals
 from corral.core.projects.model import Project
 from corral.core.projects.ports import UserRef
@@ -29,10 +39,9 @@ __all__ = ["project_crumbs", "project_page"]
 P = "/ui/{owner}/{name}"
 _READ: dict[str, Any] = {"permission": "project:read", "project": "path"}
 _WRITE: dict[str, Any] = {"permission": "project:write", "project": "path"}
-_VERDICTS: dict[str, Literal["approve", "request_changes", "comment"]] = {
-    "approve": "approve", "request_changes": "request_changes", "comment": "comment"}
-_STRATEGIES: dict[str, Literal["merge", "squash", "fast-forward"]] = {
-    "merge": "merge", "squash": "squash", "fast-forward": "fast-forward"}
+# the form's choices are the commands' own (one description): a strategy added there is offered here too
+_VERDICTS: dict[str, VerdictName] = {v: v for v in typing.get_args(VerdictName)}
+_STRATEGIES: dict[str, MergeStrategyName] = {v: v for v in typing.get_args(MergeStrategyName)}
 _README = ("README.md", "readme.md", "Readme.md", "README.markdown", "README", "README.txt", "README.rst")
 
 
@@ -350,7 +359,7 @@ async def review_mr(request: web.Request) -> web.StreamResponse:
     data = await form_data(request)
     verdict = _VERDICTS.get(data.get("verdict", ""))
     if verdict is None:
-        raise InvalidInput("verdict must be approve, request_changes or comment", field="verdict")
+        raise InvalidInput(f"verdict must be one of {', '.join(_VERDICTS)}", field="verdict")
     number = _number(request)
     await kit(request).merge_requests.review(actor_of(request), project, number,
                                              NewReview(verdict=verdict, body=data.get("body") or None))
@@ -363,7 +372,7 @@ async def merge_mr(request: web.Request) -> web.StreamResponse:
     data = await form_data(request)
     strategy = _STRATEGIES.get(data.get("strategy", "merge"))
     if strategy is None:
-        raise InvalidInput("strategy must be merge, squash or fast-forward", field="strategy")
+        raise InvalidInput(f"strategy must be one of {', '.join(_STRATEGIES)}", field="strategy")
     number = _number(request)
     try:
         await kit(request).merge_requests.merge(actor_of(request), project, number, MergeOptions(strategy=strategy))
