@@ -33,7 +33,7 @@ from corral.entrypoints.web.schemas.projects import (
     WebhookOut,
 )
 
-__all__ = ["routes"]
+__all__ = ["remove_project", "routes"]
 
 routes = RouteTable(tag="projects")
 log = logging.getLogger("corral.projects")
@@ -86,7 +86,13 @@ async def update_project(request: web.Request) -> web.StreamResponse:
 @routes.delete(BASE, summary="Delete a project and its repository", permission="project:delete", project="path",
                params=None, status=204)
 async def delete_project(request: web.Request) -> web.StreamResponse:
-    project = await project_of(request)
+    await remove_project(request, await project_of(request))
+    return web.Response(status=204)
+
+
+async def remove_project(request: web.Request, project: Project) -> None:
+    """Delete ``project`` (audited by the service) and then its LFS objects (the API's DELETE and the UI's
+    danger zone both come here)."""
     k = kit(request)
     await k.projects.delete(actor_of(request), project)
     try:  # the project's LFS objects (and uploads waiting for verify) go too (best effort: the project is gone)
@@ -101,7 +107,6 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
                     break
     except CorralError:
         log.warning("could not remove the LFS objects of deleted project %s", project.id, exc_info=True)
-    return web.Response(status=204)
 
 
 # ---- branch protection ------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ async def project_page(request: web.Request, template: str, *, title: str, tab: 
     project = await project_of(request)
     return await page(request, template, title=f"{title} · {project.full_name}", crumbs=crumbs, status=status,
                       project=project, tab=tab, can_write=await can(request, "project:write", project),
-                      **context)
+                      can_admin=await can(request, "project:admin", project), **context)
 
 
 def _number(request: web.Request) -> int:
