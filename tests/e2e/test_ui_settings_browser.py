@@ -287,6 +287,23 @@ async def test_project_settings_as_admin_developer_and_viewer(server: CorralProc
     assert await page.locator("#member-eve").count() == 0
     await narrow(page, server, shots, "/ui/ada/demo")
 
+    # without JavaScript: every settings page reads, and a form works (no confirm dialog: it just posts)
+    nojs = await browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    nojs.set_default_timeout(TIMEOUT_MS)
+    npage = await nojs.new_page()
+    await sign_in(npage, server, ADMIN, "/ui/?next=/ui/ada/demo/settings")
+    for path in SETTINGS:
+        response = await npage.goto(f"{server.base_url}/ui/ada/demo/settings{path}")
+        assert response is not None and response.status == 200, path
+        await expect(npage.locator("#settings-tabs a[aria-current=page]")).to_have_count(1)
+    await npage.goto(f"{server.base_url}/ui/ada/demo/settings/branch-protections")
+    await npage.fill("#protection-form input[name=pattern]", "main")
+    await npage.click("#protect-button")
+    await expect(npage.locator("#rule-list")).to_contain_text("main")
+    await npage.click(".remove-rule")
+    await expect(npage.locator("#no-rules")).to_be_visible()
+    await nojs.close()
+
     # every change above went through the services: their audit rows are there
     actions = {e["action"] for e in api(server, "GET", "/api/v1/audit?project=ada/demo&limit=200",
                                         token=token)["items"]}
