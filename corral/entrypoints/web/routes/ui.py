@@ -20,6 +20,7 @@ from corral.entrypoints.web.ui import (  # noqa: F401 (their pages register on t
     pipelines,
     projects,
     shell,
+    status,
 )
 from corral.entrypoints.web.ui.errors import error_page
 from corral.entrypoints.web.ui.render import SECURITY_HEADERS

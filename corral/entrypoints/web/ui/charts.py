@@ -79,7 +79,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.floor(low / step) * step
-    ticks = []
+    ticks: list[float] = []
     value = first
     while value < high + step * 0.5 and len(ticks) < 50:
         ticks.append(round(value, 12))
@@ -132,7 +132,7 @@ def line_chart(series: Sequence[Series], *, step_seconds: int, unit: str | None 
     if t1 <= t0:  # one point in time: a step's width around it
         t0, t1 = t0 - timedelta(seconds=step_seconds / 2 or 1), t1 + timedelta(seconds=step_seconds / 2 or 1)
     v0, v1 = min(p[1] for p in every), max(p[1] for p in every)
-    if 0 < v0 and (v0 == v1 or v0 < v1 * 0.75):  # positive values: the axis starts at 0 unless far above it
+    if v0 > 0 and (v0 == v1 or v0 < v1 * 0.75):  # positive values: the axis starts at 0 unless far above it
         v0 = 0.0
     yticks = nice_ticks(v0, v1)
     lo, hi = yticks[0], yticks[-1]
@@ -185,4 +185,4 @@ def line_chart(series: Sequence[Series], *, step_seconds: int, unit: str | None 
                              f"<title>{escape(tip)}</title></circle>")
         parts.append("</g>")
     parts.append("</svg>")
-    return Chart(svg=Markup("".join(parts)), lines=lines, unit=unit)
+    return Chart(svg=Markup("".join(parts)), lines=lines, unit=unit)  # noqa: S704 (every text escaped above)
