@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -53,7 +54,7 @@ def test_value_ticks_are_round_and_cover_the_data_with_the_unit() -> None:
     assert nice_ticks(0, 20) == [0, 5, 10, 15, 20]
     assert nice_ticks(0.13, 0.91) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     ticks = nice_ticks(-3, 1234)
-    assert ticks[0] <= -3 and ticks[-1] >= 1234 and len({round(b - a, 6) for a, b in zip(ticks, ticks[1:])}) == 1
+    assert ticks[0] <= -3 and ticks[-1] >= 1234 and len({round(b - a, 6) for a, b in itertools.pairwise(ticks)}) == 1
     chart = line_chart([Series("x", [(T0, 0.0), (T0 + timedelta(minutes=1), 2000.0)])], step_seconds=60,
                        unit="By")
     labels = [t.text for t in parse(chart.svg).iter(f"{SVG}text")]
@@ -117,6 +118,9 @@ def test_a_gap_breaks_the_line_and_nan_is_never_plotted() -> None:
     root = parse(chart.svg)
     assert len(list(root.iter(f"{SVG}polyline"))) == 2  # the lone last point is a dot only
     assert "nan" not in str(chart.svg).lower()
+    # points sent every minute, bucketed every 10 s: the spacing is the data's, not a gap
+    sparse = [(T0 + timedelta(minutes=m), float(m)) for m in range(5)]
+    assert [len(r) for r in line_chart([Series("s", sparse)], step_seconds=10).lines[0].runs] == [5]
 
 
 def test_no_data_is_an_empty_chart_and_the_range_given_is_the_x_axis() -> None:

@@ -4,6 +4,7 @@ series' labels. Pure: data in, escaped markup out (label text is user-controlled
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -104,7 +105,11 @@ def time_ticks(start: datetime, end: datetime, count: int = 6) -> list[tuple[dat
     return out
 
 
-def _runs(points: Sequence[tuple[datetime, float]], gap: float) -> list[list[tuple[datetime, float]]]:
+def _runs(points: Sequence[tuple[datetime, float]], step: float) -> list[list[tuple[datetime, float]]]:
+    """The series cut at its gaps: a spacing above 1.5 times the larger of the step and the series' median
+    spacing (data sent every minute, bucketed every 30 s, is a line, not dots)."""
+    spacings = sorted((b[0] - a[0]).total_seconds() for a, b in itertools.pairwise(points))
+    gap = 1.5 * max(step, spacings[len(spacings) // 2] if spacings else 0.0)
     runs: list[list[tuple[datetime, float]]] = []
     previous: datetime | None = None
     for when, value in points:
@@ -120,10 +125,9 @@ def _runs(points: Sequence[tuple[datetime, float]], gap: float) -> list[list[tup
 
 def line_chart(series: Sequence[Series], *, step_seconds: int, unit: str | None = None,
                since: datetime | None = None, until: datetime | None = None, title: str = "") -> Chart:
-    """The chart of ``series`` (x from ``since`` to ``until`` when given, else the data's extent); a gap of
-    more than 1.5 steps between two points breaks the line."""
-    gap = step_seconds * 1.5
-    cut = [(s, _runs(s.points, gap)) for s in series]
+    """The chart of ``series`` (x from ``since`` to ``until`` when given, else the data's extent); a gap (see
+    ``_runs``) breaks the line."""
+    cut = [(s, _runs(s.points, step_seconds)) for s in series]
     every = [p for _, runs in cut for run in runs for p in run]
     if not every:
         return Chart(svg=Markup(""), lines=[], unit=unit)

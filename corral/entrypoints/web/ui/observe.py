@@ -71,7 +71,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
                      if item.attributes else ""))
     kept = {k: v for k, v in (("project", q.project), ("level", q.level), ("service", q.service),
                               ("session_id", q.session_id), ("trace_id", q.trace_id), ("q", q.q),
-                              ("since", q.since), ("until", q.until)) if v}
+                              ("since", q.since), ("until", q.until), ("limit", q.limit)) if v}
     more = f"?{urlencode({**kept, 'cursor': found.next_cursor})}" if found.next_cursor else None
     live = {k: v for k, v in kept.items() if k in ("project", "level", "service", "session_id", "trace_id", "q")}
     return await page(request, "observe_logs.html", title="Logs", crumbs=[Crumb("Observe"), Crumb("Logs")],
