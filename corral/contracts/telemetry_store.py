@@ -198,6 +198,20 @@ class TelemetryStoreContract:
         both = await telemetry_store.metric_points(MetricQuery(name="cpu", since=T0, until=T0 + timedelta(hours=1)))
         assert len(both) == 2
 
+    async def test_metric_names_are_distinct_sorted_per_project_with_a_unit(self, telemetry_store: Any) -> None:
+        pid, other = uuid.uuid4(), uuid.uuid4()
+        series = [
+            (uuid.uuid4(), "mem", json.dumps({"host": "a"}), "gauge", None, pid, "svc", None, None),
+            (uuid.uuid4(), "mem", json.dumps({"host": "b"}), "gauge", "By", pid, "svc", None, None),
+            (uuid.uuid4(), "cpu", json.dumps({}), "counter", "s", pid, "svc", None, None),
+            (uuid.uuid4(), "hidden", json.dumps({}), "gauge", None, other, "svc", None, None),
+        ]
+        await telemetry_store.write(TelemetryBatch(series=series))
+        names = await telemetry_store.metric_names((pid,), 10)
+        assert [(n.name, n.metric_type, n.unit) for n in names] == [("cpu", "counter", "s"), ("mem", "gauge", "By")]
+        assert [n.name for n in await telemetry_store.metric_names((pid,), 1)] == ["cpu"]
+        assert {"cpu", "mem", "hidden"} <= {n.name for n in await telemetry_store.metric_names(None, 100)}
+
     async def test_nul_and_lone_surrogates_anywhere_never_fail_their_batch(self, telemetry_store: Any) -> None:
         """One record with NUL (raw, or escaped in JSON) or a lone surrogate in any text column or JSON member
         is stored with U+FFFD instead, together with the rest of its batch (Corral's own log of a request

@@ -27,6 +27,7 @@ from corral.core.observe.model import (
     AlertRule,
     LogItem,
     LogQuery,
+    MetricName,
     MetricQuery,
     MetricSeries,
     SpanItem,
@@ -167,6 +168,18 @@ class InMemoryTelemetryStore:
                     project_id=s["project_id"],
                 )
         return out
+
+    async def metric_names(self, project_ids: tuple[uuid.UUID, ...] | None, limit: int) -> list[MetricName]:
+        """As PostgreSQL's GROUP BY name with min(metric_type) and min(unit) (NULL units ignored)."""
+        types: dict[str, list[str]] = {}
+        units: dict[str, list[str]] = {}
+        for s in self.series.values():
+            if self._in(s["project_id"], project_ids):
+                types.setdefault(s["name"], []).append(s["metric_type"])
+                if s["unit"]:
+                    units.setdefault(s["name"], []).append(s["unit"])
+        return [MetricName(name=n, metric_type=min(types[n]), unit=min(units[n]) if n in units else None)
+                for n in sorted(types)][:limit]
 
     async def metric_points(self, query: MetricQuery) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
         wanted = await self.metric_series(query)

@@ -260,6 +260,15 @@ class MetricSeries:
 
 
 @attrs.frozen
+class MetricName:
+    """A metric name the catalog knows, with its type and unit (of its first series)."""
+
+    name: str
+    metric_type: str
+    unit: str | None
+
+
+@attrs.frozen
 class SeriesPoints:
     labels: dict[str, str]
     points: list[tuple[datetime, float]]

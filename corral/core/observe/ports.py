@@ -17,6 +17,7 @@ from corral.core.observe.model import (
     Caller,
     LogItem,
     LogQuery,
+    MetricName,
     MetricQuery,
     MetricSeries,
     SessionMessage,
@@ -128,6 +129,10 @@ class TelemetryReader(Protocol):
     async def metric_points(self, query: MetricQuery) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
         """Raw points of every series named ``query.name`` whose labels include
         ``query.labels``, inside [since, until), each series' points in time order."""
+        ...
+
+    async def metric_names(self, project_ids: tuple[uuid.UUID, ...] | None, limit: int) -> list[MetricName]:
+        """Up to ``limit`` distinct metric names of the catalog, in name order."""
         ...
 
 

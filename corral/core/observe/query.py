@@ -14,6 +14,7 @@ from corral.core.observe.filters import aggregate
 from corral.core.observe.model import (
     LogItem,
     LogQuery,
+    MetricName,
     MetricQuery,
     SeriesPoints,
     SessionMessage,
@@ -161,6 +162,10 @@ class ObserveQueries:
             return []
         files = await self.cold_manifest.files("spans", project_ids, None, None, session_id=session_id)
         return await self.cold_reader.session_spans(files, session_id, limit) if files else []
+
+    async def metric_names(self, project_ids: tuple[uuid.UUID, ...] | None, limit: int = 500) -> list[MetricName]:
+        """The metric names of the catalog (which outlives the hot points, so cold-only metrics are there too)."""
+        return await self.hot.metric_names(project_ids, limit)
 
     async def metrics(self, query: MetricQuery) -> list[SeriesPoints]:
         """Series named ``query.name`` with the labels, aggregated per ``step_seconds`` bucket."""

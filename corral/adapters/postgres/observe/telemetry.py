@@ -20,6 +20,7 @@ from corral.core.observe.model import (
     SPAN_COLUMNS,
     LogItem,
     LogQuery,
+    MetricName,
     MetricQuery,
     MetricSeries,
     SpanItem,
@@ -329,6 +330,16 @@ class PostgresTelemetryStore:
             )
             for r in rows
         }
+
+    async def metric_names(self, project_ids: tuple[uuid.UUID, ...] | None, limit: int) -> list[MetricName]:
+        w = _Where()
+        self._project(w, project_ids)
+        w.args.append(limit)
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT name, min(metric_type), min(unit) FROM metric_series{w.sql()} GROUP BY name ORDER BY name "
+                f"LIMIT ${len(w.args)}", *w.args)
+        return [MetricName(name=r[0], metric_type=r[1], unit=r[2] or None) for r in rows]
 
     async def metric_points(self, query: MetricQuery) -> list[tuple[MetricSeries, list[tuple[datetime, float]]]]:
         wanted = await self.metric_series(query)

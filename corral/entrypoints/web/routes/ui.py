@@ -21,6 +21,7 @@ from corral.entrypoints.web.ui import (  # noqa: F401 (their pages register on t
     projects,
     settings,
     shell,
+    status,
 )
 from corral.entrypoints.web.ui.errors import error_page
 from corral.entrypoints.web.ui.render import SECURITY_HEADERS

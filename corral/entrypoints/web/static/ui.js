@@ -74,7 +74,103 @@
       });
     });
   }
+  // Live log tail: the "Live" toggle of the log search follows new records over the tail WebSocket
+  // (data-tail: its URL with the page's filters), adding each as the newest row (text, never HTML).
+  function liveTail(status) {
+    var toggle = document.getElementById("live-toggle");
+    var box = document.getElementById("live");
+    if (!toggle || !box || !window.WebSocket) return;
+    toggle.hidden = false;
+    var socket = null;
+    var received = 0;
+    function say(text) { status.hidden = !text; status.textContent = text; }
+    function cell(tr, text, cls) {
+      var td = document.createElement("td");
+      if (cls) td.className = cls;
+      td.textContent = text;
+      tr.appendChild(td);
+      return td;
+    }
+    function body() {
+      var table = document.getElementById("log-table");
+      if (!table) {
+        var none = document.getElementById("no-logs");
+        if (none) none.remove();
+        var wrap = document.createElement("div");
+        wrap.className = "scroll";
+        table = document.createElement("table");
+        table.className = "data";
+        table.id = "log-table";
+        var head = document.createElement("thead");
+        var tr = document.createElement("tr");
+        ["Time", "Level", "Service", "Message", "Context"].forEach(function (h, i) {
+          var th = document.createElement("th");
+          th.textContent = h;
+          if (i === 4) th.className = "hide-narrow";
+          tr.appendChild(th);
+        });
+        head.appendChild(tr);
+        table.appendChild(head);
+        table.appendChild(document.createElement("tbody"));
+        wrap.appendChild(table);
+        status.parentNode.insertBefore(wrap, status.nextSibling);
+      }
+      return table.tBodies[0];
+    }
+    function add(rec) {
+      var tr = document.createElement("tr");
+      tr.className = "lvl-" + rec.level + " live";
+      var when = new Date(rec.timestamp);
+      var t = cell(tr, isNaN(when) ? String(rec.timestamp) : when.toISOString().slice(11, 23));
+      t.title = String(rec.timestamp);
+      var lv = cell(tr, "");
+      var badge = document.createElement("span");
+      var bad = rec.level === "error" || rec.level === "fatal";
+      badge.className = "status s-" + (bad ? "failure" : rec.level === "warn" ? "pending" : "info");
+      badge.textContent = rec.level;
+      lv.appendChild(badge);
+      cell(tr, rec.service || "");
+      cell(tr, rec.message || "", "log-message");
+      var ctx = cell(tr, "", "hide-narrow small");
+      if (rec.project) ctx.appendChild(document.createTextNode(rec.project + " "));
+      if (rec.trace_id) {
+        var a = document.createElement("a");
+        a.href = "/ui/observe/traces/" + encodeURIComponent(rec.trace_id);
+        a.textContent = "trace " + rec.trace_id.slice(0, 8);
+        ctx.appendChild(a);
+      }
+      var tbody = body();
+      tbody.insertBefore(tr, tbody.firstChild);
+    }
+    function start() {
+      var url = new URL(status.getAttribute("data-tail"), window.location.href);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      socket = new WebSocket(url.toString());
+      received = 0;
+      say("Connecting…");
+      socket.onopen = function () { say("Live: new records appear at the top."); status.setAttribute("data-live", "1"); };
+      socket.onmessage = function (ev) {
+        var rec;
+        try { rec = JSON.parse(ev.data); } catch (err) { return; }
+        received += 1;
+        add(rec);
+        say("Live: " + received + " new record" + (received === 1 ? "" : "s") + ".");
+      };
+      socket.onclose = function () {
+        status.removeAttribute("data-live");
+        if (box.checked) { box.checked = false; say("The live tail stopped; tick Live to follow again."); }
+      };
+    }
+    box.addEventListener("change", function () {
+      if (box.checked) { start(); return; }
+      if (socket) { var s = socket; socket = null; s.onclose = null; s.close(); }
+      status.removeAttribute("data-live");
+      say("Paused.");
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
+    var tail = document.querySelector("[data-tail]");
+    if (tail) liveTail(tail);
     document.querySelectorAll("pre[data-follow]").forEach(follow);
     document.querySelectorAll("[data-agent-stream]").forEach(agentStream);
     confirmForms();
