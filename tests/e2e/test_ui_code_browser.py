@@ -212,9 +212,21 @@ async def test_code_pages_as_admin_and_viewer(server: CorralProcess, browser: An
 
     # the merge request: pipeline of the source head, split diff, edit, labels, people, milestone, close, reopen
     head = branches["feature"]["commit"]["sha"]
-    pipeline = next(p for p in api(server, "GET", f"{base}/pipelines", token=token)["items"]  # newest first
+
+    def newest() -> int:  # the newest pipeline of the source head (a tag or the new merge request may add one)
+        return next(p["number"] for p in api(server, "GET", f"{base}/pipelines", token=token)["items"]
                     if p["commit_sha"] == head)
-    await expect(page.locator(f"#mr-pipeline a[href='/ui/ada/code/pipelines/{pipeline['number']}']")).to_have_count(1)
+
+    deadline = time.monotonic() + 30
+    while True:
+        number = newest()
+        await page.reload()
+        link = page.locator(f"#mr-pipeline a[href='/ui/ada/code/pipelines/{number}']")
+        if (await link.count() == 1 and number == newest()) or time.monotonic() > deadline:
+            break
+        await page.wait_for_timeout(500)
+    await expect(link).to_have_text(f"#{number}")
+    await expect(page.locator("#mr-pipeline .status")).to_have_count(1)
     await page.click("#view-split")
     await expect(page.locator("#files table.diff.split td.code.add", has_text="line 22")).to_have_count(1)
     await page.click("#edit-mr summary")
@@ -313,6 +325,11 @@ async def test_code_pages_as_admin_and_viewer(server: CorralProcess, browser: An
     await expect(page.locator("#issue-list li")).to_have_count(1)
     await page.goto(ui + "/issues?status=closed")
     assert await page.locator("#issue-list").count() == 0
+    # the same author filter on the API
+    assert len(api(server, "GET", f"{base}/issues?author=ada", token=token)["items"]) == 2
+    assert api(server, "GET", f"{base}/issues?author={VIEWER['name']}", token=token)["items"] == []
+    assert [m["number"] for m in api(server, "GET", f"{base}/merge-requests?author=ada", token=token)["items"]] == [
+        mr_number]
 
     # raw files: linked from the blob page; HTML and SVG as text/plain with nosniff, never rendered
     await page.goto(ui + "/src/main/page.html")
