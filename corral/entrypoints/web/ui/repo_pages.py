@@ -202,7 +202,7 @@ def _doc_rows(pages: list[TreeEntry]) -> list[tuple[str, str, int]]:
     rows = []
     for e in pages:
         rel = e.path.removeprefix("docs/")
-        rows.append((rel, rel.rsplit("/", 1)[-1].removesuffix(".md"), rel.count("/")))
+        rows.append((rel, rel.removesuffix(".md"), rel.count("/")))
     return rows
 
 
