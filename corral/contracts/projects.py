@@ -313,6 +313,8 @@ class ProjectStoresContract:
             assert nums(await uow.issues.list(project.id, IssueFilter(label="bug", limit=10))) == [2, 1]
             assert nums(await uow.issues.list(project.id, IssueFilter(assignee_id=other.id, limit=10))) == [1]
             assert nums(await uow.issues.list(project.id, IssueFilter(limit=1, before_number=3))) == [2]
+            assert nums(await uow.issues.list(project.id, IssueFilter(author_id=owner.id, limit=10))) == [3, 2, 1]
+            assert nums(await uow.issues.list(project.id, IssueFilter(author_id=other.id, limit=10))) == []
             got = await uow.issues.get(project.id, 1)
             assert got is not None
             assert (got.labels, got.assignee_id) == (("bug",), other.id)

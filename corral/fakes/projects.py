@@ -163,6 +163,8 @@ def _filter(items: list[Any], flt: IssueFilter) -> list[Any]:
             continue
         if flt.milestone_id is not None and item.milestone_id != flt.milestone_id:
             continue
+        if flt.author_id is not None and item.author_id != flt.author_id:
+            continue
         if skip:
             skip -= 1
             continue

@@ -178,9 +178,10 @@ class PostgresIssueStore:
             "SELECT * FROM issues WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)"
             " AND ($3::text IS NULL OR labels @> ARRAY[$3::text]) AND ($4::uuid IS NULL OR assignee_id = $4)"
             " AND ($5::int IS NULL OR number < $5) AND labels @> $7::text[]"
-            " AND ($8::uuid IS NULL OR milestone_id = $8) ORDER BY number DESC LIMIT $6 OFFSET $9",
+            " AND ($8::uuid IS NULL OR milestone_id = $8) AND ($10::uuid IS NULL OR author_id = $10)"
+            " ORDER BY number DESC LIMIT $6 OFFSET $9",
             project_id, flt.status, flt.label, flt.assignee_id, flt.before_number, flt.limit, list(flt.labels),
-            flt.milestone_id, flt.offset,
+            flt.milestone_id, flt.offset, flt.author_id,
         )
         return [_issue(r) for r in rows]
 
@@ -271,9 +272,10 @@ class PostgresMergeRequestStore:
             "SELECT * FROM merge_requests WHERE project_id = $1 AND ($2::text IS NULL OR status = $2)"
             " AND ($3::int IS NULL OR number < $3) AND labels @> $5::text[] AND ($6::uuid IS NULL OR milestone_id = $6)"
             " AND ($7::text IS NULL OR labels @> ARRAY[$7::text])"
-            " AND ($8::uuid IS NULL OR $8 = ANY(assignee_ids)) ORDER BY number DESC LIMIT $4 OFFSET $9",
+            " AND ($8::uuid IS NULL OR $8 = ANY(assignee_ids)) AND ($10::uuid IS NULL OR author_id = $10)"
+            " ORDER BY number DESC LIMIT $4 OFFSET $9",
             project_id, flt.status, flt.before_number, flt.limit, list(flt.labels), flt.milestone_id, flt.label,
-            flt.assignee_id, flt.offset,
+            flt.assignee_id, flt.offset, flt.author_id,
         )
         return [_mr(r) for r in rows]
 

@@ -171,7 +171,7 @@ class IssueService:
     async def list(
         self, project: Project, *, status: str | None = None, label: str | None = None, assignee: str | None = None,
         limit: int | None = None, cursor: str | None = None, labels: str | None = None, milestone: str | None = None,
-        page: int | None = None,
+        page: int | None = None, author: str | None = None,
     ) -> Page[Issue]:
         """Issues matching the filters; ``labels`` (comma-separated: all of them) and ``milestone`` (id or title)
         name the project's; ``page`` (from 1, Gitea's) pages by number instead of ``cursor``."""
@@ -185,12 +185,18 @@ class IssueService:
             if user is None:
                 return Page([])
             assignee_id = user.id
+        author_id = None
+        if author:
+            by = await self.users.by_name(author)
+            if by is None:
+                return Page([])
+            author_id = by.id
         names, milestone_id, possible = await item_filters(self.uow_factory, project, labels, milestone)
         if not possible:
             return Page([])
         flt = IssueFilter(status=None if status == "all" else status, label=label or None,
                           assignee_id=assignee_id, limit=size + 1, before_number=number_cursor(cursor),
-                          labels=names, milestone_id=milestone_id, offset=offset)
+                          labels=names, milestone_id=milestone_id, offset=offset, author_id=author_id)
         async with self.uow_factory() as uow:
             items = await uow.issues.list(project.id, flt)
         return numbered_page(items, size)

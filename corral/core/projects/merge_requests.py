@@ -193,7 +193,8 @@ class MergeRequestService:
 
     async def list(self, project: Project, *, status: str | None = None, limit: int | None = None,
                    cursor: str | None = None, labels: str | None = None, milestone: str | None = None,
-                   assignee: str | None = None, page: int | None = None) -> Page[MergeRequest]:
+                   assignee: str | None = None, page: int | None = None,
+                   author: str | None = None) -> Page[MergeRequest]:
         """Merge requests matching the filters (as IssueService.list; ``assignee``: one of its assignees)."""
         if status not in (None, "open", "merged", "closed", "all"):
             raise InvalidInput("status must be open, merged, closed or all", field="status")
@@ -206,11 +207,17 @@ class MergeRequestService:
             if user is None:
                 return Page([])
             assignee_id = user.id
+        author_id = None
+        if author:
+            by = await self.users.by_name(author)
+            if by is None:
+                return Page([])
+            author_id = by.id
         if not possible:
             return Page([])
         flt = IssueFilter(status=None if status == "all" else status, limit=size + 1,
                           before_number=number_cursor(cursor), labels=names, milestone_id=milestone_id,
-                          assignee_id=assignee_id, offset=offset)
+                          assignee_id=assignee_id, offset=offset, author_id=author_id)
         async with self.uow_factory() as uow:
             items = await uow.merge_requests.list(project.id, flt)
         return numbered_page(items, size)

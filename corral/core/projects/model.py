@@ -183,6 +183,7 @@ class IssueFilter:
     labels: tuple[str, ...] = ()  # carries every one of these
     milestone_id: uuid.UUID | None = None
     offset: int = 0  # page-number paging (Gitea's page/limit): skip this many matches
+    author_id: uuid.UUID | None = None  # opened by this user
 
 
 @attrs.frozen

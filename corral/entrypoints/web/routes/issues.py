@@ -68,6 +68,7 @@ class IssueQuery(PageParams):
     labels: str | None = query_param(doc="has every one of these labels (comma-separated names)")
     milestone: str | None = query_param(doc="in this milestone (id or title)")
     assignee: str | None = query_param(doc="assigned to this user (name)")
+    author: str | None = query_param(doc="opened by this user (name)")
     page: int | None = query_param(doc="page number from 1 (Gitea's paging, instead of cursor)", minimum=1,
                                    maximum=100_000)
 
@@ -83,6 +84,7 @@ class MergeRequestQuery(PageParams):
     labels: str | None = query_param(doc="has every one of these labels (comma-separated names)")
     milestone: str | None = query_param(doc="in this milestone (id or title)")
     assignee: str | None = query_param(doc="one of its assignees (name)")
+    author: str | None = query_param(doc="opened by this user (name)")
     page: int | None = query_param(doc="page number from 1 (Gitea's paging, instead of cursor)", minimum=1,
                                    maximum=100_000)
 
@@ -169,7 +171,7 @@ async def list_issues(request: web.Request) -> web.StreamResponse:
     q = params_of(request, IssueQuery)
     page = await kit(request).issues.list(await project_of(request), status=_status(q.status, q.state), label=q.label,
                                           assignee=q.assignee, limit=q.limit, cursor=q.cursor, labels=q.labels,
-                                          milestone=q.milestone, page=q.page)
+                                          milestone=q.milestone, page=q.page, author=q.author)
     return json_response({"items": await _issue_out(request, page.items), "next_cursor": page.next_cursor})
 
 
@@ -237,7 +239,7 @@ async def list_mrs(request: web.Request) -> web.StreamResponse:
         status = None  # filtered below
     page = await kit(request).merge_requests.list(await project_of(request), status=status, limit=q.limit,
                                                   cursor=q.cursor, labels=q.labels, milestone=q.milestone,
-                                                  assignee=q.assignee, page=q.page)
+                                                  assignee=q.assignee, page=q.page, author=q.author)
     if q.state == "closed" and q.status is None:  # Gitea's closed pull requests include the merged ones
         items = [m for m in page.items if m.status is not MrStatus.OPEN]
         page = Page(items, page.next_cursor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 from aiohttp import web
@@ -12,6 +13,7 @@ from aiohttp import web
 from corral.core.errors import InvalidInput
 from corral.core.git.model import Blob, Comparison, FileChange, TreeEntry
 from corral.core.pagination import Page
+from corral.core.projects.model import Project
 from corral.core.projects.payloads import commit_json
 from corral.entrypoints.web.jsonio import json_response, page_response
 from corral.entrypoints.web.operation import PageParams, params_of, query_param
@@ -30,7 +32,7 @@ from corral.entrypoints.web.schemas.projects import (
     TreeOut,
 )
 
-__all__ = ["comparison_json", "routes"]
+__all__ = ["comparison_json", "raw_file", "raw_headers", "routes"]
 
 routes = RouteTable(tag="repository")
 
@@ -117,17 +119,38 @@ async def blob(request: web.Request) -> web.StreamResponse:
             description="Text files are served as text/plain, other files by their type; never as active content.")
 async def raw(request: web.Request) -> web.StreamResponse:
     ref, path = await _ref_path(request)
-    project = await project_of(request)
+    return await raw_file(request, await project_of(request), ref, path)
+
+
+_PLAIN = ("application/javascript", "application/json", "application/xml", "application/xhtml+xml",
+          "image/svg+xml", "application/x-sh")
+_INLINE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp")
+
+
+def raw_headers(path: str) -> dict[str, str]:
+    """How a repository file is served from our origin: text (HTML, SVG and scripts too) as text/plain, raster
+    images inline by their type, everything else as a download; never as active content (nosniff, a sandbox)."""
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    name = quote(path.rsplit("/", 1)[-1], safe="")
+    if kind.startswith("text/") or kind in _PLAIN:
+        kind, disposition = "text/plain; charset=utf-8", "inline"
+    elif kind in _INLINE_IMAGES:
+        disposition = "inline"
+    else:
+        disposition = "attachment"
+    return {"Content-Type": kind, "Content-Disposition": f"{disposition}; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "no-store"}
+
+
+async def raw_file(request: web.Request, project: Project, ref: str, path: str) -> web.StreamResponse:
+    """The bytes of ``path`` at ``ref``, streamed with :func:`raw_headers`."""
     chunks = kit(request).git.blob_stream(project.repo_path, ref, path.strip("/"))
     try:
         first = await chunks.__anext__()  # NotFound surfaces before the response starts
     except StopAsyncIteration:
         first = b""
-    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
-        kind = "text/plain"  # never let a repository serve active content from our origin
-    response = web.StreamResponse(headers={"Content-Type": kind, "X-Content-Type-Options": "nosniff",
-                                           "Content-Security-Policy": "default-src 'none'; sandbox"})
+    response = web.StreamResponse(headers=raw_headers(path))
     await response.prepare(request)
     await response.write(first)
     async for chunk in chunks:

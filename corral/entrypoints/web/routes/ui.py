@@ -19,6 +19,7 @@ from corral.entrypoints.web.ui import (  # noqa: F401 (their pages register on t
     ops,
     pipelines,
     projects,
+    repo_pages,
     settings,
     shell,
     status,

@@ -168,9 +168,37 @@
       say("Paused.");
     });
   }
+  // User fields (<input data-user-search list=...>): suggest names from the API's user search as one types.
+  function userSearch(input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    if (!list || !window.fetch) return;
+    var timer = null;
+    input.addEventListener("input", function () {
+      var words = input.value.split(",");
+      var q = words[words.length - 1].trim();
+      clearTimeout(timer);
+      if (!q) return;
+      timer = setTimeout(function () {
+        fetch("/api/v1/users/search?limit=10&q=" + encodeURIComponent(q), {credentials: "same-origin"})
+          .then(function (r) { return r.ok ? r.json() : {items: []}; })
+          .then(function (page) {
+            var prefix = words.slice(0, -1).map(function (w) { return w.trim(); }).filter(Boolean);
+            list.textContent = "";
+            (page.items || []).forEach(function (u) {
+              var o = document.createElement("option");
+              o.value = prefix.concat([u.name]).join(", ");
+              o.textContent = u.display_name || u.name;  // text, never HTML
+              list.appendChild(o);
+            });
+          })
+          .catch(function () {});
+      }, 200);
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
     var tail = document.querySelector("[data-tail]");
     if (tail) liveTail(tail);
+    document.querySelectorAll("input[data-user-search]").forEach(userSearch);
     document.querySelectorAll("pre[data-follow]").forEach(follow);
     document.querySelectorAll("[data-agent-stream]").forEach(agentStream);
     confirmForms();

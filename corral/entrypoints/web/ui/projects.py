@@ -14,9 +14,12 @@ from aiohttp import web
 
 from corral.core.errors import Conflict, InvalidInput, NotFound
 from corral.core.git.model import TreeEntry
+from corral.core.pipelines.runs import Pipeline
+from corral.core.pipelines.service import PipelineService
 from corral.core.projects.commands import (
     IssueChanges,
     MergeOptions,
+    MergeRequestChanges,
     MergeStrategyName,
     NewComment,
     NewIssue,
@@ -25,8 +28,9 @@ from corral.core.projects.commands import (
     VerdictName,
 )
 from corral.core.projects.merge_requests import approvals
-from corral.core.projects.model import Project
+from corral.core.projects.model import MergeRequest, MrStatus, Project
 from corral.core.projects.ports import UserRef
+from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.operation import params_of, query_param
 from corral.entrypoints.web.project_access import actor_of, can, kit, project_of
 from corral.entrypoints.web.ui.pages import Crumb, form_data, page, redirect, url_path
@@ -60,6 +64,39 @@ class CommitsParams:
 class StatusParams:
     status: Literal["open", "closed", "merged", "all"] | None = query_param(doc="which ones")
     cursor: str | None = query_param(doc="next page")
+    label: str | None = query_param(doc="only those carrying this label")
+    assignee: str | None = query_param(doc="only those assigned to this user (name)")
+    author: str | None = query_param(doc="only those opened by this user (name)")
+    milestone: str | None = query_param(doc="only those of this milestone (id or title)")
+
+
+@attrs.frozen
+class DiffParams:
+    view: Literal["unified", "split"] | None = query_param(doc="the diff view (remembered in a cookie)")
+
+
+DIFF_COOKIE = "corral_diff_view"
+
+
+def diff_view(request: web.Request) -> str:
+    """The diff view asked for (?view=), else the one remembered in the cookie, else unified."""
+    asked = request.query.get("view")
+    if asked in ("unified", "split"):
+        return asked
+    return "split" if request.cookies.get(DIFF_COOKIE) == "split" else "unified"
+
+
+def remember_view(request: web.Request, response: web.Response) -> web.Response:
+    """Keep an explicitly chosen diff view for the next diff pages (a preference, not a credential)."""
+    asked = request.query.get("view")
+    if asked in ("unified", "split") and request.cookies.get(DIFF_COOKIE) != asked:
+        response.set_cookie(DIFF_COOKIE, asked, path="/ui/", samesite="Lax", max_age=365 * 86400, httponly=True)
+    return response
+
+
+def _filters(q: StatusParams) -> dict[str, str | None]:
+    return {"label": q.label or None, "assignee": q.assignee or None, "author": q.author or None,
+            "milestone": q.milestone or None}
 
 
 def project_crumbs(project: Project, *more: Crumb) -> list[Crumb]:
@@ -83,6 +120,13 @@ def _number(request: web.Request) -> int:
 
 async def _users(request: web.Request, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, UserRef]:
     return await kit(request).users.by_ids({i for i in ids if i is not None})
+
+
+async def _choices(request: web.Request, project: Project) -> dict[str, Any]:
+    """The project's labels and milestones (the filters' and the edit forms' choices)."""
+    k = kit(request)
+    return {"labels": await k.labels.labels(project),
+            "milestones": [m for m, _counts in await k.labels.milestones(project, "all")]}
 
 
 # ---- home, files, commits -----------------------------------------------------------------------------------
@@ -163,7 +207,7 @@ async def src(request: web.Request) -> web.StreamResponse:
             rendered = markdown(text)
         else:
             code = highlight(text, leaf)
-    raw = f"/api/v1/projects/{project.full_name}/repo/raw/{url_path(ref)}/{url_path(path)}"
+    raw = f"/ui/{project.full_name}/raw/{url_path(ref)}/{url_path(path)}"
     return await project_page(request, "blob.html", title=f"{path} at {ref}", tab="code", crumbs=crumbs, ref=ref,
                               path=path, blob=blob, code=code, rendered=rendered, binary=text is None,
                               raw_url=raw, lines=(text or "").count("\n") + (1 if text else 0),
@@ -183,16 +227,17 @@ async def commits(request: web.Request) -> web.StreamResponse:
                               commits=found.items, next_cursor=found.next_cursor, heading=title)
 
 
-@page_route(f"{P}/commit/{{sha}}", summary="One commit with its diff", **_READ)
+@page_route(f"{P}/commit/{{sha}}", summary="One commit with its diff", **_READ, params=DiffParams)
 async def commit(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     one, change = await kit(request).browser.commit(project, request.match_info["sha"])
-    return await project_page(request, "commit.html", title=one.message.split("\n", 1)[0], tab="commits",
+    response = await project_page(request, "commit.html", title=one.message.split("\n", 1)[0], tab="commits",
                               crumbs=project_crumbs(project, Crumb("Commits", f"/ui/{project.full_name}/commits/"
                                                                    f"{url_path(project.default_branch)}"),
                                                     Crumb(one.sha[:10])),
                               commit=one, files=change.files, diff_files=parse_patch(change.patch),
-                              truncated=change.patch_truncated)
+                              truncated=change.patch_truncated, view=diff_view(request))
+    return remember_view(request, response)
 
 
 @page_route(f"{P}/branches", summary="Branches and tags", **_READ)
@@ -211,12 +256,17 @@ async def issues(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     q = params_of(request, StatusParams)
     status = q.status or "open"
-    found = await kit(request).issues.list(project, status=None if status == "all" else status, limit=50,
-                                           cursor=q.cursor)
+    if status == "merged":
+        raise InvalidInput("status must be open, closed or all", field="status")
+    k = kit(request)
+    found = await k.issues.list(project, status=None if status == "all" else status, limit=50, cursor=q.cursor,
+                                labels=q.label or None, assignee=q.assignee or None, author=q.author or None,
+                                milestone=q.milestone or None)
     users = await _users(request, [i.author_id for i in found.items])
     return await project_page(request, "issues.html", title="Issues", tab="issues",
                               crumbs=project_crumbs(project, Crumb("Issues")), issues=found.items, users=users,
-                              state=status, next_cursor=found.next_cursor)
+                              state=status, next_cursor=found.next_cursor, filters=_filters(q),
+                              **await _choices(request, project))
 
 
 @page_route(f"{P}/issues/new", summary="The form to open an issue", **_WRITE)
@@ -248,10 +298,45 @@ async def issue(request: web.Request) -> web.StreamResponse:
     one = await k.issues.get(project, _number(request))
     comments = (await k.issues.comments(project, one.number, limit=200)).items
     users = await _users(request, [one.author_id, one.assignee_id, *(c.author_id for c in comments)])
+    choices = await _choices(request, project)
     return await project_page(request, "issue.html", title=f"#{one.number} {one.title}", tab="issues",
                               crumbs=project_crumbs(project, Crumb("Issues", f"/ui/{project.full_name}/issues"),
                                                     Crumb(f"#{one.number}")),
-                              issue=one, comments=comments, users=users)
+                              issue=one, comments=comments, users=users,
+                              milestone=next((m for m in choices["milestones"] if m.id == one.milestone_id), None),
+                              **choices)
+
+
+def _text(data: Any, field: str) -> str:
+    value = data.get(field)
+    if value is None:
+        raise InvalidInput(f"{field} is required", field=field)
+    return str(value)
+
+
+def _chosen_labels(data: Any) -> list[str]:
+    return [v for v in data.getall("label", []) if v]
+
+
+@form(f"{P}/issues/{{number}}/edit", summary="Change an issue's title and description", **_WRITE)
+async def edit_issue(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    data = await form_data(request)
+    number = _number(request)
+    await kit(request).issues.update(actor_of(request), project, number, IssueChanges(
+        title=_text(data, "title"), body=data.get("body") or None))
+    return redirect(f"/ui/{project.full_name}/issues/{number}")
+
+
+@form(f"{P}/issues/{{number}}/meta", summary="Set an issue's labels, assignee and milestone", **_WRITE)
+async def issue_meta(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    data = await form_data(request)
+    number = _number(request)
+    await kit(request).issues.update(actor_of(request), project, number, IssueChanges(
+        labels=_chosen_labels(data), assignee=(data.get("assignee") or "").strip() or None,
+        milestone=data.get("milestone") or None))
+    return redirect(f"/ui/{project.full_name}/issues/{number}")
 
 
 @form(f"{P}/issues/{{number}}/comments", summary="Comment on an issue", **_WRITE)
@@ -286,21 +371,32 @@ async def merge_requests(request: web.Request) -> web.StreamResponse:
     q = params_of(request, StatusParams)
     status = q.status or "open"
     found = await kit(request).merge_requests.list(project, status=None if status == "all" else status, limit=50,
-                                                   cursor=q.cursor)
+                                                   cursor=q.cursor, labels=q.label or None,
+                                                   assignee=q.assignee or None, author=q.author or None,
+                                                   milestone=q.milestone or None)
     users = await _users(request, [m.author_id for m in found.items])
     return await project_page(request, "mrs.html", title="Merge requests", tab="mrs",
                               crumbs=project_crumbs(project, Crumb("Merge requests")), mrs=found.items,
-                              users=users, state=status, next_cursor=found.next_cursor)
+                              users=users, state=status, next_cursor=found.next_cursor, filters=_filters(q),
+                              **await _choices(request, project))
 
 
-@page_route(f"{P}/merge-requests/new", summary="The form to open a merge request", **_WRITE)
+@attrs.frozen
+class NewMrParams:
+    source: str | None = query_param(doc="the branch to merge (preselected)")
+    target: str | None = query_param(doc="the branch to merge into (preselected)")
+
+
+@page_route(f"{P}/merge-requests/new", summary="The form to open a merge request", **_WRITE, params=NewMrParams)
 async def new_mr(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
+    q = params_of(request, NewMrParams)
     names = [b.name for b in (await kit(request).browser.branches(project, limit=200)).items]
     return await project_page(request, "mr_new.html", title="New merge request", tab="mrs",
                               crumbs=project_crumbs(project, Crumb("Merge requests",
                                                                    f"/ui/{project.full_name}/merge-requests"),
-                                                    Crumb("New")), branch_names=names)
+                                                    Crumb("New")), branch_names=names,
+                              source=q.source, target=q.target or project.default_branch)
 
 
 @form(f"{P}/merge-requests", summary="Open a merge request", **_WRITE)
@@ -327,6 +423,9 @@ async def _mr_page(request: web.Request, *, status: int = 200, merge_error: Conf
     users = await _users(request, [mr.author_id, mr.merged_by, *(c.author_id for c in comments),
                                    *(r.reviewer_id for r in reviews)])
     conflict_paths = merge_error.detail.get("paths") if merge_error is not None else None
+    choices = await _choices(request, project)
+    people = await _users(request, [*mr.assignee_ids, *mr.reviewer_ids])
+    users.update(people)
     return await project_page(
         request, "mr.html", title=f"!{mr.number} {mr.title}", tab="mrs", status=status,
         crumbs=project_crumbs(project, Crumb("Merge requests", f"/ui/{project.full_name}/merge-requests"),
@@ -334,13 +433,72 @@ async def _mr_page(request: web.Request, *, status: int = 200, merge_error: Conf
         mr=mr, comments=comments, reviews=reviews, users=users, approvals=approvals(reviews),
         diff=diff, diff_files=parse_patch(diff.patch) if diff else [], diff_error=diff_error,
         merge_error=merge_error.message if merge_error is not None else None,
-        conflict_paths=conflict_paths if isinstance(conflict_paths, list) else None)
+        conflict_paths=conflict_paths if isinstance(conflict_paths, list) else None,
+        view=diff_view(request), pipeline=await _pipeline_of(request, project, mr),
+        milestone=next((m for m in choices["milestones"] if m.id == mr.milestone_id), None),
+        assignee_names=", ".join(people[i].name for i in mr.assignee_ids if i in people),
+        reviewer_names=", ".join(people[i].name for i in mr.reviewer_ids if i in people), **choices)
+
+
+async def _pipeline_of(request: web.Request, project: Project, mr: MergeRequest) -> Pipeline | None:
+    """The newest pipeline of the source branch's head (of the merge commit once merged), if pipelines run here."""
+    service = request.app[PLATFORM].resolve_optional(PipelineService)
+    if service is None:
+        return None
+    rev = mr.merge_commit_sha if mr.status is MrStatus.MERGED and mr.merge_commit_sha else mr.source_branch
+    try:
+        _sha, found = await service.commit_status(project, rev)
+    except NotFound:
+        return None
+    return found[0][0] if found else None
 
 
 @page_route(f"{P}/merge-requests/{{number}}", summary="One merge request: commits, files, reviews",
-            **_READ)
+            **_READ, params=DiffParams)
 async def merge_request(request: web.Request) -> web.StreamResponse:
-    return await _mr_page(request)
+    return remember_view(request, await _mr_page(request))
+
+
+def _names(value: str) -> list[str]:
+    return [x.strip() for x in value.replace(" ", ",").split(",") if x.strip()]
+
+
+@form(f"{P}/merge-requests/{{number}}/edit", summary="Change a merge request's title and description", **_WRITE)
+async def edit_mr(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    data = await form_data(request)
+    number = _number(request)
+    await kit(request).merge_requests.update(actor_of(request), project, number, MergeRequestChanges(
+        title=_text(data, "title"), body=data.get("body") or None))
+    return redirect(f"/ui/{project.full_name}/merge-requests/{number}")
+
+
+@form(f"{P}/merge-requests/{{number}}/meta",
+      summary="Set a merge request's labels, assignees, reviewers and milestone", **_WRITE)
+async def mr_meta(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    data = await form_data(request)
+    number = _number(request)
+    await kit(request).merge_requests.update(actor_of(request), project, number, MergeRequestChanges(
+        labels=_chosen_labels(data), assignees=_names(data.get("assignees", "")),
+        reviewers=_names(data.get("reviewers", "")), milestone=data.get("milestone") or None))
+    return redirect(f"/ui/{project.full_name}/merge-requests/{number}")
+
+
+@form(f"{P}/merge-requests/{{number}}/status", summary="Close or reopen a merge request", **_WRITE)
+async def mr_status(request: web.Request) -> web.StreamResponse:
+    project = await project_of(request)
+    data = await form_data(request)
+    status: Literal["open", "closed"]
+    if data.get("status") == "open":
+        status = "open"
+    elif data.get("status") == "closed":
+        status = "closed"
+    else:
+        raise InvalidInput("status must be open or closed", field="status")
+    number = _number(request)
+    await kit(request).merge_requests.update(actor_of(request), project, number, MergeRequestChanges(status=status))
+    return redirect(f"/ui/{project.full_name}/merge-requests/{number}")
 
 
 @form(f"{P}/merge-requests/{{number}}/comments", summary="Comment on a merge request", **_WRITE)

@@ -20,8 +20,8 @@ from pygments.lexers import get_lexer_by_name, guess_lexer_for_filename
 from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
-__all__ = ["SECURITY_HEADERS", "DiffFile", "DiffLine", "env", "highlight", "html_response", "markdown",
-           "parse_patch", "render"]
+__all__ = ["SECURITY_HEADERS", "DiffFile", "DiffLine", "SplitRow", "env", "highlight", "html_response", "markdown",
+           "parse_patch", "render", "split_rows"]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -153,6 +153,42 @@ def parse_patch(patch: str) -> list[DiffFile]:
     return files
 
 
+@attrs.frozen
+class SplitRow:
+    """One row of the side-by-side view: the old line on the left, the new one on the right (either may be
+    missing); a hunk header or a note spans both sides (``span``)."""
+
+    left: DiffLine | None = None
+    right: DiffLine | None = None
+    span: DiffLine | None = None
+
+
+def split_rows(lines: list[DiffLine]) -> list[SplitRow]:
+    """A file's unified lines as side-by-side rows: a run of deletions is paired with the additions after it."""
+    rows: list[SplitRow] = []
+    dels: list[DiffLine] = []
+    adds: list[DiffLine] = []
+
+    def flush() -> None:
+        for i in range(max(len(dels), len(adds))):
+            rows.append(SplitRow(dels[i] if i < len(dels) else None, adds[i] if i < len(adds) else None))
+        dels.clear()
+        adds.clear()
+
+    for line in lines:
+        if line.kind == "del":
+            if adds:
+                flush()
+            dels.append(line)
+        elif line.kind == "add":
+            adds.append(line)
+        else:
+            flush()
+            rows.append(SplitRow(line, line) if line.kind == "ctx" else SplitRow(span=line))
+    flush()
+    return rows
+
+
 # ---- formatting ---------------------------------------------------------------------------------------------
 def ago(value: datetime | None) -> str:
     """'3 minutes ago' (the exact time is in the title attribute the templates add)."""
@@ -217,7 +253,7 @@ def env() -> Environment:
         trim_blocks=True, lstrip_blocks=True, enable_async=False,
     )
     environment.filters.update(markdown=markdown, ago=ago, when=when, duration=duration, first_line=first_line,
-                               size=size, short=lambda sha: (sha or "")[:10])
+                               size=size, short=lambda sha: (sha or "")[:10], split_rows=split_rows)
     return environment
 
 
