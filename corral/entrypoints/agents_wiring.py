@@ -188,6 +188,7 @@ def _owner_gone_check(owner_id: str) -> Any:
 async def wire_agents(platform: Platform) -> None:
     from corral.adapters.claude_code import ClaudeCodeProvider
     from corral.core.secrets.model import SecretScope
+    from corral.core.workloads.model import Resources, Sandbox
     from corral.core.workloads.ports import Executor
     from corral.entrypoints.web.project_access import ProjectsKit
 
@@ -201,6 +202,9 @@ async def wire_agents(platform: Platform) -> None:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     repos_root = Path(settings.git_repos_dir or settings.data_dir / "repos")
     local = type(executor).__name__.lower().startswith(("local", "inmemory"))
+    if not local and not settings.agent_image:
+        log.warning("CORRAL_AGENT_IMAGE is not set: agent pods run the executor's default image, which has no "
+                    "agent CLI (see deploy/agent-image)")
     base_url = settings.public_url()
 
     def git_source(project: Project) -> str:
@@ -228,7 +232,12 @@ async def wire_agents(platform: Platform) -> None:
                        otlp_endpoint=f"http://{settings.host}:{settings.otlp_port}" if settings.otlp_port
                        else base_url, image=settings.agent_image, wrapup_seconds=settings.agent_wrapup_seconds,
                        # on this machine the agent finds its tools (node, python, git) where the server does
-                       env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")} if local else {}),
+                       env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")} if local else {},
+                       # in a cluster: requests/limits, and confined (non-root, read-only root, a NetworkPolicy)
+                       resources=None if local else Resources(
+                           cpu_request=settings.agent_cpu_request, cpu_limit=settings.agent_cpu_limit,
+                           memory_request=settings.agent_memory_request, memory_limit=settings.agent_memory_limit),
+                       sandbox=None if local else Sandbox(user_id=settings.agent_run_as_user)),
         secrets=secret_env)
     service = AgentService(runner)
     platform.register(AgentService, service)
