@@ -104,3 +104,14 @@ async def test_the_bootstrap_registers_the_executor_the_engine_resolves(tmp_path
         assert isinstance(platform.resolve_optional(Executor), InMemoryExecutor)
     finally:
         await platform.aclose()
+
+
+def test_agent_workloads_are_confined_in_a_cluster_only() -> None:
+    from corral.core.workloads.model import Resources, Sandbox
+    from corral.entrypoints.agents_wiring import confinement
+
+    settings = load_settings({"CORRAL_EXECUTOR": "kubernetes", "CORRAL_AGENT_MEMORY_LIMIT": "8Gi",
+                              "CORRAL_AGENT_RUN_AS_USER": "4242"})
+    assert confinement(settings, local=False) == (
+        Resources(cpu_request="500m", cpu_limit="2", memory_request="1Gi", memory_limit="8Gi"), Sandbox(user_id=4242))
+    assert confinement(settings, local=True) == (None, None)
