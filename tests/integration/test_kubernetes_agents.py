@@ -386,10 +386,13 @@ async def test_stop_deletes_the_session_pod_and_the_session_is_stopped(rig: Rig)
     assert agent.process is not None and agent.process.returncode is not None  # the program was ended
 
 
-async def test_a_session_whose_image_cannot_be_pulled_fails_fast_naming_it(rig: Rig) -> None:
-    rig.runner.settings = attrs.evolve(rig.runner.settings, image=PULL_FAILS)
+@pytest.mark.parametrize(("image", "reason", "detail"), [(PULL_FAILS, "ImagePullBackOff", PULL_FAILS),
+                                                         (TOO_BIG, "Unschedulable", "Insufficient memory")])
+async def test_a_session_whose_pod_cannot_start_fails_fast_naming_why(rig: Rig, image: str, reason: str,
+                                                                      detail: str) -> None:
+    rig.runner.settings = attrs.evolve(rig.runner.settings, image=image)
     created = await rig.service.create(rig.requester, rig.project, _new("hello"))
     done = await rig.wait_finished(created.id)  # bounded by WAIT; the session's own limit is an hour
     assert done.status is AgentStatus.FAILED
-    assert done.error is not None and "ImagePullBackOff" in done.error and PULL_FAILS in done.error
+    assert done.error is not None and f"{reason}: " in done.error and detail in done.error
     assert rig.identity.retired == [created.id]
