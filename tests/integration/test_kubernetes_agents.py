@@ -241,6 +241,27 @@ async def test_an_attach_that_fails_is_made_again_while_the_pod_runs(
     assert kubelet.pods[handle.ref].attach_attempts == 3 and kubelet.pods[handle.ref].attaches == 1
 
 
+async def test_a_restarted_server_stops_a_leftover_session_pod_with_its_secret_and_policy(
+        executor: KubernetesExecutor, kubelet: ProcessKubelet, kube_api: Any) -> None:
+    ws = await executor.create_workspace("agent-left")
+    handle = await executor.start(spec(ws, sh("cat"), interactive=True, stdin=b"x\n", sandbox=Sandbox(),
+                                       secret_env={"CORRAL_TOKEN": "t"}, labels={"corral.agent-session": "left"}))
+    async with asyncio.timeout(WAIT):
+        while handle.ref not in kubelet.pods or kubelet.pods[handle.ref].attaches == 0:
+            await asyncio.sleep(0.02)
+    await executor.aclose()  # the server goes away; the pod runs on
+    later = _make(kube_api, kubelet)
+    try:
+        found = await later.running({"corral.agent-session": "left"})
+        assert [(h.ref, dict(h.labels)) for h in found] == [(handle.ref, {"corral.agent-session": "left"})]
+        async with asyncio.timeout(WAIT):
+            await later.stop(found[0], grace_seconds=1)
+        assert kubelet.objects("pods") == {} and kubelet.objects("secrets") == {}
+        assert kubelet.objects("networkpolicies") == {}
+    finally:
+        await later.aclose()
+
+
 # ----------------------------------------------------------------------------------- whole agent sessions
 
 
