@@ -554,8 +554,11 @@ class KubernetesExecutor:
                     error = f"the attach connection to pod {run.pod} kept dropping"
                 if finished:
                     return
-                pod = await self._read_pod(run.pod)
-                if pod is None or classify_pod(pod)[0] is not None or run.status.done():
+                try:
+                    pod = await self._read_pod(run.pod)
+                except (_ApiError, Unavailable):
+                    pod = {}  # unknown: try again (bounded by the attempts)
+                if pod is None or (pod and classify_pod(pod)[0] is not None) or run.status.done():
                     return  # the program ended (its status comes from the pod)
                 attempts += 1
                 if attempts > _REATTACH:
