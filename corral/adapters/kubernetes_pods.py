@@ -53,22 +53,23 @@ SCRATCH_TMP = "/tmp"  # noqa: S108 - inside the pod: an emptyDir of its own
 # connection can attach again), so the end of the input is a line of its own, unique to the pod, that this
 # wrapper turns into an end of file for the program. It also starts the program only once the first line came,
 # i.e. once Corral is attached: no output is written before anyone reads it. The program's exit code is the
-# pod's; SIGTERM (pod deletion) is passed on to it (a shell as PID 1 would ignore it).
+# pod's; SIGTERM (pod deletion) is passed on to it (a shell as PID 1 would ignore it). The wrapper's own
+# stderr (job notices such as "Terminated") goes nowhere; the program's is the container's.
 INPUT_WRAPPER = """\
-end=$1; shift; exec 3<&0
-[ -z "$HOME" ] || mkdir -p "$HOME" 2>/dev/null
-IFS= read -r line || exit 0
+end=$1; shift; exec 3<&0 4>&2 2>/dev/null
+[ -z "$HOME" ] || mkdir -p "$HOME"
 fifo="${TMPDIR:-/tmp}/corral-stdin.$$"
 mkfifo "$fifo" || exit 125
+IFS= read -r line <&3 || { rm -f "$fifo"; exit 0; }
 ( [ "$line" = "$end" ] || { printf '%s\\n' "$line"
-    while IFS= read -r line && [ "$line" != "$end" ]; do printf '%s\\n' "$line"; done; } ) <&3 >"$fifo" &
+    while IFS= read -r line && [ "$line" != "$end" ]; do printf '%s\\n' "$line"; done; } ) <&3 >"$fifo" 4>&- &
 feeder=$!
-"$@" < "$fifo" &
+"$@" <"$fifo" 2>&4 3<&- 4>&- &
 program=$!
-trap 'kill -TERM "$program" 2>/dev/null' TERM INT
+trap 'kill -TERM "$program"' TERM INT
 code=0
-while kill -0 "$program" 2>/dev/null; do wait "$program"; code=$?; done
-kill "$feeder" 2>/dev/null
+while kill -0 "$program"; do wait "$program"; code=$?; done
+kill "$feeder"
 rm -f "$fifo"
 exit "$code"
 """
