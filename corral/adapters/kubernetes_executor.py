@@ -542,7 +542,9 @@ class KubernetesExecutor:
         await run.started.wait()
         attempts = 0
         try:
+            loop = asyncio.get_running_loop()
             while not run.status.done():
+                began = loop.time()
                 try:
                     finished = await self._attach_once(run)
                 except asyncio.CancelledError:
@@ -552,6 +554,8 @@ class KubernetesExecutor:
                     error = f"cannot attach to pod {run.pod}: {exc}"
                 else:
                     error = f"the attach connection to pod {run.pod} kept dropping"
+                    if loop.time() - began > 30.0:
+                        attempts = 0  # it worked for a while: a drop now and then is not a failure
                 if finished:
                     return
                 try:
