@@ -29,7 +29,7 @@ from corral.core.errors import Conflict, InvalidInput
 from corral.core.workloads.model import ExitStatus, Outcome, WorkloadSpec, Workspace
 from corral.core.workloads.ports import Executor
 
-__all__ = ["ExecutorContract", "ExecutorWorkspaceContract", "run_to_end", "sh"]
+__all__ = ["ExecutorContract", "ExecutorInteractiveContract", "ExecutorWorkspaceContract", "run_to_end", "sh"]
 
 DEADLINE = 20.0
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/corral"}
@@ -43,7 +43,8 @@ def sh(script: str) -> tuple[str, ...]:
 def spec(workspace: Workspace, argv: tuple[str, ...], **kwargs: Any) -> WorkloadSpec:
     kwargs.setdefault("env", dict(BASE_ENV))
     kwargs.setdefault("name", f"w-{uuid.uuid4().hex[:10]}")
-    return WorkloadSpec(argv=argv, workspace=workspace, image="alpine:3.20", **kwargs)
+    kwargs.setdefault("image", "alpine:3.20")
+    return WorkloadSpec(argv=argv, workspace=workspace, **kwargs)
 
 
 async def _collect(chunks: AsyncIterator[bytes]) -> bytes:
@@ -146,7 +147,86 @@ class ExecutorWorkspaceContract:
                 await executor.start(spec(ws, sh("true"), workdir=workdir))
 
 
-class ExecutorContract(ExecutorWorkspaceContract):
+class ExecutorInteractiveContract:
+    """Workloads whose stdin stays open (``spec.interactive``: agent sessions): ``send``, ``close_stdin``, and
+    output that comes while the input is still open. Also part of ``ExecutorContract``; run on its own where
+    only interactive workloads can really execute (the Kubernetes executor against its attach simulator)."""
+
+    @pytest.fixture
+    def executor(self) -> Executor:
+        raise NotImplementedError
+
+    async def _ws(self, executor: Executor) -> Workspace:
+        return await executor.create_workspace(f"ws-{uuid.uuid4().hex[:8]}")
+
+    async def test_an_interactive_stdin_takes_sends_in_order_until_closed(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("cat; echo end"), stdin=b"first\n", interactive=True))
+        async with asyncio.timeout(DEADLINE):
+            output = asyncio.ensure_future(_collect(executor.logs(handle)))
+            await executor.send(handle, b"second\n")
+            await executor.send(handle, b"third\n")
+            await executor.close_stdin(handle)
+            await executor.close_stdin(handle)  # idempotent
+            status = await executor.wait(handle)
+            assert await output == b"first\nsecond\nthird\nend\n"
+        assert status.succeeded
+        with pytest.raises(Conflict):
+            await executor.send(handle, b"too late\n")
+
+    async def test_send_to_a_workload_that_takes_no_input_is_a_conflict(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("sleep 5")))
+        try:
+            with pytest.raises(Conflict):
+                await executor.send(handle, b"hello\n")
+        finally:
+            await executor.stop(handle, grace_seconds=1)
+
+    async def test_output_comes_while_the_input_is_still_open(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("cat; echo bye"), stdin=b"a\n", interactive=True))
+        async with asyncio.timeout(DEADLINE):
+            chunks = aiter(executor.logs(handle))
+            seen = b""
+            while b"a\n" not in seen:  # answered before any more input or the end of it
+                seen += await anext(chunks)
+            await executor.send(handle, b"b\n")
+            while b"b\n" not in seen:
+                seen += await anext(chunks)
+            await executor.close_stdin(handle)
+            seen += b"".join([chunk async for chunk in chunks])
+            status = await executor.wait(handle)
+        assert seen == b"a\nb\nbye\n"
+        assert status.succeeded
+
+    async def test_an_interactive_program_may_end_with_its_input_open(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("echo started; exit 4"), stdin=b"x\n", interactive=True))
+        async with asyncio.timeout(DEADLINE):
+            output, status = await asyncio.gather(_collect(executor.logs(handle)), executor.wait(handle))
+        assert output == b"started\n"
+        assert status == ExitStatus(Outcome.EXITED, 4)
+        with pytest.raises(Conflict):
+            await executor.send(handle, b"too late\n")
+
+    async def test_stop_ends_an_interactive_workload_waiting_for_input(self, executor: Executor) -> None:
+        ws = await self._ws(executor)
+        handle = await executor.start(spec(ws, sh("echo ready; cat"), stdin=b"", interactive=True))
+        async with asyncio.timeout(DEADLINE):
+            chunks = aiter(executor.logs(handle))
+            await executor.send(handle, b"first\n")
+            seen = b""
+            while b"first\n" not in seen:
+                seen += await anext(chunks)
+            await executor.stop(handle, grace_seconds=1)
+            status = await executor.wait(handle)
+            seen += b"".join([chunk async for chunk in chunks])  # the output ends too
+        assert status.outcome is Outcome.STOPPED
+        assert seen == b"ready\nfirst\n"
+
+
+class ExecutorContract(ExecutorWorkspaceContract, ExecutorInteractiveContract):
     """Everything, with workloads that really produce output (the fake and real processes)."""
 
     async def _ws(self, executor: Executor) -> Workspace:
@@ -252,30 +332,6 @@ class ExecutorContract(ExecutorWorkspaceContract):
         output, status = await run_to_end(executor, spec(ws, sh("cat; echo end"), stdin=b'{"prompt": "hi"}\n'))
         assert status.succeeded
         assert output == b'{"prompt": "hi"}\nend\n'
-
-    async def test_an_interactive_stdin_takes_sends_in_order_until_closed(self, executor: Executor) -> None:
-        ws = await self._ws(executor)
-        handle = await executor.start(spec(ws, sh("cat; echo end"), stdin=b"first\n", interactive=True))
-        async with asyncio.timeout(DEADLINE):
-            output = asyncio.ensure_future(_collect(executor.logs(handle)))
-            await executor.send(handle, b"second\n")
-            await executor.send(handle, b"third\n")
-            await executor.close_stdin(handle)
-            await executor.close_stdin(handle)  # idempotent
-            status = await executor.wait(handle)
-            assert await output == b"first\nsecond\nthird\nend\n"
-        assert status.succeeded
-        with pytest.raises(Conflict):
-            await executor.send(handle, b"too late\n")
-
-    async def test_send_to_a_workload_that_takes_no_input_is_a_conflict(self, executor: Executor) -> None:
-        ws = await self._ws(executor)
-        handle = await executor.start(spec(ws, sh("sleep 5")))
-        try:
-            with pytest.raises(Conflict):
-                await executor.send(handle, b"hello\n")
-        finally:
-            await executor.stop(handle, grace_seconds=1)
 
     async def test_pack_then_unpack_round_trips_the_selected_files(self, executor: Executor) -> None:
         source = await self._ws(executor)

@@ -21,9 +21,10 @@ from corral.core.errors import CorralError, NotFound, PermissionDenied
 from corral.core.identity.model import AuthMethod, Principal
 from corral.core.lru import ExpiringLru
 from corral.core.projects.model import Actor, Project
+from corral.core.workloads.model import Resources, Sandbox
 from corral.entrypoints.platform import Platform
 
-__all__ = ["AgentSessionMessages", "IdentityAgentIdentity", "ProjectsAgentRepository", "wire_agents"]
+__all__ = ["AgentSessionMessages", "IdentityAgentIdentity", "ProjectsAgentRepository", "confinement", "wire_agents"]
 
 log = logging.getLogger("corral.agents")
 
@@ -185,6 +186,17 @@ def _owner_gone_check(owner_id: str) -> Any:
     return owner_gone
 
 
+def confinement(settings: Any, *, local: bool) -> tuple[Resources | None, Sandbox | None]:
+    """What the workloads of a session ask for and are confined to: in a cluster, the ``agent_*`` requests and
+    limits and a sandbox (non-root, read-only root filesystem, a NetworkPolicy); on this machine, nothing (a
+    process cannot be confined here: the local runtime is for trusted agents)."""
+    if local:
+        return None, None
+    return (Resources(cpu_request=settings.agent_cpu_request, cpu_limit=settings.agent_cpu_limit,
+                      memory_request=settings.agent_memory_request, memory_limit=settings.agent_memory_limit),
+            Sandbox(user_id=settings.agent_run_as_user))
+
+
 async def wire_agents(platform: Platform) -> None:
     from corral.adapters.claude_code import ClaudeCodeProvider
     from corral.core.secrets.model import SecretScope
@@ -201,6 +213,9 @@ async def wire_agents(platform: Platform) -> None:
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     repos_root = Path(settings.git_repos_dir or settings.data_dir / "repos")
     local = type(executor).__name__.lower().startswith(("local", "inmemory"))
+    if not local and not settings.agent_image:
+        log.warning("CORRAL_AGENT_IMAGE is not set: agent pods run the executor's default image, which has no "
+                    "agent CLI (see deploy/agent-image)")
     base_url = settings.public_url()
 
     def git_source(project: Project) -> str:
@@ -220,6 +235,7 @@ async def wire_agents(platform: Platform) -> None:
         except CorralError:
             return {}  # no key stored (or not readable by the requester): the CLI's own login applies
 
+    resources, sandbox = confinement(settings, local=local)
     runner = AgentRunner(
         platform.uow_factory, platform.clock, executor,
         {"claude-code": ClaudeCodeProvider(settings.agent_claude_command, settings.agent_permission_mode)},
@@ -228,7 +244,8 @@ async def wire_agents(platform: Platform) -> None:
                        otlp_endpoint=f"http://{settings.host}:{settings.otlp_port}" if settings.otlp_port
                        else base_url, image=settings.agent_image, wrapup_seconds=settings.agent_wrapup_seconds,
                        # on this machine the agent finds its tools (node, python, git) where the server does
-                       env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")} if local else {}),
+                       env={"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")} if local else {},
+                       resources=resources, sandbox=sandbox),
         secrets=secret_env)
     service = AgentService(runner)
     platform.register(AgentService, service)

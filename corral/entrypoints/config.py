@@ -21,7 +21,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-__all__ = ["CLIENT_VARIABLES", "ENV_PREFIX", "ConfigError", "Settings", "load_settings"]
+__all__ = ["CLIENT_VARIABLES", "ENV_PREFIX", "ConfigError", "Settings", "label_pairs", "load_settings"]
 
 ENV_PREFIX = "CORRAL_"
 # read by the `corral` API client (corral.entrypoints.client.store), not settings: the server ignores them, so a
@@ -62,6 +62,22 @@ def _min_files(_i: object, a: attrs.Attribute[Any], v: int) -> None:
 def _quantity(_i: object, a: attrs.Attribute[Any], v: str) -> None:
     if not re.fullmatch(r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?", v):
         raise ValueError(f"{a.name}: a Kubernetes quantity, e.g. 1Gi or 500Mi")
+
+
+def _cpu(_i: object, a: attrs.Attribute[Any], v: str) -> None:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?m?", v):
+        raise ValueError(f"{a.name}: a Kubernetes CPU quantity, e.g. 500m or 2")
+
+
+def _label_pairs(_i: object, a: attrs.Attribute[Any], v: str) -> None:
+    for part in v.split(","):
+        if part.strip() and not re.fullmatch(r"[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*", part.strip()):
+            raise ValueError(f"{a.name}: comma-separated Kubernetes labels key=value, e.g. app=corral")
+
+
+def label_pairs(value: str) -> dict[str, str]:
+    """``"a=1,b=2"`` (a ``_label_pairs`` setting) as a dict."""
+    return dict(part.strip().split("=", 1) for part in value.split(",") if part.strip())
 
 
 def _dns_label(_i: object, a: attrs.Attribute[Any], v: str) -> None:
@@ -228,7 +244,24 @@ class Settings:
     agent_claude_command: str = "claude"  # the Claude Code CLI of provider claude-code (a path, or a name on PATH)
     agent_permission_mode: Literal["acceptEdits", "bypassPermissions", "default", "plan"] = "acceptEdits"
     agent_wrapup_seconds: float = attrs.field(default=60.0, validator=_positive)  # told to commit before the end
-    agent_image: str | None = None  # the image agent pods run (kubernetes executor)
+    agent_image: str | None = None  # the image agent pods run (kubernetes executor; deploy/agent-image)
+    # what every workload of an agent session asks for and is limited to (kubernetes executor)
+    agent_cpu_request: str = attrs.field(default="500m", validator=_cpu)
+    agent_cpu_limit: str = attrs.field(default="2", validator=_cpu)
+    agent_memory_request: str = attrs.field(default="1Gi", validator=_quantity)
+    agent_memory_limit: str = attrs.field(default="4Gi", validator=_quantity)
+    agent_run_as_user: int = attrs.field(default=1000, validator=_positive)  # the non-root uid of agent pods
+    # the egress an agent pod's NetworkPolicy allows (kubernetes executor; nothing else, DNS aside): Corral by
+    # address (CIDRs) and/or by its pods' labels (in kubernetes_agent_corral_namespace, default: the agents'
+    # namespace), the model API by address on 443 (NetworkPolicies take no names: api.anthropic.com is published
+    # as 160.79.104.0/23 and 2607:6bc0::/48), DNS to the kubernetes_agent_dns_pod_labels pods (empty: any :53)
+    kubernetes_agent_corral_cidrs: str = attrs.field(default="", validator=_cidrs)
+    kubernetes_agent_corral_pod_labels: str = attrs.field(default="app.kubernetes.io/name=corral",
+                                                          validator=_label_pairs)
+    kubernetes_agent_corral_namespace: str | None = None
+    kubernetes_agent_model_api_cidrs: str = attrs.field(default="160.79.104.0/23,2607:6bc0::/48", validator=_cidrs)
+    kubernetes_agent_dns_namespace: str = attrs.field(default="kube-system", validator=_dns_label)
+    kubernetes_agent_dns_pod_labels: str = attrs.field(default="k8s-app=kube-dns", validator=_label_pairs)
     # a finished session's workspace is kept this long for a resume, then deleted
     agent_workspace_retention_hours: float = attrs.field(default=72.0, validator=_positive)
 

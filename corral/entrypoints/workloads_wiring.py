@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from corral.core.workloads.ports import Executor
-from corral.entrypoints.config import Settings
+from corral.entrypoints.config import Settings, label_pairs
 from corral.entrypoints.platform import Platform
 
 __all__ = ["build_executor", "wire_workloads"]
@@ -28,9 +28,18 @@ def build_executor(settings: Settings) -> Any:
             default_api_client,
         )
 
+        def cidrs(value: str) -> tuple[str, ...]:
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+
         return KubernetesExecutor(default_api_client, KubernetesExecutorSettings(
             namespace=settings.kubernetes_namespace, workspace_size=settings.kubernetes_workspace_size,
-            storage_class=settings.kubernetes_storage_class))
+            storage_class=settings.kubernetes_storage_class,
+            corral_cidrs=cidrs(settings.kubernetes_agent_corral_cidrs),
+            corral_pod_labels=label_pairs(settings.kubernetes_agent_corral_pod_labels),
+            corral_namespace=settings.kubernetes_agent_corral_namespace,
+            model_api_cidrs=cidrs(settings.kubernetes_agent_model_api_cidrs),
+            dns_namespace=settings.kubernetes_agent_dns_namespace,
+            dns_pod_labels=label_pairs(settings.kubernetes_agent_dns_pod_labels)))
     from corral.adapters.local_executor import LocalExecutor
 
     return LocalExecutor(settings.data_dir / "workloads")

@@ -25,7 +25,15 @@ from corral.core.errors import Conflict, CorralError, InvalidTransition, NotFoun
 from corral.core.identity.model import Principal
 from corral.core.projects.model import Project
 from corral.core.uow import UnitOfWorkFactory
-from corral.core.workloads.model import ExitStatus, Outcome, WorkloadHandle, WorkloadSpec, Workspace
+from corral.core.workloads.model import (
+    ExitStatus,
+    Outcome,
+    Resources,
+    Sandbox,
+    WorkloadHandle,
+    WorkloadSpec,
+    Workspace,
+)
 from corral.core.workloads.ports import Executor
 
 __all__ = ["SESSION_LABEL", "AgentRunner", "LiveFeed", "RunnerSettings", "workspace_key"]
@@ -41,7 +49,9 @@ _MAX_CONTENT = 64 * 1024
 class RunnerSettings:
     """How sessions run here. ``git_source(project)``: what the workspace clones from (a path for the local
     runtime, a URL otherwise); ``wrapup_seconds``: the reserve before the wall-clock limit when the agent is told
-    to commit and stop (at most a tenth of the session's time)."""
+    to commit and stop (at most a tenth of the session's time); ``resources`` and ``sandbox``: what every
+    workload of a session (the clone steps, the provider) asks for and is confined to (the Kubernetes runtime:
+    requests/limits, non-root, a NetworkPolicy)."""
 
     base_url: str
     owner: str
@@ -53,6 +63,8 @@ class RunnerSettings:
     heartbeat_seconds: float = 15.0
     mcp: bool = True
     env: Mapping[str, str] = attrs.field(factory=dict)  # the base of every environment (e.g. the host's PATH)
+    resources: Resources | None = None
+    sandbox: Sandbox | None = None
 
 
 @attrs.define
@@ -343,7 +355,7 @@ class AgentRunner:
         handle = await self.executor.start(WorkloadSpec(
             name=f"agent-check-{uuid.uuid4().hex[:10]}", argv=("git", "-C", "repo", "rev-parse", "--git-dir"),
             workspace=workspace, image=self.settings.image, timeout_seconds=60,
-            labels={SESSION_LABEL: "prepare"}))
+            labels={SESSION_LABEL: "prepare"}, resources=self.settings.resources, sandbox=self.settings.sandbox))
         async for _ in self.executor.logs(handle):
             pass
         return (await self.executor.wait(handle)).succeeded
@@ -368,7 +380,8 @@ class AgentRunner:
                 env={**self.settings.env, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_COUNT": "1",
                      "GIT_CONFIG_KEY_0": f"http.{self.settings.base_url.rstrip('/')}/.extraHeader"},
                 secret_env={"GIT_CONFIG_VALUE_0": f"Authorization: Bearer {live.grant.token_secret}"},
-                labels={SESSION_LABEL: str(session.id)}))  # a clone over HTTP (pods) authenticates too
+                labels={SESSION_LABEL: str(session.id)},  # a clone over HTTP (pods) authenticates too
+                resources=self.settings.resources, sandbox=self.settings.sandbox))
             output = b"".join([chunk async for chunk in self.executor.logs(handle)])
             status = await self.executor.wait(handle)
             if not status.succeeded:
@@ -423,7 +436,8 @@ class AgentRunner:
                 name=f"agent-{session.id.hex[:16]}-{session.runs}", argv=provider.command(launch),
                 workspace=workspace, workdir="repo", env=env, secret_env=secret_env, image=self.settings.image,
                 timeout_seconds=remaining + 30.0, labels={SESSION_LABEL: str(session.id)},
-                stdin=provider.user_message(live.message), interactive=True))
+                stdin=provider.user_message(live.message), interactive=True, resources=self.settings.resources,
+                sandbox=self.settings.sandbox))
             live.handle = handle
             live.stdin_open = True
             live.messages_sent = 1

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["ExitStatus", "Outcome", "Resources", "WorkloadHandle", "WorkloadSpec", "Workspace"]
+__all__ = ["ExitStatus", "Outcome", "Resources", "Sandbox", "WorkloadHandle", "WorkloadSpec", "Workspace"]
 
 
 @attrs.frozen
@@ -30,6 +30,20 @@ class Resources:
     cpu_limit: str | None = None
     memory_request: str | None = None
     memory_limit: str | None = None
+
+
+@attrs.frozen
+class Sandbox:
+    """Confine a workload that runs code nobody reviewed (an agent): as the non-root user ``user_id``, with a
+    read-only root filesystem (writable: the workspace and a scratch ``/tmp``), no privilege escalation, no
+    capabilities, and network egress only to the destinations the executor allows (Corral, the model API, DNS).
+    ``home`` is ``$HOME``, a directory of the workspace (relative to its root), so the program's own state (e.g.
+    its conversation, for a resume) lives as long as the workspace. The Kubernetes executor enforces it
+    (securityContext, a NetworkPolicy); the local executor cannot confine a process and runs it as the server's
+    user (trusted code only)."""
+
+    user_id: int = 1000
+    home: str = ".home"
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +72,7 @@ class WorkloadSpec:
     # True: stdin stays open after ``stdin`` (if any) was written; more comes with ``Executor.send`` and
     # ``Executor.close_stdin`` ends it (agent sessions taking follow-up messages)
     interactive: bool = False
+    sandbox: Sandbox | None = None
 
 
 @attrs.frozen

@@ -34,8 +34,11 @@ class Executor(Protocol):
       land outside it). Both work while no workload uses the files, with bounded memory.
     - ``send(handle, data)`` writes to the stdin of a workload started with ``spec.interactive`` (after
       ``spec.stdin``, in order); ``close_stdin(handle)`` closes it (idempotent). ``send`` on a workload that is
-      not interactive, whose stdin was closed or that has ended raises Conflict; an executor whose runtime
-      cannot keep a stdin open raises Unavailable (the Kubernetes executor, for now).
+      not interactive, whose stdin was closed or that has ended raises Conflict (Unavailable when the stream to
+      the workload is lost for good). The output of an interactive workload comes through ``logs`` while its
+      stdin is still open (a line answered is yielded before the next is sent): the local executor through
+      pipes, the Kubernetes executor through the pod's attach WebSocket. ``spec.sandbox`` confines the workload
+      where the runtime can (Kubernetes: non-root, read-only root filesystem, a NetworkPolicy of its own).
     - ``running(labels)`` lists workloads started by this executor (also by an earlier process of this
       server) whose labels include ``labels``: used to clean up after a restart.
     """

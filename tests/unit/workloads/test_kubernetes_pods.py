@@ -73,3 +73,41 @@ def test_workdir_stays_under_the_workspace() -> None:
     for bad in ("..", "../x", "/etc", "a/../../b"):
         with pytest.raises(InvalidInput):
             workdir_path(bad)
+
+
+def test_a_network_policy_without_a_corral_peer_or_dns_selector_allows_only_dns_and_the_model_api() -> None:
+    from corral.adapters.kubernetes_pods import network_policy_manifest
+
+    policy = network_policy_manifest("corral-agent-x-1", {"corral.agent-session": "s"}, corral_cidrs=(),
+                                     corral_pod_labels={}, corral_namespace=None,
+                                     model_api_cidrs=("160.79.104.0/23",), dns_pod_labels={})
+    assert policy["metadata"]["name"] == "corral-agent-x-1-egress"
+    assert policy["spec"]["egress"] == [
+        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},  # any resolver
+        {"to": [{"ipBlock": {"cidr": "160.79.104.0/23"}}], "ports": [{"protocol": "TCP", "port": 443}]}]
+
+
+def test_corral_pods_in_another_namespace_are_selected_there() -> None:
+    from corral.adapters.kubernetes_pods import network_policy_manifest
+
+    policy = network_policy_manifest("p", {}, corral_cidrs=(), corral_pod_labels={"app": "corral"},
+                                     corral_namespace="platform", model_api_cidrs=())
+    assert policy["spec"]["egress"][1] == {"to": [{
+        "podSelector": {"matchLabels": {"app": "corral"}},
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "platform"}}}]}
+    assert len(policy["spec"]["egress"]) == 2  # no model API CIDRs: no rule for it
+
+
+def test_an_interactive_pod_needs_its_end_of_input_line_and_runs_under_the_wrapper() -> None:
+    from corral.adapters.kubernetes_pods import INPUT_WRAPPER, pod_manifest
+    from corral.core.workloads.model import WorkloadSpec, Workspace
+
+    spec = WorkloadSpec(name="a", argv=("claude", "-p"), workspace=Workspace("k", "claim"), interactive=True,
+                        stdin=b"{}\n")
+    with pytest.raises(InvalidInput):
+        pod_manifest("pod", spec, claim="claim", image="img", secret=None, grace_seconds=5)
+    pod = pod_manifest("pod", spec, claim="claim", image="img", secret=None, grace_seconds=5, end_of_input="\x04e")
+    container = pod["spec"]["containers"][0]
+    assert container["command"] == ["/bin/sh", "-c", INPUT_WRAPPER, "sh", "\x04e", "claude", "-p"]
+    assert "securityContext" not in pod["spec"] and "corral.dev/pod" not in pod["metadata"]["labels"]  # no sandbox
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["workspace"]  # stdin is not a file from a Secret

@@ -41,7 +41,10 @@ def test_kubernetes_settings_are_read() -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [("CORRAL_EXECUTOR", "docker"), ("CORRAL_KUBERNETES_NAMESPACE", "Bad_NS"),
-                                             ("CORRAL_KUBERNETES_WORKSPACE_SIZE", "lots")])
+                                             ("CORRAL_KUBERNETES_WORKSPACE_SIZE", "lots"),
+                                             ("CORRAL_AGENT_CPU_LIMIT", "two"), ("CORRAL_AGENT_MEMORY_LIMIT", "4GB"),
+                                             ("CORRAL_KUBERNETES_AGENT_MODEL_API_CIDRS", "api.anthropic.com"),
+                                             ("CORRAL_KUBERNETES_AGENT_CORRAL_POD_LABELS", "app corral")])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({name: value})
@@ -66,6 +69,26 @@ async def test_kubernetes_is_chosen_by_setting(tmp_path: Path) -> None:
     assert executor.namespace == "ci"
 
 
+async def test_the_agent_egress_settings_reach_the_kubernetes_executor(tmp_path: Path) -> None:
+    defaults = _Platform(load_settings({"CORRAL_DATA_DIR": str(tmp_path), "CORRAL_EXECUTOR": "kubernetes"}))
+    await wire_workloads(defaults)
+    default = defaults.container.resolve(Executor).settings
+    assert default.model_api_cidrs == ("160.79.104.0/23", "2607:6bc0::/48")  # api.anthropic.com, as published
+    assert (default.corral_cidrs, dict(default.corral_pod_labels)) == ((), {"app.kubernetes.io/name": "corral"})
+    assert (default.dns_namespace, dict(default.dns_pod_labels)) == ("kube-system", {"k8s-app": "kube-dns"})
+    platform = _Platform(load_settings({
+        "CORRAL_DATA_DIR": str(tmp_path), "CORRAL_EXECUTOR": "kubernetes",
+        "CORRAL_KUBERNETES_AGENT_CORRAL_CIDRS": "10.0.0.5/32, 10.0.1.0/24",
+        "CORRAL_KUBERNETES_AGENT_CORRAL_POD_LABELS": "app=corral,tier=web",
+        "CORRAL_KUBERNETES_AGENT_CORRAL_NAMESPACE": "platform",
+        "CORRAL_KUBERNETES_AGENT_MODEL_API_CIDRS": "203.0.113.0/24", "CORRAL_KUBERNETES_AGENT_DNS_POD_LABELS": ""}))
+    await wire_workloads(platform)
+    chosen = platform.container.resolve(Executor).settings
+    assert chosen.corral_cidrs == ("10.0.0.5/32", "10.0.1.0/24")
+    assert dict(chosen.corral_pod_labels) == {"app": "corral", "tier": "web"} and chosen.corral_namespace == "platform"
+    assert chosen.model_api_cidrs == ("203.0.113.0/24",) and dict(chosen.dns_pod_labels) == {}
+
+
 async def test_the_memory_profile_uses_the_fake(tmp_path: Path) -> None:
     platform = _Platform(load_settings({"CORRAL_DATA_DIR": str(tmp_path), "CORRAL_PROFILE": "memory"}))
     await wire_workloads(platform)
@@ -81,3 +104,14 @@ async def test_the_bootstrap_registers_the_executor_the_engine_resolves(tmp_path
         assert isinstance(platform.resolve_optional(Executor), InMemoryExecutor)
     finally:
         await platform.aclose()
+
+
+def test_agent_workloads_are_confined_in_a_cluster_only() -> None:
+    from corral.core.workloads.model import Resources, Sandbox
+    from corral.entrypoints.agents_wiring import confinement
+
+    settings = load_settings({"CORRAL_EXECUTOR": "kubernetes", "CORRAL_AGENT_MEMORY_LIMIT": "8Gi",
+                              "CORRAL_AGENT_RUN_AS_USER": "4242"})
+    assert confinement(settings, local=False) == (
+        Resources(cpu_request="500m", cpu_limit="2", memory_request="1Gi", memory_limit="8Gi"), Sandbox(user_id=4242))
+    assert confinement(settings, local=True) == (None, None)
