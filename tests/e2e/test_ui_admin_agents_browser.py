@@ -119,6 +119,9 @@ async def test_agent_and_admin_pages(server: CorralProcess, browser: Any, tmp_pa
     await page.goto(server.base_url + "/ui/agent-sessions")
     await expect(page.locator("#agent-session-list")).to_contain_text("ada/demo")
     await shots(page, "52-agent-sessions")
+    # the dashboard lists it among the active sessions while it runs
+    await page.goto(server.base_url + "/ui/")
+    await expect(page.locator("#active-agent-sessions")).to_contain_text(f"ada/demo · {session_id[:8]}")
 
     # the viewer reads the session, sees stop disabled with the permission named, and a stop post is refused
     viewer = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -149,6 +152,8 @@ async def test_agent_and_admin_pages(server: CorralProcess, browser: Any, tmp_pa
     await page.wait_for_url(session_url, timeout=TIMEOUT_MS)
     await expect(page.locator("#session-status")).to_contain_text("stopped")
     assert api(server, "GET", f"/api/v1/agent-sessions/{session_id}", token=data["token"])["status"] == "stopped"
+    await page.goto(server.base_url + "/ui/")
+    await expect(page.locator("#active-agent-sessions")).to_contain_text("No agent session is running.")
 
     # administration: create a user, deactivate them, lift a login ban
     await page.goto(server.base_url + "/ui/admin/users")

@@ -14,7 +14,7 @@ from corral.core.projects.model import Project
 from corral.entrypoints.web.project_access import can, kit
 from corral.entrypoints.web.routes.identity import identity_of
 from corral.entrypoints.web.ui.pages import holds, page
-from corral.entrypoints.web.ui.summaries import alerts, deployments, running_pipelines
+from corral.entrypoints.web.ui.summaries import active_agent_sessions, alerts, deployments, running_pipelines
 
 __all__ = ["Activity", "dashboard", "describe", "readable_projects"]
 
@@ -150,6 +150,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 items += found
         context["activity"] = sorted(items, key=lambda a: a.entry.created_at, reverse=True)[:25]
     context["pipelines"] = await running_pipelines(request, projects[:20])
+    context["agent_sessions"] = await active_agent_sessions(request, projects[:20])
     context["deployments"] = await deployments(request, projects[:20])
     context["alerts"] = await alerts(request)
     return await page(request, "dashboard.html", title="Dashboard", **context)

@@ -1,4 +1,5 @@
-"""The dashboard's summaries: running pipelines, deployment health per environment, firing alerts. Each is
+"""The dashboard's summaries: running pipelines, active agent sessions, deployment health per environment,
+firing alerts. Each is
 None when that part of Corral is not wired in this process (the template then says so), and only shows
 what the caller may read."""
 
@@ -17,7 +18,7 @@ from corral.entrypoints.web.keys import PLATFORM
 from corral.entrypoints.web.project_access import can
 from corral.entrypoints.web.ui.pages import holds
 
-__all__ = ["alerts", "deployments", "running_pipelines"]
+__all__ = ["active_agent_sessions", "alerts", "deployments", "running_pipelines"]
 
 log = logging.getLogger("corral.ui")
 _ACTIVE = {Status.RUNNING, Status.PENDING, Status.BLOCKED}
@@ -54,6 +55,25 @@ async def running_pipelines(request: web.Request, projects: list[Project]) -> li
             continue
         out += [Row(project.full_name, f"/ui/{project.full_name}/pipelines/{p.number}", p.number, p.status.value,
                     p.branch or p.ref) for p in recent if p.status in _ACTIVE]
+    return out[:20]
+
+
+async def active_agent_sessions(request: web.Request, projects: list[Project]) -> list[Row] | None:
+    """Pending and running agent sessions of the projects the caller may read (the same AgentService as the API)."""
+    from corral.core.agents.service import AgentService
+
+    service = request.app[PLATFORM].resolve_optional(AgentService)
+    if service is None:
+        return None
+    out: list[Row] = []
+    for project in projects:
+        try:
+            recent = (await service.recent(project, limit=20, cursor=None)).items
+        except CorralError:
+            log.warning("agent sessions of %s are unavailable", project.full_name, exc_info=True)
+            continue
+        out += [Row(project.full_name, f"/ui/agent-sessions/{s.id}", status=s.status.value, ref=s.branch,
+                    name=str(s.id)[:8], detail=s.prompt[:80]) for s in recent if not s.status.finished]
     return out[:20]
 
 
