@@ -1,0 +1,488 @@
+"""Every mutation is audited: a registry-wide walk of the API's writes on the memory profile.
+
+Every POST, PUT, PATCH and DELETE of the OpenAPI document (the same registry, ``ROUTE_TABLES``, the app
+mounts) is either in ``PLAN`` — called once, successfully, in a seeded world, in an order where what it needs
+exists — or in ``EXCLUDED`` with the reason it writes no audit row. Each successful call must add at least one
+audit row naming the actor who called it and the resource it changed. A new write route fails
+``test_every_write_is_walked_or_excluded`` until it is added to one of the two.
+
+Request bodies are generated from the route's attrs body class (its required fields, by type); ``PLAN`` only
+spells out what a generated value cannot know (a user that exists, a permission name, a blob sha).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import hashlib
+import hmac
+import json
+import re
+import struct
+import types
+import typing
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import attrs
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from corral.core.audit.model import AuditEntry
+from corral.core.ids import uuid7
+from corral.core.notify.model import Channel, EventType, Notification, NotificationStatus
+from corral.core.workloads.ports import Executor
+from corral.entrypoints.bootstrap import Platform, start_platform
+from corral.entrypoints.config import Settings
+from corral.entrypoints.web.app import create_app
+from corral.entrypoints.web.openapi import build_openapi
+from corral.entrypoints.web.routes import ROUTE_TABLES
+from corral.entrypoints.web.routing import RouteSpec, openapi_path
+from corral.fakes.executor import FakeRun
+
+ADMIN, PASSWORD = "root", "correct horse battery"
+SPECS: list[RouteSpec] = [s for t in ROUTE_TABLES for s in t.specs]
+DOC = build_openapi(SPECS, server_url="http://127.0.0.1:8080")
+MUTATING = ("post", "put", "patch", "delete")
+WRITES = sorted((m.upper(), p) for p, ops in DOC["paths"].items() for m in ops if m in MUTATING)
+BY_OPERATION = {(s.method, openapi_path(s.path)[0]): s for s in SPECS if s.include_in_schema}
+
+# Writes that leave no audit row, each with the reason. Keep it short: anything a user changes through the API
+# belongs in PLAN.
+EXCLUDED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/auth/login"): "a login attempt, audited as auth.login / auth.login_failed whoever tries "
+                                    "(identity's own tests); the walk logs in before it starts",
+    ("POST", "/api/v1/pipelines/lint"): "checks a pipeline file it is sent; stores nothing",
+    ("PUT", "/api/v1/objects/{key}"): "the byte leg of a signed object-store link; the mutation it completes (an "
+                                      "LFS upload) is recorded by the LFS verify that follows",
+    ("POST", "/v1/logs"): "OTLP ingest: telemetry data, not a change to Corral's state",
+    ("POST", "/v1/traces"): "OTLP ingest: telemetry data, not a change to Corral's state",
+    ("POST", "/v1/metrics"): "OTLP ingest: telemetry data, not a change to Corral's state",
+    ("POST", "/{owner}/{name}/git-upload-pack"): "git fetch: reads only",
+    ("POST", "/{owner}/{name}/git-receive-pack"): "git push: the git protocol; each push is recorded as a push "
+                                                  "record and its events (tests/e2e/test_git_push_record.py)",
+    ("POST", "/{owner}/{name}/info/lfs/objects/batch"): "Git LFS protocol: negotiates transfers, stores nothing",
+    ("PUT", "/{owner}/{name}/info/lfs/objects/{oid}"): "Git LFS protocol: content-addressed bytes the next push "
+                                                       "refers to",
+    ("POST", "/{owner}/{name}/info/lfs/verify"): "Git LFS protocol: confirms an upload of content-addressed bytes",
+    ("POST", "/mcp"): "the MCP protocol endpoint: its tools call the API operations walked here",
+    ("DELETE", "/mcp"): "ends an MCP protocol session (transport state, nothing persistent)",
+}
+
+
+@attrs.frozen
+class Step:
+    """One call of the walk: ``body`` entries override (or add to) the body generated from the route's class;
+    ``save`` reads what later steps need from the answer into ``World.known``."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    raw: bytes | None = None  # a raw request body (release assets)
+    query: dict[str, str] | None = None
+    save: Callable[[World, Any], None] | None = None
+    session: bool = False  # call with the admin's session (cookie + CSRF) instead of the API token
+    at: dict[str, str] = attrs.field(factory=dict)  # path placeholder -> the key of World.known filling it
+    prepare: Callable[[World], Awaitable[None]] | None = None  # look up what the call needs (into known)
+
+
+def _keep(**names: str) -> Callable[[World, Any], None]:
+    """Save answer fields: ``_keep(label_id="id")`` stores answer["id"] as known["label_id"]."""
+
+    def save(world: World, answer: Any) -> None:
+        for known, field in names.items():
+            value: Any = answer
+            for part in field.split("."):
+                value = value[int(part)] if isinstance(value, list) else value[part]
+            world.known[known] = str(value)
+
+    return save
+
+
+def _first_item(**names: str) -> Callable[[World, Any], None]:
+    def save(world: World, answer: Any) -> None:
+        _keep(**names)(world, answer["items"][0])
+
+    return save
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _lookup(key: str, path: str, field: str) -> Callable[[World], Awaitable[None]]:
+    """A prepare step: GET ``path`` (placeholders filled) and keep its ``field`` (dotted) as known[key]."""
+
+    async def prepare(world: World) -> None:
+        resp = await world.client.get(world.fill(path, {}), headers=world.auth)
+        assert resp.status == 200, (path, await resp.text())
+        _keep(**{key: field})(world, await resp.json())
+
+    return prepare
+
+
+async def _delivery(world: World) -> None:
+    """The issue events made deliveries of the webhook: relay them (the outbox loop is not running)."""
+    await world.platform.relay.run_once()
+    await _lookup("delivery_id", P + "/webhooks/{hook_id}/deliveries", "items.0.id")(world)
+
+
+async def _notification(world: World) -> None:
+    """A notification of the admin's (someone else acting is what makes one; the walk has no one else)."""
+    uow = world.platform.uow_factory()
+    async with uow:
+        user = await uow.users.get_by_name(ADMIN)
+        assert user is not None
+        notification = Notification(id=uuid7(), user_id=user.id, type=EventType.MR_CREATED,
+                                    channel=Channel.IN_APP, status=NotificationStatus.SENT, subject="s", body="b",
+                                    created_at=world.platform.clock.now())
+        await uow.notifications.add(notification)
+        await uow.commit()
+    world.known["notification"] = str(notification.id)
+
+
+def _totp_code(secret: str, at: float) -> str:
+    """RFC 6238 (SHA-1, 30 s, 6 digits), what an authenticator app shows."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+    digest = hmac.new(key, struct.pack(">Q", int(at // 30)), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+async def _totp(world: World) -> None:
+    """A code not used yet: a code is accepted once, so the second step takes the next window's."""
+    used = world.known.get("totp_used", "")
+    at = world.platform.clock.now().timestamp()
+    code = _totp_code(world.known["totp_secret"], at)
+    if code == used:
+        code = _totp_code(world.known["totp_secret"], at + 30)
+    world.known["totp_code"] = world.known["totp_used"] = code
+
+
+async def _other_session(world: World) -> None:
+    """A second session of the admin's (another browser), to end from this one."""
+    async with aiohttp.ClientSession() as browser:
+        resp = await browser.post(world.client.make_url("/api/v1/auth/login"),
+                                  json={"name": ADMIN, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+    resp = await world.client.get("/api/v1/auth/sessions", headers={"X-CSRF-Token": world.csrf})
+    assert resp.status == 200, await resp.text()
+    world.known["other_session"] = next(s["id"] for s in (await resp.json())["items"] if not s["current"])
+
+
+def _new_csrf(world: World, answer: Any) -> None:
+    world.csrf = answer["csrf_token"]  # a password change replaces the session
+
+
+async def _promotion_by_alice(world: World) -> None:
+    """A promotion to production (protected) waits for someone other than who asked: alice asks."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as alice:
+        resp = await alice.post(world.client.make_url("/api/v1/auth/login"),
+                                json={"name": "alice", "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        csrf = (await resp.json())["csrf_token"]
+        resp = await alice.post(world.client.make_url(world.fill(P + "/deployments/production/promote", {})),
+                                json={"from": "staging"}, headers={"X-CSRF-Token": csrf})
+        assert resp.status == 200, await resp.text()
+        world.known["promotion_id"] = (await resp.json())["id"]
+
+
+async def _agent_running(world: World) -> None:
+    """An interrupt needs the session's process running."""
+    url = world.fill("/api/v1/agent-sessions/{agent_session}", {})
+    for _ in range(500):
+        resp = await world.client.get(url, headers=world.auth)
+        if (await resp.json())["status"] != "pending":
+            return
+        await asyncio.sleep(0.01)
+
+
+PIPELINE = "steps:\n  build:\n    image: alpine\n    commands: [echo hi]\n"
+P = "/api/v1/projects/{owner}/{name}"
+
+# The walk, in order: what a step needs was made by a step before it.
+PLAN: list[Step] = [
+    # -- people, roles, settings ------------------------------------------------------------------------------
+    Step("POST", "/api/v1/users", {"name": "alice", "email": "alice@example.com", "password": PASSWORD, "admin": True},
+         save=_keep(user="name")),
+    Step("PATCH", "/api/v1/users/{name}", {"display_name": "Alice"}, at={"name": "user"}),
+    Step("DELETE", "/api/v1/users/{name}/login-ban", at={"name": "user"}),
+    Step("POST", "/api/v1/roles", {"name": "auditor"}, save=_keep(role="name")),
+    Step("PUT", "/api/v1/roles/{name}/permissions", {"permissions": ["project:read"]}, at={"name": "role"}),
+    Step("POST", "/api/v1/role-bindings", {"user": "alice", "role": "auditor"}, save=_keep(binding="id")),
+    Step("POST", "/api/v1/delegations", {"delegate": "alice", "permissions": ["project:read"]},
+         save=_keep(delegation="id")),
+    Step("PUT", "/api/v1/settings/identity", {"require_totp_for_admins": False}),
+    Step("POST", "/api/v1/tokens", {"scopes": ["project:read"]}, save=_keep(token="id")),
+    Step("DELETE", "/api/v1/tokens/{id}", at={"id": "token"}),
+    Step("PUT", "/api/v1/notification-preferences", {"webhook_url": "https://hooks.example.com/n"}),
+    # -- global secrets ----------------------------------------------------------------------------------------
+    Step("PUT", "/api/v1/secrets/{secret}", {"value": "s3cret"}),
+    Step("DELETE", "/api/v1/secrets/{secret}"),
+    Step("POST", "/api/v1/secrets/{secret}/undelete"),
+    Step("POST", "/api/v1/secrets/{secret}/destroy"),
+    # -- observability -----------------------------------------------------------------------------------------
+    Step("POST", "/api/v1/alert-rules", {"query": "logs: level=error", "condition": "gt", "threshold": 1},
+         save=_keep(rule_id="id")),
+    Step("PATCH", "/api/v1/alert-rules/{rule_id}", {"threshold": 2}),
+    Step("DELETE", "/api/v1/alert-rules/{rule_id}"),
+    Step("POST", "/api/v1/observe/rotate"),
+    # -- a project and its repository --------------------------------------------------------------------------
+    Step("POST", "/api/v1/projects", {"name": "walk", "visibility": "public"}),
+    Step("PATCH", P, {"description": "walked"}),
+    Step("PUT", P + "/contents/{path}", {"content": _b64(PIPELINE), "message": "pipeline"}),
+    Step("POST", P + "/contents", {"files": [{"operation": "create", "path": "doomed.txt", "content": _b64("x")}]}),
+    Step("DELETE", P + "/contents/{path}", {"sha": "{doomed_sha}"}, at={"path": "doomed"},
+         prepare=_lookup("doomed_sha", P + "/contents/doomed.txt", "sha")),
+    Step("POST", P + "/repo/branches", {"name": "feature"}),
+    Step("POST", P + "/repo/tags", {"name": "v0"}),
+    Step("DELETE", P + "/repo/tags/{tag}"),
+    Step("POST", P + "/branch-protections", {"pattern": "release/*"}, save=_keep(rule_id="id")),
+    Step("PATCH", P + "/branch-protections/{rule_id}", {"allow_force_push": True}),
+    Step("DELETE", P + "/branch-protections/{rule_id}"),
+    Step("POST", P + "/webhooks", {"url": "https://hooks.example.com/x", "events": ["issue"]},
+         save=_keep(hook_id="id")),
+    Step("PATCH", P + "/webhooks/{hook_id}", {"active": True}),
+    # -- issues, labels, milestones ----------------------------------------------------------------------------
+    Step("POST", P + "/issues", {"body": "first"}, save=_keep(number="number")),
+    Step("PATCH", P + "/issues/{number}", {"body": "changed"}),
+    Step("POST", P + "/issues/{number}/comments"),
+    Step("POST", P + "/issues/{number}/close"),
+    Step("POST", P + "/issues/{number}/reopen"),
+    Step("POST", P + "/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", prepare=_delivery),
+    Step("DELETE", P + "/webhooks/{hook_id}"),
+    Step("POST", P + "/labels", save=_keep(label_id="id")),
+    Step("PATCH", P + "/labels/{label_id}", {"color": "#112233"}),
+    Step("DELETE", P + "/labels/{label_id}"),
+    Step("POST", P + "/milestones", save=_keep(milestone_id="id")),
+    Step("PATCH", P + "/milestones/{milestone_id}", {"description": "soon"}),
+    Step("DELETE", P + "/milestones/{milestone_id}"),
+    # -- a merge request ---------------------------------------------------------------------------------------
+    Step("POST", P + "/contents", {"branch": "feature", "files": [
+        {"operation": "create", "path": "feature.txt", "content": _b64("f")}]}),
+    Step("POST", P + "/merge-requests", {"source_branch": "feature"}, save=_keep(number="number")),
+    Step("PATCH", P + "/merge-requests/{number}", {"body": "please"}),
+    Step("POST", P + "/merge-requests/{number}/comments"),
+    Step("POST", P + "/merge-requests/{number}/reviews", {"verdict": "comment"}),
+    Step("POST", P + "/merge-requests/{number}/merge", {"delete_source_branch": False}),
+    Step("DELETE", P + "/repo/branches/{branch}"),
+    # -- releases ----------------------------------------------------------------------------------------------
+    Step("POST", P + "/releases", {"tag": "v1"}, save=_keep(release_id="id")),
+    Step("PATCH", P + "/releases/{release_id}", {"notes": "first"}),
+    Step("POST", P + "/releases/{release_id}/assets", raw=b"binary", query={"name": "app.bin"},
+         save=_keep(asset_name="name")),
+    Step("DELETE", P + "/releases/{release_id}/assets/{asset_name}"),
+    Step("DELETE", P + "/releases/{release_id}"),
+    # -- project secrets ---------------------------------------------------------------------------------------
+    Step("PUT", P + "/secrets/{secret}", {"value": "s3cret"}),
+    Step("DELETE", P + "/secrets/{secret}"),
+    Step("POST", P + "/secrets/{secret}/undelete"),
+    Step("POST", P + "/secrets/{secret}/destroy"),
+    # -- pipelines ---------------------------------------------------------------------------------------------
+    Step("POST", P + "/pipelines", {"ref": "main"}, save=_keep(number="number")),
+    Step("POST", P + "/pipelines/{number}/cancel"),
+    Step("POST", P + "/pipelines/{number}/restart"),
+    Step("POST", P + "/pipeline-schedules", {"cron": "@daily"}, save=_keep(schedule="name")),
+    Step("DELETE", P + "/pipeline-schedules/{schedule}"),
+    # -- agent sessions ----------------------------------------------------------------------------------------
+    Step("POST", P + "/agent-sessions", save=_keep(agent_session="id")),
+    Step("POST", "/api/v1/agent-sessions/{id}/messages", at={"id": "agent_session"}),
+    Step("POST", "/api/v1/agent-sessions/{id}/interrupt", at={"id": "agent_session"}, prepare=_agent_running),
+    Step("POST", "/api/v1/agent-sessions/{id}/stop", at={"id": "agent_session"}),
+    # -- deployments -------------------------------------------------------------------------------------------
+    Step("POST", "/api/v1/ops-repos", {"name": "ops", "project": "root/walk"}),
+    Step("PUT", P + "/deployments/{environment}", {"ops_repo": "ops", "app_path": "apps/web",
+                                                   "image_ref": "registry.example.com/web:1", "namespace": "web"}),
+    Step("PUT", P + "/deployments/{environment}", {"ops_repo": "ops", "app_path": "apps/web",
+                                                   "image_ref": "registry.example.com/web:2", "namespace": "web"}),
+    Step("POST", P + "/deployments/{environment}/rollback", {"to": "{first_state}"},
+         prepare=_lookup("first_state", P + "/deployments/{environment}/history", "-1.id")),
+    Step("POST", P + "/deployments/{environment}/promote", {"from": "staging"}, at={"environment": "promote_to"}),
+    Step("POST", P + "/promotions/{promotion_id}/approve", prepare=_promotion_by_alice),
+    # -- the caller's own account ------------------------------------------------------------------------------
+    Step("POST", "/api/v1/notifications/{id}/read", at={"id": "notification"}, prepare=_notification),
+    Step("POST", "/api/v1/auth/totp", session=True, save=_keep(totp_secret="secret")),
+    Step("POST", "/api/v1/auth/totp/confirm", {"code": "{totp_code}"}, session=True, prepare=_totp),
+    Step("DELETE", "/api/v1/auth/totp", {"code": "{totp_code}"}, session=True, prepare=_totp),
+    Step("DELETE", "/api/v1/auth/sessions/{id}", at={"id": "other_session"}, prepare=_other_session),
+    Step("POST", "/api/v1/me/password", {"current_password": PASSWORD, "new_password": PASSWORD + "!"},
+         session=True, save=_new_csrf),
+    Step("POST", "/api/v1/auth/logout", session=True),
+    # -- and away again ----------------------------------------------------------------------------------------
+    Step("DELETE", "/api/v1/role-bindings/{id}", at={"id": "binding"}),
+    Step("DELETE", "/api/v1/delegations/{id}", at={"id": "delegation"}),
+    Step("DELETE", "/api/v1/roles/{name}", at={"name": "role"}),
+    Step("DELETE", "/api/v1/users/{name}", at={"name": "user"}),
+    Step("DELETE", P),
+]
+
+
+# ---- bodies from the attrs classes ---------------------------------------------------------------------------
+
+def _value(name: str, kind: Any, n: int) -> Any:
+    """A plausible value of type ``kind`` for the field ``name`` (the walk's ``n``-th generated value)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Literal:
+        return args[0]
+    if origin in (typing.Union, types.UnionType):
+        return _value(name, next(a for a in args if a is not type(None)), n)
+    if origin is list:
+        return [_value(name, args[0], n)] if args else []
+    if origin is dict or kind is dict:
+        return {}
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return next(iter(kind)).value
+    if kind is bool:
+        return False
+    if kind is int:
+        return 1
+    if kind is float:
+        return 1.0
+    if kind is uuid.UUID:
+        return str(uuid.uuid4())
+    if kind is datetime:
+        return "2030-01-01T00:00:00Z"
+    if isinstance(kind, type) and attrs.has(kind):
+        return generated_body(kind, n)
+    return f"{name.replace('_', '-')}-{n}"
+
+
+def generated_body(cls: type, n: int = 0) -> dict[str, Any]:
+    """The required fields of the attrs class ``cls`` with generated values."""
+    hints = typing.get_type_hints(cls)
+    return {a.name: _value(a.name, hints[a.name], n) for a in attrs.fields(cls)
+            if a.default is attrs.NOTHING}
+
+
+# ---- the world the walk runs in ------------------------------------------------------------------------------
+
+DEFAULTS = {"owner": ADMIN, "name": "walk", "secret": "S1", "path": ".corral.yaml", "doomed": "doomed.txt",
+            "environment": "staging", "promote_to": "qa", "tag": "v0", "branch": "feature"}
+
+
+@attrs.define
+class World:
+    platform: Platform
+    client: TestClient
+    token: str
+    csrf: str
+    known: dict[str, str] = attrs.field(factory=lambda: dict(DEFAULTS))
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def fill(self, path: str, at: dict[str, str]) -> str:
+        """``path`` with each {placeholder} replaced by what the walk knows (``at`` renames the key)."""
+        return re.sub(r"\{(\w+)\}", lambda m: urllib.parse.quote(self.known[at.get(m[1], m[1])], safe=""), path)
+
+    def body(self, step: Step) -> dict[str, Any] | None:
+        spec = BY_OPERATION[(step.method, step.path)]
+        if spec.body is None or not attrs.has(spec.body):
+            return step.body
+        body = {**generated_body(spec.body, len(self.known)), **(step.body or {})}
+        return {k: v.format(**self.known) if isinstance(v, str) else v for k, v in body.items()}
+
+    def audit(self) -> list[AuditEntry]:
+        return list(self.platform.uow_factory.db.audit.entries.values())  # type: ignore[attr-defined]
+
+
+async def _claude(run: FakeRun) -> int:
+    """A stand-in Claude Code that starts and then listens until its input closes."""
+    await run.write(json.dumps({"type": "system", "subtype": "init", "session_id": "s", "cwd": "/ws/repo",
+                                "tools": [], "mcp_servers": [], "model": "m", "permissionMode": "acceptEdits",
+                                "apiKeySource": "none", "uuid": str(uuid.uuid4())}) + "\n")
+    while await run.read_line() is not None:
+        pass
+    return 0
+
+
+async def _git(run: FakeRun) -> int:
+    return 0
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    settings = Settings(profile="memory", data_dir=tmp_path, validate_responses=True, bootstrap_admin_name=ADMIN,
+                        bootstrap_admin_password=PASSWORD, bootstrap_admin_email="root@example.com")
+    platform = await start_platform(settings)
+    executor = platform.resolve(Executor)
+    executor.script("claude", _claude)  # an agent session's process: it runs until told to stop
+    executor.script("git", _git)
+    client = TestClient(TestServer(create_app(platform)))
+    await client.start_server()
+    try:
+        resp = await client.post("/api/v1/auth/login", json={"name": ADMIN, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        csrf = (await resp.json())["csrf_token"]
+        perms = [p["name"] for p in (await (await client.get("/api/v1/permissions")).json())["items"]]
+        resp = await client.post("/api/v1/tokens", json={"name": "walk", "scopes": perms},
+                                 headers={"X-CSRF-Token": csrf})
+        assert resp.status == 201, await resp.text()
+        yield World(platform, client, (await resp.json())["token"], csrf)
+    finally:
+        await client.close()
+        await platform.aclose()
+
+
+# ---- the tests -----------------------------------------------------------------------------------------------
+
+def test_every_write_is_walked_or_excluded() -> None:
+    walked = {(s.method, s.path) for s in PLAN}
+    missing = sorted(set(WRITES) - walked - set(EXCLUDED))
+    assert not missing, "writes neither walked (PLAN) nor EXCLUDED:\n" + "\n".join(f"{m} {p}" for m, p in missing)
+    stale = sorted((walked | set(EXCLUDED)) - set(WRITES))
+    assert not stale, f"no such write any more: {stale}"
+    assert not walked & set(EXCLUDED), f"both walked and excluded: {sorted(walked & set(EXCLUDED))}"
+
+
+def _names_actor_and_resource(entry: AuditEntry) -> bool:
+    return entry.actor_name == ADMIN and bool(entry.resource) and (entry.resource_id is not None or bool(entry.detail))
+
+
+async def _call(world: World, step: Step) -> tuple[int, Any]:
+    headers = {"X-CSRF-Token": world.csrf} if step.session else world.auth
+    url = world.fill(step.path, step.at)
+    if step.raw is not None:
+        resp = await world.client.request(step.method, url, data=step.raw, params=step.query,
+                                          headers={**headers, "Content-Type": "application/octet-stream"})
+    else:
+        body = world.body(step)
+        resp = await world.client.request(step.method, url, json=body, params=step.query, headers=headers)
+    text = await resp.text()
+    answer: Any = text
+    if resp.content_type.endswith("json") and text:
+        answer = await resp.json(content_type=None)
+    return resp.status, answer
+
+
+async def test_every_successful_write_is_audited(world: World) -> None:
+    failed: list[str] = []
+    unaudited: list[str] = []
+    for step in PLAN:
+        label = f"{step.method} {step.path}"
+        try:
+            if step.prepare is not None:  # before the count: what a prepare step audits is not the write's
+                await step.prepare(world)
+            before = {e.id for e in world.audit()}
+            status, answer = await _call(world, step)
+        except KeyError as exc:  # an earlier step failed to make what this one needs
+            failed.append(f"{label}: needs {exc}, which no earlier step made")
+            continue
+        if not 200 <= status < 300:
+            failed.append(f"{label}: {status} {str(answer)[:300]}")
+            continue
+        if step.save is not None:
+            step.save(world, answer)
+        new = [e for e in world.audit() if e.id not in before]
+        if not any(_names_actor_and_resource(e) for e in new):
+            unaudited.append(f"{label}: {[(e.actor_name, e.action, e.resource) for e in new]}")
+    assert not failed, "writes the walk could not make:\n" + "\n".join(failed)
+    assert not unaudited, "successful writes without an audit row naming the actor and resource:\n" + "\n".join(
+        unaudited)
