@@ -48,5 +48,10 @@ def build_executor(settings: Settings) -> Any:
 async def wire_workloads(platform: Platform) -> None:
     executor = build_executor(platform.settings)
     platform.register(Executor, executor)
+    from corral.entrypoints.web.project_access import ProjectsKit
+
+    kit = platform.resolve_optional(ProjectsKit)
+    if kit is not None and kit.projects.purger is not None:
+        kit.projects.purger.executor = executor  # deletes the workspaces of deleted projects
     if hasattr(executor, "aclose"):
         platform.closers.append(executor.aclose)

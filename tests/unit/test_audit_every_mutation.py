@@ -105,13 +105,6 @@ def _keep(**names: str) -> Callable[[World, Any], None]:
     return save
 
 
-def _first_item(**names: str) -> Callable[[World, Any], None]:
-    def save(world: World, answer: Any) -> None:
-        _keep(**names)(world, answer["items"][0])
-
-    return save
-
-
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
