@@ -2,9 +2,11 @@
 
 Every POST, PUT, PATCH and DELETE of the OpenAPI document (the same registry, ``ROUTE_TABLES``, the app
 mounts) is either in ``PLAN`` — called once, successfully, in a seeded world, in an order where what it needs
-exists — or in ``EXCLUDED`` with the reason it writes no audit row. Each successful call must add at least one
-audit row naming the actor who called it and the resource it changed. A new write route fails
-``test_every_write_is_walked_or_excluded`` until it is added to one of the two.
+exists — or in ``EXCLUDED`` with the reason it writes no audit row; the HTML form posts (not in the document)
+likewise in ``PLAN_UI`` or ``EXCLUDED_UI``. Each successful call must add at least one audit row naming the
+actor who called it and the resource it changed (inside a project: that project). A new write route fails
+``test_every_write_is_walked_or_excluded`` (or ``test_every_form_post_is_walked_or_excluded``) until it is
+added to one of the two.
 
 Request bodies are generated from the route's attrs body class (its required fields, by type); ``PLAN`` only
 spells out what a generated value cannot know (a user that exists, a permission name, a blob sha).
@@ -586,8 +588,23 @@ def test_every_form_post_is_walked_or_excluded() -> None:
     assert not stale, f"no such form post any more: {stale}"
 
 
-def _names_actor_and_resource(entry: AuditEntry) -> bool:
-    return entry.actor_name == ADMIN and bool(entry.resource) and (entry.resource_id is not None or bool(entry.detail))
+def _names_actor_and_resource(entry: AuditEntry, project_id: uuid.UUID | None) -> bool:
+    """The row names who (the walk's admin) and what: a resource kind with its id or details, and — for a write
+    inside a project — that project."""
+    return (entry.actor_name == ADMIN and bool(entry.resource) and (entry.resource_id is not None or bool(entry.detail))
+            and (project_id is None or entry.project_id == project_id))
+
+
+async def _project_of(world: World, step: Step) -> uuid.UUID | None:
+    """The project a write acts in (its path names one), None for the others."""
+    if not step.path.startswith((P, "/ui/{owner}/{name}")):
+        return None
+    key = f"project:{world.known['name']}"
+    if key not in world.known:
+        resp = await world.client.get(world.fill(P, {}), headers=world.auth)
+        assert resp.status == 200, await resp.text()
+        world.known[key] = (await resp.json())["id"]
+    return uuid.UUID(world.known[key])
 
 
 async def _call(world: World, step: Step) -> tuple[int, Any]:
@@ -630,6 +647,7 @@ async def _walk(world: World, plan: list[Step]) -> None:
         try:
             if step.prepare is not None:  # before the count: what a prepare step audits is not the write's
                 await step.prepare(world)
+            project_id = await _project_of(world, step)
             before = {e.id for e in world.audit()}
             status, answer = await _call(world, step)
         except KeyError as exc:  # an earlier step failed to make what this one needs
@@ -641,8 +659,8 @@ async def _walk(world: World, plan: list[Step]) -> None:
         if step.save is not None:
             step.save(world, answer)
         new = [e for e in world.audit() if e.id not in before]
-        if not any(_names_actor_and_resource(e) for e in new):
-            unaudited.append(f"{label}: {[(e.actor_name, e.action, e.resource) for e in new]}")
+        if not any(_names_actor_and_resource(e, project_id) for e in new):
+            unaudited.append(f"{label}: {[(e.actor_name, e.action, e.resource, e.project_id) for e in new]}")
     assert not failed, "writes the walk could not make:\n" + "\n".join(failed)
     assert not unaudited, "successful writes without an audit row naming the actor and resource:\n" + "\n".join(
         unaudited)
