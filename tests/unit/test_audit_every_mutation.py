@@ -416,7 +416,43 @@ def _ui_mr(world: World) -> Awaitable[None]:
     return _ui_first(world, P + "/merge-requests")
 
 
+async def _ui_second_mr(world: World) -> None:
+    """A second merge request (the first is merged): one to close."""
+    await _api(world, "POST", P + "/repo/branches", {"name": "feature2"})
+    await _api(world, "POST", P + "/contents", {"branch": "feature2", "files": [
+        {"operation": "create", "path": "feature2.txt", "content": _b64("g")}]})
+    made = await _api(world, "POST", P + "/merge-requests", {"source_branch": "feature2", "title": "second"})
+    world.known["number"] = str(made["number"])
+
+
+def _ui_lookup(key: str, path: str, field: str = "id", **match: str) -> Callable[[World], Awaitable[None]]:
+    """A prepare step: the ``field`` of the first item of GET ``path`` whose fields equal ``match``."""
+
+    async def prepare(world: World) -> None:
+        found = await _api(world, "GET", path)
+        items = found["items"] if isinstance(found, dict) else found
+        world.known[key] = str(next(i[field] for i in items if all(i.get(k) == v for k, v in match.items())))
+
+    return prepare
+
+
+async def _ui_delivery(world: World) -> None:
+    """An issue event makes a delivery of the webhook (relayed here: the outbox loop is not running)."""
+    await _api(world, "POST", P + "/issues", {"title": "an event"})
+    await world.platform.relay.run_once()
+    await _ui_lookup("delivery_id", P + "/webhooks/{hook_id}/deliveries")(world)
+
+
+async def _ui_carol(world: World) -> None:
+    await _api(world, "POST", "/api/v1/users", {"name": "carol", "email": "carol@example.com", "password": PASSWORD})
+
+
+def _renamed(world: World, _page: Any) -> None:
+    world.known["name"] = "uiwalk2"
+
+
 UI = "/ui/{owner}/{name}"
+S = UI + "/settings"
 
 # The HTML forms, in order (what they need is made through the API in prepare steps, which are not counted).
 PLAN_UI: list[Step] = [
@@ -434,10 +470,23 @@ PLAN_UI: list[Step] = [
     Step("POST", UI + "/issues", form={"title": "from the form"}, prepare=_ui_project),
     Step("POST", UI + "/issues/{number}/comments", form={"body": "a comment"}, prepare=_ui_issue),
     Step("POST", UI + "/issues/{number}/status", form={"status": "closed"}),
+    Step("POST", UI + "/issues/{number}/edit", form={"title": "edited", "body": "from the form"}),
+    Step("POST", UI + "/issues/{number}/meta", form={"assignee": "root"}),
     Step("POST", UI + "/merge-requests", form={"source_branch": "feature", "title": "from the form"}),
     Step("POST", UI + "/merge-requests/{number}/comments", form={"body": "a comment"}, prepare=_ui_mr),
+    Step("POST", UI + "/merge-requests/{number}/edit", form={"title": "edited", "body": "from the form"}),
+    Step("POST", UI + "/merge-requests/{number}/meta", form={"reviewers": "root"}),
     Step("POST", UI + "/merge-requests/{number}/reviews", form={"verdict": "comment", "body": "looks fine"}),
     Step("POST", UI + "/merge-requests/{number}/merge", form={"strategy": "merge"}),
+    Step("POST", UI + "/merge-requests/{number}/status", form={"status": "closed"}, prepare=_ui_second_mr),
+    Step("POST", UI + "/branches", form={"name": "uibranch"}),
+    Step("POST", UI + "/branches/delete", form={"name": "uibranch"}),
+    Step("POST", UI + "/tags", form={"name": "uitag"}),
+    Step("POST", UI + "/tags/delete", form={"name": "uitag"}),
+    Step("POST", UI + "/releases", form={"tag": "uiv1", "title": "one"}),
+    Step("POST", UI + "/releases/{release_id}/edit", form={"title": "One", "notes": "n"}, at={"release_id": "id"},
+         prepare=_ui_lookup("id", P + "/releases", tag="uiv1")),
+    Step("POST", UI + "/releases/{release_id}/delete", at={"release_id": "id"}),
     Step("POST", UI + "/agent-sessions", form={"prompt": "do it", "permissions": ["project:read"]}),
     Step("POST", "/ui/agent-sessions/{id}/messages", form={"content": "and more"}, at={"id": "agent_session"},
          prepare=_ui_agent_session),
@@ -448,6 +497,38 @@ PLAN_UI: list[Step] = [
          at={"environment": "promote_to"}),
     Step("POST", UI + "/pipelines/{number}/cancel", prepare=_ui_pipeline),
     Step("POST", UI + "/pipelines/{number}/restart"),
+    # -- the project's settings, then away with it
+    Step("POST", S, form={"description": "from the settings", "visibility": "public", "default_branch": "main"}),
+    Step("POST", S + "/branch-protections", form={"pattern": "release/*"}),
+    Step("POST", S + "/branch-protections/{rule_id}", form={"allow_force_push": "on"},
+         prepare=_ui_lookup("rule_id", P + "/branch-protections", pattern="release/*")),
+    Step("POST", S + "/branch-protections/{rule_id}/delete"),
+    Step("POST", S + "/webhooks", form={"url": "https://hooks.example.com/ui", "events": ["issue"]}),
+    Step("POST", S + "/webhooks/{hook_id}", form={"url": "https://hooks.example.com/ui", "events": ["issue"],
+                                                  "active": "on"},
+         prepare=_ui_lookup("hook_id", P + "/webhooks", url="https://hooks.example.com/ui")),
+    Step("POST", S + "/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", prepare=_ui_delivery),
+    Step("POST", S + "/webhooks/{hook_id}/delete"),
+    Step("POST", S + "/secrets", form={"name": "UISECRET", "value": "v", "scope": "pipeline"}),
+    Step("POST", S + "/secrets/{secret}/delete", at={"secret": "uisecret"}),
+    Step("POST", S + "/members", form={"user": "carol", "role": "developer"}, prepare=_ui_carol),
+    Step("POST", S + "/members/{binding_id}/role", form={"role": "viewer"},
+         prepare=_ui_lookup("binding_id", "/api/v1/role-bindings?user=carol")),
+    Step("POST", S + "/members/{binding_id}/delete",
+         prepare=_ui_lookup("binding_id", "/api/v1/role-bindings?user=carol")),
+    Step("POST", S + "/rename", form={"confirm": "uiwalk", "name": "uiwalk2"}, save=_renamed),
+    Step("POST", S + "/archive", form={"archived": "true"}),
+    Step("POST", S + "/archive", form={"archived": "false"}),
+    Step("POST", S + "/delete", form={"confirm": "root/uiwalk2"}),
+    # -- alert rules
+    Step("POST", "/ui/observe/alerts", form={"name": "uirule", "query": "logs: level=error", "condition": "gt",
+                                             "threshold": "1"}),
+    Step("POST", "/ui/observe/alerts/{rule_id}", form={"name": "uirule", "query": "logs: level=error",
+                                                       "condition": "gt", "threshold": "2"},
+         prepare=_ui_lookup("rule_id", "/api/v1/alert-rules", name="uirule")),
+    Step("POST", "/ui/observe/alerts/{rule_id}/enabled", form={"enabled": "false"}),
+    Step("POST", "/ui/observe/alerts/{rule_id}/delete"),
+    # -- the caller's own account
     Step("POST", "/ui/notifications/{id}/read", at={"id": "notification"}, prepare=_notification),
     Step("POST", "/ui/account/totp", save=_ui_totp_secret),
     Step("POST", "/ui/account/totp/confirm", form={"code": "{totp_code}"}, prepare=_totp),
@@ -498,7 +579,7 @@ def generated_body(cls: type, n: int = 0) -> dict[str, Any]:
 
 DEFAULTS = {"owner": ADMIN, "name": "walk", "secret": "S1", "path": ".corral.yaml", "doomed": "doomed.txt",
             "environment": "staging", "promote_to": "qa", "tag": "v0", "branch": "feature",
-            "uiuser": "bob", "uirole": "uirole"}
+            "uiuser": "bob", "uirole": "uirole", "uisecret": "UISECRET"}
 
 
 @attrs.define
