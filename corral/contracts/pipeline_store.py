@@ -233,3 +233,5 @@ class PipelineStoreContract:
             mine = [w for w in await uow.pipelines.kept_workspaces(T0 + timedelta(seconds=1), 100)
                     if w.project_id == project.id]
             assert mine == [kept]
+            assert await uow.pipelines.workspaces_of(project.id) == ["ws-1"]  # what its purge deletes
+            assert await uow.pipelines.workspaces_of(uuid7()) == []

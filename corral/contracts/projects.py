@@ -34,6 +34,7 @@ from corral.core.projects.model import (
     Milestone,
     MrStatus,
     Project,
+    ProjectPurge,
     Release,
     ReleaseAsset,
     Review,
@@ -350,6 +351,49 @@ class ProjectStoresContract:
             assert _fields(got_mr) | {"updated_at": T0} == _fields(merged)
             assert await uow.merge_requests.list(project.id, IssueFilter(status="open", limit=5)) == []
             assert [r.body for r in await uow.reviews.list(mr.id)] == ["hm"]
+
+    async def test_project_purges_are_claimed_under_a_lease_and_retried(
+        self, projects_uow_factory: Any, make_user: MakeUser,
+    ) -> None:
+        first, second = uuid7(), uuid7()
+        purges = [ProjectPurge(project_id=pid, project_name=f"o/{n}", repo_path=f"{pid}.git",
+                               prefixes=(f"cache/{pid}/", f"lfs/{pid}/"), workspaces=(f"ws-{n}",),
+                               created_at=T0 + timedelta(seconds=n), next_attempt_at=T0 + timedelta(seconds=n))
+                  for n, pid in enumerate((first, second))]
+        async with projects_uow_factory() as uow:
+            for purge in purges:
+                await uow.project_purges.add(purge)
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            with pytest.raises(Conflict):
+                await uow.project_purges.add(purges[0])
+        async with projects_uow_factory() as uow:
+            assert await uow.project_purges.get(first) == purges[0]
+            assert await uow.project_purges.get(uuid7()) is None
+            assert await uow.project_purges.claim(T0 - timedelta(seconds=1), T0, 10) == []  # none due yet
+            lease = T0 + timedelta(minutes=15)
+            claimed = await uow.project_purges.claim(T0 + timedelta(seconds=5), lease, 1)
+            assert claimed == [attrs.evolve(purges[0], attempts=1, next_attempt_at=lease)]  # oldest first
+            await uow.commit()
+        async with projects_uow_factory() as uow:  # leased: only the other one is due
+            assert [p.project_id for p in await uow.project_purges.claim(T0 + timedelta(seconds=5), lease, 10,
+                                                                          first)] == []
+            assert [p.project_id for p in await uow.project_purges.claim(T0 + timedelta(seconds=5), lease, 10)
+                    ] == [second]
+            await uow.project_purges.fail(second, "the store is down", T0 + timedelta(hours=1))
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            failed = await uow.project_purges.get(second)
+            assert failed is not None and failed.last_error == "the store is down" and failed.attempts == 1
+            assert failed.next_attempt_at == T0 + timedelta(hours=1)
+            again = await uow.project_purges.claim(lease, lease + timedelta(minutes=15), 10, first)
+            assert [(p.project_id, p.attempts) for p in again] == [(first, 2)]  # the lease ran out: taken again
+            await uow.project_purges.finish(first)
+            await uow.project_purges.finish(first)  # finishing twice is fine
+            await uow.commit()
+        async with projects_uow_factory() as uow:
+            assert await uow.project_purges.get(first) is None
+            assert await uow.project_purges.get(second) is not None
 
     async def test_releases_and_assets(self, projects_uow_factory: Any, make_user: MakeUser) -> None:
         owner, project = await self._setup(projects_uow_factory, make_user)

@@ -32,6 +32,7 @@ from corral.core.projects.ports import (
     LabelStore,
     MergeRequestStore,
     MilestoneStore,
+    ProjectPurgeStore,
     ProjectStore,
     ReleaseStore,
     ReviewStore,
@@ -79,6 +80,7 @@ class UnitOfWork(Protocol):
     labels: LabelStore
     milestones: MilestoneStore
     releases: ReleaseStore
+    project_purges: ProjectPurgeStore  # deleted projects' leftovers outside PostgreSQL
     reviews: ReviewStore
     branch_protections: BranchProtectionStore
     webhooks: WebhookStore

@@ -16,7 +16,7 @@ import attrs
 from corral.core.agents.model import AgentSession
 from corral.core.agents.ports import AgentGrant
 from corral.core.agents.runner import AgentRunner, RunnerSettings
-from corral.core.agents.service import AgentService
+from corral.core.agents.service import AgentService, agent_purge_parts
 from corral.core.errors import CorralError, NotFound, PermissionDenied
 from corral.core.identity.model import AuthMethod, Principal
 from corral.core.lru import ExpiringLru
@@ -205,6 +205,9 @@ async def wire_agents(platform: Platform) -> None:
 
     if platform.resolve_optional(ProjectsKit) is None:
         return  # no projects domain wired (some unit tests): no agent sessions
+    purger = platform.resolve(ProjectsKit).projects.purger
+    if purger is not None:  # a deleted project's agent workspaces
+        purger.contributors.append(agent_purge_parts)
     settings = platform.settings
     executor = platform.resolve_optional(Executor)
     if executor is None:

@@ -14,7 +14,7 @@ import attrs
 
 from corral.adapters.otlp.codec import OtlpCodec
 from corral.core.clock import Clock
-from corral.core.observe.alerts import AlertEvaluator, AlertService
+from corral.core.observe.alerts import Actor, AlertEvaluator, AlertService
 from corral.core.observe.compaction import ColdCompaction, prune_cache
 from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.ports import (
@@ -27,7 +27,8 @@ from corral.core.observe.ports import (
     TelemetryDecoder,
 )
 from corral.core.observe.query import ObserveQueries
-from corral.core.observe.rotation import ColdRotation
+from corral.core.observe.rotation import ColdRotation, forced_rotation_entry
+from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
 
 __all__ = ["ObserveRuntime"]
@@ -57,6 +58,7 @@ class ObserveRuntime:
     body_budget: Any = None  # the OTLP receiver's bound on request bytes in memory (corral.entrypoints.otlp)
     compaction: ColdCompaction | None = None  # run after each rotation pass
     cold_cache: ColdCache | None = None  # this replica's local copies of cold files
+    audit_log: UnitOfWorkFactory | None = None  # where forced rotations are audited
 
     async def rotate(self, older_than: timedelta | None = None) -> Any:
         """One rotation pass as the leader (skipped, returning None, when another replica leads),
@@ -70,6 +72,15 @@ class ObserveRuntime:
                     await prune_cache(self.cold_cache, manifest)
                 except Exception:
                     log.exception("cold tier cache pruning failed; retrying next period")
+
+    async def force_rotation(self, actor: Actor, older_than: timedelta | None = None) -> Any:
+        """``rotate`` asked for by an operator: a pass that ran is audited (None: another replica rotates)."""
+        report = await self.rotate(older_than)
+        if report is not None and self.audit_log is not None:
+            async with self.audit_log() as uow:
+                await uow.audit.record(forced_rotation_entry(actor, report, older_than, self.clock.now()))
+                await uow.commit()
+        return report
 
     async def _rotate(self, older_than: timedelta | None) -> Any:
         async with self.leader.lead("observe-rotation") as leading:

@@ -55,7 +55,7 @@ async def wire_observe(platform: Platform) -> None:
     settings = platform.settings
     clock = platform.clock
     if settings.profile == "memory":
-        parts = _memory_parts()
+        parts = _memory_parts(platform)
     else:
         parts = await _service_parts(platform, settings)
     hot, archive, cold, directory, alert_store, tail, leader, ensure, recent, compaction_manifest = parts
@@ -121,6 +121,7 @@ async def wire_observe(platform: Platform) -> None:
         recent=recent,
         compaction=compaction,
         cold_cache=cold,
+        audit_log=platform.uow_factory,
     )
     platform.register(ObserveRuntime, runtime)
 
@@ -164,7 +165,7 @@ async def wire_observe(platform: Platform) -> None:
         platform.background.append(otlp_listener)
 
 
-def _memory_parts() -> tuple[Any, ...]:
+def _memory_parts(platform: Platform) -> tuple[Any, ...]:
     from corral.fakes.observe import (
         InMemoryAlertStore,
         InMemoryColdTier,
@@ -182,7 +183,7 @@ def _memory_parts() -> tuple[Any, ...]:
         hot,
         InMemoryColdTier(),
         InMemoryProjectDirectory(),
-        InMemoryAlertStore(),
+        InMemoryAlertStore(audit_log=platform.uow_factory),  # its audit rows in the one audit log
         InMemoryLiveTail(),
         InMemoryLeaderLock(),
         None,

@@ -19,7 +19,7 @@ from corral.adapters.pipeline_yaml import PyYamlPipelineFileParser
 from corral.core.clock import Clock
 from corral.core.outbox.relay import OutboxRelay
 from corral.core.pipelines.engine_ports import PipelineToken, StepLogs
-from corral.core.pipelines.housekeeping import PipelineHousekeeping
+from corral.core.pipelines.housekeeping import PipelineHousekeeping, pipeline_purge_parts
 from corral.core.pipelines.ports import PipelineFileParser
 from corral.core.pipelines.scheduler import EngineSettings, PipelineScheduler
 from corral.core.pipelines.service import PipelineService
@@ -112,6 +112,8 @@ async def wire_pipelines(platform: Platform) -> None:
     kit = platform.resolve_optional(ProjectsKit)
     if kit is None:  # no projects domain wired (some unit tests): no engine
         return
+    if kit.projects.purger is not None:  # a deleted project's caches, artifacts, logs and workspaces
+        kit.projects.purger.contributors.append(pipeline_purge_parts)
 
     settings = platform.settings
     uow_factory: UnitOfWorkFactory = platform.uow_factory

@@ -20,6 +20,7 @@ from corral.core.projects.merge_requests import MergeRequestService
 from corral.core.projects.ownership import ProjectOwnership
 from corral.core.projects.ports import UserDirectory, UserRef
 from corral.core.projects.protections import BranchProtectionService
+from corral.core.projects.purge import ProjectPurger
 from corral.core.projects.service import ProjectService
 from corral.core.projects.webhook_seal import WebhookKeyRewrap, WebhookSecretSealer, seal_plaintext_webhook_secrets
 from corral.core.projects.webhooks import WebhookService
@@ -30,7 +31,7 @@ from corral.entrypoints.outages import LoopErrors
 from corral.entrypoints.platform import Platform, resolve_optional
 from corral.entrypoints.web.project_access import ProjectAwareLookup, ProjectAwareWebAuth, ProjectsKit
 from corral.entrypoints.web.project_redirects import install_project_redirects
-from corral.entrypoints.web.routes.lfs import lfs_authenticate_header
+from corral.entrypoints.web.routes.lfs import lfs_authenticate_header, lfs_purge_parts
 from corral.entrypoints.web.security import DenyAllAuth, ProjectLookup, WebAuth
 
 __all__ = ["UowUserDirectory", "build_kit", "wire_projects"]
@@ -73,9 +74,11 @@ def build_kit(
 
         sealer = WebhookSecretSealer(AesGcmCipher(), AesGcmKeyWrapper([secrets.token_bytes(32)]))
 
+    # a deleted project's leftovers outside PostgreSQL; the pipelines and agents wirings add theirs
+    purger = ProjectPurger(uow_factory, objects, git, clock, contributors=[lfs_purge_parts])
     return ProjectsKit(
         uow_factory=uow_factory,
-        projects=ProjectService(uow_factory, git, clock),
+        projects=ProjectService(uow_factory, git, clock, purger=purger),
         issues=IssueService(uow_factory, users, clock),
         merge_requests=MergeRequestService(uow_factory, git, users, clock),
         labels=LabelService(uow_factory, clock),
@@ -159,6 +162,28 @@ def start_push_recovery(
     platform.background.append(push_recovery)
 
 
+def start_project_purge(platform: Any, kit: ProjectsKit, *, interval: float = 60.0) -> None:
+    """Every ``interval`` seconds (at once while there is more), purge what deleted projects left outside
+    PostgreSQL (corral.core.projects.purge); a purge that fails is retried later by the same loop."""
+    purger = kit.projects.purger
+    if purger is None:
+        return
+    errors = LoopErrors("project purge")
+
+    async def project_purge() -> None:
+        while True:
+            try:
+                done = await purger.run_once()
+            except Exception as exc:
+                await asyncio.sleep(min(errors.failed(exc), interval))
+                continue
+            errors.succeeded()
+            if not done:
+                await asyncio.sleep(interval)
+
+    platform.background.append(project_purge)
+
+
 def start_lfs_staging_sweep(platform: Any, kit: ProjectsKit, *, interval: float = 3600.0) -> None:
     """Every ``interval`` seconds, delete the staged LFS uploads never verified (routes.lfs.sweep_staging)."""
     from corral.entrypoints.web.routes.lfs import sweep_staging
@@ -212,3 +237,4 @@ async def wire_projects(platform: Platform) -> None:
     start_push_recovery(platform, kit, interval=settings.git_push_recovery_seconds,
                         grace=timedelta(seconds=settings.git_push_recovery_grace_seconds))
     start_lfs_staging_sweep(platform, kit)
+    start_project_purge(platform, kit)

@@ -10,7 +10,7 @@ from typing import Any
 
 from corral.core.workloads.ports import Executor
 from corral.entrypoints.config import Settings, label_pairs
-from corral.entrypoints.platform import Platform
+from corral.entrypoints.platform import Platform, resolve_optional
 
 __all__ = ["build_executor", "wire_workloads"]
 
@@ -48,5 +48,10 @@ def build_executor(settings: Settings) -> Any:
 async def wire_workloads(platform: Platform) -> None:
     executor = build_executor(platform.settings)
     platform.register(Executor, executor)
+    from corral.entrypoints.web.project_access import ProjectsKit
+
+    kit = resolve_optional(platform.container, ProjectsKit)
+    if kit is not None and kit.projects.purger is not None:
+        kit.projects.purger.executor = executor  # deletes the workspaces of deleted projects
     if hasattr(executor, "aclose"):
         platform.closers.append(executor.aclose)

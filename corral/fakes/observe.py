@@ -35,6 +35,7 @@ from corral.core.observe.model import (
     clean_batch,
 )
 from corral.core.observe.ports import ColdFile, ColdPart, HotPart
+from corral.core.uow import UnitOfWorkFactory
 
 __all__ = [
     "InMemoryColdTier",
@@ -492,20 +493,30 @@ class InMemoryLeaderLock:
 
 
 class InMemoryAlertStore:
-    """AlertStore in dicts; ``audit`` collects the audit entries written with mutations, ``notices``
-    the (rule, event) transitions handed to the notifications (the outbox). Set ``fail_transition``
-    to an exception to make the next ``record_transition`` fail (as a crash would: nothing written)."""
+    """AlertStore in dicts; ``audit`` collects the audit entries written with mutations (and, given
+    ``audit_log`` — the platform's units of work on the memory profile — they are also recorded in its audit
+    log, as PostgreSQL writes them to audit_log), ``notices`` the (rule, event) transitions handed to the
+    notifications (the outbox). Set ``fail_transition`` to an exception to make the next ``record_transition``
+    fail (as a crash would: nothing written)."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit_log: UnitOfWorkFactory | None = None) -> None:
         self.rules: dict[uuid.UUID, AlertRule] = {}
         self.events: list[AlertEvent] = []
         self.audit: list[AuditEntry] = []
         self.notices: list[tuple[AlertRule, AlertEvent]] = []
         self.fail_transition: Exception | None = None
+        self._audit_log = audit_log
+
+    async def _record(self, entry: AuditEntry) -> None:
+        self.audit.append(entry)
+        if self._audit_log is not None:
+            async with self._audit_log() as uow:
+                await uow.audit.record(entry)
+                await uow.commit()
 
     async def add_rule(self, rule: AlertRule, audit: AuditEntry) -> None:
         self.rules[rule.id] = rule
-        self.audit.append(audit)
+        await self._record(audit)
 
     async def get_rule(self, rule_id: uuid.UUID) -> AlertRule:
         if rule_id not in self.rules:
@@ -522,13 +533,13 @@ class InMemoryAlertStore:
         await self.get_rule(rule.id)
         self.rules[rule.id] = rule
         if audit is not None:
-            self.audit.append(audit)
+            await self._record(audit)
 
     async def delete_rule(self, rule_id: uuid.UUID, audit: AuditEntry) -> None:
         await self.get_rule(rule_id)
         del self.rules[rule_id]
         self.events = [e for e in self.events if e.rule_id != rule_id]
-        self.audit.append(audit)
+        await self._record(audit)
 
     async def add_event(self, event: AlertEvent) -> None:
         self.events.append(event)

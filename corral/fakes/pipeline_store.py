@@ -145,6 +145,10 @@ class InMemoryPipelineStore:
                  and w.workspace_key and w.finished_at is not None and w.finished_at < before]
         return sorted(found, key=lambda w: w.finished_at or before)[:limit]
 
+    async def workspaces_of(self, project_id: uuid.UUID) -> list[str]:
+        return sorted(w.workspace_key for w in self.tables.workflows.values()
+                      if w.project_id == project_id and w.workspace_key and not w.workspace_deleted)
+
     # ---- artifacts ----------------------------------------------------------------------------------------
     async def put_artifact(self, artifact: Artifact) -> Artifact | None:
         old = await self.artifact(artifact.pipeline_id, artifact.name)

@@ -27,6 +27,7 @@ from corral.core.projects.model import (
     MergeRequest,
     Milestone,
     Project,
+    ProjectPurge,
     Release,
     ReleaseAsset,
     Review,
@@ -43,6 +44,7 @@ __all__ = [
     "InMemoryLabelStore",
     "InMemoryMergeRequestStore",
     "InMemoryMilestoneStore",
+    "InMemoryProjectPurgeStore",
     "InMemoryProjectStore",
     "InMemoryPushIntentStore",
     "InMemoryReleaseStore",
@@ -73,6 +75,7 @@ class ProjectsData:
     deliveries: dict[uuid.UUID, WebhookDelivery] = attrs.field(factory=dict)
     redirects: dict[tuple[uuid.UUID, str], uuid.UUID] = attrs.field(factory=dict)  # (owner id, old name) → project
     push_intents: dict[uuid.UUID, PushIntent] = attrs.field(factory=dict)
+    purges: dict[uuid.UUID, ProjectPurge] = attrs.field(factory=dict)  # by project id (the project is gone)
     # (sequence, project, move, time): recorded ref moves, in recording order
     ref_moves: list[tuple[int, uuid.UUID, RefUpdate, datetime]] = attrs.field(factory=list)
 
@@ -518,6 +521,40 @@ class InMemoryUserDirectory:
 
 
 _MOVE_SEQ = itertools.count(1)
+
+
+@attrs.define
+class InMemoryProjectPurgeStore:
+    """See corral.core.projects.ports.ProjectPurgeStore (two units claiming one row: the second's commit is a
+    Conflict, where PostgreSQL's SKIP LOCKED would skip it)."""
+
+    data: ProjectsData
+
+    async def add(self, purge: ProjectPurge) -> None:
+        if purge.project_id in self.data.purges:
+            raise Conflict(f"project {purge.project_id} already has a purge")
+        self.data.purges[purge.project_id] = purge
+
+    async def get(self, project_id: uuid.UUID) -> ProjectPurge | None:
+        return self.data.purges.get(project_id)
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int,
+                    project_id: uuid.UUID | None = None) -> builtins.list[ProjectPurge]:
+        due = sorted((p for p in self.data.purges.values() if p.next_attempt_at <= now
+                      and (project_id is None or p.project_id == project_id)),
+                     key=lambda p: (p.created_at, p.project_id))[:limit]
+        claimed = [attrs.evolve(p, attempts=p.attempts + 1, next_attempt_at=lease_until) for p in due]
+        for p in claimed:
+            self.data.purges[p.project_id] = p
+        return claimed
+
+    async def finish(self, project_id: uuid.UUID) -> None:
+        self.data.purges.pop(project_id, None)
+
+    async def fail(self, project_id: uuid.UUID, error: str, retry_at: datetime) -> None:
+        found = self.data.purges.get(project_id)
+        if found is not None:
+            self.data.purges[project_id] = attrs.evolve(found, last_error=error, next_attempt_at=retry_at)
 
 
 @attrs.define

@@ -56,6 +56,7 @@ from corral.fakes.projects import (
     InMemoryLabelStore,
     InMemoryMergeRequestStore,
     InMemoryMilestoneStore,
+    InMemoryProjectPurgeStore,
     InMemoryProjectStore,
     InMemoryPushIntentStore,
     InMemoryReleaseStore,
@@ -204,6 +205,7 @@ class InMemoryUnitOfWork:
         self.labels = InMemoryLabelStore(projects)
         self.milestones = InMemoryMilestoneStore(projects)
         self.releases = InMemoryReleaseStore(projects)
+        self.project_purges = InMemoryProjectPurgeStore(projects)
         self.reviews = InMemoryReviewStore(projects)
         self.branch_protections = InMemoryBranchProtectionStore(projects)
         self.webhooks = InMemoryWebhookStore(projects)

@@ -81,3 +81,44 @@ async def test_the_outbox_relay_leaves_an_outage_to_its_loop(caplog: pytest.LogC
     with pytest.raises(Unavailable):
         await relay.run_once()
     assert not caplog.records  # no "retrying its events one by one" with a traceback per pass
+
+
+async def test_the_deployer_loop_logs_an_outage_once(caplog: pytest.LogCaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """While PostgreSQL is down every pass fails: one WARNING naming why, one INFO when it is back, no
+    traceback per pass; a pass that fails for another reason still logs its traceback."""
+    from corral.core.deploy.reconciler import Reconciler
+    from tests.unit.deploy.world import make_world
+
+    world = await make_world()
+    world.reconciler._outage = OutageLog("deployer", logging.getLogger("corral.deploy"), base_delay=0.001,
+                                         max_delay=0.002)
+    calls = 0
+    resumed, bugged = asyncio.Event(), asyncio.Event()
+
+    async def run_once(self: Reconciler) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 20:
+            raise DOWN
+        if calls == 21:
+            resumed.set()
+            return
+        if calls == 22:
+            raise ValueError("a bug in a pass")
+        bugged.set()
+
+    monkeypatch.setattr(Reconciler, "run_once", run_once)
+    caplog.set_level(logging.DEBUG)
+    task = asyncio.create_task(world.reconciler.loop(0.01))
+    try:
+        await asyncio.wait_for(bugged.wait(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    mine = [r for r in caplog.records if r.name == "corral.deploy" and r.levelno >= logging.INFO]
+    assert [r.levelname for r in mine] == ["WARNING", "INFO", "ERROR"], [r.getMessage() for r in mine]
+    assert mine[0].getMessage().startswith("deployer paused: a dependency is unavailable (PostgreSQL is unavailable")
+    assert mine[0].exc_info is None
+    assert mine[1].getMessage().startswith("deployer resumed after") and mine[1].exc_info is None
+    assert mine[2].getMessage() == "deployer pass failed; retrying next period" and mine[2].exc_info is not None

@@ -231,6 +231,12 @@ class PostgresPipelineStore:
             before, limit)
         return [_workflow(r) for r in rows]
 
+    async def workspaces_of(self, project_id: uuid.UUID) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT workspace_key FROM pipeline_workflows WHERE project_id = $1 AND NOT workspace_deleted"
+            " AND workspace_key <> '' ORDER BY workspace_key", project_id)
+        return [r["workspace_key"] for r in rows]
+
     # ---- artifacts ----------------------------------------------------------------------------------------
     async def put_artifact(self, artifact: Artifact) -> Artifact | None:
         with translate_errors("pipeline artifact"):

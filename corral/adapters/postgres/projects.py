@@ -25,6 +25,7 @@ from corral.core.projects.model import (
     Milestone,
     MrStatus,
     Project,
+    ProjectPurge,
     Release,
     ReleaseAsset,
     Review,
@@ -43,6 +44,7 @@ __all__ = [
     "PostgresLabelStore",
     "PostgresMergeRequestStore",
     "PostgresMilestoneStore",
+    "PostgresProjectPurgeStore",
     "PostgresProjectStore",
     "PostgresReviewStore",
     "PostgresUserDirectory",
@@ -301,6 +303,50 @@ def _release(r: asyncpg.Record, assets: builtins.list[ReleaseAsset]) -> Release:
                    notes=r["notes"], draft=r["draft"], prerelease=r["prerelease"], created_at=r["created_at"],
                    updated_at=r["updated_at"], author_id=r["author_id"], published_at=r["published_at"],
                    assets=tuple(a for a in assets if a.release_id == r["id"]))
+
+
+def _purge(r: asyncpg.Record) -> ProjectPurge:
+    return ProjectPurge(
+        project_id=r["project_id"], project_name=r["project_name"], repo_path=r["repo_path"],
+        prefixes=tuple(r["prefixes"]), workspaces=tuple(r["workspaces"]), created_at=r["created_at"],
+        next_attempt_at=r["next_attempt_at"], attempts=r["attempts"], last_error=r["last_error"],
+    )
+
+
+class PostgresProjectPurgeStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, purge: ProjectPurge) -> None:
+        with translate_errors("project purge"):
+            await self.conn.execute(
+                "INSERT INTO project_purges (project_id, project_name, repo_path, prefixes, workspaces, created_at,"
+                " next_attempt_at, attempts, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                purge.project_id, purge.project_name, purge.repo_path, list(purge.prefixes),
+                list(purge.workspaces), purge.created_at, purge.next_attempt_at, purge.attempts, purge.last_error,
+            )
+
+    async def get(self, project_id: uuid.UUID) -> ProjectPurge | None:
+        r = await self.conn.fetchrow("SELECT * FROM project_purges WHERE project_id = $1", project_id)
+        return _purge(r) if r else None
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int,
+                    project_id: uuid.UUID | None = None) -> builtins.list[ProjectPurge]:
+        rows = await self.conn.fetch(
+            "UPDATE project_purges SET attempts = attempts + 1, next_attempt_at = $2 WHERE project_id IN ("
+            " SELECT project_id FROM project_purges WHERE next_attempt_at <= $1"
+            " AND ($4::uuid IS NULL OR project_id = $4) ORDER BY created_at, project_id LIMIT $3"
+            " FOR UPDATE SKIP LOCKED) RETURNING *",
+            now, lease_until, limit, project_id)
+        return sorted((_purge(r) for r in rows), key=lambda p: (p.created_at, p.project_id))
+
+    async def finish(self, project_id: uuid.UUID) -> None:
+        await self.conn.execute("DELETE FROM project_purges WHERE project_id = $1", project_id)
+
+    async def fail(self, project_id: uuid.UUID, error: str, retry_at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE project_purges SET last_error = $2, next_attempt_at = $3 WHERE project_id = $1",
+            project_id, error, retry_at)
 
 
 class PostgresReleaseStore:

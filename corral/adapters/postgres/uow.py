@@ -45,6 +45,7 @@ from corral.adapters.postgres.projects import (
     PostgresLabelStore,
     PostgresMergeRequestStore,
     PostgresMilestoneStore,
+    PostgresProjectPurgeStore,
     PostgresProjectStore,
     PostgresReleaseStore,
     PostgresReviewStore,
@@ -108,6 +109,7 @@ class PostgresUnitOfWork:
         self.labels = PostgresLabelStore(conn)
         self.milestones = PostgresMilestoneStore(conn)
         self.releases = PostgresReleaseStore(conn)
+        self.project_purges = PostgresProjectPurgeStore(conn)
         self.reviews = PostgresReviewStore(conn)
         self.branch_protections = PostgresBranchProtectionStore(conn)
         self.webhooks = PostgresWebhookStore(conn)

@@ -18,11 +18,11 @@ from corral.core.errors import InvalidInput, InvalidTransition, NotFound
 from corral.core.identity.catalogue import check_permission_names
 from corral.core.identity.model import Principal
 from corral.core.ids import uuid7
-from corral.core.pagination import Page, clamp_limit
-from corral.core.projects.model import Project
+from corral.core.pagination import MAX_LIMIT, Page, clamp_limit
+from corral.core.projects.model import Project, PurgeParts
 from corral.core.uow import UnitOfWork
 
-__all__ = ["AgentService"]
+__all__ = ["AgentService", "agent_purge_parts"]
 
 _BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
 _MAX_TEXT = 100_000
@@ -51,6 +51,18 @@ def _check(command: NewAgentSession, providers: set[str]) -> tuple[str, tuple[st
     if branch is not None and (not _BRANCH.match(branch) or branch.endswith(".lock")):
         raise InvalidInput("branch must be a valid git branch name", field="branch")
     return branch or "", perms
+
+
+async def agent_purge_parts(uow: UnitOfWork, project: Project) -> PurgeParts:
+    """A deleted project's agent session workspaces not swept yet (corral.core.projects.purge)."""
+    keys: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await uow.agents.list_for_project(project.id, limit=MAX_LIMIT, cursor=cursor)
+        keys += [workspace_key(s.id) for s in page.items if s.workspace_deleted_at is None]
+        cursor = page.next_cursor
+        if not cursor:
+            return PurgeParts(workspaces=tuple(keys))
 
 
 @attrs.define

@@ -51,6 +51,7 @@ from corral.core.deploy.service import Actor, DeployService, ProjectInfo, announ
 from corral.core.deploy.telemetry import SpanSink, SpanTimer, new_trace_id
 from corral.core.errors import CorralError, NotFound
 from corral.core.observe.ports import LeaderLock
+from corral.core.outage import OutageLog
 from corral.core.uow import UnitOfWorkFactory
 
 __all__ = ["PassReport", "PlannedChange", "Reconciler", "Rendering", "render_deployment"]
@@ -141,6 +142,8 @@ class Reconciler:
     _wake: asyncio.Event | None = None
     on_apply: Callable[[Deployment], Awaitable[None]] | None = None  # instrumentation (benchmarks, tests)
     spans: SpanSink | None = None  # Corral's own telemetry: a span per pass and per deployment applied
+    # an outage of PostgreSQL: one warning when it starts, one line when it ends (not a traceback per pass)
+    _outage: OutageLog = attrs.field(factory=lambda: OutageLog("deployer", log), init=False)
 
     @property
     def cluster_name(self) -> str:
@@ -155,12 +158,19 @@ class Reconciler:
         """Passes every ``interval`` seconds (or at once when woken), as the leader only."""
         self._wake = asyncio.Event()
         while True:
+            wait = interval
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("deployer pass failed; retrying next period")
+            except Exception as exc:
+                backoff = self._outage.failed(exc)
+                if backoff is None:
+                    log.exception("deployer pass failed; retrying next period")
+                else:  # a dependency is down: logged once; retry sooner than a period while it lasts
+                    wait = min(backoff, interval)
+            else:
+                self._outage.succeeded()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             except TimeoutError:
                 pass
             self._wake.clear()

@@ -30,10 +30,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
 
+from corral.core.audit.model import AuditEntry
 from corral.core.clock import Clock
+from corral.core.ids import uuid7
+from corral.core.observe.alerts import Actor
 from corral.core.observe.ports import SIGNALS, ColdFile, ColdManifest, ColdWriter, HotArchive, HotWindow
 
-__all__ = ["COLD_KEY_NS", "COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key", "new_cold_file"]
+__all__ = ["COLD_KEY_NS", "COLD_PREFIX", "ColdRotation", "RotationReport", "cold_key", "forced_rotation_entry",
+           "new_cold_file"]
 
 log = logging.getLogger(__name__)
 COLD_PREFIX = "telemetry/"  # every cold-tier object key starts so
@@ -100,6 +104,18 @@ class RotationReport:
     dropped_partitions: int = 0
     orphans_deleted: int = 0
     compaction: CompactionReport | None = None  # the compaction pass run after this one, if any
+
+
+def forced_rotation_entry(actor: Actor, report: RotationReport, older_than: timedelta | None,
+                          now: datetime) -> AuditEntry:
+    """The audit row of a rotation an operator forced (what it moved and dropped)."""
+    return AuditEntry(
+        id=uuid7(), actor_id=actor.user_id, actor_name=actor.name, action="observe.rotate", resource="cold_tier",
+        created_at=now, ip_addr=actor.ip_addr,
+        detail={"older_than_seconds": None if older_than is None else older_than.total_seconds(),
+                "files": report.files, "rows": report.rows, "expired_files": report.expired_files,
+                "dropped_partitions": report.dropped_partitions},
+    )
 
 
 @attrs.define

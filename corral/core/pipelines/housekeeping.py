@@ -21,16 +21,24 @@ from corral.core.clock import Clock
 from corral.core.pipelines.completion import finish_pipeline_if_done, skip_blocked_workflows
 from corral.core.pipelines.runs import Status
 from corral.core.pipelines.step_files import StepFiles
-from corral.core.uow import UnitOfWorkFactory
+from corral.core.projects.model import Project, PurgeParts
+from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 from corral.core.workloads.ports import Executor
 
-__all__ = ["PipelineHousekeeping"]
+__all__ = ["PipelineHousekeeping", "pipeline_purge_parts"]
 
 log = logging.getLogger("corral.pipelines")
 
 
 def _host(owner: str | None) -> str:
     return (owner or "").split(":", 1)[0]
+
+
+async def pipeline_purge_parts(uow: UnitOfWork, project: Project) -> PurgeParts:
+    """A deleted project's caches, artifacts and step logs, and its workflows' workspaces not deleted yet
+    (corral.core.projects.purge)."""
+    return PurgeParts(prefixes=(f"cache/{project.id}/", f"artifacts/{project.id}/", f"pipelines/{project.id}/"),
+                      workspaces=tuple(await uow.pipelines.workspaces_of(project.id)))
 
 
 @attrs.define

@@ -77,6 +77,10 @@ class PipelineStore(Protocol):
 
     async def kept_workspaces(self, before: datetime, limit: int) -> list[WorkflowRun]: ...
 
+    async def workspaces_of(self, project_id: uuid.UUID) -> list[str]:
+        """The keys of the project's workflow workspaces not deleted yet (running or kept), for its purge."""
+        ...
+
     # ---- artifacts ----------------------------------------------------------------------------------------
     async def put_artifact(self, artifact: Artifact) -> Artifact | None: ...
 

@@ -61,7 +61,7 @@ class Engine(Protocol):
     @property
     def step_slots(self) -> asyncio.Semaphore: ...
 
-__all__ = ["WorkflowExecution", "command_script"]
+__all__ = ["WorkflowExecution", "command_script", "step_log_key"]
 
 log = logging.getLogger("corral.pipelines")
 span_log = logging.getLogger("corral.pipelines.span")  # SelfTelemetry turns these records into spans
@@ -107,6 +107,11 @@ def _split_env(step: Step, values: Mapping[str, str]) -> tuple[dict[str, str], d
         name = "PLUGIN_" + key.replace(".", "_").replace("-", "_").upper()
         (secret if _has_secret(value) else plain)[name] = render_value(value, resolve)
     return plain, secret
+
+
+def step_log_key(row: StepRun) -> str:
+    """Where a step's log is stored (under the project's ``pipelines/<project id>/`` prefix)."""
+    return f"pipelines/{row.project_id}/{row.pipeline_id}/{row.id}.log"
 
 
 class _Aborted(Exception):
@@ -422,7 +427,7 @@ class WorkflowExecution:
                                                   log_key=key))
 
     def _log_key(self, row: StepRun) -> str:
-        return f"pipelines/{row.project_id}/{row.pipeline_id}/{row.id}.log"
+        return step_log_key(row)
 
     async def _begin(self, row: StepRun, spec: WorkloadSpec, notes: list[str], step: Step | None = None
                      ) -> tuple[StepRun, WorkloadHandle, LogWriter, asyncio.Task[int]]:

@@ -32,6 +32,8 @@ __all__ = [
     "Milestone",
     "MrStatus",
     "Project",
+    "ProjectPurge",
+    "PurgeParts",
     "Release",
     "ReleaseAsset",
     "Review",
@@ -400,3 +402,29 @@ class WebhookDelivery:
 def event_for_topic(topic: str) -> str | None:
     """The webhook event an outbox topic is delivered as (corral.core.outbox.topics), or None."""
     return WEBHOOK_EVENT_OF_TOPIC.get(topic)
+
+
+@attrs.frozen
+class PurgeParts:
+    """What one domain keeps for a project outside PostgreSQL: object-store prefixes (each ending in '/') and
+    executor workspaces (by key)."""
+
+    prefixes: tuple[str, ...] = ()
+    workspaces: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class ProjectPurge:
+    """A deleted project's leftovers outside PostgreSQL, recorded in the transaction that deletes it and deleted
+    by the purge job until done (a crash mid-purge leaves the row: the next pass starts over; every step is
+    idempotent)."""
+
+    project_id: uuid.UUID
+    project_name: str  # owner/name when it was deleted (logs)
+    repo_path: str  # the bare repository, relative to the repositories root
+    prefixes: tuple[str, ...]
+    workspaces: tuple[str, ...]
+    created_at: datetime
+    next_attempt_at: datetime  # claimed rows: the end of the claim's lease
+    attempts: int = 0
+    last_error: str | None = None

@@ -19,6 +19,7 @@ from corral.core.projects.model import (
     MergeRequest,
     Milestone,
     Project,
+    ProjectPurge,
     Release,
     ReleaseAsset,
     Review,
@@ -34,6 +35,7 @@ __all__ = [
     "LabelStore",
     "MergeRequestStore",
     "MilestoneStore",
+    "ProjectPurgeStore",
     "ProjectResolver",
     "ProjectStore",
     "ReleaseStore",
@@ -378,3 +380,26 @@ class WebhookTransport(Protocol):
     def check_target(self, url: str, field: str = "url") -> None:
         """Validate a URL before it is saved (corral.core.outbound.check_url); InvalidInput naming ``field``."""
         ...
+
+
+class ProjectPurgeStore(Protocol):
+    """The purge rows of deleted projects (``ProjectPurge``), one per project, until the purge is done.
+
+    ``claim`` takes rows whose ``next_attempt_at`` has come (oldest first; only ``project_id``'s when given),
+    counts an attempt and moves ``next_attempt_at`` to ``lease_until``, so that no other pass takes them while
+    this one works (rows locked by another unit are skipped); a crash leaves them to be claimed again once the
+    lease ends. ``finish`` deletes the row; ``fail`` records the error and when to retry.
+    """
+
+    async def add(self, purge: ProjectPurge) -> None:
+        """Record a purge (Conflict if the project already has one)."""
+        ...
+
+    async def get(self, project_id: uuid.UUID) -> ProjectPurge | None: ...
+
+    async def claim(self, now: datetime, lease_until: datetime, limit: int,
+                    project_id: uuid.UUID | None = None) -> builtins.list[ProjectPurge]: ...
+
+    async def finish(self, project_id: uuid.UUID) -> None: ...
+
+    async def fail(self, project_id: uuid.UUID, error: str, retry_at: datetime) -> None: ...

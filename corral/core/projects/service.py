@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,9 +26,12 @@ from corral.core.projects.model import (
     check_project_name,
 )
 from corral.core.projects.ports import UserDirectory, UserRef
+from corral.core.projects.purge import ProjectPurger, plan_purge
 from corral.core.uow import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["ProjectService", "StoreProjectResolver", "audit", "text_field", "user_refs"]
+
+log = logging.getLogger("corral.projects")
 
 MAX_TEXT = 65_536
 
@@ -85,6 +89,7 @@ class ProjectService:
     uow_factory: UnitOfWorkFactory
     repos: GitRepositories
     clock: Clock
+    purger: ProjectPurger | None = None  # deletes what a deleted project kept outside PostgreSQL
 
     async def create(self, actor: Actor, command: NewProject) -> Project:
         project_name = check_project_name(command.name)
@@ -210,13 +215,25 @@ class ProjectService:
         return updated
 
     async def delete(self, actor: Actor, project: Project) -> None:
-        """Delete the project, its metadata and its repository."""
+        """Delete the project and its metadata. What it keeps outside PostgreSQL (its repository, objects and
+        workspaces: corral.core.projects.purge) is recorded in the same transaction and purged at once; a
+        failure (or a crash) leaves the record to the purge loop, which retries until everything is gone."""
         async with self.uow_factory() as uow:
+            purge = await (self.purger.plan(uow, project) if self.purger is not None
+                           else plan_purge(uow, project, [], self.clock))
             await uow.projects.delete(project.id)
+            await uow.project_purges.add(purge)
             await audit(uow, self.clock, actor, "project.delete", "project", resource_id=project.id,
                         project_id=project.id, detail={"name": project.full_name})
             await uow.commit()
-        await self.repos.delete(project.repo_path)
+        if self.purger is None:  # no purge job (tools and tests without one): the repository at least
+            await self.repos.delete(project.repo_path)
+            return
+        try:
+            await self.purger.run_once(project_id=project.id)
+        except Exception:  # the record stays: the purge loop retries
+            log.warning("purging deleted project %s failed; the purge loop retries", project.full_name,
+                        exc_info=True)
 
 
 @attrs.define

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from corral.adapters.postgres.errors import CONNECTION_ERRORS, unavailable
+
 __all__ = ["PostgresLeaderLock"]
 
 
@@ -28,9 +30,15 @@ class PostgresLeaderLock:
     @contextlib.asynccontextmanager
     async def lead(self, name: str) -> AsyncIterator[bool]:
         key = zlib.crc32(f"corral:{name}".encode())
-        conn = await asyncpg.connect(self._dsn)
+        try:  # PostgreSQL down: Unavailable, as every store says it (the loops log an outage once)
+            conn = await asyncpg.connect(self._dsn)
+        except CONNECTION_ERRORS as exc:
+            raise unavailable(exc) from exc
         try:
-            got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            try:
+                got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            except CONNECTION_ERRORS as exc:
+                raise unavailable(exc) from exc
             if got:
                 self._held[name] = conn
             yield got

@@ -33,14 +33,16 @@ from aiohttp import web
 from corral.core.audit.model import AuditEntry
 from corral.core.errors import CorralError, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from corral.core.ids import uuid7
-from corral.core.projects.model import Project
+from corral.core.projects.model import Project, PurgeParts
 from corral.core.safetext import loads_json
+from corral.core.uow import UnitOfWork
 from corral.entrypoints.web.keys import WEB_AUTH, principal_of
 from corral.entrypoints.web.operation import params_of, query_param
 from corral.entrypoints.web.project_access import actor_of, kit, project_of
 from corral.entrypoints.web.routing import RouteTable
 
-__all__ = ["key_of", "lfs_authenticate_header", "routes", "signed_href", "staging_key_of", "sweep_staging"]
+__all__ = ["key_of", "lfs_authenticate_header", "lfs_purge_parts", "routes", "signed_href", "staging_key_of",
+           "sweep_staging"]
 
 routes = RouteTable(tag="git")
 log = logging.getLogger("corral.lfs")
@@ -110,6 +112,11 @@ def _lfs(status: int, body: dict[str, Any]) -> web.Response:
 
 def key_of(project: Project, oid: str) -> str:
     return f"lfs/{project.id}/{oid[:2]}/{oid[2:4]}/{oid}"
+
+
+async def lfs_purge_parts(_uow: UnitOfWork, project: Project) -> PurgeParts:
+    """A deleted project's LFS objects and the uploads waiting for their check (corral.core.projects.purge)."""
+    return PurgeParts(prefixes=(f"lfs/{project.id}/", f"{STAGING}/{project.id}/"))
 
 
 def staging_key_of(project: Project, oid: str, nonce: str) -> str:

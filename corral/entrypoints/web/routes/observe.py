@@ -212,7 +212,7 @@ async def tail(request: web.Request) -> web.StreamResponse:
 async def force_rotation(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     older_than = params_of(request, RotateParams).older_than
-    report = await rt.rotate(duration(older_than) if older_than else None)
+    report = await rt.force_rotation(_actor(request), duration(older_than) if older_than else None)
     if report is None:
         return json_response({"status": "skipped", "detail": "another replica is rotating"}, status=409)
     c = report.compaction

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from corral.core.errors import CorralError, InvalidInput
+from corral.core.errors import InvalidInput
 from corral.core.pagination import Page
 from corral.core.projects.commands import (
     BranchProtectionChanges,
@@ -36,7 +35,6 @@ from corral.entrypoints.web.schemas.projects import (
 __all__ = ["remove_project", "routes"]
 
 routes = RouteTable(tag="projects")
-log = logging.getLogger("corral.projects")
 
 
 
@@ -83,7 +81,8 @@ async def update_project(request: web.Request) -> web.StreamResponse:
     return json_response(_render(request, project))
 
 
-@routes.delete(BASE, summary="Delete a project and its repository", permission="project:delete", project="path",
+@routes.delete(BASE, summary="Delete a project, its repository and everything it stored (objects, workspaces)",
+               permission="project:delete", project="path",
                params=None, status=204)
 async def delete_project(request: web.Request) -> web.StreamResponse:
     await remove_project(request, await project_of(request))
@@ -91,22 +90,9 @@ async def delete_project(request: web.Request) -> web.StreamResponse:
 
 
 async def remove_project(request: web.Request, project: Project) -> None:
-    """Delete ``project`` (audited by the service) and then its LFS objects (the API's DELETE and the UI's
-    danger zone both come here)."""
-    k = kit(request)
-    await k.projects.delete(actor_of(request), project)
-    try:  # the project's LFS objects (and uploads waiting for verify) go too (best effort: the project is gone)
-        for prefix in (f"lfs/{project.id}/", f"lfs-staging/{project.id}/"):
-            token: str | None = None
-            while True:
-                listing = await k.objects.list(prefix, token=token)
-                for obj in listing.objects:
-                    await k.objects.delete(obj.key)
-                token = listing.next_token
-                if not token:
-                    break
-    except CorralError:
-        log.warning("could not remove the LFS objects of deleted project %s", project.id, exc_info=True)
+    """Delete ``project`` (audited by the service; the API's DELETE and the UI's danger zone both come here).
+    Its repository, objects and workspaces are purged by corral.core.projects.purge, retried until done."""
+    await kit(request).projects.delete(actor_of(request), project)
 
 
 # ---- branch protection ------------------------------------------------------------------------------------
