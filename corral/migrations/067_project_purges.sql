@@ -1,4 +1,4 @@
--- 068 project purges: what a deleted project kept outside PostgreSQL (object-store prefixes, executor workspaces,
+-- 067 project purges: what a deleted project kept outside PostgreSQL (object-store prefixes, executor workspaces,
 -- its bare repository), recorded in the transaction that deletes it and deleted by the purge job until done.
 CREATE TABLE project_purges (
     project_id      UUID PRIMARY KEY,          -- no reference: the project row is gone
