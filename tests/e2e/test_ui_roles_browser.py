@@ -59,7 +59,8 @@ DARK_RUN = "admin"  # whose walk also looks at every page with the system in dar
 
 @dataclass(frozen=True)
 class Page:
-    """One page of the walk. ``url`` is filled from the seeded data ({issue}, {mr}, {sha}, ...).
+    """One page of the walk. ``url`` and ``shows`` are filled from the seeded data ({issue}, {mr}, {sha}, ...).
+    marker: the page's main element, holding the seeded text ``shows``;
     see: the least user who may load it (the others get a 403 page naming ``needs``);
     action: the page's main action, which the keyboard must reach (Tab) with a visible focus;
     act: the least user who may act (the others see the action absent or disabled and a .denied note naming
@@ -69,6 +70,7 @@ class Page:
     key: str
     url: str
     marker: str
+    shows: str
     see: str = "viewer"
     action: str | None = None
     act: str = "viewer"
@@ -77,57 +79,62 @@ class Page:
 
 P = "/ui/{owner}/{name}"
 PAGES: tuple[Page, ...] = (
-    Page("/ui/", "dashboard", "/ui/", "#activity", action="#your-projects a"),
-    Page("/ui/projects", "projects", "/ui/projects", "#project-list", action="#project-q"),
-    Page("/ui/search", "search", "/ui/search?q=Bug", "#search-q", action="#search-q"),
-    Page("/ui/notifications", "notifications", "/ui/notifications", "main h1:text-is('Notifications')"),
-    Page("/ui/account", "account", "/ui/account", "#password-form", action="#token-create"),
-    Page(P, "project-home", "/ui/ada/demo", "#readme h1", action="#file-list a"),
-    Page(f"{P}/src/{{ref}}", "src-root", "/ui/ada/demo/src/main", "#file-list", action="#file-list a"),
-    Page(f"{P}/src/{{ref}}/{{path:.*}}", "src-blob", "/ui/ada/demo/src/main/src/app.py", "#code", action="#raw-link"),
-    Page(f"{P}/commits/{{ref:.+}}", "commits", "/ui/ada/demo/commits/main", "#commit-list", action="#commit-list a"),
-    Page(f"{P}/commit/{{sha}}", "commit", "/ui/ada/demo/commit/{sha}", "#commit-title"),
-    Page(f"{P}/branches", "branches", "/ui/ada/demo/branches", "#branch-list", action="#branch-list a"),
-    Page(f"{P}/issues", "issues", "/ui/ada/demo/issues", "#issue-list", action="#new-issue", act="developer",
-         needs="project:write"),
-    Page(f"{P}/issues/new", "issue-new", "/ui/ada/demo/issues/new", "#issue-form", see="developer",
-         action="#issue-form button", act="developer", needs="project:write"),
-    Page(f"{P}/issues/{{number}}", "issue", "/ui/ada/demo/issues/{issue}", "#issue-title",
-         action="#comment-form button", act="developer", needs="project:write"),
-    Page(f"{P}/merge-requests", "merge-requests", "/ui/ada/demo/merge-requests", "#mr-list", action="#new-mr",
+    Page("/ui/", "dashboard", "/ui/", "#your-projects", "ada/demo", action="#your-projects a"),
+    Page("/ui/projects", "projects", "/ui/projects", "#project-list", "ada/demo", action="#project-q"),
+    Page("/ui/search", "search", "/ui/search?q=Bug", "main", "ada/demo#1 Bug <script>", action="#search-q"),
+    Page("/ui/notifications", "notifications", "/ui/notifications", "main h1", "Notifications"),
+    Page("/ui/account", "account", "/ui/account", "#password-form", "password", action="#token-create"),
+    Page(P, "project-home", "/ui/ada/demo", "#readme h1", "Demo", action="#file-list a"),
+    Page(f"{P}/src/{{ref}}", "src-root", "/ui/ada/demo/src/main", "#file-list", "README.md", action="#file-list a"),
+    Page(f"{P}/src/{{ref}}/{{path:.*}}", "src-blob", "/ui/ada/demo/src/main/src/app.py", "#code", "return 41",
+         action="#raw-link"),
+    Page(f"{P}/commits/{{ref:.+}}", "commits", "/ui/ada/demo/commits/main", "#commit-list", "first commit <script>",
+         action="#commit-list a"),
+    Page(f"{P}/commit/{{sha}}", "commit", "/ui/ada/demo/commit/{sha}", "#commit-title", "first commit"),
+    Page(f"{P}/branches", "branches", "/ui/ada/demo/branches", "#branch-list", "feature", action="#branch-list a"),
+    Page(f"{P}/issues", "issues", "/ui/ada/demo/issues", "#issue-list", "Bug <script>", action="#new-issue",
          act="developer", needs="project:write"),
-    Page(f"{P}/merge-requests/new", "merge-request-new", "/ui/ada/demo/merge-requests/new", "#mr-form",
+    Page(f"{P}/issues/new", "issue-new", "/ui/ada/demo/issues/new", "#issue-form", "Title", see="developer",
+         action="#issue-form button", act="developer", needs="project:write"),
+    Page(f"{P}/issues/{{number}}", "issue", "/ui/ada/demo/issues/{issue}", "#issue-title", "Bug <script>",
+         action="#comment-form button", act="developer", needs="project:write"),
+    Page(f"{P}/merge-requests", "merge-requests", "/ui/ada/demo/merge-requests", "#mr-list", "Fix <script>",
+         action="#new-mr", act="developer", needs="project:write"),
+    Page(f"{P}/merge-requests/new", "merge-request-new", "/ui/ada/demo/merge-requests/new", "#mr-form", "second",
          see="developer", action="#mr-form button", act="developer", needs="project:write"),
     Page(f"{P}/merge-requests/{{number}}", "merge-request", "/ui/ada/demo/merge-requests/{mr}", "#mr-title",
-         action="#merge-button", act="developer", needs="project:write"),
-    Page(f"{P}/pipelines", "pipelines", "/ui/ada/demo/pipelines", "#pipeline-list", action="#pipeline-list a"),
+         "Fix <script>", action="#merge-button", act="developer", needs="project:write"),
+    Page(f"{P}/pipelines", "pipelines", "/ui/ada/demo/pipelines", "#pipeline-list", "#{pipeline}",
+         action="#pipeline-list a"),
     Page(f"{P}/pipelines/{{number}}", "pipeline", "/ui/ada/demo/pipelines/{pipeline}", "#pipeline-title",
-         action="#restart-button", act="developer", needs="pipeline:run"),
-    Page(f"{P}/deployments", "deployments", "/ui/ada/demo/deployments", "#environment-list",
+         "#{pipeline}", action="#restart-button", act="developer", needs="pipeline:run"),
+    Page(f"{P}/deployments", "deployments", "/ui/ada/demo/deployments", "#environment-list", "staging",
          action="#environment-list a"),
-    Page(f"{P}/deployments/{{environment}}", "deployment", "/ui/ada/demo/deployments/staging", "#environment-title",
-         action="#rollback-button", act="admin", needs="deploy:promote"),
-    Page("/ui/agent-sessions", "agent-sessions", "/ui/agent-sessions", "#agent-session-list",
+    Page(f"{P}/deployments/{{environment}}", "deployment", "/ui/ada/demo/deployments/staging", "#image-ref",
+         "registry.example/web:2", action="#rollback-button", act="admin", needs="deploy:promote"),
+    Page("/ui/agent-sessions", "agent-sessions", "/ui/agent-sessions", "#agent-session-list", "hello <script>",
          action="#agent-session-list a"),
-    Page("/ui/agent-sessions/{id}", "agent-session", "/ui/agent-sessions/{session}", "#session-title",
-         action="#message-button", act="developer", needs="agent:run"),
+    Page("/ui/agent-sessions/{id}", "agent-session", "/ui/agent-sessions/{session}", "#session-prompt",
+         "hello <script>", action="#message-button", act="developer", needs="agent:run"),
     Page(f"{P}/agent-sessions/new", "agent-session-new", "/ui/ada/demo/agent-sessions/new", "#new-session-form",
-         see="developer", action="#start-button", act="developer", needs="agent:run"),
-    Page("/ui/observe/logs", "logs", "/ui/observe/logs?project=ada/demo", "#log-table", action="#log-filters button"),
+         "project:read", see="developer", action="#start-button", act="developer", needs="agent:run"),
+    Page("/ui/observe/logs", "logs", "/ui/observe/logs?project=ada/demo", "#log-table", "query failed <script>",
+         action="#log-filters button"),
     Page("/ui/observe/traces/{trace_id}", "trace", "/ui/observe/traces/{trace}?project=ada/demo", "#waterfall",
-         action="#trace-logs"),
-    Page("/ui/admin/users", "admin-users", "/ui/admin/users", "#user-list", see="admin",
+         "db-query", action="#trace-logs"),
+    Page("/ui/admin/users", "admin-users", "/ui/admin/users", "#user-list", "dev@example.com", see="admin",
          action="#create-user-button", act="admin", needs="admin:users"),
-    Page("/ui/admin/roles", "admin-roles", "/ui/admin/roles", "#role-list", action="#create-role-button",
-         act="admin", needs="admin:roles"),
-    Page("/ui/admin/role-bindings", "admin-role-bindings", "/ui/admin/role-bindings", "#binding-list", see="admin",
-         action="#bind-button", act="admin", needs="admin:users"),
-    Page("/ui/admin/delegations", "admin-delegations", "/ui/admin/delegations", "#delegation-list", see="admin",
-         needs="admin:users"),
+    Page("/ui/admin/roles", "admin-roles", "/ui/admin/roles", "#role-list", "developer",
+         action="#create-role-button", act="admin", needs="admin:roles"),
+    Page("/ui/admin/role-bindings", "admin-role-bindings", "/ui/admin/role-bindings", "#binding-list", "ada/demo",
+         see="admin", action="#bind-button", act="admin", needs="admin:users"),
+    Page("/ui/admin/delegations", "admin-delegations", "/ui/admin/delegations", "#delegation-list", "project:read",
+         see="admin", needs="admin:users"),
     Page("/ui/admin/explain", "admin-explain", "/ui/admin/explain?user=dev&permission=project:write&project=ada/demo",
-         "#explanation", see="admin", action="#explain-form button", act="admin", needs="admin:users"),
-    Page("/ui/admin/audit", "audit", "/ui/admin/audit", "#audit-table", see="admin", action="#audit-filters button",
-         act="admin", needs="admin:audit"),
+         "#explanation", "dev can use project:write in ada/demo", see="admin", action="#explain-form button",
+         act="admin", needs="admin:users"),
+    Page("/ui/admin/audit", "audit", "/ui/admin/audit", "#audit-table", "ada created the user dev", see="admin",
+         action="#audit-filters button", act="admin", needs="admin:audit"),
 )
 # registered GET routes under /ui/ that are not pages to walk, and why
 NOT_PAGES = {
@@ -398,8 +405,12 @@ async def check_page(u: User, p: Page, server: CorralProcess, data: dict[str, An
     if response is None or response.status != status:
         problems.append(f"status {response.status if response else None}, expected {status}")
     if seen:
-        if await page.locator(p.marker).count() == 0:
+        shows = p.shows.format(**data)
+        marker = page.locator(p.marker).first
+        if await marker.count() == 0:
             problems.append(f"marker {p.marker} missing")
+        elif shows not in (await marker.text_content() or ""):
+            problems.append(f"{p.marker} does not show {shows!r}")
         if p.action:
             if may(u.name, p.act):
                 why = await tab_to(page, p.action)
