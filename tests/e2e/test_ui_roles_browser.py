@@ -372,23 +372,27 @@ BROKEN_WORDS = """() => [...document.querySelectorAll('th, .status, .tag')].filt
 
 async def tab_to(page: Any, selector: str) -> str | None:
     """Press Tab from the top of the page until the focus is on ``selector``; None when it is, else why not.
-    The focus must be visible (an outline) once it gets there. To save round trips it first presses as far as
-    the target's place in the Tab order computed in the page, less one, then steps and looks; when that guess is
-    wrong it loads the page again and walks from the top one step at a time. Call it right after a load."""
-    ahead = max(await page.evaluate(TAB_STOPS, selector) - 1, 0)
-    for skip, steps in ((ahead, 12), (0, MAX_TABS)):
-        if not skip:
+    The first stop must be the skip link, and the focus must be visible (an outline) once it gets there. To save
+    round trips it first presses as far as the target's place in the Tab order computed in the page, less one,
+    then steps and looks; when that guess is wrong it loads the page again and walks from the top one step at a
+    time. Call it right after a load."""
+    place = await page.evaluate(TAB_STOPS, selector)
+    await page.keyboard.press("Tab")
+    if not await page.evaluate("document.activeElement.matches('a.skip')"):
+        return "the first Tab stop is not the skip link"
+    for again, (skip, steps) in enumerate(((max(place - 2, 0), 12), (0, MAX_TABS))):
+        if again:
             await page.reload()  # the Tab order starts from the top again
         for _ in range(skip):
             await page.keyboard.press("Tab")
         for _ in range(steps):
-            await page.keyboard.press("Tab")
             state = await page.evaluate(FOCUS_STATE, selector)
             if state == "ok":
                 return None
             if state == "invisible":
                 return f"the focus on {selector} is not visible"
-    return f"{MAX_TABS} Tabs did not reach {selector} (its place in the Tab order looked like {ahead + 1})"
+            await page.keyboard.press("Tab")
+    return f"{MAX_TABS} Tabs did not reach {selector} (its place in the Tab order looked like {place})"
 
 
 async def check_page(u: User, p: Page, server: CorralProcess, data: dict[str, Any], shots: Path) -> list[str]:
