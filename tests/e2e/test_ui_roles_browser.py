@@ -553,3 +553,25 @@ async def test_an_unknown_page_is_a_404_page(users: dict[str, User], server: Cor
         assert response is not None and response.status == 404, (name, path, response and response.status)
         await expect(page.locator("#error-page h1")).to_contain_text("404")
         await expect(page.locator("#error-page .error")).not_to_be_empty()
+
+
+async def test_the_walks_checks_catch_what_they_look_for(browser: Any) -> None:
+    """The walk's own checks against pages made to fail them: a focus without an outline, a word broken letter
+    by letter, the guessed Tab place (a radio group is one stop), no skip link first, a page wider than 390 px."""
+    context = await browser.new_context(viewport=NARROW)
+    page = await context.new_page()
+    html = """<style>a:focus-visible { outline: 2px solid red; }</style><a class="skip" href="#m">skip</a>
+        <main id="m"><input type="radio" name="r"><input type="radio" name="r"><input type="radio" name="r">
+        <button id="plain" style="outline: none">go</button><a href="#x" id="fine">x</a>
+        <table style="width: 60px"><tr><th style="overflow-wrap: anywhere">Environment</th></tr></table></main>"""
+    await page.set_content(html)
+    assert await page.evaluate(TAB_STOPS, "#plain") == 3
+    assert await tab_to(page, "#plain") == "the focus on #plain is not visible"
+    await page.set_content(html)
+    assert await tab_to(page, "#fine") is None
+    assert await page.evaluate(BROKEN_WORDS) == ["Environment"]
+    await page.set_content("<p>no skip link</p><button>go</button>")
+    assert await tab_to(page, "button") == "the first Tab stop is not the skip link"
+    await page.set_content('<div style="width: 500px">wide</div>')
+    assert await page.evaluate("document.documentElement.scrollWidth") > NARROW["width"]
+    await context.close()
