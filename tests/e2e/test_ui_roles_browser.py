@@ -77,6 +77,9 @@ class Page:
     needs: str = ""
 
 
+# A new page joins with one line: Page(registered route, screenshot name, URL (seeded data in {}), marker selector,
+# seeded text the marker shows, see=least user who may load it, action=main action's selector, act=least user who
+# may use it, needs=the permission named to the others). Seed what it shows in ``data`` below.
 P = "/ui/{owner}/{name}"
 PAGES: tuple[Page, ...] = (
     Page("/ui/", "dashboard", "/ui/", "#your-projects", "ada/demo", action="#your-projects a"),
