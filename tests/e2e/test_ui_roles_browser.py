@@ -136,6 +136,41 @@ PAGES: tuple[Page, ...] = (
     Page("/ui/admin/explain", "admin-explain", "/ui/admin/explain?user=dev&permission=project:write&project=ada/demo",
          "#explanation", "dev can use project:write in ada/demo", see="admin", action="#explain-form button",
          act="admin", needs="admin:users"),
+    Page(f"{P}/tags", "tags", "/ui/ada/demo/tags", "#tag-list", "v1.0", action="#tag-form button", act="developer",
+         needs="project:write"),
+    Page(f"{P}/compare", "compare", "/ui/ada/demo/compare", "#compare-form", "Compare", action="#compare-form button"),
+    Page(f"{P}/compare/{{spec:.+}}", "compare-refs", "/ui/ada/demo/compare/main...feature", "#compare-commits",
+         "answer 42", action="#open-mr", act="developer", needs="project:write"),
+    Page(f"{P}/docs", "docs", "/ui/ada/demo/docs", "#doc-pages", "guide", action="#doc-pages a"),
+    Page(f"{P}/docs/{{path:.*}}", "doc", "/ui/ada/demo/docs/guide.md", "#doc h1", "The guide"),
+    Page(f"{P}/releases", "releases", "/ui/ada/demo/releases", "#release-list", "Version one <script>",
+         action="#new-release", act="developer", needs="project:write"),
+    Page(f"{P}/releases/new", "release-new", "/ui/ada/demo/releases/new", "#release-form", "Tag", see="developer",
+         action="#release-form button[type=submit]", act="developer", needs="project:write"),
+    Page(f"{P}/releases/{{release_id}}", "release", "/ui/ada/demo/releases/{release}", "#release-title",
+         "Version one <script>", action="#edit-release summary", act="developer", needs="project:write"),
+    Page(f"{P}/settings", "settings", "/ui/ada/demo/settings", "#general-form", "Visibility", see="admin",
+         action="#save-general", act="admin", needs="project:admin"),
+    Page(f"{P}/settings/branch-protections", "settings-protections", "/ui/ada/demo/settings/branch-protections",
+         "#protection-form", "", see="admin", action="#protect-button", act="admin", needs="project:admin"),
+    Page(f"{P}/settings/webhooks", "settings-webhooks", "/ui/ada/demo/settings/webhooks", "#hook-list",
+         "127.0.0.1", see="admin", action="#add-hook", act="admin", needs="project:admin"),
+    Page(f"{P}/settings/webhooks/{{hook_id}}", "settings-webhook", "/ui/ada/demo/settings/webhooks/{hook}",
+         "#hook-url-title", "127.0.0.1", see="admin", action="#edit-hook summary", act="admin", needs="project:admin"),
+    Page(f"{P}/settings/secrets", "settings-secrets", "/ui/ada/demo/settings/secrets", "#secret-form", "", see="admin",
+         action="#secret-form button[type=submit]", act="admin", needs="project:admin"),
+    Page(f"{P}/settings/members", "settings-members", "/ui/ada/demo/settings/members", "#member-list", "dev",
+         see="admin", needs="project:admin"),
+    Page("/ui/observe/metrics", "metrics", "/ui/observe/metrics?project=ada/demo&name=queue_latency", "#metric-chart",
+         "", action="#metric-filters button"),
+    Page("/ui/observe/alerts", "alerts", "/ui/observe/alerts?project=ada/demo", "#rule-table", "latency <script>",
+         action="main details.card > summary", act="admin", needs="alert:manage"),
+    Page("/ui/observe/alerts/{rule_id}", "alert", "/ui/observe/alerts/{rule}", "#rule-title", "latency <script>",
+         action="#delete-rule", act="admin", needs="alert:manage"),
+    Page("/ui/observe/sessions/{session_id}", "session-timeline", "/ui/observe/sessions/{session}?project=ada/demo",
+         "#timeline-summary", "", action="#agent-session-link"),
+    Page("/ui/admin/system", "admin-system", "/ui/admin/system", "#system-facts", "", see="admin",
+         needs="admin:settings"),
     Page("/ui/admin/audit", "audit", "/ui/admin/audit", "#audit-table", "ada created the user dev", see="admin",
          action="#audit-filters button", act="admin", needs="admin:audit"),
 )
@@ -143,6 +178,7 @@ PAGES: tuple[Page, ...] = (
 NOT_PAGES = {
     "/ui/static/{file:[A-Za-z0-9_.-]+}": "the stylesheets and scripts",
     "/ui/{tail:.*}": "the 404 catch-all: test_an_unknown_page_is_a_404_page",
+    "/ui/{owner}/{name}/raw/{ref}/{path:.+}": "a file's bytes as text/plain, not an HTML page (test_ui_code_browser)",
 }
 
 
@@ -187,6 +223,7 @@ def server(module_db: str, valkey_server: Any, tmp_path_factory: pytest.TempPath
         "CORRAL_DATABASE_URL": module_db, "CORRAL_VALKEY_URL": valkey_server.url(0),
         "CORRAL_DEPLOY_CLUSTER": "none", "CORRAL_AGENT_CLAUDE_COMMAND": str(claude),
         "CORRAL_OBSERVE_SELF": "false", "CORRAL_OTLP_DECODE_PROCESSES": "0",
+        "CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN["name"], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN["password"],
         "CORRAL_BOOTSTRAP_ADMIN_EMAIL": ADMIN["email"],
     })
@@ -250,6 +287,8 @@ def data(server: CorralProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
     (work / "src" / "app.py").write_text(f"def answer():\n    return 41  # {LONG}\n")
     (work / XSS_FILE).write_text("hostile name\n")
     (work / ".woodpecker.yaml").write_text(PIPELINE)
+    (work / "docs").mkdir()
+    (work / "docs" / "guide.md").write_text(f"# The guide\n\nRead *this* {XSS}\n")
     git(work, "add", "-A")
     git(work, "commit", "-qm", f"first commit {XSS}")
     for branch, text in (("feature", "42"), ("second", "43")):
@@ -257,7 +296,8 @@ def data(server: CorralProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
         (work / "src" / "app.py").write_text(f"def answer():\n    return {text}  # {LONG}\n")
         git(work, "commit", "-qam", f"answer {text}")
         git(work, "checkout", "-q", "main")
-    git(work, "push", "-q", f"{remote}/ada/demo.git", "main", "feature", "second")
+    git(work, "tag", "v1.0")
+    git(work, "push", "-q", f"{remote}/ada/demo.git", "main", "feature", "second", "v1.0")
     sha = git(work, "rev-parse", "main").strip()
     session = api(server, "POST", f"{base}/agent-sessions", {
         "prompt": f"hello {XSS}", "provider": "claude-code", "permissions": ["project:read"], "max_turns": 20,
@@ -268,6 +308,13 @@ def data(server: CorralProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
     api(server, "POST", f"{base}/issues/{issue}/comments", {"body": f"a comment {XSS}"}, token)
     mr = api(server, "POST", f"{base}/merge-requests", {"source_branch": "feature", "title": f"Fix {XSS}"},
              token)["number"]
+    release = api(server, "POST", f"{base}/releases", {"tag": "v1.0", "title": f"Version one {XSS}",
+                                                       "notes": f"**first** {XSS}"}, token)["id"]
+    hook = api(server, "POST", f"{base}/webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["issue"]},
+               token)["id"]
+    rule = api(server, "POST", "/api/v1/alert-rules", {"name": f"latency {XSS}", "query": "metric:queue_latency avg 5m",
+                                                       "condition": "gt", "threshold": 1000, "project": "ada/demo"},
+               token)["id"]
     api(server, "POST", "/api/v1/ops-repos", {"name": "ops", "project": "ada/ops", "branch": "main", "path": ""},
         token)
     for image in ("registry.example/web:1", "registry.example/web:2"):
@@ -288,6 +335,10 @@ def data(server: CorralProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
         {"timeUnixNano": str(now), "severityNumber": 17, "severityText": "ERROR", "traceId": trace,
          "spanId": "1112131415161718", "body": {"stringValue": f"query failed {XSS} {LONG}"}},
     ]}]}]}, token)
+    points = [{"timeUnixNano": str(now - (4 - i) * 60_000_000_000), "asDouble": float(10 + i),
+               "attributes": [{"key": "host", "value": {"stringValue": XSS}}]} for i in range(5)]
+    otlp(server, "/v1/metrics", {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [
+        {"name": "queue_latency", "unit": "ms", "gauge": {"dataPoints": points}}]}]}]}, token)
     for user in (DEVELOPER, VIEWER):
         api(server, "POST", "/api/v1/users", {k: user[k] for k in ("name", "email", "password")}, token)
     api(server, "POST", "/api/v1/role-bindings", {"user": DEVELOPER["name"], "role": "developer",
@@ -298,10 +349,12 @@ def data(server: CorralProcess, tmp_path_factory: pytest.TempPathFactory) -> dic
          if p["status"] in ("success", "failure", "error")), None))
     until("the logs to be searchable", lambda: api(server, "GET", f"/api/v1/observe/logs?trace_id={trace}",
                                                    token=token)["items"], timeout=30)
+    until("the metric to be queryable", lambda: api(
+        server, "GET", "/api/v1/observe/metrics?name=queue_latency&since=1h&step=60", token=token)["series"])
     until("the agent session to end", lambda: api(server, "GET", f"/api/v1/agent-sessions/{session}",
                                                   token=token)["status"] in ("completed", "failed", "stopped"))
     return {"token": token, "issue": issue, "mr": mr, "sha": sha, "pipeline": pipeline["number"],
-            "session": session, "trace": trace}
+            "session": session, "trace": trace, "release": release, "hook": hook, "rule": rule}
 
 
 @dataclass
@@ -363,10 +416,11 @@ LUMINANCE = """() => {
     const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/\\d+/g).map(Number);
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }"""
-# table headers, statuses and tags of one word that the layout broke over several lines (letter by letter)
+# table headers, statuses and tags of one word that the layout broke over several lines (letter by letter); text
+# only for screen readers (.sr) is not seen
 BROKEN_WORDS = """() => [...document.querySelectorAll('th, .status, .tag')].filter(e => {
     const text = e.textContent.trim();
-    if (!text || /\\s/.test(text) || !e.checkVisibility()) return false;
+    if (!text || /\\s/.test(text) || !e.checkVisibility() || e.querySelector('.sr')) return false;  // .sr: unseen
     const range = document.createRange();
     range.selectNodeContents(e);
     return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
