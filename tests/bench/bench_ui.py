@@ -16,7 +16,8 @@ Pages and their baselines (one client, keep-alive connection, the full body read
 
 - commit with its diff  ``/ui/{o}/{n}/commit/{sha}``  vs  ``/api/v1/projects/{o}/{n}/repo/commits/{sha}``
 - merge request (files changed)  ``/ui/{o}/{n}/merge-requests/1``  vs  ``…/merge-requests/1/diff``
-- trace waterfall  ``/ui/observe/traces/{id}``  vs  ``/api/v1/observe/traces/{id}``
+- trace waterfall  ``/ui/observe/traces/{id}``  vs  ``/api/v1/observe/traces/{id}`` (every span's bar, the details
+  of the first 500), and the same page with ``?spans=all`` (every span's details)
 - log search, a filter, first page  ``/ui/observe/logs?service=api&level=error``  vs  ``/api/v1/observe/logs?…``
 
 Prints p50/p95 of each page and its API call, the ratio, and whether the page meets the goal (p95 < 200 ms).
@@ -289,6 +290,9 @@ def main() -> None:
                     lambda b: b"module_19.py" in b)
             measure(client, "trace waterfall", f"/ui/observe/traces/{trace_id}", f"/api/v1/observe/traces/{trace_id}",
                     args.rounds, args.per_round, lambda b: b"agent session turn" in b)
+            last = f'id="span-{spans - 1}"'.encode()
+            measure(client, "trace waterfall, every span's details", f"/ui/observe/traces/{trace_id}?spans=all",
+                    f"/api/v1/observe/traces/{trace_id}", args.rounds, args.per_round, lambda b: last in b)
             measure(client, f"logs {filt}, first page", f"/ui/observe/logs?{filt}", f"/api/v1/observe/logs?{filt}",
                     args.rounds, args.per_round, lambda b: b"log-table" in b)
         finally:

@@ -87,3 +87,13 @@ def test_trace_html_escapes_span_text_and_places_the_bars() -> None:
     assert "<dt>Session</dt><dd>s&lt;1&gt;</dd>" in details
     assert "<dt>Events</dt>" in details and "(parent <code>aaaaaaaaaaaaaaaa</code>)" in details
     assert "at +25.0 ms" in details and "2026-01-01 00:00:00 UTC" in details
+
+
+def test_trace_html_lists_the_details_of_the_first_spans_only_when_capped() -> None:
+    spans = [WaterfallSpan(_span(f"{c}-step", None if i == 0 else "a" * 16), min(i, 1), float(i))
+             for i, c in enumerate("abcd")]
+    bars, _, _ = waterfall(TraceView("a" * 32, spans))
+    svg, details = (str(x) for x in trace_html(bars, 2))
+    assert svg.count("<g data-span=") == 4  # every span keeps its bar
+    assert [f'id="span-{i}"' in details for i in range(4)] == [True, True, False, False]
+    assert str(trace_html(bars)[1]).count("<details") == 4
