@@ -250,6 +250,9 @@ def env() -> Environment:
         loader=PackageLoader("corral.entrypoints.web.ui", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, enable_async=False,
+        # compiled once per process: checking every template file (and each one it extends or imports) for changes
+        # on every page cost a stat per file per request
+        auto_reload=False,
     )
     environment.filters.update(markdown=markdown, ago=ago, when=when, duration=duration, first_line=first_line,
                                size=size, diff_rows=diff_rows, short=lambda sha: (sha or "")[:10])
