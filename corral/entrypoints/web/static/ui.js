@@ -67,10 +67,13 @@
   }
   // Trace waterfall: clicking a span bar opens its attributes.
   function spans() {
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    if (target && target.tagName === "DETAILS") { target.open = true; }  // a span linked to from the waterfall
     document.querySelectorAll("[data-span]").forEach(function (g) {
       g.addEventListener("click", function () {
         var d = document.getElementById("span-" + g.getAttribute("data-span"));
-        if (d) { d.open = true; d.scrollIntoView({block: "nearest"}); }
+        var all = document.getElementById("all-spans");  // a span past the listed ones: the page with all
+        if (d) { d.open = true; d.scrollIntoView({block: "nearest"}); } else if (all) { window.location.href = all.href + "#span-" + g.getAttribute("data-span"); }
       });
     });
   }
