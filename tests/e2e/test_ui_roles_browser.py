@@ -600,6 +600,26 @@ async def test_forms_work_in_two_tabs_and_refuse_a_bad_csrf_token(users: dict[st
     assert "csrf wrong" not in comments and "csrf missing" not in comments
 
 
+async def test_the_header_and_the_dashboard_follow_each_users_rights(users: dict[str, User],
+                                                                    server: CorralProcess) -> None:
+    from playwright.async_api import expect
+
+    for name, admin_links in (("admin", True), ("developer", False), ("viewer", False)):
+        page = users[name].page
+        await page.goto(server.base_url + "/ui/")
+        nav = page.locator("nav.nav")
+        assert (await nav.locator("a[href='/ui/admin/audit']").count() == 1) is admin_links, name
+        assert (await nav.get_by_role("link", name="Admin", exact=True).count() == 1) is admin_links, name
+    # without admin:audit, the dashboard still tells what happened in the projects one reads (not their settings)
+    for name in ("developer", "viewer"):
+        page = users[name].page
+        await page.goto(server.base_url + "/ui/")
+        feed = page.locator("#activity .feed")
+        await expect(feed).to_contain_text("in ada/demo")
+        text = (await feed.inner_text()).lower()
+        assert "webhook" not in text and "secret" not in text and "role" not in text, (name, text)
+
+
 @pytest.mark.parametrize("path", ["/ui/no/such/page/here", "/ui/ada/demo/issues/999", "/ui/ada/no-such-project"])
 async def test_an_unknown_page_is_a_404_page(users: dict[str, User], server: CorralProcess, path: str) -> None:
     from playwright.async_api import expect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -11,6 +12,7 @@ from aiohttp import web
 from corral.core.audit.model import AuditEntry, AuditQuery
 from corral.core.errors import CorralError
 from corral.core.projects.model import Project
+from corral.entrypoints.web.keys import principal_of
 from corral.entrypoints.web.project_access import can, kit
 from corral.entrypoints.web.routes.identity import identity_of
 from corral.entrypoints.web.ui.pages import holds, page
@@ -117,16 +119,29 @@ async def _counted(request: web.Request, entry: AuditEntry) -> list[Any]:
     return out
 
 
-async def activities(request: web.Request, query: AuditQuery) -> tuple[list[Activity], str | None]:
-    """A page of the audit log in words, with each project's name."""
+# What anyone who may read a project sees of it anyway (its code, issues, merge requests, pipelines, releases and
+# agent sessions), so the dashboard may tell project readers without admin:audit about it. Settings, secrets,
+# webhooks and role changes stay in the audit log.
+_PUBLIC_ACTIONS = ("repo.push", "issue.", "merge_request.", "pipeline.", "release.", "agent_session.",
+                   "project.create")
+
+
+def _public(entry: AuditEntry) -> bool:
+    return entry.action.startswith(_PUBLIC_ACTIONS)
+
+
+async def activities(request: web.Request, query: AuditQuery, *, keep: Callable[[AuditEntry], bool] | None = None,
+                     ) -> tuple[list[Activity], str | None]:
+    """A page of the audit log in words, with each project's name (only the entries ``keep`` keeps)."""
     from corral.entrypoints.web.routes.identity import project_names
 
     async with identity_of(request).uow_factory() as uow:
         found = await uow.audit.query(query)
-    names = await project_names(request, {e.project_id for e in found.items if e.project_id})
+    entries = [e for e in found.items if keep is None or keep(e)]
+    names = await project_names(request, {e.project_id for e in entries if e.project_id})
     out = []
     counted = 0
-    for e in found.items:
+    for e in entries:
         name = names.get(e.project_id) if e.project_id else None
         if e.action == "repo.push" and e.project_id and counted < 20:
             counted += 1
@@ -142,13 +157,22 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     context["projects"] = projects[:20]
     if await holds(request, "admin:audit"):
         context["activity"], _ = await activities(request, AuditQuery(limit=25))
-    else:  # the projects the caller may read, and their own actions
+    else:  # the projects the caller may read (their public work, or everything with admin:audit there), and
+        # the caller's own actions
         items: list[Activity] = []
         for project in projects[:10]:
             if await holds(request, "admin:audit", project.id):
                 found, _ = await activities(request, AuditQuery(project_id=project.id, limit=10))
-                items += found
-        context["activity"] = sorted(items, key=lambda a: a.entry.created_at, reverse=True)[:25]
+            else:
+                found, _ = await activities(request, AuditQuery(project_id=project.id, limit=50), keep=_public)
+            items += found[:10]
+        me = principal_of(request)
+        if me is not None and getattr(me, "name", None):
+            own, _ = await activities(request, AuditQuery(actor=me.name, limit=20),
+                                      keep=lambda e: not e.action.startswith("auth."))  # not every sign-in
+            items += own
+        unique = {a.entry.id: a for a in items}
+        context["activity"] = sorted(unique.values(), key=lambda a: a.entry.created_at, reverse=True)[:25]
     context["pipelines"] = await running_pipelines(request, projects[:20])
     context["agent_sessions"] = await active_agent_sessions(request, projects[:20])
     context["deployments"] = await deployments(request, projects[:20])

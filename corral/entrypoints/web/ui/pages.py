@@ -48,12 +48,26 @@ async def unread_count(request: web.Request, principal: Any) -> int | None:
     return count
 
 
+# the Admin section's first page each permission opens
+_ADMIN_PAGES = (("admin:users", "/ui/admin/users"), ("admin:roles", "/ui/admin/roles"),
+                ("admin:settings", "/ui/admin/system"))
+
+
 async def page(request: web.Request, template: str, *, title: str, crumbs: list[Crumb] | None = None,
                status: int = 200, principal: Any = None, **context: Any) -> web.Response:
     """Render ``template`` inside the base layout."""
     me = principal if principal is not None else principal_of(request)
+    nav_admin: str | None = None
+    nav_audit = False
+    if me is not None:  # the header links only to what the caller may open (the pages check again)
+        nav_audit = await holds(request, "admin:audit")
+        for permission, href in _ADMIN_PAGES:
+            if await holds(request, permission):
+                nav_admin = href
+                break
     body = render(
         template, title=title, crumbs=crumbs or [], me=me, unread=await unread_count(request, me),
+        nav_admin=nav_admin, nav_audit=nav_audit,
         csrf=request.cookies.get(CSRF_COOKIE, ""), here=request.path, query=request.query.get("q", ""),
         **context,
     )
