@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import attrs
 from aiohttp import hdrs, web
@@ -81,33 +81,67 @@ class _Capture(AbstractStreamWriter):
         self.status_line = status_line
 
 
+@attrs.frozen
+class _Shape:
+    """What ``build_call`` needs to know about an operation (worked out once per route)."""
+
+    path_names: tuple[str, ...]
+    # the path as (literal text, parameter name, characters kept unquoted) pieces, then the text after the last
+    pieces: tuple[tuple[str, str, str], ...]
+    tail: str
+    query_names: tuple[str, ...]
+    allowed: frozenset[str]
+    has_body: bool
+    text_body: bool
+
+
+_SHAPES: dict[int, tuple[RouteSpec, _Shape]] = {}  # by id(spec); the spec is kept, so its id is not reused
+
+
+def _shape(spec: RouteSpec) -> _Shape:
+    known = _SHAPES.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    from corral.entrypoints.mcp.tools import PATH_PARAM, text_body
+
+    pieces: list[tuple[str, str, str]] = []
+    at = 0
+    for match in PATH_PARAM.finditer(spec.path):  # as tools.route_url: a regex parameter ({path:.*}) keeps '/'
+        pieces.append((spec.path[at:match.start()], match.group(1), "/" if match.group(2) else ""))
+        at = match.end()
+    path_names = tuple(name for _, name, _ in pieces)
+    query_names = tuple(_query_names(spec))
+    has_body = spec.body is not None or spec.request_body is not None
+    allowed = frozenset(path_names) | frozenset(query_names) | ({"body"} if has_body else frozenset())
+    shape = _Shape(path_names, tuple(pieces), spec.path[at:], query_names, allowed, has_body, text_body(spec))
+    _SHAPES[id(spec)] = (spec, shape)
+    return shape
+
+
 def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes | None, str]:
     """The relative URL, body and body type of a call of ``spec`` with a tool's ``arguments``.
 
     Path parameters and query parameters are the arguments of the same names; ``body`` is the JSON body.
     Values are not checked here beyond their JSON kind: the route's own parsing answers the 400 naming
     the parameter, as it does for HTTP clients."""
-    from corral.entrypoints.mcp.tools import PATH_PARAM, route_url, text_body
-
-    path_names = [m.group(1) for m in PATH_PARAM.finditer(spec.path)]
-    query_names = _query_names(spec)
-    has_body = spec.body is not None or spec.request_body is not None
-    allowed = set(path_names) | set(query_names) | ({"body"} if has_body else set())
-    unknown = sorted(set(arguments) - allowed)
-    if unknown:
+    shape = _shape(spec)
+    allowed = shape.allowed
+    if not allowed.issuperset(arguments):
+        unknown = sorted(set(arguments) - allowed)
         takes = ", ".join(sorted(allowed)) or "none"
         raise ToolInputError(f"unknown argument {unknown[0]!r}; this tool takes: {takes}")
-    values: dict[str, str] = {}
-    for name in path_names:
+    parts: list[str] = []
+    for text, name, safe in shape.pieces:
         value = arguments.get(name)
         if value is None or value == "":
             raise ToolInputError(f"argument {name!r} is required")
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ToolInputError(f"argument {name!r} must be a string")
-        values[name] = str(value)
-    url = route_url(spec, values)
+        parts += (text, quote(str(value), safe=safe))
+    parts.append(shape.tail)
+    url = "".join(parts)
     query: list[tuple[str, str]] = []
-    for name in query_names:
+    for name in shape.query_names:
         value = arguments.get(name)
         if value is None:
             continue
@@ -119,12 +153,12 @@ def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes |
     if query:
         url += "?" + urlencode(query)
     body = None
-    if text_body(spec):
+    if shape.text_body:
         text = arguments.get("body")
         if text is not None and not isinstance(text, str):
             raise ToolInputError(f"argument 'body' must be a string ({spec.request_content_types[0]} text)")
         return url, None if text is None else text.encode(), spec.request_content_types[0]
-    if has_body and "body" in arguments:
+    if shape.has_body and "body" in arguments:
         body = json.dumps(arguments["body"]).encode()
     return url, body, "application/json"
 
