@@ -13,6 +13,7 @@ answer is captured in memory (a handler that streams writes into a buffer, never
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,7 +27,7 @@ from yarl import URL
 from corral.entrypoints.web.keys import DISPATCHED_PRINCIPAL, PRINCIPAL, REQUEST_ID, TRACE
 from corral.entrypoints.web.routing import RouteSpec
 
-__all__ = ["Answer", "Caller", "ToolInputError", "build_call"]
+__all__ = ["Answer", "Caller", "ToolInputError", "build_call", "media_type"]
 
 _FORWARDED = ("Authorization", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
               "X-Real-IP", "User-Agent")
@@ -184,6 +185,7 @@ class Caller:
     """Makes internal requests on behalf of the MCP request ``outer`` (same app, same credentials)."""
 
     outer: web.Request
+    _forwarded: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
 
     async def call(self, spec: RouteSpec, arguments: dict[str, Any]) -> Answer:
         """Call ``spec`` with a tool's arguments (ToolInputError when they cannot form a request)."""
@@ -202,31 +204,35 @@ class Caller:
             return answer
         return answer
 
+    def _headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers every internal request of this outer request carries (worked out once)."""
+        if self._forwarded is None:
+            outer = self.outer
+            pairs = [(name, outer.headers[name]) for name in _FORWARDED if name in outer.headers]
+            pairs += [(hdrs.HOST, outer.host), (hdrs.ACCEPT, "application/json")]
+            if outer.get(REQUEST_ID):
+                pairs.append(("X-Request-Id", outer[REQUEST_ID]))
+            trace = outer.get(TRACE)
+            if trace:
+                pairs.append(("traceparent", f"00-{trace[0]}-{trace[1]}-01"))
+            self._forwarded = tuple(pairs)
+        return self._forwarded
+
     async def _once(self, method: str, url: str, body: bytes | None, body_type: str) -> Answer:
         outer = self.outer
-        headers = CIMultiDict[str]()
-        for name in _FORWARDED:
-            if name in outer.headers:
-                headers[name] = outer.headers[name]
-        headers[hdrs.HOST] = outer.host
-        headers[hdrs.ACCEPT] = "application/json"
-        if outer.get(REQUEST_ID):
-            headers["X-Request-Id"] = outer[REQUEST_ID]
-        trace = outer.get(TRACE)
-        if trace:
-            headers["traceparent"] = f"00-{trace[0]}-{trace[1]}-01"
+        pairs = list(self._headers())
         payload: StreamReader = EMPTY_PAYLOAD
         if body is not None:
-            headers[hdrs.CONTENT_TYPE] = body_type
-            headers[hdrs.CONTENT_LENGTH] = str(len(body))
+            pairs += ((hdrs.CONTENT_TYPE, body_type), (hdrs.CONTENT_LENGTH, str(len(body))))
             payload = StreamReader(outer.protocol, limit=max(len(body), 2**16), loop=outer._loop)
             payload.feed_data(body)
             payload.feed_eof()
         else:
-            headers[hdrs.CONTENT_LENGTH] = "0"
+            pairs.append((hdrs.CONTENT_LENGTH, "0"))
+        # encoded: build_call quoted the path and query (as the HTTP parser takes a request line as it is)
         message = outer._message._replace(
-            method=method, path=url, url=URL(url), headers=CIMultiDictProxy(headers),
-            raw_headers=tuple((k.encode(), v.encode()) for k, v in headers.items()),
+            method=method, path=url, url=URL(url, encoded=True), headers=CIMultiDictProxy(CIMultiDict(pairs)),
+            raw_headers=tuple((k.encode(), v.encode()) for k, v in pairs),
             should_close=False, compression=None, upgrade=False, chunked=False,
         )
         writer = _Capture()
@@ -238,7 +244,7 @@ class Caller:
         try:
             response = await outer.app._handle(inner)
         except web.HTTPException as exc:  # a redirect (the error middleware renders 4xx/5xx itself)
-            return Answer(exc.status, exc.content_type, exc.body if isinstance(exc.body, bytes) else b"",
+            return Answer(exc.status, media_type(exc.headers), exc.body if isinstance(exc.body, bytes) else b"",
                           dict(exc.headers))
         if response.prepared:
             data = b"".join(writer.chunks)
@@ -247,4 +253,13 @@ class Caller:
             data = raw if isinstance(raw, bytes) else (response.text or "").encode()
         else:
             data = b""
-        return Answer(response.status, response.content_type, data, dict(response.headers))
+        return Answer(response.status, media_type(response.headers), data, dict(response.headers))
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The media type of a Content-Type header, as aiohttp's ``content_type`` says it (lower case, without
+    parameters; application/octet-stream when there is none) without its full header parser."""
+    value = headers.get(hdrs.CONTENT_TYPE)
+    if value is None:
+        return "application/octet-stream"
+    return value.partition(";")[0].strip().lower() or "application/octet-stream"

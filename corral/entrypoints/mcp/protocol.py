@@ -30,7 +30,7 @@ from corral.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthe
 from corral.core.pagination import decode_cursor, encode_cursor
 from corral.core.safetext import loads_json
 from corral.entrypoints.mcp.curated import CURATED, Outcome, ToolContext, problem_text
-from corral.entrypoints.mcp.dispatch import Caller, ToolInputError
+from corral.entrypoints.mcp.dispatch import Caller, ToolInputError, media_type
 from corral.entrypoints.mcp.sessions import EndedSessions, McpSession, VerifiedIds, new_session_id, open_session
 from corral.entrypoints.mcp.tools import Tool, build_tools
 from corral.entrypoints.web.forwarded import is_secure
@@ -198,7 +198,7 @@ _MCP_DOC = ("Model Context Protocol over Streamable HTTP (revisions 2025-03-26, 
              request_body=_JSONRPC_BODY, response=_JSONRPC_ANSWER, operation_id="mcp_post")
 async def mcp_post(request: web.Request) -> web.StreamResponse:
     principal = _guard(request)
-    if request.content_type != "application/json":
+    if media_type(request.headers) != "application/json":
         raise web.HTTPUnsupportedMediaType(text="MCP messages are sent as Content-Type: application/json")
     accept = request.headers.get("Accept", "")
     if accept and not any(t in accept for t in ("application/json", "*/*", "application/*")):
