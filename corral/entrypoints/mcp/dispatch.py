@@ -132,13 +132,13 @@ def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes |
         takes = ", ".join(sorted(allowed)) or "none"
         raise ToolInputError(f"unknown argument {unknown[0]!r}; this tool takes: {takes}")
     parts: list[str] = []
-    for text, name, safe in shape.pieces:
+    for literal, name, safe in shape.pieces:
         value = arguments.get(name)
         if value is None or value == "":
             raise ToolInputError(f"argument {name!r} is required")
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ToolInputError(f"argument {name!r} must be a string")
-        parts += (text, quote(str(value), safe=safe))
+        parts += (literal, quote(str(value), safe=safe))
     parts.append(shape.tail)
     url = "".join(parts)
     query: list[tuple[str, str]] = []
