@@ -66,18 +66,18 @@ async def run(base: str, requests: int) -> None:
                 "params": {"name": "get_issue", "arguments": {"owner": "root", "name": "app", "number": 1}}}
         url = f"{base}/api/v1/projects/root/app/issues/1"
 
-        async def get() -> float:
+        async def get() -> float:  # decodes its answer as the tool call's client does (an agent reads both)
             started = time.perf_counter()
             async with http.get(url, headers=auth) as r:
-                await r.read()
-                assert r.status == 200
+                body = await r.json()
+                assert r.status == 200 and body["number"] == 1, body
             return time.perf_counter() - started
 
         async def tool() -> float:
             started = time.perf_counter()
             async with http.post(f"{base}/mcp", json=call, headers=mcp_headers) as r:
                 body = await r.json()
-                assert not body["result"]["isError"], body
+                assert not body["result"]["isError"] and body["result"]["structuredContent"]["number"] == 1, body
             return time.perf_counter() - started
 
         for _ in range(100):  # warm up both paths (caches, JIT-free but allocator and connection warm)

@@ -13,8 +13,9 @@ answer is captured in memory (a handler that streams writes into a buffer, never
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import attrs
 from aiohttp import hdrs, web
@@ -26,7 +27,7 @@ from yarl import URL
 from corral.entrypoints.web.keys import DISPATCHED_PRINCIPAL, PRINCIPAL, REQUEST_ID, TRACE
 from corral.entrypoints.web.routing import RouteSpec
 
-__all__ = ["Answer", "Caller", "ToolInputError", "build_call"]
+__all__ = ["Answer", "Caller", "ToolInputError", "build_call", "media_type"]
 
 _FORWARDED = ("Authorization", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
               "X-Real-IP", "User-Agent")
@@ -81,33 +82,67 @@ class _Capture(AbstractStreamWriter):
         self.status_line = status_line
 
 
+@attrs.frozen
+class _Shape:
+    """What ``build_call`` needs to know about an operation (worked out once per route)."""
+
+    path_names: tuple[str, ...]
+    # the path as (literal text, parameter name, characters kept unquoted) pieces, then the text after the last
+    pieces: tuple[tuple[str, str, str], ...]
+    tail: str
+    query_names: tuple[str, ...]
+    allowed: frozenset[str]
+    has_body: bool
+    text_body: bool
+
+
+_SHAPES: dict[int, tuple[RouteSpec, _Shape]] = {}  # by id(spec); the spec is kept, so its id is not reused
+
+
+def _shape(spec: RouteSpec) -> _Shape:
+    known = _SHAPES.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    from corral.entrypoints.mcp.tools import PATH_PARAM, text_body
+
+    pieces: list[tuple[str, str, str]] = []
+    at = 0
+    for match in PATH_PARAM.finditer(spec.path):  # as tools.route_url: a regex parameter ({path:.*}) keeps '/'
+        pieces.append((spec.path[at:match.start()], match.group(1), "/" if match.group(2) else ""))
+        at = match.end()
+    path_names = tuple(name for _, name, _ in pieces)
+    query_names = tuple(_query_names(spec))
+    has_body = spec.body is not None or spec.request_body is not None
+    allowed = frozenset(path_names) | frozenset(query_names) | ({"body"} if has_body else frozenset())
+    shape = _Shape(path_names, tuple(pieces), spec.path[at:], query_names, allowed, has_body, text_body(spec))
+    _SHAPES[id(spec)] = (spec, shape)
+    return shape
+
+
 def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes | None, str]:
     """The relative URL, body and body type of a call of ``spec`` with a tool's ``arguments``.
 
     Path parameters and query parameters are the arguments of the same names; ``body`` is the JSON body.
     Values are not checked here beyond their JSON kind: the route's own parsing answers the 400 naming
     the parameter, as it does for HTTP clients."""
-    from corral.entrypoints.mcp.tools import PATH_PARAM, route_url, text_body
-
-    path_names = [m.group(1) for m in PATH_PARAM.finditer(spec.path)]
-    query_names = _query_names(spec)
-    has_body = spec.body is not None or spec.request_body is not None
-    allowed = set(path_names) | set(query_names) | ({"body"} if has_body else set())
-    unknown = sorted(set(arguments) - allowed)
-    if unknown:
+    shape = _shape(spec)
+    allowed = shape.allowed
+    if not allowed.issuperset(arguments):
+        unknown = sorted(set(arguments) - allowed)
         takes = ", ".join(sorted(allowed)) or "none"
         raise ToolInputError(f"unknown argument {unknown[0]!r}; this tool takes: {takes}")
-    values: dict[str, str] = {}
-    for name in path_names:
+    parts: list[str] = []
+    for literal, name, safe in shape.pieces:
         value = arguments.get(name)
         if value is None or value == "":
             raise ToolInputError(f"argument {name!r} is required")
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ToolInputError(f"argument {name!r} must be a string")
-        values[name] = str(value)
-    url = route_url(spec, values)
+        parts += (literal, quote(str(value), safe=safe))
+    parts.append(shape.tail)
+    url = "".join(parts)
     query: list[tuple[str, str]] = []
-    for name in query_names:
+    for name in shape.query_names:
         value = arguments.get(name)
         if value is None:
             continue
@@ -119,12 +154,12 @@ def build_call(spec: RouteSpec, arguments: dict[str, Any]) -> tuple[str, bytes |
     if query:
         url += "?" + urlencode(query)
     body = None
-    if text_body(spec):
+    if shape.text_body:
         text = arguments.get("body")
         if text is not None and not isinstance(text, str):
             raise ToolInputError(f"argument 'body' must be a string ({spec.request_content_types[0]} text)")
         return url, None if text is None else text.encode(), spec.request_content_types[0]
-    if has_body and "body" in arguments:
+    if shape.has_body and "body" in arguments:
         body = json.dumps(arguments["body"]).encode()
     return url, body, "application/json"
 
@@ -150,6 +185,7 @@ class Caller:
     """Makes internal requests on behalf of the MCP request ``outer`` (same app, same credentials)."""
 
     outer: web.Request
+    _forwarded: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
 
     async def call(self, spec: RouteSpec, arguments: dict[str, Any]) -> Answer:
         """Call ``spec`` with a tool's arguments (ToolInputError when they cannot form a request)."""
@@ -168,31 +204,35 @@ class Caller:
             return answer
         return answer
 
+    def _headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers every internal request of this outer request carries (worked out once)."""
+        if self._forwarded is None:
+            outer = self.outer
+            pairs = [(name, outer.headers[name]) for name in _FORWARDED if name in outer.headers]
+            pairs += [(hdrs.HOST, outer.host), (hdrs.ACCEPT, "application/json")]
+            if outer.get(REQUEST_ID):
+                pairs.append(("X-Request-Id", outer[REQUEST_ID]))
+            trace = outer.get(TRACE)
+            if trace:
+                pairs.append(("traceparent", f"00-{trace[0]}-{trace[1]}-01"))
+            self._forwarded = tuple(pairs)
+        return self._forwarded
+
     async def _once(self, method: str, url: str, body: bytes | None, body_type: str) -> Answer:
         outer = self.outer
-        headers = CIMultiDict[str]()
-        for name in _FORWARDED:
-            if name in outer.headers:
-                headers[name] = outer.headers[name]
-        headers[hdrs.HOST] = outer.host
-        headers[hdrs.ACCEPT] = "application/json"
-        if outer.get(REQUEST_ID):
-            headers["X-Request-Id"] = outer[REQUEST_ID]
-        trace = outer.get(TRACE)
-        if trace:
-            headers["traceparent"] = f"00-{trace[0]}-{trace[1]}-01"
+        pairs = list(self._headers())
         payload: StreamReader = EMPTY_PAYLOAD
         if body is not None:
-            headers[hdrs.CONTENT_TYPE] = body_type
-            headers[hdrs.CONTENT_LENGTH] = str(len(body))
+            pairs += ((hdrs.CONTENT_TYPE, body_type), (hdrs.CONTENT_LENGTH, str(len(body))))
             payload = StreamReader(outer.protocol, limit=max(len(body), 2**16), loop=outer._loop)
             payload.feed_data(body)
             payload.feed_eof()
         else:
-            headers[hdrs.CONTENT_LENGTH] = "0"
+            pairs.append((hdrs.CONTENT_LENGTH, "0"))
+        # encoded: build_call quoted the path and query (as the HTTP parser takes a request line as it is)
         message = outer._message._replace(
-            method=method, path=url, url=URL(url), headers=CIMultiDictProxy(headers),
-            raw_headers=tuple((k.encode(), v.encode()) for k, v in headers.items()),
+            method=method, path=url, url=URL(url, encoded=True), headers=CIMultiDictProxy(CIMultiDict(pairs)),
+            raw_headers=tuple((k.encode(), v.encode()) for k, v in pairs),
             should_close=False, compression=None, upgrade=False, chunked=False,
         )
         writer = _Capture()
@@ -204,7 +244,7 @@ class Caller:
         try:
             response = await outer.app._handle(inner)
         except web.HTTPException as exc:  # a redirect (the error middleware renders 4xx/5xx itself)
-            return Answer(exc.status, exc.content_type, exc.body if isinstance(exc.body, bytes) else b"",
+            return Answer(exc.status, media_type(exc.headers), exc.body if isinstance(exc.body, bytes) else b"",
                           dict(exc.headers))
         if response.prepared:
             data = b"".join(writer.chunks)
@@ -213,4 +253,13 @@ class Caller:
             data = raw if isinstance(raw, bytes) else (response.text or "").encode()
         else:
             data = b""
-        return Answer(response.status, response.content_type, data, dict(response.headers))
+        return Answer(response.status, media_type(response.headers), data, dict(response.headers))
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The media type of a Content-Type header, as aiohttp's ``content_type`` says it (lower case, without
+    parameters; application/octet-stream when there is none) without its full header parser."""
+    value = headers.get(hdrs.CONTENT_TYPE)
+    if value is None:
+        return "application/octet-stream"
+    return value.partition(";")[0].strip().lower() or "application/octet-stream"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import weakref
 from typing import Any
 
@@ -31,8 +30,8 @@ from corral.core.errors import InvalidInput, NotFound, PermissionDenied, Unauthe
 from corral.core.pagination import decode_cursor, encode_cursor
 from corral.core.safetext import loads_json
 from corral.entrypoints.mcp.curated import CURATED, Outcome, ToolContext, problem_text
-from corral.entrypoints.mcp.dispatch import Caller, ToolInputError
-from corral.entrypoints.mcp.sessions import EndedSessions, McpSession, new_session_id, open_session
+from corral.entrypoints.mcp.dispatch import Caller, ToolInputError, media_type
+from corral.entrypoints.mcp.sessions import EndedSessions, McpSession, VerifiedIds, new_session_id, open_session
 from corral.entrypoints.mcp.tools import Tool, build_tools
 from corral.entrypoints.web.forwarded import is_secure
 from corral.entrypoints.web.identity_auth import is_same_origin
@@ -75,6 +74,7 @@ class _State:
     by_name: dict[str, Tool]
     specs: dict[str, RouteSpec]
     ended: EndedSessions
+    verified: VerifiedIds = attrs.field(factory=VerifiedIds)
 
 
 _STATES: weakref.WeakKeyDictionary[web.Application, _State] = weakref.WeakKeyDictionary()
@@ -115,9 +115,7 @@ def _error(msg_id: Any, code: int, message: str, data: Any = None) -> dict[str, 
     return {"jsonrpc": "2.0", "id": msg_id, "error": error}
 
 
-# Stands for JSON text spliced into an answer as it is (a route's answer, not parsed and encoded again): random per
-# process, so no value a client sends (a request id, an argument echoed back) can spell it.
-_RAW_MARK = f"corral-raw-{secrets.token_hex(16)}"
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @attrs.frozen
@@ -129,21 +127,19 @@ class _Raw:
 
 
 def _rpc_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    raw: _Raw | None = None
     result = payload.get("result") if isinstance(payload, dict) else None
-    if isinstance(result, _Raw):
-        raw = result
-        payload = {**payload, "result": _RAW_MARK}
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    if raw is None:
-        return web.Response(text=text, status=status, content_type="application/json", headers=headers)
-    answer = raw.body.decode()
-    structured = f'{{"result":{answer}}}' if raw.wrapped else answer
-    spliced = (f'{{"content":[{{"type":"text","text":{json.dumps(answer, ensure_ascii=False)}}}],'
-               f'"isError":false,"structuredContent":{structured}}}')
-    head, _, tail = text.partition(json.dumps(_RAW_MARK))
-    return web.Response(body=(head + spliced + tail).encode(), status=status, content_type="application/json",
-                        headers=headers)
+    if not isinstance(result, _Raw):
+        return web.Response(text=_encode(payload), status=status, content_type="application/json", headers=headers)
+    assert set(payload) == {"jsonrpc", "id", "result"}, "a raw result is the whole answer to one request"
+    # the route's JSON spliced in as it is: once as the structured content, once as the text (a JSON string)
+    answer = result.body
+    text = _encode(answer.decode()).encode()
+    body = b"".join((
+        b'{"jsonrpc":"2.0","id":', _encode(payload["id"]).encode(), b',"result":{"content":[{"type":"text","text":',
+        text, b'}],"isError":false,"structuredContent":',
+        *((b'{"result":', answer, b"}") if result.wrapped else (answer,)), b"}}",
+    ))
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
 
 
 def _is_request(msg: Any) -> bool:
@@ -171,8 +167,9 @@ async def _session(request: web.Request, principal: Any) -> McpSession:
     session_id = request.headers.get("Mcp-Session-Id")
     if not session_id:
         raise InvalidInput("Mcp-Session-Id header required: send initialize first", field="Mcp-Session-Id")
-    session = open_session(session_id, principal.token_id)
-    if session is None or await _state(request.app).ended.ended(session):
+    state = _state(request.app)
+    session = open_session(session_id, principal.token_id, state.verified)
+    if session is None or await state.ended.ended(session):
         raise NotFound("unknown, expired or ended MCP session: send initialize again")
     return session
 
@@ -201,7 +198,7 @@ _MCP_DOC = ("Model Context Protocol over Streamable HTTP (revisions 2025-03-26, 
              request_body=_JSONRPC_BODY, response=_JSONRPC_ANSWER, operation_id="mcp_post")
 async def mcp_post(request: web.Request) -> web.StreamResponse:
     principal = _guard(request)
-    if request.content_type != "application/json":
+    if media_type(request.headers) != "application/json":
         raise web.HTTPUnsupportedMediaType(text="MCP messages are sent as Content-Type: application/json")
     accept = request.headers.get("Accept", "")
     if accept and not any(t in accept for t in ("application/json", "*/*", "application/*")):

@@ -9,6 +9,10 @@ Nothing is stored when a session starts. A session id is only valid with the tok
 Ending a session (``DELETE /mcp``) is the one thing that needs state: the id's digest is recorded as ended
 until the id would have expired anyway, in Valkey when the platform has one (shared by all replicas), else in
 this process (the memory profile, which is single-process by nature).
+
+Verifying an id (base64, HMAC, JSON) is done once per id and application: the ids verified recently are kept
+(``VerifiedIds``, bounded), so a session's later requests only compare the token and the age. The ended check is
+never cached (a DELETE on any replica is seen by the next request).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import attrs
 from corral.core.errors import InvalidInput
 from corral.core.pagination import decode_cursor, encode_cursor
 
-__all__ = ["SESSION_SECONDS", "EndedSessions", "McpSession", "new_session_id", "open_session"]
+__all__ = ["SESSION_SECONDS", "EndedSessions", "McpSession", "VerifiedIds", "new_session_id", "open_session"]
 
 SESSION_SECONDS = 24 * 3600
 _KIND = "mcp-session-v1"
+_VERIFIED_MAX = 1024  # session ids whose signature was checked, most recent last
 
 
 @attrs.frozen
@@ -49,8 +54,37 @@ def new_session_id(version: str, token_id: object) -> str:
                           "n": secrets.token_hex(8)})
 
 
-def open_session(session_id: str, token_id: object) -> McpSession | None:
-    """The session of ``session_id``, or None when it is not ours, expired, or belongs to another token."""
+class VerifiedIds:
+    """The session ids whose signature was checked (at most ``size``, the oldest forgotten first); what they say
+    about the token and the age is checked on every use."""
+
+    def __init__(self, size: int = _VERIFIED_MAX) -> None:
+        self.size = size
+        self._sessions: dict[str, McpSession] = {}
+
+    def get(self, session_id: str) -> McpSession | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            session = _verify(session_id)
+            if session is None:
+                return None
+            if len(self._sessions) >= self.size:
+                del self._sessions[next(iter(self._sessions))]
+            self._sessions[session_id] = session
+        return session
+
+
+def open_session(session_id: str, token_id: object, verified: VerifiedIds | None = None) -> McpSession | None:
+    """The session of ``session_id``, or None when it is not ours, expired, or belongs to another token
+    (``verified``: the ids whose signature this application already checked)."""
+    session = verified.get(session_id) if verified is not None else _verify(session_id)
+    if session is None or session.token != str(token_id) or time.time() - session.started > SESSION_SECONDS:
+        return None
+    return session
+
+
+def _verify(session_id: str) -> McpSession | None:
+    """The session an id says, if it is a well-formed id signed by us (not checked: its token and age)."""
     if not session_id or len(session_id) > 1024 or not session_id.isascii():
         return None
     try:
@@ -61,8 +95,6 @@ def open_session(session_id: str, token_id: object) -> McpSession | None:
         return None
     version, token, started = values.get("v"), values.get("t"), values.get("s")
     if not isinstance(version, str) or not isinstance(token, str) or not isinstance(started, int):
-        return None
-    if token != str(token_id) or time.time() - started > SESSION_SECONDS:
         return None
     return McpSession(session_id, version, token, started)
 

@@ -8,6 +8,7 @@ TCP peer is in ``CORRAL_TRUSTED_PROXIES``; anyone else could write them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import attrs
@@ -33,6 +34,7 @@ def parse_networks(text: str | None) -> tuple[Network, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1024)  # the same few peers and proxies ask again and again
 def _address(text: str | None) -> Address | None:
     if not text:
         return None
@@ -99,7 +101,7 @@ def is_secure(request: web.Request) -> bool:
     if request.secure:
         return True
     proxies = _proxies(request)
-    if not proxies.trusts(_address(request.remote)):
+    if not proxies.networks or not proxies.trusts(_address(request.remote)):
         return False
     proto = request.headers.get("X-Forwarded-Proto", "")
     # the leftmost value is the scheme the edge proxy saw from the client

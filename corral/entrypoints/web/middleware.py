@@ -65,25 +65,26 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
         raise
     finally:
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        principal = request.get(PRINCIPAL)
         level = logging.DEBUG if request.path in _QUIET and status < 400 else logging.INFO
         if status == 503:  # a dependency is down (an outage, logged once where it starts): not a bug
             level = logging.WARNING
-        log.log(
-            level,
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "http_method": request.method,
-                "http_path": request.path,
-                "http_status": status,
-                "duration_ms": duration_ms,
-                "remote": client_ip(request),
-                "user_id": str(getattr(principal, "user_id", "")) or None,
-            },
-        )
+        if log.isEnabledFor(level):  # the line's fields (the client address, ...) only when it is written
+            principal = request.get(PRINCIPAL)
+            log.log(
+                level,
+                "%s %s %s",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "http_method": request.method,
+                    "http_path": request.path,
+                    "http_status": status,
+                    "duration_ms": duration_ms,
+                    "remote": client_ip(request),
+                    "user_id": str(getattr(principal, "user_id", "")) or None,
+                },
+            )
         reset_context(token)
 
 

@@ -61,3 +61,58 @@ async def test_the_dispatched_principal_cannot_be_sent_from_outside(web) -> None
         assert resp.status == 401
     resp = await client.get("/api/v1/me", headers=hdrs(admin))
     assert resp.status == 200
+
+
+def test_a_verified_session_id_is_still_checked_for_its_token_and_age(monkeypatch) -> None:
+    from corral.entrypoints.mcp import sessions
+
+    verified = sessions.VerifiedIds(size=2)
+    session_id = sessions.new_session_id("2025-06-18", "tok-1")
+    opened = sessions.open_session(session_id, "tok-1", verified)
+    assert opened is not None and opened.version == "2025-06-18" and opened.token == "tok-1"
+    assert sessions.open_session(session_id, "tok-1", verified) == opened  # from the verified ids
+    assert sessions.open_session(session_id, "tok-2", verified) is None  # another token: refused, cached or not
+    tampered = session_id[:-2] + ("AA" if not session_id.endswith("AA") else "BB")
+    assert sessions.open_session(tampered, "tok-1", verified) is None
+    assert verified.get(tampered) is None  # a bad signature is never remembered as good
+    later = sessions.time.time() + sessions.SESSION_SECONDS + 1
+    monkeypatch.setattr(sessions.time, "time", lambda: later)
+    assert sessions.open_session(session_id, "tok-1", verified) is None  # expired, though verified before
+    # bounded: the oldest verified ids are forgotten (and verified again when they come back)
+    others = [sessions.new_session_id("2025-06-18", "tok-1") for _ in range(2)]
+    for other in others:
+        assert verified.get(other) is not None
+    assert session_id not in verified._sessions and len(verified._sessions) == 2
+
+
+def test_build_call_puts_the_arguments_where_the_route_path_has_them() -> None:
+    from corral.entrypoints.mcp.dispatch import build_call
+    from corral.entrypoints.mcp.tools import PATH_PARAM, route_url
+    from corral.entrypoints.web.routes import ROUTE_TABLES
+
+    checked = 0
+    for spec in (s for table in ROUTE_TABLES for s in table.specs):
+        names = [m.group(1) for m in PATH_PARAM.finditer(spec.path)]
+        if not names:
+            continue
+        values = {name: f"a b/ä%{i}" for i, name in enumerate(names)}
+        url, _body, _type = build_call(spec, dict(values))
+        assert url.partition("?")[0] == route_url(spec, values), spec.path
+        again, _body, _type = build_call(spec, dict(values))  # the route's shape is worked out once, same answer
+        assert again == url
+        checked += 1
+    assert checked > 50
+
+
+def test_media_type_reads_content_type_as_aiohttp_does() -> None:
+    from aiohttp import web as aioweb
+
+    from corral.entrypoints.mcp.dispatch import media_type
+
+    for value in ("application/json", "Application/JSON; charset=utf-8", " text/plain ;x=1",
+                  "application/problem+json", "", None):
+        response = aioweb.Response(body=b"")
+        response.headers.pop("Content-Type", None)
+        if value is not None:
+            response.headers["Content-Type"] = value
+        assert media_type(response.headers) == response.content_type, value
