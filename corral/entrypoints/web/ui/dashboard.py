@@ -46,6 +46,23 @@ _VERBS = {
     "auth.logout": "signed out", "auth.login_failed": "failed to sign in", "token.create": "created an API token",
     "token.revoke": "revoked an API token", "user.create": "created the user", "secret.put": "wrote a secret",
     "role.create": "created a role", "role_binding.create": "gave a role to someone",
+    "role_binding.delete": "took a role from someone", "pipeline.create": "started pipeline",
+    "pipeline.cancel": "cancelled pipeline", "pipeline.restart": "restarted pipeline",
+    "pipeline_schedule.create": "scheduled pipelines", "pipeline_schedule.delete": "removed a pipeline schedule",
+    "agent_session.create": "started an agent session", "agent_session.message": "sent a message to an agent session",
+    "agent_session.stop": "stopped an agent session", "agent_session.interrupt": "interrupted an agent session",
+    "agent_session.resume": "resumed an agent session", "agent_session.finish": "finished its agent session",
+    "release.create": "published a release", "release.update": "edited a release",
+    "release.delete": "deleted a release",
+    "deploy.update": "changed what is deployed", "deploy.rollback": "rolled back a deployment",
+    "deploy.promote": "promoted a deployment", "deploy.auto_rollback": "rolled back a failed deployment",
+    "deploy.promote_request": "asked to promote a deployment", "project.archive": "archived the project",
+    "label.create": "created a label", "milestone.create": "created a milestone",
+    "webhook.create": "added a webhook", "webhook.update": "changed a webhook", "webhook.delete": "removed a webhook",
+    "branch_protection.create": "protected a branch", "branch_protection.update": "changed a branch protection",
+    "branch_protection.delete": "removed a branch protection", "alert_rule.create": "created an alert rule",
+    "delegation.create": "delegated permissions", "delegation.revoke": "revoked a delegation",
+    "secret.create": "created a secret", "secret.read": "read a secret",
 }
 
 
@@ -73,6 +90,7 @@ def describe(entry: AuditEntry, project: str | None) -> str:
     number = d.get("number")
     target = f" #{number}" if isinstance(number, int) and "issue" in entry.action else ""
     target = f" !{number}" if isinstance(number, int) and "merge_request" in entry.action else target
+    target = f" #{number}" if isinstance(number, int) and entry.action.startswith("pipeline.") else target
     if verb:
         extra = ""
         if entry.action == "user.create" and isinstance(d.get("name"), str):
@@ -92,6 +110,10 @@ def _href(entry: AuditEntry, project: str | None) -> str | None:
         return f"/ui/{project}/issues/{number}"
     if entry.action.startswith("merge_request.") and isinstance(number, int):
         return f"/ui/{project}/merge-requests/{number}"
+    if entry.action.startswith("pipeline.") and isinstance(number, int):
+        return f"/ui/{project}/pipelines/{number}"
+    if entry.action.startswith("agent_session.") and entry.resource_id:
+        return f"/ui/agent-sessions/{entry.resource_id}"
     if entry.action == "repo.push":
         return f"/ui/{project}/commits/{_branch(str((entry.detail.get('refs') or [{}])[0].get('ref', '')))}"
     return f"/ui/{project}"
