@@ -20,6 +20,7 @@ from corral.core.observe.ingest import IngestPipeline
 from corral.core.observe.model import LOG_COLUMNS, TelemetryBatch
 from corral.core.observe.query import ObserveQueries
 from corral.core.observe.rotation import ColdRotation
+from corral.core.uow import UnitOfWorkFactory
 from corral.entrypoints.config import Settings
 from corral.entrypoints.observe_runtime import ObserveRuntime
 from corral.entrypoints.outages import LoopErrors
@@ -121,7 +122,7 @@ async def wire_observe(platform: Platform) -> None:
         recent=recent,
         compaction=compaction,
         cold_cache=cold,
-        audit_log=platform.uow_factory,
+        audit_log=_units_of_work(platform),
     )
     platform.register(ObserveRuntime, runtime)
 
@@ -183,7 +184,7 @@ def _memory_parts(platform: Platform) -> tuple[Any, ...]:
         hot,
         InMemoryColdTier(),
         InMemoryProjectDirectory(),
-        InMemoryAlertStore(audit_log=platform.uow_factory),  # its audit rows in the one audit log
+        InMemoryAlertStore(audit_log=_units_of_work(platform)),  # its audit rows in the one audit log
         InMemoryLiveTail(),
         InMemoryLeaderLock(),
         None,
@@ -233,3 +234,9 @@ async def _service_parts(platform: Platform, settings: Settings) -> tuple[Any, .
         ValkeyRecentRequests(valkey),
         PostgresColdCompactionManifest(pool),
     )
+
+
+def _units_of_work(platform: Platform) -> UnitOfWorkFactory | None:
+    """The platform's units of work, where observe's own writes are audited; None when observe runs alone (the
+    OTLP test harness wires nothing else), and then forced rotations and memory-profile alert rules are not audited."""
+    return getattr(platform, "uow_factory", None)
