@@ -8,7 +8,7 @@ from typing import Any
 
 import corral.entrypoints.web.routes  # noqa: F401 (the UI modules load through the route tables, as in the app)
 from corral.core.audit.model import AuditEntry
-from corral.entrypoints.web.ui.dashboard import _href, _public, describe
+from corral.entrypoints.web.ui.dashboard import _href, _news, _public, describe
 
 
 def entry(action: str, **detail: Any) -> AuditEntry:
@@ -38,3 +38,10 @@ def test_project_readers_see_the_work_not_the_settings() -> None:
     for action in ("webhook.create", "secret.read", "role_binding.create", "branch_protection.update",
                    "project.update", "token.create", "delegation.create"):
         assert not _public(entry(action)), action
+
+
+def test_the_news_leaves_the_machinery_to_the_audit_log() -> None:
+    for action in ("auth.login", "token.create", "token.revoke", "delegation.revoke", "secret.read"):
+        assert not _news(entry(action)), action
+    for action in ("repo.push", "webhook.create", "secret.put", "project.update", "user.create"):
+        assert _news(entry(action)), action

@@ -152,6 +152,15 @@ def _public(entry: AuditEntry) -> bool:
     return entry.action.startswith(_PUBLIC_ACTIONS)
 
 
+# The machinery behind the work (sign-ins, the tokens and delegations pipelines and agent sessions are given and
+# lose, their secret reads) is in the audit log, not in the dashboard's news.
+_MACHINERY = ("auth.", "token.", "delegation.", "secret.read", "secret.rewrap", "webhook.encrypt")
+
+
+def _news(entry: AuditEntry) -> bool:
+    return not entry.action.startswith(_MACHINERY)
+
+
 async def activities(request: web.Request, query: AuditQuery, *, keep: Callable[[AuditEntry], bool] | None = None,
                      ) -> tuple[list[Activity], str | None]:
     """A page of the audit log in words, with each project's name (only the entries ``keep`` keeps)."""
@@ -178,20 +187,20 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     projects = await readable_projects(request, limit=50)
     context["projects"] = projects[:20]
     if await holds(request, "admin:audit"):
-        context["activity"], _ = await activities(request, AuditQuery(limit=25))
+        found, _ = await activities(request, AuditQuery(limit=100), keep=_news)
+        context["activity"] = found[:25]
     else:  # the projects the caller may read (their public work, or everything with admin:audit there), and
         # the caller's own actions
         items: list[Activity] = []
         for project in projects[:10]:
             if await holds(request, "admin:audit", project.id):
-                found, _ = await activities(request, AuditQuery(project_id=project.id, limit=10))
+                found, _ = await activities(request, AuditQuery(project_id=project.id, limit=50), keep=_news)
             else:
                 found, _ = await activities(request, AuditQuery(project_id=project.id, limit=50), keep=_public)
             items += found[:10]
         me = principal_of(request)
         if me is not None and getattr(me, "name", None):
-            own, _ = await activities(request, AuditQuery(actor=me.name, limit=20),
-                                      keep=lambda e: not e.action.startswith("auth."))  # not every sign-in
+            own, _ = await activities(request, AuditQuery(actor=me.name, limit=20), keep=_news)
             items += own
         unique = {a.entry.id: a for a in items}
         context["activity"] = sorted(unique.values(), key=lambda a: a.entry.created_at, reverse=True)[:25]
