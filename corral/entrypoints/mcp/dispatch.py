@@ -211,7 +211,8 @@ class Caller:
         once)."""
         if self._forwarded is None:
             outer = self.outer
-            pairs = [(name, outer.headers[name]) for name in _FORWARDED if name in outer.headers]
+            sent = outer.headers.get
+            pairs = [(name, value) for name in _FORWARDED if (value := sent(name)) is not None]
             pairs += [(hdrs.HOST, outer.host), (hdrs.ACCEPT, "application/json")]
             if outer.get(REQUEST_ID):
                 pairs.append(("X-Request-Id", outer[REQUEST_ID]))

@@ -74,7 +74,7 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
         status = exc.status
         raise
     finally:
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        ended = time.perf_counter()
         level = logging.DEBUG if request.path in _QUIET and status < 400 else logging.INFO
         if status == 503:  # a dependency is down (an outage, logged once where it starts): not a bug
             level = logging.WARNING
@@ -90,7 +90,7 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
                     "http_method": request.method,
                     "http_path": request.path,
                     "http_status": status,
-                    "duration_ms": duration_ms,
+                    "duration_ms": round((ended - started) * 1000, 2),
                     "remote": client_ip(request),
                     "user_id": str(getattr(principal, "user_id", "")) or None,
                 },
