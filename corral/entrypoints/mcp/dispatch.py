@@ -32,6 +32,7 @@ __all__ = ["Answer", "Caller", "ToolInputError", "build_call", "media_type"]
 _FORWARDED = ("Authorization", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded",
               "X-Real-IP", "User-Agent")
 _MAX_REDIRECTS = 3
+_NO_BODY = ((hdrs.CONTENT_LENGTH, "0"),)
 
 
 class ToolInputError(Exception):
@@ -185,7 +186,8 @@ class Caller:
     """Makes internal requests on behalf of the MCP request ``outer`` (same app, same credentials)."""
 
     outer: web.Request
-    _forwarded: tuple[tuple[str, str], ...] | None = attrs.field(default=None, init=False)
+    _forwarded: tuple[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]] | None = attrs.field(
+        default=None, init=False)
 
     async def call(self, spec: RouteSpec, arguments: dict[str, Any]) -> Answer:
         """Call ``spec`` with a tool's arguments (ToolInputError when they cannot form a request)."""
@@ -204,41 +206,50 @@ class Caller:
             return answer
         return answer
 
-    def _headers(self) -> tuple[tuple[str, str], ...]:
-        """The headers every internal request of this outer request carries (worked out once)."""
+    def _headers(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[bytes, bytes], ...]]:
+        """The headers every internal request of this outer request carries, and their raw form (worked out
+        once)."""
         if self._forwarded is None:
             outer = self.outer
-            pairs = [(name, outer.headers[name]) for name in _FORWARDED if name in outer.headers]
+            sent = outer.headers.get
+            pairs = [(name, value) for name in _FORWARDED if (value := sent(name)) is not None]
             pairs += [(hdrs.HOST, outer.host), (hdrs.ACCEPT, "application/json")]
             if outer.get(REQUEST_ID):
                 pairs.append(("X-Request-Id", outer[REQUEST_ID]))
             trace = outer.get(TRACE)
             if trace:
                 pairs.append(("traceparent", f"00-{trace[0]}-{trace[1]}-01"))
-            self._forwarded = tuple(pairs)
+            self._forwarded = (tuple(pairs), tuple((k.encode(), v.encode()) for k, v in pairs))
         return self._forwarded
 
     async def _once(self, method: str, url: str, body: bytes | None, body_type: str) -> Answer:
         outer = self.outer
-        pairs = list(self._headers())
+        forwarded, raw_forwarded = self._headers()
         payload: StreamReader = EMPTY_PAYLOAD
         if body is not None:
-            pairs += ((hdrs.CONTENT_TYPE, body_type), (hdrs.CONTENT_LENGTH, str(len(body))))
+            length = str(len(body))
+            extra: tuple[tuple[str, str], ...] = ((hdrs.CONTENT_TYPE, body_type), (hdrs.CONTENT_LENGTH, length))
             payload = StreamReader(outer.protocol, limit=max(len(body), 2**16), loop=outer._loop)
             payload.feed_data(body)
             payload.feed_eof()
         else:
-            pairs.append((hdrs.CONTENT_LENGTH, "0"))
+            extra = _NO_BODY
+        headers = CIMultiDict(forwarded)
+        headers.extend(extra)
         # encoded: build_call quoted the path and query (as the HTTP parser takes a request line as it is)
         message = outer._message._replace(
-            method=method, path=url, url=URL(url, encoded=True), headers=CIMultiDictProxy(CIMultiDict(pairs)),
-            raw_headers=tuple((k.encode(), v.encode()) for k, v in pairs),
+            method=method, path=url, url=URL(url, encoded=True), headers=CIMultiDictProxy(headers),
+            raw_headers=raw_forwarded + tuple((k.encode(), v.encode()) for k, v in extra),
             should_close=False, compression=None, upgrade=False, chunked=False,
         )
         writer = _Capture()
         # the outer request authenticated these same credentials: the route's security uses that principal (its
         # authorisation, project rules and audit still run); without one the inner request authenticates itself
         state: dict[Any, Any] = {DISPATCHED_PRINCIPAL: outer[PRINCIPAL]} if outer.get(PRINCIPAL) is not None else {}
+        if REQUEST_ID in outer and TRACE in outer:
+            # the outer request's id and trace (the context middleware makes the inner request a span of its trace
+            # and does not bind again what the outer request bound in this same context)
+            state[REQUEST_ID], state[TRACE] = outer[REQUEST_ID], outer[TRACE]
         inner = web.Request(message, payload, outer.protocol, writer, outer.task, outer._loop,
                             client_max_size=outer.app._client_max_size, state=state)
         try:

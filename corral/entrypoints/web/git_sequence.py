@@ -29,9 +29,10 @@ _MAX_ENTRIES = 16  # per connection
 
 def is_git_request(request: web.Request) -> bool:
     """A git smart HTTP request (discovery or one of the pack programs), by the route it matched."""
-    route = getattr(request.match_info, "route", None)
-    resource = getattr(route, "resource", None)
-    return resource is not None and resource.canonical in _GIT_ROUTES
+    try:
+        return request.match_info.route.resource.canonical in _GIT_ROUTES  # type: ignore[union-attr]
+    except AttributeError:  # no route (an unmatched request) or one without a resource
+        return False
 
 
 class ConnectionMemo:
@@ -76,7 +77,8 @@ class ConnectionMemo:
 
         @web.middleware
         async def forget_outside_git(request: web.Request, handler: Any) -> web.StreamResponse:
-            if not is_git_request(request):
+            # nothing to forget while no connection keeps anything (the common case: no git request just now)
+            if self._by_connection and not is_git_request(request):
                 self.forget(request)
             return await handler(request)
 

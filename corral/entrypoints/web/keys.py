@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +42,8 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("corral_request_id", str)
 TRACE: web.RequestKey[tuple[str, str]] = web.RequestKey("corral_trace", tuple)  # (trace_id, span_id)
 PRINCIPAL: web.RequestKey[Any] = web.RequestKey("corral_principal", object)
 PROJECT_ID: web.RequestKey[Any] = web.RequestKey("corral_project_id", object)
-AUTH_CHALLENGE: web.RequestKey[str] = web.RequestKey("corral_auth_challenge", str)
+# the route's WWW-Authenticate challenge: its text, or a function of the request called only when a 401 is sent
+AUTH_CHALLENGE: web.RequestKey[str | Callable[[web.Request], str]] = web.RequestKey("corral_auth_challenge")
 # the principal an in-process dispatch (an MCP tool call) already authenticated on the outer request: the security
 # middleware uses it instead of authenticating the same credentials again. Only code in this process can put a
 # value under a RequestKey (a request from the network starts with an empty state), so it cannot be forged.

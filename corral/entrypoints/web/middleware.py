@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
-import secrets
 import time
 from typing import Any
 
@@ -14,7 +14,6 @@ from aiohttp import web
 from corral.core.audit.context import bind_acting_session
 from corral.core.errors import CorralError, InvalidInput, PermissionDenied, Unauthenticated, Unavailable
 from corral.core.identity.access import require_account_access
-from corral.core.ids import uuid7
 from corral.entrypoints.observability import bind_context, reset_context
 from corral.entrypoints.web.forwarded import client_ip
 from corral.entrypoints.web.keys import (
@@ -44,14 +43,25 @@ _QUIET = frozenset({"/healthz", "/readyz"})
 @web.middleware
 async def context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Assign a request id, bind the correlation envelope, log one access line per request."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid7())
-    request[REQUEST_ID] = request_id
-    parent = _TRACEPARENT.match(request.headers.get("traceparent", ""))
-    trace_id = parent.group(1) if parent else secrets.token_hex(16)
-    span_id = secrets.token_hex(8)
-    request[TRACE] = (trace_id, span_id)
-    token = bind_context(request_id=request_id, trace_id=trace_id, span_id=span_id)
+    outer = request.get(TRACE)
+    if outer is not None:
+        # an in-process dispatch (an MCP tool call): its outer request's id and trace, already bound in this
+        # context; the inner request is a span of its own
+        request_id, span_id = request[REQUEST_ID], os.urandom(8).hex()
+        request[TRACE] = (outer[0], span_id)
+        token = bind_context(span_id=span_id)
+    else:
+        # one read of the system's random source for a request id, a trace id and a span id
+        fresh = os.urandom(40).hex()
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else fresh[:32]
+        request[REQUEST_ID] = request_id
+        traceparent = request.headers.get("traceparent")
+        parent = _TRACEPARENT.match(traceparent) if traceparent else None
+        trace_id = parent.group(1) if parent else fresh[32:64]
+        span_id = fresh[64:]
+        request[TRACE] = (trace_id, span_id)
+        token = bind_context(request_id=request_id, trace_id=trace_id, span_id=span_id)
     started = time.perf_counter()
     status = 500
     try:
@@ -64,7 +74,7 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
         status = exc.status
         raise
     finally:
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        ended = time.perf_counter()
         level = logging.DEBUG if request.path in _QUIET and status < 400 else logging.INFO
         if status == 503:  # a dependency is down (an outage, logged once where it starts): not a bug
             level = logging.WARNING
@@ -80,7 +90,7 @@ async def context_middleware(request: web.Request, handler: Any) -> web.StreamRe
                     "http_method": request.method,
                     "http_path": request.path,
                     "http_status": status,
-                    "duration_ms": duration_ms,
+                    "duration_ms": round((ended - started) * 1000, 2),
                     "remote": client_ip(request),
                     "user_id": str(getattr(principal, "user_id", "")) or None,
                 },
@@ -99,8 +109,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except CorralError as exc:
         response = from_corral_error(exc, request)
         challenge = request.get(AUTH_CHALLENGE)
-        if isinstance(exc, Unauthenticated) and challenge:
-            response.headers["WWW-Authenticate"] = challenge
+        if isinstance(exc, Unauthenticated) and challenge:  # the route's text, or worked out now it is sent
+            response.headers["WWW-Authenticate"] = challenge if isinstance(challenge, str) else challenge(request)
         if isinstance(exc, Unavailable):
             log.warning("request failed: %s", exc.message)  # an outage, not a bug: the access line says 503
         elif response.status >= 500:
@@ -177,13 +187,14 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
         if spec.typed:
             await parse_inputs(request, spec.params, spec.body)
         return await handler(request)
-    if spec.challenge:
-        request[AUTH_CHALLENGE] = spec.challenge(request) if callable(spec.challenge) else spec.challenge
+    if spec.challenge:  # a callable one is only called when a 401 is sent (error_middleware)
+        request[AUTH_CHALLENGE] = spec.challenge
     auth = request.app[WEB_AUTH]
     # an internal dispatch carries the principal its outer request authenticated (see keys.DISPATCHED_PRINCIPAL)
     principal = request[DISPATCHED_PRINCIPAL] if DISPATCHED_PRINCIPAL in request else await auth.authenticate(request)
     request[PRINCIPAL] = principal
-    if principal is not None:
+    if principal is not None and DISPATCHED_PRINCIPAL not in request:
+        # (a dispatched request runs inside its outer request's context, which bound these for the same principal)
         user_id = getattr(principal, "user_id", None)
         bind_context(user_id=user_id)
         session_of = request.app.get(AGENT_SESSION_OF) if getattr(principal, "is_agent", False) else None

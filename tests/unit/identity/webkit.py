@@ -50,8 +50,10 @@ class OneProject:
 async def identity_client(
     clock: FakeClock | None = None, memory: IdentityMemory | None = None, cache: AuthzCache | None = None,
     settings: Settings | None = None, lookup: object | None = None,
+    hooks: Iterable[Callable[[web.Application], None]] = (),
 ) -> tuple[TestClient, IdentityServices, IdentityMemory]:
-    """A test client of an app over ``memory`` (shared by several apps = several replicas of one database)."""
+    """A test client of an app over ``memory`` (shared by several apps = several replicas of one database);
+    ``hooks`` run on the application before it starts, as the wirings' app hooks do."""
     clock = clock or FakeClock()
     memory = memory or IdentityMemory()
     ids = IdentityServices(memory, cache or InMemoryAuthzCache(clock), InMemoryPasswordHasher(), clock,
@@ -62,6 +64,7 @@ async def identity_client(
     platform.container.register(WebAuth, instance=IdentityWebAuth(ids))
     platform.container.register(ProjectLookup, instance=lookup or OneProject())
     platform.app_hooks.append(install(ids))
+    platform.app_hooks.extend(hooks)
     client = TestClient(TestServer(create_app(platform)))
     await client.start_server()
     return client, ids, memory

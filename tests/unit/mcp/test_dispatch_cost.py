@@ -4,9 +4,13 @@ JSON answer on without re-encoding it, with the same result shape as before."""
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 
-from corral.entrypoints.web.keys import WEB_AUTH
-from tests.unit.identity.webkit import user_with_token
+from corral.core.identity.catalogue import AGENT_ROLE
+from corral.entrypoints.observability import current_context
+from corral.entrypoints.web.keys import AGENT_SESSION_OF, WEB_AUTH
+from tests.unit.identity.webkit import identity_client, user_with_token
 from tests.unit.mcp.test_protocol import hdrs, rpc, start, web  # noqa: F401 (the web fixture)
 
 
@@ -116,3 +120,79 @@ def test_media_type_reads_content_type_as_aiohttp_does() -> None:
         if value is not None:
             response.headers["Content-Type"] = value
         assert media_type(response.headers) == response.content_type, value
+
+
+class _Lines(logging.Handler):
+    """The access lines of corral.http with the correlation fields bound when each was written."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[str, dict[str, str]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.getMessage(), current_context()))
+
+
+async def test_the_inner_request_is_a_span_of_the_tool_calls_request(web) -> None:  # noqa: F811
+    client, ids = web
+    admin = await user_with_token(ids, "root", admin=True)
+    session = await start(client, admin)
+    http = logging.getLogger("corral.http")
+    lines, level = _Lines(), http.level
+    http.addHandler(lines)
+    http.setLevel(logging.INFO)
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    try:
+        resp = await client.post("/mcp", headers={**hdrs(admin, session), "X-Request-Id": "req-mcp-1",
+                                                  "traceparent": f"00-{trace}-b7ad6b7169203331-01"},
+                                 json={"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                                       "params": {"name": "get_current_user", "arguments": {}}})
+    finally:
+        http.removeHandler(lines)
+        http.setLevel(level)
+    assert resp.status == 200 and resp.headers["X-Request-Id"] == "req-mcp-1"
+    assert (await resp.json())["result"]["structuredContent"]["name"] == "root"
+    (inner_line, inner), (outer_line, outer) = lines.lines
+    assert inner_line == "GET /api/v1/me 200" and outer_line == "POST /mcp 200"
+    user_id = str((await ids.users.get("root")).id)
+    for fields in (inner, outer):
+        assert fields["request_id"] == "req-mcp-1" and fields["trace_id"] == trace and fields["user_id"] == user_id
+    assert len(inner["span_id"]) == 16 and inner["span_id"] not in (outer["span_id"], "b7ad6b7169203331")
+
+
+async def test_a_generated_request_id_trace_and_span_are_fresh_hex() -> None:
+    client, _ids, _memory = await identity_client()
+    try:
+        seen = set()
+        for _ in range(3):
+            resp = await client.get("/api/v1/me")
+            assert resp.status == 401
+            request_id = resp.headers["X-Request-Id"]
+            assert len(request_id) == 32 and int(request_id, 16) >= 0 and request_id not in seen
+            assert (await resp.json())["request_id"] == request_id
+            seen.add(request_id)
+    finally:
+        await client.close()
+
+
+async def test_an_agents_tool_call_audits_under_its_session() -> None:
+    acting = uuid.uuid4()
+    asked: list[uuid.UUID] = []
+
+    async def session_of(user_id: uuid.UUID) -> uuid.UUID:
+        asked.append(user_id)
+        return acting
+
+    client, ids, memory = await identity_client(hooks=[lambda app: app.__setitem__(AGENT_SESSION_OF, session_of)])
+    try:
+        bot = await user_with_token(ids, "bot", AGENT_ROLE, admin=True)
+        session = await start(client, bot)
+        made = await rpc(client, bot, session, "tools/call",
+                         {"name": "create_token", "arguments": {"body": {"name": "n", "scopes": ["project:read"]}}})
+        assert made["result"]["isError"] is False, made
+        created = [e for e in memory.audit if e.action == "token.create" and e.detail.get("name") == "n"]
+        assert len(created) == 1 and created[0].detail["session_id"] == str(acting)
+        bot_id = (await ids.users.get("bot")).id
+        assert asked and set(asked) == {bot_id}
+    finally:
+        await client.close()
