@@ -152,6 +152,23 @@ class TelemetryStoreContract:
         assert seen[0] == "later"
         assert sorted(seen) == sorted(["later", "m0", "m1", "m2", "m3", "m4"])
 
+    async def test_a_trace_s_spans_carry_its_id_and_their_json_values(self, telemetry_store: Any) -> None:
+        nested = {"http.route": "/x", "n": 2, "ok": True, "none": None, "list": [1.5, "two", {"k": []}], "obj": {}}
+        await telemetry_store.write(TelemetryBatch(spans=[
+            span_row("1" * 16, None, 0, attributes={}, events=[]),
+            span_row("2" * 16, "1" * 16, 1, attributes={}, events=[]),
+            span_row("3" * 16, "1" * 16, 2, attributes=nested, events=[{"name": "e", "attributes": {"a": [1]}}]),
+        ]))
+        spans = sorted(await telemetry_store.trace_spans("a" * 32, None), key=lambda s: s.span_id)
+        assert [s.trace_id for s in spans] == ["a" * 32] * 3
+        assert [(s.attributes, s.events) for s in spans[:2]] == [({}, []), ({}, [])]
+        # each span has its own (empty) values: changing one leaves the others alone
+        spans[0].attributes["k"] = 1
+        spans[0].events.append(1)
+        assert (spans[1].attributes, spans[1].events) == ({}, [])
+        assert spans[2].attributes == nested
+        assert spans[2].events == [{"name": "e", "attributes": {"a": [1]}}]
+
     async def test_trace_spans_and_session(self, telemetry_store: Any) -> None:
         pid = uuid.uuid4()
         await telemetry_store.write(

@@ -197,29 +197,55 @@ class ObserveQueries:
         return out
 
 
+def _tree_order(s: SpanItem) -> tuple[datetime, str]:
+    return s.start, s.span_id
+
+
+def _start(s: SpanItem) -> datetime:
+    return s.start
+
+
 def waterfall(spans: list[SpanItem]) -> list[WaterfallSpan]:
-    """Spans in tree order with depth and start offset; spans whose parent is missing are roots."""
+    """Spans in tree order with depth and start offset; spans whose parent is missing are roots. Spans that a
+    parent cycle hides from every root follow, each cycle from its earliest span as a root.
+
+    One sort of the whole trace puts every sibling group in order as it is built (thousands of spans: no sort per
+    group), and the walk checks nothing per span but the cycle guard."""
     unique = {s.span_id: s for s in spans}
     if not unique:
         return []
-    t0 = min(s.start for s in unique.values())
+    ordered = sorted(unique.values(), key=_tree_order)
+    t0 = ordered[0].start
     children: dict[str | None, list[SpanItem]] = {}
-    for s in unique.values():
-        parent = s.parent_span_id if s.parent_span_id in unique else None
-        children.setdefault(parent, []).append(s)
-    for group in children.values():
-        group.sort(key=lambda s: (s.start, s.span_id))
+    for s in ordered:
+        parent = s.parent_span_id
+        children.setdefault(parent if parent in unique else None, []).append(s)
     out: list[WaterfallSpan] = []
-    stack: list[tuple[SpanItem, int]] = [(s, 0) for s in reversed(children.get(None, []))]
     seen: set[str] = set()
-    while stack:
-        span, depth = stack.pop()
-        if span.span_id in seen:
-            continue
-        seen.add(span.span_id)
-        out.append(WaterfallSpan(span=span, depth=depth, offset_ms=(span.start - t0).total_seconds() * 1000))
-        stack.extend((c, depth + 1) for c in reversed(children.get(span.span_id, [])))
-        if not stack:  # a parent cycle hides spans from every root: show them as roots
-            rest = sorted((s for s in unique.values() if s.span_id not in seen), key=lambda s: s.start)
-            stack.extend((s, 0) for s in reversed(rest[:1]))
+    _walk(children.get(None, []), children, t0, out, seen)
+    while len(seen) < len(unique):  # a parent cycle hides spans from every root: show them as roots
+        _walk([min((s for s in unique.values() if s.span_id not in seen), key=_start)], children, t0, out, seen)
     return out
+
+
+def _walk(
+    roots: list[SpanItem],
+    children: dict[str | None, list[SpanItem]],
+    t0: datetime,
+    out: list[WaterfallSpan],
+    seen: set[str],
+) -> None:
+    """Depth first from ``roots`` (in order), each span once."""
+    stack: list[tuple[SpanItem, int]] = [(s, 0) for s in reversed(roots)]
+    pop, append, add = stack.pop, out.append, seen.add
+    while stack:
+        span, depth = pop()
+        span_id = span.span_id
+        if span_id in seen:
+            continue
+        add(span_id)
+        append(WaterfallSpan(span, depth, (span.start - t0).total_seconds() * 1000))
+        kids = children.get(span_id)
+        if kids:
+            depth += 1
+            stack.extend([(c, depth) for c in reversed(kids)])

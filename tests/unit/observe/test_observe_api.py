@@ -182,3 +182,24 @@ async def test_the_session_timeline_carries_the_session_s_messages_from_the_port
     assert asked == [("sess-api", None, 5)]
     resp = await api.get("/api/v1/observe/sessions/other/timeline", headers=H)
     assert (await resp.json())["messages"] == []
+
+
+def test_a_waterfall_span_s_json_is_what_its_response_class_writes():
+    from datetime import UTC, datetime
+
+    from corral.core.observe.model import SpanItem
+    from corral.core.observe.query import WaterfallSpan
+    from corral.entrypoints.web.jsonio import to_json
+    from corral.entrypoints.web.routes.observe import waterfall_json
+    from corral.entrypoints.web.schemas.observe import WaterfallSpanOut
+
+    span = SpanItem(id=7, start=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), trace_id="a" * 32,
+                    span_id="b" * 16, parent_span_id="c" * 16, name="GET /x", service="api", kind="server",
+                    status="error", duration_ms=12.5, project_id=uuid.uuid4(), session_id="s1", user_id=None,
+                    attributes={"http.route": "/x", "n": [1, {"k": None}]}, events=[{"name": "e"}])
+    w = WaterfallSpan(span=span, depth=3, offset_ms=1.23456789)
+    out = WaterfallSpanOut(trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_span_id,
+                           name=span.name, service=span.service, kind=span.kind, status=span.status, start=span.start,
+                           duration_ms=span.duration_ms, session_id=span.session_id, attributes=span.attributes,
+                           events=span.events, depth=3, offset_ms=1.235)
+    assert to_json(waterfall_json(w)) == to_json(out)

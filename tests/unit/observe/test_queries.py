@@ -6,8 +6,8 @@ import pytest
 from corral.contracts.telemetry_store import T0, log_row, span_row
 from corral.core.errors import InvalidInput
 from corral.core.observe.filters import aggregate, percentile
-from corral.core.observe.model import LogQuery, MetricAgg, MetricQuery, TelemetryBatch
-from corral.core.observe.query import ObserveQueries, parse_cursor
+from corral.core.observe.model import LogQuery, MetricAgg, MetricQuery, SpanItem, TelemetryBatch
+from corral.core.observe.query import ObserveQueries, parse_cursor, waterfall
 from corral.fakes.observe import InMemoryTelemetryStore
 
 
@@ -106,3 +106,27 @@ def test_aggregations():
     assert aggregate(pts, MetricAgg.SUM, t, end, 200) == [(t, 5050.0)]
     assert aggregate(pts, MetricAgg.MIN, t, end, 100) == [(t, 0.0), (t + timedelta(seconds=100), 100.0)]
     assert percentile([1.0, 2.0], 0.5) == 1.5
+
+
+def _span(span_id, parent, start_ms):
+    return SpanItem(id=0, start=T0 + timedelta(milliseconds=start_ms), trace_id="a" * 32, span_id=span_id,
+                    parent_span_id=parent, name=span_id, service="svc", kind="internal", status="ok", duration_ms=1.0,
+                    project_id=None, session_id=None, user_id=None, attributes={}, events=[])
+
+
+def test_the_waterfall_orders_siblings_by_start_then_id_and_roots_orphans():
+    spans = [_span("r", None, 0), _span("c2", "r", 5), _span("c1", "r", 5), _span("c0", "r", 9),
+             _span("g", "c1", 6), _span("orphan", "gone", 1), _span("r", None, 0)]  # "r" twice: once in the tree
+    assert [(w.span.span_id, w.depth, w.offset_ms) for w in waterfall(spans)] == [
+        ("r", 0, 0.0), ("c1", 1, 5.0), ("g", 2, 6.0), ("c2", 1, 5.0), ("c0", 1, 9.0), ("orphan", 0, 1.0)]
+
+
+def test_spans_a_parent_cycle_hides_from_every_root_follow_as_roots():
+    # x <-> y and u <-> v are cycles, z hangs under y: none of them is reachable from the root
+    spans = [_span("root", None, 0), _span("x", "y", 3), _span("y", "x", 4), _span("z", "y", 5),
+             _span("u", "v", 8), _span("v", "u", 7)]
+    assert [(w.span.span_id, w.depth) for w in waterfall(spans)] == [
+        ("root", 0), ("x", 0), ("y", 1), ("z", 2), ("v", 0), ("u", 1)]
+    # a trace that is nothing but a cycle still shows every span
+    assert [w.span.span_id for w in waterfall([_span("p", "q", 1), _span("q", "p", 0)])] == ["q", "p"]
+    assert waterfall([]) == []

@@ -39,6 +39,11 @@ _SPAN_SELECT = (
     "SELECT id, ts, trace_id, span_id, parent_span_id, project_id, session_id, user_id, service, name, kind, "
     "status, duration_ms, attributes, events FROM spans"
 )
+# a trace's spans: every one has the trace's id, which is not read back (span_from_record takes it)
+_TRACE_SELECT = (
+    "SELECT id, ts, span_id, parent_span_id, project_id, session_id, user_id, service, name, kind, status, "
+    "duration_ms, attributes, events FROM spans"
+)
 _DRIVER_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 # a value PostgreSQL refuses (SQLSTATE class 22: NUL in text, a bad escape in jsonb, out of range...), or one
 # asyncpg cannot encode (a lone surrogate): the fault of some records, never of the whole batch
@@ -85,27 +90,62 @@ def log_from_record(r: Any) -> LogItem:
         service=r[7],
         level=r[8],
         message=r[9],
-        attributes=json.loads(r[10]),
+        attributes=json.loads(r[10]),  # a json column (044): its text as written, white space and all
     )
 
 
-def span_from_record(r: Any) -> SpanItem:
+# PostgreSQL writes jsonb out in one canonical form (no surrounding white space): the decoder's raw_decode reads it
+# without json.loads's wrapper and white-space checks, ~2.5x faster (4.5 -> 1.6 µs for a span's attributes).
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _jsonb(text: str) -> Any:
+    """A jsonb column's text (as the telemetry pool hands it, without a codec) as Python values; the usual empty
+    list and object without parsing (a new one each time: callers may change it)."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return _raw_decode(text)[0]
+
+
+def span_from_record(r: Any, trace_id: str | None = None) -> SpanItem:
+    """A span from a row of ``_SPAN_SELECT``'s columns; with ``trace_id`` (canonical hex) from a row without its
+    trace_id (``_TRACE_SELECT``: all of them are the trace's), one column fewer to decode."""
+    if trace_id is None:
+        return SpanItem(
+            id=r[0],
+            start=r[1],
+            trace_id=r[2].hex,
+            span_id=r[3],
+            parent_span_id=r[4],
+            project_id=r[5],
+            session_id=r[6],
+            user_id=r[7],
+            service=r[8],
+            name=r[9],
+            kind=r[10],
+            status=r[11],
+            duration_ms=float(r[12]),
+            attributes=_jsonb(r[13]),
+            events=_jsonb(r[14]),
+        )
     return SpanItem(
         id=r[0],
         start=r[1],
-        trace_id=r[2].hex,
-        span_id=r[3],
-        parent_span_id=r[4],
-        project_id=r[5],
-        session_id=r[6],
-        user_id=r[7],
-        service=r[8],
-        name=r[9],
-        kind=r[10],
-        status=r[11],
-        duration_ms=float(r[12]),
-        attributes=json.loads(r[13]),
-        events=json.loads(r[14]),
+        trace_id=trace_id,
+        span_id=r[2],
+        parent_span_id=r[3],
+        project_id=r[4],
+        session_id=r[5],
+        user_id=r[6],
+        service=r[7],
+        name=r[8],
+        kind=r[9],
+        status=r[10],
+        duration_ms=float(r[11]),
+        attributes=_jsonb(r[12]),
+        events=_jsonb(r[13]),
     )
 
 
@@ -284,8 +324,11 @@ class PostgresTelemetryStore:
         w.add("trace_id = ?::uuid", trace_id)
         self._project(w, project_ids)
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(f"{_SPAN_SELECT}{w.sql()}", *w.args)
-        return [span_from_record(r) for r in rows]
+            rows = await conn.fetch(f"{_TRACE_SELECT}{w.sql()}", *w.args)
+        if not rows:
+            return []
+        canonical = uuid.UUID(trace_id).hex  # as PostgreSQL read it (``?::uuid``): any case, with or without dashes
+        return [span_from_record(r, canonical) for r in rows]
 
     async def session_logs(
         self, session_id: str, project_ids: tuple[uuid.UUID, ...] | None, limit: int
