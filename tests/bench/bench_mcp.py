@@ -1,6 +1,6 @@
 """MCP ``tools/call`` of a read tool vs the same HTTP GET, against a real ``corral serve`` (memory profile).
 
-Run: ./dev bench bench_mcp [--requests 2000]
+Run: ./dev bench bench_mcp [--requests 2000] [--profile memory|embedded|both]
 
 One client, sequential requests on a keep-alive connection: GET /api/v1/projects/root/app/issues/1 and
 ``tools/call get_issue`` (the same route run through the app's middleware chain in-process), interleaved in
@@ -98,16 +98,23 @@ async def run(base: str, requests: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--profile", choices=("memory", "embedded", "both"), default="both",
+                        help="memory: in-memory stores (the least work per request, so the largest ratio); "
+                             "embedded: the default product (embedded PostgreSQL and Valkey)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = CorralProcess.start(Path(tmp), {
-            "CORRAL_PROFILE": "memory", "CORRAL_LOG_LEVEL": "warning", "CORRAL_VALIDATE_RESPONSES": "false",
-            "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
-            "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com"})
-        try:
-            asyncio.run(run(server.base_url, args.requests))
-        finally:
-            server.stop()
+    for profile in ("memory", "embedded") if args.profile == "both" else (args.profile,):
+        print(f"-- profile {profile}")
+        env = {"CORRAL_LOG_LEVEL": "warning", "CORRAL_VALIDATE_RESPONSES": "false",
+               "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN[0], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
+               "CORRAL_BOOTSTRAP_ADMIN_EMAIL": "root@example.com"}
+        if profile == "memory":
+            env["CORRAL_PROFILE"] = "memory"
+        with tempfile.TemporaryDirectory() as tmp:
+            server = CorralProcess.start(Path(tmp), env, timeout=180)
+            try:
+                asyncio.run(run(server.base_url, args.requests))
+            finally:
+                server.stop()
 
 
 if __name__ == "__main__":
