@@ -8,7 +8,6 @@ dir. Every wait is bounded."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,32 +27,20 @@ from tests.e2e.test_ui_browser import (
     browser,  # noqa: F401 (the fixture)
     no_xss,
     sign_in,
+    standin_claude,
+    ui_server,
 )
 from tests.e2e.test_ui_ops_browser import until
 
 pytestmark = pytest.mark.e2e
 
-STANDIN = Path(__file__).with_name("claude_standin.py")
 XSS_MESSAGE = "<script>window.__xss=7</script><img src=x onerror=window.__xss=8>"
 
 
 @pytest.fixture
 def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProcess]:
-    claude = tmp_path / "bin" / "claude"
-    claude.parent.mkdir(parents=True)
-    claude.write_text(f"#!{sys.executable}\n{STANDIN.read_text()}")
-    claude.chmod(0o755)
-    data = tmp_path / "data"
-    data.mkdir()
-    proc = CorralProcess.start(data, {
-        "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": valkey_url, "CORRAL_AGENT_CLAUDE_COMMAND": str(claude),
-        "CORRAL_OBSERVE_SELF": "false", "CORRAL_OTLP_DECODE_PROCESSES": "0",
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN["name"], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN["password"],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": ADMIN["email"],
-    })
-    yield proc
-    code = proc.stop()
-    assert code == 0, proc.log_text()[-3000:]
+    yield from ui_server(tmp_path, db_dsn, valkey_url, CORRAL_AGENT_CLAUDE_COMMAND=str(standin_claude(tmp_path)),
+                         CORRAL_OBSERVE_SELF="false", CORRAL_OTLP_DECODE_PROCESSES="0")
 
 
 def seed(server: CorralProcess) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -30,8 +31,22 @@ XSS_FILE = "<img src=x onerror=window.__xss=3>.txt"
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture
-def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProcess]:
+STANDIN = Path(__file__).with_name("claude_standin.py")
+
+
+def standin_claude(root: Path) -> Path:
+    """The stand-in `claude` (tests/e2e/claude_standin.py) as an executable under ``root``, for
+    CORRAL_AGENT_CLAUDE_COMMAND."""
+    claude = root / "bin" / "claude"
+    claude.parent.mkdir(parents=True, exist_ok=True)
+    claude.write_text(f"#!{sys.executable}\n{STANDIN.read_text()}")
+    claude.chmod(0o755)
+    return claude
+
+
+def ui_server(tmp_path: Path, db_dsn: str, valkey_url: str, **settings: str) -> Iterator[CorralProcess]:
+    """A `corral serve` for a browser test (yield from it in a fixture): PostgreSQL and Valkey, the admin
+    bootstrapped, plus ``settings`` (CORRAL_* names); it must stop cleanly and never log the admin's password."""
     data = tmp_path / "data"
     data.mkdir()
     proc = CorralProcess.start(data, {
@@ -40,11 +55,17 @@ def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProce
         "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN["name"],
         "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN["password"],
         "CORRAL_BOOTSTRAP_ADMIN_EMAIL": ADMIN["email"],
+        **settings,
     })
     yield proc
     code = proc.stop()
     assert code == 0, proc.log_text()[-3000:]
     assert ADMIN["password"] not in proc.log_text()
+
+
+@pytest.fixture
+def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProcess]:
+    yield from ui_server(tmp_path, db_dsn, valkey_url)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from tests.e2e.test_ui_browser import (
     git,
     no_xss,
     sign_in,
+    ui_server,
 )
 
 pytestmark = pytest.mark.e2e
@@ -39,17 +40,7 @@ LINES = 300
 
 @pytest.fixture
 def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProcess]:
-    data = tmp_path / "data"
-    data.mkdir()
-    proc = CorralProcess.start(data, {
-        "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": valkey_url, "CORRAL_DEPLOY_CLUSTER": "none",
-        "CORRAL_OTLP_DECODE_PROCESSES": "0",
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN["name"], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN["password"],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": ADMIN["email"],
-    })
-    yield proc
-    code = proc.stop()
-    assert code == 0, proc.log_text()[-3000:]
+    yield from ui_server(tmp_path, db_dsn, valkey_url, CORRAL_DEPLOY_CLUSTER="none", CORRAL_OTLP_DECODE_PROCESSES="0")
 
 
 def otlp(server: CorralProcess, path: str, body: dict[str, Any], token: str) -> None:

@@ -30,6 +30,7 @@ from tests.e2e.test_ui_browser import (
     git,
     no_xss,
     sign_in,
+    ui_server,
 )
 
 pytestmark = pytest.mark.e2e
@@ -43,18 +44,9 @@ SETTINGS = ("", "/branch-protections", "/webhooks", "/secrets", "/members")
 
 @pytest.fixture
 def server(tmp_path: Path, db_dsn: str, valkey_url: str) -> Iterator[CorralProcess]:
-    data = tmp_path / "data"
-    data.mkdir()
-    proc = CorralProcess.start(data, {
-        "CORRAL_DATABASE_URL": db_dsn, "CORRAL_VALKEY_URL": valkey_url,
-        "CORRAL_BOOTSTRAP_ADMIN_NAME": ADMIN["name"], "CORRAL_BOOTSTRAP_ADMIN_PASSWORD": ADMIN["password"],
-        "CORRAL_BOOTSTRAP_ADMIN_EMAIL": ADMIN["email"],
-        # the webhook receiver of this test listens on 127.0.0.1
-        "CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-    })
-    yield proc
-    code = proc.stop()
-    assert code == 0, proc.log_text()[-3000:]
+    # the webhook receiver of this test listens on 127.0.0.1
+    for proc in ui_server(tmp_path, db_dsn, valkey_url, CORRAL_WEBHOOK_ALLOW_PRIVATE_TARGETS="true"):
+        yield proc  # then the server is stopped and checked, and its log must hold no secret either
     log = proc.log_text()
     assert HOOK_SECRET not in log and not any(v in log for v in SECRET_VALUES)
 
