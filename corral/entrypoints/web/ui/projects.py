@@ -348,17 +348,20 @@ async def comment_issue(request: web.Request) -> web.StreamResponse:
     return redirect(f"/ui/{project.full_name}/issues/{number}#comments")
 
 
+def _open_or_closed(value: str | None) -> Literal["open", "closed"]:
+    """The status field of the close/reopen forms of issues and merge requests."""
+    if value == "open":
+        return "open"
+    if value == "closed":
+        return "closed"
+    raise InvalidInput("status must be open or closed", field="status")
+
+
 @form(f"{P}/issues/{{number}}/status", summary="Close or reopen an issue", **_WRITE)
 async def issue_status(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     data = await form_data(request)
-    status: Literal["open", "closed"]
-    if data.get("status") == "open":
-        status = "open"
-    elif data.get("status") == "closed":
-        status = "closed"
-    else:
-        raise InvalidInput("status must be open or closed", field="status")
+    status = _open_or_closed(data.get("status"))
     number = _number(request)
     await kit(request).issues.update(actor_of(request), project, number, IssueChanges(status=status))
     return redirect(f"/ui/{project.full_name}/issues/{number}")
@@ -489,13 +492,7 @@ async def mr_meta(request: web.Request) -> web.StreamResponse:
 async def mr_status(request: web.Request) -> web.StreamResponse:
     project = await project_of(request)
     data = await form_data(request)
-    status: Literal["open", "closed"]
-    if data.get("status") == "open":
-        status = "open"
-    elif data.get("status") == "closed":
-        status = "closed"
-    else:
-        raise InvalidInput("status must be open or closed", field="status")
+    status = _open_or_closed(data.get("status"))
     number = _number(request)
     await kit(request).merge_requests.update(actor_of(request), project, number, MergeRequestChanges(status=status))
     return redirect(f"/ui/{project.full_name}/merge-requests/{number}")
